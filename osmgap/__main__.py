@@ -1,0 +1,3 @@
+from osmgap.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""The ``osmgap`` command: one subcommand per verb, each in ``osmgap/tools/<verb>.py``.
+
+Exit codes: 0 done, 2 bad input (one line on stderr naming the file and the problem),
+1 internal error.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from importlib import import_module
+
+from osmgap.errors import InputError
+
+VERBS = ("diff", "train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="osmgap", description="Find roads missing from OpenStreetMap.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    subparsers = parser.add_subparsers(dest="verb", required=True)
+    for verb in VERBS:
+        module = import_module(f"osmgap.tools.{verb}")
+        sub = subparsers.add_parser(verb, help=module.HELP, description=module.__doc__)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--aoi -115.2,36.1,...`` -> ``--aoi=-115.2,36.1,...``.
+
+    argparse takes a value that starts with '-' and is not a plain number for an option, so a
+    western-hemisphere bbox would be refused; joining it to its option keeps it a value.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i].startswith("--") and "=" not in argv[i] and i + 1 < len(argv) and re.match(r"^-\d", argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))  # argparse itself exits 2 on bad arguments
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="osmgap: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.run(args) or 0)
+    except InputError as exc:
+        print(f"osmgap: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("osmgap: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: say so plainly, with the traceback when asked
+        if args.verbose:
+            raise
+        print(f"osmgap: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,72 @@
+"""The plain data that flows between osmgap's stages.
+
+Stages exchange these and nothing richer, so each stage can be tested alone (see DESIGN.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import geopandas as gpd
+from affine import Affine
+from rasterio.crs import CRS
+from shapely.geometry import LineString
+
+WGS84 = "EPSG:4326"
+
+# Columns of RoadNetwork.ways besides geometry.
+WAY_COLUMNS = ["osm_id", "highway", "version", "node_ids", "tags"]
+
+
+@dataclass
+class RoadNetwork:
+    """OSM roads of an AOI.
+
+    ``ways``: GeoDataFrame in WGS84 with columns ``osm_id`` (int), ``highway`` (str),
+    ``version`` (int or None), ``node_ids`` (list of int or None), ``tags`` (dict) and
+    LineString ``geometry``. ``nodes`` maps node id -> (version, lon, lat) where the source
+    has node ids (.osm/.pbf), so new ways can join existing nodes; it is empty otherwise.
+    ``provenance`` records where the roads came from (path or 'overpass', licence).
+    """
+
+    ways: gpd.GeoDataFrame
+    nodes: dict[int, tuple[int | None, float, float]] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ways)
+
+
+@dataclass
+class ProbabilityRaster:
+    """Road probability in [0, 1] on a georeferenced grid; never a bare array past the model."""
+
+    prob: np.ndarray  # float32, shape (H, W)
+    transform: Affine
+    crs: CRS
+
+    @property
+    def resolution(self) -> tuple[float, float]:
+        return abs(self.transform.a), abs(self.transform.e)
+
+
+SUGGESTION_KINDS = ("missing_road", "missing_link", "misconnection", "unsupported_osm_way")
+
+
+@dataclass
+class Suggestion:
+    """One thing a mapper should look at.
+
+    ``id`` is stable across runs (a hash of the snapped geometry); ``geometry`` is WGS84.
+    """
+
+    id: str
+    kind: str
+    geometry: LineString
+    length_m: float
+    confidence: float
+    highway: str = "road"
+    priority: int = 1
+    evidence: dict[str, Any] = field(default_factory=dict)
+    attachments: list[int] = field(default_factory=list)

@@ -1,0 +1,17 @@
+"""Errors that the CLI turns into exit codes.
+
+An ``InputError`` is the user's to fix (exit 2); anything else is a bug in osmgap (exit 1).
+Its message is one line that names the file and the problem.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """Bad input: a missing, corrupt or unsuitable file or argument."""
+
+    def __init__(self, source: str | Path | None, problem: str):
+        self.source = str(source) if source is not None else None
+        self.problem = problem
+        super().__init__(f"{self.source}: {problem}" if self.source else problem)

@@ -1,0 +1,116 @@
+"""suggestions.geojson and MapRoulette's line-by-line GeoJSON, built from the same features.
+
+MapRoulette (maproulette-backend ChallengeProvider.taskNameFromJsValue) names a task after the
+first feature of its FeatureCollection: the feature's own ``id``, ``@id``, ``osmid``, ``osm_id``
+or ``name``, then the same keys in its properties, else a random UUID (and then a re-upload
+duplicates the task). Each feature carries the suggestion id both as the feature ``id`` and as
+``properties.id``. Its front end (AsIdentifiableFeature.isValidId) reads an id such as
+``123``, ``w123`` or ``way/123`` as an OSM element, so ids of that shape are refused here.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from osmgap.atomic import write_bytes_atomic
+from osmgap.datamodel import Suggestion
+
+RS = b"\x1e"  # RFC 7464 record separator, which MapRoulette >= 3.6.5 expects before each task
+CORE_PROPERTIES = ("id", "kind", "length_m", "confidence", "highway", "priority")
+_OSM_LIKE_ID = re.compile(r"^(node|way|relation|n|r|w)?/?\d+$")
+_Scalar = (str, int, float, bool)
+
+
+def suggestions_feature_collection(suggestions: list[Suggestion],
+                                   extra_properties: dict[str, Any] | None = None) -> dict:
+    """A GeoJSON FeatureCollection (RFC 7946, WGS84), one LineString Feature per suggestion."""
+    return {"type": "FeatureCollection",
+            "features": [suggestion_feature(s, extra_properties) for s in suggestions]}
+
+
+def suggestion_feature(suggestion: Suggestion,
+                       extra_properties: dict[str, Any] | None = None) -> dict:
+    """One Feature: core fields, scalar evidence as ``evidence_*``, then ``extra_properties``
+    (imagery licence and attribution, warnings) which may not shadow the first two."""
+    task_id = _task_id(suggestion.id)
+    props: dict[str, Any] = {
+        "id": task_id, "kind": suggestion.kind, "length_m": round(float(suggestion.length_m), 1),
+        "confidence": round(float(suggestion.confidence), 3),
+        "highway": suggestion.highway or "road", "priority": int(suggestion.priority),
+    }
+    props.update(_evidence_properties(suggestion.evidence))
+    if suggestion.attachments:
+        props["attachments"] = ",".join(str(a) for a in suggestion.attachments)
+    clash = sorted(set(props) & set(extra_properties or {}))
+    if clash:
+        raise ValueError(f"extra_properties would overwrite suggestion fields: {clash}")
+    props.update({k: _json_scalar(v) for k, v in (extra_properties or {}).items()})
+    return {"type": "Feature", "id": task_id, "geometry": _linestring(suggestion), "properties": props}
+
+
+def write_suggestions_geojson(path: str | Path, suggestions: list[Suggestion],
+                              extra_properties: dict[str, Any] | None = None) -> None:
+    """Write the FeatureCollection atomically (UTF-8, indented, deterministic)."""
+    fc = suggestions_feature_collection(suggestions, extra_properties)
+    text = json.dumps(fc, ensure_ascii=False, indent=2, allow_nan=False)
+    write_bytes_atomic(path, (text + "\n").encode("utf-8"))
+
+
+def maproulette_lines(suggestions: list[Suggestion],
+                      extra_properties: dict[str, Any] | None = None) -> bytes:
+    """One task per suggestion: RS, a compact one-feature FeatureCollection, newline.
+
+    ASCII-only JSON: MapRoulette splits the upload on newlines, and escaped text survives any
+    encoding its server assumes; json.dumps never writes a raw newline inside the record.
+    """
+    records = []
+    for s in suggestions:
+        fc = {"type": "FeatureCollection", "features": [suggestion_feature(s, extra_properties)]}
+        body = json.dumps(fc, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+        records.append(RS + body.encode("ascii") + b"\n")
+    return b"".join(records)
+
+
+def write_maproulette(path: str | Path, suggestions: list[Suggestion],
+                      extra_properties: dict[str, Any] | None = None) -> None:
+    """Write the file for ``PUT /challenge/{id}/addFileTasks?lineByLine=true`` atomically."""
+    write_bytes_atomic(path, maproulette_lines(suggestions, extra_properties))
+
+
+def _task_id(suggestion_id: str) -> str:
+    if not isinstance(suggestion_id, str) or not suggestion_id.strip():
+        raise ValueError(f"suggestion id must be a non-empty string, got {suggestion_id!r}")
+    if _OSM_LIKE_ID.match(suggestion_id):
+        raise ValueError(f"suggestion id {suggestion_id!r} looks like an OSM id; MapRoulette "
+                         "would take it for one")
+    return suggestion_id
+
+
+def _linestring(suggestion: Suggestion) -> dict:
+    """2-D coordinates at 7 decimals, as in the .osm file (z, if any, is dropped)."""
+    coords = [[round(float(x), 7), round(float(y), 7)] for x, y, *_ in suggestion.geometry.coords]
+    return {"type": "LineString", "coordinates": coords}
+
+
+def _evidence_properties(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Scalar evidence only: nested values do not survive MapRoulette's flat properties."""
+    out = {}
+    for key, value in evidence.items():
+        value = _json_scalar(value)
+        if value is None or isinstance(value, _Scalar):
+            out[f"evidence_{key}"] = value
+    return out
+
+
+def _json_scalar(value: Any) -> Any:
+    """numpy scalars to Python, dates to ISO text, NaN/inf to null (JSON has neither)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,161 @@
+"""suggestions.osm: proposed roads as new OSM ways that JOSM opens but will not upload.
+
+What JOSM's reader (OsmReader, Debian josm r18646) fixes:
+- root ``upload="never"`` is UploadPolicy.BLOCKED: JOSM disables upload of the layer ("false"
+  only discourages it). We do not set ``locked="true"``: that makes the layer read-only, and a
+  mapper must be able to fix a way before copying it into a real data layer.
+- new objects have negative ids and no version; JOSM treats them as new without any
+  ``action`` (its own files add ``action="modify"``, which a new object does not need).
+- an existing OSM node that a new way joins keeps its real id and version and has no action
+  (JOSM refuses a positive id without a version).
+Each way carries ``highway`` and a human ``fixme``; the suggestion id travels in an XML comment,
+which JOSM drops, so no tool hint ever reaches an uploadable tag.
+"""
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+
+from shapely.geometry import LineString
+
+from osmgap import __version__
+from osmgap.atomic import write_bytes_atomic
+from osmgap.datamodel import Suggestion
+
+Bounds = tuple[float, float, float, float]  # minlon, minlat, maxlon, maxlat (WGS84)
+ExistingNodes = Mapping[int, tuple[int | None, float, float]]  # RoadNetwork.nodes
+Coord = tuple[str, str]  # (lon, lat) written with 7 decimals: equal text means one node
+
+# Kinds whose geometry is a road to draw; the others point at existing OSM ways or junctions,
+# and drawing them as new ways would only invite duplicates.
+NEW_GEOMETRY_KINDS = {"missing_road": "possible missing road",
+                      "missing_link": "possible missing connection"}
+MAX_TAG_LEN = 255  # OSM API limit on a tag value
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osmgap", *,
+            existing_nodes: ExistingNodes | None = None, notes: list[str] = ()) -> bytes:
+    """OSM XML 0.6 bytes for JOSM; the same input always gives the same bytes.
+
+    Ways are written in the order of ``suggestions``; kinds that are not new geometry are left
+    out. Vertices that coincide at 7 decimals become one node, so touching suggestions stay
+    connected; where ``existing_nodes`` (id -> (version, lon, lat)) has a node with a known
+    version at that spot, the way joins it instead.
+    """
+    root = ET.Element("osm", {"version": "0.6", "generator": f"{generator} {__version__}",
+                              "upload": "never"})
+    for note in notes:
+        root.append(ET.Comment(f" {note.replace('--', '- -')} "))
+    ET.SubElement(root, "bounds", _bounds_attrs(bounds))
+    nodes = _NodeTable(existing_nodes or {})
+    drawable = [(s, _line_keys(s.geometry)) for s in suggestions if s.kind in NEW_GEOMETRY_KINDS]
+    ways = [(s, nodes.refs(keys)) for s, keys in drawable if len(keys) >= 2]
+    root.extend(nodes.elements())
+    first_way_id = -len(nodes.new_keys) - 1
+    root.extend(_way_element(first_way_id - i, s, refs) for i, (s, refs) in enumerate(ways))
+    ET.indent(root, space="  ")
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
+def write_josm(path: str | Path, suggestions: list[Suggestion], bounds: Bounds, *,
+               generator: str = "osmgap", existing_nodes: ExistingNodes | None = None,
+               notes: list[str] = ()) -> None:
+    """Write :func:`osm_xml` atomically, so JOSM never opens half a file."""
+    write_bytes_atomic(path, osm_xml(suggestions, bounds, generator, existing_nodes=existing_nodes, notes=notes))
+
+
+def fixme_text(suggestion: Suggestion) -> str:
+    """The sentence a mapper reads in JOSM; it names the tool and says what to check."""
+    phrase = NEW_GEOMETRY_KINDS.get(suggestion.kind, suggestion.kind.replace("_", " "))
+    return f"osmgap: {phrase}, check imagery (confidence {suggestion.confidence:.2f})"
+
+
+def coord_text(value: float) -> str:
+    """Coordinates with 7 decimals, the precision OSM stores (about 1 cm)."""
+    if not math.isfinite(value):
+        raise ValueError(f"coordinate is not finite: {value}")
+    text = f"{value:.7f}"
+    return "0.0000000" if text == "-0.0000000" else text
+
+
+def tag_value(value: str, default: str) -> str:
+    """A value OSM and XML 1.0 accept: no control characters, at most 255 characters."""
+    clean = _XML_ILLEGAL.sub("", str(value)).strip()[:MAX_TAG_LEN]
+    return clean or default
+
+
+class _NodeTable:
+    """One node per distinct 7-decimal coordinate; new nodes numbered -1, -2, ... in first use."""
+
+    def __init__(self, existing: ExistingNodes):
+        self.existing: dict[Coord, tuple[int, int]] = {}
+        for node_id, (version, lon, lat) in sorted(existing.items()):
+            if version is not None and node_id > 0:
+                self.existing.setdefault(_key(lon, lat), (node_id, int(version)))
+        self.ids: dict[Coord, int] = {}
+        self.new_keys: list[Coord] = []
+        self.used_existing: list[Coord] = []
+
+    def refs(self, keys: list[Coord]) -> list[int]:
+        return [self._id(key) for key in keys]
+
+    def _id(self, key: Coord) -> int:
+        if key not in self.ids:
+            if key in self.existing:
+                self.ids[key] = self.existing[key][0]
+                self.used_existing.append(key)
+            else:
+                self.new_keys.append(key)
+                self.ids[key] = -len(self.new_keys)
+        return self.ids[key]
+
+    def elements(self) -> list[ET.Element]:
+        """Existing nodes first (real id and version, no action), then the new ones."""
+        out = []
+        for key in self.used_existing:
+            node_id, version = self.existing[key]
+            out.append(ET.Element("node", {"id": str(node_id), "version": str(version),
+                                           "lat": key[1], "lon": key[0]}))
+        for key in self.new_keys:
+            out.append(ET.Element("node", {"id": str(self.ids[key]), "lat": key[1], "lon": key[0]}))
+        return out
+
+
+def _key(lon: float, lat: float) -> Coord:
+    return coord_text(lon), coord_text(lat)
+
+
+def _line_keys(geometry: LineString) -> list[Coord]:
+    """Vertex keys of a line without the consecutive repeats that rounding can make
+    (JOSM flags a way that visits the same node twice in a row)."""
+    keys: list[Coord] = []
+    for x, y, *_ in geometry.coords:
+        key = _key(x, y)
+        if not keys or keys[-1] != key:
+            keys.append(key)
+    return keys
+
+
+def _bounds_attrs(bounds: Bounds) -> dict[str, str]:
+    minlon, minlat, maxlon, maxlat = bounds
+    if not (minlon <= maxlon and minlat <= maxlat):
+        raise ValueError(f"bounds must be (minlon, minlat, maxlon, maxlat), got {bounds}")
+    return {"minlat": coord_text(minlat), "minlon": coord_text(minlon),
+            "maxlat": coord_text(maxlat), "maxlon": coord_text(maxlon)}
+
+
+def _way_element(way_id: int, suggestion: Suggestion, refs: list[int]) -> ET.Element:
+    way = ET.Element("way", {"id": str(way_id)})
+    # "--" may not occur in an XML comment; stable ids never contain it, but stay safe.
+    way.append(ET.Comment(f" {suggestion.id.replace('--', '- -')} "))
+    for ref in refs:
+        ET.SubElement(way, "nd", {"ref": str(ref)})
+    tags = {"fixme": tag_value(fixme_text(suggestion), "osmgap: check imagery"),
+            "highway": tag_value(suggestion.highway or "road", "road")}
+    for k, v in tags.items():
+        ET.SubElement(way, "tag", {"k": k, "v": v})
+    return way

@@ -1,0 +1,1 @@
+"""Road segmentation: network factory, training and sliding-window inference."""

@@ -1,0 +1,1 @@
+"""Readers for the things osmgap compares: OSM roads and overhead imagery."""

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up osmgap in ./.venv on a fresh machine. With --test, also pytest and JOSM (Debian
+# package `josm`, whose validator the tests run on the .osm files osmgap writes).
+#
+# torch and torchvision are pinned as a pair from PyPI (pyproject.toml): the machine's local
+# CPU-only torch wheel cannot load torchvision's operators, which smp and timm import.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "${1:-}" = "--test" ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+  if [ ! -f /usr/share/josm/josm.jar ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends josm
+  fi
+else
+  .venv/bin/python -m pip install -q -e .
+fi
+# Prove the torch/torchvision pair works: smp imports torchvision through timm.
+.venv/bin/python -c "import torch, torchvision, segmentation_models_pytorch as smp; print(f'osmgap setup: torch {torch.__version__}, torchvision {torchvision.__version__}, smp {smp.__version__}')"
