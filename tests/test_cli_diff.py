@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import PROJECT
-from tests.josm import josm_validate
+from tests.josm import josm_validate, severity
 
 pytestmark = pytest.mark.slow
 
@@ -78,8 +78,7 @@ def test_osm_file_is_for_josm_and_carries_the_licence(sample_run):
 
 def test_josm_validates_the_osm_file(sample_run, tmp_path):
     issues = josm_validate(sample_run / "suggestions.osm", tmp_path)
-    errors = [i for i in issues if str(i.get("properties", {}).get("severity", "")).upper().startswith("ERROR")]
-    assert errors == []
+    assert [i for i in issues if severity(i) == "Errors"] == []
 
 
 def test_uint16_panchromatic_imagery_through_the_cli(tmp_path, vegas, data):
@@ -92,3 +91,31 @@ def test_uint16_panchromatic_imagery_through_the_cli(tmp_path, vegas, data):
     assert s["osm_ways"] == 0 and s["imagery"]["dtype"] == "uint16" and s["imagery"]["bands_used"] == [1, 1, 1]
     # with no OSM at all, everything the model finds that is long enough is a suggestion
     assert s["km_suggested"] <= s["predicted_road_km"] + 1e-6
+
+
+def test_roads_deleted_from_osm_come_back_and_josm_accepts_them(tmp_path, paris, paris_aoi):
+    """Controlled edit of real OSM: the sample's two longest streets are removed from the OSM
+    input, so the model's view of them must come back as suggestions lying on those streets."""
+    import geopandas as gpd
+    import shapely
+
+    from osmgap.aoi import reproject
+    from osmgap.datamodel import WGS84
+
+    ways = gpd.read_file(paris / "osm_roads.geojson")
+    metric = ways.to_crs(paris_aoi.metric_crs)
+    longest = metric.geometry.length.sort_values(ascending=False).index[:2]
+    edited = tmp_path / "osm_without_two_streets.geojson"
+    ways.drop(index=longest).to_file(edited, driver="GeoJSON")
+    out = tmp_path / "out"
+    proc = _osmgap("diff", "--aoi", str(paris / "aoi.geojson"), "--imagery", str(paris / "image.tif"),
+                   "--osm", str(edited), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    feats = json.loads((out / "suggestions.geojson").read_text())["features"]
+    assert feats, "the deleted streets must be suggested"
+    deleted = shapely.union_all(metric.geometry.loc[longest].values).buffer(15)  # imagery/OSM offset
+    suggested = [reproject(shapely.geometry.shape(f["geometry"]), WGS84, paris_aoi.metric_crs) for f in feats]
+    on_deleted = sum(g.intersection(deleted).length for g in suggested) / sum(g.length for g in suggested)
+    assert on_deleted > 0.8
+    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
+    assert [i for i in issues if severity(i) == "Errors"] == []

@@ -36,6 +36,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 100
     max_minutes: float | None = None
+    init: str | None = None  # start from this checkpoint's weights (warm start)
 
 
 def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -103,7 +104,14 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     trn = [s for s in samples if not is_validation(s.name)]
     mean, std = channel_stats(trn)
     meta = ModelMeta(arch=cfg.arch, encoder=cfg.encoder, resolution_m=cfg.resolution_m, mean=mean, std=std)
-    net = build_net(meta).to(device)
+    net = build_net(meta)
+    if cfg.init:
+        start, start_meta = load_checkpoint(cfg.init)
+        if (start_meta.arch, start_meta.encoder) != (cfg.arch, cfg.encoder):
+            raise ValueError(f"--init model is {start_meta.arch}/{start_meta.encoder}, not {cfg.arch}/{cfg.encoder}")
+        net.load_state_dict(start.state_dict())
+        meta.mean, meta.std = start_meta.mean, start_meta.std  # keep the inputs the weights expect
+    net = net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     norm_mean = torch.tensor(mean, device=device)[None, :, None, None]

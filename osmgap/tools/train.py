@@ -33,13 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(arch=args.arch, encoder=args.encoder, resolution_m=args.resolution, steps=args.steps,
                       batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
-                      eval_every=args.eval_every, max_minutes=args.max_minutes)
+                      eval_every=args.eval_every, max_minutes=args.max_minutes, init=args.init)
     samples = load_training_data(data_root(), [d.strip() for d in args.data.split(",") if d.strip()], args.resolution)
     print(f"{len(samples)} samples; torch {torch.__version__} on {torch.get_num_threads()} threads", flush=True)
     record = train(samples, cfg, args.out, log=lambda m: print(m, flush=True))
