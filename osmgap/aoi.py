@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from pyproj import CRS as ProjCRS
@@ -44,9 +45,23 @@ def utm_crs_for(lon: float, lat: float) -> ProjCRS:
     return ProjCRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
-def reproject(geom: BaseGeometry, src: object, dst: object) -> BaseGeometry:
-    transformer = Transformer.from_crs(src, dst, always_xy=True)
+def reproject(geom: BaseGeometry | np.ndarray, src: object, dst: object) -> BaseGeometry | np.ndarray:
+    """``geom`` (or an array of geometries, transformed in one call) from ``src`` to ``dst``."""
+    transformer = _transformer(src, dst)
     return shapely.transform(geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
+def _transformer(src: object, dst: object) -> Transformer:
+    """Building a Transformer costs ~0.3 ms; conflation reprojects thousands of suggestions."""
+    try:
+        return _cached_transformer(src, dst)
+    except TypeError:  # an unhashable CRS object
+        return Transformer.from_crs(src, dst, always_xy=True)
+
+
+@lru_cache(maxsize=64)
+def _cached_transformer(src: object, dst: object) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
 
 
 def parse_bbox(text: str) -> Polygon | None:

@@ -13,7 +13,7 @@ from importlib import import_module
 
 from osmgap.errors import InputError
 
-VERBS = ("diff", "train")
+VERBS = ("diff", "train", "publish", "sync", "report", "run")
 
 
 def build_parser() -> argparse.ArgumentParser:

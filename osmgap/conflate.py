@@ -1,119 +1,205 @@
-"""Diff a road graph against OSM: predicted roads that no OSM way explains become suggestions.
+"""Diff evidence of roads against OSM: the conflation stage, wired from its single-job parts.
 
-A predicted road is "explained" where it lies within ``tolerance_m`` of an OSM way. The tolerance
-has to absorb the misalignment between imagery and OSM (5-10 m is common, the sample has it)
-plus the error of a predicted centreline, so it defaults to 15 m. Only the unexplained parts of an
-edge are kept, so a prediction that runs along a mapped road and then continues yields just the
-continuation. Everything is measured in the graph's metric CRS.
+Evidence is a metric road graph (from imagery: osmgap.graph; from any road lines:
+osmgap.linegraph) plus, for imagery, the probability raster. The stage
+1. measures and removes the offset between evidence and OSM (osmgap.offset),
+2. fits the tolerances to how closely the evidence follows OSM (osmgap.alignment),
+3. finds missing roads (osmgap.gaps), almost-junctions (osmgap.links), unconnected crossings
+   (osmgap.crossings) and, when asked, unsupported OSM ways (osmgap.support),
+4. marks parking-lot aisles (osmgap.parking), and
+5. turns it all into suggestions with routing impact, priority and stable ids
+   (osmgap.suggestions). Everything is measured in the evidence's metric CRS.
 """
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiLineString
+from affine import Affine
+from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
+from osmgap import alignment, offset
+from osmgap.crossings import find_misconnections
 from osmgap.aoi import reproject
-from osmgap.datamodel import WGS84, ProbabilityRaster, Suggestion
+from osmgap.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggestion
+from osmgap.gaps import Candidates, Gap, find_gaps
+from osmgap.ids import lone_id
+from osmgap.links import find_links
+from osmgap.osmindex import OsmIndex, index_osm
+from osmgap.params import ConflateParams
+from osmgap.parking import aisle_area, on_aisles
+from osmgap.sources.imagery import Grid, grid_over
+from osmgap.suggestions import Draft, finish, from_crossing, from_gap, from_link, from_unsupported
+from osmgap.support import find_unsupported
+
+__all__ = ["ConflateParams", "Evidence", "Conflation", "conflate", "missing_roads", "mean_probability", "stable_id"]
+
+OFFSET_GRID_M = 1.0  # pixel size for measuring the offset of line evidence
+PARKING_REACH_M = 60.0
 
 
-@dataclass(frozen=True)
-class ConflateParams:
-    tolerance_m: float = 15.0
-    min_length_m: float = 30.0  # shorter gaps are mostly driveways, parking aisles and noise
-    min_confidence: float = 0.5
-    edge_margin_m: float = 5.0  # ignore predictions hugging the AOI/imagery border
+@dataclass
+class Evidence:
+    """What shows the roads: a metric graph (edges with ``geometry``, optional ``confidence`` and
+    ``highway``), and for imagery the probability raster it came from."""
+
+    graph: nx.Graph
+    prob: ProbabilityRaster | None = None
+
+
+@dataclass
+class Conflation:
+    suggestions: list[Suggestion]
+    offset: offset.Offset
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
+             params: ConflateParams = ConflateParams()) -> Conflation:
+    """All suggestion kinds for ``evidence`` against ``roads`` inside ``area_metric``."""
+    crs = evidence.graph.graph["crs"]
+    osm = index_osm(roads, crs)
+    shift = _offset(evidence, roads.ways, area_metric, params)
+    prob = _moved(evidence.prob, shift.correction)
+    usable = area_metric.buffer(-params.edge_margin_m)
+    cands = _candidates(evidence.graph, usable, params, shift.correction)
+    spread = alignment.measure_spread(cands.lines, osm, params)
+    fitted = alignment.fitted_params(params, spread)
+    pr = alignment.probe(cands.lines, osm, fitted)
+    score = (lambda line: mean_probability(prob, line)) if prob is not None else None
+    dropped: dict[str, int] = {}
+    gaps = find_gaps(cands, pr, osm, fitted, score, dropped)
+    drafts = _gap_drafts(gaps, osm, crs, fitted)
+    joined = {j.vertex for d in drafts for j in d.joins if j.vertex is not None}
+    links = find_links(osm, pr.segs, cands.confidence, alignment.retraced(pr, osm, fitted),
+                       usable, fitted, joined)
+    drafts += [from_link(k, osm, crs) for k in links if k.confidence >= fitted.min_confidence]
+    drafts += [from_crossing(c, osm, crs)
+               for c in find_misconnections(osm, evidence.graph, usable, fitted, shift.correction)]
+    if params.unsupported:
+        along = (lambda line: probability_along(prob, line)) if prob is not None else None
+        drafts += [from_unsupported(u, osm, crs) for u in find_unsupported(osm, pr.segs, usable, fitted, along)]
+    _mark_parking(drafts, cands.lines, osm)
+    suggestions = finish(drafts, osm)
+    report = {"alignment_spread_m": None if spread is None else round(spread, 2),
+              "tolerance_m": round(fitted.tolerance_m, 2), "parallel_band_m": round(fitted.parallel_max_m, 1),
+              "candidate_edges": len(cands.lines), "dropped": dropped}
+    return Conflation(suggestions, shift, report)
 
 
 def missing_roads(graph: nx.Graph, osm_ways: gpd.GeoDataFrame, area_metric: BaseGeometry,
                   prob: ProbabilityRaster | None = None,
                   params: ConflateParams = ConflateParams()) -> list[Suggestion]:
-    """``missing_road`` suggestions: parts of graph edges farther than the tolerance from OSM.
-
-    ``area_metric`` (AOI ∩ imagery, in the graph's CRS) clips the result; ``prob`` gives each
-    suggestion a confidence (mean probability along it) when present.
-    """
-    crs = graph.graph["crs"]
-    edges = [d["geometry"] for _, _, d in graph.edges(data=True)]
-    if not edges:
-        return []
-    covered = _osm_corridor(osm_ways, crs, params.tolerance_m)
-    usable = area_metric.buffer(-params.edge_margin_m)
-    pieces: list[LineString] = []
-    for geom in shapely.intersection(shapely.difference(np.array(edges), covered), usable):
-        pieces.extend(_lines(geom))
-    pieces = _merge(pieces)
-    suggestions = []
-    for piece in pieces:
-        if piece.length < params.min_length_m:
-            continue
-        confidence = mean_probability(prob, piece) if prob is not None else 1.0
-        if confidence < params.min_confidence:
-            continue
-        wgs = reproject(piece, crs, WGS84)
-        suggestions.append(Suggestion(
-            id=stable_id(wgs), kind="missing_road", geometry=wgs, length_m=float(piece.length),
-            confidence=float(confidence), evidence={"image_score": round(float(confidence), 3)},
-        ))
-    return _dedupe_ids(sorted(suggestions, key=lambda s: -s.length_m))
+    """Only the ``missing_road`` suggestions of :func:`conflate` (OSM given as bare ways)."""
+    result = conflate(Evidence(graph, prob), RoadNetwork(osm_ways), area_metric, params)
+    return [s for s in result.suggestions if s.kind == "missing_road"]
 
 
-def _osm_corridor(osm_ways: gpd.GeoDataFrame, crs: object, tolerance_m: float) -> BaseGeometry:
-    if len(osm_ways) == 0:
-        return shapely.Polygon()
-    metric = osm_ways.to_crs(crs).geometry.values
-    return shapely.union_all(shapely.buffer(metric, tolerance_m))
-
-
-def _lines(geom: BaseGeometry) -> list[LineString]:
-    if isinstance(geom, LineString):
-        return [] if geom.is_empty else [geom]
-    if hasattr(geom, "geoms"):
-        return [g for part in geom.geoms for g in _lines(part)]
-    return []
-
-
-def _merge(pieces: list[LineString]) -> list[LineString]:
-    """Join pieces that touch end to end (one road split over several graph edges)."""
-    if not pieces:
-        return []
-    merged = shapely.line_merge(MultiLineString(pieces))
-    return _lines(merged)
+def stable_id(geom_wgs84: LineString) -> str:
+    """The id of a lone suggestion with no OSM anchor; run ids come from osmgap.ids."""
+    return lone_id("missing_road", geom_wgs84)
 
 
 def mean_probability(prob: ProbabilityRaster, line: LineString, step_m: float = 1.0) -> float:
     """Mean road probability sampled every ``step_m`` along ``line``."""
+    return float(probability_along(prob, line, step_m).mean())
+
+
+def probability_along(prob: ProbabilityRaster, line: LineString, step_m: float = 1.0) -> np.ndarray:
+    """Road probability every ``step_m`` along ``line``."""
     n = max(2, int(line.length / step_m) + 1)
     pts = shapely.line_interpolate_point(line, np.linspace(0, line.length, n))
     xy = shapely.get_coordinates(pts)
     cols, rows = ~prob.transform @ (xy[:, 0], xy[:, 1])
     rows = np.clip(np.floor(rows).astype(int), 0, prob.prob.shape[0] - 1)
     cols = np.clip(np.floor(cols).astype(int), 0, prob.prob.shape[1] - 1)
-    return float(prob.prob[rows, cols].mean())
+    return prob.prob[rows, cols]
 
 
-def stable_id(geom_wgs84: LineString, grid_deg: float = 1e-4) -> str:
-    """An id that survives small geometry changes: a hash of the snapped, ordered endpoints.
+def _offset(evidence: Evidence, osm_ways: gpd.GeoDataFrame, area: BaseGeometry,
+            params: ConflateParams) -> offset.Offset:
+    """The evidence's offset from OSM: from the probability raster when there is one, else from
+    the evidence lines rasterized like OSM."""
+    if params.max_offset_m <= 0:
+        return offset.Offset(reason="offset estimation switched off")
+    if evidence.prob is not None:
+        p = evidence.prob
+        grid = Grid(p.transform, p.prob.shape[1], p.prob.shape[0], p.crs)
+        return offset.estimate(_raster_window(p), osm_ways, grid, params.max_offset_m)
+    lines = [d["geometry"] for _, _, d in evidence.graph.edges(data=True)]
+    if not lines:
+        return offset.Offset(reason="no evidence lines")
+    frame = gpd.GeoDataFrame({"highway": [d.get("highway", "road") for _, _, d in evidence.graph.edges(data=True)]},
+                             geometry=lines, crs=evidence.graph.graph["crs"])
+    grid = grid_over(tuple(area.bounds), evidence.graph.graph["crs"], OFFSET_GRID_M)
+    return offset.estimate(offset.lines_raster(frame), osm_ways, grid, params.max_offset_m)
 
-    Endpoints are snapped to a ~10 m grid and put in a fixed order, so the same gap found again
-    (re-run, slightly different model output, reversed direction) keeps its id.
-    """
-    ends = sorted(tuple(round(v / grid_deg) for v in pt) for pt in (geom_wgs84.coords[0], geom_wgs84.coords[-1]))
-    digest = hashlib.sha1(repr(ends).encode()).hexdigest()[:12]
-    return f"osmgap-{digest}"
+
+def _raster_window(p: ProbabilityRaster) -> Callable[[Grid], np.ndarray]:
+    """Windows of the probability raster's own grid, sliced out of it."""
+    def read(window: Grid) -> np.ndarray:
+        col, row = ~p.transform @ (window.transform.c, window.transform.f)
+        r, c = int(round(row)), int(round(col))
+        return p.prob[r:r + window.height, c:c + window.width]
+    return read
 
 
-def _dedupe_ids(suggestions: list[Suggestion]) -> list[Suggestion]:
-    """Suffix the rare ids that two suggestions of one run share after snapping."""
-    seen: dict[str, int] = {}
-    for s in suggestions:
-        n = seen.get(s.id, 0)
-        seen[s.id] = n + 1
-        if n:
-            s.id = f"{s.id}-{n}"
-    return suggestions
+def _moved(prob: ProbabilityRaster | None, by: tuple[float, float]) -> ProbabilityRaster | None:
+    """The probability raster translated by ``by`` (the offset correction)."""
+    if prob is None or by == (0.0, 0.0):
+        return prob
+    return replace(prob, transform=Affine.translation(*by) @ prob.transform)
+
+
+def _candidates(graph: nx.Graph, usable: BaseGeometry, params: ConflateParams,
+                shift: tuple[float, float]) -> Candidates:
+    """Evidence edges moved by the offset correction and clipped to the usable area, with
+    their confidence and class."""
+    rows = [(d["geometry"], float(d.get("confidence", params.default_confidence)), str(d.get("highway", "road")))
+            for _, _, d in graph.edges(data=True)]
+    if not rows:
+        return Candidates(np.zeros(0, object), np.zeros(0), np.zeros(0, object))
+    geoms = np.asarray([r[0] for r in rows], dtype=object)
+    if shift != (0.0, 0.0):
+        geoms = shapely.transform(geoms, lambda xy: xy + np.asarray(shift))
+    shapely.prepare(usable)
+    whole = shapely.contains(usable, geoms)
+    clipped = geoms.copy()
+    clipped[~whole] = shapely.intersection(geoms[~whole], usable)
+    parts, owner = shapely.get_parts(clipped, return_index=True)
+    is_line = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)
+    parts, owner = parts[is_line], owner[is_line]
+    conf = np.array([r[1] for r in rows])[owner]
+    hw = np.array([r[2] for r in rows], dtype=object)[owner]
+    return Candidates(parts, conf, hw)
+
+
+def _gap_drafts(gaps: list[Gap], osm: OsmIndex, crs: object, params: ConflateParams) -> list[Draft]:
+    """Gaps become missing roads; a short one that joins an OSM dead end to another way is the
+    missing link of that dead end."""
+    drafts = []
+    wgs = reproject(np.asarray([g.line for g in gaps], dtype=object), crs, WGS84) if gaps else []
+    for gap, line in zip(gaps, wgs):
+        dead = [j for j in gap.joins if j.vertex is not None and osm.dead_end[j.vertex]]
+        link = len(gap.joins) == 2 and dead and gap.line.length <= params.max_link_m
+        drafts.append(from_gap(gap, "missing_link" if link else "missing_road", osm, crs, line))
+    return drafts
+
+
+def _mark_parking(drafts: list[Draft], edges: np.ndarray, osm: OsmIndex) -> None:
+    """Missing roads through a parking lot become low-priority ``highway=service`` (unless the
+    source classed them as some other road: it knows better than their shape)."""
+    roads = [d for d in drafts if d.suggestion.kind == "missing_road" and d.suggestion.highway in ("road", "service")]
+    if not roads:
+        return
+    lines = np.asarray([d.metric for d in roads], dtype=object)
+    zone = aisle_area(edges, osm, lines, PARKING_REACH_M)
+    for d, aisle in zip(roads, on_aisles(lines, zone)):
+        if aisle:
+            d.suggestion.highway = "service"
+            d.suggestion.evidence["parking_aisle"] = True

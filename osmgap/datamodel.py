@@ -11,7 +11,7 @@ import numpy as np
 import geopandas as gpd
 from affine import Affine
 from rasterio.crs import CRS
-from shapely.geometry import LineString
+from shapely.geometry import LineString, Point
 
 WGS84 = "EPSG:4326"
 
@@ -54,19 +54,38 @@ class ProbabilityRaster:
 SUGGESTION_KINDS = ("missing_road", "missing_link", "misconnection", "unsupported_osm_way")
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """Where one end of a suggested way meets an existing OSM way.
+
+    ``end`` is 0 (first vertex) or -1 (last vertex); ``node_id`` is the existing OSM node at
+    that vertex when the OSM input has node ids and one lies there, else None (then a mapper
+    has to join the end to way ``way_id`` by hand, and the JOSM file says so in ``fixme``).
+    """
+
+    end: int
+    way_id: int
+    node_id: int | None = None
+
+
 @dataclass
 class Suggestion:
     """One thing a mapper should look at.
 
-    ``id`` is stable across runs (a hash of the snapped geometry); ``geometry`` is WGS84.
+    ``id`` is stable across runs (see osmgap.ids); ``geometry`` is WGS84: a LineString, or a
+    Point for a ``misconnection``. ``attachments`` lists the OSM way ids the suggestion refers
+    to, ``joins`` how its ends connect to them; ``routing_impact`` is the detour in metres that
+    the suggestion removes from the OSM network (0 when it connects nothing new).
     """
 
     id: str
     kind: str
-    geometry: LineString
+    geometry: LineString | Point
     length_m: float
     confidence: float
     highway: str = "road"
     priority: int = 1
     evidence: dict[str, Any] = field(default_factory=dict)
     attachments: list[int] = field(default_factory=list)
+    joins: list[Attachment] = field(default_factory=list)
+    routing_impact: float | None = None

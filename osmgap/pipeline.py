@@ -1,8 +1,10 @@
-"""The ``diff`` job: AOI -> OSM roads + imagery -> probability -> graph -> suggestions -> files.
+"""The ``diff`` job: AOI -> OSM roads + evidence -> conflation -> suggestions -> files.
 
-Each stage is a plain function from its own module; this module only wires them, times them and
-checks every input before the first output is written, so bad input leaves the output directory
-untouched.
+Evidence is either imagery (segmentation -> probability -> road graph) or, with ``--candidates``,
+any road lines (read into the same kind of graph); then imagery is optional and only drawn under
+the overview. Each stage is a plain function from its own module; this module only wires them,
+times them and checks every input before the first output is written, so bad input leaves the
+output directory untouched.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from shapely.geometry import box
 from osmgap import __version__
 from osmgap.aoi import Aoi, load_aoi, reproject
 from osmgap.atomic import staged_output_dir, write_text_atomic
-from osmgap.conflate import ConflateParams, missing_roads
-from osmgap.datamodel import WGS84
+from osmgap.conflate import ConflateParams, Conflation, Evidence, conflate
+from osmgap.datamodel import WGS84, RoadNetwork
 from osmgap.errors import InputError
 from osmgap.export.geojson import write_maproulette, write_suggestions_geojson
 from osmgap.export.josm import write_josm
@@ -30,11 +32,13 @@ from osmgap.graph import GraphParams, extract_graph, graph_length_m
 from osmgap.model.infer import predict_raster
 from osmgap.model.nets import load_checkpoint, pick_device
 from osmgap.sample import find_sample
-from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
+from osmgap.sources.candidates import candidate_graph, load_candidates
+from osmgap.sources.imagery import Grid, Imagery, WindowReader, analysis_grid, grid_over, open_imagery
 from osmgap.sources.osm import load_osm
 
 log = logging.getLogger(__name__)
 
+OVERVIEW_SIDE_PX = 1600  # the plain-background overview of a candidates-only run
 NOT_CLEARED_WARNING = ("WARNING: the imagery is not known to be cleared for tracing into OpenStreetMap; "
                        "use these suggestions only as hints and verify them on permitted imagery")
 
@@ -61,6 +65,7 @@ class DiffRequest:
     graph: GraphParams | None = None
     conflate: ConflateParams = field(default_factory=ConflateParams)
     cache_dir: Path | None = None
+    candidates: str | None = None
 
 
 class StageTimer:
@@ -75,14 +80,15 @@ class StageTimer:
         log.info("%s: %.2f s", name, self.seconds[name])
 
 
-def resolve_sources(req: DiffRequest) -> tuple[Aoi, str, str, ImageryLicence]:
-    """AOI, imagery path, OSM spec and imagery licence; sample AOIs fill what is not given."""
+def resolve_sources(req: DiffRequest) -> tuple[Aoi, str | None, str, ImageryLicence]:
+    """AOI, imagery path (None: candidates without imagery), OSM spec and imagery licence;
+    sample AOIs fill what is not given."""
     sample = find_sample(req.aoi)
     aoi = load_aoi(req.aoi)
     imagery, osm, licence = req.imagery, req.osm, req.licence
-    if imagery is None:
+    if imagery is None and req.candidates is None:
         if sample is None:
-            raise InputError(req.aoi, "--imagery is required unless --aoi names a sample AOI directory")
+            raise InputError(req.aoi, "--imagery or --candidates is required unless --aoi names a sample AOI directory")
         imagery = str(sample.path("imagery"))
         info = sample.info("imagery")
         licence = ImageryLicence(info.get("licence", "unknown"), info.get("attribution", ""),
@@ -94,60 +100,139 @@ def resolve_sources(req: DiffRequest) -> tuple[Aoi, str, str, ImageryLicence]:
     return aoi, imagery, osm, licence
 
 
+@dataclass
+class EvidenceRun:
+    """The evidence of one diff and what the summary says about it."""
+
+    evidence: Evidence
+    area_wgs: object
+    grid: Grid
+    imagery: Imagery | None
+    info: dict[str, Any]
+
+
 def run_diff(req: DiffRequest) -> dict[str, Any]:
     """Run the whole diff; returns the summary that is also written to summary.json."""
     timer = StageTimer()
     started = time.perf_counter()
     with timer("inputs"):
         aoi, imagery_path, osm_spec, licence = resolve_sources(req)
-        imagery = open_imagery(imagery_path)
-        device = pick_device()
-        net, meta = load_checkpoint(req.model, device)
-        grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
+        imagery = open_imagery(imagery_path) if imagery_path else None
+        frame = load_candidates(req.candidates, aoi, req.conflate.default_confidence) if req.candidates else None
     with timer("osm"):
         roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
-    with timer("segment"), WindowReader(imagery, grid) as reader:
-        prob = predict_raster(net, meta, reader, tile=req.tile, overlap=req.overlap, batch=req.batch, device=device)
-    with timer("graph"):
-        graph = extract_graph(prob, req.graph or GraphParams(threshold=meta.threshold))
+    if frame is not None:
+        run = _candidate_evidence(req, aoi, frame, imagery, licence, timer)
+    else:
+        run = _imagery_evidence(req, aoi, imagery, licence, timer)
     with timer("conflate"):
-        area_wgs = aoi.geometry.intersection(box(*imagery.bounds_wgs84))
-        suggestions = missing_roads(graph, roads.ways, reproject(area_wgs, WGS84, grid.crs), prob, req.conflate)
-    warnings = [] if licence.cleared_for_osm_tracing else [NOT_CLEARED_WARNING]
+        result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), req.conflate)
+    suggestions = result.suggestions
+    warnings = _warnings(result, licence, imagery, req.conflate)
     for w in warnings:
         log.warning(w)
-    imagery_info = {**imagery.provenance(), **licence.__dict__}
-    per_suggestion = {"imagery_licence": licence.licence, "imagery_attribution": licence.attribution,
-                      "imagery_date": licence.capture_date, **({"warning": warnings[0]} if warnings else {})}
+    per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
     summary: dict[str, Any] = {
         "osmgap_version": __version__,
         "aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds), "area_km2": round(aoi.area_km2(), 4)},
         "suggestions": len(suggestions),
-        "km_suggested": round(sum(s.length_m for s in suggestions) / 1000, 3),
+        "km_suggested": round(sum(s.length_m for s in suggestions if s.geometry.geom_type == "LineString") / 1000, 3),
         "by_kind": _count_by_kind(suggestions),
-        "predicted_road_km": round(graph_length_m(graph) / 1000, 3),
+        "by_priority": {str(p): sum(s.priority == p for s in suggestions) for p in (0, 1, 2)},
+        **run.info,
         "osm_ways": len(roads),
-        "imagery": imagery_info,
         "osm": roads.provenance,
-        "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,
-                  "resolution_m": meta.resolution_m, "threshold": meta.threshold},
-        "device": str(device), "torch_threads": torch.get_num_threads(),
-        "grid": {"crs": grid.crs.to_string(), "width": grid.width, "height": grid.height},
+        "offset_m": result.offset.summary(),
+        "conflation": result.report,
+        "grid": {"crs": run.grid.crs.to_string(), "width": run.grid.width, "height": run.grid.height},
         "warnings": warnings,
     }
-    notes = [f"Imagery: {licence.attribution or imagery.path.name} ({licence.licence}, captured {licence.capture_date}).",
-             f"Roads: {roads.provenance.get('attribution', '(c) OpenStreetMap contributors')} (ODbL).", *warnings]
+    notes = _notes(licence, imagery, req.candidates, roads, warnings)
     with staged_output_dir(req.out) as stage:
         with timer("write"):
             write_josm(stage / "suggestions.osm", suggestions, aoi.bounds, existing_nodes=roads.nodes, notes=notes)
             write_suggestions_geojson(stage / "suggestions.geojson", suggestions, per_suggestion)
             write_maproulette(stage / "maproulette.geojson", suggestions, per_suggestion)
-            render_overview(stage / "overview.png", imagery, grid, roads.ways, graph, suggestions,
+            render_overview(stage / "overview.png", imagery, run.grid, roads.ways, run.evidence.graph, suggestions,
                             f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
-                            " ".join(notes))
+                            " ".join(notes), evidence_label="candidate roads" if frame is not None else "model's road graph")
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
         write_text_atomic(stage / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: Imagery, licence: ImageryLicence,
+                      timer: StageTimer) -> EvidenceRun:
+    """Segment the imagery and extract the road graph of the probability raster."""
+    with timer("inputs"):
+        device = pick_device()
+        net, meta = load_checkpoint(req.model, device)
+        grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
+    with timer("segment"), WindowReader(imagery, grid) as reader:
+        prob = predict_raster(net, meta, reader, tile=req.tile, overlap=req.overlap, batch=req.batch, device=device)
+    with timer("graph"):
+        graph = extract_graph(prob, req.graph or GraphParams(threshold=meta.threshold))
+    info = {"evidence": "imagery", "predicted_road_km": round(graph_length_m(graph) / 1000, 3),
+            "imagery": {**imagery.provenance(), **licence.__dict__},
+            "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,
+                      "resolution_m": meta.resolution_m, "threshold": meta.threshold},
+            "device": str(device), "torch_threads": torch.get_num_threads()}
+    area = aoi.geometry.intersection(box(*imagery.bounds_wgs84))
+    return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info)
+
+
+def _candidate_evidence(req: DiffRequest, aoi: Aoi, frame: Any, imagery: Imagery | None,
+                        licence: ImageryLicence, timer: StageTimer) -> EvidenceRun:
+    """The road graph of candidate lines; imagery, if given, is only drawn under the overview."""
+    with timer("graph"):
+        graph = candidate_graph(frame, aoi.metric_crs)
+    bounds = aoi.to_metric(aoi.geometry).bounds
+    side = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+    grid = (analysis_grid(imagery, aoi.geometry, aoi.metric_crs, imagery.resolution_m) if imagery else
+            grid_over(bounds, aoi.metric_crs, max(1.0, side / OVERVIEW_SIDE_PX)))
+    info: dict[str, Any] = {"evidence": "candidates",
+                            "candidates": {"path": str(req.candidates), "lines": len(frame),
+                                           "edges": graph.number_of_edges(),
+                                           "km": round(graph_length_m(graph) / 1000, 3)}}
+    if imagery is not None:
+        info["imagery"] = {**imagery.provenance(), **licence.__dict__}
+    return EvidenceRun(Evidence(graph), aoi.geometry, grid, imagery, info)
+
+
+def _warnings(result: Conflation, licence: ImageryLicence, imagery: Imagery | None,
+              params: ConflateParams) -> list[str]:
+    out = [NOT_CLEARED_WARNING] if imagery is not None and not licence.cleared_for_osm_tracing else []
+    off = result.offset
+    if off.applied and off.magnitude_m > params.offset_warn_m:
+        out.append(f"WARNING: the evidence is {off.magnitude_m:.1f} m off OSM (east {off.east_m:+.1f} m, "
+                   f"north {off.north_m:+.1f} m); this offset was removed before diffing; align the imagery "
+                   "before tracing from it")
+    return out
+
+
+def _per_suggestion(licence: ImageryLicence, imagery: Imagery | None, candidates: str | None,
+                    warnings: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if candidates:
+        out["evidence_source"] = Path(candidates).name
+    if imagery is not None:
+        out.update({"imagery_licence": licence.licence, "imagery_attribution": licence.attribution,
+                    "imagery_date": licence.capture_date})
+    if warnings:
+        out["warning"] = " ".join(warnings)
+    return out
+
+
+def _notes(licence: ImageryLicence, imagery: Imagery | None, candidates: str | None, roads: RoadNetwork,
+           warnings: list[str]) -> list[str]:
+    notes = []
+    if candidates:
+        notes.append(f"Candidate roads: {Path(candidates).name} (check that its licence allows use for OSM).")
+    if imagery is not None:
+        notes.append(f"Imagery: {licence.attribution or imagery.path.name} ({licence.licence}, "
+                     f"captured {licence.capture_date}).")
+    notes.append(f"Roads: {roads.provenance.get('attribution', '(c) OpenStreetMap contributors')} (ODbL).")
+    return notes + warnings
 
 
 def _count_by_kind(suggestions: list) -> dict[str, int]:

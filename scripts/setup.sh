@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up osmgap in ./.venv on a fresh machine. With --test, also pytest and JOSM (Debian
-# package `josm`, whose validator the tests run on the .osm files osmgap writes).
+# Set up osmgap in ./.venv on a fresh machine. With --test, also pytest, JOSM (Debian
+# package `josm`, whose validator the tests run on the .osm files osmgap writes) and Chromium
+# (Debian `chromium`, in which the tests open the HTML report headless).
 #
 # torch and torchvision are pinned as a pair from PyPI (pyproject.toml): the machine's local
 # CPU-only torch wheel cannot load torchvision's operators, which smp and timm import.
@@ -11,10 +12,13 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
-  if [ ! -f /usr/share/josm/josm.jar ]; then
+  missing=""
+  [ -f /usr/share/josm/josm.jar ] || missing="$missing josm"
+  command -v chromium >/dev/null || missing="$missing chromium"
+  if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends josm
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
   fi
 else
   .venv/bin/python -m pip install -q -e .

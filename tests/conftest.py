@@ -29,3 +29,24 @@ def paris_aoi(paris: Path):
 @pytest.fixture(scope="session")
 def vegas(data: Path) -> Path:
     return data / "chips" / "vegas-solaris"
+
+
+def _load_extract(path: Path):
+    from shapely.geometry import box
+
+    from osmgap.aoi import Aoi
+    from osmgap.sources.osm import load_osm
+
+    return load_osm(str(path), Aoi(box(-180, -85, 180, 85), name="everywhere", source=str(path)))
+
+
+@pytest.fixture(scope="session")
+def kotka(data: Path):
+    """Real OSM roads near Kotka (FI), with node ids and versions."""
+    return _load_extract(data / "osm" / "kotka.osm.pbf")
+
+
+@pytest.fixture(scope="session")
+def helsinki(data: Path):
+    """Real OSM roads of central Helsinki, with node ids and versions."""
+    return _load_extract(data / "osm" / "helsinki.osm.pbf")

@@ -67,7 +67,7 @@ def test_same_ids_in_geojson_and_maproulette(sample_run):
 def test_overview_is_a_picture(sample_run):
     with Image.open(sample_run / "overview.png") as im:
         assert im.width > 400 and im.height > 400
-        assert len(set(im.convert("RGB").resize((32, 32)).getdata())) > 50  # imagery, not a blank canvas
+        assert len(set(im.convert("RGB").resize((32, 32)).get_flattened_data())) > 50  # imagery, not a blank canvas
 
 
 def test_osm_file_is_for_josm_and_carries_the_licence(sample_run):

@@ -5,8 +5,9 @@ import shapely
 from shapely.affinity import translate
 
 from osmgap.aoi import reproject
-from osmgap.conflate import ConflateParams, missing_roads, stable_id
-from osmgap.datamodel import WGS84, ProbabilityRaster
+from osmgap.conflate import ConflateParams, Evidence, conflate, missing_roads
+from osmgap.datamodel import WGS84, ProbabilityRaster, RoadNetwork
+from osmgap.gaps import MIN_PIECE_M
 from osmgap.graph import extract_graph
 from osmgap.raster import rasterize_roads
 from osmgap.sources.imagery import analysis_grid, open_imagery
@@ -53,24 +54,21 @@ def test_deleted_way_is_found(sample):
     total = sum(g.length for g in found_metric)
     assert near / total > 0.9  # what is flagged lies on the deleted road
     assert near > 0.6 * inside.iloc[target]  # and covers most of it
+    assert sum(s.length_m for s in found) >= ConflateParams.min_length_m
     for s in found:
-        assert s.kind == "missing_road" and s.confidence > 0.5 and s.length_m >= ConflateParams.min_length_m
+        assert s.kind == "missing_road" and s.confidence > 0.5 and s.length_m >= MIN_PIECE_M
         assert s.id.startswith("osmgap-") and not s.id.removeprefix("osmgap-").isdigit()
 
 
-def test_tolerance_is_what_saves_us(sample):
-    """With a tolerance far below the real offset, mapped roads would be flagged: the test above
-    is not passing for a trivial reason."""
+def test_offset_and_tolerance_are_what_save_us(sample):
+    """Without the offset correction and with a tolerance far below the real offset, mapped
+    roads would be flagged: the tests above are not passing for a trivial reason."""
     roads, grid, area = sample
-    graph, _ = _predicted_graph(roads.ways, grid, 8.0)
-    assert missing_roads(graph, roads.ways, area, params=ConflateParams(tolerance_m=2.0))
-
-
-def test_stable_id_survives_small_changes(sample):
-    roads, _, _ = sample
-    line = roads.ways.geometry.iloc[0]
-    reversed_line = shapely.reverse(line)
-    assert stable_id(line) == stable_id(reversed_line)
-    same = sum(stable_id(shapely.transform(g, lambda xy: xy + 3e-6)) == stable_id(g) for g in roads.ways.geometry)
-    assert same >= len(roads.ways) - 1  # a sub-metre shift rarely crosses a snapping cell
-    assert stable_id(line) != stable_id(roads.ways.geometry.iloc[1])
+    graph, mask = _predicted_graph(roads.ways, grid, 8.0)
+    prob = ProbabilityRaster(mask, grid.transform, grid.crs)
+    blind = ConflateParams(tolerance_m=2.0, max_offset_m=0.0)
+    assert missing_roads(graph, roads.ways, area, prob, params=blind)
+    corrected = conflate(Evidence(graph, prob), RoadNetwork(roads.ways), area, ConflateParams(tolerance_m=2.0))
+    assert corrected.offset.applied
+    assert corrected.offset.east_m == pytest.approx(8.0, abs=0.6) and corrected.offset.north_m == pytest.approx(4.0, abs=0.6)
+    assert [s for s in corrected.suggestions if s.kind == "missing_road"] == []

@@ -1,5 +1,9 @@
 """suggestions.geojson and MapRoulette's line-by-line GeoJSON, built from the same features.
 
+Every feature carries ``priority`` (0 high .. 2 low, MapRoulette's own scale; see
+osmgap.priority for the challenge rules that read it) and ``routing_impact`` (metres of detour
+the suggestion removes), and ``attachments`` (the OSM way ids it refers to).
+
 MapRoulette (maproulette-backend ChallengeProvider.taskNameFromJsValue) names a task after the
 first feature of its FeatureCollection: the feature's own ``id``, ``@id``, ``osmid``, ``osm_id``
 or ``name``, then the same keys in its properties, else a random UUID (and then a re-upload
@@ -13,13 +17,13 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from osmgap.atomic import write_bytes_atomic
 from osmgap.datamodel import Suggestion
 
 RS = b"\x1e"  # RFC 7464 record separator, which MapRoulette >= 3.6.5 expects before each task
-CORE_PROPERTIES = ("id", "kind", "length_m", "confidence", "highway", "priority")
+CORE_PROPERTIES = ("id", "kind", "length_m", "confidence", "highway", "priority", "routing_impact")
 _OSM_LIKE_ID = re.compile(r"^(node|way|relation|n|r|w)?/?\d+$")
 _Scalar = (str, int, float, bool)
 
@@ -40,6 +44,7 @@ def suggestion_feature(suggestion: Suggestion,
         "id": task_id, "kind": suggestion.kind, "length_m": round(float(suggestion.length_m), 1),
         "confidence": round(float(suggestion.confidence), 3),
         "highway": suggestion.highway or "road", "priority": int(suggestion.priority),
+        "routing_impact": None if suggestion.routing_impact is None else round(float(suggestion.routing_impact), 1),
     }
     props.update(_evidence_properties(suggestion.evidence))
     if suggestion.attachments:
@@ -48,7 +53,7 @@ def suggestion_feature(suggestion: Suggestion,
     if clash:
         raise ValueError(f"extra_properties would overwrite suggestion fields: {clash}")
     props.update({k: _json_scalar(v) for k, v in (extra_properties or {}).items()})
-    return {"type": "Feature", "id": task_id, "geometry": _linestring(suggestion), "properties": props}
+    return {"type": "Feature", "id": task_id, "geometry": _geometry(suggestion), "properties": props}
 
 
 def write_suggestions_geojson(path: str | Path, suggestions: list[Suggestion],
@@ -66,12 +71,14 @@ def maproulette_lines(suggestions: list[Suggestion],
     ASCII-only JSON: MapRoulette splits the upload on newlines, and escaped text survives any
     encoding its server assumes; json.dumps never writes a raw newline inside the record.
     """
-    records = []
-    for s in suggestions:
-        fc = {"type": "FeatureCollection", "features": [suggestion_feature(s, extra_properties)]}
-        body = json.dumps(fc, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-        records.append(RS + body.encode("ascii") + b"\n")
-    return b"".join(records)
+    return line_by_line({"type": "FeatureCollection", "features": [suggestion_feature(s, extra_properties)]}
+                        for s in suggestions)
+
+
+def line_by_line(collections: Iterable[dict[str, Any]]) -> bytes:
+    """RFC 7464 records, one compact ASCII JSON object (a task's FeatureCollection) each."""
+    return b"".join(RS + json.dumps(fc, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+                    + b"\n" for fc in collections)
 
 
 def write_maproulette(path: str | Path, suggestions: list[Suggestion],
@@ -89,9 +96,12 @@ def _task_id(suggestion_id: str) -> str:
     return suggestion_id
 
 
-def _linestring(suggestion: Suggestion) -> dict:
-    """2-D coordinates at 7 decimals, as in the .osm file (z, if any, is dropped)."""
+def _geometry(suggestion: Suggestion) -> dict:
+    """A LineString (a Point for a misconnection), 2-D coordinates at 7 decimals as in the .osm
+    file (z, if any, is dropped)."""
     coords = [[round(float(x), 7), round(float(y), 7)] for x, y, *_ in suggestion.geometry.coords]
+    if suggestion.geometry.geom_type == "Point":
+        return {"type": "Point", "coordinates": coords[0]}
     return {"type": "LineString", "coordinates": coords}
 
 

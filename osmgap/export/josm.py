@@ -9,7 +9,11 @@ What JOSM's reader (OsmReader, Debian josm r18646) fixes:
 - an existing OSM node that a new way joins keeps its real id and version and has no action
   (JOSM refuses a positive id without a version).
 Each way carries ``highway`` and a human ``fixme``; the suggestion id travels in an XML comment,
-which JOSM drops, so no tool hint ever reaches an uploadable tag.
+which JOSM drops, so no tool hint ever reaches an uploadable tag (MapWithAI-style ``conn=``
+hints included: a connection is either a shared existing node or a sentence in ``fixme``).
+A suggestion end joined to an existing OSM node carries that node's exact coordinates, so it is
+written as the node itself (osmgap.suggestions); an end that meets a way between its nodes is
+a new node, and the ``fixme`` names the way it must be joined to.
 """
 from __future__ import annotations
 
@@ -69,9 +73,15 @@ def write_josm(path: str | Path, suggestions: list[Suggestion], bounds: Bounds, 
 
 
 def fixme_text(suggestion: Suggestion) -> str:
-    """The sentence a mapper reads in JOSM; it names the tool and says what to check."""
+    """The sentence a mapper reads in JOSM; it names the tool and says what to check, and which
+    OSM way an end must still be joined to where no existing node lies at that end."""
     phrase = NEW_GEOMETRY_KINDS.get(suggestion.kind, suggestion.kind.replace("_", " "))
-    return f"osmgap: {phrase}, check imagery (confidence {suggestion.confidence:.2f})"
+    text = f"osmgap: {phrase}, check imagery (confidence {suggestion.confidence:.2f})"
+    loose = [j for j in suggestion.joins if j.node_id is None]
+    if loose:
+        ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to way {j.way_id}" for j in loose)
+        text += f"; {ends}"
+    return text
 
 
 def coord_text(value: float) -> str:

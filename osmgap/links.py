@@ -1,0 +1,148 @@
+"""missing_link: an OSM dead end a few metres from another OSM way, with evidence of road between.
+
+JOSM's validator (UnconnectedWays, "way end node near other highway") and Osmose flag every dead
+end near another way; many are right as mapped (a bollard, a kerb, a footpath gap). Here a
+dead end counts only when the evidence runs across the gap: candidate lines that follow the gap's
+direction over most of its interior. A candidate that merely ends at the dead end (a copy of the
+dead-end way itself) is no evidence: points past a candidate line's end do not count; nor is a
+candidate that retraces some other OSM way lying along the gap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString
+from shapely.geometry.base import BaseGeometry
+
+from osmgap.gaps import Join, attach_point
+from osmgap.osmindex import OsmIndex
+from osmgap.params import ConflateParams
+from osmgap.segments import Segments, Samples, near_pairs
+
+EVIDENCE_SHARE = 0.8  # of the gap's interior points must have aligned evidence
+EVIDENCE_ANGLE_DEG = 30.0
+INTERIOR = (0.15, 0.85)  # the ends of a gap lie on OSM itself: test only between them
+MAX_BACKTRACK_DEG = 100.0  # a link may not turn back along the dead-end way
+
+
+@dataclass
+class Link:
+    """A proposed connection from an OSM dead end (vertex ``dead_end``) to another way."""
+
+    line: LineString
+    dead_end: int
+    joins: list[Join]
+    confidence: float
+    share: float
+
+
+def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: np.ndarray,
+               area: BaseGeometry, params: ConflateParams, skip_vertices: set[int]) -> list[Link]:
+    """Confirmed almost-junctions, at most one per dead end (the shortest confirmed gap).
+    Candidate segments flagged ``retraced`` (copies of existing OSM ways) are no evidence."""
+    ends = _dead_ends(osm, area, skip_vertices)
+    if not len(ends) or not len(cands):
+        return []
+    pi, si = osm.segs.tree.query(shapely.points(osm.vertex_xy[ends]), predicate="dwithin", distance=params.max_link_m)
+    own_line = osm.line_of_vertex[ends]
+    other = osm.segs.line[si] != own_line[pi]
+    pi, si = pi[other], si[other]
+    if not len(pi):
+        return []
+    d = osm.vertex_xy[ends[pi]]
+    a, ab = osm.segs.a[si], osm.segs.b[si] - osm.segs.a[si]
+    t = np.clip(np.einsum("ij,ij->i", d - a, ab) / np.einsum("ij,ij->i", ab, ab), 0, 1)
+    target = a + t[:, None] * ab
+    dist = np.hypot(*(target - d).T)
+    # per (dead end, target way): the nearest segment
+    order = np.lexsort((dist, osm.segs.line[si], pi))
+    first = np.r_[True, (pi[order][1:] != pi[order][:-1]) | (osm.segs.line[si][order][1:] != osm.segs.line[si][order][:-1])]
+    pick = order[first]
+    pick = pick[(dist[pick] > 0.05) & _forward(osm, ends[pi[pick]], target[pick])]
+    if not len(pick):
+        return []
+    lines = shapely.linestrings(np.stack([d[pick], target[pick]], axis=1))
+    ok = ~_crosses_other_ways(lines, osm, own_line[pi[pick]], osm.segs.line[si[pick]])
+    share, conf = _evidence(lines, cands, cand_conf, retraced, params)
+    links: dict[int, Link] = {}
+    for k, line, good, s, c in zip(pick.tolist(), lines, ok, share, conf):
+        if not good or s < EVIDENCE_SHARE:
+            continue
+        v = int(ends[pi[k]])
+        if v in links and links[v].line.length <= line.length:
+            continue
+        join_far = attach_point(target[k], int(si[k]), osm, params, end=-1)
+        geom = LineString([osm.vertex_xy[v], join_far.xy]) if join_far.vertex is not None else line
+        seg_own = int(osm.segment_at_vertex[v])
+        links[v] = Link(geom, v, [Join(0, seg_own, v, tuple(osm.vertex_xy[v])), join_far], float(c), float(s))
+    return _one_per_pair(links, osm)
+
+
+def _one_per_pair(links: dict[int, Link], osm: OsmIndex) -> list[Link]:
+    """Two dead ends facing each other find the same link twice, once from each side: keep the
+    one from the dead end at the smaller position key (the same one in every run)."""
+    out = []
+    for v in sorted(links):
+        far = links[v].joins[1].vertex
+        if far is not None and far in links and links[far].joins[1].vertex is not None \
+                and osm.vertex_key[links[far].joins[1].vertex] == osm.vertex_key[v] \
+                and osm.vertex_key[far] < osm.vertex_key[v]:
+            continue
+        out.append(links[v])
+    return out
+
+
+def _dead_ends(osm: OsmIndex, area: BaseGeometry, skip: set[int]) -> np.ndarray:
+    """Dead-end vertices inside ``area`` (a way clipped at the AOI border is not a dead end)."""
+    ends = osm.line_ends.ravel()
+    ends = ends[osm.dead_end[ends]]
+    ends = ends[shapely.contains_xy(area, osm.vertex_xy[ends, 0], osm.vertex_xy[ends, 1])]
+    return np.asarray([v for v in ends.tolist() if v not in skip], int)
+
+
+def _forward(osm: OsmIndex, vertices: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The gap leaves the dead end forwards, not back along its own way."""
+    is_start = np.zeros(len(osm.vertex_xy), bool)
+    is_start[osm.line_ends[:, 0]] = True
+    inner = np.where(is_start[vertices], vertices + 1, vertices - 1)
+    outward = osm.vertex_xy[vertices] - osm.vertex_xy[inner]
+    gap = targets - osm.vertex_xy[vertices]
+    norm = np.hypot(*outward.T) * np.hypot(*gap.T)
+    cos = np.einsum("ij,ij->i", outward, gap) / np.where(norm > 0, norm, 1.0)
+    return (norm == 0) | (cos >= np.cos(np.radians(MAX_BACKTRACK_DEG)))
+
+
+def _crosses_other_ways(lines: np.ndarray, osm: OsmIndex, own: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """A link that would cross a third OSM way is not a simple missing connection."""
+    inner = shapely.line_interpolate_point(lines, 0.02, normalized=True), shapely.line_interpolate_point(lines, 0.98, normalized=True)
+    shrunk = shapely.linestrings(np.stack([shapely.get_coordinates(inner[0]), shapely.get_coordinates(inner[1])], axis=1))
+    gi, li = osm.line_tree.query(shrunk, predicate="intersects")
+    bad = (li != own[gi]) & (li != target[gi])
+    return np.bincount(gi[bad], minlength=len(lines)) > 0
+
+
+def _evidence(lines: np.ndarray, cands: Segments, cand_conf: np.ndarray, retraced: np.ndarray,
+              params: ConflateParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per gap: the share of interior points with aligned candidate evidence, and the mean
+    confidence of the candidates giving it."""
+    n_pts = np.maximum(3, np.ceil(shapely.length(lines) / 1.0).astype(int))
+    owner = np.repeat(np.arange(len(lines)), n_pts)
+    frac = np.concatenate([np.linspace(*INTERIOR, k) for k in n_pts])
+    pts = shapely.line_interpolate_point(lines[owner], frac, normalized=True)
+    xy = shapely.get_coordinates(pts)
+    start = shapely.get_coordinates(shapely.get_point(lines, 0))
+    end = shapely.get_coordinates(shapely.get_point(lines, -1))
+    unit = (end - start) / np.maximum(shapely.length(lines), 1e-9)[:, None]
+    samples = Samples(xy, owner, np.zeros(len(xy)), unit[owner], np.zeros(len(xy), int))
+    pairs = near_pairs(samples, cands, params.near_m)
+    good = (pairs.angle <= EVIDENCE_ANGLE_DEG) & ~pairs.beyond_line_end(cands) & ~retraced[pairs.segment]
+    hit = pairs.any_per_sample(good, len(xy))
+    share = np.bincount(owner, weights=hit, minlength=len(lines)) / n_pts
+    conf_sum = np.bincount(pairs.sample[good], weights=cand_conf[cands.line[pairs.segment[good]]], minlength=len(xy))
+    conf_n = np.bincount(pairs.sample[good], minlength=len(xy))
+    per_point = np.where(conf_n > 0, conf_sum / np.maximum(conf_n, 1), 0.0)
+    conf = np.bincount(owner, weights=per_point, minlength=len(lines)) / np.maximum(
+        1, np.bincount(owner, weights=hit, minlength=len(lines)))
+    return share, conf

@@ -1,0 +1,60 @@
+"""Read a ``diff`` output directory back: its summary and its suggestion features.
+
+Publish, sync and report work from what ``diff`` wrote, so they can run later, elsewhere, or on
+an older directory; a missing or damaged file is the user's to fix (InputError).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from osmgap.errors import InputError
+
+
+@dataclass(frozen=True)
+class DiffOutputs:
+    out_dir: Path
+    summary: dict[str, Any]
+    summary_sha256: str
+    features: list[dict[str, Any]]
+
+    @property
+    def aoi_name(self) -> str:
+        return str(self.summary["aoi"]["name"])
+
+
+def read_outputs(out_dir: str | Path) -> DiffOutputs:
+    """summary.json and suggestions.geojson of ``out_dir``, checked enough to act on."""
+    out_dir = Path(out_dir)
+    summary_path = out_dir / "summary.json"
+    raw = _read(summary_path)
+    summary = _json(summary_path, raw)
+    if not isinstance(summary, dict) or not isinstance(summary.get("aoi"), dict) or "name" not in summary["aoi"]:
+        raise InputError(summary_path, "not an osmgap summary (no aoi.name); run `osmgap diff` into this directory")
+    geojson_path = out_dir / "suggestions.geojson"
+    doc = _json(geojson_path, _read(geojson_path))
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+        raise InputError(geojson_path, "not a GeoJSON FeatureCollection")
+    for i, f in enumerate(doc["features"]):
+        if not (isinstance(f, dict) and isinstance(f.get("id"), str) and isinstance(f.get("geometry"), dict)):
+            raise InputError(geojson_path, f"feature {i} has no string id or no geometry")
+    return DiffOutputs(out_dir, summary, hashlib.sha256(raw).hexdigest(), doc["features"])
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "missing; run `osmgap diff --out` into this directory first") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({exc.strerror})") from None
+
+
+def _json(path: Path, raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None

@@ -1,0 +1,98 @@
+"""Candidate roads from any line file: ML detections published by others, official open road
+data, GPS-derived lines. Read with geopandas/pyogrio (GeoJSON, GeoPackage, Shapefile, anything
+GDAL reads), clipped to the AOI, and turned into the same kind of road graph imagery gives.
+
+Each candidate keeps a ``confidence`` (its own ``confidence`` or ``score`` property, 0-1 or
+0-100, else a default) and a ``highway`` class when the source has one; lines whose class says
+they are not roads (footway, cycleway, path, ...) are left out, as OSM's own are.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+
+from osmgap.aoi import Aoi
+from osmgap.datamodel import WGS84
+from osmgap.errors import InputError
+from osmgap.linegraph import build_line_graph
+from osmgap.sources.osm import ROAD_CLASSES, _one_line
+
+CONFIDENCE_COLUMNS = ("confidence", "score")
+NOT_ROADS = frozenset({"footway", "cycleway", "path", "steps", "bridleway", "corridor", "platform",
+                       "elevator", "proposed", "construction", "abandoned", "razed", "via_ferrata"})
+
+
+def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gpd.GeoDataFrame:
+    """Candidate road lines inside ``aoi``: WGS84 LineStrings with ``confidence`` and ``highway``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "candidates file not found")
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio/GDAL raise many types for unreadable or foreign files
+        raise InputError(path, f"cannot read road lines ({_one_line(exc)})") from None
+    if frame.geometry is None or len(frame) == 0:
+        raise InputError(path, "holds no features")
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    lines = frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
+    if len(lines) == 0:
+        raise InputError(path, "holds no LineString or MultiLineString features")
+    lines = _to_wgs84(lines, path)
+    out = gpd.GeoDataFrame({"confidence": _confidence(lines, default_confidence, path),
+                            "highway": _highway(lines)}, geometry=lines.geometry.values, crs=WGS84)
+    out = out[~out["highway"].isin(NOT_ROADS)].explode(index_parts=False).reset_index(drop=True)
+    out = out.set_geometry(shapely.force_2d(out.geometry.values), crs=WGS84)
+    whole = out.geometry.covered_by(aoi.geometry).to_numpy()  # overlay would split self-crossing lines
+    geoms = out.geometry.to_numpy().copy()
+    geoms[~whole] = shapely.intersection(geoms[~whole], aoi.geometry)
+    clipped = out.set_geometry(gpd.GeoSeries(geoms, crs=WGS84))
+    clipped = clipped[~clipped.geometry.is_empty].explode(index_parts=False)
+    clipped = clipped[clipped.geometry.geom_type == "LineString"].reset_index(drop=True)
+    if len(clipped) == 0:
+        raise InputError(path, "no candidate road line lies inside the AOI")
+    return clipped
+
+
+def candidate_graph(frame: gpd.GeoDataFrame, crs: object) -> nx.MultiGraph:
+    """The road graph of candidate lines in the metric ``crs`` (see osmgap.linegraph)."""
+    metric = frame.to_crs(crs)
+    return build_line_graph(np.asarray(metric.geometry.values, dtype=object), metric["confidence"].to_numpy(float),
+                            metric["highway"].to_numpy(object), crs)
+
+
+def _to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Reproject to WGS84; a file without a CRS is taken as lon/lat only if it looks like it."""
+    if frame.crs is None:
+        minx, miny, maxx, maxy = frame.total_bounds
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise InputError(path, "has no CRS and its coordinates are not lon/lat degrees")
+        return frame.set_crs(WGS84)
+    return frame.to_crs(WGS84)
+
+
+def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path) -> np.ndarray:
+    """The source's own confidence/score, as 0-1; a percentage scale is recognised."""
+    columns = {c.lower(): c for c in frame.columns}
+    name = next((columns[c] for c in CONFIDENCE_COLUMNS if c in columns), None)
+    if name is None:
+        return np.full(len(frame), default, float)
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+    finite = values[np.isfinite(values)]
+    if len(finite) and (finite.min() < 0 or finite.max() > 100):
+        raise InputError(path, f"'{name}' values must lie in 0-1 (or 0-100), got {finite.min():g}..{finite.max():g}")
+    if len(finite) and finite.max() > 1:
+        values = values / 100.0
+    return np.where(np.isfinite(values), values, default)
+
+
+def _highway(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """The ``highway`` class where the source gives one; 'road' (unknown class) otherwise."""
+    if "highway" not in frame.columns:
+        return np.full(len(frame), "road", dtype=object)
+    values = frame["highway"].astype(object).where(frame["highway"].notna(), "road").astype(str).str.strip()
+    return np.asarray([v if v in ROAD_CLASSES or v in NOT_ROADS else "road" for v in values], dtype=object)

@@ -1,0 +1,92 @@
+"""Publish the suggestions of a diff output directory as MapRoulette tasks.
+
+Creates the challenge in --project (or updates it, found by name), uploads one task per
+suggestion as line-by-line GeoJSON with removeUnmatched, so gaps that went away leave the
+challenge; skips suggestions the state knows as dismissed or fixed; splits beyond --max-tasks
+into "NAME (part 2)", ... Re-publishing the same run sends no write. The API key comes from
+$MAPROULETTE_API_KEY or the config file and is never printed; --dry-run writes the requests
+to files instead of sending them.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from osmgap.errors import InputError
+from osmgap.export.challenge import DEFAULT_CHECKIN_COMMENT, PriorityThresholds
+from osmgap.maproulette_api import MapRouletteClient
+from osmgap.outputs import DiffOutputs, read_outputs
+from osmgap.publish import MAX_TASKS_PER_CHALLENGE, PublishOptions, execute_publish, plan_publish
+from osmgap.store import Store
+from osmgap.tools.options import (add_maproulette_arguments, add_workspace_arguments, call_maproulette,
+                                  make_client, open_store, state_path)
+from osmgap.tracking import record_run
+
+HELP = "publish suggestions as MapRoulette tasks"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_workspace_arguments(p)
+    p.add_argument("--challenge", required=True, help="challenge name (parts beyond --max-tasks get ' (part N)')")
+    p.add_argument("--project", required=True, type=int, help="MapRoulette project id")
+    add_maproulette_arguments(p)
+    p.add_argument("--instruction", help="task instruction; {{property}} is replaced by the task's property")
+    p.add_argument("--instruction-file", type=Path, help="read the instruction from this file")
+    p.add_argument("--checkin-comment", default=DEFAULT_CHECKIN_COMMENT, help="changeset comment")
+    p.add_argument("--cooperative", action="store_true",
+                   help="attach each road as an osmChange, so JOSM opens it pre-drawn (cleared imagery only)")
+    p.add_argument("--max-tasks", type=int, default=MAX_TASKS_PER_CHALLENGE,
+                   help="tasks per challenge (default %(default)s, MapRoulette's cap)")
+    d = PriorityThresholds()
+    p.add_argument("--high-priority", type=int, default=d.high_priority,
+                   help="task property priority <= this: MapRoulette high (default %(default)s; 0 high .. 2 low)")
+    p.add_argument("--medium-priority", type=int, default=d.medium_priority,
+                   help="priority <= this: medium, above it: low (default %(default)s)")
+    p.add_argument("--high-routing-impact", type=float, default=d.high_routing_impact_m,
+                   help="routing_impact (metres of detour removed) >= this: high (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)
+    outputs = read_outputs(args.out)
+    client = make_client(args)
+    if args.dry_run:  # read the state if there is one; write nothing
+        statuses = {}
+        if state_path(args).exists():
+            with open_store(args, create=False) as store:
+                statuses = store.statuses(outputs.aoi_name)
+        return _publish(outputs, statuses, options, client, None, args)
+    with open_store(args) as store:
+        record_run(store, outputs)  # no-op when `diff --state` recorded it already
+        return _publish(outputs, store.statuses(outputs.aoi_name), options, client, store, args)
+
+
+def _publish(outputs: DiffOutputs, statuses: dict[str, str], options: PublishOptions, client: MapRouletteClient,
+             store: Store | None, args: argparse.Namespace) -> int:
+    plan = plan_publish(outputs, statuses, options)
+    skipped = ", ".join(f"{n} {status}" for status, n in sorted(plan.skipped.items())) or "none"
+    print(f"{sum(len(p.ids) for p in plan.parts)} task(s) in {len(plan.parts)} challenge(s); left out: {skipped}")
+    if plan.warning:
+        print(f"osmgap: {plan.warning} (also said in the challenge description)")
+    result = call_maproulette(client, args, "publish", lambda: execute_publish(plan, client, options, store))
+    if result is None:
+        return 1
+    for part in result.parts:
+        print(f"challenge {part.name!r} (id {part.challenge_id}): {part.challenge}, "
+              f"{part.tasks} task(s) {'uploaded' if part.uploaded else 'unchanged, not re-uploaded'}")
+    for cid in result.emptied:
+        print(f"challenge id {cid}: no longer needed, its open tasks removed")
+    return 0
+
+
+def _options(args: argparse.Namespace) -> PublishOptions:
+    instruction = args.instruction
+    if args.instruction_file:
+        try:
+            instruction = args.instruction_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(args.instruction_file, f"cannot read the instruction ({exc})") from None
+    thresholds = PriorityThresholds(args.high_priority, args.medium_priority, args.high_routing_impact)
+    extra = {"instruction": instruction} if instruction else {}
+    return PublishOptions(args.challenge, args.project, checkin_comment=args.checkin_comment,
+                          cooperative=args.cooperative, max_tasks=args.max_tasks, thresholds=thresholds, **extra)

@@ -1,0 +1,41 @@
+"""Run a watched AOI from its task file: diff, sync, publish, report, as cron would.
+
+Holds an exclusive lock on <state>.lock for the whole run, so two cron runs of one workspace
+never overlap; a run that finds the lock taken does nothing and exits 3 (after --wait seconds).
+Running it twice in a row changes nothing but a second run record: the same suggestions keep
+their status, and the unchanged tasks are not uploaded again.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from osmgap.lock import Busy, exclusive
+from osmgap.taskspec import load_task
+
+HELP = "run a task file (tasks/NAME.toml): diff, sync, publish, report, under a lock"
+EXIT_BUSY = 3
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", type=Path, help="task file, e.g. tasks/paris-1447.toml")
+    p.add_argument("--wait", type=float, default=0.0,
+                   help="seconds to wait for a run of the same workspace to finish (default: do not wait)")
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = load_task(args.task)
+    steps = spec.steps()  # every table is checked before anything runs
+    try:
+        with exclusive(spec.lock, args.wait):
+            worst = 0
+            for verb, step_args in steps:
+                print(f"== {spec.name}: {verb}", flush=True)
+                rc = int(step_args.run(step_args) or 0)
+                if rc and verb == "diff":
+                    return rc  # nothing new to sync, publish or report
+                worst = worst or rc
+            return worst
+    except Busy as exc:
+        print(f"osmgap: {spec.name}: another run is in progress ({exc}); nothing done")
+        return EXIT_BUSY

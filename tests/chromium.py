@@ -1,0 +1,48 @@
+"""Open a page in headless Chromium (Debian ``chromium``): the browser is the reader that
+matters for the report, not our own parser.
+
+Flags: no sandbox (containers), no GPU, no background networking, component updates, sync or
+first-run work, a fresh profile each time, and every host name resolving to nothing, so a
+page that tried to fetch anything from the network would show it by missing content.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+         "--host-resolver-rules=MAP * ~NOTFOUND"]
+
+
+def chromium_binary() -> str:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RuntimeError("headless Chromium not found: apt-get install -y chromium (scripts/setup.sh --test)")
+
+
+def _run(extra: list[str], page: Path, timeout_s: float) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        cmd = [chromium_binary(), *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()]
+        return subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+
+
+def dump_dom(page: Path, timeout_s: float = 120) -> str:
+    """The DOM after the page loaded, serialised by Chromium."""
+    proc = _run(["--dump-dom"], page, timeout_s)
+    if proc.returncode != 0 or not proc.stdout:
+        raise RuntimeError(f"chromium --dump-dom failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return proc.stdout.decode("utf-8")
+
+
+def screenshot(page: Path, png: Path, size: tuple[int, int] = (1000, 2400), timeout_s: float = 120) -> Path:
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.unlink(missing_ok=True)
+    proc = _run([f"--screenshot={png.resolve()}", f"--window-size={size[0]},{size[1]}"], page, timeout_s)
+    if proc.returncode != 0 or not png.is_file():
+        raise RuntimeError(f"chromium --screenshot failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return png

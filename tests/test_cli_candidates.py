@@ -1,0 +1,127 @@
+"""`osmgap diff --candidates` end to end on real OSM (Kotka): the OSM input is the real extract
+with some ways deleted (written back out with osmium, node ids and versions intact), the
+candidates are all real ways. Then JOSM's own validator reads the connected suggestions."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import osmium
+import pytest
+from PIL import Image
+
+from osmgap.datamodel import WGS84
+
+from tests.conftest import PROJECT
+from tests.josm import josm_validate, severity
+
+pytestmark = pytest.mark.slow
+
+DELETED = (62061739, 369836409, 75553162)  # a residential street, a parking aisle, a connector
+BBOX = "26.9300,60.5200,26.9699,60.5400"
+
+
+def _osmgap(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "osmgap", *args], cwd=PROJECT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, data, kotka) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("cands")
+    edited = d / "kotka-edited.osm"
+    with osmium.SimpleWriter(str(edited)) as w:
+        for obj in osmium.FileProcessor(str(data / "osm" / "kotka.osm.pbf")):
+            if not (obj.is_way() and obj.id in DELETED):
+                w.add(obj)
+    cands = d / "roads.geojson"
+    kotka.ways[["highway", "geometry"]].to_file(cands, driver="GeoJSON")
+    osm_geojson = d / "osm.geojson"
+    kept = kotka.ways[~kotka.ways["osm_id"].isin(DELETED)]
+    kept[["osm_id", "highway", "geometry"]].to_file(osm_geojson, driver="GeoJSON")
+    shifted = d / "shifted.gpkg"
+    metric = kotka.ways[["highway", "geometry"]].to_crs("EPSG:3067")
+    metric.set_geometry(metric.geometry.translate(6.0, 5.0)).to_file(shifted, driver="GPKG")
+    return {"osm": edited, "candidates": cands, "osm_geojson": osm_geojson, "shifted": shifted}
+
+
+@pytest.fixture(scope="module")
+def run_pbf(inputs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("diff") / "out"
+    proc = _osmgap("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(inputs["candidates"]),
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_outputs_and_summary(run_pbf):
+    assert sorted(p.name for p in run_pbf.iterdir()) == ["maproulette.geojson", "overview.png", "suggestions.geojson",
+                                                          "suggestions.osm", "summary.json"]
+    s = json.loads((run_pbf / "summary.json").read_text())
+    assert s["evidence"] == "candidates" and s["candidates"]["lines"] == 209
+    assert "imagery" not in s and s["warnings"] == []
+    assert s["offset_m"]["applied"] and s["offset_m"]["magnitude_m"] < 0.3
+    assert s["suggestions"] >= 3 and set(s["by_kind"]) <= {"missing_road", "missing_link", "misconnection"}
+    feats = json.loads((run_pbf / "suggestions.geojson").read_text())["features"]
+    for f in feats:
+        p = f["properties"]
+        assert p["priority"] in (0, 1, 2) and p["routing_impact"] >= 0 and p["evidence_source"] == "roads.geojson"
+
+
+def test_new_ways_join_existing_nodes_and_josm_accepts_them(run_pbf, tmp_path):
+    root = ET.fromstring((run_pbf / "suggestions.osm").read_bytes())
+    existing = {n.get("id") for n in root.findall("node") if int(n.get("id")) > 0}
+    assert existing and all(n.get("version") for n in root.findall("node") if int(n.get("id")) > 0)
+    refs = {nd.get("ref") for w in root.findall("way") for nd in w.findall("nd")}
+    assert existing <= refs  # every existing node written is one a new way joins
+    for w in root.findall("way"):
+        tags = {t.get("k"): t.get("v") for t in w.findall("tag")}
+        assert set(tags) == {"highway", "fixme"} and not any(k.startswith(("osmgap:", "conn", "dupe")) for k in tags)
+    issues = josm_validate(run_pbf / "suggestions.osm", tmp_path)
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+
+def test_without_node_ids_the_fixme_names_the_way(inputs, tmp_path):
+    out = tmp_path / "out"
+    proc = _osmgap("diff", "--aoi", BBOX, "--osm", str(inputs["osm_geojson"]), "--candidates", str(inputs["candidates"]),
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    root = ET.fromstring((out / "suggestions.osm").read_bytes())
+    assert root.findall("way") and all(int(n.get("id")) < 0 for n in root.findall("node"))
+    fixmes = [t.get("v") for t in root.iter("tag") if t.get("k") == "fixme"]
+    assert any("to way 62061745" in f for f in fixmes)  # the street the deleted one continues
+    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+
+def test_shifted_source_is_realigned_and_warned_about_and_drawn_without_imagery(inputs, tmp_path):
+    out = tmp_path / "out"
+    proc = _osmgap("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(inputs["shifted"]),
+                   "--unsupported", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["offset_m"]["applied"]
+    assert s["offset_m"]["east_m"] == pytest.approx(6.0, abs=0.5) and s["offset_m"]["north_m"] == pytest.approx(5.0, abs=0.5)
+    assert any("off OSM" in w for w in s["warnings"])
+    feats = json.loads((out / "suggestions.geojson").read_text())["features"]
+    assert {f["properties"]["kind"] for f in feats} >= {"missing_road"}
+    with Image.open(out / "overview.png") as im:
+        colours = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    background = (colours == np.array([0xF4, 0xF4, 0xF0])).all(axis=1).mean()
+    assert background > 0.3  # a plain ground, no imagery
+
+
+@pytest.mark.parametrize("bad, text", [("garbage.geojson", "cannot read road lines"), ("points.geojson", "no LineString")])
+def test_bad_candidates_exit_2_and_write_nothing(inputs, tmp_path, bad, text):
+    path = tmp_path / bad
+    path.write_text("{nonsense" if bad.startswith("garbage") else json.dumps(
+        {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+                                                    "geometry": {"type": "Point", "coordinates": [26.95, 60.53]}}]}))
+    out = tmp_path / "out"
+    proc = _osmgap("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(path), "--out", str(out))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and bad in proc.stderr
+    assert not out.exists()
