@@ -26,7 +26,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from shapely.geometry import box
 
 from osmgap.aoi import Aoi

@@ -2,13 +2,10 @@
 
 Points for what makes a suggestion worth a mapper's time first: evidence confidence, the detour
 it removes (routing impact), length, and road class; parking aisles and unsupported OSM ways
-are always low. The integer is written as the ``priority`` property of every task, so a
-challenge picks it up with the rules of :func:`maproulette_priority_rules` (MapRoulette's
-PriorityRule: ``value`` "key.value", ``type`` integer, operator ``==``).
+are always low. The integer is written as the ``priority`` property of every task, and the
+challenge's priority rules (``osmgap.export.challenge.priority_rules``) map it onto MapRoulette's.
 """
 from __future__ import annotations
-
-import json
 
 from osmgap.datamodel import Suggestion
 
@@ -29,13 +26,3 @@ def priority(s: Suggestion) -> int:
         points += 1 if s.length_m >= 200 else -1 if s.length_m < 50 else 0
     points += 1 if s.highway in MAJOR_CLASSES else -1 if s.highway in MINOR_CLASSES else 0
     return HIGH if points >= 2 else LOW if points <= -1 else MEDIUM
-
-
-def maproulette_priority_rules() -> dict[str, object]:
-    """Challenge fields that map each task's ``priority`` property onto MapRoulette's priority."""
-    def rule(level: int) -> str:
-        return json.dumps({"condition": "AND",
-                           "rules": [{"value": f"priority.{level}", "type": "integer", "operator": "=="}]})
-
-    return {"defaultPriority": MEDIUM, "highPriorityRule": rule(HIGH),
-            "mediumPriorityRule": rule(MEDIUM), "lowPriorityRule": rule(LOW)}

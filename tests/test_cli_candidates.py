@@ -9,13 +9,10 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import osmium
 import pytest
 from PIL import Image
-
-from osmgap.datamodel import WGS84
 
 from tests.conftest import PROJECT
 from tests.josm import josm_validate, severity

@@ -1,12 +1,10 @@
-"""Priority 0..2 and the MapRoulette rules that read it (maproulette-backend PriorityRule)."""
+"""Priority 0..2 from confidence, routing impact, length and class."""
 from __future__ import annotations
-
-import json
 
 from shapely.geometry import LineString
 
 from osmgap.datamodel import Suggestion
-from osmgap.priority import HIGH, LOW, MEDIUM, maproulette_priority_rules, priority
+from osmgap.priority import HIGH, LOW, MEDIUM, priority
 
 LINE = LineString([(26.95, 60.53), (26.951, 60.531)])
 
@@ -27,13 +25,3 @@ def test_what_raises_and_lowers_priority():
     # a short link is not penalised for being short: its impact speaks for it
     assert priority(_s(kind="missing_link", length_m=8.0, routing_impact=300.0)) == MEDIUM
     assert priority(_s(kind="missing_link", length_m=8.0, routing_impact=600.0)) == HIGH
-
-
-def test_maproulette_rules_match_the_property():
-    rules = maproulette_priority_rules()
-    assert rules["defaultPriority"] == MEDIUM
-    for name, level in (("highPriorityRule", HIGH), ("mediumPriorityRule", MEDIUM), ("lowPriorityRule", LOW)):
-        rule = json.loads(rules[name])
-        (r,) = rule["rules"]
-        key, value = r["value"].split(".", 1)  # how MapRoulette splits it
-        assert (key, value, r["type"], r["operator"]) == ("priority", str(level), "integer", "==")
