@@ -39,6 +39,8 @@ def josm_available() -> bool:
 
 def josm_validate(osm_path: Path, out_dir: Path, timeout_s: float = 300) -> list[dict]:
     """JOSM's issues for ``osm_path`` as GeoJSON features; raises JosmError if it cannot parse it."""
+    if not josm_available():
+        raise JosmError(f"JOSM not installed at {JOSM_JAR} (scripts/setup.sh --test installs it)")
     osm_path, out_dir = Path(osm_path).resolve(), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = (out_dir / f"{osm_path.stem}.josm-validation.geojson").resolve()
