@@ -13,7 +13,7 @@ from importlib import import_module
 
 from osmgap.errors import InputError
 
-VERBS = ("diff", "train", "publish", "sync", "report", "run")
+VERBS = ("diff", "train", "publish", "sync", "report", "run", "scan", "eval", "change")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("osmgap: interrupted", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the machine's, not osmgap's: a full disk, a lost mount, no permission
+        if args.verbose:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"osmgap: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: say so plainly, with the traceback when asked
         if args.verbose:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from shapely.geometry import box
 
@@ -28,16 +29,24 @@ from osmgap.errors import InputError
 from osmgap.export.geojson import write_maproulette, write_suggestions_geojson
 from osmgap.export.josm import write_josm
 from osmgap.export.overview import render_overview
+from osmgap.export.probability import write_probability_tif
+from osmgap.gps.discovery import discovery_grid, gps_conflate_params, gps_evidence
+from osmgap.gps.readers import GpsSource, load_traces
+from osmgap.gps.support import apply_gps_support
+from osmgap.gps.traces import GpsTraces
 from osmgap.graph import GraphParams, extract_graph, graph_length_m
 from osmgap.model.infer import predict_raster
 from osmgap.model.nets import load_checkpoint, pick_device
 from osmgap.sample import find_sample
 from osmgap.sources.candidates import candidate_graph, load_candidates
-from osmgap.sources.imagery import Grid, Imagery, WindowReader, analysis_grid, grid_over, open_imagery
+from osmgap.sources.imagery import Grid, Imagery, analysis_grid, grid_over, open_imagery
 from osmgap.sources.osm import load_osm
+from osmgap.scale import ScaleOptions, tiled_evidence
+from osmgap.sources.xyz import XyzOptions, open_window_reader, open_xyz
 
 log = logging.getLogger(__name__)
 
+EVIDENCE_LABELS = {"imagery": "model's road graph", "candidates": "candidate roads", "gps": "GPS road graph"}
 OVERVIEW_SIDE_PX = 1600  # the plain-background overview of a candidates-only run
 NOT_CLEARED_WARNING = ("WARNING: the imagery is not known to be cleared for tracing into OpenStreetMap; "
                        "use these suggestions only as hints and verify them on permitted imagery")
@@ -62,10 +71,17 @@ class DiffRequest:
     tile: int = 512
     overlap: int = 64
     batch: int = 4
+    tta: bool = False  # average the four flips of every window (4x the forward work)
+    compile: bool = False  # torch.compile the net: pays only on large areas (bench/model.py)
     graph: GraphParams | None = None
     conflate: ConflateParams = field(default_factory=ConflateParams)
     cache_dir: Path | None = None
     candidates: str | None = None
+    scale: ScaleOptions | None = None  # tiles on Dask, persisted (osmgap.scale); None: one piece
+    xyz: XyzOptions | None = None  # imagery from a tile server instead of a file
+    gps: list[str] = field(default_factory=list)  # GPS trace files/directories (osmgap.gps)
+    gps_crs: str | None = None  # CRS of CSV/mapconstruction coordinates (GPX is always WGS84)
+    gps_columns: dict[str, str] | None = None  # CSV field -> column
 
 
 class StageTimer:
@@ -86,9 +102,10 @@ def resolve_sources(req: DiffRequest) -> tuple[Aoi, str | None, str, ImageryLice
     sample = find_sample(req.aoi)
     aoi = load_aoi(req.aoi)
     imagery, osm, licence = req.imagery, req.osm, req.licence
-    if imagery is None and req.candidates is None:
+    gps_only = bool(req.gps) and sample is None  # a sample AOI still brings its imagery
+    if imagery is None and req.candidates is None and req.xyz is None and not gps_only:
         if sample is None:
-            raise InputError(req.aoi, "--imagery or --candidates is required unless --aoi names a sample AOI directory")
+            raise InputError(req.aoi, "--imagery, --candidates or --gps is required unless --aoi names a sample AOI directory")
         imagery = str(sample.path("imagery"))
         info = sample.info("imagery")
         licence = ImageryLicence(info.get("licence", "unknown"), info.get("attribution", ""),
@@ -117,17 +134,27 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
     started = time.perf_counter()
     with timer("inputs"):
         aoi, imagery_path, osm_spec, licence = resolve_sources(req)
-        imagery = open_imagery(imagery_path) if imagery_path else None
+        imagery = (open_xyz(req.xyz, aoi.geometry) if req.xyz else
+                   open_imagery(imagery_path) if imagery_path else None)
         frame = load_candidates(req.candidates, aoi, req.conflate.default_confidence) if req.candidates else None
+        traces, gps_info = (load_traces(req.gps, GpsSource(req.gps_crs, req.gps_columns), aoi) if req.gps
+                            else (None, {}))
     with timer("osm"):
         roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
     if frame is not None:
         run = _candidate_evidence(req, aoi, frame, imagery, licence, timer)
+    elif imagery is None and traces is not None:
+        run = _gps_evidence(aoi, traces, timer)
     else:
         run = _imagery_evidence(req, aoi, imagery, licence, timer)
     with timer("conflate"):
-        result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), req.conflate)
+        params = gps_conflate_params(req.conflate) if run.info["evidence"] == "gps" else req.conflate
+        result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
     suggestions = result.suggestions
+    if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
+        with timer("gps support"):
+            osm_metric = np.asarray(roads.ways.to_crs(traces.crs).geometry.values, dtype=object)
+            run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, osm_metric, traces.crs)}
     warnings = _warnings(result, licence, imagery, req.conflate)
     for w in warnings:
         log.warning(w)
@@ -148,17 +175,32 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
         "warnings": warnings,
     }
     notes = _notes(licence, imagery, req.candidates, roads, warnings)
+    if traces is not None:
+        notes.insert(0, f"GPS: {gps_info['points']:,} points of {gps_info['trips']} trips.")
+        if frame is None and imagery is None:
+            per_suggestion["evidence_source"] = "GPS traces"
     with staged_output_dir(req.out) as stage:
         with timer("write"):
             write_josm(stage / "suggestions.osm", suggestions, aoi.bounds, existing_nodes=roads.nodes, notes=notes)
             write_suggestions_geojson(stage / "suggestions.geojson", suggestions, per_suggestion)
             write_maproulette(stage / "maproulette.geojson", suggestions, per_suggestion)
+            if run.evidence.prob is not None:  # imagery evidence: its stitched probability as a COG
+                write_probability_tif(stage / "probability.tif", run.evidence.prob)
             render_overview(stage / "overview.png", imagery, run.grid, roads.ways, run.evidence.graph, suggestions,
                             f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
-                            " ".join(notes), evidence_label="candidate roads" if frame is not None else "model's road graph")
+                            " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]])
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
         write_text_atomic(stage / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer) -> EvidenceRun:
+    """GPS-only discovery: the road graph of the traces' coverage (osmgap.gps.discovery)."""
+    with timer("graph"):
+        grid = discovery_grid(aoi.to_metric(aoi.geometry).bounds, aoi.metric_crs)
+        evidence = gps_evidence(traces, grid)
+    info = {"evidence": "gps", "gps_road_km": round(graph_length_m(evidence.graph) / 1000, 3)}
+    return EvidenceRun(evidence, aoi.geometry, grid, None, info)
 
 
 def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: Imagery, licence: ImageryLicence,
@@ -168,15 +210,23 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: Imagery, licence: Ima
         device = pick_device()
         net, meta = load_checkpoint(req.model, device)
         grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
-    with timer("segment"), WindowReader(imagery, grid) as reader:
-        prob = predict_raster(net, meta, reader, tile=req.tile, overlap=req.overlap, batch=req.batch, device=device)
-    with timer("graph"):
-        graph = extract_graph(prob, req.graph or GraphParams(threshold=meta.threshold))
+    params = req.graph or GraphParams(threshold=meta.threshold)
+    tiles: dict[str, Any] = {}
+    if req.scale is not None:  # segment + graph per tile, on Dask, persisted, stitched
+        with timer("segment"):
+            prob, graph, tiles = tiled_evidence(req.scale, imagery, grid, req.model, meta, params,
+                                                req.tile, req.overlap, req.batch, req.out, req.tta, req.compile)
+    else:
+        with timer("segment"), open_window_reader(imagery, grid) as reader:
+            prob = predict_raster(net, meta, reader, tile=req.tile, overlap=req.overlap, batch=req.batch,
+                                  device=device, tta=req.tta, compile=req.compile)
+        with timer("graph"):
+            graph = extract_graph(prob, params)
     info = {"evidence": "imagery", "predicted_road_km": round(graph_length_m(graph) / 1000, 3),
             "imagery": {**imagery.provenance(), **licence.__dict__},
             "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,
                       "resolution_m": meta.resolution_m, "threshold": meta.threshold},
-            "device": str(device), "torch_threads": torch.get_num_threads()}
+            "device": str(device), "torch_threads": torch.get_num_threads(), **({"tiles": tiles} if tiles else {})}
     area = aoi.geometry.intersection(box(*imagery.bounds_wgs84))
     return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info)
 

@@ -23,5 +23,7 @@ if [ "${1:-}" = "--test" ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+# Leaflet for the scan map page, from the npm registry, checked against its pinned sha512.
+scripts/fetch_leaflet.sh
 # Prove the torch/torchvision pair works: smp imports torchvision through timm.
 .venv/bin/python -c "import torch, torchvision, segmentation_models_pytorch as smp; print(f'osmgap setup: torch {torch.__version__}, torchvision {torchvision.__version__}, smp {smp.__version__}')"

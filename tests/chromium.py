@@ -25,15 +25,28 @@ def chromium_binary() -> str:
     raise RuntimeError("headless Chromium not found: apt-get install -y chromium (scripts/setup.sh --test)")
 
 
-def _run(extra: list[str], page: Path, timeout_s: float) -> subprocess.CompletedProcess:
+def _run(extra: list[str], page: Path, timeout_s: float, query: str = "",
+         flags: list[str] = FLAGS) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        cmd = [chromium_binary(), *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()]
+        cmd = [chromium_binary(), *flags, f"--user-data-dir={profile}", *extra, page.resolve().as_uri() + query]
         return subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+
+
+def dump_dom_with_loopback(page: Path, query: str = "", budget_ms: int = 5000, timeout_s: float = 120) -> str:
+    """Like dump_dom, but 127.0.0.1 stays reachable (a test's local server standing in for a
+    desktop program such as JOSM) and the page gets ``budget_ms`` of virtual time after loading,
+    so the requests it makes finish before the DOM is taken."""
+    flags = [f for f in FLAGS if not f.startswith("--host-resolver-rules")]
+    flags.append("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    return _dom(_run(["--dump-dom", f"--virtual-time-budget={budget_ms}"], page, timeout_s, query, flags))
 
 
 def dump_dom(page: Path, timeout_s: float = 120) -> str:
     """The DOM after the page loaded, serialised by Chromium."""
-    proc = _run(["--dump-dom"], page, timeout_s)
+    return _dom(_run(["--dump-dom"], page, timeout_s))
+
+
+def _dom(proc: subprocess.CompletedProcess) -> str:
     if proc.returncode != 0 or not proc.stdout:
         raise RuntimeError(f"chromium --dump-dom failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
     return proc.stdout.decode("utf-8")

@@ -50,3 +50,26 @@ def kotka(data: Path):
 def helsinki(data: Path):
     """Real OSM roads of central Helsinki, with node ids and versions."""
     return _load_extract(data / "osm" / "helsinki.osm.pbf")
+
+
+@pytest.fixture(scope="session")
+def chicago_gps(data: Path) -> Path:
+    """Real campus-shuttle GPS trips (EPSG:32616) and the OSM graph of the same area."""
+    return data / "gps" / "chicago-uic"
+
+
+@pytest.fixture(scope="session")
+def chicago_traces(chicago_gps: Path):
+    """All 889 real Chicago trips in EPSG:32616."""
+    from osmgap.gps.readers import GpsSource, read_gps
+
+    return read_gps([chicago_gps / "trips"], GpsSource(crs="EPSG:32616")).to_crs("EPSG:32616")
+
+
+@pytest.fixture(scope="session")
+def chicago_ways(chicago_gps: Path):
+    """The Chicago OSM graph as junction-to-junction ways, EPSG:32616."""
+    from osmgap.gps.mapgraph import read_mapconstruction_graph
+
+    return read_mapconstruction_graph(chicago_gps / "chicago_vertices_osm.txt", chicago_gps / "chicago_edges_osm.txt",
+                                      "EPSG:32616")

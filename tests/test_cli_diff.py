@@ -30,7 +30,8 @@ def sample_run(tmp_path_factory) -> Path:
 
 def test_all_outputs_written(sample_run):
     names = sorted(p.name for p in sample_run.iterdir())
-    assert names == ["maproulette.geojson", "overview.png", "suggestions.geojson", "suggestions.osm", "summary.json"]
+    assert names == ["maproulette.geojson", "overview.png", "probability.tif", "suggestions.geojson",
+                     "suggestions.osm", "summary.json"]
     assert not list(sample_run.parent.glob(".*staging*"))
 
 

@@ -17,7 +17,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from osmgap.aoi import reproject  # noqa: E402
 from osmgap.atomic import write_bytes_atomic  # noqa: E402
 from osmgap.datamodel import WGS84, Suggestion  # noqa: E402
-from osmgap.sources.imagery import Grid, Imagery, WindowReader, grid_over  # noqa: E402
+from osmgap.sources.imagery import Grid, Imagery, grid_over  # noqa: E402
+from osmgap.sources.xyz import open_window_reader  # noqa: E402
 
 MAX_SIDE_PX = 1600
 BACKGROUND = "#f4f4f0"  # no imagery: a plain light ground
@@ -47,7 +48,7 @@ def render_overview(path: str | Path, imagery: Imagery | None, analysis: Grid, o
     width_in = 9 if aspect <= 1.2 else max(5.0, 11 / aspect)
     fig, ax = plt.subplots(figsize=(width_in, width_in * aspect), dpi=110)
     if imagery is not None:
-        with WindowReader(imagery, grid) as reader:
+        with open_window_reader(imagery, grid) as reader:
             rgb, _ = reader.read_all()
         ax.imshow(np.moveaxis(rgb, 0, -1), extent=extent, interpolation="bilinear")
     else:

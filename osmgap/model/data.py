@@ -94,3 +94,17 @@ def load_training_data(root: Path, datasets: list[str], resolution_m: float) -> 
     if not samples:
         raise InputError(root, f"no training samples found for {', '.join(datasets)}")
     return samples
+
+
+def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolution_m: float) -> Sample:
+    """Any georeferenced image (any CRS, 1-4+ bands, 8 or 16 bit, as ``osmgap diff`` reads it) with
+    road labels of any kind ``osmgap.labels`` reads: a mask, OSM ways (per-class widths) or road
+    centrelines such as SpaceNet's, on a UTM grid at ``resolution_m``."""
+    from osmgap.labels import footprint_grid, load_labels  # labels reads OSM: imported when used
+
+    imagery = open_imagery(image_path)
+    grid, aoi = footprint_grid(imagery, resolution_m)
+    labels = load_labels(labels_path, grid, aoi)
+    with WindowReader(imagery, grid) as reader:
+        image, valid = reader.read_all()
+    return Sample(f"pair/{Path(image_path).name}+{Path(labels_path).name}", image, labels.mask * valid)

@@ -3,6 +3,7 @@
 A checkpoint carries everything inference needs besides the weights: architecture, encoder,
 input channels, the ground resolution the net was trained at, normalization stats and the
 threshold chosen on validation data. Weights are stored as float16 to keep shipped models small.
+``decoder="1d"`` swaps Linknet's transposed convolutions for the 1D decoder of Sun et al.
 """
 from __future__ import annotations
 
@@ -13,13 +14,91 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 import segmentation_models_pytorch as smp
+from torch import nn
 
 from osmgap.atomic import write_bytes_atomic
 from osmgap.errors import InputError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.pt"
 CHECKPOINT_FORMAT = "osmgap-model-1"
+DECODERS = ("plain", "1d")
+
+
+def shear_rows(x: torch.Tensor) -> torch.Tensor:
+    """Shift row ``i`` right by ``i`` pixels: (N, C, H, W) -> (N, C, H, W + H - 1), zeros elsewhere.
+
+    After the shear a line running down and to the left (the anti-diagonal) is vertical, so a
+    (9, 1) convolution there is a 9x9 convolution restricted to the anti-diagonal here. Done by
+    padding each row with H zeros, flattening, and re-cutting rows one pixel shorter.
+    """
+    n, c, h, w = x.shape
+    flat = F.pad(x, (0, h)).reshape(n, c, h * (w + h))
+    return flat[..., : h * (w + h - 1)].reshape(n, c, h, w + h - 1)
+
+
+def unshear_rows(y: torch.Tensor, width: int) -> torch.Tensor:
+    """The inverse of ``shear_rows`` for an image ``width`` pixels wide."""
+    n, c, h, sheared = y.shape
+    flat = F.pad(y.reshape(n, c, h * sheared), (0, h))
+    return flat.reshape(n, c, h, sheared + 1)[..., :width]
+
+
+class LineUpsample(nn.Module):
+    """Sun et al. (CVPR 2019)'s 1D decoder step: x2 upsampling, then four sets of 1D kernels
+    (horizontal, vertical, anti-diagonal, diagonal; length 9), a quarter of the filters each,
+    concatenated, then batch norm and ReLU like the transposed convolution it replaces.
+
+    Roads are long thin lines, and a 1D kernel gathers evidence along a line nine pixels long
+    for the parameters of a 3x3 kernel (9 weights per channel pair).
+
+    Why upsample then convolve: a stride-2 transposed convolution is a convolution over the
+    zero-stuffed map; with a kernel one pixel thick, every other row (or column) of the output
+    would receive nothing but the bias. Nearest-neighbour upsampling followed by a stride-1
+    convolution avoids that checkerboard.
+
+    Why shear for the diagonals: a 9x9 kernel masked to its diagonal would spend 81 multiply-adds
+    per tap position for 9 useful ones; shearing rows (a pad-and-reshape, exact, no
+    interpolation) turns the diagonal into a column, so a (9, 1) convolution does the same work
+    at 9 multiply-adds on a map about twice as wide. ``tests/test_decoder1d.py`` checks that the
+    sheared convolution equals the masked 9x9 one.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int = 9):
+        super().__init__()
+        if out_channels % 4:
+            raise ValueError(f"1D decoder needs a multiple of 4 filters, got {out_channels}")
+        q, pad = out_channels // 4, kernel // 2
+        self.horizontal = nn.Conv2d(in_channels, q, (1, kernel), padding=(0, pad), bias=False)
+        self.vertical = nn.Conv2d(in_channels, q, (kernel, 1), padding=(pad, 0), bias=False)
+        self.anti_diagonal = nn.Conv2d(in_channels, q, (kernel, 1), padding=(pad, 0), bias=False)
+        self.diagonal = nn.Conv2d(in_channels, q, (kernel, 1), padding=(pad, 0), bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        w = x.shape[-1]
+        mirrored = torch.flip(x, dims=(-1,))
+        parts = [
+            self.horizontal(x),
+            self.vertical(x),
+            unshear_rows(self.anti_diagonal(shear_rows(x)), w),
+            torch.flip(unshear_rows(self.diagonal(shear_rows(mirrored)), w), dims=(-1,)),
+        ]
+        return F.relu(self.norm(torch.cat(parts, dim=1)), inplace=True)
+
+
+def use_line_decoder(net: nn.Module) -> nn.Module:
+    """Swap every transposed convolution of an smp Linknet decoder for a ``LineUpsample``."""
+    blocks = getattr(getattr(net, "decoder", None), "blocks", None)
+    if blocks is None or not type(net).__name__ == "Linknet":
+        raise ValueError("the 1D decoder replaces Linknet's decoder blocks; use --arch Linknet")
+    for block in blocks:
+        upsample = block.block[1]  # 1x1 conv, [transposed conv, norm, ReLU], 1x1 conv
+        conv = upsample[0]
+        block.block[1] = LineUpsample(conv.in_channels, conv.out_channels)
+    return net
 
 
 @dataclass
@@ -31,18 +110,27 @@ class ModelMeta:
     mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
     std: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25])
     threshold: float = 0.5
+    decoder: str = "plain"  # or "1d" (Linknet only); checkpoints without the field are plain
     training: dict[str, Any] = field(default_factory=dict)
 
 
 def build_net(meta: ModelMeta) -> torch.nn.Module:
     """An smp network with random init: no pretrained weights can be fetched here."""
+    if meta.decoder not in DECODERS:
+        raise InputError(None, f"unknown decoder {meta.decoder!r} (known: {', '.join(DECODERS)})")
     try:
-        return smp.create_model(
+        net = smp.create_model(
             meta.arch, encoder_name=meta.encoder, encoder_weights=None,
             in_channels=meta.in_channels, classes=1,
         )
     except (KeyError, ValueError) as exc:
         raise InputError(None, f"unknown architecture/encoder {meta.arch}/{meta.encoder}: {exc}") from None
+    if meta.decoder == "1d":
+        try:
+            use_line_decoder(net)
+        except ValueError as exc:
+            raise InputError(None, str(exc)) from None
+    return net
 
 
 def save_checkpoint(path: str | Path, net: torch.nn.Module, meta: ModelMeta) -> None:

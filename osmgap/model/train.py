@@ -1,12 +1,15 @@
 """Train a road segmentation net on real imagery/mask pairs (``osmgap train``).
 
 Deliberately simple for a CPU: random crops, flips/rot90/colour/scale augmentation, Dice+BCE,
-AdamW with a cosine schedule, a fixed seed, validation IoU every ``eval_every`` steps and the
-best checkpoint kept. ``max_minutes`` bounds wall time so a run fits the machine it is on.
+AdamW with a one-cycle or cosine schedule, a fixed seed, validation IoU every ``eval_every`` steps
+and the best checkpoint kept. ``max_minutes`` bounds wall time so a run fits the machine it is on;
+``patience`` stops a run that no longer improves; every validation also writes a training state
+(``OUT.state``, ``osmgap.model.resume``) that ``resume`` continues from.
 """
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -17,10 +20,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tqdm import tqdm
+
+from osmgap.errors import InputError
 from osmgap.metrics import pixel_scores
 from osmgap.model.data import Sample, is_validation
 from osmgap.model.infer import predict_array
 from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device, save_checkpoint
+from osmgap.model.resume import TrainState, load_state, save_state, state_path
 
 
 @dataclass
@@ -37,6 +44,30 @@ class TrainConfig:
     eval_every: int = 100
     max_minutes: float | None = None
     init: str | None = None  # start from this checkpoint's weights (warm start)
+    decoder: str = "plain"  # "1d": Sun et al.'s 1D decoder (Linknet only)
+    schedule: str = "onecycle"  # or "cosine" (cosine decay from lr after a 5 % linear warm-up)
+    patience: int | None = None  # stop after this many validations without a better IoU
+    resume: str | None = None  # training state (OUT.state) to continue from
+    progress: bool = False  # a progress bar with the loss and the best validation IoU
+
+
+SCHEDULES = ("onecycle", "cosine")
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """One-cycle (warm up to ``lr`` over 10 %, anneal) or cosine (5 % linear warm-up, cosine decay)."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    if cfg.schedule == "cosine":
+        warm = max(1, cfg.steps // 20)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, cfg.steps - warm))))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    raise InputError(None, f"unknown schedule {cfg.schedule!r} (known: {', '.join(SCHEDULES)})")
 
 
 def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -49,7 +80,8 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def channel_stats(samples: list[Sample]) -> tuple[list[float], list[float]]:
-    pixels = np.concatenate([s.image.reshape(3, -1)[:, ::7] for s in samples], axis=1)
+    bands = samples[0].image.shape[0]
+    pixels = np.concatenate([s.image.reshape(bands, -1)[:, ::7] for s in samples], axis=1)
     return pixels.mean(axis=1).tolist(), (pixels.std(axis=1) + 1e-6).tolist()
 
 
@@ -75,7 +107,7 @@ def random_crop(sample: Sample, crop: int, rng: np.random.Generator) -> tuple[np
     x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
     if rng.random() < 0.5:
         x, y = x[:, :, ::-1], y[:, ::-1]
-    gain = rng.uniform(0.75, 1.3) * rng.uniform(0.92, 1.08, size=3)  # contrast and a hue-ish tint
+    gain = rng.uniform(0.75, 1.3) * rng.uniform(0.92, 1.08, size=x.shape[0])  # contrast and a hue-ish tint
     bias = rng.uniform(-0.1, 0.1)
     mean = x.mean(axis=(1, 2), keepdims=True)
     x = np.clip((x - mean) * gain[:, None, None] + mean + bias, 0, 1)
@@ -93,37 +125,57 @@ def evaluate(net: torch.nn.Module, meta: ModelMeta, samples: list[Sample], devic
 
 
 def train(samples: list[Sample], cfg: TrainConfig, out: Path,
-          log: Callable[[str], None] = print) -> dict:
-    """Train, keep the best checkpoint by validation IoU at ``out``; return the training record."""
+          log: Callable[[str], None] = print, val: list[Sample] | None = None) -> dict:
+    """Train, keep the best checkpoint by validation IoU at ``out``; return the training record.
+
+    ``val``: validate on these and train on all of ``samples`` (cross-prediction picks its own
+    split); by default a hash-chosen tenth of ``samples`` validates.
+    """
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = pick_device()
-    val = [s for s in samples if is_validation(s.name)]
-    trn = [s for s in samples if not is_validation(s.name)]
+    if val is None:
+        val = [s for s in samples if is_validation(s.name)]
+        trn = [s for s in samples if not is_validation(s.name)]
+    else:
+        trn = list(samples)
+    if not val:  # a few images of one's own (--pair): better an optimistic figure than none
+        log("no image falls in the validation split: validating on the training images (optimistic)")
+        val = trn
     mean, std = channel_stats(trn)
-    meta = ModelMeta(arch=cfg.arch, encoder=cfg.encoder, resolution_m=cfg.resolution_m, mean=mean, std=std)
+    meta = ModelMeta(arch=cfg.arch, encoder=cfg.encoder, resolution_m=cfg.resolution_m, mean=mean, std=std,
+                     decoder=cfg.decoder, in_channels=trn[0].image.shape[0])
     net = build_net(meta)
     if cfg.init:
         start, start_meta = load_checkpoint(cfg.init)
-        if (start_meta.arch, start_meta.encoder) != (cfg.arch, cfg.encoder):
-            raise ValueError(f"--init model is {start_meta.arch}/{start_meta.encoder}, not {cfg.arch}/{cfg.encoder}")
+        if (start_meta.arch, start_meta.encoder, start_meta.decoder) != (cfg.arch, cfg.encoder, cfg.decoder):
+            raise ValueError(f"--init model is {start_meta.arch}/{start_meta.encoder}/{start_meta.decoder} decoder, "
+                             f"not {cfg.arch}/{cfg.encoder}/{cfg.decoder}")
         net.load_state_dict(start.state_dict())
-        meta.mean, meta.std = start_meta.mean, start_meta.std  # keep the inputs the weights expect
+        mean, std = start_meta.mean, start_meta.std  # train and infer on the inputs the weights expect
+        meta.mean, meta.std = mean, std
     net = net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    sched = make_schedule(opt, cfg)
+    state = TrainState(step=0, best={"iou": -1.0}, history=[], loss_avg=None, config=dict(cfg.__dict__),
+                       meta=dict(meta.__dict__))
+    if cfg.resume:
+        state = load_state(cfg.resume, net, opt, sched, rng)
+        meta = ModelMeta(**state.meta)
+        mean, std = meta.mean, meta.std
+        log(f"resumed at step {state.step} (best val IoU {state.best.get('iou', -1):.4f})")
     norm_mean = torch.tensor(mean, device=device)[None, :, None, None]
     norm_std = torch.tensor(std, device=device)[None, :, None, None]
     weights = np.array([s.mask.size for s in trn], np.float64)
     weights /= weights.sum()  # bigger images are sampled more often
     started = time.time()
-    best = {"iou": -1.0}
-    history = []
-    loss_avg = None
-    step = 0
-    for step in range(1, cfg.steps + 1):
+    step = state.step
+    stop_reason = None
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not cfg.progress, desc="train", unit="step",
+               dynamic_ncols=True)
+    for step in range(state.step + 1, cfg.steps + 1):
         net.train()
         batch = [random_crop(trn[i], cfg.crop, rng) for i in rng.choice(len(trn), cfg.batch, p=weights)]
         x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
@@ -133,24 +185,38 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         loss.backward()
         opt.step()
         sched.step()
-        loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
+        state.loss_avg = loss.item() if state.loss_avg is None else 0.95 * state.loss_avg + 0.05 * loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{state.loss_avg:.4f}", val_iou=f"{state.best.get('iou', -1):.4f}")
         out_of_time = cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60
         if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
             net.eval()
             scores = evaluate(net, meta, val, device)
             elapsed = time.time() - started
-            history.append({"step": step, "loss": round(loss_avg, 4), "val_iou": round(scores["iou"], 4), "minutes": round(elapsed / 60, 1)})
-            log(f"step {step}/{cfg.steps} loss {loss_avg:.4f} val IoU {scores['iou']:.4f} "
+            state.history.append({"step": step, "loss": round(state.loss_avg, 4), "val_iou": round(scores["iou"], 4),
+                                  "minutes": round(elapsed / 60, 1)})
+            log(f"step {step}/{cfg.steps} loss {state.loss_avg:.4f} val IoU {scores['iou']:.4f} "
                 f"P {scores['precision']:.3f} R {scores['recall']:.3f} ({elapsed / 60:.1f} min)")
-            if scores["iou"] > best["iou"]:
-                best = {**scores, "step": step}
-                meta.training = _record(cfg, trn, val, best, history, elapsed, device)
+            if scores["iou"] > state.best["iou"]:
+                state.best, state.evals_since_best = {**scores, "step": step}, 0
+                meta.training = _record(cfg, trn, val, state.best, state.history, elapsed, device)
                 save_checkpoint(out, net, meta)
-        if out_of_time:
-            log(f"stopping at step {step}: time budget of {cfg.max_minutes} min reached")
+            else:
+                state.evals_since_best += 1
+            state.step, state.meta = step, json.loads(json.dumps(meta.__dict__, default=str))
+            save_state(state_path(out), state, net, opt, sched, rng)
+            if cfg.patience and state.evals_since_best >= cfg.patience:
+                stop_reason = f"no better validation IoU in {cfg.patience} evaluations (early stopping)"
+        if out_of_time and not stop_reason:
+            stop_reason = f"time budget of {cfg.max_minutes} min reached"
+        if stop_reason:
+            log(f"stopping at step {step}: {stop_reason}")
             break
+    bar.close()
+    best, history = state.best, state.history
     record = _record(cfg, trn, val, best, history, time.time() - started, device)
     record["steps_done"] = step
+    record["stopped"] = stop_reason or "all steps done"
     record["threshold"] = calibrate_threshold(out, val, device)
     Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
     return record
@@ -178,7 +244,7 @@ def _record(cfg: TrainConfig, trn: list[Sample], val: list[Sample], best: dict, 
             seconds: float, device: torch.device) -> dict:
     return {
         "config": cfg.__dict__, "train_images": len(trn), "val_images": len(val),
-        "val_names": [s.name for s in val], "best": best, "history": history,
+        "val_names": [s.name for s in val], "train_names": [s.name for s in trn], "best": best, "history": history,
         "seconds": round(seconds, 1), "device": str(device), "torch": str(torch.__version__),
         "threads": torch.get_num_threads(),
     }

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import torch
 
 from osmgap.datapaths import data_root
-from osmgap.model.data import load_training_data
-from osmgap.model.train import TrainConfig, train
+from osmgap.errors import InputError
+from osmgap.model.data import load_labelled_image, load_training_data
+from osmgap.model.folds import write_cross_prediction
+from osmgap.model.train import SCHEDULES, TrainConfig, train
+from osmgap.pipeline import DiffRequest, resolve_sources
+from osmgap.sources.osm import load_osm
 
 HELP = "train a road segmentation model"
 log = logging.getLogger(__name__)
@@ -34,15 +39,62 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder)")
+    p.add_argument("--decoder", choices=("plain", "1d"), default="plain",
+                   help="Linknet decoder: plain transposed convolutions or the 1D decoder of Sun et al. 2019")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
+    p.add_argument("--schedule", choices=SCHEDULES, default="onecycle", help="learning-rate schedule (default %(default)s)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop early after this many validations without a better IoU")
+    p.add_argument("--resume", help="continue from a training state (OUT.state, written at every validation)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar with loss and IoU (default: when stderr is a terminal)")
+    p.add_argument("--pair", action="append", default=[], metavar="IMAGE=LABELS",
+                   help="add a georeferenced image with its road labels (mask GeoTIFF, OSM file with per-class "
+                        "widths, or road centrelines such as SpaceNet's); repeatable; --data '' trains on pairs only")
+    folds = p.add_argument_group("cross-prediction on an AOI's own OSM labels (--out is then a directory)")
+    folds.add_argument("--aoi", help="AOI (GeoJSON, bbox or sample AOI directory) to cross-predict")
+    folds.add_argument("--imagery", help="imagery of the AOI (default: the sample AOI's)")
+    folds.add_argument("--osm", help="OSM ways of the AOI, the labels (default: the sample AOI's)")
+    folds.add_argument("--folds", type=int, help="number of spatially blocked folds (>= 2)")
+    folds.add_argument("--fold-tile", type=int, default=64, help="tile side in pixels (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(arch=args.arch, encoder=args.encoder, resolution_m=args.resolution, steps=args.steps,
                       batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
-                      eval_every=args.eval_every, max_minutes=args.max_minutes, init=args.init)
-    samples = load_training_data(data_root(), [d.strip() for d in args.data.split(",") if d.strip()], args.resolution)
+                      eval_every=args.eval_every, max_minutes=args.max_minutes, init=args.init,
+                      decoder=args.decoder, schedule=args.schedule, patience=args.patience, resume=args.resume,
+                      progress=sys.stderr.isatty() if args.progress is None else args.progress)
+    if args.aoi or args.folds:
+        return run_folds(args, cfg)
+    samples = load_samples(args)
     print(f"{len(samples)} samples; torch {torch.__version__} on {torch.get_num_threads()} threads", flush=True)
     record = train(samples, cfg, args.out, log=lambda m: print(m, flush=True))
     print(f"best val IoU {record['best'].get('iou', float('nan')):.4f} at step {record['best'].get('step')}; wrote {args.out}")
+    return 0
+
+
+def load_samples(args: argparse.Namespace) -> list:
+    """The --data datasets plus every --pair IMAGE=LABELS."""
+    datasets = [d.strip() for d in args.data.split(",") if d.strip()]
+    samples = load_training_data(data_root(), datasets, args.resolution) if datasets else []
+    for pair in args.pair:
+        image, sep, labels = pair.partition("=")
+        if not sep or not image or not labels:
+            raise InputError(pair, "--pair must be IMAGE=LABELS")
+        samples.append(load_labelled_image(image, labels, args.resolution))
+    if not samples:
+        raise InputError(None, "no training data: give --data datasets or --pair IMAGE=LABELS")
+    return samples
+
+
+def run_folds(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """``--aoi ... --folds K``: write a cross-predicted probability.tif and folds.json to --out."""
+    if not (args.aoi and args.folds):
+        raise InputError(args.aoi or "--folds", "cross-prediction needs both --aoi and --folds")
+    aoi, imagery, osm, _ = resolve_sources(DiffRequest(aoi=args.aoi, out=args.out, imagery=args.imagery, osm=args.osm))
+    ways = load_osm(osm, aoi).ways
+    result = write_cross_prediction(aoi, imagery, ways, args.folds, cfg, args.out, init=args.init,
+                                    tile_px=args.fold_tile, log=lambda m: print(m, flush=True))
+    print(f"{len(result.tiles)} tiles in {args.folds} folds cross-predicted; wrote {args.out}/probability.tif, folds.json")
     return 0

@@ -1,0 +1,77 @@
+"""probability.tif: the stitched road probability as a Cloud-Optimized GeoTIFF.
+
+What the model saw, georeferenced, so a mapper can lay it under OSM in QGIS or JOSM (through
+GDAL) and judge a suggestion against the raw evidence. Values are uint8 (probability x 255),
+on the analysis grid (the AOI's UTM zone at the model's resolution: the grid every suggestion
+was measured on), tiled 512 x 512 (128 x 128 for a small AOI), deflate-compressed, with overviews, so a viewer reads only
+the blocks and the zoom level it shows. GDAL's COG driver writes it when this GDAL has one;
+otherwise a tiled GeoTIFF with internal overviews is copied with COPY_SRC_OVERVIEWS, which is
+the layout the COG driver produces.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.shutil import copy as raster_copy
+
+from osmgap.datamodel import ProbabilityRaster
+
+BLOCK_PX = 512
+SMALL_BLOCK_PX = 128  # for rasters under 1024 px a side, so that a small AOI still gets an overview
+
+
+def block_size(width: int, height: int) -> int:
+    """GDAL makes overviews until one block holds the image: small rasters need small blocks."""
+    return BLOCK_PX if max(width, height) >= 1024 else SMALL_BLOCK_PX
+
+
+def probability_bytes(prob: np.ndarray) -> np.ndarray:
+    """[0, 1] float -> uint8 0..255 (rounded, clipped)."""
+    return np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8)
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    """2, 4, 8, ... until the overview fits one block (what the COG driver does itself)."""
+    factors, f = [], 2
+    while max(width, height) / (f // 2) > block_size(width, height):
+        factors.append(f)
+        f *= 2
+    return factors
+
+
+def has_cog_driver() -> bool:
+    with rasterio.Env() as env:
+        return "COG" in env.drivers()
+
+
+def write_probability_tif(path: str | Path, raster: ProbabilityRaster) -> Path:
+    """Write ``raster`` to ``path`` as a COG; the file appears whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = probability_bytes(raster.prob)
+    height, width = data.shape
+    block = block_size(width, height)
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8",
+               "crs": raster.crs, "transform": raster.transform}
+    with tempfile.TemporaryDirectory(prefix=".probability.", dir=path.parent) as tmp:
+        plain = Path(tmp) / "plain.tif"
+        with rasterio.open(plain, "w", **profile, tiled=True, blockxsize=block, blockysize=block) as dst:
+            dst.write(data, 1)
+            dst.set_band_description(1, "road probability x 255")
+            dst.update_tags(1, meaning="road probability x 255 (osmgap)")
+            if not has_cog_driver():
+                dst.build_overviews(overview_factors(width, height), Resampling.average)
+        done = Path(tmp) / "cog.tif"
+        if has_cog_driver():
+            raster_copy(plain, done, driver="COG", BLOCKSIZE=block, COMPRESS="DEFLATE",
+                        OVERVIEWS="IGNORE_EXISTING", OVERVIEW_RESAMPLING="AVERAGE")
+        else:
+            raster_copy(plain, done, driver="GTiff", TILED="YES", BLOCKXSIZE=block, BLOCKYSIZE=block,
+                        COMPRESS="DEFLATE", COPY_SRC_OVERVIEWS="YES")
+        os.replace(done, path)
+    return path

@@ -1,0 +1,130 @@
+"""GPS traces -> rasters on a metric grid: point count, Gaussian KDE (optionally log), distinct
+trips, mean sampling interval and mean speed per pixel, and the road likelihood of coverage.
+
+Counts of raw points depend on how often receivers sample and how long buses stand at stops;
+the number of distinct trips that drove through a place does not. So discovery reads trip
+coverage: each trip's path (consecutive points joined where they are close enough to be on one
+road) is drawn once, blurred by the GPS error, and summed over trips.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from osmgap.datamodel import ProbabilityRaster
+from osmgap.gps.traces import GpsTraces
+from osmgap.sources.imagery import Grid
+
+
+BLOCK_POINTS = 500_000
+
+
+@dataclass(frozen=True)
+class DensityParams:
+    sigma_m: float = 8.0  # GPS error of a consumer receiver in a city: 5-10 m
+    max_gap_m: float = 150.0  # consecutive points farther apart may not be on one straight road
+    trips_for_half: float = 2.0  # trips along a line that make it an even bet that a road is there
+
+
+@dataclass
+class GpsRasters:
+    """Per-pixel rasters on ``grid`` (float32, NaN where a mean has no sample)."""
+
+    grid: Grid
+    count: np.ndarray  # raw points per pixel
+    kde: np.ndarray  # points per m2, Gaussian kernel of sigma_m (log1p of it when log=True)
+    trips: np.ndarray  # distinct trips whose path crosses the pixel
+    interval_s: np.ndarray  # mean seconds since the previous point of the same trip
+    speed_mps: np.ndarray  # mean speed (recorded, else derived from consecutive points)
+
+
+def pixel_index(grid: Grid, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat pixel index of each point on ``grid`` and a mask of the points inside it."""
+    t = grid.transform
+    col = np.floor((x - t.c) / t.a).astype(np.int64)
+    row = np.floor((y - t.f) / t.e).astype(np.int64)
+    inside = (col >= 0) & (col < grid.width) & (row >= 0) & (row < grid.height)
+    return row * grid.width + col, inside
+
+
+def density_rasters(traces: GpsTraces, grid: Grid, params: DensityParams = DensityParams(),
+                    log: bool = False) -> GpsRasters:
+    """All rasters of ``traces`` (already in ``grid.crs``) on ``grid``."""
+    n = grid.width * grid.height
+    idx, inside = pixel_index(grid, traces.x, traces.y)
+    count = np.bincount(idx[inside], minlength=n).astype(np.float32)
+    px = abs(grid.transform.a)
+    kde = ndimage.gaussian_filter(count, params.sigma_m / px, mode="constant") / np.float32(px * px)
+    if log:
+        kde = np.log1p(kde)
+    return GpsRasters(grid, count.reshape(grid.height, grid.width), kde.reshape(grid.height, grid.width),
+                      trip_counts(traces, grid, params), _pixel_mean(traces.intervals(), idx, inside, grid),
+                      _pixel_mean(traces.speeds(), idx, inside, grid))
+
+
+def _pixel_mean(values: np.ndarray, idx: np.ndarray, inside: np.ndarray, grid: Grid) -> np.ndarray:
+    ok = inside & np.isfinite(values)
+    n = grid.width * grid.height
+    total = np.bincount(idx[ok], weights=values[ok], minlength=n)
+    k = np.bincount(idx[ok], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(k > 0, total / k, np.nan).astype(np.float32).reshape(grid.height, grid.width)
+
+
+def densify(traces: GpsTraces, step_m: float, max_gap_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y, trip of points every ``step_m`` along each trip's path (metric CRS), joining
+    consecutive points no farther than ``max_gap_m`` apart; the points themselves are included."""
+    d = traces.step_lengths()
+    joined = np.flatnonzero(np.isfinite(d) & (d <= max_gap_m) & (d > step_m))
+    extra = np.ceil(d[joined] / step_m).astype(np.int64) - 1  # points strictly between the two
+    owner = np.repeat(joined, extra)
+    first = np.cumsum(extra) - extra
+    k = np.arange(len(owner)) - np.repeat(first, extra) + 1
+    frac = k / np.repeat(extra + 1, extra)
+    x = traces.x[owner - 1] + frac * (traces.x[owner] - traces.x[owner - 1])
+    y = traces.y[owner - 1] + frac * (traces.y[owner] - traces.y[owner - 1])
+    return (np.concatenate([traces.x, x]), np.concatenate([traces.y, y]),
+            np.concatenate([traces.trip, traces.trip[owner]]))
+
+
+def trip_counts(traces: GpsTraces, grid: Grid, params: DensityParams = DensityParams()) -> np.ndarray:
+    """Distinct trips whose densified path crosses each pixel (float32, H x W).
+
+    Densified paths hold ~5x the points; they are made BLOCK_POINTS points at a time (blocks
+    overlap by one point so no step is lost) and only their distinct (pixel, trip) keys are kept,
+    so memory follows the traffic's footprint, not the point count."""
+    px = abs(grid.transform.a)
+    trips = np.int64(traces.trip.max()) + 1 if len(traces) else np.int64(1)
+    keys = []
+    for start in range(0, len(traces), BLOCK_POINTS):
+        block = traces.take(slice(max(0, start - 1), start + BLOCK_POINTS))
+        x, y, trip = densify(block, px / 2, params.max_gap_m)
+        idx, inside = pixel_index(grid, x, y)
+        keys.append(distinct(idx[inside] * trips + trip[inside]))
+    pairs = distinct(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+    return np.bincount(pairs // trips, minlength=grid.width * grid.height).astype(np.float32).reshape(
+        grid.height, grid.width)
+
+
+def distinct(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of ``keys``, sorted (np.unique is ~100x slower than a plain sort on
+    millions of int64 here: numpy 2 sorts them with a different kernel)."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
+def road_likelihood(trips: np.ndarray, grid: Grid, params: DensityParams = DensityParams()) -> ProbabilityRaster:
+    """How likely each pixel is on a road, from trip coverage.
+
+    The trip raster is blurred by the GPS error and scaled so that one trip's path scores ~1 on
+    its line (a Gaussian across a 1-pixel line peaks at px / (sqrt(2 pi) sigma)); ``n`` trips
+    along a line then give p = 1 - 2^(-n / trips_for_half): 0.5 at trips_for_half.
+    """
+    px = abs(grid.transform.a)
+    sigma_px = params.sigma_m / px
+    blurred = ndimage.gaussian_filter(trips, sigma_px, mode="constant") * (math.sqrt(2 * math.pi) * sigma_px)
+    prob = 1.0 - np.exp2(-blurred / params.trips_for_half)
+    return ProbabilityRaster(prob.astype(np.float32), grid.transform, grid.crs)

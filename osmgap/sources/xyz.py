@@ -1,0 +1,290 @@
+"""Imagery from XYZ/TMS tile servers (``{z}/{x}/{y}`` URL templates, as in JOSM and iD entries).
+
+The source presents itself like a GeoTIFF (osmgap.sources.imagery): an imagery description and
+a window reader on the analysis grid, so the rest of the pipeline does not know the difference.
+A window is read by fetching the web-mercator tiles under it and warping their mosaic onto the
+window. Tile servers are shared and flaky, so fetching is polite and careful: a disk cache, a
+limit on concurrent requests, retries with exponential backoff on timeouts, 5xx, truncated or
+undecodable tiles, ``Retry-After`` honoured on 429, and a one-line InputError on 401/403/404
+(a wrong URL or key is not going to fix itself) or when the retries run out.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import requests
+from affine import Affine
+from PIL import Image
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
+
+from osmgap.atomic import write_bytes_atomic
+from osmgap.errors import InputError
+from osmgap.sources.imagery import Grid, Imagery, WindowReader
+
+WEB_MERCATOR = CRS.from_epsg(3857)
+HALF_WORLD_M = 20037508.342789244
+MAX_LAT = 85.05112878
+DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/xyz")
+USER_AGENT = "osmgap (+https://github.com/osmgap)"
+FATAL_STATUS = {401: "refused the credentials (401 Unauthorized)", 403: "refused access (403 Forbidden)",
+                404: "has no such tile (404 Not Found): check the URL template and zoom"}
+
+
+@dataclass(frozen=True)
+class XyzOptions:
+    """A tile server as an imagery entry describes it, and how hard to try it."""
+
+    url: str
+    zoom: int
+    attribution: str = ""
+    licence: str = "unknown"
+    cache_dir: Path | None = None
+    concurrency: int = 4  # requests in flight at once, per process
+    retries: int = 4  # after the first try
+    backoff_s: float = 1.0  # first wait; doubles on each retry
+    timeout_s: float = 20.0
+    max_retry_after_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class XyzImagery:
+    """An XYZ source, with the attributes of :class:`Imagery` that the pipeline reads."""
+
+    options: XyzOptions
+    path: Path
+    resolution_m: float
+    crs: CRS = WEB_MERCATOR
+    bounds_wgs84: tuple[float, float, float, float] = (-180.0, -MAX_LAT, 180.0, MAX_LAT)
+    band_indexes: list[int] = field(default_factory=lambda: [1, 2, 3])
+    nodata: float | None = None
+    dtype: str = "uint8"
+
+    def provenance(self) -> dict[str, Any]:
+        o = self.options
+        return {"path": o.url, "source": "xyz", "zoom": o.zoom, "crs": "EPSG:3857",
+                "resolution_m": round(self.resolution_m, 3), "dtype": self.dtype,
+                "attribution": o.attribution, "licence": o.licence}
+
+
+AnyImagery = Union[Imagery, XyzImagery]
+
+
+def tile_url(template: str, z: int, x: int, y: int) -> str:
+    """Fill a template: ``{z} {x} {y}``, ``{-y}`` (TMS rows count from the south) and ``{switch:a,b}``."""
+    url = template.replace("{z}", str(z)).replace("{zoom}", str(z)).replace("{x}", str(x))
+    url = url.replace("{-y}", str(2 ** z - 1 - y)).replace("{y}", str(y))
+    if "{switch:" in url:
+        start = url.index("{switch:")
+        end = url.index("}", start)
+        choices = url[start + 8:end].split(",")
+        url = url[:start] + choices[(x + y) % len(choices)] + url[end + 1:]
+    return url
+
+
+def open_xyz(options: XyzOptions, aoi_wgs84: Any) -> XyzImagery:
+    """Check the template and fetch one tile under the AOI, so a wrong URL, key or zoom is an
+    InputError before any work (and any output) is done."""
+    url = options.url
+    if not url.startswith(("http://", "https://")):
+        raise InputError(url, "XYZ URL must start with http:// or https://")
+    if not ("{x}" in url and ("{y}" in url or "{-y}" in url) and ("{z}" in url or "{zoom}" in url)):
+        raise InputError(url, "XYZ URL template needs {z}, {x} and {y} (or {-y} for TMS)")
+    if not 0 <= options.zoom <= 24:
+        raise InputError(url, f"zoom {options.zoom} is outside 0..24")
+    lon, lat = aoi_wgs84.centroid.x, aoi_wgs84.centroid.y
+    res = 2 * HALF_WORLD_M / 256 / 2 ** options.zoom * math.cos(math.radians(lat))
+    imagery = XyzImagery(options, Path(url), res)
+    x, y = lonlat_to_tile(lon, lat, options.zoom)
+    TileFetcher.for_options(options).get(options.zoom, x, y)
+    return imagery
+
+
+def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2 ** z
+    lat = max(-MAX_LAT, min(MAX_LAT, lat))
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)
+
+
+class TileFetcher:
+    """Downloads and decodes tiles of one server, through a disk cache, politely."""
+
+    _shared: dict[XyzOptions, "TileFetcher"] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, options: XyzOptions):
+        self.options = options
+        root = Path(options.cache_dir or DEFAULT_CACHE_DIR).expanduser()
+        self.cache = root / hashlib.sha256(options.url.encode()).hexdigest()[:16]
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.slots = threading.Semaphore(max(1, options.concurrency))
+
+    @classmethod
+    def for_options(cls, options: XyzOptions) -> "TileFetcher":
+        """One fetcher (one session, one concurrency limit) per server and process."""
+        with cls._shared_lock:
+            if options not in cls._shared:
+                cls._shared[options] = cls(options)
+            return cls._shared[options]
+
+    def get(self, z: int, x: int, y: int) -> np.ndarray:
+        """The tile as (3, h, w) uint8 RGB; from the cache when it holds a good copy."""
+        path = self.cache / str(z) / str(x) / f"{y}.tile"
+        if path.is_file():
+            try:
+                return decode_tile(path.read_bytes())
+            except ValueError:
+                path.unlink(missing_ok=True)  # a damaged cache entry: fetch it again
+        raw, rgb = self._download(tile_url(self.options.url, z, x, y))
+        write_bytes_atomic(path, raw)
+        return rgb
+
+    def _download(self, url: str) -> tuple[bytes, np.ndarray]:
+        o = self.options
+        last = ""
+        for attempt in range(o.retries + 1):
+            wait = o.backoff_s * 2 ** attempt
+            try:
+                with self.slots:
+                    response = self.session.get(url, timeout=o.timeout_s)
+                if response.status_code in FATAL_STATUS:
+                    raise InputError(url, f"tile server {FATAL_STATUS[response.status_code]}")
+                if response.status_code == 429:
+                    wait = max(wait, _retry_after(response.headers.get("Retry-After"), o.max_retry_after_s))
+                    last = "429 Too Many Requests"
+                elif response.status_code != 200:
+                    last = f"HTTP {response.status_code}"
+                else:
+                    _check_length(response)
+                    return response.content, decode_tile(response.content)
+            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                last = f"{type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
+            except ValueError as exc:
+                last = str(exc)
+            if attempt < o.retries:
+                time.sleep(wait)
+        raise InputError(url, f"tile server failed {o.retries + 1} times, last: {last}")
+
+
+def _retry_after(value: str | None, cap: float) -> float:
+    """Seconds a 429's Retry-After asks for (delta-seconds form; an HTTP date counts as 1 s)."""
+    try:
+        return min(cap, max(0.0, float(value))) if value is not None else 0.0
+    except ValueError:
+        return 1.0
+
+
+def _check_length(response: requests.Response) -> None:
+    expected = response.headers.get("Content-Length")
+    if expected is not None and expected.isdigit() and int(expected) != len(response.content):
+        raise ValueError(f"truncated tile: {len(response.content)} of {expected} bytes")
+
+
+def decode_tile(raw: bytes) -> np.ndarray:
+    """PNG/JPEG/WebP bytes -> (3, h, w) uint8; ValueError when truncated or not an image."""
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img.load()  # decodes fully: a truncated file raises here, not later
+            rgb = np.asarray(img.convert("RGB"))
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"corrupt or truncated tile ({exc})") from None
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1))
+
+
+class XyzWindowReader:
+    """Windows of a Grid read from tiles, like :class:`WindowReader` reads them from a file."""
+
+    def __init__(self, imagery: XyzImagery, grid: Grid, resampling: Resampling = Resampling.bilinear):
+        self.imagery = imagery
+        self.grid = grid
+        self.resampling = resampling
+        self.fetcher = TileFetcher.for_options(imagery.options)
+
+    def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(3, h, w) float32 in [0, 1] and (h, w) valid mask; outside the grid is invalid."""
+        data = np.zeros((3, height, width), np.float32)
+        valid = np.zeros((height, width), bool)
+        r0, c0 = max(row, 0), max(col, 0)
+        r1, c1 = min(row + height, self.grid.height), min(col + width, self.grid.width)
+        if r1 <= r0 or c1 <= c0:
+            return data, valid
+        dst_transform = self.grid.transform @ Affine.translation(c0, r0)
+        x0, y1 = dst_transform @ (0, 0)
+        x1, y0 = dst_transform @ (c1 - c0, r1 - r0)
+        mosaic, src_transform = self._mosaic(transform_bounds(self.grid.crs, "EPSG:4326", x0, y0, x1, y1,
+                                                              densify_pts=21))
+        part = np.zeros((4, r1 - r0, c1 - c0), np.float32)
+        src = np.concatenate([mosaic.astype(np.float32), np.full((1,) + mosaic.shape[1:], 255, np.float32)])
+        reproject(src, part, src_transform=src_transform, src_crs=WEB_MERCATOR, dst_transform=dst_transform,
+                  dst_crs=self.grid.crs, resampling=self.resampling, dst_nodata=0)
+        inner = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
+        ok = part[3] >= 254.5  # fully inside the fetched tiles
+        data[(slice(None),) + inner] = np.clip(part[:3] / 255.0, 0.0, 1.0) * ok
+        valid[inner] = ok
+        return data, valid
+
+    def _mosaic(self, bounds: tuple[float, float, float, float]) -> tuple[np.ndarray, Affine]:
+        """The tiles under lon/lat ``bounds`` (one tile of margin) as one array and its transform."""
+        z = self.imagery.options.zoom
+        xa, ya = lonlat_to_tile(bounds[0], bounds[3], z)
+        xb, yb = lonlat_to_tile(bounds[2], bounds[1], z)
+        n = 2 ** z
+        xs = range(max(0, xa - 1), min(n - 1, xb + 1) + 1)
+        ys = range(max(0, ya - 1), min(n - 1, yb + 1) + 1)
+        keys = [(x, y) for y in ys for x in xs]
+        with ThreadPoolExecutor(max(1, self.imagery.options.concurrency)) as pool:
+            tiles = list(pool.map(lambda k: self.fetcher.get(z, *k), keys))
+        size = tiles[0].shape[1]
+        mosaic = np.zeros((3, len(ys) * size, len(xs) * size), np.uint8)
+        for (x, y), t in zip(keys, tiles):
+            if t.shape[1:] != (size, size):
+                raise InputError(self.imagery.options.url, f"tile {z}/{x}/{y} is {t.shape[2]}x{t.shape[1]} px, "
+                                                           f"others {size}x{size}")
+            r, c = (y - ys[0]) * size, (x - xs[0]) * size
+            mosaic[:, r:r + size, c:c + size] = t
+        span = 2 * HALF_WORLD_M / n
+        transform = Affine(span / size, 0, -HALF_WORLD_M + xs[0] * span, 0, -span / size, HALF_WORLD_M - ys[0] * span)
+        return mosaic, transform
+
+    def read_all(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.read(0, 0, self.grid.height, self.grid.width)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "XyzWindowReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_window_reader(imagery: AnyImagery, grid: Grid) -> WindowReader | XyzWindowReader:
+    """The window reader for either kind of imagery."""
+    if isinstance(imagery, XyzImagery):
+        return XyzWindowReader(imagery, grid)
+    return WindowReader(imagery, grid)
+
+
+def imagery_fingerprint(imagery: AnyImagery) -> dict[str, Any]:
+    """What identifies the imagery's content for the tile store: the file's size and time, or
+    the server's URL and zoom."""
+    out = dict(imagery.provenance())
+    if isinstance(imagery, Imagery):
+        stat = Path(imagery.path).stat()
+        out.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, stretch=[v.tolist() for v in imagery.stretch])
+    return out
+

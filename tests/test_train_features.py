@@ -1,0 +1,128 @@
+"""Training features on real data: every architecture trains and round-trips, early stopping,
+resume continues exactly, schedules, progress bar, label sources and band counts."""
+import numpy as np
+import pytest
+import torch
+
+from osmgap.cli import main
+from osmgap.model.data import Sample, load_labelled_image, load_training_data
+from osmgap.model.nets import load_checkpoint, save_checkpoint
+from osmgap.model.resume import state_path
+from osmgap.model.train import TrainConfig, make_schedule, train
+
+
+@pytest.fixture(scope="module")
+def crops(data):
+    """Real DeepGlobe crops (1 m/px): three 160x160 training crops and one 96x96 validation crop."""
+    pairs = load_training_data(data, ["deepglobe"], 1.0)
+    trn = [Sample(f"t{i}", s.image[:, 100:260, 100:260].copy(), s.mask[100:260, 100:260].copy())
+           for i, s in enumerate(pairs[:3])]
+    val = [Sample("v", pairs[3].image[:, :96, :96].copy(), pairs[3].mask[:96, :96].copy())]
+    return trn, val
+
+
+def tiny(**kw) -> TrainConfig:
+    return TrainConfig(**{"steps": 2, "batch": 2, "crop": 64, "eval_every": 2, **kw})
+
+
+@pytest.mark.parametrize("arch", ["Unet", "Linknet", "UnetPlusPlus", "DeepLabV3Plus"])
+def test_each_architecture_trains_and_round_trips(crops, tmp_path, arch):
+    trn, val = crops
+    record = train(trn, tiny(arch=arch), tmp_path / "m.pt", log=lambda m: None, val=val)
+    assert record["steps_done"] == 2
+    net, meta = load_checkpoint(tmp_path / "m.pt")
+    assert meta.arch == arch and meta.in_channels == 3 and len(meta.mean) == 3 and len(meta.std) == 3
+    save_checkpoint(tmp_path / "again.pt", net, meta)
+    net2, meta2 = load_checkpoint(tmp_path / "again.pt")
+    x = torch.from_numpy(val[0].image[None, :, :64, :64])
+    with torch.no_grad():
+        assert torch.equal(net(x), net2(x))
+    assert meta2 == meta
+
+
+def test_early_stopping_after_patience(crops, tmp_path, monkeypatch):
+    scores = iter([0.3, 0.2, 0.25, 0.1, 0.5, 0.6])  # best at the first validation, then worse twice
+
+    def fake_evaluate(net, meta, samples, device):
+        return {"iou": next(scores), "precision": 0.5, "recall": 0.5, "f1": 0.5}
+
+    monkeypatch.setattr("osmgap.model.train.evaluate", fake_evaluate)
+    monkeypatch.setattr("osmgap.model.train.calibrate_threshold", lambda *a, **k: {})
+    trn, val = crops
+    record = train(trn, tiny(steps=20, eval_every=1, patience=2), tmp_path / "m.pt", log=lambda m: None, val=val)
+    assert record["steps_done"] == 3 and "early stopping" in record["stopped"]
+    assert record["best"]["step"] == 1
+
+
+def test_resume_continues_exactly_where_it_stopped(crops, tmp_path):
+    trn, val = crops
+    cfg = dict(steps=4, eval_every=2, schedule="cosine")
+    train(trn, tiny(**cfg), tmp_path / "whole.pt", log=lambda m: None, val=val)
+    first = train(trn, tiny(**cfg, max_minutes=0), tmp_path / "cut.pt", log=lambda m: None, val=val)
+    assert first["steps_done"] == 1 and "time budget" in first["stopped"]
+    logs = []
+    second = train(trn, tiny(**cfg, resume=str(state_path(tmp_path / "cut.pt"))), tmp_path / "cut.pt",
+                   log=logs.append, val=val)
+    assert second["steps_done"] == 4 and any("resumed at step 1" in m for m in logs)
+    whole = torch.load(state_path(tmp_path / "whole.pt"), weights_only=False)
+    resumed = torch.load(state_path(tmp_path / "cut.pt"), weights_only=False)
+    assert whole["state"]["step"] == resumed["state"]["step"] == 4
+    for name, tensor in whole["net"].items():
+        assert torch.equal(tensor, resumed["net"][name]), name
+
+
+def test_schedules_warm_up_and_decay():
+    for schedule in ("onecycle", "cosine"):
+        opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+        sched = make_schedule(opt, TrainConfig(steps=100, lr=1e-3, schedule=schedule))
+        lrs = []
+        for _ in range(100):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        peak = int(np.argmax(lrs))
+        assert 0 < peak < 15 and lrs[peak] == pytest.approx(1e-3, rel=0.05)
+        assert lrs[-1] < 0.05 * lrs[peak] and lrs[0] < lrs[peak]
+
+
+def test_progress_bar_shows_loss_and_iou(crops, tmp_path, capsys):
+    trn, val = crops
+    train(trn, tiny(progress=True), tmp_path / "m.pt", log=lambda m: None, val=val)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "val_iou=" in err and "2/2" in err
+
+
+def test_single_band_samples_train_a_single_band_model(crops, tmp_path):
+    trn, val = crops
+    grey = [Sample(s.name, s.image.mean(axis=0, keepdims=True), s.mask) for s in trn]
+    grey_val = [Sample(s.name, s.image.mean(axis=0, keepdims=True), s.mask) for s in val]
+    train(grey, tiny(), tmp_path / "m.pt", log=lambda m: None, val=grey_val)
+    _, meta = load_checkpoint(tmp_path / "m.pt")
+    assert meta.in_channels == 1 and len(meta.mean) == 1
+
+
+def test_label_sources_on_real_chips(vegas, paris):
+    """16-bit single-band Vegas with SpaceNet centrelines and with its mask; Paris RGB with OSM."""
+    lines = load_labelled_image(vegas / "image_pan_uint16.tif", vegas / "roads.geojson", 1.0)
+    mask = load_labelled_image(vegas / "image_pan_uint16.tif", vegas / "road_mask.tif", 1.0)
+    osm = load_labelled_image(paris / "image.tif", paris / "osm_roads.geojson", 1.0)
+    for s in (lines, mask, osm):
+        assert s.image.shape[0] == 3 and s.image.dtype == np.float32 and 0 <= s.image.min() and s.image.max() <= 1
+        assert s.image.shape[1:] == s.mask.shape and 0.02 < s.mask.mean() < 0.5
+    assert lines.image.shape[1] == pytest.approx(1300 * 0.3, rel=0.05)  # 0.3 m chip resampled to 1 m (UTM box a bit bigger)
+    overlap = np.count_nonzero(lines.mask & mask.mask) / np.count_nonzero(lines.mask | mask.mask)
+    assert overlap > 0.4  # the centrelines drawn 6 m wide and SpaceNet's own mask cover the same roads
+
+
+def test_cli_trains_on_pairs_only(vegas, paris, tmp_path, capsys):
+    out = tmp_path / "pairs.pt"
+    code = main(["train", "--out", str(out), "--data", "", "--steps", "2", "--batch", "2", "--crop", "64",
+                 "--eval-every", "2", "--arch", "Linknet", "--no-progress", "--schedule", "cosine",
+                 "--pair", f"{vegas / 'image_pan_uint16.tif'}={vegas / 'roads.geojson'}",
+                 "--pair", f"{paris / 'image.tif'}={paris / 'osm_roads.geojson'}"])
+    assert code == 0
+    net, meta = load_checkpoint(out)
+    assert meta.training["config"]["schedule"] == "cosine"
+    assert meta.training["train_images"] + meta.training["val_images"] in (2, 4)  # 4: none held out, val = train
+    assert state_path(out).exists()
+    assert main(["train", "--out", str(tmp_path / "x.pt"), "--data", "", "--pair", "no-equals-sign"]) == 2

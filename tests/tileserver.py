@@ -1,0 +1,140 @@
+"""A local XYZ tile server for tests: web-mercator PNG/JPEG tiles cut from real imagery.
+
+Tiles are warped on request from a real GeoTIFF (the Paris sample) onto the tile's
+EPSG:3857 footprint, so a client sees what a real imagery server would send. Switches make it
+misbehave the ways real servers do: a fixed error status, 429 with Retry-After for the first N
+requests, slow answers, truncated bodies, corrupt images. It counts requests and the most that
+were in flight at once.
+"""
+from __future__ import annotations
+
+import io
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from PIL import Image
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+
+HALF_WORLD_M = 20037508.342789244
+TILE_PX = 256
+
+
+@dataclass
+class Faults:
+    status: int | None = None  # answer every request with this status
+    too_many: int = 0  # the first N requests get 429
+    retry_after: str = "1"
+    slow_s: float = 0.0  # wait before answering
+    truncate: int = 0  # the first N tiles are cut short (Content-Length says more)
+    corrupt: bool = False  # every tile is a broken image (consistent Content-Length)
+
+
+@dataclass
+class Log:
+    times: list[float] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+class TileServer:
+    """``with TileServer(image) as srv: srv.url`` -> ``http://127.0.0.1:PORT/{z}/{x}/{y}.png``."""
+
+    def __init__(self, image: Path, fmt: str = "png"):
+        self.image = Path(image)
+        self.fmt = fmt
+        self.faults = Faults()
+        self.log = Log()
+        self._lock = threading.Lock()
+        self._src = rasterio.open(self.image)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/{{z}}/{{x}}/{{y}}.{self.fmt}"
+
+    def __enter__(self) -> "TileServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._src.close()
+
+    def tile(self, z: int, x: int, y: int) -> bytes:
+        """The tile warped from the image (black outside it), encoded as PNG or JPEG."""
+        span = 2 * HALF_WORLD_M / 2 ** z
+        dst = np.zeros((3, TILE_PX, TILE_PX), np.uint8)
+        transform = Affine(span / TILE_PX, 0, -HALF_WORLD_M + x * span, 0, -span / TILE_PX, HALF_WORLD_M - y * span)
+        with self._lock:  # one GDAL dataset, many threads
+            reproject(rasterio.band(self._src, [1, 2, 3]), dst, dst_transform=transform, dst_crs="EPSG:3857",
+                      resampling=Resampling.bilinear, dst_nodata=0)
+        buf = io.BytesIO()
+        Image.fromarray(dst.transpose(1, 2, 0)).save(buf, format="PNG" if self.fmt == "png" else "JPEG", quality=92)
+        return buf.getvalue()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.log.in_flight += 1
+                    server.log.max_in_flight = max(server.log.max_in_flight, server.log.in_flight)
+                    n = len(server.log.times)
+                    server.log.times.append(time.monotonic())
+                try:
+                    self._answer(n)
+                finally:
+                    with server._lock:
+                        server.log.in_flight -= 1
+
+            def _answer(self, n: int) -> None:
+                f = server.faults
+                if f.slow_s:
+                    time.sleep(f.slow_s)
+                if f.status is not None:
+                    return self._send(f.status, b"no")
+                if n < f.too_many:
+                    return self._send(429, b"slow down", {"Retry-After": f.retry_after})
+                try:
+                    z, x, y = (int(p.split(".")[0]) for p in self.path.strip("/").split("/")[-3:])
+                except ValueError:
+                    return self._send(400, b"bad path")
+                body = server.tile(z, x, y)
+                if f.corrupt:
+                    return self._send(200, body[: len(body) // 2])
+                if n < f.too_many + f.truncate:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.close_connection = True
+                    server.log.statuses.append(200)
+                    return
+                self._send(200, body)
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", f"image/{server.fmt}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                server.log.statuses.append(status)
+
+        return Handler
