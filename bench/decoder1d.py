@@ -4,7 +4,8 @@ Both nets are Linknet-resnet18 trained from scratch with the same seed, steps, b
 augmentation (``osmgap train --data massachusetts``); only the decoder's upsampling layers
 differ. Each keeps its best checkpoint and calibrates its threshold on the Massachusetts
 validation split (a hash-chosen tenth of the 326 crops, never trained on), then is scored there
-with ``bench/model_iou.py``'s pooled pixel IoU and relaxed (3 m) precision/recall/F1. The same
+with ``bench/model_iou.py``'s pooled pixel IoU, relaxed (3 m and 1 m) precision/recall/F1, and
+mean APLS and TOPO F1 per crop. The same
 split picked the threshold, so both figures are slightly optimistic, equally.
 
 Usage: python bench/decoder1d.py [--steps 250] [--out-dir runs/decoder1d] [--reuse] [--json OUT]
@@ -28,7 +29,8 @@ from osmgap.model.train import TrainConfig, train
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_iou import massachusetts_validation  # noqa: E402
 
-COLUMNS = ("iou", "precision", "recall", "f1", "relaxed_precision", "relaxed_recall", "relaxed_f1")
+COLUMNS = ("iou", "precision", "recall", "f1", "relaxed_precision@3m", "relaxed_recall@3m", "relaxed_f1@3m",
+           "relaxed_f1@1m", "apls", "topo_f1")
 
 
 def parameter_counts() -> dict[str, dict[str, int]]:
@@ -70,9 +72,9 @@ def main() -> None:
                             "steps": record.get("steps_done"), "train_seconds": record.get("seconds"),
                             "seed": record["config"]["seed"], "decoder_in_checkpoint": meta.decoder}
     print(f"\nMassachusetts validation ({results['plain']['images']} crops), torch {torch.__version__}")
-    print(f"{'decoder':8s} {'steps':>5s} {'thr':>5s} " + " ".join(f"{c:>17s}" for c in COLUMNS))
+    print(f"{'decoder':8s} {'steps':>5s} {'thr':>5s} " + " ".join(f"{c:>20s}" for c in COLUMNS))
     for decoder, r in results.items():
-        print(f"{decoder:8s} {r['steps']:5d} {r['threshold']:5.2f} " + " ".join(f"{r[c]:17.4f}" for c in COLUMNS))
+        print(f"{decoder:8s} {r['steps']:5d} {r['threshold']:5.2f} " + " ".join(f"{r[c]:20.4f}" for c in COLUMNS))
     if args.json:
         args.json.write_text(json.dumps({"parameters": counts, "results": results}, indent=2))
 

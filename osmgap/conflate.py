@@ -60,8 +60,9 @@ class Conflation:
 
 
 def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
-             params: ConflateParams = ConflateParams()) -> Conflation:
-    """All suggestion kinds for ``evidence`` against ``roads`` inside ``area_metric``."""
+             params: ConflateParams = ConflateParams(), parking_lots: np.ndarray | None = None) -> Conflation:
+    """All suggestion kinds for ``evidence`` against ``roads`` inside ``area_metric``;
+    ``parking_lots``: OSM ``amenity=parking`` polygons (WGS84), where missing roads are aisles."""
     crs = evidence.graph.graph["crs"]
     osm = index_osm(roads, crs)
     shift = _offset(evidence, roads.ways, area_metric, params)
@@ -84,7 +85,8 @@ def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
     if params.unsupported:
         along = (lambda line: probability_along(prob, line)) if prob is not None else None
         drafts += [from_unsupported(u, osm, crs) for u in find_unsupported(osm, pr.segs, usable, fitted, along)]
-    _mark_parking(drafts, cands.lines, osm)
+    lots = None if parking_lots is None else reproject(np.asarray(parking_lots, dtype=object), WGS84, crs)
+    _mark_parking(drafts, cands.lines, osm, lots)
     suggestions = finish(drafts, osm)
     report = {"alignment_spread_m": None if spread is None else round(spread, 2),
               "tolerance_m": round(fitted.tolerance_m, 2), "parallel_band_m": round(fitted.parallel_max_m, 1),
@@ -191,14 +193,15 @@ def _gap_drafts(gaps: list[Gap], osm: OsmIndex, crs: object, params: ConflatePar
     return drafts
 
 
-def _mark_parking(drafts: list[Draft], edges: np.ndarray, osm: OsmIndex) -> None:
-    """Missing roads through a parking lot become low-priority ``highway=service`` (unless the
-    source classed them as some other road: it knows better than their shape)."""
+def _mark_parking(drafts: list[Draft], edges: np.ndarray, osm: OsmIndex, lots: np.ndarray | None) -> None:
+    """Missing roads through a parking lot (the evidence's shape, mapped aisles, mapped lots)
+    become low-priority ``highway=service`` (unless the source classed them as some other road:
+    it knows better than their shape)."""
     roads = [d for d in drafts if d.suggestion.kind == "missing_road" and d.suggestion.highway in ("road", "service")]
     if not roads:
         return
     lines = np.asarray([d.metric for d in roads], dtype=object)
-    zone = aisle_area(edges, osm, lines, PARKING_REACH_M)
+    zone = aisle_area(edges, osm, lines, PARKING_REACH_M, lots)
     for d, aisle in zip(roads, on_aisles(lines, zone)):
         if aisle:
             d.suggestion.highway = "service"

@@ -20,6 +20,7 @@ from shapely.geometry import LineString
 from osmgap.alignment import Probe
 from osmgap.osmindex import NO_SEPARATION, OsmIndex
 from osmgap.params import ConflateParams
+from osmgap.routing import direction as driven
 from osmgap.segments import (Pairs, Samples, covered, cut_many, explode, merge_pieces, near_pairs, runs, sample,
                              weighted_majority, weighted_mean)
 
@@ -30,6 +31,8 @@ FREE_END_ANGLE_DEG = 60.0  # ... if the way lies ahead of it
 MIN_PIECE_M = 5.0  # no part of a gap network shorter than this is worth a task of its own
 MAX_WALK_M = 400.0  # how far a piece may be walked back along a candidate that keeps closing in
 TIE_M = 1.0  # OSM ways this much farther than the nearest count as equally near (junctions)
+CONTINUES_DEG = 40.0  # two gaps meeting on an OSM way this close to straight on are one road ...
+INWARD_M = 10.0  # ... measured over this much of each
 
 
 @dataclass(frozen=True)
@@ -224,10 +227,11 @@ def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dic
     pairs = near_pairs(pts, osm.segs, params.parallel_max_m, source=segs)
     ok = covered(pairs, osm.segs, len(pts), params.near_m, params.tolerance_m, params.max_angle_deg)
     line_of = osm.segs.line[pairs.segment]
-    oneway = np.array([_oneway(t) for t in osm.tags], bool)[line_of]
-    # a tunnel beside the evidence is no surface road it could duplicate
-    tunnel = np.array([str(t.get("tunnel", "no")).lower() not in NO_SEPARATION for t in osm.tags], bool)[line_of]
-    beside = (pairs.angle <= params.parallel_angle_deg) & ~pairs.beyond_line_end(osm.segs) & ~tunnel
+    oneway = np.array([driven(t, h) != 0 for t, h in zip(osm.tags, osm.highway)], bool)[line_of]
+    # a tunnel beside the evidence is no surface road it could duplicate, nor is the outline of
+    # a mapped area (a pedestrian square, a service yard): a street along a square's edge is a street
+    unlike = _not_a_lane(osm)[line_of]
+    beside = (pairs.angle <= params.parallel_angle_deg) & ~pairs.beyond_line_end(osm.segs) & ~unlike
     parallel = pairs.any_per_sample(beside & ~oneway, len(pts))
     paired_oneway = pairs.any_per_sample(beside & oneway, len(pts))
     spacing = np.r_[np.diff(pts.along), 0.0]
@@ -274,7 +278,10 @@ def _rejection(gap: Gap, length: float, body: float, share: float, connector: bo
 
 
 def _networks(gaps: list[Gap]) -> np.ndarray:
-    """Label gaps that meet at free (not OSM-joined) ends: one label per network of gaps."""
+    """Label gaps that belong to one missing road network: gaps meeting at free (not OSM-joined)
+    ends, and gaps that continue each other straight across the OSM way they both join (a
+    missing road crossing a mapped one, or passing a side street that is mapped, is cut there
+    into pieces; the stub beyond the last junction is as much that road as the rest of it)."""
     parent = list(range(len(gaps)))
 
     def root(i: int) -> int:
@@ -284,21 +291,46 @@ def _networks(gaps: list[Gap]) -> np.ndarray:
         return i
 
     seen: dict[tuple[int, int], int] = {}
+    crossing: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
     for i, gap in enumerate(gaps):
         joined = {j.end for j in gap.joins}
         for end in (0, -1):
-            if end in joined:
-                continue
             key = _key(gap.line.coords[end])
-            if key in seen:
+            if end in joined:
+                crossing.setdefault(key, []).append((i, _inward(gap.line, end)))
+            elif key in seen:
                 parent[root(i)] = root(seen[key])
             else:
                 seen[key] = i
+    straight = -np.cos(np.radians(CONTINUES_DEG))
+    for meeting in crossing.values():
+        for a in range(len(meeting)):
+            for b in range(a + 1, len(meeting)):
+                (i, u), (k, v) = meeting[a], meeting[b]
+                if i != k and float(np.dot(u, v)) <= straight:
+                    parent[root(i)] = root(k)
     return np.array([root(i) for i in range(len(gaps))], int)
 
 
-def _oneway(tags: dict) -> bool:
-    return str(tags.get("oneway", "no")).lower() in ("yes", "1", "true", "-1")
+def _inward(line: LineString, end: int) -> np.ndarray:
+    """Unit vector from an end of ``line`` towards a point INWARD_M into it."""
+    xy = np.asarray(line.coords[end][:2])
+    d = min(INWARD_M, line.length / 2)
+    inner = line.interpolate(d if end == 0 else line.length - d)
+    v = np.array([inner.x, inner.y]) - xy
+    n = np.hypot(*v)
+    return v / n if n > 0 else v
+
+
+def _not_a_lane(osm: OsmIndex) -> np.ndarray:
+    """Per OSM way: a tunnel or an area outline (``area=yes``), which no parallel line beside it
+    can be a sidewalk, service lane or duplicate of."""
+    return np.array([str(t.get("tunnel", "no")).lower() not in NO_SEPARATION or is_area(t) for t in osm.tags], bool)
+
+
+def is_area(tags: dict) -> bool:
+    """An ``area=yes`` highway: the outline of a square or yard, not a road centreline."""
+    return str(tags.get("area", "no")).strip().lower() in ("yes", "1", "true")
 
 
 def _drop_overlaps(gaps: list[Gap], params: ConflateParams, dropped: dict[str, int]) -> list[Gap]:

@@ -10,8 +10,9 @@ close to suggestions.
 Some deleted ways cannot be told apart from the ways that remain by any 2-D evidence: service
 tunnels stacked under mapped streets, duplicated ways, service lanes 3 m between two mapped
 pedestrian ways. ``score`` counts a deleted way as *beside kept OSM* when ``share`` of it lies
-within ``BESIDE_KEPT_M`` of the kept ways, and reports recall over the other deleted ways too,
-so a reader can see which misses are conflation's fault and which are the geometry's.
+within ``BESIDE_KEPT_M`` of the kept road lines (:func:`kept_roads`), and reports recall over
+the other deleted ways too, so a reader can see which misses are conflation's fault and which
+are the geometry's.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from shapely.geometry import box
 
 from osmgap.aoi import Aoi, reproject
 from osmgap.datamodel import WGS84, RoadNetwork, Suggestion
+from osmgap.gaps import is_area
 from osmgap.segments import explode, sample
 
 
@@ -76,9 +78,11 @@ def score(suggestions: list[Suggestion], deleted: np.ndarray, crs: object, radiu
     if kept is not None:
         _, k_on = _length_near(deleted, kept, BESIDE_KEPT_M)
         apart = k_on < share * d_len
+        long_apart = apart & long_enough
         extra = {"beside_kept_share": float(d_len[~apart].sum() / max(d_len.sum(), 1e-9)),
                  "recall_length_apart": float(d_on[apart].sum() / d_len[apart].sum()) if apart.any() else 1.0,
-                 "deleted_km_apart": float(d_len[apart].sum() / 1000)}
+                 "recall_ways_apart": float(found[long_apart].mean()) if long_apart.any() else 1.0,
+                 "deleted_km_apart": float(d_len[apart].sum() / 1000), "deleted_ways_long_apart": int(long_apart.sum())}
     return {
         "suggestions": len(lines),
         "precision_suggestions": float(np.mean(s_on >= share * s_len)) if len(lines) else 1.0,
@@ -90,6 +94,15 @@ def score(suggestions: list[Suggestion], deleted: np.ndarray, crs: object, radiu
         "suggested_km": float(s_len.sum() / 1000), "deleted_km": float(d_len.sum() / 1000),
         **extra,
     }
+
+
+def kept_roads(exp: Experiment) -> np.ndarray:
+    """The kept ways (metric) beside which a deleted way is invisible in 2-D: road lines, not the
+    outlines of mapped areas (``area=yes`` squares and yards), which conflation does not let
+    hide a road running along them (osmgap.gaps), so a road missed there is conflation's miss."""
+    ways = exp.kept.ways
+    area = np.array([is_area(t) for t in ways["tags"]], bool) if "tags" in ways.columns else np.zeros(len(ways), bool)
+    return np.asarray(ways.to_crs(exp.crs).geometry.values[~area], dtype=object)
 
 
 def _length_near(lines: np.ndarray, others: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ EVIDENCE_SHARE = 0.8  # of the gap's interior points must have aligned evidence
 EVIDENCE_ANGLE_DEG = 30.0
 INTERIOR = (0.15, 0.85)  # the ends of a gap lie on OSM itself: test only between them
 MAX_BACKTRACK_DEG = 100.0  # a link may not turn back along the dead-end way
+TWIN_M = 5.0  # two links this close all along (Hausdorff) are one connection
 
 
 @dataclass
@@ -81,17 +82,23 @@ def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: 
 
 
 def _one_per_pair(links: dict[int, Link], osm: OsmIndex) -> list[Link]:
-    """Two dead ends facing each other find the same link twice, once from each side: keep the
-    one from the dead end at the smaller position key (the same one in every run)."""
-    out = []
-    for v in sorted(links):
-        far = links[v].joins[1].vertex
-        if far is not None and far in links and links[far].joins[1].vertex is not None \
-                and osm.vertex_key[links[far].joins[1].vertex] == osm.vertex_key[v] \
-                and osm.vertex_key[far] < osm.vertex_key[v]:
-            continue
-        out.append(links[v])
-    return out
+    """Two dead ends facing each other find the same link twice, once from each side, as two
+    lines lying on each other (each from its dead end to the nearest point of the other way):
+    keep the one from the dead end at the smaller position key, the same one in every run
+    whichever of the two the evidence confirmed."""
+    ordered = [links[v] for v in sorted(links, key=lambda v: int(osm.vertex_key[v]))]
+    if not ordered:
+        return []
+    lines = np.asarray([k.line for k in ordered], dtype=object)
+    li, near = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=TWIN_M)
+    earlier = near < li
+    li, near = li[earlier], near[earlier]
+    twin = shapely.hausdorff_distance(lines[li], lines[near]) <= TWIN_M
+    keep = np.ones(len(ordered), bool)
+    for i, j in sorted(zip(li[twin].tolist(), near[twin].tolist())):
+        if keep[j]:
+            keep[i] = False
+    return [k for k, ok in zip(ordered, keep) if ok]
 
 
 def _dead_ends(osm: OsmIndex, area: BaseGeometry, skip: set[int]) -> np.ndarray:

@@ -7,8 +7,9 @@ hundreds of metres. The faces of the evidence graph are found by polygonizing it
 crossings are not noded, so a bridge closes no loop); two or more such faces touching make a
 tangle. The thin slivers between carriageways and the triangles of junction islands fail the
 width and rectangularity tests. Near an OSM ``service=parking_aisle`` the lot is mapped
-already. Gaps lying mostly in such a zone are kept, but as ``highway=service`` with low
-priority, unless their source classed them as something else.
+already, and inside (or at the edge of) a mapped parking lot, ``amenity=parking`` polygons
+when the caller has them, any road is an aisle. Gaps lying mostly in such a zone are kept, but
+as ``highway=service`` with low priority, unless their source classed them as something else.
 """
 from __future__ import annotations
 
@@ -25,13 +26,16 @@ MAX_FACE_LENGTH_M = 100.0
 MIN_RECTANGULARITY = 0.7  # face area / its oriented bounding rectangle's area
 MIN_FACES = 2  # small loops side by side make a tangle; one small loop is a turning circle
 NEAR_AISLE_M = 20.0
+LOT_MARGIN_M = 3.0  # a mapped lot's outline is drawn along the kerb; its aisles reach it
 ON_AISLE_SHARE = 0.5
 STEP_M = 2.0
 
 
-def aisle_area(edges: np.ndarray, osm: OsmIndex, gaps: np.ndarray, reach_m: float) -> np.ndarray:
-    """Where the evidence looks like a parking lot, within ``reach_m`` of the gap lines: polygons
-    (they may overlap)."""
+def aisle_area(edges: np.ndarray, osm: OsmIndex, gaps: np.ndarray, reach_m: float,
+               lots: np.ndarray | None = None) -> np.ndarray:
+    """Where the evidence looks like a parking lot, or OSM has one (``lots``: mapped
+    ``amenity=parking`` polygons, metric), within ``reach_m`` of the gap lines: polygons (they
+    may overlap)."""
     near = edges[np.unique(shapely.STRtree(edges).query(gaps, predicate="dwithin", distance=reach_m)[1])] \
         if len(edges) and len(gaps) else edges[:0]
     zones: list[BaseGeometry] = []
@@ -47,6 +51,9 @@ def aisle_area(edges: np.ndarray, osm: OsmIndex, gaps: np.ndarray, reach_m: floa
     if len(aisles) and len(gaps):
         aisles = aisles[np.unique(shapely.STRtree(aisles).query(gaps, predicate="dwithin", distance=reach_m)[1])]
         zones.extend(shapely.buffer(aisles, NEAR_AISLE_M))
+    if lots is not None and len(lots) and len(gaps):
+        lots = lots[np.unique(shapely.STRtree(lots).query(gaps, predicate="dwithin", distance=reach_m)[1])]
+        zones.extend(shapely.buffer(lots, LOT_MARGIN_M))
     return np.asarray(zones, dtype=object)
 
 

@@ -1,15 +1,18 @@
 """Routing impact: the detour through the OSM network that a suggested connection removes.
 
 A suggestion joined to OSM at two points A and B shortens the trip A -> B from the OSM network
-distance d(A, B) to the suggestion's own length L; its impact is d - L (never negative). A
-misconnection joins two ways at their crossing, L = 0. The network is undirected (a mapper
-fixes geometry first; turn and oneway rules are a router's business) and searched only up to a
-cap: a detour beyond it, or no path at all, counts as the cap, which keeps every answer a
-finite number MapRoulette rules can compare.
+distance d(A, B) to the suggestion's own length L. The network is directed: a way tagged
+``oneway=yes`` (or ``1``/``true``; a roundabout or a motorway unless ``oneway=no``) is driven
+only from its first node to its last, ``oneway=-1`` only the other way, so d(A, B) and d(B, A)
+may differ; the new road itself is taken as two-way, and its impact is the larger of the two
+savings, max(d(A, B), d(B, A)) - L (never negative). A misconnection joins two ways at their
+crossing, L = 0. Distances are searched only up to a cap: a detour beyond it, or no path at all,
+counts as the cap, which keeps every answer a finite number MapRoulette rules can compare.
 
-Each distance is a bidirectional Dijkstra over the OSM vertices (CSR arrays), stopped as soon
-as the two search radii add up to the best path or the cap, so a typical connection explores a
-few dozen vertices; points in different connected components are answered without a search.
+Each distance is a bidirectional Dijkstra over the OSM vertices (CSR arrays: forward from A
+over the edges as driven, backward from B over the reversed edges), stopped as soon as the two
+search radii add up to the best path or the cap, so a typical connection explores a few dozen
+vertices; points in different connected components are answered without a search.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from scipy.sparse.csgraph import connected_components
 from osmgap.osmindex import OsmIndex
 
 DETOUR_CAP_M = 5000.0
+AT_VERTEX_M = 0.01
 
 
 @dataclass(frozen=True)
@@ -33,16 +37,37 @@ class Anchor:
     t: float
 
 
+ONEWAY_FORWARD = {"yes", "1", "true"}
+ONEWAY_BACKWARD = {"-1", "reverse"}
+IMPLIED_ONEWAY_JUNCTIONS = {"roundabout", "circular"}
+
+
+def direction(tags: dict, highway: str = "") -> int:
+    """How a way may be driven: +1 only first node -> last, -1 only last -> first, 0 both."""
+    oneway = str(tags.get("oneway", "")).strip().lower()
+    if oneway in ONEWAY_FORWARD:
+        return 1
+    if oneway in ONEWAY_BACKWARD:
+        return -1
+    if oneway in ("no", "0", "false"):
+        return 0
+    implied = str(tags.get("junction", "")).lower() in IMPLIED_ONEWAY_JUNCTIONS or str(highway) == "motorway"
+    return 1 if implied else 0
+
+
 class Network:
-    """The OSM ways as an undirected weighted graph of vertex keys (shared vertices = junctions)."""
+    """The OSM ways as a directed weighted graph of vertex keys (shared vertices = junctions)."""
 
     def __init__(self, osm: OsmIndex):
         self.osm = osm
         n = int(osm.vertex_key.max()) + 1 if len(osm.vertex_key) else 0
+        way_dir = np.array([direction(t, h) for t, h in zip(osm.tags, osm.highway)], int)
+        self.seg_dir = way_dir[osm.segs.line] if len(way_dir) else np.zeros(0, int)
         ka = osm.vertex_key[osm.segs.vertex]
         kb = osm.vertex_key[osm.segs.vertex + 1]
         w = np.maximum(osm.segs.length, 1e-6)
-        rows, cols, w = np.r_[ka, kb], np.r_[kb, ka], np.r_[w, w]
+        fwd, bwd = self.seg_dir >= 0, self.seg_dir <= 0
+        rows, cols, w = np.r_[ka[fwd], kb[bwd]], np.r_[kb[fwd], ka[bwd]], np.r_[w[fwd], w[bwd]]
         # two ways over the same pair of nodes: keep the shorter edge (a sparse matrix would
         # add the two lengths up)
         order = np.lexsort((w, cols, rows))
@@ -50,23 +75,36 @@ class Network:
         first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]
         keep = first & (rows != cols)
         matrix = coo_matrix((w[keep], (rows[keep], cols[keep])), shape=(n, n)).tocsr()
-        self.indptr, self.indices, self.weights = matrix.indptr, matrix.indices, matrix.data
+        back = matrix.T.tocsr()
+        # per search side: (indptr, indices, weights) of the edges it follows
+        self.csr = ((matrix.indptr, matrix.indices, matrix.data), (back.indptr, back.indices, back.data))
         self.component = connected_components(matrix, directed=False)[1] if n else np.zeros(0, int)
 
-    def starts(self, a: Anchor) -> list[tuple[int, float]]:
-        """The two segment ends of an anchor with their distances from it."""
+    def starts(self, a: Anchor, leaving: bool) -> list[tuple[int, float]]:
+        """The segment ends that can be reached from an anchor (``leaving``), or from which it
+        can be reached, with the distances along the segment."""
         v = self.osm.segs.vertex[a.segment]
         length = float(self.osm.segs.length[a.segment])
-        return [(int(self.osm.vertex_key[v]), a.t * length), (int(self.osm.vertex_key[v + 1]), (1 - a.t) * length)]
+        d = int(self.seg_dir[a.segment])
+        start = (int(self.osm.vertex_key[v]), a.t * length)
+        end = (int(self.osm.vertex_key[v + 1]), (1 - a.t) * length)
+        # leaving forwards reaches the end, backwards the start; arriving forwards comes from the start
+        ahead, behind = (end, start) if leaving else (start, end)
+        # a point on a vertex is at that vertex, whichever way its segment may be driven
+        return [p for p, ok in ((ahead, d >= 0), (behind, d <= 0)) if ok or p[1] <= AT_VERTEX_M]
 
     def distance(self, a: Anchor, b: Anchor, cap: float) -> float:
-        """Network distance between two anchors, at most ``cap``."""
-        sa, sb = self.starts(a), self.starts(b)
-        if self.component[sa[0][0]] != self.component[sb[0][0]]:
+        """Network distance from anchor ``a`` to anchor ``b`` as driven, at most ``cap``."""
+        sa, sb = self.starts(a, leaving=True), self.starts(b, leaving=False)
+        key = int(self.osm.vertex_key[self.osm.segs.vertex[a.segment]])
+        other = int(self.osm.vertex_key[self.osm.segs.vertex[b.segment]])
+        if self.component[key] != self.component[other]:
             return cap
         best = cap
         if a.segment == b.segment:
-            best = min(best, abs(a.t - b.t) * float(self.osm.segs.length[a.segment]))
+            d = int(self.seg_dir[a.segment])
+            if (b.t >= a.t and d >= 0) or (b.t <= a.t and d <= 0):
+                best = min(best, abs(a.t - b.t) * float(self.osm.segs.length[a.segment]))
         dist: list[dict[int, float]] = [{}, {}]
         heaps: list[list[tuple[float, int]]] = [[], []]
         for side, starts in enumerate((sa, sb)):
@@ -86,20 +124,26 @@ class Network:
             if v in done[side]:
                 continue
             done[side].add(v)
-            other = dist[1 - side]
-            for k in range(self.indptr[v], self.indptr[v + 1]):
-                u, nd = int(self.indices[k]), d + float(self.weights[k])
+            other_dist = dist[1 - side]
+            indptr, indices, weights = self.csr[side]
+            for k in range(indptr[v], indptr[v + 1]):
+                u, nd = int(indices[k]), d + float(weights[k])
                 if nd < dist[side].get(u, np.inf):
                     dist[side][u] = nd
                     heapq.heappush(heaps[side], (nd, u))
-                    if u in other:
-                        best = min(best, nd + other[u])
+                    if u in other_dist:
+                        best = min(best, nd + other_dist[u])
         return best
 
 
 def detours(osm: OsmIndex, pairs: list[tuple[Anchor, Anchor, float]], cap_m: float = DETOUR_CAP_M) -> list[float]:
-    """For each (A, B, L): max(0, min(d(A, B), cap) - L) in metres."""
+    """For each (A, B, L): max(0, max(d(A, B), d(B, A)) - L) in metres, d capped at ``cap_m``."""
     if not pairs:
         return []
     net = Network(osm)
-    return [max(0.0, net.distance(a, b, cap_m) - length) for a, b, length in pairs]
+    out = []
+    for a, b, length in pairs:
+        there = net.distance(a, b, cap_m)
+        back = there if there >= cap_m else net.distance(b, a, cap_m)
+        out.append(max(0.0, max(there, back) - length))
+    return out

@@ -110,27 +110,28 @@ def _way_ids(joins: list[Join], osm: OsmIndex) -> list[int]:
 
 
 def _line_key(kind: str, line: LineString, joins: list[Join], osm: OsmIndex, wgs: LineString) -> IdKey:
-    """Anchor: the joined ways (and, for a dead end, which end of its way); order: where along
-    the first joined way the suggestion meets it."""
+    """Anchor: the ways its joins are anchored on; order: where along them (the first by id
+    first) the suggestion meets them, then its midpoint."""
     if not joins:
         return IdKey(fallback_anchor(kind, wgs), fallback_order(wgs))
-    parts = sorted(_join_anchor(j, osm) for j in joins)
-    first = min(joins, key=lambda j: _join_anchor(j, osm))
-    along = float(osm.segs.along[first.segment] + _t(first, osm) * osm.segs.length[first.segment])
-    return IdKey((kind, *parts), along)
+    anchors = sorted(_join_anchor(j, osm) for j in joins)
+    along = [float(osm.lines[k].project(Point(xy))) for _, k, xy in anchors]
+    mid = line.interpolate(0.5, normalized=True)
+    return IdKey((kind, *[(a[0],) for a in anchors]), (*along, mid.x, mid.y))
 
 
-def _join_anchor(j: Join, osm: OsmIndex) -> tuple:
-    """The OSM way a join is anchored on: of the ways passing within ANCHOR_REACH_M of the join,
-    the one with the smallest id. Near a junction that is the same way whichever of the
-    junction's ways, node or side the join landed on in this run; at a dead end, the dead-end
-    way and which of its ends."""
-    line = osm.segs.line[j.segment]
-    if j.vertex is not None and osm.dead_end[j.vertex]:
-        return (int(osm.osm_id[line]), "start" if j.vertex == osm.line_ends[line, 0] else "end")
+def _join_anchor(j: Join, osm: OsmIndex) -> tuple[int, int, tuple[float, float]]:
+    """(OSM id, line index, join point) of the way a join is anchored on: of the ways passing
+    within ANCHOR_REACH_M of the join, the one with the smallest id, so a join near a junction
+    names the same way whichever of the junction's ways, nodes or sides it landed on in this
+    run. Ways on their own level (tunnels, bridges) count only where no other way is in reach:
+    a surface road is not anchored on the service tunnel under the street it joins."""
     near = osm.segs.tree.query(Point(j.xy), predicate="dwithin", distance=ANCHOR_REACH_M)
-    ids = osm.osm_id[osm.segs.line[near]] if len(near) else osm.osm_id[[line]]
-    return (int(ids.min()),)
+    lines = np.unique(osm.segs.line[near]) if len(near) else np.asarray([osm.segs.line[j.segment]])
+    surface = lines[[not osm.on_own_level(int(k)) for k in lines]]
+    lines = surface if len(surface) else lines
+    k = int(lines[np.argmin(osm.osm_id[lines])])
+    return int(osm.osm_id[k]), k, j.xy
 
 
 def _route(joins: list[Join], length: float, osm: OsmIndex) -> tuple[Anchor, Anchor, float] | None:
