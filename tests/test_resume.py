@@ -84,6 +84,23 @@ def test_sigkill_then_resume_on_dask_gives_identical_outputs(paris, tmp_path, re
     _assert_same_outputs(ref_out, out)
 
 
+def test_an_existing_cluster_given_by_scheduler_address_runs_the_tiles(paris, tmp_path, reference):
+    """`--scheduler tcp://HOST:PORT`: a cluster started elsewhere (here a LocalCluster of this
+    test, on 127.0.0.1) does the tiles, and the outputs equal the in-process run's."""
+    from dask.distributed import Client, LocalCluster
+
+    ref_out, osm, _ = reference
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert main(_argv(paris, osm, out, tmp_path / "work", "--scheduler", cluster.scheduler_address)) == 0
+        transitions = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+    _assert_same_outputs(ref_out, out)
+    assert len(_tiles(tmp_path / "work")) == N_TILES
+    assert transitions >= 2 * N_TILES  # every tile went through this cluster's scheduler
+
+
 def test_full_disk_on_tile_store_then_resume(paris, tmp_path, reference, monkeypatch, capsys, caplog):
     ref_out, osm, ref_work = reference
     out, work = tmp_path / "out", tmp_path / "work"
