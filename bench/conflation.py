@@ -3,16 +3,18 @@
 Accuracy: for each real extract in the data directory (osm/helsinki.osm.pbf, osm/kotka.osm.pbf,
 osm/west-oakland.osm) a seeded 20 % of the road ways is deleted from the OSM input and ALL ways
 are fed back as candidates (through the same reader-to-graph path as ``--candidates``), as they
-are, then shifted 5 m and 10 m (bearing 35 degrees) as misaligned sources would be. Printed:
-precision of suggestions (right when >= 70 % of its length lies within 10 m of a deleted way)
-and of suggested length; recall of deleted length, of deleted ways of >= 30 m (the shortest
+are, with their tunnel/bridge/layer tags (a levelled source, osmgap.sources.candidates), then
+shifted 5 m and 10 m (bearing 35 degrees) as misaligned sources would be. Printed: precision of
+suggestions (right when >= 70 % of its length lies within 10 m of a deleted way) and of
+suggested length; recall of deleted length, of deleted ways of >= 30 m (the shortest
 free-standing gap osmgap reports; found when >= 70 % of the way lies within 10 m of
 suggestions) and, for information, of all deleted ways however short. Target: >= 0.95.
-Also for information, reported apart because no 2-D evidence can recover them: the share of
-deleted length whose way lies within 5 m of kept road lines along >= 70 % of it (stacked
-service tunnels under mapped streets, duplicated ways, lanes between mapped ways; the outlines
-of mapped squares, area=yes, do not count: conflation does not let them hide a road), and the
-recall of length and of >= 30 m ways over the other deleted ways ("apart").
+Also for information, reported apart because 2-D evidence without levels cannot recover them: the
+share of deleted length whose way lies within 5 m of kept road lines along >= 70 % of it (stacked
+service tunnels under mapped streets, which these levelled candidates do find; duplicated ways
+and lanes between mapped ways, which they do not; the outlines of mapped squares, area=yes, do
+not count: conflation does not let them hide a road), and the recall of length and of >= 30 m
+ways over the other deleted ways ("apart").
 
 Speed (--speed): 100,000 candidate edges against 100,000 OSM ways. No real extract here is that
 big, so the three extracts are TILED: copies side by side on a grid (ids made unique per copy),
@@ -169,7 +171,7 @@ def main() -> None:
             print(f"{case.removeprefix('shift_'):>6} {name:18} {r['suggestions']:>5} "
                   + " ".join(f"{r[k]:>14.3f}" for k in KEYS + AMBIGUITY_KEYS) + f"  {offset}")
     print("beside kept: share of deleted length whose way lies within 5 m of kept road lines along >= 70 % of it "
-          "(stacked tunnels, duplicated ways): no 2-D evidence tells it from what is mapped; "
+          "(stacked tunnels, duplicated ways): 2-D evidence without levels cannot tell it from what is mapped; "
           "'apart': recall over the other deleted ways")
     if args.speed:
         results["speed"] = s = speed(args.seed)

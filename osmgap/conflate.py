@@ -161,11 +161,12 @@ def _moved(prob: ProbabilityRaster | None, by: tuple[float, float]) -> Probabili
 def _candidates(graph: nx.Graph, usable: BaseGeometry, params: ConflateParams,
                 shift: tuple[float, float]) -> Candidates:
     """Evidence edges moved by the offset correction and clipped to the usable area, with
-    their confidence and class."""
-    rows = [(d["geometry"], float(d.get("confidence", params.default_confidence)), str(d.get("highway", "road")))
+    their confidence, class and level (NaN where the evidence does not say)."""
+    rows = [(d["geometry"], float(d.get("confidence", params.default_confidence)), str(d.get("highway", "road")),
+             float(d.get("level", np.nan)))
             for _, _, d in graph.edges(data=True)]
     if not rows:
-        return Candidates(np.zeros(0, object), np.zeros(0), np.zeros(0, object))
+        return Candidates(np.zeros(0, object), np.zeros(0), np.zeros(0, object), np.zeros(0))
     geoms = np.asarray([r[0] for r in rows], dtype=object)
     if shift != (0.0, 0.0):
         geoms = shapely.transform(geoms, lambda xy: xy + np.asarray(shift))
@@ -178,7 +179,8 @@ def _candidates(graph: nx.Graph, usable: BaseGeometry, params: ConflateParams,
     parts, owner = parts[is_line], owner[is_line]
     conf = np.array([r[1] for r in rows])[owner]
     hw = np.array([r[2] for r in rows], dtype=object)[owner]
-    return Candidates(parts, conf, hw)
+    level = np.array([r[3] for r in rows])[owner]
+    return Candidates(parts, conf, hw, level)
 
 
 def _gap_drafts(gaps: list[Gap], osm: OsmIndex, crs: object, params: ConflateParams) -> list[Draft]:

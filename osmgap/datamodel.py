@@ -17,6 +17,13 @@ WGS84 = "EPSG:4326"
 
 # Columns of RoadNetwork.ways besides geometry.
 WAY_COLUMNS = ["osm_id", "highway", "version", "node_ids", "tags"]
+# Columns of RoadNetwork.parking besides geometry.
+PARKING_COLUMNS = ["osm_type", "osm_id", "parking"]
+
+
+def no_parking() -> gpd.GeoDataFrame:
+    """An empty ``RoadNetwork.parking``: a source without parking lots."""
+    return gpd.GeoDataFrame({c: [] for c in PARKING_COLUMNS}, geometry=gpd.GeoSeries([], crs=WGS84))
 
 
 @dataclass
@@ -28,11 +35,15 @@ class RoadNetwork:
     LineString ``geometry``. ``nodes`` maps node id -> (version, lon, lat) where the source
     has node ids (.osm/.pbf), so new ways can join existing nodes; it is empty otherwise.
     ``provenance`` records where the roads came from (path or 'overpass', licence).
+    ``parking``: the AOI's mapped parking lots (``amenity=parking`` areas, clipped to the AOI,
+    WGS84 Polygon/MultiPolygon ``geometry`` with ``osm_type`` 'way'/'relation', ``osm_id`` and
+    the ``parking`` tag or None), where missing roads are parking aisles; empty by default.
     """
 
     ways: gpd.GeoDataFrame
     nodes: dict[int, tuple[int | None, float, float]] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    parking: gpd.GeoDataFrame = field(default_factory=no_parking)
 
     def __len__(self) -> int:
         return len(self.ways)

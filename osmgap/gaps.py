@@ -7,6 +7,12 @@ actually meets that way, so a new road ends on the road it joins instead of a to
 of it. Pieces that meet at a candidate junction are merged; free ends that stop just short of
 an OSM way are joined to it. What is left is filtered: too short, no body beyond the tolerance
 (a sliver), running beside an OSM way (a sidewalk or a duplicate), or not confident.
+
+Candidates that say which level they lie on (a tunnel, a bridge, a layer: levelled sources, see
+osmgap.sources.candidates) are measured only against OSM ways on their own level: a road over a
+mapped tunnel, or a tunnel under a mapped street, is not explained by it nor its duplicate.
+Candidates of unknown level (imagery, GPS) are measured against every way, except that an OSM
+tunnel is never what they duplicate (they see the surface only).
 """
 from __future__ import annotations
 
@@ -54,15 +60,21 @@ class Gap:
     confidence: float
     highway: str
     evidence: dict = field(default_factory=dict)
+    level: float = float("nan")  # osmgap.osmindex.way_level; NaN: not known
 
 
 @dataclass
 class Candidates:
-    """Candidate road edges (metric) with the confidence and class each one carries."""
+    """Candidate road edges (metric) with the confidence, class and level (NaN: not known)
+    each one carries."""
 
     lines: np.ndarray
     confidence: np.ndarray
     highway: np.ndarray
+    level: np.ndarray | None = None
+
+    def levels(self) -> np.ndarray:
+        return np.full(len(self.lines), np.nan) if self.level is None else np.asarray(self.level, float)
 
 
 def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParams,
@@ -71,7 +83,9 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
     """``missing_road`` gaps of the candidates ``pr`` probed; ``score(line) -> confidence``
     overrides the candidates' own scores (the probability raster, when there is one);
     ``dropped`` counts the gaps filtered out, by reason."""
-    pts, pairs = pr.pts, pr.pairs
+    pts = pr.pts
+    level = cands.levels()
+    pairs = on_level(pr.pairs, level[pts.line], pts, shapely.length(cands.lines), osm, params.near_m)
     ok = covered(pairs, osm.segs, len(pts), params.near_m, params.tolerance_m, params.max_angle_deg)
     nearest = nearest_segment(pairs, osm, len(pts))
     spans = []
@@ -94,13 +108,36 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
     lengths = shapely.length(np.asarray(pieces, dtype=object)) if pieces else np.zeros(0)
     conf = weighted_mean(holder, cands.confidence[owner], lengths, len(merged)) if pieces else []
     highway = weighted_majority(holder, cands.highway[owner], lengths, len(merged)) if pieces else []
+    levels = weighted_majority(holder, np.asarray([f"{v:g}" for v in level[owner]], dtype=object), lengths,
+                               len(merged), default="nan") if pieces else []
     gaps = []
-    for line, joins, c, h in zip(merged, _end_joins(merged, ends, osm, params), conf, highway):
+    for line, joins, c, h, lv in zip(merged, _end_joins(merged, ends, osm, params), conf, highway, levels):
         gap = _joined(line, joins)
         gap.confidence = float(score(gap.line)) if score else float(c)
         gap.highway = h
+        gap.level = float(lv)
         gaps.append(gap)
     return _filter(gaps, osm, params, {} if dropped is None else dropped)
+
+
+def on_level(pairs: Pairs, level: np.ndarray, pts: Samples, lengths: np.ndarray, osm: OsmIndex,
+             reach_m: float) -> Pairs:
+    """The pairs whose OSM way lies on the level of their sample (``level``: per sample, NaN
+    where not known, and then every pair is kept), and those where a line's end meets the end of
+    a way on another level within ``reach_m`` (a bridge and the road onto it join there).
+    ``lengths``: the length of each line the samples lie on."""
+    lv = level[pairs.sample]
+    keep = np.isnan(lv) | (lv == osm.level[osm.segs.line[pairs.segment]])
+    if keep.all():
+        return pairs
+    along = pts.along[pairs.sample]
+    line_end = (along <= reach_m) | (along >= lengths[pts.line[pairs.sample]] - reach_m)
+    xy = pts.xy[pairs.sample]
+    seg = pairs.segment
+    to_start = np.where(osm.segs.first[seg], np.hypot(*(xy - osm.segs.a[seg]).T), np.inf)
+    to_end = np.where(osm.segs.last[seg], np.hypot(*(xy - osm.segs.b[seg]).T), np.inf)
+    keep |= line_end & (np.minimum(to_start, to_end) <= reach_m)
+    return Pairs(pairs.sample[keep], pairs.segment[keep], pairs.distance[keep], pairs.t[keep], pairs.angle[keep])
 
 
 def nearest_segment(pairs: Pairs, osm: OsmIndex, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -225,6 +262,8 @@ def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dic
     segs = explode(np.asarray([g.line for g in gaps], dtype=object))
     pts = sample(segs, params.step_m)
     pairs = near_pairs(pts, osm.segs, params.parallel_max_m, source=segs)
+    pairs = on_level(pairs, np.asarray([g.level for g in gaps], float)[pts.line], pts,
+                     shapely.length(np.asarray([g.line for g in gaps], dtype=object)), osm, params.near_m)
     ok = covered(pairs, osm.segs, len(pts), params.near_m, params.tolerance_m, params.max_angle_deg)
     line_of = osm.segs.line[pairs.segment]
     oneway = np.array([driven(t, h) != 0 for t, h in zip(osm.tags, osm.highway)], bool)[line_of]
@@ -339,7 +378,10 @@ def _drop_overlaps(gaps: list[Gap], params: ConflateParams, dropped: dict[str, i
     lines = np.asarray([g.line for g in gaps], dtype=object)
     corridors = shapely.buffer(lines, params.near_m)
     li, ci = shapely.STRtree(corridors).query(lines, predicate="intersects")
-    earlier = ci < li  # only a longer (earlier) gap can make a shorter one redundant
+    level = np.asarray([g.level for g in gaps], float)
+    # only a longer (earlier) gap on the same level can make a shorter one redundant
+    apart = (level[li] != level[ci]) & ~np.isnan(level[li]) & ~np.isnan(level[ci])
+    earlier = (ci < li) & ~apart
     li, ci = li[earlier], ci[earlier]
     overlap = shapely.length(shapely.intersection(lines[li], corridors[ci])) if len(li) else np.zeros(0)
     keep = np.ones(len(gaps), bool)

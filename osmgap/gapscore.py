@@ -26,6 +26,7 @@ from shapely.geometry import box
 from osmgap.aoi import Aoi, reproject
 from osmgap.datamodel import WGS84, RoadNetwork, Suggestion
 from osmgap.gaps import is_area
+from osmgap.osmindex import LEVEL_KEYS
 from osmgap.segments import explode, sample
 
 
@@ -43,9 +44,11 @@ class Experiment:
 
 
 def deletion_experiment(roads: RoadNetwork, share: float = 0.2, seed: int = 0, shift_m: float = 0.0,
-                        bearing_deg: float = 35.0, confidence: float = 0.75) -> Experiment:
+                        bearing_deg: float = 35.0, confidence: float = 0.75, levels: bool = True) -> Experiment:
     """Delete ``share`` of the ways (seeded); candidates are all ways moved ``shift_m`` metres
-    towards ``bearing_deg`` (clockwise from north)."""
+    towards ``bearing_deg`` (clockwise from north), with their ``tunnel``/``bridge``/``layer``
+    tags as columns, as a GeoJSON of them read by osmgap.sources.candidates has them (a levelled
+    source), unless ``levels`` is False."""
     ways = roads.ways.reset_index(drop=True)
     # the extract's extent plus a margin: ways at its very edge are not cut by the AOI border
     aoi = Aoi(box(*ways.total_bounds).buffer(AOI_MARGIN_DEG, join_style="mitre"), name="extent",
@@ -58,8 +61,10 @@ def deletion_experiment(roads: RoadNetwork, share: float = 0.2, seed: int = 0, s
     metric = ways.to_crs(crs)
     dx, dy = shift_m * np.sin(np.radians(bearing_deg)), shift_m * np.cos(np.radians(bearing_deg))
     moved = metric.geometry.translate(dx, dy)
-    candidates = gpd.GeoDataFrame({"confidence": np.full(len(ways), confidence), "highway": ways["highway"].to_numpy()},
-                                  geometry=moved.to_crs(WGS84).values, crs=WGS84)
+    tags = list(ways["tags"]) if levels and "tags" in ways.columns else None
+    level_columns = {k: np.asarray([t.get(k) for t in tags], dtype=object) for k in LEVEL_KEYS} if tags else {}
+    candidates = gpd.GeoDataFrame({"confidence": np.full(len(ways), confidence), "highway": ways["highway"].to_numpy(),
+                                   **level_columns}, geometry=moved.to_crs(WGS84).values, crs=WGS84)
     return Experiment(aoi, kept, np.asarray(metric.geometry.values[gone], dtype=object), candidates, crs)
 
 

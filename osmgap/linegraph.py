@@ -5,7 +5,9 @@ with an end that stops a few centimetres short of the road it joins. Conflation 
 per stretch of road between junctions, so lines are split where they share a vertex with
 another line or where another line's loose end touches them (T-junctions), and joined where
 exactly two meet end to end. Lines that cross without a shared vertex stay apart: in vector
-road data that is a bridge or a tunnel, not a junction.
+road data that is a bridge or a tunnel, not a junction. Lines may say which level they lie on
+(osmgap.osmindex.way_level: a tunnel, a bridge, a layer); an edge then carries its ``level``,
+and lines on different levels are never joined into one edge.
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ GRID_M = 0.001
 
 
 def build_line_graph(lines: np.ndarray, confidence: np.ndarray, highway: np.ndarray, crs: object,
-                     snap_m: float = SNAP_M) -> nx.MultiGraph:
+                     snap_m: float = SNAP_M, level: np.ndarray | None = None) -> nx.MultiGraph:
     """A MultiGraph (parallel edges and loops kept: two halves of a roundabout, a cul-de-sac loop)
-    with ``geometry``, ``length``, ``confidence`` and ``highway`` per edge, ``x``/``y`` per node."""
+    with ``geometry``, ``length``, ``confidence`` and ``highway`` per edge, ``x``/``y`` per node;
+    ``level`` per line (NaN: not known) gives edges a ``level`` where it is known."""
     lines = np.asarray(lines, dtype=object)
     lines, splits = _snap_loose_ends(lines, snap_m)
     splits = _shared_vertices(lines, splits)
@@ -46,15 +49,33 @@ def build_line_graph(lines: np.ndarray, confidence: np.ndarray, highway: np.ndar
     graph = nx.MultiGraph(crs=crs)
     if not pieces:
         return graph
-    merged, holder = merge_pieces(pieces)
     owner_arr = np.asarray(owner)
+    levels = np.full(len(lines), np.nan) if level is None else np.asarray(level, float)
+    piece_level = levels[owner_arr]
+    merged, holder = merge_pieces(pieces, apart=_level_changes(pieces, piece_level))
+    edge_level = np.full(len(merged), np.nan)
+    held = holder >= 0
+    edge_level[holder[held]] = piece_level[held]
     lengths = shapely.length(np.asarray(pieces, dtype=object))
     conf = weighted_mean(holder, np.asarray(confidence, float)[owner_arr], lengths, len(merged))
     hw = weighted_majority(holder, np.asarray(highway, dtype=object)[owner_arr], lengths, len(merged))
-    for geom, c, h in zip(merged, conf, hw):
+    for geom, c, h, lv in zip(merged, conf, hw, edge_level.tolist()):
         u, v = (_node(graph, geom.coords[0]), _node(graph, geom.coords[-1]))
-        graph.add_edge(u, v, geometry=geom, length=geom.length, confidence=float(c), highway=h)
+        known = {} if np.isnan(lv) else {"level": int(lv)}
+        graph.add_edge(u, v, geometry=geom, length=geom.length, confidence=float(c), highway=h, **known)
     return graph
+
+
+def _level_changes(pieces: list[LineString], level: np.ndarray) -> set[tuple[int, int]]:
+    """Centimetre keys of the points where pieces on different levels meet end to end (a bridge
+    and the road leading onto it): the edges stay apart there."""
+    if not pieces or np.isnan(level).all():
+        return set()
+    seen: dict[tuple[int, int], set[str]] = {}
+    for line, lv in zip(pieces, level.tolist()):
+        for xy in (line.coords[0], line.coords[-1]):
+            seen.setdefault((round(xy[0] * 100), round(xy[1] * 100)), set()).add(f"{lv:g}")
+    return {key for key, levels in seen.items() if len(levels) > 1}
 
 
 def _node(graph: nx.MultiGraph, xy: tuple[float, ...]) -> tuple[int, int]:

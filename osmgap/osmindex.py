@@ -20,6 +20,21 @@ from osmgap.segments import Segments, explode
 NO_SEPARATION = {"", "no", "0", "false"}
 # Tags that put a way on its own level: crossing such a way without a shared node is correct.
 LEVEL_TAGS = ("bridge", "tunnel", "layer", "covered", "level")
+# The tags that say which level a road is on (way_level); candidates may carry them too.
+LEVEL_KEYS = ("tunnel", "bridge", "layer")
+
+
+def way_level(tags: dict) -> int:
+    """The level a road lies on: its ``layer`` when it has a numeric one, else -1 for a tunnel
+    (a building passage runs at street level), +1 for a bridge, 0 on the surface."""
+    try:
+        return int(round(float(str(tags.get("layer", "")).strip())))
+    except ValueError:
+        pass
+    tunnel = str(tags.get("tunnel", "no")).strip().lower()
+    if tunnel not in NO_SEPARATION and tunnel != "building_passage":
+        return -1
+    return 1 if str(tags.get("bridge", "no")).strip().lower() not in NO_SEPARATION else 0
 
 
 @dataclass
@@ -81,6 +96,11 @@ class OsmIndex:
         ends[self.line_ends.ravel()] = True
         return ends & (self.key_uses[self.vertex_key] == 1)
 
+
+    @cached_property
+    def level(self) -> np.ndarray:
+        """Per line: the level it lies on (way_level)."""
+        return np.asarray([way_level(t) for t in self.tags], float)
 
     def node_id(self, vertex: int) -> int | None:
         """The existing OSM node (with a known version) at a vertex, if the input has node ids."""

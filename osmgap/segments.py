@@ -233,6 +233,16 @@ def merge_pieces(pieces: list[LineString], apart: set[tuple[int, int]] = frozens
     pi, mi = shapely.STRtree(merged).query(mids, predicate="dwithin", distance=0.01)
     holder = np.full(len(pieces), -1)
     holder[pi[::-1]] = mi[::-1]  # the first hit per piece
+    # two copies of one stretch (ways that overlap) merge into two identical lines, and both
+    # pieces find the first: a line no piece was given takes one that found it from a line with more
+    orphans = set(range(len(merged))) - set(holder.tolist())
+    if orphans:
+        count = np.bincount(holder[holder >= 0], minlength=len(merged))
+        for p, m in zip(pi.tolist(), mi.tolist()):
+            if m in orphans and holder[p] >= 0 and count[holder[p]] > 1:
+                count[holder[p]] -= 1
+                holder[p], count[m] = m, 1
+                orphans.discard(m)
     return merged, holder
 
 

@@ -10,6 +10,7 @@ from shapely.geometry import box
 from osmgap.aoi import Aoi
 from osmgap.conflate import ConflateParams, Conflation, Evidence, conflate
 from osmgap.datamodel import WGS84, RoadNetwork
+from osmgap import osmindex
 from osmgap.gapscore import AOI_MARGIN_DEG
 from osmgap.sources.candidates import candidate_graph
 
@@ -26,10 +27,13 @@ def without(roads: RoadNetwork, osm_ids: list[int]) -> RoadNetwork:
     return RoadNetwork(roads.ways[keep].reset_index(drop=True), roads.nodes, roads.provenance)
 
 
-def as_candidates(ways: gpd.GeoDataFrame, classed: bool = True, confidence: float = 0.75) -> gpd.GeoDataFrame:
-    """OSM ways as a candidate source would give them: lines, a confidence, maybe a class."""
+def as_candidates(ways: gpd.GeoDataFrame, classed: bool = True, confidence: float = 0.75,
+                  levelled: bool = False) -> gpd.GeoDataFrame:
+    """OSM ways as a candidate source would give them: lines, a confidence, maybe a class, and
+    when ``levelled`` their tunnel/bridge/layer tags (osmgap.sources.candidates)."""
     highway = ways["highway"].to_numpy() if classed else np.full(len(ways), "road", dtype=object)
-    return gpd.GeoDataFrame({"confidence": np.full(len(ways), confidence), "highway": highway},
+    levels = {k: [t.get(k) for t in ways["tags"]] for k in osmindex.LEVEL_KEYS} if levelled else {}
+    return gpd.GeoDataFrame({"confidence": np.full(len(ways), confidence), "highway": highway, **levels},
                             geometry=ways.geometry.values, crs=WGS84)
 
 

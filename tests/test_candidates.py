@@ -14,7 +14,9 @@ from shapely.geometry import LineString, Point
 from osmgap.datamodel import WGS84
 from osmgap.errors import InputError
 from osmgap.linegraph import build_line_graph
-from osmgap.sources.candidates import candidate_graph, load_candidates
+from osmgap.gapscore import deletion_experiment
+from osmgap.osmindex import LEVEL_KEYS, way_level
+from osmgap.sources.candidates import candidate_graph, candidate_levels, load_candidates
 
 from tests.roads import extent_aoi
 
@@ -110,3 +112,47 @@ def test_bare_crossings_stay_apart(kotka):
             shared = {tuple(c) for c in b.coords} & {tuple(c) for c in o.coords}
             if isinstance(p, Point) and (p.x, p.y) not in shared:
                 assert shapely.distance(nodes, p).min() > 0.5
+
+
+@pytest.mark.parametrize("suffix, driver", [(".geojson", "GeoJSON"), (".gpkg", "GPKG")])
+def test_tunnel_bridge_and_layer_properties_give_edges_their_level(helsinki, tmp_path, suffix, driver):
+    """Helsinki's real ways with their tunnel/bridge/layer tags as properties: a levelled source.
+    Each line's level is OSM's (layer, else -1 for a tunnel, +1 for a bridge, 0); the graph keeps
+    lines on different levels apart, and each edge carries its level."""
+    ways = helsinki.ways
+    src = gpd.GeoDataFrame({"highway": ways["highway"].to_numpy(),
+                            **{k: [t.get(k) for t in ways["tags"]] for k in LEVEL_KEYS}},
+                           geometry=ways.geometry.values, crs=WGS84)
+    path = tmp_path / f"roads{suffix}"
+    src.to_file(path, driver=driver)
+    got = load_candidates(path, extent_aoi(helsinki), default_confidence=0.75)
+    assert len(got) == len(src)
+    levels = candidate_levels(got)
+    assert (levels == [way_level(t) for t in ways["tags"]]).all()
+    assert {-3, -1, 0, 1} <= set(levels.tolist())  # tunnels at layer -3, bridges, the surface
+    crs = extent_aoi(helsinki).metric_crs
+    g = candidate_graph(got, crs)
+    edges = [d for _, _, d in g.edges(data=True)]
+    assert all("level" in d for d in edges) and {d["level"] for d in edges} == set(levels.tolist())
+    # lines on different levels that meet end to end (a ramp into a tunnel) are two edges
+    assert g.number_of_edges() > candidate_graph(got.drop(columns=list(LEVEL_KEYS)), crs).number_of_edges()
+
+
+def test_a_source_without_level_properties_is_unlevelled(kotka, tmp_path):
+    path = tmp_path / "roads.geojson"
+    _frame(kotka).to_file(path, driver="GeoJSON")
+    got = load_candidates(path, extent_aoi(kotka), default_confidence=0.75)
+    assert not set(LEVEL_KEYS) & set(got.columns) and np.isnan(candidate_levels(got)).all()
+    assert not any("level" in d for _, _, d in candidate_graph(got, extent_aoi(kotka).metric_crs).edges(data=True))
+
+
+def test_the_benchmark_candidates_are_levelled_as_a_file_of_them_is(kotka, tmp_path):
+    """bench/conflation.py's candidates (osmgap.gapscore) carry the ways' level tags in the
+    columns a GeoJSON of them read through --candidates has."""
+    exp = deletion_experiment(kotka, seed=1)
+    path = tmp_path / "cands.geojson"
+    exp.candidates.to_file(path, driver="GeoJSON")
+    read = load_candidates(path, exp.aoi, default_confidence=0.75)
+    assert set(LEVEL_KEYS) <= set(exp.candidates.columns)
+    assert (candidate_levels(exp.candidates) == candidate_levels(read)).all()
+    assert (candidate_levels(exp.candidates) != 0).any()  # Kotka has bridges

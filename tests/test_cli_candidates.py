@@ -9,9 +9,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import osmium
 import pytest
+import shapely
 from PIL import Image
 
 from tests.conftest import PROJECT
@@ -27,14 +29,19 @@ def _osmgap(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "osmgap", *args], cwd=PROJECT, capture_output=True, text=True, timeout=600)
 
 
+def _kotka_without(data: Path, ways: tuple[int, ...], path: Path) -> Path:
+    """The real Kotka extract with these ways deleted, written with osmium (ids, versions intact)."""
+    with osmium.SimpleWriter(str(path)) as w:
+        for obj in osmium.FileProcessor(str(data / "osm" / "kotka.osm.pbf")):
+            if not (obj.is_way() and obj.id in ways):
+                w.add(obj)
+    return path
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, data, kotka) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("cands")
-    edited = d / "kotka-edited.osm"
-    with osmium.SimpleWriter(str(edited)) as w:
-        for obj in osmium.FileProcessor(str(data / "osm" / "kotka.osm.pbf")):
-            if not (obj.is_way() and obj.id in DELETED):
-                w.add(obj)
+    edited = _kotka_without(data, DELETED, d / "kotka-edited.osm")
     cands = d / "roads.geojson"
     kotka.ways[["highway", "geometry"]].to_file(cands, driver="GeoJSON")
     osm_geojson = d / "osm.geojson"
@@ -122,3 +129,29 @@ def test_bad_candidates_exit_2_and_write_nothing(inputs, tmp_path, bad, text):
     proc = _osmgap("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(path), "--out", str(out))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and bad in proc.stderr
     assert not out.exists()
+
+
+# Every mapped parking aisle of Kotka's real lots (service=parking_aisle, >= 40 m, mostly inside a lot).
+AISLES = (369829301, 369836408, 369836409)
+
+
+def test_roads_found_inside_mapped_parking_lots_are_low_priority_service(data, kotka, tmp_path):
+    """The OSM input's own amenity=parking areas reach conflation: with the real aisles deleted
+    and the ways given back as unclassed lines (as a model gives them), the aisles come back as
+    highway=service parking aisles of priority 2, and the summary counts the lots."""
+    edited = _kotka_without(data, AISLES, tmp_path / "kotka-no-aisles.osm")
+    cands = tmp_path / "lines.geojson"
+    kotka.ways[["geometry"]].to_file(cands, driver="GeoJSON")
+    out = tmp_path / "out"
+    proc = _osmgap("diff", "--aoi", BBOX, "--osm", str(edited), "--candidates", str(cands), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "summary.json").read_text())["osm"]["parking_lots"] == len(kotka.parking) == 10
+    crs = kotka.ways.estimate_utm_crs()
+    lots = shapely.union_all(shapely.buffer(np.asarray(kotka.parking.to_crs(crs).geometry.values, dtype=object), 3.0))
+    aisles = kotka.ways[kotka.ways["osm_id"].isin(AISLES)].to_crs(crs).geometry.union_all().buffer(5.0)
+    found = gpd.read_file(out / "suggestions.geojson").to_crs(crs)
+    in_lots = found[found.geometry.intersection(lots).length >= 0.5 * found.geometry.length]
+    assert in_lots.geometry.intersection(aisles).length.sum() >= 0.8 * kotka.ways[
+        kotka.ways["osm_id"].isin(AISLES)].to_crs(crs).length.sum()
+    assert (in_lots["highway"] == "service").all() and (in_lots["priority"] == 2).all()
+    assert in_lots["evidence_parking_aisle"].fillna(False).astype(bool).all()

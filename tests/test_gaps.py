@@ -164,3 +164,24 @@ def test_the_stub_beyond_the_last_junction_counts_with_its_road(kotka):
     result = run(as_candidates(kotka.ways), without(kotka, [74060721]), kotka)
     assert _covered(result, kotka, 74060721, crs) >= 0.99
     assert result.report["dropped"].get("too_short", 0) == 0
+
+
+# Real stacked ways in Helsinki: residential streets over service tunnels at layer -3
+# (43997238 also runs over and under other tunnels at layers -1, -2 and -4).
+STACKED = [(29186154, 43997238), (80727847, 43997238), (22565684, 27193233)]
+
+
+@pytest.mark.parametrize("gone, other", STACKED + [(43997238, 29186154), (27193233, 22565684)])
+def test_a_levelled_source_finds_a_road_stacked_over_or_under_a_mapped_one(helsinki, gone, other):
+    """A street deleted over a mapped tunnel (or a tunnel under a mapped street) is found by a
+    source that says which ways are tunnels (tunnel/layer properties): the way on the other
+    level neither explains it nor makes it a duplicate. The same lines with no level (as imagery
+    sees them) are explained by the way stacked with them."""
+    crs = extent_aoi(helsinki).metric_crs
+    tags = dict(zip(helsinki.ways["osm_id"], helsinki.ways["tags"]))
+    assert {tags[gone].get("tunnel"), tags[other].get("tunnel")} == {None, "yes"}
+    assert _metric(helsinki, gone, crs).intersection(_metric(helsinki, other, crs).buffer(5.0)).length >= 30
+    osm = without(helsinki, [gone])
+    assert _covered(run(as_candidates(helsinki.ways, levelled=True), osm, helsinki), helsinki, gone, crs) >= 0.9
+    if tags[gone].get("tunnel") is None:  # imagery sees the street, and a street over a tunnel looks mapped
+        assert _covered(run(as_candidates(helsinki.ways), osm, helsinki), helsinki, gone, crs) <= 0.1

@@ -14,10 +14,10 @@ import osmium
 import overpy
 import overpy.exception as opx
 import pytest
-from shapely.geometry import LineString
+from shapely.geometry import LineString, Polygon
 
 from osmgap.aoi import Aoi, load_aoi
-from osmgap.datamodel import WAY_COLUMNS, RoadNetwork
+from osmgap.datamodel import PARKING_COLUMNS, WAY_COLUMNS, RoadNetwork
 from osmgap.errors import InputError
 from osmgap.sources import osm
 from osmgap.sources.osm import ROAD_CLASSES, load_osm, overpass_cache_path, overpass_query
@@ -289,3 +289,101 @@ def test_bad_input_raises_input_error_naming_the_file(case, tmp_path: Path, data
         load_osm(str(path), paris_aoi)
     assert path.name in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# --- parking lots (amenity=parking areas) -------------------------------------------------
+
+# Lots osmium can assemble in each real extract, less those with no aisles (osm.NOT_LOTS:
+# Helsinki's two parking=inline strips); Helsinki's 4 other closed lots are cut by the
+# extract's edge (nodes missing) and cannot be.
+LOTS = {"helsinki.osm.pbf": 24, "kotka.osm.pbf": 10, "west-oakland.osm": 2}
+WORLD = "-179.9,-85,179.9,85"
+
+
+def _reference_lots(path: Path) -> dict[int, tuple[str | None, Polygon | None]]:
+    """Every closed amenity=parking way: its parking tag and polygon (None when a node is missing)."""
+    lots: dict[int, tuple[str | None, Polygon | None]] = {}
+
+    class Lots(osmium.SimpleHandler):
+        def way(self, w: osmium.osm.Way) -> None:
+            if w.tags.get("amenity") == "parking" and w.is_closed():
+                xy = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
+                lots[w.id] = (w.tags.get("parking"), Polygon(xy) if len(xy) == len(w.nodes) >= 4 else None)
+
+    Lots().apply_file(str(path), locations=True)
+    return lots
+
+
+@pytest.mark.parametrize("name", sorted(LOTS))
+def test_parking_lots_of_real_extracts(name: str, data: Path):
+    path = data / "osm" / name
+    net = load_osm(str(path), load_aoi(WORLD))
+    ref = _reference_lots(path)
+    whole = {i for i, (kind, polygon) in ref.items() if polygon is not None and kind not in osm.NOT_LOTS}
+    assert len(net.parking) == len(whole) == LOTS[name] == net.provenance["parking_lots"]
+    assert list(net.parking.columns) == PARKING_COLUMNS + ["geometry"] and net.parking.crs == "EPSG:4326"
+    assert set(net.parking.osm_id) == whole and set(net.parking.osm_type) == {"way"}
+    for row in net.parking.itertuples():
+        polygon = ref[row.osm_id][1]
+        assert row.parking == ref[row.osm_id][0]
+        assert row.geometry.symmetric_difference(polygon).area <= 1e-6 * polygon.area
+
+
+def test_parking_lots_are_clipped_to_the_aoi(data: Path):
+    path = data / "osm" / "kotka.osm.pbf"
+    osm_id, (_, polygon) = max(((i, v) for i, v in _reference_lots(path).items() if v[1] is not None),
+                               key=lambda item: item[1][1].area)
+    minx, miny, maxx, maxy = polygon.bounds
+    aoi = load_aoi(f"{minx - 0.01},{miny - 0.01},{(minx + maxx) / 2},{maxy + 0.01}")  # the lot's west half
+    net = load_osm(str(path), aoi)
+    (cut,) = net.parking.geometry[net.parking.osm_id == osm_id]
+    assert 0.2 * polygon.area < cut.area < 0.8 * polygon.area
+    assert all(aoi.geometry.buffer(1e-9).covers(g) for g in net.parking.geometry)
+    assert len(load_osm(str(path), load_aoi("10.0,50.0,10.01,50.01")).parking) == 0
+
+
+def test_parking_lots_from_geojson(kotka, tmp_path: Path):
+    """Kotka's roads and lots in one GeoJSON (as an export of OSM has them): lines are roads,
+    amenity=parking polygons are lots."""
+    lots = kotka.parking.assign(amenity="parking")
+    doc = json.loads(kotka.ways[["osm_id", "highway", "geometry"]].to_json())
+    doc["features"] += json.loads(lots[["osm_id", "amenity", "parking", "geometry"]].to_json())["features"]
+    path = tmp_path / "kotka.geojson"
+    path.write_text(json.dumps(doc))
+    net = load_osm(str(path), load_aoi(WORLD))
+    assert len(net) == len(kotka) and len(net.parking) == len(kotka.parking) == 10
+    assert sorted(net.parking.osm_id) == sorted(kotka.parking.osm_id)
+
+
+def test_overpass_query_asks_for_parking_lots():
+    query = overpass_query(load_aoi(OVERPASS_BBOX))
+    assert 'way["amenity"="parking"]' in query and 'relation["amenity"="parking"]["type"="multipolygon"]' in query
+
+
+def test_overpass_parking_lots_from_cache(tmp_path: Path, data: Path, no_network):
+    """The recorded answer plus West Oakland's two real lots, as Overpass returns them (ways with
+    their nodes), and the surface lot's way once more as the outer member of a relation."""
+    doc = json.loads(OVERPASS_FIXTURE.read_text(encoding="utf-8"))
+    lots = {w.id: ([n.ref for n in w.nodes], dict(w.tags))
+            for w in osmium.FileProcessor(str(data / "osm" / "west-oakland.osm"), osmium.osm.WAY)
+            if w.tags.get("amenity") == "parking"}
+    wanted = {n for refs, _ in lots.values() for n in refs}
+    nodes = [{"type": "node", "id": n.id, "lat": n.location.lat, "lon": n.location.lon, "version": n.version}
+             for n in osmium.FileProcessor(str(data / "osm" / "west-oakland.osm"), osmium.osm.NODE) if n.id in wanted]
+    surface = next(i for i, (_, tags) in lots.items() if tags.get("parking") == "surface")
+    doc["elements"] += nodes + [{"type": "way", "id": i, "nodes": refs, "tags": tags, "version": 1}
+                                for i, (refs, tags) in lots.items()]
+    doc["elements"].append({"type": "relation", "id": 1, "version": 1,
+                            "members": [{"type": "way", "ref": surface, "role": "outer"}],
+                            "tags": {"type": "multipolygon", "amenity": "parking"}})
+    aoi = load_aoi(OVERPASS_BBOX)
+    cache = overpass_cache_path(overpass_query(aoi), tmp_path)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(doc))
+    net = load_osm("overpass", aoi, cache_dir=tmp_path)
+    assert sorted(net.ways.osm_id) == sorted(_fixture_elements()[1])  # lots are no roads
+    assert sorted(zip(net.parking.osm_type, net.parking.osm_id)) == sorted(
+        [("way", i) for i in lots] + [("relation", 1)])
+    way_lot, rel_lot = (net.parking.geometry[(net.parking.osm_type == t) & (net.parking.osm_id == i)].iloc[0]
+                        for t, i in (("way", surface), ("relation", 1)))
+    assert way_lot.area > 0 and way_lot.symmetric_difference(rel_lot).area < 1e-6 * way_lot.area

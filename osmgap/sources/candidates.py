@@ -5,6 +5,12 @@ GDAL reads), clipped to the AOI, and turned into the same kind of road graph ima
 Each candidate keeps a ``confidence`` (its own ``confidence`` or ``score`` property, 0-1 or
 0-100, else a default) and a ``highway`` class when the source has one; lines whose class says
 they are not roads (footway, cycleway, path, ...) are left out, as OSM's own are.
+
+A source may also say which level a line lies on, with OSM's ``tunnel``, ``bridge`` and
+``layer`` properties. A source with any of those columns is *levelled*: a line without them is
+on the surface, and conflation lets no OSM way on another level explain it (a road over a mapped
+tunnel is still missing). A source with none of them (imagery, GPS, most detections) is
+unlevelled: the level of its lines is not known.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from osmgap.aoi import Aoi
 from osmgap.datamodel import WGS84
 from osmgap.errors import InputError
 from osmgap.linegraph import build_line_graph
+from osmgap.osmindex import LEVEL_KEYS, way_level
 from osmgap.sources.osm import ROAD_CLASSES, _one_line
 
 CONFIDENCE_COLUMNS = ("confidence", "score")
@@ -44,7 +51,8 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
         raise InputError(path, "holds no LineString or MultiLineString features")
     lines = _to_wgs84(lines, path)
     out = gpd.GeoDataFrame({"confidence": _confidence(lines, default_confidence, path),
-                            "highway": _highway(lines)}, geometry=lines.geometry.values, crs=WGS84)
+                            "highway": _highway(lines), **_level_columns(lines)},
+                           geometry=lines.geometry.values, crs=WGS84)
     out = out[~out["highway"].isin(NOT_ROADS)].explode(index_parts=False).reset_index(drop=True)
     out = out.set_geometry(shapely.force_2d(out.geometry.values), crs=WGS84)
     whole = out.geometry.covered_by(aoi.geometry).to_numpy()  # overlay would split self-crossing lines
@@ -59,10 +67,22 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
 
 
 def candidate_graph(frame: gpd.GeoDataFrame, crs: object) -> nx.MultiGraph:
-    """The road graph of candidate lines in the metric ``crs`` (see osmgap.linegraph)."""
+    """The road graph of candidate lines in the metric ``crs`` (see osmgap.linegraph); the
+    ``tunnel``/``bridge``/``layer`` columns, where the frame has them, give edges their level."""
     metric = frame.to_crs(crs)
     return build_line_graph(np.asarray(metric.geometry.values, dtype=object), metric["confidence"].to_numpy(float),
-                            metric["highway"].to_numpy(object), crs)
+                            metric["highway"].to_numpy(object), crs, level=candidate_levels(metric))
+
+
+def candidate_levels(frame: pd.DataFrame) -> np.ndarray:
+    """Per line: its level (osmgap.osmindex.way_level) when the frame is levelled (has a
+    ``tunnel``, ``bridge`` or ``layer`` column), NaN when it is not."""
+    keys = [k for k in LEVEL_KEYS if k in frame.columns]
+    if not keys:
+        return np.full(len(frame), np.nan)
+    values = zip(*(frame[k].tolist() for k in keys))
+    return np.asarray([way_level({k: v for k, v in zip(keys, row) if isinstance(v, (str, int, float)) and not pd.isna(v)})
+                       for row in values], float)
 
 
 def _to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
@@ -88,6 +108,19 @@ def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path) -> np.ndarr
     if len(finite) and finite.max() > 1:
         values = values / 100.0
     return np.where(np.isfinite(values), values, default)
+
+
+def _level_columns(frame: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
+    """The source's ``tunnel``/``bridge``/``layer`` columns (any letter case) as text, None where
+    a line has no value; none when the source has none of them."""
+    columns = {c.lower(): c for c in frame.columns}
+    out = {}
+    for key in LEVEL_KEYS:
+        if key in columns:
+            values = frame[columns[key]].astype(object)
+            out[key] = np.asarray([None if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
+                                   else str(v).strip() for v in values], dtype=object)
+    return out
 
 
 def _highway(frame: gpd.GeoDataFrame) -> np.ndarray:

@@ -3,7 +3,10 @@
 Whatever the source, the result is the same ``RoadNetwork``: road ways only (``ROAD_CLASSES``),
 clipped to the AOI polygon, in WGS84. Sources with node ids (.osm, .pbf, Overpass) also fill
 ``RoadNetwork.nodes`` with id -> (version, lon, lat) for every node of a kept way, so a JOSM
-writer can attach new ways to existing nodes with their real ids and versions.
+writer can attach new ways to existing nodes with their real ids and versions. Every source also
+gives the AOI's parking lots (``amenity=parking`` areas: closed ways and multipolygon relations,
+or GeoJSON polygons), clipped to the AOI, as ``RoadNetwork.parking``: conflation reports the
+roads it finds inside them as parking aisles (osmgap.parking).
 """
 from __future__ import annotations
 
@@ -26,12 +29,12 @@ import overpy.exception as opx
 import pandas as pd
 import shapely
 from osmium.filter import EntityFilter, IdFilter, TagFilter
-from shapely.geometry import LineString, Point, shape
+from shapely.geometry import LineString, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from osmgap.aoi import Aoi
 from osmgap.atomic import write_bytes_atomic
-from osmgap.datamodel import WAY_COLUMNS, WGS84, RoadNetwork
+from osmgap.datamodel import PARKING_COLUMNS, WAY_COLUMNS, WGS84, RoadNetwork
 from osmgap.errors import InputError
 
 # highway=* values a vehicle can drive on (or that imagery shows as a road surface); paths,
@@ -42,6 +45,11 @@ ROAD_CLASSES: frozenset[str] = frozenset({
     "unclassified", "residential", "living_street", "service", "road", "track",
     "pedestrian", "busway",
 })
+
+# amenity=parking areas with no aisles a road source sees: a garage underground, parking along
+# the carriageway (a lane, a strip on the kerb, a lay-by); a missing street beside one is a street
+NOT_LOTS: frozenset[str] = frozenset({"underground", "street_side", "lane", "inline", "on_kerb",
+                                      "half_on_kerb", "shoulder", "layby"})
 
 # File suffixes osmium reads (it picks the decoder and decompressor from the name).
 _OSMIUM_SUFFIXES = {".osm.pbf": "pbf", ".pbf": "pbf", ".osm": "osm-xml", ".osm.bz2": "osm-xml",
@@ -72,6 +80,16 @@ class _Way:
     version: int | None
     node_ids: list[int] | None
     tags: dict[str, str]
+    geometry: BaseGeometry
+
+
+@dataclass(frozen=True)
+class _Lot:
+    """One parking lot as read, before clipping; ``geometry`` is a WGS84 (Multi)Polygon."""
+
+    osm_type: str  # 'way' or 'relation'; 'way' for a GeoJSON feature without a relation id
+    osm_id: int | None
+    parking: str | None
     geometry: BaseGeometry
 
 
@@ -118,9 +136,10 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
         ways = clip_to_aoi(_scan_road_ways(path, aoi), aoi)
         wanted = {n for w in ways for n in (w.node_ids or ())}
         nodes = _scan_nodes(path, wanted) if wanted else {}
+        lots = clip_lots(_scan_parking(path), aoi)
     except RuntimeError as exc:  # osmium reports corrupt, truncated or unreadable input so
         raise InputError(path, f"cannot read OSM data ({_one_line(exc)})") from None
-    return _network(ways, nodes, source=str(path), fmt=fmt)
+    return _network(ways, nodes, source=str(path), fmt=fmt, lots=lots)
 
 
 def _scan_road_ways(path: Path, aoi: Aoi) -> list[_Way]:
@@ -158,6 +177,24 @@ def _scan_nodes(path: Path, node_ids: set[int]) -> NodeTable:
             for n in processor if n.location.valid()}
 
 
+def _scan_parking(path: Path) -> list[_Lot]:
+    """``amenity=parking`` areas, assembled by osmium from closed ways and multipolygon
+    relations; a lot whose nodes the extract lacks (cut at its border) cannot be, and is left out."""
+    lot_filter = TagFilter(("amenity", "parking"))
+    processor = osmium.FileProcessor(str(path)).with_areas(lot_filter).with_filter(lot_filter)
+    wkb = osmium.geom.WKBFactory()
+    lots: list[_Lot] = []
+    for obj in processor:
+        if not obj.is_area():
+            continue
+        try:
+            geometry = shapely.from_wkb(wkb.create_multipolygon(obj))
+        except RuntimeError:  # osmium: an invalid location or ring
+            continue
+        lots.append(_Lot("way" if obj.from_way() else "relation", obj.orig_id(), obj.tags.get("parking"), geometry))
+    return lots
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -172,7 +209,8 @@ def load_geojson(path: Path, aoi: Aoi) -> RoadNetwork:
     if features and not lines:
         raise InputError(path, "GeoJSON holds no LineString or MultiLineString features")
     ways = [w for w in (_way_from_feature(f, i, path) for i, f in enumerate(lines)) if w]
-    return _network(clip_to_aoi(ways, aoi), {}, source=str(path), fmt="geojson")
+    lots = [lot for lot in map(_lot_from_feature, features) if lot]
+    return _network(clip_to_aoi(ways, aoi), {}, source=str(path), fmt="geojson", lots=clip_lots(lots, aoi))
 
 
 def _geojson_features(path: Path) -> list[dict[str, Any]]:
@@ -218,6 +256,25 @@ def _way_from_feature(feature: dict[str, Any], index: int, path: Path) -> _Way |
                 geometry=geometry)
 
 
+def _lot_from_feature(feature: dict[str, Any]) -> _Lot | None:
+    """A parking lot from a Polygon/MultiPolygon feature tagged ``amenity=parking``, else None
+    (a malformed polygon is skipped: lots only refine what kind of road a suggestion is)."""
+    props = feature.get("properties") or {}
+    geometry = feature.get("geometry")
+    if props.get("amenity") != "parking" or not isinstance(geometry, dict) \
+            or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        return None
+    try:
+        polygon = shapely.force_2d(shape(geometry))
+    except Exception:  # shapely raises several types for malformed coordinates
+        return None
+    raw = props.get("osm_id", props.get("@id"))
+    relation = isinstance(raw, str) and raw.startswith("relation/")
+    osm_id = _parse_osm_id(raw.removeprefix("relation/") if relation else raw)
+    parking = props.get("parking")
+    return _Lot("relation" if relation else "way", osm_id, str(parking) if parking else None, polygon)
+
+
 def _parse_osm_id(value: Any) -> int | None:
     """27236016, 27236016.0, '27236016' or 'way/27236016' -> 27236016; None otherwise."""
     if isinstance(value, bool):
@@ -237,11 +294,15 @@ def _parse_osm_id(value: Any) -> int | None:
 
 
 def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
-    """Overpass QL for the road ways in the AOI's bbox, with their nodes and versions."""
+    """Overpass QL for the road ways and parking lots (ways and multipolygon relations) in the
+    AOI's bbox, with their members, nodes and versions."""
     minx, miny, maxx, maxy = aoi.bounds
     classes = "|".join(sorted(ROAD_CLASSES))
+    bbox = f"({miny:.7f},{minx:.7f},{maxy:.7f},{maxx:.7f})"
     return (f"[out:json][timeout:{timeout_s}];\n"
-            f'way["highway"~"^({classes})$"]({miny:.7f},{minx:.7f},{maxy:.7f},{maxx:.7f});\n'
+            f'(way["highway"~"^({classes})$"]{bbox};\n'
+            f' way["amenity"="parking"]{bbox};\n'
+            f' relation["amenity"="parking"]["type"="multipolygon"]{bbox};);\n'
             "(._;>;);\nout meta;\n")
 
 
@@ -261,7 +322,8 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
         raw, result = _query_with_retries(url, query)
         write_bytes_atomic(cache, raw)
     ways, nodes = _ways_from_overpass(result)
-    return _network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass")
+    lots = clip_lots(_lots_from_overpass(result), aoi)
+    return _network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=lots)
 
 
 def _read_cached(cache: Path) -> overpy.Result | None:
@@ -341,6 +403,55 @@ def _ways_from_overpass(result: overpy.Result) -> tuple[list[_Way], NodeTable]:
     return ways, nodes
 
 
+def _lots_from_overpass(result: overpy.Result) -> list[_Lot]:
+    """Parking lots from closed ``amenity=parking`` ways and multipolygon relations; one whose
+    members or nodes the answer lacks is left out."""
+    lots: list[_Lot] = []
+    for way in result.ways:
+        if way.tags.get("amenity") == "parking":
+            rings = _way_lines([way])
+            polygon = _polygon(rings, []) if rings and rings[0].is_closed else None
+            if polygon is not None:
+                lots.append(_Lot("way", way.id, way.tags.get("parking"), polygon))
+    for rel in result.relations:
+        if rel.tags.get("amenity") != "parking" or rel.tags.get("type") != "multipolygon":
+            continue
+        try:
+            members = [(m.role, m.resolve(resolve_missing=False))
+                       for m in rel.members if isinstance(m, overpy.RelationWay)]
+        except opx.DataIncomplete:
+            continue
+        outer = _way_lines([w for role, w in members if role != "inner"])
+        polygon = _polygon(outer, _way_lines([w for role, w in members if role == "inner"]))
+        if polygon is not None:
+            lots.append(_Lot("relation", rel.id, rel.tags.get("parking"), polygon))
+    return lots
+
+
+def _way_lines(ways: list[overpy.Way]) -> list[LineString]:
+    """The lon/lat lines of ``ways``; empty when any way lacks its nodes."""
+    lines = []
+    for way in ways:
+        try:
+            coords = [(float(n.lon), float(n.lat)) for n in way.get_nodes(resolve_missing=False)]
+        except opx.DataIncomplete:
+            return []
+        if len(coords) >= 2:
+            lines.append(LineString(coords))
+    return lines
+
+
+def _polygon(outer: list[LineString], inner: list[LineString]) -> BaseGeometry | None:
+    """The area the outer rings (ways joined end to end) enclose less the inner ones; None when
+    the outer ways close no ring."""
+    def area(lines: list[LineString]) -> BaseGeometry:
+        return shapely.union_all(shapely.get_parts(shapely.polygonize(lines))) if lines else Polygon()
+    shape_ = area(outer)
+    if shape_.is_empty:
+        return None
+    return _polygonal(shapely.difference(shapely.make_valid(shape_), shapely.make_valid(area(inner))))
+
+
 # --- clipping and assembly --------------------------------------------------------------
 
 
@@ -365,6 +476,27 @@ def clip_to_aoi(ways: list[_Way], aoi: Aoi) -> list[_Way]:
     return clipped
 
 
+def clip_lots(lots: list[_Lot], aoi: Aoi) -> list[_Lot]:
+    """Parking lots cut to the AOI polygon; those with no parking aisles (NOT_LOTS) left out."""
+    lots = [lot for lot in lots if lot.parking not in NOT_LOTS]
+    if not lots:
+        return []
+    area = shapely.from_wkb(shapely.to_wkb(aoi.geometry))
+    shapely.prepare(area)
+    geoms = np.array([shapely.make_valid(lot.geometry) for lot in lots], dtype=object)
+    hits = shapely.intersects(area, geoms)
+    cut = [_polygonal(shapely.intersection(g, area)) if hit else None for g, hit in zip(geoms, hits)]
+    return [replace(lot, geometry=g) for lot, g in zip(lots, cut) if g is not None]
+
+
+def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
+    """The polygons of ``geom`` (a clip may leave lines and points), one (Multi)Polygon; None if none."""
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon") and g.area > 0]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else shapely.multipolygons(shapely.get_parts(parts))
+
+
 def _line_pieces(geom: BaseGeometry, original: BaseGeometry) -> list[LineString]:
     """The non-degenerate LineStrings of a clip result, merged where they join, in way order."""
     lines = [g for g in shapely.get_parts(shapely.get_parts(geom))
@@ -376,8 +508,9 @@ def _line_pieces(geom: BaseGeometry, original: BaseGeometry) -> list[LineString]
     return lines
 
 
-def _network(ways: list[_Way], nodes: NodeTable, source: str, fmt: str) -> RoadNetwork:
-    """The RoadNetwork of clipped ways; ``nodes`` trimmed to the nodes those ways use."""
+def _network(ways: list[_Way], nodes: NodeTable, source: str, fmt: str,
+             lots: list[_Lot] = ()) -> RoadNetwork:
+    """The RoadNetwork of clipped ways and lots; ``nodes`` trimmed to the nodes the ways use."""
     used = {n for w in ways for n in (w.node_ids or ())}
     columns = {
         "osm_id": pd.Series([w.osm_id for w in ways], dtype="int64"),
@@ -388,6 +521,12 @@ def _network(ways: list[_Way], nodes: NodeTable, source: str, fmt: str) -> RoadN
     }
     frame = gpd.GeoDataFrame({c: columns[c] for c in WAY_COLUMNS},
                              geometry=gpd.GeoSeries([w.geometry for w in ways], crs=WGS84))
-    provenance = {"source": source, "format": fmt, "ways": len(frame), **PROVENANCE_BASE}
+    parking = gpd.GeoDataFrame({"osm_type": pd.Series([lot.osm_type for lot in lots], dtype=object),
+                                "osm_id": pd.Series([lot.osm_id for lot in lots], dtype=object),
+                                "parking": pd.Series([lot.parking for lot in lots], dtype=object)},
+                               geometry=gpd.GeoSeries([lot.geometry for lot in lots], crs=WGS84))[
+        [*PARKING_COLUMNS, "geometry"]]
+    provenance = {"source": source, "format": fmt, "ways": len(frame), "parking_lots": len(parking),
+                  **PROVENANCE_BASE}
     return RoadNetwork(ways=frame, nodes={k: v for k, v in nodes.items() if k in used},
-                       provenance=provenance)
+                       provenance=provenance, parking=parking)
