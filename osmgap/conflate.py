@@ -78,7 +78,7 @@ def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
     drafts = _gap_drafts(gaps, osm, crs, fitted)
     joined = {j.vertex for d in drafts for j in d.joins if j.vertex is not None}
     links = find_links(osm, pr.segs, cands.confidence, alignment.retraced(pr, osm, fitted),
-                       usable, fitted, joined)
+                       usable, fitted, joined, cands.levels())
     drafts += [from_link(k, osm, crs) for k in links if k.confidence >= fitted.min_confidence]
     drafts += [from_crossing(c, osm, crs)
                for c in find_misconnections(osm, evidence.graph, usable, fitted, shift.correction)]
@@ -161,12 +161,12 @@ def _moved(prob: ProbabilityRaster | None, by: tuple[float, float]) -> Probabili
 def _candidates(graph: nx.Graph, usable: BaseGeometry, params: ConflateParams,
                 shift: tuple[float, float]) -> Candidates:
     """Evidence edges moved by the offset correction and clipped to the usable area, with
-    their confidence, class and level (NaN where the evidence does not say)."""
+    their confidence, class, level (NaN where the evidence does not say) and level tags."""
     rows = [(d["geometry"], float(d.get("confidence", params.default_confidence)), str(d.get("highway", "road")),
-             float(d.get("level", np.nan)))
+             float(d.get("level", np.nan)), str(d.get("level_tags", "")))
             for _, _, d in graph.edges(data=True)]
     if not rows:
-        return Candidates(np.zeros(0, object), np.zeros(0), np.zeros(0, object), np.zeros(0))
+        return Candidates(np.zeros(0, object), np.zeros(0), np.zeros(0, object), np.zeros(0), np.zeros(0, object))
     geoms = np.asarray([r[0] for r in rows], dtype=object)
     if shift != (0.0, 0.0):
         geoms = shapely.transform(geoms, lambda xy: xy + np.asarray(shift))
@@ -180,7 +180,8 @@ def _candidates(graph: nx.Graph, usable: BaseGeometry, params: ConflateParams,
     conf = np.array([r[1] for r in rows])[owner]
     hw = np.array([r[2] for r in rows], dtype=object)[owner]
     level = np.array([r[3] for r in rows])[owner]
-    return Candidates(parts, conf, hw, level)
+    tags = np.array([r[4] for r in rows], dtype=object)[owner]
+    return Candidates(parts, conf, hw, level, tags)
 
 
 def _gap_drafts(gaps: list[Gap], osm: OsmIndex, crs: object, params: ConflateParams) -> list[Draft]:

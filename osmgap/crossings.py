@@ -5,7 +5,10 @@ right for a bridge, a tunnel or a way on another layer (tagged so), and wrong ot
 only the ground can tell a junction from an untagged bridge. The evidence can: a junction of
 the evidence graph near the crossing, with one branch along each of the two ways. Vector road
 data keeps crossing lines apart where they do not meet (osmgap.linegraph never joins bare
-crossings), so only a real junction in the source confirms one here.
+crossings), so only a real junction in the source confirms one here. Evidence that says which
+level it lies on (osmgap.sources.candidates) decides more: a branch in a tunnel or on a bridge
+confirms no junction, and where an evidence tunnel or bridge runs along either of the two ways
+at their crossing, that way passes under or over the other and no crossing is reported.
 """
 from __future__ import annotations
 
@@ -44,9 +47,10 @@ def find_misconnections(osm: OsmIndex, graph: nx.Graph, area: BaseGeometry, para
     xy = np.asarray([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in ids], float) + np.asarray(shift)
     reach = max(2 * params.near_m, BRANCH_M)
     ci, ni = shapely.STRtree(shapely.points(xy)).query(shapely.points(points), predicate="dwithin", distance=reach)
+    stacked = _stacked(osm, graph, points, pair, reach, shift)
     found: dict[int, float] = {}
     for c, n in zip(ci.tolist(), ni.tolist()):
-        if c in found:
+        if c in found or stacked[c]:
             continue
         branches, conf = _branches(graph, ids[n], xy[n] - np.asarray(shift))
         da, db = (_direction(osm.lines[line], points[c]) for line in pair[c])
@@ -77,6 +81,29 @@ def _unconnected_crossings(osm: OsmIndex, area: BaseGeometry) -> tuple[np.ndarra
     return xy[sel], np.stack([i[owner][sel], j[owner][sel]], axis=1)
 
 
+def _off_surface(data: dict) -> bool:
+    """An evidence edge that says it lies in a tunnel, on a bridge or on another layer."""
+    level = data.get("level")
+    return level is not None and level == level and level != 0
+
+
+def _stacked(osm: OsmIndex, graph: nx.Graph, points: np.ndarray, pair: np.ndarray, reach: float,
+             shift: tuple[float, float]) -> np.ndarray:
+    """Per crossing: whether an evidence line off the surface (a tunnel, a bridge) passes within
+    ``reach`` of it along one of its two ways, i.e. the evidence says that way is not at grade."""
+    out = np.zeros(len(points), bool)
+    lines = [d["geometry"] for _, _, d in graph.edges(data=True) if _off_surface(d)]
+    if not lines:
+        return out
+    geoms = shapely.transform(np.asarray(lines, dtype=object), lambda xy: xy + np.asarray(shift))
+    ci, li = shapely.STRtree(geoms).query(shapely.points(points), predicate="dwithin", distance=reach)
+    for c, k in zip(ci.tolist(), li.tolist()):
+        if not out[c]:
+            along = _direction(geoms[k], points[c])
+            out[c] = any(_aligned(along, _direction(osm.lines[line], points[c])) for line in pair[c])
+    return out
+
+
 def _is_vertex(osm: OsmIndex, lines: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Whether each point is (to 1 cm) a vertex of the given line."""
     vertices = shapely.extract_unique_points(osm.lines[lines])
@@ -84,9 +111,12 @@ def _is_vertex(osm: OsmIndex, lines: np.ndarray, xy: np.ndarray) -> np.ndarray:
 
 
 def _branches(graph: nx.Graph, node: object, xy: np.ndarray) -> tuple[list[np.ndarray], float]:
-    """Directions of the evidence edges leaving a junction, and their mean confidence."""
+    """Directions of the evidence edges leaving a junction, and their mean confidence; an edge
+    in a tunnel or on a bridge is no branch of a junction at grade."""
     branches, scores = [], []
     for _, _, data in graph.edges(node, data=True):
+        if _off_surface(data):
+            continue
         geom = data["geometry"]
         first = np.asarray(geom.coords[0][:2])
         last = np.asarray(geom.coords[-1][:2])
@@ -107,10 +137,11 @@ def _direction(line: BaseGeometry, xy: np.ndarray) -> np.ndarray:
 
 def _branches_along(branches: list[np.ndarray], da: np.ndarray, db: np.ndarray) -> bool:
     """One branch runs along way A and a different one along way B."""
-    def aligned(u: np.ndarray, v: np.ndarray) -> bool:
-        norm = np.hypot(*u) * np.hypot(*v)
-        return norm > 0 and abs(np.dot(u, v)) / norm >= np.cos(np.radians(ALIGN_DEG))
-
-    along_a = [k for k, u in enumerate(branches) if aligned(u, da)]
-    along_b = [k for k, u in enumerate(branches) if aligned(u, db)]
+    along_a = [k for k, u in enumerate(branches) if _aligned(u, da)]
+    along_b = [k for k, u in enumerate(branches) if _aligned(u, db)]
     return any(a != b for a in along_a for b in along_b)
+
+
+def _aligned(u: np.ndarray, v: np.ndarray) -> bool:
+    norm = np.hypot(*u) * np.hypot(*v)
+    return norm > 0 and abs(np.dot(u, v)) / norm >= np.cos(np.radians(ALIGN_DEG))

@@ -87,6 +87,9 @@ class Suggestion:
     Point for a ``misconnection``. ``attachments`` lists the OSM way ids the suggestion refers
     to, ``joins`` how its ends connect to them; ``routing_impact`` is the detour in metres that
     the suggestion removes from the OSM network (0 when it connects nothing new).
+    ``level_tags``: the ``tunnel``/``bridge``/``layer`` tags the new way carries, as levelled
+    evidence gave them (osmgap.osmindex.level_tags); empty on the surface or where the
+    evidence does not say.
     """
 
     id: str
@@ -100,3 +103,4 @@ class Suggestion:
     attachments: list[int] = field(default_factory=list)
     joins: list[Attachment] = field(default_factory=list)
     routing_impact: float | None = None
+    level_tags: dict[str, str] = field(default_factory=dict)

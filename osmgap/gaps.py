@@ -12,7 +12,8 @@ Candidates that say which level they lie on (a tunnel, a bridge, a layer: levell
 osmgap.sources.candidates) are measured only against OSM ways on their own level: a road over a
 mapped tunnel, or a tunnel under a mapped street, is not explained by it nor its duplicate.
 Candidates of unknown level (imagery, GPS) are measured against every way, except that an OSM
-tunnel is never what they duplicate (they see the surface only).
+tunnel is never what they duplicate (they see the surface only). A gap keeps the tunnel/bridge/
+layer tags of most of its evidence (by length, as its level), for the way a mapper draws.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import shapely
 from shapely.geometry import LineString
 
 from osmgap.alignment import Probe
-from osmgap.osmindex import NO_SEPARATION, OsmIndex
+from osmgap.osmindex import NO_SEPARATION, OsmIndex, from_level_key
 from osmgap.params import ConflateParams
 from osmgap.routing import direction as driven
 from osmgap.segments import (Pairs, Samples, covered, cut_many, explode, merge_pieces, near_pairs, runs, sample,
@@ -61,17 +62,22 @@ class Gap:
     highway: str
     evidence: dict = field(default_factory=dict)
     level: float = float("nan")  # osmgap.osmindex.way_level; NaN: not known
+    level_tags: dict = field(default_factory=dict)  # its tunnel/bridge/layer as the evidence gave them
 
 
 @dataclass
 class Candidates:
-    """Candidate road edges (metric) with the confidence, class and level (NaN: not known)
-    each one carries."""
+    """Candidate road edges (metric) with the confidence, class, level (NaN: not known) and
+    level tags (osmgap.osmindex.level_key; '' on the surface or not known) each one carries."""
 
     lines: np.ndarray
     confidence: np.ndarray
     highway: np.ndarray
     level: np.ndarray | None = None
+    tags: np.ndarray | None = None
+
+    def level_keys(self) -> np.ndarray:
+        return np.full(len(self.lines), "", dtype=object) if self.tags is None else np.asarray(self.tags, dtype=object)
 
     def levels(self) -> np.ndarray:
         return np.full(len(self.lines), np.nan) if self.level is None else np.asarray(self.level, float)
@@ -102,20 +108,23 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
         for join, xy in ((join0, piece.coords[0]), (join1, piece.coords[-1])):
             if join is not None:
                 ends[_key(xy)] = (join, xy)
+    owner = np.asarray(owners, int)
+    keys = cands.level_keys()
     # two pieces walked to the same point of a candidate meet on an OSM way: two gaps, not one
     merged, holder = merge_pieces(pieces, apart=set(ends))
-    owner = np.asarray(owners, int)
     lengths = shapely.length(np.asarray(pieces, dtype=object)) if pieces else np.zeros(0)
     conf = weighted_mean(holder, cands.confidence[owner], lengths, len(merged)) if pieces else []
     highway = weighted_majority(holder, cands.highway[owner], lengths, len(merged)) if pieces else []
     levels = weighted_majority(holder, np.asarray([f"{v:g}" for v in level[owner]], dtype=object), lengths,
                                len(merged), default="nan") if pieces else []
+    tags = weighted_majority(holder, keys[owner], lengths, len(merged), default="") if pieces else []
     gaps = []
-    for line, joins, c, h, lv in zip(merged, _end_joins(merged, ends, osm, params), conf, highway, levels):
+    for line, joins, c, h, lv, t in zip(merged, _end_joins(merged, ends, osm, params), conf, highway, levels, tags):
         gap = _joined(line, joins)
         gap.confidence = float(score(gap.line)) if score else float(c)
         gap.highway = h
         gap.level = float(lv)
+        gap.level_tags = from_level_key(t)
         gaps.append(gap)
     return _filter(gaps, osm, params, {} if dropped is None else dropped)
 

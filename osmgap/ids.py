@@ -24,7 +24,7 @@ it is joined can change), a new gap with the same anchor appearing in a later ru
 contactless suggestions only, a midpoint within the wobble of a 1 km cell edge (about 0.4 % of
 them for a 1 m wobble). Measured with a < 1 m wobble of every candidate vertex (tests/test_ids,
 5 re-runs, seeds 11 and 12 of the deletion): no id changed among 343 + 445 matched suggestions
-in Kotka; in central Helsinki 12 of 921 (1.3 %) and 18 of 892 (2.0 %), every one of them a gap
+in Kotka; in central Helsinki 14 of 923 (1.5 %, seed 11) and 18 of 892 (2.0 %, seed 12), every one of them a gap
 whose end landed on another way or stopped free (its length changed by 2-50 m), where the
 snapped-endpoint ids changed 51 of 896 and the first anchor design 25 of 921.
 """

@@ -7,7 +7,9 @@ another line or where another line's loose end touches them (T-junctions), and j
 exactly two meet end to end. Lines that cross without a shared vertex stay apart: in vector
 road data that is a bridge or a tunnel, not a junction. Lines may say which level they lie on
 (osmgap.osmindex.way_level: a tunnel, a bridge, a layer); an edge then carries its ``level``,
-and lines on different levels are never joined into one edge.
+and lines on different levels are never joined into one edge. Such an edge also carries its
+``level_tags``, the tunnel/bridge/layer tags of its lines (osmgap.osmindex.level_tags), which a
+suggestion drawn from it keeps.
 """
 from __future__ import annotations
 
@@ -16,17 +18,20 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString
 
-from osmgap.segments import cut_many, merge_pieces, weighted_majority, weighted_mean
+from osmgap.osmindex import level_key, way_level
+from osmgap.segments import cut_many, label_changes, merge_pieces, weighted_majority, weighted_mean
 
 SNAP_M = 1.0  # a loose end this close to another line joins it (a T-junction drawn imprecisely)
 GRID_M = 0.001
 
 
 def build_line_graph(lines: np.ndarray, confidence: np.ndarray, highway: np.ndarray, crs: object,
-                     snap_m: float = SNAP_M, level: np.ndarray | None = None) -> nx.MultiGraph:
+                     snap_m: float = SNAP_M, level: np.ndarray | None = None,
+                     tags: list[dict] | None = None) -> nx.MultiGraph:
     """A MultiGraph (parallel edges and loops kept: two halves of a roundabout, a cul-de-sac loop)
     with ``geometry``, ``length``, ``confidence`` and ``highway`` per edge, ``x``/``y`` per node;
-    ``level`` per line (NaN: not known) gives edges a ``level`` where it is known."""
+    ``tags`` per line (its tunnel/bridge/layer, None: not known) gives edges a ``level`` and
+    ``level_tags`` where it is known; ``level`` alone (NaN: not known) a ``level``."""
     lines = np.asarray(lines, dtype=object)
     lines, splits = _snap_loose_ends(lines, snap_m)
     splits = _shared_vertices(lines, splits)
@@ -50,32 +55,30 @@ def build_line_graph(lines: np.ndarray, confidence: np.ndarray, highway: np.ndar
     if not pieces:
         return graph
     owner_arr = np.asarray(owner)
+    if tags is not None:
+        level = np.asarray([np.nan if t is None else way_level(t) for t in tags], float)
     levels = np.full(len(lines), np.nan) if level is None else np.asarray(level, float)
-    piece_level = levels[owner_arr]
-    merged, holder = merge_pieces(pieces, apart=_level_changes(pieces, piece_level))
+    keys = np.asarray([None if t is None else level_key(t) for t in tags] if tags is not None
+                      else [None] * len(lines), dtype=object)
+    piece_level, piece_key = levels[owner_arr], keys[owner_arr]
+    labels = [f"{lv:g}" if k is None else k for lv, k in zip(piece_level.tolist(), piece_key.tolist())]
+    apart = label_changes(pieces, labels) if not np.isnan(piece_level).all() else set()
+    merged, holder = merge_pieces(pieces, apart=apart)
     edge_level = np.full(len(merged), np.nan)
+    edge_key = np.full(len(merged), None, dtype=object)
     held = holder >= 0
     edge_level[holder[held]] = piece_level[held]
+    edge_key[holder[held]] = piece_key[held]
     lengths = shapely.length(np.asarray(pieces, dtype=object))
     conf = weighted_mean(holder, np.asarray(confidence, float)[owner_arr], lengths, len(merged))
     hw = weighted_majority(holder, np.asarray(highway, dtype=object)[owner_arr], lengths, len(merged))
-    for geom, c, h, lv in zip(merged, conf, hw, edge_level.tolist()):
+    for geom, c, h, lv, key in zip(merged, conf, hw, edge_level.tolist(), edge_key.tolist()):
         u, v = (_node(graph, geom.coords[0]), _node(graph, geom.coords[-1]))
         known = {} if np.isnan(lv) else {"level": int(lv)}
+        if key is not None and not np.isnan(lv):
+            known["level_tags"] = key
         graph.add_edge(u, v, geometry=geom, length=geom.length, confidence=float(c), highway=h, **known)
     return graph
-
-
-def _level_changes(pieces: list[LineString], level: np.ndarray) -> set[tuple[int, int]]:
-    """Centimetre keys of the points where pieces on different levels meet end to end (a bridge
-    and the road leading onto it): the edges stay apart there."""
-    if not pieces or np.isnan(level).all():
-        return set()
-    seen: dict[tuple[int, int], set[str]] = {}
-    for line, lv in zip(pieces, level.tolist()):
-        for xy in (line.coords[0], line.coords[-1]):
-            seen.setdefault((round(xy[0] * 100), round(xy[1] * 100)), set()).add(f"{lv:g}")
-    return {key for key, levels in seen.items() if len(levels) > 1}
 
 
 def _node(graph: nx.MultiGraph, xy: tuple[float, ...]) -> tuple[int, int]:

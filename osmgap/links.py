@@ -6,10 +6,16 @@ dead end counts only when the evidence runs across the gap: candidate lines that
 direction over most of its interior. A candidate that merely ends at the dead end (a copy of the
 dead-end way itself) is no evidence: points past a candidate line's end do not count; nor is a
 candidate that retraces some other OSM way lying along the gap.
+
+Evidence that says which level it lies on (a levelled source, osmgap.sources.candidates) joins
+no ways on different levels (a tunnel's dead end to the street over it; geometry alone cannot
+tell that from a ramp landing on the street, so both are left out), and only evidence on their
+level counts; such a link continues its dead-end way's tunnel/bridge/layer.
+Evidence of unknown level (imagery, GPS) is read as before.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -17,7 +23,7 @@ from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
 from osmgap.gaps import Join, attach_point
-from osmgap.osmindex import OsmIndex
+from osmgap.osmindex import OsmIndex, level_tags
 from osmgap.params import ConflateParams
 from osmgap.segments import Segments, Samples, near_pairs
 
@@ -37,12 +43,15 @@ class Link:
     joins: list[Join]
     confidence: float
     share: float
+    level_tags: dict = field(default_factory=dict)
 
 
 def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: np.ndarray,
-               area: BaseGeometry, params: ConflateParams, skip_vertices: set[int]) -> list[Link]:
+               area: BaseGeometry, params: ConflateParams, skip_vertices: set[int],
+               cand_level: np.ndarray | None = None) -> list[Link]:
     """Confirmed almost-junctions, at most one per dead end (the shortest confirmed gap).
-    Candidate segments flagged ``retraced`` (copies of existing OSM ways) are no evidence."""
+    Candidate segments flagged ``retraced`` (copies of existing OSM ways) are no evidence;
+    ``cand_level``: per candidate line, its level (NaN: not known)."""
     ends = _dead_ends(osm, area, skip_vertices)
     if not len(ends) or not len(cands):
         return []
@@ -64,9 +73,17 @@ def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: 
     pick = pick[(dist[pick] > 0.05) & _forward(osm, ends[pi[pick]], target[pick])]
     if not len(pick):
         return []
+    levels = np.full(int(cands.line.max()) + 1, np.nan) if cand_level is None else np.asarray(cand_level, float)
+    levelled = bool(np.isfinite(levels).any())
+    own_level, far_level = osm.level[own_line[pi[pick]]], osm.level[osm.segs.line[si[pick]]]
+    if levelled:  # a tunnel's dead end is not joined to the street over it
+        keep = own_level == far_level
+        pick, own_level = pick[keep], own_level[keep]
+        if not len(pick):
+            return []
     lines = shapely.linestrings(np.stack([d[pick], target[pick]], axis=1))
-    ok = ~_crosses_other_ways(lines, osm, own_line[pi[pick]], osm.segs.line[si[pick]])
-    share, conf = _evidence(lines, cands, cand_conf, retraced, params)
+    ok = ~_crosses_other_ways(lines, osm, own_line[pi[pick]], osm.segs.line[si[pick]], own_level if levelled else None)
+    share, conf = _evidence(lines, cands, cand_conf, retraced, params, levels, own_level)
     links: dict[int, Link] = {}
     for k, line, good, s, c in zip(pick.tolist(), lines, ok, share, conf):
         if not good or s < EVIDENCE_SHARE:
@@ -77,7 +94,8 @@ def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: 
         join_far = attach_point(target[k], int(si[k]), osm, params, end=-1)
         geom = LineString([osm.vertex_xy[v], join_far.xy]) if join_far.vertex is not None else line
         seg_own = int(osm.segment_at_vertex[v])
-        links[v] = Link(geom, v, [Join(0, seg_own, v, tuple(osm.vertex_xy[v])), join_far], float(c), float(s))
+        tags = level_tags(osm.tags[osm.line_of_vertex[v]]) if levelled else {}
+        links[v] = Link(geom, v, [Join(0, seg_own, v, tuple(osm.vertex_xy[v])), join_far], float(c), float(s), tags)
     return _one_per_pair(links, osm)
 
 
@@ -121,19 +139,25 @@ def _forward(osm: OsmIndex, vertices: np.ndarray, targets: np.ndarray) -> np.nda
     return (norm == 0) | (cos >= np.cos(np.radians(MAX_BACKTRACK_DEG)))
 
 
-def _crosses_other_ways(lines: np.ndarray, osm: OsmIndex, own: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """A link that would cross a third OSM way is not a simple missing connection."""
+def _crosses_other_ways(lines: np.ndarray, osm: OsmIndex, own: np.ndarray, target: np.ndarray,
+                        level: np.ndarray | None = None) -> np.ndarray:
+    """A link that would cross a third OSM way is not a simple missing connection; given the
+    ``level`` of each link, only a way on that level counts (a tunnel passes under a street)."""
     inner = shapely.line_interpolate_point(lines, 0.02, normalized=True), shapely.line_interpolate_point(lines, 0.98, normalized=True)
     shrunk = shapely.linestrings(np.stack([shapely.get_coordinates(inner[0]), shapely.get_coordinates(inner[1])], axis=1))
     gi, li = osm.line_tree.query(shrunk, predicate="intersects")
     bad = (li != own[gi]) & (li != target[gi])
+    if level is not None:
+        bad &= osm.level[li] == level[gi]
     return np.bincount(gi[bad], minlength=len(lines)) > 0
 
 
 def _evidence(lines: np.ndarray, cands: Segments, cand_conf: np.ndarray, retraced: np.ndarray,
-              params: ConflateParams) -> tuple[np.ndarray, np.ndarray]:
+              params: ConflateParams, cand_level: np.ndarray, own_level: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Per gap: the share of interior points with aligned candidate evidence, and the mean
-    confidence of the candidates giving it."""
+    confidence of the candidates giving it. A candidate of known level counts only on the
+    level of the ways the gap joins."""
     n_pts = np.maximum(3, np.ceil(shapely.length(lines) / 1.0).astype(int))
     owner = np.repeat(np.arange(len(lines)), n_pts)
     frac = np.concatenate([np.linspace(*INTERIOR, k) for k in n_pts])
@@ -144,7 +168,10 @@ def _evidence(lines: np.ndarray, cands: Segments, cand_conf: np.ndarray, retrace
     unit = (end - start) / np.maximum(shapely.length(lines), 1e-9)[:, None]
     samples = Samples(xy, owner, np.zeros(len(xy)), unit[owner], np.zeros(len(xy), int))
     pairs = near_pairs(samples, cands, params.near_m)
-    good = (pairs.angle <= EVIDENCE_ANGLE_DEG) & ~pairs.beyond_line_end(cands) & ~retraced[pairs.segment]
+    level = cand_level[cands.line[pairs.segment]]
+    gap = owner[pairs.sample]
+    on_level = np.isnan(level) | (level == own_level[gap])
+    good = (pairs.angle <= EVIDENCE_ANGLE_DEG) & ~pairs.beyond_line_end(cands) & ~retraced[pairs.segment] & on_level
     hit = pairs.any_per_sample(good, len(xy))
     share = np.bincount(owner, weights=hit, minlength=len(lines)) / n_pts
     conf_sum = np.bincount(pairs.sample[good], weights=cand_conf[cands.line[pairs.segment[good]]], minlength=len(xy))

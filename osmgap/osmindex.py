@@ -37,6 +37,38 @@ def way_level(tags: dict) -> int:
     return 1 if str(tags.get("bridge", "no")).strip().lower() not in NO_SEPARATION else 0
 
 
+def level_tags(tags: dict) -> dict[str, str]:
+    """The tags among ``tunnel``/``bridge``/``layer`` that a new way on this level carries, as
+    the source gave them: ``tunnel`` and ``bridge`` unless empty or 'no', ``layer`` when it is
+    an integer. Empty for a road on the surface."""
+    out = {}
+    for key in LEVEL_KEYS:
+        value = tags.get(key)
+        text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+        if key == "layer":
+            try:
+                number = float(text)
+            except ValueError:
+                continue
+            if number == int(number):
+                out[key] = str(int(number))
+        elif text.lower() not in NO_SEPARATION:
+            out[key] = text
+    if out.get("layer") == "0" and len(out) == 1:
+        del out["layer"]  # the surface, said out loud
+    return out
+
+
+def level_key(tags: dict) -> str:
+    """``level_tags`` as one comparable text ('layer=-3;tunnel=yes'; '' on the surface)."""
+    return ";".join(f"{k}={v}" for k, v in sorted(level_tags(tags).items()))
+
+
+def from_level_key(key: str) -> dict[str, str]:
+    """The tags of a ``level_key``."""
+    return dict(part.split("=", 1) for part in key.split(";") if "=" in part)
+
+
 @dataclass
 class OsmIndex:
     """The OSM ways of a RoadNetwork in a metric CRS, exploded into segments.

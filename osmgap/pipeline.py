@@ -70,7 +70,7 @@ class DiffRequest:
     licence: ImageryLicence = field(default_factory=ImageryLicence)
     tile: int = 512
     overlap: int = 64
-    batch: int = 4
+    batch: int | None = None  # None: auto_batch, from free memory
     tta: bool = False  # average the four flips of every window (4x the forward work)
     compile: bool = False  # torch.compile the net: pays only on large areas (bench/model.py)
     graph: GraphParams | None = None

@@ -127,7 +127,7 @@ class ScanInputs:
     traces: GpsTraces | None = None
     tile_px: int = 512
     overlap_px: int = 64
-    batch: int = 4
+    batch: int | None = None  # None: auto_batch, from free memory
 
 
 def scan(inputs: ScanInputs, zoom: int, tolerance_m: float = ConflateParams.tolerance_m,

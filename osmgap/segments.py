@@ -246,6 +246,16 @@ def merge_pieces(pieces: list[LineString], apart: set[tuple[int, int]] = frozens
     return merged, holder
 
 
+def label_changes(pieces: list[LineString], labels: list[str]) -> set[tuple[int, int]]:
+    """Centimetre keys of the points where pieces with different labels (levels: a bridge and
+    the road leading onto it) meet end to end: ``merge_pieces(apart=...)`` keeps them apart."""
+    seen: dict[tuple[int, int], set[str]] = {}
+    for line, label in zip(pieces, labels):
+        for xy in (line.coords[0], line.coords[-1]):
+            seen.setdefault((round(xy[0] * 100), round(xy[1] * 100)), set()).add(label)
+    return {key for key, found in seen.items() if len(found) > 1}
+
+
 def _split_at(line: LineString, apart: set[tuple[int, int]]) -> list[LineString]:
     """``line`` cut at its inner vertices whose centimetre key is in ``apart``."""
     xy = shapely.get_coordinates(line)

@@ -43,13 +43,14 @@ def from_gap(gap: Gap, kind: str, osm: OsmIndex, crs: object, wgs: LineString | 
     wgs = _exact_ends(wgs if wgs is not None else reproject(gap.line, crs, WGS84), gap.joins, osm)
     s = Suggestion(id="", kind=kind, geometry=wgs, length_m=float(gap.line.length), confidence=gap.confidence,
                    highway=gap.highway, evidence=dict(gap.evidence), attachments=_way_ids(gap.joins, osm),
-                   joins=[_attachment(j, osm) for j in gap.joins])
+                   joins=[_attachment(j, osm) for j in gap.joins], level_tags=dict(gap.level_tags))
     return Draft(s, gap.joins, _line_key(kind, gap.line, gap.joins, osm, wgs), _route(gap.joins, gap.line.length, osm),
                  gap.line)
 
 
 def from_link(link: Link, osm: OsmIndex, crs: object) -> Draft:
-    gap = Gap(link.line, link.joins, link.confidence, "road", {"evidence_share": round(link.share, 2)})
+    gap = Gap(link.line, link.joins, link.confidence, "road", {"evidence_share": round(link.share, 2)},
+              level_tags=dict(link.level_tags))
     draft = from_gap(gap, "missing_link", osm, crs)
     draft.suggestion.highway = _dead_end_class(link.dead_end, osm)
     return draft

@@ -83,7 +83,7 @@ def window_box(grid: Grid, window: tuple[int, int, int, int]) -> shapely.Polygon
 
 @torch.inference_mode()
 def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, grid: Grid,
-                   region: tuple[int, int, int, int], tile: int = 512, overlap: int = 64, batch: int | None = 4,
+                   region: tuple[int, int, int, int], tile: int = 512, overlap: int = 64, batch: int | None = None,
                    device: torch.device | None = None, tta: bool = False, compile: bool = False) -> np.ndarray:
     """Road probability over ``region`` of ``grid``, equal to the uncut sliding window's there.
 

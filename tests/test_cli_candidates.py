@@ -18,6 +18,7 @@ from PIL import Image
 
 from tests.conftest import PROJECT
 from tests.josm import josm_validate, severity
+from tests.roads import as_candidates
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +32,13 @@ def _osmgap(*args: str) -> subprocess.CompletedProcess:
 
 def _kotka_without(data: Path, ways: tuple[int, ...], path: Path) -> Path:
     """The real Kotka extract with these ways deleted, written with osmium (ids, versions intact)."""
+    return _extract_without(data / "osm" / "kotka.osm.pbf", ways, path)
+
+
+def _extract_without(source: Path, ways: tuple[int, ...], path: Path) -> Path:
+    """A real extract with these ways deleted, written with osmium (ids, versions intact)."""
     with osmium.SimpleWriter(str(path)) as w:
-        for obj in osmium.FileProcessor(str(data / "osm" / "kotka.osm.pbf")):
+        for obj in osmium.FileProcessor(str(source)):
             if not (obj.is_way() and obj.id in ways):
                 w.add(obj)
     return path
@@ -155,3 +161,52 @@ def test_roads_found_inside_mapped_parking_lots_are_low_priority_service(data, k
         kotka.ways["osm_id"].isin(AISLES)].to_crs(crs).length.sum()
     assert (in_lots["highway"] == "service").all() and (in_lots["priority"] == 2).all()
     assert in_lots["evidence_parking_aisle"].fillna(False).astype(bool).all()
+
+
+# A real one-way service tunnel of central Helsinki (tunnel=yes, layer=-3) under mapped streets.
+TUNNEL = 27193233
+HELSINKI_BBOX = "24.9440,60.1680,24.9530,60.1760"
+
+
+def test_a_deleted_tunnel_comes_back_as_a_tunnel_in_every_output(data, helsinki, tmp_path):
+    """With the tunnel deleted from the real extract and all ways given back as a levelled source
+    (its tunnel/bridge/layer properties kept), the tunnel comes back in suggestions.osm as new
+    ways tagged tunnel=yes and layer=-3 (not a surface road drawn on the streets above it), joined
+    to existing nodes only at their ends; JOSM reads the file without errors; both GeoJSON files
+    carry the level as properties, and nothing on the surface gets one."""
+    edited = _extract_without(data / "osm" / "helsinki.osm.pbf", (TUNNEL,), tmp_path / "helsinki-edited.osm")
+    cands = tmp_path / "levelled.geojson"
+    as_candidates(helsinki.ways, levelled=True).to_file(cands, driver="GeoJSON")
+    out = tmp_path / "out"
+    proc = _osmgap("diff", "--aoi", HELSINKI_BBOX, "--osm", str(edited), "--candidates", str(cands), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    crs = helsinki.ways.estimate_utm_crs()
+    tunnel = helsinki.ways[helsinki.ways["osm_id"] == TUNNEL].to_crs(crs).geometry.iloc[0]
+
+    root = ET.fromstring((out / "suggestions.osm").read_bytes())
+    where = {n.get("id"): (float(n.get("lon")), float(n.get("lat"))) for n in root.findall("node")}
+    drawn = []
+    for w in root.findall("way"):
+        refs = [nd.get("ref") for nd in w.findall("nd")]
+        line = gpd.GeoSeries([shapely.LineString([where[r] for r in refs])], crs="EPSG:4326").to_crs(crs).iloc[0]
+        drawn.append(({t.get("k"): t.get("v") for t in w.findall("tag")}, refs, line))
+    along = [(tags, refs, line) for tags, refs, line in drawn if line.intersection(tunnel.buffer(2.0)).length >= 0.9 * line.length]
+    assert sum(line.intersection(tunnel.buffer(2.0)).length for _, _, line in along) >= 0.9 * tunnel.length
+    for tags, refs, _ in along:
+        assert tags["tunnel"] == "yes" and tags["layer"] == "-3" and tags["highway"] == "service"
+        assert all(int(r) < 0 for r in refs[1:-1])  # existing nodes only where it lands
+    for tags, _, line in drawn:
+        if line.intersection(tunnel.buffer(2.0)).length < 0.5 * line.length:
+            assert not {"tunnel", "bridge", "layer"} & set(tags)
+    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+    found = gpd.read_file(out / "suggestions.geojson").to_crs(crs)
+    on_tunnel = found.geometry.intersection(tunnel.buffer(2.0)).length >= 0.9 * found.geometry.length
+    assert on_tunnel.sum() == len(along)
+    assert (found.loc[on_tunnel, "tunnel"] == "yes").all() and (found.loc[on_tunnel, "layer"] == "-3").all()
+    if "tunnel" in found.columns:
+        assert found.loc[~on_tunnel, "tunnel"].isna().all()
+    tasks = [json.loads(r)["features"][0] for r in (out / "maproulette.geojson").read_bytes().split(b"\x1e") if r.strip()]
+    levelled = {t["id"]: (t["properties"].get("tunnel"), t["properties"].get("layer")) for t in tasks}
+    assert sorted(levelled[i] for i in found.loc[on_tunnel, "id"]) == [("yes", "-3")] * len(along)

@@ -9,7 +9,7 @@ from shapely.geometry import LineString
 from osmgap.aoi import reproject
 from osmgap.datamodel import WGS84, RoadNetwork
 
-from tests.roads import as_candidates, extent_aoi, node_uses, on_level, run
+from tests.roads import LEVEL_KEYS, as_candidates, extent_aoi, node_uses, on_level, run
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,12 @@ def _unjoined(roads: RoadNetwork, row: int, node: int, tags: dict | None = None)
     return RoadNetwork(ways, roads.nodes, roads.provenance)
 
 
-def test_crossing_without_a_node_where_the_evidence_has_a_junction(kotka, junction):
+@pytest.mark.parametrize("levelled", [False, True])
+def test_crossing_without_a_node_where_the_evidence_has_a_junction(kotka, junction, levelled):
+    """Also from a levelled source: the junction is at grade there."""
     a, b, node = junction
     edited = _unjoined(kotka, b, node)
-    result = run(as_candidates(kotka.ways), edited, kotka)  # the evidence: the real junction
+    result = run(as_candidates(kotka.ways, levelled=levelled), edited, kotka)  # the evidence: the real junction
     found = [s for s in result.suggestions if s.kind == "misconnection"]
     assert len(found) == 1
     (s,) = found
@@ -74,3 +76,21 @@ def test_no_junction_in_the_evidence_no_misconnection(kotka, junction):
     edited = _unjoined(kotka, b, node)
     result = run(as_candidates(edited.ways), edited, kotka)
     assert [s for s in result.suggestions if s.kind == "misconnection"] == []
+
+
+def test_a_levelled_source_says_which_crossings_are_tunnels(helsinki):
+    """Central Helsinki with the tunnel/bridge/layer tags taken off its OSM ways: its service
+    tunnels now cross the streets over them without a node, untagged. Evidence without levels
+    takes junctions next to those crossings for missed ones; a levelled source, which says
+    those ways are tunnels, reports no misconnection at any of them."""
+    ways = helsinki.ways.copy()
+    ways["tags"] = [{k: v for k, v in t.items() if k not in LEVEL_KEYS} for t in ways["tags"]]
+    flat = RoadNetwork(ways, helsinki.nodes, helsinki.provenance)
+    stacked = {int(i) for i, t in zip(helsinki.ways["osm_id"], helsinki.ways["tags"]) if on_level(t)}
+
+    def at_stacked(levelled: bool) -> list:
+        result = run(as_candidates(helsinki.ways, levelled=levelled), flat, helsinki)
+        return [s for s in result.suggestions if s.kind == "misconnection" and set(s.attachments) & stacked]
+
+    assert len(at_stacked(False)) >= 10
+    assert at_stacked(True) == []

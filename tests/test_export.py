@@ -150,6 +150,34 @@ def test_a_way_joins_an_existing_osm_node_by_its_real_id(suggestions):
     assert all(int(n.get("id")) < 0 for n in root.findall("node") if n is not node)
 
 
+# A real street of central Helsinki that runs over a service tunnel (layer -3) for ~100 m.
+STREET_OVER_TUNNEL = 29186154
+
+
+@pytest.mark.parametrize("level_tags", [{}, {"tunnel": "yes", "layer": "-3"}, {"bridge": "yes"}])
+def test_a_tunnel_or_bridge_joins_existing_nodes_only_at_its_ends(helsinki, level_tags, tmp_path):
+    """The real line of a street, every vertex an existing node, as evidence of a new way: on the
+    surface it joins the street at each node; in a tunnel or on a bridge it carries those tags
+    and joins existing nodes only at its ends, where it lands: inner vertices at an existing node
+    (a crossing with a way on another level) are left out, not connected nor duplicated. JOSM
+    reads it without errors."""
+    way = helsinki.ways[helsinki.ways["osm_id"] == STREET_OVER_TUNNEL].iloc[0]
+    geom = LineString(way.geometry.coords)
+    s = Suggestion(id=stable_id(geom), kind="missing_road", geometry=geom, length_m=100.0, confidence=0.8,
+                   highway="residential", level_tags=level_tags)
+    root = ET.fromstring(osm_xml([s], tuple(geom.bounds), existing_nodes=helsinki.nodes))
+    (w,) = _ways(root)
+    refs = [int(nd.get("ref")) for nd in w.findall("nd")]
+    tags = {t.get("k"): t.get("v") for t in w.findall("tag")}
+    assert {k: v for k, v in tags.items() if k not in ("highway", "fixme")} == level_tags
+    at = {(coord_text(lon), coord_text(lat)): n for n, (_, lon, lat) in helsinki.nodes.items()}
+    nodes = [at[coord_text(x), coord_text(y)] for x, y in geom.coords]  # the way's nodes inside the extract
+    assert len(nodes) >= 4 and set(nodes) <= set(way.node_ids)
+    assert refs == ([nodes[0], nodes[-1]] if level_tags else nodes)
+    (tmp_path / "s.osm").write_bytes(osm_xml([s], tuple(geom.bounds), existing_nodes=helsinki.nodes))
+    assert [i for i in josm_validate(tmp_path / "s.osm", tmp_path) if severity(i) == "Errors"] == []
+
+
 def test_kinds_that_are_not_new_roads_stay_out_of_the_osm_file(suggestions):
     s = suggestions[2]
     other = Suggestion(id=s.id, kind="unsupported_osm_way", geometry=s.geometry,

@@ -2,12 +2,20 @@
 leaves real dead ends a few metres from the ways they used to join; the evidence decides."""
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
+from shapely.ops import substring
 
 from osmgap.aoi import reproject
-from osmgap.datamodel import WGS84
+from osmgap.datamodel import WGS84, RoadNetwork
+from osmgap.links import find_links
+from osmgap.osmindex import index_osm
+from osmgap.params import ConflateParams
+from osmgap.segments import explode
+from osmgap.sources.candidates import candidate_levels
 
 from tests.roads import as_candidates, extent_aoi, node_uses, on_level, run, without
 
@@ -68,3 +76,45 @@ def test_links_are_few_where_nothing_is_missing(helsinki):
     assert np.isfinite(result.offset.magnitude_m) and result.offset.magnitude_m < 0.2
     crossings = [s for s in result.suggestions if s.kind == "misconnection"]
     assert crossings == []  # copies of unconnected crossings show no junction either
+
+
+# A real service tunnel (tunnel=yes, layer=-3) under Fabianinkatu, which crosses over it (way 189654327).
+TUNNEL, STREET_OVER = 27193233, 189654327
+
+
+def test_a_levelled_source_links_a_tunnel_to_itself_not_to_the_street_over_it(helsinki):
+    """The tunnel is cut where the street crosses over it (12 m taken out), leaving two tunnel
+    dead ends under the street's junctions. Read without levels, the evidence links them to the
+    street above; a levelled source (tunnel/layer properties) joins no ways on different levels
+    and links the two tunnel halves under the street, the link tagged as the tunnel is."""
+    aoi = extent_aoi(helsinki)
+    crs = aoi.metric_crs
+    metric = helsinki.ways.to_crs(crs)
+    geom = dict(zip(metric["osm_id"], metric.geometry))
+    tunnel = geom[TUNNEL]
+    at = tunnel.project(tunnel.intersection(geom[STREET_OVER]))
+    row = helsinki.ways[helsinki.ways["osm_id"] == TUNNEL].iloc[0]
+    halves = gpd.GeoDataFrame([{**row.to_dict(), "osm_id": TUNNEL * 10 + i, "node_ids": None, "version": None,
+                                "geometry": reproject(g, crs, WGS84)}
+                               for i, g in enumerate((substring(tunnel, 0, at - 6), substring(tunnel, at + 6, tunnel.length)))],
+                              geometry="geometry", crs=WGS84)
+    edited = RoadNetwork(pd.concat([helsinki.ways[helsinki.ways["osm_id"] != TUNNEL], halves], ignore_index=True),
+                         helsinki.nodes)
+    osm = index_osm(edited, crs)
+    lines = np.asarray(metric.geometry.values, dtype=object)
+    segs = explode(lines)
+    levelled = candidate_levels(as_candidates(helsinki.ways, levelled=True))
+
+    def links_at_the_cut(level):
+        found = find_links(osm, segs, np.full(len(lines), 0.75), np.zeros(len(segs), bool), aoi.to_metric(aoi.geometry),
+                           ConflateParams(), set(), level)
+        out = []
+        for k in found:
+            ways = {int(osm.osm_id[osm.segs.line[j.segment]]) for j in k.joins}
+            if ways & {TUNNEL * 10, TUNNEL * 10 + 1}:
+                out.append((ways, k.level_tags))
+        return out
+
+    unlevelled = links_at_the_cut(None)
+    assert any(ways - {TUNNEL * 10, TUNNEL * 10 + 1} for ways, _ in unlevelled)  # onto the street above
+    assert links_at_the_cut(levelled) == [({TUNNEL * 10, TUNNEL * 10 + 1}, {"tunnel": "yes", "layer": "-3"})]

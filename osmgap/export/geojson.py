@@ -2,7 +2,9 @@
 
 Every feature carries ``priority`` (0 high .. 2 low, MapRoulette's own scale; see
 osmgap.priority for the challenge rules that read it) and ``routing_impact`` (metres of detour
-the suggestion removes), and ``attachments`` (the OSM way ids it refers to).
+the suggestion removes), and ``attachments`` (the OSM way ids it refers to); a suggestion that
+levelled evidence puts in a tunnel or on a bridge also its ``tunnel``/``bridge``/``layer``, as in
+suggestions.osm.
 
 MapRoulette (maproulette-backend ChallengeProvider.taskNameFromJsValue) names a task after the
 first feature of its FeatureCollection: the feature's own ``id``, ``@id``, ``osmid``, ``osm_id``
@@ -46,6 +48,7 @@ def suggestion_feature(suggestion: Suggestion,
         "highway": suggestion.highway or "road", "priority": int(suggestion.priority),
         "routing_impact": None if suggestion.routing_impact is None else round(float(suggestion.routing_impact), 1),
     }
+    props.update(suggestion.level_tags)
     props.update(_evidence_properties(suggestion.evidence))
     if suggestion.attachments:
         props["attachments"] = ",".join(str(a) for a in suggestion.attachments)

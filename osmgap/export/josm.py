@@ -8,12 +8,18 @@ What JOSM's reader (OsmReader, Debian josm r18646) fixes:
   ``action`` (its own files add ``action="modify"``, which a new object does not need).
 - an existing OSM node that a new way joins keeps its real id and version and has no action
   (JOSM refuses a positive id without a version).
-Each way carries ``highway`` and a human ``fixme``; the suggestion id travels in an XML comment,
+Each way carries ``highway`` and a human ``fixme``, and, where levelled evidence put it in a
+tunnel or on a bridge, that evidence's ``tunnel``/``bridge``/``layer`` (real OSM tags a mapper keeps,
+so the way is not drawn as a road on top of the street it passes under or over); the suggestion id
+travels in an XML comment,
 which JOSM drops, so no tool hint ever reaches an uploadable tag (MapWithAI-style ``conn=``
 hints included: a connection is either a shared existing node or a sentence in ``fixme``).
 A suggestion end joined to an existing OSM node carries that node's exact coordinates, so it is
 written as the node itself (osmgap.suggestions); an end that meets a way between its nodes is
-a new node, and the ``fixme`` names the way it must be joined to.
+a new node, and the ``fixme`` names the way it must be joined to. Any vertex at the spot of an
+existing node (or of another new way's vertex) becomes that node, except an inner vertex of a
+tunnel or bridge: it meets other levels only at its ends, where it lands; an inner vertex of one
+where such a node lies is left out (a second node there would be a duplicate node).
 """
 from __future__ import annotations
 
@@ -56,8 +62,10 @@ def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osm
         root.append(ET.Comment(f" {note.replace('--', '- -')} "))
     ET.SubElement(root, "bounds", _bounds_attrs(bounds))
     nodes = _NodeTable(existing_nodes or {})
-    drawable = [(s, _line_keys(s.geometry)) for s in suggestions if s.kind in NEW_GEOMETRY_KINDS]
-    ways = [(s, nodes.refs(keys)) for s, keys in drawable if len(keys) >= 2]
+    drawable = [s for s in suggestions if s.kind in NEW_GEOMETRY_KINDS]
+    vertices = _on_levels([_line_keys(s.geometry) for s in drawable], [_level_text(s) for s in drawable],
+                          set(nodes.existing))
+    ways = [(s, nodes.refs(keys)) for s, keys in zip(drawable, vertices) if len(keys) >= 2]
     root.extend(nodes.elements())
     first_way_id = -len(nodes.new_keys) - 1
     root.extend(_way_element(first_way_id - i, s, refs) for i, (s, refs) in enumerate(ways))
@@ -98,30 +106,35 @@ def tag_value(value: str, default: str) -> str:
     return clean or default
 
 
+Vertex = tuple[Coord, str]  # a position and the level it lies on ('' where ways may join there)
+
+
 class _NodeTable:
-    """One node per distinct 7-decimal coordinate; new nodes numbered -1, -2, ... in first use."""
+    """One node per distinct 7-decimal coordinate and level; new nodes numbered -1, -2, ... in
+    first use. A vertex on no particular level joins an existing node at its spot."""
 
     def __init__(self, existing: ExistingNodes):
         self.existing: dict[Coord, tuple[int, int]] = {}
         for node_id, (version, lon, lat) in sorted(existing.items()):
             if version is not None and node_id > 0:
                 self.existing.setdefault(_key(lon, lat), (node_id, int(version)))
-        self.ids: dict[Coord, int] = {}
+        self.ids: dict[Vertex, int] = {}
         self.new_keys: list[Coord] = []
         self.used_existing: list[Coord] = []
 
-    def refs(self, keys: list[Coord]) -> list[int]:
-        return [self._id(key) for key in keys]
+    def refs(self, vertices: list[Vertex]) -> list[int]:
+        return [self._id(v) for v in vertices]
 
-    def _id(self, key: Coord) -> int:
-        if key not in self.ids:
-            if key in self.existing:
-                self.ids[key] = self.existing[key][0]
+    def _id(self, vertex: Vertex) -> int:
+        if vertex not in self.ids:
+            key, level = vertex
+            if not level and key in self.existing:
+                self.ids[vertex] = self.existing[key][0]
                 self.used_existing.append(key)
             else:
                 self.new_keys.append(key)
-                self.ids[key] = -len(self.new_keys)
-        return self.ids[key]
+                self.ids[vertex] = -len(self.new_keys)
+        return self.ids[vertex]
 
     def elements(self) -> list[ET.Element]:
         """Existing nodes first (real id and version, no action), then the new ones."""
@@ -130,9 +143,37 @@ class _NodeTable:
             node_id, version = self.existing[key]
             out.append(ET.Element("node", {"id": str(node_id), "version": str(version),
                                            "lat": key[1], "lon": key[0]}))
-        for key in self.new_keys:
-            out.append(ET.Element("node", {"id": str(self.ids[key]), "lat": key[1], "lon": key[0]}))
+        for i, key in enumerate(self.new_keys):
+            out.append(ET.Element("node", {"id": str(-1 - i), "lat": key[1], "lon": key[0]}))
         return out
+
+
+def _level_text(suggestion: Suggestion) -> str:
+    """The level a suggested way lies on as comparable text; '' on the surface or not known."""
+    return ";".join(f"{k}={v}" for k, v in sorted(suggestion.level_tags.items()))
+
+
+def _on_levels(lines: list[list[Coord]], levels: list[str], existing: set[Coord]) -> list[list[Vertex]]:
+    """Per way, its vertices with the level each lies on: the inner vertices of a way on its own
+    level (a tunnel, a bridge) lie on that level, every other vertex on none (ways join there).
+    An inner vertex of a levelled way at the spot of an existing node or of a vertex on another
+    level is left out: it would connect two levels at a crossing, or duplicate a node."""
+    placed = [[(key, level if level and 0 < i < len(keys) - 1 else "") for i, key in enumerate(keys)]
+              for keys, level in zip(lines, levels)]
+    seen: dict[Coord, set[str]] = {}
+    for vertices in placed:
+        for key, level in vertices:
+            seen.setdefault(key, set()).add(level)
+    out = []
+    for vertices in placed:
+        kept: list[Vertex] = []
+        for key, level in vertices:
+            if level and (key in existing or seen[key] != {level}):
+                continue
+            if not kept or kept[-1] != (key, level):
+                kept.append((key, level))
+        out.append(kept)
+    return out
 
 
 def _key(lon: float, lat: float) -> Coord:
@@ -166,6 +207,7 @@ def _way_element(way_id: int, suggestion: Suggestion, refs: list[int]) -> ET.Ele
         ET.SubElement(way, "nd", {"ref": str(ref)})
     tags = {"fixme": tag_value(fixme_text(suggestion), "osmgap: check imagery"),
             "highway": tag_value(suggestion.highway or "road", "road")}
-    for k, v in tags.items():
+    tags.update({k: tag_value(v, "yes") for k, v in suggestion.level_tags.items()})
+    for k, v in sorted(tags.items()):
         ET.SubElement(way, "tag", {"k": k, "v": v})
     return way

@@ -51,6 +51,7 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
 # (measured peak for Linknet/Unet at fp32: ~1.3-2.6 KB); a generous figure keeps clear of OOM.
 ACTIVATION_BYTES_PER_PIXEL = 4096
 MAX_AUTO_BATCH = 32
+CPU_MAX_AUTO_BATCH = 2
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -67,10 +68,12 @@ def free_memory_bytes(device: torch.device) -> int:
 def auto_batch(tile: int, device: torch.device, tiles: int | None = None) -> int:
     """Tiles per forward pass that fit in half the free memory (1..32, never more than ``tiles``).
 
-    On a CPU a bigger batch barely speeds things up, so it is capped at 4 there.
+    On a CPU a bigger batch barely speeds things up while each 512 px window adds ~0.2 GB of
+    activations to the peak (bench/scale.py: a worker peaked at 2.0 GB with 4, 1.8 GB with 2),
+    so it is capped at 2 there.
     """
     fits = int(free_memory_bytes(device) * 0.5 // (tile * tile * ACTIVATION_BYTES_PER_PIXEL))
-    cap = MAX_AUTO_BATCH if device.type == "cuda" else 4
+    cap = MAX_AUTO_BATCH if device.type == "cuda" else CPU_MAX_AUTO_BATCH
     return max(1, min(fits, cap, tiles or cap))
 
 
@@ -111,7 +114,7 @@ def _batches(items: list, size: int) -> Iterator[list]:
 
 @torch.inference_mode()
 def sliding_window(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
-                   tile: int = 512, overlap: int = 64, batch: int | None = 4,
+                   tile: int = 512, overlap: int = 64, batch: int | None = None,
                    device: torch.device | None = None, tta: bool = False, compile: bool = False) -> np.ndarray:
     """Road probability (height, width) float32 for an image read tile by tile through ``read``.
 

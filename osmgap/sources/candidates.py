@@ -68,21 +68,27 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
 
 def candidate_graph(frame: gpd.GeoDataFrame, crs: object) -> nx.MultiGraph:
     """The road graph of candidate lines in the metric ``crs`` (see osmgap.linegraph); the
-    ``tunnel``/``bridge``/``layer`` columns, where the frame has them, give edges their level."""
+    ``tunnel``/``bridge``/``layer`` columns, where the frame has them, give edges their level
+    and level tags."""
     metric = frame.to_crs(crs)
     return build_line_graph(np.asarray(metric.geometry.values, dtype=object), metric["confidence"].to_numpy(float),
-                            metric["highway"].to_numpy(object), crs, level=candidate_levels(metric))
+                            metric["highway"].to_numpy(object), crs, tags=candidate_tags(metric))
+
+
+def candidate_tags(frame: pd.DataFrame) -> list[dict] | None:
+    """Per line: its ``tunnel``/``bridge``/``layer`` values when the frame is levelled (has any
+    of those columns), None when it is not."""
+    keys = [k for k in LEVEL_KEYS if k in frame.columns]
+    if not keys:
+        return None
+    values = zip(*(frame[k].tolist() for k in keys))
+    return [{k: v for k, v in zip(keys, row) if isinstance(v, (str, int, float)) and not pd.isna(v)} for row in values]
 
 
 def candidate_levels(frame: pd.DataFrame) -> np.ndarray:
-    """Per line: its level (osmgap.osmindex.way_level) when the frame is levelled (has a
-    ``tunnel``, ``bridge`` or ``layer`` column), NaN when it is not."""
-    keys = [k for k in LEVEL_KEYS if k in frame.columns]
-    if not keys:
-        return np.full(len(frame), np.nan)
-    values = zip(*(frame[k].tolist() for k in keys))
-    return np.asarray([way_level({k: v for k, v in zip(keys, row) if isinstance(v, (str, int, float)) and not pd.isna(v)})
-                       for row in values], float)
+    """Per line: its level (osmgap.osmindex.way_level) when the frame is levelled, NaN when not."""
+    tags = candidate_tags(frame)
+    return np.full(len(frame), np.nan) if tags is None else np.asarray([way_level(t) for t in tags], float)
 
 
 def _to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:

@@ -57,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="shortest gap reported, metres (default %(default)s)")
     p.add_argument("--tile", type=int, default=512, help="inference window, pixels (multiple of 32)")
     p.add_argument("--overlap", type=int, default=64, help="overlap between windows, pixels")
-    p.add_argument("--batch", type=int, default=4, help="windows per forward pass")
+    p.add_argument("--batch", type=int, default=None,
+                   help="windows per forward pass (default: from free memory; at most 2 on a CPU, 32 on a GPU)")
     p.add_argument("--tta", action="store_true", help="average the model over the four flips of every window (4x slower)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~1.8x faster on a CPU after a ~90 s compile, so only for areas of tens of km2")

@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--josm-url", default=DEFAULT_JOSM_URL, help="JOSM remote control the map calls (default %(default)s)")
     p.add_argument("--tile", type=int, default=512, help="inference window, pixels (multiple of 32)")
     p.add_argument("--overlap", type=int, default=64, help="overlap between windows, pixels")
-    p.add_argument("--batch", type=int, default=4, help="windows per forward pass")
+    p.add_argument("--batch", type=int, default=None,
+                   help="windows per forward pass (default: from free memory; at most 2 on a CPU, 32 on a GPU)")
     p.add_argument("--cache-dir", type=Path, help="cache for Overpass responses")
 
 
