@@ -12,8 +12,11 @@ Candidates that say which level they lie on (a tunnel, a bridge, a layer: levell
 osmgap.sources.candidates) are measured only against OSM ways on their own level: a road over a
 mapped tunnel, or a tunnel under a mapped street, is not explained by it nor its duplicate.
 Candidates of unknown level (imagery, GPS) are measured against every way, except that an OSM
-tunnel is never what they duplicate (they see the surface only). A gap keeps the tunnel/bridge/
-layer tags of most of its evidence (by length, as its level), for the way a mapper draws.
+tunnel is never what they duplicate (they see the surface only). Pieces of evidence with
+different tunnel/bridge/layer tags are never merged into one gap: where the level changes (a tunnel
+portal, a bridge's end) the gap is cut, so each gap lies on one level and carries that level's tags
+for the way a mapper draws, and the pieces meet at one free end, the node their ways share. They
+stay one network for the length tests, so a short ramp into a long tunnel is reported with it.
 """
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ from osmgap.alignment import Probe
 from osmgap.osmindex import NO_SEPARATION, OsmIndex, from_level_key
 from osmgap.params import ConflateParams
 from osmgap.routing import direction as driven
-from osmgap.segments import (Pairs, Samples, covered, cut_many, explode, merge_pieces, near_pairs, runs, sample,
-                             weighted_majority, weighted_mean)
+from osmgap.segments import (Pairs, Samples, covered, cut_many, explode, label_changes, merge_pieces, near_pairs,
+                             runs, sample, weighted_majority, weighted_mean)
 
 WALK_SLACK_M = 1.5  # a piece is walked back to the last point this close to its best approach
 CONNECTOR_BODY_M = 3.0  # a connection must leave OSM's reach for at least this long
@@ -40,6 +43,7 @@ MAX_WALK_M = 400.0  # how far a piece may be walked back along a candidate that 
 TIE_M = 1.0  # OSM ways this much farther than the nearest count as equally near (junctions)
 CONTINUES_DEG = 40.0  # two gaps meeting on an OSM way this close to straight on are one road ...
 INWARD_M = 10.0  # ... measured over this much of each
+END_MOVE_M = 0.1  # a gap end this close to the OSM point it joins moves there (reprojection, offset noise)
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,10 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
                 ends[_key(xy)] = (join, xy)
     owner = np.asarray(owners, int)
     keys = cands.level_keys()
-    # two pieces walked to the same point of a candidate meet on an OSM way: two gaps, not one
-    merged, holder = merge_pieces(pieces, apart=set(ends))
+    # two pieces walked to the same point of a candidate meet on an OSM way: two gaps, not one;
+    # nor are pieces on different levels one gap (a ramp and its tunnel: each keeps its own tags)
+    portals = label_changes(pieces, [str(k) for k in keys[owner]]) - set(ends) if pieces else set()
+    merged, holder = merge_pieces(pieces, apart=set(ends) | portals)
     lengths = shapely.length(np.asarray(pieces, dtype=object)) if pieces else np.zeros(0)
     conf = weighted_mean(holder, cands.confidence[owner], lengths, len(merged)) if pieces else []
     highway = weighted_majority(holder, cands.highway[owner], lengths, len(merged)) if pieces else []
@@ -119,14 +125,15 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
                                len(merged), default="nan") if pieces else []
     tags = weighted_majority(holder, keys[owner], lengths, len(merged), default="") if pieces else []
     gaps = []
-    for line, joins, c, h, lv, t in zip(merged, _end_joins(merged, ends, osm, params), conf, highway, levels, tags):
+    for line, joins, c, h, lv, t in zip(merged, _end_joins(merged, ends, osm, params, portals), conf, highway,
+                                         levels, tags):
         gap = _joined(line, joins)
         gap.confidence = float(score(gap.line)) if score else float(c)
         gap.highway = h
         gap.level = float(lv)
         gap.level_tags = from_level_key(t)
         gaps.append(gap)
-    return _filter(gaps, osm, params, {} if dropped is None else dropped)
+    return _filter(gaps, osm, params, {} if dropped is None else dropped, portals)
 
 
 def on_level(pairs: Pairs, level: np.ndarray, pts: Samples, lengths: np.ndarray, osm: OsmIndex,
@@ -215,7 +222,10 @@ def _key(xy: tuple[float, ...]) -> tuple[int, int]:
 
 
 def _joined(line: LineString, joins: dict[int, Join]) -> Gap:
-    """``line`` extended at each end to the OSM point it joins (``joins`` by end, 0 or -1)."""
+    """``line`` extended at each end to the OSM point it joins (``joins`` by end, 0 or -1); an end
+    within END_MOVE_M of that point is moved onto it instead. Two gaps that meet on an OSM way
+    end at the same point: extended by a stub of a few centimetres each, they would share the
+    stub (JOSM: overlapping highways)."""
     coords = [tuple(c[:2]) for c in line.coords]
     kept = []
     for end in (0, -1):
@@ -224,19 +234,21 @@ def _joined(line: LineString, joins: dict[int, Join]) -> Gap:
             continue
         xy = coords[end]
         kept.append(Join(end, join.segment, join.vertex, join.xy))
-        if np.hypot(join.xy[0] - xy[0], join.xy[1] - xy[1]) > 0.01:
+        if np.hypot(join.xy[0] - xy[0], join.xy[1] - xy[1]) > END_MOVE_M:
             coords = [join.xy, *coords] if end == 0 else [*coords, join.xy]
         else:
             coords[end] = join.xy
     return Gap(LineString(coords), kept, 0.0, "road")
 
 
-def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex,
-               params: ConflateParams) -> list[dict[int, Join]]:
+def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex, params: ConflateParams,
+               portals: set[tuple[int, int]] = frozenset()) -> list[dict[int, Join]]:
     """Per line, the join of each end: where it was walked to; else, for an end that stops just
     short of an OSM way it is heading for (a detection that fades out before the junction), that
     way; else none. A real cul-de-sac next to another road is not heading for it, and is left
-    alone: joining it would be the almost-junction JOSM warns about, without evidence."""
+    alone: joining it would be the almost-junction JOSM warns about, without evidence. An end at
+    one of ``portals`` (where the gap meets its continuation on another level) joins nothing:
+    its continuation is there."""
     out: list[dict[int, Join]] = [{} for _ in lines]
     free = []
     for i, line in enumerate(lines):
@@ -245,7 +257,7 @@ def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex,
             found = walked.get(_key(coords[end]))
             if found:
                 out[i][end] = found[0]
-            else:
+            elif _key(coords[end]) not in portals:
                 inner = coords[1] if end == 0 else coords[-2]
                 free.append((i, end, coords[end], coords[end] - inner))
     if free and len(osm.segs):
@@ -263,9 +275,11 @@ def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex,
     return out
 
 
-def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dict[str, int]) -> list[Gap]:
+def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dict[str, int],
+            portals: set[tuple[int, int]] = frozenset()) -> list[Gap]:
     """Drop slivers, parallel duplicates, short and unconfident gaps, counting each reason in
-    ``dropped``; record on the others what they were measured at."""
+    ``dropped``; record on the others what they were measured at. A gap cut at a level change
+    (an end in ``portals``) is part of a road, not a stub: no shortest piece applies to it."""
     if not gaps:
         return []
     segs = explode(np.asarray([g.line for g in gaps], dtype=object))
@@ -297,7 +311,8 @@ def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dic
     kept = []
     for i, gap in enumerate(gaps):
         connector = len(net_ways[label[i]]) >= 2
-        reason = _rejection(gap, float(net_length[i]), float(net_body[i]), float(share[i]), connector, params)
+        cut = bool(portals) and any(_key(gap.line.coords[end]) in portals for end in (0, -1))
+        reason = _rejection(gap, float(net_length[i]), float(net_body[i]), float(share[i]), connector, params, cut)
         if reason:
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
@@ -307,12 +322,13 @@ def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dic
 
 
 def _rejection(gap: Gap, length: float, body: float, share: float, connector: bool,
-               params: ConflateParams) -> str | None:
+               params: ConflateParams, cut: bool = False) -> str | None:
     """Why a gap is not reported, or None. ``length`` and ``body`` are those of the network of
     gaps it belongs to: a side street of a missing estate is short, the estate is not. A network
     that connects two different OSM ways may be short; anything else must be min_length_m long
-    and run min_body_m out of OSM's reach."""
-    if gap.line.length < MIN_PIECE_M:
+    and run min_body_m out of OSM's reach. A piece ``cut`` from its continuation on another level
+    may be shorter than MIN_PIECE_M."""
+    if gap.line.length < MIN_PIECE_M and not cut:
         return "too_short"
     if length < (params.min_connector_m if connector else params.min_length_m):
         return "too_short"

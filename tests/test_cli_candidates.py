@@ -168,28 +168,40 @@ TUNNEL = 27193233
 HELSINKI_BBOX = "24.9440,60.1680,24.9530,60.1760"
 
 
-def test_a_deleted_tunnel_comes_back_as_a_tunnel_in_every_output(data, helsinki, tmp_path):
-    """With the tunnel deleted from the real extract and all ways given back as a levelled source
-    (its tunnel/bridge/layer properties kept), the tunnel comes back in suggestions.osm as new
-    ways tagged tunnel=yes and layer=-3 (not a surface road drawn on the streets above it), joined
-    to existing nodes only at their ends; JOSM reads the file without errors; both GeoJSON files
-    carry the level as properties, and nothing on the surface gets one."""
-    edited = _extract_without(data / "osm" / "helsinki.osm.pbf", (TUNNEL,), tmp_path / "helsinki-edited.osm")
+def _levelled_helsinki_diff(data: Path, helsinki, deleted: tuple[int, ...], tmp_path: Path) -> Path:
+    """`osmgap diff` of the real Helsinki extract without ``deleted``, all its ways given back as
+    a levelled source (tunnel/bridge/layer kept); the output folder."""
+    edited = _extract_without(data / "osm" / "helsinki.osm.pbf", deleted, tmp_path / "helsinki-edited.osm")
     cands = tmp_path / "levelled.geojson"
     as_candidates(helsinki.ways, levelled=True).to_file(cands, driver="GeoJSON")
     out = tmp_path / "out"
     proc = _osmgap("diff", "--aoi", HELSINKI_BBOX, "--osm", str(edited), "--candidates", str(cands), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    crs = helsinki.ways.estimate_utm_crs()
-    tunnel = helsinki.ways[helsinki.ways["osm_id"] == TUNNEL].to_crs(crs).geometry.iloc[0]
+    return out
 
-    root = ET.fromstring((out / "suggestions.osm").read_bytes())
+
+def _drawn_ways(path: Path, crs) -> list[tuple[dict, list[str], shapely.LineString]]:
+    """The ways of a suggestions.osm: tags, node refs and line (in ``crs``)."""
+    root = ET.fromstring(path.read_bytes())
     where = {n.get("id"): (float(n.get("lon")), float(n.get("lat"))) for n in root.findall("node")}
     drawn = []
     for w in root.findall("way"):
         refs = [nd.get("ref") for nd in w.findall("nd")]
         line = gpd.GeoSeries([shapely.LineString([where[r] for r in refs])], crs="EPSG:4326").to_crs(crs).iloc[0]
         drawn.append(({t.get("k"): t.get("v") for t in w.findall("tag")}, refs, line))
+    return drawn
+
+
+def test_a_deleted_tunnel_comes_back_as_a_tunnel_in_every_output(data, helsinki, tmp_path):
+    """With the tunnel deleted from the real extract and all ways given back as a levelled source
+    (its tunnel/bridge/layer properties kept), the tunnel comes back in suggestions.osm as new
+    ways tagged tunnel=yes and layer=-3 (not a surface road drawn on the streets above it), joined
+    to existing nodes only at their ends; JOSM reads the file without errors; both GeoJSON files
+    carry the level as properties, and nothing on the surface gets one."""
+    out = _levelled_helsinki_diff(data, helsinki, (TUNNEL,), tmp_path)
+    crs = helsinki.ways.estimate_utm_crs()
+    tunnel = helsinki.ways[helsinki.ways["osm_id"] == TUNNEL].to_crs(crs).geometry.iloc[0]
+    drawn = _drawn_ways(out / "suggestions.osm", crs)
     along = [(tags, refs, line) for tags, refs, line in drawn if line.intersection(tunnel.buffer(2.0)).length >= 0.9 * line.length]
     assert sum(line.intersection(tunnel.buffer(2.0)).length for _, _, line in along) >= 0.9 * tunnel.length
     for tags, refs, _ in along:
@@ -210,3 +222,52 @@ def test_a_deleted_tunnel_comes_back_as_a_tunnel_in_every_output(data, helsinki,
     tasks = [json.loads(r)["features"][0] for r in (out / "maproulette.geojson").read_bytes().split(b"\x1e") if r.strip()]
     levelled = {t["id"]: (t["properties"].get("tunnel"), t["properties"].get("layer")) for t in tasks}
     assert sorted(levelled[i] for i in found.loc[on_tunnel, "id"]) == [("yes", "-3")] * len(along)
+
+
+# The real surface service road (no level tags, 48 m) that leads into TUNNEL at its portal.
+RAMP = 27193234
+
+
+def test_a_deleted_ramp_and_its_tunnel_come_back_as_two_joined_ways_each_on_its_level(data, helsinki, tmp_path):
+    """With the tunnel and the surface road into it both deleted from the real extract (all ways
+    given back as a levelled source), the missing road is cut at the portal: in suggestions.osm
+    the ramp is a way with no tunnel/bridge/layer tags and a fixme that asks for imagery, the
+    tunnel a way tagged tunnel=yes, layer=-3 whose fixme asks for the portals, and the two share
+    the node at the portal (the node the real ways share); JOSM reads it without errors. Both
+    GeoJSON files carry the same split: the ramp without level properties, the tunnel with them."""
+    out = _levelled_helsinki_diff(data, helsinki, (TUNNEL, RAMP), tmp_path)
+    crs = helsinki.ways.estimate_utm_crs()
+    real = helsinki.ways.set_index("osm_id").loc[[TUNNEL, RAMP]]
+    tunnel, ramp = real.to_crs(crs).geometry
+    (portal_id,) = set(real.loc[TUNNEL, "node_ids"]) & set(real.loc[RAMP, "node_ids"])
+    _, lon, lat = helsinki.nodes[portal_id]
+    portal = gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326").to_crs(crs).iloc[0]
+    drawn = _drawn_ways(out / "suggestions.osm", crs)
+
+    def along(road):
+        return [d for d in drawn if d[2].intersection(road.buffer(2.0)).length >= 0.9 * d[2].length]
+
+    (ramp_tags, ramp_refs, ramp_line), = along(ramp)
+    assert ramp_line.length >= 0.9 * ramp.length
+    assert not {"tunnel", "bridge", "layer"} & set(ramp_tags) and "check imagery" in ramp_tags["fixme"]
+    in_tunnel = along(tunnel)
+    for tags, _, _ in in_tunnel:
+        assert tags["tunnel"] == "yes" and tags["layer"] == "-3" and tags["highway"] == "service"
+        assert "portal" in tags["fixme"] and "imagery:" not in tags["fixme"]
+    # the ramp ends at the portal, on the node where a tunnel way begins or ends
+    (at_portal,) = [end for end in (ramp_refs[0], ramp_refs[-1])
+                    if shapely.Point(ramp_line.coords[0 if end == ramp_refs[0] else -1]).distance(portal) <= 0.5]
+    assert any(at_portal in (refs[0], refs[-1]) for _, refs, _ in in_tunnel)
+    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+    found = gpd.read_file(out / "suggestions.geojson").to_crs(crs)
+    on_ramp = found.geometry.intersection(ramp.buffer(2.0)).length >= 0.9 * found.geometry.length
+    on_tunnel = found.geometry.intersection(tunnel.buffer(2.0)).length >= 0.9 * found.geometry.length
+    assert on_ramp.sum() == 1 and on_tunnel.sum() == len(in_tunnel)
+    assert "tunnel" in found.columns and found.loc[on_ramp, "tunnel"].isna().all()
+    assert (found.loc[on_tunnel, "tunnel"] == "yes").all() and (found.loc[on_tunnel, "layer"] == "-3").all()
+    tasks = [json.loads(r)["features"][0] for r in (out / "maproulette.geojson").read_bytes().split(b"\x1e") if r.strip()]
+    levelled = {t["id"]: (t["properties"].get("tunnel"), t["properties"].get("layer")) for t in tasks}
+    assert [levelled[i] for i in found.loc[on_ramp, "id"]] == [(None, None)]
+    assert sorted(levelled[i] for i in found.loc[on_tunnel, "id"]) == [("yes", "-3")] * len(in_tunnel)

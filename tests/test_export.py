@@ -159,8 +159,9 @@ def test_a_tunnel_or_bridge_joins_existing_nodes_only_at_its_ends(helsinki, leve
     """The real line of a street, every vertex an existing node, as evidence of a new way: on the
     surface it joins the street at each node; in a tunnel or on a bridge it carries those tags
     and joins existing nodes only at its ends, where it lands: inner vertices at an existing node
-    (a crossing with a way on another level) are left out, not connected nor duplicated. JOSM
-    reads it without errors."""
+    (a crossing with a way on another level) are left out, not connected nor duplicated; its
+    fixme asks for what imagery cannot show (a tunnel's portals, a bridge's ends). JOSM reads it
+    without errors."""
     way = helsinki.ways[helsinki.ways["osm_id"] == STREET_OVER_TUNNEL].iloc[0]
     geom = LineString(way.geometry.coords)
     s = Suggestion(id=stable_id(geom), kind="missing_road", geometry=geom, length_m=100.0, confidence=0.8,
@@ -170,6 +171,10 @@ def test_a_tunnel_or_bridge_joins_existing_nodes_only_at_its_ends(helsinki, leve
     refs = [int(nd.get("ref")) for nd in w.findall("nd")]
     tags = {t.get("k"): t.get("v") for t in w.findall("tag")}
     assert {k: v for k, v in tags.items() if k not in ("highway", "fixme")} == level_tags
+    # no imagery shows a tunnel: its fixme asks for the portals; a bridge's for where it begins and ends
+    assert ("check imagery" in tags["fixme"]) == (not level_tags)
+    assert ("portal" in tags["fixme"]) == ("tunnel" in level_tags)
+    assert ("bridge begins and ends" in tags["fixme"]) == ("bridge" in level_tags)
     at = {(coord_text(lon), coord_text(lat)): n for n, (_, lon, lat) in helsinki.nodes.items()}
     nodes = [at[coord_text(x), coord_text(y)] for x, y in geom.coords]  # the way's nodes inside the extract
     assert len(nodes) >= 4 and set(nodes) <= set(way.node_ids)

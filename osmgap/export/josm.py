@@ -10,7 +10,8 @@ What JOSM's reader (OsmReader, Debian josm r18646) fixes:
   (JOSM refuses a positive id without a version).
 Each way carries ``highway`` and a human ``fixme``, and, where levelled evidence put it in a
 tunnel or on a bridge, that evidence's ``tunnel``/``bridge``/``layer`` (real OSM tags a mapper keeps,
-so the way is not drawn as a road on top of the street it passes under or over); the suggestion id
+so the way is not drawn as a road on top of the street it passes under or over, and a ``fixme``
+that asks for what imagery cannot show: a tunnel's portals, a bridge's ends); the suggestion id
 travels in an XML comment,
 which JOSM drops, so no tool hint ever reaches an uploadable tag (MapWithAI-style ``conn=``
 hints included: a connection is either a shared existing node or a sentence in ``fixme``).
@@ -82,14 +83,35 @@ def write_josm(path: str | Path, suggestions: list[Suggestion], bounds: Bounds, 
 
 def fixme_text(suggestion: Suggestion) -> str:
     """The sentence a mapper reads in JOSM; it names the tool and says what to check, and which
-    OSM way an end must still be joined to where no existing node lies at that end."""
+    OSM way an end must still be joined to where no existing node lies at that end. Imagery
+    shows no tunnel and not where a bridge's deck ends: a way on its own level asks for what the
+    levelled road lines it came from must be checked for (osmgap.export.josm.level_check)."""
     phrase = NEW_GEOMETRY_KINDS.get(suggestion.kind, suggestion.kind.replace("_", " "))
-    text = f"osmgap: {phrase}, check imagery (confidence {suggestion.confidence:.2f})"
+    check = level_check(suggestion.level_tags) or "check imagery"
+    text = f"osmgap: {phrase}, {check} (confidence {suggestion.confidence:.2f})"
     loose = [j for j in suggestion.joins if j.node_id is None]
     if loose:
         ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to way {j.way_id}" for j in loose)
         text += f"; {ends}"
     return text
+
+
+def level_check(level_tags: Mapping[str, str]) -> str:
+    """What to check on a way drawn from levelled road lines (a tunnel, a building passage, a
+    bridge, a layer), '' for one on the surface."""
+    tunnel = str(level_tags.get("tunnel", "")).strip().lower()
+    layer = level_tags.get("layer")
+    which = f" (layer={layer})" if layer is not None else ""
+    if tunnel == "building_passage":
+        return "building passage from levelled road lines: check where it enters and leaves the building"
+    if tunnel:
+        return ("tunnel from levelled road lines (not visible on imagery): "
+                f"check the portal positions and the layer{which}")
+    if level_tags.get("bridge"):
+        return f"bridge from levelled road lines: check where the bridge begins and ends and the layer{which}"
+    if layer is not None:
+        return f"on layer {layer} from levelled road lines: check the layer and where it meets other levels"
+    return ""
 
 
 def coord_text(value: float) -> str:
