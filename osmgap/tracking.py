@@ -38,6 +38,7 @@ from osmgap.store import StatusChange, Store, now_iso
 
 SAME_ROAD_FRACTION = 0.8  # share of a new line within tolerance of a dismissed one: same road
 REOPENABLE = ("covered by OSM", "no longer detected")
+TWIN_REASON = "same road as dismissed"
 
 MR_FALSE_POSITIVE = 2
 MR_FIXED = (1, 5)
@@ -99,7 +100,7 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
     if old is None:
         line = reproject(shape(feature["geometry"]), WGS84, crs)
         twin = next((sid for sid, d in dismissed if _same_place(line, d, tolerance_m)), None)
-        change = (StatusChange("dismissed", f"same road as dismissed {twin}", run_id=record.run_id) if twin
+        change = (StatusChange("dismissed", f"{TWIN_REASON} {twin}", run_id=record.run_id) if twin
                   else StatusChange("open", "new", run_id=record.run_id))
         store.add_suggestion(aoi, feature, time, record.run_id, change)
         record.counts["dismissed_seen" if twin else "new"] += 1
@@ -112,8 +113,10 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
         record.counts["reopened"] += 1
 
 
-def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> dict[str, int]:
-    """Fold MapRoulette's task statuses into the state; counts of what changed."""
+def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus],
+                        tolerance_m: float = 15.0) -> dict[str, int]:
+    """Fold MapRoulette's task statuses into the state; counts of what changed. A false positive
+    also dismisses the open/published suggestions along it (``_dismiss_twins``)."""
     counts = {"dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0}
     time = now_iso()
     with store.transaction():
@@ -136,7 +139,24 @@ def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> 
             key = change.status if change.status != row["status"] and change.status in counts else "unchanged"
             counts[key] += 1
             store.change(aoi, task.name, time, change)
+            if task.status == MR_FALSE_POSITIVE:
+                counts["dismissed"] += _dismiss_twins(store, aoi, task.name, row, time, tolerance_m)
     return counts
+
+
+def _dismiss_twins(store: Store, aoi: str, dismissed_id: str, row: Any, time: str, tolerance_m: float) -> int:
+    """Dismiss the open or published suggestions that lie along one a reviewer just rejected.
+
+    A later run may have seen the same road under another id (its OSM anchor changed when the
+    roads around it were mapped) before the verdict was synced; it must not be published again."""
+    rejected = shape(json.loads(row["geometry"]))
+    crs = utm_crs_for(rejected.centroid.x, rejected.centroid.y)
+    rejected = reproject(rejected, WGS84, crs)
+    twins = [sid for sid, line in _lines(store.suggestions(aoi, ("open", "published")), crs)
+             if sid != dismissed_id and _same_place(line, rejected, tolerance_m)]
+    for sid in twins:
+        store.change(aoi, sid, time, StatusChange("dismissed", f"{TWIN_REASON} {dismissed_id}"))
+    return len(twins)
 
 
 def precision(store: Store, aoi: str) -> dict[str, Any]:

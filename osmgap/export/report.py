@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 from osmgap.store import STATUSES, Store, now_iso  # noqa: E402
-from osmgap.tracking import precision  # noqa: E402
+from osmgap.tracking import TWIN_REASON, precision  # noqa: E402
 
 COLOURS = {"open": "#d62728", "published": "#ff7f0e", "fixed": "#2ca02c", "dismissed": "#7f7f7f",
            "osm": "#6baed6", "aoi": "#222222"}
@@ -80,12 +80,26 @@ def history(events: Iterable[Any]) -> list[tuple[str, dict[str, int]]]:
 
 
 def latest_changes(data: ReportData) -> dict[str, int]:
-    """New / fixed / dismissed since the run before the last one (everything, after one run)."""
+    """New / fixed / dismissed since the run before the last one (everything, after one run).
+
+    Each suggestion counts once, by where it ended up: one that vanished (fixed) and was then
+    rejected on MapRoulette counts as dismissed; a road seen again under another id and dismissed
+    as the twin of a rejected one is the same road, so it counts as neither new nor dismissed."""
     since = data.runs[-2]["time"] if len(data.runs) > 1 else ""
+    first: dict[str, Any] = {}
+    last: dict[str, Any] = {}
+    for e in data.events:
+        if e["time"] > since:
+            first.setdefault(e["suggestion_id"], e)
+            last[e["suggestion_id"]] = e
     totals = {s: 0 for s in HISTORY_SERIES}
-    for day, counts in history(e for e in data.events if e["time"] > since):
-        for s in HISTORY_SERIES:
-            totals[s] += counts[s]
+    for sid, e in last.items():
+        if e["status"] == "dismissed" and str(e["reason"]).startswith(TWIN_REASON):
+            continue
+        if e["status"] in ("fixed", "dismissed"):
+            totals[e["status"]] += 1
+        elif first[sid]["status"] == "open" and first[sid]["reason"] == "new":
+            totals["new"] += 1
     return totals
 
 
