@@ -19,7 +19,8 @@ resampled to one point per 30 s and 90 s (coarser receivers), and 10 m Gaussian 
 
 Scale (--scale N): the real points repeated N times (each copy its own trips, shifted by up to
 2 m) are written as one CSV, then read, rasterised, turned into a road graph and scored as
-support along OSM ways, as ``osmgap diff --gps`` does; the wall and CPU time of each step and the
+support along OSM ways (the rasters as ``osmgap.gps.density.density_rasters`` makes them for other
+uses; the graph and the support as ``osmgap diff --gps`` does); the wall and CPU time of each step and the
 peak memory of the process are printed.
 
 Usage: python bench/gps.py [--seed 0] [--radius 15] [--json OUT] [--scale N]

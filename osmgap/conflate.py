@@ -60,9 +60,9 @@ class Conflation:
 
 
 def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
-             params: ConflateParams = ConflateParams(), parking_lots: np.ndarray | None = None) -> Conflation:
-    """All suggestion kinds for ``evidence`` against ``roads`` inside ``area_metric``;
-    ``parking_lots``: OSM ``amenity=parking`` polygons (WGS84), where missing roads are aisles."""
+             params: ConflateParams = ConflateParams()) -> Conflation:
+    """All suggestion kinds for ``evidence`` against ``roads`` inside ``area_metric``; missing
+    roads inside ``roads.parking`` (OSM ``amenity=parking`` areas, WGS84) are aisles."""
     crs = evidence.graph.graph["crs"]
     osm = index_osm(roads, crs)
     shift = _offset(evidence, roads.ways, area_metric, params)
@@ -85,7 +85,7 @@ def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
     if params.unsupported:
         along = (lambda line: probability_along(prob, line)) if prob is not None else None
         drafts += [from_unsupported(u, osm, crs) for u in find_unsupported(osm, pr.segs, usable, fitted, along)]
-    lots = None if parking_lots is None else reproject(np.asarray(parking_lots, dtype=object), WGS84, crs)
+    lots = reproject(np.asarray(roads.parking.geometry.values, dtype=object), WGS84, crs) if len(roads.parking) else None
     _mark_parking(drafts, cands.lines, osm, lots)
     suggestions = finish(drafts, osm)
     report = {"alignment_spread_m": None if spread is None else round(spread, 2),

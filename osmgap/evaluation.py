@@ -31,8 +31,9 @@ def score_roads(prob: ProbabilityRaster, labels: RoadLabels, threshold: float,
     truth = labels.mask.astype(bool)
     scores: dict = dict(pixel_scores(pred, truth, valid))
     res = prob.resolution[0]
-    for slack in slacks_m:
-        relaxed = relaxed_scores(pred & valid if valid is not None else pred, truth, slack / res)
+    seen_pred, seen_truth = (pred & valid, truth & valid) if valid is not None else (pred, truth)
+    for slack in slacks_m:  # like the pixel scores, only where there is imagery
+        relaxed = relaxed_scores(seen_pred, seen_truth, slack / res)
         scores.update({f"{k}@{slack:g}m": v for k, v in relaxed.items()})
     proposal = extract_graph(prob, GraphParams(threshold=threshold))
     scores.update(apls(labels.graph, proposal))

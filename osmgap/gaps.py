@@ -30,7 +30,6 @@ from shapely.geometry import LineString
 from osmgap.alignment import Probe
 from osmgap.osmindex import NO_SEPARATION, OsmIndex, from_level_key
 from osmgap.params import ConflateParams
-from osmgap.routing import direction as driven
 from osmgap.segments import (Pairs, Samples, covered, cut_many, explode, label_changes, merge_pieces, near_pairs,
                              runs, sample, weighted_majority, weighted_mean)
 
@@ -289,7 +288,7 @@ def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dic
                      shapely.length(np.asarray([g.line for g in gaps], dtype=object)), osm, params.near_m)
     ok = covered(pairs, osm.segs, len(pts), params.near_m, params.tolerance_m, params.max_angle_deg)
     line_of = osm.segs.line[pairs.segment]
-    oneway = np.array([driven(t, h) != 0 for t, h in zip(osm.tags, osm.highway)], bool)[line_of]
+    oneway = (osm.direction != 0)[line_of]
     # a tunnel beside the evidence is no surface road it could duplicate, nor is the outline of
     # a mapped area (a pedestrian square, a service yard): a street along a square's edge is a street
     unlike = _not_a_lane(osm)[line_of]

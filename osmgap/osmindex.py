@@ -7,6 +7,7 @@ the exact WGS84 position and id of each vertex. Building them once keeps each ch
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,13 +25,40 @@ LEVEL_TAGS = ("bridge", "tunnel", "layer", "covered", "level")
 LEVEL_KEYS = ("tunnel", "bridge", "layer")
 
 
+ONEWAY_FORWARD = {"yes", "1", "true"}
+ONEWAY_BACKWARD = {"-1", "reverse"}
+IMPLIED_ONEWAY_JUNCTIONS = {"roundabout", "circular"}
+
+
+def direction(tags: dict, highway: str = "") -> int:
+    """How a way may be driven: +1 only first node -> last, -1 only last -> first, 0 both
+    (``oneway``; implied on roundabouts and motorways unless ``oneway=no``)."""
+    oneway = str(tags.get("oneway", "")).strip().lower()
+    if oneway in ONEWAY_FORWARD:
+        return 1
+    if oneway in ONEWAY_BACKWARD:
+        return -1
+    if oneway in ("no", "0", "false"):
+        return 0
+    implied = str(tags.get("junction", "")).lower() in IMPLIED_ONEWAY_JUNCTIONS or str(highway) == "motorway"
+    return 1 if implied else 0
+
+
+def _layer_number(value: object) -> float | None:
+    """A ``layer`` value as a finite number, else None (missing, text, NaN, inf)."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def way_level(tags: dict) -> int:
     """The level a road lies on: its ``layer`` when it has a numeric one, else -1 for a tunnel
     (a building passage runs at street level), +1 for a bridge, 0 on the surface."""
-    try:
-        return int(round(float(str(tags.get("layer", "")).strip())))
-    except ValueError:
-        pass
+    layer = _layer_number(tags.get("layer", ""))
+    if layer is not None:
+        return int(round(layer))
     tunnel = str(tags.get("tunnel", "no")).strip().lower()
     if tunnel not in NO_SEPARATION and tunnel != "building_passage":
         return -1
@@ -46,11 +74,8 @@ def level_tags(tags: dict) -> dict[str, str]:
         value = tags.get(key)
         text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
         if key == "layer":
-            try:
-                number = float(text)
-            except ValueError:
-                continue
-            if number == int(number):
+            number = _layer_number(text)
+            if number is not None and number == int(number):
                 out[key] = str(int(number))
         elif text.lower() not in NO_SEPARATION:
             out[key] = text
@@ -128,6 +153,11 @@ class OsmIndex:
         ends[self.line_ends.ravel()] = True
         return ends & (self.key_uses[self.vertex_key] == 1)
 
+
+    @cached_property
+    def direction(self) -> np.ndarray:
+        """Per line: how it may be driven (``direction``: +1, -1, or 0 both ways)."""
+        return np.asarray([direction(t, h) for t, h in zip(self.tags, self.highway)], int)
 
     @cached_property
     def level(self) -> np.ndarray:

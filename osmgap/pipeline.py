@@ -149,8 +149,7 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
         run = _imagery_evidence(req, aoi, imagery, licence, timer)
     with timer("conflate"):
         params = gps_conflate_params(req.conflate) if run.info["evidence"] == "gps" else req.conflate
-        result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params,
-                          parking_lots=np.asarray(roads.parking.geometry.values, dtype=object))
+        result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
     suggestions = result.suggestions
     if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
         with timer("gps support"):

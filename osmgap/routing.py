@@ -37,32 +37,13 @@ class Anchor:
     t: float
 
 
-ONEWAY_FORWARD = {"yes", "1", "true"}
-ONEWAY_BACKWARD = {"-1", "reverse"}
-IMPLIED_ONEWAY_JUNCTIONS = {"roundabout", "circular"}
-
-
-def direction(tags: dict, highway: str = "") -> int:
-    """How a way may be driven: +1 only first node -> last, -1 only last -> first, 0 both."""
-    oneway = str(tags.get("oneway", "")).strip().lower()
-    if oneway in ONEWAY_FORWARD:
-        return 1
-    if oneway in ONEWAY_BACKWARD:
-        return -1
-    if oneway in ("no", "0", "false"):
-        return 0
-    implied = str(tags.get("junction", "")).lower() in IMPLIED_ONEWAY_JUNCTIONS or str(highway) == "motorway"
-    return 1 if implied else 0
-
-
 class Network:
     """The OSM ways as a directed weighted graph of vertex keys (shared vertices = junctions)."""
 
     def __init__(self, osm: OsmIndex):
         self.osm = osm
         n = int(osm.vertex_key.max()) + 1 if len(osm.vertex_key) else 0
-        way_dir = np.array([direction(t, h) for t, h in zip(osm.tags, osm.highway)], int)
-        self.seg_dir = way_dir[osm.segs.line] if len(way_dir) else np.zeros(0, int)
+        self.seg_dir = osm.direction[osm.segs.line] if len(osm.direction) else np.zeros(0, int)
         ka = osm.vertex_key[osm.segs.vertex]
         kb = osm.vertex_key[osm.segs.vertex + 1]
         w = np.maximum(osm.segs.length, 1e-6)

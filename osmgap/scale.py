@@ -24,10 +24,11 @@ from osmgap.datamodel import ProbabilityRaster
 from osmgap.distributed import run_jobs, threads_per_worker
 from osmgap.errors import InputError
 from osmgap.graph import GraphParams, extract_graph
-from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
+from osmgap.model.infer import predict_region
+from osmgap.model.nets import DEFAULT_MODEL, ModelMeta, load_checkpoint, pick_device
 from osmgap.sources.imagery import Grid
 from osmgap.sources.xyz import AnyImagery, imagery_fingerprint, open_window_reader
-from osmgap.tiling import Tile, core_pieces, plan_tiles, predict_region, stitch, window_box, window_grid
+from osmgap.tiling import Tile, core_pieces, plan_tiles, stitch, window_box, window_grid
 from osmgap.tilestore import TileResult, TileStore
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,11 @@ def default_work_dir(out: Path) -> Path:
 
 @functools.lru_cache(maxsize=2)
 def _model(path: str | None) -> tuple[torch.nn.Module, ModelMeta, torch.device]:
-    """The model, loaded once per worker process and reused for all its tiles."""
+    """The model, loaded once per worker process and reused for all its tiles; channels-last
+    weights, as ``osmgap.model.infer.predict_raster`` runs the uncut path."""
     device = pick_device()
     net, meta = load_checkpoint(path, device)
-    return net, meta, device
+    return net.to(memory_format=torch.channels_last), meta, device
 
 
 def run_tile(job: TileJob) -> TileResult:
@@ -84,7 +86,7 @@ def run_tile(job: TileJob) -> TileResult:
         torch.set_num_threads(job.threads)
     net, meta, device = _model(job.model)
     with open_window_reader(job.imagery, job.grid) as reader:
-        prob = predict_region(net, meta, reader.read, job.grid, job.tile.region, tile=job.window,
+        prob = predict_region(net, meta, reader.read, job.grid.height, job.grid.width, job.tile.region, tile=job.window,
                               overlap=job.overlap, batch=job.batch, device=device, tta=job.tta,
                               compile=job.compile)
     region = window_grid(job.grid, job.tile.region)
@@ -106,7 +108,8 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
     if not opts.resume:
         store.clear()
     done = store.done()
-    threads = 0 if opts.workers <= 0 and not opts.scheduler else threads_per_worker(opts.workers)
+    # torch threads per worker of our own LocalCluster; an existing cluster (--scheduler) keeps its own
+    threads = threads_per_worker(opts.workers) if opts.workers > 0 and not opts.scheduler else 0
     jobs = [TileJob(imagery, grid, t, model, graph, window, overlap, batch, threads, tta, compile)
             for t in tiles if t.key not in done]
     log.info("%d tiles, %d already done in %s", len(tiles), len(tiles) - len(jobs), store.dir)
@@ -133,8 +136,7 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
 
 
 def _model_fingerprint(path: str | None) -> list[Any]:
-    if path is None:
-        return ["default"]
-    p = Path(path)
+    """The model file (the shipped default too: it is replaced when retrained) by path, size, mtime."""
+    p = Path(path) if path else DEFAULT_MODEL
     stat = p.stat() if p.exists() else None
     return [str(p.resolve()), stat.st_size if stat else None, stat.st_mtime_ns if stat else None]

@@ -41,8 +41,8 @@ from osmgap.model.infer import predict_raster
 from osmgap.model.nets import ModelMeta
 from osmgap.params import ConflateParams
 from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid
+from osmgap.sources.xyz import lonlat_to_tile
 
-MAX_LAT = 85.0511287798066  # web mercator's edge
 BLOCK_LEVELS = 2  # a block is the tile's ancestor this many zoom levels up: 4 x 4 tiles
 BLOCK_MARGIN_M = 40.0  # context predicted around a block, not counted
 
@@ -79,11 +79,7 @@ def _tile_lat(y: int, n: int) -> float:
 
 def tile_at(lon: float, lat: float, zoom: int) -> Tile:
     """The tile of ``zoom`` that holds (lon, lat)."""
-    n = 2 ** zoom
-    lat = max(-MAX_LAT, min(MAX_LAT, lat))
-    x = int((lon + 180.0) / 360.0 * n)
-    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
-    return Tile(zoom, min(max(x, 0), n - 1), min(max(y, 0), n - 1))
+    return Tile(zoom, *lonlat_to_tile(lon, lat, zoom))
 
 
 def tiles_over(area_wgs84: BaseGeometry, zoom: int) -> list[Tile]:
@@ -130,8 +126,7 @@ class ScanInputs:
     batch: int | None = None  # None: auto_batch, from free memory
 
 
-def scan(inputs: ScanInputs, zoom: int, tolerance_m: float = ConflateParams.tolerance_m,
-         graph_params: GraphParams | None = None) -> list[TileScore]:
+def scan(inputs: ScanInputs, zoom: int, tolerance_m: float = ConflateParams.tolerance_m) -> list[TileScore]:
     """Score every tile of ``zoom`` over the AOI ∩ imagery footprint, one block at a time."""
     area = inputs.aoi.geometry
     if inputs.imagery is not None:
@@ -143,7 +138,7 @@ def scan(inputs: ScanInputs, zoom: int, tolerance_m: float = ConflateParams.tole
     crs = inputs.aoi.metric_crs
     osm_metric = inputs.osm_ways.to_crs(crs).geometry.to_numpy() if len(inputs.osm_ways) else np.zeros(0, object)
     osm_tree = shapely.STRtree(osm_metric)
-    params = graph_params or GraphParams(threshold=inputs.meta.threshold if inputs.meta else 0.5)
+    params = GraphParams(threshold=inputs.meta.threshold if inputs.meta else 0.5)
     scores: list[TileScore] = []
     for block in sorted(blocks):
         members = sorted(blocks[block])

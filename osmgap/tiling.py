@@ -4,7 +4,7 @@ Why tiles: a country does not fit in memory as one raster. Each tile is a *core*
 owns) plus a *margin* of context on every side. Two things keep a tiled run equal to an uncut one:
 
 1. Probabilities: a tile runs exactly the sliding windows of the uncut run that touch it (the
-   same origins, blend weights and summation order, :func:`predict_region`), so every pixel of
+   same origins, blend weights and summation order, :func:`osmgap.model.infer.predict_region`), so every pixel of
    the tile gets the value the uncut run gives it, whatever the tile size.
 2. Graphs: each tile extracts its graph over core + margin (so skeleton and cleanup near a seam
    see the same mask as the uncut run), keeps only the pieces inside its core, and
@@ -19,7 +19,6 @@ from typing import Iterable
 import networkx as nx
 import numpy as np
 import shapely
-import torch
 from affine import Affine
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -28,9 +27,6 @@ from shapely.geometry import LineString, box
 from shapely.ops import substring
 
 from osmgap.graph import GraphParams, _drop_small_components, prune_spurs
-from osmgap.model.infer import (TileReader, _batches, auto_batch, blend_window, compiled, forward_probability,
-                                tile_origins)
-from osmgap.model.nets import ModelMeta
 from osmgap.sources.imagery import Grid
 
 SEAM_SNAP_M = 2.0  # seam ends of neighbouring tiles closer than this are one node (simplify_m < this)
@@ -79,49 +75,6 @@ def window_box(grid: Grid, window: tuple[int, int, int, int]) -> shapely.Polygon
     x0, y0 = grid.transform @ (c0, r1)
     x1, y1 = grid.transform @ (c1, r0)
     return box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-
-
-@torch.inference_mode()
-def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, grid: Grid,
-                   region: tuple[int, int, int, int], tile: int = 512, overlap: int = 64, batch: int | None = None,
-                   device: torch.device | None = None, tta: bool = False, compile: bool = False) -> np.ndarray:
-    """Road probability over ``region`` of ``grid``, equal to the uncut sliding window's there.
-
-    ``read`` reads windows of the whole grid. The windows are those of
-    :func:`osmgap.model.infer.sliding_window` over the whole grid that touch the region, with its
-    effective tile size, blend weights, forward pass and summation order, so tiling changes no
-    pixel (up to float rounding of differently composed batches).
-    """
-    device = device or torch.device("cpu")
-    tile = min(tile, 32 * -(-max(grid.height, grid.width) // 32))  # as sliding_window does
-    overlap = min(overlap, tile // 2)
-    weight = blend_window(tile, overlap)
-    r0, c0, r1, c1 = region
-    acc = np.zeros((r1 - r0, c1 - c0), np.float32)
-    cov = np.zeros_like(acc)
-    origins = [(r, c) for r in tile_origins(grid.height, tile, overlap) if r < r1 and r + tile > r0
-               for c in tile_origins(grid.width, tile, overlap) if c < c1 and c + tile > c0]
-    mean = torch.tensor(meta.mean, device=device)[None, :, None, None]
-    std = torch.tensor(meta.std, device=device)[None, :, None, None]
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
-    net = compiled(net) if compile else net
-    for group in _batches(origins, batch or auto_batch(tile, device, len(origins))):
-        tiles = [read(r, c, tile, tile) for r, c in group]
-        x = (torch.from_numpy(np.stack([t[0] for t in tiles])).to(device) - mean) / std
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        prob = forward_probability(net, x, tta).cpu().numpy()
-        for (r, c), p, (_, valid) in zip(group, prob, tiles):
-            h, w = min(tile, grid.height - r), min(tile, grid.width - c)
-            wgt = weight[:h, :w] * valid[:h, :w]
-            contrib = p[:h, :w] * wgt
-            a0, a1, b0, b1 = max(r, r0), min(r + h, r1), max(c, c0), min(c + w, c1)
-            acc[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += contrib[a0 - r:a1 - r, b0 - c:b1 - c]
-            cov[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += wgt[a0 - r:a1 - r, b0 - c:b1 - c]
-    out = np.zeros_like(acc)
-    np.divide(acc, cov, out=out, where=cov > 0)
-    return out
 
 
 def core_pieces(graph: nx.Graph, core: shapely.Polygon) -> list[LineString]:
@@ -185,9 +138,13 @@ def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,
 
 
 def _near_any(values: np.ndarray, lines: set[float]) -> np.ndarray:
+    """Per value: within ON_SEAM_M of one of ``lines`` (the nearest found by binary search)."""
     if not lines:
         return np.zeros(len(values), bool)
-    return np.min(np.abs(values[:, None] - np.asarray(sorted(lines))[None, :]), axis=1) <= ON_SEAM_M
+    s = np.asarray(sorted(lines))
+    i = np.searchsorted(s, values)
+    below, above = s[np.clip(i - 1, 0, len(s) - 1)], s[np.clip(i, 0, len(s) - 1)]
+    return np.minimum(np.abs(values - below), np.abs(values - above)) <= ON_SEAM_M
 
 
 def _seam_clusters(ends: np.ndarray, owner: np.ndarray, on_seam: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ Why: the worst a recurring job can do is flag again what a reviewer rejected or 
 since. So a run's suggestions are merged into the state by these rules:
 
 - new id -> ``open``; but a new id whose line lies along a dismissed one (>= 80 % of it within
-  the tolerance) is the same road seen again and is ``dismissed`` at once;
+  15 m) is the same road seen again and is ``dismissed`` at once; likewise, when a reviewer's
+  false positive is synced, the open/published suggestions along it are dismissed with it;
 - known id -> last seen updated; ``dismissed`` and MapRoulette-``fixed`` stay as they are
   (sticky); ``fixed`` because it had vanished (``covered by OSM`` / ``no longer detected``)
   becomes ``open`` again when it is found again;
@@ -36,7 +37,8 @@ from osmgap.maproulette_api import MR_STATUS_NAMES, TaskStatus
 from osmgap.outputs import DiffOutputs
 from osmgap.store import StatusChange, Store, now_iso
 
-SAME_ROAD_FRACTION = 0.8  # share of a new line within tolerance of a dismissed one: same road
+SAME_ROAD_FRACTION = 0.8  # share of a new line within SAME_ROAD_M of a dismissed one: same road
+SAME_ROAD_M = 15.0
 REOPENABLE = ("covered by OSM", "no longer detected")
 TWIN_REASON = "same road as dismissed"
 
@@ -74,7 +76,7 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
         seen = set()
         for feature in outputs.features:
             seen.add(feature["id"])
-            _merge_feature(store, aoi, feature, time, record, dismissed, crs, tolerance_m)
+            _merge_feature(store, aoi, feature, time, record, dismissed, crs)
         area_metric = reproject(area, WGS84, crs) if area is not None else None
         for row in store.suggestions(aoi, ("open", "published")):
             if row["id"] in seen:
@@ -95,11 +97,11 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
 
 
 def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, record: RunRecord,
-                   dismissed: list[tuple[str, BaseGeometry]], crs: Any, tolerance_m: float) -> None:
+                   dismissed: list[tuple[str, BaseGeometry]], crs: Any) -> None:
     old = store.suggestion(aoi, feature["id"])
     if old is None:
         line = reproject(shape(feature["geometry"]), WGS84, crs)
-        twin = next((sid for sid, d in dismissed if _same_place(line, d, tolerance_m)), None)
+        twin = next((sid for sid, d in dismissed if _same_place(line, d)), None)
         change = (StatusChange("dismissed", f"{TWIN_REASON} {twin}", run_id=record.run_id) if twin
                   else StatusChange("open", "new", run_id=record.run_id))
         store.add_suggestion(aoi, feature, time, record.run_id, change)
@@ -113,12 +115,12 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
         record.counts["reopened"] += 1
 
 
-def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus],
-                        tolerance_m: float = 15.0) -> dict[str, int]:
+def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> dict[str, int]:
     """Fold MapRoulette's task statuses into the state; counts of what changed. A false positive
-    also dismisses the open/published suggestions along it (``_dismiss_twins``)."""
+    also dismisses the open/published suggestions along it (the same road under another id)."""
     counts = {"dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0}
     time = now_iso()
+    rejected: list[tuple[str, Any]] = []
     with store.transaction():
         for task in tasks:
             row = store.suggestion(aoi, task.name)
@@ -128,6 +130,7 @@ def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus],
             name = MR_STATUS_NAMES.get(task.status, str(task.status))
             if task.status == MR_FALSE_POSITIVE:
                 change = StatusChange("dismissed", f"MapRoulette: {name}")
+                rejected.append((task.name, row))
             elif task.status in MR_FIXED and row["status"] != "dismissed":
                 change = StatusChange("fixed", f"MapRoulette: {name}")
             elif row["status"] == "open":
@@ -139,24 +142,27 @@ def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus],
             key = change.status if change.status != row["status"] and change.status in counts else "unchanged"
             counts[key] += 1
             store.change(aoi, task.name, time, change)
-            if task.status == MR_FALSE_POSITIVE:
-                counts["dismissed"] += _dismiss_twins(store, aoi, task.name, row, time, tolerance_m)
+        counts["dismissed"] += _dismiss_twins(store, aoi, rejected, time)
     return counts
 
 
-def _dismiss_twins(store: Store, aoi: str, dismissed_id: str, row: Any, time: str, tolerance_m: float) -> int:
-    """Dismiss the open or published suggestions that lie along one a reviewer just rejected.
+def _dismiss_twins(store: Store, aoi: str, rejected: list[tuple[str, Any]], time: str) -> int:
+    """Dismiss the open or published suggestions that lie along one a reviewer rejected.
 
     A later run may have seen the same road under another id (its OSM anchor changed when the
     roads around it were mapped) before the verdict was synced; it must not be published again."""
-    rejected = shape(json.loads(row["geometry"]))
-    crs = utm_crs_for(rejected.centroid.x, rejected.centroid.y)
-    rejected = reproject(rejected, WGS84, crs)
-    twins = [sid for sid, line in _lines(store.suggestions(aoi, ("open", "published")), crs)
-             if sid != dismissed_id and _same_place(line, rejected, tolerance_m)]
-    for sid in twins:
-        store.change(aoi, sid, time, StatusChange("dismissed", f"{TWIN_REASON} {dismissed_id}"))
-    return len(twins)
+    if not rejected:
+        return 0
+    geoms = {sid: shape(json.loads(row["geometry"])) for sid, row in rejected}
+    crs = _metric_crs(None, [{"geometry": mapping(g)} for g in geoms.values()])
+    zones = [(sid, reproject(g, WGS84, crs)) for sid, g in geoms.items()]
+    dismissed = 0
+    for sid, line in _lines(store.suggestions(aoi, ("open", "published")), crs):
+        twin = next((rid for rid, zone in zones if rid != sid and _same_place(line, zone)), None)
+        if twin is not None:
+            store.change(aoi, sid, time, StatusChange("dismissed", f"{TWIN_REASON} {twin}"))
+            dismissed += 1
+    return dismissed
 
 
 def precision(store: Store, aoi: str) -> dict[str, Any]:
@@ -196,9 +202,9 @@ def _longest_outside(line: BaseGeometry, zone: BaseGeometry) -> float:
     return max((g.length for g in getattr(rest, "geoms", [rest]) if not g.is_empty), default=0.0)
 
 
-def _same_place(geom: BaseGeometry, dismissed: BaseGeometry, tolerance_m: float) -> bool:
-    """A line along a dismissed one (>= 80 % within the tolerance), or a point near one."""
-    zone = dismissed.buffer(tolerance_m)
+def _same_place(geom: BaseGeometry, dismissed: BaseGeometry) -> bool:
+    """A line along a dismissed one (>= 80 % within SAME_ROAD_M), or a point near one."""
+    zone = dismissed.buffer(SAME_ROAD_M)
     if geom.length == 0:  # a misconnection is a point
         return geom.within(zone)
     return geom.intersection(zone).length / geom.length >= SAME_ROAD_FRACTION

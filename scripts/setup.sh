@@ -8,18 +8,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
+# Debian packages: python3-venv where the interpreter cannot make a venv; with --test also JOSM
+# (whose validator the tests run) and Chromium (which opens the HTML pages headless).
+missing=""
+"$python" -c 'import ensurepip, venv' 2>/dev/null || [ -x .venv/bin/python ] || missing="$missing python3-venv"
+if [ "${1:-}" = "--test" ]; then
+  [ -f /usr/share/josm/josm.jar ] || missing="$missing josm"
+  command -v chromium >/dev/null || missing="$missing chromium"
+fi
+if [ -n "$missing" ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
+fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
-  missing=""
-  [ -f /usr/share/josm/josm.jar ] || missing="$missing josm"
-  command -v chromium >/dev/null || missing="$missing chromium"
-  if [ -n "$missing" ]; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
-  fi
 else
   .venv/bin/python -m pip install -q -e .
 fi

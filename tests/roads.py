@@ -14,7 +14,7 @@ from osmgap import osmindex
 from osmgap.gapscore import AOI_MARGIN_DEG
 from osmgap.sources.candidates import candidate_graph
 
-LEVEL_KEYS = ("bridge", "tunnel", "layer", "covered")
+STACKING_KEYS = ("bridge", "tunnel", "layer", "covered")  # tags that let ways cross without a node
 
 
 def extent_aoi(roads: RoadNetwork) -> Aoi:
@@ -53,4 +53,4 @@ def node_uses(roads: RoadNetwork) -> tuple[Counter, Counter]:
 
 
 def on_level(tags: dict) -> bool:
-    return any(k in tags for k in LEVEL_KEYS)
+    return any(k in tags for k in STACKING_KEYS)

@@ -253,7 +253,7 @@ def test_a_deleted_ramp_and_its_tunnel_come_back_as_two_joined_ways_each_on_its_
     in_tunnel = along(tunnel)
     for tags, _, _ in in_tunnel:
         assert tags["tunnel"] == "yes" and tags["layer"] == "-3" and tags["highway"] == "service"
-        assert "portal" in tags["fixme"] and "imagery:" not in tags["fixme"]
+        assert "portal" in tags["fixme"] and "check imagery" not in tags["fixme"]
     # the ramp ends at the portal, on the node where a tunnel way begins or ends
     (at_portal,) = [end for end in (ramp_refs[0], ramp_refs[-1])
                     if shapely.Point(ramp_line.coords[0 if end == ramp_refs[0] else -1]).distance(portal) <= 0.5]

@@ -1,15 +1,14 @@
 """Conflation on the real sample's OSM roads, with the misalignment the sample really has."""
-import geopandas as gpd
+from dataclasses import replace
+
 import numpy as np
-import osmium
 import pytest
 import shapely
 from shapely.affinity import translate
-from shapely.geometry import Polygon
 
 from osmgap.aoi import reproject
 from osmgap.conflate import ConflateParams, Evidence, conflate, missing_roads
-from osmgap.datamodel import WGS84, ProbabilityRaster, RoadNetwork
+from osmgap.datamodel import WGS84, ProbabilityRaster, RoadNetwork, no_parking
 from osmgap.gaps import MIN_PIECE_M
 from osmgap.graph import extract_graph
 from osmgap.raster import rasterize_roads
@@ -79,26 +78,11 @@ def test_offset_and_tolerance_are_what_save_us(sample):
     assert [s for s in corrected.suggestions if s.kind == "missing_road"] == []
 
 
-def _parking_lots(path) -> gpd.GeoSeries:
-    """The amenity=parking polygons (closed ways) of a real OSM extract, WGS84."""
-    lots = []
-
-    class Lots(osmium.SimpleHandler):
-        def way(self, w):
-            if w.tags.get("amenity") == "parking" and w.is_closed():
-                xy = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
-                if len(xy) == len(w.nodes) >= 4:
-                    lots.append(Polygon(xy))
-
-    Lots().apply_file(str(path), locations=True)
-    return gpd.GeoSeries(lots, crs=WGS84)
-
-
 def test_roads_inside_mapped_parking_lots_are_low_priority_aisles(kotka, data):
     """Kotka's mapped parking lots (amenity=parking) hold service ways: delete those, give every
     way back as unclassed candidates (as imagery would), and the ones found inside a lot are
     highway=service parking aisles of priority 2; without the lots they are plain roads."""
-    lots = _parking_lots(data / "osm" / "kotka.osm.pbf")
+    lots = kotka.parking.geometry  # as the OSM reader gives them to the pipeline
     assert len(lots) >= 5
     crs = extent_aoi(kotka).metric_crs
     metric = kotka.ways.to_crs(crs)
@@ -115,8 +99,8 @@ def test_roads_inside_mapped_parking_lots_are_low_priority_aisles(kotka, data):
         lines = [(s, reproject(s.geometry, WGS84, crs)) for s in result.suggestions if s.kind == "missing_road"]
         return [s for s, g in lines if g.intersection(in_lot).length >= 0.5 * g.length]
 
-    with_lots = in_lots(conflate(Evidence(graph), osm, area, ConflateParams(), parking_lots=lots.values))
-    plain = in_lots(conflate(Evidence(graph), osm, area, ConflateParams()))
+    with_lots = in_lots(conflate(Evidence(graph), replace(osm, parking=kotka.parking), area, ConflateParams()))
+    plain = in_lots(conflate(Evidence(graph), replace(osm, parking=no_parking()), area, ConflateParams()))
     assert len(with_lots) >= 2 and len(plain) == len(with_lots)  # measured: 2 (113 m, 82 m)
     for s in with_lots:
         assert s.highway == "service" and s.evidence.get("parking_aisle") and s.priority == 2

@@ -9,7 +9,7 @@ from shapely.geometry import LineString
 from osmgap.aoi import reproject
 from osmgap.datamodel import WGS84, RoadNetwork
 
-from tests.roads import LEVEL_KEYS, as_candidates, extent_aoi, node_uses, on_level, run
+from tests.roads import STACKING_KEYS, as_candidates, extent_aoi, node_uses, on_level, run
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_a_levelled_source_says_which_crossings_are_tunnels(helsinki):
     takes junctions next to those crossings for missed ones; a levelled source, which says
     those ways are tunnels, reports no misconnection at any of them."""
     ways = helsinki.ways.copy()
-    ways["tags"] = [{k: v for k, v in t.items() if k not in LEVEL_KEYS} for t in ways["tags"]]
+    ways["tags"] = [{k: v for k, v in t.items() if k not in STACKING_KEYS} for t in ways["tags"]]
     flat = RoadNetwork(ways, helsinki.nodes, helsinki.provenance)
     stacked = {int(i) for i, t in zip(helsinki.ways["osm_id"], helsinki.ways["tags"]) if on_level(t)}
 

@@ -1,7 +1,8 @@
-"""Inference speed options keep the output right: flip TTA, batch from memory, torch.compile flag."""
+"""Inference speed options keep the output right: flip TTA, the batch chosen from free memory."""
 import numpy as np
 import torch
 
+from osmgap.model import infer
 from osmgap.model.infer import auto_batch, forward_probability, predict_array
 from osmgap.model.nets import load_checkpoint
 
@@ -26,14 +27,18 @@ def test_flip_tta_is_flip_equivariant_and_close_to_plain():
     assert (plain > 0.5).eq(tta > 0.5).float().mean() > 0.9  # ... but not the picture
 
 
-def test_auto_batch_fits_memory_and_tiles():
-    cpu = torch.device("cpu")
-    assert 1 <= auto_batch(512, cpu) <= 2
-    assert auto_batch(512, cpu, tiles=1) == 1
-    assert auto_batch(16384, cpu) == 1  # a huge tile: one at a time
+def test_auto_batch_fits_memory_and_tiles(monkeypatch):
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    per_window = 512 * 512 * infer.ACTIVATION_BYTES_PER_PIXEL
+    monkeypatch.setattr(infer, "free_memory_bytes", lambda device: 7 * per_window)
+    assert auto_batch(512, gpu) == 3  # half the free memory holds 3.5 windows' activations
+    assert auto_batch(512, gpu, tiles=2) == 2
+    assert auto_batch(512, cpu) == infer.CPU_MAX_AUTO_BATCH  # room for 3, capped on a CPU
+    monkeypatch.setattr(infer, "free_memory_bytes", lambda device: per_window)
+    assert auto_batch(512, gpu) == 1  # not even one fits: one at a time
 
 
-def test_auto_batch_and_compile_flag_give_the_same_probabilities():
+def test_auto_batch_gives_the_same_probabilities():
     from osmgap.datapaths import data_root
     from osmgap.model.data import load_training_data
 

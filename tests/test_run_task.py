@@ -15,6 +15,7 @@ import pytest
 from shapely.geometry import shape
 
 from osmgap.store import Store
+from osmgap.tracking import TWIN_REASON
 from tests.chromium import dump_dom
 from tests.conftest import PROJECT
 from tests.fake_maproulette import FakeMapRoulette
@@ -96,7 +97,7 @@ def test_a_run_a_week_later_and_the_report_show_new_fixed_and_dismissed(tmp_path
         assert not set(fixed) & set(tasks)  # gaps that went away left the challenge
         new = [i for i, (s, r) in after.items() if i not in {f["id"] for f in found}]
         assert all(after[i][0] in ("published", "dismissed") for i in new)
-        new = [i for i in new if not after[i][1].startswith("same road as dismissed")]  # not new: seen before
+        new = [i for i in new if not after[i][1].startswith(TWIN_REASON)]  # not new: the same road seen before
 
         # the report of week 2, as a browser shows it
         dom = Dom()

@@ -35,6 +35,10 @@ def half_osm(paris: Path, dst: Path) -> Path:
     return dst
 
 
+# model windows smaller than the 128 x 192 px chip, so tiles must pick and blend several of them
+WINDOW, WINDOW_OVERLAP = 64, 16
+
+
 @pytest.fixture(scope="module")
 def chip(paris: Path):
     aoi = load_aoi(str(paris))
@@ -43,14 +47,14 @@ def chip(paris: Path):
     grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
     params = GraphParams(threshold=meta.threshold)
     with WindowReader(imagery, grid) as reader:
-        prob = predict_raster(net, meta, reader, device=torch.device("cpu"))
+        prob = predict_raster(net, meta, reader, tile=WINDOW, overlap=WINDOW_OVERLAP, device=torch.device("cpu"))
     return aoi, imagery, grid, params, prob
 
 
 def _tiled(chip, tile_px: int, margin_px: int):
     aoi, imagery, grid, params, _ = chip
     tiles = plan_tiles(grid, tile_px, margin_px)
-    results = [run_tile(TileJob(imagery, grid, t, None, params, 512, 64, 4, 0)) for t in tiles]
+    results = [run_tile(TileJob(imagery, grid, t, None, params, WINDOW, WINDOW_OVERLAP, 4, 0)) for t in tiles]
     prob = np.zeros((grid.height, grid.width), np.float32)
     for t, r in zip(tiles, results):
         r0, c0, r1, c1 = t.core

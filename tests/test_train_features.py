@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from osmgap.cli import main
+from osmgap.errors import InputError
 from osmgap.model.data import Sample, load_labelled_image, load_training_data
 from osmgap.model.nets import load_checkpoint, save_checkpoint
 from osmgap.model.resume import state_path
@@ -60,6 +61,9 @@ def test_resume_continues_exactly_where_it_stopped(crops, tmp_path):
     train(trn, tiny(**cfg), tmp_path / "whole.pt", log=lambda m: None, val=val)
     first = train(trn, tiny(**cfg, max_minutes=0), tmp_path / "cut.pt", log=lambda m: None, val=val)
     assert first["steps_done"] == 1 and "time budget" in first["stopped"]
+    with pytest.raises(InputError, match="other settings.*steps 4 -> 6"):  # another schedule length
+        train(trn, tiny(**{**cfg, "steps": 6}, resume=str(state_path(tmp_path / "cut.pt"))), tmp_path / "other.pt",
+              log=lambda m: None, val=val)
     logs = []
     second = train(trn, tiny(**cfg, resume=str(state_path(tmp_path / "cut.pt"))), tmp_path / "cut.pt",
                    log=logs.append, val=val)

@@ -43,7 +43,8 @@ Coord = tuple[str, str]  # (lon, lat) written with 7 decimals: equal text means 
 # Kinds whose geometry is a road to draw; the others point at existing OSM ways or junctions,
 # and drawing them as new ways would only invite duplicates.
 NEW_GEOMETRY_KINDS = {"missing_road": "possible missing road",
-                      "missing_link": "possible missing connection"}
+                      "missing_link": "possible missing connection",
+                      "appeared_road": "road built since the earlier image (osmgap change)"}
 MAX_TAG_LEN = 255  # OSM API limit on a tag value
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 

@@ -18,6 +18,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.shutil import copy as raster_copy
+from rasterio.windows import Window
 
 from osmgap.datamodel import ProbabilityRaster
 
@@ -53,21 +54,23 @@ def write_probability_tif(path: str | Path, raster: ProbabilityRaster) -> Path:
     """Write ``raster`` to ``path`` as a COG; the file appears whole or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = probability_bytes(raster.prob)
-    height, width = data.shape
+    height, width = raster.prob.shape
     block = block_size(width, height)
     profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8",
                "crs": raster.crs, "transform": raster.transform}
+    cog = has_cog_driver()
     with tempfile.TemporaryDirectory(prefix=".probability.", dir=path.parent) as tmp:
         plain = Path(tmp) / "plain.tif"
         with rasterio.open(plain, "w", **profile, tiled=True, blockxsize=block, blockysize=block) as dst:
-            dst.write(data, 1)
+            for row in range(0, height, block):  # in strips: the raster may be a file-backed AOI-sized array
+                rows = min(block, height - row)
+                dst.write(probability_bytes(raster.prob[row:row + rows]), 1, window=Window(0, row, width, rows))
             dst.set_band_description(1, "road probability x 255")
             dst.update_tags(1, meaning="road probability x 255 (osmgap)")
-            if not has_cog_driver():
+            if not cog:
                 dst.build_overviews(overview_factors(width, height), Resampling.average)
         done = Path(tmp) / "cog.tif"
-        if has_cog_driver():
+        if cog:
             raster_copy(plain, done, driver="COG", BLOCKSIZE=block, COMPRESS="DEFLATE",
                         OVERVIEWS="IGNORE_EXISTING", OVERVIEW_RESAMPLING="AVERAGE")
         else:

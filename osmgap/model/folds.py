@@ -139,7 +139,7 @@ def fold_config(base: TrainConfig, init: str | Path | None, tile_px: int) -> Tra
     _, meta = load_checkpoint(init)
     crop = max(32, min(base.crop, tile_px) // 32 * 32)
     return replace(base, init=str(init), arch=meta.arch, encoder=meta.encoder, decoder=meta.decoder,
-                   resolution_m=meta.resolution_m, crop=crop, eval_every=base.steps, resume=None)
+                   resolution_m=meta.resolution_m, crop=crop, eval_every=base.steps, resume=None, save_state=False)
 
 
 def cross_predict(data: AoiTrainingData, folds: int, cfg: TrainConfig, work_dir: Path,
@@ -168,8 +168,9 @@ def load_aoi_training_data(aoi: Aoi, imagery_path: str | Path, ways: gpd.GeoData
     imagery = open_imagery(imagery_path)
     grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, resolution_m)
     with WindowReader(imagery, grid) as reader:
-        image, _ = reader.read_all()
-    return AoiTrainingData(image, rasterize_roads(ways, grid), grid)
+        image, valid = reader.read_all()
+    # no road is learnt where there is no imagery, as in osmgap.model.data.load_labelled_image
+    return AoiTrainingData(image, rasterize_roads(ways, grid) * valid.astype(np.uint8), grid)
 
 
 def write_cross_prediction(aoi: Aoi, imagery_path: str | Path, ways: gpd.GeoDataFrame, folds: int,

@@ -14,7 +14,7 @@ missing) autocast; ``tta`` averages the four flips
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -112,13 +112,22 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
-@torch.inference_mode()
 def sliding_window(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
-                   tile: int = 512, overlap: int = 64, batch: int | None = None,
-                   device: torch.device | None = None, tta: bool = False, compile: bool = False) -> np.ndarray:
-    """Road probability (height, width) float32 for an image read tile by tile through ``read``.
+                   **kwargs: Any) -> np.ndarray:
+    """Road probability (height, width) float32 for an image read tile by tile through ``read``."""
+    return predict_region(net, meta, read, height, width, (0, 0, height, width), **kwargs)
 
-    ``batch=None`` chooses the batch from free memory (``auto_batch``).
+
+@torch.inference_mode()
+def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
+                   region: tuple[int, int, int, int], tile: int = 512, overlap: int = 64, batch: int | None = None,
+                   device: torch.device | None = None, tta: bool = False, compile: bool = False) -> np.ndarray:
+    """Road probability over ``region`` (row0, col0, row1, col1) of a (height, width) image.
+
+    ``read`` reads windows of the whole image. The windows are the whole image's sliding windows
+    that touch the region, with the same tile size, blend weights, forward pass and summation
+    order, so a region cut out of a larger run (osmgap.tiling) changes no pixel, up to float
+    rounding of differently composed batches. ``batch=None`` chooses the batch from free memory.
     """
     if tile % 32:
         raise ValueError("tile size must be a multiple of 32 for the encoder's strides")
@@ -126,14 +135,15 @@ def sliding_window(net: torch.nn.Module, meta: ModelMeta, read: TileReader, heig
     tile = min(tile, 32 * -(-max(height, width) // 32))  # a small image needs no full-size tile
     overlap = min(overlap, tile // 2)
     weight = blend_window(tile, overlap)
-    acc = np.zeros((height, width), np.float32)
-    cov = np.zeros((height, width), np.float32)
+    r0, c0, r1, c1 = region
+    acc = np.zeros((r1 - r0, c1 - c0), np.float32)
+    cov = np.zeros_like(acc)
+    origins = [(r, c) for r in tile_origins(height, tile, overlap) if r < r1 and r + tile > r0
+               for c in tile_origins(width, tile, overlap) if c < c1 and c + tile > c0]
     mean = torch.tensor(meta.mean, device=device)[None, :, None, None]
     std = torch.tensor(meta.std, device=device)[None, :, None, None]
-    origins = [(r, c) for r in tile_origins(height, tile, overlap) for c in tile_origins(width, tile, overlap)]
-    batch = batch or auto_batch(tile, device, len(origins))
-    run_net = compiled(net) if compile else net
-    for group in _batches(origins, batch):
+    run_net = compiled(net) if compile else net  # weights channels-last: predict_raster, osmgap.scale._model
+    for group in _batches(origins, batch or auto_batch(tile, device, len(origins))):
         tiles = [read(r, c, tile, tile) for r, c in group]
         x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device)
         x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
@@ -141,8 +151,9 @@ def sliding_window(net: torch.nn.Module, meta: ModelMeta, read: TileReader, heig
         for (r, c), p, (_, valid) in zip(group, prob, tiles):
             h, w = min(tile, height - r), min(tile, width - c)
             wgt = weight[:h, :w] * valid[:h, :w]
-            acc[r:r + h, c:c + w] += p[:h, :w] * wgt
-            cov[r:r + h, c:c + w] += wgt
+            a0, a1, b0, b1 = max(r, r0), min(r + h, r1), max(c, c0), min(c + w, c1)
+            acc[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += (p[:h, :w] * wgt)[a0 - r:a1 - r, b0 - c:b1 - c]
+            cov[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += wgt[a0 - r:a1 - r, b0 - c:b1 - c]
     out = np.zeros_like(acc)
     np.divide(acc, cov, out=out, where=cov > 0)
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ class TrainState:
     config: dict[str, Any]
     meta: dict[str, Any]
     evals_since_best: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def state_path(out: str | Path) -> Path:

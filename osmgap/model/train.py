@@ -49,9 +49,12 @@ class TrainConfig:
     patience: int | None = None  # stop after this many validations without a better IoU
     resume: str | None = None  # training state (OUT.state) to continue from
     progress: bool = False  # a progress bar with the loss and the best validation IoU
+    save_state: bool = True  # write OUT.state (optimizer, schedule, step) at every validation, for --resume
 
 
 SCHEDULES = ("onecycle", "cosine")
+# what a resumed run must share with the run it continues (the schedule's length and shape, the net)
+RESUME_MUST_MATCH = ("arch", "encoder", "decoder", "resolution_m", "steps", "batch", "crop", "lr", "schedule")
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -163,6 +166,11 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
                        meta=dict(meta.__dict__))
     if cfg.resume:
         state = load_state(cfg.resume, net, opt, sched, rng)
+        changed = [f"{k} {state.config.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_MUST_MATCH
+                   if state.config.get(k) != getattr(cfg, k)]
+        if changed:
+            raise InputError(cfg.resume, "was written by a run with other settings; resume with the same "
+                             f"ones ({', '.join(changed)})")
         meta = ModelMeta(**state.meta)
         mean, std = meta.mean, meta.std
         log(f"resumed at step {state.step} (best val IoU {state.best.get('iou', -1):.4f})")
@@ -204,7 +212,8 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
             else:
                 state.evals_since_best += 1
             state.step, state.meta = step, json.loads(json.dumps(meta.__dict__, default=str))
-            save_state(state_path(out), state, net, opt, sched, rng)
+            if cfg.save_state:
+                save_state(state_path(out), state, net, opt, sched, rng)
             if cfg.patience and state.evals_since_best >= cfg.patience:
                 stop_reason = f"no better validation IoU in {cfg.patience} evaluations (early stopping)"
         if out_of_time and not stop_reason:

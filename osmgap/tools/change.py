@@ -116,14 +116,12 @@ def _write(out: Path, aoi: Aoi, after: Imagery, grid: Grid, roads: RoadNetwork |
     notes = [f"Changes between {Path(summary['before']['path']).name} and {Path(summary['after']['path']).name}.",
              NOT_CLEARED_WARNING]
     per = {"warning": NOT_CLEARED_WARNING}
-    # JOSM draws new geometry only for missing roads: an appeared road is one
-    drawn = [replace(s, kind="missing_road") for s in suggestions if s.kind == "appeared_road"]
     osm_ways = roads.ways if roads is not None else gpd.GeoDataFrame({"highway": []}, geometry=[], crs=WGS84)
     lines = nx.Graph(crs=grid.crs)
     for i, c in enumerate(changes):
         lines.add_edge(2 * i, 2 * i + 1, geometry=c.line, length=c.line.length)
     with staged_output_dir(out) as stage:
-        write_josm(stage / "suggestions.osm", drawn, aoi.bounds, existing_nodes=roads.nodes if roads else None, notes=notes)
+        write_josm(stage / "suggestions.osm", suggestions, aoi.bounds, existing_nodes=roads.nodes if roads else None, notes=notes)
         write_suggestions_geojson(stage / "suggestions.geojson", suggestions, per)
         write_maproulette(stage / "maproulette.geojson", suggestions, per)
         write_text_atomic(stage / "changes.geojson", json.dumps(changes_feature_collection(changes, grid.crs)))

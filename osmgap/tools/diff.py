@@ -83,7 +83,7 @@ def add_scale_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--xyz-zoom", type=int, default=17, help="zoom level of the tiles (default %(default)s)")
     g.add_argument("--xyz-attribution", default="", help="attribution of the tile imagery")
     g.add_argument("--xyz-licence", default="unknown", help="licence of the tile imagery")
-    g.add_argument("--xyz-concurrency", type=int, default=4, help="requests in flight at once (default %(default)s)")
+    g.add_argument("--xyz-concurrency", type=int, default=4, help="requests in flight at once, per process/Dask worker (default %(default)s)")
 
 
 def scale_options(args: argparse.Namespace) -> ScaleOptions | None:

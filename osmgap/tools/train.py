@@ -16,7 +16,8 @@ import torch
 from osmgap.datapaths import data_root
 from osmgap.errors import InputError
 from osmgap.model.data import load_labelled_image, load_training_data
-from osmgap.model.folds import write_cross_prediction
+from osmgap.model.folds import TILE_PX, write_cross_prediction
+from osmgap.model.nets import DECODERS
 from osmgap.model.train import SCHEDULES, TrainConfig, train
 from osmgap.pipeline import DiffRequest, resolve_sources
 from osmgap.sources.osm import load_osm
@@ -39,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder)")
-    p.add_argument("--decoder", choices=("plain", "1d"), default="plain",
+    p.add_argument("--decoder", choices=DECODERS, default="plain",
                    help="Linknet decoder: plain transposed convolutions or the 1D decoder of Sun et al. 2019")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
     p.add_argument("--schedule", choices=SCHEDULES, default="onecycle", help="learning-rate schedule (default %(default)s)")
@@ -56,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     folds.add_argument("--imagery", help="imagery of the AOI (default: the sample AOI's)")
     folds.add_argument("--osm", help="OSM ways of the AOI, the labels (default: the sample AOI's)")
     folds.add_argument("--folds", type=int, help="number of spatially blocked folds (>= 2)")
-    folds.add_argument("--fold-tile", type=int, default=64, help="tile side in pixels (default %(default)s)")
+    folds.add_argument("--fold-tile", type=int, default=TILE_PX, help="tile side in pixels (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
