@@ -35,12 +35,13 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import box
 
-from osmgap.aoi import Aoi
-from osmgap.conflate import ConflateParams, Evidence, conflate
-from osmgap.datamodel import WGS84, RoadNetwork
-from osmgap.datapaths import data_root
-from osmgap.gapscore import deletion_experiment, kept_roads, score
-from osmgap.sources.candidates import candidate_graph
+from osmgap.conflate.conflate import Evidence, conflate
+from osmgap.conflate.gapscore import deletion_experiment, kept_roads, score
+from osmgap.conflate.params import ConflateParams
+from osmgap.core.aoi import Aoi
+from osmgap.core.datamodel import WGS84, RoadNetwork
+from osmgap.core.datapaths import data_root
+from osmgap.graph.lines import candidate_graph
 from osmgap.sources.osm import load_osm
 
 EXTRACTS = ("helsinki.osm.pbf", "kotka.osm.pbf", "west-oakland.osm")

@@ -6,7 +6,7 @@ labels, as if nobody had mapped them. Then, starting from the same weights (the 
 
 - ``init``:  the starting model, not fine-tuned (reference);
 - ``all``:   fine-tuned on every tile with the deleted-way labels (it is taught "no road there");
-- ``folds``: K-fold cross-prediction (osmgap.model.folds): each tile predicted by a model
+- ``folds``: K-fold cross-prediction (osmgap.jobs.folds): each tile predicted by a model
   fine-tuned only on the other folds, so never on that tile's missing labels.
 
 Every row is predicted through the same windows (one per fold, with 32 px of imagery around it),
@@ -35,16 +35,22 @@ import geopandas as gpd
 import numpy as np
 from shapely.geometry import box
 
-from osmgap.aoi import Aoi, load_aoi
-from osmgap.datapaths import data_root
-from osmgap.metrics import relaxed_counts
-from osmgap.model.folds import (
-    AoiTrainingData, cross_predict, fine_tune, fold_config, load_aoi_training_data, predict_fold_windows, split_tiles,
+from osmgap.core.aoi import Aoi, load_aoi
+from osmgap.core.datapaths import data_root
+from osmgap.graph.rasterize import rasterize_roads
+from osmgap.jobs.folds import (
+    AoiTrainingData,
+    cross_predict,
+    fine_tune,
+    fold_config,
+    load_aoi_training_data,
+    predict_fold_windows,
+    split_tiles,
     tile_samples,
 )
+from osmgap.metrics.pixel import relaxed_counts
 from osmgap.model.nets import load_checkpoint
 from osmgap.model.train import TrainConfig
-from osmgap.raster import rasterize_roads
 from osmgap.sources.imagery import open_imagery
 from osmgap.sources.osm import load_osm
 

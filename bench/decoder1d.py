@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from osmgap.datapaths import data_root
+from osmgap.core.datapaths import data_root
 from osmgap.model.data import load_training_data
 from osmgap.model.nets import DECODERS, ModelMeta, build_net, load_checkpoint
 from osmgap.model.train import TrainConfig, train
@@ -65,7 +65,7 @@ def main() -> None:
             samples = load_training_data(root, ["massachusetts"], 1.0)
             cfg = TrainConfig(steps=args.steps, batch=args.batch, crop=args.crop, seed=args.seed,
                               eval_every=args.steps, decoder=decoder)
-            train(samples, cfg, checkpoint, log=lambda m: print(f"  {decoder}: {m}", flush=True))
+            train(samples, cfg, checkpoint, log=lambda m, d=decoder: print(f"  {d}: {m}", flush=True))
         net, meta = load_checkpoint(checkpoint)
         record = json.loads(Path(str(checkpoint) + ".json").read_text())
         results[decoder] = {**massachusetts_validation(net, meta, root), "threshold": meta.threshold,

@@ -2,10 +2,10 @@
 
 The data directory's gps/chicago-uic holds 889 real trips (EPSG:32616, ~1-4 s sampling) and the
 OSM road graph of the same area (mapconstruction format, merged into junction-to-junction ways
-by osmgap.gps.mapgraph). The OSM ways inside the traces' extent are kept; a seeded 20 % of them
-is deleted (osmgap.gapscore.deletion_experiment); GPS-only discovery (osmgap.gps.discovery ->
-osmgap.conflate, as ``osmgap diff --gps`` without imagery runs it) is scored with
-osmgap.gapscore.score: relaxed matching, a suggestion point counts when it lies within 15 m of a
+by osmgap.sources.mapgraph). The OSM ways inside the traces' extent are kept; a seeded 20 % of them
+is deleted (osmgap.conflate.gapscore.deletion_experiment); GPS-only discovery (osmgap.gps.discovery ->
+osmgap.conflate.conflate, as ``osmgap diff --gps`` without imagery runs it) is scored with
+osmgap.conflate.gapscore.score: relaxed matching, a suggestion point counts when it lies within 15 m of a
 deleted way (and vice versa); precision and recall are of LENGTH.
 
 Recall is printed three times: over all deleted length; over the deleted ways the FULL trace
@@ -41,17 +41,18 @@ import shapely
 from shapely.geometry import box
 from shapely.ops import substring
 
-from osmgap.aoi import Aoi
-from osmgap.conflate import ConflateParams, conflate, probability_along
-from osmgap.datamodel import WGS84
-from osmgap.datapaths import data_root
-from osmgap.gapscore import deletion_experiment, score
+from osmgap.conflate.conflate import conflate, probability_along
+from osmgap.conflate.gapscore import deletion_experiment, score
+from osmgap.conflate.params import ConflateParams
+from osmgap.core.aoi import Aoi
+from osmgap.core.datamodel import WGS84
+from osmgap.core.datapaths import data_root
+from osmgap.core.traces import GpsTraces, add_noise, keep_trips, resample
 from osmgap.gps.density import density_rasters, road_likelihood, trip_counts
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_conflate_params, gps_evidence
-from osmgap.gps.mapgraph import read_mapconstruction_graph
-from osmgap.gps.readers import GpsSource, read_file, read_gps
 from osmgap.gps.support import TrafficIndex
-from osmgap.gps.traces import GpsTraces, add_noise, keep_trips, resample
+from osmgap.sources.gps import GpsSource, read_file, read_gps
+from osmgap.sources.mapgraph import read_mapconstruction_graph
 from osmgap.sources.osm import load_osm
 
 CRS = "EPSG:32616"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from osmgap.atomic import write_text_atomic
 from osmgap.cli import main as osmgap_main
-from osmgap.datapaths import data_root
+from osmgap.core.atomic import write_text_atomic
+from osmgap.core.datapaths import data_root
 from osmgap.model.infer import auto_batch, compiled, forward_probability
 from osmgap.model.nets import load_checkpoint, pick_device
 from osmgap.sources.imagery import open_imagery

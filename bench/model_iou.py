@@ -23,16 +23,16 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 
-from osmgap.atomic import write_text_atomic
-from osmgap.datamodel import ProbabilityRaster
-from osmgap.datapaths import data_root
-from osmgap.evaluation import DEFAULT_SLACKS_M, evaluate_imagery, score_roads
-from osmgap.labels import labels_from_mask
-from osmgap.metrics import pixel_scores, relaxed_counts, relaxed_scores
+from osmgap.core.atomic import write_text_atomic
+from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.core.datapaths import data_root
+from osmgap.core.grid import Grid
+from osmgap.jobs.eval import DEFAULT_SLACKS_M, evaluate_imagery, score_roads
+from osmgap.metrics.pixel import pixel_scores, relaxed_counts, relaxed_scores
 from osmgap.model.data import is_validation, load_training_data
 from osmgap.model.infer import predict_array
+from osmgap.model.labels import labels_from_mask
 from osmgap.model.nets import load_checkpoint
-from osmgap.sources.imagery import Grid
 
 PLACEHOLDER_CRS = CRS.from_epsg(32619)  # UTM 19N, where Massachusetts lies
 

@@ -25,7 +25,7 @@ import psutil
 import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from osmgap.datapaths import data_root  # noqa: E402
+from osmgap.core.datapaths import data_root  # noqa: E402
 
 CHIP = "sample_aoi/paris-1447"
 
@@ -49,7 +49,7 @@ def build_mosaic(n: int, dst: Path) -> tuple[Path, Path, str]:
     features = []
     for i in range(n):
         for j in range(n):
-            for k, f in enumerate(doc["features"]):
+            for f in doc["features"]:
                 coords = [[x + j * w_deg, y - i * h_deg] for x, y, *_ in f["geometry"]["coordinates"]]
                 props = {**f["properties"], "osm_id": int(f["properties"]["osm_id"]) * 10_000 + i * n + j}
                 features.append({"type": "Feature", "properties": props,

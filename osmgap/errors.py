@@ -15,3 +15,8 @@ class InputError(Exception):
         self.source = str(source) if source is not None else None
         self.problem = problem
         super().__init__(f"{self.source}: {problem}" if self.source else problem)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (library messages span lines), or its type's name."""
+    return " ".join(str(exc).split()) or type(exc).__name__

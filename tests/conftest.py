@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from osmgap.aoi import load_aoi
-from osmgap.datapaths import data_root
+from osmgap.core.aoi import load_aoi
+from osmgap.core.datapaths import data_root
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def vegas(data: Path) -> Path:
 def _load_extract(path: Path):
     from shapely.geometry import box
 
-    from osmgap.aoi import Aoi
+    from osmgap.core.aoi import Aoi
     from osmgap.sources.osm import load_osm
 
     return load_osm(str(path), Aoi(box(-180, -85, 180, 85), name="everywhere", source=str(path)))
@@ -61,7 +61,7 @@ def chicago_gps(data: Path) -> Path:
 @pytest.fixture(scope="session")
 def chicago_traces(chicago_gps: Path):
     """All 889 real Chicago trips in EPSG:32616."""
-    from osmgap.gps.readers import GpsSource, read_gps
+    from osmgap.sources.gps import GpsSource, read_gps
 
     return read_gps([chicago_gps / "trips"], GpsSource(crs="EPSG:32616")).to_crs("EPSG:32616")
 
@@ -69,7 +69,7 @@ def chicago_traces(chicago_gps: Path):
 @pytest.fixture(scope="session")
 def chicago_ways(chicago_gps: Path):
     """The Chicago OSM graph as junction-to-junction ways, EPSG:32616."""
-    from osmgap.gps.mapgraph import read_mapconstruction_graph
+    from osmgap.sources.mapgraph import read_mapconstruction_graph
 
     return read_mapconstruction_graph(chicago_gps / "chicago_vertices_osm.txt", chicago_gps / "chicago_edges_osm.txt",
                                       "EPSG:32616")

@@ -97,7 +97,7 @@ class FakeMapRoulette:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v2"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FakeMapRoulette":
+    def __enter__(self) -> FakeMapRoulette:
         self._thread.start()
         return self
 
@@ -258,7 +258,7 @@ class FakeMapRoulette:
         try:
             fc = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise Reject(400, f"line {index}: not JSON ({exc})")
+            raise Reject(400, f"line {index}: not JSON ({exc})") from None
         if fc.get("type") != "FeatureCollection" or not fc.get("features"):
             raise Reject(400, f"line {index}: not a FeatureCollection with features")
         first = fc["features"][0]
@@ -308,7 +308,7 @@ def _json_body(req: dict[str, Any]) -> dict[str, Any]:
     try:
         body = json.loads(req["body"])
     except json.JSONDecodeError as exc:
-        raise Reject(400, f"invalid JSON ({exc})")
+        raise Reject(400, f"invalid JSON ({exc})") from None
     if not isinstance(body, dict):
         raise Reject(400, "challenge JSON must be an object")
     return body
@@ -411,6 +411,6 @@ def _check_cooperative(coop: Any, index: int) -> None:
     try:
         root = ET.fromstring(base64.b64decode(f.get("content", ""), validate=True))
     except Exception as exc:  # bad base64 or bad XML: both are refused
-        raise Reject(400, f"line {index}: cooperativeWork content is not base64 osmChange XML ({exc})")
+        raise Reject(400, f"line {index}: cooperativeWork content is not base64 osmChange XML ({exc})") from None
     if root.tag != "osmChange" or root.find("create") is None:
         raise Reject(400, f"line {index}: cooperativeWork content is not an osmChange with <create>")

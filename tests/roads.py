@@ -7,12 +7,13 @@ import geopandas as gpd
 import numpy as np
 from shapely.geometry import box
 
-from osmgap.aoi import Aoi
-from osmgap.conflate import ConflateParams, Conflation, Evidence, conflate
-from osmgap.datamodel import WGS84, RoadNetwork
-from osmgap import osmindex
-from osmgap.gapscore import AOI_MARGIN_DEG
-from osmgap.sources.candidates import candidate_graph
+from osmgap.conflate.conflate import Conflation, Evidence, conflate
+from osmgap.conflate.gapscore import AOI_MARGIN_DEG
+from osmgap.conflate.params import ConflateParams
+from osmgap.core.aoi import Aoi
+from osmgap.core.datamodel import WGS84, RoadNetwork
+from osmgap.core.osmtags import LEVEL_KEYS
+from osmgap.graph.lines import candidate_graph
 
 STACKING_KEYS = ("bridge", "tunnel", "layer", "covered")  # tags that let ways cross without a node
 
@@ -32,7 +33,7 @@ def as_candidates(ways: gpd.GeoDataFrame, classed: bool = True, confidence: floa
     """OSM ways as a candidate source would give them: lines, a confidence, maybe a class, and
     when ``levelled`` their tunnel/bridge/layer tags (osmgap.sources.candidates)."""
     highway = ways["highway"].to_numpy() if classed else np.full(len(ways), "road", dtype=object)
-    levels = {k: [t.get(k) for t in ways["tags"]] for k in osmindex.LEVEL_KEYS} if levelled else {}
+    levels = {k: [t.get(k) for t in ways["tags"]] for k in LEVEL_KEYS} if levelled else {}
     return gpd.GeoDataFrame({"confidence": np.full(len(ways), confidence), "highway": highway, **levels},
                             geometry=ways.geometry.values, crs=WGS84)
 

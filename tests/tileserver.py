@@ -62,7 +62,7 @@ class TileServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/{{z}}/{{x}}/{{y}}.{self.fmt}"
 
-    def __enter__(self) -> "TileServer":
+    def __enter__(self) -> TileServer:
         self._thread.start()
         return self
 

@@ -1,7 +1,7 @@
 """suggestions.geojson and MapRoulette's line-by-line GeoJSON, built from the same features.
 
 Every feature carries ``priority`` (0 high .. 2 low, MapRoulette's own scale; see
-osmgap.priority for the challenge rules that read it) and ``routing_impact`` (metres of detour
+osmgap.conflate.priority for the challenge rules that read it) and ``routing_impact`` (metres of detour
 the suggestion removes), and ``attachments`` (the OSM way ids it refers to); a suggestion that
 levelled evidence puts in a tunnel or on a bridge also its ``tunnel``/``bridge``/``layer``, as in
 suggestions.osm.
@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from osmgap.atomic import write_bytes_atomic
-from osmgap.datamodel import Suggestion
+from osmgap.core.atomic import write_bytes_atomic
+from osmgap.core.datamodel import Suggestion
 
 RS = b"\x1e"  # RFC 7464 record separator, which MapRoulette >= 3.6.5 expects before each task
 CORE_PROPERTIES = ("id", "kind", "length_m", "confidence", "highway", "priority", "routing_impact")

@@ -16,7 +16,7 @@ travels in an XML comment,
 which JOSM drops, so no tool hint ever reaches an uploadable tag (MapWithAI-style ``conn=``
 hints included: a connection is either a shared existing node or a sentence in ``fixme``).
 A suggestion end joined to an existing OSM node carries that node's exact coordinates, so it is
-written as the node itself (osmgap.suggestions); an end that meets a way between its nodes is
+written as the node itself (osmgap.conflate.suggestions); an end that meets a way between its nodes is
 a new node, and the ``fixme`` names the way it must be joined to. Any vertex at the spot of an
 existing node (or of another new way's vertex) becomes that node, except an inner vertex of a
 tunnel or bridge: it meets other levels only at its ends, where it lands; an inner vertex of one
@@ -24,8 +24,6 @@ where such a node lies is left out (a second node there would be a duplicate nod
 """
 from __future__ import annotations
 
-import math
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,8 +31,9 @@ from pathlib import Path
 from shapely.geometry import LineString
 
 from osmgap import __version__
-from osmgap.atomic import write_bytes_atomic
-from osmgap.datamodel import Suggestion
+from osmgap.core.atomic import write_bytes_atomic
+from osmgap.core.datamodel import Suggestion
+from osmgap.core.osmtags import coord_text, tag_value
 
 Bounds = tuple[float, float, float, float]  # minlon, minlat, maxlon, maxlat (WGS84)
 ExistingNodes = Mapping[int, tuple[int | None, float, float]]  # RoadNetwork.nodes
@@ -45,8 +44,6 @@ Coord = tuple[str, str]  # (lon, lat) written with 7 decimals: equal text means 
 NEW_GEOMETRY_KINDS = {"missing_road": "possible missing road",
                       "missing_link": "possible missing connection",
                       "appeared_road": "road built since the earlier image (osmgap change)"}
-MAX_TAG_LEN = 255  # OSM API limit on a tag value
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osmgap", *,
@@ -113,20 +110,6 @@ def level_check(level_tags: Mapping[str, str]) -> str:
     if layer is not None:
         return f"on layer {layer} from levelled road lines: check the layer and where it meets other levels"
     return ""
-
-
-def coord_text(value: float) -> str:
-    """Coordinates with 7 decimals, the precision OSM stores (about 1 cm)."""
-    if not math.isfinite(value):
-        raise ValueError(f"coordinate is not finite: {value}")
-    text = f"{value:.7f}"
-    return "0.0000000" if text == "-0.0000000" else text
-
-
-def tag_value(value: str, default: str) -> str:
-    """A value OSM and XML 1.0 accept: no control characters, at most 255 characters."""
-    clean = _XML_ILLEGAL.sub("", str(value)).strip()[:MAX_TAG_LEN]
-    return clean or default
 
 
 Vertex = tuple[Coord, str]  # a position and the level it lies on ('' where ways may join there)

@@ -14,10 +14,11 @@ import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from osmgap.aoi import reproject  # noqa: E402
-from osmgap.atomic import write_bytes_atomic  # noqa: E402
-from osmgap.datamodel import WGS84, Suggestion  # noqa: E402
-from osmgap.sources.imagery import Grid, Imagery, grid_over  # noqa: E402
+from osmgap.core.aoi import reproject  # noqa: E402
+from osmgap.core.atomic import write_bytes_atomic  # noqa: E402
+from osmgap.core.datamodel import WGS84, Suggestion  # noqa: E402
+from osmgap.core.grid import Grid, grid_over  # noqa: E402
+from osmgap.sources.imagery import Imagery
 from osmgap.sources.xyz import open_window_reader  # noqa: E402
 
 MAX_SIDE_PX = 1600

@@ -20,7 +20,7 @@ from rasterio.enums import Resampling
 from rasterio.shutil import copy as raster_copy
 from rasterio.windows import Window
 
-from osmgap.datamodel import ProbabilityRaster
+from osmgap.core.datamodel import ProbabilityRaster
 
 BLOCK_PX = 512
 SMALL_BLOCK_PX = 128  # for rasters under 1024 px a side, so that a small AOI still gets an overview

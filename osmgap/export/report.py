@@ -14,16 +14,17 @@ import io
 import json
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from osmgap.store import STATUSES, Store, now_iso  # noqa: E402
-from osmgap.tracking import TWIN_REASON, precision  # noqa: E402
+from osmgap.workspace.store import STATUSES, Store, now_iso  # noqa: E402
+from osmgap.workspace.tracking import TWIN_REASON, precision  # noqa: E402
 
 COLOURS = {"open": "#d62728", "published": "#ff7f0e", "fixed": "#2ca02c", "dismissed": "#7f7f7f",
            "osm": "#6baed6", "aoi": "#222222"}

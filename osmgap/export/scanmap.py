@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from osmgap.atomic import write_text_atomic
+from osmgap.core.atomic import write_text_atomic
 from osmgap.errors import InputError
 
 HERE = Path(__file__).resolve().parent

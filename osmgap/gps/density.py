@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from osmgap.datamodel import ProbabilityRaster
-from osmgap.gps.traces import GpsTraces
-from osmgap.sources.imagery import Grid
-
+from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.core.grid import Grid
+from osmgap.core.traces import GpsTraces
 
 BLOCK_POINTS = 500_000
 

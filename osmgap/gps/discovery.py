@@ -1,7 +1,7 @@
 """GPS-only discovery: roads that vehicles drove but OSM lacks, with no imagery at all.
 
 Trip coverage (osmgap.gps.density) becomes a road likelihood raster; its ridges, thresholded
-and skeletonised by the same osmgap.graph.extract_graph that serves imagery, become a road
+and skeletonised by the same osmgap.graph.skeleton.extract_graph that serves imagery, become a road
 graph; conflation then treats it like any other evidence, and a gap's confidence is the mean
 likelihood along it. Cleanup sizes are larger than for imagery: a GPS "road" is as wide as the
 spread of its traces (10-30 m), and holes in it are lanes and parking bays, not trees.
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from osmgap.conflate import ConflateParams, Evidence
+from osmgap.conflate.conflate import Evidence
+from osmgap.conflate.params import ConflateParams
+from osmgap.core.grid import Grid, grid_over
+from osmgap.core.traces import GpsTraces
 from osmgap.gps.density import DensityParams, road_likelihood, trip_counts
-from osmgap.gps.traces import GpsTraces
-from osmgap.graph import GraphParams, extract_graph
-from osmgap.sources.imagery import Grid, grid_over
+from osmgap.graph.skeleton import GraphParams, extract_graph
 
 # OSM is clipped to the AOI but traces just outside it blur in: a road running along the AOI's
 # border shows as a GPS ridge inside it with no OSM way left beside it. Evidence this close to

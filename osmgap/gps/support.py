@@ -22,10 +22,10 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 
-from osmgap.aoi import reproject
-from osmgap.datamodel import WGS84, Suggestion
+from osmgap.core.aoi import reproject
+from osmgap.core.datamodel import WGS84, Suggestion
+from osmgap.core.traces import GpsTraces
 from osmgap.gps.density import distinct
-from osmgap.gps.traces import GpsTraces
 
 VERDICTS = ("confirmed", "demoted", "unchanged", "no_coverage")
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from rasterio.enums import Resampling
-
-from osmgap.aoi import utm_crs_for
-from osmgap.errors import InputError
-from osmgap.sources.imagery import WindowReader, grid_over, open_imagery
 from rasterio.warp import transform_bounds
+
+from osmgap.core.aoi import utm_crs_for
+from osmgap.core.grid import grid_over
+from osmgap.errors import InputError
+from osmgap.sources.imagery import WindowReader, open_imagery
 
 # Nominal ground resolution of the datasets that carry no georeference.
 MASSACHUSETTS_M = 1.0
@@ -98,9 +99,9 @@ def load_training_data(root: Path, datasets: list[str], resolution_m: float) -> 
 
 def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolution_m: float) -> Sample:
     """Any georeferenced image (any CRS, 1-4+ bands, 8 or 16 bit, as ``osmgap diff`` reads it) with
-    road labels of any kind ``osmgap.labels`` reads: a mask, OSM ways (per-class widths) or road
+    road labels of any kind ``osmgap.model.labels`` reads: a mask, OSM ways (per-class widths) or road
     centrelines such as SpaceNet's, on a UTM grid at ``resolution_m``."""
-    from osmgap.labels import footprint_grid, load_labels  # labels reads OSM: imported when used
+    from osmgap.model.labels import footprint_grid, load_labels  # labels reads OSM: imported when used
 
     imagery = open_imagery(image_path)
     grid, aoi = footprint_grid(imagery, resolution_m)

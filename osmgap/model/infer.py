@@ -14,12 +14,13 @@ missing) autocast; ``tta`` averages the four flips
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
-from osmgap.datamodel import ProbabilityRaster
+from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.model.nets import ModelMeta, pick_device
 from osmgap.sources.imagery import WindowReader
 
@@ -126,7 +127,7 @@ def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, heig
 
     ``read`` reads windows of the whole image. The windows are the whole image's sliding windows
     that touch the region, with the same tile size, blend weights, forward pass and summation
-    order, so a region cut out of a larger run (osmgap.tiling) changes no pixel, up to float
+    order, so a region cut out of a larger run (osmgap.scale.tiling) changes no pixel, up to float
     rounding of differently composed batches. ``batch=None`` chooses the batch from free memory.
     """
     if tile % 32:
@@ -142,7 +143,7 @@ def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, heig
                for c in tile_origins(width, tile, overlap) if c < c1 and c + tile > c0]
     mean = torch.tensor(meta.mean, device=device)[None, :, None, None]
     std = torch.tensor(meta.std, device=device)[None, :, None, None]
-    run_net = compiled(net) if compile else net  # weights channels-last: predict_raster, osmgap.scale._model
+    run_net = compiled(net) if compile else net  # weights channels-last: predict_raster, osmgap.scale.tiled._model
     for group in _batches(origins, batch or auto_batch(tile, device, len(origins))):
         tiles = [read(r, c, tile, tile) for r, c in group]
         x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device)

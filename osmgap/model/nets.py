@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
-import segmentation_models_pytorch as smp
 from torch import nn
 
-from osmgap.atomic import write_bytes_atomic
+from osmgap.core.atomic import write_bytes_atomic
 from osmgap.errors import InputError
+from osmgap.model.choices import DECODERS
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.pt"
 CHECKPOINT_FORMAT = "osmgap-model-1"
-DECODERS = ("plain", "1d")
 
 
 def shear_rows(x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from osmgap.atomic import write_bytes_atomic
+from osmgap.core.atomic import write_bytes_atomic
 from osmgap.errors import InputError
 
 STATE_FORMAT = "osmgap-train-state-1"

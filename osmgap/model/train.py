@@ -12,18 +12,18 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from tqdm import tqdm
 
 from osmgap.errors import InputError
-from osmgap.metrics import pixel_scores
+from osmgap.metrics.pixel import pixel_scores
+from osmgap.model.choices import SCHEDULES
 from osmgap.model.data import Sample, is_validation
 from osmgap.model.infer import predict_array
 from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device, save_checkpoint
@@ -52,7 +52,6 @@ class TrainConfig:
     save_state: bool = True  # write OUT.state (optimizer, schedule, step) at every validation, for --resume
 
 
-SCHEDULES = ("onecycle", "cosine")
 # what a resumed run must share with the run it continues (the schedule's length and shape, the net)
 RESUME_MUST_MATCH = ("arch", "encoder", "decoder", "resolution_m", "steps", "batch", "crop", "lr", "schedule")
 

@@ -17,17 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
 
-from osmgap.aoi import Aoi
-from osmgap.datamodel import WGS84
-from osmgap.errors import InputError
-from osmgap.linegraph import build_line_graph
-from osmgap.osmindex import LEVEL_KEYS, way_level
-from osmgap.sources.osm import ROAD_CLASSES, _one_line
+from osmgap.core.aoi import Aoi
+from osmgap.core.datamodel import WGS84
+from osmgap.core.osmtags import LEVEL_KEYS, way_level
+from osmgap.errors import InputError, one_line
+from osmgap.sources.osm import ROAD_CLASSES
 
 CONFIDENCE_COLUMNS = ("confidence", "score")
 NOT_ROADS = frozenset({"footway", "cycleway", "path", "steps", "bridleway", "corridor", "platform",
@@ -42,7 +40,7 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     try:
         frame = gpd.read_file(path)
     except Exception as exc:  # pyogrio/GDAL raise many types for unreadable or foreign files
-        raise InputError(path, f"cannot read road lines ({_one_line(exc)})") from None
+        raise InputError(path, f"cannot read road lines ({one_line(exc)})") from None
     if frame.geometry is None or len(frame) == 0:
         raise InputError(path, "holds no features")
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
@@ -66,15 +64,6 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     return clipped
 
 
-def candidate_graph(frame: gpd.GeoDataFrame, crs: object) -> nx.MultiGraph:
-    """The road graph of candidate lines in the metric ``crs`` (see osmgap.linegraph); the
-    ``tunnel``/``bridge``/``layer`` columns, where the frame has them, give edges their level
-    and level tags."""
-    metric = frame.to_crs(crs)
-    return build_line_graph(np.asarray(metric.geometry.values, dtype=object), metric["confidence"].to_numpy(float),
-                            metric["highway"].to_numpy(object), crs, tags=candidate_tags(metric))
-
-
 def candidate_tags(frame: pd.DataFrame) -> list[dict] | None:
     """Per line: its ``tunnel``/``bridge``/``layer`` values when the frame is levelled (has any
     of those columns), None when it is not."""
@@ -86,7 +75,7 @@ def candidate_tags(frame: pd.DataFrame) -> list[dict] | None:
 
 
 def candidate_levels(frame: pd.DataFrame) -> np.ndarray:
-    """Per line: its level (osmgap.osmindex.way_level) when the frame is levelled, NaN when not."""
+    """Per line: its level (osmgap.core.osmtags.way_level) when the frame is levelled, NaN when not."""
     tags = candidate_tags(frame)
     return np.full(len(frame), np.nan) if tags is None else np.asarray([way_level(t) for t in tags], float)
 

@@ -21,6 +21,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from shapely.geometry import box
 
+from osmgap.core.grid import Grid, grid_over
 from osmgap.errors import InputError
 
 # Percentiles used to stretch >8-bit imagery to [0, 1]; robust to a few hot pixels.
@@ -115,24 +116,6 @@ def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[n
     return np.asarray(lows, np.float32), np.asarray(highs, np.float32)
 
 
-@dataclass(frozen=True)
-class Grid:
-    """A north-up raster grid: the frame every stage after imagery shares."""
-
-    transform: Affine
-    width: int
-    height: int
-    crs: CRS
-
-
-def grid_over(bounds: tuple[float, float, float, float], crs: CRS, resolution: float) -> Grid:
-    """A grid at ``resolution`` (CRS units) that covers ``bounds`` (in ``crs``)."""
-    minx, miny, maxx, maxy = bounds
-    width = max(1, int(math.ceil((maxx - minx) / resolution)))
-    height = max(1, int(math.ceil((maxy - miny) / resolution)))
-    return Grid(Affine(resolution, 0, minx, 0, -resolution, maxy), width, height, crs)
-
-
 def analysis_grid(imagery: Imagery, aoi_wgs84: Any, metric_crs: Any, resolution_m: float) -> Grid:
     """The grid over AOI ∩ imagery footprint in the metric CRS; InputError if they do not overlap."""
     footprint = box(*imagery.bounds_wgs84)
@@ -183,7 +166,7 @@ class WindowReader:
         self._vrt.close()
         self._src.close()
 
-    def __enter__(self) -> "WindowReader":
+    def __enter__(self) -> WindowReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -6,7 +6,7 @@ clipped to the AOI polygon, in WGS84. Sources with node ids (.osm, .pbf, Overpas
 writer can attach new ways to existing nodes with their real ids and versions. Every source also
 gives the AOI's parking lots (``amenity=parking`` areas: closed ways and multipolygon relations,
 or GeoJSON polygons), clipped to the AOI, as ``RoadNetwork.parking``: conflation reports the
-roads it finds inside them as parking aisles (osmgap.parking).
+roads it finds inside them as parking aisles (osmgap.conflate.parking).
 """
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ from osmium.filter import EntityFilter, IdFilter, TagFilter
 from shapely.geometry import LineString, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
-from osmgap.aoi import Aoi
-from osmgap.atomic import write_bytes_atomic
-from osmgap.datamodel import PARKING_COLUMNS, WAY_COLUMNS, WGS84, RoadNetwork
-from osmgap.errors import InputError
+from osmgap.core.aoi import Aoi
+from osmgap.core.atomic import write_bytes_atomic
+from osmgap.core.datamodel import PARKING_COLUMNS, WAY_COLUMNS, WGS84, RoadNetwork
+from osmgap.errors import InputError, one_line
 
 # highway=* values a vehicle can drive on (or that imagery shows as a road surface); paths,
 # steps, platforms, indoor corridors and unbuilt ways are not what a road model detects.
@@ -138,7 +138,7 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
         nodes = _scan_nodes(path, wanted) if wanted else {}
         lots = clip_lots(_scan_parking(path), aoi)
     except RuntimeError as exc:  # osmium reports corrupt, truncated or unreadable input so
-        raise InputError(path, f"cannot read OSM data ({_one_line(exc)})") from None
+        raise InputError(path, f"cannot read OSM data ({one_line(exc)})") from None
     return _network(ways, nodes, source=str(path), fmt=fmt, lots=lots)
 
 
@@ -195,10 +195,6 @@ def _scan_parking(path: Path) -> list[_Lot]:
     return lots
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 # --- GeoJSON exports of OSM ways -------------------------------------------------------
 
 
@@ -218,7 +214,7 @@ def _geojson_features(path: Path) -> list[dict[str, Any]]:
     try:
         doc = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({_one_line(exc)})") from None
+        raise InputError(path, f"not valid JSON ({one_line(exc)})") from None
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         features = doc.get("features")
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
@@ -248,7 +244,7 @@ def _way_from_feature(feature: dict[str, Any], index: int, path: Path) -> _Way |
     try:
         geometry = shapely.force_2d(shape(feature["geometry"]))
     except Exception as exc:  # shapely raises several types for malformed coordinates
-        raise InputError(path, f"feature {index} has malformed geometry ({_one_line(exc)})") from None
+        raise InputError(path, f"feature {index} has malformed geometry ({one_line(exc)})") from None
     tags = {k: str(v) for k, v in props.items()
             if isinstance(v, str) and v not in ("", "None") and k not in ("osm_id", class_key)}
     tags["highway"] = highway
@@ -309,7 +305,7 @@ def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
 def overpass_cache_path(query: str, cache_dir: Path | None = None,
                         url: str = OVERPASS_URL) -> Path:
     """Where the response to ``query`` is cached: the same query never hits the server twice."""
-    key = hashlib.sha256(f"{url}\n{query}".encode("utf-8")).hexdigest()
+    key = hashlib.sha256(f"{url}\n{query}".encode()).hexdigest()
     return Path(cache_dir or DEFAULT_CACHE_DIR).expanduser() / f"{key}.json"
 
 
@@ -350,11 +346,11 @@ def _query_with_retries(url: str, query: str) -> tuple[bytes, overpy.Result]:
             raw = _http_post(url, query, OVERPASS_TIMEOUT_S + 30)
             return raw, _parse_overpass(raw)
         except opx.OverpassBadRequest as exc:
-            raise InputError(OVERPASS_SPEC, f"Overpass rejected the query ({_one_line(exc)})") from None
+            raise InputError(OVERPASS_SPEC, f"Overpass rejected the query ({one_line(exc)})") from None
         except _RETRYABLE as exc:
             if attempt == OVERPASS_RETRIES:
                 raise InputError(OVERPASS_SPEC, f"Overpass API at {url} failed {attempt + 1} "
-                                                f"times, last: {_one_line(exc)}") from None
+                                                f"times, last: {one_line(exc)}") from None
             time.sleep(OVERPASS_BACKOFF_S * 2 ** attempt)
             attempt += 1
 

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import requests
@@ -28,9 +28,10 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 
-from osmgap.atomic import write_bytes_atomic
+from osmgap.core.atomic import write_bytes_atomic
+from osmgap.core.grid import Grid
 from osmgap.errors import InputError
-from osmgap.sources.imagery import Grid, Imagery, WindowReader
+from osmgap.sources.imagery import Imagery, WindowReader
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 HALF_WORLD_M = 20037508.342789244
@@ -77,7 +78,7 @@ class XyzImagery:
                 "attribution": o.attribution, "licence": o.licence}
 
 
-AnyImagery = Union[Imagery, XyzImagery]
+AnyImagery = Imagery | XyzImagery
 
 
 def tile_url(template: str, z: int, x: int, y: int) -> str:
@@ -121,7 +122,7 @@ def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
 class TileFetcher:
     """Downloads and decodes tiles of one server, through a disk cache, politely."""
 
-    _shared: dict[XyzOptions, "TileFetcher"] = {}
+    _shared: dict[XyzOptions, TileFetcher] = {}
     _shared_lock = threading.Lock()
 
     def __init__(self, options: XyzOptions):
@@ -133,7 +134,7 @@ class TileFetcher:
         self.slots = threading.Semaphore(max(1, options.concurrency))
 
     @classmethod
-    def for_options(cls, options: XyzOptions) -> "TileFetcher":
+    def for_options(cls, options: XyzOptions) -> TileFetcher:
         """One fetcher (one session, one concurrency limit) per server and process."""
         with cls._shared_lock:
             if options not in cls._shared:
@@ -265,7 +266,7 @@ class XyzWindowReader:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "XyzWindowReader":
+    def __enter__(self) -> XyzWindowReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

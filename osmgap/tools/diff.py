@@ -13,27 +13,31 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from osmgap.conflate import ConflateParams
-from osmgap.errors import InputError
-from osmgap.outputs import read_outputs
-from osmgap.gps.readers import parse_column_mapping
-from osmgap.pipeline import DiffRequest, ImageryLicence, resolve_sources, run_diff
-from osmgap.scale import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, ScaleOptions
-from osmgap.sources.xyz import XyzOptions
-from osmgap.sources.osm import load_osm
-from osmgap.store import Store
-from osmgap.tracking import RunRecord, record_run
+from osmgap.conflate.params import ConflateParams
+from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, ScaleOptions
+from osmgap.tools.options import (
+    add_aoi_argument,
+    add_cache_argument,
+    add_imagery_argument,
+    add_model_argument,
+    add_osm_argument,
+    add_out_argument,
+)
+
+if TYPE_CHECKING:
+    from osmgap.sources.xyz import XyzOptions
 
 HELP = "find roads missing from OSM in an area"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--aoi", required=True, help="GeoJSON polygon file, sample AOI directory, or minlon,minlat,maxlon,maxlat")
-    p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--imagery", help="GeoTIFF/COG of the area (any CRS, 8/16-bit, 1-4+ bands)")
-    p.add_argument("--osm", help=".osm/.osm.pbf file, GeoJSON of OSM ways (with osm_id), or 'overpass'")
-    p.add_argument("--model", help="model checkpoint (default: the shipped model)")
+    add_aoi_argument(p)
+    add_out_argument(p)
+    add_imagery_argument(p)
+    add_osm_argument(p)
+    add_model_argument(p)
     p.add_argument("--candidates", help="road lines to diff instead of imagery: GeoJSON, GeoPackage or Shapefile "
                                         "(optional 'confidence'/'score' and 'highway' properties)")
     p.add_argument("--gps", nargs="+", metavar="PATH",
@@ -62,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true", help="average the model over the four flips of every window (4x slower)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~1.8x faster on a CPU after a ~90 s compile, so only for areas of tens of km2")
-    p.add_argument("--cache-dir", type=Path, help="cache for Overpass responses")
+    add_cache_argument(p)
     p.add_argument("--state", type=Path,
                    help="record the run in this state file (new / seen / fixed suggestions; see osmgap publish)")
     add_scale_arguments(p)
@@ -88,6 +92,8 @@ def add_scale_arguments(p: argparse.ArgumentParser) -> None:
 
 def scale_options(args: argparse.Namespace) -> ScaleOptions | None:
     """Tiled execution when any tiling option is given; None: the area in one piece."""
+    from osmgap.errors import InputError
+
     if args.workers is None and not (args.scheduler or args.tile_size or args.work_dir or args.resume):
         return None
     if args.tile_size is not None and args.tile_size < 32:
@@ -98,6 +104,8 @@ def scale_options(args: argparse.Namespace) -> ScaleOptions | None:
 
 
 def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
+    from osmgap.sources.xyz import XyzOptions
+
     if not args.xyz:
         return None
     return XyzOptions(args.xyz, args.xyz_zoom, args.xyz_attribution, args.xyz_licence,
@@ -106,6 +114,10 @@ def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from osmgap.jobs.diff import DiffRequest, ImageryLicence, record_diff, run_diff
+    from osmgap.sources.gps import parse_column_mapping
+    from osmgap.workspace.store import Store
+
     licence = ImageryLicence(args.imagery_licence, args.imagery_attribution, args.imagery_date, args.imagery_cleared)
     if args.xyz:
         licence = ImageryLicence(args.xyz_licence, args.xyz_attribution, args.imagery_date, args.imagery_cleared)
@@ -129,13 +141,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"state {args.state}: run {rec.run_id}: {c['new']} new, {c['reopened']} found again, "
               f"{c['fixed']} fixed, {c['dismissed_seen']} dismissed earlier (kept out of publishing)")
     return 0
-
-
-def record_diff(req: DiffRequest, state: Path) -> RunRecord:
-    """Record the run just written to ``req.out``, with its AOI and OSM roads (which tell a
-    gap mapped since from one the model no longer sees)."""
-    aoi, _, osm_spec, _ = resolve_sources(req)
-    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
-    with Store(state) as store:
-        return record_run(store, read_outputs(req.out), area=aoi.geometry, osm_ways=roads.ways,
-                          tolerance_m=req.conflate.tolerance_m, min_length_m=req.conflate.min_length_m)

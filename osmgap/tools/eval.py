@@ -15,9 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-from osmgap.atomic import write_text_atomic
+from osmgap.core.atomic import write_text_atomic
 from osmgap.errors import InputError
-from osmgap.evaluation import evaluate_imagery
+from osmgap.tools.options import add_imagery_argument, add_model_argument
 
 HELP = "score a road model against known roads (IoU, relaxed P/R, APLS, TOPO)"
 
@@ -32,9 +32,9 @@ TABLE = [  # (key, label) in the printed order
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--imagery", required=True, help="GeoTIFF/COG the model runs on")
+    add_imagery_argument(p, required=True, what=": the model runs on it")
     p.add_argument("--labels", required=True, help="mask GeoTIFF, OSM file or road-line file")
-    p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    add_model_argument(p)
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--slack-m", default="1,3", help="relaxed-score slacks in metres, comma-separated (default: %(default)s)")
     p.add_argument("--tta", action="store_true", help="average the four flips of every window")
@@ -68,6 +68,8 @@ def _expand(table: list[tuple[str, str]], slacks: tuple[float, ...]) -> list[tup
 
 
 def run(args: argparse.Namespace) -> int:
+    from osmgap.jobs.eval import evaluate_imagery
+
     slacks = parse_slacks(args.slack_m)
     result = evaluate_imagery(args.imagery, args.labels, args.model, slacks, tta=args.tta)
     print(format_table(result, slacks))

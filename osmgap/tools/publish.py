@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from osmgap.errors import InputError
-from osmgap.export.challenge import DEFAULT_CHECKIN_COMMENT, PriorityThresholds
-from osmgap.maproulette_api import MapRouletteClient
-from osmgap.outputs import DiffOutputs, read_outputs
-from osmgap.publish import MAX_TASKS_PER_CHALLENGE, PublishOptions, execute_publish, plan_publish
-from osmgap.store import Store
-from osmgap.tools.options import (add_maproulette_arguments, add_workspace_arguments, call_maproulette,
-                                  make_client, open_store, state_path)
-from osmgap.tracking import record_run
+from osmgap.maproulette.challenge import DEFAULT_CHECKIN_COMMENT, MAX_TASKS_PER_CHALLENGE, PriorityThresholds
+from osmgap.tools.options import (
+    add_maproulette_arguments,
+    add_workspace_arguments,
+    call_maproulette,
+    make_client,
+    open_store,
+    state_path,
+)
+
+if TYPE_CHECKING:
+    from osmgap.maproulette.api import MapRouletteClient
+    from osmgap.maproulette.publish import PublishOptions
+    from osmgap.workspace.outputs import DiffOutputs
+    from osmgap.workspace.store import Store
 
 HELP = "publish suggestions as MapRoulette tasks"
 
@@ -47,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from osmgap.workspace.outputs import read_outputs
+    from osmgap.workspace.tracking import record_run
+
     options = _options(args)
     outputs = read_outputs(args.out)
     client = make_client(args)
@@ -63,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _publish(outputs: DiffOutputs, statuses: dict[str, str], options: PublishOptions, client: MapRouletteClient,
              store: Store | None, args: argparse.Namespace) -> int:
+    from osmgap.maproulette.publish import execute_publish, plan_publish
+
     plan = plan_publish(outputs, statuses, options)
     skipped = ", ".join(f"{n} {status}" for status, n in sorted(plan.skipped.items())) or "none"
     print(f"{sum(len(p.ids) for p in plan.parts)} task(s) in {len(plan.parts)} challenge(s); left out: {skipped}")
@@ -80,6 +93,8 @@ def _publish(outputs: DiffOutputs, statuses: dict[str, str], options: PublishOpt
 
 
 def _options(args: argparse.Namespace) -> PublishOptions:
+    from osmgap.maproulette.publish import PublishOptions
+
     instruction = args.instruction
     if args.instruction_file:
         try:

@@ -8,9 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from osmgap.atomic import write_text_atomic
-from osmgap.export.report import gather, render_html, render_markdown
-from osmgap.outputs import read_outputs
+from osmgap.core.atomic import write_text_atomic
 from osmgap.tools.options import add_workspace_arguments, open_store
 
 HELP = "write the HTML report and Markdown summary of an AOI"
@@ -24,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from osmgap.export.report import gather, render_html, render_markdown
+    from osmgap.workspace.outputs import read_outputs
+
     aoi = read_outputs(args.out).aoi_name
     with open_store(args, create=False) as store:
         data = gather(store, aoi, args.web_url)

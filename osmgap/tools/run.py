@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from osmgap.lock import Busy, exclusive
-from osmgap.taskspec import load_task
+from osmgap.tools.taskfile import load_task
+from osmgap.workspace.lock import Busy, exclusive
 
 HELP = "run a task file (tasks/NAME.toml): diff, sync, publish, report, under a lock"
 EXIT_BUSY = 3

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from osmgap.outputs import read_outputs
-from osmgap.sync import sync_statuses
-from osmgap.tools.options import (add_maproulette_arguments, add_workspace_arguments, call_maproulette,
-                                  make_client, open_store)
+from osmgap.tools.options import (
+    add_maproulette_arguments,
+    add_workspace_arguments,
+    call_maproulette,
+    make_client,
+    open_store,
+)
 
 HELP = "read MapRoulette task statuses into the state"
 
@@ -22,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from osmgap.maproulette.sync import sync_statuses
+    from osmgap.workspace.outputs import read_outputs
+
     aoi = read_outputs(args.out).aoi_name
     with open_store(args, create=False) as store:
         client = make_client(args)

@@ -7,27 +7,17 @@ validation IoU is written to --out, with a JSON training record beside it.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from pathlib import Path
 
-import torch
-
-from osmgap.datapaths import data_root
 from osmgap.errors import InputError
-from osmgap.model.data import load_labelled_image, load_training_data
-from osmgap.model.folds import TILE_PX, write_cross_prediction
-from osmgap.model.nets import DECODERS
-from osmgap.model.train import SCHEDULES, TrainConfig, train
-from osmgap.pipeline import DiffRequest, resolve_sources
-from osmgap.sources.osm import load_osm
+from osmgap.model.choices import DECODERS, FOLD_TILE_PX, SCHEDULES
+from osmgap.tools.options import add_aoi_argument, add_imagery_argument, add_osm_argument, add_out_argument
 
 HELP = "train a road segmentation model"
-log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.pt)")
+    add_out_argument(p, "checkpoint to write (.pt)")
     p.add_argument("--data", default="massachusetts,deepglobe,spacenet",
                    help="comma-separated datasets from the data directory (default: %(default)s)")
     p.add_argument("--arch", default="Linknet", help="smp architecture (Unet, Linknet, UnetPlusPlus, DeepLabV3Plus, ...)")
@@ -53,49 +43,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="add a georeferenced image with its road labels (mask GeoTIFF, OSM file with per-class "
                         "widths, or road centrelines such as SpaceNet's); repeatable; --data '' trains on pairs only")
     folds = p.add_argument_group("cross-prediction on an AOI's own OSM labels (--out is then a directory)")
-    folds.add_argument("--aoi", help="AOI (GeoJSON, bbox or sample AOI directory) to cross-predict")
-    folds.add_argument("--imagery", help="imagery of the AOI (default: the sample AOI's)")
-    folds.add_argument("--osm", help="OSM ways of the AOI, the labels (default: the sample AOI's)")
+    add_aoi_argument(folds, required=False, what=": the area to cross-predict")
+    add_imagery_argument(folds)
+    add_osm_argument(folds, ": the labels (default: the sample AOI's)")
     folds.add_argument("--folds", type=int, help="number of spatially blocked folds (>= 2)")
-    folds.add_argument("--fold-tile", type=int, default=TILE_PX, help="tile side in pixels (default %(default)s)")
+    folds.add_argument("--fold-tile", type=int, default=FOLD_TILE_PX, help="tile side in pixels (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from osmgap.jobs.train import cross_predict, load_samples
+    from osmgap.model.train import TrainConfig, train
+
     cfg = TrainConfig(arch=args.arch, encoder=args.encoder, resolution_m=args.resolution, steps=args.steps,
                       batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
                       eval_every=args.eval_every, max_minutes=args.max_minutes, init=args.init,
                       decoder=args.decoder, schedule=args.schedule, patience=args.patience, resume=args.resume,
                       progress=sys.stderr.isatty() if args.progress is None else args.progress)
     if args.aoi or args.folds:
-        return run_folds(args, cfg)
-    samples = load_samples(args)
+        if not (args.aoi and args.folds):
+            raise InputError(args.aoi or "--folds", "cross-prediction needs both --aoi and --folds")
+        result = cross_predict(args.aoi, args.imagery, args.osm, args.folds, cfg, args.out, args.fold_tile,
+                               log=lambda m: print(m, flush=True))
+        print(f"{len(result.tiles)} tiles in {args.folds} folds cross-predicted; "
+              f"wrote {args.out}/probability.tif, folds.json")
+        return 0
+    samples = load_samples([d.strip() for d in args.data.split(",") if d.strip()], args.pair, args.resolution)
     print(f"{len(samples)} samples; torch {torch.__version__} on {torch.get_num_threads()} threads", flush=True)
     record = train(samples, cfg, args.out, log=lambda m: print(m, flush=True))
     print(f"best val IoU {record['best'].get('iou', float('nan')):.4f} at step {record['best'].get('step')}; wrote {args.out}")
-    return 0
-
-
-def load_samples(args: argparse.Namespace) -> list:
-    """The --data datasets plus every --pair IMAGE=LABELS."""
-    datasets = [d.strip() for d in args.data.split(",") if d.strip()]
-    samples = load_training_data(data_root(), datasets, args.resolution) if datasets else []
-    for pair in args.pair:
-        image, sep, labels = pair.partition("=")
-        if not sep or not image or not labels:
-            raise InputError(pair, "--pair must be IMAGE=LABELS")
-        samples.append(load_labelled_image(image, labels, args.resolution))
-    if not samples:
-        raise InputError(None, "no training data: give --data datasets or --pair IMAGE=LABELS")
-    return samples
-
-
-def run_folds(args: argparse.Namespace, cfg: TrainConfig) -> int:
-    """``--aoi ... --folds K``: write a cross-predicted probability.tif and folds.json to --out."""
-    if not (args.aoi and args.folds):
-        raise InputError(args.aoi or "--folds", "cross-prediction needs both --aoi and --folds")
-    aoi, imagery, osm, _ = resolve_sources(DiffRequest(aoi=args.aoi, out=args.out, imagery=args.imagery, osm=args.osm))
-    ways = load_osm(osm, aoi).ways
-    result = write_cross_prediction(aoi, imagery, ways, args.folds, cfg, args.out, init=args.init,
-                                    tile_px=args.fold_tile, log=lambda m: print(m, flush=True))
-    print(f"{len(result.tiles)} tiles in {args.folds} folds cross-predicted; wrote {args.out}/probability.tif, folds.json")
     return 0

@@ -1,0 +1,162 @@
+"""Change detection between two dates: roads that appeared (new construction, the main source
+of OSM gaps) and roads that vanished.
+
+1. Align: two captures of one place rarely register to the metre. Both are read onto the same
+   analysis grid and the after image's shift against the before image is measured by phase
+   correlation of their grey levels (buildings, fields and roads all contribute, so the
+   measurement does not depend on roads having stayed put); the after image is then read on
+   the grid moved by that shift.
+2. Predict both with the same model on the same grid.
+3. Compare: a road appeared where the after probability is high and the before image shows no
+   road within CHANGE_MARGIN_M (the residual misregistration and a road's width varying between
+   dates must not count as change); vanished is the same the other way round. The probability
+   of change is ``min(p_after, 1 - max_{within margin} p_before)``, turned into lines by the same
+   graph extraction as the diff.
+4. With OSM roads, an appeared road that OSM already has, or a vanished road OSM never had, is
+   kept in changes.geojson but is no suggestion: there is nothing to map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import shapely
+from affine import Affine
+from scipy import ndimage
+from shapely.geometry import LineString
+from skimage.registration import phase_cross_correlation
+
+from osmgap.conflate.conflate import mean_probability
+from osmgap.conflate.ids import IdKey, assign_ids, fallback_anchor, fallback_order
+from osmgap.conflate.params import CHANGE_MARGIN_M
+from osmgap.core.aoi import reproject
+from osmgap.core.datamodel import WGS84, ProbabilityRaster, Suggestion
+from osmgap.core.grid import Grid
+from osmgap.graph.skeleton import GraphParams, extract_graph
+from osmgap.sources.imagery import WindowReader
+
+MAX_SHIFT_M = 30.0  # a larger measured shift is reported, not applied: it is more likely wrong
+ALIGN_WINDOW_PX = 2048  # phase correlation on the central window at most this size
+MIN_OSM_SHARE = 0.5  # a change line is "in OSM" when this share of it lies within the tolerance
+KINDS = {"appeared": "appeared_road", "vanished": "vanished_road"}
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Where the after image lies relative to the before image (metres east and north)."""
+
+    east_m: float = 0.0
+    north_m: float = 0.0
+    applied: bool = False
+    reason: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return {"east_m": round(self.east_m, 2), "north_m": round(self.north_m, 2),
+                "applied": self.applied, "reason": self.reason}
+
+
+def _central_window(grid: Grid) -> tuple[int, int, int, int]:
+    h, w = min(grid.height, ALIGN_WINDOW_PX), min(grid.width, ALIGN_WINDOW_PX)
+    return (grid.height - h) // 2, (grid.width - w) // 2, h, w
+
+
+def measure_alignment(before: WindowReader, after: WindowReader, max_shift_m: float = MAX_SHIFT_M) -> Alignment:
+    """The after image's shift against the before image, both read on the same grid."""
+    window = _central_window(before.grid)
+    (b, b_valid), (a, a_valid) = before.read(*window), after.read(*window)
+    if b_valid.mean() < 0.5 or a_valid.mean() < 0.5:
+        return Alignment(reason="too little overlap of the two images to align them")
+    d, _, _ = phase_cross_correlation(b.mean(axis=0), a.mean(axis=0), upsample_factor=10)
+    res = abs(before.grid.transform.a)
+    east, north = -float(d[1]) * res, float(d[0]) * res  # d registers after onto before: content moved by -d
+    if np.hypot(east, north) > max_shift_m:
+        return Alignment(east, north, False, f"shift beyond {max_shift_m:g} m: not applied")
+    return Alignment(east, north, True, "phase correlation")
+
+
+def moved_grid(grid: Grid, alignment: Alignment) -> Grid:
+    """The grid on which the after image lines up with the before image on ``grid``."""
+    if not alignment.applied:
+        return grid
+    return replace(grid, transform=Affine.translation(alignment.east_m, alignment.north_m) @ grid.transform)
+
+
+def change_probability(now: ProbabilityRaster, other: ProbabilityRaster, margin_m: float = CHANGE_MARGIN_M) -> ProbabilityRaster:
+    """Probability of a road in ``now`` with none within ``margin_m`` in ``other`` (same grid)."""
+    px = max(1, int(round(margin_m / now.resolution[0])))
+    nearby = ndimage.maximum_filter(other.prob, size=2 * px + 1, mode="nearest")
+    return replace(now, prob=np.minimum(now.prob, 1.0 - nearby).astype(np.float32))
+
+
+@dataclass
+class Change:
+    """One road that appeared or vanished: a metric line, how sure, how much of it OSM has."""
+
+    change: str  # "appeared" | "vanished"
+    line: LineString
+    confidence: float
+    osm_share: float | None = None  # None: no OSM given
+
+    @property
+    def in_osm(self) -> bool | None:
+        return None if self.osm_share is None else self.osm_share >= MIN_OSM_SHARE
+
+    @property
+    def actionable(self) -> bool:
+        """Something to map: a new road OSM lacks, or a vanished road OSM still has."""
+        if self.in_osm is None:
+            return True
+        return self.in_osm != (self.change == "appeared")
+
+
+def change_lines(prob: ProbabilityRaster, change: str, params: GraphParams, min_length_m: float) -> list[Change]:
+    """Lines of the change raster, each graph edge one change, the short ones dropped."""
+    graph = extract_graph(prob, params)
+    out = []
+    for _, _, d in graph.edges(data=True):
+        line = d["geometry"]
+        if line.length >= min_length_m:
+            out.append(Change(change, line, mean_probability(prob, line)))
+    return out
+
+
+def mark_osm(changes: list[Change], osm_metric: np.ndarray, tolerance_m: float) -> None:
+    """Set each change's share of length within ``tolerance_m`` of an OSM way."""
+    reach = shapely.union_all(shapely.buffer(osm_metric, tolerance_m)) if len(osm_metric) else None
+    for c in changes:
+        inside = 0.0 if reach is None else shapely.intersection(c.line, reach).length
+        c.osm_share = inside / c.line.length if c.line.length else 0.0
+
+
+def detect_changes(before: ProbabilityRaster, after: ProbabilityRaster, params: GraphParams,
+                   min_length_m: float, margin_m: float = CHANGE_MARGIN_M) -> list[Change]:
+    """Appeared then vanished roads between two probability rasters on the same grid."""
+    return (change_lines(change_probability(after, before, margin_m), "appeared", params, min_length_m)
+            + change_lines(change_probability(before, after, margin_m), "vanished", params, min_length_m))
+
+
+def to_suggestions(changes: list[Change], crs: Any) -> list[Suggestion]:
+    """The actionable changes as suggestions (kind appeared_road / vanished_road), stable ids."""
+    todo = [c for c in changes if c.actionable]
+    if not todo:
+        return []
+    lines = reproject(np.asarray([c.line for c in todo], dtype=object), crs, WGS84)
+    kinds = [KINDS[c.change] for c in todo]
+    ids = assign_ids([IdKey(fallback_anchor(k, g), fallback_order(g)) for k, g in zip(kinds, lines)])
+    return [Suggestion(id=i, kind=k, geometry=g, length_m=float(c.line.length), confidence=round(c.confidence, 3),
+                       priority=1 if c.change == "appeared" else 2,
+                       evidence={"change": c.change, "in_osm": c.in_osm,
+                                 "osm_share": None if c.osm_share is None else round(c.osm_share, 2)})
+            for i, k, g, c in zip(ids, kinds, lines, todo)]
+
+
+def changes_feature_collection(changes: list[Change], crs: Any) -> dict[str, Any]:
+    """changes.geojson: every change found, actionable or not."""
+    lines = reproject(np.asarray([c.line for c in changes], dtype=object), crs, WGS84) if changes else []
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": shapely.geometry.mapping(g),
+         "properties": {"change": c.change, "length_m": round(c.line.length, 1), "confidence": round(c.confidence, 3),
+                        "in_osm": c.in_osm, "osm_share": None if c.osm_share is None else round(c.osm_share, 2),
+                        "suggested": c.actionable}}
+        for c, g in zip(changes, lines)]}

@@ -1,0 +1,212 @@
+"""Diff evidence of roads against OSM: the conflation stage, wired from its single-job parts.
+
+Evidence is a metric road graph (from imagery: osmgap.graph.skeleton; from any road lines:
+osmgap.graph.lines) plus, for imagery, the probability raster. The stage
+1. measures and removes the offset between evidence and OSM (osmgap.conflate.offset),
+2. fits the tolerances to how closely the evidence follows OSM (osmgap.conflate.alignment),
+3. finds missing roads (osmgap.conflate.gaps), almost-junctions (osmgap.conflate.links), unconnected crossings
+   (osmgap.conflate.crossings) and, when asked, unsupported OSM ways (osmgap.conflate.support),
+4. marks parking-lot aisles (osmgap.conflate.parking), and
+5. turns it all into suggestions with routing impact, priority and stable ids
+   (osmgap.conflate.suggestions). Everything is measured in the evidence's metric CRS.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import shapely
+from affine import Affine
+from shapely.geometry import LineString
+from shapely.geometry.base import BaseGeometry
+
+from osmgap.conflate import alignment, offset
+from osmgap.conflate.crossings import find_misconnections
+from osmgap.conflate.gaps import Candidates, Gap, find_gaps
+from osmgap.conflate.ids import lone_id
+from osmgap.conflate.links import find_links
+from osmgap.conflate.osmindex import OsmIndex, index_osm
+from osmgap.conflate.params import ConflateParams
+from osmgap.conflate.parking import aisle_area, on_aisles
+from osmgap.conflate.suggestions import Draft, finish, from_crossing, from_gap, from_link, from_unsupported
+from osmgap.conflate.support import find_unsupported
+from osmgap.core.aoi import reproject
+from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggestion
+from osmgap.core.grid import Grid, grid_over
+
+__all__ = ["ConflateParams", "Evidence", "Conflation", "conflate", "missing_roads", "mean_probability", "stable_id"]
+
+OFFSET_GRID_M = 1.0  # pixel size for measuring the offset of line evidence
+PARKING_REACH_M = 60.0
+
+
+@dataclass
+class Evidence:
+    """What shows the roads: a metric graph (edges with ``geometry``, optional ``confidence`` and
+    ``highway``), and for imagery the probability raster it came from."""
+
+    graph: nx.Graph
+    prob: ProbabilityRaster | None = None
+
+
+@dataclass
+class Conflation:
+    suggestions: list[Suggestion]
+    offset: offset.Offset
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
+             params: ConflateParams = ConflateParams()) -> Conflation:
+    """All suggestion kinds for ``evidence`` against ``roads`` inside ``area_metric``; missing
+    roads inside ``roads.parking`` (OSM ``amenity=parking`` areas, WGS84) are aisles."""
+    crs = evidence.graph.graph["crs"]
+    osm = index_osm(roads, crs)
+    shift = _offset(evidence, roads.ways, area_metric, params)
+    prob = _moved(evidence.prob, shift.correction)
+    usable = area_metric.buffer(-params.edge_margin_m)
+    cands = _candidates(evidence.graph, usable, params, shift.correction)
+    spread = alignment.measure_spread(cands.lines, osm, params)
+    fitted = alignment.fitted_params(params, spread)
+    pr = alignment.probe(cands.lines, osm, fitted)
+    score = (lambda line: mean_probability(prob, line)) if prob is not None else None
+    dropped: dict[str, int] = {}
+    gaps = find_gaps(cands, pr, osm, fitted, score, dropped)
+    drafts = _gap_drafts(gaps, osm, crs, fitted)
+    joined = {j.vertex for d in drafts for j in d.joins if j.vertex is not None}
+    links = find_links(osm, pr.segs, cands.confidence, alignment.retraced(pr, osm, fitted),
+                       usable, fitted, joined, cands.levels())
+    drafts += [from_link(k, osm, crs) for k in links if k.confidence >= fitted.min_confidence]
+    drafts += [from_crossing(c, osm, crs)
+               for c in find_misconnections(osm, evidence.graph, usable, fitted, shift.correction)]
+    if params.unsupported:
+        along = (lambda line: probability_along(prob, line)) if prob is not None else None
+        drafts += [from_unsupported(u, osm, crs) for u in find_unsupported(osm, pr.segs, usable, fitted, along)]
+    lots = reproject(np.asarray(roads.parking.geometry.values, dtype=object), WGS84, crs) if len(roads.parking) else None
+    _mark_parking(drafts, cands.lines, osm, lots)
+    suggestions = finish(drafts, osm)
+    report = {"alignment_spread_m": None if spread is None else round(spread, 2),
+              "tolerance_m": round(fitted.tolerance_m, 2), "parallel_band_m": round(fitted.parallel_max_m, 1),
+              "candidate_edges": len(cands.lines), "dropped": dropped}
+    return Conflation(suggestions, shift, report)
+
+
+def missing_roads(graph: nx.Graph, osm_ways: gpd.GeoDataFrame, area_metric: BaseGeometry,
+                  prob: ProbabilityRaster | None = None,
+                  params: ConflateParams = ConflateParams()) -> list[Suggestion]:
+    """Only the ``missing_road`` suggestions of :func:`conflate` (OSM given as bare ways)."""
+    result = conflate(Evidence(graph, prob), RoadNetwork(osm_ways), area_metric, params)
+    return [s for s in result.suggestions if s.kind == "missing_road"]
+
+
+def stable_id(geom_wgs84: LineString) -> str:
+    """The id of a lone suggestion with no OSM anchor; run ids come from osmgap.conflate.ids."""
+    return lone_id("missing_road", geom_wgs84)
+
+
+def mean_probability(prob: ProbabilityRaster, line: LineString, step_m: float = 1.0) -> float:
+    """Mean road probability sampled every ``step_m`` along ``line``."""
+    return float(probability_along(prob, line, step_m).mean())
+
+
+def probability_along(prob: ProbabilityRaster, line: LineString, step_m: float = 1.0) -> np.ndarray:
+    """Road probability every ``step_m`` along ``line``."""
+    n = max(2, int(line.length / step_m) + 1)
+    pts = shapely.line_interpolate_point(line, np.linspace(0, line.length, n))
+    xy = shapely.get_coordinates(pts)
+    cols, rows = ~prob.transform @ (xy[:, 0], xy[:, 1])
+    rows = np.clip(np.floor(rows).astype(int), 0, prob.prob.shape[0] - 1)
+    cols = np.clip(np.floor(cols).astype(int), 0, prob.prob.shape[1] - 1)
+    return prob.prob[rows, cols]
+
+
+def _offset(evidence: Evidence, osm_ways: gpd.GeoDataFrame, area: BaseGeometry,
+            params: ConflateParams) -> offset.Offset:
+    """The evidence's offset from OSM: from the probability raster when there is one, else from
+    the evidence lines rasterized like OSM."""
+    if params.max_offset_m <= 0:
+        return offset.Offset(reason="offset estimation switched off")
+    if evidence.prob is not None:
+        p = evidence.prob
+        grid = Grid(p.transform, p.prob.shape[1], p.prob.shape[0], p.crs)
+        return offset.estimate(_raster_window(p), osm_ways, grid, params.max_offset_m)
+    lines = [d["geometry"] for _, _, d in evidence.graph.edges(data=True)]
+    if not lines:
+        return offset.Offset(reason="no evidence lines")
+    frame = gpd.GeoDataFrame({"highway": [d.get("highway", "road") for _, _, d in evidence.graph.edges(data=True)]},
+                             geometry=lines, crs=evidence.graph.graph["crs"])
+    grid = grid_over(tuple(area.bounds), evidence.graph.graph["crs"], OFFSET_GRID_M)
+    return offset.estimate(offset.lines_raster(frame), osm_ways, grid, params.max_offset_m)
+
+
+def _raster_window(p: ProbabilityRaster) -> Callable[[Grid], np.ndarray]:
+    """Windows of the probability raster's own grid, sliced out of it."""
+    def read(window: Grid) -> np.ndarray:
+        col, row = ~p.transform @ (window.transform.c, window.transform.f)
+        r, c = int(round(row)), int(round(col))
+        return p.prob[r:r + window.height, c:c + window.width]
+    return read
+
+
+def _moved(prob: ProbabilityRaster | None, by: tuple[float, float]) -> ProbabilityRaster | None:
+    """The probability raster translated by ``by`` (the offset correction)."""
+    if prob is None or by == (0.0, 0.0):
+        return prob
+    return replace(prob, transform=Affine.translation(*by) @ prob.transform)
+
+
+def _candidates(graph: nx.Graph, usable: BaseGeometry, params: ConflateParams,
+                shift: tuple[float, float]) -> Candidates:
+    """Evidence edges moved by the offset correction and clipped to the usable area, with
+    their confidence, class, level (NaN where the evidence does not say) and level tags."""
+    rows = [(d["geometry"], float(d.get("confidence", params.default_confidence)), str(d.get("highway", "road")),
+             float(d.get("level", np.nan)), str(d.get("level_tags", "")))
+            for _, _, d in graph.edges(data=True)]
+    if not rows:
+        return Candidates(np.zeros(0, object), np.zeros(0), np.zeros(0, object), np.zeros(0), np.zeros(0, object))
+    geoms = np.asarray([r[0] for r in rows], dtype=object)
+    if shift != (0.0, 0.0):
+        geoms = shapely.transform(geoms, lambda xy: xy + np.asarray(shift))
+    shapely.prepare(usable)
+    whole = shapely.contains(usable, geoms)
+    clipped = geoms.copy()
+    clipped[~whole] = shapely.intersection(geoms[~whole], usable)
+    parts, owner = shapely.get_parts(clipped, return_index=True)
+    is_line = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)
+    parts, owner = parts[is_line], owner[is_line]
+    conf = np.array([r[1] for r in rows])[owner]
+    hw = np.array([r[2] for r in rows], dtype=object)[owner]
+    level = np.array([r[3] for r in rows])[owner]
+    tags = np.array([r[4] for r in rows], dtype=object)[owner]
+    return Candidates(parts, conf, hw, level, tags)
+
+
+def _gap_drafts(gaps: list[Gap], osm: OsmIndex, crs: object, params: ConflateParams) -> list[Draft]:
+    """Gaps become missing roads; a short one that joins an OSM dead end to another way is the
+    missing link of that dead end."""
+    drafts = []
+    wgs = reproject(np.asarray([g.line for g in gaps], dtype=object), crs, WGS84) if gaps else []
+    for gap, line in zip(gaps, wgs):
+        dead = [j for j in gap.joins if j.vertex is not None and osm.dead_end[j.vertex]]
+        link = len(gap.joins) == 2 and dead and gap.line.length <= params.max_link_m
+        drafts.append(from_gap(gap, "missing_link" if link else "missing_road", osm, crs, line))
+    return drafts
+
+
+def _mark_parking(drafts: list[Draft], edges: np.ndarray, osm: OsmIndex, lots: np.ndarray | None) -> None:
+    """Missing roads through a parking lot (the evidence's shape, mapped aisles, mapped lots)
+    become low-priority ``highway=service`` (unless the source classed them as some other road:
+    it knows better than their shape)."""
+    roads = [d for d in drafts if d.suggestion.kind == "missing_road" and d.suggestion.highway in ("road", "service")]
+    if not roads:
+        return
+    lines = np.asarray([d.metric for d in roads], dtype=object)
+    zone = aisle_area(edges, osm, lines, PARKING_REACH_M, lots)
+    for d, aisle in zip(roads, on_aisles(lines, zone)):
+        if aisle:
+            d.suggestion.highway = "service"
+            d.suggestion.evidence["parking_aisle"] = True

@@ -1,0 +1,432 @@
+"""missing_road: the parts of candidate roads that no OSM way explains, joined to the OSM network.
+
+Points every few metres along every candidate edge are tested against the OSM segments near
+them (osmgap.core.segments.covered). Runs of unexplained points become pieces; a piece that was cut
+where the candidate entered an OSM way's reach is walked back along the candidate to where it
+actually meets that way, so a new road ends on the road it joins instead of a tolerance short
+of it. Pieces that meet at a candidate junction are merged; free ends that stop just short of
+an OSM way are joined to it. What is left is filtered: too short, no body beyond the tolerance
+(a sliver), running beside an OSM way (a sidewalk or a duplicate), or not confident.
+
+Candidates that say which level they lie on (a tunnel, a bridge, a layer: levelled sources, see
+osmgap.sources.candidates) are measured only against OSM ways on their own level: a road over a
+mapped tunnel, or a tunnel under a mapped street, is not explained by it nor its duplicate.
+Candidates of unknown level (imagery, GPS) are measured against every way, except that an OSM
+tunnel is never what they duplicate (they see the surface only). Pieces of evidence with
+different tunnel/bridge/layer tags are never merged into one gap: where the level changes (a tunnel
+portal, a bridge's end) the gap is cut, so each gap lies on one level and carries that level's tags
+for the way a mapper draws, and the pieces meet at one free end, the node their ways share. They
+stay one network for the length tests, so a short ramp into a long tunnel is reported with it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString
+
+from osmgap.conflate.alignment import Probe
+from osmgap.conflate.osmindex import OsmIndex
+from osmgap.conflate.params import ConflateParams
+from osmgap.core.osmtags import NO_SEPARATION, from_level_key
+from osmgap.core.segments import (
+    Pairs,
+    Samples,
+    covered,
+    cut_many,
+    explode,
+    label_changes,
+    merge_pieces,
+    near_pairs,
+    runs,
+    sample,
+    weighted_majority,
+    weighted_mean,
+)
+
+WALK_SLACK_M = 1.5  # a piece is walked back to the last point this close to its best approach
+CONNECTOR_BODY_M = 3.0  # a connection must leave OSM's reach for at least this long
+FREE_END_REACH = 2.0  # a free end joins an OSM way within this many near_m ...
+FREE_END_ANGLE_DEG = 60.0  # ... if the way lies ahead of it
+MIN_PIECE_M = 5.0  # no part of a gap network shorter than this is worth a task of its own
+MAX_WALK_M = 400.0  # how far a piece may be walked back along a candidate that keeps closing in
+TIE_M = 1.0  # OSM ways this much farther than the nearest count as equally near (junctions)
+CONTINUES_DEG = 40.0  # two gaps meeting on an OSM way this close to straight on are one road ...
+INWARD_M = 10.0  # ... measured over this much of each
+END_MOVE_M = 0.1  # a gap end this close to the OSM point it joins moves there (reprojection, offset noise)
+
+
+@dataclass(frozen=True)
+class Join:
+    """An end of a gap on an OSM segment; ``vertex`` when it sits on an existing OSM vertex."""
+
+    end: int
+    segment: int
+    vertex: int | None
+    xy: tuple[float, float]
+
+
+@dataclass
+class Gap:
+    """A missing road in the metric CRS, with the OSM ways its ends join."""
+
+    line: LineString
+    joins: list[Join]
+    confidence: float
+    highway: str
+    evidence: dict = field(default_factory=dict)
+    level: float = float("nan")  # osmgap.core.osmtags.way_level; NaN: not known
+    level_tags: dict = field(default_factory=dict)  # its tunnel/bridge/layer as the evidence gave them
+
+
+@dataclass
+class Candidates:
+    """Candidate road edges (metric) with the confidence, class, level (NaN: not known) and
+    level tags (osmgap.core.osmtags.level_key; '' on the surface or not known) each one carries."""
+
+    lines: np.ndarray
+    confidence: np.ndarray
+    highway: np.ndarray
+    level: np.ndarray | None = None
+    tags: np.ndarray | None = None
+
+    def level_keys(self) -> np.ndarray:
+        return np.full(len(self.lines), "", dtype=object) if self.tags is None else np.asarray(self.tags, dtype=object)
+
+    def levels(self) -> np.ndarray:
+        return np.full(len(self.lines), np.nan) if self.level is None else np.asarray(self.level, float)
+
+
+def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParams,
+              score: Callable[[LineString], float] | None = None,
+              dropped: dict[str, int] | None = None) -> list[Gap]:
+    """``missing_road`` gaps of the candidates ``pr`` probed; ``score(line) -> confidence``
+    overrides the candidates' own scores (the probability raster, when there is one);
+    ``dropped`` counts the gaps filtered out, by reason."""
+    pts = pr.pts
+    level = cands.levels()
+    pairs = on_level(pr.pairs, level[pts.line], pts, shapely.length(cands.lines), osm, params.near_m)
+    ok = covered(pairs, osm.segs, len(pts), params.near_m, params.tolerance_m, params.max_angle_deg)
+    nearest = nearest_segment(pairs, osm, len(pts))
+    spans = []
+    for s, e in zip(*runs(~ok, pts.line)):
+        start, join0 = _reach(s, -1, pts, ok, nearest, osm, params)
+        stop, join1 = _reach(e, +1, pts, ok, nearest, osm, params)
+        if stop - start > 0.05:
+            spans.append((int(pts.line[s]), start, stop, join0, join1))
+    owners = [sp[0] for sp in spans]
+    pieces = list(cut_many(cands.lines, np.asarray(owners, int), np.asarray([sp[1] for sp in spans]),
+                           np.asarray([sp[2] for sp in spans])))
+    ends: dict[tuple[int, int], tuple[Join, tuple[float, float]]] = {}
+    for piece, (_, _, _, join0, join1) in zip(pieces, spans):
+        for join, xy in ((join0, piece.coords[0]), (join1, piece.coords[-1])):
+            if join is not None:
+                ends[_key(xy)] = (join, xy)
+    owner = np.asarray(owners, int)
+    keys = cands.level_keys()
+    # two pieces walked to the same point of a candidate meet on an OSM way: two gaps, not one;
+    # nor are pieces on different levels one gap (a ramp and its tunnel: each keeps its own tags)
+    portals = label_changes(pieces, [str(k) for k in keys[owner]]) - set(ends) if pieces else set()
+    merged, holder = merge_pieces(pieces, apart=set(ends) | portals)
+    lengths = shapely.length(np.asarray(pieces, dtype=object)) if pieces else np.zeros(0)
+    conf = weighted_mean(holder, cands.confidence[owner], lengths, len(merged)) if pieces else []
+    highway = weighted_majority(holder, cands.highway[owner], lengths, len(merged)) if pieces else []
+    levels = weighted_majority(holder, np.asarray([f"{v:g}" for v in level[owner]], dtype=object), lengths,
+                               len(merged), default="nan") if pieces else []
+    tags = weighted_majority(holder, keys[owner], lengths, len(merged), default="") if pieces else []
+    gaps = []
+    for line, joins, c, h, lv, t in zip(merged, _end_joins(merged, ends, osm, params, portals), conf, highway,
+                                         levels, tags):
+        gap = _joined(line, joins)
+        gap.confidence = float(score(gap.line)) if score else float(c)
+        gap.highway = h
+        gap.level = float(lv)
+        gap.level_tags = from_level_key(t)
+        gaps.append(gap)
+    return _filter(gaps, osm, params, {} if dropped is None else dropped, portals)
+
+
+def on_level(pairs: Pairs, level: np.ndarray, pts: Samples, lengths: np.ndarray, osm: OsmIndex,
+             reach_m: float) -> Pairs:
+    """The pairs whose OSM way lies on the level of their sample (``level``: per sample, NaN
+    where not known, and then every pair is kept), and those where a line's end meets the end of
+    a way on another level within ``reach_m`` (a bridge and the road onto it join there).
+    ``lengths``: the length of each line the samples lie on."""
+    lv = level[pairs.sample]
+    keep = np.isnan(lv) | (lv == osm.level[osm.segs.line[pairs.segment]])
+    if keep.all():
+        return pairs
+    along = pts.along[pairs.sample]
+    line_end = (along <= reach_m) | (along >= lengths[pts.line[pairs.sample]] - reach_m)
+    xy = pts.xy[pairs.sample]
+    seg = pairs.segment
+    to_start = np.where(osm.segs.first[seg], np.hypot(*(xy - osm.segs.a[seg]).T), np.inf)
+    to_end = np.where(osm.segs.last[seg], np.hypot(*(xy - osm.segs.b[seg]).T), np.inf)
+    keep |= line_end & (np.minimum(to_start, to_end) <= reach_m)
+    return Pairs(pairs.sample[keep], pairs.segment[keep], pairs.distance[keep], pairs.t[keep], pairs.angle[keep])
+
+
+def nearest_segment(pairs: Pairs, osm: OsmIndex, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: distance to the nearest OSM segment and that segment (-1 where none).
+
+    Among ways within TIE_M of the nearest, the one with the smallest OSM id wins, so a point at
+    a junction is always given to the same way whatever sub-metre noise it carries.
+    """
+    dmin = np.full(n, np.inf)
+    np.minimum.at(dmin, pairs.sample, pairs.distance)
+    seg = np.full(n, -1)
+    close = pairs.distance <= dmin[pairs.sample] + TIE_M
+    idx = np.flatnonzero(close)
+    order = idx[np.lexsort((pairs.distance[idx], osm.osm_id[osm.segs.line[pairs.segment[idx]]], pairs.sample[idx]))]
+    first = np.r_[True, pairs.sample[order][1:] != pairs.sample[order][:-1]] if len(order) else np.zeros(0, bool)
+    seg[pairs.sample[order][first]] = pairs.segment[order][first]
+    return dmin, seg
+
+
+def _reach(i: int, direction: int, pts: Samples, ok: np.ndarray, nearest: tuple[np.ndarray, np.ndarray],
+           osm: OsmIndex, params: ConflateParams) -> tuple[float, Join | None]:
+    """Where a piece that ends at sample ``i`` really ends, walking ``direction`` (-1 back, +1 on).
+
+    At a candidate edge's own end the piece ends there. Otherwise the explained points beyond it
+    lie in some OSM way's reach; the piece is extended to the first of them that comes (within
+    WALK_SLACK_M) as close to that way as any, i.e. to where the candidate meets or forks from
+    the way.
+    """
+    dmin, seg = nearest
+    line = pts.line[i]
+    window: list[int] = []
+    k = i + direction
+    limit = params.tolerance_m + params.near_m
+    while 0 <= k < len(pts) and pts.line[k] == line and ok[k]:
+        walked = abs(pts.along[k] - pts.along[i])
+        # past the usual reach, keep walking only while the candidate still closes in on OSM:
+        # a link that leaves a motorway at a shallow angle is new all the way to where it forks
+        if walked > MAX_WALK_M or (walked > limit and dmin[k] > dmin[window[-1]] + WALK_SLACK_M / 6):
+            break
+        window.append(k)
+        k += direction
+    if not window:
+        return pts.along[i], None  # the candidate edge itself ends here
+    d = dmin[window]
+    best = window[int(np.flatnonzero(d <= d.min() + WALK_SLACK_M)[0])]
+    return pts.along[best], attach_point(pts.xy[best], int(seg[best]), osm, params, end=0 if direction < 0 else -1)
+
+
+def attach_point(xy: np.ndarray, segment: int, osm: OsmIndex, params: ConflateParams, end: int) -> Join:
+    """The point of an OSM segment nearest ``xy``, moved onto the segment's vertex when that is
+    within node_snap_m (joining an existing node needs no change to the OSM way)."""
+    a, b = osm.segs.a[segment], osm.segs.b[segment]
+    d = b - a
+    t = float(np.clip(np.dot(np.asarray(xy) - a, d) / np.dot(d, d), 0.0, 1.0))
+    p = a + t * d
+    da, db = np.hypot(*(p - a)), np.hypot(*(p - b))
+    vertex = None
+    if min(da, db) <= params.node_snap_m:
+        vertex = int(osm.segs.vertex[segment] + (0 if da <= db else 1))
+        p = osm.vertex_xy[vertex]
+    return Join(end=end, segment=segment, vertex=vertex, xy=(float(p[0]), float(p[1])))
+
+
+def _key(xy: tuple[float, ...]) -> tuple[int, int]:
+    return round(xy[0] * 100), round(xy[1] * 100)
+
+
+def _joined(line: LineString, joins: dict[int, Join]) -> Gap:
+    """``line`` extended at each end to the OSM point it joins (``joins`` by end, 0 or -1); an end
+    within END_MOVE_M of that point is moved onto it instead. Two gaps that meet on an OSM way
+    end at the same point: extended by a stub of a few centimetres each, they would share the
+    stub (JOSM: overlapping highways)."""
+    coords = [tuple(c[:2]) for c in line.coords]
+    kept = []
+    for end in (0, -1):
+        join = joins.get(end)
+        if join is None:
+            continue
+        xy = coords[end]
+        kept.append(Join(end, join.segment, join.vertex, join.xy))
+        if np.hypot(join.xy[0] - xy[0], join.xy[1] - xy[1]) > END_MOVE_M:
+            coords = [join.xy, *coords] if end == 0 else [*coords, join.xy]
+        else:
+            coords[end] = join.xy
+    return Gap(LineString(coords), kept, 0.0, "road")
+
+
+def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex, params: ConflateParams,
+               portals: set[tuple[int, int]] = frozenset()) -> list[dict[int, Join]]:
+    """Per line, the join of each end: where it was walked to; else, for an end that stops just
+    short of an OSM way it is heading for (a detection that fades out before the junction), that
+    way; else none. A real cul-de-sac next to another road is not heading for it, and is left
+    alone: joining it would be the almost-junction JOSM warns about, without evidence. An end at
+    one of ``portals`` (where the gap meets its continuation on another level) joins nothing:
+    its continuation is there."""
+    out: list[dict[int, Join]] = [{} for _ in lines]
+    free = []
+    for i, line in enumerate(lines):
+        coords = np.asarray(line.coords)[:, :2]
+        for end in (0, -1):
+            found = walked.get(_key(coords[end]))
+            if found:
+                out[i][end] = found[0]
+            elif _key(coords[end]) not in portals:
+                inner = coords[1] if end == 0 else coords[-2]
+                free.append((i, end, coords[end], coords[end] - inner))
+    if free and len(osm.segs):
+        xy = np.asarray([f[2] for f in free], float)
+        probe = Samples(xy, np.arange(len(xy)), np.zeros(len(xy)), np.zeros_like(xy), np.zeros(len(xy), int))
+        _, seg = nearest_segment(near_pairs(probe, osm.segs, FREE_END_REACH * params.near_m), osm, len(xy))
+        for (i, end, p, outward), k in zip(free, seg.tolist()):
+            if k < 0:
+                continue
+            join = attach_point(p, k, osm, params, end)
+            gap = np.asarray(join.xy) - p
+            norm = np.hypot(*gap) * np.hypot(*outward)
+            if norm == 0 or np.dot(gap, outward) / norm >= np.cos(np.radians(FREE_END_ANGLE_DEG)):
+                out[i][end] = join
+    return out
+
+
+def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dict[str, int],
+            portals: set[tuple[int, int]] = frozenset()) -> list[Gap]:
+    """Drop slivers, parallel duplicates, short and unconfident gaps, counting each reason in
+    ``dropped``; record on the others what they were measured at. A gap cut at a level change
+    (an end in ``portals``) is part of a road, not a stub: no shortest piece applies to it."""
+    if not gaps:
+        return []
+    segs = explode(np.asarray([g.line for g in gaps], dtype=object))
+    pts = sample(segs, params.step_m)
+    pairs = near_pairs(pts, osm.segs, params.parallel_max_m, source=segs)
+    pairs = on_level(pairs, np.asarray([g.level for g in gaps], float)[pts.line], pts,
+                     shapely.length(np.asarray([g.line for g in gaps], dtype=object)), osm, params.near_m)
+    ok = covered(pairs, osm.segs, len(pts), params.near_m, params.tolerance_m, params.max_angle_deg)
+    line_of = osm.segs.line[pairs.segment]
+    oneway = (osm.direction != 0)[line_of]
+    # a tunnel beside the evidence is no surface road it could duplicate, nor is the outline of
+    # a mapped area (a pedestrian square, a service yard): a street along a square's edge is a street
+    unlike = _not_a_lane(osm)[line_of]
+    beside = (pairs.angle <= params.parallel_angle_deg) & ~pairs.beyond_line_end(osm.segs) & ~unlike
+    parallel = pairs.any_per_sample(beside & ~oneway, len(pts))
+    paired_oneway = pairs.any_per_sample(beside & oneway, len(pts))
+    spacing = np.r_[np.diff(pts.along), 0.0]
+    spacing[np.r_[pts.line[1:] != pts.line[:-1], True]] = 0.0
+    body = np.bincount(pts.line, weights=spacing * ~ok, minlength=len(gaps))
+    share = np.bincount(pts.line, weights=parallel & ~paired_oneway, minlength=len(gaps)) / np.maximum(
+        1, np.bincount(pts.line, minlength=len(gaps)))
+    label = _networks(gaps)
+    lengths = shapely.length(np.asarray([g.line for g in gaps], dtype=object))
+    net_length = np.bincount(label, weights=lengths)[label]
+    net_body = np.bincount(label, weights=body)[label]
+    net_ways: dict[int, set[int]] = {}
+    for gap, lab in zip(gaps, label.tolist()):
+        net_ways.setdefault(lab, set()).update(int(osm.segs.line[j.segment]) for j in gap.joins)
+    kept = []
+    for i, gap in enumerate(gaps):
+        connector = len(net_ways[label[i]]) >= 2
+        cut = bool(portals) and any(_key(gap.line.coords[end]) in portals for end in (0, -1))
+        reason = _rejection(gap, float(net_length[i]), float(net_body[i]), float(share[i]), connector, params, cut)
+        if reason:
+            dropped[reason] = dropped.get(reason, 0) + 1
+            continue
+        gap.evidence.update(unexplained_m=round(float(body[i]), 1), beside_osm_share=round(float(share[i]), 2))
+        kept.append(gap)
+    return _drop_overlaps(kept, params, dropped)
+
+
+def _rejection(gap: Gap, length: float, body: float, share: float, connector: bool,
+               params: ConflateParams, cut: bool = False) -> str | None:
+    """Why a gap is not reported, or None. ``length`` and ``body`` are those of the network of
+    gaps it belongs to: a side street of a missing estate is short, the estate is not. A network
+    that connects two different OSM ways may be short; anything else must be min_length_m long
+    and run min_body_m out of OSM's reach. A piece ``cut`` from its continuation on another level
+    may be shorter than MIN_PIECE_M."""
+    if gap.line.length < MIN_PIECE_M and not cut:
+        return "too_short"
+    if length < (params.min_connector_m if connector else params.min_length_m):
+        return "too_short"
+    if body < (CONNECTOR_BODY_M if connector else params.min_body_m):
+        return "sliver"
+    if share >= params.parallel_share:
+        return "beside_osm_way"
+    if gap.confidence < params.min_confidence:
+        return "low_confidence"
+    return None
+
+
+def _networks(gaps: list[Gap]) -> np.ndarray:
+    """Label gaps that belong to one missing road network: gaps meeting at free (not OSM-joined)
+    ends, and gaps that continue each other straight across the OSM way they both join (a
+    missing road crossing a mapped one, or passing a side street that is mapped, is cut there
+    into pieces; the stub beyond the last junction is as much that road as the rest of it)."""
+    parent = list(range(len(gaps)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    seen: dict[tuple[int, int], int] = {}
+    crossing: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+    for i, gap in enumerate(gaps):
+        joined = {j.end for j in gap.joins}
+        for end in (0, -1):
+            key = _key(gap.line.coords[end])
+            if end in joined:
+                crossing.setdefault(key, []).append((i, _inward(gap.line, end)))
+            elif key in seen:
+                parent[root(i)] = root(seen[key])
+            else:
+                seen[key] = i
+    straight = -np.cos(np.radians(CONTINUES_DEG))
+    for meeting in crossing.values():
+        for a in range(len(meeting)):
+            for b in range(a + 1, len(meeting)):
+                (i, u), (k, v) = meeting[a], meeting[b]
+                if i != k and float(np.dot(u, v)) <= straight:
+                    parent[root(i)] = root(k)
+    return np.array([root(i) for i in range(len(gaps))], int)
+
+
+def _inward(line: LineString, end: int) -> np.ndarray:
+    """Unit vector from an end of ``line`` towards a point INWARD_M into it."""
+    xy = np.asarray(line.coords[end][:2])
+    d = min(INWARD_M, line.length / 2)
+    inner = line.interpolate(d if end == 0 else line.length - d)
+    v = np.array([inner.x, inner.y]) - xy
+    n = np.hypot(*v)
+    return v / n if n > 0 else v
+
+
+def _not_a_lane(osm: OsmIndex) -> np.ndarray:
+    """Per OSM way: a tunnel or an area outline (``area=yes``), which no parallel line beside it
+    can be a sidewalk, service lane or duplicate of."""
+    return np.array([str(t.get("tunnel", "no")).lower() not in NO_SEPARATION or is_area(t) for t in osm.tags], bool)
+
+
+def is_area(tags: dict) -> bool:
+    """An ``area=yes`` highway: the outline of a square or yard, not a road centreline."""
+    return str(tags.get("area", "no")).strip().lower() in ("yes", "1", "true")
+
+
+def _drop_overlaps(gaps: list[Gap], params: ConflateParams, dropped: dict[str, int]) -> list[Gap]:
+    """Two candidates of one road (overlapping sources, both carriageway lines) report once."""
+    gaps = sorted(gaps, key=lambda g: -g.line.length)
+    lines = np.asarray([g.line for g in gaps], dtype=object)
+    corridors = shapely.buffer(lines, params.near_m)
+    li, ci = shapely.STRtree(corridors).query(lines, predicate="intersects")
+    level = np.asarray([g.level for g in gaps], float)
+    # only a longer (earlier) gap on the same level can make a shorter one redundant
+    apart = (level[li] != level[ci]) & ~np.isnan(level[li]) & ~np.isnan(level[ci])
+    earlier = (ci < li) & ~apart
+    li, ci = li[earlier], ci[earlier]
+    overlap = shapely.length(shapely.intersection(lines[li], corridors[ci])) if len(li) else np.zeros(0)
+    keep = np.ones(len(gaps), bool)
+    order = np.argsort(li, kind="stable")
+    li, ci, overlap = li[order], ci[order], overlap[order]
+    bounds = np.flatnonzero(np.r_[True, li[1:] != li[:-1], True]) if len(li) else np.zeros(1, int)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        i = li[a]
+        keep[i] = overlap[a:b][keep[ci[a:b]]].sum() < 0.7 * gaps[i].line.length
+    dropped["overlaps_another"] = dropped.get("overlaps_another", 0) + int((~keep).sum())
+    return [g for g, k in zip(gaps, keep) if k]

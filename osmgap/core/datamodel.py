@@ -1,0 +1,106 @@
+"""The plain data that flows between osmgap's stages.
+
+Stages exchange these and nothing richer, so each stage can be tested alone (see DESIGN.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from shapely.geometry import LineString, Point
+
+WGS84 = "EPSG:4326"
+
+# Columns of RoadNetwork.ways besides geometry.
+WAY_COLUMNS = ["osm_id", "highway", "version", "node_ids", "tags"]
+# Columns of RoadNetwork.parking besides geometry.
+PARKING_COLUMNS = ["osm_type", "osm_id", "parking"]
+
+
+def no_parking() -> gpd.GeoDataFrame:
+    """An empty ``RoadNetwork.parking``: a source without parking lots."""
+    return gpd.GeoDataFrame({c: [] for c in PARKING_COLUMNS}, geometry=gpd.GeoSeries([], crs=WGS84))
+
+
+@dataclass
+class RoadNetwork:
+    """OSM roads of an AOI.
+
+    ``ways``: GeoDataFrame in WGS84 with columns ``osm_id`` (int), ``highway`` (str),
+    ``version`` (int or None), ``node_ids`` (list of int or None), ``tags`` (dict) and
+    LineString ``geometry``. ``nodes`` maps node id -> (version, lon, lat) where the source
+    has node ids (.osm/.pbf), so new ways can join existing nodes; it is empty otherwise.
+    ``provenance`` records where the roads came from (path or 'overpass', licence).
+    ``parking``: the AOI's mapped parking lots (``amenity=parking`` areas, clipped to the AOI,
+    WGS84 Polygon/MultiPolygon ``geometry`` with ``osm_type`` 'way'/'relation', ``osm_id`` and
+    the ``parking`` tag or None), where missing roads are parking aisles; empty by default.
+    """
+
+    ways: gpd.GeoDataFrame
+    nodes: dict[int, tuple[int | None, float, float]] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    parking: gpd.GeoDataFrame = field(default_factory=no_parking)
+
+    def __len__(self) -> int:
+        return len(self.ways)
+
+
+@dataclass
+class ProbabilityRaster:
+    """Road probability in [0, 1] on a georeferenced grid; never a bare array past the model."""
+
+    prob: np.ndarray  # float32, shape (H, W)
+    transform: Affine
+    crs: CRS
+
+    @property
+    def resolution(self) -> tuple[float, float]:
+        return abs(self.transform.a), abs(self.transform.e)
+
+
+SUGGESTION_KINDS = ("missing_road", "missing_link", "misconnection", "unsupported_osm_way")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where one end of a suggested way meets an existing OSM way.
+
+    ``end`` is 0 (first vertex) or -1 (last vertex); ``node_id`` is the existing OSM node at
+    that vertex when the OSM input has node ids and one lies there, else None (then a mapper
+    has to join the end to way ``way_id`` by hand, and the JOSM file says so in ``fixme``).
+    """
+
+    end: int
+    way_id: int
+    node_id: int | None = None
+
+
+@dataclass
+class Suggestion:
+    """One thing a mapper should look at.
+
+    ``id`` is stable across runs (see osmgap.conflate.ids); ``geometry`` is WGS84: a LineString, or a
+    Point for a ``misconnection``. ``attachments`` lists the OSM way ids the suggestion refers
+    to, ``joins`` how its ends connect to them; ``routing_impact`` is the detour in metres that
+    the suggestion removes from the OSM network (0 when it connects nothing new).
+    ``level_tags``: the ``tunnel``/``bridge``/``layer`` tags the new way carries, as levelled
+    evidence gave them (osmgap.core.osmtags.level_tags); empty on the surface or where the
+    evidence does not say.
+    """
+
+    id: str
+    kind: str
+    geometry: LineString | Point
+    length_m: float
+    confidence: float
+    highway: str = "road"
+    priority: int = 1
+    evidence: dict[str, Any] = field(default_factory=dict)
+    attachments: list[int] = field(default_factory=list)
+    joins: list[Attachment] = field(default_factory=list)
+    routing_impact: float | None = None
+    level_tags: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,26 @@
+"""The raster grid every stage after imagery shares: north-up, in a metric CRS."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from affine import Affine
+from rasterio.crs import CRS
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up raster grid: the frame every stage after imagery shares."""
+
+    transform: Affine
+    width: int
+    height: int
+    crs: CRS
+
+
+def grid_over(bounds: tuple[float, float, float, float], crs: CRS, resolution: float) -> Grid:
+    """A grid at ``resolution`` (CRS units) that covers ``bounds`` (in ``crs``)."""
+    minx, miny, maxx, maxy = bounds
+    width = max(1, int(math.ceil((maxx - minx) / resolution)))
+    height = max(1, int(math.ceil((maxy - miny) / resolution)))
+    return Grid(Affine(resolution, 0, minx, 0, -resolution, maxy), width, height, crs)

@@ -1,0 +1,18 @@
+"""The three suggestion files every verb that suggests writes: JOSM, GeoJSON, MapRoulette tasks."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from osmgap.core.datamodel import Suggestion
+from osmgap.export.geojson import write_maproulette, write_suggestions_geojson
+from osmgap.export.josm import Bounds, ExistingNodes, write_josm
+
+
+def write_suggestion_files(folder: Path, suggestions: list[Suggestion], bounds: Bounds,
+                           existing_nodes: ExistingNodes | None, notes: list[str],
+                           per_suggestion: dict[str, Any]) -> None:
+    """suggestions.osm, suggestions.geojson and maproulette.geojson into ``folder``."""
+    write_josm(folder / "suggestions.osm", suggestions, bounds, existing_nodes=existing_nodes, notes=notes)
+    write_suggestions_geojson(folder / "suggestions.geojson", suggestions, per_suggestion)
+    write_maproulette(folder / "maproulette.geojson", suggestions, per_suggestion)

@@ -1,0 +1,135 @@
+"""Detect roads that appeared or vanished between two images of an area.
+
+Aligns the after image to the before image (phase correlation), predicts roads on both with
+the same model and grid, and reports appeared roads (new construction, the usual reason OSM
+lacks a road) and vanished roads. With --osm, appeared roads OSM already has and vanished roads
+OSM never had are listed in changes.geojson only. Writes suggestions.osm (appeared roads as new
+ways), suggestions.geojson and maproulette.geojson (kinds appeared_road, vanished_road),
+changes.geojson (every change), probability_before.tif and probability_after.tif (COGs on the
+aligned grid), overview.png and summary.json into --out.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+from shapely.geometry import box
+
+from osmgap import __version__
+from osmgap.conflate.changes import (
+    CHANGE_MARGIN_M,
+    Change,
+    changes_feature_collection,
+    detect_changes,
+    mark_osm,
+    measure_alignment,
+    moved_grid,
+    to_suggestions,
+)
+from osmgap.conflate.params import ConflateParams
+from osmgap.core.aoi import Aoi, load_aoi
+from osmgap.core.atomic import staged_output_dir, write_text_atomic
+from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggestion
+from osmgap.core.grid import Grid
+from osmgap.errors import InputError
+from osmgap.export.overview import render_overview
+from osmgap.export.probability import write_probability_tif
+from osmgap.export.suggestion_files import write_suggestion_files
+from osmgap.graph.skeleton import GraphParams
+from osmgap.jobs.diff import NOT_CLEARED_WARNING
+from osmgap.model.infer import predict_raster
+from osmgap.model.nets import load_checkpoint, pick_device
+from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
+from osmgap.sources.osm import load_osm
+
+
+@dataclass
+class ChangeRequest:
+    aoi: str
+    before: str
+    after: str
+    out: Path
+    osm: str | None = None
+    model: str | None = None
+    min_length_m: float = 20.0
+    margin_m: float = CHANGE_MARGIN_M
+    tolerance_m: float = ConflateParams.tolerance_m
+    align: bool = True
+    cache_dir: Path | None = None
+
+
+def run_change(args: ChangeRequest) -> dict[str, Any]:
+    """Detect the changes and write every output; returns the summary written to summary.json."""
+    started = time.perf_counter()
+    aoi = load_aoi(args.aoi)
+    before, after = open_imagery(args.before), open_imagery(args.after)
+    common = aoi.geometry.intersection(box(*before.bounds_wgs84)).intersection(box(*after.bounds_wgs84))
+    if common.is_empty or common.area == 0:
+        raise InputError(args.after, "the two images do not overlap within the AOI")
+    roads = load_osm(args.osm, aoi, cache_dir=args.cache_dir) if args.osm else None
+    device = pick_device()
+    net, meta = load_checkpoint(args.model, device)
+    grid = analysis_grid(before, common, aoi.metric_crs, meta.resolution_m)
+    with WindowReader(before, grid) as b_reader:
+        with WindowReader(after, grid) as a_reader:
+            alignment = measure_alignment(b_reader, a_reader)
+        if not args.align:
+            alignment = replace(alignment, applied=False, reason="--no-align")
+        prob_before = predict_raster(net, meta, b_reader, device=device)
+    with WindowReader(after, moved_grid(grid, alignment)) as a_reader:
+        prob_after = predict_raster(net, meta, a_reader, device=device)
+    prob_after = replace(prob_after, transform=grid.transform)  # aligned: pixel for pixel with the before grid
+    changes = detect_changes(prob_before, prob_after, GraphParams(threshold=meta.threshold), args.min_length_m, args.margin_m)
+    if roads is not None:
+        osm_metric = roads.ways.to_crs(grid.crs).geometry.to_numpy() if len(roads) else np.zeros(0, object)
+        mark_osm(changes, osm_metric, args.tolerance_m)
+    suggestions = to_suggestions(changes, grid.crs)
+    summary: dict[str, Any] = {
+        "osmgap_version": __version__,
+        "aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds)},
+        "before": before.provenance(), "after": after.provenance(),
+        "alignment": alignment.summary(),
+        "appeared": _count(changes, "appeared"), "vanished": _count(changes, "vanished"),
+        "suggestions": len(suggestions),
+        "by_kind": {k: sum(s.kind == k for s in suggestions) for k in ("appeared_road", "vanished_road")},
+        "osm": roads.provenance if roads is not None else None,
+        "grid": {"crs": grid.crs.to_string(), "width": grid.width, "height": grid.height},
+        "warnings": [NOT_CLEARED_WARNING],
+    }
+    _write(args.out, aoi, after, grid, roads, changes, suggestions, prob_before, prob_after, summary, started)
+    return summary
+
+
+def _count(changes: list[Change], kind: str) -> dict[str, Any]:
+    picked = [c for c in changes if c.change == kind]
+    return {"count": len(picked), "km": round(sum(c.line.length for c in picked) / 1000, 3),
+            "suggested": sum(c.actionable for c in picked)}
+
+
+def _write(out: Path, aoi: Aoi, after: Imagery, grid: Grid, roads: RoadNetwork | None, changes: list[Change],
+           suggestions: list[Suggestion], prob_before: ProbabilityRaster, prob_after: ProbabilityRaster,
+           summary: dict[str, Any], started: float) -> None:
+    """Every output into ``out``, all or nothing."""
+    notes = [f"Changes between {Path(summary['before']['path']).name} and {Path(summary['after']['path']).name}.",
+             NOT_CLEARED_WARNING]
+    per = {"warning": NOT_CLEARED_WARNING}
+    osm_ways = roads.ways if roads is not None else gpd.GeoDataFrame({"highway": []}, geometry=[], crs=WGS84)
+    lines = nx.Graph(crs=grid.crs)
+    for i, c in enumerate(changes):
+        lines.add_edge(2 * i, 2 * i + 1, geometry=c.line, length=c.line.length)
+    with staged_output_dir(out) as stage:
+        write_suggestion_files(stage, suggestions, aoi.bounds, roads.nodes if roads else None, notes, per)
+        write_text_atomic(stage / "changes.geojson", json.dumps(changes_feature_collection(changes, grid.crs)))
+        write_probability_tif(stage / "probability_before.tif", prob_before)
+        write_probability_tif(stage / "probability_after.tif", prob_after)
+        render_overview(stage / "overview.png", after, grid, osm_ways, lines, suggestions,
+                        f"osmgap change: {aoi.name}: {summary['appeared']['count']} appeared, "
+                        f"{summary['vanished']['count']} vanished", " ".join(notes), evidence_label="changed roads")
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        write_text_atomic(stage / "summary.json", json.dumps(summary, indent=2, default=str))

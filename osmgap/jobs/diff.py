@@ -1,0 +1,307 @@
+"""The ``diff`` job: AOI -> OSM roads + evidence -> conflation -> suggestions -> files.
+
+Evidence is either imagery (segmentation -> probability -> road graph) or, with ``--candidates``,
+any road lines (read into the same kind of graph); then imagery is optional and only drawn under
+the overview. Each stage is a plain function from its own module; this module only wires them,
+times them and checks every input before the first output is written, so bad input leaves the
+output directory untouched.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from shapely.geometry import box
+
+from osmgap import __version__
+from osmgap.conflate.conflate import Conflation, Evidence, conflate
+from osmgap.conflate.params import ConflateParams
+from osmgap.core.aoi import Aoi, load_aoi, reproject
+from osmgap.core.atomic import staged_output_dir, write_text_atomic
+from osmgap.core.datamodel import WGS84, RoadNetwork
+from osmgap.core.grid import Grid, grid_over
+from osmgap.core.traces import GpsTraces
+from osmgap.errors import InputError
+from osmgap.export.overview import render_overview
+from osmgap.export.probability import write_probability_tif
+from osmgap.export.suggestion_files import write_suggestion_files
+from osmgap.gps.discovery import discovery_grid, gps_conflate_params, gps_evidence
+from osmgap.gps.support import apply_gps_support
+from osmgap.graph.lines import candidate_graph
+from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
+from osmgap.model.infer import predict_raster
+from osmgap.model.nets import load_checkpoint, pick_device
+from osmgap.scale.options import ScaleOptions
+from osmgap.scale.tiled import tiled_evidence
+from osmgap.sources.candidates import load_candidates
+from osmgap.sources.gps import GpsSource, load_traces
+from osmgap.sources.imagery import Imagery, analysis_grid, open_imagery
+from osmgap.sources.osm import load_osm
+from osmgap.sources.sample import find_sample
+from osmgap.sources.xyz import XyzOptions, open_window_reader, open_xyz
+from osmgap.workspace.outputs import read_outputs
+from osmgap.workspace.store import Store
+from osmgap.workspace.tracking import RunRecord, record_run
+
+log = logging.getLogger(__name__)
+
+EVIDENCE_LABELS = {"imagery": "model's road graph", "candidates": "candidate roads", "gps": "GPS road graph"}
+OVERVIEW_SIDE_PX = 1600  # the plain-background overview of a candidates-only run
+NOT_CLEARED_WARNING = ("WARNING: the imagery is not known to be cleared for tracing into OpenStreetMap; "
+                       "use these suggestions only as hints and verify them on permitted imagery")
+
+
+@dataclass
+class ImageryLicence:
+    licence: str = "unknown"
+    attribution: str = ""
+    capture_date: str = "unknown"
+    cleared_for_osm_tracing: bool = False
+
+
+@dataclass
+class DiffRequest:
+    aoi: str
+    out: Path
+    imagery: str | None = None
+    osm: str | None = None
+    model: str | None = None
+    licence: ImageryLicence = field(default_factory=ImageryLicence)
+    tile: int = 512
+    overlap: int = 64
+    batch: int | None = None  # None: auto_batch, from free memory
+    tta: bool = False  # average the four flips of every window (4x the forward work)
+    compile: bool = False  # torch.compile the net: pays only on large areas (bench/model.py)
+    graph: GraphParams | None = None
+    conflate: ConflateParams = field(default_factory=ConflateParams)
+    cache_dir: Path | None = None
+    candidates: str | None = None
+    scale: ScaleOptions | None = None  # tiles on Dask, persisted (osmgap.scale.tiled); None: one piece
+    xyz: XyzOptions | None = None  # imagery from a tile server instead of a file
+    gps: list[str] = field(default_factory=list)  # GPS trace files/directories (osmgap.gps)
+    gps_crs: str | None = None  # CRS of CSV/mapconstruction coordinates (GPX is always WGS84)
+    gps_columns: dict[str, str] | None = None  # CSV field -> column
+
+
+class StageTimer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+        log.info("%s: %.2f s", name, self.seconds[name])
+
+
+def resolve_sources(req: DiffRequest) -> tuple[Aoi, str | None, str, ImageryLicence]:
+    """AOI, imagery path (None: candidates without imagery), OSM spec and imagery licence;
+    sample AOIs fill what is not given."""
+    sample = find_sample(req.aoi)
+    aoi = load_aoi(req.aoi)
+    imagery, osm, licence = req.imagery, req.osm, req.licence
+    gps_only = bool(req.gps) and sample is None  # a sample AOI still brings its imagery
+    if imagery is None and req.candidates is None and req.xyz is None and not gps_only:
+        if sample is None:
+            raise InputError(req.aoi, "--imagery, --candidates or --gps is required unless --aoi names a sample AOI directory")
+        imagery = str(sample.path("imagery"))
+        info = sample.info("imagery")
+        licence = ImageryLicence(info.get("licence", "unknown"), info.get("attribution", ""),
+                                 info.get("capture_date", "unknown"), bool(info.get("cleared_for_osm_tracing", False)))
+    if osm is None:
+        if sample is None:
+            raise InputError(req.aoi, "--osm is required unless --aoi names a sample AOI directory")
+        osm = str(sample.path("osm"))
+    return aoi, imagery, osm, licence
+
+
+@dataclass
+class EvidenceRun:
+    """The evidence of one diff and what the summary says about it."""
+
+    evidence: Evidence
+    area_wgs: object
+    grid: Grid
+    imagery: Imagery | None
+    info: dict[str, Any]
+
+
+def run_diff(req: DiffRequest) -> dict[str, Any]:
+    """Run the whole diff; returns the summary that is also written to summary.json."""
+    timer = StageTimer()
+    started = time.perf_counter()
+    with timer("inputs"):
+        aoi, imagery_path, osm_spec, licence = resolve_sources(req)
+        imagery = (open_xyz(req.xyz, aoi.geometry) if req.xyz else
+                   open_imagery(imagery_path) if imagery_path else None)
+        frame = load_candidates(req.candidates, aoi, req.conflate.default_confidence) if req.candidates else None
+        traces, gps_info = (load_traces(req.gps, GpsSource(req.gps_crs, req.gps_columns), aoi) if req.gps
+                            else (None, {}))
+    with timer("osm"):
+        roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
+    if frame is not None:
+        run = _candidate_evidence(req, aoi, frame, imagery, licence, timer)
+    elif imagery is None and traces is not None:
+        run = _gps_evidence(aoi, traces, timer)
+    else:
+        run = _imagery_evidence(req, aoi, imagery, licence, timer)
+    with timer("conflate"):
+        params = gps_conflate_params(req.conflate) if run.info["evidence"] == "gps" else req.conflate
+        result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
+    suggestions = result.suggestions
+    if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
+        with timer("gps support"):
+            osm_metric = np.asarray(roads.ways.to_crs(traces.crs).geometry.values, dtype=object)
+            run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, osm_metric, traces.crs)}
+    warnings = _warnings(result, licence, imagery, req.conflate)
+    for w in warnings:
+        log.warning(w)
+    per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
+    summary: dict[str, Any] = {
+        "osmgap_version": __version__,
+        "aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds), "area_km2": round(aoi.area_km2(), 4)},
+        "suggestions": len(suggestions),
+        "km_suggested": round(sum(s.length_m for s in suggestions if s.geometry.geom_type == "LineString") / 1000, 3),
+        "by_kind": _count_by_kind(suggestions),
+        "by_priority": {str(p): sum(s.priority == p for s in suggestions) for p in (0, 1, 2)},
+        **run.info,
+        "osm_ways": len(roads),
+        "osm": roads.provenance,
+        "offset_m": result.offset.summary(),
+        "conflation": result.report,
+        "grid": {"crs": run.grid.crs.to_string(), "width": run.grid.width, "height": run.grid.height},
+        "warnings": warnings,
+    }
+    notes = _notes(licence, imagery, req.candidates, roads, warnings)
+    if traces is not None:
+        notes.insert(0, f"GPS: {gps_info['points']:,} points of {gps_info['trips']} trips.")
+        if frame is None and imagery is None:
+            per_suggestion["evidence_source"] = "GPS traces"
+    with staged_output_dir(req.out) as stage:
+        with timer("write"):
+            write_suggestion_files(stage, suggestions, aoi.bounds, roads.nodes, notes, per_suggestion)
+            if run.evidence.prob is not None:  # imagery evidence: its stitched probability as a COG
+                write_probability_tif(stage / "probability.tif", run.evidence.prob)
+            render_overview(stage / "overview.png", imagery, run.grid, roads.ways, run.evidence.graph, suggestions,
+                            f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
+                            " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]])
+        summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
+        write_text_atomic(stage / "summary.json", json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer) -> EvidenceRun:
+    """GPS-only discovery: the road graph of the traces' coverage (osmgap.gps.discovery)."""
+    with timer("graph"):
+        grid = discovery_grid(aoi.to_metric(aoi.geometry).bounds, aoi.metric_crs)
+        evidence = gps_evidence(traces, grid)
+    info = {"evidence": "gps", "gps_road_km": round(graph_length_m(evidence.graph) / 1000, 3)}
+    return EvidenceRun(evidence, aoi.geometry, grid, None, info)
+
+
+def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: Imagery, licence: ImageryLicence,
+                      timer: StageTimer) -> EvidenceRun:
+    """Segment the imagery and extract the road graph of the probability raster."""
+    with timer("inputs"):
+        device = pick_device()
+        net, meta = load_checkpoint(req.model, device)
+        grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
+    params = req.graph or GraphParams(threshold=meta.threshold)
+    tiles: dict[str, Any] = {}
+    if req.scale is not None:  # segment + graph per tile, on Dask, persisted, stitched
+        with timer("segment"):
+            prob, graph, tiles = tiled_evidence(req.scale, imagery, grid, req.model, meta, params,
+                                                req.tile, req.overlap, req.batch, req.out, req.tta, req.compile)
+    else:
+        with timer("segment"), open_window_reader(imagery, grid) as reader:
+            prob = predict_raster(net, meta, reader, tile=req.tile, overlap=req.overlap, batch=req.batch,
+                                  device=device, tta=req.tta, compile=req.compile)
+        with timer("graph"):
+            graph = extract_graph(prob, params)
+    info = {"evidence": "imagery", "predicted_road_km": round(graph_length_m(graph) / 1000, 3),
+            "imagery": {**imagery.provenance(), **licence.__dict__},
+            "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,
+                      "resolution_m": meta.resolution_m, "threshold": meta.threshold},
+            "device": str(device), "torch_threads": torch.get_num_threads(), **({"tiles": tiles} if tiles else {})}
+    area = aoi.geometry.intersection(box(*imagery.bounds_wgs84))
+    return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info)
+
+
+def _candidate_evidence(req: DiffRequest, aoi: Aoi, frame: Any, imagery: Imagery | None,
+                        licence: ImageryLicence, timer: StageTimer) -> EvidenceRun:
+    """The road graph of candidate lines; imagery, if given, is only drawn under the overview."""
+    with timer("graph"):
+        graph = candidate_graph(frame, aoi.metric_crs)
+    bounds = aoi.to_metric(aoi.geometry).bounds
+    side = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+    grid = (analysis_grid(imagery, aoi.geometry, aoi.metric_crs, imagery.resolution_m) if imagery else
+            grid_over(bounds, aoi.metric_crs, max(1.0, side / OVERVIEW_SIDE_PX)))
+    info: dict[str, Any] = {"evidence": "candidates",
+                            "candidates": {"path": str(req.candidates), "lines": len(frame),
+                                           "edges": graph.number_of_edges(),
+                                           "km": round(graph_length_m(graph) / 1000, 3)}}
+    if imagery is not None:
+        info["imagery"] = {**imagery.provenance(), **licence.__dict__}
+    return EvidenceRun(Evidence(graph), aoi.geometry, grid, imagery, info)
+
+
+def _warnings(result: Conflation, licence: ImageryLicence, imagery: Imagery | None,
+              params: ConflateParams) -> list[str]:
+    out = [NOT_CLEARED_WARNING] if imagery is not None and not licence.cleared_for_osm_tracing else []
+    off = result.offset
+    if off.applied and off.magnitude_m > params.offset_warn_m:
+        out.append(f"WARNING: the evidence is {off.magnitude_m:.1f} m off OSM (east {off.east_m:+.1f} m, "
+                   f"north {off.north_m:+.1f} m); this offset was removed before diffing; align the imagery "
+                   "before tracing from it")
+    return out
+
+
+def _per_suggestion(licence: ImageryLicence, imagery: Imagery | None, candidates: str | None,
+                    warnings: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if candidates:
+        out["evidence_source"] = Path(candidates).name
+    if imagery is not None:
+        out.update({"imagery_licence": licence.licence, "imagery_attribution": licence.attribution,
+                    "imagery_date": licence.capture_date})
+    if warnings:
+        out["warning"] = " ".join(warnings)
+    return out
+
+
+def _notes(licence: ImageryLicence, imagery: Imagery | None, candidates: str | None, roads: RoadNetwork,
+           warnings: list[str]) -> list[str]:
+    notes = []
+    if candidates:
+        notes.append(f"Candidate roads: {Path(candidates).name} (check that its licence allows use for OSM).")
+    if imagery is not None:
+        notes.append(f"Imagery: {licence.attribution or imagery.path.name} ({licence.licence}, "
+                     f"captured {licence.capture_date}).")
+    notes.append(f"Roads: {roads.provenance.get('attribution', '(c) OpenStreetMap contributors')} (ODbL).")
+    return notes + warnings
+
+
+def _count_by_kind(suggestions: list) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in suggestions:
+        counts[s.kind] = counts.get(s.kind, 0) + 1
+    return counts
+
+
+def record_diff(req: DiffRequest, state: Path) -> RunRecord:
+    """Record the run just written to ``req.out``, with its AOI and OSM roads (which tell a
+    gap mapped since from one the model no longer sees)."""
+    aoi, _, osm_spec, _ = resolve_sources(req)
+    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
+    with Store(state) as store:
+        return record_run(store, read_outputs(req.out), area=aoi.geometry, osm_ways=roads.ways,
+                          tolerance_m=req.conflate.tolerance_m, min_length_m=req.conflate.min_length_m)

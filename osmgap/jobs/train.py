@@ -1,0 +1,34 @@
+"""The ``train`` job: gather the labelled images, train, or cross-predict an AOI fold by fold."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from osmgap.core.datapaths import data_root
+from osmgap.errors import InputError
+from osmgap.jobs.diff import DiffRequest, resolve_sources
+from osmgap.jobs.folds import CrossPrediction, write_cross_prediction
+from osmgap.model.data import Sample, load_labelled_image, load_training_data
+from osmgap.model.train import TrainConfig
+from osmgap.sources.osm import load_osm
+
+
+def load_samples(datasets: list[str], pairs: list[str], resolution_m: float) -> list[Sample]:
+    """The named datasets of the data directory plus every ``IMAGE=LABELS`` pair."""
+    samples = load_training_data(data_root(), datasets, resolution_m) if datasets else []
+    for pair in pairs:
+        image, sep, labels = pair.partition("=")
+        if not sep or not image or not labels:
+            raise InputError(pair, "--pair must be IMAGE=LABELS")
+        samples.append(load_labelled_image(image, labels, resolution_m))
+    if not samples:
+        raise InputError(None, "no training data: give --data datasets or --pair IMAGE=LABELS")
+    return samples
+
+
+def cross_predict(aoi_spec: str, imagery: str | None, osm: str | None, folds: int, cfg: TrainConfig, out: Path,
+                  tile_px: int, log: Callable[[str], None]) -> CrossPrediction:
+    """Write a cross-predicted probability.tif and folds.json for an AOI to ``out``."""
+    aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=aoi_spec, out=out, imagery=imagery, osm=osm))
+    ways = load_osm(osm_spec, aoi).ways
+    return write_cross_prediction(aoi, imagery_path, ways, folds, cfg, out, init=cfg.init, tile_px=tile_px, log=log)

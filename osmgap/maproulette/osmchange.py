@@ -1,0 +1,46 @@
+"""osmChange for one suggestion: the road pre-drawn for a MapRoulette cooperative task.
+
+Why: with ``cooperativeWork`` attached (meta version 2, type 2 = change file; file type xml,
+format osc, base64 content, as maproulette/mr-cli writes it) MapRoulette hands the change to
+JOSM, so the mapper starts from the drawn road and only has to check, connect and tag it.
+Only new nodes and one new way are created (negative ids, no version); joining existing
+roads is left to the mapper, who sees them in JOSM.
+"""
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from osmgap import __version__
+from osmgap.core.osmtags import coord_text, tag_value
+
+COOPERATIVE_CHANGE_FILE = 2  # MapRoulette cooperativeWork meta.type for an osmChange file
+
+
+def osmchange_xml(feature: dict[str, Any]) -> bytes:
+    """An osmChange 0.6 document creating the feature's LineString as a new way."""
+    keys: list[tuple[str, str]] = []
+    for lon, lat, *_ in feature["geometry"]["coordinates"]:
+        key = (coord_text(float(lon)), coord_text(float(lat)))
+        if not keys or keys[-1] != key:  # rounding can make repeats; a way may not repeat a node
+            keys.append(key)
+    if len(keys) < 2:
+        raise ValueError(f"suggestion {feature.get('id')} has fewer than two distinct points")
+    root = ET.Element("osmChange", {"version": "0.6", "generator": f"osmgap {__version__}"})
+    create = ET.SubElement(root, "create")
+    for i, (lon, lat) in enumerate(keys, 1):
+        ET.SubElement(create, "node", {"id": str(-i), "lat": lat, "lon": lon})
+    way = ET.SubElement(create, "way", {"id": str(-len(keys) - 1)})
+    for i in range(1, len(keys) + 1):
+        ET.SubElement(way, "nd", {"ref": str(-i)})
+    highway = tag_value((feature.get("properties") or {}).get("highway") or "road", "road")
+    ET.SubElement(way, "tag", {"k": "highway", "v": highway})
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+def cooperative_work(feature: dict[str, Any]) -> dict[str, Any]:
+    """The ``cooperativeWork`` object of a line-by-line task."""
+    return {"meta": {"version": 2, "type": COOPERATIVE_CHANGE_FILE},
+            "file": {"type": "xml", "format": "osc", "encoding": "base64",
+                     "content": base64.b64encode(osmchange_xml(feature)).decode("ascii")}}

@@ -1,0 +1,221 @@
+"""Publish a run's suggestions as MapRoulette tasks: create or update, never duplicate.
+
+Why it is built this way:
+- Suggestions the state knows as ``dismissed`` or ``fixed`` are left out, so nobody is asked
+  again about a false positive or a road mapped since (see osmgap.workspace.tracking).
+- A challenge holds at most ``max_tasks`` (MapRoulette's cap, 50,000): more tasks go to
+  "NAME (part 2)", ... in id order. Parts that are no longer needed are emptied.
+- The challenge is found by name in the project (``GET /project/:id/challenge/:name``) and only
+  updated when a field differs. Tasks are uploaded with ``removeUnmatched=true``, which makes
+  MapRoulette drop its Created/Skipped tasks first, so gaps that went away disappear; reviewed
+  tasks (false positive, fixed) stay. MapRoulette gives re-created tasks new ids, so an upload
+  that would be the same bytes as the last one (state ``content_sha256``) is skipped when all
+  its tasks are still there: re-publishing the same run sends no write at all.
+- MapRoulette counts the tasks already in a challenge *before* removeUnmatched removes any
+  (ChallengeController.addTasksToChallengeFromFile), so when old + new would pass the cap the
+  old incomplete tasks are removed by an empty upload first.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from osmgap.errors import InputError
+from osmgap.export.geojson import line_by_line
+from osmgap.export.josm import NEW_GEOMETRY_KINDS
+from osmgap.maproulette.api import MapRouletteClient, TransientError
+from osmgap.maproulette.challenge import (
+    DEFAULT_CHECKIN_COMMENT,
+    DEFAULT_INSTRUCTION,
+    MAX_TASKS_PER_CHALLENGE,
+    PriorityThresholds,
+    challenge_body,
+    check_template,
+    differs,
+)
+from osmgap.maproulette.osmchange import cooperative_work
+from osmgap.workspace.outputs import DiffOutputs
+from osmgap.workspace.store import Store, now_iso
+from osmgap.workspace.tracking import apply_task_statuses
+
+log = logging.getLogger(__name__)
+
+NOT_REPUBLISHED = ("dismissed", "fixed")
+DELETED = 4  # MapRoulette task status Deleted
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    challenge: str
+    project_id: int
+    instruction: str = DEFAULT_INSTRUCTION
+    checkin_comment: str = DEFAULT_CHECKIN_COMMENT
+    cooperative: bool = False
+    max_tasks: int = MAX_TASKS_PER_CHALLENGE
+    thresholds: PriorityThresholds = PriorityThresholds()
+
+
+@dataclass
+class Part:
+    """One challenge's worth of tasks."""
+
+    number: int
+    name: str
+    ids: list[str]
+    data: bytes
+    body: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        """Of the task file only: a new instruction updates the challenge, not its tasks."""
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class PublishPlan:
+    aoi: str
+    parts: list[Part]
+    skipped: dict[str, int]
+    warning: str | None = None
+
+
+@dataclass
+class PartResult:
+    name: str
+    challenge_id: int | str
+    challenge: str  # created / updated / unchanged
+    uploaded: bool
+    tasks: int
+
+
+@dataclass
+class PublishResult:
+    plan: PublishPlan
+    parts: list[PartResult] = field(default_factory=list)
+    emptied: list[int] = field(default_factory=list)
+
+
+def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: PublishOptions) -> PublishPlan:
+    """Which tasks go to which challenge, and the exact bytes of each upload."""
+    source = outputs.out_dir / "suggestions.geojson"
+    if not options.challenge.strip() or "/" in options.challenge:
+        raise InputError("--challenge", "challenge name must be non-empty and contain no '/'")
+    if options.max_tasks < 1:
+        raise InputError("--max-tasks", "must be at least 1")
+    skipped: dict[str, int] = {}
+    kept = []
+    for feature in sorted(outputs.features, key=lambda f: f["id"]):
+        status = statuses.get(feature["id"])
+        if status in NOT_REPUBLISHED:
+            skipped[status] = skipped.get(status, 0) + 1
+        else:
+            kept.append(_task_feature(feature))
+    check_template(options.instruction, kept, source)
+    warning = next((f["properties"]["warning"] for f in kept if f["properties"].get("warning")), None)
+    if options.cooperative and warning:
+        raise InputError(source, "cooperative tasks would put geometry traced from imagery that is not "
+                                 "cleared for OSM into OSM; re-run diff on cleared imagery (--imagery-cleared)")
+    n_parts = math.ceil(len(kept) / options.max_tasks)
+    parts = []
+    for k in range(n_parts):
+        chunk = kept[k * options.max_tasks:(k + 1) * options.max_tasks]
+        name = part_name(options.challenge, k + 1)
+        body = challenge_body(name, options.project_id, instruction=options.instruction,
+                              checkin_comment=options.checkin_comment, thresholds=options.thresholds,
+                              aoi=outputs.aoi_name, warning=warning)
+        records = [_task_record(f, options.cooperative) for f in chunk]
+        parts.append(Part(k + 1, name, [f["id"] for f in chunk], line_by_line(records), body))
+    return PublishPlan(outputs.aoi_name, parts, skipped, warning)
+
+
+def part_name(challenge: str, number: int) -> str:
+    """Part 1 keeps the plain name, so a small AOI has one challenge of the name asked for."""
+    return challenge if number == 1 else f"{challenge} (part {number})"
+
+
+def execute_publish(plan: PublishPlan, client: MapRouletteClient, options: PublishOptions,
+                    store: Store | None) -> PublishResult:
+    """Send the plan; with a store (not in a dry run) remember challenges and task ids."""
+    if client.project(options.project_id) is None:
+        raise InputError("--project", f"MapRoulette has no project {options.project_id} at {client.config.api_url}")
+    result = PublishResult(plan)
+    for part in plan.parts:
+        result.parts.append(_publish_part(part, client, options, store, plan.aoi))
+    if store is not None:
+        for row in store.challenges(plan.aoi):
+            retired = (row["api_url"] == client.config.api_url and row["project_id"] == options.project_id
+                       and row["part"] > len(plan.parts) and row["tasks"] > 0
+                       and row["name"] == part_name(options.challenge, row["part"]))
+            if retired:
+                client.add_file_tasks(row["id"], b"", remove_unmatched=True)
+                _remember(store, client, options, plan.aoi, row["id"], row["part"], row["name"], "", 0)
+                result.emptied.append(row["id"])
+    return result
+
+
+def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions,
+                  store: Store | None, aoi: str) -> PartResult:
+    existing = client.challenge_by_name(options.project_id, part.name)
+    if existing is None:
+        existing, action = _create(part, client, options), "created"
+    elif differs(part.body, existing):
+        client.update_challenge(existing["id"], {**part.body, "id": existing["id"]})
+        action = "updated"
+    else:
+        action = "unchanged"
+    cid = existing["id"]
+    remembered = store.challenge(cid) if store is not None and action != "created" else None
+    tasks = client.task_statuses(cid) if action != "created" else []
+    if remembered is not None and remembered["content_sha256"] == part.sha256 and _all_there(part, tasks):
+        log.info("challenge %s: tasks unchanged since the last upload", cid)
+        return PartResult(part.name, cid, action, False, len(part.ids))
+    remove_first = len(tasks) + len(part.ids) > options.max_tasks
+    if remove_first:  # the server counts old tasks before it removes them
+        client.add_file_tasks(cid, b"", remove_unmatched=True)
+    client.add_file_tasks(cid, part.data, remove_unmatched=not remove_first)
+    now_there = client.task_statuses(cid)  # the new task ids
+    if store is not None:
+        apply_task_statuses(store, aoi, [t for t in now_there if t.name in set(part.ids)])
+        with store.transaction():
+            store.forget_tasks_except(aoi, int(cid), {t.task_id for t in now_there})
+        _remember(store, client, options, aoi, cid, part.number, part.name, part.sha256, len(part.ids))
+    return PartResult(part.name, cid, action, True, len(part.ids))
+
+
+def _create(part: Part, client: MapRouletteClient, options: PublishOptions) -> dict[str, Any]:
+    """POST once; if the answer got lost, look before posting again (no duplicate challenge)."""
+    try:
+        return client.create_challenge(part.body)
+    except TransientError as exc:
+        log.warning("creating challenge %r: %s; checking whether it exists", part.name, exc)
+        found = client.challenge_by_name(options.project_id, part.name)
+        return found if found is not None else client.create_challenge(part.body)
+
+
+def _all_there(part: Part, tasks: list[Any]) -> bool:
+    present = {t.name for t in tasks if t.status != DELETED}
+    return set(part.ids) <= present
+
+
+def _remember(store: Store, client: MapRouletteClient, options: PublishOptions, aoi: str, cid: int,
+              number: int, name: str, sha: str, tasks: int) -> None:
+    with store.transaction():
+        store.save_challenge(int(cid), api_url=client.config.api_url, project_id=options.project_id, name=name,
+                             aoi=aoi, part=number, content_sha256=sha, tasks=tasks, time=now_iso())
+
+
+def _task_feature(feature: dict[str, Any]) -> dict[str, Any]:
+    """The feature as a task: id kept, null properties dropped (MapRoulette's priority rules
+    would try to read a null as a number)."""
+    props = {k: v for k, v in (feature.get("properties") or {}).items() if v is not None}
+    return {"type": "Feature", "id": feature["id"], "geometry": feature["geometry"], "properties": props}
+
+
+def _task_record(feature: dict[str, Any], cooperative: bool) -> dict[str, Any]:
+    record: dict[str, Any] = {"type": "FeatureCollection", "features": [feature]}
+    if cooperative and feature["properties"].get("kind", "missing_road") in NEW_GEOMETRY_KINDS:
+        record["cooperativeWork"] = cooperative_work(feature)
+    return record

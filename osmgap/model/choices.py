@@ -1,0 +1,7 @@
+"""The choices the training CLI offers, kept apart from the torch modules that use them so
+``osmgap train --help`` answers without importing torch."""
+from __future__ import annotations
+
+DECODERS = ("plain", "1d")  # Linknet decoders: transposed convolutions, or Sun et al. 2019's 1D decoder
+SCHEDULES = ("onecycle", "cosine")  # learning-rate schedules
+FOLD_TILE_PX = 64  # cross-prediction tile at 1 m/px: a block or two of streets, and a whole training crop

@@ -1,0 +1,124 @@
+"""Road labels of any kind on an analysis grid: a road mask for pixel scores and a road graph
+for APLS/TOPO (``osmgap eval``) and the mask for training (``osmgap train --pair``).
+
+Three kinds of label files are read the same way:
+
+- a mask raster (GeoTIFF, any CRS; non-zero = road), reprojected to the grid by nearest
+  neighbour; its graph is the skeleton graph of the mask, as a model's output would give;
+- OSM (.osm, .osm.pbf, .osm.bz2, or GeoJSON of ways with ``osm_id``), road classes only, each way
+  drawn as wide as its class (``osmgap.graph.rasterize``);
+- any other line file GDAL reads (e.g. SpaceNet centrelines), drawn ``DEFAULT_WIDTH_M`` wide, or
+  by its ``highway`` class when it has one.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.warp import reproject
+from shapely.geometry import box
+
+from osmgap.core.aoi import Aoi, utm_crs_for
+from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.core.grid import Grid
+from osmgap.errors import InputError
+from osmgap.graph.lines import build_line_graph
+from osmgap.graph.rasterize import rasterize_roads
+from osmgap.graph.skeleton import GraphParams, extract_graph
+from osmgap.sources.imagery import Imagery, analysis_grid
+from osmgap.sources.osm import load_osm
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
+OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2")
+
+
+@dataclass
+class RoadLabels:
+    mask: np.ndarray  # (H, W) uint8, 1 = road, on the grid
+    graph: nx.Graph  # road graph in the grid's CRS (metres)
+    kind: str  # "mask", "osm" or "lines"
+
+
+def footprint_grid(imagery: Imagery, resolution_m: float) -> tuple[Grid, Aoi]:
+    """The grid over a whole image's footprint in its UTM zone at ``resolution_m``, and the
+    footprint as an AOI (what a labelled chip is scored or trained on)."""
+    footprint = box(*imagery.bounds_wgs84)
+    crs = utm_crs_for(footprint.centroid.x, footprint.centroid.y)
+    return analysis_grid(imagery, footprint, crs, resolution_m), Aoi(footprint, imagery.path.stem, str(imagery.path))
+
+
+def load_labels(path: str | Path, grid: Grid, aoi: Aoi) -> RoadLabels:
+    """Labels from ``path`` (kind chosen by its name and content) on ``grid``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "labels file not found")
+    name = path.name.lower()
+    if name.endswith(RASTER_SUFFIXES):
+        return labels_from_mask(mask_on_grid(path, grid), grid)
+    if name.endswith(OSM_SUFFIXES) or _is_osm_geojson(path):
+        ways = load_osm(str(path), aoi).ways
+        return _labels_from_lines(ways, grid, "osm")
+    try:
+        lines = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(path, f"not a mask raster, OSM file or line file ({type(exc).__name__})") from None
+    if lines.crs is None:
+        raise InputError(path, "line file has no CRS")
+    lines = lines[lines.geometry.geom_type.isin(["LineString", "MultiLineString"])]
+    if "highway" not in lines.columns:
+        lines = lines.assign(highway=None)
+    footprint = gpd.GeoSeries([box(*_grid_bounds(grid))], crs=grid.crs).to_crs(lines.crs).iloc[0]
+    lines = lines.clip(footprint).explode(index_parts=False)
+    return _labels_from_lines(lines[~lines.geometry.is_empty], grid, "lines")
+
+
+def mask_on_grid(path: Path, grid: Grid) -> np.ndarray:
+    """A mask raster's first band resampled onto ``grid`` (nearest), 1 where non-zero."""
+    out = np.zeros((grid.height, grid.width), np.float32)
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise InputError(path, "mask raster has no CRS: it must be georeferenced")
+            reproject(rasterio.band(src, 1), out, dst_transform=grid.transform, dst_crs=grid.crs,
+                      resampling=Resampling.nearest, dst_nodata=0)
+    except RasterioIOError as exc:
+        raise InputError(path, f"not a raster rasterio can read ({str(exc).splitlines()[0][:120]})") from None
+    return (out > 0).astype(np.uint8)
+
+
+def labels_from_mask(mask: np.ndarray, grid: Grid) -> RoadLabels:
+    """Labels from a road mask on ``grid``: the graph is the mask's cleaned skeleton graph."""
+    raster = ProbabilityRaster(mask.astype(np.float32), grid.transform, grid.crs)
+    return RoadLabels(mask.astype(np.uint8), extract_graph(raster, GraphParams(threshold=0.5)), "mask")
+
+
+def _labels_from_lines(ways: gpd.GeoDataFrame, grid: Grid, kind: str) -> RoadLabels:
+    mask = rasterize_roads(ways, grid)
+    metric = ways.to_crs(grid.crs)
+    lines = metric.geometry.to_numpy()
+    highway = metric["highway"].to_numpy(dtype=object)
+    graph = build_line_graph(lines, np.ones(len(lines)), highway, grid.crs)
+    return RoadLabels(mask, graph, kind)
+
+
+def _grid_bounds(grid: Grid) -> tuple[float, float, float, float]:
+    t = grid.transform
+    return t.c, t.f + t.e * grid.height, t.c + t.a * grid.width, t.f
+
+
+def _is_osm_geojson(path: Path) -> bool:
+    """A GeoJSON whose first feature carries ``osm_id``: an OSM export, read as OSM."""
+    if not path.name.lower().endswith((".geojson", ".json")):
+        return False
+    try:
+        features = json.loads(path.read_bytes()).get("features") or [{}]
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return False
+    return "osm_id" in (features[0].get("properties") or {})

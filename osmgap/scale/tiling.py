@@ -1,0 +1,161 @@
+"""Cut a large analysis grid into tiles with overlap, and stitch the tiles' road graphs back.
+
+Why tiles: a country does not fit in memory as one raster. Each tile is a *core* (the pixels it
+owns) plus a *margin* of context on every side. Two things keep a tiled run equal to an uncut one:
+
+1. Probabilities: a tile runs exactly the sliding windows of the uncut run that touch it (the
+   same origins, blend weights and summation order, :func:`osmgap.model.infer.predict_region`), so every pixel of
+   the tile gets the value the uncut run gives it, whatever the tile size.
+2. Graphs: each tile extracts its graph over core + margin (so skeleton and cleanup near a seam
+   see the same mask as the uncut run), keeps only the pieces inside its core, and
+   :func:`stitch` joins the pieces that meet on a seam, so a road crossing a tile border is one
+   edge again (and one suggestion). Stitching works on graphs, never on rasters.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import shapely
+from affine import Affine
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from shapely.geometry import LineString, box
+from shapely.ops import substring
+
+from osmgap.core.grid import Grid
+from osmgap.graph.skeleton import GraphParams, _drop_small_components, prune_spurs
+
+SEAM_SNAP_M = 2.0  # seam ends of neighbouring tiles closer than this are one node (simplify_m < this)
+ON_SEAM_M = 1e-6
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: its core (owned pixels) and its region (core + margin), as
+    (row0, col0, row1, col1) half-open windows of the analysis grid."""
+
+    row: int
+    col: int
+    core: tuple[int, int, int, int]
+    region: tuple[int, int, int, int]
+
+    @property
+    def key(self) -> str:
+        return f"r{self.row:05d}_c{self.col:05d}"
+
+
+def plan_tiles(grid: Grid, tile_px: int, margin_px: int) -> list[Tile]:
+    """Tiles of ``tile_px`` core pixels a side (the last ones smaller) covering ``grid``, row-major."""
+    tile_px = max(1, int(tile_px))
+    rows = list(range(0, grid.height, tile_px))
+    cols = list(range(0, grid.width, tile_px))
+    tiles = []
+    for i, r0 in enumerate(rows):
+        for j, c0 in enumerate(cols):
+            r1, c1 = min(r0 + tile_px, grid.height), min(c0 + tile_px, grid.width)
+            region = (max(0, r0 - margin_px), max(0, c0 - margin_px),
+                      min(grid.height, r1 + margin_px), min(grid.width, c1 + margin_px))
+            tiles.append(Tile(i, j, (r0, c0, r1, c1), region))
+    return tiles
+
+
+def window_grid(grid: Grid, window: tuple[int, int, int, int]) -> Grid:
+    """The sub-grid of ``grid`` under a (row0, col0, row1, col1) window."""
+    r0, c0, r1, c1 = window
+    return Grid(grid.transform @ Affine.translation(c0, r0), c1 - c0, r1 - r0, grid.crs)
+
+
+def window_box(grid: Grid, window: tuple[int, int, int, int]) -> shapely.Polygon:
+    """The window's footprint in the grid's CRS."""
+    r0, c0, r1, c1 = window
+    x0, y0 = grid.transform @ (c0, r1)
+    x1, y1 = grid.transform @ (c1, r0)
+    return box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+def core_pieces(graph: nx.Graph, core: shapely.Polygon) -> list[LineString]:
+    """The parts of the graph's edges inside the tile's core (cut where they leave it)."""
+    geoms = np.asarray([d["geometry"] for _, _, d in graph.edges(data=True)], dtype=object)
+    if not len(geoms):
+        return []
+    parts = shapely.get_parts(shapely.intersection(geoms, core))
+    keep = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)
+    return list(parts[keep])
+
+
+def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,
+           params: GraphParams = GraphParams()) -> nx.Graph:
+    """One road graph from the tiles' core pieces.
+
+    Ends of pieces that lie on an inner seam are joined to the nearest seam end of a
+    neighbouring tile within SEAM_SNAP_M; other ends are nodes where they coincide (they
+    came from one node of one tile's graph). Then, as in osmgap.graph.skeleton, spurs are pruned, chains
+    of two-edge nodes merged and small components dropped, so a seam leaves no mark.
+    """
+    seam_x, seam_y = set(), set()
+    lines: list[tuple[int, LineString]] = []
+    for n, (tile, pieces) in enumerate(tile_lines):
+        cb = window_box(grid, tile.core).bounds
+        full = window_box(grid, (0, 0, grid.height, grid.width)).bounds
+        seam_x.update(x for x in (cb[0], cb[2]) if full[0] < x < full[2])
+        seam_y.update(y for y in (cb[1], cb[3]) if full[1] < y < full[3])
+        lines += [(n, line) for line in pieces]
+    graph = nx.Graph(crs=grid.crs)
+    if not lines:
+        return graph
+    ends = np.asarray([line.coords[k] for _, line in lines for k in (0, -1)], float)
+    owner = np.repeat([n for n, _ in lines], 2)
+    on_seam = _near_any(ends[:, 0], seam_x) | _near_any(ends[:, 1], seam_y)
+    node_of = _seam_clusters(ends, owner, on_seam)
+    coords: dict[int, tuple[float, float]] = {}
+    for node in np.unique(node_of):
+        members = ends[node_of == node]
+        coords[int(node)] = (float(members[:, 0].mean()), float(members[:, 1].mean()))
+    for i, (_, line) in enumerate(lines):
+        u, v = int(node_of[2 * i]), int(node_of[2 * i + 1])
+        pts = [coords[u], *line.coords[1:-1], coords[v]]
+        if u == v:
+            continue
+        geom = LineString(pts)
+        if graph.has_edge(u, v):  # a second way between the same two nodes: keep it through a midpoint
+            mid = max(coords) + 1
+            x, y = geom.interpolate(0.5, normalized=True).coords[0]
+            coords[mid] = (x, y)
+            graph.add_node(mid, x=x, y=y)
+            for a, b, part in ((u, mid, substring(geom, 0, 0.5, True)), (mid, v, substring(geom, 0.5, 1, True))):
+                graph.add_edge(a, b, geometry=part, length=part.length)
+            continue
+        for node in (u, v):
+            graph.add_node(node, x=coords[node][0], y=coords[node][1])
+        graph.add_edge(u, v, geometry=geom, length=geom.length)
+    prune_spurs(graph, params.spur_m)
+    _drop_small_components(graph, params.min_component_m)
+    return graph
+
+
+def _near_any(values: np.ndarray, lines: set[float]) -> np.ndarray:
+    """Per value: within ON_SEAM_M of one of ``lines`` (the nearest found by binary search)."""
+    if not lines:
+        return np.zeros(len(values), bool)
+    s = np.asarray(sorted(lines))
+    i = np.searchsorted(s, values)
+    below, above = s[np.clip(i - 1, 0, len(s) - 1)], s[np.clip(i, 0, len(s) - 1)]
+    return np.minimum(np.abs(values - below), np.abs(values - above)) <= ON_SEAM_M
+
+
+def _seam_clusters(ends: np.ndarray, owner: np.ndarray, on_seam: np.ndarray) -> np.ndarray:
+    """A node number per piece end: equal coordinates share one; seam ends also join ends of
+    other tiles within SEAM_SNAP_M (connected components of the close pairs)."""
+    keys: dict[tuple[float, float], int] = {}
+    node = np.asarray([keys.setdefault((round(x, 6), round(y, 6)), len(keys)) for x, y in ends])
+    idx = np.flatnonzero(on_seam)
+    pairs = np.asarray(sorted(cKDTree(ends[idx]).query_pairs(SEAM_SNAP_M)) if len(idx) > 1 else [], int)
+    pairs = idx[pairs.reshape(-1, 2)]
+    pairs = pairs[owner[pairs[:, 0]] != owner[pairs[:, 1]]]
+    links = coo_matrix((np.ones(len(pairs)), (node[pairs[:, 0]], node[pairs[:, 1]])), shape=(len(keys), len(keys)))
+    _, label = connected_components(links, directed=False)
+    return label[node]

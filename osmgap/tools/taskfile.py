@@ -1,0 +1,131 @@
+"""A watched AOI as a TOML file (``tasks/NAME.toml``): what ``osmgap run`` does, step by step.
+
+Why a file: a weekly cron line should name one thing; the file holds the sources, thresholds,
+publish target and schedule, and is reviewed like code. Each table maps one to one onto a
+verb's options (``[diff]`` -> ``osmgap diff --key value``; ``true`` is a bare flag):
+
+    name = "paris-1447"         # required
+    schedule = "weekly"         # for people and the README's crontab line; cron does the timing
+    root = ".."                 # relative paths resolve against this, itself relative to the file
+    state = "out/osmgap.sqlite" # optional; default: <diff.out>/../osmgap.sqlite
+    [diff]                      # required: aoi, out, and any other `osmgap diff` option
+    [publish]                   # optional: challenge, project, dry-run, cooperative, ...
+    [sync]                      # optional; inherits api-url, config, dry-run from [publish]
+    [report]                    # optional: html, markdown, web-url
+
+``run`` adds ``--out`` and ``--state`` to every step, so the tables need not repeat them.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from osmgap.errors import InputError
+from osmgap.workspace.store import STATE_FILENAME
+
+STEPS = ("diff", "sync", "publish", "report")
+TOP_KEYS = {"name", "schedule", "root", "state", *STEPS}
+# Options whose value is a path, relative to ``root``; inputs only when the file exists there
+# (``aoi`` may be a bbox, ``osm`` may be "overpass").
+OUTPUT_PATHS = {"out", "html", "markdown", "dry-run-dir", "cache-dir"}
+INPUT_PATHS = {"aoi", "imagery", "osm", "model", "config", "instruction-file"}
+INHERITED_BY_SYNC = ("api-url", "config", "dry-run", "dry-run-dir", "retries", "timeout")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad table as an InputError instead of exiting."""
+
+    def __init__(self, source: Path, verb: str):
+        super().__init__(prog=f"[{verb}]", add_help=False)
+        self.source = source
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(self.source, f"[{self.prog.strip('[]')}]: {message}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    path: Path
+    name: str
+    schedule: str
+    root: Path
+    state: Path
+    out: Path
+    tables: dict[str, dict[str, Any]]
+
+    @property
+    def lock(self) -> Path:
+        return self.state.with_name(self.state.name + ".lock")
+
+    def steps(self) -> list[tuple[str, argparse.Namespace]]:
+        """(verb, parsed arguments) in run order; sync and publish only with a [publish] table."""
+        common = {"out": str(self.out), "state": str(self.state)}
+        plan = [("diff", {**self.tables["diff"], "state": str(self.state)})]
+        if "publish" in self.tables or "sync" in self.tables:
+            inherited = {k: v for k, v in self.tables.get("publish", {}).items() if k in INHERITED_BY_SYNC}
+            plan.append(("sync", {**inherited, **self.tables.get("sync", {}), **common}))
+        if "publish" in self.tables:
+            plan.append(("publish", {**self.tables["publish"], **common}))
+        plan.append(("report", {**self.tables.get("report", {}), **common}))
+        return [(verb, self.parse(verb, table)) for verb, table in plan]
+
+    def parse(self, verb: str, table: dict[str, Any]) -> argparse.Namespace:
+        parser = _Parser(self.path, verb)
+        module = import_module(f"osmgap.tools.{verb}")
+        module.add_arguments(parser)
+        args = parser.parse_args(table_argv(table, self.root, self.path))
+        args.run = module.run
+        return args
+
+
+def load_task(path: str | Path) -> TaskSpec:
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "task file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid TOML ({exc})") from None
+    unknown = sorted(set(doc) - TOP_KEYS)
+    if unknown:
+        raise InputError(path, f"unknown key(s) {unknown}; expected {sorted(TOP_KEYS)}")
+    if not isinstance(doc.get("name"), str) or not doc["name"].strip():
+        raise InputError(path, "needs name = \"...\"")
+    tables = {k: doc[k] for k in STEPS if k in doc}
+    for verb, table in tables.items():
+        if not isinstance(table, dict):
+            raise InputError(path, f"[{verb}] must be a table")
+    diff = tables.get("diff")
+    if not diff or "aoi" not in diff or "out" not in diff:
+        raise InputError(path, "[diff] needs aoi and out")
+    root = (path.parent / str(doc.get("root", "."))).resolve()
+    out = Path(_resolve(root, "out", str(diff["out"])))
+    state = Path(_resolve(root, "state", str(doc["state"]))) if "state" in doc else out.parent / STATE_FILENAME
+    return TaskSpec(path, doc["name"], str(doc.get("schedule", "")), root, state, out, tables)
+
+
+def table_argv(table: dict[str, Any], root: Path, source: Path) -> list[str]:
+    """``{"min-length": 30, "dry-run": true}`` -> ``["--min-length", "30", "--dry-run"]``."""
+    argv: list[str] = []
+    for key, value in table.items():
+        if isinstance(value, bool):
+            argv += [f"--{key}"] if value else []
+        elif isinstance(value, (str, int, float)):
+            argv.append(f"--{key}={_resolve(root, key, str(value)) if isinstance(value, str) else value}")
+        else:
+            raise InputError(source, f"{key} = {value!r}: option values must be text, numbers or true/false")
+    return argv
+
+
+def _resolve(root: Path, key: str, value: str) -> str:
+    candidate = root / value
+    if Path(value).is_absolute():
+        return value
+    if key in OUTPUT_PATHS or key == "state" or (key in INPUT_PATHS and candidate.exists()):
+        return str(candidate)
+    return value

@@ -1,0 +1,211 @@
+"""What became of each suggestion, run after run: the rules that keep osmgap from nagging.
+
+Why: the worst a recurring job can do is flag again what a reviewer rejected or what was mapped
+since. So a run's suggestions are merged into the state by these rules:
+
+- new id -> ``open``; but a new id whose line lies along a dismissed one (>= 80 % of it within
+  15 m) is the same road seen again and is ``dismissed`` at once; likewise, when a reviewer's
+  false positive is synced, the open/published suggestions along it are dismissed with it;
+- known id -> last seen updated; ``dismissed`` and MapRoulette-``fixed`` stay as they are
+  (sticky); ``fixed`` because it had vanished (``covered by OSM`` / ``no longer detected``)
+  becomes ``open`` again when it is found again;
+- ``open``/``published`` id inside the AOI that this run did not produce -> ``fixed``, with reason
+  ``covered by OSM`` when no piece of it longer than the minimum gap length lies outside the
+  tolerance of the run's OSM roads (so the diff could not have reported it), else
+  ``no longer detected``.
+
+MapRoulette task statuses (from ``osmgap sync``) map as: 2 False_Positive -> ``dismissed``;
+1 Fixed and 5 Already_Fixed -> ``fixed``; others only record the task status (the task exists,
+so the suggestion is ``published``).
+
+Diff outputs keep every suggestion; dismissed and fixed ones are dropped when publishing.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from osmgap.core.aoi import reproject, utm_crs_for
+from osmgap.core.datamodel import WGS84
+from osmgap.core.taskstatus import MR_STATUS_NAMES, TaskStatus
+from osmgap.workspace.outputs import DiffOutputs
+from osmgap.workspace.store import StatusChange, Store, now_iso
+
+SAME_ROAD_FRACTION = 0.8  # share of a new line within SAME_ROAD_M of a dismissed one: same road
+SAME_ROAD_M = 15.0
+REOPENABLE = ("covered by OSM", "no longer detected")
+TWIN_REASON = "same road as dismissed"
+
+MR_FALSE_POSITIVE = 2
+MR_FIXED = (1, 5)
+MR_REVIEWED = (1, 2, 5)  # statuses that are a reviewer's verdict on the suggestion
+
+
+@dataclass
+class RunRecord:
+    run_id: int
+    already_recorded: bool = False
+    counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "reopened": 0, "fixed": 0,
+                                                            "dismissed_seen": 0})
+
+
+def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None = None,
+               osm_ways: gpd.GeoDataFrame | None = None, tolerance_m: float = 15.0,
+               min_length_m: float = 30.0) -> RunRecord:
+    """Merge one diff run into the state (see the module doc); recording a run twice is a no-op.
+
+    ``area`` (WGS84) limits which unseen suggestions may be called fixed; ``osm_ways`` (WGS84)
+    decides between ``covered by OSM`` and ``no longer detected`` and is kept for the report map.
+    """
+    known = store.run_by_summary(outputs.summary_sha256)
+    if known is not None:
+        return RunRecord(int(known["id"]), already_recorded=True)
+    aoi, time = outputs.aoi_name, now_iso()
+    crs = _metric_crs(area, outputs.features)
+    osm_corridor = _corridor(osm_ways, crs, tolerance_m)
+    with store.transaction():
+        record = RunRecord(store.add_run(aoi, time, str(outputs.out_dir.resolve()), outputs.summary_sha256,
+                                         outputs.summary))
+        dismissed = _lines(store.suggestions(aoi, ("dismissed",)), crs)
+        seen = set()
+        for feature in outputs.features:
+            seen.add(feature["id"])
+            _merge_feature(store, aoi, feature, time, record, dismissed, crs)
+        area_metric = reproject(area, WGS84, crs) if area is not None else None
+        for row in store.suggestions(aoi, ("open", "published")):
+            if row["id"] in seen:
+                continue
+            line = reproject(shape(json.loads(row["geometry"])), WGS84, crs)
+            if area_metric is not None and not line.intersects(area_metric):
+                continue  # outside what this run looked at: no news about it
+            covered = osm_corridor is not None and (_longest_outside(line, osm_corridor) < min_length_m
+                                                    if line.length else line.within(osm_corridor))
+            store.change(aoi, row["id"], time, StatusChange(
+                "fixed", "covered by OSM" if covered else "no longer detected", run_id=record.run_id))
+            record.counts["fixed"] += 1
+        if area is not None and osm_ways is not None:
+            keep = [c for c in ("osm_id", "highway", "geometry") if c in osm_ways.columns]
+            store.save_aoi(aoi, mapping(area), json.loads(osm_ways[keep].to_json()), time)
+        store.set_run_counts(record.run_id, record.counts)
+    return record
+
+
+def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, record: RunRecord,
+                   dismissed: list[tuple[str, BaseGeometry]], crs: Any) -> None:
+    old = store.suggestion(aoi, feature["id"])
+    if old is None:
+        line = reproject(shape(feature["geometry"]), WGS84, crs)
+        twin = next((sid for sid, d in dismissed if _same_place(line, d)), None)
+        change = (StatusChange("dismissed", f"{TWIN_REASON} {twin}", run_id=record.run_id) if twin
+                  else StatusChange("open", "new", run_id=record.run_id))
+        store.add_suggestion(aoi, feature, time, record.run_id, change)
+        record.counts["dismissed_seen" if twin else "new"] += 1
+        return
+    store.saw_again(aoi, feature, time, record.run_id)
+    if old["status"] == "dismissed":
+        record.counts["dismissed_seen"] += 1
+    elif old["status"] == "fixed" and old["reason"] in REOPENABLE:
+        store.change(aoi, feature["id"], time, StatusChange("open", "found again", run_id=record.run_id))
+        record.counts["reopened"] += 1
+
+
+def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> dict[str, int]:
+    """Fold MapRoulette's task statuses into the state; counts of what changed. A false positive
+    also dismisses the open/published suggestions along it (the same road under another id)."""
+    counts = {"dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0}
+    time = now_iso()
+    rejected: list[tuple[str, Any]] = []
+    with store.transaction():
+        for task in tasks:
+            row = store.suggestion(aoi, task.name)
+            if row is None:
+                counts["unknown"] += 1
+                continue
+            name = MR_STATUS_NAMES.get(task.status, str(task.status))
+            if task.status == MR_FALSE_POSITIVE:
+                change = StatusChange("dismissed", f"MapRoulette: {name}")
+                rejected.append((task.name, row))
+            elif task.status in MR_FIXED and row["status"] != "dismissed":
+                change = StatusChange("fixed", f"MapRoulette: {name}")
+            elif row["status"] == "open":
+                change = StatusChange("published", "on MapRoulette")
+            else:
+                change = StatusChange(row["status"], row["reason"])
+            change = StatusChange(change.status, change.reason, challenge_id=task.challenge_id,
+                                  task_id=task.task_id, mr_status=task.status)
+            key = change.status if change.status != row["status"] and change.status in counts else "unchanged"
+            counts[key] += 1
+            store.change(aoi, task.name, time, change)
+        counts["dismissed"] += _dismiss_twins(store, aoi, rejected, time)
+    return counts
+
+
+def _dismiss_twins(store: Store, aoi: str, rejected: list[tuple[str, Any]], time: str) -> int:
+    """Dismiss the open or published suggestions that lie along one a reviewer rejected.
+
+    A later run may have seen the same road under another id (its OSM anchor changed when the
+    roads around it were mapped) before the verdict was synced; it must not be published again."""
+    if not rejected:
+        return 0
+    geoms = {sid: shape(json.loads(row["geometry"])) for sid, row in rejected}
+    crs = _metric_crs(None, [{"geometry": mapping(g)} for g in geoms.values()])
+    zones = [(sid, reproject(g, WGS84, crs)) for sid, g in geoms.items()]
+    dismissed = 0
+    for sid, line in _lines(store.suggestions(aoi, ("open", "published")), crs):
+        twin = next((rid for rid, zone in zones if rid != sid and _same_place(line, zone)), None)
+        if twin is not None:
+            store.change(aoi, sid, time, StatusChange("dismissed", f"{TWIN_REASON} {twin}"))
+            dismissed += 1
+    return dismissed
+
+
+def precision(store: Store, aoi: str) -> dict[str, Any]:
+    """Reviewer-measured precision: 1 - false positives / reviewed (MapRoulette verdicts only)."""
+    rows = store.suggestions(aoi)
+    reviewed = sum(1 for r in rows if r["mr_status"] in MR_REVIEWED)
+    false_pos = sum(1 for r in rows if r["mr_status"] == MR_FALSE_POSITIVE)
+    return {"aoi": aoi, "reviewed": reviewed, "false_positives": false_pos,
+            "precision": round(1 - false_pos / reviewed, 3) if reviewed else None}
+
+
+def _metric_crs(area: BaseGeometry | None, features: list[dict[str, Any]]) -> Any:
+    if area is not None:
+        centre = area.centroid
+    elif features:
+        centre = shape(features[0]["geometry"]).centroid
+    else:
+        return utm_crs_for(0.0, 0.0)
+    return utm_crs_for(centre.x, centre.y)
+
+
+def _corridor(osm_ways: gpd.GeoDataFrame | None, crs: Any, tolerance_m: float) -> BaseGeometry | None:
+    if osm_ways is None:
+        return None
+    if len(osm_ways) == 0:
+        return shapely.Polygon()
+    return shapely.union_all(shapely.buffer(osm_ways.to_crs(crs).geometry.values, tolerance_m))
+
+
+def _lines(rows: Iterable[Any], crs: Any) -> list[tuple[str, BaseGeometry]]:
+    return [(r["id"], reproject(shape(json.loads(r["geometry"])), WGS84, crs)) for r in rows]
+
+
+def _longest_outside(line: BaseGeometry, zone: BaseGeometry) -> float:
+    """Length of the longest piece of ``line`` outside ``zone``: what a diff could still report."""
+    rest = line.difference(zone)
+    return max((g.length for g in getattr(rest, "geoms", [rest]) if not g.is_empty), default=0.0)
+
+
+def _same_place(geom: BaseGeometry, dismissed: BaseGeometry) -> bool:
+    """A line along a dismissed one (>= 80 % within SAME_ROAD_M), or a point near one."""
+    zone = dismissed.buffer(SAME_ROAD_M)
+    if geom.length == 0:  # a misconnection is a point
+        return geom.within(zone)
+    return geom.intersection(zone).length / geom.length >= SAME_ROAD_FRACTION

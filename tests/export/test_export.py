@@ -1,0 +1,280 @@
+"""Exporters on real road geometry: JOSM .osm, suggestions.geojson and MapRoulette tasks."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shapely.affinity import translate
+from shapely.geometry import LineString, shape
+
+from osmgap.conflate.conflate import stable_id
+from osmgap.core.aoi import reproject, utm_crs_for
+from osmgap.core.datamodel import WGS84, Suggestion
+from osmgap.core.osmtags import coord_text
+from osmgap.export.geojson import (
+    maproulette_lines,
+    suggestions_feature_collection,
+    write_maproulette,
+    write_suggestions_geojson,
+)
+from osmgap.export.josm import osm_xml, write_josm
+from tests.josm import JosmError, josm_validate, severity
+
+# Two OSM ways of the sample that meet end to end (Rue Édouart / Édouard Vaillant) and a third.
+JOINED_WAYS = (27236016, 27746679)
+OTHER_WAY = 27237458
+ODD_HIGHWAY = 'unclassified;"track" & <ford> é'  # free text from a candidate source: must be escaped
+EXTRA = {"imagery_licence": "CC-BY-SA 4.0", "imagery_attribution": "SpaceNet © Maxar & co"}
+BOUNDS = (2.28120139993, 48.9810359, 2.28291639993, 48.9827509)
+
+
+def _shifted(geom: LineString, east_m: float = 30.0, north_m: float = 10.0) -> LineString:
+    """A controlled edit of real geometry: the same road moved ~30 m, so it is new to OSM."""
+    crs = utm_crs_for(*geom.coords[0][:2])
+    return reproject(translate(reproject(geom, WGS84, crs), east_m, north_m), crs, WGS84)
+
+
+@pytest.fixture(scope="module")
+def suggestions(paris: Path) -> list[Suggestion]:
+    features = json.loads((paris / "osm_roads.geojson").read_text())["features"]
+    by_id = {int(f["properties"]["osm_id"]): LineString(shape(f["geometry"]).coords) for f in features}
+    a, b = (_shifted(by_id[i]) for i in JOINED_WAYS)
+    c = _shifted(by_id[OTHER_WAY])
+    specs = [(a, "residential", 0.834), (b, "road", 0.61), (c, ODD_HIGHWAY, 0.5)]
+    out = []
+    for geom, highway, conf in specs:
+        out.append(Suggestion(
+            id=stable_id(geom), kind="missing_road", geometry=geom,
+            length_m=float(reproject(geom, WGS84, utm_crs_for(2.28, 48.98)).length),
+            confidence=conf, highway=highway, priority=2,
+            evidence={"image_score": np.float32(conf), "gps_points": np.int64(7), "detail": {"n": 1}}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def osm_root(suggestions) -> ET.Element:
+    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))
+    return ET.fromstring(osm_xml(suggestions, BOUNDS), parser=parser)
+
+
+def _ways(root: ET.Element) -> list[ET.Element]:
+    return root.findall("way")
+
+
+def _tags(way: ET.Element) -> dict[str, str]:
+    return {t.get("k"): t.get("v") for t in way.findall("tag")}
+
+
+def _node_coords(root: ET.Element) -> dict[int, tuple[float, float]]:
+    return {int(n.get("id")): (float(n.get("lon")), float(n.get("lat"))) for n in root.findall("node")}
+
+
+def _osm_suggestion_ids(root: ET.Element) -> list[str]:
+    return [next(c for c in w if c.tag is ET.Comment).text.strip() for w in _ways(root)]
+
+
+def test_the_shifted_ways_still_share_an_endpoint(suggestions):
+    a, b = suggestions[0].geometry, suggestions[1].geometry
+    ends_a = {tuple(map(coord_text, p[:2])) for p in (a.coords[0], a.coords[-1])}
+    ends_b = {tuple(map(coord_text, p[:2])) for p in (b.coords[0], b.coords[-1])}
+    assert len(ends_a & ends_b) == 1
+
+
+def test_root_upload_never_and_bounds(osm_root):
+    assert osm_root.tag == "osm"
+    assert osm_root.get("version") == "0.6"
+    assert osm_root.get("upload") == "never"
+    assert osm_root.get("generator").startswith("osmgap ")
+    assert osm_root.get("locked") is None  # a locked layer could not be edited by the mapper
+    (bounds,) = osm_root.findall("bounds")
+    assert {k: float(v) for k, v in bounds.attrib.items()} == pytest.approx(
+        dict(minlon=BOUNDS[0], minlat=BOUNDS[1], maxlon=BOUNDS[2], maxlat=BOUNDS[3]), abs=1e-7)
+
+
+def test_new_objects_have_unique_negative_ids_and_no_version(osm_root):
+    elements = osm_root.findall("node") + _ways(osm_root)
+    ids = [int(e.get("id")) for e in elements]
+    assert all(i < 0 for i in ids) and len(set(ids)) == len(ids) and -1 in ids
+    assert all(e.get("version") is None and e.get("action") is None for e in elements)
+
+
+def test_ways_carry_highway_and_fixme_only(osm_root, suggestions):
+    ways = _ways(osm_root)
+    assert len(ways) == len(suggestions)
+    for way, s in zip(ways, suggestions):
+        tags = _tags(way)
+        assert set(tags) == {"highway", "fixme"}
+        assert not any(k.startswith("osmgap:") for k in tags)
+        assert tags["highway"] == s.highway
+        assert f"confidence {s.confidence:.2f}" in tags["fixme"]
+
+
+def test_tag_values_are_escaped(suggestions):
+    data = osm_xml(suggestions, BOUNDS)
+    assert "&quot;track&quot; &amp; &lt;ford&gt; é".encode() in data
+    assert ODD_HIGHWAY.encode() not in data
+
+
+def test_shared_endpoint_is_one_node(osm_root):
+    way_a, way_b = (_ways(osm_root)[i].findall("nd") for i in (0, 1))
+    ends_a = {way_a[0].get("ref"), way_a[-1].get("ref")}
+    ends_b = {way_b[0].get("ref"), way_b[-1].get("ref")}
+    assert len(ends_a & ends_b) == 1
+    coords = list(_node_coords(osm_root).values())
+    assert len(coords) == len(set(coords))  # no two nodes at one spot
+
+
+def test_node_coordinates_round_trip(osm_root, suggestions):
+    nodes = _node_coords(osm_root)
+    for way, s in zip(_ways(osm_root), suggestions):
+        written = [nodes[int(nd.get("ref"))] for nd in way.findall("nd")]
+        expected = [(x, y) for x, y, *_ in s.geometry.coords]
+        assert len(written) == len(expected)
+        assert np.allclose(written, expected, atol=5e-8, rtol=0)
+
+
+def test_osm_output_is_deterministic_and_written_atomically(suggestions, tmp_path):
+    data = osm_xml(suggestions, BOUNDS)
+    assert osm_xml(suggestions, BOUNDS) == data
+    write_josm(tmp_path / "suggestions.osm", suggestions, BOUNDS)
+    assert (tmp_path / "suggestions.osm").read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir()] == ["suggestions.osm"]
+
+
+def test_a_way_joins_an_existing_osm_node_by_its_real_id(suggestions):
+    lon, lat = suggestions[0].geometry.coords[0][:2]
+    root = ET.fromstring(osm_xml(suggestions, BOUNDS, existing_nodes={30211871: (4, lon, lat)}))
+    node = next(n for n in root.findall("node") if n.get("id") == "30211871")
+    assert node.get("version") == "4" and node.get("action") is None
+    assert _ways(root)[0].find("nd").get("ref") == "30211871"
+    assert all(int(n.get("id")) < 0 for n in root.findall("node") if n is not node)
+
+
+# A real street of central Helsinki that runs over a service tunnel (layer -3) for ~100 m.
+STREET_OVER_TUNNEL = 29186154
+
+
+@pytest.mark.parametrize("level_tags", [{}, {"tunnel": "yes", "layer": "-3"}, {"bridge": "yes"}])
+def test_a_tunnel_or_bridge_joins_existing_nodes_only_at_its_ends(helsinki, level_tags, tmp_path):
+    """The real line of a street, every vertex an existing node, as evidence of a new way: on the
+    surface it joins the street at each node; in a tunnel or on a bridge it carries those tags
+    and joins existing nodes only at its ends, where it lands: inner vertices at an existing node
+    (a crossing with a way on another level) are left out, not connected nor duplicated; its
+    fixme asks for what imagery cannot show (a tunnel's portals, a bridge's ends). JOSM reads it
+    without errors."""
+    way = helsinki.ways[helsinki.ways["osm_id"] == STREET_OVER_TUNNEL].iloc[0]
+    geom = LineString(way.geometry.coords)
+    s = Suggestion(id=stable_id(geom), kind="missing_road", geometry=geom, length_m=100.0, confidence=0.8,
+                   highway="residential", level_tags=level_tags)
+    root = ET.fromstring(osm_xml([s], tuple(geom.bounds), existing_nodes=helsinki.nodes))
+    (w,) = _ways(root)
+    refs = [int(nd.get("ref")) for nd in w.findall("nd")]
+    tags = {t.get("k"): t.get("v") for t in w.findall("tag")}
+    assert {k: v for k, v in tags.items() if k not in ("highway", "fixme")} == level_tags
+    # no imagery shows a tunnel: its fixme asks for the portals; a bridge's for where it begins and ends
+    assert ("check imagery" in tags["fixme"]) == (not level_tags)
+    assert ("portal" in tags["fixme"]) == ("tunnel" in level_tags)
+    assert ("bridge begins and ends" in tags["fixme"]) == ("bridge" in level_tags)
+    at = {(coord_text(lon), coord_text(lat)): n for n, (_, lon, lat) in helsinki.nodes.items()}
+    nodes = [at[coord_text(x), coord_text(y)] for x, y in geom.coords]  # the way's nodes inside the extract
+    assert len(nodes) >= 4 and set(nodes) <= set(way.node_ids)
+    assert refs == ([nodes[0], nodes[-1]] if level_tags else nodes)
+    (tmp_path / "s.osm").write_bytes(osm_xml([s], tuple(geom.bounds), existing_nodes=helsinki.nodes))
+    assert [i for i in josm_validate(tmp_path / "s.osm", tmp_path) if severity(i) == "Errors"] == []
+
+
+def test_kinds_that_are_not_new_roads_stay_out_of_the_osm_file(suggestions):
+    s = suggestions[2]
+    other = Suggestion(id=s.id, kind="unsupported_osm_way", geometry=s.geometry,
+                       length_m=s.length_m, confidence=s.confidence)
+    root = ET.fromstring(osm_xml([other], BOUNDS))
+    assert root.findall("way") == [] and root.findall("node") == []
+
+
+def test_geojson_features(suggestions):
+    fc = suggestions_feature_collection(suggestions, EXTRA)
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == len(suggestions)
+    for f, s in zip(fc["features"], suggestions):
+        p = f["properties"]
+        assert f["id"] == p["id"] == s.id
+        assert f["geometry"]["type"] == "LineString"
+        assert all(len(c) == 2 for c in f["geometry"]["coordinates"])
+        assert p["kind"] == "missing_road" and p["highway"] == s.highway and p["priority"] == 2
+        assert p["length_m"] == round(s.length_m, 1) and p["confidence"] == round(s.confidence, 3)
+        assert p["evidence_gps_points"] == 7 and isinstance(p["evidence_image_score"], float)
+        assert "evidence_detail" not in p  # nested evidence is not flattened
+        assert p["imagery_attribution"] == EXTRA["imagery_attribution"]
+
+
+def test_extra_properties_may_not_shadow_suggestion_fields(suggestions):
+    with pytest.raises(ValueError, match="id"):
+        suggestions_feature_collection(suggestions, {"id": "x"})
+
+
+def test_osm_like_ids_are_refused(suggestions):
+    s = suggestions[0]
+    for bad in ("123", "way/123", "w123"):
+        clone = Suggestion(id=bad, kind=s.kind, geometry=s.geometry, length_m=1.0, confidence=0.5)
+        with pytest.raises(ValueError, match="OSM id"):
+            maproulette_lines([clone])
+
+
+def test_maproulette_line_by_line(suggestions, tmp_path):
+    path = tmp_path / "maproulette.geojson"
+    write_maproulette(path, suggestions, EXTRA)
+    data = path.read_bytes()
+    data.decode("ascii")
+    records = data.split(b"\n")[:-1]
+    assert data.endswith(b"\n") and len(records) == len(suggestions)
+    for record, s in zip(records, suggestions):
+        assert record.startswith(b"\x1e") and record.count(b"\x1e") == 1
+        fc = json.loads(record[1:])
+        assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 1
+        (feature,) = fc["features"]
+        assert feature["id"] == feature["properties"]["id"] == s.id
+        assert feature["properties"]["imagery_attribution"] == EXTRA["imagery_attribution"]
+
+
+def test_same_ids_in_all_three_files(suggestions, tmp_path):
+    write_josm(tmp_path / "s.osm", suggestions, BOUNDS)
+    write_suggestions_geojson(tmp_path / "s.geojson", suggestions, EXTRA)
+    write_maproulette(tmp_path / "mr.geojson", suggestions, EXTRA)
+    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))
+    osm_ids = _osm_suggestion_ids(ET.fromstring((tmp_path / "s.osm").read_bytes(), parser=parser))
+    geojson_ids = [f["id"] for f in json.loads((tmp_path / "s.geojson").read_text())["features"]]
+    mr_ids = [json.loads(r[1:])["features"][0]["id"]
+              for r in (tmp_path / "mr.geojson").read_bytes().splitlines()]
+    assert osm_ids == geojson_ids == mr_ids == [s.id for s in suggestions]
+
+
+josm = pytest.mark.slow  # runs JOSM; a missing JOSM fails the test (scripts/setup.sh --test installs it)
+
+
+@pytest.mark.slow
+@josm
+def test_josm_reads_our_file_and_finds_no_errors(suggestions, tmp_path):
+    path = tmp_path / "suggestions.osm"
+    write_josm(path, suggestions, BOUNDS)
+    issues = josm_validate(path, tmp_path)
+    found = {(severity(i), i["properties"]["message"]) for i in issues}
+    assert not [f for f in found if f[0] == "Errors"], found
+    # JOSM did read the tags: the generic class gets its usual warning
+    assert ("Warnings", "Unspecific highway type") in found, found
+
+
+@pytest.mark.slow
+@josm
+@pytest.mark.parametrize("breakage", ["bad_xml", "missing_node"])
+def test_josm_helper_raises_when_josm_cannot_read_the_file(suggestions, tmp_path, breakage):
+    data = osm_xml(suggestions, BOUNDS)
+    if breakage == "bad_xml":
+        data = data.replace(b"&amp;", b"&", 1)
+    else:
+        data = b"".join(line + b"\n" for line in data.splitlines() if b"<node " not in line)
+    path = tmp_path / "broken.osm"
+    path.write_bytes(data)
+    with pytest.raises(JosmError, match="could not validate"):
+        josm_validate(path, tmp_path)

@@ -1,0 +1,145 @@
+"""`osmgap diff --gps` end to end on real data: the Chicago UIC OSM graph (real, merged into
+ways by osmgap.sources.mapgraph) with some real ways deleted, and the 889 real shuttle trips.
+
+1. GPS only (no imagery): the traces find the deleted roads the shuttles drove.
+2. GPS beside other evidence: the real ways given back as ``--candidates`` (there is no imagery
+   of Chicago here; the GPS step after conflation is the same for every evidence), and every
+   suggestion carries its GPS support; the one the shuttles drove is confirmed, the ones
+   nobody drove are demoted.
+3. Imagery + GPS on the Paris sample: plumbing only, with SYNTHETIC traces (see its docstring)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from osmgap.core.aoi import reproject
+from osmgap.gps.support import TrafficIndex
+from tests.cli import osmgap_cli
+
+pytestmark = pytest.mark.slow
+
+CRS = "EPSG:32616"
+CAMPUS = shapely.box(444700.0, 4635000.0, 445700.0, 4636100.0)
+# real ways the shuttles drive (128 m and 126 m); and one (404 m) they drive too, but it is one
+# carriageway of a dual carriageway whose other half stays mapped 15-20 m beside it: GPS cannot
+# tell the halves apart, so only the candidates run can find it
+DRIVEN = (5411, 8278)
+DUAL = 5400
+OUTPUTS = {"maproulette.geojson", "overview.png", "suggestions.geojson", "suggestions.osm", "summary.json"}
+
+
+
+@pytest.fixture(scope="module")
+def area(chicago_ways, chicago_traces, tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("chicago")
+    ways = chicago_ways[chicago_ways.intersects(CAMPUS.buffer(300))]
+    inner = ways[ways.within(CAMPUS.buffer(-100)) & (ways.length >= 60)]
+    index = TrafficIndex(chicago_traces)
+    idle = [k for k, g in zip(inner.osm_id, inner.geometry) if index.along(g).points == 0][:3]
+    deleted = ways[ways.osm_id.isin(DRIVEN + (DUAL,) + tuple(idle))]
+    assert len(deleted) == 6
+    ways[~ways.osm_id.isin(deleted.osm_id)].to_crs("EPSG:4326").to_file(d / "osm.geojson", driver="GeoJSON")
+    ways[["highway", "geometry"]].to_crs("EPSG:4326").to_file(d / "roads.geojson", driver="GeoJSON")
+    bbox = ",".join(f"{v:.6f}" for v in reproject(CAMPUS, CRS, "EPSG:4326").bounds)
+    return {"dir": d, "bbox": bbox, "deleted": deleted.set_index("osm_id").geometry, "idle": idle}
+
+
+def _near_share(line_m, lines: list, radius: float = 15.0) -> float:
+    if not lines:
+        return 0.0
+    return shapely.intersection(line_m, shapely.union_all(lines).buffer(radius)).length / line_m.length
+
+
+def _features(out: Path) -> list[dict]:
+    return json.loads((out / "suggestions.geojson").read_text())["features"]
+
+
+def _metric(features: list[dict]) -> list:
+    return _metric_in([f for f in features if f["geometry"]["type"] == "LineString"], CRS)
+
+
+def test_gps_only_diff_finds_the_deleted_driven_roads(area, chicago_gps, tmp_path):
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", f"--aoi={area['bbox']}", "--osm", str(area["dir"] / "osm.geojson"),
+                   "--gps", str(chicago_gps / "trips"), "--gps-crs", CRS, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert OUTPUTS <= {p.name for p in out.iterdir()}
+    s = json.loads((out / "summary.json").read_text())
+    assert s["evidence"] == "gps" and s["gps"]["files"] == 889 and s["gps"]["points_read"] == 118_360
+    feats = _features(out)
+    lines = _metric(feats)
+    assert s["suggestions"] == len(feats) > 0
+    assert sum(s["gps"][k] for k in ("confirmed", "demoted", "unchanged", "no_coverage")) == len(lines)
+    assert all(f["properties"]["evidence_source"] == "GPS traces" for f in feats)
+    for way in DRIVEN:
+        assert _near_share(area["deleted"][way], lines) >= 0.7, way
+    on_deleted = sum(_near_share(line, list(area["deleted"].values)) * line.length for line in lines)
+    assert on_deleted >= 0.5 * sum(line.length for line in lines)  # most suggested length is a deleted road
+
+
+def test_gps_evidence_on_candidate_suggestions(area, chicago_gps, tmp_path):
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", f"--aoi={area['bbox']}", "--osm", str(area["dir"] / "osm.geojson"),
+                   "--candidates", str(area["dir"] / "roads.geojson"),
+                   "--gps", str(chicago_gps / "trips"), "--gps-crs", CRS, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["evidence"] == "candidates" and s["gps"]["confirmed"] >= 1 and s["gps"]["demoted"] >= 1
+    feats = [f for f in _features(out) if f["geometry"]["type"] == "LineString"]
+    verdict = {}
+    for f, line in zip(feats, _metric(feats)):
+        p = f["properties"]
+        assert {"evidence_gps_verdict", "evidence_gps_trips", "evidence_gps_points_per_100m",
+                "evidence_gps_support"} <= set(p)
+        way = next((k for k, g in area["deleted"].items() if _near_share(line, [g], 5.0) > 0.8), None)
+        if way is not None:
+            verdict[way] = (p["evidence_gps_verdict"], p["confidence"], p["evidence_confidence_before_gps"])
+    assert verdict[DUAL][0] == "confirmed" and verdict[DUAL][1] > verdict[DUAL][2]
+    idle = [verdict[k] for k in area["idle"] if k in verdict]
+    assert idle and all(v == "demoted" and c == pytest.approx(b / 2, abs=0.002) for v, c, b in idle)
+
+
+def test_gps_evidence_with_imagery_plumbing_only(paris, paris_aoi, tmp_path):
+    """PLUMBING ONLY, NOT ACCURACY: the traces here are SYNTHETIC (no real GPS covers any imagery
+    in the data directory). Real imagery and real OSM of the sample AOI, the two longest streets
+    deleted from OSM as in test_cli_diff; a GPX drives along the real OSM geometry of those streets
+    and of a kept one, so the imagery's suggestions on the deleted streets must come out with
+    GPS support in suggestions.geojson and the counts in summary.json."""
+    ways = gpd.read_file(paris / "osm_roads.geojson")
+    metric = ways.to_crs(paris_aoi.metric_crs)
+    order = metric.geometry.length.sort_values(ascending=False).index
+    edited = tmp_path / "osm.geojson"
+    ways.drop(index=order[:2]).to_file(edited, driver="GeoJSON")
+    gpx = tmp_path / "synthetic.gpx"
+    segs = []
+    for k in order[:3]:
+        line = metric.geometry.loc[k]
+        pts = [line.interpolate(d) for d in np.arange(0, line.length, 8.0)]  # ~8 m/s, one point a second
+        lonlat = reproject(shapely.MultiPoint(pts), paris_aoi.metric_crs, "EPSG:4326").geoms
+        for trip in range(3):
+            segs.append("<trkseg>" + "".join(
+                f'<trkpt lat="{p.y:.7f}" lon="{p.x:.7f}"><time>2024-05-0{trip + 1}T10:00:{i % 60:02d}Z</time></trkpt>'
+                for i, p in enumerate(lonlat)) + "</trkseg>")
+    gpx.write_text('<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk>' + "".join(segs) + "</trk></gpx>")
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", str(paris / "aoi.geojson"), "--imagery", str(paris / "image.tif"),
+                   "--osm", str(edited), "--gps", str(gpx), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["evidence"] == "imagery" and s["gps"]["trips"] == 9 and s["gps"]["confirmed"] >= 1
+    feats = [f for f in _features(out) if f["geometry"]["type"] == "LineString"]
+    deleted = shapely.union_all(metric.geometry.loc[order[:2]].values)
+    on_deleted = [f for f, g in zip(feats, _metric_in(feats, paris_aoi.metric_crs))
+                  if g.intersection(deleted.buffer(15)).length > 0.8 * g.length]
+    assert on_deleted and all(f["properties"]["evidence_gps_verdict"] == "confirmed" for f in on_deleted)
+    assert all(f["properties"]["confidence"] >= f["properties"]["evidence_confidence_before_gps"] for f in on_deleted)
+    assert "imagery_licence" in feats[0]["properties"]
+
+
+def _metric_in(features: list[dict], crs) -> list:
+    return [reproject(shapely.geometry.shape(f["geometry"]), "EPSG:4326", crs) for f in features]

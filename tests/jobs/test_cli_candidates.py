@@ -1,0 +1,268 @@
+"""`osmgap diff --candidates` end to end on real OSM (Kotka): the OSM input is the real extract
+with some ways deleted (written back out with osmium, node ids and versions intact), the
+candidates are all real ways. Then JOSM's own validator reads the connected suggestions."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import osmium
+import pytest
+import shapely
+from PIL import Image
+
+from tests.cli import osmgap_cli
+from tests.josm import josm_validate, severity
+from tests.roads import as_candidates
+
+pytestmark = pytest.mark.slow
+
+DELETED = (62061739, 369836409, 75553162)  # a residential street, a parking aisle, a connector
+BBOX = "26.9300,60.5200,26.9699,60.5400"
+
+
+
+def _kotka_without(data: Path, ways: tuple[int, ...], path: Path) -> Path:
+    """The real Kotka extract with these ways deleted, written with osmium (ids, versions intact)."""
+    return _extract_without(data / "osm" / "kotka.osm.pbf", ways, path)
+
+
+def _extract_without(source: Path, ways: tuple[int, ...], path: Path) -> Path:
+    """A real extract with these ways deleted, written with osmium (ids, versions intact)."""
+    with osmium.SimpleWriter(str(path)) as w:
+        for obj in osmium.FileProcessor(str(source)):
+            if not (obj.is_way() and obj.id in ways):
+                w.add(obj)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, data, kotka) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("cands")
+    edited = _kotka_without(data, DELETED, d / "kotka-edited.osm")
+    cands = d / "roads.geojson"
+    kotka.ways[["highway", "geometry"]].to_file(cands, driver="GeoJSON")
+    osm_geojson = d / "osm.geojson"
+    kept = kotka.ways[~kotka.ways["osm_id"].isin(DELETED)]
+    kept[["osm_id", "highway", "geometry"]].to_file(osm_geojson, driver="GeoJSON")
+    shifted = d / "shifted.gpkg"
+    metric = kotka.ways[["highway", "geometry"]].to_crs("EPSG:3067")
+    metric.set_geometry(metric.geometry.translate(6.0, 5.0)).to_file(shifted, driver="GPKG")
+    return {"osm": edited, "candidates": cands, "osm_geojson": osm_geojson, "shifted": shifted}
+
+
+@pytest.fixture(scope="module")
+def run_pbf(inputs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("diff") / "out"
+    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(inputs["candidates"]),
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_outputs_and_summary(run_pbf):
+    assert sorted(p.name for p in run_pbf.iterdir()) == ["maproulette.geojson", "overview.png", "suggestions.geojson",
+                                                          "suggestions.osm", "summary.json"]
+    s = json.loads((run_pbf / "summary.json").read_text())
+    assert s["evidence"] == "candidates" and s["candidates"]["lines"] == 209
+    assert "imagery" not in s and s["warnings"] == []
+    assert s["offset_m"]["applied"] and s["offset_m"]["magnitude_m"] < 0.3
+    assert s["suggestions"] >= 3 and set(s["by_kind"]) <= {"missing_road", "missing_link", "misconnection"}
+    feats = json.loads((run_pbf / "suggestions.geojson").read_text())["features"]
+    for f in feats:
+        p = f["properties"]
+        assert p["priority"] in (0, 1, 2) and p["routing_impact"] >= 0 and p["evidence_source"] == "roads.geojson"
+
+
+def test_new_ways_join_existing_nodes_and_josm_accepts_them(run_pbf, tmp_path):
+    root = ET.fromstring((run_pbf / "suggestions.osm").read_bytes())
+    existing = {n.get("id") for n in root.findall("node") if int(n.get("id")) > 0}
+    assert existing and all(n.get("version") for n in root.findall("node") if int(n.get("id")) > 0)
+    refs = {nd.get("ref") for w in root.findall("way") for nd in w.findall("nd")}
+    assert existing <= refs  # every existing node written is one a new way joins
+    for w in root.findall("way"):
+        tags = {t.get("k"): t.get("v") for t in w.findall("tag")}
+        assert set(tags) == {"highway", "fixme"} and not any(k.startswith(("osmgap:", "conn", "dupe")) for k in tags)
+    issues = josm_validate(run_pbf / "suggestions.osm", tmp_path)
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+
+def test_without_node_ids_the_fixme_names_the_way(inputs, tmp_path):
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(inputs["osm_geojson"]), "--candidates", str(inputs["candidates"]),
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    root = ET.fromstring((out / "suggestions.osm").read_bytes())
+    assert root.findall("way") and all(int(n.get("id")) < 0 for n in root.findall("node"))
+    fixmes = [t.get("v") for t in root.iter("tag") if t.get("k") == "fixme"]
+    assert any("to way 62061745" in f for f in fixmes)  # the street the deleted one continues
+    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+
+def test_shifted_source_is_realigned_and_warned_about_and_drawn_without_imagery(inputs, tmp_path):
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(inputs["shifted"]),
+                   "--unsupported", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["offset_m"]["applied"]
+    assert s["offset_m"]["east_m"] == pytest.approx(6.0, abs=0.5) and s["offset_m"]["north_m"] == pytest.approx(5.0, abs=0.5)
+    assert any("off OSM" in w for w in s["warnings"])
+    feats = json.loads((out / "suggestions.geojson").read_text())["features"]
+    assert {f["properties"]["kind"] for f in feats} >= {"missing_road"}
+    with Image.open(out / "overview.png") as im:
+        colours = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    background = (colours == np.array([0xF4, 0xF4, 0xF0])).all(axis=1).mean()
+    assert background > 0.3  # a plain ground, no imagery
+
+
+@pytest.mark.parametrize("bad, text", [("garbage.geojson", "cannot read road lines"), ("points.geojson", "no LineString")])
+def test_bad_candidates_exit_2_and_write_nothing(inputs, tmp_path, bad, text):
+    path = tmp_path / bad
+    path.write_text("{nonsense" if bad.startswith("garbage") else json.dumps(
+        {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+                                                    "geometry": {"type": "Point", "coordinates": [26.95, 60.53]}}]}))
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(path), "--out", str(out))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and bad in proc.stderr
+    assert not out.exists()
+
+
+# Every mapped parking aisle of Kotka's real lots (service=parking_aisle, >= 40 m, mostly inside a lot).
+AISLES = (369829301, 369836408, 369836409)
+
+
+def test_roads_found_inside_mapped_parking_lots_are_low_priority_service(data, kotka, tmp_path):
+    """The OSM input's own amenity=parking areas reach conflation: with the real aisles deleted
+    and the ways given back as unclassed lines (as a model gives them), the aisles come back as
+    highway=service parking aisles of priority 2, and the summary counts the lots."""
+    edited = _kotka_without(data, AISLES, tmp_path / "kotka-no-aisles.osm")
+    cands = tmp_path / "lines.geojson"
+    kotka.ways[["geometry"]].to_file(cands, driver="GeoJSON")
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(edited), "--candidates", str(cands), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "summary.json").read_text())["osm"]["parking_lots"] == len(kotka.parking) == 10
+    crs = kotka.ways.estimate_utm_crs()
+    lots = shapely.union_all(shapely.buffer(np.asarray(kotka.parking.to_crs(crs).geometry.values, dtype=object), 3.0))
+    aisles = kotka.ways[kotka.ways["osm_id"].isin(AISLES)].to_crs(crs).geometry.union_all().buffer(5.0)
+    found = gpd.read_file(out / "suggestions.geojson").to_crs(crs)
+    in_lots = found[found.geometry.intersection(lots).length >= 0.5 * found.geometry.length]
+    assert in_lots.geometry.intersection(aisles).length.sum() >= 0.8 * kotka.ways[
+        kotka.ways["osm_id"].isin(AISLES)].to_crs(crs).length.sum()
+    assert (in_lots["highway"] == "service").all() and (in_lots["priority"] == 2).all()
+    assert in_lots["evidence_parking_aisle"].fillna(False).astype(bool).all()
+
+
+# A real one-way service tunnel of central Helsinki (tunnel=yes, layer=-3) under mapped streets.
+TUNNEL = 27193233
+HELSINKI_BBOX = "24.9440,60.1680,24.9530,60.1760"
+
+
+def _levelled_helsinki_diff(data: Path, helsinki, deleted: tuple[int, ...], tmp_path: Path) -> Path:
+    """`osmgap diff` of the real Helsinki extract without ``deleted``, all its ways given back as
+    a levelled source (tunnel/bridge/layer kept); the output folder."""
+    edited = _extract_without(data / "osm" / "helsinki.osm.pbf", deleted, tmp_path / "helsinki-edited.osm")
+    cands = tmp_path / "levelled.geojson"
+    as_candidates(helsinki.ways, levelled=True).to_file(cands, driver="GeoJSON")
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", HELSINKI_BBOX, "--osm", str(edited), "--candidates", str(cands), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _drawn_ways(path: Path, crs) -> list[tuple[dict, list[str], shapely.LineString]]:
+    """The ways of a suggestions.osm: tags, node refs and line (in ``crs``)."""
+    root = ET.fromstring(path.read_bytes())
+    where = {n.get("id"): (float(n.get("lon")), float(n.get("lat"))) for n in root.findall("node")}
+    drawn = []
+    for w in root.findall("way"):
+        refs = [nd.get("ref") for nd in w.findall("nd")]
+        line = gpd.GeoSeries([shapely.LineString([where[r] for r in refs])], crs="EPSG:4326").to_crs(crs).iloc[0]
+        drawn.append(({t.get("k"): t.get("v") for t in w.findall("tag")}, refs, line))
+    return drawn
+
+
+def test_a_deleted_tunnel_comes_back_as_a_tunnel_in_every_output(data, helsinki, tmp_path):
+    """With the tunnel deleted from the real extract and all ways given back as a levelled source
+    (its tunnel/bridge/layer properties kept), the tunnel comes back in suggestions.osm as new
+    ways tagged tunnel=yes and layer=-3 (not a surface road drawn on the streets above it), joined
+    to existing nodes only at their ends; JOSM reads the file without errors; both GeoJSON files
+    carry the level as properties, and nothing on the surface gets one."""
+    out = _levelled_helsinki_diff(data, helsinki, (TUNNEL,), tmp_path)
+    crs = helsinki.ways.estimate_utm_crs()
+    tunnel = helsinki.ways[helsinki.ways["osm_id"] == TUNNEL].to_crs(crs).geometry.iloc[0]
+    drawn = _drawn_ways(out / "suggestions.osm", crs)
+    along = [(tags, refs, line) for tags, refs, line in drawn if line.intersection(tunnel.buffer(2.0)).length >= 0.9 * line.length]
+    assert sum(line.intersection(tunnel.buffer(2.0)).length for _, _, line in along) >= 0.9 * tunnel.length
+    for tags, refs, _ in along:
+        assert tags["tunnel"] == "yes" and tags["layer"] == "-3" and tags["highway"] == "service"
+        assert all(int(r) < 0 for r in refs[1:-1])  # existing nodes only where it lands
+    for tags, _, line in drawn:
+        if line.intersection(tunnel.buffer(2.0)).length < 0.5 * line.length:
+            assert not {"tunnel", "bridge", "layer"} & set(tags)
+    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+    found = gpd.read_file(out / "suggestions.geojson").to_crs(crs)
+    on_tunnel = found.geometry.intersection(tunnel.buffer(2.0)).length >= 0.9 * found.geometry.length
+    assert on_tunnel.sum() == len(along)
+    assert (found.loc[on_tunnel, "tunnel"] == "yes").all() and (found.loc[on_tunnel, "layer"] == "-3").all()
+    if "tunnel" in found.columns:
+        assert found.loc[~on_tunnel, "tunnel"].isna().all()
+    tasks = [json.loads(r)["features"][0] for r in (out / "maproulette.geojson").read_bytes().split(b"\x1e") if r.strip()]
+    levelled = {t["id"]: (t["properties"].get("tunnel"), t["properties"].get("layer")) for t in tasks}
+    assert sorted(levelled[i] for i in found.loc[on_tunnel, "id"]) == [("yes", "-3")] * len(along)
+
+
+# The real surface service road (no level tags, 48 m) that leads into TUNNEL at its portal.
+RAMP = 27193234
+
+
+def test_a_deleted_ramp_and_its_tunnel_come_back_as_two_joined_ways_each_on_its_level(data, helsinki, tmp_path):
+    """With the tunnel and the surface road into it both deleted from the real extract (all ways
+    given back as a levelled source), the missing road is cut at the portal: in suggestions.osm
+    the ramp is a way with no tunnel/bridge/layer tags and a fixme that asks for imagery, the
+    tunnel a way tagged tunnel=yes, layer=-3 whose fixme asks for the portals, and the two share
+    the node at the portal (the node the real ways share); JOSM reads it without errors. Both
+    GeoJSON files carry the same split: the ramp without level properties, the tunnel with them."""
+    out = _levelled_helsinki_diff(data, helsinki, (TUNNEL, RAMP), tmp_path)
+    crs = helsinki.ways.estimate_utm_crs()
+    real = helsinki.ways.set_index("osm_id").loc[[TUNNEL, RAMP]]
+    tunnel, ramp = real.to_crs(crs).geometry
+    (portal_id,) = set(real.loc[TUNNEL, "node_ids"]) & set(real.loc[RAMP, "node_ids"])
+    _, lon, lat = helsinki.nodes[portal_id]
+    portal = gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326").to_crs(crs).iloc[0]
+    drawn = _drawn_ways(out / "suggestions.osm", crs)
+
+    def along(road):
+        return [d for d in drawn if d[2].intersection(road.buffer(2.0)).length >= 0.9 * d[2].length]
+
+    (ramp_tags, ramp_refs, ramp_line), = along(ramp)
+    assert ramp_line.length >= 0.9 * ramp.length
+    assert not {"tunnel", "bridge", "layer"} & set(ramp_tags) and "check imagery" in ramp_tags["fixme"]
+    in_tunnel = along(tunnel)
+    for tags, _, _ in in_tunnel:
+        assert tags["tunnel"] == "yes" and tags["layer"] == "-3" and tags["highway"] == "service"
+        assert "portal" in tags["fixme"] and "check imagery" not in tags["fixme"]
+    # the ramp ends at the portal, on the node where a tunnel way begins or ends
+    (at_portal,) = [end for end in (ramp_refs[0], ramp_refs[-1])
+                    if shapely.Point(ramp_line.coords[0 if end == ramp_refs[0] else -1]).distance(portal) <= 0.5]
+    assert any(at_portal in (refs[0], refs[-1]) for _, refs, _ in in_tunnel)
+    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+    found = gpd.read_file(out / "suggestions.geojson").to_crs(crs)
+    on_ramp = found.geometry.intersection(ramp.buffer(2.0)).length >= 0.9 * found.geometry.length
+    on_tunnel = found.geometry.intersection(tunnel.buffer(2.0)).length >= 0.9 * found.geometry.length
+    assert on_ramp.sum() == 1 and on_tunnel.sum() == len(in_tunnel)
+    assert "tunnel" in found.columns and found.loc[on_ramp, "tunnel"].isna().all()
+    assert (found.loc[on_tunnel, "tunnel"] == "yes").all() and (found.loc[on_tunnel, "layer"] == "-3").all()
+    tasks = [json.loads(r)["features"][0] for r in (out / "maproulette.geojson").read_bytes().split(b"\x1e") if r.strip()]
+    levelled = {t["id"]: (t["properties"].get("tunnel"), t["properties"].get("layer")) for t in tasks}
+    assert [levelled[i] for i in found.loc[on_ramp, "id"]] == [(None, None)]
+    assert sorted(levelled[i] for i in found.loc[on_tunnel, "id"]) == [("yes", "-3")] * len(in_tunnel)

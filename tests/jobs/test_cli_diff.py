@@ -1,0 +1,117 @@
+"""End to end through the real CLI on the real sample AOI, then JOSM's own validator."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.cli import osmgap_cli
+from tests.josm import josm_validate, severity
+
+pytestmark = pytest.mark.slow
+
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("diff") / "paris-1447"
+    proc = osmgap_cli("diff", "--aoi", "sample_aoi/paris-1447", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "suggestions" in proc.stdout
+    return out
+
+
+def test_all_outputs_written(sample_run):
+    names = sorted(p.name for p in sample_run.iterdir())
+    assert names == ["maproulette.geojson", "overview.png", "probability.tif", "suggestions.geojson",
+                     "suggestions.osm", "summary.json"]
+    assert not list(sample_run.parent.glob(".*staging*"))
+
+
+def test_summary_has_counts_times_and_provenance(sample_run):
+    s = json.loads((sample_run / "summary.json").read_text())
+    assert s["osm_ways"] == 10  # the sample's 10 ways, clipped to the AOI polygon
+    assert set(s["seconds"]) >= {"inputs", "osm", "segment", "graph", "conflate", "write", "total"}
+    assert s["imagery"]["crs"] == "EPSG:4326" and 0.2 < s["imagery"]["resolution_m"] < 0.3
+    assert "Maxar" in s["imagery"]["attribution"] and s["imagery"]["licence"] == "CC-BY-SA 4.0"
+    assert s["osm"]["licence"].startswith("ODbL")
+    assert s["warnings"], "SpaceNet imagery is not cleared for OSM tracing: the run must say so"
+    feats = json.loads((sample_run / "suggestions.geojson").read_text())["features"]
+    assert s["suggestions"] == len(feats)
+    assert s["km_suggested"] == pytest.approx(sum(f["properties"]["length_m"] for f in feats) / 1000, abs=0.002)
+
+
+def test_same_ids_in_geojson_and_maproulette(sample_run):
+    feats = json.loads((sample_run / "suggestions.geojson").read_text())["features"]
+    raw = (sample_run / "maproulette.geojson").read_bytes()
+    records = [r for r in raw.split(b"\x1e") if r]
+    assert len(records) == len(feats)
+    ids = []
+    for rec in records:
+        assert rec.endswith(b"\n")
+        fc = json.loads(rec)
+        assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 1
+        ids.append(fc["features"][0]["properties"]["id"])
+    assert ids == [f["properties"]["id"] for f in feats]
+    for f in feats:
+        p = f["properties"]
+        assert p["kind"] == "missing_road" and p["length_m"] > 0 and 0 <= p["confidence"] <= 1
+
+
+def test_overview_is_a_picture(sample_run):
+    with Image.open(sample_run / "overview.png") as im:
+        assert im.width > 400 and im.height > 400
+        assert len(set(im.convert("RGB").resize((32, 32)).get_flattened_data())) > 50  # imagery, not a blank canvas
+
+
+def test_osm_file_is_for_josm_and_carries_the_licence(sample_run):
+    text = (sample_run / "suggestions.osm").read_text()
+    assert "upload=\"never\"" in text and "<bounds" in text
+    assert "Maxar" in text and "not known to be cleared" in text and "osmgap:" not in text
+
+
+def test_josm_validates_the_osm_file(sample_run, tmp_path):
+    issues = josm_validate(sample_run / "suggestions.osm", tmp_path)
+    assert [i for i in issues if severity(i) == "Errors"] == []
+
+
+def test_uint16_panchromatic_imagery_through_the_cli(tmp_path, vegas, data):
+    """16-bit single-band SpaceNet Vegas chip; OSM from an extract that does not cover it (no ways)."""
+    out = tmp_path / "vegas"
+    proc = osmgap_cli("diff", "--aoi", "-115.2336,36.1390,-115.2305,36.1421", "--imagery", str(vegas / "image_pan_uint16.tif"),
+                   "--osm", str(data / "osm" / "west-oakland.osm"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["osm_ways"] == 0 and s["imagery"]["dtype"] == "uint16" and s["imagery"]["bands_used"] == [1, 1, 1]
+    # with no OSM at all, everything the model finds that is long enough is a suggestion
+    assert s["km_suggested"] <= s["predicted_road_km"] + 1e-6
+
+
+def test_roads_deleted_from_osm_come_back_and_josm_accepts_them(tmp_path, paris, paris_aoi):
+    """Controlled edit of real OSM: the sample's two longest streets are removed from the OSM
+    input, so the model's view of them must come back as suggestions lying on those streets."""
+    import geopandas as gpd
+    import shapely
+
+    from osmgap.core.aoi import reproject
+    from osmgap.core.datamodel import WGS84
+
+    ways = gpd.read_file(paris / "osm_roads.geojson")
+    metric = ways.to_crs(paris_aoi.metric_crs)
+    longest = metric.geometry.length.sort_values(ascending=False).index[:2]
+    edited = tmp_path / "osm_without_two_streets.geojson"
+    ways.drop(index=longest).to_file(edited, driver="GeoJSON")
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", str(paris / "aoi.geojson"), "--imagery", str(paris / "image.tif"),
+                   "--osm", str(edited), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    feats = json.loads((out / "suggestions.geojson").read_text())["features"]
+    assert feats, "the deleted streets must be suggested"
+    deleted = shapely.union_all(metric.geometry.loc[longest].values).buffer(15)  # imagery/OSM offset
+    suggested = [reproject(shapely.geometry.shape(f["geometry"]), WGS84, paris_aoi.metric_crs) for f in feats]
+    on_deleted = sum(g.intersection(deleted).length for g in suggested) / sum(g.length for g in suggested)
+    assert on_deleted > 0.8
+    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
+    assert [i for i in issues if severity(i) == "Errors"] == []

@@ -1,0 +1,75 @@
+"""`osmgap eval` on real chips: label kinds, the scores' wiring, the table/JSON and bad inputs."""
+import json
+
+import numpy as np
+import pytest
+
+from osmgap.cli import main
+from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.jobs.eval import score_roads
+from osmgap.model.labels import footprint_grid, load_labels
+from osmgap.sources.imagery import open_imagery
+
+
+def grid_and_aoi(image, resolution_m=1.0):
+    return footprint_grid(open_imagery(image), resolution_m)
+
+
+def test_mask_and_centreline_labels_agree_on_vegas(vegas):
+    """The Vegas chip's SpaceNet mask and its centrelines describe the same roads."""
+    grid, aoi = grid_and_aoi(vegas / "image_pan_uint16.tif")
+    from_mask = load_labels(vegas / "road_mask.tif", grid, aoi)
+    from_lines = load_labels(vegas / "roads.geojson", grid, aoi)
+    assert (from_mask.kind, from_lines.kind) == ("mask", "lines")
+    both = np.count_nonzero(from_mask.mask & from_lines.mask)
+    assert both / np.count_nonzero(from_mask.mask | from_lines.mask) > 0.4
+    km_lines = sum(d["length"] for *_, d in from_lines.graph.edges(data=True)) / 1000
+    assert 0.9 < km_lines < 1.1  # the README's 1.03 km of centrelines, clipped to the chip
+
+
+def test_the_labels_themselves_score_perfectly(paris):
+    grid, aoi = grid_and_aoi(paris / "image.tif")
+    labels = load_labels(paris / "osm_roads.geojson", grid, aoi)
+    assert labels.kind == "osm" and labels.mask.any()
+    perfect = score_roads(ProbabilityRaster(labels.mask.astype(np.float32), grid.transform, grid.crs), labels, 0.5)
+    assert perfect["iou"] == 1.0 and perfect["relaxed_f1@1m"] == 1.0
+    # the graph scores compare OSM's centrelines with the skeleton of their own drawn mask: a
+    # skeleton runs within a metre or two of the centreline, so both are high but not exactly 1
+    assert perfect["apls"] > 0.7 and perfect["topo_f1"] > 0.8
+    blank = score_roads(ProbabilityRaster(np.zeros_like(labels.mask, np.float32), grid.transform, grid.crs), labels, 0.5)
+    assert blank["iou"] == 0.0 and blank["apls"] == 0.0 and blank["topo_recall"] == 0.0
+
+
+def test_cli_prints_the_table_and_writes_json(paris, tmp_path, capsys):
+    out = tmp_path / "scores.json"
+    assert main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
+                 "--json", str(out), "--slack-m", "2"]) == 0
+    printed = capsys.readouterr().out
+    for label in ("pixel IoU", "relaxed precision (2 m)", "APLS", "TOPO F1"):
+        assert label in printed
+    scores = json.loads(out.read_text())
+    assert scores["labels_kind"] == "osm" and scores["resolution_m"] == 1.0
+    for key in ("iou", "f1", "relaxed_precision@2m", "relaxed_recall@2m", "apls", "topo_precision", "topo_recall"):
+        assert 0.0 <= scores[key] <= 1.0
+    assert scores["relaxed_precision@2m"] >= scores["precision"]  # slack can only help
+    assert scores["iou"] > 0.1  # the shipped model finds some of Paris's roads
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("missing.geojson", None, "labels file not found"),
+    ("roads.txt", "not a road file", "not a mask raster, OSM file or line file"),
+    ("mask.tif", "not a tiff", "not a raster rasterio can read"),
+])
+def test_bad_labels_exit_2_and_write_nothing(paris, tmp_path, capsys, name, content, problem):
+    out = tmp_path / "scores.json"
+    if content is not None:
+        (tmp_path / name).write_text(content)
+    code = main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(tmp_path / name), "--json", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err and name in err and not out.exists()
+
+
+def test_bad_slack_is_refused(paris, tmp_path, capsys):
+    code = main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
+                 "--slack-m", "one"])
+    assert code == 2 and "--slack-m" in capsys.readouterr().err

@@ -1,0 +1,229 @@
+"""`osmgap scan` on the real sample AOI (Paris chip, real OSM), and its map in headless Chromium.
+
+Zoom 18 (~100 m tiles) gives the 0.025 km2 chip six tiles, enough to tell tiles apart; the
+default z16 puts the whole chip in one tile (checked too).
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import math
+import re
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pytest
+import shapely
+from PIL import Image
+from shapely.geometry import shape
+
+from osmgap.cli import main
+from osmgap.core.aoi import reproject
+from osmgap.jobs.scan import Tile, tile_at, tiles_over
+from osmgap.sources.xyz import MAX_LAT
+from tests.chromium import dump_dom, dump_dom_with_loopback, screenshot
+from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.slow
+
+
+def _scan(out: Path, *extra: str) -> dict:
+    assert main(["scan", "--aoi", "sample_aoi/paris-1447", "--zoom", "18", "--out", str(out), *extra]) == 0
+    return {f["properties"]["id"]: f for f in json.loads((out / "tiles.geojson").read_text())["features"]}
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("scan") / "paris"
+    _scan(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiles(scanned) -> dict:
+    return {f["properties"]["id"]: f for f in json.loads((scanned / "tiles.geojson").read_text())["features"]}
+
+
+def test_tile_arithmetic():
+    assert Tile(0, 0, 0).bounds() == pytest.approx((-180, -MAX_LAT, 180, MAX_LAT))
+    for z, x, y in [(16, 33183, 22511), (18, 132733, 90046), (3, 7, 0), (12, 0, 4095)]:
+        t = Tile(z, x, y)
+        w, s, e, n = t.bounds()
+        assert tile_at((w + e) / 2, (s + n) / 2, z) == t  # the centre maps back to its tile
+        children = tiles_over(t.polygon().buffer(-1e-9), z + 1)
+        assert [c.parent(1) for c in children] == [t] * 4  # four children, inside their parent
+    # the OSM wiki's form of the formula (ln(tan + sec)), as a cross-check, at the Eiffel tower
+    lon, lat, n = 2.2945, math.radians(48.8583), 2 ** 16
+    wiki = (int((lon + 180) / 360 * n), int((1 - math.log(math.tan(lat) + 1 / math.cos(lat)) / math.pi) / 2 * n))
+    assert (tile_at(2.2945, 48.8583, 16).x, tile_at(2.2945, 48.8583, 16).y) == wiki == (33185, 22545)
+
+
+def test_tiles_cover_the_aoi_and_only_it(scanned, tiles, paris_aoi):
+    crs = paris_aoi.metric_crs
+    aoi_m2 = paris_aoi.to_metric(paris_aoi.geometry).area
+    parts = [reproject(shape(f["geometry"]).intersection(paris_aoi.geometry), "EPSG:4326", crs).area for f in tiles.values()]
+    assert len(tiles) == 6 and all(p > 0 for p in parts)
+    assert sum(parts) == pytest.approx(aoi_m2, rel=1e-6)  # tiles partition the AOI: no gap, no double count
+    summary = json.loads((scanned / "summary.json").read_text())
+    assert summary["tiles"] == 6 and summary["zoom"] == 18
+    assert sorted(p["rank"] for p in (f["properties"] for f in tiles.values())) == list(range(1, 7))
+    props = [f["properties"] for f in tiles.values()]
+    assert any(0 < p["uncovered_m"] < p["predicted_m"] for p in props)  # OSM covers some, not all, of a tile's road
+    for f in tiles.values():
+        p = f["properties"]
+        w, s, e, n = shape(f["geometry"]).bounds
+        assert parse_qs(p["josm_query"]) == {k: [f"{v:.7f}"] for k, v in
+                                            (("left", w), ("right", e), ("top", n), ("bottom", s))}
+    assert summary["predicted_km"] > 0.1  # the model sees the chip's streets
+
+
+def test_removing_osm_ways_raises_the_score_where_they_were(scanned, tiles, paris, tmp_path):
+    """A controlled edit of real OSM: drop the two longest ways; tiles they crossed gain score
+    (the model's road there is no longer covered); tiles far from them do not change."""
+    doc = json.loads((paris / "osm_roads.geojson").read_text())
+    metric = [reproject(shape(f["geometry"]), "EPSG:4326", "EPSG:32631") for f in doc["features"]]
+    longest = sorted(range(len(metric)), key=lambda i: -metric[i].length)[:2]
+    removed = shapely.union_all([shape(doc["features"][i]["geometry"]) for i in longest])
+    doc["features"] = [f for i, f in enumerate(doc["features"]) if i not in longest]
+    osm = tmp_path / "osm_minus_two.geojson"
+    osm.write_text(json.dumps(doc))
+    edited = _scan(tmp_path / "out", "--osm", str(osm))
+    removed_m = reproject(removed, "EPSG:4326", "EPSG:32631")
+    gained = 0.0
+    for tid, f in tiles.items():
+        before, after = f["properties"], edited[tid]["properties"]
+        assert after["predicted_m"] == pytest.approx(before["predicted_m"])  # same imagery, same model
+        assert after["score"] >= before["score"] - 0.1
+        far = reproject(shape(f["geometry"]), "EPSG:4326", "EPSG:32631").distance(removed_m) > 12.5
+        if far:
+            assert after["score"] == pytest.approx(before["score"], abs=0.1)
+        gained += after["score"] - before["score"]
+    assert gained > 50  # metres of the model's road along the dropped ways now count as unmapped
+
+
+def test_default_zoom_16_scores_the_chip_in_one_tile(tmp_path):
+    out = tmp_path / "z16"
+    assert main(["scan", "--aoi", "sample_aoi/paris-1447", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["zoom"] == 16 and summary["tiles"] == 1
+
+
+def test_the_map_renders_every_tile_offline(scanned, tiles):
+    dom = dump_dom(scanned / "map.html")  # every host name resolves to nothing: a fetch would show
+    paths = re.findall(r'<path[^>]*class="[^"]*scan-tile tile-(\d+)-(\d+)-(\d+)', dom)
+    assert sorted("/".join(p) for p in paths) == sorted(tiles)
+    assert 'class="leaflet-container' in dom or "leaflet-container" in dom
+    assert "<script src=" not in dom and "<link" not in dom  # nothing loaded from outside the page
+
+
+def test_screenshot_shows_the_scored_tiles(scanned, tiles):
+    """test-artifacts/scanmap.png: the page as a mapper sees it (kept for the eye)."""
+    png = screenshot(scanned / "map.html", PROJECT / "test-artifacts" / "scanmap.png", size=(1200, 800))
+    with Image.open(png) as im:
+        rgb = np.asarray(im.convert("RGB"))[:, :860].reshape(-1, 3).astype(int)  # the map, not the side panel
+    warm = (rgb[:, 0] > 180) & (rgb[:, 0] - rgb[:, 2] > 60)  # yellow..red: tiles with a score
+    grey = (np.abs(rgb[:, 0] - rgb[:, 2]) < 8) & (rgb[:, 0] > 200) & (rgb[:, 0] < 235)  # score 0
+    assert warm.mean() > 0.02 and grey.mean() > 0.02
+
+
+class _FakeJosm(http.server.BaseHTTPRequestHandler):
+    """Answers like JOSM's remote control (200, "OK", CORS open) and records each request."""
+
+    requests: list[str] = []
+
+    def do_GET(self) -> None:
+        type(self).requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"OK\r\n")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_clicking_a_tile_asks_josm_to_load_it(scanned, tiles, tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeJosm)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = max(tiles.values(), key=lambda f: f["properties"]["score"])["properties"]
+        # The page as written, plus a click on one tile's path (a test harness, not part of the page).
+        tile_class = f"tile-{target['z']}-{target['x']}-{target['y']}"
+        click = (f"<script>const p = document.querySelector('path.{tile_class}'); const r = p.getBoundingClientRect();"
+                 "p.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, view: window,"
+                 " clientX: r.x + r.width / 2, clientY: r.y + r.height / 2}));</script></body>")
+        page = tmp_path / "clicked.html"
+        page.write_text((scanned / "map.html").read_text().replace("</body>", click))
+        dom = dump_dom_with_loopback(page, f"?josm=http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+    assert len(_FakeJosm.requests) == 1
+    url = urlsplit(_FakeJosm.requests[0])
+    assert url.path == "/load_and_zoom"
+    w, s, e, n = shape(tiles[target["id"]]["geometry"]).bounds
+    q = {k: float(v[0]) for k, v in parse_qs(url.query).items()}
+    assert q == pytest.approx({"left": w, "right": e, "top": n, "bottom": s}, abs=1e-6)
+    assert f"Tile {target['id']}: loaded in JOSM" in dom
+    assert "https://www.openstreetmap.org/edit?editor=id#map=19/" in dom  # the popup's iD link
+
+
+def test_missing_leaflet_is_a_clear_error_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OSMGAP_LEAFLET_DIR", str(tmp_path / "no-leaflet"))
+    out = tmp_path / "out"
+    assert main(["scan", "--aoi", "sample_aoi/paris-1447", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Leaflet 1.9.4" in err and "fetch_leaflet.sh" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+CHICAGO_CRS = "EPSG:32616"
+CHICAGO_AREA = shapely.box(444700.0, 4635000.0, 445700.0, 4636100.0)  # ~1 km2 around the UIC campus
+
+
+def test_gps_scan_scores_the_driven_roads_osm_lost(chicago_gps, chicago_ways, chicago_traces, tmp_path):
+    """GPS alone (no imagery covers Chicago): a controlled edit of real OSM drops up to three long
+    streets the shuttles drove (each with its twin: the graph has one edge per direction, and
+    only streets with no other road within 20 m qualify; on this campus one does); the tiles they
+    crossed gain about their length, the rest do not move."""
+    ways = chicago_ways[chicago_ways.intersects(CHICAGO_AREA.buffer(300))]
+    points = shapely.points(chicago_traces.x, chicago_traces.y)
+    hits = np.bincount(shapely.STRtree(ways.geometry.to_numpy()).query(points, predicate="dwithin", distance=10.0)[1],
+                       minlength=len(ways))
+    inner = (ways.within(CHICAGO_AREA.buffer(-150)) & (ways.length >= 100) & (hits >= 500)).to_numpy()
+    candidates = ways[inner].loc[lambda f: f.length.sort_values(ascending=False).index]
+    # The graph holds each street once per direction: a seed goes with its twins (within 5 m).
+    # A seed beside another road (one carriageway of a dual road) is skipped: the other one,
+    # kept, would still cover the GPS ridge.
+    groups: list = []
+    for g in candidates.geometry:
+        twins = ways.index[ways.geometry.hausdorff_distance(g) < 5.0]
+        others = ways.drop(twins).geometry.union_all().buffer(20.0)
+        if g.intersection(others).length < 0.2 * g.length and not any(set(twins) & set(t) for t in groups):
+            groups.append(list(twins))
+    assert groups
+    dropped = ways.loc[[i for t in groups[:3] for i in t]]
+    full, minus = tmp_path / "osm.geojson", tmp_path / "osm_minus.geojson"
+    ways.to_crs("EPSG:4326").to_file(full, driver="GeoJSON")
+    ways.drop(dropped.index).to_crs("EPSG:4326").to_file(minus, driver="GeoJSON")
+    bbox = ",".join(f"{v:.6f}" for v in reproject(CHICAGO_AREA, CHICAGO_CRS, "EPSG:4326").bounds)
+
+    def run(osm: Path, out: Path) -> dict:
+        assert main(["scan", f"--aoi={bbox}", "--zoom", "17", "--osm", str(osm), "--gps", str(chicago_gps / "trips"),
+                     "--gps-crs", CHICAGO_CRS, "--out", str(out)]) == 0
+        return {f["properties"]["id"]: f for f in json.loads((out / "tiles.geojson").read_text())["features"]}
+
+    before, after = run(full, tmp_path / "full"), run(minus, tmp_path / "minus")
+    summary = json.loads((tmp_path / "full" / "summary.json").read_text())
+    assert summary["imagery"] is None and summary["gps_km"] > 2.0  # the traces show kilometres of road
+    lost = shapely.union_all(dropped.geometry.to_numpy())  # twins overlap: the union counts a street once
+    gained = 0.0
+    for tid, f in before.items():
+        b, a = f["properties"], after[tid]["properties"]
+        assert a["gps_m"] == pytest.approx(b["gps_m"])  # same traces, same GPS roads
+        if reproject(shape(f["geometry"]), "EPSG:4326", CHICAGO_CRS).distance(lost) > 15:
+            assert a["score"] == pytest.approx(b["score"], abs=0.1)
+        gained += a["score"] - b["score"]
+    assert gained > 0.6 * lost.length

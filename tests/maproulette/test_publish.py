@@ -1,0 +1,276 @@
+"""Publishing to MapRoulette and reading statuses back, against a strict local fake of its API
+(tests/fake_maproulette.py); the real server is never contacted."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from osmgap.cli import main
+from osmgap.maproulette.api import MapRouletteClient, TransientError
+from osmgap.maproulette.config import MapRouletteConfig
+from osmgap.maproulette.publish import PublishOptions, execute_publish, plan_publish
+from osmgap.workspace.store import Store
+from tests.fake_maproulette import FakeMapRoulette
+from tests.josm import josm_validate
+from tests.sample_outputs import sample_ways, write_outputs
+
+CHALLENGE = "osmgap test: missing roads"
+
+
+@pytest.fixture
+def fake():
+    with FakeMapRoulette() as server:
+        yield server
+    assert not server.violations, server.violations
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch, fake):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.config of the machine
+    monkeypatch.delenv("MAPROULETTE_API_URL", raising=False)
+    monkeypatch.setenv("MAPROULETTE_API_KEY", fake.api_key)
+
+
+@pytest.fixture
+def ways(data):
+    return sample_ways(data)
+
+
+def publish(fake, out: Path, *extra: str) -> int:
+    return main(["publish", "--out", str(out), "--challenge", CHALLENGE, "--project", "1",
+                 "--api-url", fake.url, *extra])
+
+
+def sync(fake, out: Path, *extra: str) -> int:
+    return main(["sync", "--out", str(out), "--api-url", fake.url, *extra])
+
+
+def state(out: Path) -> Store:
+    return Store(out.parent / "osmgap.sqlite", create=False)
+
+
+def test_publish_creates_a_challenge_with_one_task_per_suggestion(fake, ways, tmp_path, capsys):
+    out = tmp_path / "ws" / "run1"
+    outputs = write_outputs(out, ways[:5])
+    assert publish(fake, out) == 0
+    routes = [(r["method"], r["path"].removeprefix("/api/v2")) for r in fake.log]
+    assert routes == [("GET", "/project/1"), ("GET", f"/project/1/challenge/{quote(CHALLENGE, safe='')}"),
+                      ("POST", "/challenge"), ("PUT", "/challenge/1001/addFileTasks"),
+                      ("GET", "/challenge/1001/tasks/extract")]
+    upload = fake.log[3]
+    assert upload["query"] == {"lineByLine": ["true"], "removeUnmatched": ["true"]}
+    challenge = fake.challenge_named(CHALLENGE)
+    assert "not known to be cleared" in challenge["description"]  # the licence warning reaches mappers
+    assert "{{length_m}}" in challenge["instruction"]
+    tasks = fake.tasks_of(challenge["id"])
+    assert set(tasks) == {f["id"] for f in outputs.features}
+    with state(out) as s:
+        rows = {r["id"]: r for r in s.suggestions("paris-1447")}
+    assert {r["status"] for r in rows.values()} == {"published"}
+    assert {name: rows[name]["task_id"] for name in tasks} == {name: t.id for name, t in tasks.items()}
+    assert "5 task(s) uploaded" in capsys.readouterr().out
+
+
+def test_republishing_the_same_run_sends_no_write_and_keeps_task_ids(fake, ways, tmp_path, capsys):
+    out = tmp_path / "ws" / "run1"
+    write_outputs(out, ways[:5])
+    assert publish(fake, out) == 0
+    writes, ids = len(fake.writes()), {n: t.id for n, t in fake.tasks_of(1001).items()}
+    assert publish(fake, out) == 0
+    assert len(fake.writes()) == writes
+    assert {n: t.id for n, t in fake.tasks_of(1001).items()} == ids
+    assert "unchanged, not re-uploaded" in capsys.readouterr().out
+
+
+def test_reviews_come_back_and_gaps_that_went_away_leave_the_challenge(fake, ways, tmp_path, monkeypatch):
+    monkeypatch.setenv("OSMGAP_NOW", "2025-01-06T04:00:00Z")
+    week1 = tmp_path / "ws" / "week1"
+    ids = [f["id"] for f in write_outputs(week1, ways[:5]).features]
+    assert publish(fake, week1) == 0
+    fp_task = fake.tasks_of(1001)[ids[0]].id
+    fake.review(1001, ids[0], 2)  # "Not an issue"
+    fake.review(1001, ids[1], 1)  # fixed by a mapper
+    assert sync(fake, week1) == 0
+    with state(week1) as s:
+        assert s.suggestion("paris-1447", ids[0])["status"] == "dismissed"
+        assert s.suggestion("paris-1447", ids[1])["status"] == "fixed"
+    # a week later the diff still finds 0, 1 (OSM extract not updated), 2, 3; 4 went away
+    monkeypatch.setenv("OSMGAP_NOW", "2025-01-13T04:00:00Z")
+    week2 = tmp_path / "ws" / "week2"
+    write_outputs(week2, ways[:4])
+    assert publish(fake, week2) == 0
+    tasks = fake.tasks_of(1001)
+    assert set(tasks) == set(ids[:4])
+    assert tasks[ids[0]].id == fp_task and tasks[ids[0]].status == 2  # never re-flagged
+    assert tasks[ids[1]].status == 1
+    upload = [r for r in fake.log if r["path"].endswith("addFileTasks")][-1]
+    sent = {json.loads(line.lstrip("\x1e"))["features"][0]["id"]
+            for line in _file_part(upload["body"]).decode().split("\n") if line}
+    assert sent == set(ids[2:4])
+    with state(week2) as s:
+        assert s.suggestion("paris-1447", ids[4])["status"] == "fixed"
+
+
+def test_more_tasks_than_a_challenge_holds_go_to_parts_and_unused_parts_are_emptied(fake, ways, tmp_path, capsys):
+    fake.max_tasks = 4
+    first = tmp_path / "ws" / "all"
+    write_outputs(first, ways)
+    assert publish(fake, first, "--max-tasks", "4") == 0
+    names = [CHALLENGE, f"{CHALLENGE} (part 2)", f"{CHALLENGE} (part 3)"]
+    sizes = [len(fake.tasks_of(fake.challenge_named(n)["id"])) for n in names]
+    assert sizes == [4, 4, 2]
+    fewer = tmp_path / "ws" / "fewer"
+    write_outputs(fewer, ways[:5])
+    assert publish(fake, fewer, "--max-tasks", "4") == 0
+    sizes = [len(fake.tasks_of(fake.challenge_named(n)["id"])) for n in names]
+    assert sizes == [4, 1, 0]
+    assert "no longer needed" in capsys.readouterr().out
+
+
+def test_old_tasks_are_removed_first_when_the_server_would_count_them_past_the_cap(fake, ways, tmp_path):
+    fake.max_tasks = 6
+    a, b = tmp_path / "ws" / "a", tmp_path / "ws" / "b"
+    write_outputs(a, ways[:5])
+    assert publish(fake, a, "--max-tasks", "6") == 0
+    write_outputs(b, ways[4:])
+    assert publish(fake, b, "--max-tasks", "6") == 0  # 5 old + 6 new > 6 without the empty upload first
+    uploads = [r for r in fake.log if r["path"].endswith("addFileTasks")]
+    assert [u["query"]["removeUnmatched"] for u in uploads] == [["true"], ["true"], ["false"]]
+    assert len(fake.tasks_of(1001)) == 6
+
+
+def test_priority_rules_rank_tasks_as_maproulette_evaluates_them(fake, ways, tmp_path):
+    out = tmp_path / "ws" / "run"
+    outputs = write_outputs(out, ways[:5], priorities={0: 0, 1: 2, 2: 2, 3: 1}, routing_impacts={2: 1500.0})
+    assert publish(fake, out) == 0
+    tasks = fake.tasks_of(1001)
+    # priority 0 -> high; 2 -> low, unless it removes a 1.5 km detour; 1 -> medium
+    assert [tasks[f["id"]].priority for f in outputs.features] == [0, 2, 0, 1, 1]
+
+
+def test_retries_back_off_on_5xx_and_timeouts_and_give_up_in_the_end(fake):
+    waits: list[float] = []
+    config = MapRouletteConfig(fake.url, fake.api_key, "test")
+    client = MapRouletteClient(config, retries=3, backoff_s=0.01, sleep=waits.append, timeout=(1.0, 0.3))
+    fake.faults = [("status:503", 0), ("status:502", 0), ("stall", 1.0)]
+    assert client.project(1)["id"] == 1
+    assert waits == [0.01, 0.02, 0.04] and len(fake.log) == 4
+    fake.faults = [("status:500", 0)] * 4
+    with pytest.raises(TransientError, match="gave up after 4 attempts"):
+        client.project(1)
+
+
+def test_a_lost_answer_to_create_does_not_make_a_second_challenge(fake, ways, tmp_path):
+    outputs = write_outputs(tmp_path / "ws" / "run", ways[:2])
+    config = MapRouletteConfig(fake.url, fake.api_key, "test")
+    client = MapRouletteClient(config, retries=2, backoff_s=0.0, sleep=lambda s: None)
+    options = PublishOptions(CHALLENGE, 1)
+    plan = plan_publish(outputs, {}, options)
+    fake.faults = [("pass", 0), ("pass", 0), ("lost", 0)]  # project, lookup, POST done but answer lost
+    execute_publish(plan, client, options, None)
+    assert [c["name"] for c in fake.challenges.values()] == [CHALLENGE]
+    assert len(fake.tasks_of(1001)) == 2
+
+
+def test_a_wrong_key_is_refused_and_no_key_is_ever_printed(fake, ways, tmp_path, monkeypatch, capsys, caplog):
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:2])
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("MAPROULETTE_API_KEY", "wrong-key-8c1e")
+    assert main(["-v", "publish", "--out", str(out), "--challenge", CHALLENGE, "--project", "1",
+                 "--api-url", fake.url]) == 2
+    first = capsys.readouterr()
+    assert "refused the API key" in first.err
+    # the key from a config file (the environment variable unset) works, and is not shown either
+    monkeypatch.delenv("MAPROULETTE_API_KEY")
+    config = tmp_path / "home" / ".config" / "osmgap" / "maproulette.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'api_key = "{fake.api_key}"\napi_url = "{fake.url}"\n')
+    config.chmod(0o600)
+    assert main(["-v", "publish", "--out", str(out), "--challenge", CHALLENGE, "--project", "1"]) == 0
+    second = capsys.readouterr()
+    everything = first.out + first.err + second.out + second.err + caplog.text
+    assert fake.api_key not in everything and "wrong-key-8c1e" not in everything
+    assert len(fake.tasks_of(1001)) == 2
+
+
+def test_dry_run_writes_exactly_what_a_real_publish_sends(ways, tmp_path):
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:3])
+    with FakeMapRoulette() as untouched:
+        assert publish(untouched, out, "--dry-run") == 0
+        assert untouched.log == []  # nothing sent
+    files = sorted((out / "maproulette-dry-run" / "publish").iterdir())
+    metas = [json.loads(p.read_text()) for p in files if p.suffix == ".json"]
+    assert [m["method"] for m in metas] == ["GET", "GET", "POST", "PUT", "GET"]
+    assert all("apiKey" not in m["headers"] for m in metas)
+    assert not any(untouched.api_key.encode() in p.read_bytes() for p in files)
+    with FakeMapRoulette() as real:
+        assert main(["publish", "--out", str(out), "--challenge", CHALLENGE, "--project", "1", "--api-url", real.url,
+                     "--state", str(tmp_path / "other.sqlite")]) == 0
+        sent = {r["method"] + r["path"].split("/")[-1]: r for r in real.log}
+    body = (files[0].parent / metas[3]["body_file"]).read_bytes()
+    assert body == sent["PUTaddFileTasks"]["body"]
+    assert metas[3]["headers"]["Content-Type"] == sent["PUTaddFileTasks"]["headers"]["content-type"]
+    assert metas[2]["body"] == json.loads(sent["POSTchallenge"]["body"])
+
+
+def test_an_instruction_with_an_unknown_placeholder_is_refused(fake, ways, tmp_path, capsys):
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:2])
+    assert publish(fake, out, "--instruction", "Check {{length_m}} m of {{surface}}") == 2
+    assert "{{surface}}" in capsys.readouterr().err
+    assert fake.writes() == []
+
+
+def test_cooperative_tasks_need_cleared_imagery_and_carry_the_road_drawn(fake, ways, tmp_path, capsys):
+    uncleared = tmp_path / "ws" / "uncleared"
+    write_outputs(uncleared, ways[:2])
+    assert publish(fake, uncleared, "--cooperative") == 2
+    assert "not cleared" in capsys.readouterr().err
+    cleared = tmp_path / "ws" / "cleared"
+    features = write_outputs(cleared, ways[:3], cleared=True).features
+    assert publish(fake, cleared, "--cooperative") == 0
+    tasks = fake.tasks_of(1001)
+    for f in features:
+        osc = ET.fromstring(base64.b64decode(tasks[f["id"]].cooperative["file"]["content"]))
+        nodes = osc.findall("create/node")
+        way = osc.find("create/way")
+        assert len(nodes) == len(way.findall("nd")) == len(f["geometry"]["coordinates"])
+        assert float(nodes[0].get("lon")) == pytest.approx(f["geometry"]["coordinates"][0][0], abs=1e-7)
+        assert way.find("tag[@k='highway']").get("v") == f["properties"]["highway"]
+
+
+@pytest.mark.slow
+def test_josm_opens_the_cooperative_osmchange(fake, ways, tmp_path):
+    cleared = tmp_path / "ws" / "cleared"
+    features = write_outputs(cleared, ways[:1], cleared=True).features
+    assert publish(fake, cleared, "--cooperative") == 0
+    osc = tmp_path / "task.osc"
+    osc.write_bytes(base64.b64decode(fake.tasks_of(1001)[features[0]["id"]].cooperative["file"]["content"]))
+    issues = josm_validate(osc, tmp_path / "josm")
+    way_issues = [i for i in issues if i["properties"].get("severityInteger") == 1]
+    assert way_issues == []  # JOSM read it; no errors (a warning about highway class may remain)
+
+
+def test_sync_dry_run_changes_nothing(fake, ways, tmp_path):
+    out = tmp_path / "ws" / "run"
+    ids = [f["id"] for f in write_outputs(out, ways[:2]).features]
+    assert publish(fake, out) == 0
+    fake.review(1001, ids[0], 2)
+    before = len(fake.log)
+    assert sync(fake, out, "--dry-run") == 0
+    assert len(fake.log) == before
+    assert (out / "maproulette-dry-run" / "sync" / "01-GET-challenge-1001-tasks-extract.json").is_file()
+    with state(out) as s:
+        assert s.suggestion("paris-1447", ids[0])["status"] == "published"
+
+
+def _file_part(body: bytes) -> bytes:
+    return body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]

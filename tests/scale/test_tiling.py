@@ -1,0 +1,138 @@
+"""Tiling: the real Paris chip cut into 4 tiles gives the uncut run's probabilities, graph and
+suggestions; a line cut by a seam is stitched back into one edge."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+import torch
+from affine import Affine
+from shapely.geometry import LineString
+
+from osmgap.conflate.conflate import Evidence, conflate
+from osmgap.core.aoi import load_aoi, reproject
+from osmgap.core.datamodel import WGS84, ProbabilityRaster
+from osmgap.core.grid import Grid
+from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
+from osmgap.model.infer import predict_raster
+from osmgap.model.nets import load_checkpoint
+from osmgap.scale.tiled import TileJob, run_tile
+from osmgap.scale.tiling import SEAM_SNAP_M, Tile, plan_tiles, stitch, window_box
+from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
+from osmgap.sources.osm import load_osm
+
+KEPT_OSM_WAYS = slice(5, 10)  # half of the sample's real OSM ways: the other half become gaps
+
+
+def half_osm(paris: Path, dst: Path) -> Path:
+    """The sample's real OSM ways with half of them deleted (as bench/conflation.py does), so the
+    run has missing roads to find, some of which cross tile seams."""
+    doc = json.loads((paris / "osm_roads.geojson").read_text())
+    doc["features"] = doc["features"][KEPT_OSM_WAYS]
+    dst.write_text(json.dumps(doc))
+    return dst
+
+
+# model windows smaller than the 128 x 192 px chip, so tiles must pick and blend several of them
+WINDOW, WINDOW_OVERLAP = 64, 16
+
+
+@pytest.fixture(scope="module")
+def chip(paris: Path):
+    aoi = load_aoi(str(paris))
+    imagery = open_imagery(paris / "image.tif")
+    net, meta = load_checkpoint(None, torch.device("cpu"))
+    grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
+    params = GraphParams(threshold=meta.threshold)
+    with WindowReader(imagery, grid) as reader:
+        prob = predict_raster(net, meta, reader, tile=WINDOW, overlap=WINDOW_OVERLAP, device=torch.device("cpu"))
+    return aoi, imagery, grid, params, prob
+
+
+def _tiled(chip, tile_px: int, margin_px: int):
+    aoi, imagery, grid, params, _ = chip
+    tiles = plan_tiles(grid, tile_px, margin_px)
+    results = [run_tile(TileJob(imagery, grid, t, None, params, WINDOW, WINDOW_OVERLAP, 4, 0)) for t in tiles]
+    prob = np.zeros((grid.height, grid.width), np.float32)
+    for t, r in zip(tiles, results):
+        r0, c0, r1, c1 = t.core
+        prob[r0:r1, c0:c1] = r.prob
+    graph = stitch([(t, r.lines) for t, r in zip(tiles, results)], grid, params)
+    return tiles, ProbabilityRaster(prob, grid.transform, grid.crs), graph
+
+
+def _seams(grid: Grid, tiles: list[Tile]) -> list[LineString]:
+    full = window_box(grid, (0, 0, grid.height, grid.width)).bounds
+    lines = []
+    for t in tiles:
+        x0, y0, x1, y1 = window_box(grid, t.core).bounds
+        lines += [LineString([(x, full[1]), (x, full[3])]) for x in (x0, x1) if full[0] < x < full[2]]
+        lines += [LineString([(full[0], y), (full[2], y)]) for y in (y0, y1) if full[1] < y < full[3]]
+    return lines
+
+
+def test_plan_covers_grid_once(chip):
+    grid = chip[2]
+    tiles = plan_tiles(grid, 96, 32)
+    assert len(tiles) == 4  # the 128 x 192 px chip in 2 x 2 tiles
+    owned = np.zeros((grid.height, grid.width), int)
+    for t in tiles:
+        r0, c0, r1, c1 = t.core
+        owned[r0:r1, c0:c1] += 1
+        assert t.region[0] <= r0 and t.region[2] >= r1 and (t.region[2] - t.region[0]) < grid.height + 1
+    assert (owned == 1).all()
+
+
+@pytest.mark.parametrize("tile_px,margin_px", [(96, 32), (64, 24)])
+def test_tiled_run_equals_uncut(chip, paris, tmp_path, tile_px, margin_px):
+    """Probabilities: equal up to float rounding (the tiles batch the same windows differently,
+    ~1e-6). Graph: the same edges; the stated tolerance, 1 % of length and SEAM_SNAP_M of
+    position, covers seam ends snapped across tiles. Suggestions: the same kinds and count."""
+    aoi, imagery, grid, params, prob = chip
+    tiles, tprob, tgraph = _tiled(chip, tile_px, margin_px)
+    assert np.abs(tprob.prob - prob.prob).max() < 1e-4
+    graph = extract_graph(prob, params)
+    assert graph_length_m(graph) > 100  # the chip has roads to compare
+    assert tgraph.number_of_edges() == graph.number_of_edges()
+    assert graph_length_m(tgraph) == pytest.approx(graph_length_m(graph), rel=0.01)
+    whole = shapely.union_all([d["geometry"] for *_, d in graph.edges(data=True)])
+    cut = shapely.union_all([d["geometry"] for *_, d in tgraph.edges(data=True)])
+    assert whole.hausdorff_distance(cut) < SEAM_SNAP_M
+
+    roads = load_osm(str(half_osm(paris, tmp_path / "half.geojson")), aoi)
+    area = reproject(aoi.geometry, WGS84, grid.crs)
+    uncut = conflate(Evidence(graph, prob), roads, area).suggestions
+    tiled = conflate(Evidence(tgraph, tprob), roads, area).suggestions
+    assert len(uncut) >= 2
+    assert sorted(s.kind for s in tiled) == sorted(s.kind for s in uncut)
+    assert sorted(s.length_m for s in tiled) == pytest.approx(sorted(s.length_m for s in uncut), rel=0.01, abs=1.0)
+    seams = shapely.union_all(_seams(grid, tiles))
+    edges = [d["geometry"] for *_, d in tgraph.edges(data=True)]
+    assert any(e.crosses(seams) for e in edges)  # a road crossing a seam ...
+    for e in edges:  # ... is one edge: no edge ends on a seam
+        for end in (shapely.Point(e.coords[0]), shapely.Point(e.coords[-1])):
+            assert end.distance(seams) > 1e-3
+
+
+def test_stitch_joins_a_line_cut_by_a_seam():
+    """Two tiles each hold half of one line (ends 0.5 m apart at the seam): one edge results."""
+    grid = Grid(Affine(1, 0, 0, 0, -1, 100), 200, 100, "EPSG:32631")
+    left, right = plan_tiles(grid, 100, 10)
+    a = LineString([(10, 50), (40, 55), (100, 60)])
+    b = LineString([(100, 60.5), (150, 70), (190, 72)])
+    g = stitch([(left, [a]), (right, [b])], grid, GraphParams())
+    assert g.number_of_edges() == 1
+    (u, v, d), = g.edges(data=True)
+    assert d["length"] == pytest.approx(a.length + b.length, abs=1.0)
+
+
+def test_stitch_keeps_far_apart_ends_apart():
+    grid = Grid(Affine(1, 0, 0, 0, -1, 100), 200, 100, "EPSG:32631")
+    left, right = plan_tiles(grid, 100, 10)
+    a = LineString([(10, 50), (100, 50)])
+    b = LineString([(100, 80), (190, 80)])
+    g = stitch([(left, [a]), (right, [b])], grid, GraphParams())
+    assert g.number_of_edges() == 2

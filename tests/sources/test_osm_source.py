@@ -1,0 +1,389 @@
+"""OSM road loading from real extracts: .pbf, .osm XML, GeoJSON and a recorded Overpass answer.
+
+Counts are checked against an independent plain-osmium read of the same file, so a filter or
+clipping bug shows up as a mismatch rather than as a number someone copied from the output.
+"""
+from __future__ import annotations
+
+import bz2
+import json
+import shutil
+from pathlib import Path
+
+import osmium
+import overpy
+import overpy.exception as opx
+import pytest
+from shapely.geometry import LineString, Polygon
+
+from osmgap.core.aoi import Aoi, load_aoi
+from osmgap.core.datamodel import PARKING_COLUMNS, WAY_COLUMNS, RoadNetwork
+from osmgap.errors import InputError
+from osmgap.sources import osm
+from osmgap.sources.osm import ROAD_CLASSES, load_osm, overpass_cache_path, overpass_query
+
+TEST_DATA = Path(__file__).parent.parent / "data"
+OVERPASS_FIXTURE = TEST_DATA / "overpass_west_oakland.json"
+
+# AOIs inside each file's extent, chosen so that some ways cross their edges.
+CASES = {
+    "helsinki": ("helsinki.osm.pbf", "24.940,60.166,24.950,60.176", 411),
+    "oakland": ("west-oakland.osm", "-122.30258,37.80615,-122.29825,37.80914", 23),
+}
+
+
+class _AllHighways(osmium.SimpleHandler):
+    """Every highway=* way of a file with its full geometry: the reference the loader must match."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ways: dict[int, tuple[str, LineString | None, list[int]]] = {}
+
+    def way(self, w: osmium.osm.Way) -> None:
+        if "highway" not in w.tags:
+            return
+        coords = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
+        located = [n.ref for n in w.nodes if n.location.valid()]
+        geom = LineString(coords) if len(coords) > 1 else None
+        self.ways[w.id] = (w.tags["highway"], geom, located)
+
+
+def _reference(path: Path, aoi: Aoi) -> dict[int, tuple[str, LineString, list[int]]]:
+    """Highway ways (any class) whose full geometry meets the AOI."""
+    handler = _AllHighways()
+    handler.apply_file(str(path), locations=True)
+    return {i: v for i, v in handler.ways.items() if v[1] is not None and v[1].intersects(aoi.geometry)}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def loaded(request, data: Path):
+    """(network, reference ways, aoi, expected distinct ways) for each real OSM file."""
+    name, bbox, expected = CASES[request.param]
+    aoi = load_aoi(bbox)
+    path = data / "osm" / name
+    return load_osm(str(path), aoi), _reference(path, aoi), aoi, expected
+
+
+def test_road_way_counts_match_independent_read(loaded):
+    net, ref, _, expected = loaded
+    roads = {i for i, (hw, _, _) in ref.items() if hw in ROAD_CLASSES}
+    assert set(net.ways.osm_id) == roads
+    assert net.ways.osm_id.nunique() == expected
+    assert net.provenance["ways"] == len(net.ways) >= expected
+    assert net.provenance["licence"] == "ODbL"
+
+
+def test_only_road_classes_and_no_footways(loaded):
+    net, ref, _, _ = loaded
+    assert set(net.ways.highway) <= ROAD_CLASSES
+    assert not {"footway", "path", "cycleway", "steps", "construction"} & ROAD_CLASSES
+    footways = {i for i, (hw, _, _) in ref.items() if hw == "footway"}
+    assert footways, "the AOI should contain footways for this test to mean anything"
+    assert not footways & set(net.ways.osm_id)
+
+
+def test_schema(loaded):
+    net, _, _, _ = loaded
+    assert list(net.ways.columns) == WAY_COLUMNS + ["geometry"]
+    assert net.ways.crs.to_epsg() == 4326
+    assert set(net.ways.geom_type) == {"LineString"}
+    assert all(isinstance(t, dict) and t["highway"] == hw for t, hw in zip(net.ways.tags, net.ways.highway))
+
+
+def test_versions_and_node_table(loaded):
+    net, ref, _, _ = loaded
+    assert all(isinstance(v, int) and v > 0 for v in net.ways.version)
+    assert all(isinstance(v, int) and v > 0 for v, _, _ in net.nodes.values())
+    located = {n for osm_id in net.ways.osm_id for n in ref[osm_id][2]}
+    assert set(net.nodes) == located  # every located node of a kept way, nothing else
+    uncut = 0
+    for row in net.ways.itertuples():
+        assert [n for n in row.node_ids if n in net.nodes] == ref[row.osm_id][2]
+        if row.geometry.equals_exact(ref[row.osm_id][1], 0):
+            uncut += 1
+            ends = [n for n in row.node_ids if n in net.nodes]
+            assert net.nodes[ends[0]][1:] == pytest.approx(row.geometry.coords[0], abs=1e-9)
+            assert net.nodes[ends[-1]][1:] == pytest.approx(row.geometry.coords[-1], abs=1e-9)
+    assert uncut > 0
+
+
+def test_geometries_clipped_to_aoi(loaded):
+    net, ref, aoi, _ = loaded
+    fence = aoi.geometry.buffer(1e-9)
+    assert all(fence.covers(g) for g in net.ways.geometry)
+    crossing = [i for i in set(net.ways.osm_id) if not aoi.geometry.covers(ref[i][1])]
+    assert crossing, "some way should cross the AOI edge"
+    for osm_id in crossing:
+        pieces = net.ways.geometry[net.ways.osm_id == osm_id]
+        assert sum(p.length for p in pieces) < ref[osm_id][1].length - 1e-9
+
+
+def test_way_that_leaves_and_reenters_becomes_pieces(data: Path):
+    name, bbox, _ = CASES["helsinki"]
+    net = load_osm(str(data / "osm" / name), load_aoi(bbox))
+    repeated = net.ways.osm_id[net.ways.osm_id.duplicated()]
+    assert len(repeated) > 0
+    pieces = net.ways[net.ways.osm_id == repeated.iloc[0]]
+    assert len(pieces) >= 2 and not pieces.geometry.iloc[0].intersects(pieces.geometry.iloc[1])
+    assert pieces.version.nunique() == 1
+
+
+def test_bz2_xml_reads_like_plain_xml(data: Path, tmp_path: Path):
+    name, bbox, _ = CASES["oakland"]
+    plain = data / "osm" / name
+    packed = tmp_path / "west-oakland.osm.bz2"
+    packed.write_bytes(bz2.compress(plain.read_bytes()))
+    a, b = load_osm(str(plain), load_aoi(bbox)), load_osm(str(packed), load_aoi(bbox))
+    assert b.provenance["format"] == "osm-xml"
+    assert list(a.ways.osm_id) == list(b.ways.osm_id) and a.nodes == b.nodes
+
+
+def test_aoi_without_roads_is_an_empty_network(data: Path):
+    net = load_osm(str(data / "osm" / "kotka.osm.pbf"), load_aoi("10.0,50.0,10.01,50.01"))
+    assert len(net) == 0 and net.nodes == {}
+    assert list(net.ways.columns) == WAY_COLUMNS + ["geometry"]
+    assert net.provenance["ways"] == 0
+
+
+def test_paris_sample_geojson(paris: Path, paris_aoi: Aoi):
+    net = load_osm(str(paris / "osm_roads.geojson"), paris_aoi)
+    assert len(net) == 10
+    assert 27236016 in set(net.ways.osm_id)
+    assert all(type(i) is int for i in net.ways.osm_id.tolist())
+    assert set(net.ways.highway) <= {"residential", "tertiary"}
+    assert net.ways.version.isna().all() and net.ways.node_ids.isna().all()
+    assert net.nodes == {} and net.provenance["format"] == "geojson"
+    assert not net.ways.has_z.any()
+    assert all(paris_aoi.geometry.buffer(1e-9).covers(g) for g in net.ways.geometry)
+
+
+# --- Overpass, from a recorded answer; the network must never be touched -----------------
+
+OVERPASS_BBOX = "-122.3040,37.8035,-122.2975,37.8085"
+
+
+def _fixture_elements() -> tuple[dict[int, dict], dict[int, dict]]:
+    doc = json.loads(OVERPASS_FIXTURE.read_text(encoding="utf-8"))
+    by_type = {t: {e["id"]: e for e in doc["elements"] if e["type"] == t} for t in ("node", "way")}
+    return by_type["node"], by_type["way"]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to reach a server fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("network used")
+    monkeypatch.setattr(osm, "_http_post", refuse)
+    monkeypatch.setattr(overpy.Overpass, "query", refuse)
+    monkeypatch.setattr("urllib.request.urlopen", refuse)
+
+
+def _assert_matches_fixture(net: RoadNetwork) -> None:
+    nodes, ways = _fixture_elements()
+    assert sorted(net.ways.osm_id) == sorted(ways)
+    for row in net.ways.itertuples():
+        assert row.version == ways[row.osm_id]["version"]
+        assert row.node_ids == ways[row.osm_id]["nodes"]
+        assert row.tags == ways[row.osm_id]["tags"]
+        first = nodes[row.node_ids[0]]
+        assert row.geometry.coords[0] == pytest.approx((first["lon"], first["lat"]))
+    assert net.nodes == {i: (e["version"], e["lon"], e["lat"]) for i, e in nodes.items()}
+    assert net.provenance["source"] == "overpass" and net.provenance["format"] == "overpass"
+
+
+def test_overpass_answers_from_cache_offline(tmp_path: Path, no_network):
+    aoi = load_aoi(OVERPASS_BBOX)
+    cache = overpass_cache_path(overpass_query(aoi), tmp_path)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(OVERPASS_FIXTURE, cache)
+    _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
+
+
+def test_overpass_query_asks_for_roads_with_meta():
+    query = overpass_query(load_aoi(OVERPASS_BBOX))
+    assert "out meta" in query and "(._;>;);" in query
+    assert "37.8035000,-122.3040000,37.8085000,-122.2975000" in query  # s,w,n,e
+    assert "residential" in query and "footway" not in query
+
+
+def test_overpass_retries_with_backoff_then_caches(tmp_path: Path, monkeypatch):
+    calls: list[str] = []
+    sleeps: list[float] = []
+
+    def flaky(url: str, query: str, timeout_s: float) -> bytes:
+        calls.append(query)
+        if len(calls) <= 2:
+            raise opx.OverpassGatewayTimeout()
+        return OVERPASS_FIXTURE.read_bytes()
+
+    monkeypatch.setattr(osm, "_http_post", flaky)
+    monkeypatch.setattr(osm.time, "sleep", sleeps.append)
+    aoi = load_aoi(OVERPASS_BBOX)
+    _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
+    assert len(calls) == 3 and sleeps == [osm.OVERPASS_BACKOFF_S, 2 * osm.OVERPASS_BACKOFF_S]
+    assert overpass_cache_path(overpass_query(aoi), tmp_path).read_bytes() == OVERPASS_FIXTURE.read_bytes()
+
+    monkeypatch.setattr(osm, "_http_post", lambda *a: pytest.fail("cache not used"))
+    _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
+
+
+def test_overpass_gives_up_with_input_error(tmp_path: Path, monkeypatch):
+    def busy(url: str, query: str, timeout_s: float) -> bytes:
+        raise opx.OverpassTooManyRequests()
+
+    monkeypatch.setattr(osm, "_http_post", busy)
+    monkeypatch.setattr(osm.time, "sleep", lambda s: None)
+    with pytest.raises(InputError, match="overpass.*4 times"):
+        load_osm("overpass", load_aoi(OVERPASS_BBOX), cache_dir=tmp_path)
+    assert not list(tmp_path.iterdir())  # a failure is never cached
+
+
+# --- bad input --------------------------------------------------------------------------
+
+
+def _truncated_pbf(tmp: Path, data: Path) -> Path:
+    src = (data / "osm" / "kotka.osm.pbf").read_bytes()
+    path = tmp / "truncated.osm.pbf"
+    path.write_bytes(src[: len(src) // 2])
+    return path
+
+
+def _renamed_copy(tmp: Path, data: Path) -> Path:
+    path = tmp / "roads.txt"
+    shutil.copy(data / "osm" / "west-oakland.osm", path)
+    return path
+
+
+def _geojson(tmp: Path, name: str, features: list[dict]) -> Path:
+    path = tmp / name
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+_LINE = {"type": "LineString", "coordinates": [[2.2813, 48.9812], [2.2820, 48.9815]]}
+
+BAD_INPUTS = {
+    "missing": (lambda tmp, data: tmp / "nowhere.osm.pbf", "not found"),
+    "truncated_pbf": (_truncated_pbf, "cannot read"),
+    "unknown_extension": (_renamed_copy, "unknown OSM file type"),
+    "no_osm_id": (lambda tmp, data: _geojson(tmp, "no_id.geojson", [
+        {"type": "Feature", "properties": {"highway": "residential"}, "geometry": _LINE}]), "osm_id"),
+    "points_only": (lambda tmp, data: _geojson(tmp, "points.geojson", [
+        {"type": "Feature", "properties": {"osm_id": 1},
+         "geometry": {"type": "Point", "coordinates": [2.2813, 48.9812]}}]), "no LineString"),
+    "invalid_json": (lambda tmp, data: _write(tmp / "broken.json", '{"type": "FeatureCollection", '),
+                     "not valid JSON"),
+}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_raises_input_error_naming_the_file(case, tmp_path: Path, data: Path, paris_aoi: Aoi):
+    make, problem = BAD_INPUTS[case]
+    path = make(tmp_path, data)
+    with pytest.raises(InputError, match=problem) as info:
+        load_osm(str(path), paris_aoi)
+    assert path.name in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+# --- parking lots (amenity=parking areas) -------------------------------------------------
+
+# Lots osmium can assemble in each real extract, less those with no aisles (osm.NOT_LOTS:
+# Helsinki's two parking=inline strips); Helsinki's 4 other closed lots are cut by the
+# extract's edge (nodes missing) and cannot be.
+LOTS = {"helsinki.osm.pbf": 24, "kotka.osm.pbf": 10, "west-oakland.osm": 2}
+WORLD = "-179.9,-85,179.9,85"
+
+
+def _reference_lots(path: Path) -> dict[int, tuple[str | None, Polygon | None]]:
+    """Every closed amenity=parking way: its parking tag and polygon (None when a node is missing)."""
+    lots: dict[int, tuple[str | None, Polygon | None]] = {}
+
+    class Lots(osmium.SimpleHandler):
+        def way(self, w: osmium.osm.Way) -> None:
+            if w.tags.get("amenity") == "parking" and w.is_closed():
+                xy = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
+                lots[w.id] = (w.tags.get("parking"), Polygon(xy) if len(xy) == len(w.nodes) >= 4 else None)
+
+    Lots().apply_file(str(path), locations=True)
+    return lots
+
+
+@pytest.mark.parametrize("name", sorted(LOTS))
+def test_parking_lots_of_real_extracts(name: str, data: Path):
+    path = data / "osm" / name
+    net = load_osm(str(path), load_aoi(WORLD))
+    ref = _reference_lots(path)
+    whole = {i for i, (kind, polygon) in ref.items() if polygon is not None and kind not in osm.NOT_LOTS}
+    assert len(net.parking) == len(whole) == LOTS[name] == net.provenance["parking_lots"]
+    assert list(net.parking.columns) == PARKING_COLUMNS + ["geometry"] and net.parking.crs == "EPSG:4326"
+    assert set(net.parking.osm_id) == whole and set(net.parking.osm_type) == {"way"}
+    for row in net.parking.itertuples():
+        polygon = ref[row.osm_id][1]
+        assert row.parking == ref[row.osm_id][0]
+        assert row.geometry.symmetric_difference(polygon).area <= 1e-6 * polygon.area
+
+
+def test_parking_lots_are_clipped_to_the_aoi(data: Path):
+    path = data / "osm" / "kotka.osm.pbf"
+    osm_id, (_, polygon) = max(((i, v) for i, v in _reference_lots(path).items() if v[1] is not None),
+                               key=lambda item: item[1][1].area)
+    minx, miny, maxx, maxy = polygon.bounds
+    aoi = load_aoi(f"{minx - 0.01},{miny - 0.01},{(minx + maxx) / 2},{maxy + 0.01}")  # the lot's west half
+    net = load_osm(str(path), aoi)
+    (cut,) = net.parking.geometry[net.parking.osm_id == osm_id]
+    assert 0.2 * polygon.area < cut.area < 0.8 * polygon.area
+    assert all(aoi.geometry.buffer(1e-9).covers(g) for g in net.parking.geometry)
+    assert len(load_osm(str(path), load_aoi("10.0,50.0,10.01,50.01")).parking) == 0
+
+
+def test_parking_lots_from_geojson(kotka, tmp_path: Path):
+    """Kotka's roads and lots in one GeoJSON (as an export of OSM has them): lines are roads,
+    amenity=parking polygons are lots."""
+    lots = kotka.parking.assign(amenity="parking")
+    doc = json.loads(kotka.ways[["osm_id", "highway", "geometry"]].to_json())
+    doc["features"] += json.loads(lots[["osm_id", "amenity", "parking", "geometry"]].to_json())["features"]
+    path = tmp_path / "kotka.geojson"
+    path.write_text(json.dumps(doc))
+    net = load_osm(str(path), load_aoi(WORLD))
+    assert len(net) == len(kotka) and len(net.parking) == len(kotka.parking) == 10
+    assert sorted(net.parking.osm_id) == sorted(kotka.parking.osm_id)
+
+
+def test_overpass_query_asks_for_parking_lots():
+    query = overpass_query(load_aoi(OVERPASS_BBOX))
+    assert 'way["amenity"="parking"]' in query and 'relation["amenity"="parking"]["type"="multipolygon"]' in query
+
+
+def test_overpass_parking_lots_from_cache(tmp_path: Path, data: Path, no_network):
+    """The recorded answer plus West Oakland's two real lots, as Overpass returns them (ways with
+    their nodes), and the surface lot's way once more as the outer member of a relation."""
+    doc = json.loads(OVERPASS_FIXTURE.read_text(encoding="utf-8"))
+    lots = {w.id: ([n.ref for n in w.nodes], dict(w.tags))
+            for w in osmium.FileProcessor(str(data / "osm" / "west-oakland.osm"), osmium.osm.WAY)
+            if w.tags.get("amenity") == "parking"}
+    wanted = {n for refs, _ in lots.values() for n in refs}
+    nodes = [{"type": "node", "id": n.id, "lat": n.location.lat, "lon": n.location.lon, "version": n.version}
+             for n in osmium.FileProcessor(str(data / "osm" / "west-oakland.osm"), osmium.osm.NODE) if n.id in wanted]
+    surface = next(i for i, (_, tags) in lots.items() if tags.get("parking") == "surface")
+    doc["elements"] += nodes + [{"type": "way", "id": i, "nodes": refs, "tags": tags, "version": 1}
+                                for i, (refs, tags) in lots.items()]
+    doc["elements"].append({"type": "relation", "id": 1, "version": 1,
+                            "members": [{"type": "way", "ref": surface, "role": "outer"}],
+                            "tags": {"type": "multipolygon", "amenity": "parking"}})
+    aoi = load_aoi(OVERPASS_BBOX)
+    cache = overpass_cache_path(overpass_query(aoi), tmp_path)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(doc))
+    net = load_osm("overpass", aoi, cache_dir=tmp_path)
+    assert sorted(net.ways.osm_id) == sorted(_fixture_elements()[1])  # lots are no roads
+    assert sorted(zip(net.parking.osm_type, net.parking.osm_id)) == sorted(
+        [("way", i) for i in lots] + [("relation", 1)])
+    way_lot, rel_lot = (net.parking.geometry[(net.parking.osm_type == t) & (net.parking.osm_id == i)].iloc[0]
+                        for t, i in (("way", surface), ("relation", 1)))
+    assert way_lot.area > 0 and way_lot.symmetric_difference(rel_lot).area < 1e-6 * way_lot.area

@@ -1,0 +1,158 @@
+"""XYZ imagery against a local tile server that serves tiles cut from the real Paris imagery:
+the windows match the GeoTIFF's, the cache saves requests, and every server fault ends in a
+retry or a one-line error."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from osmgap.cli import main
+from osmgap.core.aoi import load_aoi
+from osmgap.errors import InputError
+from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
+from osmgap.sources.xyz import XyzOptions, XyzWindowReader, decode_tile, open_xyz, tile_url
+from tests.tileserver import TileServer
+
+ZOOM = 18  # ~0.39 m pixels at Paris' latitude, like the 0.3 m source
+
+
+@pytest.fixture()
+def server(paris: Path):
+    with TileServer(paris / "image.tif") as srv:
+        yield srv
+
+
+def _options(srv: TileServer, tmp: Path, **kw) -> XyzOptions:
+    return XyzOptions(srv.url, ZOOM, "test tiles", "CC-BY-4.0", cache_dir=tmp / "cache",
+                      **{"backoff_s": 0.05, "timeout_s": 5.0, **kw})
+
+
+def _read(paris: Path, options: XyzOptions):
+    aoi = load_aoi(str(paris))
+    xyz = open_xyz(options, aoi.geometry)
+    grid = analysis_grid(xyz, aoi.geometry, aoi.metric_crs, 1.0)
+    return grid, XyzWindowReader(xyz, grid).read_all()
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_windows_match_the_geotiff(paris, tmp_path, fmt):
+    with TileServer(paris / "image.tif", fmt=fmt) as srv:
+        grid, (data, valid) = _read(paris, _options(srv, tmp_path))
+    aoi = load_aoi(str(paris))
+    imagery = open_imagery(paris / "image.tif")
+    assert grid == analysis_grid(imagery, aoi.geometry, aoi.metric_crs, 1.0)
+    ref, ref_valid = WindowReader(imagery, grid).read_all()
+    both = valid & ref_valid
+    assert both.mean() > 0.99
+    assert np.abs(data - ref)[:, both].mean() < 0.02  # two resamplings (and JPEG) apart
+    assert np.corrcoef(data[:, both].ravel(), ref[:, both].ravel())[0, 1] > 0.98
+
+
+def test_cache_answers_the_second_read(paris, tmp_path, server):
+    _read(paris, _options(server, tmp_path))
+    n = len(server.log.times)
+    assert n > 4
+    _read(paris, _options(server, tmp_path))
+    assert len(server.log.times) == n
+
+
+def test_damaged_cache_entry_is_fetched_again(paris, tmp_path, server):
+    _read(paris, _options(server, tmp_path))
+    cached = sorted((tmp_path / "cache").rglob("*.tile"))
+    cached[0].write_bytes(cached[0].read_bytes()[:100])
+    n = len(server.log.times)
+    _read(paris, _options(server, tmp_path))
+    assert len(server.log.times) == n + 1
+    decode_tile(cached[0].read_bytes())  # whole again
+
+
+def test_429_waits_as_retry_after_says(paris, tmp_path, server):
+    server.faults.too_many, server.faults.retry_after = 2, "1"
+    _read(paris, _options(server, tmp_path, concurrency=1))
+    assert server.log.statuses[:2] == [429, 429]
+    t = server.log.times
+    assert t[1] - t[0] >= 0.9 and t[2] - t[1] >= 0.9  # backoff alone would be 0.05 s, 0.1 s
+
+
+@pytest.mark.parametrize("status,words", [(401, "401 Unauthorized"), (403, "403 Forbidden"), (404, "404 Not Found")])
+def test_auth_and_missing_tiles_are_input_errors(paris, tmp_path, server, status, words):
+    server.faults.status = status
+    with pytest.raises(InputError, match=words) as err:
+        _read(paris, _options(server, tmp_path))
+    assert err.value.source.startswith("http://127.0.0.1")
+    assert len(server.log.times) == 1  # not retried
+
+
+def test_timeouts_retry_then_fail(paris, tmp_path, server):
+    server.faults.slow_s = 1.0
+    with pytest.raises(InputError, match="failed 3 times, last: .*Timeout"):
+        _read(paris, _options(server, tmp_path, timeout_s=0.2, retries=2))
+    assert len(server.log.times) == 3
+
+
+def test_truncated_download_is_retried(paris, tmp_path, server):
+    server.faults.truncate = 1  # the server's first request is cut short
+    _read(paris, _options(server, tmp_path, concurrency=1))
+    with_fault = len(server.log.times)
+    _read(paris, _options(server, tmp_path / "clean", concurrency=1))
+    assert with_fault == len(server.log.times) - with_fault + 1  # the same tiles, and the cut one once more
+    for tile in (tmp_path / "cache").rglob("*.tile"):
+        decode_tile(tile.read_bytes())  # nothing half-written reached the cache
+
+
+def test_corrupt_tiles_fail_clearly_and_are_not_cached(paris, tmp_path, server):
+    server.faults.corrupt = True
+    with pytest.raises(InputError, match="corrupt or truncated tile"):
+        _read(paris, _options(server, tmp_path, retries=1))
+    assert not list((tmp_path / "cache").rglob("*.tile"))
+
+
+def test_concurrency_limit(paris, tmp_path, server):
+    server.faults.slow_s = 0.05
+    _read(paris, _options(server, tmp_path, concurrency=2))
+    assert server.log.max_in_flight == 2
+
+
+def test_url_templates():
+    assert tile_url("https://t/{z}/{x}/{y}.png", 3, 4, 5) == "https://t/3/4/5.png"
+    assert tile_url("https://t/{zoom}/{x}/{-y}.png", 3, 4, 5) == "https://t/3/4/2.png"  # TMS rows from the south
+    assert tile_url("https://{switch:a,b}.t/{z}/{x}/{y}", 1, 0, 1) == "https://b.t/1/0/1"
+
+
+def test_diff_on_xyz_imagery(paris, tmp_path, server):
+    """The whole diff reads the tile server like the GeoTIFF and records attribution and licence."""
+    out = tmp_path / "out"
+    rc = main(["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
+               "--xyz", server.url, "--xyz-zoom", str(ZOOM), "--xyz-attribution", "Test tiles (c) SpaceNet",
+               "--xyz-licence", "CC-BY-SA-4.0", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["imagery"]["path"] == server.url and summary["imagery"]["zoom"] == ZOOM
+    assert summary["imagery"]["attribution"] == "Test tiles (c) SpaceNet"
+    assert summary["imagery"]["licence"] == "CC-BY-SA-4.0"
+    assert summary["predicted_road_km"] > 0.1  # the roads of the chip are seen through the tiles
+    assert "Test tiles (c) SpaceNet" in (out / "suggestions.osm").read_text()
+    assert (out / "overview.png").stat().st_size > 10_000
+
+    tiled = tmp_path / "tiled"  # the same through 4 tiles: the tile reader serves the tiled path too
+    assert main(["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
+                 "--xyz", server.url, "--xyz-zoom", str(ZOOM), "--xyz-attribution", "Test tiles (c) SpaceNet",
+                 "--xyz-licence", "CC-BY-SA-4.0", "--cache-dir", str(tmp_path / "cache"), "--out", str(tiled),
+                 "--workers", "0", "--tile-size", "96", "--tile-margin", "32"]) == 0
+    again = json.loads((tiled / "summary.json").read_text())
+    assert again["tiles"]["tiles"] == 4
+    assert again["predicted_road_km"] == pytest.approx(summary["predicted_road_km"], rel=0.01)
+    assert again["suggestions"] == summary["suggestions"]
+
+
+def test_unreachable_server_is_an_input_error(paris, tmp_path):
+    options = XyzOptions("http://127.0.0.1:9/{z}/{x}/{y}.png", ZOOM, cache_dir=tmp_path, retries=1, backoff_s=0.01,
+                         timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(InputError, match="failed 2 times, last: ConnectionError"):
+        open_xyz(options, load_aoi(str(paris)).geometry)
+    assert time.monotonic() - started < 10

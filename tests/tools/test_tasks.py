@@ -1,0 +1,61 @@
+"""Every shipped task file is a valid `osmgap run` job, and the sample one runs as shipped."""
+import json
+import os
+import shutil
+
+import pytest
+import tomllib
+
+from osmgap.cli import build_parser
+from osmgap.errors import InputError
+from osmgap.tools.taskfile import load_task
+from tests.cli import osmgap_cli
+from tests.conftest import PROJECT
+
+TASKS = sorted((PROJECT / "tasks").glob("*.toml"))
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda p: p.name)
+def test_every_table_parses_as_its_verb(task):
+    spec = load_task(task)
+    steps = dict(spec.steps())
+    assert list(steps) == ["diff", "sync", "publish", "report"]
+    assert steps["diff"].state == spec.state and steps["publish"].out == spec.out
+    assert (PROJECT / tomllib.loads(task.read_text())["diff"]["aoi"] / "manifest.json").exists()
+    # the [diff] table still maps one to one onto `osmgap diff`
+    argv = ["diff", *[f"--{k}={v}" for k, v in tomllib.loads(task.read_text())["diff"].items()]]
+    assert build_parser().parse_args(argv).verb == "diff"
+
+
+def test_there_are_tasks():
+    assert TASKS
+
+
+def test_a_bad_task_file_says_which_table_is_wrong(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[diff]\naoi = "sample_aoi/paris-1447"\nout = "out/x"\n[publish]\nproject = 1\n')
+    with pytest.raises(InputError, match=r"\[publish\].*--challenge"):
+        load_task(bad).steps()
+    bad.write_text('name = "x"\nwhen = "weekly"\n[diff]\naoi = "a"\nout = "o"\n')
+    with pytest.raises(InputError, match="unknown key"):
+        load_task(bad)
+
+
+@pytest.mark.slow
+def test_the_shipped_sample_task_runs_as_shipped(tmp_path):
+    """A copy of the workspace layout (tasks/ and sample_aoi/ side by side), the file unchanged."""
+    (tmp_path / "tasks").mkdir()
+    shutil.copy(PROJECT / "tasks" / "paris-1447.toml", tmp_path / "tasks")
+    (tmp_path / "sample_aoi").symlink_to(PROJECT / "sample_aoi")
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    env.pop("MAPROULETTE_API_KEY", None)  # a dry run needs no key
+    proc = osmgap_cli("run", "tasks/paris-1447.toml", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = tmp_path / "out" / "paris-1447"
+    assert {"suggestions.osm", "suggestions.geojson", "maproulette.geojson", "summary.json", "overview.png",
+            "report.html", "report.md"} <= {p.name for p in out.iterdir()}
+    assert (tmp_path / "out" / "osmgap.sqlite").is_file()
+    requests = sorted((out / "maproulette-dry-run" / "publish").glob("*.json"))
+    first = json.loads(requests[0].read_text())
+    assert (first["method"], first["url"]) == ("GET", "https://maproulette.org/api/v2/project/1")
+    assert "== paris-1447: report" in proc.stdout

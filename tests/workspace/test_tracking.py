@@ -1,0 +1,130 @@
+"""The state across runs: new, seen again, fixed, dismissed, on real roads of the sample."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from shapely.affinity import translate
+from shapely.geometry import mapping, shape
+
+from osmgap.core.taskstatus import TaskStatus
+from osmgap.errors import InputError
+from osmgap.workspace.store import Store, now_iso
+from osmgap.workspace.tracking import apply_task_statuses, precision, record_run
+from tests.sample_outputs import sample_area, sample_ways, ways_frame, write_outputs
+
+
+@pytest.fixture
+def ways(data):
+    return sample_ways(data)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "osmgap.sqlite") as s:
+        yield s
+
+
+def _run(store, tmp_path, name, suggested, osm, monkeypatch, when):
+    monkeypatch.setenv("OSMGAP_NOW", when)
+    outputs = write_outputs(tmp_path / name, suggested)
+    return outputs, record_run(store, outputs, area=sample_area(), osm_ways=ways_frame(osm))
+
+
+def _status(store, outputs, i):
+    return store.suggestion("paris-1447", outputs.features[i]["id"])
+
+
+def test_a_run_later_marks_mapped_roads_fixed_and_reopens_what_comes_back(store, ways, tmp_path, monkeypatch):
+    week1, rec1 = _run(store, tmp_path, "w1", ways[:5], ways[5:], monkeypatch, "2025-01-06T04:00:00Z")
+    assert rec1.counts["new"] == 5 and all(_status(store, week1, i)["status"] == "open" for i in range(5))
+    # a week later roads 3 and 4 are in OSM and no longer suggested
+    week2, rec2 = _run(store, tmp_path, "w2", ways[:3], ways[3:], monkeypatch, "2025-01-13T04:00:00Z")
+    assert rec2.counts == {"new": 0, "reopened": 0, "fixed": 2, "dismissed_seen": 0}
+    row = store.suggestion("paris-1447", week1.features[3]["id"])
+    assert (row["status"], row["reason"], row["last_seen"]) == ("fixed", "covered by OSM", "2025-01-06T04:00:00Z")
+    # road 2 vanishes without OSM covering it: the model lost it, which is not "mapped"
+    _, rec3 = _run(store, tmp_path, "w3", ways[:2], ways[3:], monkeypatch, "2025-01-20T04:00:00Z")
+    assert store.suggestion("paris-1447", week1.features[2]["id"])["reason"] == "no longer detected"
+    # and road 2 found again: open again
+    _, rec4 = _run(store, tmp_path, "w4", ways[:3], ways[3:], monkeypatch, "2025-01-27T04:00:00Z")
+    assert rec4.counts["reopened"] == 1
+    assert store.suggestion("paris-1447", week1.features[2]["id"])["status"] == "open"
+    statuses = [e["status"] for e in store.events("paris-1447") if e["suggestion_id"] == week1.features[2]["id"]]
+    assert statuses == ["open", "fixed", "open"]
+
+
+def test_recording_the_same_run_twice_changes_nothing(store, ways, tmp_path, monkeypatch):
+    outputs, first = _run(store, tmp_path, "w1", ways[:4], ways[4:], monkeypatch, "2025-01-06T04:00:00Z")
+    again = record_run(store, outputs, area=sample_area(), osm_ways=ways_frame(ways[4:]))
+    assert again.already_recorded and again.run_id == first.run_id
+    assert len(store.runs("paris-1447")) == 1 and len(store.events("paris-1447")) == 4
+
+
+def test_false_positive_is_dismissed_for_good_even_under_a_new_id(store, ways, tmp_path, monkeypatch):
+    week1, _ = _run(store, tmp_path, "w1", ways[:3], ways[3:], monkeypatch, "2025-01-06T04:00:00Z")
+    fp = week1.features[0]["id"]
+    counts = apply_task_statuses(store, "paris-1447", [TaskStatus(501, 9, fp, 2), TaskStatus(502, 9, week1.features[1]["id"], 0)])
+    assert counts["dismissed"] == 1 and store.suggestion("paris-1447", fp)["status"] == "dismissed"
+    assert store.suggestion("paris-1447", week1.features[1]["id"])["status"] == "published"
+    # the same road found again, and also shifted by ~4 m (imagery offset) under another id
+    # (say its end now reaches another OSM way, which changes the anchor of its id)
+    shifted = json.loads(json.dumps(ways[0]))
+    shifted["geometry"] = mapping(translate(shape(ways[0]["geometry"]), xoff=0.00004, yoff=0.00002))
+    shifted["properties"]["osm_id"] = -shifted["properties"]["osm_id"]
+    week2, rec = _run(store, tmp_path, "w2", [ways[0], shifted, ways[1], ways[2]], ways[3:], monkeypatch,
+                      "2025-01-13T04:00:00Z")
+    assert week2.features[1]["id"] != fp
+    twin = store.suggestion("paris-1447", week2.features[1]["id"])
+    assert twin["status"] == "dismissed" and twin["reason"] == f"same road as dismissed {fp}"
+    assert store.suggestion("paris-1447", fp)["status"] == "dismissed"
+    assert rec.counts["dismissed_seen"] == 2 and rec.counts["new"] == 0
+
+
+def test_maproulette_fixed_is_sticky_and_precision_counts_reviews(store, ways, tmp_path, monkeypatch):
+    week1, _ = _run(store, tmp_path, "w1", ways[:4], ways[4:], monkeypatch, "2025-01-06T04:00:00Z")
+    ids = [f["id"] for f in week1.features]
+    apply_task_statuses(store, "paris-1447", [TaskStatus(1, 9, ids[0], 1), TaskStatus(2, 9, ids[1], 2),
+                                              TaskStatus(3, 9, ids[2], 5), TaskStatus(4, 9, ids[3], 3)])
+    assert precision(store, "paris-1447") == {"aoi": "paris-1447", "reviewed": 3, "false_positives": 1,
+                                              "precision": pytest.approx(0.667, abs=1e-3)}
+    # the mapper fixed road 0, but OSM here is still the old extract: it is found again
+    _run(store, tmp_path, "w2", ways[:4], ways[4:], monkeypatch, "2025-01-13T04:00:00Z")
+    assert store.suggestion("paris-1447", ids[0])["status"] == "fixed"
+    assert store.suggestion("paris-1447", ids[0])["reason"] == "MapRoulette: Fixed"
+    assert store.suggestion("paris-1447", ids[3])["status"] == "published"  # skipped: still to do
+
+
+def test_unseen_suggestions_outside_the_run_area_are_left_alone(store, ways, tmp_path, monkeypatch):
+    week1, _ = _run(store, tmp_path, "w1", ways[:2], [], monkeypatch, "2025-01-06T04:00:00Z")
+    monkeypatch.setenv("OSMGAP_NOW", "2025-01-13T04:00:00Z")
+    far = translate(sample_area(), xoff=1.0)  # a run of a different area, same AOI name
+    record_run(store, write_outputs(tmp_path / "w2", []), area=far, osm_ways=ways_frame([]))
+    assert {r["status"] for r in store.suggestions("paris-1447")} == {"open"}
+
+
+def test_a_file_that_is_not_a_state_is_refused(tmp_path):
+    bad = tmp_path / "osmgap.sqlite"
+    bad.write_text("not sqlite at all, just text " * 40)
+    with pytest.raises(InputError, match="not an osmgap state file"):
+        Store(bad)
+    with pytest.raises(InputError, match="not found"):
+        Store(tmp_path / "missing.sqlite", create=False)
+
+
+def test_state_from_a_newer_osmgap_is_refused(tmp_path):
+    path = tmp_path / "osmgap.sqlite"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(InputError, match="newer"):
+        Store(path)
+
+
+def test_clock_can_be_set_for_replays(monkeypatch):
+    monkeypatch.setenv("OSMGAP_NOW", "2025-03-01T12:00:00+01:00")
+    assert now_iso() == "2025-03-01T11:00:00Z"
+    monkeypatch.setenv("OSMGAP_NOW", "next tuesday")
+    with pytest.raises(InputError, match="OSMGAP_NOW"):
+        now_iso()
