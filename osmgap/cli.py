@@ -11,18 +11,23 @@ import re
 import sys
 from importlib import import_module
 
+from osmgap import __version__
 from osmgap.errors import InputError
+from osmgap.tools.options import OneLineParser  # its verbs' parsers too: errors on one line
 
 VERBS = ("diff", "train", "publish", "sync", "report", "run", "scan", "eval", "change")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="osmgap", description="Find roads missing from OpenStreetMap.")
+    parser = OneLineParser(prog="osmgap", description="Find roads missing from OpenStreetMap.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--version", action="version", version=f"osmgap {__version__}")
     subparsers = parser.add_subparsers(dest="verb", required=True)
     for verb in VERBS:
         module = import_module(f"osmgap.tools.{verb}")
         sub = subparsers.add_parser(verb, help=module.HELP, description=module.__doc__)
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log progress to stderr (also before the verb)")
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser

@@ -16,6 +16,10 @@ class InputError(Exception):
         self.problem = problem
         super().__init__(f"{self.source}: {problem}" if self.source else problem)
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str | None, str]]:
+        """Rebuilt from both parts, so an InputError raised in a Dask worker arrives whole."""
+        return InputError, (self.source, self.problem)
+
 
 def one_line(exc: BaseException) -> str:
     """An exception's text on one line (library messages span lines), or its type's name."""

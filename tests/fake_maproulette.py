@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import io
 import json
 import re
@@ -78,8 +79,11 @@ class FakeMapRoulette:
     tasks: dict[int, Task] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    # one per coming request: ("pass", 0), ("status:503", 0), ("stall", seconds), ("lost", 0)
-    faults: list[tuple[str, float]] = field(default_factory=list)
+    # one per coming request: ("pass", 0), ("status:503", 0), ("stall", seconds), ("lost", 0), and the
+    # hostile ones, answered without doing anything: ("raw", (status, headers, body)),
+    # ("redirect", (status, location)), ("echo", (status, form)) (an error page that shows the
+    # request's headers, as some proxies do; form: "html", "json", "url" or "entity")
+    faults: list[tuple[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ids = iter(range(1001, 10**9))
@@ -95,7 +99,7 @@ class FakeMapRoulette:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v2"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def __enter__(self) -> FakeMapRoulette:
         self._thread.start()
@@ -129,6 +133,8 @@ class FakeMapRoulette:
             self.log.append(record)
             fault = self.faults.pop(0) if self.faults else None
         kind = fault[0] if fault else "pass"
+        if kind in ("raw", "redirect", "echo"):
+            return self._send_raw(h, *_hostile(kind, fault[1], h))
         if kind == "stall":  # answer too late: the client has given up by then
             time.sleep(fault[1])
         elif kind.startswith("status:"):  # fail before doing anything
@@ -155,6 +161,15 @@ class FakeMapRoulette:
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)
+
+    def _send_raw(self, h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        if not any(k.lower() == "content-length" for k in headers):
+            h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
 
     def _route(self, method: str, path: str, req: dict[str, Any]) -> tuple[int, Any]:
         if not path.startswith("/api/v2/"):
@@ -292,6 +307,23 @@ class FakeMapRoulette:
                         t.geojson["features"][0]["geometry"]["type"], STATUS_NAMES[t.status],
                         PRIORITY_NAMES[t.priority], *[""] * 12])
         return 200, out.getvalue()
+
+
+def _hostile(kind: str, arg: Any, h: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of a hostile fault."""
+    if kind == "raw":
+        return arg
+    if kind == "redirect":
+        return arg[0], {"Location": arg[1]}, b""
+    status, form = arg
+    seen = dict(sorted(h.headers.items(), key=lambda kv: kv[0].lower()))
+    if form == "json":
+        return status, {"Content-Type": "application/json"}, json.dumps(
+            {"status": "KO", "message": f"bad request, headers were {seen}"}).encode()
+    if form == "url":
+        return status, {"Content-Type": "text/plain"}, urllib.parse.urlencode(seen).encode()
+    lines = "".join(f"<li>{k}: {html.escape(v) if form == 'entity' else v}</li>" for k, v in seen.items())
+    return status, {"Content-Type": "text/html"}, f"<html><body><h1>Error</h1><ul>{lines}</ul></body></html>".encode()
 
 
 def _as_returned(challenge: dict[str, Any]) -> dict[str, Any]:

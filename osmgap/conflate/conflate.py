@@ -35,12 +35,13 @@ from osmgap.conflate.parking import aisle_area, on_aisles
 from osmgap.conflate.suggestions import Draft, finish, from_crossing, from_gap, from_link, from_unsupported
 from osmgap.conflate.support import find_unsupported
 from osmgap.core.aoi import reproject
-from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggestion
+from osmgap.core.datamodel import CUT_AT_EDGE, WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 
 __all__ = ["ConflateParams", "Evidence", "Conflation", "conflate", "missing_roads", "mean_probability", "stable_id"]
 
 OFFSET_GRID_M = 1.0  # pixel size for measuring the offset of line evidence
+NEW_ROAD_KINDS = ("missing_road", "missing_link")  # the kinds that add a road to OSM
 PARKING_REACH_M = 60.0
 
 
@@ -86,6 +87,7 @@ def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
     if params.unsupported:
         along = (lambda line: probability_along(prob, line)) if prob is not None else None
         drafts += [from_unsupported(u, osm, crs) for u in find_unsupported(osm, pr.segs, usable, fitted, along)]
+    drafts = _clear_of_unreadable(drafts, roads.unreadable, crs, area_metric, params.parallel_max_m, dropped)
     lots = reproject(np.asarray(roads.parking.geometry.values, dtype=object), WGS84, crs) if len(roads.parking) else None
     _mark_parking(drafts, cands.lines, osm, lots)
     suggestions = finish(drafts, osm)
@@ -195,6 +197,63 @@ def _gap_drafts(gaps: list[Gap], osm: OsmIndex, crs: object, params: ConflatePar
         link = len(gap.joins) == 2 and dead and gap.line.length <= params.max_link_m
         drafts.append(from_gap(gap, "missing_link" if link else "missing_road", osm, crs, line))
     return drafts
+
+
+def _clear_of_unreadable(drafts: list[Draft], unreadable: gpd.GeoDataFrame, crs: object, area: BaseGeometry,
+                         reach_m: float, dropped: dict[str, int]) -> list[Draft]:
+    """The drafts less those about OSM ways the source could not read whole
+    (``RoadNetwork.unreadable``): OSM has a road there that osmgap cannot see. A new road
+    (``NEW_ROAD_KINDS``) goes when it comes within ``reach_m`` (the widest band in which evidence
+    duplicates a way) of where such a way may lie; near a way cut at the edge of an extract, whose
+    unknown rest runs from its last known node out of the extract, only when it also runs from
+    there out to the edge of ``area`` (a road branching off inwards is no continuation). A
+    misconnection or unsupported way that names such a way goes too, unless it was only cut at
+    the extract's edge: osmgap only guessed its geometry across the unknown nodes."""
+    if not drafts or not len(unreadable):
+        return drafts
+    kinds = [d.suggestion.kind for d in drafts]
+    guessed = unreadable[unreadable["reason"] != CUT_AT_EDGE]
+    bad_ids = {int(i) for i in guessed["osm_id"] if i is not None}
+    drop = np.array([k not in NEW_ROAD_KINDS and bool(bad_ids.intersection(d.suggestion.attachments))
+                     for k, d in zip(kinds, drafts)])
+    new = np.isin(kinds, NEW_ROAD_KINDS)
+    known = unreadable[~unreadable.geometry.is_empty]
+    if new.any() and len(known):
+        geoms = reproject(np.asarray([d.suggestion.geometry for d in drafts], dtype=object), WGS84, crs)
+        clues = reproject(np.asarray(known.geometry.values, dtype=object), WGS84, crs)
+        cut = (known["reason"] == CUT_AT_EDGE).to_numpy()
+        drop |= new & _near(geoms, clues[~cut], reach_m)
+        drop |= new & _leaving(geoms, clues[cut], area.boundary, reach_m)
+    if drop.any():
+        dropped["about_unreadable_osm_way"] = int(drop.sum())
+    return [d for d, gone in zip(drafts, drop) if not gone]
+
+
+def _near(geoms: np.ndarray, clues: np.ndarray, reach_m: float) -> np.ndarray:
+    """Which of ``geoms`` come within ``reach_m`` of any of ``clues``."""
+    if not len(clues):
+        return np.zeros(len(geoms), bool)
+    zone = shapely.union_all(shapely.buffer(clues, reach_m))
+    shapely.prepare(zone)
+    return shapely.intersects(zone, geoms)
+
+
+def _leaving(geoms: np.ndarray, ends: np.ndarray, boundary: BaseGeometry, reach_m: float) -> np.ndarray:
+    """Which of ``geoms`` run from within ``reach_m`` of one of ``ends`` (the last known nodes of
+    ways cut at an extract's edge) to within ``reach_m`` of ``boundary``: their far end, the one
+    away from that node, is where the cut way would leave."""
+    out = np.zeros(len(geoms), bool)
+    if not len(ends):
+        return out
+    tree = shapely.STRtree(ends)
+    for i, k in zip(*tree.query(geoms, predicate="dwithin", distance=reach_m)):
+        g = geoms[i]
+        if g.geom_type != "LineString":
+            continue
+        first, last = shapely.points(np.asarray(g.coords)[[0, -1]])
+        far = last if ends[k].distance(first) <= ends[k].distance(last) else first
+        out[i] |= far.distance(boundary) <= reach_m
+    return out
 
 
 def _mark_parking(drafts: list[Draft], edges: np.ndarray, osm: OsmIndex, lots: np.ndarray | None) -> None:

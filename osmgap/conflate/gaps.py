@@ -20,7 +20,7 @@ stay one network for the length tests, so a short ramp into a long tunnel is rep
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,7 +131,7 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
     portals = label_changes(pieces, [str(k) for k in keys[owner]]) - set(ends) if pieces else set()
     merged, holder = merge_pieces(pieces, apart=set(ends) | portals)
     lengths = shapely.length(np.asarray(pieces, dtype=object)) if pieces else np.zeros(0)
-    conf = weighted_mean(holder, cands.confidence[owner], lengths, len(merged)) if pieces else []
+    conf: np.ndarray | list[float] = weighted_mean(holder, cands.confidence[owner], lengths, len(merged)) if pieces else []
     highway = weighted_majority(holder, cands.highway[owner], lengths, len(merged)) if pieces else []
     levels = weighted_majority(holder, np.asarray([f"{v:g}" for v in level[owner]], dtype=object), lengths,
                                len(merged), default="nan") if pieces else []
@@ -254,7 +254,7 @@ def _joined(line: LineString, joins: dict[int, Join]) -> Gap:
 
 
 def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex, params: ConflateParams,
-               portals: set[tuple[int, int]] = frozenset()) -> list[dict[int, Join]]:
+               portals: Set[tuple[int, int]] = frozenset()) -> list[dict[int, Join]]:
     """Per line, the join of each end: where it was walked to; else, for an end that stops just
     short of an OSM way it is heading for (a detection that fades out before the junction), that
     way; else none. A real cul-de-sac next to another road is not heading for it, and is left
@@ -288,7 +288,7 @@ def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex, params: Con
 
 
 def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dict[str, int],
-            portals: set[tuple[int, int]] = frozenset()) -> list[Gap]:
+            portals: Set[tuple[int, int]] = frozenset()) -> list[Gap]:
     """Drop slivers, parallel duplicates, short and unconfident gaps, counting each reason in
     ``dropped``; record on the others what they were measured at. A gap cut at a level change
     (an end in ``portals``) is part of a road, not a stub: no shortest piece applies to it."""

@@ -72,8 +72,8 @@ def score(suggestions: list[Suggestion], deleted: np.ndarray, crs: object, radiu
     """Precision and recall of suggested lines against the deleted ways (all metric in ``crs``).
     Lengths "within radius_m" are measured on points every metre along the lines. With the
     ``kept`` (metric) ways, also the recall of deleted length that does not lie beside them."""
-    lines = [reproject(s.geometry, WGS84, crs) for s in suggestions if s.geometry.geom_type == "LineString"]
-    lines = np.asarray(lines, dtype=object)
+    lines = np.asarray([reproject(s.geometry, WGS84, crs) for s in suggestions if s.geometry.geom_type == "LineString"],
+                       dtype=object)
     s_len, s_on = _length_near(lines, deleted, radius_m)
     d_len, d_on = _length_near(deleted, lines, radius_m)
     found = d_on >= share * d_len

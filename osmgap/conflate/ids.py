@@ -85,8 +85,12 @@ def assign_ids(keys: list[IdKey]) -> list[str]:
     for i, key in enumerate(keys):
         groups[key.anchor].append(i)
     ids = [""] * len(keys)
+
+    def by_order(m: int, n: int) -> int:
+        return _compare(keys[m], keys[n])
+
     for anchor, members in groups.items():
-        for rank, i in enumerate(sorted(members, key=cmp_to_key(lambda m, n: _compare(keys[m], keys[n])))):
+        for rank, i in enumerate(sorted(members, key=cmp_to_key(by_order))):
             digest = hashlib.sha1(f"{anchor!r}#{rank}".encode()).hexdigest()[:12]
             ids[i] = PREFIX + digest
     return ids

@@ -83,7 +83,7 @@ class Network:
             return cap
         best = cap
         if a.segment == b.segment:
-            d = int(self.seg_dir[a.segment])
+            d: float = int(self.seg_dir[a.segment])
             if (b.t >= a.t and d >= 0) or (b.t <= a.t and d <= 0):
                 best = min(best, abs(a.t - b.t) * float(self.osm.segs.length[a.segment]))
         dist: list[dict[int, float]] = [{}, {}]

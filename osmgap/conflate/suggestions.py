@@ -7,6 +7,7 @@ refers to, its routing impact, its priority and its stable id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from shapely.geometry import LineString, Point
@@ -79,7 +80,7 @@ def from_unsupported(u: Unsupported, osm: OsmIndex, crs: object) -> Draft:
 def finish(drafts: list[Draft], osm: OsmIndex) -> list[Suggestion]:
     """Routing impact, priority and ids; sorted by priority, then length."""
     routed = [d for d in drafts if d.route is not None]
-    for d, impact in zip(routed, detours(osm, [d.route for d in routed])):
+    for d, impact in zip(routed, detours(osm, cast("list[tuple[Anchor, Anchor, float]]", [d.route for d in routed]))):
         d.suggestion.routing_impact = round(impact, 1)
     for d in drafts:
         if d.suggestion.routing_impact is None:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import shapely
@@ -12,21 +14,32 @@ from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
 
-from osmgap.errors import InputError
+from osmgap.errors import InputError, one_line
+
+log = logging.getLogger(__name__)
+
+# An AOI across the antimeridian, written the naive way (an edge from 179.9 to -179.9), would be
+# read as a 359.8-degree strip, and one split as RFC 7946 asks (parts touching -180 and 180) as
+# an AOI around the globe measured in one UTM zone; osmgap asks for one AOI per side instead.
+MAX_EDGE_LON_DEG = 180.0
+ANTIMERIDIAN_ADVICE = "split it at 180 degrees into one AOI per side and run osmgap on each"
 
 
 @dataclass(frozen=True)
 class Aoi:
-    """``geometry`` is a (Multi)Polygon in lon/lat; ``metric_crs`` the UTM zone of its centre."""
+    """``geometry`` is a (Multi)Polygon in lon/lat; ``metric_crs`` the UTM zone of its centre.
+    ``warnings``: what was repaired while reading it (a self-intersecting polygon), for the summary."""
 
     geometry: Polygon | MultiPolygon
     name: str
     source: str
+    warnings: tuple[str, ...] = ()
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        return tuple(self.geometry.bounds)  # type: ignore[return-value]
+        return tuple(self.geometry.bounds)
 
     @property
     def metric_crs(self) -> ProjCRS:
@@ -45,6 +58,10 @@ def utm_crs_for(lon: float, lat: float) -> ProjCRS:
     return ProjCRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
+@overload
+def reproject(geom: np.ndarray, src: object, dst: object) -> np.ndarray: ...
+@overload
+def reproject(geom: BaseGeometry, src: object, dst: object) -> BaseGeometry: ...
 def reproject(geom: BaseGeometry | np.ndarray, src: object, dst: object) -> BaseGeometry | np.ndarray:
     """``geom`` (or an array of geometries, transformed in one call) from ``src`` to ``dst``."""
     transformer = _transformer(src, dst)
@@ -73,6 +90,8 @@ def parse_bbox(text: str) -> Polygon | None:
         minx, miny, maxx, maxy = (float(p) for p in parts)
     except ValueError:
         return None
+    if -180 <= maxx < minx <= 180 and maxx + 360 - minx <= MAX_EDGE_LON_DEG and -90 <= miny < maxy <= 90:
+        raise InputError(text, f"bbox crosses the antimeridian (minlon {minx:g} > maxlon {maxx:g}); {ANTIMERIDIAN_ADVICE}")
     if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
         raise InputError(text, "bbox must be minlon,minlat,maxlon,maxlat with min < max, in degrees")
     return box(minx, miny, maxx, maxy)
@@ -86,35 +105,56 @@ def load_aoi(spec: str) -> Aoi:
     path = Path(spec)
     if path.is_dir():
         path = path / "aoi.geojson"
-    if not path.exists():
+    if not path.is_file():
         raise InputError(spec, "AOI not found: expected a GeoJSON file, a sample AOI directory or minlon,minlat,maxlon,maxlat")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"AOI is not valid JSON ({exc})") from None
-    geom = _polygon_from_geojson(doc, path)
+    geom, warnings = _polygon_from_geojson(_read_json(path), path)
     name = path.parent.name if path.name == "aoi.geojson" else path.stem
-    return Aoi(geom, name=name, source=str(path))
+    return Aoi(geom, name=name, source=str(path), warnings=warnings)
 
 
-def _polygon_from_geojson(doc: object, path: Path) -> Polygon | MultiPolygon:
+def _read_json(path: Path) -> object:
+    """The JSON document in ``path``; InputError for unreadable, binary, non-UTF-8 or absurdly
+    nested files (Python's parser recurses once per level)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM, as some Windows editors write, is fine
+    except UnicodeDecodeError:
+        raise InputError(path, "AOI is not UTF-8 text (a binary file?): expected GeoJSON") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read AOI ({exc.strerror or one_line(exc)})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"AOI is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(path, "AOI JSON is nested too deeply to be GeoJSON") from None
+
+
+def _geometries(doc: object, path: Path) -> list[object]:
+    """The geometry objects of a FeatureCollection, a Feature or a bare geometry."""
     if not isinstance(doc, dict):
         raise InputError(path, "AOI GeoJSON must be an object")
     kind = doc.get("type")
     if kind == "FeatureCollection":
-        geoms = [f.get("geometry") for f in doc.get("features") or []]
-    elif kind == "Feature":
-        geoms = [doc.get("geometry")]
-    else:
-        geoms = [doc]
+        features = doc.get("features")
+        if not isinstance(features, list) or not all(isinstance(f, dict) for f in features):
+            raise InputError(path, "AOI FeatureCollection must hold a list of Features")
+        return [f.get("geometry") for f in features]
+    if kind == "Feature":
+        return [doc.get("geometry")]
+    return [doc]
+
+
+def _polygon_from_geojson(doc: object, path: Path) -> tuple[Polygon | MultiPolygon, tuple[str, ...]]:
+    """The AOI (Multi)Polygon, and the warning when it had to be repaired."""
     polys: list[Polygon] = []
-    for g in geoms:
+    for g in _geometries(doc, path):
         if not g:
             continue
         try:
-            geom = shape(g)
+            with np.errstate(invalid="ignore"):  # a NaN vertex is refused below, not warned about
+                geom = shape(g)
         except Exception as exc:  # shapely raises several types for malformed geometry
-            raise InputError(path, f"AOI geometry is malformed ({exc})") from None
+            raise InputError(path, f"AOI geometry is malformed ({one_line(exc)[:200]})") from None
         if isinstance(geom, Polygon):
             polys.append(geom)
         elif isinstance(geom, MultiPolygon):
@@ -124,11 +164,45 @@ def _polygon_from_geojson(doc: object, path: Path) -> Polygon | MultiPolygon:
     if not polys:
         raise InputError(path, "AOI GeoJSON holds no Polygon or MultiPolygon")
     result = polys[0] if len(polys) == 1 else MultiPolygon(polys)
+    _check_coordinates(result, path)
+    warnings: tuple[str, ...] = ()
     if not result.is_valid:
-        result = result.buffer(0)
-    minx, miny, maxx, maxy = result.bounds
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise InputError(path, "AOI coordinates are not lon/lat degrees (GeoJSON must be WGS84)")
+        result, warnings = _repaired(result, path)
     if result.is_empty or result.area == 0:
         raise InputError(path, "AOI polygon is empty")
-    return result
+    return result, warnings
+
+
+def _check_coordinates(geom: BaseGeometry, path: Path) -> None:
+    """Finite lon/lat degrees on one side of the antimeridian."""
+    xy = shapely.get_coordinates(geom)
+    if not np.isfinite(xy).all():
+        raise InputError(path, "AOI has a coordinate that is not a finite number")
+    minx, miny, maxx, maxy = geom.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise InputError(path, "AOI coordinates are not lon/lat degrees within -180..180 and -90..90 "
+                               f"(GeoJSON must be WGS84; an AOI across the antimeridian: {ANTIMERIDIAN_ADVICE})")
+    rings = [r for p in shapely.get_parts(geom) for r in (p.exterior, *p.interiors)]
+    widest = max(float(np.abs(np.diff(np.asarray(r.coords)[:, 0])).max(initial=0.0)) for r in rings)
+    if widest > MAX_EDGE_LON_DEG:
+        raise InputError(path, f"AOI crosses the antimeridian (an edge spans {widest:.1f} degrees of longitude); "
+                               f"{ANTIMERIDIAN_ADVICE}")
+    if minx == -180 and maxx == 180:
+        raise InputError(path, f"AOI touches both -180 and 180 degrees of longitude (an AOI split at the "
+                               f"antimeridian, or the whole globe); {ANTIMERIDIAN_ADVICE}")
+
+
+def _repaired(geom: BaseGeometry, path: Path) -> tuple[Polygon | MultiPolygon, tuple[str, ...]]:
+    """``shapely.make_valid``'s polygons: a self-intersecting outline keeps every lobe (``buffer(0)``
+    would keep one and silently drop the rest); the caller is warned, as the area may not be the
+    one meant."""
+    why = explain_validity(geom)
+    parts = [p for p in shapely.get_parts(shapely.get_parts(shapely.make_valid(geom)))
+             if isinstance(p, Polygon) and p.area > 0]
+    if not parts:
+        raise InputError(path, f"AOI polygon is invalid ({why}) and encloses no area")
+    fixed = parts[0] if len(parts) == 1 else MultiPolygon(parts)
+    warning = (f"WARNING: {path}: the AOI polygon is not valid ({why}); repaired with make_valid into "
+               f"{len(parts)} polygon{'s' * (len(parts) > 1)}: check that this is the area meant")
+    log.warning(warning)
+    return fixed, (warning,)

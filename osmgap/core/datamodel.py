@@ -19,11 +19,23 @@ WGS84 = "EPSG:4326"
 WAY_COLUMNS = ["osm_id", "highway", "version", "node_ids", "tags"]
 # Columns of RoadNetwork.parking besides geometry.
 PARKING_COLUMNS = ["osm_type", "osm_id", "parking"]
+# Columns of RoadNetwork.unreadable besides geometry, and its reasons.
+UNREADABLE_COLUMNS = ["osm_id", "reason"]
+MISSING_NODES = "nodes missing from the file"
+CUT_AT_EDGE = "cut at the edge of the extract"  # only nodes past its first/last known one missing
+NO_GEOMETRY = "no geometry"
+NOT_FINITE = "NaN or infinite coordinates"
+NOT_A_LINE = "not a line"
 
 
 def no_parking() -> gpd.GeoDataFrame:
     """An empty ``RoadNetwork.parking``: a source without parking lots."""
     return gpd.GeoDataFrame({c: [] for c in PARKING_COLUMNS}, geometry=gpd.GeoSeries([], crs=WGS84))
+
+
+def no_unreadable() -> gpd.GeoDataFrame:
+    """An empty ``RoadNetwork.unreadable``: every way of the source was read whole."""
+    return gpd.GeoDataFrame({c: [] for c in UNREADABLE_COLUMNS}, geometry=gpd.GeoSeries([], crs=WGS84))
 
 
 @dataclass
@@ -38,12 +50,18 @@ class RoadNetwork:
     ``parking``: the AOI's mapped parking lots (``amenity=parking`` areas, clipped to the AOI,
     WGS84 Polygon/MultiPolygon ``geometry`` with ``osm_type`` 'way'/'relation', ``osm_id`` and
     the ``parking`` tag or None), where missing roads are parking aisles; empty by default.
+    ``unreadable``: road ways of the AOI the source could not give whole (nodes missing from an
+    extract, NaN or no coordinates, a geometry that is no line), with ``osm_id`` (or None), a
+    ``reason`` and the WGS84 ``geometry`` of what is known of them (the line or points through
+    their known nodes). Conflation treats where they lie as mapped: it never suggests a road where
+    the input has a way osmgap could not read. Their readable stretches are in ``ways``.
     """
 
     ways: gpd.GeoDataFrame
     nodes: dict[int, tuple[int | None, float, float]] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     parking: gpd.GeoDataFrame = field(default_factory=no_parking)
+    unreadable: gpd.GeoDataFrame = field(default_factory=no_unreadable)
 
     def __len__(self) -> int:
         return len(self.ways)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from osmgap.errors import InputError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # osmgap/core/datapaths.py -> the checkout
 
 
 def data_root() -> Path:

@@ -1,22 +1,56 @@
-"""The OSM tag vocabulary osmgap reads and writes: levels (tunnel, bridge, layer), one-way rules,
-and the form of tag values and coordinates in the files it writes.
+"""The OSM tag vocabulary osmgap reads and writes: road classes, levels (tunnel, bridge, layer),
+one-way rules, and the form of tag values, texts and coordinates in the files it writes.
 
-Every stage that reads a road's level or direction, or writes a tag or a coordinate, comes here,
-so the readers (OSM, candidates) and the writers (JOSM, MapRoulette) cannot drift apart.
+Every stage that reads a road's class, level or direction, or writes a tag, a text or a
+coordinate, comes here, so the readers (OSM, candidates) and the writers (JOSM, GeoJSON,
+MapRoulette) cannot drift apart. Why a closed vocabulary: candidate files come from strangers,
+and a value such as ``tunnel=yes;highway=motorway;name=X`` must never become tags of its own
+(osmgap once split level texts on ';' and '='); so a value is kept only when it is one OSM
+documents for its key, and every other one is dropped and counted (``warn_dropped``).
 """
 from __future__ import annotations
 
+import logging
 import math
 import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 MAX_TAG_LEN = 255  # OSM API limit on a tag value
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+TEXT_LIMIT = 2000  # longest free text (a licence, a file name) written into a comment or property
+# Code points XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF) and the
+# C1 controls it discourages: none may reach a file JOSM or a JSON reader opens.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_DASHES = re.compile("-{2,}")
+
+# highway=* values a vehicle can drive on (or that imagery shows as a road surface); paths,
+# steps, platforms, indoor corridors and unbuilt ways are not what a road model detects.
+ROAD_CLASSES: frozenset[str] = frozenset({
+    "motorway", "trunk", "primary", "secondary", "tertiary",
+    "motorway_link", "trunk_link", "primary_link", "secondary_link", "tertiary_link",
+    "unclassified", "residential", "living_street", "service", "road", "track",
+    "pedestrian", "busway",
+})
+# highway=* values a candidate source may give that say a line is no road: left out, not retagged.
+NOT_ROADS: frozenset[str] = frozenset({"footway", "cycleway", "path", "steps", "bridleway", "corridor", "platform",
+                                       "elevator", "proposed", "construction", "abandoned", "razed", "via_ferrata"})
+UNKNOWN_CLASS = "road"  # OSM's highway=road: a road whose class is not known
+
+# OSM wiki Key:tunnel and Key:bridge, documented values (besides 'no').
+TUNNEL_VALUES: frozenset[str] = frozenset({"yes", "building_passage", "culvert", "flooded", "avalanche_protector"})
+BRIDGE_VALUES: frozenset[str] = frozenset({"yes", "viaduct", "aqueduct", "boardwalk", "cantilever", "covered",
+                                           "low_water_crossing", "movable", "trestle"})
+LAYER_MIN, LAYER_MAX = -5, 5  # OSM wiki Key:layer: valid values are the integers -5..5
 
 NO_SEPARATION = {"", "no", "0", "false"}
 # Tags that put a way on its own level: crossing such a way without a shared node is correct.
 LEVEL_TAGS = ("bridge", "tunnel", "layer", "covered", "level")
 # The tags that say which level a road is on (way_level); candidates may carry them too.
 LEVEL_KEYS = ("tunnel", "bridge", "layer")
+_LEVEL_VALUES = {"tunnel": TUNNEL_VALUES, "bridge": BRIDGE_VALUES}
 
 
 ONEWAY_FORWARD = {"yes", "1", "true"}
@@ -38,54 +72,110 @@ def direction(tags: dict, highway: str = "") -> int:
     return 1 if implied else 0
 
 
-def _layer_number(value: object) -> float | None:
-    """A ``layer`` value as a finite number, else None (missing, text, NaN, inf)."""
+def _given(value: object) -> str:
+    """A source value as stripped text; '' where it gives none (None, NaN, empty)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def layer_number(value: object) -> int | None:
+    """A ``layer`` value as OSM allows it (an integer -5..5, '2.0' read as 2), else None."""
+    if isinstance(value, bool):
+        return None
     try:
-        number = float(str(value).strip())
+        number = float(_given(value))
     except ValueError:
         return None
-    return number if math.isfinite(number) else None
+    if not math.isfinite(number) or number != int(number) or not LAYER_MIN <= number <= LAYER_MAX:
+        return None
+    return int(number)
 
 
-def way_level(tags: dict) -> int:
-    """The level a road lies on: its ``layer`` when it has a numeric one, else -1 for a tunnel
-    (a building passage runs at street level), +1 for a bridge, 0 on the surface."""
-    layer = _layer_number(tags.get("layer", ""))
-    if layer is not None:
-        return int(round(layer))
-    tunnel = str(tags.get("tunnel", "no")).strip().lower()
-    if tunnel not in NO_SEPARATION and tunnel != "building_passage":
-        return -1
-    return 1 if str(tags.get("bridge", "no")).strip().lower() not in NO_SEPARATION else 0
+def road_class(value: object) -> str | None:
+    """A ``highway`` value osmgap knows as a road class (any letter case), else None."""
+    text = _given(value).lower()
+    return text if text in ROAD_CLASSES else None
 
 
-def level_tags(tags: dict) -> dict[str, str]:
-    """The tags among ``tunnel``/``bridge``/``layer`` that a new way on this level carries, as
-    the source gave them: ``tunnel`` and ``bridge`` unless empty or 'no', ``layer`` when it is
-    an integer. Empty for a road on the surface."""
-    out = {}
+def read_level_tags(tags: Mapping) -> tuple[dict[str, str], list[str]]:
+    """The level tags among ``tags`` a new way on that level carries, and the keys whose value
+    was dropped: ``tunnel``/``bridge`` with an OSM-documented value (lower case), ``layer`` an
+    integer -5..5. Values that say 'surface' (empty, 'no', a lone layer 0) give no tag and are
+    not dropped. Other keys of ``tags`` (a whole OSM way's tags) are not looked at."""
+    out: dict[str, str] = {}
+    dropped: list[str] = []
     for key in LEVEL_KEYS:
-        value = tags.get(key)
-        text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+        text = _given(tags.get(key))
         if key == "layer":
-            number = _layer_number(text)
-            if number is not None and number == int(number):
-                out[key] = str(int(number))
-        elif text.lower() not in NO_SEPARATION:
-            out[key] = text
-    if out.get("layer") == "0" and len(out) == 1:
+            number = layer_number(text) if text else None
+            if number is not None:
+                out[key] = str(number)
+        elif text.lower() in _LEVEL_VALUES[key]:
+            out[key] = text.lower()
+        elif text.lower() in NO_SEPARATION:
+            continue
+        if text and key not in out:
+            dropped.append(key)
+    if out == {"layer": "0"}:
         del out["layer"]  # the surface, said out loud
-    return out
+    return out, dropped
 
 
-def level_key(tags: dict) -> str:
+def level_tags(tags: Mapping) -> dict[str, str]:
+    """``read_level_tags`` without the count: empty for a road on the surface."""
+    return read_level_tags(tags)[0]
+
+
+def way_level(tags: Mapping) -> int:
+    """The level a road lies on: its ``layer`` when it has a valid one, else -1 for a tunnel
+    (a building passage runs at street level), +1 for a bridge, 0 on the surface."""
+    level = level_tags(tags)
+    if "layer" in level:
+        return int(level["layer"])
+    if level.get("tunnel", "building_passage") != "building_passage":
+        return -1
+    return 1 if "bridge" in level else 0
+
+
+def level_key(tags: Mapping) -> str:
     """``level_tags`` as one comparable text ('layer=-3;tunnel=yes'; '' on the surface)."""
     return ";".join(f"{k}={v}" for k, v in sorted(level_tags(tags).items()))
 
 
 def from_level_key(key: str) -> dict[str, str]:
-    """The tags of a ``level_key``."""
-    return dict(part.split("=", 1) for part in key.split(";") if "=" in part)
+    """The tags of a ``level_key``, checked again: only the vocabulary comes back out."""
+    return level_tags(dict(part.split("=", 1) for part in key.split(";") if "=" in part))
+
+
+def way_tags(highway: object, level: Mapping, fixme: str | None = None) -> tuple[dict[str, str], list[str]]:
+    """Every tag osmgap writes on a new way, and the keys it dropped: ``highway`` a road class
+    ('road' when none is given or it is not one), the level tags (``read_level_tags``; any other
+    key in ``level`` is dropped), and ``fixme`` when given (``tag_value``)."""
+    cls = road_class(highway)
+    dropped = ["highway"] if cls is None and _given(highway) else []
+    checked, bad = read_level_tags(level)
+    dropped += bad + [clean_text(k, 64) for k in level if k not in LEVEL_KEYS]
+    tags = {"highway": cls or UNKNOWN_CLASS, **checked}
+    if fixme is not None:
+        tags["fixme"] = tag_value(fixme, "osmgap: check imagery")
+    return tags, dropped
+
+
+def count_dropped(ways: Iterable[tuple[object, Mapping]]) -> Counter:
+    """How many values of each key ``way_tags`` drops over (highway, level tags) pairs."""
+    return Counter(k for highway, level in ways for k in way_tags(highway, level)[1])
+
+
+def warn_dropped(where: str | Path, dropped: Counter) -> None:
+    """ONE warning for a file: how many values outside the vocabulary were dropped, per key."""
+    dropped = +dropped  # keys counted zero times are no drop
+    if not dropped:
+        return
+    per_key = ", ".join(f"{k}: {n}" for k, n in sorted(dropped.items()))
+    log.warning("%s: dropped %d value(s) outside osmgap's vocabulary (%s): osmgap keeps only road highway "
+                "classes, OSM's documented tunnel and bridge values, integer layers %d..%d and numeric confidences",
+                clean_text(where), sum(dropped.values()), per_key, LAYER_MIN, LAYER_MAX)
 
 
 def coord_text(value: float) -> str:
@@ -96,7 +186,20 @@ def coord_text(value: float) -> str:
     return "0.0000000" if text == "-0.0000000" else text
 
 
-def tag_value(value: str, default: str) -> str:
-    """A value OSM and XML 1.0 accept: no control characters, at most 255 characters."""
-    clean = _XML_ILLEGAL.sub("", str(value)).strip()[:MAX_TAG_LEN]
-    return clean or default
+def clean_text(value: object, limit: int = TEXT_LIMIT) -> str:
+    """Free text (a licence, a file name, a warning) any XML 1.0 or JSON reader accepts: code
+    points XML forbids (controls, lone surrogates as undecodable file names give) become
+    U+FFFD, runs of white space one space, and at most ``limit`` characters ('...' marks a cut)."""
+    text = " ".join(_NOT_TEXT.sub("\ufffd", str(value)).split())
+    return text if len(text) <= limit else text[:max(limit - 3, 0)].rstrip() + "..."
+
+
+def tag_value(value: object, default: str) -> str:
+    """A value OSM and XML 1.0 accept: ``clean_text`` of at most 255 characters, else ``default``."""
+    return clean_text(value, MAX_TAG_LEN) or default
+
+
+def comment_text(value: object) -> str:
+    """The text of an XML comment: ``clean_text`` without '--' (XML forbids it inside a
+    comment, and a '-' before the closing '-->'), padded with a space on each side."""
+    return f" {_DASHES.sub('-', clean_text(value))} "

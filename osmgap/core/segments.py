@@ -8,6 +8,7 @@ test stays in numpy, with no Python loop per line.
 """
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -219,7 +220,7 @@ def covered(pairs: Pairs, segs: Segments, n: int, near_m: float, tolerance_m: fl
     return pairs.any_per_sample(near | along, n)
 
 
-def merge_pieces(pieces: list[LineString], apart: set[tuple[int, int]] = frozenset()
+def merge_pieces(pieces: list[LineString], apart: Set[tuple[int, int]] = frozenset()
                  ) -> tuple[list[LineString], np.ndarray]:
     """Join pieces where exactly two meet end to end, except at points whose centimetre key is
     in ``apart``; returns the merged lines and, for every piece, the index of the merged line
@@ -256,7 +257,7 @@ def label_changes(pieces: list[LineString], labels: list[str]) -> set[tuple[int,
     return {key for key, found in seen.items() if len(found) > 1}
 
 
-def _split_at(line: LineString, apart: set[tuple[int, int]]) -> list[LineString]:
+def _split_at(line: LineString, apart: Set[tuple[int, int]]) -> list[LineString]:
     """``line`` cut at its inner vertices whose centimetre key is in ``apart``."""
     xy = shapely.get_coordinates(line)
     cuts = [k for k in range(1, len(xy) - 1) if (round(xy[k, 0] * 100), round(xy[k, 1] * 100)) in apart]

@@ -37,7 +37,7 @@ class GpsTraces:
     def trips(self) -> int:
         return int(np.count_nonzero(np.bincount(self.trip))) if len(self) else 0  # ids are small ints
 
-    def take(self, mask_or_index: np.ndarray) -> GpsTraces:
+    def take(self, mask_or_index: np.ndarray | slice) -> GpsTraces:
         """The points selected by a boolean mask or an index array (order kept)."""
         return replace(self, **{f.name: getattr(self, f.name)[mask_or_index] for f in _ARRAYS})
 

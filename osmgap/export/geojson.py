@@ -4,7 +4,10 @@ Every feature carries ``priority`` (0 high .. 2 low, MapRoulette's own scale; se
 osmgap.conflate.priority for the challenge rules that read it) and ``routing_impact`` (metres of detour
 the suggestion removes), and ``attachments`` (the OSM way ids it refers to); a suggestion that
 levelled evidence puts in a tunnel or on a bridge also its ``tunnel``/``bridge``/``layer``, as in
-suggestions.osm.
+suggestions.osm: ``highway`` and the level come from the one vocabulary
+(osmgap.core.osmtags.way_tags; a value outside it is dropped with one warning naming the file),
+and every text (licence, attribution, file names, warnings) is osmgap.core.osmtags.clean_text,
+so no lone surrogate of an undecodable file name or control character reaches a JSON reader.
 
 MapRoulette (maproulette-backend ChallengeProvider.taskNameFromJsValue) names a task after the
 first feature of its FeatureCollection: the feature's own ``id``, ``@id``, ``osmid``, ``osm_id``
@@ -24,6 +27,7 @@ from typing import Any
 
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import Suggestion
+from osmgap.core.osmtags import clean_text, count_dropped, warn_dropped, way_tags
 
 RS = b"\x1e"  # RFC 7464 record separator, which MapRoulette >= 3.6.5 expects before each task
 CORE_PROPERTIES = ("id", "kind", "length_m", "confidence", "highway", "priority", "routing_impact")
@@ -43,13 +47,14 @@ def suggestion_feature(suggestion: Suggestion,
     """One Feature: core fields, scalar evidence as ``evidence_*``, then ``extra_properties``
     (imagery licence and attribution, warnings) which may not shadow the first two."""
     task_id = _task_id(suggestion.id)
+    tags, _ = way_tags(suggestion.highway, suggestion.level_tags)
     props: dict[str, Any] = {
         "id": task_id, "kind": suggestion.kind, "length_m": round(float(suggestion.length_m), 1),
         "confidence": round(float(suggestion.confidence), 3),
-        "highway": suggestion.highway or "road", "priority": int(suggestion.priority),
+        "highway": tags.pop("highway"), "priority": int(suggestion.priority),
         "routing_impact": None if suggestion.routing_impact is None else round(float(suggestion.routing_impact), 1),
     }
-    props.update(suggestion.level_tags)
+    props.update(tags)
     props.update(_evidence_properties(suggestion.evidence))
     if suggestion.attachments:
         props["attachments"] = ",".join(str(a) for a in suggestion.attachments)
@@ -66,6 +71,7 @@ def write_suggestions_geojson(path: str | Path, suggestions: list[Suggestion],
     fc = suggestions_feature_collection(suggestions, extra_properties)
     text = json.dumps(fc, ensure_ascii=False, indent=2, allow_nan=False)
     write_bytes_atomic(path, (text + "\n").encode("utf-8"))
+    _warn_dropped(path, suggestions)
 
 
 def maproulette_lines(suggestions: list[Suggestion],
@@ -89,6 +95,12 @@ def write_maproulette(path: str | Path, suggestions: list[Suggestion],
                       extra_properties: dict[str, Any] | None = None) -> None:
     """Write the file for ``PUT /challenge/{id}/addFileTasks?lineByLine=true`` atomically."""
     write_bytes_atomic(path, maproulette_lines(suggestions, extra_properties))
+    _warn_dropped(path, suggestions)
+
+
+def _warn_dropped(path: str | Path, suggestions: list[Suggestion]) -> None:
+    """One warning for the file if a suggestion had a tag value outside the vocabulary."""
+    warn_dropped(path, count_dropped((s.highway, s.level_tags) for s in suggestions))
 
 
 def _task_id(suggestion_id: str) -> str:
@@ -120,7 +132,10 @@ def _evidence_properties(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_scalar(value: Any) -> Any:
-    """numpy scalars to Python, dates to ISO text, NaN/inf to null (JSON has neither)."""
+    """numpy scalars to Python, dates to ISO text, NaN/inf to null (JSON has neither), text
+    cleaned (osmgap.core.osmtags.clean_text)."""
+    if isinstance(value, str):
+        return clean_text(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", None) == 0:

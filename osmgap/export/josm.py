@@ -21,11 +21,16 @@ a new node, and the ``fixme`` names the way it must be joined to. Any vertex at 
 existing node (or of another new way's vertex) becomes that node, except an inner vertex of a
 tunnel or bridge: it meets other levels only at its ends, where it lands; an inner vertex of one
 where such a node lies is left out (a second node there would be a duplicate node).
+
+Every tag comes from the one vocabulary (osmgap.core.osmtags.way_tags): a value outside it is
+dropped with one warning naming the file, so no text from a candidate file becomes a tag of its
+own; every comment goes through osmgap.core.osmtags.comment_text (no '--', no character XML
+forbids), so JOSM opens the file whatever licence text or file name the run was given.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from shapely.geometry import LineString
@@ -33,7 +38,7 @@ from shapely.geometry import LineString
 from osmgap import __version__
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import Suggestion
-from osmgap.core.osmtags import coord_text, tag_value
+from osmgap.core.osmtags import comment_text, coord_text, count_dropped, level_key, level_tags, warn_dropped, way_tags
 
 Bounds = tuple[float, float, float, float]  # minlon, minlat, maxlon, maxlat (WGS84)
 ExistingNodes = Mapping[int, tuple[int | None, float, float]]  # RoadNetwork.nodes
@@ -47,7 +52,7 @@ NEW_GEOMETRY_KINDS = {"missing_road": "possible missing road",
 
 
 def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osmgap", *,
-            existing_nodes: ExistingNodes | None = None, notes: list[str] = ()) -> bytes:
+            existing_nodes: ExistingNodes | None = None, notes: Sequence[str] = ()) -> bytes:
     """OSM XML 0.6 bytes for JOSM; the same input always gives the same bytes.
 
     Ways are written in the order of ``suggestions``; kinds that are not new geometry are left
@@ -58,11 +63,11 @@ def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osm
     root = ET.Element("osm", {"version": "0.6", "generator": f"{generator} {__version__}",
                               "upload": "never"})
     for note in notes:
-        root.append(ET.Comment(f" {note.replace('--', '- -')} "))
+        root.append(ET.Comment(comment_text(note)))
     ET.SubElement(root, "bounds", _bounds_attrs(bounds))
     nodes = _NodeTable(existing_nodes or {})
     drawable = [s for s in suggestions if s.kind in NEW_GEOMETRY_KINDS]
-    vertices = _on_levels([_line_keys(s.geometry) for s in drawable], [_level_text(s) for s in drawable],
+    vertices = _on_levels([_line_keys(s.geometry) for s in drawable], [level_key(s.level_tags) for s in drawable],
                           set(nodes.existing))
     ways = [(s, nodes.refs(keys)) for s, keys in zip(drawable, vertices) if len(keys) >= 2]
     root.extend(nodes.elements())
@@ -74,9 +79,11 @@ def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osm
 
 def write_josm(path: str | Path, suggestions: list[Suggestion], bounds: Bounds, *,
                generator: str = "osmgap", existing_nodes: ExistingNodes | None = None,
-               notes: list[str] = ()) -> None:
-    """Write :func:`osm_xml` atomically, so JOSM never opens half a file."""
+               notes: Sequence[str] = ()) -> None:
+    """Write :func:`osm_xml` atomically, so JOSM never opens half a file; one warning names the
+    file if a suggestion had a tag value outside the vocabulary (dropped)."""
     write_bytes_atomic(path, osm_xml(suggestions, bounds, generator, existing_nodes=existing_nodes, notes=notes))
+    warn_dropped(path, count_dropped((s.highway, s.level_tags) for s in suggestions if s.kind in NEW_GEOMETRY_KINDS))
 
 
 def fixme_text(suggestion: Suggestion) -> str:
@@ -85,7 +92,7 @@ def fixme_text(suggestion: Suggestion) -> str:
     shows no tunnel and not where a bridge's deck ends: a way on its own level asks for what the
     levelled road lines it came from must be checked for (osmgap.export.josm.level_check)."""
     phrase = NEW_GEOMETRY_KINDS.get(suggestion.kind, suggestion.kind.replace("_", " "))
-    check = level_check(suggestion.level_tags) or "check imagery"
+    check = level_check(level_tags(suggestion.level_tags)) or "check imagery"
     text = f"osmgap: {phrase}, {check} (confidence {suggestion.confidence:.2f})"
     loose = [j for j in suggestion.joins if j.node_id is None]
     if loose:
@@ -154,11 +161,6 @@ class _NodeTable:
         return out
 
 
-def _level_text(suggestion: Suggestion) -> str:
-    """The level a suggested way lies on as comparable text; '' on the surface or not known."""
-    return ";".join(f"{k}={v}" for k, v in sorted(suggestion.level_tags.items()))
-
-
 def _on_levels(lines: list[list[Coord]], levels: list[str], existing: set[Coord]) -> list[list[Vertex]]:
     """Per way, its vertices with the level each lies on: the inner vertices of a way on its own
     level (a tunnel, a bridge) lie on that level, every other vertex on none (ways join there).
@@ -207,13 +209,10 @@ def _bounds_attrs(bounds: Bounds) -> dict[str, str]:
 
 def _way_element(way_id: int, suggestion: Suggestion, refs: list[int]) -> ET.Element:
     way = ET.Element("way", {"id": str(way_id)})
-    # "--" may not occur in an XML comment; stable ids never contain it, but stay safe.
-    way.append(ET.Comment(f" {suggestion.id.replace('--', '- -')} "))
+    way.append(ET.Comment(comment_text(suggestion.id)))
     for ref in refs:
         ET.SubElement(way, "nd", {"ref": str(ref)})
-    tags = {"fixme": tag_value(fixme_text(suggestion), "osmgap: check imagery"),
-            "highway": tag_value(suggestion.highway or "road", "road")}
-    tags.update({k: tag_value(v, "yes") for k, v in suggestion.level_tags.items()})
+    tags, _ = way_tags(suggestion.highway, suggestion.level_tags, fixme_text(suggestion))
     for k, v in sorted(tags.items()):
         ET.SubElement(way, "tag", {"k": k, "v": v})
     return way

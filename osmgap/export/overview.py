@@ -18,8 +18,8 @@ from osmgap.core.aoi import reproject  # noqa: E402
 from osmgap.core.atomic import write_bytes_atomic  # noqa: E402
 from osmgap.core.datamodel import WGS84, Suggestion  # noqa: E402
 from osmgap.core.grid import Grid, grid_over  # noqa: E402
-from osmgap.sources.imagery import Imagery
-from osmgap.sources.xyz import open_window_reader  # noqa: E402
+from osmgap.core.osmtags import clean_text  # noqa: E402
+from osmgap.sources.xyz import AnyImagery, open_window_reader  # noqa: E402
 
 MAX_SIDE_PX = 1600
 BACKGROUND = "#f4f4f0"  # no imagery: a plain light ground
@@ -30,7 +30,7 @@ KIND_STYLE = {  # colour, line width, line style, legend text
 }
 
 
-def display_grid(analysis: Grid, imagery: Imagery) -> Grid:
+def display_grid(analysis: Grid, imagery: AnyImagery) -> Grid:
     """The analysis extent at the imagery's own resolution, capped at MAX_SIDE_PX a side."""
     t = analysis.transform
     bounds = (t.c, t.f + t.e * analysis.height, t.c + t.a * analysis.width, t.f)
@@ -38,7 +38,7 @@ def display_grid(analysis: Grid, imagery: Imagery) -> Grid:
     return grid_over(bounds, analysis.crs, max(imagery.resolution_m, side / MAX_SIDE_PX))
 
 
-def render_overview(path: str | Path, imagery: Imagery | None, analysis: Grid, osm_ways: gpd.GeoDataFrame,
+def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid, osm_ways: gpd.GeoDataFrame,
                     graph: nx.Graph, suggestions: list[Suggestion], title: str, footnote: str,
                     evidence_label: str = "model's road graph") -> None:
     """Draw the picture; without imagery (candidates only) on a plain background."""
@@ -73,7 +73,7 @@ def render_overview(path: str | Path, imagery: Imagery | None, analysis: Grid, o
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(imagery is None)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(clean_text(title), fontsize=10, parse_math=False)  # user text: no '$' math, no surrogates
     handles = [Line2D([], [], color="#00b8d4", lw=2.2, label="OSM roads"),
                Line2D([], [], color="#ffab00", lw=1.0, ls="--", label=evidence_label)]
     for kind, (colour, width, style, text) in KIND_STYLE.items():
@@ -82,7 +82,8 @@ def render_overview(path: str | Path, imagery: Imagery | None, analysis: Grid, o
     if counts.get("misconnection"):
         handles.append(Line2D([], [], color="#2962ff", marker="X", ls="", label=f"misconnections ({counts['misconnection']})"))
     ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.8)
-    ax.text(0, -0.01, "\n".join(textwrap.wrap(footnote, 110)), transform=ax.transAxes, fontsize=7, va="top")
+    ax.text(0, -0.01, "\n".join(textwrap.wrap(clean_text(footnote), 110)), transform=ax.transAxes, fontsize=7,
+            va="top", parse_math=False)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)

@@ -14,9 +14,9 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import matplotlib
 
@@ -26,11 +26,21 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from osmgap.workspace.store import STATUSES, Store, now_iso  # noqa: E402
 from osmgap.workspace.tracking import TWIN_REASON, precision  # noqa: E402
 
+if TYPE_CHECKING:
+    from matplotlib.ticker import MaxNLocator
+
 COLOURS = {"open": "#d62728", "published": "#ff7f0e", "fixed": "#2ca02c", "dismissed": "#7f7f7f",
            "osm": "#6baed6", "aoi": "#222222"}
 HISTORY_SERIES = ("new", "fixed", "dismissed")
 MAP_WIDTH = 860
-Projection = Callable[[float, float], tuple[float, float]]
+
+
+class Projection(Protocol):
+    """lon/lat -> SVG pixels, carrying the metres one pixel spans (for the scale bar)."""
+
+    metres_per_px: float
+
+    def __call__(self, lon: float, lat: float) -> tuple[float, float]: ...
 
 
 @dataclass(frozen=True)
@@ -236,7 +246,7 @@ def _history_png(hist: list[tuple[str, dict[str, int]]]) -> str | None:
         ax.bar([x + (i - 1) * width for x in xs], [c[series] for _, c in hist], width, label=series, color=colour)
     ax.set_xticks(list(xs), [d for d, _ in hist])
     ax.set_ylabel("suggestions")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    cast("MaxNLocator", ax.yaxis.get_major_locator()).set_params(integer=True)  # the default AutoLocator is one
     ax.legend(frameon=False, ncols=3)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -259,7 +269,7 @@ def _projection(coords: list[tuple[float, float]]) -> tuple[Projection, int, int
     def project(lon: float, lat: float) -> tuple[float, float]:
         return pad + (lon * k - minx) * scale, pad + (maxy - lat) * scale
     project.metres_per_px = 111_320 / scale  # type: ignore[attr-defined]
-    return project, width, height
+    return cast(Projection, project), width, height
 
 
 def _scale_bar(project: Projection, coords: list[tuple[float, float]], height: int) -> str:

@@ -38,7 +38,7 @@ def build_line_graph(lines: np.ndarray, confidence: np.ndarray, highway: np.ndar
     lines, splits = _snap_loose_ends(lines, snap_m)
     splits = _shared_vertices(lines, splits)
     whole = np.ones(len(lines), bool)
-    spans = []
+    spans: list[tuple[int, float, float]] = []
     for i, cuts in splits.items():
         length = lines[i].length
         bounds = [0.0, *sorted(c for c in set(cuts) if 0.0 < c < length), length]

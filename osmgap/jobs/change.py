@@ -10,7 +10,6 @@ aligned grid), overview.png and summary.json into --out.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,9 +33,10 @@ from osmgap.conflate.changes import (
 )
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, load_aoi
-from osmgap.core.atomic import staged_output_dir, write_text_atomic
+from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_atomic
 from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid
+from osmgap.core.jsontext import strict_json
 from osmgap.errors import InputError
 from osmgap.export.overview import render_overview
 from osmgap.export.probability import write_probability_tif
@@ -66,6 +66,7 @@ class ChangeRequest:
 
 def run_change(args: ChangeRequest) -> dict[str, Any]:
     """Detect the changes and write every output; returns the summary written to summary.json."""
+    check_output_dir(args.out)  # said before any work, not after the model ran
     started = time.perf_counter()
     aoi = load_aoi(args.aoi)
     before, after = open_imagery(args.before), open_imagery(args.after)
@@ -125,11 +126,11 @@ def _write(out: Path, aoi: Aoi, after: Imagery, grid: Grid, roads: RoadNetwork |
         lines.add_edge(2 * i, 2 * i + 1, geometry=c.line, length=c.line.length)
     with staged_output_dir(out) as stage:
         write_suggestion_files(stage, suggestions, aoi.bounds, roads.nodes if roads else None, notes, per)
-        write_text_atomic(stage / "changes.geojson", json.dumps(changes_feature_collection(changes, grid.crs)))
+        write_text_atomic(stage / "changes.geojson", strict_json(changes_feature_collection(changes, grid.crs)))
         write_probability_tif(stage / "probability_before.tif", prob_before)
         write_probability_tif(stage / "probability_after.tif", prob_after)
         render_overview(stage / "overview.png", after, grid, osm_ways, lines, suggestions,
                         f"osmgap change: {aoi.name}: {summary['appeared']['count']} appeared, "
                         f"{summary['vanished']['count']} vanished", " ".join(notes), evidence_label="changed roads")
         summary["seconds"] = round(time.perf_counter() - started, 2)
-        write_text_atomic(stage / "summary.json", json.dumps(summary, indent=2, default=str))
+        write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))

@@ -8,14 +8,13 @@ output directory untouched.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,9 +24,10 @@ from osmgap import __version__
 from osmgap.conflate.conflate import Conflation, Evidence, conflate
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, load_aoi, reproject
-from osmgap.core.atomic import staged_output_dir, write_text_atomic
+from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_atomic
 from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.grid import Grid, grid_over
+from osmgap.core.jsontext import strict_json
 from osmgap.core.traces import GpsTraces
 from osmgap.errors import InputError
 from osmgap.export.overview import render_overview
@@ -43,10 +43,18 @@ from osmgap.scale.options import ScaleOptions
 from osmgap.scale.tiled import tiled_evidence
 from osmgap.sources.candidates import load_candidates
 from osmgap.sources.gps import GpsSource, load_traces
-from osmgap.sources.imagery import Imagery, analysis_grid, open_imagery
+from osmgap.sources.imagery import (
+    COVERAGE_WARN_SHARE,
+    Coverage,
+    Imagery,
+    analysis_grid,
+    check_resolution,
+    measure_coverage,
+    open_imagery,
+)
 from osmgap.sources.osm import load_osm
 from osmgap.sources.sample import find_sample
-from osmgap.sources.xyz import XyzOptions, open_window_reader, open_xyz
+from osmgap.sources.xyz import AnyImagery, XyzOptions, open_window_reader, open_xyz
 from osmgap.workspace.outputs import read_outputs
 from osmgap.workspace.store import Store
 from osmgap.workspace.tracking import RunRecord, record_run
@@ -131,18 +139,21 @@ class EvidenceRun:
     evidence: Evidence
     area_wgs: object
     grid: Grid
-    imagery: Imagery | None
+    imagery: AnyImagery | None
     info: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)  # what the inputs of this evidence need said
 
 
 def run_diff(req: DiffRequest) -> dict[str, Any]:
     """Run the whole diff; returns the summary that is also written to summary.json."""
+    check_output_dir(req.out)  # an --out that is a file or cannot be written: said before any work
     timer = StageTimer()
     started = time.perf_counter()
     with timer("inputs"):
         aoi, imagery_path, osm_spec, licence = resolve_sources(req)
         imagery = (open_xyz(req.xyz, aoi.geometry) if req.xyz else
                    open_imagery(imagery_path) if imagery_path else None)
+        coverage = measure_coverage(imagery, aoi) if isinstance(imagery, Imagery) else None
         frame = load_candidates(req.candidates, aoi, req.conflate.default_confidence) if req.candidates else None
         traces, gps_info = (load_traces(req.gps, GpsSource(req.gps_crs, req.gps_columns), aoi) if req.gps
                             else (None, {}))
@@ -153,7 +164,8 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
     elif imagery is None and traces is not None:
         run = _gps_evidence(aoi, traces, timer)
     else:
-        run = _imagery_evidence(req, aoi, imagery, licence, timer)
+        assert imagery is not None  # resolve_sources: no candidates and no GPS means imagery
+        run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
     with timer("conflate"):
         params = gps_conflate_params(req.conflate) if run.info["evidence"] == "gps" else req.conflate
         result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
@@ -165,6 +177,7 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
     warnings = _warnings(result, licence, imagery, req.conflate)
     for w in warnings:
         log.warning(w)
+    covered, input_warnings = _coverage(aoi, run, coverage)
     per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
     summary: dict[str, Any] = {
         "osmgap_version": __version__,
@@ -179,7 +192,8 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
         "offset_m": result.offset.summary(),
         "conflation": result.report,
         "grid": {"crs": run.grid.crs.to_string(), "width": run.grid.width, "height": run.grid.height},
-        "warnings": warnings,
+        "coverage": covered,
+        "warnings": warnings + input_warnings,
     }
     notes = _notes(licence, imagery, req.candidates, roads, warnings)
     if traces is not None:
@@ -195,8 +209,27 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
                             f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
                             " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]])
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
-        write_text_atomic(stage / "summary.json", json.dumps(summary, indent=2, default=str))
+        write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))
     return summary
+
+
+def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[dict[str, Any], list[str]]:
+    """The summary's area actually analysed and share of the AOI the imagery covers (usable pixels),
+    and the warnings about the inputs (a repaired AOI, imagery coarser than the model's or covering
+    only part of the AOI); those not logged when found are logged here."""
+    aoi_km2 = aoi.area_km2()
+    imagery_evidence = run.info["evidence"] == "imagery" and coverage is not None
+    analysed = cast(Coverage, coverage).area_km2 if imagery_evidence else aoi_km2  # candidates, GPS: the whole AOI
+    covered = {"aoi_km2": round(aoi_km2, 4), "area_analysed_km2": round(analysed, 4),
+               "imagery_aoi_share": round(coverage.aoi_share, 4) if coverage is not None else None}
+    warnings = [*aoi.warnings, *run.warnings]
+    if imagery_evidence and cast(Coverage, coverage).aoi_share < COVERAGE_WARN_SHARE:
+        assert coverage is not None and run.imagery is not None  # both set for imagery evidence
+        warnings.append(f"WARNING: {run.imagery.path}: the imagery covers only {coverage.aoi_share:.0%} of the AOI "
+                        f"({coverage.area_km2:.3g} of {aoi_km2:.3g} km2: the rest is outside it, nodata or NaN); "
+                        "no road was looked for in the rest")
+        log.warning(warnings[-1])
+    return covered, warnings
 
 
 def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer) -> EvidenceRun:
@@ -208,12 +241,16 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer) -> EvidenceRun
     return EvidenceRun(evidence, aoi.geometry, grid, None, info)
 
 
-def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: Imagery, licence: ImageryLicence,
-                      timer: StageTimer) -> EvidenceRun:
-    """Segment the imagery and extract the road graph of the probability raster."""
+def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: ImageryLicence,
+                      timer: StageTimer, coverage: Coverage | None = None) -> EvidenceRun:
+    """Segment the imagery and extract the road graph of the probability raster; conflation looks
+    only where the imagery has usable pixels (``coverage``, for a file)."""
     with timer("inputs"):
         device = pick_device()
         net, meta = load_checkpoint(req.model, device)
+        coarse = check_resolution(imagery, meta.resolution_m)
+        if coarse:
+            log.warning(coarse)
         grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
     params = req.graph or GraphParams(threshold=meta.threshold)
     tiles: dict[str, Any] = {}
@@ -232,11 +269,11 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: Imagery, licence: Ima
             "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,
                       "resolution_m": meta.resolution_m, "threshold": meta.threshold},
             "device": str(device), "torch_threads": torch.get_num_threads(), **({"tiles": tiles} if tiles else {})}
-    area = aoi.geometry.intersection(box(*imagery.bounds_wgs84))
-    return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info)
+    area = coverage.area_wgs84 if coverage is not None else aoi.geometry.intersection(box(*imagery.bounds_wgs84))
+    return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info, [coarse] if coarse else [])
 
 
-def _candidate_evidence(req: DiffRequest, aoi: Aoi, frame: Any, imagery: Imagery | None,
+def _candidate_evidence(req: DiffRequest, aoi: Aoi, frame: Any, imagery: AnyImagery | None,
                         licence: ImageryLicence, timer: StageTimer) -> EvidenceRun:
     """The road graph of candidate lines; imagery, if given, is only drawn under the overview."""
     with timer("graph"):
@@ -254,7 +291,7 @@ def _candidate_evidence(req: DiffRequest, aoi: Aoi, frame: Any, imagery: Imagery
     return EvidenceRun(Evidence(graph), aoi.geometry, grid, imagery, info)
 
 
-def _warnings(result: Conflation, licence: ImageryLicence, imagery: Imagery | None,
+def _warnings(result: Conflation, licence: ImageryLicence, imagery: AnyImagery | None,
               params: ConflateParams) -> list[str]:
     out = [NOT_CLEARED_WARNING] if imagery is not None and not licence.cleared_for_osm_tracing else []
     off = result.offset
@@ -265,7 +302,7 @@ def _warnings(result: Conflation, licence: ImageryLicence, imagery: Imagery | No
     return out
 
 
-def _per_suggestion(licence: ImageryLicence, imagery: Imagery | None, candidates: str | None,
+def _per_suggestion(licence: ImageryLicence, imagery: AnyImagery | None, candidates: str | None,
                     warnings: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if candidates:
@@ -278,7 +315,7 @@ def _per_suggestion(licence: ImageryLicence, imagery: Imagery | None, candidates
     return out
 
 
-def _notes(licence: ImageryLicence, imagery: Imagery | None, candidates: str | None, roads: RoadNetwork,
+def _notes(licence: ImageryLicence, imagery: AnyImagery | None, candidates: str | None, roads: RoadNetwork,
            warnings: list[str]) -> list[str]:
     notes = []
     if candidates:

@@ -16,7 +16,6 @@ road both show counts once. Either source alone is enough to scan.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import defaultdict
@@ -34,8 +33,9 @@ from shapely.geometry.base import BaseGeometry
 
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, reproject
-from osmgap.core.atomic import staged_output_dir, write_text_atomic
+from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_atomic
 from osmgap.core.datamodel import WGS84
+from osmgap.core.jsontext import strict_json
 from osmgap.core.traces import GpsTraces
 from osmgap.errors import InputError
 from osmgap.export.scanmap import leaflet_assets, write_scan_map
@@ -166,6 +166,8 @@ def _padded(block_wgs84: BaseGeometry, crs: Any) -> BaseGeometry:
 
 def predicted_lines(inputs: ScanInputs, block_wgs84: BaseGeometry, params: GraphParams) -> np.ndarray:
     """The road graph's edges (metric LineStrings) over a block and a margin around it."""
+    # called only for a scan with imagery, whose model run_scan loads alongside it
+    assert inputs.imagery is not None and inputs.net is not None and inputs.meta is not None
     crs = inputs.aoi.metric_crs
     padded = reproject(_padded(block_wgs84, crs), crs, WGS84)
     grid = analysis_grid(inputs.imagery, padded, crs, inputs.meta.resolution_m)
@@ -178,6 +180,7 @@ def predicted_lines(inputs: ScanInputs, block_wgs84: BaseGeometry, params: Graph
 
 def gps_lines(inputs: ScanInputs, block_wgs84: BaseGeometry) -> np.ndarray:
     """The GPS road graph's edges (metric) over a block and a margin around it."""
+    assert inputs.traces is not None  # called only for a scan with GPS traces
     bounds = _padded(block_wgs84, inputs.aoi.metric_crs).bounds
     params = DiscoveryParams()
     margin = 3 * params.density.sigma_m  # traces just outside still blur in
@@ -270,9 +273,9 @@ def write_outputs(out: Path, scores: list[TileScore], summary: dict[str, Any], a
     """tiles.geojson, map.html and summary.json into ``out``, all or nothing."""
     tiles = tiles_feature_collection(scores)
     with staged_output_dir(out) as stage:
-        write_text_atomic(stage / "tiles.geojson", json.dumps(tiles))
+        write_text_atomic(stage / "tiles.geojson", strict_json(tiles))
         write_scan_map(stage / "map.html", tiles, shapely.geometry.mapping(aoi.geometry), title, josm_url=josm_url)
-        write_text_atomic(stage / "summary.json", json.dumps(summary, indent=2, default=str))
+        write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))
 
 
 @dataclass
@@ -295,6 +298,7 @@ class ScanRequest:
 
 def run_scan(req: ScanRequest) -> dict[str, Any]:
     """Score every tile of the AOI and write tiles.geojson, map.html and summary.json."""
+    check_output_dir(req.out)  # said before any work, not after the model ran
     if not 1 <= req.zoom <= 22:
         raise InputError(str(req.zoom), "--zoom must be between 1 and 22")
     leaflet_assets()  # a missing Leaflet is said before any work

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from osmgap.core.atomic import check_output_dir
 from osmgap.core.datapaths import data_root
 from osmgap.errors import InputError
 from osmgap.jobs.diff import DiffRequest, resolve_sources
@@ -29,6 +30,8 @@ def load_samples(datasets: list[str], pairs: list[str], resolution_m: float) -> 
 def cross_predict(aoi_spec: str, imagery: str | None, osm: str | None, folds: int, cfg: TrainConfig, out: Path,
                   tile_px: int, log: Callable[[str], None]) -> CrossPrediction:
     """Write a cross-predicted probability.tif and folds.json for an AOI to ``out``."""
+    check_output_dir(out)  # said before any training, not after it
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=aoi_spec, out=out, imagery=imagery, osm=osm))
+    assert imagery_path is not None  # no candidates, XYZ or GPS: resolve_sources gives imagery or raises
     ways = load_osm(osm_spec, aoi).ways
     return write_cross_prediction(aoi, imagery_path, ways, folds, cfg, out, init=cfg.init, tile_px=tile_px, log=log)

@@ -13,8 +13,12 @@ Routes (maproulette/maproulette-backend, conf/v2_route/*.api):
   Task.statusMap
 Authentication is the ``apiKey`` header (as in maproulette-python-client's Configuration).
 
-Timeouts, connection errors, 429 and 5xx are retried with exponential backoff (1, 2, 4, 8 s by
-default); a POST that creates something is not retried blindly (the caller looks first).
+Requests go through osmgap.core.http: timeouts, connection errors, 429 and 5xx are retried
+with its capped, jittered backoff (about 1, 2, 4, 8 s by default) or the server's Retry-After; a
+POST that creates something is not retried blindly (the caller looks first). The key is sent
+only to the API's own scheme, host and port (a redirect elsewhere is refused) and is masked in
+every message. An answer that is not what the route returns (HTML, other JSON, a CSV without
+its columns) is an InputError naming the API URL: most likely it is not a MapRoulette API.
 ``DryRunTransport`` records exactly what would be sent, headers minus the key, and answers as
 a server on which the challenge does not exist yet.
 """
@@ -25,20 +29,19 @@ import hashlib
 import io
 import json
 import logging
+import random
 import re
 import shutil
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import requests
-
-from osmgap import __version__
+from osmgap.core import http
 from osmgap.core.atomic import write_bytes_atomic
+from osmgap.core.http import USER_AGENT, Response, RetryPolicy, redact, server_text
 from osmgap.core.taskstatus import MR_STATUS_IDS, TaskStatus
 from osmgap.errors import InputError
 from osmgap.maproulette.config import DEFAULT_TIMEOUT, MapRouletteConfig
@@ -46,16 +49,9 @@ from osmgap.maproulette.config import DEFAULT_TIMEOUT, MapRouletteConfig
 log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "apiKey"
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+DEFAULT_POLICY = RetryPolicy(retries=4, backoff_s=1.0, max_backoff_s=60.0, max_retry_after_s=300.0)
+MAX_ANSWER_BYTES = 256 * 2**20  # the task extract of a full challenge is a few MB
+MAX_ID = 2**63 - 1  # ids are SQLite integers in the state
 
 
 class MapRouletteError(Exception):
@@ -66,24 +62,25 @@ class TransientError(MapRouletteError):
     """A timeout, connection failure or 5xx that may pass."""
 
 
+class MalformedAnswer(MapRouletteError):
+    """An answer that is not what the route returns; the client turns it into an InputError."""
+
+
 class Transport(Protocol):
     def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
              timeout: tuple[float, float]) -> Response: ...
 
 
 class RequestsTransport:
-    """The network, through one ``requests`` session."""
+    """The network, through osmgap's one HTTP client: the ``apiKey`` header is a secret, so
+    it never follows a redirect to another host."""
 
     def __init__(self) -> None:
-        self.session = requests.Session()
+        self.http = http.HttpClient(secret_headers=(API_KEY_HEADER,), max_bytes=MAX_ANSWER_BYTES)
 
     def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
              timeout: tuple[float, float]) -> Response:
-        try:
-            r = self.session.request(method, url, headers=headers, data=body, timeout=timeout)
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise TransientError(f"{method} {_path(url)}: {type(exc).__name__}") from None
-        return Response(r.status_code, r.content, dict(r.headers))
+        return self.http.send(method, url, headers=headers, data=body, timeout=timeout)
 
 
 class DryRunTransport:
@@ -145,28 +142,36 @@ class MapRouletteClient:
     """The routes osmgap uses; every call has a timeout and retries what may pass."""
 
     def __init__(self, config: MapRouletteConfig, transport: Transport | None = None, *,
-                 dry_run: bool = False, retries: int = 4, backoff_s: float = 1.0,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, sleep: Callable[[float], None] = time.sleep):
+                 dry_run: bool = False, policy: RetryPolicy = DEFAULT_POLICY,
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, sleep: Callable[[float], None] | None = None,
+                 rand: Callable[[], float] = random.random):
         self.config = config
         self.dry_run = dry_run
         self.transport = transport or (DryRunTransport() if dry_run else RequestsTransport())
         self.api_key = None if dry_run else config.require_key()
-        self.retries, self.backoff_s, self.timeout, self.sleep = retries, backoff_s, timeout, sleep
+        self.policy, self.timeout, self.sleep, self.rand = policy, timeout, sleep, rand
+
+    @property
+    def secrets(self) -> list[str]:
+        """What no message may show: the key, also in a dry run (it may be in the environment)."""
+        return [k for k in (self.api_key, self.config.api_key) if k]
 
     # routes -------------------------------------------------------------------------------
     def project(self, project_id: int) -> dict[str, Any] | None:
         """``GET /project/:id``; None when there is no such project."""
         r = self.request("GET", f"/project/{project_id}", ok=(200, 404))
-        return r.json() if r.status == 200 else None
+        return self._object(r, f"GET /project/{project_id}") if r.status == 200 else None
 
     def challenge_by_name(self, project_id: int, name: str) -> dict[str, Any] | None:
         """``GET /project/:id/challenge/:name``; None when the project has no such challenge."""
-        r = self.request("GET", f"/project/{project_id}/challenge/{urllib.parse.quote(name, safe='')}", ok=(200, 404))
-        return r.json() if r.status == 200 else None
+        path = f"/project/{project_id}/challenge/{urllib.parse.quote(name, safe='')}"
+        r = self.request("GET", path, ok=(200, 404))
+        return self._object(r, f"GET {path}", with_id=True) if r.status == 200 else None
 
     def create_challenge(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /challenge``: not retried here, since a lost answer may hide a created challenge."""
-        return self.request("POST", "/challenge", json_body=body, retry=False).json()
+        return self._object(self.request("POST", "/challenge", json_body=body, retry=False), "POST /challenge",
+                            with_id=True)
 
     def update_challenge(self, challenge_id: int | str, body: dict[str, Any]) -> None:
         """``PUT /challenge/:id`` (304 means nothing to update)."""
@@ -182,16 +187,45 @@ class MapRouletteClient:
 
     def task_statuses(self, challenge_id: int | str) -> list[TaskStatus]:
         """``GET /challenge/:id/tasks/extract`` (all tasks: limit -1), parsed from its CSV."""
+        what = f"GET /challenge/{challenge_id}/tasks/extract"
         r = self.request("GET", f"/challenge/{challenge_id}/tasks/extract", params={"limit": "-1", "page": "0"},
                          accept="text/csv")
-        return parse_task_extract(r.body, f"GET /challenge/{challenge_id}/tasks/extract")
+        try:
+            return parse_task_extract(r.body, challenge_id)
+        except MalformedAnswer as exc:
+            raise self._malformed(r, what, str(exc)) from None
+
+    # answers ------------------------------------------------------------------------------
+    def _object(self, r: Response, what: str, *, with_id: bool = False) -> dict[str, Any]:
+        """The answer as a JSON object (with a usable ``id`` where the caller needs one)."""
+        try:
+            doc = r.json()
+        except ValueError:
+            raise self._malformed(r, what, "is not JSON") from None
+        if not isinstance(doc, dict):
+            raise self._malformed(r, what, f"is a JSON {type(doc).__name__}, not an object")
+        if with_id and not self._usable_id(doc.get("id")):
+            raise self._malformed(r, what, "has no usable challenge id")
+        return doc
+
+    def _usable_id(self, value: Any) -> bool:
+        if isinstance(value, str) and self.dry_run:  # the dry run's placeholders
+            return True
+        return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+    def _malformed(self, r: Response, what: str, problem: str) -> InputError:
+        said = server_text(r, self.secrets, limit=120)
+        kind = r.header("Content-Type") or "no Content-Type"
+        return InputError(self.config.api_url, redact(f"the answer to {what} {problem} ({kind}"
+                                                      f"{': ' + said if said else ''}); is this a MapRoulette "
+                                                      "API v2 URL?", self.secrets))
 
     # transport ----------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
                 json_body: Any = None, body: bytes | None = None, content_type: str | None = None,
                 ok: tuple[int, ...] = (200,), retry: bool = True, accept: str = "application/json") -> Response:
         url = self.config.api_url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        headers = {"Accept": accept, "User-Agent": f"osmgap/{__version__}"}
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, sort_keys=True).encode("utf-8")
             content_type = "application/json; charset=utf-8"
@@ -199,27 +233,33 @@ class MapRouletteClient:
             headers["Content-Type"] = content_type
         if self.api_key:
             headers[API_KEY_HEADER] = self.api_key
-        attempts = 1 + (self.retries if retry else 0)
-        for attempt in range(attempts):
-            try:
-                r = self.transport.send(method, url, headers, body, self.timeout)
-            except TransientError as exc:
-                failure = str(exc)
-            else:
-                log.info("%s %s -> %s", method, _path(url), r.status)
-                if r.status in ok:
-                    return r
-                if r.status in (401, 403):
-                    raise InputError(self.config.key_source, f"MapRoulette refused the API key "
-                                                             f"(HTTP {r.status} on {method} {_path(url)})")
-                failure = f"HTTP {r.status} on {method} {_path(url)}: {_message(r)}"
-                if not (r.status >= 500 or r.status == 429):
-                    raise MapRouletteError(failure)
-            if attempt + 1 < attempts:
-                wait = min(60.0, self.backoff_s * 2 ** attempt)
-                log.warning("MapRoulette: %s; retrying in %.0f s", failure, wait)
-                self.sleep(wait)
-        raise TransientError(f"{failure} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})")
+        policy = self.policy if retry else replace(self.policy, retries=0)
+        try:
+            return http.retry(lambda: self._attempt(method, url, headers, body, ok), policy,
+                              sleep=self.sleep, rand=self.rand)
+        except http.GaveUp as exc:
+            n = exc.attempts
+            raise TransientError(redact(f"{exc.last} (gave up after {n} attempt{'s' if n > 1 else ''})",
+                                        self.secrets)) from None
+        except http.Refused as exc:
+            raise InputError(self.config.api_url, redact(str(exc), self.secrets)) from None
+
+    def _attempt(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                 ok: tuple[int, ...]) -> Response:
+        """One try: the answer when its status is one of ``ok``, else the right error."""
+        what = f"{method} {_path(url)}"
+        try:
+            r = self.transport.send(method, url, headers, body, self.timeout)
+        except http.Retryable as exc:
+            raise http.Retryable(f"{what}: {exc.message}", exc.retry_after) from None
+        log.info("%s -> %s", what, r.status)
+        if r.status in ok:
+            return r
+        if r.status in (401, 403):
+            raise InputError(self.config.key_source, f"MapRoulette refused the API key (HTTP {r.status} on {what})")
+        http.raise_if_retryable(r, what, self.secrets)
+        said = server_text(r, self.secrets)
+        raise MapRouletteError(f"HTTP {r.status} on {what}{': ' + said if said else ''}")
 
 
 def multipart_file(field_name: str, filename: str, data: bytes,
@@ -237,28 +277,46 @@ def multipart_file(field_name: str, filename: str, data: bytes,
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def parse_task_extract(body: bytes, what: str) -> list[TaskStatus]:
-    """Rows of the extract CSV; a header without the columns osmgap needs is an error."""
-    reader = csv.DictReader(io.StringIO(body.decode("utf-8-sig")))
-    needed = {"TaskID", "ChallengeID", "TaskName", "TaskStatus"}
-    if not needed <= set(reader.fieldnames or ()):
-        raise MapRouletteError(f"{what}: CSV lacks {sorted(needed - set(reader.fieldnames or ()))}")
-    out = []
-    for row in reader:
-        status = row["TaskStatus"]
-        if status not in MR_STATUS_IDS and not status.isdigit():
-            raise MapRouletteError(f"{what}: unknown task status {status!r}")
-        out.append(TaskStatus(int(row["TaskID"]), int(row["ChallengeID"]), row["TaskName"],
-                              MR_STATUS_IDS.get(status, int(status) if status.isdigit() else -1)))
-    return out
+def parse_task_extract(body: bytes, challenge_id: int | str | None = None) -> list[TaskStatus]:
+    """Rows of the extract CSV; anything but the CSV the route returns is a MalformedAnswer
+    (a header without the columns osmgap needs, a short row, an id that is no number, a
+    status MapRoulette does not have, a row of another challenge)."""
+    try:
+        reader = csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline=""))
+        fields = reader.fieldnames or []
+        needed = ["TaskID", "ChallengeID", "TaskName", "TaskStatus"]
+        missing = [k for k in needed if k not in fields]
+        if missing:
+            raise MalformedAnswer(f"is not the task CSV: it lacks the column(s) {', '.join(missing)}")
+        return [_task_row(row, reader.line_num, challenge_id) for row in reader]
+    except UnicodeDecodeError:
+        raise MalformedAnswer("is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise MalformedAnswer(f"is not readable CSV ({exc})") from None
+
+
+def _task_row(row: dict[str | Any, str | Any], line: int, challenge_id: int | str | None) -> TaskStatus:
+    values = {k: v for k in ("TaskID", "ChallengeID", "TaskName", "TaskStatus") if isinstance(v := row.get(k), str)}
+    if len(values) < 4:
+        raise MalformedAnswer(f"has a row with too few columns (line {line})")
+    task_id, parent = _csv_id(values["TaskID"], "TaskID", line), _csv_id(values["ChallengeID"], "ChallengeID", line)
+    if isinstance(challenge_id, int) and parent != challenge_id:
+        raise MalformedAnswer(f"lists a task of challenge {parent} (line {line})")
+    status = values["TaskStatus"]
+    if status in MR_STATUS_IDS:
+        number = MR_STATUS_IDS[status]
+    elif status.isdigit() and len(status) < 4:
+        number = int(status)
+    else:
+        raise MalformedAnswer(f"has an unknown task status {status[:40]!r} (line {line})")
+    return TaskStatus(task_id, parent, values["TaskName"], number)
+
+
+def _csv_id(text: str, column: str, line: int) -> int:
+    if not (text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID):
+        raise MalformedAnswer(f"has {column} {text[:40]!r}, not an id (line {line})")
+    return int(text)
 
 
 def _path(url: str) -> str:
     return urllib.parse.urlsplit(url).path
-
-
-def _message(r: Response) -> str:
-    try:
-        return str(r.json().get("message"))[:300]
-    except (ValueError, AttributeError):
-        return r.body[:300].decode("utf-8", "replace")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,11 +53,43 @@ def load_config(api_url: str | None = None, config_path: str | Path | None = Non
     path = Path(config_path).expanduser() if config_path else DEFAULT_CONFIG.expanduser()
     from_file = _read_file(path, required=config_path is not None)
     env_key = os.environ.get("MAPROULETTE_API_KEY", "").strip()
-    key, source = (env_key, "$MAPROULETTE_API_KEY") if env_key else (from_file.get("api_key"), str(path))
-    url = api_url or os.environ.get("MAPROULETTE_API_URL") or from_file.get("api_url") or DEFAULT_API_URL
-    if not str(url).startswith(("http://", "https://")):
-        raise InputError(api_url and "--api-url" or str(path), f"MapRoulette API URL must be http(s)://..., got {url!r}")
-    return MapRouletteConfig(str(url).rstrip("/"), key or None, source if key else "nowhere")
+    key, source = (env_key, "$MAPROULETTE_API_KEY") if env_key else ((from_file.get("api_key") or "").strip(), str(path))
+    if key:
+        _check_key(key, source)
+    url, url_source = next((u, where) for u, where in ((api_url, "--api-url"),
+                                                       (os.environ.get("MAPROULETTE_API_URL"), "$MAPROULETTE_API_URL"),
+                                                       (from_file.get("api_url"), str(path)),
+                                                       (DEFAULT_API_URL, "default")) if u)
+    return MapRouletteConfig(_check_url(url, url_source), key or None, source if key else "nowhere")
+
+
+def _check_key(key: str, source: str) -> None:
+    """A key goes into an HTTP header as it is: one that cannot (a line break, a space, a
+    character beyond ASCII) is refused here, without showing it, rather than by ``requests``
+    in a message that would quote it."""
+    if not all(33 <= ord(c) <= 126 for c in key):
+        raise InputError(source, "the MapRoulette API key has spaces, line breaks or other characters an "
+                                 "API key does not have; copy it again from MapRoulette > your user > API key")
+
+
+def _check_url(url: str, source: str) -> str:
+    """An http(s) URL with a host and nothing that would travel into messages or logs with it
+    (user:password@, ?query, #fragment). Plain http to another machine sends the key in clear."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        raise InputError(source, "the MapRoulette API URL must not hold user:password@, ?query or #fragment "
+                                 "(the key goes into the apiKey header, from $MAPROULETTE_API_KEY or the config file)")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0 \
+            or any(not c.isprintable() or c.isspace() for c in url.strip()):
+        raise InputError(source, "the MapRoulette API URL must be http(s)://HOST[:PORT]/..., "
+                                 "e.g. https://maproulette.org/api/v2")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        log.warning("%s: the MapRoulette API URL is plain http; the API key travels unencrypted", source)
+    return urllib.parse.urlunsplit(parts).rstrip("/")
 
 
 def _read_file(path: Path, required: bool) -> dict[str, str]:

@@ -4,7 +4,9 @@ Why: with ``cooperativeWork`` attached (meta version 2, type 2 = change file; fi
 format osc, base64 content, as maproulette/mr-cli writes it) MapRoulette hands the change to
 JOSM, so the mapper starts from the drawn road and only has to check, connect and tag it.
 Only new nodes and one new way are created (negative ids, no version); joining existing
-roads is left to the mapper, who sees them in JOSM.
+roads is left to the mapper, who sees them in JOSM. The way's tags are the task's ``highway``
+and level (tunnel/bridge/layer) read back through the one vocabulary
+(osmgap.core.osmtags.way_tags): a task file edited by anyone can put no other tag on the way.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from osmgap import __version__
-from osmgap.core.osmtags import coord_text, tag_value
+from osmgap.core.osmtags import LEVEL_KEYS, coord_text, way_tags
 
 COOPERATIVE_CHANGE_FILE = 2  # MapRoulette cooperativeWork meta.type for an osmChange file
 
@@ -34,8 +36,10 @@ def osmchange_xml(feature: dict[str, Any]) -> bytes:
     way = ET.SubElement(create, "way", {"id": str(-len(keys) - 1)})
     for i in range(1, len(keys) + 1):
         ET.SubElement(way, "nd", {"ref": str(-i)})
-    highway = tag_value((feature.get("properties") or {}).get("highway") or "road", "road")
-    ET.SubElement(way, "tag", {"k": "highway", "v": highway})
+    props = feature.get("properties") or {}
+    tags, _ = way_tags(props.get("highway"), {k: props[k] for k in LEVEL_KEYS if k in props})
+    for k, v in sorted(tags.items()):
+        ET.SubElement(way, "tag", {"k": k, "v": v})
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
 
 

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from osmgap.core.taskstatus import MRStatus
 from osmgap.errors import InputError
 from osmgap.export.geojson import line_by_line
 from osmgap.export.josm import NEW_GEOMETRY_KINDS
@@ -44,7 +45,6 @@ from osmgap.workspace.tracking import apply_task_statuses
 log = logging.getLogger(__name__)
 
 NOT_REPUBLISHED = ("dismissed", "fixed")
-DELETED = 4  # MapRoulette task status Deleted
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def _create(part: Part, client: MapRouletteClient, options: PublishOptions) -> d
 
 
 def _all_there(part: Part, tasks: list[Any]) -> bool:
-    present = {t.name for t in tasks if t.status != DELETED}
+    present = {t.name for t in tasks if t.status != MRStatus.DELETED}
     return set(part.ids) <= present
 
 

@@ -3,7 +3,9 @@
 Why: reviewers decide on MapRoulette. A task marked *Not an issue* (status 2, false positive)
 must make osmgap drop that gap for good; *Fixed* / *Already fixed* mark it mapped. The statuses
 come from each challenge's task extract (``GET /challenge/:id/tasks/extract``), one request per
-challenge, and are folded in by osmgap.workspace.tracking.apply_task_statuses.
+challenge, and are folded in by osmgap.workspace.tracking.apply_task_statuses. Every extract is
+read (and checked) before the first is folded in, so a server that fails or answers nonsense
+halfway leaves the state as it was.
 """
 from __future__ import annotations
 
@@ -15,10 +17,9 @@ from osmgap.workspace.tracking import apply_task_statuses
 def sync_statuses(store: Store, client: MapRouletteClient, aoi: str) -> dict[str, int]:
     """Fold the task statuses of every challenge published for ``aoi`` from this server."""
     totals = {"challenges": 0, "tasks": 0, "dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0}
-    for row in store.challenges(aoi):
-        if row["api_url"] != client.config.api_url:
-            continue
-        tasks = client.task_statuses(row["id"])
+    fetched = [client.task_statuses(row["id"]) for row in store.challenges(aoi)
+               if row["api_url"] == client.config.api_url]
+    for tasks in fetched:
         totals["challenges"] += 1
         totals["tasks"] += len(tasks)
         if client.dry_run:

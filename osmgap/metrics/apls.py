@@ -18,6 +18,8 @@ networkx graphs in a metric CRS with node ``x``/``y`` and optional edge ``geomet
 """
 from __future__ import annotations
 
+from typing import cast
+
 import networkx as nx
 import numpy as np
 
@@ -53,7 +55,7 @@ def apls_half(source: LineNet, target: LineNet, snap_m: float, max_nodes: int = 
     xy = np.array([source.nodes[n] for n in nodes])
     snaps = target.nearest(xy, snap_m)
     found = [i for i, s in enumerate(snaps) if s is not None]
-    augmented, snapped_ids = target.split([snaps[i] for i in found])
+    augmented, snapped_ids = target.split(cast("list[tuple[int, float]]", [snaps[i] for i in found]))
     counterpart = dict(zip(found, snapped_ids))
     src_graph, dst_graph = source.to_nx(), augmented.to_nx()
     scores = []

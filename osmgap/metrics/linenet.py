@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import networkx as nx
 import numpy as np
@@ -109,6 +110,9 @@ def densify(net: LineNet, spacing_m: float) -> LineNet:
     return net.split(points)[0]
 
 
-def distances_from(graph: nx.MultiGraph, source: Hashable, cutoff: float | None = None) -> dict[Hashable, float]:
+_Node = TypeVar("_Node", bound=Hashable)
+
+
+def distances_from(graph: nx.MultiGraph, source: _Node, cutoff: float | None = None) -> dict[_Node, float]:
     """Shortest network distance (m) from ``source`` to every node it reaches (within ``cutoff``)."""
     return nx.single_source_dijkstra_path_length(graph, source, cutoff=cutoff, weight="length")

@@ -41,8 +41,8 @@ def is_validation(name: str, fraction: float = 0.1) -> bool:
 def _resize_pair(img: Image.Image, mask: Image.Image, scale: float) -> tuple[np.ndarray, np.ndarray]:
     if abs(scale - 1.0) > 1e-6:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-        img = img.resize(size, Image.BILINEAR)
-        mask = mask.resize(size, Image.BILINEAR)
+        img = img.resize(size, Image.Resampling.BILINEAR)
+        mask = mask.resize(size, Image.Resampling.BILINEAR)
     image = np.asarray(img.convert("RGB"), np.float32).transpose(2, 0, 1) / 255.0
     m = np.asarray(mask.convert("L"))
     return image, (m > 127).astype(np.uint8)

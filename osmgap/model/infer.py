@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ import torch
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.model.nets import ModelMeta, pick_device
 from osmgap.sources.imagery import WindowReader
+
+if TYPE_CHECKING:
+    from osmgap.sources.xyz import XyzWindowReader
 
 # (row, col, height, width) -> ((3, h, w) float32 in [0, 1], (h, w) bool valid)
 TileReader = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
@@ -91,7 +94,7 @@ _COMPILED: dict[int, torch.nn.Module] = {}
 def compiled(net: torch.nn.Module) -> torch.nn.Module:
     """``torch.compile(net)``, once per net object (compiling costs seconds to a minute)."""
     if id(net) not in _COMPILED:
-        _COMPILED[id(net)] = torch.compile(net)
+        _COMPILED[id(net)] = cast(torch.nn.Module, torch.compile(net))  # an OptimizedModule
     return _COMPILED[id(net)]
 
 
@@ -105,6 +108,7 @@ def forward_probability(net: torch.nn.Module, x: torch.Tensor, tta: bool = False
             out = net(torch.flip(x, dims) if dims else x).float()
             prob = torch.sigmoid(torch.flip(out, dims) if dims else out)
             total = prob if total is None else total + prob
+    assert total is not None  # flips is never empty
     return total[:, 0] / len(flips)
 
 
@@ -175,7 +179,8 @@ def predict_array(net: torch.nn.Module, meta: ModelMeta, image: np.ndarray, **kw
     return sliding_window(net, meta, read, height, width, **kwargs)
 
 
-def predict_raster(net: torch.nn.Module, meta: ModelMeta, reader: WindowReader, **kwargs) -> ProbabilityRaster:
+def predict_raster(net: torch.nn.Module, meta: ModelMeta, reader: WindowReader | XyzWindowReader,
+                   **kwargs) -> ProbabilityRaster:
     """Probability over the reader's grid, reading imagery window by window (never whole)."""
     grid = reader.grid
     # Channels-last weights as well as inputs: faster on GPUs and, measured by bench/model.py, ~1.5x

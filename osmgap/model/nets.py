@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from osmgap.model.choices import DECODERS
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.pt"
 CHECKPOINT_FORMAT = "osmgap-model-1"
+MAX_IN_CHANNELS = 256
 
 
 def shear_rows(x: torch.Tensor) -> torch.Tensor:
@@ -114,10 +116,68 @@ class ModelMeta:
     training: dict[str, Any] = field(default_factory=dict)
 
 
+META_KEYS = frozenset(f.name for f in fields(ModelMeta))
+
+
+def check_architecture(arch: object, encoder: object, decoder: object, source: str | Path | None = None) -> None:
+    """``arch``/``encoder``/``decoder`` name a network smp can build; else an InputError naming
+    ``source`` (a checkpoint) or the option (--arch, --encoder, --decoder)."""
+    from segmentation_models_pytorch.encoders import encoders
+
+    if not isinstance(arch, str) or arch.lower() not in smp.MODEL_ARCHITECTURES_MAPPING:
+        raise InputError(source or "--arch", f"unknown architecture {arch!r} "
+                                             f"(known: {', '.join(smp.MODEL_ARCHITECTURES_MAPPING)})")
+    if not isinstance(encoder, str) or encoder not in encoders:
+        raise InputError(source or "--encoder", f"unknown encoder {encoder!r} (e.g. resnet18, resnet34, efficientnet-b0)")
+    if decoder not in DECODERS:
+        raise InputError(source or "--decoder", f"unknown decoder {decoder!r} (known: {', '.join(DECODERS)})")
+    if decoder == "1d" and arch.lower() != "linknet":
+        raise InputError(source or "--decoder", f"the 1D decoder replaces Linknet's decoder blocks, not {arch}'s")
+
+
+def check_meta(raw: object, source: str | Path) -> ModelMeta:
+    """A checkpoint's metadata as ModelMeta, every field checked: an unknown key (a model of
+    another osmgap) or a value no network could have is an InputError naming ``source``."""
+    if not isinstance(raw, dict):
+        raise InputError(source, "not an osmgap model (its metadata is not a table)")
+    unknown = sorted(set(raw) - META_KEYS)
+    if unknown:
+        raise InputError(source, f"unknown model metadata key(s) {', '.join(map(repr, unknown))} "
+                                 "(written by another osmgap version?)")
+    meta = ModelMeta(**raw)
+    check_architecture(meta.arch, meta.encoder, meta.decoder, source)
+    problem = _meta_problem(meta)
+    if problem:
+        raise InputError(source, f"model metadata: {problem}")
+    return meta
+
+
+def _meta_problem(meta: ModelMeta) -> str | None:
+    """What is wrong with the numbers of ``meta``, if anything."""
+    n = meta.in_channels
+    if not (type(n) is int and 1 <= n <= MAX_IN_CHANNELS):
+        return f"in_channels {n!r} is not a band count from 1 to {MAX_IN_CHANNELS}"
+    if not (_finite(meta.resolution_m) and meta.resolution_m > 0):
+        return f"resolution_m {meta.resolution_m!r} is not a number > 0"
+    for name, values in (("mean", meta.mean), ("std", meta.std)):
+        if not (isinstance(values, list) and len(values) == n and all(_finite(v) for v in values)):
+            return f"{name} is not {n} finite numbers, one per band"
+    if min(meta.std) <= 0:
+        return "std has a value <= 0"
+    if not (_finite(meta.threshold) and 0 <= meta.threshold <= 1):
+        return f"threshold {meta.threshold!r} is not a number from 0 to 1"
+    if not isinstance(meta.training, dict):
+        return "training is not a table"
+    return None
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def build_net(meta: ModelMeta) -> torch.nn.Module:
     """An smp network with random init: no pretrained weights can be fetched here."""
-    if meta.decoder not in DECODERS:
-        raise InputError(None, f"unknown decoder {meta.decoder!r} (known: {', '.join(DECODERS)})")
+    check_architecture(meta.arch, meta.encoder, meta.decoder)
     try:
         net = smp.create_model(
             meta.arch, encoder_name=meta.encoder, encoder_weights=None,
@@ -142,21 +202,50 @@ def save_checkpoint(path: str | Path, net: torch.nn.Module, meta: ModelMeta) -> 
     write_bytes_atomic(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelMeta]:
-    """Load a checkpoint written by ``save_checkpoint``; the net is in eval mode on ``device``."""
+def read_checkpoint(path: str | Path | None = None) -> tuple[dict[str, torch.Tensor], ModelMeta]:
+    """The weights and checked metadata of a checkpoint written by ``save_checkpoint``; anything
+    else (random bytes, a zip, an empty file, a torch file of another program) is an InputError."""
     path = Path(path) if path else DEFAULT_MODEL
-    if not path.exists():
-        raise InputError(path, "model file not found")
+    if not path.is_file():
+        raise InputError(path, "model file not found" if not path.exists() else "model is not a file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise InputError(path, f"not a readable osmgap model ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputError(path, f"not an osmgap model (expected format {CHECKPOINT_FORMAT})")
-    meta = ModelMeta(**ckpt["meta"])
-    net = build_net(meta)
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
+    state = ckpt.get("state_dict")
+    if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise InputError(path, "not an osmgap model (no weights)")
+    return state, check_meta(ckpt.get("meta"), path)
+
+
+def load_checkpoint(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelMeta]:
+    """Load a checkpoint written by ``save_checkpoint``; the net is in eval mode on ``device``.
+    Weights that do not fit the network its metadata names (another architecture or encoder)
+    are an InputError naming the file."""
+    source = Path(path) if path else DEFAULT_MODEL
+    state, meta = read_checkpoint(source)
+    try:
+        net = build_net(meta)
+    except InputError as exc:
+        raise InputError(source, exc.problem) from None
+    misfit = _misfit(net.state_dict(), state)
+    if misfit:
+        raise InputError(source, f"its weights do not fit the {meta.arch}/{meta.encoder} network its metadata "
+                                 f"names ({misfit})")
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return net.to(device).eval(), meta
+
+
+def _misfit(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> str:
+    """How ``found`` weights differ from a network's ``expected`` ones; empty when they fit."""
+    missing = len(expected.keys() - found.keys())
+    unexpected = len(found.keys() - expected.keys())
+    reshaped = sum(found[k].shape != v.shape for k, v in expected.items() if k in found)
+    parts = [f"{n} {what}" for n, what in ((missing, "missing"), (unexpected, "unexpected"),
+                                          (reshaped, "of another shape")) if n]
+    return ", ".join(parts)
 
 
 def pick_device() -> torch.device:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from osmgap.metrics.pixel import pixel_scores
 from osmgap.model.choices import SCHEDULES
 from osmgap.model.data import Sample, is_validation
 from osmgap.model.infer import predict_array
-from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device, save_checkpoint
+from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device, read_checkpoint, save_checkpoint
 from osmgap.model.resume import TrainState, load_state, save_state, state_path
 
 
@@ -54,6 +55,18 @@ class TrainConfig:
 
 # what a resumed run must share with the run it continues (the schedule's length and shape, the net)
 RESUME_MUST_MATCH = ("arch", "encoder", "decoder", "resolution_m", "steps", "batch", "crop", "lr", "schedule")
+
+
+def check_init(cfg: TrainConfig) -> None:
+    """The --init checkpoint is a readable model of the network being trained (same
+    architecture, encoder and decoder), said before any data is loaded or step taken."""
+    if not cfg.init:
+        return
+    _, meta = read_checkpoint(cfg.init)
+    have, want = (meta.arch, meta.encoder, meta.decoder), (cfg.arch, cfg.encoder, cfg.decoder)
+    if tuple(str(v).lower() for v in have) != tuple(str(v).lower() for v in want):
+        raise InputError(cfg.init, f"--init model is {'/'.join(have)} (arch/encoder/decoder), not the "
+                                   f"{'/'.join(want)} being trained; pass --arch, --encoder and --decoder to match")
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -99,17 +112,18 @@ def random_crop(sample: Sample, crop: int, rng: np.random.Generator) -> tuple[np
         mask = np.pad(mask, ((0, ph), (0, pw)))
         _, h, w = img.shape
     r, c = rng.integers(0, h - src + 1), rng.integers(0, w - src + 1)
-    x = torch.from_numpy(np.ascontiguousarray(img[:, r:r + src, c:c + src]))[None]
-    y = torch.from_numpy(np.ascontiguousarray(mask[r:r + src, c:c + src]).astype(np.float32))[None, None]
+    xt = torch.from_numpy(np.ascontiguousarray(img[:, r:r + src, c:c + src]))[None]
+    yt = torch.from_numpy(np.ascontiguousarray(mask[r:r + src, c:c + src]).astype(np.float32))[None, None]
     if src != crop:
-        x = F.interpolate(x, size=(crop, crop), mode="bilinear", align_corners=False)
-        y = (F.interpolate(y, size=(crop, crop), mode="bilinear", align_corners=False) > 0.5).float()
-    x, y = x[0].numpy(), y[0, 0].numpy()
+        xt = F.interpolate(xt, size=(crop, crop), mode="bilinear", align_corners=False)
+        yt = (F.interpolate(yt, size=(crop, crop), mode="bilinear", align_corners=False) > 0.5).float()
+    x, y = xt[0].numpy(), yt[0, 0].numpy()
     k = int(rng.integers(0, 4))
     x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
     if rng.random() < 0.5:
         x, y = x[:, :, ::-1], y[:, ::-1]
-    gain = rng.uniform(0.75, 1.3) * rng.uniform(0.92, 1.08, size=x.shape[0])  # contrast and a hue-ish tint
+    # contrast and a hue-ish tint; one per band (numpy's stubs read size=Any as a scalar draw)
+    gain = cast(np.ndarray, rng.uniform(0.75, 1.3) * rng.uniform(0.92, 1.08, size=x.shape[0]))
     bias = rng.uniform(-0.1, 0.1)
     mean = x.mean(axis=(1, 2), keepdims=True)
     x = np.clip((x - mean) * gain[:, None, None] + mean + bias, 0, 1)
@@ -151,10 +165,11 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
                      decoder=cfg.decoder, in_channels=trn[0].image.shape[0])
     net = build_net(meta)
     if cfg.init:
+        check_init(cfg)
         start, start_meta = load_checkpoint(cfg.init)
-        if (start_meta.arch, start_meta.encoder, start_meta.decoder) != (cfg.arch, cfg.encoder, cfg.decoder):
-            raise ValueError(f"--init model is {start_meta.arch}/{start_meta.encoder}/{start_meta.decoder} decoder, "
-                             f"not {cfg.arch}/{cfg.encoder}/{cfg.decoder}")
+        if start_meta.in_channels != meta.in_channels:
+            raise InputError(cfg.init, f"--init model reads {start_meta.in_channels} band(s); the training images "
+                                       f"have {meta.in_channels}")
         net.load_state_dict(start.state_dict())
         mean, std = start_meta.mean, start_meta.std  # train and infer on the inputs the weights expect
         meta.mean, meta.std = mean, std

@@ -4,7 +4,8 @@ Each tile's result (its core's probabilities and its core's road pieces as WKB) 
 written atomically (temp file + rename): a tile file either is whole or is not there. The
 store lives in a folder named after a fingerprint of everything that decides the tiles' content
 (imagery, grid, model, parameters), so a rerun with other inputs never picks up stale tiles.
-A tile file that cannot be read back (a disk error, a truncated copy) counts as not done.
+A tile file that cannot be read back (a disk error, a truncated, empty or foreign file) counts as
+not done and is computed again.
 """
 from __future__ import annotations
 
@@ -45,13 +46,28 @@ class TileResult:
 
     @classmethod
     def from_bytes(cls, key: str, data: bytes) -> TileResult:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        """Raises ValueError (or what numpy, zipfile or GEOS raise) for anything but a whole tile."""
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with z:
             prob, blob, sizes = z["prob"], z["wkb"].tobytes(), z["sizes"]
-        if int(sizes.sum()) != len(blob):
+        if prob.ndim != 2 or prob.dtype != np.float32 or sizes.ndim != 1 or sizes.dtype != np.int64:
+            raise ValueError("arrays of the wrong shape or type")
+        if (sizes < 0).any() or int(sizes.sum()) != len(blob):
             raise ValueError("line data do not add up")
         bounds = np.concatenate([[0], np.cumsum(sizes)])
         lines = [shapely.from_wkb(blob[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        if not all(isinstance(line, LineString) for line in lines):
+            raise ValueError("road pieces that are not lines")
         return cls(key, prob, lines)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def fingerprint(parts: dict[str, Any]) -> str:
@@ -80,7 +96,8 @@ class TileStore:
         return self.dir / f"{key}.npz"
 
     def done(self) -> set[str]:
-        return {p.stem for p in self.dir.glob("*.npz")}
+        """Tiles with a non-empty file (an empty one, a killed copy, is computed with the rest)."""
+        return {p.stem for p in self.dir.glob("*.npz") if _size(p) > 0}
 
     def save(self, result: TileResult) -> None:
         write_bytes_atomic(self.path(result.key), result.to_bytes())
@@ -92,9 +109,12 @@ class TileStore:
             return TileResult.from_bytes(key, path.read_bytes())
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, shapely.errors.GEOSException) as exc:
-            log.warning("tile %s is unreadable (%s); it will be computed again", path, exc)
-            path.unlink(missing_ok=True)
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, shapely.errors.GEOSException) as exc:
+            log.warning("tile %s is unreadable (%s); it will be computed again", path, exc or type(exc).__name__)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             return None
 
     def remove(self) -> None:

@@ -96,7 +96,8 @@ def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,
     came from one node of one tile's graph). Then, as in osmgap.graph.skeleton, spurs are pruned, chains
     of two-edge nodes merged and small components dropped, so a seam leaves no mark.
     """
-    seam_x, seam_y = set(), set()
+    seam_x: set[float] = set()
+    seam_y: set[float] = set()
     lines: list[tuple[int, LineString]] = []
     for n, (tile, pieces) in enumerate(tile_lines):
         cb = window_box(grid, tile.core).bounds

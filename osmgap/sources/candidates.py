@@ -6,6 +6,11 @@ Each candidate keeps a ``confidence`` (its own ``confidence`` or ``score`` prope
 0-100, else a default) and a ``highway`` class when the source has one; lines whose class says
 they are not roads (footway, cycleway, path, ...) are left out, as OSM's own are.
 
+Nothing else of a line is read, and what is read is checked against the one tag vocabulary
+(osmgap.core.osmtags): a class that is no road class becomes 'road', a level value OSM does not
+document is dropped, a confidence that is no number gets the default; one warning names the
+file and counts them. A stranger's file can so never put a tag of its own into the outputs.
+
 A source may also say which level a line lies on, with OSM's ``tunnel``, ``bridge`` and
 ``layer`` properties. A source with any of those columns is *levelled*: a line without them is
 on the surface, and conflation lets no OSM way on another level explain it (a road over a mapped
@@ -14,7 +19,11 @@ unlevelled: the level of its lines is not known.
 """
 from __future__ import annotations
 
+import io
+import warnings
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,13 +32,18 @@ import shapely
 
 from osmgap.core.aoi import Aoi
 from osmgap.core.datamodel import WGS84
-from osmgap.core.osmtags import LEVEL_KEYS, way_level
+from osmgap.core.osmtags import (
+    LEVEL_KEYS,
+    NOT_ROADS,
+    UNKNOWN_CLASS,
+    read_level_tags,
+    road_class,
+    warn_dropped,
+    way_level,
+)
 from osmgap.errors import InputError, one_line
-from osmgap.sources.osm import ROAD_CLASSES
 
 CONFIDENCE_COLUMNS = ("confidence", "score")
-NOT_ROADS = frozenset({"footway", "cycleway", "path", "steps", "bridleway", "corridor", "platform",
-                       "elevator", "proposed", "construction", "abandoned", "razed", "via_ferrata"})
 
 
 def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gpd.GeoDataFrame:
@@ -38,7 +52,7 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     if not path.is_file():
         raise InputError(path, "candidates file not found")
     try:
-        frame = gpd.read_file(path)
+        frame = _read_file(path)
     except Exception as exc:  # pyogrio/GDAL raise many types for unreadable or foreign files
         raise InputError(path, f"cannot read road lines ({one_line(exc)})") from None
     if frame.geometry is None or len(frame) == 0:
@@ -48,8 +62,9 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     if len(lines) == 0:
         raise InputError(path, "holds no LineString or MultiLineString features")
     lines = _to_wgs84(lines, path)
-    out = gpd.GeoDataFrame({"confidence": _confidence(lines, default_confidence, path),
-                            "highway": _highway(lines), **_level_columns(lines)},
+    dropped: Counter = Counter()
+    out = gpd.GeoDataFrame({"confidence": _confidence(lines, default_confidence, path, dropped),
+                            "highway": _highway(lines, dropped), **_level_columns(lines, dropped)},
                            geometry=lines.geometry.values, crs=WGS84)
     out = out[~out["highway"].isin(NOT_ROADS)].explode(index_parts=False).reset_index(drop=True)
     out = out.set_geometry(shapely.force_2d(out.geometry.values), crs=WGS84)
@@ -61,7 +76,20 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     clipped = clipped[clipped.geometry.geom_type == "LineString"].reset_index(drop=True)
     if len(clipped) == 0:
         raise InputError(path, "no candidate road line lies inside the AOI")
+    warn_dropped(path, dropped)
     return clipped
+
+
+def _read_file(path: Path) -> gpd.GeoDataFrame:
+    """The file's features. GDAL takes UTF-8 paths only, so a name that is not (undecodable bytes,
+    which Python keeps as lone surrogates) is read from the file's bytes instead."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        with warnings.catch_warnings():  # GDAL's in-memory copy has no extension, which it remarks on
+            warnings.filterwarnings("ignore", "File /vsimem/", RuntimeWarning)
+            return gpd.read_file(io.BytesIO(path.read_bytes()))
+    return gpd.read_file(path)
 
 
 def candidate_tags(frame: pd.DataFrame) -> list[dict] | None:
@@ -90,13 +118,21 @@ def _to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     return frame.to_crs(WGS84)
 
 
-def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path) -> np.ndarray:
-    """The source's own confidence/score, as 0-1; a percentage scale is recognised."""
+def _given(value: Any) -> Any:
+    """A cell's value, None where the source gives none (None, NaN, pandas' NA)."""
+    return None if np.ndim(value) == 0 and bool(pd.isna(value)) else value
+
+
+def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path, dropped: Counter) -> np.ndarray:
+    """The source's own confidence/score, as 0-1; a percentage scale is recognised. A value that
+    is no finite number gets ``default`` and is counted in ``dropped``."""
     columns = {c.lower(): c for c in frame.columns}
     name = next((columns[c] for c in CONFIDENCE_COLUMNS if c in columns), None)
     if name is None:
         return np.full(len(frame), default, float)
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+    given = np.asarray([_given(v) is not None and str(v).strip() != "" for v in frame[name].astype(object)], bool)
+    dropped["confidence"] += int((given & ~np.isfinite(values)).sum())
     finite = values[np.isfinite(values)]
     if len(finite) and (finite.min() < 0 or finite.max() > 100):
         raise InputError(path, f"'{name}' values must lie in 0-1 (or 0-100), got {finite.min():g}..{finite.max():g}")
@@ -105,22 +141,30 @@ def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path) -> np.ndarr
     return np.where(np.isfinite(values), values, default)
 
 
-def _level_columns(frame: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
-    """The source's ``tunnel``/``bridge``/``layer`` columns (any letter case) as text, None where
-    a line has no value; none when the source has none of them."""
+def _level_columns(frame: gpd.GeoDataFrame, dropped: Counter) -> dict[str, np.ndarray]:
+    """The source's ``tunnel``/``bridge``/``layer`` columns (any letter case) as the tags a way on
+    that level carries (osmgap.core.osmtags.read_level_tags), None where a line has none or its
+    value was dropped (counted in ``dropped``); no column when the source has none of them."""
     columns = {c.lower(): c for c in frame.columns}
-    out = {}
-    for key in LEVEL_KEYS:
-        if key in columns:
-            values = frame[columns[key]].astype(object)
-            out[key] = np.asarray([None if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
-                                   else str(v).strip() for v in values], dtype=object)
-    return out
+    keys = [k for k in LEVEL_KEYS if k in columns]
+    checked = []
+    for row in zip(*(frame[columns[k]].astype(object).tolist() for k in keys)):
+        tags, bad = read_level_tags({k: _given(v) for k, v in zip(keys, row)})
+        dropped.update(bad)
+        checked.append(tags)
+    return {k: np.asarray([t.get(k) for t in checked], dtype=object) for k in keys}
 
 
-def _highway(frame: gpd.GeoDataFrame) -> np.ndarray:
-    """The ``highway`` class where the source gives one; 'road' (unknown class) otherwise."""
+def _highway(frame: gpd.GeoDataFrame, dropped: Counter) -> np.ndarray:
+    """The ``highway`` class where the source gives a road class or a class that is no road;
+    'road' (unknown class) otherwise, counting the values that were neither in ``dropped``."""
     if "highway" not in frame.columns:
-        return np.full(len(frame), "road", dtype=object)
-    values = frame["highway"].astype(object).where(frame["highway"].notna(), "road").astype(str).str.strip()
-    return np.asarray([v if v in ROAD_CLASSES or v in NOT_ROADS else "road" for v in values], dtype=object)
+        return np.full(len(frame), UNKNOWN_CLASS, dtype=object)
+    out = []
+    for value in frame["highway"].astype(object):
+        text = "" if _given(value) is None else str(value).strip()
+        cls = road_class(text) or (text.lower() if text.lower() in NOT_ROADS else None)
+        if cls is None and text:
+            dropped["highway"] += 1
+        out.append(cls or UNKNOWN_CLASS)
+    return np.asarray(out, dtype=object)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from pyproj.exceptions import CRSError
 from osmgap.core.aoi import _transformer
 from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import GpsTraces, concat, from_arrays
-from osmgap.errors import InputError
+from osmgap.errors import InputError, one_line
 
 CSV_FIELDS = ("lon", "lat", "time", "speed", "bearing", "trip")
 # Column names recognised without a mapping, lower-cased.
@@ -176,16 +177,18 @@ def _numeric_rows(path: Path, sep: str, names: list[str], what: str) -> dict[str
 def read_csv(path: Path, crs: str, columns: dict[str, str] | None = None) -> GpsTraces:
     """Points of a CSV file with a header row; see the module docstring for the columns."""
     try:
-        header = list(pd.read_csv(path, nrows=0).columns)
+        with _csv_errors(path):
+            header = list(pd.read_csv(path, nrows=0).columns)
     except pd.errors.EmptyDataError:
         raise InputError(path, "holds no GPS points (empty file)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a CSV file ({exc})") from None
     mapping = csv_columns(header, columns or {}, path)
-    try:  # fast path: numbers parsed by pandas' C reader, no Python string per value
-        parts = _read_csv_chunks(path, mapping, crs, numeric=True)
-    except ValueError:  # a value that is not a number (an ISO time, or a bad row): name the row
-        parts = _read_csv_chunks(path, mapping, crs, numeric=False)
+    with _csv_errors(path):  # a bad byte or line may come a million rows after the header
+        try:  # fast path: numbers parsed by pandas' C reader, no Python string per value
+            parts = _read_csv_chunks(path, mapping, crs, numeric=True)
+        except (pd.errors.ParserError, UnicodeDecodeError):
+            raise
+        except ValueError:  # a value that is not a number (an ISO time, or a bad row): name the row
+            parts = _read_csv_chunks(path, mapping, crs, numeric=False)
     if not parts:
         return from_arrays(np.zeros(0), np.zeros(0), crs)
     traces = concat(parts, renumber=False)
@@ -193,8 +196,18 @@ def read_csv(path: Path, crs: str, columns: dict[str, str] | None = None) -> Gps
     return traces.take(np.argsort(traces.trip, kind="stable")) if "trip" in mapping else traces
 
 
+@contextmanager
+def _csv_errors(path: Path) -> Iterator[None]:
+    """pandas' parse and decode errors (a binary or non-UTF-8 file) as an InputError naming the file."""
+    try:
+        yield
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a CSV file of GPS points, or not UTF-8 ({one_line(exc)[:160]})") from None
+
+
 def _read_csv_chunks(path: Path, mapping: dict[str, str], crs: str, numeric: bool) -> list[GpsTraces]:
     dtype = {c: ("float64" if numeric and f != "trip" else str) for f, c in mapping.items()}
+    trip_ids: dict[str, int]
     parts, row0, trip_ids = [], 0, {}
     for chunk in pd.read_csv(path, usecols=list(mapping.values()), dtype=dtype, chunksize=CSV_CHUNK_ROWS):
         parts.append(_csv_chunk(chunk, mapping, crs, row0, path, trip_ids))
@@ -240,7 +253,8 @@ def _csv_chunk(chunk: pd.DataFrame, mapping: dict[str, str], crs: str, row0: int
         codes, names = pd.factorize(chunk[mapping["trip"]].fillna(""))
         ids = np.array([trip_ids.setdefault(n, len(trip_ids)) for n in names], np.int32)  # one per trip, not per point
         trip = ids[codes]
-    return from_arrays(numeric("lon", True), numeric("lat", True), crs, t=_times(chunk, mapping, row0, path),
+    lon, lat = cast(np.ndarray, numeric("lon", True)), cast(np.ndarray, numeric("lat", True))  # always mapped
+    return from_arrays(lon, lat, crs, t=_times(chunk, mapping, row0, path),
                        trip=trip, speed=numeric("speed", False), bearing=numeric("bearing", False))
 
 
@@ -308,6 +322,7 @@ def _gpx_time(elem: ET.Element, path: Path, n: int) -> float:
     node = next((c for c in elem if c.tag.rsplit("}", 1)[-1] == "time"), None)
     if node is None or not (node.text or "").strip():
         return math.nan
+    assert node.text is not None  # not blank, checked above
     stamp = pd.to_datetime(node.text.strip(), errors="coerce", utc=True)
     if pd.isna(stamp):
         raise InputError(path, f"point {n}: time {node.text.strip()!r} is not ISO 8601")

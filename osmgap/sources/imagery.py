@@ -7,25 +7,47 @@ resolution. A WarpedVRT does the reprojection lazily, so only the blocks a windo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.errors import RasterioError
+from rasterio.features import geometry_mask, shapes, sieve
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
-from shapely.geometry import box
+from rasterio.windows import Window, from_bounds
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
 
+from osmgap.core.aoi import Aoi, reproject
 from osmgap.core.grid import Grid, grid_over
-from osmgap.errors import InputError
+from osmgap.errors import InputError, one_line
+
+if TYPE_CHECKING:
+    from osmgap.sources.xyz import AnyImagery
 
 # Percentiles used to stretch >8-bit imagery to [0, 1]; robust to a few hot pixels.
 STRETCH_PERCENTILES = (1.0, 99.0)
+# Imagery this many times coarser than the model's ground resolution shows it no road (a 2-lane
+# road is ~7 m wide: at 4 m/px it is two pixels for a model that learnt it at 1 m/px as seven);
+# WARN_COARSER times coarser, it sees them blurred and misses the narrow ones.
+MAX_COARSER = 4.0
+WARN_COARSER = 1.5
+# Coverage is measured on a decimated read of the AOI's window: at most this many pixels a side.
+COVERAGE_SIDE_PX = 1024
+# Below this share of the AOI covered by usable pixels, the summary warns that the rest was not looked at.
+COVERAGE_WARN_SHARE = 0.95
+# A blank image (one value everywhere) is told from a tiny AOI on coarse imagery by this many pixels.
+MIN_BLANK_PX = 16
+SPECK_PX = 4  # valid areas this small (decimated pixels) are noise, not imagery to analyse
 
 
 @dataclass
@@ -55,9 +77,9 @@ def open_imagery(path: str | Path) -> Imagery:
         raise InputError(path, "imagery file not found")
     try:
         src = rasterio.open(path)
-    except RasterioIOError as exc:
+    except RasterioError as exc:
         raise InputError(path, f"not a raster rasterio can read ({str(exc).splitlines()[0][:120]})") from None
-    with src:
+    with src, read_errors(path):
         if src.crs is None:
             raise InputError(path, "imagery has no CRS: it must be georeferenced (GeoTIFF with a CRS)")
         if src.transform == Affine.identity():
@@ -108,26 +130,122 @@ def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[n
     for b in bands:
         arr = src.read(b, out_shape=shape, masked=True)
         vals = arr.compressed() if np.ma.isMaskedArray(arr) else arr.ravel()
+        vals = vals[np.isfinite(vals)]  # float imagery may mark no-data as NaN without declaring it
         if vals.size == 0:
-            raise InputError(src.name, "imagery holds only nodata")
+            raise InputError(src.name, "imagery holds only nodata or NaN pixels: no usable imagery")
         lo, hi = np.percentile(vals, STRETCH_PERCENTILES)
         lows.append(lo)
         highs.append(hi if hi > lo else lo + 1)
     return np.asarray(lows, np.float32), np.asarray(highs, np.float32)
 
 
-def analysis_grid(imagery: Imagery, aoi_wgs84: Any, metric_crs: Any, resolution_m: float) -> Grid:
+@contextmanager
+def read_errors(path: Path) -> Iterator[None]:
+    """GDAL's read errors (a truncated or corrupt file: "Read failed") as an InputError naming the
+    imagery file: rasterio's own message names no file."""
+    try:
+        yield
+    except RasterioError as exc:
+        raise InputError(path, f"cannot read the imagery: truncated or corrupt? ({one_line(exc)[:160]})") from None
+
+
+def _no_overlap(imagery: AnyImagery) -> InputError:
+    return InputError(imagery.path, f"imagery (bounds {', '.join(f'{v:.5f}' for v in imagery.bounds_wgs84)}) "
+                                    "does not overlap the AOI")
+
+
+def analysis_grid(imagery: AnyImagery, aoi_wgs84: Any, metric_crs: Any, resolution_m: float) -> Grid:
     """The grid over AOI ∩ imagery footprint in the metric CRS; InputError if they do not overlap."""
     footprint = box(*imagery.bounds_wgs84)
     overlap = footprint.intersection(aoi_wgs84)
     if overlap.is_empty or overlap.area == 0:
-        raise InputError(
-            imagery.path,
-            f"imagery (bounds {', '.join(f'{v:.5f}' for v in imagery.bounds_wgs84)}) does not overlap the AOI",
-        )
+        raise _no_overlap(imagery)
     crs = CRS.from_user_input(metric_crs)
     bounds = transform_bounds("EPSG:4326", crs, *overlap.bounds, densify_pts=21)
     return grid_over(bounds, crs, resolution_m)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the AOI the imagery shows: ``area_wgs84``, the part of the AOI under usable
+    pixels (not outside the image, not nodata, not NaN), the area actually analysed; its share of
+    the AOI's area and its area."""
+
+    area_wgs84: BaseGeometry
+    aoi_share: float
+    area_km2: float
+
+
+def measure_coverage(imagery: Imagery, aoi: Aoi) -> Coverage:
+    """The AOI's coverage by usable pixels, from a decimated read of the AOI's window of the image
+    (at most COVERAGE_SIDE_PX a side, so a cheap look even at a large AOI). InputError naming
+    the file when no pixel over the AOI is usable, or all usable ones hold one value (a blank
+    image): a model shown nothing finds nothing, and "0 suggestions" would read as "all mapped"."""
+    with read_errors(imagery.path), rasterio.open(imagery.path) as src:
+        crs = src.crs
+        area = reproject(aoi.geometry, "EPSG:4326", crs)
+        window = _window_over(src, area.bounds)
+        if window is None:
+            raise _no_overlap(imagery)
+        scale = max(1, math.ceil(max(window.width, window.height) / COVERAGE_SIDE_PX))
+        size = (max(1, round(window.height / scale)), max(1, round(window.width / scale)))
+        bands = sorted(set(imagery.band_indexes))
+        data = src.read(bands, window=window, out_shape=(len(bands), *size), masked=True)
+        transform = src.window_transform(window) @ Affine.scale(window.width / size[1], window.height / size[0])
+    inside = geometry_mask([area], out_shape=size, transform=transform, invert=True)
+    if not inside.any():  # an AOI smaller than a (decimated) pixel holds no pixel centre
+        inside = geometry_mask([area], out_shape=size, transform=transform, invert=True, all_touched=True)
+    valid = cast(np.ndarray, ~np.ma.getmaskarray(data).any(axis=0) & np.isfinite(np.ma.getdata(data)).all(axis=0))
+    usable = valid & inside
+    if not usable.any():
+        raise InputError(imagery.path, "no usable imagery over the AOI: every pixel there is nodata or NaN")
+    values = np.ma.getdata(data)[:, usable]
+    if values.shape[1] >= MIN_BLANK_PX and (values.min(axis=1) == values.max(axis=1)).all():
+        raise InputError(imagery.path, f"no usable imagery over the AOI: every pixel there holds the same value "
+                                       f"({', '.join(f'{v:g}' for v in values[:, 0])}), a blank image")
+    shown = _polygons(aoi.geometry.intersection(reproject(_valid_outline(valid, transform), crs, "EPSG:4326")))
+    shown_km2 = aoi.to_metric(shown).area / 1e6
+    return Coverage(shown, min(1.0, shown_km2 / aoi.area_km2()), shown_km2)
+
+
+def _valid_outline(valid: np.ndarray, transform: Affine) -> BaseGeometry:
+    """The (multi)polygon of the valid pixels, specks of a few pixels left out, simplified to
+    half a pixel."""
+    cleaned = valid.astype(np.uint8)
+    if cleaned.size > 16 * SPECK_PX:  # sieve wants an image much larger than a speck
+        cleaned = sieve(cleaned, size=SPECK_PX)
+    polygons = [shape(g) for g, v in shapes(cleaned, mask=cleaned.astype(bool), transform=transform) if v]
+    if not polygons:  # all specks: keep them rather than nothing
+        polygons = [shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=transform) if v]
+    outline = shapely.union_all(polygons).simplify(abs(transform.a) / 2)
+    return shapely.segmentize(outline, abs(transform.a) * 64)  # edges stay close when reprojected
+
+
+def _polygons(geom: BaseGeometry) -> BaseGeometry:
+    """The polygonal part of an intersection (which may add the lines and points where shapes touch)."""
+    return shapely.union_all([g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")])
+
+
+def _window_over(src: rasterio.io.DatasetReader, bounds: tuple[float, float, float, float]) -> Window | None:
+    """The whole-pixel window of ``src`` over ``bounds`` (in its CRS), cut to the image; None if empty."""
+    w = from_bounds(*bounds, transform=src.transform)
+    c0, r0 = max(0, math.floor(w.col_off)), max(0, math.floor(w.row_off))
+    c1, r1 = min(src.width, math.ceil(w.col_off + w.width)), min(src.height, math.ceil(w.row_off + w.height))
+    return Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
+
+
+def check_resolution(imagery: Any, model_resolution_m: float) -> str | None:
+    """InputError naming the imagery when it is more than MAX_COARSER times coarser than the model's
+    ground resolution (the model would see no road: resampling up adds no detail); a warning when
+    it is more than WARN_COARSER times coarser; None when it suits the model."""
+    ratio = imagery.resolution_m / model_resolution_m
+    said = f"imagery is {imagery.resolution_m:.3g} m/px, {ratio:.1f} times coarser than the model's {model_resolution_m:g} m/px"
+    if ratio > MAX_COARSER:
+        raise InputError(imagery.path, f"{said}: roads are too few pixels wide to be seen; use imagery of at most "
+                                       f"{MAX_COARSER * model_resolution_m:g} m/px")
+    if ratio > WARN_COARSER:
+        return f"WARNING: {imagery.path}: {said}: narrow roads may be missed"
+    return None
 
 
 class WindowReader:
@@ -149,14 +267,16 @@ class WindowReader:
         r0, c0 = max(row, 0), max(col, 0)
         r1, c1 = min(row + height, self.grid.height), min(col + width, self.grid.width)
         if r1 > r0 and c1 > c0:
-            window = rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)
+            window = Window(c0, r0, c1 - c0, r1 - r0)
             inner = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
-            data[(slice(None),) + inner] = self._vrt.read(self.imagery.band_indexes, window=window)
-            valid[inner] = self._vrt.read_masks(1, window=window) > 0
+            with read_errors(self.imagery.path):
+                data[(slice(None),) + inner] = self._vrt.read(self.imagery.band_indexes, window=window)
+                valid[inner] = self._vrt.read_masks(1, window=window) > 0
+            valid &= np.isfinite(data).all(axis=0)  # NaN pixels of float imagery are no data
         lo, hi = self.imagery.stretch
         data = (data - lo[:, None, None]) / (hi - lo)[:, None, None]
-        np.clip(data, 0.0, 1.0, out=data)
         data[:, ~valid] = 0.0
+        np.clip(data, 0.0, 1.0, out=data)
         return data, valid
 
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:

@@ -11,15 +11,15 @@ roads it finds inside them as parking aisles (osmgap.conflate.parking).
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
+import logging
+import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -34,17 +34,21 @@ from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.aoi import Aoi
 from osmgap.core.atomic import write_bytes_atomic
-from osmgap.core.datamodel import PARKING_COLUMNS, WAY_COLUMNS, WGS84, RoadNetwork
+from osmgap.core.datamodel import (  # why a road way could not be read whole: RoadNetwork.unreadable's reason
+    CUT_AT_EDGE,
+    MISSING_NODES,
+    NO_GEOMETRY,
+    NOT_A_LINE,
+    NOT_FINITE,
+    PARKING_COLUMNS,
+    UNREADABLE_COLUMNS,
+    WAY_COLUMNS,
+    WGS84,
+    RoadNetwork,
+)
+from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
+from osmgap.core.osmtags import ROAD_CLASSES  # the one vocabulary; re-exported here
 from osmgap.errors import InputError, one_line
-
-# highway=* values a vehicle can drive on (or that imagery shows as a road surface); paths,
-# steps, platforms, indoor corridors and unbuilt ways are not what a road model detects.
-ROAD_CLASSES: frozenset[str] = frozenset({
-    "motorway", "trunk", "primary", "secondary", "tertiary",
-    "motorway_link", "trunk_link", "primary_link", "secondary_link", "tertiary_link",
-    "unclassified", "residential", "living_street", "service", "road", "track",
-    "pedestrian", "busway",
-})
 
 # amenity=parking areas with no aisles a road source sees: a garage underground, parking along
 # the carriageway (a lane, a strip on the kerb, a lay-by); a missing street beside one is a street
@@ -56,17 +60,24 @@ _OSMIUM_SUFFIXES = {".osm.pbf": "pbf", ".pbf": "pbf", ".osm": "osm-xml", ".osm.b
                     ".osm.gz": "osm-xml"}
 _GEOJSON_SUFFIXES = (".geojson", ".json")
 
+log = logging.getLogger(__name__)
+
+# An unreadable way whose known positions lie this close to the AOI (degrees, >= 34 m up to 70
+# degrees of latitude) is kept: conflation keeps suggestions well clear of it.
+UNREADABLE_REACH_DEG = 0.001
+# OSM ids are positive 64-bit integers; an id a float carries is exact only up to 2**53.
+MAX_OSM_ID = 2**63 - 1
+MAX_FLOAT_ID = 2**53
+
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
 OVERPASS_SPEC = "overpass"
 OVERPASS_TIMEOUT_S = 180  # server-side [timeout:]; the client waits a little longer
 OVERPASS_RETRIES = 3  # retries after the first attempt
-OVERPASS_BACKOFF_S = 5.0  # first wait; doubles on each retry
+OVERPASS_BACKOFF_S = 5.0  # first wait; doubles on each retry (osmgap.core.http's policy)
+OVERPASS_POLICY = RetryPolicy(retries=OVERPASS_RETRIES, backoff_s=OVERPASS_BACKOFF_S, max_backoff_s=120.0,
+                              max_retry_after_s=600.0)
+OVERPASS_MAX_BYTES = 2 * 2**30  # a large AOI's answer is hundreds of MB; more is no Overpass answer
 DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/overpass")
-# What a busy or flaky Overpass server (or network) raises; a bad query is not retried.
-_RETRYABLE = (opx.OverpassGatewayTimeout, opx.OverpassTooManyRequests, opx.OverpassError,
-              opx.OverpassUnknownHTTPStatusCode, opx.OverpassUnknownContentType,
-              urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError,
-              ValueError)
 
 PROVENANCE_BASE = {"licence": "ODbL", "attribution": "© OpenStreetMap contributors"}
 
@@ -90,6 +101,16 @@ class _Lot:
     osm_type: str  # 'way' or 'relation'; 'way' for a GeoJSON feature without a relation id
     osm_id: int | None
     parking: str | None
+    geometry: BaseGeometry
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """A road way that could not be read whole; ``geometry`` (WGS84): where its unknown parts may
+    lie (``_unknown_stretches``), or all of it when it is no line; empty when nothing is known."""
+
+    osm_id: int | None
+    reason: str
     geometry: BaseGeometry
 
 
@@ -133,40 +154,96 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
     ways (filtered in C++) with node locations; the second only the nodes of kept ways.
     """
     try:
-        ways = clip_to_aoi(_scan_road_ways(path, aoi), aoi)
+        read, unreadable = _scan_road_ways(path, aoi)
+        ways = clip_to_aoi(read, aoi)
         wanted = {n for w in ways for n in (w.node_ids or ())}
         nodes = _scan_nodes(path, wanted) if wanted else {}
         lots = clip_lots(_scan_parking(path), aoi)
-    except RuntimeError as exc:  # osmium reports corrupt, truncated or unreadable input so
-        raise InputError(path, f"cannot read OSM data ({one_line(exc)})") from None
-    return _network(ways, nodes, source=str(path), fmt=fmt, lots=lots)
+    except (RuntimeError, osmium.InvalidLocationError) as exc:  # how osmium reports corrupt,
+        # truncated or unreadable input, and a coordinate such as lat="nan"
+        raise InputError(path, f"cannot read OSM data ({one_line(exc)[:200]})") from None
+    return _network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=_near(unreadable, aoi))
 
 
-def _scan_road_ways(path: Path, aoi: Aoi) -> list[_Way]:
-    """Road ways whose bbox meets the AOI's bbox, geometry from the file's node locations."""
+def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[_Way], list[_Unreadable]]:
+    """Road ways whose bbox meets the AOI's bbox, geometry from the file's node locations; a way
+    with nodes the file lacks (an extract cut at its border, a broken file) is the line through
+    its known nodes (it does connect them) and is also listed as unreadable, with where its
+    unknown nodes may lie."""
     road_filter = TagFilter(*(("highway", c) for c in sorted(ROAD_CLASSES)))
     processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
                  .with_locations()
                  .with_filter(EntityFilter(osmium.osm.WAY))
                  .with_filter(road_filter))
-    minx, miny, maxx, maxy = aoi.bounds
+    reach = _reach(aoi)
     ways: list[_Way] = []
-    for w in processor:
-        coords = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
-        if len(coords) < 2 or not _bbox_overlaps(coords, minx, miny, maxx, maxy):
+    unreadable: list[_Unreadable] = []
+    for w in cast("Iterable[osmium.osm.Way]", processor):  # the entity filter passes ways only
+        xy = np.array([(n.lon, n.lat) if n.location.valid() else (np.nan, np.nan) for n in w.nodes],
+                      dtype=float).reshape(-1, 2)
+        known = xy[np.isfinite(xy).all(axis=1)]
+        if len(known) and not _bbox_overlaps(known, reach):
             continue
         tags = dict(w.tags)
-        ways.append(_Way(osm_id=w.id, highway=tags["highway"], version=w.version or None,
-                         node_ids=[n.ref for n in w.nodes], tags=tags,
-                         geometry=LineString(coords)))
-    return ways
+        way = _Way(osm_id=w.id, highway=tags["highway"], version=w.version or None,
+                   node_ids=[n.ref for n in w.nodes], tags=tags, geometry=LineString())
+        line = _known_line(xy)
+        if line is not None:
+            ways.append(replace(way, geometry=line))
+        if len(known) < len(xy):
+            unreadable.append(_Unreadable(w.id, _why_missing(xy), _unknown_stretches(xy)))
+        elif line is None:  # one node, none, or all in one place: no line, but a road is there
+            unreadable.append(_Unreadable(w.id, NOT_A_LINE, Point(known[0]) if len(known) else Point()))
+    return ways, unreadable
 
 
-def _bbox_overlaps(coords: list[tuple[float, float]], minx: float, miny: float,
-                   maxx: float, maxy: float) -> bool:
+def _reach(aoi: Aoi) -> tuple[float, float, float, float]:
+    """The AOI's bbox grown by UNREADABLE_REACH_DEG."""
+    minx, miny, maxx, maxy = aoi.bounds
+    m = UNREADABLE_REACH_DEG
+    return minx - m, miny - m, maxx + m, maxy + m
+
+
+def _bbox_overlaps(xy: np.ndarray, bounds: tuple[float, float, float, float]) -> bool:
     """Cheap rejection before any shapely geometry is built."""
-    xs, ys = zip(*coords)
-    return min(xs) <= maxx and max(xs) >= minx and min(ys) <= maxy and max(ys) >= miny
+    minx, miny, maxx, maxy = bounds
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    return lo[0] <= maxx and hi[0] >= minx and lo[1] <= maxy and hi[1] >= miny
+
+
+def _known_line(xy: np.ndarray) -> LineString | None:
+    """The line through the known (finite) vertices of ``xy`` (n, 2); None when they make none."""
+    known = xy[np.isfinite(xy).all(axis=1)]
+    line = LineString(known) if len(known) >= 2 else None
+    return line if line is not None and line.length > 0 else None
+
+
+def _why_missing(xy: np.ndarray) -> str:
+    """CUT_AT_EDGE when only vertices before the first or after the last known one are missing:
+    what cutting an extract at a bbox leaves (by far the commonest cause; the rest of the way lies
+    outside the extract), whether or not the file still says its bbox. Else MISSING_NODES."""
+    known = np.flatnonzero(np.isfinite(xy).all(axis=1))
+    return CUT_AT_EDGE if len(known) and known[-1] - known[0] + 1 == len(known) else MISSING_NODES
+
+
+def _unknown_stretches(xy: np.ndarray) -> BaseGeometry:
+    """Where the unknown vertices of a way lie, as far as its known ones tell: a run of unknown
+    vertices between two known ones lies about on the segment joining them; a run at an end
+    starts at the known vertex it follows (a way cut at the border of an extract, whose unknown
+    part lies outside it, gives just that point). Empty when no vertex is known."""
+    ok = np.isfinite(xy).all(axis=1)
+    known = np.flatnonzero(ok)
+    if not len(known):
+        return Point()
+    clues: list[BaseGeometry] = []
+    if known[0] > 0:
+        clues.append(Point(xy[known[0]]))
+    if known[-1] < len(xy) - 1:
+        clues.append(Point(xy[known[-1]]))
+    for a, b in zip(known[:-1], known[1:]):
+        if b - a > 1:
+            clues.append(LineString([xy[a], xy[b]]))
+    return clues[0] if len(clues) == 1 else shapely.geometrycollections(clues)  # none: empty
 
 
 def _scan_nodes(path: Path, node_ids: set[int]) -> NodeTable:
@@ -174,7 +251,7 @@ def _scan_nodes(path: Path, node_ids: set[int]) -> NodeTable:
     processor = (osmium.FileProcessor(str(path), osmium.osm.NODE)
                  .with_filter(IdFilter(node_ids)))
     return {n.id: (n.version or None, n.location.lon, n.location.lat)
-            for n in processor if n.location.valid()}
+            for n in cast("Iterable[osmium.osm.Node]", processor) if n.location.valid()}
 
 
 def _scan_parking(path: Path) -> list[_Lot]:
@@ -184,9 +261,10 @@ def _scan_parking(path: Path) -> list[_Lot]:
     processor = osmium.FileProcessor(str(path)).with_areas(lot_filter).with_filter(lot_filter)
     wkb = osmium.geom.WKBFactory()
     lots: list[_Lot] = []
-    for obj in processor:
+    for obj in cast("Iterable[osmium.osm.OSMObject[Any]]", processor):  # a data file holds no changesets
         if not obj.is_area():
             continue
+        assert isinstance(obj, osmium.osm.Area)  # what is_area() tests
         try:
             geometry = shapely.from_wkb(wkb.create_multipolygon(obj))
         except RuntimeError:  # osmium: an invalid location or ring
@@ -199,22 +277,34 @@ def _scan_parking(path: Path) -> list[_Lot]:
 
 
 def load_geojson(path: Path, aoi: Aoi) -> RoadNetwork:
-    """Roads of ``aoi`` from a GeoJSON of OSM ways: no node ids, so ``nodes`` stays empty."""
+    """Roads of ``aoi`` from a GeoJSON of OSM ways: no node ids, so ``nodes`` stays empty. A way
+    whose geometry is empty, missing, not a line or has NaN coordinates is listed as unreadable
+    (the lines through the finite vertices of its line parts are still ways)."""
     features = _geojson_features(path)
-    lines = [f for f in features if _is_line(f.get("geometry"))]
-    if features and not lines:
+    way_features = [(i, f) for i, f in enumerate(features) if _is_way(f)]
+    if features and not any(_is_line(f.get("geometry")) for _, f in way_features):
         raise InputError(path, "GeoJSON holds no LineString or MultiLineString features")
-    ways = [w for w in (_way_from_feature(f, i, path) for i, f in enumerate(lines)) if w]
+    ways: list[_Way] = []
+    unreadable: list[_Unreadable] = []
+    for i, f in way_features:
+        read, problem = _way_from_feature(f, i, path)
+        ways += read
+        unreadable += [problem] if problem is not None else []
     lots = [lot for lot in map(_lot_from_feature, features) if lot]
-    return _network(clip_to_aoi(ways, aoi), {}, source=str(path), fmt="geojson", lots=clip_lots(lots, aoi))
+    return _network(clip_to_aoi(ways, aoi), {}, source=str(path), fmt="geojson", lots=clip_lots(lots, aoi),
+                    unreadable=_near(unreadable, aoi))
 
 
 def _geojson_features(path: Path) -> list[dict[str, Any]]:
     """The features of a FeatureCollection or single Feature; InputError for anything else."""
     try:
-        doc = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text (a binary file?): expected GeoJSON") from None
+    except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({one_line(exc)})") from None
+    except RecursionError:
+        raise InputError(path, "JSON nested too deeply to be GeoJSON") from None
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         features = doc.get("features")
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
@@ -230,60 +320,127 @@ def _is_line(geometry: Any) -> bool:
     return isinstance(geometry, dict) and geometry.get("type") in ("LineString", "MultiLineString")
 
 
-def _way_from_feature(feature: dict[str, Any], index: int, path: Path) -> _Way | None:
-    """A _Way from one line feature; None when its highway class is not a road."""
-    props = feature.get("properties") or {}
+def _is_way(feature: dict[str, Any]) -> bool:
+    """A line feature, or one classed as a road whose geometry is a collection or missing: an OSM
+    way the export mangled, which must not go unnoticed."""
+    geometry = feature.get("geometry")
+    if _is_line(geometry):
+        return True
+    mangled = not geometry or (isinstance(geometry, dict) and geometry.get("type") == "GeometryCollection")
+    return mangled and _road_class(_properties(feature))[1] in ROAD_CLASSES
+
+
+def _properties(feature: dict[str, Any]) -> dict[str, Any]:
+    props = feature.get("properties")
+    return props if isinstance(props, dict) else {}
+
+
+def _road_class(props: dict[str, Any]) -> tuple[str, str | None]:
+    """(the property that classes the way, its value): ``highway``, else ``type`` (osm2pgsql-style
+    exports); the value None when neither is set."""
+    key = "highway" if props.get("highway") else "type"
+    value = props.get(key)
+    return key, str(value) if value else None
+
+
+def _way_from_feature(feature: dict[str, Any], index: int,
+                      path: Path) -> tuple[list[_Way], _Unreadable | None]:
+    """The way of one feature and, when it could not be read whole, what is known of it (the way is
+    then the lines through the finite vertices of its line parts); no way when its highway class
+    is not a road."""
+    props = _properties(feature)
     osm_id = _parse_osm_id(props.get("osm_id"))
     if osm_id is None:
-        raise InputError(path, f"feature {index} has no usable osm_id property "
-                               f"(got {props.get('osm_id')!r})")
-    class_key = "highway" if props.get("highway") else "type"
-    highway = str(props.get(class_key) or "road")
+        raise InputError(path, f"feature {index} has no usable osm_id property (a positive integer below 2^63; "
+                               f"got {str(props.get('osm_id'))[:40]!r})")
+    class_key, highway = _road_class(props)
+    highway = highway or "road"
     if highway not in ROAD_CLASSES:
-        return None
-    try:
-        geometry = shapely.force_2d(shape(feature["geometry"]))
-    except Exception as exc:  # shapely raises several types for malformed coordinates
-        raise InputError(path, f"feature {index} has malformed geometry ({one_line(exc)})") from None
+        return [], None
+    geometry, reason = _way_geometry(feature.get("geometry"), index, path)
     tags = {k: str(v) for k, v in props.items()
             if isinstance(v, str) and v not in ("", "None") and k not in ("osm_id", class_key)}
     tags["highway"] = highway
-    return _Way(osm_id=osm_id, highway=highway, version=None, node_ids=None, tags=tags,
-                geometry=geometry)
+    way = _Way(osm_id=osm_id, highway=highway, version=None, node_ids=None, tags=tags, geometry=geometry)
+    if reason is None:
+        return [way], None
+    parts = _parts(geometry)
+    lines = [_known_line(shapely.get_coordinates(part)) for part in parts if part.geom_type == "LineString"]
+    pieces = [replace(way, geometry=g) for g in lines if g is not None]
+    # NaN vertices: the stretches they leave unknown; anything else unreadable: all of it
+    known = (shapely.geometrycollections([_unknown_stretches(shapely.get_coordinates(p)) for p in parts])
+             if reason == NOT_FINITE else geometry)
+    return pieces, _Unreadable(osm_id, reason, known)
+
+
+def _parts(geometry: BaseGeometry) -> np.ndarray:
+    """The single parts of a geometry: a collection's members, then their parts."""
+    return shapely.get_parts(shapely.get_parts(geometry))
+
+
+def _way_geometry(geojson: Any, index: int, path: Path) -> tuple[BaseGeometry, str | None]:
+    """A feature's 2D geometry, and why it is no usable line (None when it is one)."""
+    if not geojson:
+        return LineString(), NO_GEOMETRY
+    try:
+        with np.errstate(invalid="ignore"):  # NaN coordinates are found below, not warned about
+            geometry = shapely.force_2d(shape(geojson))
+    except Exception as exc:  # shapely raises several types for malformed coordinates
+        raise InputError(path, f"feature {index} has malformed geometry ({one_line(exc)[:200]})") from None
+    parts = _parts(geometry)
+    if geometry.is_empty:
+        return geometry, NO_GEOMETRY
+    if not np.isfinite(shapely.get_coordinates(geometry)).all():
+        return geometry, NOT_FINITE
+    if any(p.geom_type != "LineString" or p.length == 0 for p in parts):
+        return geometry, NOT_A_LINE
+    return geometry, None
 
 
 def _lot_from_feature(feature: dict[str, Any]) -> _Lot | None:
     """A parking lot from a Polygon/MultiPolygon feature tagged ``amenity=parking``, else None
     (a malformed polygon is skipped: lots only refine what kind of road a suggestion is)."""
-    props = feature.get("properties") or {}
+    props = _properties(feature)
     geometry = feature.get("geometry")
     if props.get("amenity") != "parking" or not isinstance(geometry, dict) \
             or geometry.get("type") not in ("Polygon", "MultiPolygon"):
         return None
     try:
-        polygon = shapely.force_2d(shape(geometry))
+        with np.errstate(invalid="ignore"):
+            polygon = shapely.force_2d(shape(geometry))
     except Exception:  # shapely raises several types for malformed coordinates
+        return None
+    if not np.isfinite(shapely.get_coordinates(polygon)).all():
         return None
     raw = props.get("osm_id", props.get("@id"))
     relation = isinstance(raw, str) and raw.startswith("relation/")
-    osm_id = _parse_osm_id(raw.removeprefix("relation/") if relation else raw)
+    osm_id = _parse_osm_id(cast(str, raw).removeprefix("relation/") if relation else raw)
     parking = props.get("parking")
     return _Lot("relation" if relation else "way", osm_id, str(parking) if parking else None, polygon)
 
 
 def _parse_osm_id(value: Any) -> int | None:
-    """27236016, 27236016.0, '27236016' or 'way/27236016' -> 27236016; None otherwise."""
+    """27236016, 27236016.0, '27236016' or 'way/27236016' -> 27236016; None otherwise (also for
+    an id beyond OSM's 64 bits, or a float too large to carry an exact integer, such as 1e30)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        value = value.removeprefix("way/").strip()
-        try:
-            value = float(value)
-        except ValueError:
+        text = value.removeprefix("way/").strip()
+        value = int(text) if text.isdigit() else _float_or_none(text)
+    if isinstance(value, float):
+        if not (value.is_integer() and 0 < value <= MAX_FLOAT_ID):
             return None
-    if isinstance(value, (int, float)) and float(value).is_integer() and value > 0:
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= MAX_OSM_ID:
+        return value
     return None
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 # --- Overpass API ----------------------------------------------------------------------
@@ -333,47 +490,69 @@ def _read_cached(cache: Path) -> overpy.Result | None:
 
 
 def _parse_overpass(raw: bytes) -> overpy.Result:
-    """Overpass JSON or XML -> overpy.Result; raises overpy's errors for server remarks."""
+    """Overpass JSON or XML -> overpy.Result; overpy's errors for server remarks, ValueError
+    for anything that is not an Overpass answer. overpy reads any XML or JSON as a result, so an
+    HTML "rate limited" page would be an empty area, every road of it "missing": the root is
+    checked first."""
     api = overpy.Overpass()
-    return api.parse_xml(raw) if raw.lstrip().startswith(b"<") else api.parse_json(raw)
+    try:
+        if raw.lstrip().startswith(b"<"):
+            if not re.search(rb"<osm[\s>/]", raw[:4096]):
+                raise ValueError("not an Overpass answer: XML or HTML without an <osm> root")
+            return api.parse_xml(raw)
+        doc = json.loads(raw, parse_float=Decimal)  # as overpy reads it
+        if not isinstance(doc, dict) or not isinstance(doc.get("elements"), list):
+            raise ValueError("not an Overpass answer: JSON without an elements list")
+        if doc.get("remark"):
+            raise opx.OverpassRuntimeError(msg=str(doc["remark"]))
+        return overpy.Result.from_json(doc, api=api)
+    except (opx.OverPyException, ValueError):
+        raise
+    except Exception as exc:  # KeyError, TypeError, XML parse errors, ...: a garbled answer
+        raise ValueError(f"not an Overpass answer ({type(exc).__name__})") from None
 
 
 def _query_with_retries(url: str, query: str) -> tuple[bytes, overpy.Result]:
-    """Ask Overpass, backing off exponentially while the server is busy or unreachable."""
-    attempt = 0
-    while True:
+    """Ask Overpass under osmgap's one retry policy (osmgap.core.http): a busy server (429,
+    504, a "runtime error" remark), a dropped connection or a garbled answer is tried again
+    after a capped, jittered backoff or the server's Retry-After; a rejected query is not."""
+    def attempt() -> tuple[bytes, overpy.Result]:
         try:
             raw = _http_post(url, query, OVERPASS_TIMEOUT_S + 30)
             return raw, _parse_overpass(raw)
         except opx.OverpassBadRequest as exc:
-            raise InputError(OVERPASS_SPEC, f"Overpass rejected the query ({one_line(exc)})") from None
-        except _RETRYABLE as exc:
-            if attempt == OVERPASS_RETRIES:
-                raise InputError(OVERPASS_SPEC, f"Overpass API at {url} failed {attempt + 1} "
-                                                f"times, last: {one_line(exc)}") from None
-            time.sleep(OVERPASS_BACKOFF_S * 2 ** attempt)
-            attempt += 1
+            raise InputError(OVERPASS_SPEC, f"Overpass rejected the query ({one_line(exc)[:300]})") from None
+        except (opx.OverPyException, ValueError) as exc:
+            raise Retryable(f"{type(exc).__name__}: {one_line(exc)[:200]}") from None
+
+    try:
+        return retry(attempt, OVERPASS_POLICY, sleep=time.sleep)
+    except GaveUp as exc:
+        raise InputError(OVERPASS_SPEC, f"Overpass API at {url} {exc}") from None
+    except Refused as exc:
+        raise InputError(OVERPASS_SPEC, f"Overpass API at {url}: {exc}") from None
 
 
 def _http_post(url: str, query: str, timeout_s: float) -> bytes:
-    """POST the query; HTTP errors become overpy's exceptions (overpy itself has no timeout)."""
-    body = urllib.parse.urlencode({"data": query}).encode("utf-8")
-    request = urllib.request.Request(url, data=body, headers={"User-Agent": "osmgap"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.read()
-    except urllib.error.HTTPError as exc:
-        raise _overpy_error(exc.code, query) from exc
+    """POST the query, once: 400 becomes overpy's bad-request error with the server's words,
+    408/429/5xx a Retryable carrying the server's Retry-After, any other status an InputError."""
+    r = _overpass_client().send("POST", url, data={"data": query}, timeout=(10.0, timeout_s))
+    if r.status == 400:
+        raise opx.OverpassBadRequest(query.encode("utf-8"), msgs=[server_text(r)])
+    raise_if_retryable(r, "Overpass")
+    if r.status != 200:
+        raise InputError(OVERPASS_SPEC, f"Overpass API at {url} answered HTTP {r.status}: {server_text(r)}")
+    return r.body
 
 
-def _overpy_error(status: int, query: str) -> opx.OverPyException:
-    if status == 400:
-        return opx.OverpassBadRequest(query.encode("utf-8"), msgs=[])
-    if status == 429:
-        return opx.OverpassTooManyRequests()
-    if status == 504:
-        return opx.OverpassGatewayTimeout()
-    return opx.OverpassUnknownHTTPStatusCode(status)
+_client: list[HttpClient] = []
+
+
+def _overpass_client() -> HttpClient:
+    """One session per process (keep-alive), made on first use."""
+    if not _client:
+        _client.append(HttpClient(max_bytes=OVERPASS_MAX_BYTES))
+    return _client[0]
 
 
 def _ways_from_overpass(result: overpy.Result) -> tuple[list[_Way], NodeTable]:
@@ -504,9 +683,33 @@ def _line_pieces(geom: BaseGeometry, original: BaseGeometry) -> list[LineString]
     return lines
 
 
+def _near(unreadable: list[_Unreadable], aoi: Aoi) -> list[_Unreadable]:
+    """The unreadable ways that may lie in the AOI: near it, or nobody knows where."""
+    return [u for u in unreadable
+            if u.geometry.is_empty or shapely.dwithin(aoi.geometry, u.geometry, UNREADABLE_REACH_DEG)]
+
+
+def _unreadable_warning(roads: RoadNetwork) -> str | None:
+    """One line on the road ways the source could not read whole, naming the source; None when
+    there were none."""
+    bad = roads.unreadable
+    if not len(bad):
+        return None
+    why = ", ".join(f"{reason}: {n}" for reason, n in bad["reason"].value_counts().items())
+    ids = [str(i) for i in bad["osm_id"] if i is not None]
+    named = f"; way{'s' * (len(ids) > 1)} {', '.join(ids[:5])}{' ...' * (len(ids) > 5)}" if ids else ""
+    text = (f"WARNING: {roads.provenance.get('source')}: {len(bad)} road way{'s' * (len(bad) > 1)} could not be "
+            f"read whole ({why}{named}); no road is suggested where their unread parts may lie")
+    unlocated = int(bad.geometry.is_empty.sum())
+    if unlocated:
+        text += f"; {unlocated} of them have no known position, so a suggested road may duplicate one"
+    return text
+
+
 def _network(ways: list[_Way], nodes: NodeTable, source: str, fmt: str,
-             lots: list[_Lot] = ()) -> RoadNetwork:
-    """The RoadNetwork of clipped ways and lots; ``nodes`` trimmed to the nodes the ways use."""
+             lots: Sequence[_Lot] = (), unreadable: Sequence[_Unreadable] = ()) -> RoadNetwork:
+    """The RoadNetwork of clipped ways, lots and unreadable ways; ``nodes`` trimmed to the nodes
+    the ways use. Unreadable ways are warned about here, once per source read."""
     used = {n for w in ways for n in (w.node_ids or ())}
     columns = {
         "osm_id": pd.Series([w.osm_id for w in ways], dtype="int64"),
@@ -522,7 +725,15 @@ def _network(ways: list[_Way], nodes: NodeTable, source: str, fmt: str,
                                 "parking": pd.Series([lot.parking for lot in lots], dtype=object)},
                                geometry=gpd.GeoSeries([lot.geometry for lot in lots], crs=WGS84))[
         [*PARKING_COLUMNS, "geometry"]]
+    bad = gpd.GeoDataFrame({"osm_id": pd.Series([u.osm_id for u in unreadable], dtype=object),
+                            "reason": pd.Series([u.reason for u in unreadable], dtype=object)},
+                           geometry=gpd.GeoSeries([u.geometry for u in unreadable], crs=WGS84))[
+        [*UNREADABLE_COLUMNS, "geometry"]]
     provenance = {"source": source, "format": fmt, "ways": len(frame), "parking_lots": len(parking),
-                  **PROVENANCE_BASE}
-    return RoadNetwork(ways=frame, nodes={k: v for k, v in nodes.items() if k in used},
-                       provenance=provenance, parking=parking)
+                  **({"unreadable_ways": len(bad)} if len(bad) else {}), **PROVENANCE_BASE}
+    roads = RoadNetwork(ways=frame, nodes={k: v for k, v in nodes.items() if k in used},
+                        provenance=provenance, parking=parking, unreadable=bad)
+    warning = _unreadable_warning(roads)
+    if warning:
+        log.warning(warning)
+    return roads

@@ -4,8 +4,9 @@ The source presents itself like a GeoTIFF (osmgap.sources.imagery): an imagery d
 a window reader on the analysis grid, so the rest of the pipeline does not know the difference.
 A window is read by fetching the web-mercator tiles under it and warping their mosaic onto the
 window. Tile servers are shared and flaky, so fetching is polite and careful: a disk cache, a
-limit on concurrent requests, retries with exponential backoff on timeouts, 5xx, truncated or
-undecodable tiles, ``Retry-After`` honoured on 429, and a one-line InputError on 401/403/404
+limit on concurrent requests, and osmgap's one HTTP client and retry policy (osmgap.core.http:
+its User-Agent, capped and jittered backoff on timeouts, 429, 5xx, truncated or undecodable
+tiles, ``Retry-After`` honoured), and a one-line InputError on 401/403/404 or another status
 (a wrong URL or key is not going to fix itself) or when the retries run out.
 """
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import requests
 from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
@@ -30,6 +30,18 @@ from rasterio.warp import reproject, transform_bounds
 
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.grid import Grid
+from osmgap.core.http import (
+    GaveUp,
+    HttpClient,
+    Refused,
+    Retryable,
+    RetryPolicy,
+    public_url,
+    raise_if_retryable,
+    redact,
+    retry,
+    url_secrets,
+)
 from osmgap.errors import InputError
 from osmgap.sources.imagery import Imagery, WindowReader
 
@@ -37,7 +49,7 @@ WEB_MERCATOR = CRS.from_epsg(3857)
 HALF_WORLD_M = 20037508.342789244
 MAX_LAT = 85.05112878
 DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/xyz")
-USER_AGENT = "osmgap (+https://github.com/osmgap)"
+MAX_TILE_BYTES = 32 * 2**20
 FATAL_STATUS = {401: "refused the credentials (401 Unauthorized)", 403: "refused access (403 Forbidden)",
                 404: "has no such tile (404 Not Found): check the URL template and zoom"}
 
@@ -53,9 +65,13 @@ class XyzOptions:
     cache_dir: Path | None = None
     concurrency: int = 4  # requests in flight at once, per process
     retries: int = 4  # after the first try
-    backoff_s: float = 1.0  # first wait; doubles on each retry
+    backoff_s: float = 1.0  # first wait; doubles on each retry (up to 60 s, less some jitter)
     timeout_s: float = 20.0
-    max_retry_after_s: float = 120.0
+    max_retry_after_s: float = 120.0  # a server that asks for a longer pause is not waited for
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(retries=self.retries, backoff_s=self.backoff_s, max_retry_after_s=self.max_retry_after_s)
 
 
 @dataclass(frozen=True)
@@ -73,7 +89,7 @@ class XyzImagery:
 
     def provenance(self) -> dict[str, Any]:
         o = self.options
-        return {"path": o.url, "source": "xyz", "zoom": o.zoom, "crs": "EPSG:3857",
+        return {"path": public_url(o.url), "source": "xyz", "zoom": o.zoom, "crs": "EPSG:3857",
                 "resolution_m": round(self.resolution_m, 3), "dtype": self.dtype,
                 "attribution": o.attribution, "licence": o.licence}
 
@@ -98,11 +114,11 @@ def open_xyz(options: XyzOptions, aoi_wgs84: Any) -> XyzImagery:
     InputError before any work (and any output) is done."""
     url = options.url
     if not url.startswith(("http://", "https://")):
-        raise InputError(url, "XYZ URL must start with http:// or https://")
+        raise InputError(public_url(url), "XYZ URL must start with http:// or https://")
     if not ("{x}" in url and ("{y}" in url or "{-y}" in url) and ("{z}" in url or "{zoom}" in url)):
-        raise InputError(url, "XYZ URL template needs {z}, {x} and {y} (or {-y} for TMS)")
+        raise InputError(public_url(url), "XYZ URL template needs {z}, {x} and {y} (or {-y} for TMS)")
     if not 0 <= options.zoom <= 24:
-        raise InputError(url, f"zoom {options.zoom} is outside 0..24")
+        raise InputError(public_url(url), f"zoom {options.zoom} is outside 0..24")
     lon, lat = aoi_wgs84.centroid.x, aoi_wgs84.centroid.y
     res = 2 * HALF_WORLD_M / 256 / 2 ** options.zoom * math.cos(math.radians(lat))
     imagery = XyzImagery(options, Path(url), res)
@@ -129,8 +145,7 @@ class TileFetcher:
         self.options = options
         root = Path(options.cache_dir or DEFAULT_CACHE_DIR).expanduser()
         self.cache = root / hashlib.sha256(options.url.encode()).hexdigest()[:16]
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
+        self.http = HttpClient(timeout=options.timeout_s, max_bytes=MAX_TILE_BYTES)
         self.slots = threading.Semaphore(max(1, options.concurrency))
 
     @classmethod
@@ -154,44 +169,27 @@ class TileFetcher:
         return rgb
 
     def _download(self, url: str) -> tuple[bytes, np.ndarray]:
-        o = self.options
-        last = ""
-        for attempt in range(o.retries + 1):
-            wait = o.backoff_s * 2 ** attempt
-            try:
-                with self.slots:
-                    response = self.session.get(url, timeout=o.timeout_s)
-                if response.status_code in FATAL_STATUS:
-                    raise InputError(url, f"tile server {FATAL_STATUS[response.status_code]}")
-                if response.status_code == 429:
-                    wait = max(wait, _retry_after(response.headers.get("Retry-After"), o.max_retry_after_s))
-                    last = "429 Too Many Requests"
-                elif response.status_code != 200:
-                    last = f"HTTP {response.status_code}"
-                else:
-                    _check_length(response)
-                    return response.content, decode_tile(response.content)
-            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                last = f"{type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
-            except ValueError as exc:
-                last = str(exc)
-            if attempt < o.retries:
-                time.sleep(wait)
-        raise InputError(url, f"tile server failed {o.retries + 1} times, last: {last}")
+        """The tile's bytes and pixels, under the retry policy; the wait between tries is
+        spent outside the concurrency limit."""
+        try:
+            return retry(lambda: self._attempt(url), self.options.policy, sleep=time.sleep)
+        except GaveUp as exc:
+            raise InputError(public_url(url), f"tile server {redact(str(exc), url_secrets(url))}") from None
+        except Refused as exc:
+            raise InputError(public_url(url), f"tile server: {redact(str(exc), url_secrets(url))}") from None
 
-
-def _retry_after(value: str | None, cap: float) -> float:
-    """Seconds a 429's Retry-After asks for (delta-seconds form; an HTTP date counts as 1 s)."""
-    try:
-        return min(cap, max(0.0, float(value))) if value is not None else 0.0
-    except ValueError:
-        return 1.0
-
-
-def _check_length(response: requests.Response) -> None:
-    expected = response.headers.get("Content-Length")
-    if expected is not None and expected.isdigit() and int(expected) != len(response.content):
-        raise ValueError(f"truncated tile: {len(response.content)} of {expected} bytes")
+    def _attempt(self, url: str) -> tuple[bytes, np.ndarray]:
+        with self.slots:
+            response = self.http.send("GET", url)
+        if response.status in FATAL_STATUS:
+            raise InputError(public_url(url), f"tile server {FATAL_STATUS[response.status]}")
+        raise_if_retryable(response, "GET tile")
+        if response.status != 200:
+            raise InputError(public_url(url), f"tile server answered HTTP {response.status}")
+        try:
+            return response.body, decode_tile(response.body)
+        except ValueError as exc:
+            raise Retryable(str(exc)) from None
 
 
 def decode_tile(raw: bytes) -> np.ndarray:
@@ -252,7 +250,7 @@ class XyzWindowReader:
         mosaic = np.zeros((3, len(ys) * size, len(xs) * size), np.uint8)
         for (x, y), t in zip(keys, tiles):
             if t.shape[1:] != (size, size):
-                raise InputError(self.imagery.options.url, f"tile {z}/{x}/{y} is {t.shape[2]}x{t.shape[1]} px, "
+                raise InputError(public_url(self.imagery.options.url), f"tile {z}/{x}/{y} is {t.shape[2]}x{t.shape[1]} px, "
                                                            f"others {size}x{size}")
             r, c = (y - ys[0]) * size, (x - xs[0]) * size
             mosaic[:, r:r + size, c:c + size] = t

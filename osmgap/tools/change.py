@@ -10,6 +10,9 @@ from osmgap.tools.options import (
     add_model_argument,
     add_osm_argument,
     add_out_argument,
+    check_model,
+    non_negative_float,
+    positive_float,
 )
 
 HELP = "find roads that appeared or vanished between two images"
@@ -22,16 +25,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_osm_argument(p, ": keeps only the changes OSM has to follow")
     add_out_argument(p)
     add_model_argument(p)
-    p.add_argument("--min-length", type=float, default=20.0, help="shortest change reported, metres (default %(default)s)")
-    p.add_argument("--margin", type=float, default=CHANGE_MARGIN_M,
+    p.add_argument("--min-length", type=non_negative_float, default=20.0, help="shortest change reported, metres (default %(default)s)")
+    p.add_argument("--margin", type=positive_float, default=CHANGE_MARGIN_M,
                    help="a road is new only where the other date shows none within this many metres (default %(default)s)")
-    p.add_argument("--tolerance", type=float, default=ConflateParams.tolerance_m,
+    p.add_argument("--tolerance", type=positive_float, default=ConflateParams.tolerance_m,
                    help="a change within this many metres of an OSM way is in OSM (default %(default)s)")
     p.add_argument("--no-align", action="store_true", help="trust the images' georeferencing as it is")
     add_cache_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_model(args.model)
     from osmgap.jobs.change import ChangeRequest, run_change
 
     summary = run_change(ChangeRequest(args.aoi, args.before, args.after, args.out, osm=args.osm, model=args.model,

@@ -18,12 +18,20 @@ from typing import TYPE_CHECKING
 from osmgap.conflate.params import ConflateParams
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, ScaleOptions
 from osmgap.tools.options import (
+    MAX_WORKERS,
     add_aoi_argument,
     add_cache_argument,
     add_imagery_argument,
     add_model_argument,
     add_osm_argument,
     add_out_argument,
+    add_window_arguments,
+    check_model,
+    check_window,
+    non_negative_float,
+    non_negative_int,
+    number,
+    positive_float,
 )
 
 if TYPE_CHECKING:
@@ -54,15 +62,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imagery-date", default="unknown", help="capture date of the imagery")
     p.add_argument("--imagery-cleared", action="store_true",
                    help="the imagery may be used for tracing into OSM (else every output carries a warning)")
-    p.add_argument("--tolerance", type=float, default=ConflateParams.tolerance_m,
+    p.add_argument("--tolerance", type=positive_float, default=ConflateParams.tolerance_m,
                    help="largest distance, metres, at which evidence running along an OSM way counts as that "
                         "way (default %(default)s; tightened automatically for precise evidence)")
-    p.add_argument("--min-length", type=float, default=ConflateParams.min_length_m,
+    p.add_argument("--min-length", type=non_negative_float, default=ConflateParams.min_length_m,
                    help="shortest gap reported, metres (default %(default)s)")
-    p.add_argument("--tile", type=int, default=512, help="inference window, pixels (multiple of 32)")
-    p.add_argument("--overlap", type=int, default=64, help="overlap between windows, pixels")
-    p.add_argument("--batch", type=int, default=None,
-                   help="windows per forward pass (default: from free memory; at most 2 on a CPU, 32 on a GPU)")
+    add_window_arguments(p)
     p.add_argument("--tta", action="store_true", help="average the model over the four flips of every window (4x slower)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~1.8x faster on a CPU after a ~90 s compile, so only for areas of tens of km2")
@@ -75,31 +80,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def add_scale_arguments(p: argparse.ArgumentParser) -> None:
     """Large areas: tiles on Dask, persisted and resumable; imagery from an XYZ tile server."""
     g = p.add_argument_group("large areas")
-    g.add_argument("--workers", type=int, help="tile the area and run the tiles on a local Dask cluster of N "
-                                               "worker processes (default 1 when tiling; 0: tiles in this process)")
+    g.add_argument("--workers", type=number(int, low=0, high=MAX_WORKERS),
+                   help="tile the area and run the tiles on a local Dask cluster of N worker processes "
+                        f"(default 1 when tiling; 0: tiles in this process; at most {MAX_WORKERS})")
     g.add_argument("--scheduler", help="run the tiles on an existing Dask cluster, tcp://HOST:PORT")
-    g.add_argument("--tile-size", type=int, help=f"tile side in analysis pixels (default {DEFAULT_TILE_PX})")
-    g.add_argument("--tile-margin", type=int, default=DEFAULT_MARGIN_PX,
+    g.add_argument("--tile-size", type=number(int, low=32),
+                   help=f"tile side in analysis pixels, at least 32 (default {DEFAULT_TILE_PX})")
+    g.add_argument("--tile-margin", type=non_negative_int, default=DEFAULT_MARGIN_PX,
                    help="context around each tile for the road graph, pixels (default %(default)s)")
     g.add_argument("--work-dir", type=Path, help="where finished tiles are kept (default: .OUT.tiles beside --out)")
     g.add_argument("--resume", action="store_true", help="reuse the tiles a killed run of the same inputs finished")
     g.add_argument("--xyz", metavar="URL", help="imagery from a tile server: https://.../{z}/{x}/{y}.png ({-y}: TMS)")
-    g.add_argument("--xyz-zoom", type=int, default=17, help="zoom level of the tiles (default %(default)s)")
+    g.add_argument("--xyz-zoom", type=number(int, low=0, high=24), default=17,
+                   help="zoom level of the tiles, 0-24 (default %(default)s)")
     g.add_argument("--xyz-attribution", default="", help="attribution of the tile imagery")
     g.add_argument("--xyz-licence", default="unknown", help="licence of the tile imagery")
-    g.add_argument("--xyz-concurrency", type=int, default=4, help="requests in flight at once, per process/Dask worker (default %(default)s)")
+    g.add_argument("--xyz-concurrency", type=number(int, low=1, high=32), default=4,
+                   help="requests in flight at once, per process/Dask worker, 1-32 (default %(default)s)")
 
 
 def scale_options(args: argparse.Namespace) -> ScaleOptions | None:
     """Tiled execution when any tiling option is given; None: the area in one piece."""
-    from osmgap.errors import InputError
-
     if args.workers is None and not (args.scheduler or args.tile_size or args.work_dir or args.resume):
         return None
-    if args.tile_size is not None and args.tile_size < 32:
-        raise InputError("--tile-size", f"{args.tile_size} is too small (at least 32 pixels)")
-    return ScaleOptions(workers=1 if args.workers is None else max(0, args.workers), scheduler=args.scheduler,
-                        tile_px=args.tile_size or DEFAULT_TILE_PX, margin_px=max(0, args.tile_margin),
+    return ScaleOptions(workers=1 if args.workers is None else args.workers, scheduler=args.scheduler,
+                        tile_px=args.tile_size or DEFAULT_TILE_PX, margin_px=args.tile_margin,
                         work_dir=args.work_dir, resume=args.resume)
 
 
@@ -110,13 +115,20 @@ def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
         return None
     return XyzOptions(args.xyz, args.xyz_zoom, args.xyz_attribution, args.xyz_licence,
                       cache_dir=args.cache_dir / "xyz" if args.cache_dir else None,
-                      concurrency=max(1, args.xyz_concurrency))
+                      concurrency=args.xyz_concurrency)
+
+
+def check(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone, before any work (also for each [diff] of a task file)."""
+    check_window(args)
+    check_model(args.model)
 
 
 def run(args: argparse.Namespace) -> int:
+    check(args)
     from osmgap.jobs.diff import DiffRequest, ImageryLicence, record_diff, run_diff
     from osmgap.sources.gps import parse_column_mapping
-    from osmgap.workspace.store import Store
+    from osmgap.workspace.store import check_state
 
     licence = ImageryLicence(args.imagery_licence, args.imagery_attribution, args.imagery_date, args.imagery_cleared)
     if args.xyz:
@@ -129,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
         gps=list(args.gps or []), gps_crs=args.gps_crs,
         gps_columns=parse_column_mapping(args.gps_columns) if args.gps_columns else None,
     )
-    if args.state:
-        Store(args.state).close()  # a bad state file is refused before any output is written
+    if args.state:  # refused before any work; the file itself is created only once the run has succeeded
+        check_state(args.state)
     summary = run_diff(req)
     print(f"{summary['suggestions']} suggestions, {summary['km_suggested']} km -> {args.out}")
     for w in summary["warnings"]:

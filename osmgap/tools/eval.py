@@ -12,12 +12,11 @@ marbles and holes every 5 m within 300 m along the network, matched within 4 m.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from osmgap.core.atomic import write_text_atomic
-from osmgap.errors import InputError
-from osmgap.tools.options import add_imagery_argument, add_model_argument
+from osmgap.core.jsontext import strict_json
+from osmgap.tools.options import add_imagery_argument, add_model_argument, check_model, float_list, non_negative_float
 
 HELP = "score a road model against known roads (IoU, relaxed P/R, APLS, TOPO)"
 
@@ -36,18 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", required=True, help="mask GeoTIFF, OSM file or road-line file")
     add_model_argument(p)
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.add_argument("--slack-m", default="1,3", help="relaxed-score slacks in metres, comma-separated (default: %(default)s)")
+    p.add_argument("--slack-m", type=float_list(non_negative_float), default=(1.0, 3.0),
+                   help="relaxed-score slacks in metres, comma-separated (default: 1,3)")
     p.add_argument("--tta", action="store_true", help="average the four flips of every window")
-
-
-def parse_slacks(text: str) -> tuple[float, ...]:
-    try:
-        slacks = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise InputError(None, f"--slack-m must be numbers separated by commas, not {text!r}") from None
-    if not slacks or min(slacks) < 0:
-        raise InputError(None, f"--slack-m must be non-negative numbers, not {text!r}")
-    return slacks
 
 
 def format_table(result: dict, slacks: tuple[float, ...]) -> str:
@@ -68,11 +58,11 @@ def _expand(table: list[tuple[str, str]], slacks: tuple[float, ...]) -> list[tup
 
 
 def run(args: argparse.Namespace) -> int:
+    check_model(args.model)
     from osmgap.jobs.eval import evaluate_imagery
 
-    slacks = parse_slacks(args.slack_m)
-    result = evaluate_imagery(args.imagery, args.labels, args.model, slacks, tta=args.tta)
-    print(format_table(result, slacks))
+    result = evaluate_imagery(args.imagery, args.labels, args.model, args.slack_m, tta=args.tta)
+    print(format_table(result, args.slack_m))
     if args.json:
-        write_text_atomic(args.json, json.dumps(result, indent=2))
+        write_text_atomic(args.json, strict_json(result, indent=2))
     return 0

@@ -8,10 +8,14 @@ top, so ``osmgap --help`` answers without loading torch, rasterio or dask.
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
+from osmgap.errors import InputError, one_line
 from osmgap.maproulette.config import DEFAULT_CONFIG, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -20,6 +24,83 @@ if TYPE_CHECKING:
 
 DRY_RUN_DIRNAME = "maproulette-dry-run"
 T = TypeVar("T")
+N = TypeVar("N", int, float)
+WINDOW_STEP_PX = 32  # the encoders' total stride: inference windows and training crops are multiples of it
+MAX_WORKERS = 256  # Dask worker processes on one machine; more is a typo, not a plan
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr (no usage block), exit 2: a cron log or a
+    wrapper reads "osmgap diff: error: argument --tile: ..." and nothing else."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {' '.join(message.split())}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def number(kind: type[N], *, low: N | None = None, high: N | None = None, above: N | None = None,
+           step: int | None = None) -> Callable[[str], N]:
+    """An argparse ``type=``: ``kind`` parsed from the text, finite, within ``low``..``high``
+    (inclusive), greater than ``above``, a multiple of ``step``; else argparse's one-line error."""
+    what = _describe(kind, low, high, above, step)
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
+        if not ((kind is int or math.isfinite(value)) and (low is None or value >= low) and (high is None or value <= high)
+                and (above is None or value > above) and (step is None or value % step == 0)):
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+def _describe(kind: type, low: float | None, high: float | None, above: float | None, step: int | None) -> str:
+    """What a value must be, in words: 'a whole number from 0 to 24', 'a multiple of 32 >= 32', ..."""
+    noun = f"a multiple of {step}" if step else "a whole number" if kind is int else "a finite number"
+    if low is not None and high is not None:
+        return f"{noun} from {low:g} to {high:g}"
+    bounds = [f"{op} {v:g}" for op, v in ((">=", low), (">", above), ("<=", high)) if v is not None]
+    return " ".join([noun, *bounds])
+
+
+positive_float = number(float, above=0.0)
+non_negative_float = number(float, low=0.0)
+positive_int = number(int, low=1)
+non_negative_int = number(int, low=0)
+window_px = number(int, low=WINDOW_STEP_PX, step=WINDOW_STEP_PX)  # --tile, --crop
+
+
+def float_list(item: Callable[[str], float]) -> Callable[[str], tuple[float, ...]]:
+    """An argparse ``type=`` for "1,3": one or more comma-separated values, each checked by ``item``."""
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(item(v) for v in text.split(",") if v.strip())
+        except argparse.ArgumentTypeError:
+            values = ()
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected {item.__name__}, comma-separated, not {text!r}")
+        return values
+    parse.__name__ = f"{item.__name__}, comma-separated"
+    return parse
+
+
+def check_window(args: argparse.Namespace) -> None:
+    """--overlap must leave each inference window something of its own."""
+    if args.overlap >= args.tile:
+        raise InputError("--overlap", f"{args.overlap} must be smaller than --tile ({args.tile})")
+
+
+def check_model(path: str | None) -> None:
+    """A given model checkpoint is read and checked in full before any other work (a bad one is
+    exit 2 naming the file, not an error after the OSM download)."""
+    if path:
+        from osmgap.model.nets import load_checkpoint
+
+        load_checkpoint(path, "cpu")
 
 
 def add_aoi_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, required: bool = True,
@@ -46,6 +127,16 @@ def add_model_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model checkpoint (default: the shipped model)")
 
 
+def add_window_arguments(p: argparse.ArgumentParser) -> None:
+    """The sliding inference window of the model: --tile, --overlap, --batch."""
+    p.add_argument("--tile", type=window_px, default=512,
+                   help=f"inference window, pixels (a multiple of {WINDOW_STEP_PX}; default %(default)s)")
+    p.add_argument("--overlap", type=non_negative_int, default=64,
+                   help="overlap between windows, pixels (less than --tile; default %(default)s)")
+    p.add_argument("--batch", type=positive_int, default=None,
+                   help="windows per forward pass (default: from free memory; at most 2 on a CPU, 32 on a GPU)")
+
+
 def add_cache_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path, help="cache for Overpass responses and map tiles")
 
@@ -63,8 +154,9 @@ def add_maproulette_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="send nothing; write each request that would be sent (key left out) to files")
     p.add_argument("--dry-run-dir", type=Path, help=f"where --dry-run writes, one folder per verb (default: OUT/{DRY_RUN_DIRNAME})")
-    p.add_argument("--retries", type=int, default=4, help="retries on timeouts and 5xx (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT[1],
+    p.add_argument("--retries", type=number(int, low=0, high=20), default=4,
+                   help="retries on timeouts, 429 and 5xx (default %(default)s)")
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT[1],
                    help="seconds to wait for an answer (default %(default)s)")
 
 
@@ -81,11 +173,11 @@ def open_store(args: argparse.Namespace, *, create: bool = True) -> Store:
 
 
 def make_client(args: argparse.Namespace) -> MapRouletteClient:
-    from osmgap.maproulette.api import MapRouletteClient
+    from osmgap.maproulette.api import DEFAULT_POLICY, MapRouletteClient
     from osmgap.maproulette.config import load_config
 
     config = load_config(args.api_url, args.config)
-    return MapRouletteClient(config, dry_run=args.dry_run, retries=max(0, args.retries),
+    return MapRouletteClient(config, dry_run=args.dry_run, policy=replace(DEFAULT_POLICY, retries=max(0, args.retries)),
                              timeout=(DEFAULT_TIMEOUT[0], args.timeout))
 
 
@@ -102,14 +194,15 @@ def finish_dry_run(client: MapRouletteClient, args: argparse.Namespace, verb: st
 
 def call_maproulette(client: MapRouletteClient, args: argparse.Namespace, verb: str,
                      action: Callable[[], T]) -> T | None:
-    """Run ``action``: a MapRoulette failure is said on one line (None returned, the verb exits
-    1); what a dry run would have sent is written out either way."""
+    """Run ``action``: a MapRoulette failure is said on one line on stderr, the key masked
+    (None returned, the verb exits 1); what a dry run would have sent is written out either way."""
+    from osmgap.core.http import redact
     from osmgap.maproulette.api import MapRouletteError
 
     try:
         return action()
     except MapRouletteError as exc:
-        print(f"osmgap: error: MapRoulette: {exc}")
+        print(f"osmgap: error: MapRoulette: {redact(one_line(exc), client.secrets)}", file=sys.stderr)
         return None
     finally:
         finish_dry_run(client, args, verb)

@@ -20,7 +20,10 @@ from osmgap.tools.options import (
     add_workspace_arguments,
     call_maproulette,
     make_client,
+    non_negative_float,
+    number,
     open_store,
+    positive_int,
     state_path,
 )
 
@@ -31,26 +34,27 @@ if TYPE_CHECKING:
     from osmgap.workspace.store import Store
 
 HELP = "publish suggestions as MapRoulette tasks"
+PRIORITY = number(int, low=-1, high=2)  # suggestion priorities are 0..2; -1: none at this level
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_workspace_arguments(p)
     p.add_argument("--challenge", required=True, help="challenge name (parts beyond --max-tasks get ' (part N)')")
-    p.add_argument("--project", required=True, type=int, help="MapRoulette project id")
+    p.add_argument("--project", required=True, type=positive_int, help="MapRoulette project id")
     add_maproulette_arguments(p)
     p.add_argument("--instruction", help="task instruction; {{property}} is replaced by the task's property")
     p.add_argument("--instruction-file", type=Path, help="read the instruction from this file")
     p.add_argument("--checkin-comment", default=DEFAULT_CHECKIN_COMMENT, help="changeset comment")
     p.add_argument("--cooperative", action="store_true",
                    help="attach each road as an osmChange, so JOSM opens it pre-drawn (cleared imagery only)")
-    p.add_argument("--max-tasks", type=int, default=MAX_TASKS_PER_CHALLENGE,
+    p.add_argument("--max-tasks", type=number(int, low=1, high=MAX_TASKS_PER_CHALLENGE), default=MAX_TASKS_PER_CHALLENGE,
                    help="tasks per challenge (default %(default)s, MapRoulette's cap)")
     d = PriorityThresholds()
-    p.add_argument("--high-priority", type=int, default=d.high_priority,
+    p.add_argument("--high-priority", type=PRIORITY, default=d.high_priority,
                    help="task property priority <= this: MapRoulette high (default %(default)s; 0 high .. 2 low)")
-    p.add_argument("--medium-priority", type=int, default=d.medium_priority,
+    p.add_argument("--medium-priority", type=PRIORITY, default=d.medium_priority,
                    help="priority <= this: medium, above it: low (default %(default)s)")
-    p.add_argument("--high-routing-impact", type=float, default=d.high_routing_impact_m,
+    p.add_argument("--high-routing-impact", type=non_negative_float, default=d.high_routing_impact_m,
                    help="routing_impact (metres of detour removed) >= this: high (default %(default)s)")
 
 

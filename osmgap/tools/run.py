@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from osmgap.tools.options import non_negative_float
 from osmgap.tools.taskfile import load_task
 from osmgap.workspace.lock import Busy, exclusive
 
@@ -19,7 +20,7 @@ EXIT_BUSY = 3
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", type=Path, help="task file, e.g. tasks/paris-1447.toml")
-    p.add_argument("--wait", type=float, default=0.0,
+    p.add_argument("--wait", type=non_negative_float, default=0.0,
                    help="seconds to wait for a run of the same workspace to finish (default: do not wait)")
 
 

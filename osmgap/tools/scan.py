@@ -20,6 +20,11 @@ from osmgap.tools.options import (
     add_model_argument,
     add_osm_argument,
     add_out_argument,
+    add_window_arguments,
+    check_model,
+    check_window,
+    number,
+    positive_float,
 )
 
 HELP = "rank the map tiles of an area by predicted road that OSM lacks (tiles.geojson + map.html)"
@@ -28,23 +33,27 @@ HELP = "rank the map tiles of an area by predicted road that OSM lacks (tiles.ge
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_aoi_argument(p)
     add_out_argument(p)
-    p.add_argument("--zoom", type=int, default=16, help="web-mercator zoom of the scored tiles (default %(default)s)")
+    p.add_argument("--zoom", type=number(int, low=1, high=22), default=16, help="web-mercator zoom of the scored tiles (default %(default)s)")
     add_imagery_argument(p)
     add_osm_argument(p)
     add_model_argument(p)
     p.add_argument("--gps", nargs="+", metavar="PATH", help="GPS traces (GPX, CSV, mapconstruction .txt; files or folders)")
     p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of CSV and .txt coordinates (default EPSG:4326)")
-    p.add_argument("--tolerance", type=float, default=ConflateParams.tolerance_m,
+    p.add_argument("--tolerance", type=positive_float, default=ConflateParams.tolerance_m,
                    help="predicted road within this many metres of an OSM way counts as mapped (default %(default)s)")
     p.add_argument("--josm-url", default=DEFAULT_JOSM_URL, help="JOSM remote control the map calls (default %(default)s)")
-    p.add_argument("--tile", type=int, default=512, help="inference window, pixels (multiple of 32)")
-    p.add_argument("--overlap", type=int, default=64, help="overlap between windows, pixels")
-    p.add_argument("--batch", type=int, default=None,
-                   help="windows per forward pass (default: from free memory; at most 2 on a CPU, 32 on a GPU)")
+    add_window_arguments(p)
     add_cache_argument(p)
 
 
+def check(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone, before any work."""
+    check_window(args)
+    check_model(args.model)
+
+
 def run(args: argparse.Namespace) -> int:
+    check(args)
     from osmgap.jobs.scan import ScanRequest, run_scan
 
     summary = run_scan(ScanRequest(args.aoi, args.out, args.zoom, args.imagery, args.osm, args.model,

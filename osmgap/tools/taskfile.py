@@ -26,7 +26,6 @@ from typing import Any
 import tomllib
 
 from osmgap.errors import InputError
-from osmgap.workspace.store import STATE_FILENAME
 
 STEPS = ("diff", "sync", "publish", "report")
 TOP_KEYS = {"name", "schedule", "root", "state", *STEPS}
@@ -80,10 +79,18 @@ class TaskSpec:
         module.add_arguments(parser)
         args = parser.parse_args(table_argv(table, self.root, self.path))
         args.run = module.run
+        check = getattr(module, "check", None)  # what argparse cannot check alone (osmgap.tools.diff.check)
+        if check is not None:
+            try:
+                check(args)
+            except InputError as exc:
+                raise InputError(self.path, f"[{verb}]: {exc}") from None
         return args
 
 
 def load_task(path: str | Path) -> TaskSpec:
+    from osmgap.workspace.store import STATE_FILENAME  # the state's module is not needed for --help
+
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))

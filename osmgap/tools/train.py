@@ -11,7 +11,16 @@ import sys
 
 from osmgap.errors import InputError
 from osmgap.model.choices import DECODERS, FOLD_TILE_PX, SCHEDULES
-from osmgap.tools.options import add_aoi_argument, add_imagery_argument, add_osm_argument, add_out_argument
+from osmgap.tools.options import (
+    add_aoi_argument,
+    add_imagery_argument,
+    add_osm_argument,
+    add_out_argument,
+    number,
+    positive_float,
+    positive_int,
+    window_px,
+)
 
 HELP = "train a road segmentation model"
 
@@ -22,19 +31,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated datasets from the data directory (default: %(default)s)")
     p.add_argument("--arch", default="Linknet", help="smp architecture (Unet, Linknet, UnetPlusPlus, DeepLabV3Plus, ...)")
     p.add_argument("--encoder", default="resnet18", help="smp encoder name")
-    p.add_argument("--resolution", type=float, default=1.0, help="ground resolution to train at, m/px")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--resolution", type=number(float, above=0.0, high=100.0), default=1.0,
+                   help="ground resolution to train at, m/px (default %(default)s)")
+    p.add_argument("--steps", type=positive_int, default=1000, help="optimizer steps (default %(default)s)")
+    p.add_argument("--batch", type=positive_int, default=8, help="crops per step (default %(default)s)")
+    p.add_argument("--crop", type=window_px, default=256, help="training crop side, pixels (default %(default)s)")
+    p.add_argument("--lr", type=number(float, above=0.0, high=1.0), default=2e-3,
+                   help="peak learning rate (default %(default)s)")
+    p.add_argument("--seed", type=number(int, low=0, high=2**32 - 1), default=0)
+    p.add_argument("--eval-every", type=positive_int, default=100, help="steps between validations (default %(default)s)")
     p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder)")
     p.add_argument("--decoder", choices=DECODERS, default="plain",
                    help="Linknet decoder: plain transposed convolutions or the 1D decoder of Sun et al. 2019")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
+    p.add_argument("--max-minutes", type=positive_float, default=None, help="stop after this much wall time")
     p.add_argument("--schedule", choices=SCHEDULES, default="onecycle", help="learning-rate schedule (default %(default)s)")
-    p.add_argument("--patience", type=int, default=None,
+    p.add_argument("--patience", type=positive_int, default=None,
                    help="stop early after this many validations without a better IoU")
     p.add_argument("--resume", help="continue from a training state (OUT.state, written at every validation)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -46,21 +57,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_aoi_argument(folds, required=False, what=": the area to cross-predict")
     add_imagery_argument(folds)
     add_osm_argument(folds, ": the labels (default: the sample AOI's)")
-    folds.add_argument("--folds", type=int, help="number of spatially blocked folds (>= 2)")
-    folds.add_argument("--fold-tile", type=int, default=FOLD_TILE_PX, help="tile side in pixels (default %(default)s)")
+    folds.add_argument("--folds", type=number(int, low=2), help="number of spatially blocked folds (>= 2)")
+    folds.add_argument("--fold-tile", type=number(int, low=32), default=FOLD_TILE_PX,
+                       help="tile side in pixels, at least 32 (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from osmgap.jobs.train import cross_predict, load_samples
-    from osmgap.model.train import TrainConfig, train
+    from osmgap.model.nets import check_architecture
+    from osmgap.model.train import TrainConfig, check_init, train
 
     cfg = TrainConfig(arch=args.arch, encoder=args.encoder, resolution_m=args.resolution, steps=args.steps,
                       batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
                       eval_every=args.eval_every, max_minutes=args.max_minutes, init=args.init,
                       decoder=args.decoder, schedule=args.schedule, patience=args.patience, resume=args.resume,
                       progress=sys.stderr.isatty() if args.progress is None else args.progress)
+    check_architecture(cfg.arch, cfg.encoder, cfg.decoder)
+    check_init(cfg)  # before any data is read or step taken
     if args.aoi or args.folds:
         if not (args.aoi and args.folds):
             raise InputError(args.aoi or "--folds", "cross-prediction needs both --aoi and --folds")

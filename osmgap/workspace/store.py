@@ -14,6 +14,7 @@ back-fills can play "a week later".
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -24,11 +25,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from osmgap.errors import InputError
+import shapely.errors
+import shapely.geometry
 
-SCHEMA_VERSION = 1
+from osmgap.core.atomic import check_output_dir
+from osmgap.errors import InputError, one_line
+
+SCHEMA_VERSION = 1  # also the file's PRAGMA user_version
+APPLICATION_ID = 0x6F736D67  # "osmg": PRAGMA application_id of every osmgap state file
 STATUSES = ("open", "published", "fixed", "dismissed")
 STATE_FILENAME = "osmgap.sqlite"
+TABLES = ("meta", "runs", "suggestions", "events", "challenges", "aois")
+JSON_COLUMNS = {"runs": ("summary",), "suggestions": ("geometry", "properties"), "aois": ("geometry", "osm")}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,6 +114,128 @@ def default_state_path(out_dir: str | Path) -> Path:
     return Path(out_dir).resolve().parent / STATE_FILENAME
 
 
+def check_state(path: str | Path, *, full: bool = True) -> None:
+    """Refuse (InputError) a state file osmgap cannot use, without writing anything: a folder,
+    a file that is not SQLite, another program's SQLite file, a newer osmgap's, a damaged one
+    (schema not osmgap's; ``full``: also ``PRAGMA integrity_check`` and every row read back), or
+    a new file's folder that cannot be written. A missing file is fine: it is created only when
+    a run has succeeded. Only a write killed half-way is undone (SQLite's own journal rollback)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a state file")
+    if not os.path.lexists(path):
+        check_output_dir(path.parent)
+        return
+    hot = os.path.lexists(f"{path}-journal")  # a write killed half-way: SQLite rolls it back, which needs rw
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + ("" if hot else "?mode=ro"), uri=True)
+    except sqlite3.Error as exc:
+        raise InputError(path, f"cannot open the state file ({one_line(exc)})") from None
+    try:
+        _inspect(db, path)
+        if full:
+            _integrity(db, path)
+    finally:
+        db.close()
+
+
+def _inspect(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse what is not an osmgap state file of this or an older schema; an empty file is fine.
+    Files of osmgap before the marks (application_id 0) are known by their meta table."""
+    try:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except (sqlite3.Error, ValueError) as exc:
+        raise InputError(path, f"not an osmgap state file ({one_line(exc)})") from None
+    legacy = app_id == 0 and {"meta", "runs", "suggestions"} <= tables
+    if app_id != APPLICATION_ID and not legacy and (app_id != 0 or tables):
+        raise InputError(path, f"another program's SQLite file (application_id {app_id}, tables "
+                               f"{', '.join(sorted(tables)) or 'none'}), not an osmgap state file; "
+                               "give --state a new path")
+    if "meta" in tables:  # the schema version osmgap wrote before user_version
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = max(version, int(row[0])) if row is not None else version
+        except (sqlite3.Error, ValueError) as exc:
+            raise InputError(path, f"state file is damaged ({one_line(exc)})") from None
+    if version > SCHEMA_VERSION:
+        raise InputError(path, f"state file has schema {version}, newer than this osmgap "
+                               f"({SCHEMA_VERSION}); upgrade osmgap")
+    _check_schema(db, path)
+
+
+def _check_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Each osmgap table and index present is defined as osmgap defines it (garbage in the
+    schema page renames columns or breaks constraints, which integrity_check does not see)."""
+    try:
+        found = {(r[0], r[1]): r[2] for r in db.execute("SELECT type, name, sql FROM sqlite_master")}
+    except (sqlite3.Error, ValueError) as exc:
+        raise InputError(path, f"state file is damaged ({one_line(exc)})") from None
+    for key, sql in _expected_schema().items():
+        if key in found and found[key] != sql:
+            raise InputError(path, f"state file is damaged (the definition of {key[0]} {key[1]} is not "
+                                   "osmgap's); restore it from a backup or give --state a new path")
+
+
+@functools.lru_cache(maxsize=1)
+def _expected_schema() -> dict[tuple[str, str], str]:
+    """(type, name) -> SQL of every table and index, as SQLite stores them."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        return {(r[0], r[1]): r[2] for r in db.execute("SELECT type, name, sql FROM sqlite_master")}
+    finally:
+        db.close()
+
+
+def _ready(db: sqlite3.Connection) -> bool:
+    """Marked as osmgap's, of this schema, with every table."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return (db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+            and db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and set(TABLES) <= tables)
+
+
+def _integrity(db: sqlite3.Connection, path: Path) -> None:
+    """Every page (``PRAGMA integrity_check``), then every row decoded as osmgap will read it:
+    garbage inside a record's text passes SQLite's own check."""
+    try:
+        problems = [r[0] for r in db.execute("PRAGMA integrity_check(5)")]
+        if problems == ["ok"]:
+            problems = _unreadable_rows(db)
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: text that is not UTF-8
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise InputError(path, f"state file is damaged ({one_line(Exception(problems[0]))}); "
+                               "restore it from a backup or give --state a new path")
+
+
+def _unreadable_rows(db: sqlite3.Connection) -> list[str]:
+    """['ok'], or the first row that cannot be read back (text that is not UTF-8, JSON that is not)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table in (t for t in TABLES if t in tables):
+        cursor = db.execute(f"SELECT rowid, * FROM {table}")  # noqa: S608 (names from TABLES)
+        names = [d[0] for d in cursor.description]
+        json_at = [i for i, name in enumerate(names) if name in JSON_COLUMNS.get(table, ())]
+        for row in cursor:
+            for i in json_at:
+                if not _json_object(row[i], geometry=names[i] == "geometry"):
+                    return [f"{table} row {row[0]}: {names[i]} is not a JSON object"
+                            + (" with a geometry" if names[i] == "geometry" else "")]
+    return ["ok"]
+
+
+def _json_object(text: str, *, geometry: bool) -> bool:
+    """JSON of an object (``geometry``: a GeoJSON geometry shapely reads)."""
+    try:
+        value = json.loads(text)
+        if geometry:
+            shapely.geometry.shape(value)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, shapely.errors.ShapelyError):
+        return False
+    return isinstance(value, dict)
+
+
 @dataclass(frozen=True)
 class StatusChange:
     """One status change to apply; ``None`` fields are left as they are."""
@@ -121,10 +251,12 @@ class StatusChange:
 class Store:
     """The SQLite state file; use as a context manager, write inside :meth:`transaction`."""
 
-    def __init__(self, path: str | Path, *, create: bool = True):
+    def __init__(self, path: str | Path, *, create: bool = True, check: bool = True):
+        """Open (and on first use create) the state; ``check``: a full integrity check first."""
         self.path = Path(path)
-        if not self.path.exists() and not create:
+        if not os.path.lexists(self.path) and not create:
             raise InputError(self.path, "state file not found (run `osmgap diff --state` first)")
+        check_state(self.path, full=check)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -132,7 +264,7 @@ class Store:
             self.db.execute("PRAGMA busy_timeout = 60000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise InputError(self.path, f"not an osmgap state file ({exc})") from None
+            raise InputError(self.path, f"not an osmgap state file ({one_line(exc)})") from None
 
     def __enter__(self) -> Store:
         return self
@@ -144,13 +276,24 @@ class Store:
         self.db.close()
 
     def _migrate(self) -> None:
-        self.db.executescript(_SCHEMA)
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row["value"]) > SCHEMA_VERSION:
-            raise InputError(self.path, f"state file has schema {row['value']}, newer than this "
-                                        f"osmgap ({SCHEMA_VERSION}); upgrade osmgap")
+        """Mark the file as osmgap's and create the tables, in one transaction; checked first
+        (again under the write lock), so another program's or a newer file gets nothing. A
+        file that is ready is not written to."""
+        if _ready(self.db):
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            _inspect(self.db, self.path)
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -175,6 +318,7 @@ class Store:
             (aoi, time, out_dir, summary_sha256, _path_of(summary.get("imagery")),
              _path_of(summary.get("osm"), "source"), _path_of(summary.get("model")),
              int(summary.get("suggestions", 0)), json.dumps(summary, sort_keys=True, default=str)))
+        assert cur.lastrowid is not None  # set by the INSERT above
         return int(cur.lastrowid)
 
     def set_run_counts(self, run_id: int, counts: dict[str, int]) -> None:

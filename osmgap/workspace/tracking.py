@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.aoi import reproject, utm_crs_for
 from osmgap.core.datamodel import WGS84
-from osmgap.core.taskstatus import MR_STATUS_NAMES, TaskStatus
+from osmgap.core.taskstatus import MR_STATUS_NAMES, MRStatus, TaskStatus
 from osmgap.workspace.outputs import DiffOutputs
 from osmgap.workspace.store import StatusChange, Store, now_iso
 
@@ -43,9 +43,9 @@ SAME_ROAD_M = 15.0
 REOPENABLE = ("covered by OSM", "no longer detected")
 TWIN_REASON = "same road as dismissed"
 
-MR_FALSE_POSITIVE = 2
-MR_FIXED = (1, 5)
-MR_REVIEWED = (1, 2, 5)  # statuses that are a reviewer's verdict on the suggestion
+MR_FALSE_POSITIVE = MRStatus.FALSE_POSITIVE
+MR_FIXED = (MRStatus.FIXED, MRStatus.ALREADY_FIXED)
+MR_REVIEWED = (*MR_FIXED, MR_FALSE_POSITIVE)  # statuses that are a reviewer's verdict on the suggestion
 
 
 @dataclass

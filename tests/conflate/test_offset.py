@@ -1,14 +1,23 @@
-"""Offset between evidence and OSM by cross-correlation, on real roads (Paris sample, Helsinki)."""
+"""Offset between evidence and OSM by cross-correlation, on real roads (Paris sample, Helsinki):
+found to a fraction of a pixel where the evidence pins it down, and left unapplied, reported as
+not measured with the reason, where it does not (too little road, roads one way only)."""
 from __future__ import annotations
+
+import json
 
 import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
+import torch
+from shapely.geometry import LineString
 
-from osmgap.conflate.offset import estimate, lines_raster
+from osmgap.conflate.offset import MIN_CROSS_M, MIN_EVIDENCE_M, MIN_SHARPNESS, Offset, estimate, lines_raster
 from osmgap.core.grid import grid_over
 from osmgap.graph.rasterize import rasterize_roads
-from osmgap.sources.imagery import analysis_grid, open_imagery
+from osmgap.model.infer import predict_raster
+from osmgap.model.nets import load_checkpoint
+from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 from osmgap.sources.osm import load_osm
 from tests.roads import extent_aoi
 
@@ -33,6 +42,9 @@ def test_lines_shifted_ten_metres_over_a_city(helsinki):
     grid = grid_over(tuple(metric.total_bounds), crs, 1.0)
     found = estimate(lines_raster(moved), helsinki.ways, grid, 25.0)
     assert found.applied and found.magnitude_m == pytest.approx(10.0, abs=0.3)
+    assert found.evidence_m > 10 * MIN_EVIDENCE_M and found.cross_m > 10 * MIN_CROSS_M
+    summary = found.summary()
+    assert summary["measured"] and summary["east_m"] == pytest.approx(8.0, abs=0.3)
 
 
 def test_unrelated_roads_give_no_offset(helsinki, kotka):
@@ -52,3 +64,74 @@ def test_nothing_to_compare(helsinki):
     grid = grid_over(tuple(helsinki.ways.to_crs(crs).total_bounds), crs, 1.0)
     found = estimate(lambda window: np.zeros((window.height, window.width), np.float32), helsinki.ways, grid, 25.0)
     assert not found.applied and "too little road" in found.reason
+
+
+@pytest.fixture(scope="module")
+def helsinki_metric(helsinki):
+    crs = extent_aoi(helsinki).metric_crs
+    metric = helsinki.ways.to_crs(crs)
+    return metric, grid_over(tuple(metric.total_bounds), crs, 1.0)
+
+
+@pytest.mark.parametrize("ways, applied", [(8, False), (17, True)])
+def test_a_few_streets_are_too_little_to_measure_a_few_blocks_enough(helsinki, helsinki_metric, ways, applied):
+    """Helsinki's first real ways, moved 8 m east and 6 m south: 8 ways (0.3 km) leave the offset
+    unmeasured however clear the peak, 17 ways (0.57 km, several directions) measure it."""
+    metric, grid = helsinki_metric
+    few = metric.iloc[:ways]
+    found = estimate(lines_raster(few.set_geometry(few.geometry.translate(8.0, -6.0))), helsinki.ways, grid, 25.0)
+    assert found.applied is applied
+    assert (found.evidence_m >= MIN_EVIDENCE_M) is applied
+    if applied:
+        assert (found.east_m, found.north_m) == pytest.approx((8.0, -6.0), abs=0.3)
+    else:
+        assert found.correction == (0.0, 0.0) and "not measured" in found.reason and "confirms only" in found.reason
+        assert found.summary()["east_m"] is None and found.summary()["peak"]["evidence_m"] < MIN_EVIDENCE_M
+
+
+def test_roads_running_one_way_leave_the_offset_unmeasured(helsinki, helsinki_metric):
+    """Every piece of Helsinki's real roads that runs within 10 degrees of the most common
+    direction (12 km of road), moved: the shift along that direction is free, the peak a ridge."""
+    metric, grid = helsinki_metric
+    pieces = [(LineString(xy[i:i + 2]), hw) for g, hw in zip(metric.geometry, metric["highway"])
+              for part in shapely.get_parts(g) for xy in [shapely.get_coordinates(part)] for i in range(len(xy) - 1)]
+    frame = gpd.GeoDataFrame({"highway": [h for _, h in pieces]}, geometry=[p for p, _ in pieces], crs=metric.crs)
+    d = np.stack([np.diff(shapely.get_coordinates(g), axis=0)[0] for g in frame.geometry])
+    bearing = np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 180
+    main = np.histogram(bearing, bins=18, range=(0, 180), weights=frame.length)[0].argmax() * 10 + 5
+    one_way = frame[np.abs((bearing - main + 90) % 180 - 90) < 10]
+    assert one_way.length.sum() > 10_000
+    found = estimate(lines_raster(one_way.set_geometry(one_way.geometry.translate(8.0, -6.0))), helsinki.ways, grid, 25.0)
+    assert not found.applied and found.correction == (0.0, 0.0)
+    assert found.sharpness < MIN_SHARPNESS and "ridge" in found.reason
+
+
+@pytest.fixture(scope="module")
+def paris_prediction(paris, paris_aoi):
+    """The shipped model's road probability over the real Paris chip."""
+    net, meta = load_checkpoint(None, "cpu")
+    imagery = open_imagery(paris / "image.tif")
+    grid = analysis_grid(imagery, paris_aoi.geometry, paris_aoi.metric_crs, meta.resolution_m)
+    with WindowReader(imagery, grid) as reader:
+        return predict_raster(net, meta, reader, device=torch.device("cpu")), grid
+
+
+@pytest.mark.parametrize("east, north", [(0.0, 0.0), (12.0, -6.0)])
+def test_the_model_on_the_paris_chip_sees_too_little_road_to_measure_an_offset(paris, paris_aoi, paris_prediction,
+                                                                               east, north):
+    """What the model sees on the 0.025 km2 chip confirms under 0.4 km of OSM road: the offset is
+    not measured, even where the chip's real OSM is moved 13 m away, and summary.json says why."""
+    prob, grid = paris_prediction
+    roads = load_osm(str(paris / "osm_roads.geojson"), paris_aoi).ways.to_crs(grid.crs)
+    moved = roads.set_geometry(roads.geometry.translate(-east, -north))  # the evidence lies (east, north) off it
+    found = estimate(lambda window: prob.prob, moved, grid, 25.0)  # the chip is one window
+    assert not found.applied and found.correction == (0.0, 0.0)
+    assert found.evidence_m < MIN_EVIDENCE_M and "confirms only" in found.reason
+    summary = json.loads(json.dumps(found.summary(), allow_nan=False))
+    assert summary["measured"] is False and summary["east_m"] is None and summary["reason"].startswith("not measured")
+
+
+def test_the_summary_is_valid_json_whatever_the_numbers():
+    found = Offset(float("nan"), float("inf"), float("nan"), reason="x", peaked=True, evidence_m=float("nan"))
+    text = json.dumps(found.summary(), allow_nan=False)
+    assert json.loads(text)["peak"]["east_m"] is None

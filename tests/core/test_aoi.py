@@ -38,3 +38,69 @@ def test_bad_aoi_files(tmp_path, doc, problem):
 def test_bad_bbox():
     with pytest.raises(InputError, match="min < max"):
         load_aoi("2.3,48.9,2.2,49.0")
+
+
+def _polygon_file(tmp_path, coords, kind="Polygon", raw=None):
+    f = tmp_path / "aoi.geojson"
+    f.write_bytes(raw if raw is not None else json.dumps({"type": kind, "coordinates": coords}).encode())
+    return str(f)
+
+
+FIJI = [[179.9, -17.0], [-179.9, -17.0], [-179.9, -16.9], [179.9, -16.9], [179.9, -17.0]]
+
+
+@pytest.mark.parametrize("coords, kind, problem", [
+    ([FIJI], "Polygon", "crosses the antimeridian (an edge spans 359.8 degrees"),
+    ([[[[179.9, -17], [180, -17], [180, -16.9], [179.9, -16.9], [179.9, -17]]],
+      [[[-180, -17], [-179.9, -17], [-179.9, -16.9], [-180, -16.9], [-180, -17]]]], "MultiPolygon",
+     "touches both -180 and 180"),
+    ([[[179.9, -17], [180.1, -17], [180.1, -16.9], [179.9, -16.9], [179.9, -17]]], "Polygon", "within -180..180"),
+])
+def test_antimeridian_aoi_is_refused_with_advice(tmp_path, coords, kind, problem):
+    """Read naively, these are a 359.8-degree strip or a ring around the globe in one UTM zone."""
+    with pytest.raises(InputError) as err:
+        load_aoi(_polygon_file(tmp_path, coords, kind))
+    assert problem in str(err.value) and "split it at 180 degrees" in str(err.value)
+
+
+def test_antimeridian_bbox_is_refused_but_a_wrong_order_bbox_is_just_wrong():
+    with pytest.raises(InputError, match="crosses the antimeridian.*split it at 180"):
+        load_aoi("179.9,-17,-179.9,-16.9")
+    with pytest.raises(InputError, match="min < max"):
+        load_aoi("2.3,48.9,2.2,49.0")  # read as crossing, it would span 359.9 degrees
+
+
+def test_aoi_beside_the_antimeridian_is_measured_in_its_own_zone(tmp_path):
+    aoi = load_aoi(_polygon_file(tmp_path, [[[179.9, -17], [179.99, -17], [179.99, -16.9], [179.9, -16.9],
+                                             [179.9, -17]]]))
+    assert aoi.metric_crs.to_epsg() == 32760 and 50 < aoi.area_km2() < 120
+
+
+def test_self_intersecting_aoi_keeps_every_lobe_and_warns(tmp_path, caplog):
+    """A bow-tie: buffer(0) kept one triangle and said nothing; make_valid keeps both, and says so."""
+    path = _polygon_file(tmp_path, [[[2.281, 48.981], [2.283, 48.983], [2.283, 48.981], [2.281, 48.983],
+                                     [2.281, 48.981]]])
+    aoi = load_aoi(path)
+    assert aoi.geometry.geom_type == "MultiPolygon" and len(aoi.geometry.geoms) == 2
+    assert aoi.geometry.area == pytest.approx(2 * (0.002 * 0.002 / 4), rel=1e-6)  # two quarters of the square
+    assert len(aoi.warnings) == 1 and path in aoi.warnings[0] and "make_valid" in aoi.warnings[0]
+    assert path in caplog.text
+
+
+@pytest.mark.parametrize("raw, problem", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8"),
+    ('{"type": "Polygon", "name": "Cr\xe9teil"}'.encode("latin-1"), "not UTF-8"),
+    (b'{"type": "Polygon", "coordinates": [[[2.281, 48.981], [NaN, 48.981], [2.283, 48.983], [2.281, 48.981]]]}',
+     "not a finite number"),
+    (b'{"type": "FeatureCollection", "features": {"a": 1}}', "list of Features"),
+])
+def test_hostile_aoi_bytes_are_one_line_input_errors(tmp_path, raw, problem):
+    with pytest.raises(InputError) as err:
+        load_aoi(_polygon_file(tmp_path, None, raw=raw))
+    assert problem in str(err.value) and "aoi.geojson" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_aoi_with_a_byte_order_mark_is_read(tmp_path, paris):
+    path = _polygon_file(tmp_path, None, raw=b"\xef\xbb\xbf" + (paris / "aoi.geojson").read_bytes())
+    assert load_aoi(path).geometry.equals(load_aoi(str(paris / "aoi.geojson")).geometry)

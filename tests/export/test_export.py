@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from shapely.geometry import LineString, shape
 from osmgap.conflate.conflate import stable_id
 from osmgap.core.aoi import reproject, utm_crs_for
 from osmgap.core.datamodel import WGS84, Suggestion
-from osmgap.core.osmtags import coord_text
+from osmgap.core.osmtags import ROAD_CLASSES, coord_text
 from osmgap.export.geojson import (
     maproulette_lines,
     suggestions_feature_collection,
@@ -26,7 +27,7 @@ from tests.josm import JosmError, josm_validate, severity
 # Two OSM ways of the sample that meet end to end (Rue Édouart / Édouard Vaillant) and a third.
 JOINED_WAYS = (27236016, 27746679)
 OTHER_WAY = 27237458
-ODD_HIGHWAY = 'unclassified;"track" & <ford> é'  # free text from a candidate source: must be escaped
+ODD_HIGHWAY = 'unclassified;"track" & <ford> é'  # free text from a candidate source: no road class
 EXTRA = {"imagery_licence": "CC-BY-SA 4.0", "imagery_attribution": "SpaceNet © Maxar & co"}
 BOUNDS = (2.28120139993, 48.9810359, 2.28291639993, 48.9827509)
 
@@ -72,6 +73,11 @@ def _node_coords(root: ET.Element) -> dict[int, tuple[float, float]]:
     return {int(n.get("id")): (float(n.get("lon")), float(n.get("lat"))) for n in root.findall("node")}
 
 
+def _written_class(s: Suggestion) -> str:
+    """The highway a way is written with: its class when it is a road class, else 'road'."""
+    return s.highway if s.highway in ROAD_CLASSES else "road"
+
+
 def _osm_suggestion_ids(root: ET.Element) -> list[str]:
     return [next(c for c in w if c.tag is ET.Comment).text.strip() for w in _ways(root)]
 
@@ -108,14 +114,48 @@ def test_ways_carry_highway_and_fixme_only(osm_root, suggestions):
         tags = _tags(way)
         assert set(tags) == {"highway", "fixme"}
         assert not any(k.startswith("osmgap:") for k in tags)
-        assert tags["highway"] == s.highway
+        assert tags["highway"] == _written_class(s)
         assert f"confidence {s.confidence:.2f}" in tags["fixme"]
 
 
-def test_tag_values_are_escaped(suggestions):
-    data = osm_xml(suggestions, BOUNDS)
-    assert "&quot;track&quot; &amp; &lt;ford&gt; é".encode() in data
-    assert ODD_HIGHWAY.encode() not in data
+def test_a_class_outside_the_vocabulary_is_written_as_road_with_one_warning_per_file(suggestions, tmp_path, caplog):
+    """A free-text class (a candidate file's) never reaches a tag: the way is highway=road, and each
+    file written says once, by name, how many values it dropped."""
+    with caplog.at_level(logging.WARNING):
+        write_josm(tmp_path / "s.osm", suggestions, BOUNDS)
+        write_suggestions_geojson(tmp_path / "s.geojson", suggestions)
+    data = (tmp_path / "s.osm").read_bytes()
+    assert b"ford" not in data and b"track" not in data
+    assert [_tags(w)["highway"] for w in _ways(ET.fromstring(data))] == ["residential", "road", "road"]
+    assert json.loads((tmp_path / "s.geojson").read_text())["features"][2]["properties"]["highway"] == "road"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all("dropped 1 value" in w and "highway: 1" in w for w in warnings)
+    assert str(tmp_path / "s.osm") in warnings[0] and str(tmp_path / "s.geojson") in warnings[1]
+
+
+INJECTED_LEVEL = {"tunnel": "yes;highway=motorway;name=Injected Name;fixme=ok to upload", "layer": "12",
+                  "bridge": "viaduct", "name": "Injected Name", "fixme": "ok to upload"}
+
+
+def test_level_tags_outside_the_vocabulary_are_dropped_in_every_file(suggestions, tmp_path, caplog):
+    """A suggestion whose level tags carry an injection keeps only the valid ones (bridge=viaduct)
+    in suggestions.osm and both GeoJSON files; nothing else becomes a tag or a property."""
+    s = suggestions[0]
+    bad = Suggestion(id=s.id, kind=s.kind, geometry=s.geometry, length_m=s.length_m, confidence=s.confidence,
+                     highway="residential", level_tags=INJECTED_LEVEL)
+    with caplog.at_level(logging.WARNING):
+        write_josm(tmp_path / "s.osm", [bad], BOUNDS)
+        write_maproulette(tmp_path / "mr.geojson", [bad])
+    (way,) = _ways(ET.fromstring((tmp_path / "s.osm").read_bytes()))
+    tags = _tags(way)
+    assert set(tags) == {"highway", "fixme", "bridge"} and tags["bridge"] == "viaduct"
+    assert tags["highway"] == "residential" and tags["fixme"].startswith("osmgap: possible missing road, bridge")
+    props = json.loads((tmp_path / "mr.geojson").read_bytes()[1:])["features"][0]["properties"]
+    assert props["bridge"] == "viaduct" and props["highway"] == "residential"
+    assert not {"tunnel", "layer", "name", "fixme"} & set(props)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all("dropped 4 value" in w for w in warnings)
+    assert "fixme: 1, layer: 1, name: 1, tunnel: 1" in warnings[0]
 
 
 def test_shared_endpoint_is_one_node(osm_root):
@@ -202,7 +242,7 @@ def test_geojson_features(suggestions):
         assert f["id"] == p["id"] == s.id
         assert f["geometry"]["type"] == "LineString"
         assert all(len(c) == 2 for c in f["geometry"]["coordinates"])
-        assert p["kind"] == "missing_road" and p["highway"] == s.highway and p["priority"] == 2
+        assert p["kind"] == "missing_road" and p["highway"] == _written_class(s) and p["priority"] == 2
         assert p["length_m"] == round(s.length_m, 1) and p["confidence"] == round(s.confidence, 3)
         assert p["evidence_gps_points"] == 7 and isinstance(p["evidence_image_score"], float)
         assert "evidence_detail" not in p  # nested evidence is not flattened
@@ -271,7 +311,8 @@ def test_josm_reads_our_file_and_finds_no_errors(suggestions, tmp_path):
 def test_josm_helper_raises_when_josm_cannot_read_the_file(suggestions, tmp_path, breakage):
     data = osm_xml(suggestions, BOUNDS)
     if breakage == "bad_xml":
-        data = data.replace(b"&amp;", b"&", 1)
+        data = data.replace(b'v="road"', b'v="road & co"', 1)  # a bare '&': not XML
+        assert b"road & co" in data
     else:
         data = b"".join(line + b"\n" for line in data.splitlines() if b"<node " not in line)
     path = tmp_path / "broken.osm"

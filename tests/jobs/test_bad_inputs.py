@@ -95,7 +95,6 @@ CASES = {
     "state_not_a_state_file": (lambda t, d, p: [*_paris(p), "--state", str(_file(t / "state.sqlite", "not sqlite"))],
                                "not an osmgap state file"),
     # large areas: tiles, Dask, XYZ tile servers
-    "tile_size_too_small": (lambda t, d, p: [*_paris(p), "--tile-size", "8"], "too small"),
     "work_dir_not_writable": (lambda t, d, p: [*_paris(p), "--workers", "0", "--work-dir",
                                                str(_file(t / "a-file", "x"))], "work directory is not writable"),
     "scheduler_unreachable": (lambda t, d, p: [*_paris(p), "--scheduler", "tcp://127.0.0.1:9"],
@@ -105,9 +104,6 @@ CASES = {
     "xyz_template_without_placeholders": (lambda t, d, p: ["--aoi", str(p / "aoi.geojson"), "--osm",
                                                            str(p / "osm_roads.geojson"), "--xyz",
                                                            "http://127.0.0.1:9/tiles.png"], "needs {z}, {x} and {y}"),
-    "xyz_zoom_out_of_range": (lambda t, d, p: ["--aoi", str(p / "aoi.geojson"), "--osm", str(p / "osm_roads.geojson"),
-                                               "--xyz", "http://127.0.0.1:9/{z}/{x}/{y}.png", "--xyz-zoom", "30"],
-                              "outside 0..24"),
 }
 
 PARIS_BBOX = "2.2813,48.9811,2.2828,48.9826"

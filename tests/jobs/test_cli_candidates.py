@@ -14,6 +14,7 @@ import pytest
 import shapely
 from PIL import Image
 
+from osmgap.cli import main
 from tests.cli import osmgap_cli
 from tests.josm import josm_validate, severity
 from tests.roads import as_candidates
@@ -121,14 +122,15 @@ def test_shifted_source_is_realigned_and_warned_about_and_drawn_without_imagery(
 
 
 @pytest.mark.parametrize("bad, text", [("garbage.geojson", "cannot read road lines"), ("points.geojson", "no LineString")])
-def test_bad_candidates_exit_2_and_write_nothing(inputs, tmp_path, bad, text):
+def test_bad_candidates_exit_2_and_write_nothing(inputs, tmp_path, bad, text, capsys):
     path = tmp_path / bad
     path.write_text("{nonsense" if bad.startswith("garbage") else json.dumps(
         {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
                                                     "geometry": {"type": "Point", "coordinates": [26.95, 60.53]}}]}))
     out = tmp_path / "out"
-    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(path), "--out", str(out))
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and bad in proc.stderr
+    code = main(["diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and bad in err and text in err
     assert not out.exists()
 
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from osmgap.cli import main
+from osmgap.core.http import RetryPolicy
 from osmgap.maproulette.api import MapRouletteClient, TransientError
 from osmgap.maproulette.config import MapRouletteConfig
 from osmgap.maproulette.publish import PublishOptions, execute_publish, plan_publish
@@ -157,7 +158,8 @@ def test_priority_rules_rank_tasks_as_maproulette_evaluates_them(fake, ways, tmp
 def test_retries_back_off_on_5xx_and_timeouts_and_give_up_in_the_end(fake):
     waits: list[float] = []
     config = MapRouletteConfig(fake.url, fake.api_key, "test")
-    client = MapRouletteClient(config, retries=3, backoff_s=0.01, sleep=waits.append, timeout=(1.0, 0.3))
+    client = MapRouletteClient(config, policy=RetryPolicy(retries=3, backoff_s=0.01, jitter=0.0),
+                                sleep=waits.append, timeout=(1.0, 0.3))
     fake.faults = [("status:503", 0), ("status:502", 0), ("stall", 1.0)]
     assert client.project(1)["id"] == 1
     assert waits == [0.01, 0.02, 0.04] and len(fake.log) == 4
@@ -169,7 +171,7 @@ def test_retries_back_off_on_5xx_and_timeouts_and_give_up_in_the_end(fake):
 def test_a_lost_answer_to_create_does_not_make_a_second_challenge(fake, ways, tmp_path):
     outputs = write_outputs(tmp_path / "ws" / "run", ways[:2])
     config = MapRouletteConfig(fake.url, fake.api_key, "test")
-    client = MapRouletteClient(config, retries=2, backoff_s=0.0, sleep=lambda s: None)
+    client = MapRouletteClient(config, policy=RetryPolicy(retries=2, backoff_s=0.0), sleep=lambda s: None)
     options = PublishOptions(CHALLENGE, 1)
     plan = plan_publish(outputs, {}, options)
     fake.faults = [("pass", 0), ("pass", 0), ("lost", 0)]  # project, lookup, POST done but answer lost

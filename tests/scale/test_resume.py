@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from osmgap.cli import main
-from osmgap.scale.tilestore import TileStore
+from osmgap.scale.tilestore import TileResult, TileStore
 from tests.conftest import PROJECT  # noqa: E402
 from tests.scale.test_tiling import half_osm
 
@@ -152,12 +152,20 @@ def test_full_disk_on_outputs_leaves_them_untouched_then_resume(paris, tmp_path,
     _assert_same_outputs(ref_out, out)
 
 
-def test_corrupt_tile_file_is_computed_again(paris, tmp_path, reference):
+DAMAGED_TILES = {
+    "truncated": lambda raw: raw[:200],  # a copy cut short
+    "zero_bytes": lambda raw: b"",  # a killed copy, or a full disk
+    "garbage": lambda raw: bytes(reversed(raw)),  # another file's bytes
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_TILES)
+def test_damaged_tile_file_is_computed_again(paris, tmp_path, reference, damage):
     ref_out, osm, ref_work = reference
     out, work = tmp_path / "out", tmp_path / "work"
     shutil.copytree(ref_work, work)
     victim = _tiles(work)[7]
-    victim.write_bytes(victim.read_bytes()[:200])  # a truncated copy
+    victim.write_bytes(DAMAGED_TILES[damage](victim.read_bytes()))
     assert main(_argv(paris, osm, out, work, "--workers", "0", "--resume")) == 0
-    assert len(victim.read_bytes()) > 200  # computed and written again
+    assert len(TileResult.from_bytes(victim.stem, victim.read_bytes()).prob)  # computed and written again
     _assert_same_outputs(ref_out, out)

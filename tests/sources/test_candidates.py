@@ -3,10 +3,12 @@ graph built from them: merged and split at junctions, bare crossings left alone.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import LineString, Point
@@ -155,3 +157,31 @@ def test_the_benchmark_candidates_are_levelled_as_a_file_of_them_is(kotka, tmp_p
     assert set(LEVEL_KEYS) <= set(exp.candidates.columns)
     assert (candidate_levels(exp.candidates) == candidate_levels(read)).all()
     assert (candidate_levels(exp.candidates) != 0).any()  # Kotka has bridges
+
+
+@pytest.mark.parametrize("suffix, driver", [(".geojson", "GeoJSON"), (".gpkg", "GPKG")])
+def test_values_outside_the_vocabulary_are_dropped_with_one_warning(helsinki, tmp_path, caplog, suffix, driver):
+    """Real Helsinki ways with their real level tags, four of them given hostile values: those
+    values are dropped (the line keeps its geometry: a 'road' on the surface with the default
+    confidence), every other line keeps its own, and one warning names the file and counts them."""
+    ways = helsinki.ways
+    src = gpd.GeoDataFrame({"highway": ways["highway"].to_numpy().copy(), "confidence": np.full(len(ways), "0.8"),
+                            **{k: [t.get(k) for t in ways["tags"]] for k in LEVEL_KEYS}},
+                           geometry=ways.geometry.values, crs=WGS84)
+    src.loc[0, "tunnel"] = "yes;highway=motorway;name=Injected Name;fixme=ok to upload"
+    src.loc[1, "layer"] = "7"
+    src.loc[2, "highway"] = "motorway;name=Injected Name"
+    src.loc[3, "confidence"] = "0.9;fixme=ok"
+    path = tmp_path / f"roads{suffix}"
+    src.to_file(path, driver=driver)
+    with caplog.at_level(logging.WARNING):
+        got = load_candidates(path, extent_aoi(helsinki), default_confidence=0.75)
+    assert len(got) == len(src)
+    assert pd.isna(got.loc[0, "tunnel"]) and pd.isna(got.loc[1, "layer"]) and got.loc[2, "highway"] == "road"
+    assert got.loc[3, "confidence"] == 0.75 and (got.loc[4:, "confidence"] == 0.8).all()
+    levels = candidate_levels(got)
+    assert (levels[4:] == [way_level(t) for t in ways["tags"].iloc[4:]]).all()
+    assert (got.loc[4:, "highway"].to_numpy() == src.loc[4:, "highway"].to_numpy()).all()
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.startswith(f"{path}: dropped 4 value(s)")
+    assert "(confidence: 1, highway: 1, layer: 1, tunnel: 1)" in warning

@@ -1,11 +1,13 @@
 """Imagery reading on the real chips: CRS, bit depth, band count, nodata, windows."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import rasterio
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from osmgap.errors import InputError
-from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
+from osmgap.sources.imagery import WindowReader, analysis_grid, check_resolution, measure_coverage, open_imagery
 
 
 def test_paris_rgb_chip(paris, paris_aoi):
@@ -104,3 +106,83 @@ def test_not_a_raster(tmp_path):
     f.write_bytes(b"II*\x00 this is not a tiff")
     with pytest.raises(InputError, match="junk.tif"):
         open_imagery(f)
+
+
+def _copy_with(tmp_path, paris, name, arr, **change):
+    """The Paris chip's georeferencing holding ``arr``."""
+    with rasterio.open(paris / "image.tif") as src:
+        profile = {**src.profile, "count": arr.shape[0], "dtype": arr.dtype.name, **change}
+    with rasterio.open(tmp_path / name, "w", **profile) as dst:
+        dst.write(arr)
+    return tmp_path / name
+
+
+def _paris_pixels(paris):
+    with rasterio.open(paris / "image.tif") as src:
+        return src.read()
+
+
+def test_coverage_of_the_paris_chip_is_its_aoi(paris, paris_aoi):
+    cov = measure_coverage(open_imagery(paris / "image.tif"), paris_aoi)
+    assert cov.aoi_share == pytest.approx(1.0, abs=1e-6)
+    assert cov.area_km2 == pytest.approx(paris_aoi.area_km2(), rel=1e-6)
+    assert cov.area_wgs84.symmetric_difference(paris_aoi.geometry).area < 1e-6 * paris_aoi.geometry.area
+
+
+def test_nan_half_is_not_covered_and_not_valid(tmp_path, paris, paris_aoi):
+    """Float imagery with its western half NaN (no nodata declared): half the AOI is covered, the
+    covered part is the eastern half, and the window reader calls the NaN pixels invalid (they were
+    fed to the model as NaN, which gave an empty result)."""
+    arr = _paris_pixels(paris).astype(np.float32)
+    arr[:, :, :325] = np.nan
+    im = open_imagery(_copy_with(tmp_path, paris, "half.tif", arr))
+    assert np.isfinite(im.stretch[0]).all() and np.isfinite(im.stretch[1]).all()
+    cov = measure_coverage(im, paris_aoi)
+    assert cov.aoi_share == pytest.approx(0.5, abs=0.02)
+    x0, _, x1, _ = paris_aoi.bounds
+    assert cov.area_wgs84.bounds[0] == pytest.approx((x0 + x1) / 2, abs=2e-5)
+    grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    with WindowReader(im, grid) as r:
+        data, valid = r.read_all()
+    assert np.isfinite(data).all() and 0.45 < valid.mean() < 0.55
+    assert valid[:, : grid.width // 3].sum() == 0 and valid[:, -grid.width // 3:].all()
+
+
+@pytest.mark.parametrize("fill, nodata, problem", [
+    (0, 0, "every pixel there is nodata or NaN"),
+    (0, None, "holds the same value (0, 0, 0)"),
+    (np.nan, None, "only nodata or NaN"),
+])
+def test_no_usable_imagery_over_the_aoi_is_bad_input(tmp_path, paris, paris_aoi, fill, nodata, problem):
+    arr = np.full(_paris_pixels(paris).shape, fill, np.float32 if fill != 0 else np.uint8)
+    path = _copy_with(tmp_path, paris, "blank.tif", arr, nodata=nodata)
+    with pytest.raises(InputError) as err:
+        measure_coverage(open_imagery(path), paris_aoi)
+    assert problem in str(err.value) and "blank.tif" in str(err.value)
+
+
+def test_truncated_file_read_window_by_window_names_the_file(tmp_path, paris, paris_aoi):
+    """A GeoTIFF cut short opens (its header is whole); reading its windows fails, and the error
+    names the file, where GDAL's own "Read failed" named none."""
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes((paris / "image.tif").read_bytes()[:600_000])
+    im = open_imagery(cut)
+    grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    with WindowReader(im, grid) as r, pytest.raises(InputError) as err:
+        r.read_all()
+    assert str(cut) in str(err.value) and "truncated" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(InputError, match="cut.tif"):
+        measure_coverage(im, paris_aoi)
+
+
+@pytest.mark.parametrize("metres, verdict", [(0.3, None), (1.4, None), (2.0, "warning"), (4.0, "warning"),
+                                             (4.5, "error"), (158.0, "error")])
+def test_resolution_far_coarser_than_the_models_is_refused(paris, metres, verdict):
+    im = replace(open_imagery(paris / "image.tif"), resolution_m=metres)
+    if verdict == "error":
+        with pytest.raises(InputError, match="image.tif.*coarser than the model's 1 m/px"):
+            check_resolution(im, 1.0)
+    else:
+        said = check_resolution(im, 1.0)
+        assert (said is not None) == (verdict == "warning")
+        assert said is None or ("image.tif" in said and "coarser" in said)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import bz2
 import json
+import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import osmium
@@ -218,6 +220,7 @@ def test_overpass_retries_with_backoff_then_caches(tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(osm, "_http_post", flaky)
     monkeypatch.setattr(osm.time, "sleep", sleeps.append)
+    monkeypatch.setattr(osm, "OVERPASS_POLICY", replace(osm.OVERPASS_POLICY, jitter=0.0))  # exact waits
     aoi = load_aoi(OVERPASS_BBOX)
     _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
     assert len(calls) == 3 and sleeps == [osm.OVERPASS_BACKOFF_S, 2 * osm.OVERPASS_BACKOFF_S]
@@ -387,3 +390,90 @@ def test_overpass_parking_lots_from_cache(tmp_path: Path, data: Path, no_network
     way_lot, rel_lot = (net.parking.geometry[(net.parking.osm_type == t) & (net.parking.osm_id == i)].iloc[0]
                         for t, i in (("way", surface), ("relation", 1)))
     assert way_lot.area > 0 and way_lot.symmetric_difference(rel_lot).area < 1e-6 * way_lot.area
+
+
+# --- ways osmgap cannot read whole (RoadNetwork.unreadable) ---------------------------------
+
+
+def _ways_with_missing_nodes(path: Path) -> dict[int, list[tuple[float, float]]]:
+    """Road ways with a node the file lacks, by a plain osmium read: id -> its known locations."""
+    found: dict[int, list[tuple[float, float]]] = {}
+
+    class Missing(osmium.SimpleHandler):
+        def way(self, w: osmium.osm.Way) -> None:
+            if w.tags.get("highway") in ROAD_CLASSES and not all(n.location.valid() for n in w.nodes):
+                found[w.id] = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
+
+    Missing().apply_file(str(path), locations=True)
+    return found
+
+
+def test_ways_cut_at_the_extract_edge_are_listed_with_their_last_known_node(data: Path, caplog):
+    """Kotka is a real extract cut at its bbox: the ways leaving it lack their outer nodes. Their
+    part inside is read as before; where the rest may lie starts at their last known node."""
+    path = data / "osm" / "kotka.osm.pbf"
+    net = load_osm(str(path), load_aoi(WORLD))
+    bad, known = net.unreadable, _ways_with_missing_nodes(path)
+    assert set(bad.osm_id) == set(known) and len(bad) == net.provenance["unreadable_ways"] == 35
+    assert set(bad.reason) == {osm.CUT_AT_EDGE} and set(bad.geometry.geom_type) == {"Point"}
+    for row in bad.itertuples():
+        assert tuple(row.geometry.coords[0]) in (known[row.osm_id][0], known[row.osm_id][-1])
+    assert str(path) in caplog.text and "35 road ways could not be read whole" in caplog.text
+
+
+def test_way_with_interior_nodes_missing_is_its_known_line_and_listed(data: Path, tmp_path: Path, caplog):
+    text = (data / "osm" / "west-oakland.osm").read_text()
+    way = 6340506
+    refs = re.findall(r'<nd ref="(\d+)"/>', re.search(rf'<way id="{way}".*?</way>', text, re.S).group(0))
+    for ref in refs[1:-1]:
+        text = re.sub(rf'\s*<node id="{ref}"[^>]*?(/>|>.*?</node>)', "", text, flags=re.S)
+    path = tmp_path / "holes.osm"
+    path.write_text(text)
+    whole = load_osm(str(data / "osm" / "west-oakland.osm"), load_aoi(WORLD))
+    net = load_osm(str(path), load_aoi(WORLD))
+    row = net.unreadable[net.unreadable.osm_id == way].iloc[0]
+    ends = whole.ways[whole.ways.osm_id == way].geometry.iloc[0].coords
+    assert row.reason == osm.MISSING_NODES
+    assert row.geometry.equals(LineString([ends[0], ends[-1]]))  # the unknown stretch runs between them
+    assert net.ways[net.ways.osm_id == way].geometry.iloc[0].equals(row.geometry)  # it does connect them
+    assert f"{path}: " in caplog.text and str(way) in caplog.text
+
+
+def _paris_doc(paris: Path, geometry: object) -> dict:
+    doc = json.loads((paris / "osm_roads.geojson").read_text())
+    doc["features"][3]["geometry"] = geometry(doc["features"][3]["geometry"]) if callable(geometry) else geometry
+    return doc
+
+
+def _nan_middle(g: dict) -> dict:
+    return {**g, "coordinates": [g["coordinates"][0], [float("nan"), float("nan"), 0.0], *g["coordinates"][2:]]}
+
+
+@pytest.mark.parametrize("geometry, reason, located, pieces", [
+    (_nan_middle, osm.NOT_FINITE, True, 1),
+    (lambda g: {"type": "GeometryCollection", "geometries": [g, {"type": "Point", "coordinates": [2.282, 48.982]}]},
+     osm.NOT_A_LINE, True, 1),
+    ({"type": "LineString", "coordinates": []}, osm.NO_GEOMETRY, False, 0),
+    (None, osm.NO_GEOMETRY, False, 0),
+])
+def test_geojson_way_that_is_no_line_is_listed(paris: Path, paris_aoi: Aoi, tmp_path: Path, caplog,
+                                               geometry, reason, located, pieces):
+    """The Paris ways with one mangled: it is listed as unreadable (with where it may lie when
+    anything is known), its readable line parts are still ways, no shapely warning escapes."""
+    path = tmp_path / "roads.geojson"
+    path.write_text(json.dumps(_paris_doc(paris, geometry)))
+    net = load_osm(str(path), paris_aoi)
+    assert len(net.unreadable) == 1 and net.unreadable.reason.iloc[0] == reason
+    assert net.unreadable.osm_id.iloc[0] == 27237458 and (not net.unreadable.geometry.iloc[0].is_empty) == located
+    assert (net.ways.osm_id == 27237458).sum() == pieces and len(net) == 9 + pieces
+    assert str(path) in caplog.text and ("no known position" in caplog.text) != located
+
+
+@pytest.mark.parametrize("value, parsed", [
+    (27236016, 27236016), (27236016.0, 27236016), ("27236016", 27236016), ("way/27236016", 27236016),
+    ("27236016.0", 27236016), (2**63 - 1, 2**63 - 1), (2**63, None), (2**64, None), (1e30, None),
+    (float(2**53 + 2), None), (27236016.5, None), (float("nan"), None), (float("inf"), None), (-5, None),
+    (0, None), (True, None), ("abc", None), (None, None), ([1], None),
+])
+def test_osm_id_must_be_an_exact_64_bit_id(value, parsed):
+    assert osm._parse_osm_id(value) == parsed

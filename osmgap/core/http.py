@@ -1,0 +1,313 @@
+"""The one way osmgap talks HTTP: Overpass, MapRoulette and tile servers all go through here.
+
+Why one module: the servers osmgap uses are shared and mostly run by volunteers, and one of them
+holds the user's MapRoulette key. So there is one User-Agent, one retry policy (what is
+retried, how long to wait, when to give up) and one set of rules for secrets, and a fix to any
+of them reaches all three clients:
+
+- every request has a timeout; an answer is read into memory only up to a cap;
+- timeouts, dropped connections, truncated answers, 408, 429 and 5xx may pass: they are retried
+  after a capped exponential backoff with jitter (so many clients do not come back in step),
+  or after the server's ``Retry-After`` (seconds or an HTTP date) when it asks for longer; a
+  server that asks for more than the policy's cap is not hammered early: osmgap gives up;
+- redirects are followed here, not by ``requests``: a request that carries a secret header
+  (the MapRoulette ``apiKey``, ``Authorization``, ``Cookie``) follows a redirect only to the
+  same scheme, host and port, anything else is refused before the secret could travel;
+- whatever a server said reaches a message only through :func:`server_text`, and every such
+  message goes through :func:`redact`, so an error page that echoes the request's headers
+  cannot put the key into a cron log.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import random
+import re
+import time
+import unicodedata
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import requests
+
+from osmgap import __version__
+
+log = logging.getLogger(__name__)
+
+PROJECT_URL = "https://github.com/osmgap"
+USER_AGENT = f"osmgap/{__version__} (+{PROJECT_URL})"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})  # and any other 5xx
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ALWAYS_SECRET = frozenset({"authorization", "proxy-authorization", "cookie"})
+MAX_REDIRECTS = 5
+MAX_BYTES = 512 * 2**20  # what one answer may hold in memory
+MASK = "***"
+T = TypeVar("T")
+
+
+class Retryable(Exception):
+    """A failure that may pass (timeout, dropped connection, truncated or garbled answer, 429,
+    5xx); ``retry_after`` is what the server asked for, in seconds, if it did."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class GaveUp(Exception):
+    """The retries ran out, or the server asked for a longer wait than the policy allows."""
+
+    def __init__(self, attempts: int, last: str):
+        super().__init__(f"failed {attempts} time{'s' if attempts != 1 else ''}, last: {last}")
+        self.attempts = attempts
+        self.last = last
+
+
+class Refused(Exception):
+    """A request osmgap will not make or an answer it will not read: a secret would leave its
+    host, too many redirects, an answer over the size cap. Retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to try again. ``jitter`` takes up to that fraction off each
+    backoff wait at random; a ``Retry-After`` is waited in full, up to ``max_retry_after_s``."""
+
+    retries: int = 4  # after the first attempt
+    backoff_s: float = 1.0  # first wait; doubles on each retry
+    max_backoff_s: float = 60.0
+    jitter: float = 0.5
+    max_retry_after_s: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None, rand: float) -> float:
+        """Seconds to wait before retry number ``attempt + 1`` (``rand`` in [0, 1))."""
+        backoff = min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * (1.0 - min(1.0, self.jitter) * rand)
+        return max(backoff, retry_after or 0.0)
+
+
+def retry(attempt: Callable[[], T], policy: RetryPolicy, *, sleep: Callable[[float], None] | None = None,
+          rand: Callable[[], float] = random.random) -> T:
+    """Call ``attempt`` until it returns; a :class:`Retryable` is waited out and tried again
+    (``policy.retries`` times at most), anything else goes straight to the caller."""
+    last = Retryable("not tried")
+    retries = max(0, policy.retries)
+    for n in range(retries + 1):
+        try:
+            return attempt()
+        except Retryable as exc:
+            last = exc
+        if last.retry_after is not None and last.retry_after > policy.max_retry_after_s:
+            raise GaveUp(n + 1, f"{last.message}; the server asks to wait {last.retry_after:.0f} s, "
+                                f"more than the {policy.max_retry_after_s:.0f} s osmgap waits") from None
+        if n == retries:
+            break
+        wait = policy.delay(n, last.retry_after, rand())
+        log.warning("%s; retry %d of %d in %.1f s", last.message, n + 1, retries, wait)
+        (sleep or time.sleep)(wait)
+    raise GaveUp(retries + 1, last.message) from None
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header as seconds from now: delay-seconds or an HTTP date (RFC 9110
+    10.2.3); None when absent or unreadable, so the backoff applies."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d{1,12}(\.\d+)?", value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+@dataclass
+class Response:
+    """An answer read in full: status, body, headers (looked up without regard to case)."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
+    def json(self) -> Any:
+        """The body as JSON (None when empty); ValueError when it is not JSON."""
+        return json.loads(self.body) if self.body else None
+
+
+def raise_if_retryable(response: Response, what: str, secrets: Iterable[str | None] = ()) -> None:
+    """An answer that says "later" (408, 429, 5xx) becomes a :class:`Retryable` that carries
+    the server's Retry-After and a redacted line of what it said."""
+    if response.status in RETRY_STATUSES or response.status >= 500:
+        said = server_text(response, secrets)
+        raise Retryable(f"HTTP {response.status} on {what}{': ' + said if said else ''}",
+                        retry_after_seconds(response.header("Retry-After")))
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret masked, also as a URL, form, HTML or JSON string would
+    quote it (an error page may echo a header in any of these)."""
+    for secret in secrets:
+        if not secret:
+            continue
+        forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
+                 html.escape(secret), json.dumps(secret)[1:-1]}
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, MASK)
+    return text
+
+
+SECRET_PARAM = re.compile(r"(?i)(key|token|secret|signature|sig|password|passwd|auth|credential)")
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credential values a URL carries (query parameters named like keys, a password)."""
+    parts = urllib.parse.urlsplit(url)
+    found = [v for k, v in urllib.parse.parse_qsl(parts.query) if SECRET_PARAM.search(k) and v]
+    return found + ([parts.password] if parts.password else [])
+
+
+def public_url(url: str) -> str:
+    """``url`` fit to print or write into an output: the values of query parameters that look
+    like credentials (``access_token``, ``apikey``, ``sig``, ...) and any ``user:password@``
+    masked. Tile URL templates often carry a key; summaries and error lines must not."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = f"{MASK}@{parts.netloc.rsplit('@', 1)[-1]}" if "@" in parts.netloc else parts.netloc
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{k}={MASK if SECRET_PARAM.search(k) else v}" for k, v in pairs)
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def server_text(response: Response, secrets: Iterable[str | None] = (), limit: int = 200) -> str:
+    """What a server said, fit for one line of an error message: the JSON ``message`` when
+    there is one, else its text without markup or control characters; secrets masked."""
+    secrets = list(secrets)
+    text = response.body.decode("utf-8", "replace")
+    try:
+        doc = json.loads(text)
+        if isinstance(doc, dict) and doc.get("message") not in (None, ""):
+            text = str(doc["message"])
+    except ValueError:
+        pass
+    text = redact(text, secrets)
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
+    text = html.unescape(re.sub(r"<[^>]*>", " ", text))
+    text = re.sub(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|.)", " ", text)  # terminal escapes
+    text = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
+    text = " ".join(redact(text, secrets).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """Scheme, host and port: what a secret header is bound to."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+
+
+def show_origin(url: str) -> str:
+    scheme, host, port = origin(url)
+    return f"{scheme}://{host}:{port}"
+
+
+class HttpClient:
+    """One ``requests`` session with osmgap's User-Agent, timeouts, a size cap and redirects
+    that never carry a secret to another origin. One call is one attempt: wrap it in
+    :func:`retry` for the policy."""
+
+    def __init__(self, *, timeout: float | tuple[float, float] = (10.0, 60.0), secret_headers: Iterable[str] = (),
+                 max_bytes: int = MAX_BYTES, max_redirects: int = MAX_REDIRECTS):
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.timeout = timeout
+        self.secret_names = ALWAYS_SECRET | {h.lower() for h in secret_headers}
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+
+    def secrets(self, headers: dict[str, str]) -> list[str]:
+        """The values of the secret headers among ``headers``: what :func:`redact` masks."""
+        return [v for k, v in headers.items() if k.lower() in self.secret_names and v]
+
+    def send(self, method: str, url: str, *, headers: dict[str, str] | None = None, data: Any = None,
+             timeout: float | tuple[float, float] | None = None) -> Response:
+        """One request, redirects followed within the rules; a :class:`Retryable` when the
+        connection fails or the answer is cut short, a :class:`Refused` when a rule says no."""
+        headers = dict(headers or {})
+        secrets = self.secrets(headers)
+        home = origin(url)
+        for _ in range(self.max_redirects + 1):
+            response = self._once(method, url, headers, data, timeout or self.timeout)
+            location = response.header("Location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return response
+            target = urllib.parse.urljoin(url, location)
+            if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
+                raise Refused(f"{method} {_path(url)}: redirected to a non-HTTP address")
+            if secrets and origin(target) != home:
+                shown = redact(show_origin(target), secrets)
+                raise Refused(f"{method} {_path(url)}: the server redirected to {shown}; osmgap sends its "
+                              f"credentials only to {show_origin(url)}, so it did not follow")
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, data = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            url = target
+        raise Refused(f"{method} {_path(url)}: more than {self.max_redirects} redirects")
+
+    def _once(self, method: str, url: str, headers: dict[str, str], data: Any,
+              timeout: float | tuple[float, float]) -> Response:
+        try:
+            with self.session.request(method, url, headers=headers, data=data, timeout=timeout,
+                                      allow_redirects=False, stream=True) as r:
+                body = self._read(r, method, url)
+                return Response(r.status_code, body, dict(r.headers))
+        except requests.Timeout as exc:
+            raise Retryable(type(exc).__name__) from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            raise Retryable(f"{type(exc).__name__}{_reason(exc)}") from None
+
+    def _read(self, r: requests.Response, method: str, url: str) -> bytes:
+        chunks, size = [], 0
+        for chunk in r.iter_content(1 << 16):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise Refused(f"{method} {_path(url)}: the answer is larger than {self.max_bytes // 2**20} MiB")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        expected = r.headers.get("Content-Length", "")
+        if not r.headers.get("Content-Encoding") and expected.isdigit() and int(expected) != len(body) \
+                and method != "HEAD":
+            raise Retryable(f"truncated answer: {len(body)} of {expected} bytes")
+        return body
+
+
+def _path(url: str) -> str:
+    return urllib.parse.urlsplit(url).path or "/"
+
+
+def _reason(exc: BaseException) -> str:
+    """The operating system's words for a failed connection ("Connection refused"), if any:
+    never the URL or headers that ``requests`` puts into its messages."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.strerror:
+            return f" ({seen.strerror})"
+        nested = [a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)]
+        seen = getattr(seen, "reason", None) or (nested[0] if nested else None) or seen.__cause__ or seen.__context__
+    return ""

@@ -1,0 +1,26 @@
+"""The ``osmgap`` command itself: verbosity anywhere, errors that survive a worker process."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from osmgap.cli import build_parser
+from osmgap.errors import InputError
+
+
+@pytest.mark.parametrize("argv, verbose", [
+    (["diff", "--aoi", "a.geojson", "--out", "o"], False),
+    (["-v", "diff", "--aoi", "a.geojson", "--out", "o"], True),
+    (["diff", "--aoi", "a.geojson", "--out", "o", "-v"], True),
+    (["report", "--verbose", "--out", "o"], True),
+])
+def test_verbose_before_or_after_the_verb(argv, verbose):
+    assert build_parser().parse_args(argv).verbose is verbose
+
+
+def test_an_input_error_crosses_a_process_boundary_whole():
+    """Dask sends a worker's exception back pickled: file and problem must both arrive."""
+    again = pickle.loads(pickle.dumps(InputError("image.tif", "cannot read the imagery")))
+    assert (again.source, again.problem, str(again)) == ("image.tif", "cannot read the imagery",
+                                                         "image.tif: cannot read the imagery")
