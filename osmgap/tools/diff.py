@@ -19,15 +19,8 @@ from osmgap.conflate.params import ConflateParams
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, ScaleOptions
 from osmgap.tools.options import (
     MAX_WORKERS,
-    add_aoi_argument,
-    add_cache_argument,
-    add_imagery_argument,
-    add_model_argument,
-    add_osm_argument,
-    add_out_argument,
-    add_window_arguments,
-    check_model,
-    check_window,
+    add_area_arguments,
+    check_area_arguments,
     non_negative_float,
     non_negative_int,
     number,
@@ -41,11 +34,7 @@ HELP = "find roads missing from OSM in an area"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_aoi_argument(p)
-    add_out_argument(p)
-    add_imagery_argument(p)
-    add_osm_argument(p)
-    add_model_argument(p)
+    add_area_arguments(p)
     p.add_argument("--candidates", help="road lines to diff instead of imagery: GeoJSON, GeoPackage or Shapefile "
                                         "(optional 'confidence'/'score' and 'highway' properties)")
     p.add_argument("--gps", nargs="+", metavar="PATH",
@@ -67,11 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "way (default %(default)s; tightened automatically for precise evidence)")
     p.add_argument("--min-length", type=non_negative_float, default=ConflateParams.min_length_m,
                    help="shortest gap reported, metres (default %(default)s)")
-    add_window_arguments(p)
     p.add_argument("--tta", action="store_true", help="average the model over the four flips of every window (4x slower)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~1.8x faster on a CPU after a ~90 s compile, so only for areas of tens of km2")
-    add_cache_argument(p)
     p.add_argument("--state", type=Path,
                    help="record the run in this state file (new / seen / fixed suggestions; see osmgap publish)")
     add_scale_arguments(p)
@@ -120,8 +107,7 @@ def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
 
 def check(args: argparse.Namespace) -> None:
     """What argparse cannot check alone, before any work (also for each [diff] of a task file)."""
-    check_window(args)
-    check_model(args.model)
+    check_area_arguments(args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -141,6 +141,24 @@ def add_cache_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path, help="cache for Overpass responses and map tiles")
 
 
+def add_area_arguments(p: argparse.ArgumentParser) -> None:
+    """What a verb that runs the model over an area takes: the AOI and its sources, the output
+    folder, the model and its window, the cache."""
+    add_aoi_argument(p)
+    add_out_argument(p)
+    add_imagery_argument(p)
+    add_osm_argument(p)
+    add_model_argument(p)
+    add_window_arguments(p)
+    add_cache_argument(p)
+
+
+def check_area_arguments(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone, before any work: the window fits, the model loads."""
+    check_window(args)
+    check_model(args.model)
+
+
 def add_workspace_arguments(p: argparse.ArgumentParser) -> None:
     add_out_argument(p, "output directory of `osmgap diff`")
     p.add_argument("--state", type=Path, help="state file (default: OUT/../osmgap.sqlite)")

@@ -14,15 +14,8 @@ import argparse
 from osmgap.conflate.params import ConflateParams
 from osmgap.export.scanmap import DEFAULT_JOSM_URL
 from osmgap.tools.options import (
-    add_aoi_argument,
-    add_cache_argument,
-    add_imagery_argument,
-    add_model_argument,
-    add_osm_argument,
-    add_out_argument,
-    add_window_arguments,
-    check_model,
-    check_window,
+    add_area_arguments,
+    check_area_arguments,
     number,
     positive_float,
 )
@@ -31,25 +24,18 @@ HELP = "rank the map tiles of an area by predicted road that OSM lacks (tiles.ge
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_aoi_argument(p)
-    add_out_argument(p)
+    add_area_arguments(p)
     p.add_argument("--zoom", type=number(int, low=1, high=22), default=16, help="web-mercator zoom of the scored tiles (default %(default)s)")
-    add_imagery_argument(p)
-    add_osm_argument(p)
-    add_model_argument(p)
     p.add_argument("--gps", nargs="+", metavar="PATH", help="GPS traces (GPX, CSV, mapconstruction .txt; files or folders)")
     p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of CSV and .txt coordinates (default EPSG:4326)")
     p.add_argument("--tolerance", type=positive_float, default=ConflateParams.tolerance_m,
                    help="predicted road within this many metres of an OSM way counts as mapped (default %(default)s)")
     p.add_argument("--josm-url", default=DEFAULT_JOSM_URL, help="JOSM remote control the map calls (default %(default)s)")
-    add_window_arguments(p)
-    add_cache_argument(p)
 
 
 def check(args: argparse.Namespace) -> None:
     """What argparse cannot check alone, before any work."""
-    check_window(args)
-    check_model(args.model)
+    check_area_arguments(args)
 
 
 def run(args: argparse.Namespace) -> int:
