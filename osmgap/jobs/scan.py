@@ -16,6 +16,7 @@ road both show counts once. Either source alone is enough to scan.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -45,12 +46,21 @@ from osmgap.jobs.diff import DiffRequest, resolve_sources
 from osmgap.model.infer import predict_raster
 from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
 from osmgap.sources.gps import GpsSource, load_traces
-from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
+from osmgap.sources.imagery import (
+    Imagery,
+    WindowReader,
+    analysis_grid,
+    check_resolution,
+    measure_coverage,
+    open_imagery,
+)
 from osmgap.sources.osm import load_osm
 from osmgap.sources.xyz import lonlat_to_tile
 
 BLOCK_LEVELS = 2  # a block is the tile's ancestor this many zoom levels up: 4 x 4 tiles
 BLOCK_MARGIN_M = 40.0  # context predicted around a block, not counted
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, order=True)
@@ -308,6 +318,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     imagery = open_imagery(imagery_path) if imagery_path else None
     if imagery is not None and aoi.geometry.intersection(box(*imagery.bounds_wgs84)).is_empty:
         raise InputError(imagery.path, "imagery does not overlap the AOI")
+    coverage = measure_coverage(imagery, aoi) if imagery is not None else None  # no usable pixel: exit 2
     traces, gps_info = load_traces(req.gps, GpsSource(req.gps_crs), aoi) if req.gps else (None, None)
     roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
     inputs = ScanInputs(aoi, imagery, roads.ways, traces=traces, tile_px=req.tile, overlap_px=req.overlap,
@@ -315,10 +326,15 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     if imagery is not None:
         inputs.device = pick_device()
         inputs.net, inputs.meta = load_checkpoint(req.model, inputs.device)
+        coarse = check_resolution(imagery, inputs.meta.resolution_m)  # far too coarse: exit 2
+        if coarse:
+            log.warning(coarse)
     scores = scan(inputs, req.zoom, req.tolerance_m)
     summary = {"aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds)},
                "imagery": imagery.provenance() if imagery else None, "gps": gps_info,
                "osm": roads.provenance, "osm_ways": len(roads),
+               "coverage": {"area_analysed_km2": round(coverage.area_km2, 4),
+                            "imagery_aoi_share": round(coverage.aoi_share, 4)} if coverage else None,
                "model": {"path": str(req.model or "default"), "resolution_m": inputs.meta.resolution_m,
                          "threshold": inputs.meta.threshold} if inputs.meta else None,
                **summary_of(scores, req.zoom, req.tolerance_m),

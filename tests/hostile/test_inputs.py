@@ -198,6 +198,16 @@ def test_hostile_input_is_refused(case, workdir, capsys):
     assert says in err, err
 
 
+@pytest.mark.parametrize("case", ["imagery_all_nodata", "imagery_float_all_nan", "imagery_truncated"])
+def test_scan_refuses_unusable_imagery_too(case, workdir, capsys):
+    """``osmgap scan`` reads imagery the same way: no usable pixel is exit 2, not an empty map."""
+    _, build, says = REFUSED[case]
+    bad = str(build(workdir))
+    argv = ["scan", "--aoi", str(PARIS / "aoi.geojson"), "--osm", str(PARIS / "osm_roads.geojson"),
+            "--imagery", bad, "--out", str(workdir / "out")]
+    assert says in _refused(workdir, argv, bad, capsys)
+
+
 def test_imagery_far_coarser_than_the_model_is_refused(workdir, capsys):
     """158 m/px against the model's 1 m/px: refused once the model's resolution is known, before
     any window is segmented."""
