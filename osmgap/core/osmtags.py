@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -73,10 +74,14 @@ def direction(tags: dict, highway: str = "") -> int:
 
 
 def _given(value: object) -> str:
-    """A source value as stripped text; '' where it gives none (None, NaN, empty)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
+    """A source value as stripped text; '' where it gives none (None, NaN, empty). A whole number
+    read as a float (an integer column with gaps becomes float: bridge=0 -> 0.0) is its integer."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+        if math.isnan(number):
+            return ""
+        return str(int(number)) if number.is_integer() else str(number)
+    return "" if value is None else str(value).strip()
 
 
 def layer_number(value: object) -> int | None:
