@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-import torch
 from shapely.geometry import box
 
 from osmgap import __version__
@@ -37,10 +36,7 @@ from osmgap.gps.discovery import discovery_grid, gps_conflate_params, gps_eviden
 from osmgap.gps.support import apply_gps_support
 from osmgap.graph.lines import candidate_graph
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
-from osmgap.model.infer import predict_raster
-from osmgap.model.nets import load_checkpoint, pick_device
 from osmgap.scale.options import ScaleOptions
-from osmgap.scale.tiled import tiled_evidence
 from osmgap.sources.candidates import load_candidates
 from osmgap.sources.gps import GpsSource, load_traces
 from osmgap.sources.imagery import (
@@ -245,6 +241,12 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
                       timer: StageTimer, coverage: Coverage | None = None) -> EvidenceRun:
     """Segment the imagery and extract the road graph of the probability raster; conflation looks
     only where the imagery has usable pixels (``coverage``, for a file)."""
+    import torch  # here, not at the top: candidates and GPS runs never need the model
+
+    from osmgap.model.infer import predict_raster
+    from osmgap.model.nets import load_checkpoint, pick_device
+    from osmgap.scale.tiled import tiled_evidence
+
     with timer("inputs"):
         device = pick_device()
         net, meta = load_checkpoint(req.model, device)

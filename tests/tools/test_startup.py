@@ -39,3 +39,17 @@ def test_version_is_printed(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"osmgap {__version__}"
+
+
+def test_a_candidates_diff_never_imports_torch(tmp_path, data):
+    """Issue 17: road lines need no model, so a candidates run pays nothing for torch and smp."""
+    from tests.conftest import PROJECT
+
+    sample = PROJECT / "sample_aoi" / "paris-1447"
+    proc = subprocess.run([sys.executable, "-c", PROBE, "diff", "--aoi", str(sample / "aoi.geojson"),
+                           "--osm", str(data / "sample_aoi" / "paris-1447" / "osm_roads.geojson"),
+                           "--candidates", str(data / "sample_aoi" / "paris-1447" / "osm_roads.geojson"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert (tmp_path / "out" / "suggestions.osm").is_file()  # the run did happen
+    assert not loaded & {"torch", "segmentation_models_pytorch", "torchvision"}
