@@ -131,8 +131,6 @@ def run(args: argparse.Namespace) -> int:
         check_state(args.state)
     summary = run_diff(req)
     print(f"{summary['suggestions']} suggestions, {summary['km_suggested']} km -> {args.out}")
-    for w in summary["warnings"]:
-        print(f"osmgap: {w}")
     if args.state:
         rec = record_diff(req, args.state)
         c = rec.counts

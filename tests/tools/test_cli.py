@@ -24,3 +24,17 @@ def test_an_input_error_crosses_a_process_boundary_whole():
     again = pickle.loads(pickle.dumps(InputError("image.tif", "cannot read the imagery")))
     assert (again.source, again.problem, str(again)) == ("image.tif", "cannot read the imagery",
                                                          "image.tif: cannot read the imagery")
+
+
+def test_each_warning_is_said_once(data, tmp_path, capsys, caplog):
+    """Issue 18: the imagery-not-cleared warning came twice (logged, then printed again)."""
+    from osmgap.cli import main
+
+    sample = data / "sample_aoi" / "paris-1447"
+    code = main(["diff", "--aoi", str(sample / "aoi.geojson"), "--osm", str(sample / "osm_roads.geojson"),
+                 "--candidates", str(sample / "osm_roads.geojson"), "--imagery", str(sample / "image.tif"),
+                 "--out", str(tmp_path / "out")])
+    said = capsys.readouterr()
+    logged = [r.getMessage() for r in caplog.records if "not known to be cleared" in r.getMessage()]
+    assert code == 0
+    assert len(logged) == 1 and "not known to be cleared" not in said.out + said.err
