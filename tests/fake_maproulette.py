@@ -36,8 +36,10 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import LoopbackServer
 
 STATUS_NAMES = {0: "Created", 1: "Fixed", 2: "False_Positive", 3: "Skipped", 4: "Deleted",
                 5: "Already_Fixed", 6: "Too_Hard", 7: "Answered", 8: "Validated", 9: "Disabled"}
@@ -97,17 +99,15 @@ class FakeMapRoulette:
             def do_DELETE(self) -> None: fake._handle(self)
             def log_message(self, *args: Any) -> None: pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v2"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._loopback = LoopbackServer(Handler)
+        self.url = f"{self._loopback.origin}/api/v2"
 
     def __enter__(self) -> FakeMapRoulette:
-        self._thread.start()
+        self._loopback.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._loopback.stop()
 
     # what tests use -----------------------------------------------------------------------
     def tasks_of(self, challenge_id: int) -> dict[str, Task]:

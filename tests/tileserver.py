@@ -12,7 +12,7 @@ import io
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ from affine import Affine
 from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
+
+from tests.loopback import LoopbackServer
 
 HALF_WORLD_M = 20037508.342789244
 TILE_PX = 256
@@ -54,21 +56,18 @@ class TileServer:
         self.log = Log()
         self._lock = threading.Lock()
         self._src = rasterio.open(self.image)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._loopback = LoopbackServer(self._handler())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/{{z}}/{{x}}/{{y}}.{self.fmt}"
+        return f"{self._loopback.origin}/{{z}}/{{x}}/{{y}}.{self.fmt}"
 
     def __enter__(self) -> TileServer:
-        self._thread.start()
+        self._loopback.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._loopback.stop()
         self._src.close()
 
     def tile(self, z: int, x: int, y: int) -> bytes:

@@ -112,23 +112,24 @@ def test_out_that_cannot_be_renamed_gets_its_entries_one_by_one(tmp_path, monkey
     assert_published(out)
 
 
-@pytest.mark.parametrize("fail_at", [1, 2, 3, 4, 5])
-def test_a_failed_move_entry_by_entry_is_rolled_back(tmp_path, monkeypatch, fail_at):
+def _in_out(out):
+    return lambda src, dst: out in (Path(src).parent, Path(dst).parent)
+
+
+def _onto_out(out):
+    return lambda src, dst: Path(dst) == out
+
+
+@pytest.mark.parametrize("no_exchange, fail_at, which", [
+    *[(errno.EXDEV, n, _in_out) for n in (1, 2, 3, 4, 5)],  # a mount point: entry by entry, any move failing
+    (errno.ENOSYS, 1, _onto_out),  # no renameat2: the second of two renames failing puts the old folder back
+])
+def test_a_failed_rename_is_rolled_back(tmp_path, monkeypatch, no_exchange, fail_at, which):
     out = earlier(tmp_path)
     before = snapshot(tmp_path)
-    monkeypatch.setattr(atomic, "_exchange", _raising(errno.EXDEV))
-    monkeypatch.setattr(os, "rename", _nth_rename_fails(fail_at, lambda src, dst: out in (Path(src).parent, Path(dst).parent)))
+    monkeypatch.setattr(atomic, "_exchange", _raising(no_exchange))
+    monkeypatch.setattr(os, "rename", _nth_rename_fails(fail_at, which(out)))
     with pytest.raises(OSError, match="Input/output error"):
-        publish(out)
-    assert snapshot(tmp_path) == before
-
-
-def test_second_of_two_renames_failing_puts_the_old_folder_back(tmp_path, monkeypatch):
-    out = earlier(tmp_path)
-    before = snapshot(tmp_path)
-    monkeypatch.setattr(atomic, "_exchange", _raising(errno.ENOSYS))
-    monkeypatch.setattr(os, "rename", _nth_rename_fails(1, lambda src, dst: Path(dst) == out))
-    with pytest.raises(OSError):
         publish(out)
     assert snapshot(tmp_path) == before
 

@@ -12,11 +12,10 @@ import html
 import io
 import json
 import logging
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from osmgap.sources import osm, xyz
 from osmgap.sources.osm import load_overpass, overpass_cache_path, overpass_query
 from osmgap.sources.xyz import TileFetcher, XyzOptions
 from tests.fake_maproulette import EXTRACT_COLUMNS, FakeMapRoulette
+from tests.loopback import LoopbackServer
 from tests.sample_outputs import sample_ways, write_outputs
 
 # A key with characters that URL, HTML and JSON quoting change; "K3y" marks it in any quoting.
@@ -362,18 +362,15 @@ class ScriptedServer:
             def do_POST(self) -> None: server._answer(self)
             def log_message(self, *args: Any) -> None: pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._loopback = LoopbackServer(Handler)
+        self.url = self._loopback.origin
 
     def __enter__(self) -> ScriptedServer:
-        self.thread.start()
+        self._loopback.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._loopback.stop()
 
     def _answer(self, h: BaseHTTPRequestHandler) -> None:
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
