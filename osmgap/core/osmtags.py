@@ -35,10 +35,12 @@ ROAD_CLASSES: frozenset[str] = frozenset({
     "unclassified", "residential", "living_street", "service", "road", "track",
     "pedestrian", "busway",
 })
-# highway=* values a candidate source may give that say a line is no road: left out, not retagged.
+# highway=* values that say a line is no road, as candidate sources commonly give them; like every
+# value outside ROAD_CLASSES they are left out (line_class), these without a warning.
 NOT_ROADS: frozenset[str] = frozenset({"footway", "cycleway", "path", "steps", "bridleway", "corridor", "platform",
                                        "elevator", "proposed", "construction", "abandoned", "razed", "via_ferrata"})
 UNKNOWN_CLASS = "road"  # OSM's highway=road: a road whose class is not known
+_HIGHWAY_VALUE = re.compile(r"[a-z][a-z0-9_]*")  # the form of every highway=* value the OSM wiki documents
 
 # OSM wiki Key:tunnel and Key:bridge, documented values (besides 'no').
 TUNNEL_VALUES: frozenset[str] = frozenset({"yes", "building_passage", "culvert", "flooded", "avalanche_protector"})
@@ -101,6 +103,22 @@ def road_class(value: object) -> str | None:
     """A ``highway`` value osmgap knows as a road class (any letter case), else None."""
     text = _given(value).lower()
     return text if text in ROAD_CLASSES else None
+
+
+def line_class(value: object) -> str | None:
+    """The class a road line of any source keeps, by the one rule the OSM readers apply (a way is
+    read only when its ``highway`` is in ROAD_CLASSES): its road class (any letter case); None,
+    the line left out, for a highway value that is no road class (footway, trail, bus_guideway:
+    OSM's own ways of such a class are never read, so none can be a missing road); and
+    ``UNKNOWN_CLASS`` when the source gives no class, or a text that is no highway value at all
+    (``motorway;name=X``: no class, which ``way_tags`` counts as dropped)."""
+    text = _given(value)
+    if not text:
+        return UNKNOWN_CLASS
+    cls = road_class(text)
+    if cls is not None:
+        return cls
+    return None if _HIGHWAY_VALUE.fullmatch(text.lower()) else UNKNOWN_CLASS
 
 
 def read_level_tags(tags: Mapping) -> tuple[dict[str, str], list[str]]:

@@ -1,8 +1,15 @@
-"""The MapRoulette challenge JSON for a set of suggestions: texts, priority rules, templating.
+r"""The MapRoulette challenge JSON for a set of suggestions: texts, priority rules, templating.
 
 Why each piece:
-- ``instruction`` may use ``{{property}}`` (MapRoulette replaces it with the task's property);
-  a placeholder that some task lacks would show up raw to the mapper, so it is refused here.
+- ``instruction`` may use ``{{property}}``. MapRoulette's web client replaces such a tag with the
+  task's property, or with nothing when the task lacks it (maproulette3
+  src/hooks/UsePropertyReplacement/UsePropertyReplacement.js ``replacePropertyTags``: a plain
+  replacement, ``/(^|[^{])\{\{([^{][^}]*)}}/`` -> ``_get(properties, tag, "")``). It has no
+  mustache sections: ``{{#x}}...{{/x}}`` would blank the two tags and show the text between to
+  every task. So a text only some tasks can fill is never sent as a section: the default
+  instruction is assembled per run, from the pieces every task can fill (``default_instruction``),
+  and a user's instruction with a tag some task lacks (the mapper would read a sentence with a
+  hole in it) is refused (``check_template``).
 - Priority rules use MapRoulette's rule JSON (maproulette-backend Challenge.scala
   ``matchesJSONRule``: ``{"condition": "AND"|"OR", "rules": [{"value": "key.value",
   "type": "integer"|"double"|"long"|"string", "operator": ">=", ...}]}``), sent as JSON text
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,19 +33,58 @@ from osmgap.errors import InputError
 MAX_TASKS_PER_CHALLENGE = 50_000  # maproulette-backend config maxTasksPerChallenge
 
 PRIORITY_HIGH, PRIORITY_MEDIUM, PRIORITY_LOW = 0, 1, 2
-PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+PLACEHOLDER = re.compile(r"(?:^|[^{])\{\{([^{][^}]*)\}\}")  # MapRoulette's own tag pattern, tag name as it reads it
 
-DEFAULT_INSTRUCTION = (
-    "A road model sees a road on aerial imagery that OpenStreetMap does not have here: about "
-    "{{length_m}} m long, model confidence {{confidence}}.\n\n"
-    "1. Check it on imagery you may trace from (the detection used {{imagery_attribution}}, "
-    "{{imagery_licence}}, captured {{imagery_date}}).\n"
-    "2. If the road is there, draw it (or fix the pre-drawn one), connect it to the roads it meets "
-    "and give it its real highway class.\n"
-    "3. If there is no road, mark the task *Not an issue*; if it is mapped already, *Already fixed*. "
-    "osmgap will not flag it again."
-)
+# What found the road, by summary.json's ``evidence``: the instruction's first sentence and the
+# words the description uses. ``None``: a run that does not say (an older osmgap).
+INTROS = {
+    "imagery": "A road model sees a road on aerial imagery that OpenStreetMap does not have here: about "
+               "{{length_m}} m long, model confidence {{confidence}}.",
+    "candidates": "The road data {{evidence_source}} has a road here that OpenStreetMap does not have: about "
+                  "{{length_m}} m long, confidence {{confidence}}.",
+    "gps": "GPS traces of several trips run along a road here that OpenStreetMap does not have: about "
+           "{{length_m}} m long, confidence {{confidence}}.",
+    None: "osmgap finds a road here that OpenStreetMap does not have: about {{length_m}} m long, "
+          "confidence {{confidence}}.",
+}
+FOUND_ON = {"imagery": "on imagery", "candidates": "in another road source", "gps": "in GPS traces",
+            None: "in its evidence"}
+# Optional pieces: each is kept only when every task fills all of its tags.
+IMAGERY_PIECES = ("{{imagery_attribution}}", "{{imagery_licence}}", "captured {{imagery_date}}")
+GPS_PIECE = "GPS traces along it: {{evidence_gps_trips}} trips ({{evidence_gps_verdict}})."
+CHECK = "1. Check it on imagery you may trace from"
+STEPS = ("2. If the road is there, draw it (or fix the pre-drawn one), connect it to the roads it meets "
+         "and give it its real highway class.\n"
+         "3. If there is no road, mark the task *Not an issue*; if it is mapped already, *Already fixed*. "
+         "osmgap will not flag it again.")
 DEFAULT_CHECKIN_COMMENT = "Add a road missing from OpenStreetMap #osmgap #maproulette"
+
+
+def placeholders(text: str) -> list[str]:
+    """The tags MapRoulette replaces in ``text``, as it reads their names (spaces included)."""
+    return sorted(set(PLACEHOLDER.findall(text)))
+
+
+def evidence_of(summary: dict[str, Any], tasks: list[dict[str, Any]]) -> str | None:
+    """The run's evidence: summary.json's ``evidence``; for a summary without it, 'imagery' when
+    every task names its imagery (what older runs wrote), else None."""
+    said = summary.get("evidence")
+    if isinstance(said, str) and said in INTROS:
+        return said
+    return "imagery" if tasks and all(_fills(t, "imagery_attribution") for t in tasks) else None
+
+
+def default_instruction(evidence: str | None, tasks: list[dict[str, Any]]) -> str:
+    """The instruction for a run whose evidence is ``evidence``, of the pieces every task fills:
+    imagery names and the GPS support appear only when every task has them."""
+    def kept(pieces: Iterable[str]) -> list[str]:
+        return [p for p in pieces if all(all(_fills(t, name) for name in placeholders(p)) for t in tasks)]
+
+    intro = INTROS[evidence] if kept([INTROS[evidence]]) else INTROS[None]
+    gps = kept([GPS_PIECE])
+    imagery = kept(IMAGERY_PIECES)
+    check = f"{CHECK} (imagery of this run: {', '.join(imagery)})." if imagery else f"{CHECK}."
+    return "\n\n".join([" ".join([intro, *gps]), f"{check}\n{STEPS}"])
 
 
 @dataclass(frozen=True)
@@ -63,19 +110,28 @@ def priority_rules(t: PriorityThresholds) -> dict[str, Any]:
 
 
 def check_template(instruction: str, tasks: list[dict[str, Any]], source: str | Path) -> None:
-    """Every ``{{name}}`` must be a property of every task, else the mapper sees it raw."""
-    for name in sorted(set(PLACEHOLDER.findall(instruction))):
+    """Every ``{{name}}`` must be a property of every task, else the mapper reads a blank."""
+    for name in placeholders(instruction):
+        if name[:1] in ("#", "^", "/"):
+            raise InputError(source, f"instruction uses {{{{{name}}}}}: MapRoulette has no mustache sections, "
+                                     "it would show the text inside to every task")
         for feature in tasks:
-            if name not in (feature.get("properties") or {}):
-                raise InputError(source, f"instruction uses {{{{{name}}}}} but task {feature.get('id')} "
-                                         f"has no property {name!r}")
+            if not _fills(feature, name):
+                raise InputError(source, f"instruction uses {{{{{name}}}}} but task {feature.get('id')} has no "
+                                         f"property {name!r} (MapRoulette would show a blank there)")
+
+
+def _fills(task: dict[str, Any], name: str) -> bool:
+    """Whether MapRoulette puts text for ``{{name}}`` in this task (None or '' show as nothing)."""
+    return (task.get("properties") or {}).get(name) not in (None, "")
 
 
 def challenge_body(name: str, project_id: int, *, instruction: str, checkin_comment: str,
-                   thresholds: PriorityThresholds, aoi: str, warning: str | None) -> dict[str, Any]:
+                   thresholds: PriorityThresholds, aoi: str, warning: str | None,
+                   evidence: str | None = "imagery") -> dict[str, Any]:
     """The flattened challenge JSON for POST /challenge and PUT /challenge/:id."""
-    description = (f"Roads that osmgap found on imagery but not in OpenStreetMap, area {aoi}. "
-                   "Each task is one gap longer than the minimum length and farther than the "
+    description = (f"Roads that osmgap found {FOUND_ON.get(evidence, FOUND_ON[None])} but not in OpenStreetMap, "
+                   f"area {aoi}. Each task is one gap longer than the minimum length and farther than the "
                    "tolerance from every mapped road.")
     if warning:
         description += f"\n\n**{warning}**"

@@ -30,12 +30,13 @@ from osmgap.export.josm import NEW_GEOMETRY_KINDS
 from osmgap.maproulette.api import MapRouletteClient, TransientError
 from osmgap.maproulette.challenge import (
     DEFAULT_CHECKIN_COMMENT,
-    DEFAULT_INSTRUCTION,
     MAX_TASKS_PER_CHALLENGE,
     PriorityThresholds,
     challenge_body,
     check_template,
+    default_instruction,
     differs,
+    evidence_of,
 )
 from osmgap.maproulette.osmchange import cooperative_work
 from osmgap.workspace.outputs import DiffOutputs
@@ -51,7 +52,7 @@ NOT_REPUBLISHED = ("dismissed", "fixed")
 class PublishOptions:
     challenge: str
     project_id: int
-    instruction: str = DEFAULT_INSTRUCTION
+    instruction: str | None = None  # None: the default for the run's evidence (default_instruction)
     checkin_comment: str = DEFAULT_CHECKIN_COMMENT
     cooperative: bool = False
     max_tasks: int = MAX_TASKS_PER_CHALLENGE
@@ -105,6 +106,10 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
         raise InputError("--challenge", "challenge name must be non-empty and contain no '/'")
     if options.max_tasks < 1:
         raise InputError("--max-tasks", "must be at least 1")
+    if "demonstration" in outputs.summary:  # a sample with OSM ways taken out on purpose (osmgap.sources.sample)
+        raise InputError(outputs.out_dir / "summary.json", "this diff is a demonstration (OSM ways were taken out "
+                                                          "on purpose): its suggestions are not missing from OSM "
+                                                          "and are never published")
     skipped: dict[str, int] = {}
     kept = []
     for feature in sorted(outputs.features, key=lambda f: f["id"]):
@@ -113,7 +118,9 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
             skipped[status] = skipped.get(status, 0) + 1
         else:
             kept.append(_task_feature(feature))
-    check_template(options.instruction, kept, source)
+    evidence = evidence_of(outputs.summary, kept)
+    instruction = options.instruction or default_instruction(evidence, kept)
+    check_template(instruction, kept, source)
     warning = next((f["properties"]["warning"] for f in kept if f["properties"].get("warning")), None)
     if options.cooperative and warning:
         raise InputError(source, "cooperative tasks would put geometry traced from imagery that is not "
@@ -123,9 +130,9 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
     for k in range(n_parts):
         chunk = kept[k * options.max_tasks:(k + 1) * options.max_tasks]
         name = part_name(options.challenge, k + 1)
-        body = challenge_body(name, options.project_id, instruction=options.instruction,
+        body = challenge_body(name, options.project_id, instruction=instruction,
                               checkin_comment=options.checkin_comment, thresholds=options.thresholds,
-                              aoi=outputs.aoi_name, warning=warning)
+                              aoi=outputs.aoi_name, warning=warning, evidence=evidence)
         records = [_task_record(f, options.cooperative) for f in chunk]
         parts.append(Part(k + 1, name, [f["id"] for f in chunk], line_by_line(records), body))
     return PublishPlan(outputs.aoi_name, parts, skipped, warning)

@@ -1,15 +1,24 @@
-"""Candidate roads from any line file: ML detections published by others, official open road
-data, GPS-derived lines. Read with geopandas/pyogrio (GeoJSON, GeoPackage, Shapefile, anything
-GDAL reads), clipped to the AOI, and turned into the same kind of road graph imagery gives.
+"""Candidate roads from the road sources people have: ML detections published by others, official
+open road data, GPS-derived lines, another OSM extract. Read as they are published, clipped to the
+AOI, and turned into the same kind of road graph imagery gives:
+
+- ``.osm``/``.osm.pbf``/``.osm.bz2``: with osmgap's own OSM reader (osmgap.sources.osm), so an
+  older or third-party extract is read exactly as the OSM input is, level tags included;
+- Microsoft RoadDetections TSVs (osmgap.sources.roaddetections);
+- GeoParquet, Overture transportation segments included (osmgap.sources.overture);
+- anything else GDAL reads (GeoJSON, GeoPackage, Shapefile), with geopandas/pyogrio.
 
 Each candidate keeps a ``confidence`` (its own ``confidence`` or ``score`` property, 0-1 or
-0-100, else a default) and a ``highway`` class when the source has one; lines whose class says
-they are not roads (footway, cycleway, path, ...) are left out, as OSM's own are.
+0-100, else a default) and a ``highway`` class when the source has one. The class goes through
+the one filter the OSM readers apply (osmgap.core.osmtags.line_class): a line whose class is no
+road class (footway, path, trail, ...) is left out, as OSM's own ways of that class are never
+read, so no class can be a "missing road" only because OSM's side did not load it.
 
 Nothing else of a line is read, and what is read is checked against the one tag vocabulary
-(osmgap.core.osmtags): a class that is no road class becomes 'road', a level value OSM does not
-document is dropped, a confidence that is no number gets the default; one warning names the
-file and counts them. A stranger's file can so never put a tag of its own into the outputs.
+(osmgap.core.osmtags): a level value OSM does not document is dropped, a confidence that is no
+number gets the default, a ``highway`` text that is no highway value at all (``motorway;name=X``)
+is no class ('road'); one warning names the file and counts them, and one more the lines left out
+for a class that is neither a road class nor a common non-road one (trail, bus_guideway, ...). A stranger's file can so never put a tag of its own into the outputs.
 
 A source may also say which level a line lies on, with OSM's ``tunnel``, ``bridge`` and
 ``layer`` properties. A source with any of those columns is *levelled*: a line without them is
@@ -20,8 +29,10 @@ unlevelled: the level of its lines is not known.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,37 +47,48 @@ from osmgap.core.osmtags import (
     LEVEL_KEYS,
     NOT_ROADS,
     UNKNOWN_CLASS,
+    clean_text,
+    line_class,
     read_level_tags,
-    road_class,
     warn_dropped,
     way_level,
 )
 from osmgap.errors import InputError, one_line
+from osmgap.sources import osm
+from osmgap.sources.overture import is_geoparquet, read_overture
+from osmgap.sources.roaddetections import is_roaddetections, read_roaddetections
+
+log = logging.getLogger(__name__)
 
 CONFIDENCE_COLUMNS = ("confidence", "score")
+Reader = Callable[[Path, Aoi], gpd.GeoDataFrame]
 
 
 def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gpd.GeoDataFrame:
     """Candidate road lines inside ``aoi``: WGS84 LineStrings with ``confidence`` and ``highway``."""
     path = Path(path)
-    if not path.is_file():
+    read = _reader(path)
+    if not (path.is_file() or (path.is_dir() and read is read_overture)):
         raise InputError(path, "candidates file not found")
     try:
-        frame = _read_file(path)
-    except Exception as exc:  # pyogrio/GDAL raise many types for unreadable or foreign files
+        frame = read(path, aoi)
+    except InputError:
+        raise
+    except Exception as exc:  # pyogrio/GDAL, pyarrow raise many types for unreadable or foreign files
         raise InputError(path, f"cannot read road lines ({one_line(exc)})") from None
     if frame.geometry is None or len(frame) == 0:
-        raise InputError(path, "holds no features")
+        raise InputError(path, "holds no features" if read is _read_file else "no candidate road line lies near the AOI")
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     lines = frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
     if len(lines) == 0:
         raise InputError(path, "holds no LineString or MultiLineString features")
     lines = _to_wgs84(lines, path)
     dropped: Counter = Counter()
+    highway = _highway(lines, path, dropped)
     out = gpd.GeoDataFrame({"confidence": _confidence(lines, default_confidence, path, dropped),
-                            "highway": _highway(lines, dropped), **_level_columns(lines, dropped)},
+                            "highway": highway, **_level_columns(lines, dropped)},
                            geometry=lines.geometry.values, crs=WGS84)
-    out = out[~out["highway"].isin(NOT_ROADS)].explode(index_parts=False).reset_index(drop=True)
+    out = out[pd.notna(highway)].explode(index_parts=False).reset_index(drop=True)
     out = out.set_geometry(shapely.force_2d(out.geometry.values), crs=WGS84)
     whole = out.geometry.covered_by(aoi.geometry).to_numpy()  # overlay would split self-crossing lines
     geoms = out.geometry.to_numpy().copy()
@@ -80,9 +102,37 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     return clipped
 
 
-def _read_file(path: Path) -> gpd.GeoDataFrame:
-    """The file's features. GDAL takes UTF-8 paths only, so a name that is not (undecodable bytes,
-    which Python keeps as lone surrogates) is read from the file's bytes instead."""
+def _reader(path: Path) -> Reader:
+    """How to read ``path``, from its name (and, for a zip file, what it holds)."""
+    if osm.file_format(path) in ("pbf", "osm-xml"):
+        return _read_osm
+    if is_roaddetections(path):
+        return read_roaddetections
+    if is_geoparquet(path):
+        return read_overture
+    return _read_file
+
+
+def _read_osm(path: Path, aoi: Aoi) -> gpd.GeoDataFrame:
+    """The road ways of an OSM extract, read as the OSM input is (so the same classes are left
+    out on both sides), with their ``tunnel``/``bridge``/``layer`` tags: a levelled source. The
+    reader's warning about ways it could not read whole is for the OSM input (no road is suggested
+    near them); here such a way is evidence as far as the file has it, so it is not given."""
+    reader_log = logging.getLogger(osm.__name__)
+    quiet = logging.Filter(name="osmgap.sources.candidates")  # passes no record of the OSM reader's
+    reader_log.addFilter(quiet)
+    try:
+        ways = osm.load_osm(str(path), aoi).ways
+    finally:
+        reader_log.removeFilter(quiet)
+    levels = {k: np.asarray([t.get(k) for t in ways["tags"]], dtype=object) for k in LEVEL_KEYS}
+    return gpd.GeoDataFrame({"highway": ways["highway"].to_numpy(object), **levels},
+                            geometry=ways.geometry.values, crs=WGS84)
+
+
+def _read_file(path: Path, aoi: Aoi | None = None) -> gpd.GeoDataFrame:
+    """The file's features, through GDAL. GDAL takes UTF-8 paths only, so a name that is not
+    (undecodable bytes, which Python keeps as lone surrogates) is read from the file's bytes instead."""
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
@@ -155,16 +205,20 @@ def _level_columns(frame: gpd.GeoDataFrame, dropped: Counter) -> dict[str, np.nd
     return {k: np.asarray([t.get(k) for t in checked], dtype=object) for k in keys}
 
 
-def _highway(frame: gpd.GeoDataFrame, dropped: Counter) -> np.ndarray:
-    """The ``highway`` class where the source gives a road class or a class that is no road;
-    'road' (unknown class) otherwise, counting the values that were neither in ``dropped``."""
+def _highway(frame: gpd.GeoDataFrame, path: Path, dropped: Counter) -> np.ndarray:
+    """Each line's class by ``line_class`` (the OSM readers' rule): a road class; None where the
+    source gives a highway value that is no road class (the line is left out); 'road' where it
+    gives none, or a text that is no highway value (counted in ``dropped``). Lines left out for a
+    value that is not a common non-road class (footway, path, ...) are named in one warning: a
+    source with a class vocabulary of its own would lose every line."""
     if "highway" not in frame.columns:
         return np.full(len(frame), UNKNOWN_CLASS, dtype=object)
-    out = []
-    for value in frame["highway"].astype(object):
-        text = "" if _given(value) is None else str(value).strip()
-        cls = road_class(text) or (text.lower() if text.lower() in NOT_ROADS else None)
-        if cls is None and text:
-            dropped["highway"] += 1
-        out.append(cls or UNKNOWN_CLASS)
-    return np.asarray(out, dtype=object)
+    texts = ["" if _given(v) is None else str(v).strip() for v in frame["highway"].astype(object)]
+    out = np.asarray([line_class(t) for t in texts], dtype=object)
+    dropped["highway"] += sum(cls == UNKNOWN_CLASS and t.lower() not in ("", UNKNOWN_CLASS) for t, cls in zip(texts, out))
+    odd = Counter(t for t, cls in zip(texts, out) if cls is None and t.lower() not in NOT_ROADS)
+    if odd:
+        values = ", ".join(f"{clean_text(v, 40)}: {n}" for v, n in odd.most_common(5))
+        log.warning("%s: left out %d line(s) whose highway is no road class (%s%s); OSM ways of such a class are "
+                    "not read either", clean_text(path), sum(odd.values()), values, ", ..." if len(odd) > 5 else "")
+    return out

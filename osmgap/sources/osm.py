@@ -124,7 +124,7 @@ def load_osm(spec: str, aoi: Aoi, cache_dir: Path | None = None) -> RoadNetwork:
     path = Path(spec)
     if not path.is_file():
         raise InputError(path, "OSM file not found")
-    fmt = _file_format(path)
+    fmt = file_format(path)
     if fmt == "geojson":
         return load_geojson(path, aoi)
     if fmt is None:
@@ -133,7 +133,7 @@ def load_osm(spec: str, aoi: Aoi, cache_dir: Path | None = None) -> RoadNetwork:
     return load_osmium_file(path, aoi, fmt)
 
 
-def _file_format(path: Path) -> str | None:
+def file_format(path: Path) -> str | None:
     """'pbf', 'osm-xml' or 'geojson' from the file name; None when osmgap cannot read it."""
     name = path.name.lower()
     for suffix in sorted(_OSMIUM_SUFFIXES, key=len, reverse=True):

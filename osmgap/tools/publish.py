@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--challenge", required=True, help="challenge name (parts beyond --max-tasks get ' (part N)')")
     p.add_argument("--project", required=True, type=positive_int, help="MapRoulette project id")
     add_maproulette_arguments(p)
-    p.add_argument("--instruction", help="task instruction; {{property}} is replaced by the task's property")
+    p.add_argument("--instruction", help="task instruction; {{property}} is replaced by the task's property (default: a text "
+                        "for the run's evidence, imagery, candidates or GPS, naming only what every task has)")
     p.add_argument("--instruction-file", type=Path, help="read the instruction from this file")
     p.add_argument("--checkin-comment", default=DEFAULT_CHECKIN_COMMENT, help="changeset comment")
     p.add_argument("--cooperative", action="store_true",
@@ -59,18 +60,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from osmgap.maproulette.publish import plan_publish
     from osmgap.workspace.outputs import read_outputs
     from osmgap.workspace.tracking import record_run
 
     options = _options(args)
     outputs = read_outputs(args.out)
     client = make_client(args)
-    if args.dry_run:  # read the state if there is one; write nothing
-        statuses = {}
-        if state_path(args).exists():
-            with open_store(args, create=False) as store:
-                statuses = store.statuses(outputs.aoi_name)
+    statuses = {}  # read from the state if there is one, writing nothing
+    if state_path(args).exists():
+        with open_store(args, create=False) as store:
+            statuses = store.statuses(outputs.aoi_name)
+    if args.dry_run:
         return _publish(outputs, statuses, options, client, None, args)
+    plan_publish(outputs, statuses, options)  # bad outputs or options are refused before the state is touched
     with open_store(args) as store:
         record_run(store, outputs)  # no-op when `diff --state` recorded it already
         return _publish(outputs, store.statuses(outputs.aoi_name), options, client, store, args)

@@ -19,33 +19,13 @@ from osmgap.maproulette.publish import PublishOptions, execute_publish, plan_pub
 from osmgap.workspace.store import Store
 from tests.fake_maproulette import FakeMapRoulette
 from tests.josm import josm_validate
+from tests.maproulette.publishing import CHALLENGE, publish
 from tests.sample_outputs import sample_ways, write_outputs
-
-CHALLENGE = "osmgap test: missing roads"
-
-
-@pytest.fixture
-def fake():
-    with FakeMapRoulette() as server:
-        yield server
-    assert not server.violations, server.violations
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch, fake):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.config of the machine
-    monkeypatch.delenv("MAPROULETTE_API_URL", raising=False)
-    monkeypatch.setenv("MAPROULETTE_API_KEY", fake.api_key)
 
 
 @pytest.fixture
 def ways(data):
     return sample_ways(data)
-
-
-def publish(fake, out: Path, *extra: str) -> int:
-    return main(["publish", "--out", str(out), "--challenge", CHALLENGE, "--project", "1",
-                 "--api-url", fake.url, *extra])
 
 
 def sync(fake, out: Path, *extra: str) -> int:
@@ -276,3 +256,15 @@ def test_sync_dry_run_changes_nothing(fake, ways, tmp_path):
 
 def _file_part(body: bytes) -> bytes:
     return body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
+
+
+def test_a_demonstration_run_is_never_published(fake, ways, tmp_path, capsys):
+    """The quickstart's sample takes OSM ways out on purpose: those are not missing roads."""
+    out = tmp_path / "ws" / "demo"
+    write_outputs(out, ways[:3])
+    summary = json.loads((out / "summary.json").read_text())
+    summary["demonstration"] = {"text": "Demonstration", "removed_osm_ids": [1, 2, 3]}
+    (out / "summary.json").write_text(json.dumps(summary))
+    assert publish(fake, out) == 2
+    assert fake.log == [] and not (out.parent / "osmgap.sqlite").exists()
+    assert "demonstration" in capsys.readouterr().err
