@@ -59,3 +59,15 @@ def screenshot(page: Path, png: Path, size: tuple[int, int] = (1000, 2400), time
     if proc.returncode != 0 or not png.is_file():
         raise RuntimeError(f"chromium --screenshot failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
     return png
+
+
+def with_click(page: Path, selector: str, dest: Path) -> Path:
+    """A copy of ``page`` at ``dest`` that clicks the middle of the first element matching the
+    CSS ``selector`` once loaded (a test harness appended to the page, not part of it)."""
+    click = (f"<script>const el = document.querySelector({selector!r}); const r = el.getBoundingClientRect();"
+             "el.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, view: window,"
+             " clientX: r.x + r.width / 2, clientY: r.y + r.height / 2}));</script></body>")
+    text = page.read_text(encoding="utf-8")
+    at = text.rindex("</body>")
+    dest.write_text(text[:at] + click + text[at + len("</body>"):], encoding="utf-8")
+    return dest

@@ -16,6 +16,7 @@ from shapely.geometry import MultiPolygon, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from osmgap.core.osmtags import clean_text
 from osmgap.errors import InputError, one_line
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # an AOI around the globe measured in one UTM zone; osmgap asks for one AOI per side instead.
 MAX_EDGE_LON_DEG = 180.0
 ANTIMERIDIAN_ADVICE = "split it at 180 degrees into one AOI per side and run osmgap on each"
+BBOX_NAME = "bbox"  # the name of a bbox AOI given no --name
+MAX_NAME_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -97,19 +100,66 @@ def parse_bbox(text: str) -> Polygon | None:
     return box(minx, miny, maxx, maxy)
 
 
-def load_aoi(spec: str) -> Aoi:
-    """Read an AOI from a bbox string, a GeoJSON file, or a sample-AOI directory."""
+def load_aoi(spec: str, name: str | None = None) -> Aoi:
+    """Read an AOI from a bbox string, a GeoJSON file, or a sample-AOI directory.
+
+    Its name keys the AOI's history in a state file, so it comes from the AOI itself: ``name``
+    (``--name``), else a sample directory's name, else the file's ``name`` (the Feature's
+    property, or the FeatureCollection's own ``name`` member, or the one name all its features
+    share), else the file's stem. A bbox has no name of its own: ``bbox`` (see
+    :func:`is_bbox`; a state refuses to record one without ``--name``)."""
+    given = check_name(name, "--name") if name is not None else None
     bbox = parse_bbox(spec)
     if bbox is not None:
-        return Aoi(bbox, name="bbox", source=spec)
+        return Aoi(bbox, name=given or BBOX_NAME, source=spec)
     path = Path(spec)
-    if path.is_dir():
+    directory = path.is_dir()
+    if directory:
         path = path / "aoi.geojson"
     if not path.is_file():
         raise InputError(spec, "AOI not found: expected a GeoJSON file, a sample AOI directory or minlon,minlat,maxlon,maxlat")
-    geom, warnings = _polygon_from_geojson(_read_json(path), path)
-    name = path.parent.name if path.name == "aoi.geojson" else path.stem
-    return Aoi(geom, name=name, source=str(path), warnings=warnings)
+    doc = _read_json(path)
+    geom, warnings = _polygon_from_geojson(doc, path)
+    if given is None:
+        own = None if directory else _name_in(doc, path)
+        given = own or (path.parent.name if path.name == "aoi.geojson" else path.stem)
+    return Aoi(geom, name=given, source=str(path), warnings=warnings)
+
+
+def is_bbox(spec: str) -> bool:
+    """``spec`` is a ``minlon,minlat,maxlon,maxlat`` AOI (which has no name of its own)."""
+    return parse_bbox(spec) is not None
+
+
+def check_name(name: str, where: str | Path) -> str:
+    """An AOI name as osmgap keeps it (it keys the state, titles pages and challenges): one line
+    any XML or JSON reader accepts, at most MAX_NAME_CHARS (``clean_text``); InputError naming
+    ``where`` when nothing is left."""
+    text = clean_text(name, MAX_NAME_CHARS)
+    if not text.strip("\ufffd "):
+        raise InputError(where, f"the AOI name {name!r} is empty once cleaned of control characters")
+    return text
+
+
+def _name_in(doc: object, path: Path) -> str | None:
+    """The AOI file's own name: a Feature's ``name`` property, a FeatureCollection's ``name``
+    member (as GDAL writes the layer name), or the ``name`` every feature of it shares."""
+    if not isinstance(doc, dict):
+        return None
+    if doc.get("type") == "Feature":
+        names = [_property_name(doc)]
+    elif isinstance(doc.get("name"), str) and doc["name"].strip():
+        names = [doc["name"]]
+    else:
+        names = [_property_name(f) for f in doc.get("features") or []]
+    found = {n for n in names if n is not None}
+    return check_name(found.pop(), path) if len(found) == 1 and None not in names else None
+
+
+def _property_name(feature: object) -> str | None:
+    props = feature.get("properties") if isinstance(feature, dict) else None
+    value = props.get("name") if isinstance(props, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _read_json(path: Path) -> object:

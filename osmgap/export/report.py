@@ -1,10 +1,13 @@
-"""The weekly report: one self-contained HTML page and a Markdown summary, from the state.
+"""The weekly report: one HTML page and a Markdown summary, from the state.
 
-Why self-contained: it is mailed, archived and opened offline, so the map is inline SVG (no
-tiles, no script, no CDN) and the history plot a PNG embedded as base64. The page shows the
-AOI, the OSM roads of the last run and every suggestion coloured by status; counts by status;
-new / fixed / dismissed over time; and precision as reviewers measured it on MapRoulette
-(1 - false positives / reviewed, per AOI).
+The page is one file (Leaflet, the data and the history plot, a PNG, inlined) so it can be
+mailed and archived. Its map draws the AOI, the OSM roads of the last run (the state keeps them:
+they decide "covered by OSM", so the report shows what the state judged by) and every suggestion
+coloured by status over a basemap (OpenStreetMap's tiles unless ``--basemap`` says otherwise);
+a click on a suggestion shows its properties and opens it in JOSM (remote control) or iD.
+Offline the tiles are missing and everything else shows. Then counts by status, new / fixed /
+dismissed over time, and precision as reviewers measured it on MapRoulette (1 - false positives
+/ reviewed, per AOI).
 """
 from __future__ import annotations
 
@@ -12,17 +15,17 @@ import base64
 import html
 import io
 import json
-import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
+from osmgap.export.scanmap import DEFAULT_JOSM_URL, Basemap, render_page  # noqa: E402
 from osmgap.workspace.store import STATUSES, Store, now_iso  # noqa: E402
 from osmgap.workspace.tracking import TWIN_REASON, precision  # noqa: E402
 
@@ -30,17 +33,8 @@ if TYPE_CHECKING:
     from matplotlib.ticker import MaxNLocator
 
 COLOURS = {"open": "#d62728", "published": "#ff7f0e", "fixed": "#2ca02c", "dismissed": "#7f7f7f",
-           "osm": "#6baed6", "aoi": "#222222"}
+           "osm": "#2b6cb0", "aoi": "#222222"}
 HISTORY_SERIES = ("new", "fixed", "dismissed")
-MAP_WIDTH = 860
-
-
-class Projection(Protocol):
-    """lon/lat -> SVG pixels, carrying the metres one pixel spans (for the scale bar)."""
-
-    metres_per_px: float
-
-    def __call__(self, lon: float, lat: float) -> tuple[float, float]: ...
 
 
 @dataclass(frozen=True)
@@ -55,6 +49,7 @@ class ReportData:
     osm: dict[str, Any] | None
     task_urls: dict[str, str]
     warnings: list[str]
+    notes: list[str] = field(default_factory=list)  # what the reader must know about this report itself
 
     @property
     def counts(self) -> dict[str, int]:
@@ -62,8 +57,8 @@ class ReportData:
         return {s: c.get(s, 0) for s in STATUSES}
 
 
-def gather(store: Store, aoi: str, web_url: str | None = None) -> ReportData:
-    """Everything the report shows, read once from the state."""
+def gather(store: Store, aoi: str, web_url: str | None = None, notes: Iterable[str] = ()) -> ReportData:
+    """Everything the report shows, read once from the state; ``notes`` head the page."""
     snapshot = store.aoi(aoi)
     runs = store.runs(aoi)
     last = json.loads(runs[-1]["summary"]) if runs else {}
@@ -77,7 +72,8 @@ def gather(store: Store, aoi: str, web_url: str | None = None) -> ReportData:
     return ReportData(aoi, now_iso(), runs, store.suggestions(aoi), store.events(aoi),
                       [precision(store, name) for name in store.aoi_names()],
                       json.loads(snapshot["geometry"]) if snapshot else None,
-                      json.loads(snapshot["osm"]) if snapshot else None, urls, list(last.get("warnings", [])))
+                      json.loads(snapshot["osm"]) if snapshot else None, urls, list(last.get("warnings", [])),
+                      list(notes))
 
 
 def history(events: Iterable[Any]) -> list[tuple[str, dict[str, int]]]:
@@ -114,7 +110,8 @@ def latest_changes(data: ReportData) -> dict[str, int]:
     return totals
 
 
-def render_html(data: ReportData) -> str:
+def render_html(data: ReportData, basemap: Basemap | None = None) -> str:
+    """report.html: the map (Leaflet, over ``basemap``) between the counts and the history."""
     counts = data.counts
     last = data.runs[-1]["time"] if data.runs else "never"
     changes = latest_changes(data)
@@ -122,41 +119,26 @@ def render_html(data: ReportData) -> str:
                    f'<td class="count">{counts[s]}</td></tr>' for s in STATUSES)
     rows += f'<tr data-status="total"><td>total</td><td class="count">{sum(counts.values())}</td></tr>'
     hist = history(data.events)
-    hist_rows = "".join(f"<tr><td>{d}</td>" + "".join(f'<td data-series="{s}">{c[s]}</td>' for s in HISTORY_SERIES)
+    hist_rows = "".join(f"<tr><td>{_e(d)}</td>" + "".join(f'<td data-series="{s}">{c[s]}</td>' for s in HISTORY_SERIES)
                         + "</tr>" for d, c in hist)
     prec_rows = "".join(
         f'<tr data-aoi="{_e(p["aoi"])}"><td>{_e(p["aoi"])}</td><td>{p["reviewed"]}</td><td>{p["false_positives"]}</td>'
         f'<td class="precision">{_pct(p["precision"])}</td></tr>' for p in data.precision)
     sugg_rows = "".join(_suggestion_row(r, data.task_urls.get(r["id"])) for r in data.suggestions)
-    warnings = "".join(f'<p class="warning">{_e(w)}</p>' for w in data.warnings)
+    warnings = "".join(f'<p class="warning">{_e(w)}</p>' for w in (*data.notes, *data.warnings))
     plot = _history_png(hist)
     plot_img = (f'<img id="history-plot" alt="new, fixed and dismissed suggestions per day" '
                 f'src="data:image/png;base64,{plot}">' if plot else '<p id="history-plot">No history yet.</p>')
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>osmgap report: {_e(data.aoi)}</title>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 900px; color: #222; }}
-table {{ border-collapse: collapse; margin: .5em 0 1.5em; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
-td.count, td.precision {{ text-align: right; font-weight: bold; }}
-.swatch {{ display: inline-block; width: 1em; height: .6em; margin-right: .4em; }}
-.warning {{ background: #fff3cd; border: 1px solid #e0b000; padding: .5em; }}
-svg {{ border: 1px solid #ccc; background: #fafafa; }}
-</style></head>
-<body>
-<h1>osmgap report: {_e(data.aoi)}</h1>
-<p id="meta">Generated {data.generated}. {len(data.runs)} run(s); last run {last}.
+    legend = "".join(f'<span class="legend" data-status="{k}"><span class="legend-swatch" style="background:{COLOURS[k]}">'
+                     f'</span>{"OSM roads" if k == "osm" else k}</span>' for k in (*STATUSES, "osm"))
+    summary = f"""<p id="meta">Generated {_e(data.generated)}. {len(data.runs)} run(s); last run {_e(last)}.
 Since the previous run: <span id="latest-new">{changes['new']}</span> new,
 <span id="latest-fixed">{changes['fixed']}</span> fixed,
 <span id="latest-dismissed">{changes['dismissed']}</span> dismissed.</p>
 {warnings}
 <h2>Suggestions by status</h2>
-<table id="counts"><tr><th>status</th><th>suggestions</th></tr>{rows}</table>
-<h2>Map</h2>
-{render_svg_map(data)}
-<h2>Over time</h2>
+<table id="counts"><tr><th>status</th><th>suggestions</th></tr>{rows}</table>"""
+    details = f"""<h2>Over time</h2>
 {plot_img}
 <table id="history-table"><tr><th>day</th>{''.join(f'<th>{s}</th>' for s in HISTORY_SERIES)}</tr>{hist_rows}</table>
 <h2>Precision measured by reviewers</h2>
@@ -165,47 +147,25 @@ not an issue).</p>
 <table id="precision"><tr><th>AOI</th><th>reviewed</th><th>false positives</th><th>precision</th></tr>{prec_rows}</table>
 <h2>All suggestions</h2>
 <table id="suggestions"><tr><th>id</th><th>status</th><th>why</th><th>length (m)</th><th>first seen</th>
-<th>last seen</th><th>task</th></tr>{sugg_rows}</table>
-<p>Roads: &copy; OpenStreetMap contributors (ODbL).</p>
-</body></html>
-"""
+<th>last seen</th><th>task</th></tr>{sugg_rows}</table>"""
+    return render_page("report.html", map_data(data), {"TITLE": data.aoi},
+                       {"SUMMARY": summary, "LEGEND": legend, "DETAILS": details}, basemap=basemap)
 
 
-def render_svg_map(data: ReportData) -> str:
-    """Inline SVG: AOI outline, OSM roads, suggestions by status; north up, metres to scale."""
-    lines = [(r, json.loads(r["geometry"])) for r in data.suggestions]
-    osm = [f["geometry"] for f in (data.osm or {}).get("features", []) if f.get("geometry")]
-    coords = [c for _, g in lines for c in _line_coords(g)] + [c for g in osm for c in _line_coords(g)]
-    area_rings = _rings(data.area) if data.area else []
-    coords += [c for ring in area_rings for c in ring]
-    if not coords:
-        return '<p id="map">Nothing to map yet.</p>'
-    project, width, height = _projection(coords)
-    parts = [f'<svg id="map" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="map of {_e(data.aoi)}">']
-    for ring in area_rings:
-        parts.append(f'<polygon class="aoi" points="{_points(ring, project)}" fill="#ffffff" '
-                     f'stroke="{COLOURS["aoi"]}" stroke-width="1.5" stroke-dasharray="6 4"/>')
-    for g in osm:
-        for part in _line_parts(g):
-            parts.append(f'<polyline class="osm" points="{_points(part, project)}" fill="none" '
-                         f'stroke="{COLOURS["osm"]}" stroke-width="5" stroke-linecap="round"/>')
-    for row, g in sorted(lines, key=lambda x: STATUSES.index(x[0]["status"]), reverse=True):
-        common = (f'class="suggestion" data-status="{row["status"]}" data-id="{_e(row["id"])}" '
-                  f'stroke="{COLOURS[row["status"]]}"')
-        title = f'<title>{_e(row["id"])}: {row["status"]} ({_e(row["reason"])})</title>'
-        if g["type"] == "Point":  # a misconnection
-            x, y = project(*g["coordinates"][:2])
-            parts.append(f'<circle {common} cx="{x:.1f}" cy="{y:.1f}" r="6" fill="none" stroke-width="3">{title}</circle>')
-        dash = ' stroke-dasharray="5 4"' if row["status"] == "dismissed" else ""
-        for part in _line_parts(g):
-            parts.append(f'<polyline {common} points="{_points(part, project)}" fill="none" stroke-width="4" '
-                         f'stroke-linecap="round"{dash}>{title}</polyline>')
-    parts.append(_scale_bar(project, coords, height))
-    parts.append("</svg>")
-    legend = "".join(f'<span class="legend"><span class="swatch" style="background:{COLOURS[k]}"></span>{k}</span> '
-                     for k in (*STATUSES, "osm"))
-    return "\n".join(parts) + f'\n<p id="legend">{legend}</p>'
+def map_data(data: ReportData) -> dict[str, Any]:
+    """What the page's map draws: the AOI, the last run's OSM roads, every suggestion with its
+    status and properties (for its popup), the colours; all of it text for ``textContent``."""
+    features = []
+    for r in sorted(data.suggestions, key=lambda r: STATUSES.index(r["status"]), reverse=True):  # open on top
+        props = json.loads(r["properties"])
+        props.update({"id": r["id"], "kind": r["kind"], "status": r["status"], "reason": r["reason"],
+                      "length_m": r["length_m"], "first_seen": r["first_seen"], "last_seen": r["last_seen"],
+                      "task_url": data.task_urls.get(r["id"])})
+        features.append({"type": "Feature", "id": r["id"], "geometry": json.loads(r["geometry"]), "properties": props})
+    osm = data.osm if data.osm and isinstance(data.osm.get("features"), list) else None
+    return {"aoi_name": data.aoi, "aoi": data.area, "josm": DEFAULT_JOSM_URL, "colours": COLOURS,
+            "osm": osm or {"type": "FeatureCollection", "features": []},
+            "suggestions": {"type": "FeatureCollection", "features": features}}
 
 
 def render_markdown(data: ReportData) -> str:
@@ -225,14 +185,15 @@ def render_markdown(data: ReportData) -> str:
             link = data.task_urls.get(r["id"])
             label = f"[{r['id']}]({link})" if link else r["id"]
             out.append(f"- {label}: {r['length_m']:.0f} m, {r['status']}")
-    out += [*(f"\n> {w}" for w in data.warnings), ""]
+    out += [*(f"\n> {w}" for w in (*data.notes, *data.warnings)), ""]
     return "\n".join(out)
 
 
 def _suggestion_row(r: Any, url: str | None) -> str:
-    task = f'<a href="{_e(url)}">{r["task_id"]}</a>' if url else ""
-    return (f'<tr data-status="{r["status"]}"><td>{_e(r["id"])}</td><td>{r["status"]}</td><td>{_e(r["reason"])}</td>'
-            f'<td>{r["length_m"]:.0f}</td><td>{r["first_seen"]}</td><td>{r["last_seen"]}</td><td>{task}</td></tr>')
+    task = f'<a href="{_e(url)}">{_e(r["task_id"])}</a>' if url else ""
+    return (f'<tr data-status="{_e(r["status"])}"><td>{_e(r["id"])}</td><td>{_e(r["status"])}</td>'
+            f'<td>{_e(r["reason"])}</td><td>{r["length_m"]:.0f}</td><td>{_e(r["first_seen"])}</td>'
+            f'<td>{_e(r["last_seen"])}</td><td>{task}</td></tr>')
 
 
 def _history_png(hist: list[tuple[str, dict[str, int]]]) -> str | None:
@@ -253,56 +214,6 @@ def _history_png(hist: list[tuple[str, dict[str, int]]]) -> str | None:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _projection(coords: list[tuple[float, float]]) -> tuple[Projection, int, int]:
-    """lon/lat -> SVG pixels: equirectangular at the mean latitude, so metres keep their shape."""
-    lons, lats = [c[0] for c in coords], [c[1] for c in coords]
-    k = math.cos(math.radians((min(lats) + max(lats)) / 2))
-    minx, maxx, miny, maxy = min(lons) * k, max(lons) * k, min(lats), max(lats)
-    pad = 20
-    span = max(maxx - minx, maxy - miny, 1e-9)
-    scale = (MAP_WIDTH - 2 * pad) / span
-    width = max(300, int((maxx - minx) * scale + 2 * pad))  # room for the scale bar
-    height = int((maxy - miny) * scale + 2 * pad + 30)
-
-    def project(lon: float, lat: float) -> tuple[float, float]:
-        return pad + (lon * k - minx) * scale, pad + (maxy - lat) * scale
-    project.metres_per_px = 111_320 / scale  # type: ignore[attr-defined]
-    return cast(Projection, project), width, height
-
-
-def _scale_bar(project: Projection, coords: list[tuple[float, float]], height: int) -> str:
-    m_per_px = project.metres_per_px
-    target = m_per_px * 150
-    nice = max(n for n in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000) if n <= max(target, 1))
-    px = nice / m_per_px
-    y = height - 12
-    return (f'<g id="scale"><line x1="20" y1="{y}" x2="{20 + px:.1f}" y2="{y}" stroke="#222" stroke-width="2"/>'
-            f'<text x="{24 + px:.1f}" y="{y + 4}" font-size="12">{nice} m</text></g>')
-
-
-def _line_parts(geometry: dict[str, Any]) -> list[list[tuple[float, float]]]:
-    if geometry["type"] == "LineString":
-        return [[(c[0], c[1]) for c in geometry["coordinates"]]]
-    if geometry["type"] == "MultiLineString":
-        return [[(c[0], c[1]) for c in line] for line in geometry["coordinates"]]
-    return []
-
-
-def _line_coords(geometry: dict[str, Any]) -> list[tuple[float, float]]:
-    if geometry["type"] == "Point":
-        return [tuple(geometry["coordinates"][:2])]
-    return [c for part in _line_parts(geometry) for c in part]
-
-
-def _rings(geometry: dict[str, Any]) -> list[list[tuple[float, float]]]:
-    polys = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry.get("coordinates", [])
-    return [[(c[0], c[1]) for c in poly[0]] for poly in polys]
-
-
-def _points(coords: list[tuple[float, float]], project: Projection) -> str:
-    return " ".join(f"{x:.1f},{y:.1f}" for x, y in (project(lon, lat) for lon, lat in coords))
 
 
 def _pct(value: float | None) -> str:

@@ -39,7 +39,7 @@ from osmgap.core.datamodel import WGS84
 from osmgap.core.jsontext import strict_json
 from osmgap.core.traces import GpsTraces
 from osmgap.errors import InputError
-from osmgap.export.scanmap import leaflet_assets, write_scan_map
+from osmgap.export.scanmap import Basemap, leaflet_assets, lines_collection, parse_basemap, write_scan_map
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_evidence
 from osmgap.graph.skeleton import GraphParams, extract_graph
 from osmgap.jobs.diff import DiffRequest, resolve_sources
@@ -119,6 +119,7 @@ class TileScore:
     osm_m: float
     scanned_km2: float
     extra: dict[str, Any] = field(default_factory=dict)
+    unmapped: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # the score's lines (metric)
 
     @property
     def score(self) -> float:
@@ -207,6 +208,7 @@ def add_gps(scores: list[TileScore], area_wgs84: BaseGeometry, crs: Any, lines: 
     gps = score_tiles([s.tile for s in scores], area_wgs84, crs, lines, known, tolerance_m)
     for s, g in zip(scores, gps):
         s.uncovered_m += g.uncovered_m
+        s.unmapped = np.concatenate([s.unmapped, g.unmapped])
         s.extra.update({"gps_m": round(g.predicted_m, 1), "gps_uncovered_m": round(g.uncovered_m, 1)})
 
 
@@ -220,10 +222,19 @@ def score_tiles(tiles: Iterable[Tile], area_wgs84: BaseGeometry, crs: Any, lines
     out = []
     for tile, cell in zip(tiles, cells):
         shapely.prepare(cell)
-        out.append(TileScore(tile, uncovered_m=_length_inside(uncovered, cell),
+        unmapped = _inside(uncovered, cell)
+        out.append(TileScore(tile, uncovered_m=float(shapely.length(unmapped).sum()),
                              predicted_m=_length_inside(lines, cell), osm_m=_length_inside(osm_metric, cell),
-                             scanned_km2=float(cell.area) / 1e6))
+                             scanned_km2=float(cell.area) / 1e6, unmapped=unmapped))
     return out
+
+
+def _inside(lines: np.ndarray, cell: BaseGeometry) -> np.ndarray:
+    """The pieces of ``lines`` inside ``cell`` (none empty)."""
+    if not len(lines):
+        return np.zeros(0, object)
+    parts = shapely.intersection(lines, cell)
+    return parts[~shapely.is_empty(parts)]
 
 
 def _length_inside(lines: np.ndarray, cell: BaseGeometry) -> float:
@@ -257,13 +268,24 @@ def tiles_feature_collection(scores: list[TileScore]) -> dict[str, Any]:
     features = []
     for i, s in enumerate(scores):
         t = s.tile
-        props = {"id": t.id, "z": t.z, "x": t.x, "y": t.y, "rank": rank[i],
+        props = {"id": t.id, "z": t.z, "x": t.x, "y": t.y, "rank": rank[i], **_centre(t),
                  "score": round(s.score, 1), "uncovered_m": round(s.uncovered_m, 1),
                  "predicted_m": round(s.predicted_m, 1), "osm_m": round(s.osm_m, 1),
                  "scanned_km2": round(s.scanned_km2, 5), "josm_query": josm_query(t), "id_url": id_editor_url(t),
                  **s.extra}
         features.append({"type": "Feature", "id": t.id, "geometry": shapely.geometry.mapping(t.polygon()),
                          "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def unmapped_collection(scores: list[TileScore], crs: Any) -> dict[str, Any]:
+    """The lines each tile's score measures (road the evidence shows that no OSM way covers),
+    WGS84, for the map: where in the tile to look."""
+    features = []
+    for s in scores:
+        for line in reproject(s.unmapped, crs, WGS84) if len(s.unmapped) else ():
+            features.append({"type": "Feature", "properties": {"tile": s.tile.id},
+                             "geometry": shapely.geometry.mapping(shapely.set_precision(line, 1e-6))})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -275,16 +297,25 @@ def summary_of(scores: list[TileScore], zoom: int, tolerance_m: float) -> dict[s
             "uncovered_km": round(sum(s.uncovered_m for s in scores) / 1000, 3),
             "gps_km": round(sum(s.extra.get("gps_m", 0.0) for s in scores) / 1000, 3),
             "scanned_km2": round(sum(s.scanned_km2 for s in scores), 4),
-            "top_tiles": [{"id": s.tile.id, "score": round(s.score, 1)} for s in top]}
+            "top_tiles": [{"id": s.tile.id, "score": round(s.score, 1), **_centre(s.tile)} for s in top]}
+
+
+def _centre(tile: Tile) -> dict[str, float]:
+    """The tile's centre, which names the place in lists (a z/x/y id tells a mapper nothing)."""
+    west, south, east, north = tile.bounds()
+    return {"lat": round((south + north) / 2, 6), "lon": round((west + east) / 2, 6)}
 
 
 def write_outputs(out: Path, scores: list[TileScore], summary: dict[str, Any], aoi: Aoi, title: str,
-                  josm_url: str) -> None:
-    """tiles.geojson, map.html and summary.json into ``out``, all or nothing."""
+                  josm_url: str, osm_ways: gpd.GeoDataFrame | None = None, basemap: Basemap | None = None) -> None:
+    """tiles.geojson, map.html (the tiles, the road they lack and the OSM roads over the
+    basemap) and summary.json into ``out``, all or nothing."""
     tiles = tiles_feature_collection(scores)
     with staged_output_dir(out) as stage:
         write_text_atomic(stage / "tiles.geojson", strict_json(tiles))
-        write_scan_map(stage / "map.html", tiles, shapely.geometry.mapping(aoi.geometry), title, josm_url=josm_url)
+        write_scan_map(stage / "map.html", tiles, shapely.geometry.mapping(aoi.geometry), title, josm_url=josm_url,
+                       osm=lines_collection(osm_ways), basemap=basemap, aoi_name=aoi.name,
+                       unmapped=unmapped_collection(scores, aoi.metric_crs))
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))
 
 
@@ -304,6 +335,8 @@ class ScanRequest:
     overlap: int = 64
     batch: int | None = None
     cache_dir: Path | None = None
+    name: str | None = None  # the AOI's name (--name); default: from the AOI file
+    basemap: Basemap | None = field(default_factory=lambda: parse_basemap("osm"))
 
 
 def run_scan(req: ScanRequest) -> dict[str, Any]:
@@ -314,7 +347,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     leaflet_assets()  # a missing Leaflet is said before any work
     started = time.perf_counter()
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=req.aoi, out=req.out, imagery=req.imagery,
-                                                                 osm=req.osm, gps=list(req.gps)))
+                                                                 osm=req.osm, gps=list(req.gps), name=req.name))
     imagery = open_imagery(imagery_path) if imagery_path else None
     if imagery is not None and aoi.geometry.intersection(box(*imagery.bounds_wgs84)).is_empty:
         raise InputError(imagery.path, "imagery does not overlap the AOI")
@@ -339,5 +372,6 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
                          "threshold": inputs.meta.threshold} if inputs.meta else None,
                **summary_of(scores, req.zoom, req.tolerance_m),
                "seconds": round(time.perf_counter() - started, 2)}
-    write_outputs(req.out, scores, summary, aoi, f"osmgap scan: {aoi.name} (z{req.zoom})", req.josm_url)
+    write_outputs(req.out, scores, summary, aoi, f"osmgap scan: {aoi.name} (z{req.zoom})", req.josm_url,
+                  roads.ways, req.basemap)
     return summary

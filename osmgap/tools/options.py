@@ -19,6 +19,7 @@ from osmgap.errors import InputError, one_line
 from osmgap.maproulette.config import DEFAULT_CONFIG, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from osmgap.export.scanmap import Basemap
     from osmgap.maproulette.api import MapRouletteClient
     from osmgap.workspace.store import Store
 
@@ -109,6 +110,36 @@ def add_aoi_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, re
                    help=f"GeoJSON polygon file, sample AOI directory, or minlon,minlat,maxlon,maxlat{what}")
 
 
+def add_name_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--name", help="the AOI's name, which keys its history in a state file (default: the AOI "
+                                  "file's 'name', else its file name; a bbox recorded with --state needs one)")
+
+
+def check_state_name(args: argparse.Namespace) -> None:
+    """A bbox has no name of its own: recorded into a state without --name, every bbox would
+    share one history (two areas merged into one report), so it is refused before any work."""
+    from osmgap.core.aoi import is_bbox
+
+    if getattr(args, "state", None) and args.name is None and is_bbox(args.aoi):
+        raise InputError("--aoi", f"{args.aoi} is a bbox, which has no name: give --name NAME to record "
+                                  "it in a state file (its runs are kept under that name)")
+
+
+def add_basemap_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--basemap", type=_basemap, default=_basemap("osm"), metavar="URL|osm|none",
+                   help="background map of the page: a tile URL with {z}/{x}/{y} (http or https), 'osm' "
+                        "(OpenStreetMap's standard tiles, the default) or 'none' (no network at all)")
+
+
+def _basemap(text: str) -> Basemap | None:
+    from osmgap.export.scanmap import parse_basemap
+
+    try:
+        return parse_basemap(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
+
+
 def add_out_argument(p: argparse.ArgumentParser, what: str = "output directory") -> None:
     p.add_argument("--out", required=True, type=Path, help=what)
 
@@ -145,6 +176,7 @@ def add_area_arguments(p: argparse.ArgumentParser) -> None:
     """What a verb that runs the model over an area takes: the AOI and its sources, the output
     folder, the model and its window, the cache."""
     add_aoi_argument(p)
+    add_name_argument(p)
     add_out_argument(p)
     add_imagery_argument(p)
     add_osm_argument(p)

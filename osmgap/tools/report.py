@@ -1,15 +1,20 @@
-"""Write the report of an AOI: one self-contained HTML page and a Markdown summary.
+"""Write the report of an AOI: one HTML page and a Markdown summary, from the state.
 
-The HTML (map of the AOI, OSM and suggestions by status; new / fixed / dismissed over time;
-reviewer-measured precision per AOI) needs no network to open; the Markdown is for mail or chat.
+The HTML (a map of the AOI's OSM roads and suggestions by status over a basemap, each suggestion
+clickable, with JOSM and iD links; new / fixed / dismissed over time; reviewer-measured precision
+per AOI) is one file; the Markdown is for mail or chat. The report reads the state, where
+``osmgap diff --state`` recorded the runs: a state without runs of this AOI is said plainly
+(exit 2, nothing written) instead of a report of nothing.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from osmgap.core.atomic import write_text_atomic
-from osmgap.tools.options import add_workspace_arguments, open_store
+from osmgap.errors import InputError
+from osmgap.tools.options import add_basemap_argument, add_workspace_arguments, open_store, state_path
 
 HELP = "write the HTML report and Markdown summary of an AOI"
 
@@ -19,19 +24,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", type=Path, help="report page (default: OUT/report.html)")
     p.add_argument("--markdown", type=Path, help="summary for mail or chat (default: OUT/report.md)")
     p.add_argument("--web-url", help="MapRoulette site for task links (default: from the API URL published to)")
+    add_basemap_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from osmgap.export.report import gather, render_html, render_markdown
     from osmgap.workspace.outputs import read_outputs
 
-    aoi = read_outputs(args.out).aoi_name
+    outputs = read_outputs(args.out)
+    aoi, state = outputs.aoi_name, state_path(args)
     with open_store(args, create=False) as store:
-        data = gather(store, aoi, args.web_url)
+        runs = store.runs(aoi)
+        if not runs:
+            others = ", ".join(repr(n) for n in store.aoi_names()) or "none"
+            raise InputError(state, f"holds no run of AOI {aoi!r} (the diff in {args.out}); it holds runs of: "
+                                    f"{others}. Record this one with `osmgap diff ... --state {state}`")
+        notes = []
+        if store.run_by_summary(outputs.summary_sha256) is None:
+            notes.append(f"The diff in {args.out} is not recorded in {state}: this report shows the "
+                         f"{len(runs)} recorded run(s) of {aoi}, the last of {runs[-1]['time']}.")
+        data = gather(store, aoi, args.web_url, notes)
     html_path = args.html or args.out / "report.html"
     md_path = args.markdown or args.out / "report.md"
-    write_text_atomic(html_path, render_html(data))
+    write_text_atomic(html_path, render_html(data, args.basemap))
     write_text_atomic(md_path, render_markdown(data))
+    for note in notes:
+        print(f"osmgap report: note: {note}", file=sys.stderr)
     c = data.counts
     print(f"{aoi}: {c['open']} open, {c['published']} published, {c['fixed']} fixed, {c['dismissed']} dismissed "
           f"-> {html_path}, {md_path}")

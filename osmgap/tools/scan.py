@@ -2,9 +2,10 @@
 
 Scores every web-mercator tile of --zoom (default 16) over the AOI by the length of road the
 model predicts there that no OSM way covers, and writes tiles.geojson (one polygon per tile:
-score, rank, predicted and OSM road length, JOSM and iD links), map.html (a self-contained
-Leaflet map coloured by score; a click loads the tile in JOSM through its remote control, or
-opens iD) and summary.json into --out. With --gps, the roads the traces show count too (a road
+score, rank, centre, predicted and OSM road length, JOSM and iD links), map.html (a
+self-contained Leaflet map: tiles coloured by score over the OSM roads and a basemap, a list of
+where to look first by place and km; a click loads the tile in JOSM through its remote control,
+or opens iD) and summary.json into --out. With --gps, the roads the traces show count too (a road
 both show counts once); with --gps and no imagery, the scan reads GPS alone.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from osmgap.conflate.params import ConflateParams
 from osmgap.export.scanmap import DEFAULT_JOSM_URL
 from osmgap.tools.options import (
     add_area_arguments,
+    add_basemap_argument,
     check_area_arguments,
     number,
     positive_float,
@@ -31,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tolerance", type=positive_float, default=ConflateParams.tolerance_m,
                    help="predicted road within this many metres of an OSM way counts as mapped (default %(default)s)")
     p.add_argument("--josm-url", default=DEFAULT_JOSM_URL, help="JOSM remote control the map calls (default %(default)s)")
+    add_basemap_argument(p)
 
 
 def check(args: argparse.Namespace) -> None:
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_scan(ScanRequest(args.aoi, args.out, args.zoom, args.imagery, args.osm, args.model,
                                    list(args.gps or []), args.gps_crs, args.tolerance, args.josm_url, args.tile,
-                                   args.overlap, args.batch, args.cache_dir))
+                                   args.overlap, args.batch, args.cache_dir, args.name, args.basemap))
     print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with predicted road "
           f"not in OSM ({summary['uncovered_km']} km) -> {args.out}")
     return 0

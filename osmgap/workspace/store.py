@@ -25,9 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import shapely
 import shapely.errors
 import shapely.geometry
+from shapely.geometry.base import BaseGeometry
 
+from osmgap.core.aoi import load_aoi
 from osmgap.core.atomic import check_output_dir
 from osmgap.errors import InputError, one_line
 
@@ -35,6 +38,7 @@ SCHEMA_VERSION = 1  # also the file's PRAGMA user_version
 APPLICATION_ID = 0x6F736D67  # "osmg": PRAGMA application_id of every osmgap state file
 STATUSES = ("open", "published", "fixed", "dismissed")
 STATE_FILENAME = "osmgap.sqlite"
+SAME_AREA_DEG = 1e-7  # ~1 cm: an AOI read again is the same area; anything more is another one
 TABLES = ("meta", "runs", "suggestions", "events", "challenges", "aois")
 JSON_COLUMNS = {"runs": ("summary",), "suggestions": ("geometry", "properties"), "aois": ("geometry", "osm")}
 
@@ -255,7 +259,9 @@ class Store:
         """Open (and on first use create) the state; ``check``: a full integrity check first."""
         self.path = Path(path)
         if not os.path.lexists(self.path) and not create:
-            raise InputError(self.path, "state file not found (run `osmgap diff --state` first)")
+            raise InputError(self.path, "no state file here: nothing was recorded (a diff records its run only "
+                                        "with --state); run `osmgap diff ... --state PATH` first, or give --state "
+                                        "the file the runs were recorded in")
         check_state(self.path, full=check)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -424,6 +430,53 @@ class Store:
 
     def aoi(self, name: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM aois WHERE name = ?", (name,)).fetchone()
+
+    def check_area(self, name: str, geometry: BaseGeometry) -> None:
+        """InputError when the state keeps ``name`` for another area (see :func:`check_aoi`)."""
+        _refuse_other_area(self.db, self.path, name, geometry)
+
+
+def check_aoi(path: str | Path, aoi_spec: str, name: str | None = None) -> None:
+    """Refuse, before any work and without writing, to record the AOI ``aoi_spec`` (``--aoi``,
+    named ``name`` or by its file) in the state at ``path`` when the state keeps its name for
+    another area.
+
+    Why an error and not a second key: a name is what people give ``report``, ``publish`` and
+    task files; two areas under one name would need a hidden key to tell apart, and an edited
+    polygon would start a fresh history without anyone saying so. Asking for another ``--name``
+    keeps every history whole and visible. A missing state file holds nothing to clash with."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    aoi = load_aoi(aoi_spec, name)
+    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        _refuse_other_area(db, path, aoi.name, aoi.geometry)
+    except sqlite3.Error:
+        return  # an older or damaged file: check_state says what is wrong with it
+    finally:
+        db.close()
+
+
+def _refuse_other_area(db: sqlite3.Connection, path: Path, name: str, geometry: BaseGeometry) -> None:
+    """The AOI the state keeps under ``name`` (its polygon; for a run recorded without one, its
+    bounds) must be ``geometry`` read again, to ~1 cm."""
+    row = db.execute("SELECT geometry FROM aois WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        kept, new = shapely.geometry.shape(json.loads(row[0])), geometry
+    else:
+        run = db.execute("SELECT summary FROM runs WHERE aoi = ? ORDER BY time DESC, id DESC LIMIT 1",
+                         (name,)).fetchone()
+        bounds = (json.loads(run[0]).get("aoi") or {}).get("bounds") if run is not None else None
+        if not bounds:
+            return
+        kept, new = shapely.geometry.box(*bounds), shapely.geometry.box(*geometry.bounds)
+    if shapely.equals_exact(shapely.normalize(kept), shapely.normalize(new), SAME_AREA_DEG):
+        return
+    b = ",".join(f"{v:.5f}" for v in kept.bounds)
+    raise InputError(path, f"AOI name {name!r} already belongs to another area in this state (bounds {b}); "
+                           "give this area its own --name (or a 'name' in its AOI file) so the two histories "
+                           "stay apart")
 
 
 def _path_of(info: Any, key: str = "path") -> str:

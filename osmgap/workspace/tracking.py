@@ -68,6 +68,8 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
     if known is not None:
         return RunRecord(int(known["id"]), already_recorded=True)
     aoi, time = outputs.aoi_name, now_iso()
+    if area is not None:  # two areas under one name would merge into one history
+        store.check_area(aoi, area)
     crs = _metric_crs(area, outputs.features)
     osm_corridor = _corridor(osm_ways, crs, tolerance_m)
     with store.transaction():

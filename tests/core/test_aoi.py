@@ -104,3 +104,33 @@ def test_hostile_aoi_bytes_are_one_line_input_errors(tmp_path, raw, problem):
 def test_aoi_with_a_byte_order_mark_is_read(tmp_path, paris):
     path = _polygon_file(tmp_path, None, raw=b"\xef\xbb\xbf" + (paris / "aoi.geojson").read_bytes())
     assert load_aoi(path).geometry.equals(load_aoi(str(paris / "aoi.geojson")).geometry)
+
+
+def _feature(name=None, box=(2.28, 48.98, 2.29, 48.99)):
+    w, s, e, n = box
+    return {"type": "Feature", "properties": {} if name is None else {"name": name},
+            "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}}
+
+
+@pytest.mark.parametrize("doc, expected", [
+    (_feature("Ermont north"), "Ermont north"),  # a Feature's name property
+    ({"type": "FeatureCollection", "name": "layer name", "features": [_feature("a"), _feature("b")]}, "layer name"),
+    ({"type": "FeatureCollection", "features": [_feature("same"), _feature("same", (2.29, 48.98, 2.3, 48.99))]}, "same"),
+    ({"type": "FeatureCollection", "features": [_feature("a"), _feature("b", (2.29, 48.98, 2.3, 48.99))]}, "my-area"),
+    ({"type": "FeatureCollection", "features": [_feature("a"), _feature(None, (2.29, 48.98, 2.3, 48.99))]}, "my-area"),
+    (_feature(None)["geometry"], "my-area"),  # a bare geometry: the file's stem
+    (_feature("  two\nlines\x01 "), "two lines\ufffd"),  # one line, control characters marked
+])
+def test_an_aoi_is_named_by_its_file(tmp_path, doc, expected):
+    f = tmp_path / "my-area.geojson"
+    f.write_text(json.dumps(doc))
+    assert load_aoi(str(f)).name == expected
+    assert load_aoi(str(f), name="given").name == "given"  # --name wins
+
+
+def test_a_sample_directory_keeps_its_name_and_a_bbox_has_none(paris):
+    assert load_aoi(str(paris)).name == "paris-1447"  # its aoi.geojson's name property is a description
+    assert load_aoi("2.2812,48.9810,2.2829,48.9827").name == "bbox"
+    assert load_aoi("2.2812,48.9810,2.2829,48.9827", name=" Ermont\tchip ").name == "Ermont chip"
+    with pytest.raises(InputError, match="--name: the AOI name '\\\\x01 ' is empty"):
+        load_aoi(str(paris), name="\x01 ")

@@ -3,19 +3,23 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from collections import Counter
 from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+import shapely
 from PIL import Image
+from shapely.geometry import shape
 
 from osmgap.cli import main
 from osmgap.export.report import COLOURS
 from osmgap.workspace.store import Store
 from osmgap.workspace.tracking import record_run
-from tests.chromium import dump_dom, screenshot
+from tests.chromium import dump_dom, screenshot, with_click
 from tests.conftest import PROJECT
 from tests.fake_maproulette import FakeMapRoulette
 from tests.sample_outputs import sample_area, sample_ways, ways_frame, write_outputs
@@ -37,6 +41,9 @@ class Dom(HTMLParser):
         a = {k: v or "" for k, v in attrs}
         self.tags.append((tag, a))
         key = a.get("id") or (f"count:{self._row}" if a.get("class") == "count" else None)
+        texty = {"osmgap-popup", "leaflet-control-attribution"} & set(a.get("class", "").split())
+        if texty and f"class:{min(texty)}" not in self.text_of:
+            key = f"class:{min(texty)}"
         if tag == "tr":
             self._row = a.get("data-status") or a.get("data-aoi") or ""
         if a.get("class") == "precision":
@@ -55,6 +62,10 @@ class Dom(HTMLParser):
 
     def all(self, tag, **attrs):
         return [a for t, a in self.tags if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())]
+
+    def paths(self, cls: str) -> list[dict[str, str]]:
+        """The map's vector paths (Leaflet's SVG) whose class list holds ``cls``."""
+        return [a for a in self.all("path") if cls in a.get("class", "").split()]
 
 
 @pytest.fixture(scope="module")
@@ -95,31 +106,92 @@ def test_state_behind_the_report_is_what_the_two_weeks_did(weekly_state):
     assert counts == {"dismissed": 1, "fixed": 3, "published": 3}
 
 
-def test_chromium_renders_the_map_and_the_counts(weekly_state):
+def _classes(attrs: dict[str, str]) -> set[str]:
+    return set(attrs.get("class", "").split())
+
+
+def _clicked(page, tmp_path, selector: str):
+    return with_click(page, selector, tmp_path / "clicked.html")
+
+
+def test_chromium_renders_the_map_offline_and_a_click_opens_the_popup(weekly_state, tmp_path):
+    """Every host name resolves to nothing here: the basemap tiles are asked for and missing,
+    and the counts, the OSM roads, the AOI and every suggestion by status are drawn all the
+    same; a click on a suggestion opens its popup with its properties and the JOSM and iD links."""
     out, counts, ids, api_url = weekly_state
     dom = Dom()
-    dom.feed(dump_dom(out / "report.html"))
+    dom.feed(dump_dom(_clicked(out / "report.html", tmp_path, "path.status-published")))
     for status in ("open", "published", "fixed", "dismissed"):
         assert dom.text_of[f"count:{status}"] == str(counts.get(status, 0))
     assert dom.text_of["count:total"] == str(sum(counts.values()))
-    svg = dom.all("svg", id="map")
-    assert svg and int(svg[0]["width"]) > 400
-    drawn = Counter(a["data-status"] for a in dom.all("polyline", **{"class": "suggestion"}))
+    drawn = Counter(next(c.removeprefix("status-") for c in _classes(a) if c.startswith("status-"))
+                    for a in dom.paths("suggestion"))
     assert drawn == counts
-    assert len(dom.all("polyline", **{"class": "osm"})) == 5  # the OSM of the last run: ways 4, 5, 7, 8, 9
-    assert len(dom.all("polygon", **{"class": "aoi"})) == 1
-    assert (dom.text_of["latest-new"], dom.text_of["latest-fixed"], dom.text_of["latest-dismissed"]) == ("1", "3", "1")
+    assert len(dom.paths("osm-road")) == 5  # the OSM of the last run: ways 4, 5, 7, 8, 9
+    assert len(dom.paths("aoi")) == 1
+    tiles = [a["src"] for a in dom.all("img") if "leaflet-tile" in _classes(a)]
+    assert tiles and all(t.startswith("https://tile.openstreetmap.org/") for t in tiles)  # asked for, offline
+    assert "OpenStreetMap contributors" in dump_text(dom, "leaflet-control-attribution")
+    # the popup of the published suggestion it clicked: its properties, then the links
+    popup = dump_text(dom, "osmgap-popup")
+    assert "published (on MapRoulette)" in popup and "missing_road" in popup and "confidence1.00" in popup
+    josm = next(a["href"] for a in dom.all("a") if "josm-link" in _classes(a))
+    idl = next(a["href"] for a in dom.all("a") if "id-link" in _classes(a))
+    assert josm.startswith("http://127.0.0.1:8111/load_and_zoom?")
+    box = {k: float(v[0]) for k, v in parse_qs(urlsplit(josm).query).items()}
+    lat, lon = (float(v) for v in idl.split("#map=18/")[1].split("/"))
+    assert idl.startswith("https://www.openstreetmap.org/edit?editor=id#map=18/")
+    assert box["left"] < lon < box["right"] and box["bottom"] < lat < box["top"]
+    clicked = _clicked_suggestion(out, dom)
+    assert clicked.within(shapely.box(box["left"], box["bottom"], box["right"], box["top"]))
+    assert clicked.centroid.distance(shapely.Point(lon, lat)) < 0.001
+    assert any(a.get("href", "").startswith(api_url.removesuffix("/api/v2") + "/challenge/1001/task/")
+               for a in dom.all("a") if "task-link" in _classes(a))
     assert dom.text_of["precision:paris-1447"].strip() == "50 %"  # 1 false positive of 2 reviewed
-    links = [a["href"] for a in dom.all("a") if "/task/" in a.get("href", "")]
+    links = [a["href"] for a in dom.all("a") if "/task/" in a.get("href", "") and "task-link" not in _classes(a)]
     assert len(links) == 5 and all(h.startswith(api_url.removesuffix("/api/v2") + "/challenge/1001/task/") for h in links)
+    assert (dom.text_of["latest-new"], dom.text_of["latest-fixed"], dom.text_of["latest-dismissed"]) == ("1", "3", "1")
 
 
-def test_the_history_plot_is_an_embedded_png_and_the_page_loads_nothing(weekly_state):
+def dump_text(dom: Dom, cls: str) -> str:
+    """The text of the first element with class ``cls`` (collected by Dom under that key)."""
+    return dom.text_of.get(f"class:{cls}", "")
+
+
+def _clicked_suggestion(out, dom: Dom):
+    """The geometry of the suggestion whose popup is open (its id heads the popup)."""
+    heading = dom.text_of["class:osmgap-popup"]
+    doc = {f["id"]: f for f in json.loads((out / "suggestions.geojson").read_text())["features"]}
+    sid = next(i for i in doc if heading.startswith(i))
+    return shape(doc[sid]["geometry"])
+
+
+def test_the_basemap_is_an_option_and_none_loads_nothing(weekly_state, tmp_path, capsys):
+    out, _, _, _ = weekly_state
+    none, mine = tmp_path / "none.html", tmp_path / "mine.html"
+    assert main(["report", "--out", str(out), "--html", str(none), "--markdown", str(tmp_path / "r.md"),
+                 "--basemap", "none"]) == 0
+    page = none.read_text()
+    assert "tile.openstreetmap.org" not in page and "<link" not in page and "<script src" not in page
+    sources = re.findall(r'\ssrc="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)  # the history plot only
+    url = "https://tiles.example.org/{z}/{x}/{y}.png?key=1"
+    assert main(["report", "--out", str(out), "--html", str(mine), "--markdown", str(tmp_path / "r.md"),
+                 "--basemap", url]) == 0
+    assert json.dumps(url) in mine.read_text() and "basemap: tiles.example.org" in mine.read_text()
+    for bad in ("ftp://x.org/{z}/{x}/{y}.png", "https://x.org/tiles.png", "https://x.org/{z}/{x}/{y}/{q}.png"):
+        with pytest.raises(SystemExit) as exc:
+            main(["report", "--out", str(out), "--html", str(tmp_path / "bad.html"), "--basemap", bad])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert "--basemap" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad.html").exists()
+
+
+def test_the_history_plot_is_an_embedded_png(weekly_state):
     out, _, _, _ = weekly_state
     page = (out / "report.html").read_text()
-    assert "<script" not in page and "<link" not in page
     sources = re.findall(r'\ssrc="([^"]*)"', page)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     img = Image.open(io.BytesIO(base64.b64decode(sources[0].split(",", 1)[1])))
     assert img.format == "PNG" and img.width > 500
     rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>(.*?)</tr>", page)
@@ -127,7 +199,9 @@ def test_the_history_plot_is_an_embedded_png_and_the_page_loads_nothing(weekly_s
     assert table == {"2025-01-06": [6, 0, 0], "2025-01-13": [1, 3, 1]}  # new, fixed, dismissed
 
 
-def test_screenshot_shows_every_status_colour(weekly_state):
+def test_screenshot_shows_every_status_colour(weekly_state, tmp_path):
+    """test-artifacts/report.png: the page as a reader sees it offline (no basemap tiles);
+    report-popup.png: its map with one suggestion clicked (kept for the eye)."""
     out, _, _, _ = weekly_state
     png = screenshot(out / "report.html", ARTIFACTS / "report.png")
     with Image.open(png) as im:
@@ -136,6 +210,50 @@ def test_screenshot_shows_every_status_colour(weekly_state):
     for status in ("published", "fixed", "dismissed", "osm"):
         colour = [int(COLOURS[status][i:i + 2], 16) for i in (1, 3, 5)]
         assert (rgb == colour).all(axis=1).sum() > 200, f"{status} ({COLOURS[status]}) hardly drawn"
+    popup = screenshot(_clicked(out / "report.html", tmp_path, "path.status-published"),
+                       ARTIFACTS / "report-popup.png", size=(1000, 1100))
+    with Image.open(popup) as im:
+        assert im.size == (1000, 1100)
+
+
+def test_a_state_without_runs_of_this_aoi_is_said_plainly(weekly_state, tmp_path, data, capsys):
+    """A diff of another area beside the workspace: no report of nothing (or of the other
+    area); no state file at all: said so. Exit 2 and nothing written, either way."""
+    out, _, _, _ = weekly_state
+    other = tmp_path / "elsewhere"
+    write_outputs(other, sample_ways(data)[:2])
+    summary = json.loads((other / "summary.json").read_text())
+    summary["aoi"]["name"] = "elsewhere"
+    (other / "summary.json").write_text(json.dumps(summary))
+    state = out.parent / "osmgap.sqlite"
+    assert main(["report", "--out", str(other), "--state", str(state)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(state) in err
+    assert "holds no run of AOI 'elsewhere'" in err and "runs of: 'paris-1447'" in err and "--state" in err
+    assert main(["report", "--out", str(other)]) == 2  # the default OUT/../osmgap.sqlite does not exist
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no state file here" in err and str(tmp_path / "osmgap.sqlite") in err
+    assert sorted(p.name for p in other.iterdir()) == ["suggestions.geojson", "summary.json"]
+
+
+def test_a_diff_not_recorded_is_noted_on_the_page(weekly_state, tmp_path, data, capsys):
+    out, _, _, _ = weekly_state
+    unrecorded = tmp_path / "week3"
+    write_outputs(unrecorded, sample_ways(data)[:2])
+    assert main(["report", "--out", str(unrecorded), "--state", str(out.parent / "osmgap.sqlite")]) == 0
+    assert f"The diff in {unrecorded} is not recorded" in capsys.readouterr().err
+    page = (unrecorded / "report.html").read_text()
+    assert f"The diff in {unrecorded} is not recorded" in page and "2 recorded run(s) of paris-1447" in page
+
+
+def test_missing_leaflet_is_a_clear_error_and_writes_nothing(weekly_state, tmp_path, monkeypatch, capsys):
+    out, _, _, _ = weekly_state
+    monkeypatch.setenv("OSMGAP_LEAFLET_DIR", str(tmp_path / "no-leaflet"))
+    page, md = tmp_path / "r.html", tmp_path / "r.md"
+    assert main(["report", "--out", str(out), "--html", str(page), "--markdown", str(md)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Leaflet 1.9.4" in err and "fetch_leaflet.sh" in err and len(err.splitlines()) == 1
+    assert not page.exists() and not md.exists()
 
 
 def test_markdown_summary_says_the_same(weekly_state):

@@ -16,6 +16,7 @@ tests are).
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -434,3 +435,52 @@ def test_josm_opens_the_osm_file(josm_verdicts, key):
     verdict = josm_verdicts[key]
     assert not isinstance(verdict, str), verdict
     assert [i["properties"]["message"] for i in verdict if severity(i) == "Errors"] == []
+
+
+# --- the map pages (issue 18.2): texts from files and servers reach report.html and map.html
+HOSTILE_HTML = ('</script><script>document.body.dataset.pwned="1"</script><!--<script> '
+                '<img src=x onerror="document.body.dataset.pwned=2"> & "q" \u2028 ]]>')
+
+
+def _hostile_pages(tmp_path: Path, paris: Path) -> tuple[Path, Path]:
+    """report.html and map.html whose every outside text (AOI name, suggestion id, reason and
+    properties, OSM tags, run time, tile id) is HOSTILE_HTML, rendered in-process."""
+    from shapely.geometry import mapping
+
+    from osmgap.core.aoi import load_aoi
+    from osmgap.export.report import ReportData, render_html
+    from osmgap.export.scanmap import parse_basemap, render_scan_map
+
+    way = json.loads((paris / "osm_roads.geojson").read_text())["features"][0]
+    area = mapping(load_aoi(str(paris)).geometry)
+    row = {"id": HOSTILE_HTML, "kind": "missing_road", "status": "open", "reason": HOSTILE_HTML, "length_m": 50.0,
+           "first_seen": HOSTILE_HTML, "last_seen": HOSTILE_HTML, "task_id": None, "geometry": json.dumps(way["geometry"]),
+           "properties": json.dumps({"confidence": 0.9, "imagery_attribution": HOSTILE_HTML, HOSTILE_HTML: 1})}
+    osm = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": way["geometry"],
+                                                      "properties": {"highway": HOSTILE_HTML, "osm_id": 1}}]}
+    data = ReportData(HOSTILE_HTML, "2025-01-01T00:00:00Z", [{"time": HOSTILE_HTML}], [row], [],
+                      [{"aoi": HOSTILE_HTML, "reviewed": 0, "false_positives": 0, "precision": None}], area, osm,
+                      {}, [HOSTILE_HTML], [HOSTILE_HTML])
+    report = tmp_path / "report.html"
+    report.write_text(render_html(data, parse_basemap("https://tiles.example.org/{z}/{x}/{y}.png?q=\"<b>")))
+    tile = {"type": "Feature", "id": HOSTILE_HTML, "geometry": area,
+            "properties": {"id": HOSTILE_HTML, "z": 18, "x": 1, "y": 2, "rank": 1, "score": 5.0, "predicted_m": 5.0,
+                           "osm_m": 0.0, "lat": 48.98, "lon": 2.28, "josm_query": "left=1", "id_url": "https://x.org/"}}
+    scan = tmp_path / "map.html"
+    scan.write_text(render_scan_map({"type": "FeatureCollection", "features": [tile]}, area,
+                                    f"osmgap scan: {HOSTILE_HTML}", osm=osm, aoi_name=HOSTILE_HTML))
+    return report, scan
+
+
+def test_the_map_pages_show_hostile_texts_as_text(tmp_path, paris):
+    """Chromium runs both pages (a suggestion's popup open): nothing in the texts runs or
+    becomes an element, and each text shows as written."""
+    from tests.chromium import dump_dom, with_click
+
+    report, scan = _hostile_pages(tmp_path, paris)
+    for page, selector, parts in ((report, "path.suggestion", 9), (scan, "path.scan-tile", 3)):
+        dom = dump_dom(with_click(page, selector, tmp_path / f"clicked-{page.name}"))
+        assert "data-pwned" not in dom and not re.search(r"<img[^>]*onerror", dom)
+        assert "<script>document.body" not in dom and 'src="x"' not in dom
+        assert "osmgap-popup" in dom  # the click opened the popup, whose texts are in the count below
+        assert dom.count(html.escape(HOSTILE_HTML, quote=False)) >= parts, page.name

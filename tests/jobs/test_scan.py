@@ -23,7 +23,7 @@ from osmgap.cli import main
 from osmgap.core.aoi import reproject
 from osmgap.jobs.scan import Tile, tile_at, tiles_over
 from osmgap.sources.xyz import MAX_LAT
-from tests.chromium import dump_dom, dump_dom_with_loopback, screenshot
+from tests.chromium import dump_dom, dump_dom_with_loopback, screenshot, with_click
 from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.slow
@@ -110,12 +110,49 @@ def test_default_zoom_16_scores_the_chip_in_one_tile(tmp_path):
     assert summary["zoom"] == 16 and summary["tiles"] == 1
 
 
-def test_the_map_renders_every_tile_offline(scanned, tiles):
-    dom = dump_dom(scanned / "map.html")  # every host name resolves to nothing: a fetch would show
+def test_the_map_renders_every_tile_and_the_osm_roads_offline(scanned, tiles, paris, paris_aoi):
+    """Every host name resolves to nothing: the basemap's tiles are asked for and missing, the
+    scored tiles and the OSM roads are drawn all the same, and the list names places and km."""
+    dom = dump_dom(scanned / "map.html")
     paths = re.findall(r'<path[^>]*class="[^"]*scan-tile tile-(\d+)-(\d+)-(\d+)', dom)
     assert sorted("/".join(p) for p in paths) == sorted(tiles)
-    assert 'class="leaflet-container' in dom or "leaflet-container" in dom
-    assert "<script src=" not in dom and "<link" not in dom  # nothing loaded from outside the page
+    ways = json.loads((paris / "osm_roads.geojson").read_text())["features"]
+    inside = sum(shape(w["geometry"]).intersects(paris_aoi.geometry) for w in ways)
+    assert len(re.findall(r'<path[^>]*class="[^"]*osm-road', dom)) == inside > 5
+    basemap = re.findall(r'<img[^>]*src="([^"]*)"[^>]*class="[^"]*leaflet-tile', dom) + \
+        re.findall(r'<img[^>]*class="[^"]*leaflet-tile[^"]*"[^>]*src="([^"]*)"', dom)
+    assert basemap and all(u.startswith("https://tile.openstreetmap.org/") for u in basemap)
+    assert "OpenStreetMap</a> contributors" in dom
+    assert "<script src=" not in dom and "<link" not in dom  # nothing but the basemap from outside the page
+    summary = json.loads((scanned / "summary.json").read_text())
+    assert summary["aoi"]["name"] == "paris-1447" and "paris-1447" in re.search(r'<h1 id="title">(.*?)</h1>', dom)[1]
+    rows = re.findall(r'<tr class="top" data-tile="([^"]+)"><td>(\d+)</td><td>([^<]+)</td><td class="km">([^<]+)</td>', dom)
+    scored = sorted((p for p in (f["properties"] for f in tiles.values()) if p["score"] > 0), key=lambda p: p["rank"])
+    assert [r[0] for r in rows] == [p["id"] for p in scored] and scored
+    for (tid, rank, place, km), p in zip(rows, scored):
+        w, s, e, n = shape(tiles[tid]["geometry"]).bounds
+        assert (p["lat"], p["lon"]) == pytest.approx(((s + n) / 2, (w + e) / 2), abs=1e-6)
+        length = f"{p['score']:.0f} m" if p["score"] < 1000 else f"{p['score'] / 1000:.1f} km"
+        assert place == f"{p['lat']:.5f}, {p['lon']:.5f}" and km == length and int(rank) == p["rank"]
+
+
+def _page_data(page: Path) -> dict:
+    """The data a map page inlines (``const DATA = {...};``)."""
+    return json.loads(re.search(r"const DATA = (\{.*?\});\n", page.read_text())[1])
+
+
+def test_the_map_draws_the_road_each_score_measures(scanned, tiles):
+    """The red lines are the score: per tile, their length is the tile's uncovered_m."""
+    data = _page_data(scanned / "map.html")
+    drawn: dict[str, float] = {}
+    for f in data["unmapped"]["features"]:
+        line = reproject(shape(f["geometry"]), "EPSG:4326", "EPSG:32631")
+        drawn[f["properties"]["tile"]] = drawn.get(f["properties"]["tile"], 0.0) + line.length
+    for tid, f in tiles.items():
+        assert drawn.get(tid, 0.0) == pytest.approx(f["properties"]["uncovered_m"], abs=0.5)
+    assert sum(drawn.values()) > 5
+    dom = dump_dom(scanned / "map.html")
+    assert len(re.findall(r'<path[^>]*class="[^"]*unmapped-road', dom)) == len(data["unmapped"]["features"])
 
 
 def test_screenshot_shows_the_scored_tiles(scanned, tiles):
@@ -150,13 +187,8 @@ def test_clicking_a_tile_asks_josm_to_load_it(scanned, tiles, tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         target = max(tiles.values(), key=lambda f: f["properties"]["score"])["properties"]
-        # The page as written, plus a click on one tile's path (a test harness, not part of the page).
-        tile_class = f"tile-{target['z']}-{target['x']}-{target['y']}"
-        click = (f"<script>const p = document.querySelector('path.{tile_class}'); const r = p.getBoundingClientRect();"
-                 "p.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, view: window,"
-                 " clientX: r.x + r.width / 2, clientY: r.y + r.height / 2}));</script></body>")
-        page = tmp_path / "clicked.html"
-        page.write_text((scanned / "map.html").read_text().replace("</body>", click))
+        page = with_click(scanned / "map.html", f"path.tile-{target['z']}-{target['x']}-{target['y']}",
+                          tmp_path / "clicked.html")
         dom = dump_dom_with_loopback(page, f"?josm=http://127.0.0.1:{server.server_address[1]}")
     finally:
         server.shutdown()

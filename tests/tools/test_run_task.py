@@ -107,7 +107,7 @@ def test_a_run_a_week_later_and_the_report_show_new_fixed_and_dismissed(tmp_path
         assert int(dom.text_of["latest-fixed"]) == len(fixed)
         assert int(dom.text_of["latest-dismissed"]) == 1
         assert int(dom.text_of["latest-new"]) == len(new)
-        assert len(dom.all("polyline", **{"class": "suggestion"})) == len(after)
+        assert len(dom.paths("suggestion")) == len(after)
         assert dom.text_of["precision:paris-1447"].strip() == "0 %"  # 1 reviewed, a false positive
         md = (ws / "out" / "paris-1447" / "report.md").read_text()
         assert f"**{len(new)} new**, **{len(fixed)} fixed**, **1 dismissed**" in md

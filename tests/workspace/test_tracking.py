@@ -96,12 +96,15 @@ def test_maproulette_fixed_is_sticky_and_precision_counts_reviews(store, ways, t
     assert store.suggestion("paris-1447", ids[3])["status"] == "published"  # skipped: still to do
 
 
-def test_unseen_suggestions_outside_the_run_area_are_left_alone(store, ways, tmp_path, monkeypatch):
+def test_a_run_of_another_area_under_the_same_name_is_refused(store, ways, tmp_path, monkeypatch):
+    """It would call every suggestion of the first area unseen (issue 18.3: never two areas in
+    one history); nothing of it is recorded."""
     week1, _ = _run(store, tmp_path, "w1", ways[:2], [], monkeypatch, "2025-01-06T04:00:00Z")
     monkeypatch.setenv("OSMGAP_NOW", "2025-01-13T04:00:00Z")
     far = translate(sample_area(), xoff=1.0)  # a run of a different area, same AOI name
-    record_run(store, write_outputs(tmp_path / "w2", []), area=far, osm_ways=ways_frame([]))
-    assert {r["status"] for r in store.suggestions("paris-1447")} == {"open"}
+    with pytest.raises(InputError, match="'paris-1447' already belongs to another area"):
+        record_run(store, write_outputs(tmp_path / "w2", []), area=far, osm_ways=ways_frame([]))
+    assert {r["status"] for r in store.suggestions("paris-1447")} == {"open"} and len(store.runs()) == 1
 
 
 def test_a_file_that_is_not_a_state_is_refused(tmp_path):
@@ -109,7 +112,7 @@ def test_a_file_that_is_not_a_state_is_refused(tmp_path):
     bad.write_text("not sqlite at all, just text " * 40)
     with pytest.raises(InputError, match="not an osmgap state file"):
         Store(bad)
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="no state file here"):
         Store(tmp_path / "missing.sqlite", create=False)
 
 
