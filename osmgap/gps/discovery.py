@@ -1,6 +1,15 @@
 """GPS-only discovery: roads that vehicles drove but OSM lacks, with no imagery at all.
 
-Trip coverage (osmgap.gps.density) becomes a road likelihood raster; its ridges, thresholded
+With the OSM roads given (``osmgap diff --gps`` always has them), every trip is first map-matched
+to them (osmgap.gps.matching) and only what the map cannot explain is drawn (osmgap.gps.evidence):
+off-map runs and the chords of detours, so a trace along a mapped road, however sparse, paints
+nothing, and a missing road shows where several trips (``trips_for_half``) left the map alike,
+and a large share (``min_share``) of the trips on the mapped roads next to it (a receiver's
+outliers along a busy road are a few per cent of its trips). With ``verify`` set, each line found
+is then added to the network and its trips matched again (osmgap.gps.verify): it stays only if it
+explains them.
+Without them, each trip's whole path is drawn. Either way trip coverage (osmgap.gps.density)
+becomes a road likelihood raster; its ridges, thresholded
 and skeletonised by the same osmgap.graph.skeleton.extract_graph that serves imagery, become a road
 graph; conflation then treats it like any other evidence, and a gap's confidence is the mean
 likelihood along it. Cleanup sizes are larger than for imagery: a GPS "road" is as wide as the
@@ -8,13 +17,25 @@ spread of its traces (10-30 m), and holes in it are lanes and parking bays, not 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from shapely.geometry.base import BaseGeometry
 
 from osmgap.conflate.conflate import Evidence
+from osmgap.conflate.osmindex import index_osm
 from osmgap.conflate.params import ConflateParams
+from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.grid import Grid, grid_over
-from osmgap.core.traces import GpsTraces
+from osmgap.core.traces import GpsTraces, from_arrays
 from osmgap.gps.density import DensityParams, road_likelihood, trip_counts
+from osmgap.gps.evidence import EvidenceParams, Unexplained, unexplained
+from osmgap.gps.matching import Matcher, Matches, MatchParams, no_matches, route_limit, trip_pieces
+from osmgap.gps.network import road_graph
+from osmgap.gps.verify import VerifyParams, verify
 from osmgap.graph.skeleton import GraphParams, extract_graph
 
 # OSM is clipped to the AOI but traces just outside it blur in: a road running along the AOI's
@@ -30,6 +51,23 @@ class DiscoveryParams:
     resolution_m: float = 4.0  # finer than the GPS error gains nothing and costs time
     density: DensityParams = field(default_factory=DensityParams)
     graph: GraphParams = GPS_GRAPH
+    matching: MatchParams = field(default_factory=MatchParams)
+    evidence: EvidenceParams = field(default_factory=EvidenceParams)
+    # re-match to verify each line (osmgap.gps.verify); None: off, as on the Chicago bench it changed
+    # precision by -0.01 (dense) to +0.02 (10 m noise) and cost recall at 30 s (bench/gps.py --verify)
+    verify: VerifyParams | None = None
+
+
+@dataclass
+class MatchedDiscovery:
+    """The evidence of map-matched discovery and what it was made from."""
+
+    evidence: Evidence
+    matches: Matches
+    unexplained: Unexplained
+    match_seconds: float  # CPU seconds of matching alone (route table included)
+    route_limit_m: float
+    verified: dict[str, int] = field(default_factory=dict)  # candidate edges kept / dropped by re-matching
 
 
 def discovery_grid(bounds_metric: tuple[float, float, float, float], crs: object,
@@ -41,6 +79,61 @@ def gps_evidence(traces: GpsTraces, grid: Grid, params: DiscoveryParams = Discov
     """The road graph the traces (in ``grid.crs``) show, with the likelihood raster behind it."""
     prob = road_likelihood(trip_counts(traces, grid, params.density), grid, params.density)
     return Evidence(extract_graph(prob, params.graph), prob)
+
+
+def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
+                     cache_dir: Path | None = None, known: BaseGeometry | None = None) -> MatchedDiscovery:
+    """The road graph of what the map (``roads``) cannot explain in ``traces`` (in ``grid.crs``);
+    ``known``: the metric area ``roads`` covers (fixes outside it are no evidence; None: all)."""
+    started = time.process_time()
+    pieces = trip_pieces(traces, params.matching)
+    limit = route_limit(traces, pieces, params.matching)
+    network = road_graph(index_osm(roads, grid.crs))
+    matches = (Matcher(network, limit, params.matching, cache_dir).match(traces, pieces) if len(network)
+               else no_matches(len(traces), pieces))
+    seconds = time.process_time() - started
+    found = unexplained(traces, matches, params.evidence, known)
+    evidence = chord_counts(traces, found, grid, params)
+    prob = road_likelihood(evidence, grid, params.density)
+    prob.prob[unexplained_share(evidence, mapped_counts(traces, matches, grid, params), grid, params)
+              < params.evidence.min_share] = 0.0
+    graph = extract_graph(prob, params.graph)
+    checked = (verify(graph, traces, matches, found, network, limit, params.matching, params.evidence, params.verify,
+                      known) if len(network) and params.verify is not None else {})
+    return MatchedDiscovery(Evidence(graph, prob), matches, found, seconds, limit, checked)
+
+
+def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:
+    """Distinct trips per pixel over the evidence chords (each drawn alone, counted once per trip)."""
+    a, b = found.chords(traces, params.evidence.chord_max_m)
+    ends = np.column_stack([a, b]).ravel()
+    chords = from_arrays(traces.x[ends], traces.y[ends], traces.crs, trip=np.repeat(np.arange(len(a)), 2))
+    density = replace(params.density, max_gap_m=params.evidence.chord_max_m)
+    return trip_counts(chords, grid, density, trip_of=traces.trip[a])
+
+
+def mapped_counts(traces: GpsTraces, matches: Matches, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:
+    """Distinct trips per pixel along their matched positions on the mapped roads."""
+    on = matches.matched & np.isfinite(matches.mx)
+    path = np.cumsum(np.r_[True, (matches.piece[1:] != matches.piece[:-1]) | ~on[1:] | ~on[:-1]]) - 1
+    ids = path[on]
+    owner = np.zeros(int(ids.max()) + 1 if len(ids) else 1, np.int64)
+    owner[ids] = traces.trip[on]
+    snapped = from_arrays(matches.mx[on], matches.my[on], traces.crs, trip=ids)
+    return trip_counts(snapped, grid, params.density, trip_of=owner)
+
+
+def unexplained_share(evidence: np.ndarray, mapped: np.ndarray, grid: Grid,
+                      params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:
+    """Per pixel: trips unexplained here over the most trips on a mapped road within
+    ``evidence.share_reach_m`` (both blurred by the GPS error). A missing road is unexplained for
+    every trip that drives it; the outliers beside a busy road are a few per cent of its trips."""
+    sigma_px = params.density.sigma_m / abs(grid.transform.a)
+    size = 2 * int(round(params.evidence.share_reach_m / abs(grid.transform.a))) + 1
+    near = ndimage.maximum_filter(ndimage.gaussian_filter(mapped, sigma_px, mode="constant"), size=size)
+    own = ndimage.gaussian_filter(evidence, sigma_px, mode="constant")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(near > 0, own / near, np.inf)
 
 
 def gps_conflate_params(params: ConflateParams) -> ConflateParams:

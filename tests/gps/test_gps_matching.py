@@ -1,0 +1,143 @@
+"""Map matching (osmgap.gps.matching) and what the map cannot explain (osmgap.gps.evidence), on the
+real Chicago UIC shuttle trips and the real OSM graph of the same area."""
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+import shapely.affinity
+from shapely.geometry import box
+
+from osmgap.conflate.conflate import conflate
+from osmgap.conflate.osmindex import index_osm
+from osmgap.conflate.params import ConflateParams
+from osmgap.core.aoi import Aoi, reproject
+from osmgap.core.datamodel import WGS84, RoadNetwork
+from osmgap.core.traces import from_arrays, resample
+from osmgap.gps.discovery import discovery_grid, gps_conflate_params, matched_evidence
+from osmgap.gps.evidence import unexplained
+from osmgap.gps.matching import Matcher, MatchParams, route_limit, trip_pieces
+from osmgap.gps.network import road_graph, with_lines
+from osmgap.gps.verify import verify
+
+CRS = "EPSG:32616"
+
+
+def _network(ways, crs: str = CRS) -> RoadNetwork:
+    """Mapconstruction ways as a RoadNetwork (WGS84, no tags: every way two-way)."""
+    frame = ways.to_crs(WGS84)
+    frame["version"] = None
+    frame["node_ids"] = None
+    frame["tags"] = [{} for _ in range(len(frame))]
+    return RoadNetwork(frame.reset_index(drop=True))
+
+
+@pytest.fixture(scope="module")
+def chicago_roads(chicago_ways) -> RoadNetwork:
+    return _network(chicago_ways)
+
+
+@pytest.fixture(scope="module")
+def some_trips(chicago_traces):
+    """Every 10th real trip (~12,000 fixes)."""
+    return chicago_traces.take(chicago_traces.trip % 10 == 0)
+
+
+def test_road_graph_cuts_ways_at_junctions_and_honours_oneway(chicago_roads):
+    graph = road_graph(index_osm(chicago_roads, CRS))
+    assert len(graph) >= len(chicago_roads)  # junction-to-junction ways: no piece is lost
+    start = shapely.get_coordinates(shapely.get_point(graph.lines, 0))
+    node_xy = graph.node_xy()
+    assert np.allclose(start, [node_xy[int(n)] for n in graph.u])
+    ids, _, _, _ = graph.directed()
+    assert len(ids) == 2 * len(graph)  # all two-way
+    tags = [{"oneway": "yes"}] + [{}] * (len(chicago_roads) - 1)
+    oneway = RoadNetwork(chicago_roads.ways.assign(tags=tags))
+    g1 = road_graph(index_osm(oneway, CRS))
+    assert len(g1.directed()[0]) == 2 * len(g1) - int((g1.source == 0).sum())
+
+
+def test_real_trips_match_the_complete_map(chicago_roads, some_trips):
+    graph = road_graph(index_osm(chicago_roads, CRS))
+    pieces = trip_pieces(some_trips)
+    matches = Matcher(graph, route_limit(some_trips, pieces)).match(some_trips, pieces)
+    assert matches.matched.mean() >= 0.97  # shuttles drive mapped streets
+    assert np.nanmedian(matches.offset_m) < 6.0  # a receiver's error, not a wrong street
+    assert len(unexplained(some_trips, matches).off_a) < 0.05 * len(some_trips)
+    sparse = resample(some_trips, 30.0)  # a fix every ~300 m: routes between fixes are read
+    pieces = trip_pieces(sparse)
+    matches = Matcher(graph, route_limit(sparse, pieces)).match(sparse, pieces)
+    step = sparse.step_lengths()
+    read = np.isfinite(matches.route_m) & (step >= 50)
+    assert read.sum() > 0.5 * len(sparse)
+    assert np.median(matches.route_m[read] / step[read]) < 1.1  # routes follow the trips
+    assert len(unexplained(sparse, matches).detour_a) < 0.05 * len(sparse)
+
+
+def test_trips_split_at_silence_and_jumps():
+    t = np.array([0, 1, 2, 500, 501, 502, 503], float)
+    x = np.array([0, 10, 20, 30, 40, 5000, 5010], float)
+    pieces = trip_pieces(from_arrays(x, np.zeros(7), CRS, t=t, trip=np.zeros(7, np.int32)), MatchParams())
+    assert pieces.tolist() == [0, 0, 0, 1, 1, 2, 2]  # 498 s silence; 4,960 m in 1 s
+
+
+def test_a_deleted_road_is_unexplained_and_a_candidate_on_it_explains_it(chicago_roads, chicago_ways, chicago_traces):
+    """Delete a real way the shuttles drive: its fixes leave the map; put it back as an added
+    line (osmgap.gps.network.with_lines) and re-matching explains them again."""
+    way = chicago_ways.set_index("osm_id").geometry[5411]
+    near = way.buffer(15)
+    trips = np.unique(chicago_traces.trip[shapely.contains_xy(near, chicago_traces.x, chicago_traces.y)])
+    assert len(trips) >= 5
+    trips = trips[:12]  # enough to tell, and fast
+    traces = chicago_traces.take(np.isin(chicago_traces.trip, trips))
+    kept = RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != 5411].reset_index(drop=True))
+    graph = road_graph(index_osm(kept, CRS))
+    pieces = trip_pieces(traces)
+    limit = route_limit(traces, pieces)
+    fixes = shapely.points(traces.x, traces.y)
+    near_kept = np.zeros(len(traces), bool)
+    near_kept[shapely.STRtree(graph.lines).query(fixes, predicate="dwithin", distance=30.0)[0]] = True
+    on_way = shapely.dwithin(fixes, way, 8.0) & ~near_kept  # on the deleted way, clear of every kept one
+    assert on_way.sum() >= 10
+    before = unexplained(traces, Matcher(graph, limit).match(traces, pieces))
+    off_before = np.isin(np.flatnonzero(on_way), np.r_[before.off_a, before.off_b]).mean()
+    assert off_before >= 0.9
+    added, _ = with_lines(graph, [way])
+    after = unexplained(traces, Matcher(added, limit).match(traces, pieces))
+    off_after = np.isin(np.flatnonzero(on_way), np.r_[after.off_a, after.off_b]).mean()
+    assert off_after <= 0.1
+    # osmgap.gps.verify keeps the line that explains the trips and drops one 40 m beside it
+    before_matches = Matcher(graph, limit).match(traces, pieces)
+    candidates = nx.Graph()
+    candidates.add_edge(0, 1, geometry=way)
+    candidates.add_edge(2, 3, geometry=shapely.affinity.translate(way, 0.0, 40.0) if way.bounds[2] - way.bounds[0] >
+                        way.bounds[3] - way.bounds[1] else shapely.affinity.translate(way, 40.0, 0.0))
+    counts = verify(candidates, traces, before_matches, before, graph, limit)
+    assert list(candidates.edges) == [(0, 1)] and counts == {"verified": 1, "dropped_unverified": 1}
+
+
+def test_complete_map_gives_no_junction_hooks(chicago_roads, chicago_ways, chicago_traces):
+    """GPS-only discovery with every real trip on the complete graph: nothing short hooks round a
+    junction (corner cuts, 14-44 m, were most of what the density method suggested here), and
+    what is suggested is a small part of the driven network (driven places the graph lacks)."""
+    aoi = Aoi(box(*reproject(box(*chicago_ways.total_bounds), CRS, WGS84).bounds), name="chicago", source="test")
+    area = aoi.to_metric(aoi.geometry)
+    grid = discovery_grid(area.bounds, aoi.metric_crs)
+    traces = chicago_traces.to_crs(aoi.metric_crs)
+    found = matched_evidence(traces, chicago_roads, grid, known=area)
+    result = conflate(found.evidence, chicago_roads, area, gps_conflate_params(ConflateParams()))
+    lines = [reproject(s.geometry, WGS84, aoi.metric_crs) for s in result.suggestions if s.geometry.geom_type == "LineString"]
+    osm = index_osm(chicago_roads, aoi.metric_crs)
+    junctions = shapely.points(osm.vertex_xy[osm.key_uses[osm.vertex_key] >= 3])
+    tree = shapely.STRtree(junctions)
+    hooks = [g for g in lines if g.length < 60 and len(tree.query(g.interpolate(0.5, normalized=True), "dwithin", 30.0))]
+    assert hooks == []
+    assert sum(g.length for g in lines) < 0.02 * float(np.sum(shapely.length(osm.lines)))
+    sparse = resample(traces, 30.0)
+    found30 = matched_evidence(sparse, chicago_roads, grid, known=area)
+    result30 = conflate(found30.evidence, chicago_roads, area, gps_conflate_params(ConflateParams()))
+    short = [s for s in result30.suggestions if s.geometry.geom_type == "LineString" and s.length_m < 60
+             and len(tree.query(reproject(s.geometry, WGS84, aoi.metric_crs).interpolate(0.5, normalized=True),
+                                "dwithin", 30.0))]
+    assert len(short) <= 2
