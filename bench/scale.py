@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,21 +31,29 @@ from osmgap.core.datapaths import data_root  # noqa: E402
 CHIP = "sample_aoi/paris-1447"
 
 
-def build_mosaic(n: int, dst: Path) -> tuple[Path, Path, str]:
+def build_mosaic(n: int, dst: Path, overviews: bool = False) -> tuple[Path, Path, str]:
     """The chip repeated n x n (GeoTIFF, tiled, compressed) and its OSM ways copied to match;
-    returns (imagery, osm geojson, bbox)."""
+    returns (imagery, osm geojson, bbox). With ``overviews``, written the way large imagery ships:
+    JPEG (YCbCr) 512 px tiles with internal overviews (x2 .. x16, averaged)."""
     chip = data_root() / CHIP
     with rasterio.open(chip / "image.tif") as src:
         data, t = src.read(), src.transform
         profile = {**src.profile, "width": src.width * n, "height": src.height * n, "tiled": True,
                    "blockxsize": 512, "blockysize": 512, "compress": "deflate"}
+        if overviews:
+            profile.update(compress="jpeg", photometric="ycbcr", jpeg_quality=90, interleave="pixel")
         w_deg, h_deg = src.width * t.a, src.height * -t.e
-    image = dst / f"paris-mosaic-{n}x{n}.tif"
-    with rasterio.open(image, "w", **profile) as out:
-        for i in range(n):
-            for j in range(n):
-                out.write(data, window=rasterio.windows.Window(j * data.shape[2], i * data.shape[1],
-                                                               data.shape[2], data.shape[1]))
+    image = dst / f"paris-mosaic-{n}x{n}{'-ovr' if overviews else ''}.tif"
+    done = image.with_name(image.name + ".done")  # a mosaic kept (--keep) by an earlier run is reused
+    if not done.exists():
+        with rasterio.open(image, "w", **profile) as out:
+            for i in range(n):
+                for j in range(n):
+                    out.write(data, window=rasterio.windows.Window(j * data.shape[2], i * data.shape[1],
+                                                                   data.shape[2], data.shape[1]))
+            if overviews:
+                out.build_overviews([2, 4, 8, 16], rasterio.enums.Resampling.average)
+        done.touch()
     doc = json.loads((chip / "osm_roads.geojson").read_text())
     features = []
     for i in range(n):
@@ -83,10 +92,13 @@ def sample_rss(proc: subprocess.Popen, peaks: dict[str, float], stop: threading.
 
 
 def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str]) -> dict:
+    """``osmgap diff`` as a subprocess: wall and CPU seconds (of the whole process tree), peak RSS,
+    and what its summary.json says (area, seconds per stage, tiles)."""
     cmd = [sys.executable, "-m", "osmgap", "diff", "--aoi", bbox, "--imagery", str(image), "--osm", str(osm),
            "--out", str(out), *extra]
     peaks: dict[str, float] = {}
     stop = threading.Event()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -96,6 +108,8 @@ def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str]) -> dict:
     stop.set()
     sampler.join()
     wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{stderr}")
     summary = json.loads((out / "summary.json").read_text())
@@ -103,7 +117,8 @@ def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str]) -> dict:
     return {"area_km2": area, "wall_s": wall, "km2_per_h": area / wall * 3600, "segment_s": summary["seconds"]["segment"],
             "rss_process_mb": peaks.get("process", 0.0), "rss_tree_mb": peaks.get("tree", 0.0),
             "rss_client_mb": peaks.get("client", 0.0), "rss_other_mb": peaks.get("other", 0.0),
-            "suggestions": summary["suggestions"], "tiles": summary.get("tiles", {}).get("tiles")}
+            "suggestions": summary["suggestions"], "tiles": summary.get("tiles", {}).get("tiles"),
+            "cpu_s": cpu, "stages": summary["seconds"], "grid": summary["grid"]}
 
 
 def main() -> None:

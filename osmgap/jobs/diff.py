@@ -32,7 +32,7 @@ from osmgap.errors import InputError
 from osmgap.export.overview import render_overview
 from osmgap.export.probability import write_probability_tif
 from osmgap.export.suggestion_files import write_suggestion_files
-from osmgap.gps.discovery import discovery_grid, gps_conflate_params, gps_evidence
+from osmgap.gps.discovery import discovery_grid, gps_conflate_params, matched_evidence
 from osmgap.gps.support import apply_gps_support
 from osmgap.graph.lines import candidate_graph
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
@@ -49,7 +49,7 @@ from osmgap.sources.imagery import (
     open_imagery,
 )
 from osmgap.sources.osm import load_osm
-from osmgap.sources.sample import find_sample
+from osmgap.sources.sample import Demonstration, find_sample
 from osmgap.sources.xyz import AnyImagery, XyzOptions, open_window_reader, open_xyz
 from osmgap.workspace.outputs import read_outputs
 from osmgap.workspace.store import Store
@@ -84,6 +84,7 @@ class DiffRequest:
     batch: int | None = None  # None: auto_batch, from free memory
     tta: bool = False  # average the four flips of every window (4x the forward work)
     compile: bool = False  # torch.compile the net: pays only on large areas (bench/model.py)
+    threads: int | None = None  # torch CPU threads; None: osmgap.model.infer.default_threads (per worker: Dask's share)
     graph: GraphParams | None = None
     conflate: ConflateParams = field(default_factory=ConflateParams)
     cache_dir: Path | None = None
@@ -93,6 +94,7 @@ class DiffRequest:
     gps: list[str] = field(default_factory=list)  # GPS trace files/directories (osmgap.gps)
     gps_crs: str | None = None  # CRS of CSV/mapconstruction coordinates (GPX is always WGS84)
     gps_columns: dict[str, str] | None = None  # CSV field -> column
+    name: str | None = None  # the AOI's name in the outputs and the state (--name); default: from the AOI file
 
 
 class StageTimer:
@@ -111,7 +113,7 @@ def resolve_sources(req: DiffRequest) -> tuple[Aoi, str | None, str, ImageryLice
     """AOI, imagery path (None: candidates without imagery), OSM spec and imagery licence;
     sample AOIs fill what is not given."""
     sample = find_sample(req.aoi)
-    aoi = load_aoi(req.aoi)
+    aoi = load_aoi(req.aoi, req.name)
     imagery, osm, licence = req.imagery, req.osm, req.licence
     gps_only = bool(req.gps) and sample is None  # a sample AOI still brings its imagery
     if imagery is None and req.candidates is None and req.xyz is None and not gps_only:
@@ -126,6 +128,12 @@ def resolve_sources(req: DiffRequest) -> tuple[Aoi, str | None, str, ImageryLice
             raise InputError(req.aoi, "--osm is required unless --aoi names a sample AOI directory")
         osm = str(sample.path("osm"))
     return aoi, imagery, osm, licence
+
+
+def _demonstration(req: DiffRequest) -> Demonstration | None:
+    """The OSM ways a demonstration sample takes out, when --aoi names one and --osm is not given."""
+    sample = find_sample(req.aoi)
+    return sample.demonstration if sample is not None and req.osm is None else None
 
 
 @dataclass
@@ -155,10 +163,13 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
                             else (None, {}))
     with timer("osm"):
         roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
+        demonstration = _demonstration(req)
+        if demonstration is not None:
+            roads, demo_info = demonstration.apply(roads)
     if frame is not None:
         run = _candidate_evidence(req, aoi, frame, imagery, licence, timer)
     elif imagery is None and traces is not None:
-        run = _gps_evidence(aoi, traces, timer)
+        run = _gps_evidence(aoi, traces, timer, roads)
     else:
         assert imagery is not None  # resolve_sources: no candidates and no GPS means imagery
         run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
@@ -184,6 +195,7 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
         "by_priority": {str(p): sum(s.priority == p for s in suggestions) for p in (0, 1, 2)},
         **run.info,
         "osm_ways": len(roads),
+        "osm_road_km": round(float(roads.ways.to_crs(run.grid.crs).length.sum()) / 1000, 3) if len(roads) else 0.0,
         "osm": roads.provenance,
         "offset_m": result.offset.summary(),
         "conflation": result.report,
@@ -192,6 +204,9 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
         "warnings": warnings + input_warnings,
     }
     notes = _notes(licence, imagery, req.candidates, roads, warnings)
+    if demonstration is not None:  # said first, in the summary and in every output's notes
+        summary["demonstration"] = demo_info
+        notes.insert(0, demonstration.text)
     if traces is not None:
         notes.insert(0, f"GPS: {gps_info['points']:,} points of {gps_info['trips']} trips.")
         if frame is None and imagery is None:
@@ -228,13 +243,19 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
     return covered, warnings
 
 
-def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer) -> EvidenceRun:
-    """GPS-only discovery: the road graph of the traces' coverage (osmgap.gps.discovery)."""
+def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNetwork) -> EvidenceRun:
+    """GPS-only discovery: every trip map-matched to the OSM roads, the road graph of what they
+    cannot explain (osmgap.gps.discovery)."""
     with timer("graph"):
         grid = discovery_grid(aoi.to_metric(aoi.geometry).bounds, aoi.metric_crs)
-        evidence = gps_evidence(traces, grid)
-    info = {"evidence": "gps", "gps_road_km": round(graph_length_m(evidence.graph) / 1000, 3)}
-    return EvidenceRun(evidence, aoi.geometry, grid, None, info)
+        found = matched_evidence(traces, roads, grid, known=aoi.to_metric(aoi.geometry))  # OSM is clipped to the AOI
+    u = found.unexplained
+    info = {"evidence": "gps", "gps_road_km": round(graph_length_m(found.evidence.graph) / 1000, 3),
+            "gps_matching": {"matched_share": round(float(found.matches.matched.mean()), 4) if len(traces) else 0.0,
+                             "off_map_m": round(u.off_m, 1), "off_map_steps": len(u.off_a),
+                             "detours": len(u.detour_a), "route_limit_m": round(found.route_limit_m),
+                             "cpu_seconds": round(found.match_seconds, 2)}}
+    return EvidenceRun(found.evidence, aoi.geometry, grid, None, info)
 
 
 def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: ImageryLicence,
@@ -243,12 +264,14 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     only where the imagery has usable pixels (``coverage``, for a file)."""
     import torch  # here, not at the top: candidates and GPS runs never need the model
 
-    from osmgap.model.infer import predict_raster
+    from osmgap.model.infer import default_threads, predict_raster
     from osmgap.model.nets import load_checkpoint, pick_device
+    from osmgap.scale.options import self_tiling
     from osmgap.scale.tiled import tiled_evidence
 
     with timer("inputs"):
         device = pick_device()
+        torch.set_num_threads(req.threads or default_threads())
         net, meta = load_checkpoint(req.model, device)
         coarse = check_resolution(imagery, meta.resolution_m)
         if coarse:
@@ -256,10 +279,11 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
         grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
     params = req.graph or GraphParams(threshold=meta.threshold)
     tiles: dict[str, Any] = {}
-    if req.scale is not None:  # segment + graph per tile, on Dask, persisted, stitched
-        with timer("segment"):
-            prob, graph, tiles = tiled_evidence(req.scale, imagery, grid, req.model, meta, params,
-                                                req.tile, req.overlap, req.batch, req.out, req.tta, req.compile)
+    scale = req.scale or self_tiling(grid.width * grid.height)  # a large area tiles itself: memory stays flat
+    if scale is not None:  # segment per tile, on Dask, persisted; graph per tile; stitched
+        del net  # the tiles load the model once per process (osmgap.scale.tiled._model): one copy in memory
+        prob, graph, tiles = tiled_evidence(scale, imagery, grid, req.model, meta, params, req.tile, req.overlap,
+                                            req.batch, req.out, req.tta, req.compile, threads=req.threads, stage=timer)
     else:
         with timer("segment"), open_window_reader(imagery, grid) as reader:
             prob = predict_raster(net, meta, reader, tile=req.tile, overlap=req.overlap, batch=req.batch,
@@ -341,6 +365,9 @@ def record_diff(req: DiffRequest, state: Path) -> RunRecord:
     gap mapped since from one the model no longer sees)."""
     aoi, _, osm_spec, _ = resolve_sources(req)
     roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
+    demonstration = _demonstration(req)
+    if demonstration is not None:  # the OSM the run was diffed against, as the run saw it
+        roads, _ = demonstration.apply(roads)
     with Store(state) as store:
         return record_run(store, read_outputs(req.out), area=aoi.geometry, osm_ways=roads.ways,
                           tolerance_m=req.conflate.tolerance_m, min_length_m=req.conflate.min_length_m)

@@ -6,8 +6,11 @@ sum is divided by the summed weights (the coverage), so seams vanish and edge pi
 one tile covers keep their value. Tiles go through the net in batches, on CUDA when present.
 
 Speed: the batch follows the memory free on the device when not given; inputs are channels-last,
-and so are the weights in ``predict_raster`` (bench/model.py: ~1.5-1.9x faster on a CPU as well), on a GPU under bf16 (fp16 where bf16 is
-missing) autocast; ``tta`` averages the four flips
+and ``predict_raster`` runs the net with its BatchNorm folded into the convolutions and
+channels-last weights (``osmgap.model.nets.inference_net``; bench/model.py: ~1.5-1.9x faster on a
+CPU as well); on a GPU under bf16 (fp16 where bf16 is missing) autocast, on a CPU in fp32
+(bench/speed.py: bf16 moves eval IoU on the real chips by < 0.001, but a CPU without bf16
+instructions runs it at 0.6-0.9x the speed of fp32); ``tta`` averages the four flips
 (4x the work for smoother, less orientation-biased output); ``compile`` wraps the net in
 ``torch.compile``, which only pays on large areas (bench/model.py measures it).
 """
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 
 from osmgap.core.datamodel import ProbabilityRaster
-from osmgap.model.nets import ModelMeta, pick_device
+from osmgap.model.nets import ModelMeta, inference_net, pick_device
 from osmgap.sources.imagery import WindowReader
 
 if TYPE_CHECKING:
@@ -55,7 +58,23 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
 # (measured peak for Linknet/Unet at fp32: ~1.3-2.6 KB); a generous figure keeps clear of OOM.
 ACTIVATION_BYTES_PER_PIXEL = 4096
 MAX_AUTO_BATCH = 32
-CPU_MAX_AUTO_BATCH = 2
+CPU_MAX_AUTO_BATCH = 1
+
+
+_TORCH_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice: the physical cores
+
+
+def default_threads() -> int:
+    """CPU threads for the forward pass: the cores this process may use that the 1-minute load
+    average does not show busy, at least 1 and at most torch's own default. On a shared machine
+    more threads than free cores collapse: each parallel step waits for its slowest thread
+    (measured on 2 cores under a load of 4: 2 threads took 1.4-3x as long as 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return _TORCH_DEFAULT_THREADS
+    return max(1, min(_TORCH_DEFAULT_THREADS, cores, round(cores - busy)))
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -72,9 +91,9 @@ def free_memory_bytes(device: torch.device) -> int:
 def auto_batch(tile: int, device: torch.device, tiles: int | None = None) -> int:
     """Tiles per forward pass that fit in half the free memory (1..32, never more than ``tiles``).
 
-    On a CPU a bigger batch barely speeds things up while each 512 px window adds ~0.2 GB of
-    activations to the peak (bench/scale.py: a worker peaked at 2.0 GB with 4, 1.8 GB with 2),
-    so it is capped at 2 there.
+    On a CPU a bigger batch does not speed things up (one 512 px window: 0.51 / 0.49 s of CPU per
+    window at batch 1 / 2) while each window adds ~0.1-0.2 GB of activations to the peak
+    (bench/scale.py: a worker peaked at 2.0 GB with 4, 1.8 GB with 2), so it is 1 there.
     """
     fits = int(free_memory_bytes(device) * 0.5 // (tile * tile * ACTIVATION_BYTES_PER_PIXEL))
     cap = MAX_AUTO_BATCH if device.type == "cuda" else CPU_MAX_AUTO_BATCH
@@ -123,28 +142,48 @@ def sliding_window(net: torch.nn.Module, meta: ModelMeta, read: TileReader, heig
     return predict_region(net, meta, read, height, width, (0, 0, height, width), **kwargs)
 
 
-@torch.inference_mode()
+def window_size(height: int, width: int, tile: int = 512, overlap: int = 64) -> tuple[int, int]:
+    """The window side and overlap a (height, width) image is run with: a small image needs no
+    full-size window, and the overlap is at most half a window."""
+    if tile % 32:
+        raise ValueError("tile size must be a multiple of 32 for the encoder's strides")
+    tile = min(tile, 32 * -(-max(height, width) // 32))
+    return tile, min(overlap, tile // 2)
+
+
 def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
-                   region: tuple[int, int, int, int], tile: int = 512, overlap: int = 64, batch: int | None = None,
-                   device: torch.device | None = None, tta: bool = False, compile: bool = False) -> np.ndarray:
+                   region: tuple[int, int, int, int], tile: int = 512, overlap: int = 64, **kwargs: Any) -> np.ndarray:
     """Road probability over ``region`` (row0, col0, row1, col1) of a (height, width) image.
 
     ``read`` reads windows of the whole image. The windows are the whole image's sliding windows
     that touch the region, with the same tile size, blend weights, forward pass and summation
-    order, so a region cut out of a larger run (osmgap.scale.tiling) changes no pixel, up to float
-    rounding of differently composed batches. ``batch=None`` chooses the batch from free memory.
+    order, so a region cut out of a larger run changes no pixel, up to float rounding of
+    differently composed batches. ``batch=None`` chooses the batch from free memory.
     """
-    if tile % 32:
-        raise ValueError("tile size must be a multiple of 32 for the encoder's strides")
+    tile, overlap = window_size(height, width, tile, overlap)
+    r0, c0, r1, c1 = region
+    origins = [(r, c) for r in tile_origins(height, tile, overlap) if r < r1 and r + tile > r0
+               for c in tile_origins(width, tile, overlap) if c < c1 and c + tile > c0]
+    acc, cov = accumulate_windows(net, meta, read, height, width, origins, region, tile, overlap, **kwargs)
+    out = np.zeros_like(acc)
+    np.divide(acc, cov, out=out, where=cov > 0)
+    return out
+
+
+@torch.inference_mode()
+def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
+                       origins: list[tuple[int, int]], region: tuple[int, int, int, int], tile: int, overlap: int,
+                       batch: int | None = None, device: torch.device | None = None, tta: bool = False,
+                       compile: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The blend-weighted sum of the windows at ``origins`` (tile x tile, read through ``read``)
+    and the sum of their weights, over ``region`` of a (height, width) image. The probability is
+    their ratio; sums of disjoint sets of windows add up, so a tiled run can give each window to
+    one tile only (osmgap.scale.tiled) and still get the uncut run's probabilities."""
     device = device or pick_device()
-    tile = min(tile, 32 * -(-max(height, width) // 32))  # a small image needs no full-size tile
-    overlap = min(overlap, tile // 2)
     weight = blend_window(tile, overlap)
     r0, c0, r1, c1 = region
     acc = np.zeros((r1 - r0, c1 - c0), np.float32)
     cov = np.zeros_like(acc)
-    origins = [(r, c) for r in tile_origins(height, tile, overlap) if r < r1 and r + tile > r0
-               for c in tile_origins(width, tile, overlap) if c < c1 and c + tile > c0]
     mean = torch.tensor(meta.mean, device=device)[None, :, None, None]
     std = torch.tensor(meta.std, device=device)[None, :, None, None]
     run_net = compiled(net) if compile else net  # weights channels-last: predict_raster, osmgap.scale.tiled._model
@@ -159,9 +198,7 @@ def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, heig
             a0, a1, b0, b1 = max(r, r0), min(r + h, r1), max(c, c0), min(c + w, c1)
             acc[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += (p[:h, :w] * wgt)[a0 - r:a1 - r, b0 - c:b1 - c]
             cov[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += wgt[a0 - r:a1 - r, b0 - c:b1 - c]
-    out = np.zeros_like(acc)
-    np.divide(acc, cov, out=out, where=cov > 0)
-    return out
+    return acc, cov
 
 
 def predict_array(net: torch.nn.Module, meta: ModelMeta, image: np.ndarray, **kwargs) -> np.ndarray:
@@ -183,9 +220,9 @@ def predict_raster(net: torch.nn.Module, meta: ModelMeta, reader: WindowReader |
                    **kwargs) -> ProbabilityRaster:
     """Probability over the reader's grid, reading imagery window by window (never whole)."""
     grid = reader.grid
-    # Channels-last weights as well as inputs: faster on GPUs and, measured by bench/model.py, ~1.5x
-    # on a CPU. Done here, on inference nets, not in sliding_window, which training validation
-    # also calls with the net it is training.
-    net = net.to(memory_format=torch.channels_last)
+    # BatchNorm folded and channels-last weights as well as inputs (osmgap.model.nets.inference_net):
+    # done here, on inference nets, not in sliding_window, which training validation also calls
+    # with the net it is training.
+    net = inference_net(net, meta.in_channels)
     prob = sliding_window(net, meta, reader.read, grid.height, grid.width, **kwargs)
     return ProbabilityRaster(prob, grid.transform, grid.crs)

@@ -69,10 +69,17 @@ def check_init(cfg: TrainConfig) -> None:
                                    f"{'/'.join(want)} being trained; pass --arch, --encoder and --decoder to match")
 
 
+HEARTBEAT_S = 60.0  # without a progress bar, a step line at least this often (validations may be far apart)
+
+
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """One-cycle (warm up to ``lr`` over 10 %, anneal) or cosine (5 % linear warm-up, cosine decay)."""
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    """One-cycle (warm up to ``lr`` over 10 %, anneal) or cosine (5 % linear warm-up, cosine decay).
+    A run too short for a cycle's two phases (a smoke test, a first try) keeps ``lr`` constant."""
+    if cfg.steps < 4:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    if cfg.schedule == "onecycle":  # each phase at least 2 steps: OneCycleLR divides by (phase steps - 1)
+        warm_share = min(0.5, max(0.1, 2.0 / cfg.steps))
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=warm_share)
     if cfg.schedule == "cosine":
         warm = max(1, cfg.steps // 20)
 
@@ -192,8 +199,8 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     norm_std = torch.tensor(std, device=device)[None, :, None, None]
     weights = np.array([s.mask.size for s in trn], np.float64)
     weights /= weights.sum()  # bigger images are sampled more often
-    started = time.time()
-    step = state.step
+    started = last_said = time.time()
+    step = first = state.step
     stop_reason = None
     bar = tqdm(total=cfg.steps, initial=state.step, disable=not cfg.progress, desc="train", unit="step",
                dynamic_ncols=True)
@@ -210,6 +217,11 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         state.loss_avg = loss.item() if state.loss_avg is None else 0.95 * state.loss_avg + 0.05 * loss.item()
         bar.update(1)
         bar.set_postfix(loss=f"{state.loss_avg:.4f}", val_iou=f"{state.best.get('iou', -1):.4f}")
+        if not cfg.progress and time.time() - last_said >= HEARTBEAT_S:  # a log file or cron: a line now and then
+            last_said = time.time()
+            done = (step - first) / max(last_said - started, 1e-9)
+            log(f"step {step}/{cfg.steps} loss {state.loss_avg:.4f} ({(last_said - started) / 60:.1f} min, "
+                f"about {(cfg.steps - step) / max(done, 1e-9) / 60:.0f} min to go)")
         out_of_time = cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60
         if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
             net.eval()

@@ -9,6 +9,9 @@ from pathlib import Path
 
 DEFAULT_TILE_PX = 2048  # core side; at 1 m a 4 km2 tile, ~100 MB of working rasters
 DEFAULT_MARGIN_PX = 96  # context around a core for graph extraction (> spur and blob sizes)
+# Above this many analysis pixels (16 km2 at 1 m) an untiled run tiles itself: untiled, peak memory
+# grew with the area (2.6 GB at 19.6 km2, issue 17).
+SELF_TILE_PX = 4096 * 4096
 
 
 @dataclass
@@ -21,3 +24,13 @@ class ScaleOptions:
     margin_px: int = DEFAULT_MARGIN_PX
     work_dir: Path | None = None  # default: a hidden folder beside the output directory
     resume: bool = False
+    temporary: bool = False  # a work directory of this run only, removed at its end (self-tiling)
+
+
+def self_tiling(pixels: int) -> ScaleOptions | None:
+    """The tiling an untiled run of ``pixels`` analysis pixels gives itself, so that its memory
+    does not grow with the area: in this process, in a temporary work directory; None when the
+    area is small enough to run in one piece."""
+    if pixels <= SELF_TILE_PX:
+        return None
+    return ScaleOptions(workers=0, temporary=True)

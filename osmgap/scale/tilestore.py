@@ -1,6 +1,6 @@
 """Per-tile results on disk, so a run killed at tile 900,000 resumes at tile 900,001.
 
-Each tile's result (its core's probabilities and its core's road pieces as WKB) is one ``.npz``
+Each model tile's result (the weighted sum of its windows' probabilities and of their weights) is one ``.npz``
 written atomically (temp file + rename): a tile file either is whole or is not there. The
 store lives in a folder named after a fingerprint of everything that decides the tiles' content
 (imagery, grid, model, parameters), so a rerun with other inputs never picks up stale tiles.
@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
-from shapely.geometry import LineString
 
 from osmgap.core.atomic import write_bytes_atomic, write_text_atomic
 from osmgap.errors import InputError
@@ -31,36 +29,29 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TileResult:
-    """What a tile contributes: probabilities of its core and the road pieces inside its core."""
+    """What a model tile contributes over its extent: the blend-weighted sum of its windows'
+    probabilities and the sum of their weights (osmgap.model.infer.accumulate_windows)."""
 
     key: str
-    prob: np.ndarray  # float32 (core rows, core cols)
-    lines: list[LineString]
+    acc: np.ndarray  # float32 (extent rows, extent cols)
+    cov: np.ndarray  # float32, same shape
 
     def to_bytes(self) -> bytes:
-        wkb = [shapely.to_wkb(line) for line in self.lines]
         buf = io.BytesIO()
-        np.savez(buf, prob=self.prob.astype(np.float32), wkb=np.frombuffer(b"".join(wkb), np.uint8),
-                 sizes=np.asarray([len(w) for w in wkb], np.int64))
+        np.savez(buf, acc=self.acc.astype(np.float32), cov=self.cov.astype(np.float32))
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, key: str, data: bytes) -> TileResult:
-        """Raises ValueError (or what numpy, zipfile or GEOS raise) for anything but a whole tile."""
+        """Raises ValueError (or what numpy or zipfile raise) for anything but a whole tile."""
         z = np.load(io.BytesIO(data), allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise ValueError("not an .npz archive")
         with z:
-            prob, blob, sizes = z["prob"], z["wkb"].tobytes(), z["sizes"]
-        if prob.ndim != 2 or prob.dtype != np.float32 or sizes.ndim != 1 or sizes.dtype != np.int64:
+            acc, cov = z["acc"], z["cov"]
+        if acc.ndim != 2 or acc.dtype != np.float32 or cov.shape != acc.shape or cov.dtype != np.float32:
             raise ValueError("arrays of the wrong shape or type")
-        if (sizes < 0).any() or int(sizes.sum()) != len(blob):
-            raise ValueError("line data do not add up")
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
-        lines = [shapely.from_wkb(blob[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        if not all(isinstance(line, LineString) for line in lines):
-            raise ValueError("road pieces that are not lines")
-        return cls(key, prob, lines)
+        return cls(key, acc, cov)
 
 
 def _size(path: Path) -> int:
@@ -109,7 +100,7 @@ class TileStore:
             return TileResult.from_bytes(key, path.read_bytes())
         except FileNotFoundError:
             return None
-        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, shapely.errors.GEOSException) as exc:
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             log.warning("tile %s is unreadable (%s); it will be computed again", path, exc or type(exc).__name__)
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)

@@ -1,15 +1,22 @@
-"""Cut a large analysis grid into tiles with overlap, and stitch the tiles' road graphs back.
+"""Cut a large analysis grid into tiles, and stitch the tiles' road graphs back.
 
-Why tiles: a country does not fit in memory as one raster. Each tile is a *core* (the pixels it
-owns) plus a *margin* of context on every side. Two things keep a tiled run equal to an uncut one:
+Why tiles: a country does not fit in memory as one raster. Two kinds of tile keep a tiled run
+equal to an uncut one, with no work done twice:
 
-1. Probabilities: a tile runs exactly the sliding windows of the uncut run that touch it (the
-   same origins, blend weights and summation order, :func:`osmgap.model.infer.predict_region`), so every pixel of
-   the tile gets the value the uncut run gives it, whatever the tile size.
-2. Graphs: each tile extracts its graph over core + margin (so skeleton and cleanup near a seam
-   see the same mask as the uncut run), keeps only the pieces inside its core, and
-   :func:`stitch` joins the pieces that meet on a seam, so a road crossing a tile border is one
-   edge again (and one suggestion). Stitching works on graphs, never on rasters.
+1. Model tiles (:class:`WindowTile`, :func:`plan_window_tiles`): each takes a block of the uncut
+   run's sliding windows (the same origins, blend weights and forward pass,
+   :func:`osmgap.model.infer.accumulate_windows`), every window in exactly one tile, and returns
+   the blend-weighted sum of its windows and the sum of their weights over the windows' extent.
+   Neighbouring extents overlap by the window overlap; adding the sums there and dividing gives
+   every pixel the value the uncut run gives it. Tile borders follow the window stride, so no
+   window runs twice (a tile that owned pixels, not windows, re-ran every window reaching into
+   its margin: 1.4x the windows at 2048 px tiles, 5.5x at 512 px).
+2. Graph tiles (:class:`Tile`, :func:`plan_tiles`): a *core* (the pixels it owns) plus a *margin*
+   of context on every side, cut from the assembled probabilities. Each extracts its graph over
+   core + margin (so skeleton and cleanup near a seam see the same mask as the uncut run), keeps
+   only the pieces inside its core, and :func:`stitch` joins the pieces that meet on a seam, so a
+   road crossing a tile border is one edge again (and one suggestion). Stitching works on graphs,
+   never on rasters.
 """
 from __future__ import annotations
 
@@ -60,6 +67,44 @@ def plan_tiles(grid: Grid, tile_px: int, margin_px: int) -> list[Tile]:
             region = (max(0, r0 - margin_px), max(0, c0 - margin_px),
                       min(grid.height, r1 + margin_px), min(grid.width, c1 + margin_px))
             tiles.append(Tile(i, j, (r0, c0, r1, c1), region))
+    return tiles
+
+
+@dataclass(frozen=True)
+class WindowTile:
+    """One model tile: the origins of its sliding windows (rows x cols) and their extent, the
+    (row0, col0, row1, col1) window of the analysis grid they cover."""
+
+    row: int
+    col: int
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+    extent: tuple[int, int, int, int]
+
+    @property
+    def key(self) -> str:
+        return f"r{self.row:05d}_c{self.col:05d}"
+
+    @property
+    def origins(self) -> list[tuple[int, int]]:
+        return [(r, c) for r in self.rows for c in self.cols]
+
+
+def plan_window_tiles(grid: Grid, tile_px: int, window: int, overlap: int) -> list[WindowTile]:
+    """The uncut run's sliding windows (``window`` px, ``overlap`` px, as
+    :func:`osmgap.model.infer.window_size` shrinks them for a small grid) dealt into blocks of about
+    ``tile_px`` pixels a side, row-major: each window in exactly one tile."""
+    from osmgap.model.infer import tile_origins, window_size
+
+    window, overlap = window_size(grid.height, grid.width, window, overlap)
+    per = max(1, round(tile_px / max(1, window - overlap)))  # windows per tile side
+    rows, cols = tile_origins(grid.height, window, overlap), tile_origins(grid.width, window, overlap)
+    tiles = []
+    for i in range(0, len(rows), per):
+        for j in range(0, len(cols), per):
+            rs, cs = tuple(rows[i:i + per]), tuple(cols[j:j + per])
+            extent = (rs[0], cs[0], min(grid.height, rs[-1] + window), min(grid.width, cs[-1] + window))
+            tiles.append(WindowTile(i // per, j // per, rs, cs, extent))
     return tiles
 
 

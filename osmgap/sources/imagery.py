@@ -3,10 +3,14 @@
 Whatever the file's CRS, band count or bit depth, the model sees the same thing: three bands
 scaled to [0, 1], resampled onto a north-up grid in the AOI's metric CRS at the model's ground
 resolution. A WarpedVRT does the reprojection lazily, so only the blocks a window needs are read.
+Imagery much finer than the grid (0.3 m pixels for a 1 m model) is first read decimated, as
+``gdalwarp -ovr AUTO`` would: from the file's overviews when it has them, else averaged by GDAL
+in the read, so a window costs about as many source pixels as it has (not 10-20x as many).
 """
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,9 +23,11 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
+from rasterio.env import get_gdal_config, set_gdal_config
 from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask, shapes, sieve
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import reproject as warp_array
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 from shapely.geometry import box, shape
@@ -48,6 +54,19 @@ COVERAGE_WARN_SHARE = 0.95
 # A blank image (one value everywhere) is told from a tiny AOI on coarse imagery by this many pixels.
 MIN_BLANK_PX = 16
 SPECK_PX = 4  # valid areas this small (decimated pixels) are noise, not imagery to analyse
+# Imagery at least DECIMATE_FROM times finer than the grid (per axis) is read decimated, to between
+# READ_FINER and 2 x READ_FINER times finer than the grid, then warped onto it (0.3 m imagery for a
+# 1 m model: 0.6 m, 2.8x the grid's pixels instead of 11x). bench/speed.py --eval measures what it
+# does to the model's IoU on the real chips: at most 0.014 (the Vegas chip, seen in training as the
+# full-resolution warp rendered it; unseen chips gained up to 0.011); read to the grid's own
+# resolution (READ_FINER 1) Vegas lost 0.025.
+DECIMATE_FROM = 2.0
+READ_FINER = 1.5
+READ_CACHE_BYTES = 128 * 2**20  # GDAL's block cache for imagery reads (cap_block_cache)
+# The source's edge pixels repeated this many times around a decimated read: room for the kernel of a
+# pixel at the image's very edge. 2 called pixels up to ~1 m beyond the image valid, which cost the
+# real chips up to 0.02 IoU.
+EDGE_PX = 1
 
 
 @dataclass
@@ -118,12 +137,12 @@ def _rgb_band_indexes(src: rasterio.io.DatasetReader) -> list[int]:
 def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per-band values that map to 0 and 1, from a decimated read of the whole image.
 
-    8-bit imagery is used as it is (0..255); deeper imagery (e.g. 11-bit pan in uint16) is
-    stretched between robust percentiles, because its useful range is a small part of 0..65535.
+    Every image, whatever its bit depth, is stretched between robust percentiles: an 11-bit pan
+    chip uses a small part of 0..65535, and a dark 8-bit scene (median grey ~30) a small part of
+    0..255, and the model sees roads in neither unless both look like its training images. On a
+    well-exposed 8-bit image the stretch is close to 0..255 (bench/generalize.py: the Paris
+    chip's IoU moves by 0.002; darkened to a median of 30 it scores as the original).
     """
-    if src.dtypes[0] == "uint8":
-        n = len(bands)
-        return np.zeros(n, np.float32), np.full(n, 255.0, np.float32)
     scale = max(1, int(max(src.width, src.height) / 1024))
     shape = (max(1, src.height // scale), max(1, src.width // scale))
     lows, highs = [], []
@@ -248,14 +267,77 @@ def check_resolution(imagery: Any, model_resolution_m: float) -> str | None:
     return None
 
 
+def cap_block_cache() -> None:
+    """Cap GDAL's block cache (process-wide) at READ_CACHE_BYTES unless $GDAL_CACHEMAX says
+    otherwise: by default it may take 5 % of the machine's memory (1.2 GB on a 23 GB machine) and a
+    large read fills it, so a run's memory grew with the area it read. Windows are read row by
+    row, and their overlap with the previous window is all a cache saves."""
+    if "GDAL_CACHEMAX" not in os.environ and int(get_gdal_config("GDAL_CACHEMAX") or 0) > READ_CACHE_BYTES:
+        set_gdal_config("GDAL_CACHEMAX", READ_CACHE_BYTES)
+
+
+def source_pixels_per_grid_pixel(src: rasterio.io.DatasetReader, grid: Grid) -> tuple[float, float]:
+    """How many of the source's pixels one grid pixel spans, along x and y."""
+    t = grid.transform
+    bounds = transform_bounds(grid.crs, src.crs, t.c, t.f + t.e * grid.height, t.c + t.a * grid.width, t.f,
+                              densify_pts=21)
+    w = from_bounds(*bounds, transform=src.transform)
+    return abs(w.width) / grid.width, abs(w.height) / grid.height
+
+
+def decimation(src: rasterio.io.DatasetReader, grid: Grid) -> tuple[int, int]:
+    """Whole source pixels per decimated pixel along x and y: how much finer than ``grid`` the
+    source is, rounded down (1: read at full resolution)."""
+    ratios = source_pixels_per_grid_pixel(src, grid)
+    return cast(tuple[int, int], tuple(max(1, int(r // READ_FINER)) if r >= DECIMATE_FROM else 1 for r in ratios))
+
+
+def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, src_crs: Any, grid: Grid,
+                window: Window, resampling: Resampling,
+                scale: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``source`` (bands, h, w) and its validity ``alpha`` (0..255) warped onto ``window`` of the
+    grid: (bands, h, w) float32 and a (h, w) valid mask. As in a WarpedVRT, invalid source pixels
+    (mostly invalid, for decimated ones) are left out of every pixel's kernel, and a pixel is valid
+    when its kernel reaches a valid one. Marking them NaN also keeps GDAL on its general kernel,
+    which scales with ``scale`` (grid pixels per source pixel, x and y: fixed here, so a pixel reads
+    the same in every window): its 4-sample fast path for masks-free 8/16-bit data is no faster
+    (0.21 against 0.22 s of CPU per 512 px window) and, not anti-aliased, cost the Vegas chip 0.02
+    IoU more. The source's edge pixels are repeated EDGE_PX times around it, so that the pixels along
+    its very edge are not lost to a coarser source pixel (a WarpedVRT's kernel, scaled to the
+    full-resolution source, reaches as far). Shared by the decimated file reader and the
+    tile-server reader."""
+    data = source.astype(np.float32)
+    data[:, alpha < 127.5] = np.nan
+    data = np.pad(data, ((0, 0), (EDGE_PX, EDGE_PX), (EDGE_PX, EDGE_PX)), mode="edge")
+    out = np.full((source.shape[0], int(window.height), int(window.width)), np.nan, np.float32)
+    warp_array(data, out, src_transform=src_transform @ Affine.translation(-EDGE_PX, -EDGE_PX), src_crs=src_crs,
+               dst_transform=grid.transform @ Affine.translation(window.col_off, window.row_off), dst_crs=grid.crs,
+               resampling=resampling, src_nodata=np.nan, dst_nodata=np.nan,
+               **({"XSCALE": scale[0], "YSCALE": scale[1]} if scale else {}))
+    valid = cast(np.ndarray, np.isfinite(out).all(axis=0))
+    out[:, ~valid] = 0.0
+    return out, valid
+
+
 class WindowReader:
-    """Reads windows of a Grid from an imagery file, scaled to [0, 1], plus a validity mask."""
+    """Reads windows of a Grid from an imagery file, scaled to [0, 1], plus a validity mask.
+
+    A source much finer than the grid is read decimated (:func:`decimation`): each window's
+    footprint is read from the file at the decimated resolution (GDAL takes its overviews when
+    present, else averages), on whole blocks of source pixels so that a pixel reads the same in
+    every window, then warped onto the window.
+    """
 
     def __init__(self, imagery: Imagery, grid: Grid, resampling: Resampling = Resampling.bilinear):
         self.imagery = imagery
         self.grid = grid
+        self.resampling = resampling
+        cap_block_cache()
         self._src = rasterio.open(imagery.path)
-        self._vrt = WarpedVRT(
+        self.step = decimation(self._src, grid)
+        ratios = source_pixels_per_grid_pixel(self._src, grid)
+        self._scale = (self.step[0] / ratios[0], self.step[1] / ratios[1])  # grid pixels per decimated pixel
+        self._vrt = None if self.step != (1, 1) else WarpedVRT(
             self._src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
             resampling=resampling, src_nodata=imagery.nodata, nodata=imagery.nodata,
         )
@@ -270,8 +352,11 @@ class WindowReader:
             window = Window(c0, r0, c1 - c0, r1 - r0)
             inner = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
             with read_errors(self.imagery.path):
-                data[(slice(None),) + inner] = self._vrt.read(self.imagery.band_indexes, window=window)
-                valid[inner] = self._vrt.read_masks(1, window=window) > 0
+                if self._vrt is None:
+                    data[(slice(None),) + inner], valid[inner] = self._read_decimated(window)
+                else:
+                    data[(slice(None),) + inner] = self._vrt.read(self.imagery.band_indexes, window=window)
+                    valid[inner] = self._vrt.read_masks(1, window=window) > 0
             valid &= np.isfinite(data).all(axis=0)  # NaN pixels of float imagery are no data
         lo, hi = self.imagery.stretch
         data = (data - lo[:, None, None]) / (hi - lo)[:, None, None]
@@ -279,11 +364,36 @@ class WindowReader:
         np.clip(data, 0.0, 1.0, out=data)
         return data, valid
 
+    def _read_decimated(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """The grid ``window`` from a decimated read of the source pixels under it (plus a few
+        decimated pixels of context for the resampling kernel)."""
+        src, (kx, ky) = self._src, self.step
+        t = self.grid.transform @ Affine.translation(window.col_off, window.row_off)
+        bounds = transform_bounds(self.grid.crs, src.crs, t.c, t.f + t.e * window.height,
+                                  t.c + t.a * window.width, t.f, densify_pts=21)
+        w = from_bounds(*bounds, transform=src.transform)
+        pad = 3  # decimated pixels of context on every side
+        c0 = max(0, (math.floor(min(w.col_off, w.col_off + w.width)) // kx - pad) * kx)
+        r0 = max(0, (math.floor(min(w.row_off, w.row_off + w.height)) // ky - pad) * ky)
+        c1 = min(src.width // kx * kx, (-(-math.ceil(max(w.col_off, w.col_off + w.width)) // kx) + pad) * kx)
+        r1 = min(src.height // ky * ky, (-(-math.ceil(max(w.row_off, w.row_off + w.height)) // ky) + pad) * ky)
+        shape = (int(window.height), int(window.width))
+        if c1 <= c0 or r1 <= r0:
+            return np.zeros((3, *shape), np.float32), np.zeros(shape, bool)
+        src_window = Window(c0, r0, c1 - c0, r1 - r0)
+        out_shape = ((r1 - r0) // ky, (c1 - c0) // kx)
+        bands = self.imagery.band_indexes
+        pixels = src.read(bands, window=src_window, out_shape=(len(bands), *out_shape), resampling=Resampling.average)
+        alpha = src.read_masks(bands[0], window=src_window, out_shape=out_shape, resampling=Resampling.average)
+        transform = src.window_transform(src_window) @ Affine.scale(kx, ky)
+        return warp_window(pixels, alpha, transform, src.crs, self.grid, window, self.resampling, self._scale)
+
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:
         return self.read(0, 0, self.grid.height, self.grid.width)
 
     def close(self) -> None:
-        self._vrt.close()
+        if self._vrt is not None:
+            self._vrt.close()
         self._src.close()
 
     def __enter__(self) -> WindowReader:

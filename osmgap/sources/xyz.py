@@ -26,7 +26,8 @@ from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.warp import reproject, transform_bounds
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.grid import Grid
@@ -43,7 +44,7 @@ from osmgap.core.http import (
     url_secrets,
 )
 from osmgap.errors import InputError
-from osmgap.sources.imagery import Imagery, WindowReader
+from osmgap.sources.imagery import Imagery, WindowReader, warp_window
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 HALF_WORLD_M = 20037508.342789244
@@ -225,13 +226,11 @@ class XyzWindowReader:
         x1, y0 = dst_transform @ (c1 - c0, r1 - r0)
         mosaic, src_transform = self._mosaic(transform_bounds(self.grid.crs, "EPSG:4326", x0, y0, x1, y1,
                                                               densify_pts=21))
-        part = np.zeros((4, r1 - r0, c1 - c0), np.float32)
-        src = np.concatenate([mosaic.astype(np.float32), np.full((1,) + mosaic.shape[1:], 255, np.float32)])
-        reproject(src, part, src_transform=src_transform, src_crs=WEB_MERCATOR, dst_transform=dst_transform,
-                  dst_crs=self.grid.crs, resampling=self.resampling, dst_nodata=0)
+        alpha = np.full(mosaic.shape[1:], 255, np.uint8)  # every fetched pixel is imagery
+        part, ok = warp_window(mosaic, alpha, src_transform, WEB_MERCATOR, self.grid,
+                               Window(c0, r0, c1 - c0, r1 - r0), self.resampling)
         inner = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
-        ok = part[3] >= 254.5  # fully inside the fetched tiles
-        data[(slice(None),) + inner] = np.clip(part[:3] / 255.0, 0.0, 1.0) * ok
+        data[(slice(None),) + inner] = np.clip(part / 255.0, 0.0, 1.0) * ok  # ok: fully inside the fetched tiles
         valid[inner] = ok
         return data, valid
 

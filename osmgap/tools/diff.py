@@ -21,6 +21,7 @@ from osmgap.tools.options import (
     MAX_WORKERS,
     add_area_arguments,
     check_area_arguments,
+    check_state_name,
     non_negative_float,
     non_negative_int,
     number,
@@ -35,8 +36,10 @@ HELP = "find roads missing from OSM in an area"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_area_arguments(p)
-    p.add_argument("--candidates", help="road lines to diff instead of imagery: GeoJSON, GeoPackage or Shapefile "
-                                        "(optional 'confidence'/'score' and 'highway' properties)")
+    p.add_argument("--candidates", help="road lines to diff instead of imagery: an OSM extract (.osm/.osm.pbf), a "
+                                        "Microsoft RoadDetections .tsv/.zip, Overture segments (GeoParquet file or "
+                                        "folder), or any line file GDAL reads (optional 'confidence'/'score' and "
+                                        "'highway' properties)")
     p.add_argument("--gps", nargs="+", metavar="PATH",
                    help="GPS traces: .gpx, .csv (lon,lat[,time,speed,bearing,trip]), .txt (mapconstruction "
                         "'x y unix_time', one trip per file) or directories of them; without imagery they are the "
@@ -59,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true", help="average the model over the four flips of every window (4x slower)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~1.8x faster on a CPU after a ~90 s compile, so only for areas of tens of km2")
+    p.add_argument("--threads", type=number(int, low=1, high=1024),
+                   help="CPU threads of the model's forward pass (default: the cores not already busy, by the "
+                        "1-minute load average; with --workers, per worker)")
     p.add_argument("--state", type=Path,
                    help="record the run in this state file (new / seen / fixed suggestions; see osmgap publish)")
     add_scale_arguments(p)
@@ -108,13 +114,14 @@ def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
 def check(args: argparse.Namespace) -> None:
     """What argparse cannot check alone, before any work (also for each [diff] of a task file)."""
     check_area_arguments(args)
+    check_state_name(args)
 
 
 def run(args: argparse.Namespace) -> int:
     check(args)
     from osmgap.jobs.diff import DiffRequest, ImageryLicence, record_diff, run_diff
     from osmgap.sources.gps import parse_column_mapping
-    from osmgap.workspace.store import check_state
+    from osmgap.workspace.store import check_aoi, check_state
 
     licence = ImageryLicence(args.imagery_licence, args.imagery_attribution, args.imagery_date, args.imagery_cleared)
     if args.xyz:
@@ -122,15 +129,21 @@ def run(args: argparse.Namespace) -> int:
     req = DiffRequest(
         aoi=args.aoi, out=args.out, imagery=args.imagery, osm=args.osm, model=args.model,
         licence=licence, tile=args.tile, overlap=args.overlap, batch=args.batch, tta=args.tta, compile=args.compile,
+        threads=args.threads,
         conflate=ConflateParams(tolerance_m=args.tolerance, min_length_m=args.min_length, unsupported=args.unsupported),
         cache_dir=args.cache_dir, candidates=args.candidates, scale=scale_options(args), xyz=xyz_options(args),
         gps=list(args.gps or []), gps_crs=args.gps_crs,
-        gps_columns=parse_column_mapping(args.gps_columns) if args.gps_columns else None,
+        gps_columns=parse_column_mapping(args.gps_columns) if args.gps_columns else None, name=args.name,
     )
     if args.state:  # refused before any work; the file itself is created only once the run has succeeded
         check_state(args.state)
+        check_aoi(args.state, args.aoi, args.name)  # a name the state keeps for another area
     summary = run_diff(req)
+    from osmgap.tools.summary_lines import summary_lines
+
     print(f"{summary['suggestions']} suggestions, {summary['km_suggested']} km -> {args.out}")
+    for line in summary_lines(summary, args.out):
+        print(f"  {line}")
     if args.state:
         rec = record_diff(req, args.state)
         c = rec.counts

@@ -38,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=window_px, default=256, help="training crop side, pixels (default %(default)s)")
     p.add_argument("--lr", type=number(float, above=0.0, high=1.0), default=2e-3,
                    help="peak learning rate (default %(default)s)")
-    p.add_argument("--seed", type=number(int, low=0, high=2**32 - 1), default=0)
+    p.add_argument("--seed", type=number(int, low=0, high=2**32 - 1), default=0,
+                   help="random seed of the crops, augmentation and initial weights (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=100, help="steps between validations (default %(default)s)")
     p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder)")
     p.add_argument("--decoder", choices=DECODERS, default="plain",

@@ -319,3 +319,39 @@ def test_josm_helper_raises_when_josm_cannot_read_the_file(suggestions, tmp_path
     path.write_bytes(data)
     with pytest.raises(JosmError, match="could not validate"):
         josm_validate(path, tmp_path)
+
+
+def test_overview_draws_each_layer_as_one_collection_on_a_decimated_read(paris, paris_aoi, suggestions, tmp_path,
+                                                                         monkeypatch):
+    """overview.png of the real chip with the suggestions above: OSM roads (cyan) and suggestions
+    (red) are in the picture, drawn as line collections (no ``plot`` call per line); the imagery is
+    read at the picture's resolution, at most MAX_SIDE_PX a side however fine the analysis grid
+    (a coarser picture reads it decimated: tests/sources/test_imagery.py)."""
+    import matplotlib.axes
+    from PIL import Image
+
+    from osmgap.core.datamodel import ProbabilityRaster
+    from osmgap.export.overview import MAX_SIDE_PX, display_grid, render_overview
+    from osmgap.graph.skeleton import GraphParams, extract_graph
+    from osmgap.sources.imagery import analysis_grid, open_imagery
+    from osmgap.sources.osm import load_osm
+
+    imagery = open_imagery(paris / "image.tif")
+    fine = analysis_grid(imagery, paris_aoi.geometry, paris_aoi.metric_crs, 0.02)  # ~7,000 px a side
+    shown = display_grid(fine, imagery)
+    assert max(shown.width, shown.height) <= MAX_SIDE_PX < max(fine.width, fine.height)
+    roads = load_osm(str(paris / "osm_roads.geojson"), paris_aoi)
+    grid = analysis_grid(imagery, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    band = np.zeros((grid.height, grid.width), np.float32)
+    band[grid.height // 2 - 3:grid.height // 2 + 3, 10:-10] = 0.9  # one straight 'road' across the chip
+    graph = extract_graph(ProbabilityRaster(band, grid.transform, grid.crs), GraphParams(threshold=0.5))
+    plots = []
+    original = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda self, *a, **k: plots.append(a) or original(self, *a, **k))
+    render_overview(tmp_path / "overview.png", imagery, grid, roads.ways, graph, suggestions, "title", "footnote")
+    assert plots == []  # every line went into a collection
+    with Image.open(tmp_path / "overview.png") as im:
+        rgb = np.asarray(im.convert("RGB")).astype(int)
+    red = (rgb[..., 0] > 220) & (rgb[..., 1] < 60) & (rgb[..., 2] < 100)
+    cyan = (rgb[..., 0] < 60) & (rgb[..., 1] > 150) & (rgb[..., 2] > 180)
+    assert red.sum() > 200 and cyan.sum() > 200

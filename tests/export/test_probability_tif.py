@@ -2,6 +2,8 @@
 QGIS uses it) reads back as the model's own probability, on the analysis grid."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -23,8 +25,19 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def diff_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prob") / "paris"
-    assert main(["diff", "--aoi", "sample_aoi/paris-1447", "--out", str(out)]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["diff", "--aoi", "sample_aoi/paris-1447", "--out", str(out)]) == 0
+    (out.parent / "stdout.txt").write_text(printed.getvalue())
     return out
+
+
+def test_a_complete_area_says_why_nothing_is_suggested(diff_run):
+    """The sample's OSM is complete: the run says so in plain words, not just '0 suggestions'."""
+    printed = (diff_run.parent / "stdout.txt").read_text()
+    assert printed.startswith("0 suggestions")
+    assert "Nothing suggested: every road the evidence shows is within" in printed
+    assert "the area looks completely mapped" in printed and "demonstration" not in printed
 
 
 @pytest.fixture(scope="module")

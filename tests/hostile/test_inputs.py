@@ -143,7 +143,7 @@ REFUSED: dict[str, tuple[str, Builder, str]] = {
     "osm_id_nan": ("--osm", lambda d: _text(d / "roads.geojson", _paris_ways(_set_id(float("nan")))), "osm_id"),
     # imagery (items 11, 15), as the background of a candidates run: read, checked, never modelled
     "imagery_all_nodata": ("--imagery", lambda d: _raster(d / "nodata.tif", np.zeros_like(_paris_pixels()), nodata=0),
-                           "no usable imagery over the AOI"),
+                           "no usable imagery"),  # the whole file: said on opening it
     "imagery_all_zero_undeclared": ("--imagery", lambda d: _raster(d / "zero.tif", np.zeros_like(_paris_pixels())),
                                     "same value"),
     "imagery_float_all_nan": ("--imagery", lambda d: _raster(

@@ -14,13 +14,21 @@ pytestmark = pytest.mark.slow
 
 
 
+QUICKSTART = ("diff", "--aoi", "sample_aoi/paris-1447-demo")  # the README's first command
+REMOVED = (27236024, 27746681, 27851582)  # the ways the demonstration sample takes out (its manifest)
+
+
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("diff") / "paris-1447"
-    proc = osmgap_cli("diff", "--aoi", "sample_aoi/paris-1447", "--out", str(out))
+def quickstart(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("diff") / "paris-1447-demo"
+    proc = osmgap_cli(*QUICKSTART, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "suggestions" in proc.stdout
-    return out
+    return out, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def sample_run(quickstart) -> Path:
+    return quickstart[0]
 
 
 def test_all_outputs_written(sample_run):
@@ -32,7 +40,8 @@ def test_all_outputs_written(sample_run):
 
 def test_summary_has_counts_times_and_provenance(sample_run):
     s = json.loads((sample_run / "summary.json").read_text())
-    assert s["osm_ways"] == 10  # the sample's 10 ways, clipped to the AOI polygon
+    assert s["osm"]["ways"] == 10 and s["osm_ways"] == 7  # the sample's 10 ways, less the 3 the demonstration takes out
+    assert s["demonstration"]["removed_osm_ids"] == sorted(REMOVED) and "NOT missing" in s["demonstration"]["text"]
     assert set(s["seconds"]) >= {"inputs", "osm", "segment", "graph", "conflate", "write", "total"}
     assert s["imagery"]["crs"] == "EPSG:4326" and 0.2 < s["imagery"]["resolution_m"] < 0.3
     assert "Maxar" in s["imagery"]["attribution"] and s["imagery"]["licence"] == "CC-BY-SA 4.0"
@@ -69,7 +78,9 @@ def test_overview_is_a_picture(sample_run):
 def test_osm_file_is_for_josm_and_carries_the_licence(sample_run):
     text = (sample_run / "suggestions.osm").read_text()
     assert "upload=\"never\"" in text and "<bounds" in text
-    assert "Maxar" in text and "not known to be cleared" in text and "osmgap:" not in text
+    assert "Maxar" in text and "not known to be cleared" in text and 'k="osmgap:' not in text  # no private tags
+    assert text.count("<way ") == text.count('<tag k="highway" v="road" />') >= 1  # the suggested ways, for a mapper to classify
+    assert text.count('<tag k="fixme" v="osmgap: possible missing road') == text.count("<way ")
 
 
 def test_josm_validates_the_osm_file(sample_run, tmp_path):
@@ -89,29 +100,25 @@ def test_uint16_panchromatic_imagery_through_the_cli(tmp_path, vegas, data):
     assert s["km_suggested"] <= s["predicted_road_km"] + 1e-6
 
 
-def test_roads_deleted_from_osm_come_back_and_josm_accepts_them(tmp_path, paris, paris_aoi):
-    """Controlled edit of real OSM: the sample's two longest streets are removed from the OSM
-    input, so the model's view of them must come back as suggestions lying on those streets."""
+def test_quickstart_finds_the_removed_roads_and_says_so_plainly(quickstart, paris, paris_aoi):
+    """The README's first command: the demonstration's removed streets come back as suggestions
+    lying on them, and the run ends with plain lines a newcomer can read."""
     import geopandas as gpd
     import shapely
 
     from osmgap.core.aoi import reproject
     from osmgap.core.datamodel import WGS84
 
-    ways = gpd.read_file(paris / "osm_roads.geojson")
-    metric = ways.to_crs(paris_aoi.metric_crs)
-    longest = metric.geometry.length.sort_values(ascending=False).index[:2]
-    edited = tmp_path / "osm_without_two_streets.geojson"
-    ways.drop(index=longest).to_file(edited, driver="GeoJSON")
-    out = tmp_path / "out"
-    proc = osmgap_cli("diff", "--aoi", str(paris / "aoi.geojson"), "--imagery", str(paris / "image.tif"),
-                   "--osm", str(edited), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
+    out, stdout = quickstart
+    ways = gpd.read_file(paris / "osm_roads.geojson").to_crs(paris_aoi.metric_crs)
+    removed = shapely.union_all(ways[ways["osm_id"].isin(REMOVED)].geometry.values).buffer(12)  # the tolerance
     feats = json.loads((out / "suggestions.geojson").read_text())["features"]
-    assert feats, "the deleted streets must be suggested"
-    deleted = shapely.union_all(metric.geometry.loc[longest].values).buffer(15)  # imagery/OSM offset
+    assert feats, "the removed streets must be suggested"
     suggested = [reproject(shapely.geometry.shape(f["geometry"]), WGS84, paris_aoi.metric_crs) for f in feats]
-    on_deleted = sum(g.intersection(deleted).length for g in suggested) / sum(g.length for g in suggested)
-    assert on_deleted > 0.8
-    issues = josm_validate(out / "suggestions.osm", tmp_path / "josm")
-    assert [i for i in issues if severity(i) == "Errors"] == []
+    assert sum(g.intersection(removed).length for g in suggested) / sum(g.length for g in suggested) > 0.8
+    lines = stdout.splitlines()
+    assert lines[0].startswith(f"{len(feats)} suggestions")
+    assert any(line.strip().startswith("Area analysed: 0.0239 km2 (100% of the AOI") for line in lines)
+    assert any(line.strip().startswith(f"Suggested: {len(feats)} missing roads") for line in lines)
+    assert any("demonstration" in line and "not missing from OSM" in line for line in lines)
+    assert "Demonstration: 3 OSM ways" in (out / "suggestions.osm").read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from osmgap.model.infer import blend_window, predict_array, predict_raster, tile_origins
-from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, save_checkpoint
+from osmgap.model.nets import ModelMeta, build_net, fold_batchnorm, inference_net, load_checkpoint, save_checkpoint
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 
 
@@ -62,3 +62,45 @@ def test_raster_keeps_transform_and_crs(paris, paris_aoi, tmp_path):
     assert raster.transform == grid.transform and raster.crs == grid.crs
     assert raster.prob.shape == (grid.height, grid.width)
     assert 0.0 <= raster.prob.min() and raster.prob.max() <= 1.0 and raster.prob.std() > 0
+
+
+def test_batchnorm_folding_is_exact_on_a_real_image(paris, paris_aoi):
+    """The shipped model with every BatchNorm folded into its convolution gives the same
+    probabilities on the real Paris chip (to 1e-4), leaves the loaded net as it was (trainable,
+    its norms in place), and is made once per net."""
+    net, meta = load_checkpoint()
+    norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    folded, count = fold_batchnorm(net, meta.in_channels)
+    assert norms > 20 and count == norms
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == norms
+    im = open_imagery(paris / "image.tif")
+    grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, meta.resolution_m)
+    with WindowReader(im, grid) as reader:
+        image, _ = reader.read_all()
+    cpu = torch.device("cpu")
+    before = predict_array(net, meta, image, tile=96, overlap=16, batch=4, device=cpu)
+    after = predict_array(folded, meta, image, tile=96, overlap=16, batch=4, device=cpu)
+    assert before.std() > 0.05  # the chip's roads are there to compare
+    np.testing.assert_allclose(after, before, atol=1e-4)
+    assert inference_net(net) is inference_net(net)
+
+
+def test_a_norm_that_does_not_follow_its_convolution_is_not_folded():
+    """Folding checks itself on a probe: a block whose norm is applied to something else than the
+    convolution next to it keeps its norm."""
+    class Skewed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(3, 3, 3, padding=1)
+            self.bn1 = torch.nn.BatchNorm2d(3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv1(self.bn1(x))  # norm first: conv1/bn1 by name, but not conv -> norm
+
+    torch.manual_seed(0)
+    net = Skewed().eval()
+    net.bn1.running_mean.uniform_(-1, 1)
+    net.bn1.running_var.uniform_(0.5, 2)
+    same, count = fold_batchnorm(net)
+    assert same is net and count == 0

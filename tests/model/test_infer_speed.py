@@ -47,3 +47,16 @@ def test_auto_batch_gives_the_same_probabilities():
     fixed = predict_array(net, meta, image, tile=64, overlap=16, batch=3, device=torch.device("cpu"))
     auto = predict_array(net, meta, image, tile=64, overlap=16, batch=None, device=torch.device("cpu"))
     np.testing.assert_allclose(auto, fixed, atol=1e-5)
+
+
+def test_default_threads_leave_busy_cores_alone(monkeypatch):
+    """The forward pass takes the cores the load average does not show busy: all of torch's on an
+    idle machine, one when the others are taken (more threads than free cores collapse)."""
+    monkeypatch.setattr(infer, "_TORCH_DEFAULT_THREADS", 8)
+    monkeypatch.setattr(infer.os, "sched_getaffinity", lambda pid: set(range(8)))
+    for load, threads in [(0.0, 8), (2.2, 6), (7.6, 1), (30.0, 1)]:
+        monkeypatch.setattr(infer.os, "getloadavg", lambda load=load: (load, load, load))
+        assert infer.default_threads() == threads
+    monkeypatch.setattr(infer.os, "sched_getaffinity", lambda pid: {0, 1})  # a process pinned to 2 cores
+    monkeypatch.setattr(infer.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert infer.default_threads() == 2

@@ -89,6 +89,32 @@ def test_schedules_warm_up_and_decay():
         assert lrs[-1] < 0.05 * lrs[peak] and lrs[0] < lrs[peak]
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 10, 11, 19])
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_short_runs_get_a_schedule_that_steps_to_the_end(steps, schedule):
+    """`osmgap train --steps 10` once died in OneCycleLR (a warm-up of zero steps)."""
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = make_schedule(opt, TrainConfig(steps=steps, lr=1e-3, schedule=schedule))
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert all(np.isfinite(lrs)) and max(lrs) <= 1e-3 * 1.0001 and max(lrs) > 1e-5
+
+
+def test_without_a_terminal_training_says_where_it_is(crops, tmp_path, monkeypatch):
+    """Run from cron or into a log file (no progress bar), training still prints step lines."""
+    import osmgap.model.train as module
+
+    monkeypatch.setattr(module, "HEARTBEAT_S", 0.0)
+    trn, val = crops
+    logs: list[str] = []
+    train(trn, tiny(progress=False), tmp_path / "m.pt", log=logs.append, val=val)
+    beats = [m for m in logs if "min to go" in m]
+    assert beats and beats[0].startswith("step 1/") and "loss" in beats[0]
+
+
 def test_progress_bar_shows_loss_and_iou(crops, tmp_path, capsys):
     trn, val = crops
     train(trn, tiny(progress=True), tmp_path / "m.pt", log=lambda m: None, val=val)

@@ -1,5 +1,5 @@
-"""Tiling: the real Paris chip cut into 4 tiles gives the uncut run's probabilities, graph and
-suggestions; a line cut by a seam is stitched back into one edge."""
+"""Tiling: the real Paris chip cut into tiles gives the uncut run's probabilities, graph and
+suggestions, running each model window once; a line cut by a seam is stitched back into one edge."""
 from __future__ import annotations
 
 import json
@@ -14,13 +14,14 @@ from shapely.geometry import LineString
 
 from osmgap.conflate.conflate import Evidence, conflate
 from osmgap.core.aoi import load_aoi, reproject
-from osmgap.core.datamodel import WGS84, ProbabilityRaster
+from osmgap.core.datamodel import WGS84
 from osmgap.core.grid import Grid
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
-from osmgap.model.infer import predict_raster
+from osmgap.model.infer import predict_raster, tile_origins, window_size
 from osmgap.model.nets import load_checkpoint
-from osmgap.scale.tiled import TileJob, run_tile
-from osmgap.scale.tiling import SEAM_SNAP_M, Tile, plan_tiles, stitch, window_box
+from osmgap.scale.options import SELF_TILE_PX, ScaleOptions, self_tiling
+from osmgap.scale.tiled import tiled_evidence
+from osmgap.scale.tiling import SEAM_SNAP_M, Tile, plan_tiles, plan_window_tiles, stitch, window_box
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 from osmgap.sources.osm import load_osm
 
@@ -52,16 +53,15 @@ def chip(paris: Path):
     return aoi, imagery, grid, params, prob
 
 
-def _tiled(chip, tile_px: int, margin_px: int):
+def _tiled(chip, tile_px: int, margin_px: int, work: Path, temporary: bool = False):
+    """The chip run tiled in this process, as ``osmgap diff --workers 0`` runs it."""
     aoi, imagery, grid, params, _ = chip
-    tiles = plan_tiles(grid, tile_px, margin_px)
-    results = [run_tile(TileJob(imagery, grid, t, None, params, WINDOW, WINDOW_OVERLAP, 4, 0)) for t in tiles]
-    prob = np.zeros((grid.height, grid.width), np.float32)
-    for t, r in zip(tiles, results):
-        r0, c0, r1, c1 = t.core
-        prob[r0:r1, c0:c1] = r.prob
-    graph = stitch([(t, r.lines) for t, r in zip(tiles, results)], grid, params)
-    return tiles, ProbabilityRaster(prob, grid.transform, grid.crs), graph
+    _, meta = load_checkpoint(None, torch.device("cpu"))
+    opts = ScaleOptions(workers=0, tile_px=tile_px, margin_px=margin_px, work_dir=None if temporary else work,
+                        temporary=temporary)
+    prob, graph, info = tiled_evidence(opts, imagery, grid, None, meta, params, WINDOW, WINDOW_OVERLAP, 4,
+                                       work / "out")
+    return plan_tiles(grid, tile_px, margin_px), prob, graph, info
 
 
 def _seams(grid: Grid, tiles: list[Tile]) -> list[LineString]:
@@ -92,7 +92,7 @@ def test_tiled_run_equals_uncut(chip, paris, tmp_path, tile_px, margin_px):
     ~1e-6). Graph: the same edges; the stated tolerance, 1 % of length and SEAM_SNAP_M of
     position, covers seam ends snapped across tiles. Suggestions: the same kinds and count."""
     aoi, imagery, grid, params, prob = chip
-    tiles, tprob, tgraph = _tiled(chip, tile_px, margin_px)
+    tiles, tprob, tgraph, _ = _tiled(chip, tile_px, margin_px, tmp_path)
     assert np.abs(tprob.prob - prob.prob).max() < 1e-4
     graph = extract_graph(prob, params)
     assert graph_length_m(graph) > 100  # the chip has roads to compare
@@ -115,6 +115,37 @@ def test_tiled_run_equals_uncut(chip, paris, tmp_path, tile_px, margin_px):
     for e in edges:  # ... is one edge: no edge ends on a seam
         for end in (shapely.Point(e.coords[0]), shapely.Point(e.coords[-1])):
             assert end.distance(seams) > 1e-3
+
+
+@pytest.mark.parametrize("tile_px", [64, 96, 200, 4096])
+def test_every_window_runs_in_exactly_one_model_tile(chip, tile_px):
+    """Model tiles deal out the uncut run's windows: none is left out, none runs twice, and a
+    tile's extent is its windows' footprint (so the tiles' extents cover the grid)."""
+    grid = chip[2]
+    window, overlap = window_size(grid.height, grid.width, WINDOW, WINDOW_OVERLAP)
+    uncut = [(r, c) for r in tile_origins(grid.height, window, overlap) for c in tile_origins(grid.width, window, overlap)]
+    tiles = plan_window_tiles(grid, tile_px, WINDOW, WINDOW_OVERLAP)
+    dealt = [o for t in tiles for o in t.origins]
+    assert sorted(dealt) == sorted(uncut) and len(dealt) == len(set(dealt))
+    covered = np.zeros((grid.height, grid.width), bool)
+    for t in tiles:
+        r0, c0, r1, c1 = t.extent
+        assert (r0, c0) == t.origins[0] and r1 == min(grid.height, t.rows[-1] + window)
+        covered[r0:r1, c0:c1] = True
+    assert covered.all()
+    assert len(tiles) == {64: 12, 96: 4, 200: 1, 4096: 1}[tile_px]  # 3 x 4 windows, 1 or 2 or all a side
+
+
+def test_self_tiling_above_the_threshold_leaves_no_work_directory(chip, tmp_path, monkeypatch):
+    """A run larger than SELF_TILE_PX tiles itself in this process, in a work directory of its own
+    that is gone when it returns, while the probabilities it returns stay readable."""
+    assert self_tiling(SELF_TILE_PX) is None
+    opts = self_tiling(SELF_TILE_PX + 1)
+    assert opts is not None and opts.workers == 0 and opts.temporary
+    _, prob, graph, info = _tiled(chip, 64, 24, tmp_path, temporary=True)
+    assert info["self_tiled"] and info["tiles"] == 12
+    assert list(tmp_path.iterdir()) == []  # no work directory left beside the output
+    assert np.abs(prob.prob - chip[4].prob).max() < 1e-4 and graph.number_of_edges() > 0
 
 
 def test_stitch_joins_a_line_cut_by_a_seam():

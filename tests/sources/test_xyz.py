@@ -128,7 +128,8 @@ def test_diff_on_xyz_imagery(paris, tmp_path, server):
     out = tmp_path / "out"
     rc = main(["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
                "--xyz", server.url, "--xyz-zoom", str(ZOOM), "--xyz-attribution", "Test tiles (c) SpaceNet",
-               "--xyz-licence", "CC-BY-SA-4.0", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+               "--xyz-licence", "CC-BY-SA-4.0", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
+               "--tile", "64", "--overlap", "16"])  # 3 x 4 model windows, so that tiles can share them out
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["imagery"]["path"] == server.url and summary["imagery"]["zoom"] == ZOOM
@@ -142,7 +143,7 @@ def test_diff_on_xyz_imagery(paris, tmp_path, server):
     assert main(["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
                  "--xyz", server.url, "--xyz-zoom", str(ZOOM), "--xyz-attribution", "Test tiles (c) SpaceNet",
                  "--xyz-licence", "CC-BY-SA-4.0", "--cache-dir", str(tmp_path / "cache"), "--out", str(tiled),
-                 "--workers", "0", "--tile-size", "96", "--tile-margin", "32"]) == 0
+                 "--tile", "64", "--overlap", "16", "--workers", "0", "--tile-size", "96", "--tile-margin", "32"]) == 0
     again = json.loads((tiled / "summary.json").read_text())
     assert again["tiles"]["tiles"] == 4
     assert again["predicted_road_km"] == pytest.approx(summary["predicted_road_km"], rel=0.01)

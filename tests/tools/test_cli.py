@@ -38,3 +38,15 @@ def test_each_warning_is_said_once(data, tmp_path, capsys, caplog):
     logged = [r.getMessage() for r in caplog.records if "not known to be cleared" in r.getMessage()]
     assert code == 0
     assert len(logged) == 1 and "not known to be cleared" not in said.out + said.err
+
+
+def test_every_option_of_every_verb_has_help():
+    """`osmgap VERB --help` explains each option; a bare option name helps nobody."""
+    import argparse
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [f"{verb} {'/'.join(action.option_strings)}"
+            for verb, sub in verbs.choices.items() for action in sub._actions
+            if action.option_strings and not action.help and not isinstance(action, argparse._HelpAction)]
+    assert bare == []

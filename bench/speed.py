@@ -1,0 +1,277 @@
+"""Speed that scales (issue 17): the whole ``osmgap diff`` against the bare forward pass of the
+shipped model over the same windows, untiled, tiled in-process and with ``--workers 1``, on a
+large AOI written the way real imagery ships; peak memory; start-up; what the faster forward
+pass does to the scores on the real chips.
+
+The AOI is the real SpaceNet Paris chip (sample_aoi/paris-1447) MOSAICKED N x N into one JPEG
+(YCbCr) GeoTIFF with 512 px tiles and internal overviews, with the chip's real OSM ways copied
+per repeat (bench/scale.py builds it): real imagery and roads, but a mosaic, not a real large
+area, and its seams give suggestions a real area would not. It measures speed and memory only.
+
+Every figure of one run comes from the same process at the same time, so ratios are fair on a
+shared machine; the load average before and after is printed. The bare forward pass is timed
+here, in this process, over exactly the windows the diff runs (their count is printed), on
+random inputs (a convolution's speed does not depend on the pixels), with the net the diff uses
+(BatchNorm folded, channels-last, fp32) and the same number of threads, which is also passed to
+every diff (``--threads``). Each diff runs as a subprocess, sampled every 0.2 s for the RSS of
+its largest process and its whole process tree. A GPU is used when present (and named).
+
+    python bench/speed.py                 # 29 x 29 chips (21 km2), plus 64 x 64 (102 km2) for memory
+    python bench/speed.py --quick         # 8 x 8 chips (1.6 km2), no memory run: a few minutes
+    python bench/speed.py --eval          # also: eval IoU on the real chips, per forward-pass option
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.scale import CHIP, build_mosaic, run  # noqa: E402
+from osmgap.core.aoi import load_aoi  # noqa: E402
+from osmgap.core.datapaths import data_root  # noqa: E402
+from osmgap.model.infer import auto_batch, default_threads, forward_probability, tile_origins  # noqa: E402
+from osmgap.model.nets import inference_net, load_checkpoint, pick_device  # noqa: E402
+from osmgap.sources.imagery import analysis_grid, open_imagery  # noqa: E402
+
+WINDOW, OVERLAP = 512, 64  # osmgap diff's defaults (--tile, --overlap)
+GPS_STARTUP_TARGET_S = 2.0
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def forward_seconds(net: torch.nn.Module, windows: int, batch: int, device: torch.device,
+                    bf16: bool = False) -> tuple[float, float]:
+    """Wall and CPU seconds (this process, all threads) of the bare forward pass (sigmoid
+    included) over ``windows`` 512 px windows."""
+    x = torch.rand(batch, 3, WINDOW, WINDOW, device=device).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        forward_probability(net, x[:1])  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started, cpu = time.perf_counter(), time.process_time()
+        for done in range(0, windows, batch):
+            out = forward_probability(net, x[:min(batch, windows - done)])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out.cpu()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def startup_seconds(runs: int = 3) -> tuple[float, float, bool]:
+    """Best wall and CPU seconds to start a GPS-only/candidates diff: the CLI, the diff verb and
+    its job imported in a fresh interpreter; and whether torch came with them."""
+    code = ("import sys, osmgap.cli, osmgap.tools.diff, osmgap.jobs.diff; "
+            "print('torch' in sys.modules)")
+    best, best_cpu, torch_loaded = float("inf"), float("inf"), True
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+        best = min(best, time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best_cpu = min(best_cpu, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        torch_loaded = done.stdout.strip() == "True"
+    return best, best_cpu, torch_loaded
+
+
+def stages(r: dict) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
+
+
+def diff_rows(image: Path, osm: Path, bbox: str, d: Path, threads: int, with_workers: bool) -> list[dict]:
+    configs = [("untiled", []), ("tiled in-process (--workers 0)", ["--workers", "0"])]
+    if with_workers:
+        configs.append(("tiled, --workers 1", ["--workers", "1"]))
+    rows = []
+    for name, extra in configs:
+        slug = name.split()[0] + str(len(rows))
+        work = ["--work-dir", str(d / f"work-{slug}")] if extra else []  # --work-dir alone would tile the run
+        r = run(image, osm, bbox, d / f"out-{slug}", ["--threads", str(threads), *work, *extra])
+        r["name"] = name
+        rows.append(r)
+        tiles = f", {r['tiles']} tiles" if r["tiles"] else ""
+        print(f"  {name:32s} wall {r['wall_s']:7.1f} s  {r['km2_per_h']:8.0f} km2/h  CPU {r['cpu_s']:7.1f} s  "
+              f"peak RSS largest process {r['rss_process_mb']:5.0f} MB, tree {r['rss_tree_mb']:5.0f} MB{tiles}",
+              flush=True)
+        print(f"  {'':32s} seconds per stage: {stages(r)}", flush=True)
+    return rows
+
+
+def eval_chips() -> list[tuple[str, Path, Path]]:
+    root = data_root()
+    chips = [("paris-1447 vs OSM", root / CHIP / "image.tif", root / CHIP / "osm_roads.geojson"),
+             ("vegas vs SpaceNet (seen in training)", root / "chips/vegas-solaris/image_pan_uint16.tif",
+              root / "chips/vegas-solaris/roads.geojson")]
+    shanghai = root / "chips" / "shanghai"
+    for n in (144, 308, 1841, 1700, 1916):
+        chips.append((f"shanghai img{n}", shanghai / f"AOI_4_Shanghai_img{n}_pan.tif",
+                      shanghai / f"AOI_4_Shanghai_img{n}_roads.geojson"))
+    return chips
+
+
+def eval_variants() -> None:
+    """IoU of ``osmgap eval`` on the real chips: as before issue 17 (full-resolution warp, BatchNorm
+    as trained), with the decimated read, with BatchNorm folded as well (the default now), and
+    with bf16 autocast on top (what a GPU runs, here on the CPU)."""
+    import osmgap.model.infer as infer
+    import osmgap.sources.imagery as imagery
+    from osmgap.jobs.eval import evaluate_imagery
+
+    def unfolded(net: torch.nn.Module, in_channels: int = 3) -> torch.nn.Module:
+        return net.to(memory_format=torch.channels_last)
+
+    variants = {  # name -> (decimate from, inference net, autocast dtype on this device)
+        "before (full-res warp)": (float("inf"), unfolded, infer.autocast_dtype),
+        "decimated read": (imagery.DECIMATE_FROM, unfolded, infer.autocast_dtype),
+        "decimated + BN folded (default)": (imagery.DECIMATE_FROM, inference_net, infer.autocast_dtype),
+        "... + bf16 autocast": (imagery.DECIMATE_FROM, inference_net, lambda device: torch.bfloat16),
+    }
+    saved = (imagery.DECIMATE_FROM, infer.inference_net, infer.autocast_dtype)
+    scores: dict[str, list[float]] = {}
+    print("\neval IoU on the real chips (osmgap eval, shipped model):")
+    try:
+        for name, (decimate, make_net, autocast) in variants.items():
+            imagery.DECIMATE_FROM, infer.inference_net, infer.autocast_dtype = decimate, make_net, autocast
+            scores[name] = [evaluate_imagery(img, labels)["iou"] for _, img, labels in eval_chips()]
+    finally:
+        imagery.DECIMATE_FROM, infer.inference_net, infer.autocast_dtype = saved
+    names = list(variants)
+    print(f"  {'chip':38s}" + "".join(f"{n:>34s}" for n in names))
+    for i, (chip, _, _) in enumerate(eval_chips()):
+        print(f"  {chip:38s}" + "".join(f"{scores[n][i]:34.4f}" for n in names))
+    base = np.asarray(scores[names[0]])
+    for n in names[1:]:
+        moved = np.asarray(scores[n]) - base
+        print(f"  {n}: IoU moved by at most {np.abs(moved).max():.4f} (mean {moved.mean():+.4f}) against 'before'")
+    fp32 = np.asarray(scores[names[2]])
+    bf16 = np.abs(np.asarray(scores[names[3]]) - fp32).max()
+    print(f"  bf16 against fp32 (both decimated + folded): at most {bf16:.4f} IoU; target < 0.005 to use it "
+          f"by default: {'met' if bf16 < 0.005 else 'NOT met'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="an 8 x 8 mosaic (1.6 km2), no memory run")
+    ap.add_argument("--repeats", type=int, help="the chip repeated N x N (default 29: 21 km2; 8 with --quick)")
+    ap.add_argument("--memory-repeats", type=int, default=64,
+                    help="an N x N mosaic run untiled for peak memory only (default 64: 102 km2; 0: skip)")
+    ap.add_argument("--threads", type=int, help="torch threads here and in every diff (default: osmgap's default)")
+    ap.add_argument("--no-workers", action="store_true", help="skip the --workers 1 run")
+    ap.add_argument("--eval", action="store_true", help="eval IoU on the real chips per forward-pass option")
+    ap.add_argument("--eval-only", action="store_true", help="only the eval IoU part")
+    ap.add_argument("--keep", type=Path, help="keep mosaics and outputs here")
+    args = ap.parse_args()
+    if args.eval_only:
+        eval_variants()
+        return
+    n = args.repeats or (8 if args.quick else 29)
+    memory_n = 0 if args.quick else args.memory_repeats
+    device = pick_device()
+    threads = args.threads or default_threads()
+    torch.set_num_threads(threads)
+    torch.set_grad_enabled(False)
+    gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else None
+    print(f"device: {gpu or 'CPU'}; torch {torch.__version__}, {threads} torch threads; {load()}"
+          + ("" if gpu else "; no GPU in this run: GPU throughput NOT measured"))
+    tmp = Path(args.keep or tempfile.mkdtemp(prefix="osmgap-speed-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    d = tmp / f"m{n}"
+    d.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    image, osm, bbox = build_mosaic(n, d, overviews=True)
+    built = time.perf_counter() - started
+    aoi = load_aoi(bbox)
+    print(f"AOI: the real Paris chip ({CHIP}) MOSAICKED {n}x{n} ({aoi.area_km2():.2f} km2) into a JPEG GeoTIFF with "
+          f"512 px tiles and overviews x2-x16 ({image.stat().st_size / 2**20:.0f} MB, "
+          f"{'reused from --keep' if built < 5 else f'built in {built:.0f} s'}), real OSM ways copied per repeat: "
+          f"a mosaic of real data, not a real large area")
+
+    net, meta = load_checkpoint(None, device)
+    grid = analysis_grid(open_imagery(image), aoi.geometry, aoi.metric_crs, meta.resolution_m)
+    windows = len(tile_origins(grid.height, WINDOW, OVERLAP)) * len(tile_origins(grid.width, WINDOW, OVERLAP))
+    batch = auto_batch(WINDOW, device, windows)
+    folded = inference_net(net, meta.in_channels)
+    print(f"\nanalysis grid {grid.width} x {grid.height} px at {meta.resolution_m:g} m/px: {windows} windows of "
+          f"{WINDOW} px ({OVERLAP} px overlap), batch {batch}")
+    bare_s, bare_cpu = forward_seconds(folded, windows, batch, device)
+    bare = aoi.area_km2() / bare_s * 3600
+    print(f"  bare forward pass (BN folded, channels-last, fp32): {bare_s:.1f} s wall, {bare_cpu:.1f} s CPU, "
+          f"{bare:.0f} km2/h", flush=True)
+    sample = min(windows, 4 * batch)  # the variants on a sample of the windows, each against the same sample
+    variants = {"BN folded": forward_seconds(folded, sample, batch, device),
+                "as trained (BN unfolded)": forward_seconds(net.to(memory_format=torch.channels_last), sample, batch,
+                                                            device),
+                "BN folded + bf16 autocast": forward_seconds(folded, sample, batch, device, bf16=True)}
+    base_wall, base_cpu = variants["BN folded"]
+    for name, (wall, cpu) in variants.items():
+        print(f"  {sample} windows, {name:26s} {wall:6.2f} s wall, {cpu:6.2f} s CPU: "
+              f"x{base_wall / wall:.2f} wall, x{base_cpu / cpu:.2f} CPU against BN folded fp32")
+
+    print(f"\nwhole osmgap diff on the {n}x{n} mosaic, {threads} torch thread(s) ({load()}):")
+    rows = diff_rows(image, osm, bbox, d, threads, not args.no_workers)
+    print(f"  {load()}")
+
+    print("\nratios (this run):")
+    for r in rows:
+        print(f"  {r['name']:32s} whole diff / bare forward pass = {r['km2_per_h'] / bare:.2f} wall, "
+              f"{bare_cpu / r['cpu_s']:.2f} CPU seconds (less sensitive to a busy machine)")
+    print(f"  tiled in-process / untiled = {rows[1]['km2_per_h'] / rows[0]['km2_per_h']:.2f}"
+          + (f"; --workers 1 / untiled = {rows[2]['km2_per_h'] / rows[0]['km2_per_h']:.2f}" if len(rows) > 2 else ""))
+
+    memory = None
+    if memory_n:
+        dm = tmp / f"m{memory_n}"
+        dm.mkdir(exist_ok=True)
+        image_m, osm_m, bbox_m = build_mosaic(memory_n, dm, overviews=True)
+        memory = run(image_m, osm_m, bbox_m, dm / "out", ["--threads", str(threads)])
+        print(f"\nmemory run, {memory_n}x{memory_n} mosaic ({memory['area_km2']:.1f} km2), untiled command: wall "
+              f"{memory['wall_s']:.0f} s, {memory['km2_per_h']:.0f} km2/h, peak RSS largest process "
+              f"{memory['rss_process_mb']:.0f} MB, tree {memory['rss_tree_mb']:.0f} MB"
+              + (f", self-tiled in {memory['tiles']} tiles" if memory["tiles"] else ""))
+        print(f"  seconds per stage: {stages(memory)}")
+
+    start_s, start_cpu, torch_loaded = startup_seconds()
+    print(f"\nstart-up of a GPS-only/candidates diff (CLI + diff verb + job imported, fresh interpreter): "
+          f"{start_s:.2f} s wall, {start_cpu:.2f} s CPU, torch imported: {torch_loaded}")
+
+    if args.eval:
+        eval_variants()
+
+    untiled, tiled = rows[0], rows[1]
+    area = f"{untiled['area_km2']:.1f} km2"
+    print(f"\ntargets (issue 17) beside this run's figures ({load()}):")
+    print(f"  whole diff / bare forward >= 0.50 untiled at >= 20 km2: {untiled['km2_per_h'] / bare:.2f} wall, "
+          f"{bare_cpu / untiled['cpu_s']:.2f} CPU, at {area}")
+    print(f"  whole diff / bare forward >= 0.45 tiled:               {tiled['km2_per_h'] / bare:.2f} wall, "
+          f"{bare_cpu / tiled['cpu_s']:.2f} CPU, at {area}"
+          + (f" (--workers 1: {rows[2]['km2_per_h'] / bare:.2f} wall, {bare_cpu / rows[2]['cpu_s']:.2f} CPU)"
+             if len(rows) > 2 else ""))
+    peak = max(r["rss_process_mb"] for r in rows)
+    print(f"  peak RSS < 2048 MB at 20 km2:  {peak:.0f} MB (largest process, any of the runs above, at {area})")
+    print("  peak RSS < 2048 MB at 100 km2: "
+          + (f"{memory['rss_process_mb']:.0f} MB at {memory['area_km2']:.0f} km2" if memory else "not run"))
+    print(f"  whole diff >= 2,500 km2/h at 1 m/px ({'GPU' if gpu else 'this CPU'}): {untiled['km2_per_h']:.0f} km2/h "
+          f"untiled, {max(r['km2_per_h'] for r in rows):.0f} at best")
+    print(f"  GPS-only and candidates start-up < {GPS_STARTUP_TARGET_S:g} s: {start_s:.2f} s wall, {start_cpu:.2f} s CPU "
+          f"(torch imported: {torch_loaded})")
+    if gpu:
+        print(f"  GPU whole diff >= 20,000 km2/h on one H100/H200: {untiled['km2_per_h']:.0f} km2/h on {gpu}")
+    print(f"peak RSS of this bench process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"outputs in {tmp}" if args.keep else "")
+
+
+if __name__ == "__main__":
+    main()
