@@ -21,8 +21,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
-import shapely
-from shapely.geometry import LineString
 
 import osmgap.core.atomic as atomic
 from osmgap.core.atomic import run_token
@@ -413,8 +411,8 @@ def test_a_run_killed_while_writing_leaves_nothing_the_next_run_keeps(reference,
 # --- tile files a killed or damaged --resume finds --------------------------------------------
 
 def _tile() -> TileResult:
-    return TileResult("r00000_c00001", np.linspace(0, 1, 48 * 48, dtype=np.float32).reshape(48, 48),
-                      [LineString([(0, 0), (10, 5), (20, 5)]), LineString([(3, 3), (4, 9)])])
+    acc = np.linspace(0, 1, 48 * 48, dtype=np.float32).reshape(48, 48)  # windows' weighted probabilities
+    return TileResult("r00000_c00001", acc, np.full((48, 48), 2.0, np.float32))  # and their weights
 
 
 def _npy(data: bytes) -> bytes:
@@ -429,12 +427,12 @@ def _wrong_dtype(data: bytes) -> bytes:
     import io
 
     buf = io.BytesIO()
-    np.savez(buf, prob=np.zeros((48, 48), np.float64), wkb=np.zeros(0, np.uint8), sizes=np.zeros(0, np.int64))
+    np.savez(buf, acc=np.zeros((48, 48), np.float64), cov=np.ones((48, 48), np.float64))
     return buf.getvalue()
 
 
-def _points(data: bytes) -> bytes:
-    return TileResult("k", np.zeros((4, 4), np.float32), [shapely.Point(1, 2)]).to_bytes()
+def _shapes_differ(data: bytes) -> bytes:
+    return TileResult("k", np.zeros((4, 4), np.float32), np.ones((4, 5), np.float32)).to_bytes()
 
 
 BAD_TILES: list[tuple[str, Callable[[bytes], bytes]]] = [
@@ -445,7 +443,7 @@ BAD_TILES: list[tuple[str, Callable[[bytes], bytes]]] = [
     ("one_flipped_byte", lambda d: d[:len(d) - 300] + bytes([d[len(d) - 300] ^ 0xFF]) + d[len(d) - 299:]),
     ("a_plain_npy", _npy),
     ("wrong_dtype", _wrong_dtype),
-    ("points_not_lines", _points),
+    ("weights_of_another_shape", _shapes_differ),
 ]
 
 
@@ -465,7 +463,7 @@ def test_zero_byte_tile_is_not_counted_done(tmp_path):
     store.path("r00000_c00002").write_bytes(b"")
     assert store.done() == {"r00000_c00001"}
     back = store.load("r00000_c00001")
-    assert back is not None and np.array_equal(back.prob, _tile().prob) and len(back.lines) == 2
+    assert back is not None and np.array_equal(back.acc, _tile().acc) and np.array_equal(back.cov, _tile().cov)
 
 
 def test_tile_path_taken_by_a_folder(tmp_path):
