@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 KIND_WORDS = {"missing_road": "missing roads", "missing_link": "missing links",
-              "unsupported_osm_way": "OSM ways without evidence", "missing_connection": "missing connections"}
+              "unsupported_osm_way": "OSM ways without evidence"}
 EVIDENCE_WORDS = {"imagery": "the model saw", "candidates": "the candidate file holds", "gps": "the GPS traces show"}
 
 
