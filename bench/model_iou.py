@@ -39,7 +39,7 @@ PLACEHOLDER_CRS = CRS.from_epsg(32619)  # UTM 19N, where Massachusetts lies
 
 def massachusetts_validation(net, meta, root: Path, tta: bool = False) -> dict:
     samples = [s for s in load_training_data(root, ["massachusetts"], meta.resolution_m) if is_validation(s.name)]
-    preds, truths, graph_scores = [], [], []
+    preds, truths, valids, graph_scores = [], [], [], []
     for s in samples:
         prob = predict_array(net, meta, s.image, tta=tta)
         height, width = prob.shape
@@ -48,10 +48,13 @@ def massachusetts_validation(net, meta, root: Path, tta: bool = False) -> dict:
         scores = score_roads(ProbabilityRaster(prob, grid.transform, grid.crs), labels_from_mask(s.mask, grid),
                              meta.threshold, slacks_m=())
         graph_scores.append([scores[k] for k in GRAPH_KEYS])
-        preds.append(prob >= meta.threshold)
+        valid = np.ones(s.mask.shape, bool) if s.valid is None else s.valid  # white: outside the imagery
+        preds.append((prob >= meta.threshold) & valid)
         truths.append(s.mask.astype(bool))
+        valids.append(valid)
     out = {"images": len(samples), **pixel_scores(np.concatenate([p.ravel() for p in preds]),
-                                                 np.concatenate([t.ravel() for t in truths]))}
+                                                 np.concatenate([t.ravel() for t in truths]),
+                                                 np.concatenate([v.ravel() for v in valids]))}
     for slack in DEFAULT_SLACKS_M:
         counts = sum(relaxed_counts(p, t, slack / meta.resolution_m) for p, t in zip(preds, truths))
         out.update({f"{k}@{slack:g}m": v for k, v in relaxed_scores(None, None, 0, counts=counts).items()})

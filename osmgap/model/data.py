@@ -2,8 +2,11 @@
 
 Every sample is an (image, mask) pair: image float32 (3, H, W) in [0, 1], mask uint8 (H, W) in
 {0, 1}, resampled to the model's resolution so that a road is as many pixels wide in training
-as at inference. Validation images are chosen by a hash of their name, so the split never
-changes between runs or machines.
+as at inference, plus where known a validity mask (no-data is neither road nor background: the
+loss and the scores leave it out). Every image is stretched between its robust percentiles, as
+``osmgap diff`` reads imagery, whatever its bit depth. Validation images are chosen by a hash of
+their name, so the split never changes between runs or machines; images held out for
+``bench/generalize.py`` (:func:`is_held_out`) are never loaded for training.
 """
 from __future__ import annotations
 
@@ -19,11 +22,16 @@ from rasterio.warp import transform_bounds
 from osmgap.core.aoi import utm_crs_for
 from osmgap.core.grid import grid_over
 from osmgap.errors import InputError
-from osmgap.sources.imagery import WindowReader, open_imagery
+from osmgap.model.choices import DATASETS
+from osmgap.sources.imagery import WindowReader, open_imagery, stretch_pixels
 
 # Nominal ground resolution of the datasets that carry no georeference.
 MASSACHUSETTS_M = 1.0
 DEEPGLOBE_M = 0.5
+# Shares of whole datasets held out of training for bench/generalize.py's (b) rows, chosen by the
+# same name hash as validation (a rule fixed before any run, not a pick of easy images).
+HELD_OUT = {"massachusetts-tiles": 0.34, "shanghai": 0.4}
+SHANGHAI_NO_ROADS = ("1227", "1890")  # open water: real negatives, always trained on
 
 
 @dataclass
@@ -31,6 +39,11 @@ class Sample:
     name: str
     image: np.ndarray  # (3, H, W) float32 in [0, 1]
     mask: np.ndarray  # (H, W) uint8 0/1
+    valid: np.ndarray | None = None  # (H, W) bool; None: every pixel is imagery
+
+    @property
+    def domain(self) -> str:
+        return self.name.split("/", 1)[0]
 
 
 def is_validation(name: str, fraction: float = 0.1) -> bool:
@@ -38,26 +51,46 @@ def is_validation(name: str, fraction: float = 0.1) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
-def _resize_pair(img: Image.Image, mask: Image.Image, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def is_held_out(name: str) -> bool:
+    """Images of a dataset in :data:`HELD_OUT` that no training run loads (scored by bench/generalize.py)."""
+    domain = name.split("/", 1)[0]
+    return domain in HELD_OUT and is_validation(name, HELD_OUT[domain])
+
+
+def shanghai_chip_name(chip: str) -> str:
+    return f"shanghai/AOI_4_Shanghai_img{chip}_pan.tif"
+
+
+def _resize_pair(img: Image.Image, mask: Image.Image, scale: float,
+                 white_is_nodata: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    img = img.convert("RGB")
+    nodata = Image.fromarray(((np.asarray(img) == 255).all(axis=2) * 255).astype(np.uint8))
     if abs(scale - 1.0) > 1e-6:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         img = img.resize(size, Image.Resampling.BILINEAR)
         mask = mask.resize(size, Image.Resampling.BILINEAR)
-    image = np.asarray(img.convert("RGB"), np.float32).transpose(2, 0, 1) / 255.0
+        nodata = nodata.resize(size, Image.Resampling.BILINEAR)
+    valid = np.asarray(nodata) < 128 if white_is_nodata else np.ones((img.height, img.width), bool)
+    image = stretch_pixels(np.asarray(img, np.float32).transpose(2, 0, 1), valid)
     m = np.asarray(mask.convert("L"))
-    return image, (m > 127).astype(np.uint8)
+    return image, ((m > 127) & valid).astype(np.uint8), None if valid.all() else valid
 
 
 def load_png_pairs(image_dir: Path, mask_dir: Path, image_glob: str, mask_name, native_m: float,
-                   resolution_m: float, prefix: str) -> list[Sample]:
-    """Pairs of plain images and masks (Massachusetts, DeepGlobe)."""
+                   resolution_m: float, prefix: str, white_is_nodata: bool = False,
+                   held_out: bool = False) -> list[Sample]:
+    """Pairs of plain images and masks (Massachusetts, DeepGlobe). ``white_is_nodata``: pure white
+    pixels are outside the imagery (Massachusetts: its masks still draw roads across them).
+    ``held_out``: only the images :func:`is_held_out` keeps from training (to score them)."""
     samples = []
     for img_path in sorted(image_dir.glob(image_glob)):
         mask_path = mask_dir / mask_name(img_path)
-        if not mask_path.exists():
+        name = f"{prefix}/{img_path.name}"
+        if not mask_path.exists() or is_held_out(name) != held_out:
             continue
-        image, mask = _resize_pair(Image.open(img_path), Image.open(mask_path), native_m / resolution_m)
-        samples.append(Sample(f"{prefix}/{img_path.name}", image, mask))
+        image, mask, valid = _resize_pair(Image.open(img_path), Image.open(mask_path), native_m / resolution_m,
+                                          white_is_nodata)
+        samples.append(Sample(name, image, mask, valid))
     return samples
 
 
@@ -75,14 +108,59 @@ def load_geotiff_pair(image_path: Path, mask_path: Path, resolution_m: float, pr
     return Sample(f"{prefix}/{image_path.name}", image, (mask[0] > 0.5).astype(np.uint8))
 
 
+def load_shanghai(root: Path, resolution_m: float, tmp: Path) -> list[Sample]:
+    """The SpaceNet Shanghai PAN chips not held out, with their centrelines drawn at the per-class
+    width; pixel value 0 (outside the satellite strip, undeclared in the files) is no-data."""
+    import rasterio  # only this loader rewrites a chip
+
+    chips = root / "chips" / "shanghai"
+    empty = tmp / "no_roads.geojson"  # the road-free chips' label files are empty and carry no CRS
+    empty.write_text('{"type": "FeatureCollection", "crs": {"type": "name", "properties": '
+                     '{"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}, "features": []}')
+    samples = []
+    for pan in sorted(chips.glob("AOI_4_Shanghai_img*_pan.tif")):
+        chip = pan.name.split("_img")[1].split("_")[0]
+        if is_held_out(shanghai_chip_name(chip)) and chip not in SHANGHAI_NO_ROADS:
+            continue
+        declared = tmp / pan.name
+        with rasterio.open(pan) as src, rasterio.open(declared, "w", **{**src.profile, "nodata": 0}) as out:
+            out.write(src.read())
+        labels = empty if chip in SHANGHAI_NO_ROADS else chips / f"AOI_4_Shanghai_img{chip}_roads.geojson"
+        s = load_labelled_image(declared, labels, resolution_m)
+        samples.append(Sample(shanghai_chip_name(chip), s.image, s.mask, s.valid))
+    return samples
+
+
+def held_out_massachusetts_tiles(root: Path, resolution_m: float) -> list[Sample]:
+    """The full Massachusetts tiles no training run loads."""
+    d = root / "massachusetts-tiles"
+    return load_png_pairs(d / "images", d / "masks", "*.png", lambda p: p.name, MASSACHUSETTS_M, resolution_m,
+                          "massachusetts-tiles", white_is_nodata=True, held_out=True)
+
+
+def held_out_shanghai_chips(root: Path) -> list[str]:
+    """Numbers of the labelled Shanghai chips no training run loads."""
+    names = sorted(p.name.split("_img")[1].split("_")[0] for p in (root / "chips" / "shanghai").glob("*_pan.tif"))
+    return [n for n in names if n not in SHANGHAI_NO_ROADS and is_held_out(shanghai_chip_name(n))]
+
+
 def load_training_data(root: Path, datasets: list[str], resolution_m: float) -> list[Sample]:
-    """All samples of the named datasets (massachusetts, deepglobe, spacenet) under ``root``."""
+    """All samples of the named datasets (:data:`DATASETS`) under ``root``, less the held-out images."""
     samples: list[Sample] = []
     for name in datasets:
         if name == "massachusetts":
             d = root / "massachusetts"
             samples += load_png_pairs(d / "images", d / "masks", "*.png", lambda p: p.name,
-                                      MASSACHUSETTS_M, resolution_m, "massachusetts")
+                                      MASSACHUSETTS_M, resolution_m, "massachusetts", white_is_nodata=True)
+        elif name == "massachusetts-tiles":
+            d = root / "massachusetts-tiles"
+            samples += load_png_pairs(d / "images", d / "masks", "*.png", lambda p: p.name,
+                                      MASSACHUSETTS_M, resolution_m, "massachusetts-tiles", white_is_nodata=True)
+        elif name == "shanghai":
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                samples += load_shanghai(root, resolution_m, Path(tmp))
         elif name == "deepglobe":
             d = root / "deepglobe" / "train"
             samples += load_png_pairs(d, d, "*_sat.jpg", lambda p: p.name.replace("_sat.jpg", "_mask.png"),
@@ -91,7 +169,7 @@ def load_training_data(root: Path, datasets: list[str], resolution_m: float) -> 
             d = root / "chips" / "vegas-solaris"
             samples.append(load_geotiff_pair(d / "image_pan_uint16.tif", d / "road_mask.tif", resolution_m, "spacenet"))
         else:
-            raise InputError(name, "unknown training dataset (known: massachusetts, deepglobe, spacenet)")
+            raise InputError(name, f"unknown training dataset (known: {', '.join(DATASETS)})")
     if not samples:
         raise InputError(root, f"no training samples found for {', '.join(datasets)}")
     return samples
@@ -108,4 +186,5 @@ def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolut
     labels = load_labels(labels_path, grid, aoi)
     with WindowReader(imagery, grid) as reader:
         image, valid = reader.read_all()
-    return Sample(f"pair/{Path(image_path).name}+{Path(labels_path).name}", image, labels.mask * valid)
+    return Sample(f"pair/{Path(image_path).name}+{Path(labels_path).name}", image, labels.mask * valid,
+                  None if valid.all() else valid)

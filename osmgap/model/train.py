@@ -92,13 +92,26 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.l
     raise InputError(None, f"unknown schedule {cfg.schedule!r} (known: {', '.join(SCHEDULES)})")
 
 
-def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BCE for per-pixel calibration plus soft Dice, which copes with ~5 % road pixels."""
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    prob = torch.sigmoid(logits)
+def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE for per-pixel calibration plus soft Dice, which copes with ~5 % road pixels; pixels
+    where ``valid`` is 0 (no imagery) count in neither."""
+    weight = torch.ones_like(target) if valid is None else valid
+    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum() / weight.sum().clamp(min=1)
+    prob = torch.sigmoid(logits) * weight
     inter = (prob * target).sum(dim=(1, 2, 3))
-    dice = 1 - (2 * inter + 1) / (prob.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3)) + 1)
+    dice = 1 - (2 * inter + 1) / (prob.sum(dim=(1, 2, 3)) + (target * weight).sum(dim=(1, 2, 3)) + 1)
     return bce + dice.mean()
+
+
+def sampling_weights(samples: list[Sample]) -> np.ndarray:
+    """How often each image is cropped: a dataset by the square root of its pixels (a few chips of
+    a new sensor are not drowned by hundreds of crops of the old one, nor oversampled to
+    memorisation), an image within it by its pixels."""
+    pixels = np.array([s.mask.size if s.valid is None else int(s.valid.sum()) for s in samples], np.float64)
+    domains = [s.domain for s in samples]
+    totals = {d: pixels[[i for i, x in enumerate(domains) if x == d]].sum() for d in set(domains)}
+    weights = np.array([np.sqrt(totals[d]) * p / max(totals[d], 1.0) for d, p in zip(domains, pixels, strict=True)])
+    return weights / weights.sum()
 
 
 def channel_stats(samples: list[Sample]) -> tuple[list[float], list[float]]:
@@ -107,34 +120,62 @@ def channel_stats(samples: list[Sample]) -> tuple[list[float], list[float]]:
     return pixels.mean(axis=1).tolist(), (pixels.std(axis=1) + 1e-6).tolist()
 
 
-def random_crop(sample: Sample, crop: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A random crop with scale jitter (0.8-1.25), flips, rot90 and brightness/contrast/hue jitter."""
-    scale = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+MIN_VALID_SHARE = 0.3  # a crop mostly outside the imagery teaches nothing: draw another (a few tries)
+
+
+def random_crop(sample: Sample, crop: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random crop (image, mask, valid) with scale jitter (0.7-1.4: ground resolutions around the
+    model's grid), flips, rot90 and photometric augmentation (:func:`photometric`)."""
+    scale = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
     src = max(8, int(round(crop / scale)))
     img, mask = sample.image, sample.mask
+    valid = np.ones(mask.shape, np.uint8) if sample.valid is None else sample.valid.astype(np.uint8)
     _, h, w = img.shape
-    if h < src or w < src:  # pad small chips with zeros (no road)
+    if h < src or w < src:  # pad small chips with no-data
         ph, pw = max(0, src - h), max(0, src - w)
         img = np.pad(img, ((0, 0), (0, ph), (0, pw)))
-        mask = np.pad(mask, ((0, ph), (0, pw)))
+        mask, valid = np.pad(mask, ((0, ph), (0, pw))), np.pad(valid, ((0, ph), (0, pw)))
         _, h, w = img.shape
-    r, c = rng.integers(0, h - src + 1), rng.integers(0, w - src + 1)
+    for _ in range(5):
+        r, c = rng.integers(0, h - src + 1), rng.integers(0, w - src + 1)
+        if valid[r:r + src, c:c + src].mean() >= MIN_VALID_SHARE:
+            break
     xt = torch.from_numpy(np.ascontiguousarray(img[:, r:r + src, c:c + src]))[None]
-    yt = torch.from_numpy(np.ascontiguousarray(mask[r:r + src, c:c + src]).astype(np.float32))[None, None]
+    yt = torch.from_numpy(np.stack([mask[r:r + src, c:c + src], valid[r:r + src, c:c + src]]).astype(np.float32))[None]
     if src != crop:
         xt = F.interpolate(xt, size=(crop, crop), mode="bilinear", align_corners=False)
         yt = (F.interpolate(yt, size=(crop, crop), mode="bilinear", align_corners=False) > 0.5).float()
-    x, y = xt[0].numpy(), yt[0, 0].numpy()
+    x, y, v = xt[0].numpy(), yt[0, 0].numpy(), yt[0, 1].numpy()
     k = int(rng.integers(0, 4))
-    x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
+    x, y, v = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k), np.rot90(v, k)
     if rng.random() < 0.5:
-        x, y = x[:, :, ::-1], y[:, ::-1]
+        x, y, v = x[:, :, ::-1], y[:, ::-1], v[:, ::-1]
+    x = photometric(np.ascontiguousarray(x, np.float32), v > 0, rng)
+    return x, np.ascontiguousarray(y * v, np.float32), np.ascontiguousarray(v, np.float32)
+
+
+def photometric(x: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sensor and light changes the model must shrug off: greyscale (a panchromatic image is read
+    as three equal bands), gamma, contrast and tint, blur and noise. No-data stays 0."""
+    grey = rng.random() < 0.25
+    x = np.power(x, float(np.exp(rng.uniform(np.log(0.6), np.log(1.6)))))
     # contrast and a hue-ish tint; one per band (numpy's stubs read size=Any as a scalar draw)
     gain = cast(np.ndarray, rng.uniform(0.75, 1.3) * rng.uniform(0.92, 1.08, size=x.shape[0]))
     bias = rng.uniform(-0.1, 0.1)
     mean = x.mean(axis=(1, 2), keepdims=True)
-    x = np.clip((x - mean) * gain[:, None, None] + mean + bias, 0, 1)
-    return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.float32)
+    x = (x - mean) * gain[:, None, None] + mean + bias
+    if rng.random() < 0.2:  # a softer sensor or a resampled image
+        taps = np.exp(-np.arange(-2, 3) ** 2 / (2 * rng.uniform(0.5, 1.2) ** 2))
+        kernel = torch.from_numpy(np.outer(taps, taps) / np.outer(taps, taps).sum()).float()
+        bands = x.shape[0]
+        x = F.conv2d(F.pad(torch.from_numpy(np.ascontiguousarray(x, np.float32))[None], (2, 2, 2, 2), mode="replicate"),
+                     kernel.expand(bands, 1, 5, 5), groups=bands)[0].numpy()
+    if grey:  # after the tint: three equal bands, as a panchromatic image is read
+        x = np.repeat(x.mean(axis=0, keepdims=True), x.shape[0], axis=0)
+    if rng.random() < 0.3:
+        x = x + rng.normal(0.0, rng.uniform(0.005, 0.04), size=(1 if grey else x.shape[0], *x.shape[1:]))
+    x = np.clip(x, 0, 1) * valid
+    return np.ascontiguousarray(x, np.float32)
 
 
 def evaluate(net: torch.nn.Module, meta: ModelMeta, samples: list[Sample], device: torch.device) -> dict[str, float]:
@@ -142,8 +183,9 @@ def evaluate(net: torch.nn.Module, meta: ModelMeta, samples: list[Sample], devic
     preds, truths = [], []
     for s in samples:
         prob = predict_array(net, meta, s.image, device=device)
-        preds.append((prob >= meta.threshold).ravel())
-        truths.append(s.mask.ravel().astype(bool))
+        keep = slice(None) if s.valid is None else s.valid.ravel()
+        preds.append((prob >= meta.threshold).ravel()[keep])
+        truths.append(s.mask.ravel().astype(bool)[keep])
     return pixel_scores(np.concatenate(preds), np.concatenate(truths))
 
 
@@ -197,8 +239,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         log(f"resumed at step {state.step} (best val IoU {state.best.get('iou', -1):.4f})")
     norm_mean = torch.tensor(mean, device=device)[None, :, None, None]
     norm_std = torch.tensor(std, device=device)[None, :, None, None]
-    weights = np.array([s.mask.size for s in trn], np.float64)
-    weights /= weights.sum()  # bigger images are sampled more often
+    weights = sampling_weights(trn)
     started = last_said = time.time()
     step = first = state.step
     stop_reason = None
@@ -209,7 +250,8 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         batch = [random_crop(trn[i], cfg.crop, rng) for i in rng.choice(len(trn), cfg.batch, p=weights)]
         x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
         y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None].to(device)
-        loss = dice_bce_loss(net((x - norm_mean) / norm_std), y)
+        v = torch.from_numpy(np.stack([b[2] for b in batch]))[:, None].to(device)
+        loss = dice_bce_loss(net((x - norm_mean) / norm_std), y, v)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -264,8 +306,9 @@ def calibrate_threshold(checkpoint: Path, val: list[Sample], device: torch.devic
     """
     device = device or pick_device()
     net, meta = load_checkpoint(checkpoint, device)
-    probs = np.concatenate([predict_array(net, meta, s.image, device=device).ravel() for s in val])
-    truth = np.concatenate([s.mask.ravel().astype(bool) for s in val])
+    keep = [slice(None) if s.valid is None else s.valid.ravel() for s in val]
+    probs = np.concatenate([predict_array(net, meta, s.image, device=device).ravel()[k] for s, k in zip(val, keep)])
+    truth = np.concatenate([s.mask.ravel().astype(bool)[k] for s, k in zip(val, keep)])
     scores = {t: pixel_scores(probs >= t, truth) for t in np.round(np.arange(0.2, 0.81, 0.05), 2)}
     best_t = max(scores, key=lambda t: scores[t]["iou"])
     meta.threshold = float(best_t)

@@ -152,10 +152,30 @@ def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[n
         vals = vals[np.isfinite(vals)]  # float imagery may mark no-data as NaN without declaring it
         if vals.size == 0:
             raise InputError(src.name, "imagery holds only nodata or NaN pixels: no usable imagery")
-        lo, hi = np.percentile(vals, STRETCH_PERCENTILES)
+        lo, hi = robust_limits(vals)
         lows.append(lo)
-        highs.append(hi if hi > lo else lo + 1)
+        highs.append(hi)
     return np.asarray(lows, np.float32), np.asarray(highs, np.float32)
+
+
+def robust_limits(values: np.ndarray) -> tuple[float, float]:
+    """The values that map to 0 and 1: the STRETCH_PERCENTILES of ``values`` (a flat band)."""
+    lo, hi = np.percentile(values, STRETCH_PERCENTILES)
+    return float(lo), float(hi if hi > lo else lo + 1)
+
+
+def stretch_pixels(pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(bands, h, w) pixels of any depth stretched per band to [0, 1] the way imagery is read for
+    the model (:func:`robust_limits` over the valid pixels), no-data 0: training images that come
+    as plain PNG/JPEG files reach the model as a GeoTIFF of the same scene would."""
+    out = np.zeros(pixels.shape, np.float32)
+    if not valid.any():
+        return out
+    for b in range(pixels.shape[0]):
+        lo, hi = robust_limits(pixels[b][valid])
+        out[b] = np.clip((pixels[b].astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    out[:, ~valid] = 0.0
+    return out
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from osmgap.errors import InputError
-from osmgap.model.choices import DECODERS, FOLD_TILE_PX, SCHEDULES
+from osmgap.model.choices import DATASETS, DECODERS, FOLD_TILE_PX, SCHEDULES
 from osmgap.tools.options import (
     add_aoi_argument,
     add_imagery_argument,
@@ -27,8 +27,9 @@ HELP = "train a road segmentation model"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out_argument(p, "checkpoint to write (.pt)")
-    p.add_argument("--data", default="massachusetts,deepglobe,spacenet",
-                   help="comma-separated datasets from the data directory (default: %(default)s)")
+    p.add_argument("--data", default=",".join(DATASETS),
+                   help="comma-separated datasets from the data directory (default: %(default)s); images that "
+                        "bench/generalize.py scores as held out are never loaded")
     p.add_argument("--arch", default="Linknet", help="smp architecture (Unet, Linknet, UnetPlusPlus, DeepLabV3Plus, ...)")
     p.add_argument("--encoder", default="resnet18", help="smp encoder name")
     p.add_argument("--resolution", type=number(float, above=0.0, high=100.0), default=1.0,

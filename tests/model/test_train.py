@@ -20,8 +20,8 @@ def test_augmentation_moves_image_and_mask_together(data):
     marked = Sample(s.name, np.repeat(s.mask[None].astype(np.float32), 3, axis=0), s.mask)
     rng = np.random.default_rng(3)
     for _ in range(8):
-        x, y = random_crop(marked, 128, rng)
-        assert x.shape == (3, 128, 128) and y.shape == (128, 128)
+        x, y, v = random_crop(marked, 128, rng)
+        assert x.shape == (3, 128, 128) and y.shape == v.shape == (128, 128) and v.min() == 1
         if y.sum() > 50:
             assert np.corrcoef(x[0].ravel(), y.ravel())[0, 1] > 0.9
 

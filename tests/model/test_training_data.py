@@ -1,0 +1,102 @@
+"""The training data of issue 15 on the real files: no-data is neither road nor background,
+held-out images never reach training, every image is stretched the way inference reads imagery,
+and a few chips of a new sensor are not drowned by hundreds of crops of the old one."""
+import numpy as np
+import pytest
+import torch
+
+from osmgap.model.data import (
+    HELD_OUT,
+    Sample,
+    held_out_massachusetts_tiles,
+    held_out_shanghai_chips,
+    is_held_out,
+    load_training_data,
+)
+from osmgap.model.train import dice_bce_loss, photometric, random_crop, sampling_weights
+from osmgap.sources.imagery import stretch_pixels
+
+
+@pytest.fixture(scope="module")
+def tiles(data):
+    return load_training_data(data, ["massachusetts-tiles"], 1.0)
+
+
+def test_white_nodata_of_massachusetts_tiles_is_masked_out_with_its_roads(data, tiles):
+    # the data README: the masks draw roads across the white no-data areas (21-91 % of a tile)
+    assert tiles and all(s.valid is not None for s in tiles)
+    for s in tiles:
+        assert 0.05 < s.valid.mean() < 0.95
+        assert not s.mask[~s.valid].any()  # no road label left where there is no imagery
+        assert (s.image[:, ~s.valid] == 0).all()
+        assert s.mask[s.valid].mean() > 0.001
+
+
+def test_held_out_images_never_reach_training(data, tiles):
+    held_tiles = held_out_massachusetts_tiles(data, 1.0)
+    assert held_tiles and {s.name for s in held_tiles}.isdisjoint({s.name for s in tiles})
+    assert len(held_tiles) + len(tiles) == 9
+    shanghai = load_training_data(data, ["shanghai"], 1.0)
+    held_chips = held_out_shanghai_chips(data)
+    assert held_chips and shanghai
+    assert not any(f"img{n}_" in s.name for n in held_chips for s in shanghai)
+    assert all(not is_held_out(s.name) or s.mask.sum() == 0 for s in shanghai)  # only road-free chips are exempt
+    # pixel 0 (outside the satellite strip, undeclared in the files) is no-data there
+    assert any(s.valid is not None and s.valid.mean() < 0.5 for s in shanghai)
+    assert set(HELD_OUT) == {"massachusetts-tiles", "shanghai"}
+
+
+def test_a_dark_image_is_stretched_like_the_original(tiles):
+    s = tiles[0]
+    raw = s.image * 255.0
+    dark = np.round(raw * 30.0 / max(np.median(raw[:, s.valid]), 1.0))  # median grey ~30, 8-bit
+    a, b = stretch_pixels(raw, s.valid), stretch_pixels(dark, s.valid)
+    assert np.abs(a - b)[:, s.valid].mean() < 0.02
+    assert np.abs(dark / 255.0 - s.image)[:, s.valid].mean() > 0.1  # without the stretch it would differ
+
+
+def test_loss_ignores_pixels_outside_the_imagery():
+    target = torch.zeros(1, 1, 32, 32)
+    target[..., 10:14, :] = 1
+    valid = torch.ones_like(target)
+    valid[..., :, 20:] = 0
+    logits = (target * 2 - 1) * 6
+    wrong_outside = logits.clone()
+    wrong_outside[..., :, 20:] = -logits[..., :, 20:]
+    assert torch.isclose(dice_bce_loss(logits, target, valid), dice_bce_loss(wrong_outside, target, valid))
+    assert dice_bce_loss(wrong_outside, target) > dice_bce_loss(logits, target) + 0.1
+
+
+def test_crops_keep_nodata_dark_and_unlabelled(tiles):
+    s = min(tiles, key=lambda t: t.valid.mean())
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        x, y, v = random_crop(s, 96, rng)
+        assert x.shape == (3, 96, 96) and y.shape == v.shape == (96, 96)
+        assert not y[v == 0].any() and (x[:, v == 0] == 0).all()
+        assert v.mean() > 0  # a crop that holds some imagery (the draw retries)
+
+
+def test_greyscale_augmentation_makes_a_panchromatic_like_image(tiles):
+    s = tiles[1]
+    x = np.ascontiguousarray(s.image[:, 200:296, 200:296])
+    valid = s.valid[200:296, 200:296]
+    grey = 0
+    for seed in range(40):
+        out = photometric(x, valid, np.random.default_rng(seed))
+        assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+        grey += int(np.allclose(out[0], out[1]) and np.allclose(out[1], out[2]))
+    assert 3 <= grey <= 20  # about a quarter of draws
+
+
+def test_a_few_chips_of_a_new_domain_get_a_fair_share(data, tiles):
+    crops = load_training_data(data, ["massachusetts"], 1.0)
+    shanghai = load_training_data(data, ["shanghai"], 1.0)
+    samples: list[Sample] = crops + tiles + shanghai
+    w = sampling_weights(samples)
+    assert np.isclose(w.sum(), 1.0)
+    share = {d: w[[i for i, s in enumerate(samples) if s.domain == d]].sum() for d in ("massachusetts", "shanghai")}
+    pixels = {d: sum(s.mask.size for s in samples if s.domain == d) for d in share}
+    pixel_share = pixels["shanghai"] / sum(s.mask.size for s in samples)
+    assert share["shanghai"] > 3 * pixel_share  # by pixels alone it would be a crop in a hundred
+    assert share["massachusetts"] > share["shanghai"]
