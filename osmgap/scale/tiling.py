@@ -159,7 +159,9 @@ def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,
     node_of = _seam_clusters(ends, owner, on_seam)
     coords: dict[int, tuple[float, float]] = {}
     for node in np.unique(node_of):
-        members = ends[node_of == node]
+        member = node_of == node
+        inner = member & ~on_seam  # a tile's own node (a junction) stays where it is; seam cuts move to it
+        members = ends[inner if inner.any() else member]
         coords[int(node)] = (float(members[:, 0].mean()), float(members[:, 1].mean()))
     for i, (_, line) in enumerate(lines):
         u, v = int(node_of[2 * i]), int(node_of[2 * i + 1])
@@ -195,13 +197,13 @@ def _near_any(values: np.ndarray, lines: set[float]) -> np.ndarray:
 
 def _seam_clusters(ends: np.ndarray, owner: np.ndarray, on_seam: np.ndarray) -> np.ndarray:
     """A node number per piece end: equal coordinates share one; seam ends also join ends of
-    other tiles within SEAM_SNAP_M (connected components of the close pairs)."""
+    other tiles within SEAM_SNAP_M (connected components of the close pairs), whether or not
+    those lie on the seam too: a junction just inside a neighbour's core is where the seam
+    pieces end, and kept apart it would leave a split junction with a sub-metre loop."""
     keys: dict[tuple[float, float], int] = {}
     node = np.asarray([keys.setdefault((round(x, 6), round(y, 6)), len(keys)) for x, y in ends])
-    idx = np.flatnonzero(on_seam)
-    pairs = np.asarray(sorted(cKDTree(ends[idx]).query_pairs(SEAM_SNAP_M)) if len(idx) > 1 else [], int)
-    pairs = idx[pairs.reshape(-1, 2)]
-    pairs = pairs[owner[pairs[:, 0]] != owner[pairs[:, 1]]]
+    pairs = np.asarray(sorted(cKDTree(ends).query_pairs(SEAM_SNAP_M)) if len(ends) > 1 else [], int).reshape(-1, 2)
+    pairs = pairs[(on_seam[pairs[:, 0]] | on_seam[pairs[:, 1]]) & (owner[pairs[:, 0]] != owner[pairs[:, 1]])]
     links = coo_matrix((np.ones(len(pairs)), (node[pairs[:, 0]], node[pairs[:, 1]])), shape=(len(keys), len(keys)))
     _, label = connected_components(links, directed=False)
     return label[node]
