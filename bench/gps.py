@@ -25,6 +25,13 @@ axis. Recall of driven deleted length is also split by how many trips drove each
 printed as fixes per CPU second of the process (route table included). Each row prints the
 issue's target beside it where there is one.
 
+Missing connections (osmgap.gps.connections: detours too long to draw, reported between two OSM
+nodes): a connection is right when >= 50 % of the straight segment between its two nodes lies within
+CONNECTION_M (30 m) of deleted ways (the road it stands for runs along that line). ``conn`` counts
+them, ``c.prec`` is the share right (by count), ``c.rec`` the share of driven deleted length on
+ways with >= 50 % of their length within 30 m of a right connection ("deleted ways explained").
+``--rows`` picks rows by name.
+
 Scale (--scale N; 85 gives 10 million fixes): the real points repeated N times (each copy its own
 trips, shifted by up to 2 m: synthetic copies of real trips) are written as one CSV, then read,
 rasterised, turned into a road graph, map-matched (the matched discovery) and scored as
@@ -43,6 +50,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,6 +82,7 @@ DRIVEN_SHARE = 0.5
 BESIDE_M, BESIDE_SHARE, JUNCTION_M = 20.0, 0.7, 25.0
 
 
+CONNECTION_M, CONNECTION_SHARE = 30.0, 0.5
 TRIP_BINS = ((0, 2, "<2"), (2, 5, "2-4"), (5, 20, "5-19"), (20, 10**9, ">=20"))
 # (precision, recall of driven length) the issue asks for; None: no target
 TARGETS = {"all traces": (0.90, 0.75), "resampled 30 s": (0.85, 0.55), "resampled 90 s": (0.80, None)}
@@ -85,6 +94,11 @@ def variants(traces: GpsTraces, seed: int) -> list[tuple[str, GpsTraces]]:
             ("1 % of trips", keep_trips(traces, 0.01, seed)),
             *[(f"resampled {s} s", resample(traces, float(s))) for s in (10, 30, 60, 90)],
             ("noise 10 m", add_noise(traces, 10.0, seed))]
+
+
+def picked_variants(traces: GpsTraces, seed: int, only: list[str] | None) -> list[tuple[str, GpsTraces]]:
+    """The rows named in ``only`` (e.g. "resampled 60 s"; None: all)."""
+    return [(n, v) for n, v in variants(traces, seed) if only is None or n in only]
 
 
 def trips_per_way(trips: np.ndarray, grid, lines: np.ndarray, reach_m: float = 8.0) -> np.ndarray:
@@ -114,6 +128,25 @@ def _near_share(suggestions: list, lines: np.ndarray, crs, radius_m: float) -> n
     return shapely.length(shapely.intersection(geoms, zone)) / np.maximum(shapely.length(geoms), 1e-9)
 
 
+def connection_score(connections: list, deleted: np.ndarray, driven: np.ndarray) -> tuple[int, float | None, float]:
+    """(count, precision by count, share of driven deleted length explained) of missing connections.
+    A connection is right when >= CONNECTION_SHARE of the straight segment between its two nodes lies
+    within CONNECTION_M of deleted ways (the missing road runs along it; a long segment crossing the
+    grid meets some deleted way by chance, so the share is of the segment, not of the way); a deleted
+    way is explained when >= CONNECTION_SHARE of it lies within CONNECTION_M of a right segment."""
+    if not connections:
+        return 0, None, 0.0
+    segments = np.asarray([shapely.LineString([c.a, c.b]) for c in connections], dtype=object)
+    near_deleted = shapely.union_all(deleted).buffer(CONNECTION_M)
+    right = shapely.length(shapely.intersection(segments, near_deleted)) >= CONNECTION_SHARE * shapely.length(segments)
+    length = shapely.length(deleted)
+    found = np.zeros(len(deleted), bool)
+    if right.any():
+        zone = shapely.union_all(segments[right]).buffer(CONNECTION_M)
+        found = shapely.length(shapely.intersection(deleted, zone)) >= CONNECTION_SHARE * np.maximum(length, 1e-9)
+    return len(connections), float(right.mean()), float(length[found & driven].sum() / max(length[driven].sum(), 1e-9))
+
+
 def _target(value: float, target: float | None) -> str:
     return "" if target is None else f"{'ok' if value >= target else 'MISSED'} >= {target:.2f}"
 
@@ -137,6 +170,7 @@ def main() -> int:
     ap.add_argument("--verify", action="store_true", help="verify each GPS line by re-matching (osmgap.gps.verify)")
     ap.add_argument("--compare", type=int, metavar="TRIPS",
                     help="match TRIPS real trips with fastmm and with leuvenmapmatching (pip install it) instead")
+    ap.add_argument("--rows", nargs="+", help='only these rows, e.g. "resampled 60 s" (default: all)')
     ap.add_argument("--scale", type=int, help="time reading and rasterising the traces repeated N times instead")
     args = ap.parse_args()
     if args.scale:
@@ -175,20 +209,22 @@ def main() -> int:
           f"suggestions with >= 70 % of their length within {args.radius:g} m of them")
     print("driven deleted km by trips along the way: " + ", ".join(
         f"{name}: {sum(shapely.length(exp.deleted[m])) / 1000:.1f}" for name, m in bins))
-    rows = []
+    rows: list[dict[str, Any]] = []
     methods = ["matched", "density"] if args.baseline else ["matched"]
     bin_head = "".join(f"{'rec.' + name:>9}" for name, _ in bins)
     header = (f"{'method':<8}{'traces':<16}{'points':>9}{'suggest':>9}{'km':>7}{'prec':>7}{'recall':>8}{'rec.driven':>11}"
-              f"{'rec.apart':>10}{'prec.mapped':>12}{bin_head}{'fix/s':>9}{'sec':>6}  target (precision, recall driven)")
+              f"{'rec.apart':>10}{'prec.mapped':>12}{bin_head}{'conn':>5}{'c.prec':>7}{'c.rec':>6}{'fix/s':>9}{'sec':>6}  target (precision, recall driven)")
     print(header)
     with tempfile.TemporaryDirectory() as cache:
-        for name, variant in variants(traces, args.seed):
+        for name, variant in picked_variants(traces, args.seed, args.rows):
             for method in methods:
                 t0 = time.perf_counter()
                 speed = None
+                conn: tuple[int, float | None, float] = (0, None, 0.0)
                 if method == "matched":
                     found = matched_evidence(variant, exp.kept, grid, params, cache_dir=Path(cache))
                     evidence, speed = found.evidence, len(variant) / max(found.match_seconds, 1e-9)
+                    conn = connection_score(found.connections, exp.deleted, driven)
                 else:
                     evidence = gps_evidence(variant, grid, params)
                 result = conflate(evidence, exp.kept, area, gps_conflate_params(ConflateParams()))
@@ -200,12 +236,14 @@ def main() -> int:
                 pm = score(mapped, exp.deleted, exp.crs, radius_m=args.radius)["precision_length"]
                 by_trips = {n: round(score(lines, exp.deleted[m], exp.crs, radius_m=args.radius)["recall_length"], 3)
                             if m.any() else None for n, m in bins}
-                row = {"method": method, "traces": name, "points": len(variant), "trips": variant.trips,
+                row: dict[str, Any] = {"method": method, "traces": name, "points": len(variant), "trips": variant.trips,
                        "suggestions": len(lines), "suggested_km": round(all_["suggested_km"], 2),
                        "precision_length": round(all_["precision_length"], 3),
                        "recall_length": round(all_["recall_length"], 3), "recall_length_driven": round(drv["recall_length"], 3),
                        "recall_length_driven_apart": round(apt["recall_length"], 3),
                        "recall_length_driven_by_trips": by_trips, "precision_length_mapped_places": round(pm, 3),
+                       "connections": conn[0], "connection_precision": conn[1],
+                       "connection_recall_driven": round(conn[2], 3),
                        "match_fixes_per_cpu_s": None if speed is None else round(speed),
                        "seconds": round(time.perf_counter() - t0, 1)}
                 rows.append(row)
@@ -216,11 +254,14 @@ def main() -> int:
                 cells = "".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in by_trips.values())
                 print(f"{method:<8}{name:<16}{row['points']:>9,}{row['suggestions']:>9}{row['suggested_km']:>7.2f}"
                       f"{row['precision_length']:>7.3f}{row['recall_length']:>8.3f}{row['recall_length_driven']:>11.3f}"
-                      f"{row['recall_length_driven_apart']:>10.3f}{pm:>12.3f}{cells}{'-' if speed is None else f'{speed:,.0f}':>9}"
+                      f"{row['recall_length_driven_apart']:>10.3f}{pm:>12.3f}{cells}{conn[0]:>5}"
+                      f"{'-' if conn[1] is None else f'{conn[1]:.2f}':>7}{conn[2]:>6.3f}{'-' if speed is None else f'{speed:,.0f}':>9}"
                       f"{row['seconds']:>6.1f}  {marks}", flush=True)
     for label, names in (("every row", None), ("dense rows (all traces, noise 10 m)", ("all traces", "noise 10 m"))):
         picked = [r for r in rows if r["method"] == "matched" and (names is None or r["traces"] in names)]
         fixes = sum(r["points"] for r in picked)
+        if not picked:
+            continue
         cpu = sum(r["points"] / r["match_fixes_per_cpu_s"] for r in picked)
         pps = fixes / cpu
         print(f"matching, {label}: {fixes:,} fixes in {cpu:.1f} CPU s (route tables included) = {pps:,.0f} fixes/s "

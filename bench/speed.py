@@ -70,20 +70,20 @@ def forward_seconds(net: torch.nn.Module, windows: int, batch: int, device: torc
 
 
 def startup_seconds(runs: int = 3) -> tuple[float, float, bool]:
-    """Best wall and CPU seconds to start a GPS-only/candidates diff: the CLI, the diff verb and
-    its job imported in a fresh interpreter; and whether torch came with them."""
+    """Median wall and CPU seconds of ``runs`` starts of a GPS-only/candidates diff: the CLI, the
+    diff verb and its job imported in a fresh interpreter; and whether torch came with them."""
     code = ("import sys, osmgap.cli, osmgap.tools.diff, osmgap.jobs.diff; "
             "print('torch' in sys.modules)")
-    best, best_cpu, torch_loaded = float("inf"), float("inf"), True
+    walls, cpus, torch_loaded = [], [], True
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-        best = min(best, time.perf_counter() - started)
+        walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        best_cpu = min(best_cpu, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         torch_loaded = done.stdout.strip() == "True"
-    return best, best_cpu, torch_loaded
+    return float(np.median(walls)), float(np.median(cpus)), torch_loaded
 
 
 def stages(r: dict) -> str:
@@ -107,6 +107,21 @@ def diff_rows(image: Path, osm: Path, bbox: str, d: Path, threads: int, with_wor
               flush=True)
         print(f"  {'':32s} seconds per stage: {stages(r)}", flush=True)
     return rows
+
+
+def memory_run(n: int, tmp: Path, threads: int) -> dict:
+    """Peak RSS of one untiled command on an n x n mosaic: what grows with the area."""
+    dm = tmp / f"m{n}"
+    dm.mkdir(parents=True, exist_ok=True)
+    image, osm, bbox = build_mosaic(n, dm, overviews=True)
+    memory = run(image, osm, bbox, dm / "out", ["--threads", str(threads)])
+    print(f"\nmemory run, {n}x{n} mosaic ({memory['area_km2']:.1f} km2), untiled command: wall "
+          f"{memory['wall_s']:.0f} s, {memory['km2_per_h']:.0f} km2/h, peak RSS largest process "
+          f"{memory['rss_process_mb']:.0f} MB, tree {memory['rss_tree_mb']:.0f} MB"
+          + (f", self-tiled in {memory['tiles']} tiles" if memory["tiles"] else "")
+          + f" (target < 2048 MB; {load()})", flush=True)
+    print(f"  seconds per stage: {stages(memory)}", flush=True)
+    return memory
 
 
 def eval_chips() -> list[tuple[str, Path, Path]]:
@@ -171,10 +186,15 @@ def main() -> None:
     ap.add_argument("--no-workers", action="store_true", help="skip the --workers 1 run")
     ap.add_argument("--eval", action="store_true", help="eval IoU on the real chips per forward-pass option")
     ap.add_argument("--eval-only", action="store_true", help="only the eval IoU part")
+    ap.add_argument("--memory-only", action="store_true", help="only the --memory-repeats run (peak RSS)")
     ap.add_argument("--keep", type=Path, help="keep mosaics and outputs here")
     args = ap.parse_args()
     if args.eval_only:
         eval_variants()
+        return
+    if args.memory_only:
+        memory_run(args.memory_repeats, Path(args.keep or tempfile.mkdtemp(prefix="osmgap-speed-")),
+                   args.threads or default_threads())
         return
     n = args.repeats or (8 if args.quick else 29)
     memory_n = 0 if args.quick else args.memory_repeats
@@ -231,17 +251,7 @@ def main() -> None:
     print(f"  tiled in-process / untiled = {rows[1]['km2_per_h'] / rows[0]['km2_per_h']:.2f}"
           + (f"; --workers 1 / untiled = {rows[2]['km2_per_h'] / rows[0]['km2_per_h']:.2f}" if len(rows) > 2 else ""))
 
-    memory = None
-    if memory_n:
-        dm = tmp / f"m{memory_n}"
-        dm.mkdir(exist_ok=True)
-        image_m, osm_m, bbox_m = build_mosaic(memory_n, dm, overviews=True)
-        memory = run(image_m, osm_m, bbox_m, dm / "out", ["--threads", str(threads)])
-        print(f"\nmemory run, {memory_n}x{memory_n} mosaic ({memory['area_km2']:.1f} km2), untiled command: wall "
-              f"{memory['wall_s']:.0f} s, {memory['km2_per_h']:.0f} km2/h, peak RSS largest process "
-              f"{memory['rss_process_mb']:.0f} MB, tree {memory['rss_tree_mb']:.0f} MB"
-              + (f", self-tiled in {memory['tiles']} tiles" if memory["tiles"] else ""))
-        print(f"  seconds per stage: {stages(memory)}")
+    memory = memory_run(memory_n, tmp, threads) if memory_n else None
 
     start_s, start_cpu, torch_loaded = startup_seconds()
     print(f"\nstart-up of a GPS-only/candidates diff (CLI + diff verb + job imported, fresh interpreter): "

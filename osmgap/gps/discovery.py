@@ -5,7 +5,8 @@ to them (osmgap.gps.matching) and only what the map cannot explain is drawn (osm
 off-map runs and the chords of detours, so a trace along a mapped road, however sparse, paints
 nothing, and a missing road shows where several trips (``trips_for_half``) left the map alike,
 and a large share (``min_share``) of the trips on the mapped roads next to it (a receiver's
-outliers along a busy road are a few per cent of its trips). With ``verify`` set, each line found
+outliers along a busy road are a few per cent of its trips). Detours whose fixes lie too far apart
+to draw become ``missing_connection`` between two network nodes instead (osmgap.gps.connections). With ``verify`` set, each line found
 is then added to the network and its trips matched again (osmgap.gps.verify): it stays only if it
 explains them.
 Without them, each trip's whole path is drawn. Either way trip coverage (osmgap.gps.density)
@@ -28,9 +29,10 @@ from shapely.geometry.base import BaseGeometry
 from osmgap.conflate.conflate import Evidence
 from osmgap.conflate.osmindex import index_osm
 from osmgap.conflate.params import ConflateParams
-from osmgap.core.datamodel import RoadNetwork
+from osmgap.core.datamodel import RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.traces import GpsTraces, from_arrays
+from osmgap.gps.connections import Connection, ConnectionParams, as_suggestions, missing_connections, osm_node_ids
 from osmgap.gps.density import DensityParams, road_likelihood, trip_counts
 from osmgap.gps.evidence import EvidenceParams, Unexplained, unexplained
 from osmgap.gps.matching import Matcher, Matches, MatchParams, no_matches, route_limit, trip_pieces
@@ -53,6 +55,7 @@ class DiscoveryParams:
     graph: GraphParams = GPS_GRAPH
     matching: MatchParams = field(default_factory=MatchParams)
     evidence: EvidenceParams = field(default_factory=EvidenceParams)
+    connections: ConnectionParams = field(default_factory=ConnectionParams)  # long detours (osmgap.gps.connections)
     # re-match to verify each line (osmgap.gps.verify); None: off, as on the Chicago bench it changed
     # precision by -0.01 (dense) to +0.02 (10 m noise) and cost recall at 30 s (bench/gps.py --verify)
     verify: VerifyParams | None = None
@@ -68,6 +71,12 @@ class MatchedDiscovery:
     match_seconds: float  # CPU seconds of matching alone (route table included)
     route_limit_m: float
     verified: dict[str, int] = field(default_factory=dict)  # candidate edges kept / dropped by re-matching
+    connections: list[Connection] = field(default_factory=list)  # detours too long to draw (metric)
+    node_ids: dict[int, int] = field(default_factory=dict)  # their network node keys -> OSM node ids
+
+    def connection_suggestions(self, crs: object) -> list[Suggestion]:
+        """The connections as ``missing_connection`` suggestions (WGS84; ``crs``: the traces')."""
+        return as_suggestions(self.connections, crs, self.node_ids)
 
 
 def discovery_grid(bounds_metric: tuple[float, float, float, float], crs: object,
@@ -88,7 +97,8 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
     started = time.process_time()
     pieces = trip_pieces(traces, params.matching)
     limit = route_limit(traces, pieces, params.matching)
-    network = road_graph(index_osm(roads, grid.crs))
+    osm = index_osm(roads, grid.crs)
+    network = road_graph(osm)
     matches = (Matcher(network, limit, params.matching, cache_dir).match(traces, pieces) if len(network)
                else no_matches(len(traces), pieces))
     seconds = time.process_time() - started
@@ -100,7 +110,9 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
     graph = extract_graph(prob, params.graph)
     checked = (verify(graph, traces, matches, found, network, limit, params.matching, params.evidence, params.verify,
                       known) if len(network) and params.verify is not None else {})
-    return MatchedDiscovery(Evidence(graph, prob), matches, found, seconds, limit, checked)
+    joins = missing_connections(traces, matches, found, network, params.connections)
+    return MatchedDiscovery(Evidence(graph, prob), matches, found, seconds, limit, checked, joins,
+                            osm_node_ids(osm, joins))
 
 
 def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:

@@ -7,32 +7,34 @@ carries its ``crs``. Parameters are in metres, not pixels, so they mean the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
 
 import networkx as nx
-import numba
 import numpy as np
-import sknw
-import sknw.sknw
-from scipy import ndimage
 from shapely.geometry import LineString
-from skimage.morphology import remove_small_holes, remove_small_objects, skeletonize
 
 from osmgap.core.datamodel import ProbabilityRaster
 
 
-def _cache_sknw_jit() -> None:
-    """Recompile sknw's numba kernels with ``cache=True``.
+@cache
+def _sknw() -> ModuleType:
+    """sknw with its numba kernels recompiled with ``cache=True``.
 
     sknw jit-compiles without caching, which costs ~5 s in every process, more than the whole
     graph stage on a small AOI; cached, later runs load the compiled kernels in well under 1 s.
+    Imported here, not at the top: numba and sknw cost ~0.2 s of start-up that candidates runs
+    never need.
     """
+    import numba
+    import sknw
+    import sknw.sknw
+
     for name in ("mark", "idx2rc", "fill", "trace", "parse_struc"):
         kernel = getattr(sknw.sknw, name, None)
         if kernel is not None and hasattr(kernel, "py_func"):
             setattr(sknw.sknw, name, numba.njit(cache=True)(kernel.py_func))
-
-
-_cache_sknw_jit()
+    return sknw
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class GraphParams:
 
 def road_mask(raster: ProbabilityRaster, params: GraphParams) -> np.ndarray:
     """Thresholded, cleaned boolean road mask."""
+    from scipy import ndimage  # here: scipy.ndimage and skimage cost start-up candidates runs never need
+    from skimage.morphology import remove_small_holes, remove_small_objects
+
     px_area = raster.resolution[0] * raster.resolution[1]
     mask = raster.prob >= params.threshold
     mask = ndimage.binary_closing(mask, structure=np.ones((3, 3)), iterations=1)
@@ -56,8 +61,10 @@ def road_mask(raster: ProbabilityRaster, params: GraphParams) -> np.ndarray:
 
 def extract_graph(raster: ProbabilityRaster, params: GraphParams = GraphParams()) -> nx.Graph:
     """The road graph of a probability raster; empty when no road survives cleanup."""
+    from skimage.morphology import skeletonize  # here: see road_mask
+
     skeleton = skeletonize(road_mask(raster, params))
-    pixel_graph = sknw.build_sknw(skeleton.astype(np.uint16), multi=False)
+    pixel_graph = _sknw().build_sknw(skeleton.astype(np.uint16), multi=False)
     graph = _to_metric_graph(pixel_graph, raster)
     prune_spurs(graph, params.spur_m)
     _drop_small_components(graph, params.min_component_m)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from shapely.geometry import box
@@ -27,18 +27,14 @@ from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_a
 from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.jsontext import strict_json
-from osmgap.core.traces import GpsTraces
 from osmgap.errors import InputError
 from osmgap.export.overview import render_overview
 from osmgap.export.probability import write_probability_tif
 from osmgap.export.suggestion_files import write_suggestion_files
-from osmgap.gps.discovery import discovery_grid, gps_conflate_params, matched_evidence
-from osmgap.gps.support import apply_gps_support
 from osmgap.graph.lines import candidate_graph
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
 from osmgap.scale.options import ScaleOptions
 from osmgap.sources.candidates import load_candidates
-from osmgap.sources.gps import GpsSource, load_traces
 from osmgap.sources.imagery import (
     COVERAGE_WARN_SHARE,
     Coverage,
@@ -54,6 +50,9 @@ from osmgap.sources.xyz import AnyImagery, XyzOptions, open_window_reader, open_
 from osmgap.workspace.outputs import read_outputs
 from osmgap.workspace.store import Store
 from osmgap.workspace.tracking import RunRecord, record_run
+
+if TYPE_CHECKING:  # the GPS modules import numba (~0.2 s): loaded in run_diff only when a run has traces
+    from osmgap.core.traces import GpsTraces
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +93,7 @@ class DiffRequest:
     gps: list[str] = field(default_factory=list)  # GPS trace files/directories (osmgap.gps)
     gps_crs: str | None = None  # CRS of CSV/mapconstruction coordinates (GPX is always WGS84)
     gps_columns: dict[str, str] | None = None  # CSV field -> column
+    gps_connections: bool = False  # GPS-only: also report missing_connection between two junctions (sparse traces)
     name: str | None = None  # the AOI's name in the outputs and the state (--name); default: from the AOI file
 
 
@@ -146,6 +146,7 @@ class EvidenceRun:
     imagery: AnyImagery | None
     info: dict[str, Any]
     warnings: list[str] = field(default_factory=list)  # what the inputs of this evidence need said
+    connections: list = field(default_factory=list)  # missing_connection suggestions (geometry unknown)
 
 
 def run_diff(req: DiffRequest) -> dict[str, Any]:
@@ -159,6 +160,8 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
                    open_imagery(imagery_path) if imagery_path else None)
         coverage = measure_coverage(imagery, aoi) if isinstance(imagery, Imagery) else None
         frame = load_candidates(req.candidates, aoi, req.conflate.default_confidence) if req.candidates else None
+        if req.gps:
+            from osmgap.sources.gps import GpsSource, load_traces  # GPS runs only: see TYPE_CHECKING above
         traces, gps_info = (load_traces(req.gps, GpsSource(req.gps_crs, req.gps_columns), aoi) if req.gps
                             else (None, {}))
     with timer("osm"):
@@ -169,18 +172,25 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
     if frame is not None:
         run = _candidate_evidence(req, aoi, frame, imagery, licence, timer)
     elif imagery is None and traces is not None:
-        run = _gps_evidence(aoi, traces, timer, roads)
+        run = _gps_evidence(aoi, traces, timer, roads, req.gps_connections)
     else:
         assert imagery is not None  # resolve_sources: no candidates and no GPS means imagery
         run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
     with timer("conflate"):
-        params = gps_conflate_params(req.conflate) if run.info["evidence"] == "gps" else req.conflate
+        params = req.conflate
+        if run.info["evidence"] == "gps":
+            from osmgap.gps.discovery import gps_conflate_params  # GPS runs only: see TYPE_CHECKING above
+
+            params = gps_conflate_params(req.conflate)
         result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
     suggestions = result.suggestions
     if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
         with timer("gps support"):
             osm_metric = np.asarray(roads.ways.to_crs(traces.crs).geometry.values, dtype=object)
+            from osmgap.gps.support import apply_gps_support  # GPS runs only: see TYPE_CHECKING above
+
             run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, osm_metric, traces.crs)}
+    suggestions = suggestions + run.connections  # after support: nobody drives a line that is not there
     warnings = _warnings(result, licence, imagery, req.conflate)
     for w in warnings:
         log.warning(w)
@@ -243,9 +253,12 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
     return covered, warnings
 
 
-def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNetwork) -> EvidenceRun:
+def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNetwork,
+                  connections: bool = False) -> EvidenceRun:
     """GPS-only discovery: every trip map-matched to the OSM roads, the road graph of what they
     cannot explain (osmgap.gps.discovery)."""
+    from osmgap.gps.discovery import discovery_grid, matched_evidence  # GPS runs only: see TYPE_CHECKING above
+
     with timer("graph"):
         grid = discovery_grid(aoi.to_metric(aoi.geometry).bounds, aoi.metric_crs)
         found = matched_evidence(traces, roads, grid, known=aoi.to_metric(aoi.geometry))  # OSM is clipped to the AOI
@@ -254,8 +267,11 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
             "gps_matching": {"matched_share": round(float(found.matches.matched.mean()), 4) if len(traces) else 0.0,
                              "off_map_m": round(u.off_m, 1), "off_map_steps": len(u.off_a),
                              "detours": len(u.detour_a), "route_limit_m": round(found.route_limit_m),
-                             "cpu_seconds": round(found.match_seconds, 2)}}
-    return EvidenceRun(found.evidence, aoi.geometry, grid, None, info)
+                             "cpu_seconds": round(found.match_seconds, 2),
+                             "missing_connections": len(found.connections)}}
+    # opt-in: their precision on the Chicago bench is 0.5-0.7 (bench/gps.py), below osmgap's bar
+    extra = found.connection_suggestions(grid.crs) if connections else []
+    return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, connections=extra)
 
 
 def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: ImageryLicence,

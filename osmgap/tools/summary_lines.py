@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 KIND_WORDS = {"missing_road": "missing roads", "missing_link": "missing links",
-              "unsupported_osm_way": "OSM ways without evidence"}
+              "unsupported_osm_way": "OSM ways without evidence",
+              "missing_connection": "missing connections between two junctions (geometry unknown: in "
+                                    "suggestions.geojson, not in suggestions.osm)"}
 EVIDENCE_WORDS = {"imagery": "the model saw", "candidates": "the candidate file holds", "gps": "the GPS traces show"}
 
 
