@@ -11,23 +11,16 @@ import shapely
 from shapely.geometry import LineString, box
 
 from osmgap.core.aoi import Aoi, reproject
-from osmgap.core.datamodel import WGS84, RoadNetwork
+from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import resample
 from osmgap.export.geojson import suggestions_feature_collection
 from osmgap.export.josm import osm_xml
 from osmgap.gps.connections import KIND
 from osmgap.gps.discovery import discovery_grid, matched_evidence
 from osmgap.tools.summary_lines import summary_lines
+from tests.gps.test_gps_matching import _network
 
 CRS = "EPSG:32616"
-
-
-def _network(ways) -> RoadNetwork:
-    frame = ways.to_crs(WGS84)
-    frame["version"] = None
-    frame["node_ids"] = None
-    frame["tags"] = [{} for _ in range(len(frame))]
-    return RoadNetwork(frame.reset_index(drop=True))
 
 
 @pytest.fixture(scope="module")
