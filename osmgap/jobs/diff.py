@@ -165,7 +165,7 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
         traces, gps_info = (load_traces(req.gps, GpsSource(req.gps_crs, req.gps_columns), aoi) if req.gps
                             else (None, {}))
     with timer("osm"):
-        roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
+        roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
         demonstration = _demonstration(req)
         if demonstration is not None:
             roads, demo_info = demonstration.apply(roads)
@@ -380,7 +380,7 @@ def record_diff(req: DiffRequest, state: Path) -> RunRecord:
     """Record the run just written to ``req.out``, with its AOI and OSM roads (which tell a
     gap mapped since from one the model no longer sees)."""
     aoi, _, osm_spec, _ = resolve_sources(req)
-    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
+    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
     demonstration = _demonstration(req)
     if demonstration is not None:  # the OSM the run was diffed against, as the run saw it
         roads, _ = demonstration.apply(roads)

@@ -117,10 +117,14 @@ class _Unreadable:
 NodeTable = dict[int, tuple[int | None, float, float]]
 
 
-def load_osm(spec: str, aoi: Aoi, cache_dir: Path | None = None) -> RoadNetwork:
-    """Read the OSM roads of ``aoi`` from a file or (``spec == 'overpass'``) the Overpass API."""
+def load_osm(spec: str, aoi: Aoi, cache_dir: Path | None = None, graph_crs: str | None = None) -> RoadNetwork:
+    """Read the OSM roads of ``aoi`` from a file, (``spec == 'overpass'``) the Overpass API, or a
+    mapconstruction graph (``VERTICES,EDGES`` or a folder holding both) in ``graph_crs``."""
     if spec == OVERPASS_SPEC:
         return load_overpass(aoi, cache_dir)
+    graph_files = mapconstruction_files(spec)
+    if graph_files is not None:
+        return load_mapconstruction(graph_files, aoi, graph_crs)
     path = Path(spec)
     if not path.is_file():
         raise InputError(path, "OSM file not found")
@@ -131,6 +135,38 @@ def load_osm(spec: str, aoi: Aoi, cache_dir: Path | None = None) -> RoadNetwork:
         raise InputError(path, "unknown OSM file type: expected .osm, .osm.pbf, .osm.bz2, "
                                ".geojson or .json, or the word 'overpass'")
     return load_osmium_file(path, aoi, fmt)
+
+
+def mapconstruction_files(spec: str) -> tuple[Path, Path] | None:
+    """(vertices, edges) when ``spec`` names a mapconstruction graph, the way GPS benchmarks ship
+    their map: ``VERTICES,EDGES`` or a folder holding one ``*vertices*.txt`` and one ``*edges*.txt``."""
+    if "," in spec:
+        vertices, edges = (Path(part) for part in spec.split(",", 1))
+        for path in (vertices, edges):
+            if not path.is_file():
+                raise InputError(path, "mapconstruction graph file not found (--osm VERTICES,EDGES)")
+        return vertices, edges
+    folder = Path(spec)
+    if not folder.is_dir():
+        return None
+    found = [sorted(folder.glob(f"*{part}*.txt")) for part in ("vertices", "edges")]
+    if any(len(files) != 1 for files in found):
+        raise InputError(folder, "a folder given as --osm must hold one *vertices*.txt and one *edges*.txt "
+                                 "(a mapconstruction graph)")
+    return found[0][0], found[1][0]
+
+
+def load_mapconstruction(files: tuple[Path, Path], aoi: Aoi, crs: str | None) -> RoadNetwork:
+    """Roads of ``aoi`` from a mapconstruction graph: one way per junction-to-junction chain
+    (osmgap.sources.mapgraph), class ``road``, no tags, node ids or versions."""
+    from osmgap.sources.mapgraph import read_mapconstruction_graph  # only for benchmark graphs
+
+    if crs is None:
+        raise InputError(files[0], "a mapconstruction graph has bare coordinates: give their CRS with --gps-crs")
+    frame = read_mapconstruction_graph(*files, crs).to_crs(WGS84)
+    ways = [_Way(osm_id=int(i), highway="road", version=None, node_ids=None, tags={"highway": "road"}, geometry=g)
+            for i, g in zip(frame.osm_id, frame.geometry)]
+    return _network(clip_to_aoi(ways, aoi), {}, source=f"{files[0]},{files[1]}", fmt="mapconstruction")
 
 
 def file_format(path: Path) -> str | None:

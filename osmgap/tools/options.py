@@ -151,7 +151,8 @@ def add_imagery_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *
 
 
 def add_osm_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = " (default: the sample AOI's)") -> None:
-    p.add_argument("--osm", help=f".osm/.osm.pbf/.osm.bz2 file, GeoJSON of OSM ways (with osm_id), or 'overpass'{what}")
+    p.add_argument("--osm", help=".osm/.osm.pbf/.osm.bz2 file, GeoJSON of OSM ways (with osm_id), 'overpass', or a "
+                             f"mapconstruction graph (VERTICES,EDGES or a folder with both; CRS from --gps-crs){what}")
 
 
 def add_model_argument(p: argparse.ArgumentParser) -> None:
