@@ -39,7 +39,15 @@ support along OSM ways (the rasters as ``osmgap.gps.density.density_rasters`` ma
 uses; the graph and the support as ``osmgap diff --gps`` does); the wall and CPU time of each step and the
 peak memory of the process are printed.
 
-Usage: python bench/gps.py [--seed 0] [--radius 15] [--json OUT] [--baseline] [--scale N]
+Support (--support; issue 16 item 5): GPS support of suggestions that another source (imagery,
+--candidates) made, as ``osmgap diff`` applies it (osmgap.gps.support, by map matching) and as it
+was applied before (points in a 15 m corridor against the mapped roads within 300 m: >= 2 trips
+at >= 0.25 of the local traffic confirm, < 0.02 demotes). The suggestions: the deleted ways the
+full traces drove (real missing roads) and as many chords across blocks (straight lines between
+two kept ways, seeded, their middle >= 30 m from every road, with no off-map fix within 15 m:
+nobody drove there). Printed per trace variant: the share of each confirmed and demoted.
+
+Usage: python bench/gps.py [--seed 0] [--radius 15] [--json OUT] [--baseline] [--scale N] [--support]
 """
 from __future__ import annotations
 
@@ -56,7 +64,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import ndimage
-from shapely.geometry import box
+from shapely.geometry import LineString, box
 from shapely.ops import substring
 
 from osmgap.conflate.conflate import conflate, probability_along
@@ -64,14 +72,14 @@ from osmgap.conflate.gapscore import deletion_experiment, score
 from osmgap.conflate.osmindex import index_osm
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, reproject
-from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork
+from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.datapaths import data_root
 from osmgap.core.traces import GpsTraces, add_noise, keep_trips, resample
-from osmgap.gps.density import density_rasters, road_likelihood, trip_counts
+from osmgap.gps.density import TrafficIndex, density_rasters, road_likelihood, trip_counts
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_conflate_params, gps_evidence, matched_evidence
 from osmgap.gps.matching import Matcher, route_limit, trip_pieces
 from osmgap.gps.network import road_graph
-from osmgap.gps.support import TrafficIndex
+from osmgap.gps.support import apply_gps_support
 from osmgap.gps.verify import VerifyParams
 from osmgap.sources.gps import GpsSource, read_file, read_gps
 from osmgap.sources.mapgraph import read_mapconstruction_graph
@@ -172,11 +180,14 @@ def main() -> int:
                     help="match TRIPS real trips with fastmm and with leuvenmapmatching (pip install it) instead")
     ap.add_argument("--rows", nargs="+", help='only these rows, e.g. "resampled 60 s" (default: all)')
     ap.add_argument("--scale", type=int, help="time reading and rasterising the traces repeated N times instead")
+    ap.add_argument("--support", action="store_true", help="score GPS support of real and phantom suggestions instead")
     args = ap.parse_args()
     if args.scale:
         return scale_run(args.scale, args.seed)
     if args.compare:
         return compare_matchers(args.compare)
+    if args.support:
+        return support_run(args.seed, args.rows)
     root = data_root() / "gps" / "chicago-uic"
     started = time.perf_counter()
     traces_wgs = read_gps([root / "trips"], GpsSource(crs=CRS))
@@ -269,6 +280,77 @@ def main() -> int:
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps({"seed": args.seed, "radius_m": args.radius, "rows": rows}, indent=2))
+    return 0
+
+
+def phantom_chords(kept: np.ndarray, traces: GpsTraces, n: int, seed: int) -> list[LineString]:
+    """Seeded straight lines between points of two kept ways, across a block, where nobody drove."""
+    roads = shapely.union_all(kept)
+    fixes = shapely.points(traces.x, traces.y)
+    off_map = shapely.MultiPoint(fixes[shapely.distance(fixes, roads) >= 25.0])
+    rng = np.random.default_rng(seed)
+    out: list[LineString] = []
+    for _ in range(200 * n):
+        a, b = rng.choice(len(kept), 2, replace=False)
+        c = LineString([kept[a].interpolate(rng.uniform(0.2, 0.8), normalized=True),
+                        kept[b].interpolate(rng.uniform(0.2, 0.8), normalized=True)])
+        if 80.0 < c.length < 300.0 and c.interpolate(0.5, normalized=True).distance(roads) > 30.0 \
+                and c.distance(off_map) > 15.0 and all(c.distance(o) > 50.0 for o in out):
+            out.append(c)
+            if len(out) == n:
+                break
+    return out
+
+
+def corridor_verdicts(lines: list, traces: GpsTraces, kept: np.ndarray) -> list[str]:
+    """The verdicts of the corridor count osmgap used before map matching (see the docstring)."""
+    index = TrafficIndex(traces)
+    tree = shapely.STRtree(kept)
+    out = []
+    for line in lines:
+        own = index.along(line)
+        near = [index.along(kept[k]) for k in tree.query(line, predicate="dwithin", distance=300.0)]
+        length = sum(t.length_m for t in near)
+        reference = 100.0 * sum(t.points for t in near) / length if length else 0.0
+        if reference < 2.0:
+            out.append("no_coverage")
+            continue
+        ratio = own.per_100m / reference
+        out.append("confirmed" if own.trips >= 2 and ratio >= 0.25 else "demoted" if ratio < 0.02 else "unchanged")
+    return out
+
+
+def support_run(seed: int, rows: list[str] | None) -> int:
+    """GPS support of real missing roads and phantom chords, by matching and by corridor counts."""
+    root = data_root() / "gps" / "chicago-uic"
+    traces = read_gps([root / "trips"], GpsSource(crs=CRS)).to_crs(CRS)
+    ways = read_mapconstruction_graph(root / "chicago_vertices_osm.txt", root / "chicago_edges_osm.txt", CRS)
+    extent = box(traces.x.min(), traces.y.min(), traces.x.max(), traces.y.max())
+    frame = ways[ways.intersects(extent)].to_crs(WGS84).assign(version=None, node_ids=None)
+    roads = RoadNetwork(frame.assign(tags=[{} for _ in range(len(frame))]).reset_index(drop=True))
+    exp = deletion_experiment(roads, share=0.2, seed=seed)
+    kept = np.asarray(exp.kept.ways.to_crs(exp.crs).geometry.values, dtype=object)
+    grid = discovery_grid(exp.aoi.to_metric(exp.aoi.geometry).bounds, exp.crs)
+    full = road_likelihood(trip_counts(traces, grid), grid)
+    real = [line for line in exp.deleted if line.length >= 50.0
+            and (probability_along(full, line, 5.0) >= 0.5).mean() >= DRIVEN_SHARE]
+    phantoms = phantom_chords(kept, traces, len(real), seed)
+    print(f"GPS support (seed {seed}): {len(real)} deleted ways the full traces drove (>= 50 m) and "
+          f"{len(phantoms)} phantom chords, judged on the kept OSM ways")
+    print(f"{'traces':<18}{'method':<10}{'real confirmed':>16}{'real demoted':>14}{'phantom confirmed':>19}"
+          f"{'phantom demoted':>17}{'CPU s':>7}")
+    for name, variant in picked_variants(traces, seed, rows):
+        started = time.process_time()
+        sugs = [Suggestion(id=str(k), kind="missing_road", geometry=reproject(line, exp.crs, WGS84),
+                           length_m=line.length, confidence=0.5) for k, line in enumerate(real + phantoms)]
+        apply_gps_support(sugs, variant, exp.kept)
+        seconds = time.process_time() - started
+        for method, verdicts in (("matched", [s.evidence["gps_verdict"] for s in sugs]),
+                                 ("corridor", corridor_verdicts(real + phantoms, variant, kept))):
+            r, p = verdicts[:len(real)], verdicts[len(real):]
+            print(f"{name:<18}{method:<10}{r.count('confirmed') / max(len(r), 1):>16.2f}{r.count('demoted') / max(len(r), 1):>14.2f}"
+                  f"{p.count('confirmed') / max(len(p), 1):>19.2f}{p.count('demoted') / max(len(p), 1):>17.2f}"
+                  + (f"{seconds:>7.1f}" if method == "matched" else ""), flush=True)
     return 0
 
 

@@ -118,7 +118,8 @@ def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str]) -> dict:
             "rss_process_mb": peaks.get("process", 0.0), "rss_tree_mb": peaks.get("tree", 0.0),
             "rss_client_mb": peaks.get("client", 0.0), "rss_other_mb": peaks.get("other", 0.0),
             "suggestions": summary["suggestions"], "tiles": summary.get("tiles", {}).get("tiles"),
-            "cpu_s": cpu, "stages": summary["seconds"], "grid": summary["grid"]}
+            "cpu_s": cpu, "stages": summary["seconds"], "grid": summary["grid"],
+            "peak_rss_mb": summary.get("peak_rss_mb", {})}
 
 
 def main() -> None:

@@ -121,6 +121,8 @@ def memory_run(n: int, tmp: Path, threads: int) -> dict:
           + (f", self-tiled in {memory['tiles']} tiles" if memory["tiles"] else "")
           + f" (target < 2048 MB; {load()})", flush=True)
     print(f"  seconds per stage: {stages(memory)}", flush=True)
+    print("  peak RSS of the diff process when each stage ended (MB): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in memory["peak_rss_mb"].items()), flush=True)
     return memory
 
 

@@ -37,6 +37,7 @@ from osmgap.conflate.support import find_unsupported
 from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import CUT_AT_EDGE, WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
+from osmgap.core.memory import release_pages, return_freed_memory
 
 __all__ = ["ConflateParams", "Evidence", "Conflation", "conflate", "missing_roads", "mean_probability", "stable_id"]
 
@@ -69,18 +70,22 @@ def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
     osm = index_osm(roads, crs)
     shift = _offset(evidence, roads.ways, area_metric, params)
     prob = _moved(evidence.prob, shift.correction)
+    _settle(prob)
     usable = area_metric.buffer(-params.edge_margin_m)
     cands = _candidates(evidence.graph, usable, params, shift.correction)
     spread = alignment.measure_spread(cands.lines, osm, params)
     fitted = alignment.fitted_params(params, spread)
     pr = alignment.probe(cands.lines, osm, fitted)
-    score = (lambda line: mean_probability(prob, line)) if prob is not None else None
+    _settle(None)
+    score = _scorer(prob) if prob is not None else None
     dropped: dict[str, int] = {}
     gaps = find_gaps(cands, pr, osm, fitted, score, dropped)
+    _settle(prob)
     drafts = _gap_drafts(gaps, osm, crs, fitted)
     joined = {j.vertex for d in drafts for j in d.joins if j.vertex is not None}
     links = find_links(osm, pr.segs, cands.confidence, alignment.retraced(pr, osm, fitted),
                        usable, fitted, joined, cands.levels())
+    _settle(None)
     drafts += [from_link(k, osm, crs) for k in links if k.confidence >= fitted.min_confidence]
     drafts += [from_crossing(c, osm, crs)
                for c in find_misconnections(osm, evidence.graph, usable, fitted, shift.correction)]
@@ -152,6 +157,29 @@ def _raster_window(p: ProbabilityRaster) -> Callable[[Grid], np.ndarray]:
         r, c = int(round(row)), int(round(col))
         return p.prob[r:r + window.height, c:c + window.width]
     return read
+
+
+def _scorer(prob: ProbabilityRaster, release_every: int = 1024) -> Callable[[LineString], float]:
+    """Mean probability along a line; every ``release_every`` lines the pages of a file-backed
+    raster read so far are dropped (a city's gaps would otherwise bring all of it into memory)."""
+    calls = 0
+
+    def score(line: LineString) -> float:
+        nonlocal calls
+        calls += 1
+        if calls % release_every == 0:
+            release_pages(prob.prob)
+        return mean_probability(prob, line)
+    return score
+
+
+def _settle(prob: ProbabilityRaster | None) -> None:
+    """Between the large steps of a city-sized conflation: hand the heap that a step's temporary
+    arrays left back to the system, and drop the pages of a file-backed probability raster that
+    the step read (bench/speed.py: both grow with the AOI otherwise)."""
+    if prob is not None:
+        release_pages(prob.prob)
+    return_freed_memory()
 
 
 def _moved(prob: ProbabilityRaster | None, by: tuple[float, float]) -> ProbabilityRaster | None:

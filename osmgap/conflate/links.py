@@ -33,6 +33,7 @@ EVIDENCE_ANGLE_DEG = 30.0
 INTERIOR = (0.15, 0.85)  # the ends of a gap lie on OSM itself: test only between them
 MAX_BACKTRACK_DEG = 100.0  # a link may not turn back along the dead-end way
 TWIN_M = 5.0  # two links this close all along (Hausdorff) are one connection
+ENDS_PER_BATCH = 4096  # dead ends judged together: a city has hundreds of thousands of (end, segment) pairs
 
 
 @dataclass
@@ -56,12 +57,22 @@ def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: 
     ends = _dead_ends(osm, area, skip_vertices)
     if not len(ends) or not len(cands):
         return []
+    levels = np.full(int(cands.line.max()) + 1, np.nan) if cand_level is None else np.asarray(cand_level, float)
+    links: dict[int, Link] = {}
+    for start in range(0, len(ends), ENDS_PER_BATCH):  # each dead end in one batch: the same links, bounded memory
+        links.update(_links_from(ends[start:start + ENDS_PER_BATCH], osm, cands, cand_conf, retraced, params, levels))
+    return _one_per_pair(links, osm)
+
+
+def _links_from(ends: np.ndarray, osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: np.ndarray,
+                params: ConflateParams, levels: np.ndarray) -> dict[int, Link]:
+    """The confirmed links of the dead ends ``ends``, the shortest per dead end."""
     pi, si = osm.segs.tree.query(shapely.points(osm.vertex_xy[ends]), predicate="dwithin", distance=params.max_link_m)
     own_line = osm.line_of_vertex[ends]
     other = osm.segs.line[si] != own_line[pi]
     pi, si = pi[other], si[other]
     if not len(pi):
-        return []
+        return {}
     d = osm.vertex_xy[ends[pi]]
     a, ab = osm.segs.a[si], osm.segs.b[si] - osm.segs.a[si]
     t = np.clip(np.einsum("ij,ij->i", d - a, ab) / np.einsum("ij,ij->i", ab, ab), 0, 1)
@@ -73,15 +84,14 @@ def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: 
     pick = order[first]
     pick = pick[(dist[pick] > 0.05) & _forward(osm, ends[pi[pick]], target[pick])]
     if not len(pick):
-        return []
-    levels = np.full(int(cands.line.max()) + 1, np.nan) if cand_level is None else np.asarray(cand_level, float)
+        return {}
     levelled = bool(np.isfinite(levels).any())
     own_level, far_level = osm.level[own_line[pi[pick]]], osm.level[osm.segs.line[si[pick]]]
     if levelled:  # a tunnel's dead end is not joined to the street over it
         keep = own_level == far_level
         pick, own_level = pick[keep], own_level[keep]
         if not len(pick):
-            return []
+            return {}
     lines = shapely.linestrings(np.stack([d[pick], target[pick]], axis=1))
     ok = ~_crosses_other_ways(lines, osm, own_line[pi[pick]], osm.segs.line[si[pick]], own_level if levelled else None)
     share, conf = _evidence(lines, cands, cand_conf, retraced, params, levels, own_level)
@@ -97,7 +107,7 @@ def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: 
         seg_own = int(osm.segment_at_vertex[v])
         tags = level_tags(osm.tags[osm.line_of_vertex[v]]) if levelled else {}
         links[v] = Link(geom, v, [Join(0, seg_own, v, tuple(osm.vertex_xy[v])), join_far], float(c), float(s), tags)
-    return _one_per_pair(links, osm)
+    return links
 
 
 def _one_per_pair(links: dict[int, Link], osm: OsmIndex) -> list[Link]:

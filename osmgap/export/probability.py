@@ -21,6 +21,7 @@ from rasterio.shutil import copy as raster_copy
 from rasterio.windows import Window
 
 from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.core.memory import release_pages
 
 BLOCK_PX = 512
 SMALL_BLOCK_PX = 128  # for rasters under 1024 px a side, so that a small AOI still gets an overview
@@ -65,6 +66,7 @@ def write_probability_tif(path: str | Path, raster: ProbabilityRaster) -> Path:
             for row in range(0, height, block):  # in strips: the raster may be a file-backed AOI-sized array
                 rows = min(block, height - row)
                 dst.write(probability_bytes(raster.prob[row:row + rows]), 1, window=Window(0, row, width, rows))
+                release_pages(raster.prob)  # a file-backed AOI-sized raster: one strip resident at a time
             dst.set_band_description(1, "road probability x 255")
             dst.update_tags(1, meaning="road probability x 255 (osmgap)")
             if not cog:

@@ -1,5 +1,6 @@
 """GPS traces -> rasters on a metric grid: point count, Gaussian KDE (optionally log), distinct
-trips, mean sampling interval and mean speed per pixel, and the road likelihood of coverage.
+trips, mean sampling interval and mean speed per pixel, and the road likelihood of coverage;
+points and trips in a corridor along a line (``TrafficIndex``, for benches and tests).
 
 Counts of raw points depend on how often receivers sample and how long buses stand at stops;
 the number of distinct trips that drove through a place does not. So discovery reads trip
@@ -12,7 +13,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 from scipy import ndimage
+from scipy.spatial import cKDTree
+from shapely.geometry import LineString
 
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid
@@ -131,3 +135,34 @@ def road_likelihood(trips: np.ndarray, grid: Grid, params: DensityParams = Densi
     blurred = ndimage.gaussian_filter(trips, sigma_px, mode="constant") * (math.sqrt(2 * math.pi) * sigma_px)
     prob = 1.0 - np.exp2(-blurred / params.trips_for_half)
     return ProbabilityRaster(prob.astype(np.float32), grid.transform, grid.crs)
+
+
+@dataclass
+class Traffic:
+    points: int
+    trips: int
+    length_m: float
+
+    @property
+    def per_100m(self) -> float:
+        return 100.0 * self.points / max(self.length_m, 1.0)
+
+
+class TrafficIndex:
+    """GPS points (metric) indexed for corridor counts: points within ``corridor_m`` of points
+    every ``step_m`` along a line (a KD-tree over the point arrays; no per-point objects)."""
+
+    def __init__(self, traces: GpsTraces, corridor_m: float = 15.0, step_m: float = 5.0):
+        self.traces = traces
+        self.corridor_m, self.step_m = corridor_m, step_m
+        self.tree = cKDTree(np.column_stack([traces.x, traces.y])) if len(traces) else None
+
+    def along(self, line: LineString) -> Traffic:
+        """Points and distinct trips within the corridor of ``line``."""
+        if self.tree is None or line.length == 0:
+            return Traffic(0, 0, line.length)
+        n = max(2, int(np.ceil(line.length / self.step_m)) + 1)
+        xy = shapely.get_coordinates(shapely.line_interpolate_point(line, np.linspace(0, line.length, n)))
+        hits = self.tree.query_ball_point(xy, self.corridor_m, return_sorted=False)
+        idx = distinct(np.concatenate([np.asarray(h, np.int64) for h in hits]))
+        return Traffic(len(idx), len(distinct(self.traces.trip[idx])), line.length)

@@ -68,11 +68,15 @@ class Unexplained:
         return a[d <= max_m], b[d <= max_m]
 
 
+def noise_sigma(matches: Matches) -> float:
+    """The traces' GPS error (sigma, m), from the median distance of matched fixes to their roads."""
+    offsets = matches.offset_m[matches.matched & np.isfinite(matches.offset_m)]
+    return float(np.median(offsets)) / HALF_NORMAL_MEDIAN if len(offsets) else 0.0
+
+
 def off_threshold(matches: Matches, params: EvidenceParams = EvidenceParams()) -> float:
     """Distance from the matched road beyond which a fix is off the map, from the traces' noise."""
-    offsets = matches.offset_m[matches.matched & np.isfinite(matches.offset_m)]
-    sigma = float(np.median(offsets)) / HALF_NORMAL_MEDIAN if len(offsets) else 0.0
-    return max(params.off_m, params.off_sigmas * sigma)
+    return max(params.off_m, params.off_sigmas * noise_sigma(matches))
 
 
 def unexplained(traces: GpsTraces, matches: Matches, params: EvidenceParams = EvidenceParams(),

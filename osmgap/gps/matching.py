@@ -12,7 +12,8 @@ Before matching, trips are cut where the receiver went silent (``max_gap_s``) or
 than a vehicle drives (``max_speed_mps``); fixes closer than ``thin_m`` to the last matched fix
 of their trip (a standing vehicle) are not matched again but take that fix's result, so
 matching cost follows distance driven, not the receiver's rate.
-Results stay in flat arrays, one element per fix (``Matches``).
+Results stay in flat arrays, one element per fix (``Matches``); what each trip's matched route runs
+along, network piece by piece, can be logged too (``PieceUsage``: osmgap.gps.support).
 """
 from __future__ import annotations
 
@@ -60,6 +61,41 @@ class Matches:
     piece: np.ndarray
 
 
+class PieceUsage:
+    """What the trips' matched routes run along: per (trip, network piece) the metres of the piece
+    the route covers, and every fix matched onto a piece (trip, piece, fix index). A route can be
+    inferred along a piece no fix lies on (the shortest way between two sparse fixes), so the two
+    are kept apart."""
+
+    def __init__(self) -> None:
+        self._metres: dict[tuple[int, int], float] = {}
+        self._fixes: list[tuple[int, int, int]] = []
+
+    def add(self, trip: int, fixes: np.ndarray, segments: list) -> None:
+        """One matched stretch of ``trip``: fastmm's segments (the edges between consecutive
+        fixes; a segment's first fix lies on its first edge, its last fix on its last), and the
+        index of each of its trajectory's points in the traces (``fixes``)."""
+        segments = [seg for seg in segments if len(seg.edges)]
+        if segments:
+            first = segments[0]
+            self._fixes.append((trip, first.edges[0].edge_id // 2, int(fixes[first.p0.trajectory_index])))
+        for seg in segments:
+            for edge in seg.edges:
+                key = (trip, edge.edge_id // 2)  # directed edge id -> piece
+                self._metres[key] = self._metres.get(key, 0.0) + edge.points[-1].edge_offset - edge.points[0].edge_offset
+            self._fixes.append((trip, seg.edges[-1].edge_id // 2, int(fixes[seg.p1.trajectory_index])))
+
+    def metres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(trip, piece, metres of the piece its route covers)."""
+        keys = np.asarray(list(self._metres), np.int64).reshape(-1, 2)
+        return keys[:, 0], keys[:, 1], np.asarray(list(self._metres.values()), np.float64)
+
+    def fixes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(trip, piece, fix index) of every matched fix that was matched itself (not thinned)."""
+        rows = np.asarray(self._fixes, np.int64).reshape(-1, 3)
+        return rows[:, 0], rows[:, 1], rows[:, 2]
+
+
 def no_matches(n: int, pieces: np.ndarray) -> Matches:
     """Nothing matched: the result for a map without roads."""
     return Matches(np.zeros(n, bool), np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
@@ -102,8 +138,9 @@ class Matcher:
                                        max_distance_between_candidates=limit_m,
                                        cache_dir=str(cache_dir or self._tmp.name))  # type: ignore[union-attr]
 
-    def match(self, traces: GpsTraces, pieces: np.ndarray | None = None) -> Matches:
-        """Match every piece of every trip (``traces`` in the graph's metric CRS)."""
+    def match(self, traces: GpsTraces, pieces: np.ndarray | None = None, usage: PieceUsage | None = None) -> Matches:
+        """Match every piece of every trip (``traces`` in the graph's metric CRS); ``usage``, when
+        given, logs the network pieces each trip's matched route runs along."""
         n = len(traces)
         pieces = trip_pieces(traces, self.params) if pieces is None else pieces
         out = no_matches(n, pieces)
@@ -122,6 +159,8 @@ class Matcher:
             for sub in result.subtrajectories:
                 if sub.error_code == fastmm.MatchErrorCode.SUCCESS:
                     _store(out, kept, a, sub.segments, step, p.route_min_m)
+                    if usage is not None:
+                        usage.add(int(traces.trip[kept[a]]), kept[a:b], sub.segments)
         _inherit(out, kept, keep)
         return out
 

@@ -27,7 +27,7 @@ class RoadGraph:
     """Undirected pieces (metric LineStrings) with their end nodes and how they may be driven.
 
     ``direction``: +1 only first -> last vertex, -1 only last -> first, 0 both.
-    ``source``: per piece, the OSM line it comes from (-1 for an added line)."""
+    ``source``: per piece, the OSM line it comes from (-1 - k for the k-th added line)."""
 
     lines: np.ndarray
     u: np.ndarray
@@ -89,7 +89,7 @@ def with_lines(graph: RoadGraph, extra: list[LineString], join_m: float = JOIN_M
     direction, source = graph.direction.tolist(), graph.source.tolist()
     next_node = int(max(graph.u.max(initial=0), graph.v.max(initial=0))) + 1
     piece_of = []
-    for line in extra:
+    for added, line in enumerate(extra):
         nodes = []
         coords = np.array(line.coords)
         for end in (0, -1):
@@ -107,7 +107,7 @@ def with_lines(graph: RoadGraph, extra: list[LineString], join_m: float = JOIN_M
         u.append(nodes[0])
         v.append(nodes[1])
         direction.append(0)
-        source.append(-1)
+        source.append(-1 - added)
     return RoadGraph(np.asarray(lines, dtype=object), np.asarray(u, np.int64), np.asarray(v, np.int64),
                      np.asarray(direction, np.int64), np.asarray(source, np.int64)), np.asarray(piece_of, np.int64)
 

@@ -1,123 +1,233 @@
-"""GPS support of each suggestion: how much traffic runs along it, compared with the mapped
-roads around it, raises or lowers its confidence.
+"""GPS support of each suggestion, by map matching: a line is confirmed by the trips the matcher
+routes along it, and demoted where matched traffic passes its ends and never turns onto it.
 
-Raw counts mean little alone: a receiver sampling every second leaves ten times the points of
-one sampling every ten, and a campus shuttle route is driven a hundred times more than a side
-street. So the points per 100 m inside a corridor along a suggestion are divided by the same
-measure on the OSM roads within ``reach_m`` (length-weighted): ~1 means "driven like the roads
-around it". A suggestion driven by at least ``min_trips`` distinct trips at ``confirm_ratio`` or
-more is *confirmed*; one with (almost) no traffic where the roads around are driven is *demoted*
-(absence is weaker evidence than presence: a dead-end driveway may simply not be on anyone's
-route, so demotion only halves the confidence); where the area has no GPS coverage nothing
-changes. For ``unsupported_osm_way`` it is the reverse: traffic along the OSM way shows the way
-exists. Points within ``corridor_m`` of points every ``step_m`` along the line count (a KD-tree
-over the point arrays; no per-point objects).
+Counting the points in a corridor along a line (what osmgap did before) confirms a phantom beside a
+busy road, whose corridor catches that road's traffic, and says nothing about sparse traces, whose
+fixes rarely fall in any corridor. Instead every line suggestion is added to the OSM network
+(osmgap.gps.network.with_lines: its ends joined to the roads within ``JOIN_M``), and every trip
+that comes near one is matched again on that network (osmgap.gps.matching, Newson & Krumm's
+HMM). Then, per suggestion:
+
+- a trip *uses* it when its matched route runs along at least ``min_cover`` of its length and at
+  least one of its fixes matched onto it is *clear* and *heads along it*. Clear: every mapped
+  road is at least ``clear_m`` (or the traces' own sigma, if larger) farther from the fix than
+  the line is. Heads along: the trip moves (from the fix before to the fix after) within
+  ``max_turn_deg`` of the line's direction there. A route the matcher only infers between two
+  sparse fixes may be a shortcut it prefers, not the way driven; a fix as close to another road
+  (at a junction, or where a line runs beside a road) may have been on that road; a trip that
+  crosses the line (on a road missing from both) leaves one fix on it, moving across;
+- a trip *passes* it when its matched route runs through one of the junctions that join the line
+  to the map (or, for a line joined nowhere, along a mapped road within ``pass_m``) and its route
+  does not run along the line;
+- ``min_trips`` users, at least ``confirm_share`` of the trips there, confirm it (a busy road's
+  noisy fixes land anywhere beside it, now and then on a line and heading along it). No user, at least ``min_passing`` passers, and routes along it
+  for at most ``demote_share`` of the trips there (the matcher may route a stray trip along any
+  line) demote it. Absence is weaker evidence than presence: a driveway may be on nobody's route,
+  so demotion only halves the confidence. Nobody coming by is ``no_coverage``; nothing changes
+  then, nor in between. A line that runs beside a mapped road for ``beside_share`` of its length
+  is never demoted: the matcher puts its traffic on that road (one carriageway of a dual one).
+
+For ``unsupported_osm_way`` it is the reverse, on the OSM way's own pieces: trips along it show the
+way exists (its suggestion is demoted); passers that never use it confirm the suggestion.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 
+from osmgap.conflate.osmindex import index_osm
 from osmgap.core.aoi import reproject
-from osmgap.core.datamodel import WGS84, Suggestion
+from osmgap.core.datamodel import WGS84, RoadNetwork, Suggestion
 from osmgap.core.traces import GpsTraces
-from osmgap.gps.density import distinct
+from osmgap.gps.evidence import noise_sigma
+from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, route_limit, trip_pieces
+from osmgap.gps.network import RoadGraph, road_graph, with_lines
 
 VERDICTS = ("confirmed", "demoted", "unchanged", "no_coverage")
+UNSUPPORTED = "unsupported_osm_way"
 
 
 @dataclass(frozen=True)
 class SupportParams:
-    corridor_m: float = 15.0  # GPS error (~5 m) + lane offset + imagery/OSM misregistration
-    step_m: float = 5.0
-    reach_m: float = 300.0  # the mapped roads this close say how much the area is driven
-    confirm_ratio: float = 0.25  # a quarter of the local traffic is a road in use
+    matching: MatchParams = field(default_factory=MatchParams)
+    min_cover: float = 0.5  # of the line's length a trip's matched route must run along
     min_trips: int = 2  # one trip can be a vehicle crossing a car park
-    demote_ratio: float = 0.02  # below this, the line is not driven although its area is
-    min_reference_per_100m: float = 2.0  # the area counts as covered by GPS above this
+    confirm_share: float = 0.05  # ... and this share of the trips there: a busy road's noise lands anywhere
+    clear_m: float = 10.0  # 1 sigma of GPS error (more if the traces are noisier): a fix no nearer the line than this to another road may be on it
+    beside_m: float = 25.0  # a line with ``beside_share`` of its length this close to a mapped road ...
+    beside_share: float = 0.5  # ... is never demoted: the matcher cannot tell it from that road
+    max_turn_deg: float = 45.0  # between the trip's heading at a fix and the line's direction
+    min_passing: int = 5  # trips through its junctions that never turn onto it, to demote it
+    demote_share: float = 0.02  # ... while the routes of at most this share of the trips there run along it
+    pass_m: float = 50.0  # a line joined to no road: traffic on mapped roads this close passes it
+    near_m: float = 200.0  # trips with a fix this close to some line are matched again
     raise_share: float = 0.5  # confirmed: this share of the remaining doubt goes
     demote_factor: float = 0.5
 
 
 @dataclass
-class Traffic:
-    points: int
-    trips: int
-    length_m: float
+class Use:
+    """The trips that use one line, those whose route runs along it (users included: a route can
+    be inferred between sparse fixes), and those that pass it by."""
+
+    users: int
+    routed: int
+    passing: int
 
     @property
-    def per_100m(self) -> float:
-        return 100.0 * self.points / max(self.length_m, 1.0)
+    def support(self) -> float | None:
+        """Users over all trips that could have used it (None when none came by)."""
+        total = self.routed + self.passing
+        return self.users / total if total else None
 
 
-class TrafficIndex:
-    """GPS points (metric) indexed for corridor queries."""
-
-    def __init__(self, traces: GpsTraces, params: SupportParams = SupportParams()):
-        self.traces = traces
-        self.params = params
-        self.tree = cKDTree(np.column_stack([traces.x, traces.y])) if len(traces) else None
-
-    def along(self, line: LineString) -> Traffic:
-        """Points and distinct trips within the corridor of ``line``."""
-        if self.tree is None or line.length == 0:
-            return Traffic(0, 0, line.length)
-        n = max(2, int(np.ceil(line.length / self.params.step_m)) + 1)
-        xy = shapely.get_coordinates(shapely.line_interpolate_point(line, np.linspace(0, line.length, n)))
-        hits = self.tree.query_ball_point(xy, self.params.corridor_m, return_sorted=False)
-        idx = distinct(np.concatenate([np.asarray(h, np.int64) for h in hits]))
-        return Traffic(len(idx), len(distinct(self.traces.trip[idx])), line.length)
-
-
-def apply_gps_support(suggestions: list[Suggestion], traces: GpsTraces, osm_metric: np.ndarray, crs: object,
+def apply_gps_support(suggestions: list[Suggestion], traces: GpsTraces, roads: RoadNetwork,
                       params: SupportParams = SupportParams()) -> dict[str, int]:
-    """Score every line suggestion against ``traces`` (in ``crs``) and the OSM ways
-    (``osm_metric``, LineStrings in ``crs``); confidence and ``evidence['gps_*']`` change in
-    place. Returns the count of each verdict."""
-    index = TrafficIndex(traces, params)
-    tree = shapely.STRtree(osm_metric)
-    way_traffic: dict[int, Traffic] = {}
+    """Judge every line suggestion by the trips of ``traces`` (metric) matched on ``roads`` plus
+    the suggestions; confidence and ``evidence['gps_*']`` change in place. Returns the count of
+    each verdict."""
     counts = dict.fromkeys(VERDICTS, 0)
-    for s in suggestions:
-        if s.geometry.geom_type != "LineString":
-            continue
-        line = reproject(s.geometry, WGS84, crs)
-        own = index.along(line)
-        near = tree.query(line, predicate="dwithin", distance=params.reach_m)
-        if s.kind == "unsupported_osm_way":
-            near = near[~shapely.equals_exact(osm_metric[near], line, tolerance=0.5)]
-        for k in near.tolist():
-            if k not in way_traffic:
-                way_traffic[k] = index.along(osm_metric[k])
-        ref_points = sum(way_traffic[k].points for k in near.tolist())
-        ref_length = sum(way_traffic[k].length_m for k in near.tolist())
-        reference = 100.0 * ref_points / ref_length if ref_length > 0 else 0.0
-        verdict, ratio = judge(own, reference, s.kind, params)
+    lines = [(s, reproject(s.geometry, WGS84, traces.crs)) for s in suggestions if s.geometry.geom_type == "LineString"]
+    if not lines:
+        return counts
+    osm = index_osm(roads, traces.crs)
+    new = [(s, line) for s, line in lines if s.kind != UNSUPPORTED]
+    network, _ = with_lines(road_graph(osm), [line for _, line in new])
+    users = _usage(network, traces, [line for _, line in lines], params)
+    pieces_of = {id(s): np.flatnonzero(network.source == -1 - k) for k, (s, _) in enumerate(new)}
+    for s, line in lines:
+        if s.kind == UNSUPPORTED:
+            own = _osm_pieces(network, osm.lines, line)
+        else:
+            own = pieces_of[id(s)]
+        use = judge_use(network, own, line, users, params)
+        beside = _beside_mapped(network, own, line, params)
+        verdict = _verdict(use, s.kind, params, beside)
         before = s.confidence
         if verdict == "confirmed":
             s.confidence = before + (1.0 - before) * params.raise_share
         elif verdict == "demoted":
             s.confidence = before * params.demote_factor
         counts[verdict] += 1
-        s.evidence.update({"gps_points_per_100m": round(own.per_100m, 1), "gps_trips": own.trips,
-                           "gps_trips_per_100m": round(100.0 * own.trips / max(own.length_m, 1.0), 1),
-                           "gps_reference_per_100m": round(reference, 1),
-                           "gps_support": None if ratio is None else round(ratio, 3),
-                           "gps_verdict": verdict, "confidence_before_gps": round(before, 3)})
+        support = use.support
+        s.evidence.update({"gps_trips": use.users, "gps_trips_routed": use.routed, "gps_trips_passing": use.passing,
+                           "gps_support": None if support is None else round(support, 3),
+                           "gps_beside_mapped": beside, "gps_verdict": verdict,
+                           "confidence_before_gps": round(before, 3)})
     return counts
 
 
-def judge(own: Traffic, reference: float, kind: str, params: SupportParams = SupportParams()) -> tuple[str, float | None]:
-    """The verdict on one line and its support ratio (None without GPS coverage nearby)."""
-    if reference < params.min_reference_per_100m:
-        return "no_coverage", None
-    ratio = own.per_100m / reference
-    driven = own.trips >= params.min_trips and ratio >= params.confirm_ratio
-    undriven = ratio < params.demote_ratio
-    if kind == "unsupported_osm_way":  # traffic on an OSM way says the way is real
+@dataclass
+class Usage:
+    """The matched trips near the lines: what their routes cover (``metres``: trip, piece,
+    metres) and which of their fixes are clear on a piece (``clear``: trip, piece)."""
+
+    metres: tuple[np.ndarray, np.ndarray, np.ndarray]
+    clear: tuple[np.ndarray, np.ndarray]
+
+
+def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], params: SupportParams) -> Usage:
+    """Match the trips that come within ``near_m`` of a line on ``network``."""
+    tree = shapely.STRtree(lines)
+    near, _ = tree.query(shapely.points(traces.x, traces.y), predicate="dwithin", distance=params.near_m)
+    subset = np.flatnonzero(np.isin(traces.trip, np.unique(traces.trip[near])))
+    sub = traces.take(subset)
+    log = PieceUsage()
+    clear_m = params.clear_m
+    if len(sub) and len(network):
+        pieces = trip_pieces(sub, params.matching)
+        matches = Matcher(network, route_limit(sub, pieces, params.matching), params.matching).match(sub, pieces, log)
+        clear_m = max(clear_m, noise_sigma(matches))
+    trip, piece, fix = log.fixes()
+    ok = _clear(network, piece, sub.x[fix], sub.y[fix], clear_m) & _heading_along(network, piece, sub, fix, params)
+    return Usage(log.metres(), (trip[ok], piece[ok]))
+
+
+def _clear(network: RoadGraph, piece: np.ndarray, x: np.ndarray, y: np.ndarray, clear_m: float) -> np.ndarray:
+    """Per fix matched onto ``piece``: is every mapped road at least ``clear_m`` farther away?"""
+    points = shapely.points(x, y)
+    own = shapely.distance(points, network.lines[piece]) if len(piece) else np.zeros(0)
+    fix, other = shapely.STRtree(network.lines).query(points, predicate="dwithin", distance=own + clear_m)
+    crowding = (other != piece[fix]) & (network.source[other] >= 0)  # mapped roads; suggestions are not roads yet
+    crowded = np.zeros(len(piece), bool)
+    crowded[fix[crowding]] = True
+    return ~crowded
+
+
+def _heading_along(network: RoadGraph, piece: np.ndarray, traces: GpsTraces, fix: np.ndarray,
+                   params: SupportParams) -> np.ndarray:
+    """Per fix matched onto ``piece``: does its trip move along the piece there (from the fix
+    before to the fix after, within ``max_turn_deg`` either way)?"""
+    n = len(traces)
+    before = np.where((fix > 0) & (traces.trip[np.maximum(fix - 1, 0)] == traces.trip[fix]), fix - 1, fix)
+    after = np.where((fix < n - 1) & (traces.trip[np.minimum(fix + 1, n - 1)] == traces.trip[fix]), fix + 1, fix)
+    move = np.column_stack([traces.x[after] - traces.x[before], traces.y[after] - traces.y[before]])
+    lines = network.lines[piece]
+    at = shapely.line_locate_point(lines, shapely.points(traces.x[fix], traces.y[fix]))
+    length = shapely.length(lines)
+    a = shapely.get_coordinates(shapely.line_interpolate_point(lines, np.clip(at - 5.0, 0.0, length)))
+    b = shapely.get_coordinates(shapely.line_interpolate_point(lines, np.clip(at + 5.0, 0.0, length)))
+    tangent = b - a
+    norm = np.linalg.norm(move, axis=1) * np.linalg.norm(tangent, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.abs(np.sum(move * tangent, axis=1)) / norm
+    return np.nan_to_num(cos) >= np.cos(np.radians(params.max_turn_deg))
+
+
+def _osm_pieces(network: RoadGraph, osm_lines: np.ndarray, line: LineString) -> np.ndarray:
+    """The network pieces cut from the OSM way that ``line`` is (to half a metre)."""
+    same = np.flatnonzero(shapely.equals_exact(osm_lines, line, tolerance=0.5))
+    return np.flatnonzero(np.isin(network.source, same))
+
+
+def judge_use(network: RoadGraph, own: np.ndarray, line: LineString, usage: Usage,
+              params: SupportParams = SupportParams()) -> Use:
+    """The trips that use the pieces ``own`` (together ``line``) and those that pass them by."""
+    trip, piece, metres = usage.metres
+    length = shapely.length(network.lines[own]) if len(own) else np.zeros(0)
+    mine = np.isin(piece, own)
+    clipped = np.minimum(metres[mine], length[np.searchsorted(own, piece[mine])])
+    trips_on, at = np.unique(trip[mine], return_inverse=True)
+    covering = trips_on[np.bincount(at, clipped, len(trips_on)) >= params.min_cover * float(length.sum())]
+    clear_trip, clear_piece = usage.clear
+    used = np.intersect1d(covering, clear_trip[np.isin(clear_piece, own)])
+    passing = np.setdiff1d(np.unique(trip[np.isin(piece, _passing_pieces(network, own, line, params))]), covering)
+    return Use(len(used), len(covering), len(passing))
+
+
+def _passing_pieces(network: RoadGraph, own: np.ndarray, line: LineString, params: SupportParams) -> np.ndarray:
+    """The other pieces at the junctions joining ``own`` to the network; if there are none, the
+    mapped pieces within ``pass_m`` of ``line``."""
+    others = np.ones(len(network), bool)
+    others[own] = False
+    nodes = np.union1d(network.u[own], network.v[own])
+    joins = others & (np.isin(network.u, nodes) | np.isin(network.v, nodes))
+    if joins.any():
+        return np.flatnonzero(joins)
+    near = shapely.STRtree(network.lines).query(line, predicate="dwithin", distance=params.pass_m)
+    return near[others[near] & (network.source[near] >= 0)]
+
+
+def _beside_mapped(network: RoadGraph, own: np.ndarray, line: LineString, params: SupportParams) -> bool:
+    """Does ``line`` run beside a mapped road (one carriageway of a dual one, a service road
+    along a street) for ``beside_share`` of its length?"""
+    near = shapely.STRtree(network.lines).query(line, predicate="dwithin", distance=params.beside_m)
+    mapped = near[(network.source[near] >= 0) & ~np.isin(near, own)]
+    if not len(mapped) or line.length == 0:
+        return False
+    zone = shapely.union_all(shapely.buffer(network.lines[mapped], params.beside_m))
+    return line.intersection(zone).length >= params.beside_share * line.length
+
+
+def _verdict(use: Use, kind: str, params: SupportParams, beside: bool = False) -> str:
+    if use.routed == 0 and use.passing == 0:
+        return "no_coverage"
+    driven = use.users >= params.min_trips and use.users >= params.confirm_share * (use.routed + use.passing)
+    undriven = (use.users == 0 and use.passing >= params.min_passing and not beside
+                and use.routed <= params.demote_share * (use.routed + use.passing))
+    if kind == UNSUPPORTED:  # traffic on an OSM way says the way is real
         driven, undriven = undriven, driven
-    return ("confirmed" if driven else "demoted" if undriven else "unchanged"), ratio
+    return "confirmed" if driven else "demoted" if undriven else "unchanged"

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
 from shapely.geometry import box
 
 from osmgap import __version__
@@ -27,6 +26,7 @@ from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_a
 from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.jsontext import strict_json
+from osmgap.core.memory import peak_rss_mb, release_pages, return_freed_memory
 from osmgap.errors import InputError
 from osmgap.export.overview import render_overview
 from osmgap.export.probability import write_probability_tif
@@ -98,13 +98,18 @@ class DiffRequest:
 
 
 class StageTimer:
+    """Seconds per stage, and this process's peak resident memory so far when each ended (the
+    stage whose figure jumps is where a large AOI's memory goes: bench/speed.py prints both)."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
+        self.peak_rss_mb[name] = peak_rss_mb()
         self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
         log.info("%s: %.2f s", name, self.seconds[name])
 
@@ -183,13 +188,14 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
 
             params = gps_conflate_params(req.conflate)
         result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
+        if run.evidence.prob is not None:
+            release_pages(run.evidence.prob.prob)  # a self-tiled AOI's file-backed raster: read again when written
     suggestions = result.suggestions
     if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
         with timer("gps support"):
-            osm_metric = np.asarray(roads.ways.to_crs(traces.crs).geometry.values, dtype=object)
             from osmgap.gps.support import apply_gps_support  # GPS runs only: see TYPE_CHECKING above
 
-            run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, osm_metric, traces.crs)}
+            run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, roads)}
     suggestions = suggestions + run.connections  # after support: nobody drives a line that is not there
     warnings = _warnings(result, licence, imagery, req.conflate)
     for w in warnings:
@@ -230,6 +236,7 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
                             f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
                             " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]])
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
+        summary["peak_rss_mb"] = timer.peak_rss_mb
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))
     return summary
 
@@ -304,6 +311,8 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
         with timer("segment"), open_window_reader(imagery, grid) as reader:
             prob = predict_raster(net, meta, reader, tile=req.tile, overlap=req.overlap, batch=req.batch,
                                   device=device, tta=req.tta, compile=req.compile)
+            del net  # the model's memory goes back before the graph and conflation need theirs
+            return_freed_memory()
         with timer("graph"):
             graph = extract_graph(prob, params)
     info = {"evidence": "imagery", "predicted_road_km": round(graph_length_m(graph) / 1000, 3),

@@ -12,12 +12,16 @@ CPU as well); on a GPU under bf16 (fp16 where bf16 is missing) autocast, on a CP
 (bench/speed.py: bf16 moves eval IoU on the real chips by < 0.001, but a CPU without bf16
 instructions runs it at 0.6-0.9x the speed of fp32); ``tta`` averages the four flips
 (4x the work for smoother, less orientation-biased output); ``compile`` wraps the net in
-``torch.compile``, which only pays on large areas (bench/model.py measures it).
+``torch.compile``, which only pays on large areas (bench/model.py measures it). The next batch
+of windows is read in a second thread while the net runs on the current one: GDAL decodes and
+warps with the GIL released, so on a CPU reading hides behind the forward pass instead of
+adding to it (bench/speed.py).
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -187,8 +191,7 @@ def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, 
     mean = torch.tensor(meta.mean, device=device)[None, :, None, None]
     std = torch.tensor(meta.std, device=device)[None, :, None, None]
     run_net = compiled(net) if compile else net  # weights channels-last: predict_raster, osmgap.scale.tiled._model
-    for group in _batches(origins, batch or auto_batch(tile, device, len(origins))):
-        tiles = [read(r, c, tile, tile) for r, c in group]
+    for group, tiles in _read_ahead(read, list(_batches(origins, batch or auto_batch(tile, device, len(origins)))), tile):
         x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device)
         x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
         prob = forward_probability(run_net, x, tta).cpu().numpy()
@@ -199,6 +202,23 @@ def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, 
             acc[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += (p[:h, :w] * wgt)[a0 - r:a1 - r, b0 - c:b1 - c]
             cov[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += wgt[a0 - r:a1 - r, b0 - c:b1 - c]
     return acc, cov
+
+
+def _read_ahead(read: TileReader, groups: list[list[tuple[int, int]]], tile: int,
+                ) -> Iterator[tuple[list[tuple[int, int]], list[tuple[np.ndarray, np.ndarray]]]]:
+    """Each group of window origins with its windows read, the next group being read in one
+    background thread meanwhile (one reader at a time: a dataset handle is not shared between
+    threads). A read's error is raised here, in the caller's thread."""
+    def read_group(group: list[tuple[int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [read(r, c, tile, tile) for r, c in group]
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="osmgap-read") as pool:
+        pending = pool.submit(read_group, groups[0]) if groups else None
+        for k, group in enumerate(groups):
+            assert pending is not None
+            tiles = pending.result()
+            pending = pool.submit(read_group, groups[k + 1]) if k + 1 < len(groups) else None
+            yield group, tiles
 
 
 def predict_array(net: torch.nn.Module, meta: ModelMeta, image: np.ndarray, **kwargs) -> np.ndarray:

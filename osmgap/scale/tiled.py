@@ -28,6 +28,7 @@ import torch
 from osmgap import __version__
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid
+from osmgap.core.memory import release_pages, return_freed_memory
 from osmgap.errors import InputError
 from osmgap.graph.skeleton import GraphParams, extract_graph
 from osmgap.model.infer import accumulate_windows, window_size
@@ -70,7 +71,7 @@ class FileRaster:
         self.array = np.frombuffer(self._map, np.float32).reshape(shape)  # keeps the mapping alive
 
     def release(self) -> None:
-        self._map.madvise(mmap.MADV_DONTNEED)
+        release_pages(self.array)
 
 @dataclass(frozen=True)
 class TileJob:
@@ -135,6 +136,8 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
         with stage("segment"):
             prob = _probabilities(opts, store, tiles, TileJob(imagery, grid, tiles[0], model, window, overlap, batch,
                                                               0, tta, compile), threads)
+        _model.cache_clear()  # this process's copy of the model is done with: its memory goes back
+        return_freed_memory()
         with stage("graph"):
             lines = [(t, _graph_tile(prob, grid, t, graph)) for t in plan_tiles(grid, opts.tile_px, opts.margin_px)]
             stitched = stitch(lines, grid, graph)
@@ -190,6 +193,7 @@ def _graph_tile(prob: np.ndarray, grid: Grid, tile: Tile, params: GraphParams) -
     r0, c0, r1, c1 = tile.region
     region = window_grid(grid, tile.region)
     graph = extract_graph(ProbabilityRaster(np.array(prob[r0:r1, c0:c1]), region.transform, region.crs), params)
+    release_pages(prob)  # the file-backed raster's pages this tile read: the AOI's never all resident
     return core_pieces(graph, window_box(grid, tile.core))
 
 

@@ -17,7 +17,7 @@ from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.traces import from_arrays, resample
 from osmgap.gps.discovery import discovery_grid, gps_conflate_params, matched_evidence
 from osmgap.gps.evidence import unexplained
-from osmgap.gps.matching import Matcher, MatchParams, route_limit, trip_pieces
+from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, route_limit, trip_pieces
 from osmgap.gps.network import road_graph, with_lines
 from osmgap.gps.verify import verify
 
@@ -73,6 +73,24 @@ def test_real_trips_match_the_complete_map(chicago_roads, some_trips):
     assert read.sum() > 0.5 * len(sparse)
     assert np.median(matches.route_m[read] / step[read]) < 1.1  # routes follow the trips
     assert len(unexplained(sparse, matches).detour_a) < 0.05 * len(sparse)
+
+
+def test_piece_usage_follows_the_trips(chicago_roads, some_trips):
+    """What the matched routes run along (PieceUsage) adds up to the distance the trips drove, on
+    pieces next to their fixes; the fixes it logs are the trips' own."""
+    graph = road_graph(index_osm(chicago_roads, CRS))
+    pieces = trip_pieces(some_trips)
+    usage = PieceUsage()
+    Matcher(graph, route_limit(some_trips, pieces)).match(some_trips, pieces, usage)
+    trip, piece, metres = usage.metres()
+    step = some_trips.step_lengths()
+    driven = np.bincount(some_trips.trip[np.isfinite(step)], step[np.isfinite(step)])
+    routed = np.bincount(trip, metres, minlength=len(driven))
+    busy = driven > 1000
+    assert busy.sum() >= 20 and np.median(routed[busy] / driven[busy]) == pytest.approx(1.0, abs=0.1)
+    fix_trip, fix_piece, fix = usage.fixes()
+    assert len(fix) >= 0.5 * len(some_trips) and np.array_equal(some_trips.trip[fix], fix_trip)
+    assert np.median(shapely.distance(shapely.points(some_trips.x[fix], some_trips.y[fix]), graph.lines[fix_piece])) < 6.0
 
 
 def test_trips_split_at_silence_and_jumps():

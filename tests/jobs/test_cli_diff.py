@@ -43,6 +43,7 @@ def test_summary_has_counts_times_and_provenance(sample_run):
     assert s["osm"]["ways"] == 10 and s["osm_ways"] == 7  # the sample's 10 ways, less the 3 the demonstration takes out
     assert s["demonstration"]["removed_osm_ids"] == sorted(REMOVED) and "NOT missing" in s["demonstration"]["text"]
     assert set(s["seconds"]) >= {"inputs", "osm", "segment", "graph", "conflate", "write", "total"}
+    assert set(s["peak_rss_mb"]) == set(s["seconds"]) - {"total"} and all(v > 50 for v in s["peak_rss_mb"].values())
     assert s["imagery"]["crs"] == "EPSG:4326" and 0.2 < s["imagery"]["resolution_m"] < 0.3
     assert "Maxar" in s["imagery"]["attribution"] and s["imagery"]["licence"] == "CC-BY-SA 4.0"
     assert s["osm"]["licence"].startswith("ODbL")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from osmgap.model.infer import blend_window, predict_array, predict_raster, tile_origins
+from osmgap.model.infer import blend_window, predict_array, predict_raster, sliding_window, tile_origins
 from osmgap.model.nets import ModelMeta, build_net, fold_batchnorm, inference_net, load_checkpoint, save_checkpoint
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 
@@ -104,3 +104,31 @@ def test_a_norm_that_does_not_follow_its_convolution_is_not_folded():
     net.bn1.running_var.uniform_(0.5, 2)
     same, count = fold_batchnorm(net)
     assert same is net and count == 0
+
+
+def test_windows_read_ahead_in_order_and_a_read_error_reaches_the_caller():
+    """The next batch is read in a background thread: each window is read once, the results are
+    the same as reading in turn, and a failing read raises in the caller."""
+    image = np.random.default_rng(0).random((3, 300, 400)).astype(np.float32)
+    meta = ModelMeta(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0])
+    seen: list[tuple[int, int]] = []
+
+    def read(row: int, col: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        seen.append((row, col))
+        out = np.zeros((3, h, w), np.float32)
+        part = image[:, row:row + h, col:col + w]
+        out[:, :part.shape[1], :part.shape[2]] = part
+        return out, np.ones((h, w), bool)
+
+    got = sliding_window(PixelwiseNet(), meta, read, 300, 400, tile=128, overlap=32, batch=1, device=torch.device("cpu"))
+    assert len(seen) == len(set(seen)) == len(tile_origins(300, 128, 32)) * len(tile_origins(400, 128, 32))
+    expected = torch.sigmoid(PixelwiseNet()(torch.from_numpy(image[None]))).numpy()[0, 0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+    def broken(row: int, col: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        if (row, col) != (0, 0):
+            raise OSError("imagery.tif: read failed")
+        return read(row, col, h, w)
+
+    with pytest.raises(OSError, match="read failed"):
+        sliding_window(PixelwiseNet(), meta, broken, 300, 400, tile=128, overlap=32, batch=1, device=torch.device("cpu"))

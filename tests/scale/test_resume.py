@@ -38,6 +38,7 @@ def _tiles(work: Path) -> list[Path]:
 def _summary(out: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     summary.pop("seconds")
+    summary.pop("peak_rss_mb")  # measured, like the seconds
     return summary
 
 

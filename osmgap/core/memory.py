@@ -1,0 +1,66 @@
+"""Keeping a large AOI's resident memory flat: measure it, hand freed memory back to the system,
+and drop the pages of file-backed rasters once read.
+
+A self-tiled run maps its AOI-sized probability raster from a file; every page the graph,
+conflation and writing stages read stays resident in this process until released, so without
+``release_pages`` its resident size grows with the AOI. glibc keeps the freed blocks of a
+forward pass in its heap; ``return_freed_memory`` trims them once the model is done.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import mmap
+import resource
+
+import numpy as np
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far. Linux's VmHWM belongs to the process image;
+    getrusage's figure survives exec, so a child of a large parent would report the parent's."""
+    try:
+        with open("/proc/self/status") as status:
+            kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux (bytes on macOS: a fallback)
+    return round(kib / 1024, 1)
+
+
+def reset_peak_rss() -> bool:
+    """Start a new peak for ``peak_rss_mb`` (Linux >= 4.0: writing 5 to /proc/self/clear_refs),
+    so the peak of each stage can be told apart; False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def release_pages(array: np.ndarray) -> bool:
+    """Drop this process's resident pages of the whole memory-mapped file that ``array`` views (the
+    data stay in the file and the page cache, and are read again on the next access); False for
+    an in-memory array, which is left alone."""
+    base: object = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)
+        return True
+    return False
+
+
+def return_freed_memory() -> None:
+    """Collect garbage and ask glibc to return its free heap to the system (no-op elsewhere)."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
