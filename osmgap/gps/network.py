@@ -89,16 +89,17 @@ def with_lines(graph: RoadGraph, extra: list[LineString], join_m: float = JOIN_M
     direction, source = graph.direction.tolist(), graph.source.tolist()
     next_node = int(max(graph.u.max(initial=0), graph.v.max(initial=0))) + 1
     piece_of = []
+    nearest = _NearestPiece(lines)
     for added, line in enumerate(extra):
         nodes = []
         coords = np.array(line.coords)
         for end in (0, -1):
             point = shapely.Point(coords[end])
-            k = shapely.STRtree(lines).query_nearest(point, max_distance=join_m)  # pieces change as lines are cut
-            if len(k):
-                node, next_node = _cut(lines, u, v, direction, source, int(k[0]), point, next_node)
-                piece = lines[int(k[0])]
-                coords[end] = piece.coords[0] if node == u[int(k[0])] else piece.coords[-1]
+            k = nearest(point, join_m)
+            if k is not None:
+                node, next_node = _cut(lines, u, v, direction, source, k, point, next_node)
+                piece = lines[k]
+                coords[end] = piece.coords[0] if node == u[k] else piece.coords[-1]
             else:
                 node, next_node = next_node, next_node + 1
             nodes.append(node)
@@ -110,6 +111,32 @@ def with_lines(graph: RoadGraph, extra: list[LineString], join_m: float = JOIN_M
         source.append(-1 - added)
     return RoadGraph(np.asarray(lines, dtype=object), np.asarray(u, np.int64), np.asarray(v, np.int64),
                      np.asarray(direction, np.int64), np.asarray(source, np.int64)), np.asarray(piece_of, np.int64)
+
+
+class _NearestPiece:
+    """The piece nearest a point, while pieces are cut (a cut piece only shrinks, so the index's
+    old box still holds it) and new ones appended (checked one by one until ``REBUILD`` of them
+    make a new index worth it): one index per ``REBUILD`` added pieces, not one per line end."""
+
+    REBUILD = 256
+
+    def __init__(self, lines: list) -> None:
+        self.lines = lines
+        self._index()
+
+    def _index(self) -> None:
+        self.size = len(self.lines)
+        self.tree = shapely.STRtree(self.lines)
+
+    def __call__(self, point: shapely.Point, within_m: float) -> int | None:
+        if len(self.lines) - self.size > self.REBUILD:
+            self._index()
+        near = np.r_[self.tree.query(point, predicate="dwithin", distance=within_m), np.arange(self.size, len(self.lines))]
+        if not len(near):
+            return None
+        d = shapely.distance(np.asarray([self.lines[k] for k in near.tolist()], dtype=object), point)
+        best = int(np.argmin(d))
+        return int(near[best]) if d[best] <= within_m else None
 
 
 def _cut(lines: list, u: list, v: list, direction: list, source: list, k: int, point: shapely.Point,

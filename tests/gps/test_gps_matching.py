@@ -15,6 +15,7 @@ from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, reproject
 from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.traces import from_arrays, resample
+from osmgap.gps import network as network_module
 from osmgap.gps.discovery import discovery_grid, gps_conflate_params, matched_evidence
 from osmgap.gps.evidence import unexplained
 from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, route_limit, trip_pieces
@@ -91,6 +92,20 @@ def test_piece_usage_follows_the_trips(chicago_roads, some_trips):
     fix_trip, fix_piece, fix = usage.fixes()
     assert len(fix) >= 0.5 * len(some_trips) and np.array_equal(some_trips.trip[fix], fix_trip)
     assert np.median(shapely.distance(shapely.points(some_trips.x[fix], some_trips.y[fix]), graph.lines[fix_piece])) < 6.0
+
+
+def test_adding_many_lines_joins_them_as_a_fresh_index_each_time_would(chicago_roads, monkeypatch):
+    """with_lines keeps one spatial index over several cuts (network._NearestPiece); the result
+    must equal rebuilding it for every line end."""
+    graph = road_graph(index_osm(chicago_roads, CRS))
+    rng = np.random.default_rng(0)
+    extra = [shapely.affinity.translate(graph.lines[k], 20.0, 10.0) for k in rng.choice(len(graph), 600, replace=False)]
+    fast, _ = with_lines(graph, extra)
+    monkeypatch.setattr(network_module._NearestPiece, "REBUILD", -1)  # a new index before every query
+    slow, _ = with_lines(graph, extra)
+    assert len(fast) == len(slow) > len(graph) + 600
+    assert np.array_equal(fast.u, slow.u) and np.array_equal(fast.v, slow.v) and np.array_equal(fast.source, slow.source)
+    assert all(a.equals_exact(b, 1e-9) for a, b in zip(fast.lines, slow.lines))
 
 
 def test_trips_split_at_silence_and_jumps():
