@@ -167,22 +167,20 @@ class Matcher:
 
 def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.ndarray, route_min_m: float) -> None:
     """The matched positions of one matched stretch, and the routed length of its steps of at
-    least ``route_min_m`` (reading a route out of fastmm costs more than matching the fix)."""
-    _store_fix(out, kept[first + segments[0].p0.trajectory_index], segments[0].p0)
-    for seg in segments:
-        c = seg.p1
-        i = kept[first + c.trajectory_index]
-        _store_fix(out, i, c)
-        out.routed[i] = True
-        if step[i] >= route_min_m:
-            edges = seg.edges
-            out.route_m[i] = edges[-1].points[-1].cumulative_distance - edges[0].points[0].cumulative_distance
-
-
-def _store_fix(out: Matches, i: int, c: fastmm.MatchCandidate) -> None:
-    out.matched[i] = True
-    out.mx[i], out.my[i] = c.x, c.y
-    out.offset_m[i] = c.perpendicular_distance_to_matched_geometry
+    least ``route_min_m`` (reading a route out of fastmm costs more than matching the fix).
+    Filled a stretch at a time: per-fix attribute reads are most of the cost outside fastmm."""
+    if not segments:
+        return
+    fixes = [segments[0].p0, *(seg.p1 for seg in segments)]
+    at = kept[first + np.fromiter((c.trajectory_index for c in fixes), np.int64, len(fixes))]
+    out.matched[at] = True
+    out.mx[at] = [c.x for c in fixes]
+    out.my[at] = [c.y for c in fixes]
+    out.offset_m[at] = [c.perpendicular_distance_to_matched_geometry for c in fixes]
+    out.routed[at[1:]] = True
+    for j in np.flatnonzero(step[at[1:]] >= route_min_m).tolist():
+        edges = segments[j].edges
+        out.route_m[at[j + 1]] = edges[-1].points[-1].cumulative_distance - edges[0].points[0].cumulative_distance
 
 
 def _inherit(out: Matches, kept: np.ndarray, keep: np.ndarray) -> None:
