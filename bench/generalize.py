@@ -170,6 +170,10 @@ def main() -> int:
                                                     vegas / "roads.geojson", args.model)
     print(f"model: {args.model or 'default (shipped)'}, threshold {meta.threshold}; (a) = domain not in the "
           "model's training, (b) = domain in training, images held out")
+    pairs = sorted(name.split("/", 1)[1] for name in (meta.training or {}).get("train_names", []) if name.startswith("pair/"))
+    if pairs:  # --pair images carry no dataset name: the (a)/(b) marks cannot account for them
+        print(f"also trained on {len(pairs)} --pair image(s), not attributed to a domain: {', '.join(pairs)}; "
+              "a row marked (a) is (b) if they come from its domain")
     print(f"{'domain':28s} {'IoU':>6s} {'F1@3m':>6s} {'APLS':>6s}  notes")
     for name, r in rows.items():
         note = TARGETS.get(name, "")
