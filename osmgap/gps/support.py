@@ -96,15 +96,17 @@ def apply_gps_support(suggestions: list[Suggestion], traces: GpsTraces, roads: R
     osm = index_osm(roads, traces.crs)
     new = [(s, line) for s, line in lines if s.kind != UNSUPPORTED]
     network, _ = with_lines(road_graph(osm), [line for _, line in new])
-    users = _usage(network, traces, [line for _, line in lines], params)
-    pieces_of = {id(s): np.flatnonzero(network.source == -1 - k) for k, (s, _) in enumerate(new)}
+    index = _Index(network, _usage(network, traces, [line for _, line in lines], params))
+    added = {id(s): -1 - k for k, (s, _) in enumerate(new)}
+    osm_tree = shapely.STRtree(osm.lines)
     for s, line in lines:
         if s.kind == UNSUPPORTED:
-            own = _osm_pieces(network, osm.lines, line)
+            near = osm_tree.query(line, predicate="dwithin", distance=0.5)
+            own = index.pieces_from(near[shapely.equals_exact(osm.lines[near], line, tolerance=0.5)])
         else:
-            own = pieces_of[id(s)]
-        use = judge_use(network, own, line, users, params)
-        beside = _beside_mapped(network, own, line, params)
+            own = index.pieces_from(np.array([added[id(s)]]))
+        use = judge_use(index, own, line, params)
+        beside = _beside_mapped(index, own, line, params)
         verdict = _verdict(use, s.kind, params, beside)
         before = s.confidence
         if verdict == "confirmed":
@@ -127,6 +129,47 @@ class Usage:
 
     metres: tuple[np.ndarray, np.ndarray, np.ndarray]
     clear: tuple[np.ndarray, np.ndarray]
+
+
+def _ranges(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Positions in the sorted ``keys`` of every element equal to one of ``values``."""
+    lo, hi = np.searchsorted(keys, values, "left"), np.searchsorted(keys, values, "right")
+    return np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())] or [np.zeros(0, np.int64)])
+
+
+class _Index:
+    """What judging each line needs, built once for all of them (a city has thousands of
+    suggestions): the network's spatial index, its pieces by source and by end node, and the
+    usage rows by piece."""
+
+    def __init__(self, network: RoadGraph, usage: Usage) -> None:
+        self.network = network
+        self.tree = shapely.STRtree(network.lines)
+        n = len(network)
+        by_source = np.argsort(network.source, kind="stable")
+        self.source_keys, self.source_piece = network.source[by_source], by_source
+        ends = np.r_[network.u, network.v]
+        by_node = np.argsort(ends, kind="stable")
+        self.node_keys, self.node_piece = ends[by_node], np.r_[np.arange(n), np.arange(n)][by_node]
+        trip, piece, metres = usage.metres
+        o = np.argsort(piece, kind="stable")
+        self.trip, self.piece, self.metres = trip[o], piece[o], metres[o]
+        clear_trip, clear_piece = usage.clear
+        o = np.argsort(clear_piece, kind="stable")
+        self.clear_trip, self.clear_piece = clear_trip[o], clear_piece[o]
+
+    def pieces_from(self, sources: np.ndarray) -> np.ndarray:
+        """The pieces cut from these sources (OSM line indices, or -1 - k for the k-th added line), sorted."""
+        return np.sort(self.source_piece[_ranges(self.source_keys, sources)])
+
+    def pieces_at(self, nodes: np.ndarray) -> np.ndarray:
+        return np.unique(self.node_piece[_ranges(self.node_keys, nodes)])
+
+    def rows_on(self, pieces: np.ndarray) -> np.ndarray:
+        return _ranges(self.piece, pieces)
+
+    def clear_trips_on(self, pieces: np.ndarray) -> np.ndarray:
+        return self.clear_trip[_ranges(self.clear_piece, pieces)]
 
 
 def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], params: SupportParams) -> Usage:
@@ -177,44 +220,34 @@ def _heading_along(network: RoadGraph, piece: np.ndarray, traces: GpsTraces, fix
     return np.nan_to_num(cos) >= np.cos(np.radians(params.max_turn_deg))
 
 
-def _osm_pieces(network: RoadGraph, osm_lines: np.ndarray, line: LineString) -> np.ndarray:
-    """The network pieces cut from the OSM way that ``line`` is (to half a metre)."""
-    same = np.flatnonzero(shapely.equals_exact(osm_lines, line, tolerance=0.5))
-    return np.flatnonzero(np.isin(network.source, same))
-
-
-def judge_use(network: RoadGraph, own: np.ndarray, line: LineString, usage: Usage,
-              params: SupportParams = SupportParams()) -> Use:
-    """The trips that use the pieces ``own`` (together ``line``) and those that pass them by."""
-    trip, piece, metres = usage.metres
-    length = shapely.length(network.lines[own]) if len(own) else np.zeros(0)
-    mine = np.isin(piece, own)
-    clipped = np.minimum(metres[mine], length[np.searchsorted(own, piece[mine])])
-    trips_on, at = np.unique(trip[mine], return_inverse=True)
+def judge_use(index: _Index, own: np.ndarray, line: LineString, params: SupportParams = SupportParams()) -> Use:
+    """The trips that use the pieces ``own`` (sorted; together ``line``) and those that pass them by."""
+    rows = index.rows_on(own)
+    length = shapely.length(index.network.lines[own]) if len(own) else np.zeros(0)
+    clipped = np.minimum(index.metres[rows], length[np.searchsorted(own, index.piece[rows])])
+    trips_on, at = np.unique(index.trip[rows], return_inverse=True)
     covering = trips_on[np.bincount(at, clipped, len(trips_on)) >= params.min_cover * float(length.sum())]
-    clear_trip, clear_piece = usage.clear
-    used = np.intersect1d(covering, clear_trip[np.isin(clear_piece, own)])
-    passing = np.setdiff1d(np.unique(trip[np.isin(piece, _passing_pieces(network, own, line, params))]), covering)
+    used = np.intersect1d(covering, index.clear_trips_on(own))
+    passing = np.setdiff1d(np.unique(index.trip[index.rows_on(_passing_pieces(index, own, line, params))]), covering)
     return Use(len(used), len(covering), len(passing))
 
 
-def _passing_pieces(network: RoadGraph, own: np.ndarray, line: LineString, params: SupportParams) -> np.ndarray:
+def _passing_pieces(index: _Index, own: np.ndarray, line: LineString, params: SupportParams) -> np.ndarray:
     """The other pieces at the junctions joining ``own`` to the network; if there are none, the
     mapped pieces within ``pass_m`` of ``line``."""
-    others = np.ones(len(network), bool)
-    others[own] = False
-    nodes = np.union1d(network.u[own], network.v[own])
-    joins = others & (np.isin(network.u, nodes) | np.isin(network.v, nodes))
-    if joins.any():
-        return np.flatnonzero(joins)
-    near = shapely.STRtree(network.lines).query(line, predicate="dwithin", distance=params.pass_m)
-    return near[others[near] & (network.source[near] >= 0)]
+    network = index.network
+    joins = np.setdiff1d(index.pieces_at(np.union1d(network.u[own], network.v[own])), own)
+    if len(joins):
+        return joins
+    near = index.tree.query(line, predicate="dwithin", distance=params.pass_m)
+    return near[~np.isin(near, own) & (network.source[near] >= 0)]
 
 
-def _beside_mapped(network: RoadGraph, own: np.ndarray, line: LineString, params: SupportParams) -> bool:
+def _beside_mapped(index: _Index, own: np.ndarray, line: LineString, params: SupportParams) -> bool:
     """Does ``line`` run beside a mapped road (one carriageway of a dual one, a service road
     along a street) for ``beside_share`` of its length?"""
-    near = shapely.STRtree(network.lines).query(line, predicate="dwithin", distance=params.beside_m)
+    network = index.network
+    near = index.tree.query(line, predicate="dwithin", distance=params.beside_m)
     mapped = near[(network.source[near] >= 0) & ~np.isin(near, own)]
     if not len(mapped) or line.length == 0:
         return False
