@@ -28,17 +28,6 @@ def peak_rss_mb() -> float:
     return round(kib / 1024, 1)
 
 
-def reset_peak_rss() -> bool:
-    """Start a new peak for ``peak_rss_mb`` (Linux >= 4.0: writing 5 to /proc/self/clear_refs),
-    so the peak of each stage can be told apart; False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def release_pages(array: np.ndarray) -> bool:
     """Drop this process's resident pages of the whole memory-mapped file that ``array`` views (the
     data stay in the file and the page cache, and are read again on the next access); False for
