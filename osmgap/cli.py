@@ -15,7 +15,7 @@ from osmgap import __version__
 from osmgap.errors import InputError
 from osmgap.tools.options import OneLineParser  # its verbs' parsers too: errors on one line
 
-VERBS = ("diff", "train", "publish", "sync", "report", "run", "scan", "eval", "change")
+VERBS = ("diff", "train", "pretrain", "publish", "sync", "report", "run", "scan", "eval", "change")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,6 +39,14 @@ def display_grid(analysis: Grid, imagery: AnyImagery) -> Grid:
     return grid_over(bounds, analysis.crs, max(imagery.resolution_m, side / MAX_SIDE_PX))
 
 
+def read_backdrop(imagery: AnyImagery, analysis: Grid) -> tuple[Grid, np.ndarray]:
+    """The picture's grid and its imagery (bands, rows, cols), read once at the picture's resolution."""
+    grid = display_grid(analysis, imagery)
+    with open_window_reader(imagery, grid) as reader:
+        rgb, _ = reader.read_all()
+    return grid, rgb
+
+
 def _paths(geoms: Any) -> list[np.ndarray]:
     """The (n, 2) vertex arrays of every line part of ``geoms``: one LineCollection draws them all
     in one call, where a ``plot`` per line cost seconds on a large AOI."""
@@ -49,9 +57,11 @@ def _paths(geoms: Any) -> list[np.ndarray]:
 
 def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid, osm_ways: gpd.GeoDataFrame,
                     graph: nx.Graph, suggestions: list[Suggestion], title: str, footnote: str,
-                    evidence_label: str = "model's road graph") -> None:
+                    evidence_label: str = "model's road graph",
+                    backdrop: tuple[Grid, np.ndarray] | None = None) -> None:
     """Draw the picture; without imagery (candidates only) on a plain background. Matplotlib is
-    imported here, when the picture is drawn, not when a run starts (1.4 s of start-up)."""
+    imported here, when the picture is drawn, not when a run starts (1.4 s of start-up).
+    ``backdrop``: :func:`read_backdrop`'s result when it was read beforehand (beside conflation)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,16 +69,16 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
-    grid = display_grid(analysis, imagery) if imagery is not None else analysis
+    if imagery is not None and backdrop is None:
+        backdrop = read_backdrop(imagery, analysis)
+    grid = backdrop[0] if backdrop is not None else analysis
     t = grid.transform
     extent = (t.c, t.c + t.a * grid.width, t.f + t.e * grid.height, t.f)
     aspect = grid.height / max(grid.width, 1)
     width_in = 9 if aspect <= 1.2 else max(5.0, 11 / aspect)
     fig, ax = plt.subplots(figsize=(width_in, width_in * aspect), dpi=110)
-    if imagery is not None:
-        with open_window_reader(imagery, grid) as reader:
-            rgb, _ = reader.read_all()
-        ax.imshow(np.moveaxis(rgb, 0, -1), extent=extent, interpolation="bilinear")
+    if backdrop is not None:
+        ax.imshow(np.moveaxis(backdrop[1], 0, -1), extent=extent, interpolation="bilinear")
     else:
         ax.set_facecolor(BACKGROUND)
     ax.add_collection(LineCollection(_paths(osm_ways.to_crs(grid.crs).geometry.values), colors="#00b8d4", linewidths=2.2,
@@ -92,7 +102,7 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
-        spine.set_visible(imagery is None)
+        spine.set_visible(backdrop is None)
     ax.set_title(clean_text(title), fontsize=10, parse_math=False)  # user text: no '$' math, no surrogates
     handles = [Line2D([], [], color="#00b8d4", lw=2.2, label="OSM roads"),
                Line2D([], [], color="#ffab00", lw=1.0, ls="--", label=evidence_label)]

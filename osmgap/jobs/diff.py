@@ -29,10 +29,10 @@ from osmgap.core.jsontext import strict_json
 from osmgap.core.memory import peak_rss_mb, release_pages, return_freed_memory
 from osmgap.errors import InputError
 from osmgap.export.overview import render_overview
-from osmgap.export.probability import write_probability_tif
 from osmgap.export.suggestion_files import write_suggestion_files
 from osmgap.graph.lines import candidate_graph
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
+from osmgap.jobs.early_writes import EarlyWrites
 from osmgap.scale.options import ScaleOptions
 from osmgap.sources.candidates import load_candidates
 from osmgap.sources.imagery import (
@@ -181,60 +181,63 @@ def run_diff(req: DiffRequest) -> dict[str, Any]:
     else:
         assert imagery is not None  # resolve_sources: no candidates and no GPS means imagery
         run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
-    with timer("conflate"):
-        params = req.conflate
-        if run.info["evidence"] == "gps":
-            from osmgap.gps.discovery import gps_conflate_params  # GPS runs only: see TYPE_CHECKING above
+    # the outputs are staged from here (a failure leaves the earlier ones untouched); those that need
+    # only the evidence are made beside conflation (osmgap.jobs.early_writes)
+    with (staged_output_dir(req.out) as stage,
+          EarlyWrites(stage, run.evidence.prob, imagery, run.grid) as early):
+        with timer("conflate"):
+            params = req.conflate
+            if run.info["evidence"] == "gps":
+                from osmgap.gps.discovery import gps_conflate_params  # GPS runs only: see TYPE_CHECKING above
 
-            params = gps_conflate_params(req.conflate)
-        result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
-        if run.evidence.prob is not None:
-            release_pages(run.evidence.prob.prob)  # a self-tiled AOI's file-backed raster: read again when written
-    suggestions = result.suggestions
-    if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
-        with timer("gps support"):
-            from osmgap.gps.support import apply_gps_support  # GPS runs only: see TYPE_CHECKING above
+                params = gps_conflate_params(req.conflate)
+            result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
+            if run.evidence.prob is not None:
+                release_pages(run.evidence.prob.prob)  # a self-tiled AOI's file-backed raster: read again when written
+        suggestions = result.suggestions
+        if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
+            with timer("gps support"):
+                from osmgap.gps.support import apply_gps_support  # GPS runs only: see TYPE_CHECKING above
 
-            run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, roads)}
-    suggestions = suggestions + run.connections  # after support: nobody drives a line that is not there
-    warnings = _warnings(result, licence, imagery, req.conflate)
-    for w in warnings:
-        log.warning(w)
-    covered, input_warnings = _coverage(aoi, run, coverage)
-    per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
-    summary: dict[str, Any] = {
-        "osmgap_version": __version__,
-        "aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds), "area_km2": round(aoi.area_km2(), 4)},
-        "suggestions": len(suggestions),
-        "km_suggested": round(sum(s.length_m for s in suggestions if s.geometry.geom_type == "LineString") / 1000, 3),
-        "by_kind": _count_by_kind(suggestions),
-        "by_priority": {str(p): sum(s.priority == p for s in suggestions) for p in (0, 1, 2)},
-        **run.info,
-        "osm_ways": len(roads),
-        "osm_road_km": round(float(roads.ways.to_crs(run.grid.crs).length.sum()) / 1000, 3) if len(roads) else 0.0,
-        "osm": roads.provenance,
-        "offset_m": result.offset.summary(),
-        "conflation": result.report,
-        "grid": {"crs": run.grid.crs.to_string(), "width": run.grid.width, "height": run.grid.height},
-        "coverage": covered,
-        "warnings": warnings + input_warnings,
-    }
-    notes = _notes(licence, imagery, req.candidates, roads, warnings)
-    if demonstration is not None:  # said first, in the summary and in every output's notes
-        summary["demonstration"] = demo_info
-        notes.insert(0, demonstration.text)
-    if traces is not None:
-        notes.insert(0, f"GPS: {gps_info['points']:,} points of {gps_info['trips']} trips.")
-        if frame is None and imagery is None:
-            per_suggestion["evidence_source"] = "GPS traces"
-    with staged_output_dir(req.out) as stage:
+                run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, roads)}
+        suggestions = suggestions + run.connections  # after support: nobody drives a line that is not there
+        warnings = _warnings(result, licence, imagery, req.conflate)
+        for w in warnings:
+            log.warning(w)
+        covered, input_warnings = _coverage(aoi, run, coverage)
+        per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
+        summary: dict[str, Any] = {
+            "osmgap_version": __version__,
+            "aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds), "area_km2": round(aoi.area_km2(), 4)},
+            "suggestions": len(suggestions),
+            "km_suggested": round(sum(s.length_m for s in suggestions if s.geometry.geom_type == "LineString") / 1000, 3),
+            "by_kind": _count_by_kind(suggestions),
+            "by_priority": {str(p): sum(s.priority == p for s in suggestions) for p in (0, 1, 2)},
+            **run.info,
+            "osm_ways": len(roads),
+            "osm_road_km": round(float(roads.ways.to_crs(run.grid.crs).length.sum()) / 1000, 3) if len(roads) else 0.0,
+            "osm": roads.provenance,
+            "offset_m": result.offset.summary(),
+            "conflation": result.report,
+            "grid": {"crs": run.grid.crs.to_string(), "width": run.grid.width, "height": run.grid.height},
+            "coverage": covered,
+            "warnings": warnings + input_warnings,
+        }
+        notes = _notes(licence, imagery, req.candidates, roads, warnings)
+        if demonstration is not None:  # said first, in the summary and in every output's notes
+            summary["demonstration"] = demo_info
+            notes.insert(0, demonstration.text)
+        if traces is not None:
+            notes.insert(0, f"GPS: {gps_info['points']:,} points of {gps_info['trips']} trips.")
+            if frame is None and imagery is None:
+                per_suggestion["evidence_source"] = "GPS traces"
         with timer("write"):
             write_suggestion_files(stage, suggestions, aoi.bounds, roads.nodes, notes, per_suggestion)
-            if run.evidence.prob is not None:  # imagery evidence: its stitched probability as a COG
-                write_probability_tif(stage / "probability.tif", run.evidence.prob)
+            early.probability()  # imagery evidence: its stitched probability as a COG
             render_overview(stage / "overview.png", imagery, run.grid, roads.ways, run.evidence.graph, suggestions,
                             f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
-                            " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]])
+                            " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]],
+                            backdrop=early.backdrop())
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
         summary["peak_rss_mb"] = timer.peak_rss_mb
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))

@@ -175,6 +175,31 @@ def load_training_data(root: Path, datasets: list[str], resolution_m: float) -> 
     return samples
 
 
+def load_unlabelled(root: Path, datasets: list[str], resolution_m: float) -> list[Sample]:
+    """Imagery without labels for pretraining: DeepGlobe's valid and test images when
+    ``deepglobe`` is named (their masks are all zero and must not be trained on as roads)."""
+    samples = []
+    if "deepglobe" in datasets:
+        for img_path in sorted([*(root / "deepglobe" / "valid").glob("*_sat.jpg"),
+                                *(root / "deepglobe" / "test").glob("*_sat.jpg")]):
+            img = Image.open(img_path)
+            image, _, _ = _resize_pair(img, Image.new("L", img.size), DEEPGLOBE_M / resolution_m, False)
+            samples.append(Sample(f"deepglobe-unlabelled/{img_path.name}", image, np.zeros(image.shape[1:], np.uint8)))
+    return samples
+
+
+def load_image(image_path: str | Path, resolution_m: float) -> Sample:
+    """Any georeferenced image over its footprint at ``resolution_m``, without labels (mask all 0)."""
+    from osmgap.model.labels import footprint_grid
+
+    imagery = open_imagery(image_path)
+    grid, _ = footprint_grid(imagery, resolution_m)
+    with WindowReader(imagery, grid) as reader:
+        image, valid = reader.read_all()
+    return Sample(f"imagery/{Path(image_path).name}", image, np.zeros(image.shape[1:], np.uint8),
+                  None if valid.all() else valid)
+
+
 def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolution_m: float) -> Sample:
     """Any georeferenced image (any CRS, 1-4+ bands, 8 or 16 bit, as ``osmgap diff`` reads it) with
     road labels of any kind ``osmgap.model.labels`` reads: a mask, OSM ways (per-class widths) or road

@@ -1,7 +1,7 @@
 """Train a road segmentation net on real imagery/mask pairs (``osmgap train``).
 
 Deliberately simple for a CPU: random crops, flips/rot90/colour/scale augmentation, Dice+BCE,
-AdamW with a one-cycle or cosine schedule, a fixed seed, validation IoU every ``eval_every`` steps
+AdamW with a one-cycle or cosine schedule (losses: ``osmgap.model.losses``), a fixed seed, validation IoU every ``eval_every`` steps
 and the best checkpoint kept. ``max_minutes`` bounds wall time so a run fits the machine it is on;
 ``patience`` stops a run that no longer improves; every validation also writes a training state
 (``OUT.state``, ``osmgap.model.resume``) that ``resume`` continues from.
@@ -26,7 +26,9 @@ from osmgap.errors import InputError
 from osmgap.metrics.pixel import pixel_scores
 from osmgap.model.choices import SCHEDULES
 from osmgap.model.data import Sample, is_validation
+from osmgap.model.encoder_file import load_encoder_into
 from osmgap.model.infer import predict_array
+from osmgap.model.losses import LossConfig
 from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device, read_checkpoint, save_checkpoint
 from osmgap.model.resume import TrainState, load_state, save_state, state_path
 
@@ -51,10 +53,19 @@ class TrainConfig:
     resume: str | None = None  # training state (OUT.state) to continue from
     progress: bool = False  # a progress bar with the loss and the best validation IoU
     save_state: bool = True  # write OUT.state (optimizer, schedule, step) at every validation, for --resume
+    cldice: float = 0.0  # loss ingredients: osmgap.model.losses.LossConfig
+    near_road_weight: float = 1.0
+    bootstrap: float = 0.0
+    init_encoder: str | None = None  # then the encoder's weights from this pretrained encoder (osmgap pretrain)
+
+    @property
+    def loss(self) -> LossConfig:
+        return LossConfig(cldice=self.cldice, near_road_weight=self.near_road_weight, bootstrap=self.bootstrap)
 
 
 # what a resumed run must share with the run it continues (the schedule's length and shape, the net)
-RESUME_MUST_MATCH = ("arch", "encoder", "decoder", "resolution_m", "steps", "batch", "crop", "lr", "schedule")
+RESUME_MUST_MATCH = ("arch", "encoder", "decoder", "resolution_m", "steps", "batch", "crop", "lr", "schedule",
+                     "cldice", "near_road_weight", "bootstrap")
 
 
 def check_init(cfg: TrainConfig) -> None:
@@ -72,35 +83,25 @@ def check_init(cfg: TrainConfig) -> None:
 HEARTBEAT_S = 60.0  # without a progress bar, a step line at least this often (validations may be far apart)
 
 
-def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+def make_schedule(opt: torch.optim.Optimizer, steps: int, lr: float,
+                  schedule: str = "onecycle") -> torch.optim.lr_scheduler.LRScheduler:
     """One-cycle (warm up to ``lr`` over 10 %, anneal) or cosine (5 % linear warm-up, cosine decay).
     A run too short for a cycle's two phases (a smoke test, a first try) keeps ``lr`` constant."""
-    if cfg.steps < 4:
+    if steps < 4:
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    if cfg.schedule == "onecycle":  # each phase at least 2 steps: OneCycleLR divides by (phase steps - 1)
-        warm_share = min(0.5, max(0.1, 2.0 / cfg.steps))
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=warm_share)
-    if cfg.schedule == "cosine":
-        warm = max(1, cfg.steps // 20)
+    if schedule == "onecycle":  # each phase at least 2 steps: OneCycleLR divides by (phase steps - 1)
+        warm_share = min(0.5, max(0.1, 2.0 / steps))
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=warm_share)
+    if schedule == "cosine":
+        warm = max(1, steps // 20)
 
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, cfg.steps - warm))))
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
 
         return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    raise InputError(None, f"unknown schedule {cfg.schedule!r} (known: {', '.join(SCHEDULES)})")
-
-
-def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """BCE for per-pixel calibration plus soft Dice, which copes with ~5 % road pixels; pixels
-    where ``valid`` is 0 (no imagery) count in neither."""
-    weight = torch.ones_like(target) if valid is None else valid
-    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum() / weight.sum().clamp(min=1)
-    prob = torch.sigmoid(logits) * weight
-    inter = (prob * target).sum(dim=(1, 2, 3))
-    dice = 1 - (2 * inter + 1) / (prob.sum(dim=(1, 2, 3)) + (target * weight).sum(dim=(1, 2, 3)) + 1)
-    return bce + dice.mean()
+    raise InputError(None, f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
 
 
 def sampling_weights(samples: list[Sample]) -> np.ndarray:
@@ -222,9 +223,13 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         net.load_state_dict(start.state_dict())
         mean, std = start_meta.mean, start_meta.std  # train and infer on the inputs the weights expect
         meta.mean, meta.std = mean, std
+    if cfg.init_encoder and not cfg.resume:
+        pretraining = load_encoder_into(net, meta, cfg.init_encoder)
+        log(f"encoder from {cfg.init_encoder} (pretrained {pretraining.get('steps_done', '?')} steps "
+            f"on {pretraining.get('images', '?')} images)")
     net = net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = make_schedule(opt, cfg)
+    sched = make_schedule(opt, cfg.steps, cfg.lr, cfg.schedule)
     state = TrainState(step=0, best={"iou": -1.0}, history=[], loss_avg=None, config=dict(cfg.__dict__),
                        meta=dict(meta.__dict__))
     if cfg.resume:
@@ -240,6 +245,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     norm_mean = torch.tensor(mean, device=device)[None, :, None, None]
     norm_std = torch.tensor(std, device=device)[None, :, None, None]
     weights = sampling_weights(trn)
+    loss_fn = cfg.loss
     started = last_said = time.time()
     step = first = state.step
     stop_reason = None
@@ -251,7 +257,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
         y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None].to(device)
         v = torch.from_numpy(np.stack([b[2] for b in batch]))[:, None].to(device)
-        loss = dice_bce_loss(net((x - norm_mean) / norm_std), y, v)
+        loss = loss_fn(net((x - norm_mean) / norm_std), y, v)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -30,21 +30,18 @@ from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid
 from osmgap.core.memory import release_pages, return_freed_memory
 from osmgap.errors import InputError
-from osmgap.graph.skeleton import GraphParams, extract_graph
+from osmgap.graph.skeleton import GraphParams
 from osmgap.model.infer import accumulate_windows, window_size
 from osmgap.model.nets import DEFAULT_MODEL, ModelMeta, inference_net, load_checkpoint, pick_device
 from osmgap.scale.distributed import run_jobs, threads_per_worker
+from osmgap.scale.graph_tiles import GraphTiles, use_second_process
 from osmgap.scale.options import ScaleOptions
 from osmgap.scale.tilestore import TileResult, TileStore
 from osmgap.scale.tiling import (
-    Tile,
     WindowTile,
-    core_pieces,
     plan_tiles,
     plan_window_tiles,
     stitch,
-    window_box,
-    window_grid,
 )
 from osmgap.sources.xyz import AnyImagery, imagery_fingerprint, open_window_reader
 
@@ -123,8 +120,10 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
                    threads: int | None = None, stage: Callable[[str], AbstractContextManager[Any]] = _untimed,
                    ) -> tuple[ProbabilityRaster, nx.Graph, dict[str, Any]]:
     """Probability raster (file-backed) and stitched road graph of ``grid``, tile by tile: the
-    model tiles (on Dask, or in this process) then, from the assembled probabilities, the graph
-    tiles in this process; each part timed by ``stage("segment")`` and ``stage("graph")``."""
+    model tiles (on Dask, or in this process), each added to the sums as it finishes, and the
+    graph tiles extracted from the sums as soon as theirs are final (osmgap.scale.graph_tiles,
+    beside the model); ``stage("segment")`` times the model tiles, ``stage("graph")`` the wait
+    for the last graph tiles and the stitching."""
     tiles = plan_window_tiles(grid, opts.tile_px, window, overlap)
     work_dir = opts.work_dir or (Path(tempfile.mkdtemp(prefix=f".{Path(out).name}.tiles-", dir=Path(out).resolve().parent))
                                  if opts.temporary else default_work_dir(out))
@@ -132,16 +131,25 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
         "osmgap": __version__, "imagery": imagery_fingerprint(imagery), "grid": [list(grid.transform)[:6],
         grid.width, grid.height, grid.crs.to_string()], "model": _model_fingerprint(model), "meta": asdict(meta),
         "window": [window, overlap, tta, compile], "tiles": [opts.tile_px]})
+    extractor = None
     try:
+        if not opts.resume:
+            store.clear()
+        sums = _Sums(store, tiles, (grid.height, grid.width))
+        extractor = GraphTiles(sums.acc.path, sums.cov.path, grid, plan_tiles(grid, opts.tile_px, opts.margin_px),
+                               tiles, graph, background=use_second_process(len(tiles)))
+        like = TileJob(imagery, grid, tiles[0], model, window, overlap, batch, 0, tta, compile)
         with stage("segment"):
-            prob = _probabilities(opts, store, tiles, TileJob(imagery, grid, tiles[0], model, window, overlap, batch,
-                                                              0, tta, compile), threads)
+            _run_model_tiles(opts, store, sums, like, threads, extractor)
         _model.cache_clear()  # this process's copy of the model is done with: its memory goes back
         return_freed_memory()
         with stage("graph"):
-            lines = [(t, _graph_tile(prob, grid, t, graph)) for t in plan_tiles(grid, opts.tile_px, opts.margin_px)]
-            stitched = stitch(lines, grid, graph)
+            stitched = stitch(extractor.results(), grid, graph)
+        with stage("segment"):
+            prob = sums.divide()  # only now: the graph tiles read the sums undivided
     finally:
+        if extractor is not None:
+            extractor.close()
         if opts.temporary:  # the probabilities stay readable: their file is mapped, unlinking keeps it till unmapped
             shutil.rmtree(work_dir, ignore_errors=True)
     info = {"tiles": len(tiles), "tile_px": opts.tile_px, "margin_px": opts.margin_px,
@@ -149,52 +157,71 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
     return ProbabilityRaster(prob, grid.transform, grid.crs), stitched, info
 
 
-def _probabilities(opts: ScaleOptions, store: TileStore, tiles: list[WindowTile], like: TileJob,
-                   threads: int | None) -> np.ndarray:
-    """Run the model tiles not done yet and assemble their sums into the probability raster, a
-    file-backed array in the work directory (the weights' sum beside it, deleted once divided)."""
-    if not opts.resume:
-        store.clear()
-    done = store.done()
+class _Sums:
+    """The tiles' weighted sums and weights, file-backed, added in plan order whatever order the
+    tiles finished in (the same sums, bit for bit, as an uninterrupted serial run)."""
+
+    def __init__(self, store: TileStore, tiles: list[WindowTile], shape: tuple[int, int]):
+        self.store, self.tiles, self.shape = store, tiles, shape
+        self.acc = FileRaster(store.dir / "probability.f32", shape)
+        self.cov = FileRaster(store.dir / "weights.f32", shape)
+        self.added = 0  # tiles[:added] are in the sums
+        self.finished: set[str] = store.done()
+
+    def add_ready(self, like: TileJob, just: TileResult | None = None) -> None:
+        """Add every tile, in plan order, whose result is in the store (``just``: the one in hand)."""
+        while self.added < len(self.tiles) and self.tiles[self.added].key in self.finished:
+            tile = self.tiles[self.added]
+            result = just if just is not None and just.key == tile.key else self.store.load(tile.key)
+            if result is None:  # lost or unreadable since it was written: compute it again here
+                result = run_tile(replace(like, tile=tile, threads=0))
+                self.store.save(result)
+            r0, c0, r1, c1 = tile.extent
+            self.acc.array[r0:r1, c0:c1] += result.acc
+            self.cov.array[r0:r1, c0:c1] += result.cov
+            self.acc.release()
+            self.cov.release()
+            self.added += 1
+
+    def divide(self) -> np.ndarray:
+        """The probabilities, in place of the sums (no weight: 0); the weights' file is deleted."""
+        for r in range(0, self.shape[0], DIVIDE_ROWS):
+            block = slice(r, r + DIVIDE_ROWS)
+            np.divide(self.acc.array[block], self.cov.array[block], out=self.acc.array[block],
+                      where=self.cov.array[block] > 0)
+            self.acc.release()
+            self.cov.release()
+        self.cov.path.unlink()
+        return self.acc.array
+
+
+def _run_model_tiles(opts: ScaleOptions, store: TileStore, sums: _Sums, like: TileJob, threads: int | None,
+                     extractor: GraphTiles) -> None:
+    """Run the model tiles not done yet; each finished one is saved, added to the sums when its
+    turn comes, and the graph tiles it completes are started."""
     # torch threads per worker of our own LocalCluster; an existing cluster (--scheduler) keeps its own
     local = opts.workers > 0 and not opts.scheduler
     per_worker = (threads or threads_per_worker(opts.workers)) if local else 0
-    jobs = [replace(like, tile=t, threads=per_worker) for t in tiles if t.key not in done]
-    log.info("%d tiles, %d already done in %s", len(tiles), len(tiles) - len(jobs), store.dir)
+    jobs = [replace(like, tile=t, threads=per_worker) for t in sums.tiles if t.key not in sums.finished]
+    log.info("%d tiles, %d already done in %s", len(sums.tiles), len(sums.tiles) - len(jobs), store.dir)
+
+    def finished(result: TileResult) -> None:
+        store.save(result)
+        sums.finished.add(result.key)
+        sums.add_ready(like, result)
+        extractor.added(sums.added)
+
+    sums.add_ready(like)  # those a resumed run finds done
+    extractor.added(sums.added)
     try:
-        run_jobs(run_tile, jobs, store.save, workers=opts.workers, scheduler=opts.scheduler)
+        run_jobs(run_tile, jobs, finished, workers=opts.workers, scheduler=opts.scheduler)
     except InputError:
         if not store.done():  # nothing to resume: leave no trace of the run
             store.remove()
         raise
-    shape = (like.grid.height, like.grid.width)
-    acc, cov = FileRaster(store.dir / "probability.f32", shape), FileRaster(store.dir / "weights.f32", shape)
-    for tile in tiles:  # plan order, whatever order they finished in: the same sums, bit for bit
-        result = store.load(tile.key)
-        if result is None:  # lost or unreadable since it was written: compute it again here
-            result = run_tile(replace(like, tile=tile, threads=0))
-            store.save(result)
-        r0, c0, r1, c1 = tile.extent
-        acc.array[r0:r1, c0:c1] += result.acc
-        cov.array[r0:r1, c0:c1] += result.cov
-        acc.release()
-        cov.release()
-    for r in range(0, shape[0], DIVIDE_ROWS):
-        block = slice(r, r + DIVIDE_ROWS)
-        np.divide(acc.array[block], cov.array[block], out=acc.array[block], where=cov.array[block] > 0)  # no weight: 0
-        acc.release()
-        cov.release()
-    cov.path.unlink()
-    return acc.array
-
-
-def _graph_tile(prob: np.ndarray, grid: Grid, tile: Tile, params: GraphParams) -> list:
-    """The road pieces inside a graph tile's core, from the graph of its core + margin."""
-    r0, c0, r1, c1 = tile.region
-    region = window_grid(grid, tile.region)
-    graph = extract_graph(ProbabilityRaster(np.array(prob[r0:r1, c0:c1]), region.transform, region.crs), params)
-    release_pages(prob)  # the file-backed raster's pages this tile read: the AOI's never all resident
-    return core_pieces(graph, window_box(grid, tile.core))
+    sums.finished.update(t.key for t in sums.tiles)  # any still missing (lost files) is computed here
+    sums.add_ready(like)
+    extractor.added(sums.added)
 
 
 def _model_fingerprint(path: str | None) -> list[Any]:

@@ -43,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="random seed of the crops, augmentation and initial weights (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=100, help="steps between validations (default %(default)s)")
     p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder)")
+    p.add_argument("--init-encoder", help="then take the encoder's weights from this pretrained encoder "
+                                          "(written by osmgap pretrain)")
     p.add_argument("--decoder", choices=DECODERS, default="plain",
                    help="Linknet decoder: plain transposed convolutions or the 1D decoder of Sun et al. 2019")
     p.add_argument("--max-minutes", type=positive_float, default=None, help="stop after this much wall time")
@@ -52,6 +54,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", help="continue from a training state (OUT.state, written at every validation)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar with loss and IoU (default: when stderr is a terminal)")
+    loss = p.add_argument_group("loss ingredients (default: plain Dice+BCE; osmgap.model.losses)")
+    loss.add_argument("--cldice", type=number(float, low=0.0, high=1.0), default=0.0,
+                      help="share of the loss given to soft-clDice, which penalises broken roads (default %(default)s)")
+    loss.add_argument("--near-road-weight", type=number(float, low=0.0, high=1.0), default=1.0,
+                      help="BCE weight of non-road pixels beside a labelled road, for OSM labels drawn off the "
+                           "imagery (default %(default)s)")
+    loss.add_argument("--bootstrap", type=number(float, low=0.0, high=0.5), default=0.0,
+                      help="share of a non-road pixel's target taken from the net's own belief, for roads "
+                           "missing from the labels (default %(default)s)")
     p.add_argument("--pair", action="append", default=[], metavar="IMAGE=LABELS",
                    help="add a georeferenced image with its road labels (mask GeoTIFF, OSM file with per-class "
                         "widths, or road centrelines such as SpaceNet's); repeatable; --data '' trains on pairs only")
@@ -75,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
                       batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
                       eval_every=args.eval_every, max_minutes=args.max_minutes, init=args.init,
                       decoder=args.decoder, schedule=args.schedule, patience=args.patience, resume=args.resume,
+                      cldice=args.cldice, near_road_weight=args.near_road_weight, bootstrap=args.bootstrap,
+                      init_encoder=args.init_encoder,
                       progress=sys.stderr.isatty() if args.progress is None else args.progress)
     check_architecture(cfg.arch, cfg.encoder, cfg.decoder)
     check_init(cfg)  # before any data is read or step taken

@@ -331,7 +331,7 @@ def test_overview_draws_each_layer_as_one_collection_on_a_decimated_read(paris, 
     from PIL import Image
 
     from osmgap.core.datamodel import ProbabilityRaster
-    from osmgap.export.overview import MAX_SIDE_PX, display_grid, render_overview
+    from osmgap.export.overview import MAX_SIDE_PX, display_grid, read_backdrop, render_overview
     from osmgap.graph.skeleton import GraphParams, extract_graph
     from osmgap.sources.imagery import analysis_grid, open_imagery
     from osmgap.sources.osm import load_osm
@@ -350,6 +350,10 @@ def test_overview_draws_each_layer_as_one_collection_on_a_decimated_read(paris, 
     monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda self, *a, **k: plots.append(a) or original(self, *a, **k))
     render_overview(tmp_path / "overview.png", imagery, grid, roads.ways, graph, suggestions, "title", "footnote")
     assert plots == []  # every line went into a collection
+    # the backdrop read beforehand (beside conflation, osmgap.jobs.early_writes) draws the same picture
+    render_overview(tmp_path / "early.png", imagery, grid, roads.ways, graph, suggestions, "title", "footnote",
+                    backdrop=read_backdrop(imagery, grid))
+    assert (tmp_path / "early.png").read_bytes() == (tmp_path / "overview.png").read_bytes()
     with Image.open(tmp_path / "overview.png") as im:
         rgb = np.asarray(im.convert("RGB")).astype(int)
     red = (rgb[..., 0] > 220) & (rgb[..., 1] < 60) & (rgb[..., 2] < 100)

@@ -10,6 +10,7 @@ import pytest
 import rasterio
 
 from osmgap.cli import main
+from osmgap.errors import InputError
 
 
 def _no_crs_copy(src: Path, dst: Path) -> Path:
@@ -198,3 +199,23 @@ def test_report_without_diff_outputs_exits_2(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "run `osmgap diff --out` into this directory first" in err
+
+
+def test_failure_during_conflation_leaves_outputs_untouched(tmp_path, paris, capsys, monkeypatch):
+    """The probability COG and the overview's backdrop are made beside conflation, into the
+    staging folder: when conflation then fails, none of it is published and no staging is left."""
+    import osmgap.jobs.diff
+
+    def fails(*args, **kwargs):
+        raise InputError(paris / "osm_roads.geojson", "a problem found while conflating")
+
+    monkeypatch.setattr(osmgap.jobs.diff, "conflate", fails)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "suggestions.osm").write_text("previous run")
+    rc = main(["diff", "--aoi", str(paris / "aoi.geojson"), "--imagery", str(paris / "image.tif"),
+               "--osm", str(paris / "osm_roads.geojson"), "--out", str(out)])
+    assert rc == 2 and "a problem found while conflating" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["suggestions.osm"]
+    assert (out / "suggestions.osm").read_text() == "previous run"
+    assert not [p for p in tmp_path.iterdir() if ".staging" in p.name]

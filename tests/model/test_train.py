@@ -4,8 +4,9 @@ import numpy as np
 import torch
 
 from osmgap.model.data import Sample, is_validation, load_training_data
+from osmgap.model.losses import dice_bce_loss
 from osmgap.model.nets import load_checkpoint
-from osmgap.model.train import TrainConfig, dice_bce_loss, random_crop, train
+from osmgap.model.train import TrainConfig, random_crop, train
 
 
 def test_validation_split_is_stable_and_about_a_tenth():

@@ -64,6 +64,9 @@ def test_resume_continues_exactly_where_it_stopped(crops, tmp_path):
     with pytest.raises(InputError, match="other settings.*steps 4 -> 6"):  # another schedule length
         train(trn, tiny(**{**cfg, "steps": 6}, resume=str(state_path(tmp_path / "cut.pt"))), tmp_path / "other.pt",
               log=lambda m: None, val=val)
+    with pytest.raises(InputError, match="other settings.*cldice 0.0 -> 0.3"):  # another loss
+        train(trn, tiny(**cfg, cldice=0.3, resume=str(state_path(tmp_path / "cut.pt"))), tmp_path / "other.pt",
+              log=lambda m: None, val=val)
     logs = []
     second = train(trn, tiny(**cfg, resume=str(state_path(tmp_path / "cut.pt"))), tmp_path / "cut.pt",
                    log=logs.append, val=val)
@@ -78,7 +81,7 @@ def test_resume_continues_exactly_where_it_stopped(crops, tmp_path):
 def test_schedules_warm_up_and_decay():
     for schedule in ("onecycle", "cosine"):
         opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-        sched = make_schedule(opt, TrainConfig(steps=100, lr=1e-3, schedule=schedule))
+        sched = make_schedule(opt, 100, 1e-3, schedule)
         lrs = []
         for _ in range(100):
             lrs.append(opt.param_groups[0]["lr"])
@@ -94,7 +97,7 @@ def test_schedules_warm_up_and_decay():
 def test_short_runs_get_a_schedule_that_steps_to_the_end(steps, schedule):
     """`osmgap train --steps 10` once died in OneCycleLR (a warm-up of zero steps)."""
     opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    sched = make_schedule(opt, TrainConfig(steps=steps, lr=1e-3, schedule=schedule))
+    sched = make_schedule(opt, steps, 1e-3, schedule)
     lrs = []
     for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])

@@ -13,7 +13,8 @@ from osmgap.model.data import (
     is_held_out,
     load_training_data,
 )
-from osmgap.model.train import dice_bce_loss, photometric, random_crop, sampling_weights
+from osmgap.model.losses import dice_bce_loss
+from osmgap.model.train import photometric, random_crop, sampling_weights
 from osmgap.sources.imagery import stretch_pixels
 
 

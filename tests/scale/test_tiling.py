@@ -19,8 +19,9 @@ from osmgap.core.grid import Grid
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
 from osmgap.model.infer import predict_raster, tile_origins, window_size
 from osmgap.model.nets import load_checkpoint
-from osmgap.scale.options import SELF_TILE_PX, ScaleOptions, self_tiling
-from osmgap.scale.tiled import tiled_evidence
+from osmgap.scale.graph_tiles import GraphTiles, tiles_needed
+from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, SELF_TILE_PX, ScaleOptions, self_tiling
+from osmgap.scale.tiled import FileRaster, TileJob, run_tile, tiled_evidence
 from osmgap.scale.tiling import SEAM_SNAP_M, Tile, plan_tiles, plan_window_tiles, stitch, window_box
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 from osmgap.sources.osm import load_osm
@@ -115,6 +116,51 @@ def test_tiled_run_equals_uncut(chip, paris, tmp_path, tile_px, margin_px):
     for e in edges:  # ... is one edge: no edge ends on a seam
         for end in (shapely.Point(e.coords[0]), shapely.Point(e.coords[-1])):
             assert end.distance(seams) > 1e-3
+
+
+def _overlap(a, b) -> bool:
+    return not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1])
+
+
+@pytest.mark.parametrize("tile_px,margin_px", [(64, 24), (96, 32)])
+def test_graph_tiles_start_once_their_sums_are_final(chip, tmp_path, tile_px, margin_px):
+    """A graph tile waits for the last model tile reaching into its region and no longer (some
+    start before the model is done); extracted in the second process while later model tiles are
+    being added, it gives the pieces, bit for bit, that it gives from the finished sums here."""
+    _, imagery, grid, params, _ = chip
+    model_tiles = plan_window_tiles(grid, tile_px, WINDOW, WINDOW_OVERLAP)
+    graph_tiles = plan_tiles(grid, tile_px, margin_px)
+    needed = tiles_needed(graph_tiles, model_tiles)
+    for g, n in zip(graph_tiles, needed, strict=True):
+        assert n > 0 and _overlap(model_tiles[n - 1].extent, g.region)
+        assert not any(_overlap(m.extent, g.region) for m in model_tiles[n:])
+    # at the defaults, on a 21 km2 grid at 1 m (the speed bench's), all but the last row's
+    # graph tiles can start before the model is done
+    big = Grid(Affine(1, 0, 0, 0, -1, 0), 3775, 5688, grid.crs)
+    big_model = plan_window_tiles(big, DEFAULT_TILE_PX, 512, 64)
+    big_graph = plan_tiles(big, DEFAULT_TILE_PX, DEFAULT_MARGIN_PX)
+    starts_early = [n < len(big_model) for n in tiles_needed(big_graph, big_model)]
+    assert len(big_model) == 6 and sum(starts_early) >= len(big_graph) - 2
+
+    shape = (grid.height, grid.width)
+    acc, cov = FileRaster(tmp_path / "acc.f32", shape), FileRaster(tmp_path / "cov.f32", shape)
+    early = GraphTiles(acc.path, cov.path, grid, graph_tiles, model_tiles, params, background=True)
+    try:
+        for i, tile in enumerate(model_tiles):
+            result = run_tile(TileJob(imagery, grid, tile, None, WINDOW, WINDOW_OVERLAP, 4, 0))
+            r0, c0, r1, c1 = tile.extent
+            acc.array[r0:r1, c0:c1] += result.acc
+            cov.array[r0:r1, c0:c1] += result.cov
+            early.added(i + 1)
+        in_background = early.results()
+    finally:
+        early.close()
+    late = GraphTiles(acc.path, cov.path, grid, graph_tiles, model_tiles, params, background=False)
+    late.added(len(model_tiles))
+    here = late.results()
+    assert sum(len(lines) for _, lines in here) > 0
+    for (t1, a), (t2, b) in zip(in_background, here, strict=True):
+        assert t1 == t2 and [x.wkb for x in a] == [x.wkb for x in b]
 
 
 @pytest.mark.parametrize("tile_px", [64, 96, 200, 4096])
