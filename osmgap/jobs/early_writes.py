@@ -2,7 +2,9 @@
 
 The probability COG and the overview's imagery backdrop depend on nothing conflation decides, and
 both are mostly GDAL work (compressing, decoding), which releases the GIL: in a thread they take
-the second CPU while conflation, pure Python and shapely, keeps the first.
+the second CPU while conflation, pure Python and shapely, keeps the first. Their buffers then add
+to conflation's memory (~135 MB at 100 km2), so above OVERLAP_MAX_PX analysis pixels, where a
+run's peak nears the 2 GB it must stay under, they are made after conflation instead, in turn.
 """
 from __future__ import annotations
 
@@ -18,23 +20,33 @@ from osmgap.export.overview import read_backdrop
 from osmgap.export.probability import write_probability_tif
 from osmgap.sources.xyz import AnyImagery
 
+OVERLAP_MAX_PX = 32 * 1024 * 1024  # 32 km2 at 1 m/px
+
 
 class EarlyWrites:
     """Started on entry; :meth:`probability` and :meth:`backdrop` wait for their part (and raise its
     error); the exit waits for both, so nothing is left writing into a staging folder."""
 
     def __init__(self, stage: Path, prob: ProbabilityRaster | None, imagery: AnyImagery | None, grid: Grid):
+        self._stage, self._prob, self._imagery, self._grid = stage, prob, imagery, grid
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="osmgap-early-writes")
-        self._probability: Future[Path] | None = (
-            self._pool.submit(write_probability_tif, stage / "probability.tif", prob) if prob is not None else None)
-        self._backdrop: Future[tuple[Grid, np.ndarray]] | None = (
-            self._pool.submit(read_backdrop, imagery, grid) if imagery is not None else None)
+        self._probability: Future[Path] | None = None
+        self._backdrop: Future[tuple[Grid, np.ndarray]] | None = None
+        if grid.width * grid.height <= OVERLAP_MAX_PX:
+            self._probability = self._pool.submit(self._write_probability)
+            self._backdrop = self._pool.submit(self._read_backdrop)
+
+    def _write_probability(self) -> Path | None:
+        return write_probability_tif(self._stage / "probability.tif", self._prob) if self._prob is not None else None
+
+    def _read_backdrop(self) -> tuple[Grid, np.ndarray] | None:
+        return read_backdrop(self._imagery, self._grid) if self._imagery is not None else None
 
     def probability(self) -> Path | None:
-        return self._probability.result() if self._probability is not None else None
+        return self._probability.result() if self._probability is not None else self._write_probability()
 
     def backdrop(self) -> tuple[Grid, np.ndarray] | None:
-        return self._backdrop.result() if self._backdrop is not None else None
+        return self._backdrop.result() if self._backdrop is not None else self._read_backdrop()
 
     def __enter__(self) -> EarlyWrites:
         return self

@@ -1,0 +1,47 @@
+"""The outputs made beside conflation (osmgap.jobs.early_writes) on the real Paris chip: the same
+files as made in turn; started at once for an ordinary AOI, only when asked for above the size
+where their buffers would stack on conflation's memory."""
+import time
+
+import numpy as np
+import rasterio
+
+import osmgap.jobs.early_writes as early_writes
+from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.export.overview import read_backdrop
+from osmgap.export.probability import write_probability_tif
+from osmgap.sources.imagery import analysis_grid, open_imagery
+
+
+def _inputs(paris, paris_aoi):
+    imagery = open_imagery(paris / "image.tif")
+    grid = analysis_grid(imagery, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    yy, xx = np.mgrid[0:grid.height, 0:grid.width]
+    prob = ProbabilityRaster(((np.sin(xx / 9.0) * np.cos(yy / 7.0)) ** 2).astype(np.float32), grid.transform, grid.crs)
+    return imagery, grid, prob
+
+
+def test_made_beside_conflation_they_equal_those_made_in_turn(paris, paris_aoi, tmp_path):
+    imagery, grid, prob = _inputs(paris, paris_aoi)
+    (tmp_path / "early").mkdir()
+    with early_writes.EarlyWrites(tmp_path / "early", prob, imagery, grid) as early:
+        deadline = time.time() + 30
+        while not (tmp_path / "early" / "probability.tif").exists() and time.time() < deadline:
+            time.sleep(0.05)  # started at once, before anyone asks
+        assert (tmp_path / "early" / "probability.tif").exists()
+        shown, rgb = early.backdrop()
+    write_probability_tif(tmp_path / "turn.tif", prob)
+    with rasterio.open(tmp_path / "early" / "probability.tif") as a, rasterio.open(tmp_path / "turn.tif") as b:
+        assert np.array_equal(a.read(), b.read()) and a.transform == b.transform
+    shown_turn, rgb_turn = read_backdrop(imagery, grid)
+    assert shown.transform == shown_turn.transform and np.array_equal(rgb, rgb_turn)
+
+
+def test_above_the_size_limit_nothing_starts_until_asked(paris, paris_aoi, tmp_path, monkeypatch):
+    imagery, grid, prob = _inputs(paris, paris_aoi)
+    monkeypatch.setattr(early_writes, "OVERLAP_MAX_PX", grid.width * grid.height - 1)
+    with early_writes.EarlyWrites(tmp_path, prob, imagery, grid) as early:
+        time.sleep(0.5)
+        assert not (tmp_path / "probability.tif").exists()
+        assert early.probability() == tmp_path / "probability.tif" and (tmp_path / "probability.tif").exists()
+        assert early.backdrop() is not None
