@@ -4,9 +4,10 @@ The model tiles run the uncut pipeline's own sliding windows, each window in one
 (osmgap.scale.tiling); each finished tile is written to a TileStore, so a killed run started
 again with ``resume`` computes only the missing tiles and, because tiles are added up in plan
 order whatever order they finished in, writes the same outputs as an uninterrupted run. The
-tiles' sums are assembled into a file-backed probability array; the road graph is then extracted
-graph tile by graph tile from it (osmgap.graph.skeleton.extract_graph on core + margin) and
-stitched. No step holds more than one tile's raster in memory.
+tiles' sums are added, in that order, into a file-backed array as they finish; each graph tile's
+graph (osmgap.graph.skeleton.extract_graph on core + margin) is extracted in a second process as
+soon as the sums over it are final, while the model runs on (osmgap.scale.graph_tiles), and the
+pieces are stitched. No step holds more than one tile's raster in memory.
 """
 from __future__ import annotations
 
