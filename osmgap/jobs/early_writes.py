@@ -30,8 +30,8 @@ class EarlyWrites:
     def __init__(self, stage: Path, prob: ProbabilityRaster | None, imagery: AnyImagery | None, grid: Grid):
         self._stage, self._prob, self._imagery, self._grid = stage, prob, imagery, grid
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="osmgap-early-writes")
-        self._probability: Future[Path] | None = None
-        self._backdrop: Future[tuple[Grid, np.ndarray]] | None = None
+        self._probability: Future[Path | None] | None = None
+        self._backdrop: Future[tuple[Grid, np.ndarray] | None] | None = None
         if grid.width * grid.height <= OVERLAP_MAX_PX:
             self._probability = self._pool.submit(self._write_probability)
             self._backdrop = self._pool.submit(self._read_backdrop)
