@@ -59,7 +59,7 @@ def _required(verb: str) -> list[str]:
     return {"diff": ["--aoi", "a", "--out", "o"], "scan": ["--aoi", "a", "--out", "o"],
             "change": ["--aoi", "a", "--before", "b", "--after", "c", "--out", "o"], "train": ["--out", "o"],
             "eval": ["--imagery", "i", "--labels", "l"], "publish": ["--out", "o", "--challenge", "c", "--project", "1"],
-            "sync": ["--out", "o"], "report": ["--out", "o"], "run": ["t.toml"]}[verb]
+            "sync": ["--out", "o"], "report": ["--out", "o"], "run": ["t.toml"], "pretrain": ["--out", "o"]}[verb]
 
 
 @pytest.mark.parametrize("verb", VERBS)
