@@ -12,8 +12,10 @@ Every figure of one run comes from the same process at the same time, so ratios 
 shared machine; the load average before and after is printed. The bare forward pass is timed
 here, in this process, over exactly the windows the diff runs (their count is printed), on
 random inputs (a convolution's speed does not depend on the pixels), with the net the diff uses
-(BatchNorm folded, channels-last, fp32) and the same number of threads, which is also passed to
-every diff (``--threads``). Each diff runs as a subprocess, sampled every 0.2 s for the RSS of
+(BatchNorm folded, channels-last) and the same number of threads, which is also passed to every
+diff (``--threads``). The ratios compare fp32 with fp32 (every diff of the ratio rows runs with
+``--fp32``); where the device has native bf16, the bare pass and one untiled diff also run at
+osmgap's default precision (bf16 autocast), which is what the km2/h target is read from. Each diff runs as a subprocess, sampled every 0.2 s for the RSS of
 its largest process and its whole process tree. A GPU is used when present (and named).
 
     python bench/speed.py                 # 29 x 29 chips (21 km2), plus 64 x 64 (102 km2) for memory
@@ -38,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.scale import CHIP, build_mosaic, run  # noqa: E402
 from osmgap.core.aoi import load_aoi  # noqa: E402
 from osmgap.core.datapaths import data_root  # noqa: E402
-from osmgap.model.infer import auto_batch, default_threads, forward_probability, tile_origins  # noqa: E402
+from osmgap.core.precision import forced_fp32  # noqa: E402
+from osmgap.model.infer import auto_batch, autocast_dtype, default_threads, forward_probability, tile_origins  # noqa: E402
 from osmgap.model.nets import inference_net, load_checkpoint, pick_device  # noqa: E402
 from osmgap.sources.imagery import analysis_grid, open_imagery  # noqa: E402
 
@@ -52,11 +55,12 @@ def load() -> str:
 
 
 def forward_seconds(net: torch.nn.Module, windows: int, batch: int, device: torch.device,
-                    bf16: bool = False) -> tuple[float, float]:
+                    fp32: bool = True) -> tuple[float, float]:
     """Wall and CPU seconds (this process, all threads) of the bare forward pass (sigmoid
-    included) over ``windows`` 512 px windows."""
+    included) over ``windows`` 512 px windows, in fp32 or at osmgap's default precision (bf16
+    autocast where the hardware has native bf16: ``osmgap.model.infer.autocast_dtype``)."""
     x = torch.rand(batch, 3, WINDOW, WINDOW, device=device).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+    with torch.inference_mode(), forced_fp32(fp32):
         forward_probability(net, x[:1])  # warm-up
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -90,14 +94,19 @@ def stages(r: dict) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
 
 
-def diff_rows(image: Path, osm: Path, bbox: str, d: Path, threads: int, with_workers: bool) -> list[dict]:
-    configs = [("untiled", []), ("tiled in-process (--workers 0)", ["--workers", "0"])]
+def diff_rows(image: Path, osm: Path, bbox: str, d: Path, threads: int, with_workers: bool,
+              default_precision: str | None) -> list[dict]:
+    """The whole diff untiled, tiled in-process and with --workers 1, all in fp32 (the ratio's
+    terms); then untiled at the default precision when that is not fp32 (``default_precision``)."""
+    configs = [("untiled", ["--fp32"]), ("tiled in-process (--workers 0)", ["--fp32", "--workers", "0"])]
     if with_workers:
-        configs.append(("tiled, --workers 1", ["--workers", "1"]))
+        configs.append(("tiled, --workers 1", ["--fp32", "--workers", "1"]))
+    if default_precision:
+        configs.append((f"untiled, {default_precision} (default)", []))
     rows = []
     for name, extra in configs:
-        slug = name.split()[0] + str(len(rows))
-        work = ["--work-dir", str(d / f"work-{slug}")] if extra else []  # --work-dir alone would tile the run
+        slug = name.split()[0].rstrip(",") + str(len(rows))
+        work = ["--work-dir", str(d / f"work-{slug}")] if "--workers" in extra else []  # --work-dir alone would tile the run
         r = run(image, osm, bbox, d / f"out-{slug}", ["--threads", str(threads), *work, *extra])
         r["name"] = name
         rows.append(r)
@@ -150,9 +159,9 @@ def eval_variants() -> None:
         return net.to(memory_format=torch.channels_last)
 
     variants = {  # name -> (decimate from, inference net, autocast dtype on this device)
-        "before (full-res warp)": (float("inf"), unfolded, infer.autocast_dtype),
-        "decimated read": (imagery.DECIMATE_FROM, unfolded, infer.autocast_dtype),
-        "decimated + BN folded (default)": (imagery.DECIMATE_FROM, inference_net, infer.autocast_dtype),
+        "before (full-res warp)": (float("inf"), unfolded, lambda device: None),
+        "decimated read": (imagery.DECIMATE_FROM, unfolded, lambda device: None),
+        "decimated + BN folded (fp32)": (imagery.DECIMATE_FROM, inference_net, lambda device: None),
         "... + bf16 autocast": (imagery.DECIMATE_FROM, inference_net, lambda device: torch.bfloat16),
     }
     saved = (imagery.DECIMATE_FROM, infer.inference_net, infer.autocast_dtype)
@@ -232,26 +241,39 @@ def main() -> None:
     bare = aoi.area_km2() / bare_s * 3600
     print(f"  bare forward pass (BN folded, channels-last, fp32): {bare_s:.1f} s wall, {bare_cpu:.1f} s CPU, "
           f"{bare:.0f} km2/h", flush=True)
+    low = autocast_dtype(device)
+    precision = None if low is None else str(low).removeprefix("torch.")
+    low_s, low_cpu = bare_s, bare_cpu
+    if precision:
+        low_s, low_cpu = forward_seconds(folded, windows, batch, device, fp32=False)
+        print(f"  bare forward pass at the default precision ({precision} autocast): {low_s:.1f} s wall, "
+              f"{low_cpu:.1f} s CPU, {aoi.area_km2() / low_s * 3600:.0f} km2/h (x{bare_s / low_s:.2f} fp32)", flush=True)
+    else:
+        print("  no native bf16 on this device: the default precision is fp32", flush=True)
     sample = min(windows, 4 * batch)  # the variants on a sample of the windows, each against the same sample
     variants = {"BN folded": forward_seconds(folded, sample, batch, device),
                 "as trained (BN unfolded)": forward_seconds(net.to(memory_format=torch.channels_last), sample, batch,
                                                             device),
-                "BN folded + bf16 autocast": forward_seconds(folded, sample, batch, device, bf16=True)}
+                "BN folded, default precision": forward_seconds(folded, sample, batch, device, fp32=False)}
     base_wall, base_cpu = variants["BN folded"]
     for name, (wall, cpu) in variants.items():
         print(f"  {sample} windows, {name:26s} {wall:6.2f} s wall, {cpu:6.2f} s CPU: "
               f"x{base_wall / wall:.2f} wall, x{base_cpu / cpu:.2f} CPU against BN folded fp32")
 
     print(f"\nwhole osmgap diff on the {n}x{n} mosaic, {threads} torch thread(s) ({load()}):")
-    rows = diff_rows(image, osm, bbox, d, threads, not args.no_workers)
+    rows = diff_rows(image, osm, bbox, d, threads, not args.no_workers, precision)
     print(f"  {load()}")
 
     print("\nratios (this run):")
+    workers = next((r for r in rows if "--workers 1" in r["name"]), None)
     for r in rows:
-        print(f"  {r['name']:32s} whole diff / bare forward pass = {r['km2_per_h'] / bare:.2f} wall, "
-              f"{bare_cpu / r['cpu_s']:.2f} CPU seconds (less sensitive to a busy machine)")
+        fp32_row = "(default)" not in r["name"]
+        ref_s, ref_cpu = (bare_s, bare_cpu) if fp32_row else (low_s, low_cpu)
+        print(f"  {r['name']:32s} whole diff / bare forward pass ({'fp32' if fp32_row else precision}) = "
+              f"{r['km2_per_h'] / (aoi.area_km2() / ref_s * 3600):.2f} wall, "
+              f"{ref_cpu / r['cpu_s']:.2f} CPU seconds (less sensitive to a busy machine)")
     print(f"  tiled in-process / untiled = {rows[1]['km2_per_h'] / rows[0]['km2_per_h']:.2f}"
-          + (f"; --workers 1 / untiled = {rows[2]['km2_per_h'] / rows[0]['km2_per_h']:.2f}" if len(rows) > 2 else ""))
+          + (f"; --workers 1 / untiled = {workers['km2_per_h'] / rows[0]['km2_per_h']:.2f}" if workers else ""))
 
     memory = memory_run(memory_n, tmp, threads) if memory_n else None
 
@@ -269,14 +291,15 @@ def main() -> None:
           f"{bare_cpu / untiled['cpu_s']:.2f} CPU, at {area}")
     print(f"  whole diff / bare forward >= 0.45 tiled:               {tiled['km2_per_h'] / bare:.2f} wall, "
           f"{bare_cpu / tiled['cpu_s']:.2f} CPU, at {area}"
-          + (f" (--workers 1: {rows[2]['km2_per_h'] / bare:.2f} wall, {bare_cpu / rows[2]['cpu_s']:.2f} CPU)"
-             if len(rows) > 2 else ""))
+          + (f" (--workers 1: {workers['km2_per_h'] / bare:.2f} wall, {bare_cpu / workers['cpu_s']:.2f} CPU)"
+             if workers else ""))
     peak = max(r["rss_process_mb"] for r in rows)
     print(f"  peak RSS < 2048 MB at 20 km2:  {peak:.0f} MB (largest process, any of the runs above, at {area})")
     print("  peak RSS < 2048 MB at 100 km2: "
           + (f"{memory['rss_process_mb']:.0f} MB at {memory['area_km2']:.0f} km2" if memory else "not run"))
-    print(f"  whole diff >= 2,500 km2/h at 1 m/px ({'GPU' if gpu else 'this CPU'}): {untiled['km2_per_h']:.0f} km2/h "
-          f"untiled, {max(r['km2_per_h'] for r in rows):.0f} at best")
+    fastest = rows[-1] if precision else untiled
+    print(f"  whole diff >= 2,500 km2/h at 1 m/px ({'GPU' if gpu else 'this CPU'}): {fastest['km2_per_h']:.0f} km2/h "
+          f"untiled at the default precision ({precision or 'fp32'}), {max(r['km2_per_h'] for r in rows):.0f} at best")
     print(f"  GPS-only and candidates start-up < {GPS_STARTUP_TARGET_S:g} s: {start_s:.2f} s wall, {start_cpu:.2f} s CPU "
           f"(torch imported: {torch_loaded})")
     if gpu:

@@ -12,6 +12,7 @@ import sys
 from importlib import import_module
 
 from osmgap import __version__
+from osmgap.core.precision import forced_fp32
 from osmgap.errors import InputError
 from osmgap.tools.options import OneLineParser  # its verbs' parsers too: errors on one line
 
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="osmgap: %(message)s", stream=sys.stderr)
     try:
-        return int(args.run(args) or 0)
+        with forced_fp32(getattr(args, "fp32", False)):
+            return int(args.run(args) or 0)
     except InputError as exc:
         print(f"osmgap: error: {exc}", file=sys.stderr)
         return 2

@@ -8,9 +8,8 @@ one tile covers keep their value. Tiles go through the net in batches, on CUDA w
 Speed: the batch follows the memory free on the device when not given; inputs are channels-last,
 and ``predict_raster`` runs the net with its BatchNorm folded into the convolutions and
 channels-last weights (``osmgap.model.nets.inference_net``; bench/model.py: ~1.5-1.9x faster on a
-CPU as well); on a GPU under bf16 (fp16 where bf16 is missing) autocast, on a CPU in fp32
-(bench/speed.py: bf16 moves eval IoU on the real chips by < 0.001, but a CPU without bf16
-instructions runs it at 0.6-0.9x the speed of fp32); ``tta`` averages the four flips
+CPU as well); under bf16 autocast on a GPU (fp16 where bf16 is missing) and on a CPU with native
+bf16, else in fp32 (:func:`autocast_dtype`); ``tta`` averages the four flips
 (4x the work for smoother, less orientation-biased output); ``compile`` wraps the net in
 ``torch.compile``, which only pays on large areas (bench/model.py measures it). The next batch
 of windows is read in a second thread while the net runs on the current one: GDAL decodes and
@@ -19,6 +18,7 @@ adding to it (bench/speed.py).
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.core.precision import fp32_forced
 from osmgap.model.nets import ModelMeta, inference_net, pick_device
 from osmgap.sources.imagery import WindowReader
 
@@ -104,11 +105,28 @@ def auto_batch(tile: int, device: torch.device, tiles: int | None = None) -> int
     return max(1, min(fits, cap, tiles or cap))
 
 
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Does this CPU multiply bf16 natively (AVX512-BF16 or AMX)? Without it, oneDNN emulates bf16
+    and runs slower than fp32 (x0.6-0.9 on an earlier host), so only such CPUs get bf16."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # a torch without the probes: stay in fp32
+        return False
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU has it (no overflow), else fp16; None (full fp32) on a CPU."""
-    if device.type != "cuda":
+    """The forward pass's autocast dtype; None: full fp32.
+
+    bf16 where the GPU has it (no overflow), else fp16; on a CPU bf16 where it is native
+    (bench/speed.py --eval-only: it moves eval IoU on the real chips by < 0.005, issue 17's bar,
+    and runs ~2x faster), else fp32. ``OSMGAP_FP32`` (``osmgap diff --fp32``) forces fp32.
+    """
+    if fp32_forced():
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else None
 
 
 _COMPILED: dict[int, torch.nn.Module] = {}

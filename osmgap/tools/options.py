@@ -157,6 +157,9 @@ def add_osm_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, what:
 
 def add_model_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model checkpoint (default: the shipped model)")
+    p.add_argument("--fp32", action="store_true",
+                   help="run the model in full fp32 (default: bf16 autocast where the GPU or CPU has native bf16, "
+                        "~2x faster; eval IoU moves by < 0.005)")
 
 
 def add_window_arguments(p: argparse.ArgumentParser) -> None:
