@@ -5,13 +5,15 @@ Stages exchange these and nothing richer, so each stage can be tested alone (see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import LineString, Point
+
+if TYPE_CHECKING:  # geopandas (with pandas, ~100 MB) only where road tables are made: not in a graph worker
+    import geopandas as gpd
 
 WGS84 = "EPSG:4326"
 
@@ -30,11 +32,15 @@ NOT_A_LINE = "not a line"
 
 def no_parking() -> gpd.GeoDataFrame:
     """An empty ``RoadNetwork.parking``: a source without parking lots."""
+    import geopandas as gpd
+
     return gpd.GeoDataFrame({c: [] for c in PARKING_COLUMNS}, geometry=gpd.GeoSeries([], crs=WGS84))
 
 
 def no_unreadable() -> gpd.GeoDataFrame:
     """An empty ``RoadNetwork.unreadable``: every way of the source was read whole."""
+    import geopandas as gpd
+
     return gpd.GeoDataFrame({c: [] for c in UNREADABLE_COLUMNS}, geometry=gpd.GeoSeries([], crs=WGS84))
 
 
