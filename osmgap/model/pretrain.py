@@ -6,7 +6,7 @@ square patches hidden from it (Pathak et al. 2016's context encoders, with MAE's
 which needs edges, textures and continuity of linear structures, roads among them. Only the
 encoder is kept (``osmgap train --init-encoder``): its decoder learnt to paint, not to find roads.
 
-Crops and augmentation are those of road training (:func:`osmgap.model.train.random_crop`), so a
+Crops and augmentation are those of road training (:func:`osmgap.model.augment.random_crop`), so a
 pretrained encoder has seen the same range of resolutions, sensors and light.
 """
 from __future__ import annotations
@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from osmgap.errors import InputError
+from osmgap.model.augment import random_crop
 from osmgap.model.data import Sample
 from osmgap.model.encoder_file import save_encoder
 from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device
-from osmgap.model.train import channel_stats, make_schedule, random_crop, sampling_weights
+from osmgap.model.train import channel_stats, make_schedule, sampling_weights
 
 
 @dataclass

@@ -15,15 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from osmgap.errors import InputError
 from osmgap.metrics.pixel import pixel_scores
+from osmgap.model.augment import erase_patches, random_crop
 from osmgap.model.choices import SCHEDULES
 from osmgap.model.data import Sample, is_validation
 from osmgap.model.encoder_file import load_encoder_into
@@ -57,6 +56,7 @@ class TrainConfig:
     near_road_weight: float = 1.0
     bootstrap: float = 0.0
     init_encoder: str | None = None  # then the encoder's weights from this pretrained encoder (osmgap pretrain)
+    erase: float = 0.0  # share of crops with a street-shaped strip painted over and unlabelled (augment.erase_patches)
 
     @property
     def loss(self) -> LossConfig:
@@ -65,7 +65,7 @@ class TrainConfig:
 
 # what a resumed run must share with the run it continues (the schedule's length and shape, the net)
 RESUME_MUST_MATCH = ("arch", "encoder", "decoder", "resolution_m", "steps", "batch", "crop", "lr", "schedule",
-                     "cldice", "near_road_weight", "bootstrap")
+                     "cldice", "near_road_weight", "bootstrap", "erase")
 
 
 def check_init(cfg: TrainConfig) -> None:
@@ -121,62 +121,12 @@ def channel_stats(samples: list[Sample]) -> tuple[list[float], list[float]]:
     return pixels.mean(axis=1).tolist(), (pixels.std(axis=1) + 1e-6).tolist()
 
 
-MIN_VALID_SHARE = 0.3  # a crop mostly outside the imagery teaches nothing: draw another (a few tries)
-
-
-def random_crop(sample: Sample, crop: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A random crop (image, mask, valid) with scale jitter (0.7-1.4: ground resolutions around the
-    model's grid), flips, rot90 and photometric augmentation (:func:`photometric`)."""
-    scale = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
-    src = max(8, int(round(crop / scale)))
-    img, mask = sample.image, sample.mask
-    valid = np.ones(mask.shape, np.uint8) if sample.valid is None else sample.valid.astype(np.uint8)
-    _, h, w = img.shape
-    if h < src or w < src:  # pad small chips with no-data
-        ph, pw = max(0, src - h), max(0, src - w)
-        img = np.pad(img, ((0, 0), (0, ph), (0, pw)))
-        mask, valid = np.pad(mask, ((0, ph), (0, pw))), np.pad(valid, ((0, ph), (0, pw)))
-        _, h, w = img.shape
-    for _ in range(5):
-        r, c = rng.integers(0, h - src + 1), rng.integers(0, w - src + 1)
-        if valid[r:r + src, c:c + src].mean() >= MIN_VALID_SHARE:
-            break
-    xt = torch.from_numpy(np.ascontiguousarray(img[:, r:r + src, c:c + src]))[None]
-    yt = torch.from_numpy(np.stack([mask[r:r + src, c:c + src], valid[r:r + src, c:c + src]]).astype(np.float32))[None]
-    if src != crop:
-        xt = F.interpolate(xt, size=(crop, crop), mode="bilinear", align_corners=False)
-        yt = (F.interpolate(yt, size=(crop, crop), mode="bilinear", align_corners=False) > 0.5).float()
-    x, y, v = xt[0].numpy(), yt[0, 0].numpy(), yt[0, 1].numpy()
-    k = int(rng.integers(0, 4))
-    x, y, v = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k), np.rot90(v, k)
-    if rng.random() < 0.5:
-        x, y, v = x[:, :, ::-1], y[:, ::-1], v[:, ::-1]
-    x = photometric(np.ascontiguousarray(x, np.float32), v > 0, rng)
-    return x, np.ascontiguousarray(y * v, np.float32), np.ascontiguousarray(v, np.float32)
-
-
-def photometric(x: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Sensor and light changes the model must shrug off: greyscale (a panchromatic image is read
-    as three equal bands), gamma, contrast and tint, blur and noise. No-data stays 0."""
-    grey = rng.random() < 0.25
-    x = np.power(x, float(np.exp(rng.uniform(np.log(0.6), np.log(1.6)))))
-    # contrast and a hue-ish tint; one per band (numpy's stubs read size=Any as a scalar draw)
-    gain = cast(np.ndarray, rng.uniform(0.75, 1.3) * rng.uniform(0.92, 1.08, size=x.shape[0]))
-    bias = rng.uniform(-0.1, 0.1)
-    mean = x.mean(axis=(1, 2), keepdims=True)
-    x = (x - mean) * gain[:, None, None] + mean + bias
-    if rng.random() < 0.2:  # a softer sensor or a resampled image
-        taps = np.exp(-np.arange(-2, 3) ** 2 / (2 * rng.uniform(0.5, 1.2) ** 2))
-        kernel = torch.from_numpy(np.outer(taps, taps) / np.outer(taps, taps).sum()).float()
-        bands = x.shape[0]
-        x = F.conv2d(F.pad(torch.from_numpy(np.ascontiguousarray(x, np.float32))[None], (2, 2, 2, 2), mode="replicate"),
-                     kernel.expand(bands, 1, 5, 5), groups=bands)[0].numpy()
-    if grey:  # after the tint: three equal bands, as a panchromatic image is read
-        x = np.repeat(x.mean(axis=0, keepdims=True), x.shape[0], axis=0)
-    if rng.random() < 0.3:
-        x = x + rng.normal(0.0, rng.uniform(0.005, 0.04), size=(1 if grey else x.shape[0], *x.shape[1:]))
-    x = np.clip(x, 0, 1) * valid
-    return np.ascontiguousarray(x, np.float32)
+def training_crop(sample: Sample, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """One augmented crop (image, mask, valid); a share ``cfg.erase`` of them with a strip painted over."""
+    x, y, v = random_crop(sample, cfg.crop, rng)
+    if cfg.erase and rng.random() < cfg.erase:
+        x, y = erase_patches(x, y, v, rng)
+    return x, y, v
 
 
 def evaluate(net: torch.nn.Module, meta: ModelMeta, samples: list[Sample], device: torch.device) -> dict[str, float]:
@@ -253,7 +203,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
                dynamic_ncols=True)
     for step in range(state.step + 1, cfg.steps + 1):
         net.train()
-        batch = [random_crop(trn[i], cfg.crop, rng) for i in rng.choice(len(trn), cfg.batch, p=weights)]
+        batch = [training_crop(trn[i], cfg, rng) for i in rng.choice(len(trn), cfg.batch, p=weights)]
         x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
         y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None].to(device)
         v = torch.from_numpy(np.stack([b[2] for b in batch]))[:, None].to(device)

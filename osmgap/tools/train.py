@@ -63,6 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     loss.add_argument("--bootstrap", type=number(float, low=0.0, high=0.5), default=0.0,
                       help="share of a non-road pixel's target taken from the net's own belief, for roads "
                            "missing from the labels (default %(default)s)")
+    p.add_argument("--erase", type=number(float, low=0.0, high=1.0), default=0.0,
+                   help="share of crops with a street-shaped strip painted over in one flat colour and "
+                        "unlabelled, so the model draws no road the image does not show (default %(default)s)")
     p.add_argument("--pair", action="append", default=[], metavar="IMAGE=LABELS",
                    help="add a georeferenced image with its road labels (mask GeoTIFF, OSM file with per-class "
                         "widths, or road centrelines such as SpaceNet's); repeatable; --data '' trains on pairs only")
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                       eval_every=args.eval_every, max_minutes=args.max_minutes, init=args.init,
                       decoder=args.decoder, schedule=args.schedule, patience=args.patience, resume=args.resume,
                       cldice=args.cldice, near_road_weight=args.near_road_weight, bootstrap=args.bootstrap,
-                      init_encoder=args.init_encoder,
+                      init_encoder=args.init_encoder, erase=args.erase,
                       progress=sys.stderr.isatty() if args.progress is None else args.progress)
     check_architecture(cfg.arch, cfg.encoder, cfg.decoder)
     check_init(cfg)  # before any data is read or step taken

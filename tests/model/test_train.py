@@ -3,10 +3,11 @@ short run writes a loadable checkpoint with normalization and a calibrated thres
 import numpy as np
 import torch
 
+from osmgap.model.augment import random_crop
 from osmgap.model.data import Sample, is_validation, load_training_data
 from osmgap.model.losses import dice_bce_loss
 from osmgap.model.nets import load_checkpoint
-from osmgap.model.train import TrainConfig, random_crop, train
+from osmgap.model.train import TrainConfig, train
 
 
 def test_validation_split_is_stable_and_about_a_tenth():

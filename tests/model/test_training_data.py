@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from osmgap.model.augment import erase_patches, photometric, random_crop
 from osmgap.model.data import (
     HELD_OUT,
     Sample,
@@ -14,7 +15,7 @@ from osmgap.model.data import (
     load_training_data,
 )
 from osmgap.model.losses import dice_bce_loss
-from osmgap.model.train import photometric, random_crop, sampling_weights
+from osmgap.model.train import sampling_weights
 from osmgap.sources.imagery import stretch_pixels
 
 
@@ -101,3 +102,19 @@ def test_a_few_chips_of_a_new_domain_get_a_fair_share(data, tiles):
     pixel_share = pixels["shanghai"] / sum(s.mask.size for s in samples)
     assert share["shanghai"] > 3 * pixel_share  # by pixels alone it would be a crop in a hundred
     assert share["massachusetts"] > share["shanghai"]
+
+
+def test_erased_strips_hide_roads_under_flat_paint_and_unlabel_them(data):
+    crops = load_training_data(data, ["massachusetts"], 1.0)
+    rng = np.random.default_rng(0)
+    hit = 0
+    for s in crops[:40]:
+        x, y, v = random_crop(s, 128, rng)
+        x2, y2 = erase_patches(x, y, v, rng)
+        painted = np.abs(x2 - x).max(axis=0) > 0
+        assert painted.any() and not y2[painted].any()  # no road label left under the paint
+        assert (y2 <= y).all() and np.array_equal(y2[~painted], y[~painted])  # nothing else relabelled
+        assert np.abs(x2[:, painted] - np.median(x2[:, painted], axis=1)[:, None]).max() < 0.06  # flat, up to faint noise
+        assert (x2[:, v == 0] == 0).all()  # no-data stays dark
+        hit += int(y.sum() > 0 and y2.sum() < y.sum())
+    assert hit >= 10  # a strip lies across a labelled road when the crop has one
