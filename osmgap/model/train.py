@@ -2,7 +2,8 @@
 
 Deliberately simple for a CPU: random crops, flips/rot90/colour/scale augmentation, Dice+BCE,
 AdamW with a one-cycle or cosine schedule (losses: ``osmgap.model.losses``), a fixed seed, validation IoU every ``eval_every`` steps
-and the best checkpoint kept. ``max_minutes`` bounds wall time so a run fits the machine it is on;
+and the best checkpoint kept. The step runs under bf16 autocast where the device has native bf16
+(as inference does: :func:`training_dtype`), fp32 elsewhere or with ``--fp32``. ``max_minutes`` bounds wall time so a run fits the machine it is on;
 ``patience`` stops a run that no longer improves; every validation also writes a training state
 (``OUT.state``, ``osmgap.model.resume``) that ``resume`` continues from.
 """
@@ -26,7 +27,7 @@ from osmgap.model.augment import erase_patches, random_crop
 from osmgap.model.choices import SCHEDULES
 from osmgap.model.data import Sample, is_validation
 from osmgap.model.encoder_file import load_encoder_into
-from osmgap.model.infer import predict_array
+from osmgap.model.infer import autocast_dtype, predict_array
 from osmgap.model.losses import LossConfig
 from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device, read_checkpoint, save_checkpoint
 from osmgap.model.resume import TrainState, load_state, save_state, state_path
@@ -129,6 +130,13 @@ def training_crop(sample: Sample, cfg: TrainConfig, rng: np.random.Generator) ->
     return x, y, v
 
 
+def training_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 autocast for the training step where inference uses it; never fp16, whose small range
+    would need loss scaling (None: fp32)."""
+    dtype = autocast_dtype(device)
+    return dtype if dtype == torch.bfloat16 else None
+
+
 def evaluate(net: torch.nn.Module, meta: ModelMeta, samples: list[Sample], device: torch.device) -> dict[str, float]:
     """Pooled pixel scores over whole validation images at the model's threshold."""
     preds, truths = [], []
@@ -196,6 +204,8 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     norm_std = torch.tensor(std, device=device)[None, :, None, None]
     weights = sampling_weights(trn)
     loss_fn = cfg.loss
+    dtype = training_dtype(device)
+    log(f"training step in {'bf16 autocast' if dtype else 'fp32'} on {device}")
     started = last_said = time.time()
     step = first = state.step
     stop_reason = None
@@ -207,7 +217,9 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
         y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None].to(device)
         v = torch.from_numpy(np.stack([b[2] for b in batch]))[:, None].to(device)
-        loss = loss_fn(net((x - norm_mean) / norm_std), y, v)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = net((x - norm_mean) / norm_std)
+        loss = loss_fn(logits.float(), y, v)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -280,5 +292,5 @@ def _record(cfg: TrainConfig, trn: list[Sample], val: list[Sample], best: dict, 
         "config": cfg.__dict__, "train_images": len(trn), "val_images": len(val),
         "val_names": [s.name for s in val], "train_names": [s.name for s in trn], "best": best, "history": history,
         "seconds": round(seconds, 1), "device": str(device), "torch": str(torch.__version__),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "precision": str(training_dtype(device) or torch.float32),
     }

@@ -66,6 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--erase", type=number(float, low=0.0, high=1.0), default=0.0,
                    help="share of crops with a street-shaped strip painted over in one flat colour and "
                         "unlabelled, so the model draws no road the image does not show (default %(default)s)")
+    p.add_argument("--fp32", action="store_true",
+                   help="train in full fp32 (default: bf16 autocast where the GPU or CPU has native bf16)")
     p.add_argument("--pair", action="append", default=[], metavar="IMAGE=LABELS",
                    help="add a georeferenced image with its road labels (mask GeoTIFF, OSM file with per-class "
                         "widths, or road centrelines such as SpaceNet's); repeatable; --data '' trains on pairs only")

@@ -41,11 +41,11 @@ def test_fp32_is_forced_within_the_block_only(monkeypatch):
         assert not fp32_forced()
 
 
-@pytest.mark.parametrize("verb", ["diff", "scan", "change", "eval"])
+@pytest.mark.parametrize("verb", ["diff", "scan", "change", "eval", "train"])
 def test_every_model_verb_takes_fp32(verb):
     required = {"diff": ["--aoi", "a", "--out", "o"], "scan": ["--aoi", "a", "--out", "o"],
                 "change": ["--aoi", "a", "--before", "b", "--after", "c", "--out", "o"],
-                "eval": ["--imagery", "i", "--labels", "l"]}[verb]
+                "eval": ["--imagery", "i", "--labels", "l"], "train": ["--out", "o"]}[verb]
     assert build_parser().parse_args([verb, *required, "--fp32"]).fp32
     assert not build_parser().parse_args([verb, *required]).fp32
 

@@ -1,6 +1,7 @@
 """Training pieces on real Massachusetts crops: augmentation keeps image and mask aligned, a
 short run writes a loadable checkpoint with normalization and a calibrated threshold."""
 import numpy as np
+import pytest
 import torch
 
 from osmgap.model.augment import random_crop
@@ -47,3 +48,29 @@ def test_short_training_run_writes_a_usable_checkpoint(data, tmp_path, monkeypat
     assert meta.arch == "Unet" and len(meta.mean) == 3 and 0.2 <= meta.threshold <= 0.8
     assert "threshold_scores" in meta.training
     assert (tmp_path / "m.pt.json").exists()
+
+
+@pytest.mark.parametrize("low", [torch.bfloat16, None])
+def test_training_step_runs_under_bf16_where_inference_does(data, tmp_path, monkeypatch, low):
+    """bf16 autocast (emulated on a CPU without it: same rounding) for the step's convolutions, the
+    weights and the loss kept in fp32; fp32 throughout when the device has no bf16 or --fp32."""
+    import osmgap.model.train as train_module
+
+    samples = load_training_data(data, ["deepglobe"], 1.0)
+    monkeypatch.setattr(train_module, "autocast_dtype", lambda device: low)
+    seen: set[torch.dtype] = set()
+    build = train_module.build_net
+
+    def spied(meta):
+        net = build(meta)
+        first_conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+        first_conv.register_forward_hook(lambda m, i, out: seen.add(out.dtype) if m.training else None)
+        return net
+
+    monkeypatch.setattr(train_module, "build_net", spied)
+    record = train(samples, TrainConfig(steps=2, batch=2, crop=64, eval_every=2), tmp_path / "m.pt",
+                   log=lambda m: None, val=samples[:1])
+    assert seen == {low or torch.float32}
+    assert record["precision"] == str(low or torch.float32)
+    net, _ = load_checkpoint(tmp_path / "m.pt")
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in net.parameters())
