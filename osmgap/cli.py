@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))  # argparse itself exits 2 on bad arguments
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="osmgap: %(message)s", stream=sys.stderr)
+    from osmgap.core.memory import share_malloc_arenas
+
+    share_malloc_arenas()  # before any thread of the run starts
     try:
         with forced_fp32(getattr(args, "fp32", False)):
             return int(args.run(args) or 0)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import mmap
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -36,3 +39,31 @@ def test_peak_counts_a_block_already_freed():
     return_freed_memory()
     assert _rss_mb() < before + 32  # handed back
     assert peak_rss_mb() >= before + 60  # but the peak remembers it
+
+
+ARENAS_SCRIPT = r"""
+import ctypes, ctypes.util, sys, threading, numpy as np
+from osmgap.core.memory import share_malloc_arenas
+if sys.argv[1] == "shared":
+    share_malloc_arenas(1)
+held, ready = [], threading.Barrier(5)
+def work():
+    held.append([np.ones(8_000) for _ in range(50)])  # 64 kB blocks: heap, not mmap
+    ready.wait()  # all threads alive at once, so each would want an arena of its own
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]; ready.wait(); [t.join() for t in threads]
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.fopen.restype = ctypes.c_void_p
+f = libc.fopen(sys.argv[2].encode(), b"w"); libc.malloc_info(0, ctypes.c_void_p(f)); libc.fclose(ctypes.c_void_p(f))
+"""
+
+
+def test_shared_arenas_keep_threads_out_of_arenas_of_their_own(tmp_path):
+    """glibc gives busy threads arenas of their own, whose freed blocks linger; shared, one heap serves all."""
+    heaps = {}
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    for mode in ("default", "shared"):
+        info = tmp_path / f"{mode}.xml"
+        subprocess.run([sys.executable, "-c", ARENAS_SCRIPT, mode, str(info)], check=True, env=env)
+        heaps[mode] = info.read_text().count("<heap nr=")
+    assert heaps["shared"] == 1 < heaps["default"]
