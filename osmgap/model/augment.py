@@ -75,14 +75,30 @@ ERASE_LENGTH_PX = (24, 96)  # a stretch of street to hide, at the model's grid (
 ERASE_WIDTH_PX = (10, 28)  # a street and its kerbs
 
 
+def road_direction(road: np.ndarray, r0: float, c0: float, fallback: float, radius: float = 16.0) -> float:
+    """The angle (as ``erase_patches`` measures it) of the labelled road through (r0, c0): the main
+    axis of the road pixels within ``radius``; ``fallback`` where they show no direction."""
+    near = road[np.hypot(road[:, 0] - r0, road[:, 1] - c0) <= radius].astype(np.float64)
+    if len(near) < 3:
+        return fallback
+    dr, dc = (near - near.mean(axis=0)).T
+    cov = np.array([[dr @ dr, dr @ dc], [dr @ dc, dc @ dc]])
+    evals, evecs = np.linalg.eigh(cov)
+    if evals[1] < 2 * max(evals[0], 1e-9):  # a blob or a junction: no one direction
+        return fallback
+    vr, vc = evecs[:, 1]
+    return float(np.arctan2(vr, vc) % np.pi)  # along = dr sin(a) + dc cos(a)
+
+
 def erase_patches(x: np.ndarray, y: np.ndarray, v: np.ndarray, rng: np.random.Generator,
                   count: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Hide ``count`` street-shaped strips under featureless paint and unlabel them.
 
     Why: a model that completes roads through a blank fill (a cleared site, a cloud, a mosaic
     seam) reports roads the image does not show and misses roads that vanished (``osmgap change``).
-    A strip lies across a labelled road when the crop has one (else anywhere), at a random angle;
-    its fill is the crop's median colour, with faint noise half of the time. No-data stays 0.
+    A strip lies on a labelled road when the crop has one (else anywhere): half of the time along
+    the road (a stretch of it gone, the way ``osmgap change`` sees a removed road), else at a random
+    angle (a gap across it); its fill is the crop's median colour, with faint noise half of the time. No-data stays 0.
     """
     x, y = x.copy(), y.copy()
     _, h, w = x.shape
@@ -93,6 +109,8 @@ def erase_patches(x: np.ndarray, y: np.ndarray, v: np.ndarray, rng: np.random.Ge
     for _ in range(count):
         r0, c0 = road[rng.integers(len(road))] if len(road) else (rng.uniform(0, h), rng.uniform(0, w))
         angle = rng.uniform(0, np.pi)
+        if len(road) and rng.random() < 0.5:
+            angle = road_direction(road, r0, c0, angle)
         along = (rows - r0) * np.sin(angle) + (cols - c0) * np.cos(angle)
         across = (rows - r0) * np.cos(angle) - (cols - c0) * np.sin(angle)
         half_len, half_wid = rng.uniform(*ERASE_LENGTH_PX) / 2, rng.uniform(*ERASE_WIDTH_PX) / 2

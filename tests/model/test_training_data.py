@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from osmgap.model.augment import erase_patches, photometric, random_crop
+from osmgap.model.augment import erase_patches, photometric, random_crop, road_direction
 from osmgap.model.data import (
     HELD_OUT,
     Sample,
@@ -118,3 +118,14 @@ def test_erased_strips_hide_roads_under_flat_paint_and_unlabel_them(data):
         assert (x2[:, v == 0] == 0).all()  # no-data stays dark
         hit += int(y.sum() > 0 and y2.sum() < y.sum())
     assert hit >= 10  # a strip lies across a labelled road when the crop has one
+
+
+def test_a_strip_along_a_road_follows_its_direction():
+    """Half of the strips lie along the road (a stretch of it gone): the road's main axis, measured
+    near the chosen pixel; a junction or a blob has none, and the random angle stays."""
+    diagonal = np.argwhere(np.eye(64, dtype=bool))
+    assert road_direction(diagonal, 32, 32, fallback=-1.0) == pytest.approx(np.pi / 4)
+    vertical = np.array([(r, 5) for r in range(64)])
+    assert road_direction(vertical, 30, 5, fallback=-1.0) == pytest.approx(np.pi / 2)
+    crossing = np.array([(r, 32) for r in range(64)] + [(32, c) for c in range(64)])
+    assert road_direction(crossing, 32, 32, fallback=-1.0) == -1.0
