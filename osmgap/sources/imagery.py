@@ -325,18 +325,47 @@ def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, sr
     IoU more. The source's edge pixels are repeated EDGE_PX times around it, so that the pixels along
     its very edge are not lost to a coarser source pixel (a WarpedVRT's kernel, scaled to the
     full-resolution source, reaches as far). Shared by the decimated file reader and the
-    tile-server reader."""
+    tile-server reader.
+
+    Most windows lie inside imagery that is valid all over: there GDAL is asked without a source
+    nodata, which takes it off its per-pixel mask checks for the same kernel (bit for bit the same
+    pixels, tested; half the CPU). Any pixel that the source does not reach stays NaN, and then the
+    window is warped again the masked way."""
     data = source.astype(np.float32)
-    data[:, alpha < 127.5] = np.nan
+    masked = not bool((alpha >= 127.5).all()) or not _covers(source.shape[1:], src_transform, src_crs, grid, window)
+    if masked:
+        data[:, alpha < 127.5] = np.nan
     data = np.pad(data, ((0, 0), (EDGE_PX, EDGE_PX), (EDGE_PX, EDGE_PX)), mode="edge")
-    out = np.full((source.shape[0], int(window.height), int(window.width)), np.nan, np.float32)
-    warp_array(data, out, src_transform=src_transform @ Affine.translation(-EDGE_PX, -EDGE_PX), src_crs=src_crs,
-               dst_transform=grid.transform @ Affine.translation(window.col_off, window.row_off), dst_crs=grid.crs,
-               resampling=resampling, src_nodata=np.nan, dst_nodata=np.nan,
-               **({"XSCALE": scale[0], "YSCALE": scale[1]} if scale else {}))
+    out = _warp(data, src_transform, src_crs, grid, window, resampling, scale, masked)
+    if not masked and not np.isfinite(out).all():
+        out = _warp(data, src_transform, src_crs, grid, window, resampling, scale, True)
     valid = cast(np.ndarray, np.isfinite(out).all(axis=0))
     out[:, ~valid] = 0.0
     return out, valid
+
+
+def _covers(shape: tuple[int, ...], src_transform: Affine, src_crs: Any, grid: Grid, window: Window) -> bool:
+    """Whether a source of ``shape`` reaches past ``window``'s footprint by two of its pixels on
+    every side (room for the kernel): a window on the imagery's edge goes the masked way at once."""
+    t = grid.transform @ Affine.translation(window.col_off, window.row_off)
+    bounds = transform_bounds(grid.crs, src_crs, t.c, t.f + t.e * window.height, t.c + t.a * window.width, t.f,
+                              densify_pts=21)
+    w = from_bounds(*bounds, transform=src_transform)
+    cols = (w.col_off, w.col_off + w.width)
+    rows = (w.row_off, w.row_off + w.height)
+    return min(cols) >= 2 and min(rows) >= 2 and max(cols) <= shape[1] - 2 and max(rows) <= shape[0] - 2
+
+
+def _warp(data: np.ndarray, src_transform: Affine, src_crs: Any, grid: Grid, window: Window,
+          resampling: Resampling, scale: tuple[float, float] | None, masked: bool) -> np.ndarray:
+    """One GDAL warp of the edge-padded ``data`` onto ``window``; NaN wherever nothing reached (and,
+    ``masked``, NaN source pixels are left out of every kernel)."""
+    out = np.full((data.shape[0], int(window.height), int(window.width)), np.nan, np.float32)
+    warp_array(data, out, src_transform=src_transform @ Affine.translation(-EDGE_PX, -EDGE_PX), src_crs=src_crs,
+               dst_transform=grid.transform @ Affine.translation(window.col_off, window.row_off), dst_crs=grid.crs,
+               resampling=resampling, dst_nodata=np.nan, **({"src_nodata": np.nan} if masked else {}),
+               **({"XSCALE": scale[0], "YSCALE": scale[1]} if scale else {}))
+    return out
 
 
 class WindowReader:

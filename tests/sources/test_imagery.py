@@ -263,3 +263,49 @@ def test_a_dark_8bit_image_reaches_the_model_like_the_original(tmp_path, paris, 
     original, darkened = reads
     assert np.median(darkened) == pytest.approx(np.median(original), abs=0.03)
     assert np.abs(darkened - original).mean() < 0.03  # the same picture, not just the same brightness
+
+
+def test_fully_valid_windows_warp_unmasked_to_the_same_pixels(paris, paris_aoi, monkeypatch):
+    """warp_window's fast path (no source nodata where every source pixel is valid and the source
+    reaches past the window) gives exactly the pixels of the masked warp; windows on the imagery's
+    edge, with a no-data hole, or whose source falls short all go the masked way."""
+    import osmgap.sources.imagery as imagery_module
+
+    calls: list[tuple] = []
+    real = imagery_module.warp_window
+    monkeypatch.setattr(imagery_module, "warp_window", lambda *a: calls.append(a) or real(*a))
+    im = open_imagery(paris / "image.tif")
+    grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    with WindowReader(im, grid) as r:
+        for row, col in ((-40, -40), (grid.height // 2 - 24, grid.width // 2 - 24)):
+            r.read(row, col, 48, 48)
+    edge, inner = calls
+    source, alpha, *rest = inner
+    holed = alpha.copy()
+    holed[10:30, 10:30] = 0
+    short = (source[:, :40, :40], alpha[:40, :40], *rest)
+    warps: list[bool] = []
+    real_warp = imagery_module._warp
+    monkeypatch.setattr(imagery_module, "_warp", lambda *a: warps.append(a[-1]) or real_warp(*a))
+
+    def both_ways(args: tuple) -> tuple[np.ndarray, np.ndarray]:
+        source, alpha, src_transform, crs, g, window, resampling, scale = args
+        data = source.astype(np.float32)
+        data[:, alpha < 127.5] = np.nan
+        data = np.pad(data, ((0, 0), (imagery_module.EDGE_PX,) * 2, (imagery_module.EDGE_PX,) * 2), mode="edge")
+        masked = real_warp(data, src_transform, crs, g, window, resampling, scale, True)
+        masked_valid = np.isfinite(masked).all(axis=0)
+        warps.clear()
+        out, valid = real(*args)
+        assert (valid == masked_valid).all() and valid.any()
+        np.testing.assert_array_equal(out[:, valid], masked[:, masked_valid])
+        return out, valid
+
+    both_ways(inner)
+    assert warps == [False]  # inside valid imagery: unmasked, once
+    for args, hole in ((edge, False), ((source, holed, *rest), True), (short, True)):
+        _, valid = both_ways(args)
+        assert warps == [True] and valid.all() != hole  # straight to the masked warp
+    monkeypatch.setattr(imagery_module, "_covers", lambda *a: True)  # were the footprint misjudged
+    both_ways(short)
+    assert warps == [False, True]  # the unmasked warp leaves NaN where nothing reached: warped again
