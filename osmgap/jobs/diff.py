@@ -26,7 +26,13 @@ from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_a
 from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.jsontext import strict_json
-from osmgap.core.memory import peak_rss_mb, release_pages, return_freed_memory
+from osmgap.core.memory import (
+    freeze_long_lived,
+    frozen_for_the_run,
+    peak_rss_mb,
+    release_pages,
+    return_freed_memory,
+)
 from osmgap.errors import InputError
 from osmgap.export.overview import render_overview
 from osmgap.export.suggestion_files import write_suggestion_files
@@ -156,6 +162,11 @@ class EvidenceRun:
 
 def run_diff(req: DiffRequest) -> dict[str, Any]:
     """Run the whole diff; returns the summary that is also written to summary.json."""
+    with frozen_for_the_run():
+        return _run_diff(req)
+
+
+def _run_diff(req: DiffRequest) -> dict[str, Any]:
     check_output_dir(req.out)  # an --out that is a file or cannot be written: said before any work
     timer = StageTimer()
     started = time.perf_counter()
@@ -295,6 +306,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     from osmgap.scale.options import self_tiling
     from osmgap.scale.tiled import tiled_evidence
 
+    freeze_long_lived()  # the modules just imported live to the end: later full collections skip them
     with timer("inputs"):
         device = pick_device()
         torch.set_num_threads(req.threads or default_threads())

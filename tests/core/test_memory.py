@@ -1,14 +1,22 @@
 """osmgap.core.memory: dropping a file-backed raster's pages keeps its data; peaks are this process's."""
 from __future__ import annotations
 
+import gc
 import mmap
 import os
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 
-from osmgap.core.memory import peak_rss_mb, release_pages, return_freed_memory
+from osmgap.core.memory import (
+    freeze_long_lived,
+    frozen_for_the_run,
+    peak_rss_mb,
+    release_pages,
+    return_freed_memory,
+)
 
 
 def _rss_mb() -> float:
@@ -67,3 +75,29 @@ def test_shared_arenas_keep_threads_out_of_arenas_of_their_own(tmp_path):
         subprocess.run([sys.executable, "-c", ARENAS_SCRIPT, mode, str(info)], check=True, env=env)
         heaps[mode] = info.read_text().count("<heap nr=")
     assert heaps["shared"] == 1 < heaps["default"]
+
+
+def test_frozen_objects_are_skipped_for_the_run_and_handed_back_after():
+    """freeze_long_lived takes what is alive out of full collections (cheaper passes); garbage made
+    after it is still collected, and the scope's end hands the frozen objects back."""
+    class Node:
+        pass
+
+    with frozen_for_the_run():
+        old = Node()
+        old.me = old  # a cycle alive at the freeze
+        freeze_long_lived()
+        assert gc.get_freeze_count() > 0
+        new = Node()
+        new.me = new
+        later = weakref.ref(new)
+        del new
+        gc.collect()
+        assert later() is None  # a cycle made after the freeze is still collected
+        before = weakref.ref(old)
+        del old
+        gc.collect()
+        assert before() is not None  # the frozen cycle is out of the collector's sight
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert before() is None  # handed back: collected
