@@ -22,7 +22,7 @@ import rasterio
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.env import get_gdal_config, set_gdal_config
 from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask, shapes, sieve
@@ -356,6 +356,13 @@ def _covers(shape: tuple[int, ...], src_transform: Affine, src_crs: Any, grid: G
     return min(cols) >= 2 and min(rows) >= 2 and max(cols) <= shape[1] - 2 and max(rows) <= shape[0] - 2
 
 
+# Unmasked, no nodata at all: a destination nodata alone (even with no source nodata) puts GDAL back on
+# its per-pixel checks (0.11 s against 0.055 s per 512 px window); the NaN the destination starts
+# with stays wherever nothing reached because it is not initialised.
+_NODATA: dict[bool, dict[str, Any]] = {True: {"src_nodata": np.nan, "dst_nodata": np.nan},
+                                       False: {"init_dest_nodata": False}}
+
+
 def _warp(data: np.ndarray, src_transform: Affine, src_crs: Any, grid: Grid, window: Window,
           resampling: Resampling, scale: tuple[float, float] | None, masked: bool) -> np.ndarray:
     """One GDAL warp of the edge-padded ``data`` onto ``window``; NaN wherever nothing reached (and,
@@ -363,8 +370,7 @@ def _warp(data: np.ndarray, src_transform: Affine, src_crs: Any, grid: Grid, win
     out = np.full((data.shape[0], int(window.height), int(window.width)), np.nan, np.float32)
     warp_array(data, out, src_transform=src_transform @ Affine.translation(-EDGE_PX, -EDGE_PX), src_crs=src_crs,
                dst_transform=grid.transform @ Affine.translation(window.col_off, window.row_off), dst_crs=grid.crs,
-               resampling=resampling, dst_nodata=np.nan, **({"src_nodata": np.nan} if masked else {}),
-               **({"XSCALE": scale[0], "YSCALE": scale[1]} if scale else {}))
+               resampling=resampling, **_NODATA[masked], **({"XSCALE": scale[0], "YSCALE": scale[1]} if scale else {}))
     return out
 
 
@@ -384,6 +390,8 @@ class WindowReader:
         cap_block_cache()
         self._src = rasterio.open(imagery.path)
         self.step = decimation(self._src, grid)
+        # no nodata, alpha or mask band: GDAL's mask is 255 everywhere, and reading it cost 0.013 s a window
+        self._all_valid = self._src.mask_flag_enums[imagery.band_indexes[0] - 1] == [MaskFlags.all_valid]
         ratios = source_pixels_per_grid_pixel(self._src, grid)
         self._scale = (self.step[0] / ratios[0], self.step[1] / ratios[1])  # grid pixels per decimated pixel
         self._vrt = None if self.step != (1, 1) else WarpedVRT(
@@ -433,7 +441,8 @@ class WindowReader:
         out_shape = ((r1 - r0) // ky, (c1 - c0) // kx)
         bands = self.imagery.band_indexes
         pixels = src.read(bands, window=src_window, out_shape=(len(bands), *out_shape), resampling=Resampling.average)
-        alpha = src.read_masks(bands[0], window=src_window, out_shape=out_shape, resampling=Resampling.average)
+        alpha = (np.full(out_shape, 255, np.uint8) if self._all_valid else
+                 src.read_masks(bands[0], window=src_window, out_shape=out_shape, resampling=Resampling.average))
         transform = src.window_transform(src_window) @ Affine.scale(kx, ky)
         return warp_window(pixels, alpha, transform, src.crs, self.grid, window, self.resampling, self._scale)
 

@@ -309,3 +309,18 @@ def test_fully_valid_windows_warp_unmasked_to_the_same_pixels(paris, paris_aoi, 
     monkeypatch.setattr(imagery_module, "_covers", lambda *a: True)  # were the footprint misjudged
     both_ways(short)
     assert warps == [False, True]  # the unmasked warp leaves NaN where nothing reached: warped again
+
+
+def test_imagery_valid_all_over_skips_the_mask_read_and_reads_the_same(paris, paris_aoi, monkeypatch):
+    """No nodata, alpha or mask band (the Paris chip): the reader takes the mask as all valid
+    instead of reading it, and every pixel and validity stays what reading the mask gave."""
+    im = open_imagery(paris / "image.tif")
+    grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    with WindowReader(im, grid) as r:
+        assert r._all_valid and r.step != (1, 1)
+        skipped = r.read(-20, -20, 80, 80)
+        r._all_valid = False
+        read = r.read(-20, -20, 80, 80)
+    np.testing.assert_array_equal(skipped[0], read[0])
+    np.testing.assert_array_equal(skipped[1], read[1])
+    assert 0 < read[1].mean() < 1  # the window runs off the grid: partly invalid either way
