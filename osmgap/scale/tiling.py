@@ -157,12 +157,7 @@ def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,
     owner = np.repeat([n for n, _ in lines], 2)
     on_seam = _near_any(ends[:, 0], seam_x) | _near_any(ends[:, 1], seam_y)
     node_of = _seam_clusters(ends, owner, on_seam)
-    coords: dict[int, tuple[float, float]] = {}
-    for node in np.unique(node_of):
-        member = node_of == node
-        inner = member & ~on_seam  # a tile's own node (a junction) stays where it is; seam cuts move to it
-        members = ends[inner if inner.any() else member]
-        coords[int(node)] = (float(members[:, 0].mean()), float(members[:, 1].mean()))
+    coords = _node_coords(ends, node_of, on_seam)
     for i, (_, line) in enumerate(lines):
         u, v = int(node_of[2 * i]), int(node_of[2 * i + 1])
         pts = [coords[u], *line.coords[1:-1], coords[v]]
@@ -183,6 +178,25 @@ def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,
     prune_spurs(graph, params.spur_m)
     _drop_small_components(graph, params.min_component_m)
     return graph
+
+
+def _node_coords(ends: np.ndarray, node_of: np.ndarray, on_seam: np.ndarray) -> dict[int, tuple[float, float]]:
+    """Each stitched node's position: the mean of its ends that are a tile's own node (a junction
+    stays where it is; seam cuts move to it), else of all its ends. Grouped in one pass: a loop over
+    the nodes, each comparing against every end, took 8.7 s of a 100 km2 run."""
+    nodes, group = np.unique(node_of, return_inverse=True)
+    inner = (~on_seam).astype(float)
+
+    def sums(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n, x, y = (np.bincount(group, weights=w, minlength=len(nodes))
+                   for w in (weight, ends[:, 0] * weight, ends[:, 1] * weight))
+        return n, x, y
+
+    (n_in, x_in, y_in), (n_all, x_all, y_all) = sums(inner), sums(np.ones(len(ends)))
+    use_inner = n_in > 0
+    x = np.where(use_inner, x_in / np.maximum(n_in, 1), x_all / n_all)
+    y = np.where(use_inner, y_in / np.maximum(n_in, 1), y_all / n_all)
+    return {int(n): (float(a), float(b)) for n, a, b in zip(nodes, x, y)}
 
 
 def _near_any(values: np.ndarray, lines: set[float]) -> np.ndarray:

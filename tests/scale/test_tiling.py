@@ -22,7 +22,7 @@ from osmgap.model.nets import load_checkpoint
 from osmgap.scale.graph_tiles import GraphTiles, tiles_needed
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, SELF_TILE_PX, ScaleOptions, self_tiling
 from osmgap.scale.tiled import FileRaster, TileJob, run_tile, tiled_evidence
-from osmgap.scale.tiling import SEAM_SNAP_M, Tile, plan_tiles, plan_window_tiles, stitch, window_box
+from osmgap.scale.tiling import SEAM_SNAP_M, Tile, _node_coords, plan_tiles, plan_window_tiles, stitch, window_box
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 from osmgap.sources.osm import load_osm
 
@@ -213,3 +213,18 @@ def test_stitch_keeps_far_apart_ends_apart():
     b = LineString([(100, 80), (190, 80)])
     g = stitch([(left, [a]), (right, [b])], grid, GraphParams())
     assert g.number_of_edges() == 2
+
+
+def test_stitched_nodes_sit_at_their_own_junction_ends_else_at_the_mean_of_all():
+    """_node_coords on many random nodes (ends on a seam or not) against the plain per-node rule."""
+    rng = np.random.default_rng(0)
+    ends = rng.uniform(0, 5000, size=(4000, 2))
+    node_of = rng.integers(0, 1500, size=len(ends))
+    on_seam = rng.random(len(ends)) < 0.6
+    got = _node_coords(ends, node_of, on_seam)
+    assert sorted(got) == sorted(int(n) for n in np.unique(node_of))
+    for node, (x, y) in got.items():
+        member = node_of == node
+        own = member & ~on_seam
+        chosen = ends[own if own.any() else member]
+        assert (x, y) == pytest.approx((chosen[:, 0].mean(), chosen[:, 1].mean()), abs=1e-9)
