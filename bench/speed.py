@@ -299,7 +299,9 @@ def main() -> None:
           + (f"{memory['rss_process_mb']:.0f} MB at {memory['area_km2']:.0f} km2" if memory else "not run"))
     fastest = rows[-1] if precision else untiled
     print(f"  whole diff >= 2,500 km2/h at 1 m/px ({'GPU' if gpu else 'this CPU'}): {fastest['km2_per_h']:.0f} km2/h "
-          f"untiled at the default precision ({precision or 'fp32'}), {max(r['km2_per_h'] for r in rows):.0f} at best")
+          f"untiled at the default precision ({precision or 'fp32'}) at {area}, {max(r['km2_per_h'] for r in rows):.0f} at best"
+          + (f"; {memory['km2_per_h']:.0f} km2/h at {memory['area_km2']:.0f} km2 (the memory run, same precision)"
+             if memory else ""))
     print(f"  GPS-only and candidates start-up < {GPS_STARTUP_TARGET_S:g} s: {start_s:.2f} s wall, {start_cpu:.2f} s CPU "
           f"(torch imported: {torch_loaded})")
     if gpu:
