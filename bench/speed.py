@@ -103,7 +103,7 @@ def diff_rows(image: Path, osm: Path, bbox: str, d: Path, threads: int, with_wor
         configs.append(("tiled, --workers 1", ["--fp32", "--workers", "1"]))
     if default_precision:
         configs.append((f"untiled, {default_precision} (default)", []))
-    rows = []
+    rows: list[dict] = []
     for name, extra in configs:
         slug = name.split()[0].rstrip(",") + str(len(rows))
         work = ["--work-dir", str(d / f"work-{slug}")] if "--workers" in extra else []  # --work-dir alone would tile the run
