@@ -296,12 +296,17 @@ def cap_block_cache() -> None:
         set_gdal_config("GDAL_CACHEMAX", READ_CACHE_BYTES)
 
 
+def source_footprint(grid: Grid, window: Window, src_crs: Any, src_transform: Affine) -> Window:
+    """The window of source pixels (fractional, unclipped) that ``window`` of the grid covers."""
+    t = grid.transform @ Affine.translation(window.col_off, window.row_off)
+    bounds = transform_bounds(grid.crs, src_crs, t.c, t.f + t.e * window.height, t.c + t.a * window.width, t.f,
+                              densify_pts=21)
+    return from_bounds(*bounds, transform=src_transform)
+
+
 def source_pixels_per_grid_pixel(src: rasterio.io.DatasetReader, grid: Grid) -> tuple[float, float]:
     """How many of the source's pixels one grid pixel spans, along x and y."""
-    t = grid.transform
-    bounds = transform_bounds(grid.crs, src.crs, t.c, t.f + t.e * grid.height, t.c + t.a * grid.width, t.f,
-                              densify_pts=21)
-    w = from_bounds(*bounds, transform=src.transform)
+    w = source_footprint(grid, Window(0, 0, grid.width, grid.height), src.crs, src.transform)
     return abs(w.width) / grid.width, abs(w.height) / grid.height
 
 
@@ -347,10 +352,7 @@ def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, sr
 def _covers(shape: tuple[int, ...], src_transform: Affine, src_crs: Any, grid: Grid, window: Window) -> bool:
     """Whether a source of ``shape`` reaches past ``window``'s footprint by two of its pixels on
     every side (room for the kernel): a window on the imagery's edge goes the masked way at once."""
-    t = grid.transform @ Affine.translation(window.col_off, window.row_off)
-    bounds = transform_bounds(grid.crs, src_crs, t.c, t.f + t.e * window.height, t.c + t.a * window.width, t.f,
-                              densify_pts=21)
-    w = from_bounds(*bounds, transform=src_transform)
+    w = source_footprint(grid, window, src_crs, src_transform)
     cols = (w.col_off, w.col_off + w.width)
     rows = (w.row_off, w.row_off + w.height)
     return min(cols) >= 2 and min(rows) >= 2 and max(cols) <= shape[1] - 2 and max(rows) <= shape[0] - 2
@@ -425,10 +427,7 @@ class WindowReader:
         """The grid ``window`` from a decimated read of the source pixels under it (plus a few
         decimated pixels of context for the resampling kernel)."""
         src, (kx, ky) = self._src, self.step
-        t = self.grid.transform @ Affine.translation(window.col_off, window.row_off)
-        bounds = transform_bounds(self.grid.crs, src.crs, t.c, t.f + t.e * window.height,
-                                  t.c + t.a * window.width, t.f, densify_pts=21)
-        w = from_bounds(*bounds, transform=src.transform)
+        w = source_footprint(self.grid, window, src.crs, src.transform)
         pad = 3  # decimated pixels of context on every side
         c0 = max(0, (math.floor(min(w.col_off, w.col_off + w.width)) // kx - pad) * kx)
         r0 = max(0, (math.floor(min(w.row_off, w.row_off + w.height)) // ky - pad) * ky)
