@@ -15,9 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from osmgap.core.datapaths import data_root
-from osmgap.errors import InputError
 from osmgap.model.data import is_validation, load_training_data
-from osmgap.model.nets import build_net, read_checkpoint, save_checkpoint
+from osmgap.model.nets import average_weights, build_net, read_checkpoint, save_checkpoint
 from osmgap.model.train import calibrate_threshold
 
 
@@ -32,12 +31,10 @@ def main() -> int:
     args = ap.parse_args()
     a_state, a_meta = read_checkpoint(args.a)
     b_state, b_meta = read_checkpoint(args.b)
-    same = ("arch", "encoder", "in_channels", "resolution_m", "mean", "std", "decoder")
-    if any(getattr(a_meta, k) != getattr(b_meta, k) for k in same) or a_state.keys() != b_state.keys():
-        raise InputError(args.b, f"not the same network as {args.a} (architecture, encoder or normalisation)")
-    state = {k: (1 - args.alpha) * a_state[k].float() + args.alpha * b_state[k].float()
-             if a_state[k].is_floating_point() else (b_state[k] if args.alpha >= 0.5 else a_state[k])
-             for k in a_state}
+    try:
+        state = average_weights(a_state, b_state, a_meta, b_meta, args.alpha)
+    except ValueError as exc:
+        raise SystemExit(f"osmgap: {args.b}: {exc} from {args.a}") from None
     training = {"average_of": [str(args.a), str(args.b)], "alpha": args.alpha,
                 "a": a_meta.training, "b": b_meta.training}
     meta = replace(b_meta, training=training)

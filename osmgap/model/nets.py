@@ -223,6 +223,21 @@ def read_checkpoint(path: str | Path | None = None) -> tuple[dict[str, torch.Ten
     return state, check_meta(ckpt.get("meta"), path)
 
 
+SAME_NETWORK = ("arch", "encoder", "in_channels", "resolution_m", "mean", "std", "decoder")
+
+
+def average_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], a_meta: ModelMeta, b_meta: ModelMeta,
+                    alpha: float) -> dict[str, torch.Tensor]:
+    """(1 - alpha) x ``a`` + alpha x ``b``, weight by weight (a "model soup"); integer buffers
+    (BatchNorm's batch count) come from the nearer one. Both must be the same network with the
+    same input normalisation, else a ValueError naming what differs."""
+    differ = [k for k in SAME_NETWORK if getattr(a_meta, k) != getattr(b_meta, k)]
+    if differ or a.keys() != b.keys():
+        raise ValueError(f"not the same network: {', '.join(differ) or 'the weights have other names'} differ")
+    return {k: (1 - alpha) * a[k].float() + alpha * b[k].float() if a[k].is_floating_point()
+            else (b[k] if alpha >= 0.5 else a[k]) for k in a}
+
+
 def load_checkpoint(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelMeta]:
     """Load a checkpoint written by ``save_checkpoint``; the net is in eval mode on ``device``.
     Weights that do not fit the network its metadata names (another architecture or encoder)
