@@ -119,7 +119,7 @@ def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str]) -> dict:
             "rss_client_mb": peaks.get("client", 0.0), "rss_other_mb": peaks.get("other", 0.0),
             "suggestions": summary["suggestions"], "tiles": summary.get("tiles", {}).get("tiles"),
             "cpu_s": cpu, "stages": summary["seconds"], "grid": summary["grid"],
-            "peak_rss_mb": summary.get("peak_rss_mb", {})}
+            "peak_rss_mb": summary.get("peak_rss_mb", {}), "torch_threads": summary.get("torch_threads")}
 
 
 def main() -> None:

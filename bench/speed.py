@@ -12,9 +12,11 @@ Every figure of one run comes from the same process at the same time, so ratios 
 shared machine; the load average before and after is printed. The bare forward pass is timed
 here, in this process, over exactly the windows the diff runs (their count is printed), on
 random inputs (a convolution's speed does not depend on the pixels), with the net the diff uses
-(BatchNorm folded, channels-last) and the same number of threads, which is also passed to every
-diff (``--threads``). The ratios compare fp32 with fp32 (every diff of the ratio rows runs with
-``--fp32``); where the device has native bf16, the bare pass and one untiled diff also run at
+(BatchNorm folded, channels-last) and all the cores the load average shows free (``--threads``
+sets it, and then passes it to every diff too). Each diff otherwise chooses its own torch
+threads, as a user's would: one core fewer, kept for the thread that reads the imagery
+(osmgap.model.infer.forward_threads); each row prints what it used. The ratios compare fp32
+with fp32 (every diff of the ratio rows runs with ``--fp32``); where the device has native bf16, the bare pass and one untiled diff also run at
 osmgap's default precision (bf16 autocast), which is what the km2/h target is read from. Each diff runs as a subprocess, sampled every 0.2 s for the RSS of
 its largest process and its whole process tree. A GPU is used when present (and named).
 
@@ -94,7 +96,7 @@ def stages(r: dict) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
 
 
-def diff_rows(image: Path, osm: Path, bbox: str, d: Path, threads: int, with_workers: bool,
+def diff_rows(image: Path, osm: Path, bbox: str, d: Path, threads: int | None, with_workers: bool,
               default_precision: str | None) -> list[dict]:
     """The whole diff untiled, tiled in-process and with --workers 1, all in fp32 (the ratio's
     terms); then untiled at the default precision when that is not fp32 (``default_precision``)."""
@@ -107,23 +109,29 @@ def diff_rows(image: Path, osm: Path, bbox: str, d: Path, threads: int, with_wor
     for name, extra in configs:
         slug = name.split()[0].rstrip(",") + str(len(rows))
         work = ["--work-dir", str(d / f"work-{slug}")] if "--workers" in extra else []  # --work-dir alone would tile the run
-        r = run(image, osm, bbox, d / f"out-{slug}", ["--threads", str(threads), *work, *extra])
+        r = run(image, osm, bbox, d / f"out-{slug}", [*thread_args(threads), *work, *extra])
         r["name"] = name
         rows.append(r)
         tiles = f", {r['tiles']} tiles" if r["tiles"] else ""
         print(f"  {name:32s} wall {r['wall_s']:7.1f} s  {r['km2_per_h']:8.0f} km2/h  CPU {r['cpu_s']:7.1f} s  "
-              f"peak RSS largest process {r['rss_process_mb']:5.0f} MB, tree {r['rss_tree_mb']:5.0f} MB{tiles}",
+              f"peak RSS largest process {r['rss_process_mb']:5.0f} MB, tree {r['rss_tree_mb']:5.0f} MB{tiles}, "
+              f"{r['torch_threads']} torch thread(s)",
               flush=True)
         print(f"  {'':32s} seconds per stage: {stages(r)}", flush=True)
     return rows
 
 
-def memory_run(n: int, tmp: Path, threads: int) -> dict:
+def thread_args(threads: int | None) -> list[str]:
+    """``--threads N`` when the bench was given one, else nothing: the diff's own default."""
+    return ["--threads", str(threads)] if threads else []
+
+
+def memory_run(n: int, tmp: Path, threads: int | None) -> dict:
     """Peak RSS of one untiled command on an n x n mosaic: what grows with the area."""
     dm = tmp / f"m{n}"
     dm.mkdir(parents=True, exist_ok=True)
     image, osm, bbox = build_mosaic(n, dm, overviews=True)
-    memory = run(image, osm, bbox, dm / "out", ["--threads", str(threads)])
+    memory = run(image, osm, bbox, dm / "out", thread_args(threads))
     print(f"\nmemory run, {n}x{n} mosaic ({memory['area_km2']:.1f} km2), untiled command: wall "
           f"{memory['wall_s']:.0f} s, {memory['km2_per_h']:.0f} km2/h, peak RSS largest process "
           f"{memory['rss_process_mb']:.0f} MB, tree {memory['rss_tree_mb']:.0f} MB"
@@ -193,7 +201,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, help="the chip repeated N x N (default 29: 21 km2; 8 with --quick)")
     ap.add_argument("--memory-repeats", type=int, default=64,
                     help="an N x N mosaic run untiled for peak memory only (default 64: 102 km2; 0: skip)")
-    ap.add_argument("--threads", type=int, help="torch threads here and in every diff (default: osmgap's default)")
+    ap.add_argument("--threads", type=int,
+                    help="torch threads here and in every diff (default: the free cores here, each diff's own choice)")
     ap.add_argument("--no-workers", action="store_true", help="skip the --workers 1 run")
     ap.add_argument("--eval", action="store_true", help="eval IoU on the real chips per forward-pass option")
     ap.add_argument("--eval-only", action="store_true", help="only the eval IoU part")
@@ -205,7 +214,7 @@ def main() -> None:
         return
     if args.memory_only:
         memory_run(args.memory_repeats, Path(args.keep or tempfile.mkdtemp(prefix="osmgap-speed-")),
-                   args.threads or default_threads())
+                   args.threads)
         return
     n = args.repeats or (8 if args.quick else 29)
     memory_n = 0 if args.quick else args.memory_repeats
@@ -260,8 +269,9 @@ def main() -> None:
         print(f"  {sample} windows, {name:26s} {wall:6.2f} s wall, {cpu:6.2f} s CPU: "
               f"x{base_wall / wall:.2f} wall, x{base_cpu / cpu:.2f} CPU against BN folded fp32")
 
-    print(f"\nwhole osmgap diff on the {n}x{n} mosaic, {threads} torch thread(s) ({load()}):")
-    rows = diff_rows(image, osm, bbox, d, threads, not args.no_workers, precision)
+    print(f"\nwhole osmgap diff on the {n}x{n} mosaic, "
+          f"{f'{threads} torch thread(s)' if args.threads else 'torch threads of its own choosing'} ({load()}):")
+    rows = diff_rows(image, osm, bbox, d, args.threads, not args.no_workers, precision)
     print(f"  {load()}")
 
     print("\nratios (this run):")
@@ -275,7 +285,7 @@ def main() -> None:
     print(f"  tiled in-process / untiled = {rows[1]['km2_per_h'] / rows[0]['km2_per_h']:.2f}"
           + (f"; --workers 1 / untiled = {workers['km2_per_h'] / rows[0]['km2_per_h']:.2f}" if workers else ""))
 
-    memory = memory_run(memory_n, tmp, threads) if memory_n else None
+    memory = memory_run(memory_n, tmp, args.threads) if memory_n else None
 
     start_s, start_cpu, torch_loaded = startup_seconds()
     print(f"\nstart-up of a GPS-only/candidates diff (CLI + diff verb + job imported, fresh interpreter): "

@@ -82,6 +82,15 @@ def default_threads() -> int:
     return max(1, min(_TORCH_DEFAULT_THREADS, cores, round(cores - busy)))
 
 
+def forward_threads() -> int:
+    """Torch threads for a run that reads its windows beside the forward pass (a diff): the free
+    cores less the one the reading thread keeps busy. On a recent CPU a window's GDAL read costs
+    about as much as its bf16 forward pass, and a reader beside as many torch threads as cores
+    stalls every parallel step (2 cores, 21 km2, stop 26: 1 thread + the reader 20-24 s, 2 threads
+    + the reader 26 s for the same diff)."""
+    return max(1, default_threads() - 1)
+
+
 def free_memory_bytes(device: torch.device) -> int:
     """Memory free for activations on ``device``: CUDA's free memory, else the host's available RAM."""
     if device.type == "cuda":

@@ -54,14 +54,17 @@ COVERAGE_WARN_SHARE = 0.95
 # A blank image (one value everywhere) is told from a tiny AOI on coarse imagery by this many pixels.
 MIN_BLANK_PX = 16
 SPECK_PX = 4  # valid areas this small (decimated pixels) are noise, not imagery to analyse
-# Imagery at least DECIMATE_FROM times finer than the grid (per axis) is read decimated, to between
-# READ_FINER and 2 x READ_FINER times finer than the grid, then warped onto it (0.3 m imagery for a
-# 1 m model: 0.6 m, 2.8x the grid's pixels instead of 11x). bench/speed.py --eval measures what it
-# does to the model's IoU on the real chips: at most 0.014 (the Vegas chip, seen in training as the
-# full-resolution warp rendered it; unseen chips gained up to 0.011); read to the grid's own
-# resolution (READ_FINER 1) Vegas lost 0.025.
+# Imagery at least DECIMATE_FROM times finer than the grid (per axis) is read decimated, by whole
+# source pixels averaged (GDAL takes the file's overviews where it has them), to between READ_FINER
+# and 1.5 x READ_FINER times finer than the grid (0.3 m imagery for a 1 m model: 0.9 m), then warped
+# onto it with GDAL's 4-sample bilinear (NARROW_KERNEL), not with its kernel widened to each grid
+# pixel's whole footprint: the average has already filtered the pixels, and the widened kernel cost
+# 40 % of a window's reading CPU (0.061 -> 0.036 s per 512 px window, stop 26). bench/speed.py
+# --eval measures what reading does to the model's IoU on the real chips; against the earlier
+# 1.5-3x finer read with the widened kernel it moved by at most 0.005 (mean -0.002).
 DECIMATE_FROM = 2.0
-READ_FINER = 1.5
+READ_FINER = 1.0
+NARROW_KERNEL = (1.0, 1.0)  # GDAL's XSCALE/YSCALE: 1 keeps the bilinear kernel at 2 x 2 read pixels
 READ_CACHE_BYTES = 128 * 2**20  # GDAL's block cache for imagery reads (cap_block_cache)
 # The source's edge pixels repeated this many times around a decimated read: room for the kernel of a
 # pixel at the image's very edge. 2 called pixels up to ~1 m beyond the image valid, which cost the
@@ -323,11 +326,10 @@ def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, sr
     """``source`` (bands, h, w) and its validity ``alpha`` (0..255) warped onto ``window`` of the
     grid: (bands, h, w) float32 and a (h, w) valid mask. As in a WarpedVRT, invalid source pixels
     (mostly invalid, for decimated ones) are left out of every pixel's kernel, and a pixel is valid
-    when its kernel reaches a valid one. Marking them NaN also keeps GDAL on its general kernel,
-    which scales with ``scale`` (grid pixels per source pixel, x and y: fixed here, so a pixel reads
-    the same in every window): its 4-sample fast path for masks-free 8/16-bit data is no faster
-    (0.21 against 0.22 s of CPU per 512 px window) and, not anti-aliased, cost the Vegas chip 0.02
-    IoU more. The source's edge pixels are repeated EDGE_PX times around it, so that the pixels along
+    when its kernel reaches a valid one. ``scale`` is GDAL's XSCALE/YSCALE, fixed per reader so
+    that a pixel reads the same in every window: None lets GDAL widen the kernel to each grid
+    pixel's footprint; the decimated file reader, whose pixels are already averaged to near the
+    grid's size, keeps it narrow (NARROW_KERNEL). The source's edge pixels are repeated EDGE_PX times around it, so that the pixels along
     its very edge are not lost to a coarser source pixel (a WarpedVRT's kernel, scaled to the
     full-resolution source, reaches as far). Shared by the decimated file reader and the
     tile-server reader.
@@ -394,8 +396,7 @@ class WindowReader:
         self.step = decimation(self._src, grid)
         # no nodata, alpha or mask band: GDAL's mask is 255 everywhere, and reading it cost 0.013 s a window
         self._all_valid = self._src.mask_flag_enums[imagery.band_indexes[0] - 1] == [MaskFlags.all_valid]
-        ratios = source_pixels_per_grid_pixel(self._src, grid)
-        self._scale = (self.step[0] / ratios[0], self.step[1] / ratios[1])  # grid pixels per decimated pixel
+        self._scale = NARROW_KERNEL  # read pixels are 1-1.5x finer than the grid (r / floor(r), r >= 2)
         self._vrt = None if self.step != (1, 1) else WarpedVRT(
             self._src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
             resampling=resampling, src_nodata=imagery.nodata, nodata=imagery.nodata,

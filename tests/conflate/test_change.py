@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import shapely
 import torch
 from affine import Affine
 from pyproj import Transformer
@@ -133,7 +134,7 @@ def _on_the_paint(changes: list[dict], middle, crs) -> float:
     lines = [reproject(shape(f["geometry"]), "EPSG:4326", crs) for f in changes]
     for line in lines:
         assert line.intersection(middle.buffer(12.0)).length > 0.7 * line.length  # nothing away from the paint
-    near = middle.intersection(np.sum([ln.buffer(5.0) for ln in lines]) if len(lines) > 1 else lines[0].buffer(5.0))
+    near = middle.intersection(shapely.union_all([ln.buffer(5.0) for ln in lines]))
     return near.length / middle.length
 
 
