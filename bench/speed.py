@@ -13,9 +13,9 @@ shared machine; the load average before and after is printed. The bare forward p
 here, in this process, over exactly the windows the diff runs (their count is printed), on
 random inputs (a convolution's speed does not depend on the pixels), with the net the diff uses
 (BatchNorm folded, channels-last) and all the cores the load average shows free (``--threads``
-sets it, and then passes it to every diff too). Each diff otherwise chooses its own torch
-threads, as a user's would: one core fewer, kept for the thread that reads the imagery
-(osmgap.model.infer.forward_threads); each row prints what it used. The ratios compare fp32
+sets it, and then passes it to every diff too). Each diff otherwise chooses its own threads, as a
+user's would (the free cores when it starts, which its forward pass shares with its window reader:
+osmgap.model.infer.cpu_lanes); each row prints what it used. The ratios compare fp32
 with fp32 (every diff of the ratio rows runs with ``--fp32``); where the device has native bf16, the bare pass and one untiled diff also run at
 osmgap's default precision (bf16 autocast), which is what the km2/h target is read from. Each diff runs as a subprocess, sampled every 0.2 s for the RSS of
 its largest process and its whole process tree. A GPU is used when present (and named).

@@ -89,7 +89,7 @@ class DiffRequest:
     batch: int | None = None  # None: auto_batch, from free memory
     tta: bool = False  # average the four flips of every window (4x the forward work)
     compile: bool = False  # torch.compile the net: pays only on large areas (bench/model.py)
-    threads: int | None = None  # torch CPU threads; None: osmgap.model.infer.forward_threads (per worker: Dask's share)
+    threads: int | None = None  # torch CPU threads; None: osmgap.model.infer.default_threads (per worker: Dask's share)
     graph: GraphParams | None = None
     conflate: ConflateParams = field(default_factory=ConflateParams)
     cache_dir: Path | None = None
@@ -301,7 +301,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     only where the imagery has usable pixels (``coverage``, for a file)."""
     import torch  # here, not at the top: candidates and GPS runs never need the model
 
-    from osmgap.model.infer import forward_threads, predict_raster
+    from osmgap.model.infer import default_threads, predict_raster
     from osmgap.model.nets import load_checkpoint, pick_device
     from osmgap.scale.options import self_tiling
     from osmgap.scale.tiled import tiled_evidence
@@ -309,7 +309,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     freeze_long_lived()  # the modules just imported live to the end: later full collections skip them
     with timer("inputs"):
         device = pick_device()
-        torch.set_num_threads(req.threads or forward_threads())
+        torch.set_num_threads(req.threads or default_threads())
         net, meta = load_checkpoint(req.model, device)
         coarse = check_resolution(imagery, meta.resolution_m)
         if coarse:

@@ -13,15 +13,18 @@ bf16, else in fp32 (:func:`autocast_dtype`); ``tta`` averages the four flips
 (4x the work for smoother, less orientation-biased output); ``compile`` wraps the net in
 ``torch.compile``, which only pays on large areas (bench/model.py measures it). The next batch
 of windows is read in a second thread while the net runs on the current one: GDAL decodes and
-warps with the GIL released, so on a CPU reading hides behind the forward pass instead of
-adding to it (bench/speed.py).
+warps with the GIL released, so reading hides behind the forward pass instead of adding to it;
+on a CPU two windows run side by side on one torch thread each (:func:`cpu_lanes`; bench/speed.py).
 """
 from __future__ import annotations
 
 import functools
+import itertools
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 # (row, col, height, width) -> ((3, h, w) float32 in [0, 1], (h, w) bool valid)
 TileReader = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
+Windows = list[tuple[np.ndarray, np.ndarray]]  # a group of windows read: (image, valid) each
 
 
 def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
@@ -64,6 +68,7 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
 ACTIVATION_BYTES_PER_PIXEL = 4096
 MAX_AUTO_BATCH = 32
 CPU_MAX_AUTO_BATCH = 1
+CPU_MAX_LANES = 2  # each lane adds a window's activations (~0.1-0.2 GB) to the peak: two are enough
 
 
 _TORCH_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice: the physical cores
@@ -80,15 +85,6 @@ def default_threads() -> int:
     except (AttributeError, OSError):
         return _TORCH_DEFAULT_THREADS
     return max(1, min(_TORCH_DEFAULT_THREADS, cores, round(cores - busy)))
-
-
-def forward_threads() -> int:
-    """Torch threads for a run that reads its windows beside the forward pass (a diff): the free
-    cores less the one the reading thread keeps busy. On a recent CPU a window's GDAL read costs
-    about as much as its bf16 forward pass, and a reader beside as many torch threads as cores
-    stalls every parallel step (2 cores, 21 km2, stop 26: 1 thread + the reader 20-24 s, 2 threads
-    + the reader 26 s for the same diff)."""
-    return max(1, default_threads() - 1)
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -201,7 +197,30 @@ def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, heig
     return out
 
 
-@torch.inference_mode()
+def cpu_lanes(threads: int) -> tuple[int, int]:
+    """Windows a CPU runs at once (lanes) and torch threads for each, out of ``threads`` CPU threads.
+
+    On 2 cores, two windows side by side on one torch thread each, not one window on two: a GDAL
+    read costs about as much CPU as a bf16 forward pass on a recent CPU (~0.04 s per 512 px
+    window), and the reading thread beside two torch threads stalled every parallel step of the
+    forward pass (0.10 s per fp32 window alone, 0.25 s beside the reader); lanes share no parallel
+    step, so the reader just takes turns (a 21 km2 diff, stop 26: fp32 27.8 -> 22.0 s, bf16 18.7 ->
+    17.1 s against one torch thread). On more cores one is left to the reader."""
+    lanes = max(1, min(CPU_MAX_LANES, threads))
+    return lanes, max(1, (threads - 1) // lanes)  # a core left to the reader where there are spare ones
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the block, then put back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
                        origins: list[tuple[int, int]], region: tuple[int, int, int, int], tile: int, overlap: int,
                        batch: int | None = None, device: torch.device | None = None, tta: bool = False,
@@ -209,7 +228,8 @@ def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, 
     """The blend-weighted sum of the windows at ``origins`` (tile x tile, read through ``read``)
     and the sum of their weights, over ``region`` of a (height, width) image. The probability is
     their ratio; sums of disjoint sets of windows add up, so a tiled run can give each window to
-    one tile only (osmgap.scale.tiled) and still get the uncut run's probabilities."""
+    one tile only (osmgap.scale.tiled) and still get the uncut run's probabilities. On a CPU the
+    windows run in :func:`cpu_lanes`, and are added up in order, whichever lane finished first."""
     device = device or pick_device()
     weight = blend_window(tile, overlap)
     r0, c0, r1, c1 = region
@@ -218,34 +238,62 @@ def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, 
     mean = torch.tensor(meta.mean, device=device)[None, :, None, None]
     std = torch.tensor(meta.std, device=device)[None, :, None, None]
     run_net = compiled(net) if compile else net  # weights channels-last: predict_raster, osmgap.scale.tiled._model
-    for group, tiles in _read_ahead(read, list(_batches(origins, batch or auto_batch(tile, device, len(origins)))), tile):
-        x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device)
-        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-        prob = forward_probability(run_net, x, tta).cpu().numpy()
-        for (r, c), p, (_, valid) in zip(group, prob, tiles):
-            h, w = min(tile, height - r), min(tile, width - c)
-            wgt = weight[:h, :w] * valid[:h, :w]
-            a0, a1, b0, b1 = max(r, r0), min(r + h, r1), max(c, c0), min(c + w, c1)
-            acc[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += (p[:h, :w] * wgt)[a0 - r:a1 - r, b0 - c:b1 - c]
-            cov[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += wgt[a0 - r:a1 - r, b0 - c:b1 - c]
+
+    def forward(tiles: Windows) -> np.ndarray:
+        with torch.inference_mode():  # thread-local, like autocast: set in the lane's own thread
+            x = torch.from_numpy(np.stack([t[0] for t in tiles])).to(device)
+            x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+            return forward_probability(run_net, x, tta).cpu().numpy()
+
+    # one lane on a GPU, and for a compiled net (dynamo compiles on the first call: not from two threads at once)
+    cpu = device.type == "cpu" and not compile
+    lanes, per_lane = cpu_lanes(torch.get_num_threads()) if cpu else (1, torch.get_num_threads())
+    groups = list(_batches(origins, batch or auto_batch(tile, device, len(origins))))
+    with torch_threads(per_lane):
+        for group, tiles, prob in _forward_ahead(read, groups, tile, forward, lanes):
+            for (r, c), p, (_, valid) in zip(group, prob, tiles):
+                h, w = min(tile, height - r), min(tile, width - c)
+                wgt = weight[:h, :w] * valid[:h, :w]
+                a0, a1, b0, b1 = max(r, r0), min(r + h, r1), max(c, c0), min(c + w, c1)
+                acc[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += (p[:h, :w] * wgt)[a0 - r:a1 - r, b0 - c:b1 - c]
+                cov[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += wgt[a0 - r:a1 - r, b0 - c:b1 - c]
     return acc, cov
 
 
-def _read_ahead(read: TileReader, groups: list[list[tuple[int, int]]], tile: int,
-                ) -> Iterator[tuple[list[tuple[int, int]], list[tuple[np.ndarray, np.ndarray]]]]:
-    """Each group of window origins with its windows read, the next group being read in one
-    background thread meanwhile (one reader at a time: a dataset handle is not shared between
-    threads). A read's error is raised here, in the caller's thread."""
-    def read_group(group: list[tuple[int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _forward_ahead(read: TileReader, groups: list[list[tuple[int, int]]], tile: int,
+                   forward: Callable[[Windows], np.ndarray], lanes: int,
+                   ) -> Iterator[tuple[list[tuple[int, int]], Windows, np.ndarray]]:
+    """Each group of window origins, in order, with its windows read and their probabilities.
+
+    One thread reads the groups in order (a dataset handle is not shared between threads) while
+    ``lanes`` threads run the forward pass on the groups already read; at most ``lanes + 1`` groups
+    are in flight, so memory stays flat. A read's or a forward pass's error is raised here, in the
+    caller's thread, and what was still queued is cancelled."""
+    def read_group(group: list[tuple[int, int]]) -> Windows:
         return [read(r, c, tile, tile) for r, c in group]
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="osmgap-read") as pool:
-        pending = pool.submit(read_group, groups[0]) if groups else None
-        for k, group in enumerate(groups):
-            assert pending is not None
-            tiles = pending.result()
-            pending = pool.submit(read_group, groups[k + 1]) if k + 1 < len(groups) else None
-            yield group, tiles
+    pending: deque[tuple[list[tuple[int, int]], Future[Windows], Future[np.ndarray]]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="osmgap-read") as reader, \
+            ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="osmgap-forward") as pool:
+        def submit(group: list[tuple[int, int]]) -> None:
+            windows = reader.submit(read_group, group)
+            pending.append((group, windows, pool.submit(lambda: forward(windows.result()))))
+
+        queued = iter(groups)
+        try:
+            for group in itertools.islice(queued, lanes + 1):
+                submit(group)
+            while pending:
+                group, windows, prob = pending.popleft()
+                result = prob.result(), windows.result()
+                following = next(queued, None)
+                if following is not None:
+                    submit(following)
+                yield group, result[1], result[0]
+        finally:
+            for _, windows, prob in pending:
+                windows.cancel()
+                prob.cancel()
 
 
 def predict_array(net: torch.nn.Module, meta: ModelMeta, image: np.ndarray, **kwargs) -> np.ndarray:

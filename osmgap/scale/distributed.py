@@ -40,9 +40,9 @@ def guarded(func: Callable[[Any], Any], job: Any) -> Any:
 
 
 def threads_per_worker(workers: int) -> int:
-    """Torch threads for each local worker, so N workers do not oversubscribe the machine: its
-    share of the cores less the one its window reader keeps busy (osmgap.model.infer.forward_threads)."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers) - 1)
+    """CPU threads each local worker may use, so N workers do not oversubscribe the machine (its
+    forward pass splits them with its window reader: osmgap.model.infer.cpu_lanes)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def run_jobs(func: Callable[[Any], Any], jobs: Sequence[Any], on_result: Callable[[Any], None],

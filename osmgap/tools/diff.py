@@ -67,9 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~1.8x faster on a CPU after a ~90 s compile, so only for areas of tens of km2")
     p.add_argument("--threads", type=number(int, low=1, high=1024),
-                   help="CPU threads of the model's forward pass (default: the cores not already busy, by the "
-                        "1-minute load average, less one for the thread reading the imagery; with --workers, "
-                        "per worker)")
+                   help="CPU threads of the model's forward pass and the imagery reader (default: the cores not "
+                        "already busy, by the 1-minute load average; with --workers, per worker)")
     p.add_argument("--state", type=Path,
                    help="record the run in this state file (new / seen / fixed suggestions; see osmgap publish)")
     add_scale_arguments(p)

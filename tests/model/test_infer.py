@@ -1,10 +1,13 @@
 """Sliding-window inference: tiling, coverage-normalized stitching, georeferencing."""
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from osmgap.core.precision import FP32_ENV
-from osmgap.model.infer import blend_window, predict_array, predict_raster, sliding_window, tile_origins
+from osmgap.model.infer import blend_window, cpu_lanes, predict_array, predict_raster, sliding_window, tile_origins
 from osmgap.model.nets import ModelMeta, build_net, fold_batchnorm, inference_net, load_checkpoint, save_checkpoint
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 
@@ -134,3 +137,55 @@ def test_windows_read_ahead_in_order_and_a_read_error_reaches_the_caller():
 
     with pytest.raises(OSError, match="read failed"):
         sliding_window(PixelwiseNet(), meta, broken, 300, 400, tile=128, overlap=32, batch=1, device=torch.device("cpu"))
+
+
+class SlowCountingNet(PixelwiseNet):
+    """PixelwiseNet that sleeps a varying time per window and records how many windows ran at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+            pause = 0.002 * (self.calls % 3)  # later windows sometimes finish first
+        time.sleep(pause + 0.01)
+        with self.lock:
+            self.running -= 1
+        return super().forward(x)
+
+
+def test_cpu_lanes_run_windows_side_by_side_and_add_them_in_order():
+    """Two CPU threads: two windows in flight on one torch thread each; the sums are bit for bit
+    those of one lane, torch's thread count is put back, and a failing forward pass raises here."""
+    assert [cpu_lanes(n) for n in (1, 2, 4, 5, 16)] == [(1, 1), (2, 1), (2, 1), (2, 2), (2, 7)]
+    image = np.random.default_rng(1).random((3, 300, 400)).astype(np.float32)
+    meta = ModelMeta(mean=[0.1, 0.2, 0.3], std=[0.9, 1.1, 1.0])
+    before = torch.get_num_threads()
+    results = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            net = SlowCountingNet()
+            results[threads] = predict_array(net, meta, image, tile=96, overlap=24, batch=1,
+                                             device=torch.device("cpu"))
+            assert net.most == threads
+            assert torch.get_num_threads() == threads
+        np.testing.assert_array_equal(results[1], results[2])
+
+        class Broken(SlowCountingNet):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                if self.calls >= 3:
+                    raise RuntimeError("out of memory in lane")
+                return super().forward(x)
+
+        with pytest.raises(RuntimeError, match="out of memory in lane"):
+            predict_array(Broken(), meta, image, tile=96, overlap=24, batch=1, device=torch.device("cpu"))
+    finally:
+        torch.set_num_threads(before)

@@ -61,16 +61,3 @@ def test_default_threads_leave_busy_cores_alone(monkeypatch):
     monkeypatch.setattr(infer.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert infer.default_threads() == 2
 
-
-def test_forward_threads_leave_a_core_to_the_reader(monkeypatch):
-    """A diff reads its windows in a thread of its own: its torch threads are the free cores less
-    one, never fewer than one; Dask workers keep the same core back from their share."""
-    from osmgap.scale.distributed import threads_per_worker
-
-    monkeypatch.setattr(infer, "_TORCH_DEFAULT_THREADS", 8)
-    monkeypatch.setattr(infer.os, "sched_getaffinity", lambda pid: set(range(8)))
-    for load, threads in [(0.0, 7), (2.2, 5), (7.6, 1), (30.0, 1)]:
-        monkeypatch.setattr(infer.os, "getloadavg", lambda load=load: (load, load, load))
-        assert infer.forward_threads() == threads
-    monkeypatch.setattr("osmgap.scale.distributed.os.cpu_count", lambda: 16)
-    assert [threads_per_worker(w) for w in (1, 2, 8, 16, 32)] == [15, 7, 1, 1, 1]
