@@ -26,7 +26,7 @@ from osmgap.conflate.gaps import Join, attach_point
 from osmgap.conflate.osmindex import OsmIndex
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.osmtags import level_tags
-from osmgap.core.segments import Samples, Segments, near_pairs
+from osmgap.core.segments import Samples, Segments, explode, near_pairs
 
 EVIDENCE_SHARE = 0.8  # of the gap's interior points must have aligned evidence
 EVIDENCE_ANGLE_DEG = 30.0
@@ -172,13 +172,12 @@ def _evidence(lines: np.ndarray, cands: Segments, cand_conf: np.ndarray, retrace
     n_pts = np.maximum(3, np.ceil(shapely.length(lines) / 1.0).astype(int))
     owner = np.repeat(np.arange(len(lines)), n_pts)
     frac = np.concatenate([np.linspace(*INTERIOR, k) for k in n_pts])
-    pts = shapely.line_interpolate_point(lines[owner], frac, normalized=True)
-    xy = shapely.get_coordinates(pts)
-    start = shapely.get_coordinates(shapely.get_point(lines, 0))
-    end = shapely.get_coordinates(shapely.get_point(lines, -1))
-    unit = (end - start) / np.maximum(shapely.length(lines), 1e-9)[:, None]
-    samples = Samples(xy, owner, np.zeros(len(xy)), unit[owner], np.zeros(len(xy), int))
-    pairs = near_pairs(samples, cands, params.near_m)
+    gap = explode(lines)  # each gap is one straight segment (its ends lie > 0.05 m apart)
+    assert len(gap) == len(lines)
+    xy = gap.a[owner] + frac[:, None] * (gap.b - gap.a)[owner]
+    samples = Samples(xy, owner, np.zeros(len(xy)), gap.unit[owner], owner)
+    # one tree query per gap, not per point (103 km2: 2.3 -> ... s)
+    pairs = near_pairs(samples, cands, params.near_m, source=gap)
     level = cand_level[cands.line[pairs.segment]]
     gap = owner[pairs.sample]
     on_level = np.isnan(level) | (level == own_level[gap])
