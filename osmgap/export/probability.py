@@ -58,8 +58,9 @@ def has_cog_driver() -> bool:
         return "COG" in env.drivers()
 
 
-def write_probability_tif(path: str | Path, raster: ProbabilityRaster) -> Path:
-    """Write ``raster`` to ``path`` as a COG; the file appears whole or not at all."""
+def write_probability_tif(path: str | Path, raster: ProbabilityRaster, threads: int = 1) -> Path:
+    """Write ``raster`` to ``path`` as a COG; the file appears whole or not at all. ``threads``:
+    GDAL's compression threads (a large run writes it alone, after conflation: 102.7 km2, 2.0 -> ... s)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = raster.prob.shape
@@ -82,9 +83,9 @@ def write_probability_tif(path: str | Path, raster: ProbabilityRaster) -> Path:
         done = Path(tmp) / "cog.tif"
         if cog:
             raster_copy(plain, done, driver="COG", BLOCKSIZE=block, COMPRESS="DEFLATE", LEVEL=DEFLATE_LEVEL,
-                        OVERVIEWS="IGNORE_EXISTING", OVERVIEW_RESAMPLING="AVERAGE")
+                        OVERVIEWS="IGNORE_EXISTING", OVERVIEW_RESAMPLING="AVERAGE", NUM_THREADS=str(threads))
         else:
             raster_copy(plain, done, driver="GTiff", TILED="YES", BLOCKXSIZE=block, BLOCKYSIZE=block,
-                        COMPRESS="DEFLATE", ZLEVEL=DEFLATE_LEVEL, COPY_SRC_OVERVIEWS="YES")
+                        COMPRESS="DEFLATE", ZLEVEL=DEFLATE_LEVEL, COPY_SRC_OVERVIEWS="YES", NUM_THREADS=str(threads))
         os.replace(done, path)
     return path

@@ -116,6 +116,22 @@ def trip_counts(traces: GpsTraces, grid: Grid, params: DensityParams = DensityPa
         grid.height, grid.width)
 
 
+def fix_discs(x: np.ndarray, y: np.ndarray, grid: Grid, radius_m: float, params: DensityParams = DensityParams(),
+              ) -> np.ndarray:
+    """Per pixel, the fixes (x, y) within ``radius_m``, in :func:`trip_counts`'s units: divided by
+    the line-to-peak factor that :func:`road_likelihood` multiplies by, so that where ``k`` discs
+    overlap it reads ``k`` trips. Each fix must be a different trip's, or lie farther than
+    2 x ``radius_m`` from its trip's others (then no two discs of a trip overlap)."""
+    px = abs(grid.transform.a)
+    idx, inside = pixel_index(grid, x, y)
+    fixes = np.bincount(idx[inside], minlength=grid.width * grid.height).astype(np.float32).reshape(
+        grid.height, grid.width)
+    r = int(round(radius_m / px))
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    discs = ndimage.convolve(fixes, (dx ** 2 + dy ** 2 <= r ** 2).astype(np.float32), mode="constant")
+    return discs / (math.sqrt(2 * math.pi) * params.sigma_m / px)
+
+
 def distinct(keys: np.ndarray) -> np.ndarray:
     """The distinct values of ``keys``, sorted (np.unique is ~100x slower than a plain sort on
     millions of int64 here: numpy 2 sorts them with a different kernel)."""

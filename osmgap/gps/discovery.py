@@ -33,7 +33,7 @@ from osmgap.core.datamodel import RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.traces import GpsTraces, from_arrays
 from osmgap.gps.connections import Connection, ConnectionParams, as_suggestions, missing_connections, osm_node_ids
-from osmgap.gps.density import DensityParams, road_likelihood, trip_counts
+from osmgap.gps.density import DensityParams, fix_discs, road_likelihood, trip_counts
 from osmgap.gps.evidence import EvidenceParams, Unexplained, unexplained
 from osmgap.gps.matching import Matcher, Matches, MatchParams, no_matches, route_limit, trip_pieces
 from osmgap.gps.network import road_graph
@@ -116,12 +116,15 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
 
 
 def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:
-    """Distinct trips per pixel over the evidence chords (each drawn alone, counted once per trip)."""
+    """Distinct trips per pixel over the evidence chords (each drawn alone, counted once per trip),
+    plus the discs of the lone off-map fixes that no chord reaches (osmgap.gps.evidence)."""
     a, b = found.chords(traces, params.evidence.chord_max_m)
     ends = np.column_stack([a, b]).ravel()
     chords = from_arrays(traces.x[ends], traces.y[ends], traces.crs, trip=np.repeat(np.arange(len(a)), 2))
     density = replace(params.density, max_gap_m=params.evidence.chord_max_m)
-    return trip_counts(chords, grid, density, trip_of=traces.trip[a])
+    lone = found.lone_fixes(traces, params.evidence.chord_max_m)  # consecutive ones lie > chord_max_m apart
+    return (trip_counts(chords, grid, density, trip_of=traces.trip[a])
+            + fix_discs(traces.x[lone], traces.y[lone], grid, params.evidence.fix_reach_m, params.density))
 
 
 def mapped_counts(traces: GpsTraces, matches: Matches, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:

@@ -8,6 +8,7 @@ run's peak nears the 2 GB it must stay under, they are made after conflation ins
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -36,14 +37,17 @@ class EarlyWrites:
             self._probability = self._pool.submit(self._write_probability)
             self._backdrop = self._pool.submit(self._read_backdrop)
 
-    def _write_probability(self) -> Path | None:
-        return write_probability_tif(self._stage / "probability.tif", self._prob) if self._prob is not None else None
+    def _write_probability(self, threads: int = 1) -> Path | None:
+        return (write_probability_tif(self._stage / "probability.tif", self._prob, threads)
+                if self._prob is not None else None)
 
     def _read_backdrop(self) -> tuple[Grid, np.ndarray] | None:
         return read_backdrop(self._imagery, self._grid) if self._imagery is not None else None
 
     def probability(self) -> Path | None:
-        return self._probability.result() if self._probability is not None else self._write_probability()
+        if self._probability is not None:
+            return self._probability.result()
+        return self._write_probability(os.cpu_count() or 1)  # alone now: every core compresses
 
     def backdrop(self) -> tuple[Grid, np.ndarray] | None:
         return self._backdrop.result() if self._backdrop is not None else self._read_backdrop()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import shapely
 import shapely.affinity
+from rasterio.transform import rowcol
 from shapely.geometry import box
 
 from osmgap.conflate.conflate import conflate
@@ -16,7 +17,8 @@ from osmgap.core.aoi import Aoi, reproject
 from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.traces import from_arrays, resample
 from osmgap.gps import network as network_module
-from osmgap.gps.discovery import discovery_grid, gps_conflate_params, matched_evidence
+from osmgap.gps.density import fix_discs, road_likelihood
+from osmgap.gps.discovery import DiscoveryParams, chord_counts, discovery_grid, gps_conflate_params, matched_evidence
 from osmgap.gps.evidence import unexplained
 from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, route_limit, trip_pieces
 from osmgap.gps.network import road_graph, with_lines
@@ -174,3 +176,31 @@ def test_complete_map_gives_no_junction_hooks(chicago_roads, chicago_ways, chica
              and len(tree.query(reproject(s.geometry, WGS84, aoi.metric_crs).interpolate(0.5, normalized=True),
                                 "dwithin", 30.0))]
     assert len(short) <= 2
+
+
+def test_lone_fixes_of_sparse_trips_draw_the_road_they_were_on(chicago_roads, chicago_ways, chicago_traces):
+    """A fix every 90 s (~900 m): the steps off the map are too long to draw, but the trips' lone
+    off-map fixes still lie on the deleted way they drove, and their discs draw it, while the
+    mapped roads around it stay clear of evidence."""
+    way = chicago_ways.set_index("osm_id").geometry[5411]
+    kept = RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != 5411].reset_index(drop=True))
+    sparse = resample(chicago_traces, 90.0)
+    grid = discovery_grid(way.buffer(600).bounds, CRS)
+    params = DiscoveryParams()
+    found = matched_evidence(sparse, kept, grid, params)
+    lone = found.unexplained.lone_fixes(sparse, params.evidence.chord_max_m)
+    on_way = shapely.dwithin(shapely.points(sparse.x[lone], sparse.y[lone]), way, params.evidence.fix_reach_m)
+    assert len(np.unique(sparse.trip[lone[on_way]])) >= 10
+
+    def share_lit(prob: np.ndarray, lines) -> float:
+        pts = [line.interpolate(f, normalized=True) for line in lines for f in np.linspace(0.15, 0.85, 15)]
+        rows, cols = rowcol(grid.transform, [p.x for p in pts], [p.y for p in pts])
+        return float(np.mean(prob[np.asarray(rows), np.asarray(cols)] >= 0.5))
+
+    with_discs = found.evidence.prob.prob
+    chords_only = road_likelihood(chord_counts(sparse, found.unexplained, grid, params)
+                                  - fix_discs(sparse.x[lone], sparse.y[lone], grid, params.evidence.fix_reach_m),
+                                  grid).prob
+    assert share_lit(with_discs, [way]) >= 0.7 and share_lit(chords_only, [way]) <= 0.2
+    around = [w for w in chicago_ways.geometry if w.within(way.buffer(500)) and not w.intersects(way.buffer(30))]
+    assert len(around) >= 20 and share_lit(with_discs, around) <= 0.02
