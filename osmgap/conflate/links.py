@@ -176,7 +176,7 @@ def _evidence(lines: np.ndarray, cands: Segments, cand_conf: np.ndarray, retrace
     assert len(gap) == len(lines)
     xy = gap.a[owner] + frac[:, None] * (gap.b - gap.a)[owner]
     samples = Samples(xy, owner, np.zeros(len(xy)), gap.unit[owner], owner)
-    # one tree query per gap, not per point (103 km2: 2.3 -> ... s)
+    # one tree query per gap, not per point (102.7 km2: the links' evidence 4.1 -> 0.9 s)
     pairs = near_pairs(samples, cands, params.near_m, source=gap)
     level = cand_level[cands.line[pairs.segment]]
     gap = owner[pairs.sample]
