@@ -46,7 +46,7 @@ KIND = "missing_connection"
 
 @dataclass(frozen=True)
 class ConnectionParams:
-    min_chord_m: float = 150.0  # shorter detour chords are drawn as lines (EvidenceParams.chord_max_m)
+    min_chord_m: float = 100.0  # shorter detour chords are drawn as lines (EvidenceParams.chord_max_m)
     min_trips: int = 2  # distinct trips: one trip's detour is a turnaround or a matching error
     min_detour_m: float = 200.0  # median extra route the map forces: less is not worth a mapper's look
     cluster_m: float = 150.0  # detour ends of two trips this close (each end) are the same connection

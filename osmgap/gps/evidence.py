@@ -46,7 +46,10 @@ class EvidenceParams:
     single_fix_m: float = 60.0  # a lone off-map fix counts only where its neighbours are this far apart (sparse)
     min_share: float = 0.2  # of the trips on the mapped roads nearby that must leave the map alike
     share_reach_m: float = 40.0
-    chord_max_m: float = 150.0  # a longer chord cuts corners: it says where a road leads, not where it runs
+    # a longer chord cuts corners: it says where a road leads, not where it runs. Across a right-angle
+    # turn a chord of L passes up to 0.35 L from the corner: 53 m at 150 m, 35 m at 100 m (Chicago at
+    # 30 s, three seeds: precision 0.69-0.72 -> 0.81-0.96, recall of driven length 0.33-0.45 -> 0.23-0.30)
+    chord_max_m: float = 100.0
     fix_reach_m: float = 16.0  # 2 sigma of a city receiver's error: the road a lone off-map fix was on runs this close
 
 
