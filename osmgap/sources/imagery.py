@@ -56,15 +56,16 @@ MIN_BLANK_PX = 16
 SPECK_PX = 4  # valid areas this small (decimated pixels) are noise, not imagery to analyse
 # Imagery at least DECIMATE_FROM times finer than the grid (per axis) is read decimated, by whole
 # source pixels averaged (GDAL takes the file's overviews where it has them), to between READ_FINER
-# and 1.5 x READ_FINER times finer than the grid (0.3 m imagery for a 1 m model: 0.9 m), then warped
-# onto it with GDAL's 4-sample bilinear (NARROW_KERNEL), not with its kernel widened to each grid
-# pixel's whole footprint: the average has already filtered the pixels, and the widened kernel cost
-# 40 % of a window's reading CPU (0.061 -> 0.036 s per 512 px window, stop 26). bench/speed.py
-# --eval measures what reading does to the model's IoU on the real chips; against the earlier
-# 1.5-3x finer read with the widened kernel it moved by at most 0.005 (mean -0.002).
+# and 2 x READ_FINER times finer than the grid (0.3 m imagery for a 1 m model: 0.6 m), then
+# warped onto it. Where the read pixels are at most BILINEAR_UP_TO times finer than the grid (on both
+# axes) the warp is GDAL's plain 4-sample bilinear, which then skips no read pixel; GDAL's kernel
+# widened to each grid pixel's whole footprint cost 40 % more of a window's reading CPU (0.038
+# against 0.061 s per 512 px window, stop 26) for the same scores: bench/generalize.py, Paris vs
+# OSM F1@10m 0.791 widened / 0.788 narrow, Vegas F1@3m 0.715 / 0.718, Shanghai held out 0.518 /
+# 0.520 (read at READ_FINER 1 instead, narrow: 0.773, 0.708, 0.513).
 DECIMATE_FROM = 2.0
-READ_FINER = 1.0
-NARROW_KERNEL = (1.0, 1.0)  # GDAL's XSCALE/YSCALE: 1 keeps the bilinear kernel at 2 x 2 read pixels
+READ_FINER = 1.25
+BILINEAR_UP_TO = 2.0
 READ_CACHE_BYTES = 128 * 2**20  # GDAL's block cache for imagery reads (cap_block_cache)
 # The source's edge pixels repeated this many times around a decimated read: room for the kernel of a
 # pixel at the image's very edge. 2 called pixels up to ~1 m beyond the image valid, which cost the
@@ -320,6 +321,16 @@ def decimation(src: rasterio.io.DatasetReader, grid: Grid) -> tuple[int, int]:
     return cast(tuple[int, int], tuple(max(1, int(r // READ_FINER)) if r >= DECIMATE_FROM else 1 for r in ratios))
 
 
+def warp_scale(ratios: tuple[float, float], step: tuple[int, int]) -> tuple[float, float] | None:
+    """GDAL's XSCALE/YSCALE for a source read decimated by ``step`` (source pixels per read pixel)
+    when ``ratios`` source pixels span a grid pixel: 1 (the 4-sample bilinear) where the read
+    pixels are at most BILINEAR_UP_TO times finer than the grid, else None (GDAL widens its kernel
+    to each grid pixel's footprint). Fixed per reader: a pixel reads the same in every window."""
+    if max(ratios[0] / step[0], ratios[1] / step[1]) <= BILINEAR_UP_TO:
+        return 1.0, 1.0
+    return None
+
+
 def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, src_crs: Any, grid: Grid,
                 window: Window, resampling: Resampling,
                 scale: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -329,7 +340,8 @@ def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, sr
     when its kernel reaches a valid one. ``scale`` is GDAL's XSCALE/YSCALE, fixed per reader so
     that a pixel reads the same in every window: None lets GDAL widen the kernel to each grid
     pixel's footprint; the decimated file reader, whose pixels are already averaged to near the
-    grid's size, keeps it narrow (NARROW_KERNEL). The source's edge pixels are repeated EDGE_PX times around it, so that the pixels along
+    grid's size, keeps it narrow where that skips no pixel (:func:`warp_scale`). The source's edge
+    pixels are repeated EDGE_PX times around it, so that the pixels along
     its very edge are not lost to a coarser source pixel (a WarpedVRT's kernel, scaled to the
     full-resolution source, reaches as far). Shared by the decimated file reader and the
     tile-server reader.
@@ -396,7 +408,7 @@ class WindowReader:
         self.step = decimation(self._src, grid)
         # no nodata, alpha or mask band: GDAL's mask is 255 everywhere, and reading it cost 0.013 s a window
         self._all_valid = self._src.mask_flag_enums[imagery.band_indexes[0] - 1] == [MaskFlags.all_valid]
-        self._scale = NARROW_KERNEL  # read pixels are 1-1.5x finer than the grid (r / floor(r), r >= 2)
+        self._scale = warp_scale(source_pixels_per_grid_pixel(self._src, grid), self.step)
         self._vrt = None if self.step != (1, 1) else WarpedVRT(
             self._src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
             resampling=resampling, src_nodata=imagery.nodata, nodata=imagery.nodata,
