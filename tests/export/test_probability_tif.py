@@ -78,3 +78,10 @@ def test_writer_is_atomic_and_needs_no_cog_driver(tmp_path, direct_probability, 
     with rasterio.open(out) as src:
         assert src.block_shapes[0] == (128, 128) and src.overviews(1)
         assert np.array_equal(src.read(1), probability_bytes(direct_probability.prob))
+
+
+def test_compression_threads_write_the_same_file(tmp_path, direct_probability):
+    """A large run compresses its COG on every core: the file is the one a single thread writes."""
+    one = write_probability_tif(tmp_path / "one.tif", direct_probability, threads=1)
+    two = write_probability_tif(tmp_path / "two.tif", direct_probability, threads=2)
+    assert one.read_bytes() == two.read_bytes()
