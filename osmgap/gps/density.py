@@ -122,6 +122,8 @@ def fix_discs(x: np.ndarray, y: np.ndarray, grid: Grid, radius_m: float, params:
     the line-to-peak factor that :func:`road_likelihood` multiplies by, so that where ``k`` discs
     overlap it reads ``k`` trips. Each fix must be a different trip's, or lie farther than
     2 x ``radius_m`` from its trip's others (then no two discs of a trip overlap)."""
+    if not len(x):  # dense traces have none: no convolution over the whole grid
+        return np.zeros((grid.height, grid.width), np.float32)
     px = abs(grid.transform.a)
     idx, inside = pixel_index(grid, x, y)
     fixes = np.bincount(idx[inside], minlength=grid.width * grid.height).astype(np.float32).reshape(

@@ -323,14 +323,16 @@ def decimation(src: rasterio.io.DatasetReader, grid: Grid) -> tuple[int, int]:
     return cast(tuple[int, int], tuple(max(1, int(r // READ_FINER)) if r >= DECIMATE_FROM else 1 for r in ratios))
 
 
-def warp_scale(ratios: tuple[float, float], step: tuple[int, int]) -> tuple[float, float] | None:
+def warp_scale(ratios: tuple[float, float], step: tuple[int, int]) -> tuple[float, float]:
     """GDAL's XSCALE/YSCALE for a source read decimated by ``step`` (source pixels per read pixel)
     when ``ratios`` source pixels span a grid pixel: 1 (the 4-sample bilinear) where the read
-    pixels are at most BILINEAR_UP_TO times finer than the grid, else None (GDAL widens its kernel
-    to each grid pixel's footprint). Fixed per reader: a pixel reads the same in every window."""
-    if max(ratios[0] / step[0], ratios[1] / step[1]) <= BILINEAR_UP_TO:
+    pixels are at most BILINEAR_UP_TO times finer than the grid, else grid pixels per read pixel
+    (the kernel widened to each grid pixel's footprint). Stated, not left to GDAL, which would
+    derive it from each window's extents: fixed per reader, a pixel reads the same in every window."""
+    left = (ratios[0] / step[0], ratios[1] / step[1])
+    if max(left) <= BILINEAR_UP_TO:
         return 1.0, 1.0
-    return None
+    return 1 / left[0], 1 / left[1]
 
 
 def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, src_crs: Any, grid: Grid,

@@ -335,10 +335,10 @@ def test_imagery_valid_all_over_skips_the_mask_read_and_reads_the_same(paris, pa
 
 def test_decimated_reads_are_warped_narrow_only_where_no_read_pixel_is_skipped(paris, paris_aoi):
     """The 4-sample bilinear reads every read pixel as long as they are at most 2x finer than the
-    grid; finer, GDAL's kernel is widened to the footprint. The real Paris chip (0.3 m, 1 m grid) is
-    read decimated and warped narrow."""
+    grid; finer, the kernel is widened to the footprint, by a scale fixed for the reader. The real
+    Paris chip (0.3 m, 1 m grid) is read decimated and warped narrow."""
     assert warp_scale((3.3, 3.4), (2, 2)) == (1.0, 1.0)
-    assert warp_scale((2.4, 3.4), (1, 2)) is None  # 2.4 read pixels per grid pixel along x
+    assert warp_scale((2.4, 3.4), (1, 2)) == pytest.approx((1 / 2.4, 2 / 3.4))  # 2.4 read pixels per grid px along x
     assert warp_scale((2.0, 2.0), (1, 1)) == (1.0, 1.0)
     im = open_imagery(paris / "image.tif")
     grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
