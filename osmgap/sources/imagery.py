@@ -56,17 +56,15 @@ MIN_BLANK_PX = 16
 SPECK_PX = 4  # valid areas this small (decimated pixels) are noise, not imagery to analyse
 # Imagery at least DECIMATE_FROM times finer than the grid (per axis) is read decimated, by whole
 # source pixels averaged (GDAL takes the file's overviews where it has them), to between READ_FINER
-# and 2 x READ_FINER times finer than the grid (0.3 m imagery for a 1 m model: 0.9 m), then warped
-# onto it. Where the read pixels are at most BILINEAR_UP_TO times finer than the grid (on both axes:
-# always, at READ_FINER 1) the warp is GDAL's plain 4-sample bilinear, which then skips no read
-# pixel; GDAL's kernel widened to each grid pixel's whole footprint (stop 25, reading 1.5-3x finer)
-# cost 40 % more of a window's reading CPU (0.061 against 0.036 s per 512 px window, stop 26).
-# bench/generalize.py, stop 25's read -> this one: Paris vs OSM F1@10m 0.791 -> 0.773, Vegas F1@3m
-# 0.715 -> 0.708, Shanghai held out 0.518 -> 0.513. READ_FINER 1.25 scored as stop 25's read (0.788,
-# 0.718, 0.520) at 0.038 s, but the Paris chip's tiled and uncut graphs then differed (7 and 9
-# edges, tests/scale/test_tiling.py) and a change test lost its shifted roads: not kept until understood.
+# and 2 x READ_FINER times finer than the grid (0.3 m imagery for a 1 m model: 0.6 m), then warped
+# onto it. Where the read pixels are at most BILINEAR_UP_TO times finer than the grid (on both axes)
+# the warp is GDAL's plain 4-sample bilinear, which then skips no read pixel; else GDAL's kernel
+# widened to each grid pixel's whole footprint. Reading 1.5-3x finer with the widened kernel always
+# (stop 25) cost 0.061 s of CPU per 512 px window; this read 0.038 s, and 1-2x finer 0.036 s (stop
+# 26). bench/generalize.py, stop 25's read / 1-2x finer / this read: Paris vs OSM F1@10m
+# 0.791 / 0.773 / 0.788, Vegas F1@3m 0.715 / 0.708 / 0.718, Shanghai held out 0.518 / 0.513 / 0.520.
 DECIMATE_FROM = 2.0
-READ_FINER = 1.0
+READ_FINER = 1.25
 BILINEAR_UP_TO = 2.0
 READ_CACHE_BYTES = 128 * 2**20  # GDAL's block cache for imagery reads (cap_block_cache)
 # The source's edge pixels repeated this many times around a decimated read: room for the kernel of a
