@@ -35,6 +35,7 @@ from osmgap.core.traces import GpsTraces, from_arrays
 from osmgap.gps.connections import Connection, ConnectionParams, as_suggestions, missing_connections, osm_node_ids
 from osmgap.gps.density import DensityParams, fix_discs, ridge_core, road_likelihood, trip_counts
 from osmgap.gps.evidence import EvidenceParams, Unexplained, unexplained
+from osmgap.gps.fixlines import FixLineParams, FixLines, fix_lines
 from osmgap.gps.matching import Matcher, Matches, MatchParams, no_matches, route_limit, trip_pieces
 from osmgap.gps.network import road_graph
 from osmgap.gps.verify import VerifyParams, verify
@@ -65,6 +66,7 @@ class DiscoveryParams:
     # precision, as much recall)
     ridge_share: float = 0.5
     ridge_reach_m: float = 30.0
+    fix_lines: FixLineParams | None = field(default_factory=FixLineParams)  # lone fixes that line up (osmgap.gps.fixlines)
     matching: MatchParams = field(default_factory=MatchParams)
     evidence: EvidenceParams = field(default_factory=EvidenceParams)
     connections: ConnectionParams = field(default_factory=ConnectionParams)  # long detours (osmgap.gps.connections)
@@ -132,12 +134,21 @@ def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: Disc
     """Distinct trips per pixel over the evidence chords (each drawn alone, counted once per trip),
     plus the discs of the lone off-map fixes that no chord reaches (osmgap.gps.evidence)."""
     a, b = found.chords(traces, params.evidence.chord_max_m)
-    ends = np.column_stack([a, b]).ravel()
-    chords = from_arrays(traces.x[ends], traces.y[ends], traces.crs, trip=np.repeat(np.arange(len(a)), 2))
-    density = replace(params.density, max_gap_m=params.evidence.chord_max_m)
     lone = found.lone_fixes(traces, params.evidence.chord_max_m)  # consecutive ones lie > chord_max_m apart
-    return (trip_counts(chords, grid, density, trip_of=traces.trip[a])
-            + fix_discs(traces.x[lone], traces.y[lone], grid, params.evidence.fix_reach_m, params.density))
+    lines = (fix_lines(traces.x[lone], traces.y[lone], traces.trip[lone], params.fix_lines) if params.fix_lines
+             else FixLines(np.zeros((0, 2)), np.zeros((0, 2)), [], np.ones(len(lone), bool)))
+    # each chord one path, each line one path per trip behind it; a trip counts once per pixel
+    owners = [len(t) for t in lines.trips]
+    x = np.column_stack([traces.x[a], traces.x[b]]).ravel()
+    y = np.column_stack([traces.y[a], traces.y[b]]).ravel()
+    x = np.concatenate([x, np.repeat(np.column_stack([lines.start[:, 0], lines.end[:, 0]]), owners, axis=0).ravel()])
+    y = np.concatenate([y, np.repeat(np.column_stack([lines.start[:, 1], lines.end[:, 1]]), owners, axis=0).ravel()])
+    trip_of = np.concatenate([traces.trip[a], *lines.trips]).astype(np.int64)
+    paths = from_arrays(x, y, traces.crs, trip=np.repeat(np.arange(len(trip_of)), 2))
+    density = replace(params.density, max_gap_m=params.evidence.chord_max_m)
+    discs = lone[lines.disc]
+    return (trip_counts(paths, grid, density, trip_of=trip_of)
+            + fix_discs(traces.x[discs], traces.y[discs], grid, params.evidence.fix_reach_m, params.density))
 
 
 def mapped_counts(traces: GpsTraces, matches: Matches, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:

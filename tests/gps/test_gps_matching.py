@@ -2,6 +2,8 @@
 real Chicago UIC shuttle trips and the real OSM graph of the same area."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -198,7 +200,8 @@ def test_lone_fixes_of_sparse_trips_draw_the_road_they_were_on(chicago_roads, ch
         return float(np.mean(prob[np.asarray(rows), np.asarray(cols)] >= 0.5))
 
     with_discs = found.evidence.prob.prob
-    chords_only = road_likelihood(chord_counts(sparse, found.unexplained, grid, params)
+    all_discs = replace(params, fix_lines=None)  # every lone fix a disc (none drawn as a line), then taken away
+    chords_only = road_likelihood(chord_counts(sparse, found.unexplained, grid, all_discs)
                                   - fix_discs(sparse.x[lone], sparse.y[lone], grid, params.evidence.fix_reach_m),
                                   grid).prob
     assert share_lit(with_discs, [way]) >= 0.7 and share_lit(chords_only, [way]) <= 0.2
