@@ -69,6 +69,9 @@ ACTIVATION_BYTES_PER_PIXEL = 4096
 MAX_AUTO_BATCH = 32
 CPU_MAX_AUTO_BATCH = 1
 CPU_MAX_LANES = 2  # each lane adds a window's activations (~0.1-0.2 GB) to the peak: two are enough
+# Reading threads beside a GPU: one reads ~25 windows of 512 px a second (~0.04 s of CPU each), which
+# caps a whole diff near 17,000 km2/h however fast the GPU is; each batch in flight holds its windows.
+GPU_MAX_READERS = 8
 
 
 _TORCH_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice: the physical cores
@@ -250,7 +253,7 @@ def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, 
     lanes, per_lane = cpu_lanes(torch.get_num_threads()) if cpu else (1, torch.get_num_threads())
     groups = list(_batches(origins, batch or auto_batch(tile, device, len(origins))))
     with torch_threads(per_lane):
-        for group, tiles, prob in _forward_ahead(read, groups, tile, forward, lanes):
+        for group, tiles, prob in _forward_ahead(read, groups, tile, forward, lanes, reading_threads(device)):
             for (r, c), p, (_, valid) in zip(group, prob, tiles):
                 h, w = min(tile, height - r), min(tile, width - c)
                 wgt = weight[:h, :w] * valid[:h, :w]
@@ -260,20 +263,30 @@ def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, 
     return acc, cov
 
 
+def reading_threads(device: torch.device) -> int:
+    """Threads reading windows ahead of the forward pass: one on a CPU, whose cores the lanes
+    share with it (:func:`cpu_lanes`); beside a GPU, every core but the caller's, up to
+    GPU_MAX_READERS."""
+    if device.type == "cpu":
+        return 1
+    return max(1, min(GPU_MAX_READERS, (os.cpu_count() or 1) - 1))
+
+
 def _forward_ahead(read: TileReader, groups: list[list[tuple[int, int]]], tile: int,
-                   forward: Callable[[Windows], np.ndarray], lanes: int,
+                   forward: Callable[[Windows], np.ndarray], lanes: int, readers: int = 1,
                    ) -> Iterator[tuple[list[tuple[int, int]], Windows, np.ndarray]]:
     """Each group of window origins, in order, with its windows read and their probabilities.
 
-    One thread reads the groups in order (a dataset handle is not shared between threads) while
-    ``lanes`` threads run the forward pass on the groups already read; at most ``lanes + 1`` groups
-    are in flight, so memory stays flat. A read's or a forward pass's error is raised here, in the
-    caller's thread, and what was still queued is cancelled."""
+    ``readers`` threads read the groups (``read`` must then be safe to call from several threads
+    at once, as WindowReader is: one dataset handle per thread) while ``lanes`` threads run the
+    forward pass on the groups already read; at most ``lanes + readers`` groups are in flight, so
+    memory stays flat, and they come out in order. A read's or a forward pass's error is raised
+    here, in the caller's thread, and what was still queued is cancelled."""
     def read_group(group: list[tuple[int, int]]) -> Windows:
         return [read(r, c, tile, tile) for r, c in group]
 
     pending: deque[tuple[list[tuple[int, int]], Future[Windows], Future[np.ndarray]]] = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="osmgap-read") as reader, \
+    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="osmgap-read") as reader, \
             ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="osmgap-forward") as pool:
         def submit(group: list[tuple[int, int]]) -> None:
             windows = reader.submit(read_group, group)
@@ -281,7 +294,7 @@ def _forward_ahead(read: TileReader, groups: list[list[tuple[int, int]]], tile: 
 
         queued = iter(groups)
         try:
-            for group in itertools.islice(queued, lanes + 1):
+            for group in itertools.islice(queued, lanes + readers):
                 submit(group)
             while pending:
                 group, windows, prob = pending.popleft()

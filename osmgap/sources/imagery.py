@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -406,15 +407,32 @@ class WindowReader:
         self.grid = grid
         self.resampling = resampling
         cap_block_cache()
-        self._src = rasterio.open(imagery.path)
-        self.step = decimation(self._src, grid)
+        self._local = threading.local()
+        self._handles: list[tuple[rasterio.io.DatasetReader, WarpedVRT | None]] = []
+        self._lock = threading.Lock()
+        src = rasterio.open(imagery.path)
+        self.step = decimation(src, grid)
         # no nodata, alpha or mask band: GDAL's mask is 255 everywhere, and reading it cost 0.013 s a window
-        self._all_valid = self._src.mask_flag_enums[imagery.band_indexes[0] - 1] == [MaskFlags.all_valid]
-        self._scale = warp_scale(source_pixels_per_grid_pixel(self._src, grid), self.step)
-        self._vrt = None if self.step != (1, 1) else WarpedVRT(
-            self._src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-            resampling=resampling, src_nodata=imagery.nodata, nodata=imagery.nodata,
+        self._all_valid = src.mask_flag_enums[imagery.band_indexes[0] - 1] == [MaskFlags.all_valid]
+        self._scale = warp_scale(source_pixels_per_grid_pixel(src, grid), self.step)
+        self._adopt(src)
+
+    def _adopt(self, src: rasterio.io.DatasetReader) -> tuple[rasterio.io.DatasetReader, WarpedVRT | None]:
+        """``src`` (and its warped view, reading at full resolution) as the calling thread's handle."""
+        vrt = None if self.step != (1, 1) else WarpedVRT(
+            src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width, height=self.grid.height,
+            resampling=self.resampling, src_nodata=self.imagery.nodata, nodata=self.imagery.nodata,
         )
+        self._local.handle = (src, vrt)
+        with self._lock:
+            self._handles.append((src, vrt))
+        return src, vrt
+
+    def _handle(self) -> tuple[rasterio.io.DatasetReader, WarpedVRT | None]:
+        """The calling thread's own dataset handle (GDAL's are not to be shared between threads), so
+        that several threads may read windows at once: a GPU outruns one reading thread."""
+        handle = getattr(self._local, "handle", None)
+        return handle if handle is not None else self._adopt(rasterio.open(self.imagery.path))
 
     def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """(3, h, w) float32 in [0, 1] and (h, w) bool valid mask; outside the grid is invalid."""
@@ -426,11 +444,12 @@ class WindowReader:
             window = Window(c0, r0, c1 - c0, r1 - r0)
             inner = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
             with read_errors(self.imagery.path):
-                if self._vrt is None:
-                    data[(slice(None),) + inner], valid[inner] = self._read_decimated(window)
+                src, vrt = self._handle()
+                if vrt is None:
+                    data[(slice(None),) + inner], valid[inner] = self._read_decimated(src, window)
                 else:
-                    data[(slice(None),) + inner] = self._vrt.read(self.imagery.band_indexes, window=window)
-                    valid[inner] = self._vrt.read_masks(1, window=window) > 0
+                    data[(slice(None),) + inner] = vrt.read(self.imagery.band_indexes, window=window)
+                    valid[inner] = vrt.read_masks(1, window=window) > 0
             valid &= np.isfinite(data).all(axis=0)  # NaN pixels of float imagery are no data
         lo, hi = self.imagery.stretch
         data = (data - lo[:, None, None]) / (hi - lo)[:, None, None]
@@ -438,10 +457,10 @@ class WindowReader:
         np.clip(data, 0.0, 1.0, out=data)
         return data, valid
 
-    def _read_decimated(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    def _read_decimated(self, src: rasterio.io.DatasetReader, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """The grid ``window`` from a decimated read of the source pixels under it (plus a few
         decimated pixels of context for the resampling kernel)."""
-        src, (kx, ky) = self._src, self.step
+        kx, ky = self.step
         w = source_footprint(self.grid, window, src.crs, src.transform)
         pad = 3  # decimated pixels of context on every side
         c0 = max(0, (math.floor(min(w.col_off, w.col_off + w.width)) // kx - pad) * kx)
@@ -464,9 +483,12 @@ class WindowReader:
         return self.read(0, 0, self.grid.height, self.grid.width)
 
     def close(self) -> None:
-        if self._vrt is not None:
-            self._vrt.close()
-        self._src.close()
+        with self._lock:
+            handles, self._handles = self._handles, []
+        for src, vrt in handles:
+            if vrt is not None:
+                vrt.close()
+            src.close()
 
     def __enter__(self) -> WindowReader:
         return self

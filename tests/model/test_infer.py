@@ -1,13 +1,23 @@
 """Sliding-window inference: tiling, coverage-normalized stitching, georeferencing."""
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 
+import osmgap.model.infer as infer
 from osmgap.core.precision import FP32_ENV
-from osmgap.model.infer import blend_window, cpu_lanes, predict_array, predict_raster, sliding_window, tile_origins
+from osmgap.model.infer import (
+    blend_window,
+    cpu_lanes,
+    predict_array,
+    predict_raster,
+    reading_threads,
+    sliding_window,
+    tile_origins,
+)
 from osmgap.model.nets import ModelMeta, build_net, fold_batchnorm, inference_net, load_checkpoint, save_checkpoint
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 
@@ -189,3 +199,41 @@ def test_cpu_lanes_run_windows_side_by_side_and_add_them_in_order():
             predict_array(Broken(), meta, image, tile=96, overlap=24, batch=1, device=torch.device("cpu"))
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("resolution_m", [1.0, 0.25])  # a decimated read, and the warped VRT
+def test_window_reader_reads_the_same_from_several_threads_at_once(paris, paris_aoi, resolution_m):
+    """Each thread reads through its own dataset handle (GDAL's are not to be shared): four threads
+    reading every window at once get the pixels one thread reads in turn, and close() closes all."""
+    im = open_imagery(paris / "image.tif")
+    grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, resolution_m)
+    side = 64
+    origins = [(r, c) for r in range(0, grid.height, side // 2) for c in range(0, grid.width, side // 2)]
+    with WindowReader(im, grid) as reader:
+        alone = [reader.read(r, c, side, side) for r, c in origins]
+    with WindowReader(im, grid) as reader:
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(lambda rc: reader.read(rc[0], rc[1], side, side), origins * 3))
+        handles = list(reader._handles)
+        assert 2 <= len(handles) <= 5  # the opening thread's, and one per reading thread that read
+    assert all(src.closed for src, _ in handles)
+    for (a, va), (b, vb) in zip(alone * 3, together, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(va, vb)
+
+
+def test_several_reading_threads_give_the_probabilities_of_one(paris, paris_aoi, monkeypatch):
+    """As beside a GPU: three threads read batches ahead, which come back in order, so the sums
+    are bit for bit those of one reading thread."""
+    assert reading_threads(torch.device("cpu")) == 1
+    assert 1 <= reading_threads(torch.device("cuda")) <= infer.GPU_MAX_READERS
+    im = open_imagery(paris / "image.tif")
+    grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, 0.5)
+    meta = ModelMeta(mean=[0.4, 0.4, 0.4], std=[0.2, 0.2, 0.2])
+    results = []
+    for readers in (1, 3):
+        monkeypatch.setattr(infer, "reading_threads", lambda device, n=readers: n)
+        with WindowReader(im, grid) as reader:
+            results.append(sliding_window(SlowCountingNet(), meta, reader.read, grid.height, grid.width, tile=64,
+                                          overlap=16, batch=2, device=torch.device("cpu")))
+    np.testing.assert_array_equal(results[0], results[1])
