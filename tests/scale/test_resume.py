@@ -6,11 +6,11 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -65,18 +65,39 @@ def _done_message(caplog) -> tuple[int, int]:
     return int(words[0]), int(words[2])
 
 
+# Loaded by the child interpreter (PYTHONPATH): it SIGKILLs itself right after its KILL_AFTER-th
+# tile is stored. Polling the work directory from here and killing raced the run: its one-window
+# tiles take ~20 ms each, and a test process descheduled for a moment saw all 12 done.
+KILL_AFTER = 3
+KILLER = f"""
+import os, signal
+from osmgap.scale import tilestore
+
+_save = tilestore.TileStore.save
+_saved = []
+
+def save(self, result):
+    _save(self, result)
+    _saved.append(result.key)
+    if len(_saved) == {KILL_AFTER}:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+tilestore.TileStore.save = save
+"""
+
+
 def test_sigkill_then_resume_on_dask_gives_identical_outputs(paris, tmp_path, reference, caplog):
     ref_out, osm, ref_work = reference
     out, work = tmp_path / "out", tmp_path / "work"
-    proc = subprocess.Popen([sys.executable, "-m", "osmgap", *_argv(paris, osm, out, work, "--workers", "0")],
-                            cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while len(_tiles(work)) < 3 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILLER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "osmgap", *_argv(paris, osm, out, work, "--workers", "0")],
+                          cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
     killed_with = len(_tiles(work))
-    assert 3 <= killed_with < N_TILES, "the run must be killed half-way"
+    assert killed_with == KILL_AFTER < N_TILES, "the run must be killed half-way"
     assert not out.exists()
 
     caplog.set_level(logging.INFO, logger="osmgap.scale.tiled")
