@@ -148,19 +148,23 @@ def road_likelihood(trips: np.ndarray, grid: Grid, params: DensityParams = Densi
     its line (a Gaussian across a 1-pixel line peaks at px / (sqrt(2 pi) sigma)); ``n`` trips
     along a line then give p = 1 - 2^(-n / trips_for_half): 0.5 at trips_for_half.
     """
-    prob = 1.0 - np.exp2(-blurred_trips(trips, grid, params) / params.trips_for_half)
+    return likelihood(blurred_trips(trips, grid, params), grid, params)
+
+
+def likelihood(blurred: np.ndarray, grid: Grid, params: DensityParams = DensityParams()) -> ProbabilityRaster:
+    """:func:`road_likelihood` of trips already blurred (:func:`blurred_trips`)."""
+    prob = 1.0 - np.exp2(-blurred / params.trips_for_half)
     return ProbabilityRaster(prob.astype(np.float32), grid.transform, grid.crs)
 
 
-def ridge_core(trips: np.ndarray, prob: ProbabilityRaster, grid: Grid, share: float, reach_m: float,
-               params: DensityParams = DensityParams()) -> ProbabilityRaster:
-    """``prob`` kept only where the blurred ``trips`` reach ``share`` of their most within
-    ``reach_m`` (0 elsewhere): the ridge of the traffic, not its skirt. The likelihood saturates (50
+def ridge_core(blurred: np.ndarray, prob: ProbabilityRaster, grid: Grid, share: float,
+               reach_m: float) -> ProbabilityRaster:
+    """``prob`` kept only where the ``blurred`` trips (:func:`blurred_trips`) reach ``share`` of
+    their most within ``reach_m`` (0 elsewhere): the ridge of the traffic, not its skirt. The likelihood saturates (50
     trips along a line still give p >= 0.5 two blurs and a disc away), so a busy short road drew a
     blob as wide as it was long, whose skeleton was a stub, and a busy road's skirt reached
     across the streets beside it. At half the local maximum the core is the traffic's
     full width at half maximum, the same for 3 trips or 300."""
-    blurred = blurred_trips(trips, grid, params)
     size = 2 * int(round(reach_m / abs(grid.transform.a))) + 1
     core = blurred >= share * ndimage.maximum_filter(blurred, size=size)
     return ProbabilityRaster(np.where(core, prob.prob, 0.0).astype(np.float32), prob.transform, prob.crs)

@@ -33,7 +33,15 @@ from osmgap.core.datamodel import RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.traces import GpsTraces, from_arrays
 from osmgap.gps.connections import Connection, ConnectionParams, as_suggestions, missing_connections, osm_node_ids
-from osmgap.gps.density import DensityParams, fix_discs, ridge_core, road_likelihood, trip_counts
+from osmgap.gps.density import (
+    DensityParams,
+    blurred_trips,
+    fix_discs,
+    likelihood,
+    ridge_core,
+    road_likelihood,
+    trip_counts,
+)
 from osmgap.gps.evidence import EvidenceParams, Unexplained, unexplained
 from osmgap.gps.fixlines import FixLineParams, FixLines, fix_lines
 from osmgap.gps.matching import Matcher, Matches, MatchParams, no_matches, route_limit, trip_pieces
@@ -118,10 +126,11 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
     seconds = time.process_time() - started
     found = unexplained(traces, matches, params.evidence, known)
     evidence = chord_counts(traces, found, grid, params)
-    prob = road_likelihood(evidence, grid, params.density)
+    blurred = blurred_trips(evidence, grid, params.density)
+    prob = likelihood(blurred, grid, params.density)
     prob.prob[unexplained_share(evidence, mapped_counts(traces, matches, grid, params), grid, params)
               < params.evidence.min_share] = 0.0
-    graph = extract_graph(ridge_core(evidence, prob, grid, params.ridge_share, params.ridge_reach_m, params.density),
+    graph = extract_graph(ridge_core(blurred, prob, grid, params.ridge_share, params.ridge_reach_m),
                           params.matched_graph)
     checked = (verify(graph, traces, matches, found, network, limit, params.matching, params.evidence, params.verify,
                       known) if len(network) and params.verify is not None else {})
@@ -136,15 +145,14 @@ def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: Disc
     a, b = found.chords(traces, params.evidence.chord_max_m)
     lone = found.lone_fixes(traces, params.evidence.chord_max_m)  # consecutive ones lie > chord_max_m apart
     lines = (fix_lines(traces.x[lone], traces.y[lone], traces.trip[lone], params.fix_lines) if params.fix_lines
-             else FixLines(np.zeros((0, 2)), np.zeros((0, 2)), [], np.ones(len(lone), bool)))
+             else FixLines.none(len(lone)))
     # each chord one path, each line one path per trip behind it; a trip counts once per pixel
     owners = [len(t) for t in lines.trips]
-    x = np.column_stack([traces.x[a], traces.x[b]]).ravel()
-    y = np.column_stack([traces.y[a], traces.y[b]]).ravel()
-    x = np.concatenate([x, np.repeat(np.column_stack([lines.start[:, 0], lines.end[:, 0]]), owners, axis=0).ravel()])
-    y = np.concatenate([y, np.repeat(np.column_stack([lines.start[:, 1], lines.end[:, 1]]), owners, axis=0).ravel()])
+    starts = np.vstack([np.column_stack([traces.x[a], traces.y[a]]), np.repeat(lines.start, owners, axis=0)])
+    ends = np.vstack([np.column_stack([traces.x[b], traces.y[b]]), np.repeat(lines.end, owners, axis=0)])
+    xy = np.stack([starts, ends], axis=1).reshape(-1, 2)
     trip_of = np.concatenate([traces.trip[a], *lines.trips]).astype(np.int64)
-    paths = from_arrays(x, y, traces.crs, trip=np.repeat(np.arange(len(trip_of)), 2))
+    paths = from_arrays(xy[:, 0], xy[:, 1], traces.crs, trip=np.repeat(np.arange(len(trip_of)), 2))
     density = replace(params.density, max_gap_m=params.evidence.chord_max_m)
     discs = lone[lines.disc]
     return (trip_counts(paths, grid, density, trip_of=trip_of)

@@ -37,6 +37,11 @@ class FixLines:
     trips: list[np.ndarray]
     disc: np.ndarray
 
+    @classmethod
+    def none(cls, fixes: int) -> FixLines:
+        """No line: every one of ``fixes`` fixes a disc."""
+        return cls(np.zeros((0, 2)), np.zeros((0, 2)), [], np.ones(fixes, bool))
+
 
 def fix_lines(x: np.ndarray, y: np.ndarray, trip: np.ndarray, params: FixLineParams = FixLineParams()) -> FixLines:
     """The lines through the clusters of fixes (x, y of ``trip``) that line up; the rest stay discs."""
@@ -61,8 +66,9 @@ def fix_lines(x: np.ndarray, y: np.ndarray, trip: np.ndarray, params: FixLinePar
             ends.append(segment[1])
             owners.append(trips)
             disc[members] = False
-    empty = np.zeros((0, 2))
-    return FixLines(np.array(starts) if starts else empty, np.array(ends) if ends else empty, owners, disc)
+    if not starts:
+        return FixLines.none(n)
+    return FixLines(np.array(starts), np.array(ends), owners, disc)
 
 
 def _line_through(xy: np.ndarray, params: FixLineParams) -> np.ndarray | None:

@@ -106,9 +106,10 @@ def test_ridge_core_is_as_wide_as_the_traffic_not_its_skirt(chicago_traces, chic
     street. Width: pixels >= 0.5 nearer to the street than to any other, per metre of street."""
     params = DensityParams()
     trips = trip_counts(chicago_traces, grid, params)
+    blurred = blurred_trips(trips, grid, params)
     prob = road_likelihood(trips, grid, params)
-    core = ridge_core(trips, prob, grid, 0.5, 30.0, params)
-    busy_line = ProbabilityRaster(blurred_trips(trips, grid, params), grid.transform, grid.crs)
+    core = ridge_core(blurred, prob, grid, 0.5, 30.0)
+    busy_line = ProbabilityRaster(blurred, grid.transform, grid.crs)
     rows, cols = np.mgrid[0:grid.height, 0:grid.width]
     x, y = grid.transform @ (cols.ravel() + 0.5, rows.ravel() + 0.5)
     ways = chicago_ways.geometry.values
