@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # The road model's training recipe, sized for ten minutes of one H100/H200 (issue 15):
 #   scripts/train_gpu.sh [OUT.pt]
-# It warm-starts from the shipped model, trains on every labelled dataset in the data directory
-# ($OSMGAP_DATA or ../shared/data) with the recipe of osmgap/model/train.py, keeps the best
-# checkpoint by validation IoU at OUT.pt (default runs/gpu.pt) and a training state at
-# OUT.pt.state at every validation. It stops itself after $MINUTES (default 9) minutes; run the
-# same command again to resume from the state (same schedule, same settings). On a CPU it runs
+# It warm-starts from the shipped model and trains on every labelled dataset in the data directory
+# ($OSMGAP_DATA or ../shared/data), or on a training pack (PACK=FILE, written beforehand where the
+# data are by `osmgap train --data ... --write-pack --out FILE`: a GPU machine then needs torch and
+# smp alone), with the recipe of osmgap/model/train.py. Its cosine schedule anneals over $MINUTES
+# (default 8) of training in all, or $STEPS steps if those run out first, so it ends annealed on
+# a GPU of any speed; all cores but one build the augmented crops. It keeps the best checkpoint
+# by validation IoU at OUT.pt (default runs/gpu.pt) and a training state at OUT.pt.state at every
+# validation: run the same command again to resume a run that was cut short. On a CPU it runs
 # too, only about 100x slower: set STEPS/BATCH/CROP smaller to try it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/gpu.pt}
 mkdir -p "$(dirname "$OUT")"
-ARGS=(--out "$OUT" --data "${DATA:-massachusetts,massachusetts-tiles,shanghai,deepglobe,spacenet}"
-      --init "${INIT:-osmgap/model/weights/default.pt}" --steps "${STEPS:-6000}" --batch "${BATCH:-32}"
-      --crop "${CROP:-320}" --lr "${LR:-1e-3}" --schedule cosine --seed "${SEED:-0}"
-      --eval-every "${EVAL_EVERY:-500}" --max-minutes "${MINUTES:-9}" --no-progress)
+ARGS=(--out "$OUT" --init "${INIT:-osmgap/model/weights/default.pt}" --steps "${STEPS:-40000}"
+      --batch "${BATCH:-32}" --crop "${CROP:-320}" --lr "${LR:-1e-3}" --schedule cosine-fit --seed "${SEED:-0}"
+      --eval-every "${EVAL_EVERY:-500}" --max-minutes "${MINUTES:-8}" --no-progress)
+if [ -n "${PACK:-}" ]; then
+  ARGS+=(--pack "$PACK")
+else
+  ARGS+=(--data "${DATA:-massachusetts,massachusetts-tiles,shanghai,deepglobe,spacenet}")
+fi
 if [ -f "$OUT.state" ]; then
   ARGS+=(--resume "$OUT.state")
 fi
-exec .venv/bin/osmgap train "${ARGS[@]}"
+OSMGAP=${OSMGAP:-.venv/bin/osmgap}
+exec $OSMGAP train "${ARGS[@]}"

@@ -7,6 +7,9 @@ loss and the scores leave it out). Every image is stretched between its robust p
 ``osmgap diff`` reads imagery, whatever its bit depth. Validation images are chosen by a hash of
 their name, so the split never changes between runs or machines; images held out for
 ``bench/generalize.py`` (:func:`is_held_out`) are never loaded for training.
+
+The GIS stack (rasterio, pyproj) is imported by the loaders of georeferenced images alone: the
+sample and split code serves training from a pack (``osmgap.model.pack``) on a bare GPU machine.
 """
 from __future__ import annotations
 
@@ -16,14 +19,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from rasterio.enums import Resampling
-from rasterio.warp import transform_bounds
 
-from osmgap.core.aoi import utm_crs_for
-from osmgap.core.grid import grid_over
+from osmgap.core.stretch import stretch_pixels
 from osmgap.errors import InputError
 from osmgap.model.choices import DATASETS
-from osmgap.sources.imagery import WindowReader, open_imagery, stretch_pixels
 
 # Nominal ground resolution of the datasets that carry no georeference.
 MASSACHUSETTS_M = 1.0
@@ -96,6 +95,13 @@ def load_png_pairs(image_dir: Path, mask_dir: Path, image_glob: str, mask_name, 
 
 def load_geotiff_pair(image_path: Path, mask_path: Path, resolution_m: float, prefix: str) -> Sample:
     """A georeferenced chip and its mask, reprojected to UTM at ``resolution_m``."""
+    from rasterio.enums import Resampling
+    from rasterio.warp import transform_bounds
+
+    from osmgap.core.aoi import utm_crs_for
+    from osmgap.core.grid import grid_over
+    from osmgap.sources.imagery import WindowReader, open_imagery
+
     imagery = open_imagery(image_path)
     lon = (imagery.bounds_wgs84[0] + imagery.bounds_wgs84[2]) / 2
     lat = (imagery.bounds_wgs84[1] + imagery.bounds_wgs84[3]) / 2
@@ -191,6 +197,7 @@ def load_unlabelled(root: Path, datasets: list[str], resolution_m: float) -> lis
 def load_image(image_path: str | Path, resolution_m: float) -> Sample:
     """Any georeferenced image over its footprint at ``resolution_m``, without labels (mask all 0)."""
     from osmgap.model.labels import footprint_grid
+    from osmgap.sources.imagery import WindowReader, open_imagery
 
     imagery = open_imagery(image_path)
     grid, _ = footprint_grid(imagery, resolution_m)
@@ -205,6 +212,7 @@ def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolut
     road labels of any kind ``osmgap.model.labels`` reads: a mask, OSM ways (per-class widths) or road
     centrelines such as SpaceNet's, on a UTM grid at ``resolution_m``."""
     from osmgap.model.labels import footprint_grid, load_labels  # labels reads OSM: imported when used
+    from osmgap.sources.imagery import WindowReader, open_imagery
 
     imagery = open_imagery(image_path)
     grid, aoi = footprint_grid(imagery, resolution_m)

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
-from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.precision import fp32_forced
 from osmgap.model.nets import ModelMeta, inference_net, pick_device
-from osmgap.sources.imagery import WindowReader
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the GIS stack stays out of training's imports (a pack trains without it)
+    from osmgap.core.datamodel import ProbabilityRaster
+    from osmgap.sources.imagery import WindowReader
     from osmgap.sources.xyz import XyzWindowReader
 
 # (row, col, height, width) -> ((3, h, w) float32 in [0, 1], (h, w) bool valid)
@@ -327,6 +327,8 @@ def predict_array(net: torch.nn.Module, meta: ModelMeta, image: np.ndarray, **kw
 def predict_raster(net: torch.nn.Module, meta: ModelMeta, reader: WindowReader | XyzWindowReader,
                    **kwargs) -> ProbabilityRaster:
     """Probability over the reader's grid, reading imagery window by window (never whole)."""
+    from osmgap.core.datamodel import ProbabilityRaster
+
     grid = reader.grid
     # BatchNorm folded and channels-last weights as well as inputs (osmgap.model.nets.inference_net):
     # done here, on inference nets, not in sliding_window, which training validation also calls

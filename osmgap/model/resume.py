@@ -33,6 +33,7 @@ class TrainState:
     config: dict[str, Any]
     meta: dict[str, Any]
     evals_since_best: int = 0
+    elapsed_s: float = 0.0  # trained so far, every resumed call included
 
 
 def state_path(out: str | Path) -> Path:

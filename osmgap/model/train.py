@@ -1,10 +1,11 @@
 """Train a road segmentation net on real imagery/mask pairs (``osmgap train``).
 
-Deliberately simple for a CPU: random crops, flips/rot90/colour/scale augmentation, Dice+BCE,
+Deliberately simple, for a CPU first: random crops, flips/rot90/colour/scale augmentation, Dice+BCE,
 AdamW with a one-cycle or cosine schedule (losses: ``osmgap.model.losses``), a fixed seed, validation IoU every ``eval_every`` steps
 and the best checkpoint kept. The step runs under bf16 autocast where the device has native bf16
 (as inference does: :func:`training_dtype`), fp32 elsewhere or with ``--fp32``. ``max_minutes`` bounds wall time so a run fits the machine it is on;
-``patience`` stops a run that no longer improves; every validation also writes a training state
+``patience`` stops a run that no longer improves; beside a GPU, crop workers build the batches
+(``osmgap.model.feeder``); every validation also writes a training state
 (``OUT.state``, ``osmgap.model.resume``) that ``resume`` continues from.
 """
 from __future__ import annotations
@@ -23,10 +24,10 @@ from tqdm import tqdm
 
 from osmgap.errors import InputError
 from osmgap.metrics.pixel import pixel_scores
-from osmgap.model.augment import erase_patches, random_crop
 from osmgap.model.choices import SCHEDULES
 from osmgap.model.data import Sample, is_validation
 from osmgap.model.encoder_file import load_encoder_into
+from osmgap.model.feeder import crop_workers, step_batches
 from osmgap.model.infer import autocast_dtype, predict_array
 from osmgap.model.losses import LossConfig
 from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device, read_checkpoint, save_checkpoint
@@ -84,10 +85,31 @@ def check_init(cfg: TrainConfig) -> None:
 HEARTBEAT_S = 60.0  # without a progress bar, a step line at least this often (validations may be far apart)
 
 
-def make_schedule(opt: torch.optim.Optimizer, steps: int, lr: float,
-                  schedule: str = "onecycle") -> torch.optim.lr_scheduler.LRScheduler:
-    """One-cycle (warm up to ``lr`` over 10 %, anneal) or cosine (5 % linear warm-up, cosine decay).
-    A run too short for a cycle's two phases (a smoke test, a first try) keeps ``lr`` constant."""
+class RunClock:
+    """Seconds trained, across resumes: what a ``cosine-fit`` schedule anneals by."""
+
+    def __init__(self, before_s: float = 0.0) -> None:
+        self.before_s, self.started = before_s, time.time()
+
+    def elapsed(self) -> float:
+        return self.before_s + time.time() - self.started
+
+
+def cosine_factor(progress: float, warm_share: float = 0.05) -> float:
+    """Linear warm-up over ``warm_share`` of the run, then cosine decay to 0 at progress 1."""
+    if progress < warm_share:
+        return max(progress, 1e-3) / warm_share
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warm_share) / (1 - warm_share))))
+
+
+def make_schedule(opt: torch.optim.Optimizer, steps: int, lr: float, schedule: str = "onecycle",
+                  clock: RunClock | None = None, budget_minutes: float | None = None,
+                  ) -> torch.optim.lr_scheduler.LRScheduler:
+    """One-cycle (warm up to ``lr`` over 10 %, anneal), cosine (5 % linear warm-up, cosine decay)
+    or cosine-fit: the same cosine over whichever of ``steps`` and ``budget_minutes`` (on
+    ``clock``) runs out first, so a run on a machine of unknown speed (a rented GPU) still ends
+    annealed. A run too short for a cycle's two phases (a smoke test, a first try) keeps ``lr``
+    constant."""
     if steps < 4:
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     if schedule == "onecycle":  # each phase at least 2 steps: OneCycleLR divides by (phase steps - 1)
@@ -102,7 +124,21 @@ def make_schedule(opt: torch.optim.Optimizer, steps: int, lr: float,
             return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
 
         return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    if schedule == "cosine-fit":
+        if clock is None or not budget_minutes:
+            raise InputError(None, "the cosine-fit schedule needs --max-minutes")
+        budget_s = budget_minutes * 60
+
+        def fit_factor(step: int) -> float:
+            return cosine_factor(max(step / steps, clock.elapsed() / budget_s))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, fit_factor)
     raise InputError(None, f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
+
+
+def spent_s(cfg: TrainConfig, clock: RunClock, started: float) -> float:
+    """What ``max_minutes`` bounds: this call's seconds, or under cosine-fit the whole run's."""
+    return clock.elapsed() if cfg.schedule == "cosine-fit" else time.time() - started
 
 
 def sampling_weights(samples: list[Sample]) -> np.ndarray:
@@ -120,14 +156,6 @@ def channel_stats(samples: list[Sample]) -> tuple[list[float], list[float]]:
     bands = samples[0].image.shape[0]
     pixels = np.concatenate([s.image.reshape(bands, -1)[:, ::7] for s in samples], axis=1)
     return pixels.mean(axis=1).tolist(), (pixels.std(axis=1) + 1e-6).tolist()
-
-
-def training_crop(sample: Sample, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """One augmented crop (image, mask, valid); a share ``cfg.erase`` of them with a strip painted over."""
-    x, y, v = random_crop(sample, cfg.crop, rng)
-    if cfg.erase and rng.random() < cfg.erase:
-        x, y = erase_patches(x, y, v, rng)
-    return x, y, v
 
 
 def training_dtype(device: torch.device) -> torch.dtype | None:
@@ -187,7 +215,8 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
             f"on {pretraining.get('images', '?')} images)")
     net = net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = make_schedule(opt, cfg.steps, cfg.lr, cfg.schedule)
+    clock = RunClock()
+    sched = make_schedule(opt, cfg.steps, cfg.lr, cfg.schedule, clock, cfg.max_minutes)
     state = TrainState(step=0, best={"iou": -1.0}, history=[], loss_avg=None, config=dict(cfg.__dict__),
                        meta=dict(meta.__dict__))
     if cfg.resume:
@@ -198,6 +227,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
             raise InputError(cfg.resume, "was written by a run with other settings; resume with the same "
                              f"ones ({', '.join(changed)})")
         meta = ModelMeta(**state.meta)
+        clock.before_s = state.elapsed_s
         mean, std = meta.mean, meta.std
         log(f"resumed at step {state.step} (best val IoU {state.best.get('iou', -1):.4f})")
     norm_mean = torch.tensor(mean, device=device)[None, :, None, None]
@@ -211,12 +241,13 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     stop_reason = None
     bar = tqdm(total=cfg.steps, initial=state.step, disable=not cfg.progress, desc="train", unit="step",
                dynamic_ncols=True)
-    for step in range(state.step + 1, cfg.steps + 1):
+    workers = crop_workers(device)
+    if workers:
+        log(f"{workers} crop workers feed the {device.type} step")
+    batches = step_batches(trn, weights, cfg.batch, cfg.crop, cfg.erase, cfg.seed, state.step + 1, cfg.steps, workers)
+    for step, (x, y, v) in zip(range(state.step + 1, cfg.steps + 1), batches, strict=True):
         net.train()
-        batch = [training_crop(trn[i], cfg, rng) for i in rng.choice(len(trn), cfg.batch, p=weights)]
-        x = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
-        y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None].to(device)
-        v = torch.from_numpy(np.stack([b[2] for b in batch]))[:, None].to(device)
+        x, y, v = (t.to(device, non_blocking=True) for t in (x, y, v))
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = net((x - norm_mean) / norm_std)
         loss = loss_fn(logits.float(), y, v)
@@ -229,10 +260,12 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         bar.set_postfix(loss=f"{state.loss_avg:.4f}", val_iou=f"{state.best.get('iou', -1):.4f}")
         if not cfg.progress and time.time() - last_said >= HEARTBEAT_S:  # a log file or cron: a line now and then
             last_said = time.time()
-            done = (step - first) / max(last_said - started, 1e-9)
+            to_go = (cfg.steps - step) / max((step - first) / max(last_said - started, 1e-9), 1e-9)
+            if cfg.max_minutes is not None:
+                to_go = min(to_go, cfg.max_minutes * 60 - spent_s(cfg, clock, started))
             log(f"step {step}/{cfg.steps} loss {state.loss_avg:.4f} ({(last_said - started) / 60:.1f} min, "
-                f"about {(cfg.steps - step) / max(done, 1e-9) / 60:.0f} min to go)")
-        out_of_time = cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60
+                f"about {max(to_go, 0) / 60:.0f} min to go)")
+        out_of_time = cfg.max_minutes is not None and spent_s(cfg, clock, started) > cfg.max_minutes * 60
         if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
             net.eval()
             scores = evaluate(net, meta, val, device)
@@ -248,6 +281,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
             else:
                 state.evals_since_best += 1
             state.step, state.meta = step, json.loads(json.dumps(meta.__dict__, default=str))
+            state.elapsed_s = clock.elapsed()
             if cfg.save_state:
                 save_state(state_path(out), state, net, opt, sched, rng)
             if cfg.patience and state.evals_since_best >= cfg.patience:
@@ -257,6 +291,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         if stop_reason:
             log(f"stopping at step {step}: {stop_reason}")
             break
+    batches.close()  # a run stopped early: its crop workers end now
     bar.close()
     best, history = state.best, state.history
     record = _record(cfg, trn, val, best, history, time.time() - started, device)

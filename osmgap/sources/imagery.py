@@ -36,13 +36,12 @@ from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.aoi import Aoi, reproject
 from osmgap.core.grid import Grid, grid_over
+from osmgap.core.stretch import robust_limits
 from osmgap.errors import InputError, one_line
 
 if TYPE_CHECKING:
     from osmgap.sources.xyz import AnyImagery
 
-# Percentiles used to stretch >8-bit imagery to [0, 1]; robust to a few hot pixels.
-STRETCH_PERCENTILES = (1.0, 99.0)
 # Imagery this many times coarser than the model's ground resolution shows it no road (a 2-lane
 # road is ~7 m wide: at 4 m/px it is two pixels for a model that learnt it at 1 m/px as seven);
 # WARN_COARSER times coarser, it sees them blurred and misses the narrow ones.
@@ -161,26 +160,6 @@ def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[n
         lows.append(lo)
         highs.append(hi)
     return np.asarray(lows, np.float32), np.asarray(highs, np.float32)
-
-
-def robust_limits(values: np.ndarray) -> tuple[float, float]:
-    """The values that map to 0 and 1: the STRETCH_PERCENTILES of ``values`` (a flat band)."""
-    lo, hi = np.percentile(values, STRETCH_PERCENTILES)
-    return float(lo), float(hi if hi > lo else lo + 1)
-
-
-def stretch_pixels(pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(bands, h, w) pixels of any depth stretched per band to [0, 1] the way imagery is read for
-    the model (:func:`robust_limits` over the valid pixels), no-data 0: training images that come
-    as plain PNG/JPEG files reach the model as a GeoTIFF of the same scene would."""
-    out = np.zeros(pixels.shape, np.float32)
-    if not valid.any():
-        return out
-    for b in range(pixels.shape[0]):
-        lo, hi = robust_limits(pixels[b][valid])
-        out[b] = np.clip((pixels[b].astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
-    out[:, ~valid] = 0.0
-    return out
 
 
 @contextmanager

@@ -30,6 +30,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=",".join(DATASETS),
                    help="comma-separated datasets from the data directory (default: %(default)s); images that "
                         "bench/generalize.py scores as held out are never loaded")
+    packs = p.add_mutually_exclusive_group()
+    packs.add_argument("--write-pack", action="store_true",
+                       help="only load --data/--pair and write them to --out as a training pack "
+                            "(osmgap.model.pack), to train on elsewhere")
+    packs.add_argument("--pack", metavar="FILE",
+                       help="train on the samples of this training pack instead of --data/--pair (needs no GIS "
+                            "stack and no data directory: a bare GPU machine)")
     p.add_argument("--arch", default="Linknet", help="smp architecture (Unet, Linknet, UnetPlusPlus, DeepLabV3Plus, ...)")
     p.add_argument("--encoder", default="resnet18", help="smp encoder name")
     p.add_argument("--resolution", type=number(float, above=0.0, high=100.0), default=1.0,
@@ -48,7 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder", choices=DECODERS, default="plain",
                    help="Linknet decoder: plain transposed convolutions or the 1D decoder of Sun et al. 2019")
     p.add_argument("--max-minutes", type=positive_float, default=None, help="stop after this much wall time")
-    p.add_argument("--schedule", choices=SCHEDULES, default="onecycle", help="learning-rate schedule (default %(default)s)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="onecycle",
+                   help="learning-rate schedule (default %(default)s); cosine-fit anneals over whichever of --steps "
+                        "and --max-minutes (in all, resumed calls included) runs out first")
     p.add_argument("--patience", type=positive_int, default=None,
                    help="stop early after this many validations without a better IoU")
     p.add_argument("--resume", help="continue from a training state (OUT.state, written at every validation)")
@@ -83,7 +92,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from osmgap.jobs.train import cross_predict, load_samples
     from osmgap.model.nets import check_architecture
     from osmgap.model.train import TrainConfig, check_init, train
 
@@ -96,15 +104,34 @@ def run(args: argparse.Namespace) -> int:
                       progress=sys.stderr.isatty() if args.progress is None else args.progress)
     check_architecture(cfg.arch, cfg.encoder, cfg.decoder)
     check_init(cfg)  # before any data is read or step taken
+    if cfg.schedule == "cosine-fit" and not cfg.max_minutes:
+        raise InputError("--schedule", "cosine-fit anneals over --max-minutes: give it")
     if args.aoi or args.folds:
         if not (args.aoi and args.folds):
             raise InputError(args.aoi or "--folds", "cross-prediction needs both --aoi and --folds")
+        from osmgap.jobs.train import cross_predict
+
         result = cross_predict(args.aoi, args.imagery, args.osm, args.folds, cfg, args.out, args.fold_tile,
                                log=lambda m: print(m, flush=True))
         print(f"{len(result.tiles)} tiles in {args.folds} folds cross-predicted; "
               f"wrote {args.out}/probability.tif, folds.json")
         return 0
-    samples = load_samples([d.strip() for d in args.data.split(",") if d.strip()], args.pair, args.resolution)
+    if args.pack:
+        from osmgap.model.pack import read_pack
+
+        samples, packed_m = read_pack(args.pack)
+        if abs(packed_m - cfg.resolution_m) > 1e-9:
+            raise InputError(args.pack, f"the pack holds samples at {packed_m} m/px; train it with --resolution {packed_m}")
+    else:
+        from osmgap.jobs.train import load_samples
+
+        samples = load_samples([d.strip() for d in args.data.split(",") if d.strip()], args.pair, args.resolution)
+    if args.write_pack:
+        from osmgap.model.pack import write_pack
+
+        size = write_pack(samples, args.out, args.resolution)
+        print(f"{len(samples)} samples at {args.resolution} m/px; wrote {args.out} ({size / 1e6:.1f} MB)")
+        return 0
     print(f"{len(samples)} samples; torch {torch.__version__} on {torch.get_num_threads()} threads", flush=True)
     record = train(samples, cfg, args.out, log=lambda m: print(m, flush=True))
     print(f"best val IoU {record['best'].get('iou', float('nan')):.4f} at step {record['best'].get('step')}; wrote {args.out}")

@@ -9,7 +9,7 @@ from osmgap.errors import InputError
 from osmgap.model.data import Sample, load_labelled_image, load_training_data
 from osmgap.model.nets import load_checkpoint, save_checkpoint
 from osmgap.model.resume import state_path
-from osmgap.model.train import TrainConfig, make_schedule, train
+from osmgap.model.train import RunClock, TrainConfig, make_schedule, train
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +159,48 @@ def test_cli_trains_on_pairs_only(vegas, paris, tmp_path, capsys):
     assert meta.training["train_images"] + meta.training["val_images"] in (2, 4)  # 4: none held out, val = train
     assert state_path(out).exists()
     assert main(["train", "--out", str(tmp_path / "x.pt"), "--data", "", "--pair", "no-equals-sign"]) == 2
+
+
+class _Clock(RunClock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def elapsed(self) -> float:
+        return self.now
+
+
+def test_cosine_fit_anneals_over_whichever_budget_runs_out_first():
+    """A run on a GPU of unknown speed: by minutes when they run out first, else by steps."""
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    clock = _Clock()
+    sched = make_schedule(opt, 1000, 1e-3, "cosine-fit", clock, budget_minutes=1.0)
+    lr = {}
+    for step, now in [(1, 0.0), (2, 30.0), (3, 59.0), (4, 60.0)]:  # minutes run out first
+        clock.now = now
+        sched.step()
+        lr[step] = opt.param_groups[0]["lr"]
+    assert lr[2] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 0.45 / 0.95)), rel=1e-6)
+    assert lr[1] < 1e-4 and lr[3] < 1e-6 and lr[4] == 0.0
+    clock.now = 1.0  # steps run out first: annealed by step 1000 whatever the clock says
+    opt2 = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched2 = make_schedule(opt2, 1000, 1e-3, "cosine-fit", clock, budget_minutes=1.0)
+    for _ in range(500):
+        sched2.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 0.45 / 0.95)), rel=1e-6)
+    with pytest.raises(InputError, match="max-minutes"):
+        make_schedule(opt, 1000, 1e-3, "cosine-fit", clock, budget_minutes=None)
+
+
+def test_cosine_fit_needs_max_minutes_and_counts_them_across_resumes(crops, tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "m.pt"), "--schedule", "cosine-fit", "--steps", "2"]) == 2
+    assert "--max-minutes" in capsys.readouterr().err
+    trn, val = crops
+    cfg = {"steps": 5000, "eval_every": 1000, "schedule": "cosine-fit", "max_minutes": 0.002}
+    first = train(trn, tiny(**cfg), tmp_path / "fit.pt", log=lambda m: None, val=val)
+    assert "time budget" in first["stopped"] and first["steps_done"] < 5000
+    saved = torch.load(state_path(tmp_path / "fit.pt"), weights_only=False)["state"]
+    assert saved["elapsed_s"] >= 0.12
+    again = train(trn, tiny(**cfg, resume=str(state_path(tmp_path / "fit.pt"))), tmp_path / "fit.pt",
+                  log=lambda m: None, val=val)  # the budget is spent: it stops after one step
+    assert again["steps_done"] == first["steps_done"] + 1

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from osmgap.core.stretch import stretch_pixels
 from osmgap.model.augment import erase_patches, photometric, random_crop, road_direction
 from osmgap.model.data import (
     HELD_OUT,
@@ -16,7 +17,6 @@ from osmgap.model.data import (
 )
 from osmgap.model.losses import dice_bce_loss
 from osmgap.model.train import sampling_weights
-from osmgap.sources.imagery import stretch_pixels
 
 
 @pytest.fixture(scope="module")
