@@ -11,15 +11,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from osmgap.core.aoi import Aoi
 from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.core.grid import Grid
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
 from osmgap.metrics.apls import apls
 from osmgap.metrics.pixel import pixel_scores, relaxed_scores
 from osmgap.metrics.topo import topo
 from osmgap.model.infer import predict_raster
 from osmgap.model.labels import RoadLabels, footprint_grid, load_labels
-from osmgap.model.nets import load_checkpoint, pick_device
+from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
 from osmgap.sources.imagery import WindowReader, open_imagery
 
 DEFAULT_SLACKS_M = (1.0, 3.0)
@@ -44,18 +47,26 @@ def score_roads(prob: ProbabilityRaster, labels: RoadLabels, threshold: float,
     return scores
 
 
+def predict_footprint(imagery_path: str | Path, net: torch.nn.Module, meta: ModelMeta, device: torch.device,
+                      tta: bool = False) -> tuple[ProbabilityRaster, np.ndarray, Grid, Aoi]:
+    """The model's probability over a whole image at its resolution, where the image has pixels
+    (``valid``), on its grid, and the image's footprint as an AOI: what a labelled chip is scored on."""
+    imagery = open_imagery(imagery_path)
+    grid, aoi = footprint_grid(imagery, meta.resolution_m)
+    with WindowReader(imagery, grid) as reader:
+        prob = predict_raster(net, meta, reader, batch=None, device=device, tta=tta)
+        valid = reader.read_all()[1]
+    return prob, valid, grid, aoi
+
+
 def evaluate_imagery(imagery_path: str | Path, labels_path: str | Path, model: str | Path | None = None,
                      slacks_m: tuple[float, ...] = DEFAULT_SLACKS_M, tta: bool = False) -> dict:
     """Run the model over the whole image at its resolution and score it against the labels."""
     started = time.time()
-    imagery = open_imagery(imagery_path)
     device = pick_device()
     net, meta = load_checkpoint(model, device)
-    grid, aoi = footprint_grid(imagery, meta.resolution_m)
+    prob, valid, grid, aoi = predict_footprint(imagery_path, net, meta, device, tta)
     labels = load_labels(labels_path, grid, aoi)
-    with WindowReader(imagery, grid) as reader:
-        prob = predict_raster(net, meta, reader, batch=None, device=device, tta=tta)
-        valid = reader.read_all()[1]
     scores = score_roads(prob, labels, meta.threshold, slacks_m, valid)
     return {
         "imagery": str(imagery_path), "labels": str(labels_path), "labels_kind": labels.kind,
