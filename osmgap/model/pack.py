@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,8 @@ def write_pack(samples: list[Sample], path: str | Path, resolution_m: float) -> 
 
 def read_pack(path: str | Path) -> tuple[list[Sample], float]:
     """The samples of a pack written by :func:`write_pack` and their ground resolution (m/px)."""
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        raise InputError(path, "not an osmgap training pack (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             header = json.loads(npz["header"].tobytes())

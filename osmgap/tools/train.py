@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
                       progress=sys.stderr.isatty() if args.progress is None else args.progress)
     check_architecture(cfg.arch, cfg.encoder, cfg.decoder)
     check_init(cfg)  # before any data is read or step taken
+    if args.out.is_dir() and not (args.aoi or args.folds):
+        raise InputError(args.out, "is a directory; --out is the file to write (a checkpoint, or with --write-pack the pack)")
     if cfg.schedule == "cosine-fit" and not cfg.max_minutes:
         raise InputError("--schedule", "cosine-fit anneals over --max-minutes: give it")
     if args.aoi or args.folds:

@@ -80,3 +80,12 @@ def test_a_pack_trains_without_the_gis_stack(samples, tmp_path):
     assert "wrote" in done.stdout and (tmp_path / "m.pt").stat().st_size > 1_000_000
     refused = subprocess.run([*cmd, "--resolution", "0.5"], env=env, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and "p.npz" in refused.stderr and "--resolution 1.0" in refused.stderr
+
+
+def test_out_that_is_a_directory_is_refused_before_loading(tmp_path, capsys):
+    from osmgap.cli import main
+
+    assert main(["train", "--data", "deepglobe", "--write-pack", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "is a directory" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing written
