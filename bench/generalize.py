@@ -172,9 +172,17 @@ def recall_by_road_type(net, meta, chips: list[tuple[Path, Path]], slack_m: floa
                                if n in SPACENET_ROAD_TYPES.values() else 99)}
 
 
+def trained_names(record: dict | None) -> list[str]:
+    """The images a training record names, through weight-space averages (scripts/average_models.py
+    keeps both parents' records as "a" and "b": the shipped model is one)."""
+    if not isinstance(record, dict):
+        return []
+    return [*record.get("train_names", []), *trained_names(record.get("a")), *trained_names(record.get("b"))]
+
+
 def trained_domains(meta) -> set[str]:
     """The datasets the checkpoint's training record says it was trained on."""
-    return {name.split("/", 1)[0] for name in (meta.training or {}).get("train_names", [])}
+    return {name.split("/", 1)[0] for name in trained_names(meta.training)}
 
 
 def main() -> int:
@@ -215,7 +223,7 @@ def main() -> int:
                                                     vegas / "roads.geojson", args.model)
     print(f"model: {args.model or 'default (shipped)'}, threshold {meta.threshold}; (a) = domain not in the "
           "model's training, (b) = domain in training, images held out")
-    pairs = sorted(name.split("/", 1)[1] for name in (meta.training or {}).get("train_names", []) if name.startswith("pair/"))
+    pairs = sorted({name.split("/", 1)[1] for name in trained_names(meta.training) if name.startswith("pair/")})
     if pairs:  # --pair images carry no dataset name: the (a)/(b) marks cannot account for them
         print(f"also trained on {len(pairs)} --pair image(s), not attributed to a domain: {', '.join(pairs)}; "
               "a row marked (a) is (b) if they come from its domain")
