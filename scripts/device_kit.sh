@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# What a bare GPU machine needs to run osmgap's GPU checks, prepared here (where PyPI and the data
+# are) so that the machine's few minutes go to the check itself:
+#   scripts/device_kit.sh train   # .whl/ (smp) + runs/train.pack.npz: scripts/train_gpu.sh from a pack
+#   scripts/device_kit.sh speed   # .whl/ (smp + the GIS stack) + runs/kit-data/: bench/speed.py's whole diff
+# Such a machine (this workplace's H100/H200) has Python 3.12, torch, torchvision, timm, numpy,
+# scipy, pandas, scikit-image, numba, matplotlib, pyarrow and Pillow, but no rasterio, pyproj,
+# shapely, osmium or smp, no data directory and no internet; everything travels in one copy of
+# the repository of at most 64 MiB, the project's own ~25 MB included. Hence the training pack
+# (osmgap.model.pack) and, for the speed kit, wheels chosen for size: rasterio 1.4.3 (22 MB;
+# 1.5 is 39 MB) and pyproj 3.6.1 (8.7 MB). The kit is ~36 MB with the project.
+# The script prints the command to run there and the paths to carry (both ignored by git).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KIND=${1:?usage: scripts/device_kit.sh train|speed}
+WHEELS=(segmentation-models-pytorch==0.6.0)
+if [ "$KIND" = speed ]; then
+  WHEELS+=(rasterio==1.4.3 pyproj==3.6.1 shapely==2.2.0 osmium==4.3.2 geopandas==1.2.0 rtree==1.4.1 affine==3.0.1
+           cligj==0.7.2 click-plugins==1.1.1.2 overpy==0.7 sknw==0.15)
+fi
+grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+rm -rf .whl && mkdir -p .whl runs
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64 \
+  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"
+INSTALL='python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 || exit;'
+DATA=${OSMGAP_DATA:-../shared/data}
+if [ "$KIND" = train ]; then
+  .venv/bin/osmgap train --data "${DATA_SETS:-massachusetts,massachusetts-tiles,shanghai,deepglobe,spacenet}" \
+    --write-pack --out runs/train.pack.npz
+  CARRY='["runs/train.pack.npz", ".whl"]'
+  RUN="$INSTALL PACK=runs/train.pack.npz MINUTES=7 OSMGAP=\"python3 -m osmgap\" timeout 500 bash scripts/train_gpu.sh runs/gpu.pt 2>&1 | tee \$OUT/train.log; cp runs/gpu.pt.json \$OUT/; split -b 12m runs/gpu.pt \$OUT/gpu.pt.part-"
+else
+  rm -rf runs/kit-data && mkdir -p runs/kit-data/sample_aoi
+  cp -r "$DATA/sample_aoi/paris-1447" runs/kit-data/sample_aoi/
+  CARRY='["runs/kit-data", ".whl"]'
+  RUN="$INSTALL export OSMGAP_DATA=\$PWD/runs/kit-data; timeout 560 python3 bench/speed.py --no-workers --memory-repeats 0 2>&1 | tee \$OUT/speed.log"
+fi
+echo "kit: $(du -sh .whl | cut -f1) of wheels; carry $CARRY"
+echo "device run command (then give_back; fetch the checkpoint parts with: cat gpu.pt.part-* > gpu.pt):"
+echo "set -o pipefail; $RUN"
