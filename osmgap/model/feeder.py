@@ -2,7 +2,8 @@
 
 Why per step: a batch is then the same whether the training process builds it or one of N
 crop workers does, and after a resume, so a GPU run fed by a machine's cores (its crops and
-augmentation cost ~10x the GPU's step) trains on exactly what a CPU run would.
+augmentation cost ~10x the GPU's step) trains on the crops a CPU run would (bit for bit at the
+same torch thread count; torch's threaded resampling rounds differently by a float ulp).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ images are never loaded, so never packed); ``osmgap train --pack FILE`` trains o
 the stretched [0, 1] samples quantised to 8 bits and stored as JPEG at quality 90 (colour with
 4:2:0 chroma, a panchromatic image's equal bands once): the data directory's 67 Mpx then fit in
 ~36 MB instead of ~200 MB raw, small enough to travel to a rented GPU. It is lossy: on these
-images the mean absolute error is ~5.6/255, of the order of the training noise augmentation
+images the mean absolute error is ~4-6/255 (~20/255 on one crop of striped sensor noise), of the order of the training noise augmentation
 (up to 10/255) and of the JPEG compression much user imagery (XYZ tiles) already carries.
 Masks and no-data masks are lossless PNGs. The container is a plain ``.npz`` read without pickle.
 """
