@@ -159,7 +159,7 @@ def recall_by_road_type(net, meta, chips: list[tuple[Path, Path]], slack_m: floa
         lines = lines.to_crs(grid.crs).explode(index_parts=False)
         for geom, kind in zip(lines.geometry, lines["road_type"].astype(str), strict=True):
             pts = shapely.line_interpolate_point(geom, np.arange(0.5, geom.length, 1.0))
-            cols, rows = ~grid.transform * (shapely.get_x(pts), shapely.get_y(pts))
+            cols, rows = ~grid.transform @ (shapely.get_x(pts), shapely.get_y(pts))
             rows, cols = np.floor(rows).astype(int), np.floor(cols).astype(int)
             inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
             rows, cols = rows[inside], cols[inside]

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from osmgap.core.atomic import write_bytes_atomic
@@ -41,18 +40,18 @@ def state_path(out: str | Path) -> Path:
 
 
 def save_state(path: Path, state: TrainState, net: torch.nn.Module, opt: torch.optim.Optimizer,
-               sched: Any, rng: np.random.Generator) -> None:
+               sched: Any) -> None:
+    """Everything a resumed run needs; the batches need no generator state (each step seeds its own:
+    osmgap.model.feeder)."""
     buf = io.BytesIO()
     torch.save({
         "format": STATE_FORMAT, "state": state.__dict__, "net": net.state_dict(), "opt": opt.state_dict(),
-        "sched": sched.state_dict(), "numpy_rng": pickle.dumps(rng.bit_generator.state),
-        "torch_rng": torch.get_rng_state(), "python_rng": pickle.dumps(random.getstate()),
+        "sched": sched.state_dict(), "torch_rng": torch.get_rng_state(), "python_rng": pickle.dumps(random.getstate()),
     }, buf)
     write_bytes_atomic(path, buf.getvalue())
 
 
-def load_state(path: str | Path, net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
-               rng: np.random.Generator) -> TrainState:
+def load_state(path: str | Path, net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any) -> TrainState:
     """Restore ``net``, ``opt``, ``sched`` and the random generators in place; return the state."""
     path = Path(path)
     if not path.is_file():
@@ -66,7 +65,6 @@ def load_state(path: str | Path, net: torch.nn.Module, opt: torch.optim.Optimize
     net.load_state_dict(saved["net"])
     opt.load_state_dict(saved["opt"])
     sched.load_state_dict(saved["sched"])
-    rng.bit_generator.state = pickle.loads(saved["numpy_rng"])
     torch.set_rng_state(saved["torch_rng"])
     random.setstate(pickle.loads(saved["python_rng"]))
     return TrainState(**saved["state"])

@@ -116,14 +116,7 @@ def make_schedule(opt: torch.optim.Optimizer, steps: int, lr: float, schedule: s
         warm_share = min(0.5, max(0.1, 2.0 / steps))
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=warm_share)
     if schedule == "cosine":
-        warm = max(1, steps // 20)
-
-        def factor(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
-
-        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: cosine_factor(step / steps))
     if schedule == "cosine-fit":
         if clock is None or not budget_minutes:
             raise InputError(None, "the cosine-fit schedule needs --max-minutes")
@@ -186,7 +179,6 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     device = pick_device()
     if val is None:
         val = [s for s in samples if is_validation(s.name)]
@@ -220,7 +212,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     state = TrainState(step=0, best={"iou": -1.0}, history=[], loss_avg=None, config=dict(cfg.__dict__),
                        meta=dict(meta.__dict__))
     if cfg.resume:
-        state = load_state(cfg.resume, net, opt, sched, rng)
+        state = load_state(cfg.resume, net, opt, sched)
         changed = [f"{k} {state.config.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_MUST_MATCH
                    if state.config.get(k) != getattr(cfg, k)]
         if changed:
@@ -283,7 +275,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
             state.step, state.meta = step, json.loads(json.dumps(meta.__dict__, default=str))
             state.elapsed_s = clock.elapsed()
             if cfg.save_state:
-                save_state(state_path(out), state, net, opt, sched, rng)
+                save_state(state_path(out), state, net, opt, sched)
             if cfg.patience and state.evals_since_best >= cfg.patience:
                 stop_reason = f"no better validation IoU in {cfg.patience} evaluations (early stopping)"
         if out_of_time and not stop_reason:
