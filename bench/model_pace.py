@@ -28,6 +28,8 @@ from osmgap.model.pack import read_pack  # noqa: E402
 
 def mosaic(pack: Path, repeats: int) -> np.ndarray:
     tiles = [s.image for s in read_pack(pack)[0] if s.domain == "massachusetts-tiles"]
+    if not tiles:
+        sys.exit(f"{pack}: the pack holds no Massachusetts tile (write it with --data including massachusetts-tiles)")
     side = min(min(t.shape[1:]) for t in tiles)
     cells = [tiles[i % len(tiles)][:, :side, :side] for i in range(repeats * repeats)]
     rows = [np.concatenate(cells[r * repeats:(r + 1) * repeats], axis=2) for r in range(repeats)]

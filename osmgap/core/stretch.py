@@ -1,7 +1,7 @@
 """The one stretch every image gets before the model sees it, at training and at inference.
 
-Plain numpy, apart from the GIS stack: training from a pack (``osmgap.model.pack``) on a machine
-without GDAL stretches the same way ``osmgap diff`` reads a GeoTIFF.
+Plain numpy, away from the GIS stack, so that training from a pack (``osmgap.model.pack``) on a
+machine without GDAL stretches the way ``osmgap diff`` reads a GeoTIFF.
 """
 from __future__ import annotations
 

@@ -109,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     if cfg.schedule == "cosine-fit" and not cfg.max_minutes:
         raise InputError("--schedule", "cosine-fit anneals over --max-minutes: give it")
     if args.aoi or args.folds:
+        if args.write_pack or args.pack:
+            raise InputError("--write-pack" if args.write_pack else args.pack,
+                             "cross-prediction (--aoi/--folds) trains on the AOI's own labels, not on a pack")
         if not (args.aoi and args.folds):
             raise InputError(args.aoi or "--folds", "cross-prediction needs both --aoi and --folds")
         from osmgap.jobs.train import cross_predict

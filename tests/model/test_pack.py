@@ -89,3 +89,10 @@ def test_out_that_is_a_directory_is_refused_before_loading(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "is a directory" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_a_pack_and_cross_prediction_are_refused_together(tmp_path, capsys):
+    from osmgap.cli import main
+
+    assert main(["train", "--write-pack", "--aoi", "paris-1447", "--folds", "2", "--out", str(tmp_path / "p.npz")]) == 2
+    assert "cross-prediction" in capsys.readouterr().err and not any(tmp_path.iterdir())
