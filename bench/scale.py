@@ -46,7 +46,9 @@ def build_mosaic(n: int, dst: Path, overviews: bool = False) -> tuple[Path, Path
     image = dst / f"paris-mosaic-{n}x{n}{'-ovr' if overviews else ''}.tif"
     done = image.with_name(image.name + ".done")  # a mosaic kept (--keep) by an earlier run is reused
     if not done.exists():
-        with rasterio.open(image, "w", **profile) as out:
+        # compressed and overviews built on every core (a 102 km2 mosaic took ~5 min on one)
+        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), \
+                rasterio.open(image, "w", **profile, num_threads="ALL_CPUS") as out:
             for i in range(n):
                 for j in range(n):
                     out.write(data, window=rasterio.windows.Window(j * data.shape[2], i * data.shape[1],

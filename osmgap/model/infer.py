@@ -12,7 +12,8 @@ CPU as well); under bf16 autocast on a GPU (fp16 where bf16 is missing) and on a
 bf16, else in fp32 (:func:`autocast_dtype`); ``tta`` averages the four flips
 (4x the work for smoother, less orientation-biased output); ``compile`` wraps the net in
 ``torch.compile``, which only pays on large areas (bench/model.py measures it). The next batch
-of windows is read in a second thread while the net runs on the current one: GDAL decodes and
+of windows is read ahead (in one thread on a CPU, window by window in several beside a GPU:
+:func:`reading_threads`) while the net runs on the current one: GDAL decodes and
 warps with the GIL released, so reading hides behind the forward pass instead of adding to it;
 on a CPU two windows run side by side on one torch thread each (:func:`cpu_lanes`; bench/speed.py).
 """
@@ -277,35 +278,37 @@ def _forward_ahead(read: TileReader, groups: list[list[tuple[int, int]]], tile: 
                    ) -> Iterator[tuple[list[tuple[int, int]], Windows, np.ndarray]]:
     """Each group of window origins, in order, with its windows read and their probabilities.
 
-    ``readers`` threads read the groups (``read`` must then be safe to call from several threads
-    at once, as WindowReader is: one dataset handle per thread) while ``lanes`` threads run the
-    forward pass on the groups already read; at most ``lanes + readers`` groups are in flight, so
-    memory stays flat, and they come out in order. A read's or a forward pass's error is raised
-    here, in the caller's thread, and what was still queued is cancelled."""
-    def read_group(group: list[tuple[int, int]]) -> Windows:
-        return [read(r, c, tile, tile) for r, c in group]
-
-    pending: deque[tuple[list[tuple[int, int]], Future[Windows], Future[np.ndarray]]] = deque()
+    ``readers`` threads read windows, each window on its own (``read`` must then be safe to call
+    from several threads at once, as WindowReader is: one dataset handle per thread), so that one
+    batch of 32 beside a GPU is read by all of them, not by one (an H200's diff spent 15 s reading
+    its tiles' one batch each, one window after another); ``lanes`` threads run the forward pass
+    on groups already read. Enough groups are in flight to keep every lane and reader busy and
+    no more, so memory stays flat, and they come out in order. A read's or a forward pass's error
+    is raised here, in the caller's thread, and what was still queued is cancelled."""
+    pending: deque[tuple[list[tuple[int, int]], list[Future], Future[np.ndarray]]] = deque()
+    size = max((len(g) for g in groups), default=1)
+    ahead = lanes + -(-readers // size)  # groups in flight: one per lane, plus what keeps the readers busy
     with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="osmgap-read") as reader, \
             ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="osmgap-forward") as pool:
         def submit(group: list[tuple[int, int]]) -> None:
-            windows = reader.submit(read_group, group)
-            pending.append((group, windows, pool.submit(lambda: forward(windows.result()))))
+            windows = [reader.submit(read, r, c, tile, tile) for r, c in group]
+            pending.append((group, windows, pool.submit(lambda: forward([w.result() for w in windows]))))
 
         queued = iter(groups)
         try:
-            for group in itertools.islice(queued, lanes + readers):
+            for group in itertools.islice(queued, ahead):
                 submit(group)
             while pending:
                 group, windows, prob = pending.popleft()
-                result = prob.result(), windows.result()
+                result = prob.result(), [w.result() for w in windows]
                 following = next(queued, None)
                 if following is not None:
                     submit(following)
                 yield group, result[1], result[0]
         finally:
             for _, windows, prob in pending:
-                windows.cancel()
+                for w in windows:
+                    w.cancel()
                 prob.cancel()
 
 

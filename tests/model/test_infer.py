@@ -237,3 +237,32 @@ def test_several_reading_threads_give_the_probabilities_of_one(paris, paris_aoi,
             results.append(sliding_window(SlowCountingNet(), meta, reader.read, grid.height, grid.width, tile=64,
                                           overlap=16, batch=2, device=torch.device("cpu")))
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_one_batch_is_read_by_every_reading_thread(paris, paris_aoi, monkeypatch):
+    """Beside a GPU a batch holds up to 32 windows, often all of a tile's: its windows must be read
+    by all the reading threads at once, not one after another by one of them."""
+    im = open_imagery(paris / "image.tif")
+    grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, 0.5)
+    meta = ModelMeta(mean=[0.4, 0.4, 0.4], std=[0.2, 0.2, 0.2])
+    monkeypatch.setattr(infer, "reading_threads", lambda device: 3)
+    lock, running, most, threads = threading.Lock(), [0], [0], set()
+    results = []
+    with WindowReader(im, grid) as reader:
+        def slow_read(row: int, col: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+                threads.add(threading.current_thread().name)
+            time.sleep(0.01)
+            try:
+                return reader.read(row, col, h, w)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        for read, batch in ((reader.read, 1), (slow_read, 64)):
+            results.append(sliding_window(PixelwiseNet(), meta, read, grid.height, grid.width, tile=64,
+                                          overlap=16, batch=batch, device=torch.device("cpu")))
+    assert len(threads) == 3 and most[0] == 3
+    np.testing.assert_array_equal(results[0], results[1])
