@@ -47,7 +47,11 @@ full traces drove (real missing roads) and as many chords across blocks (straigh
 two kept ways, seeded, their middle >= 30 m from every road, with no off-map fix within 15 m:
 nobody drove there). Printed per trace variant: the share of each confirmed and demoted.
 
-Usage: python bench/gps.py [--seed 0] [--radius 15] [--json OUT] [--baseline] [--scale N] [--support]
+Second carriageways (osmgap.gps.carriageways: one direction of traffic beside a two-way way, the
+other on it) are added to the matched method's suggestions as ``osmgap diff --gps`` adds them;
+``cw`` counts them, ``--no-carriageways`` leaves them out (what they add).
+
+Usage: python bench/gps.py [--seed 0] [--radius 15] [--json OUT] [--baseline] [--scale N] [--support] [--no-carriageways]
 """
 from __future__ import annotations
 
@@ -75,6 +79,7 @@ from osmgap.core.aoi import Aoi, reproject
 from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.datapaths import data_root
 from osmgap.core.traces import GpsTraces, add_noise, keep_trips, resample
+from osmgap.gps.carriageways import not_suggested
 from osmgap.gps.density import TrafficIndex, density_rasters, road_likelihood, trip_counts
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_conflate_params, gps_evidence, matched_evidence
 from osmgap.gps.matching import Matcher, route_limit, trip_pieces
@@ -176,6 +181,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--baseline", action="store_true", help="also score the density method (whole paths drawn)")
     ap.add_argument("--verify", action="store_true", help="verify each GPS line by re-matching (osmgap.gps.verify)")
+    ap.add_argument("--no-carriageways", action="store_true",
+                    help="without second carriageways (osmgap.gps.carriageways): what they add")
     ap.add_argument("--compare", type=int, metavar="TRIPS",
                     help="match TRIPS real trips with fastmm and with leuvenmapmatching (pip install it) instead")
     ap.add_argument("--rows", nargs="+", help='only these rows, e.g. "resampled 60 s" (default: all)')
@@ -202,7 +209,8 @@ def main() -> int:
     exp = deletion_experiment(roads, share=0.2, seed=args.seed)
     area = exp.aoi.to_metric(exp.aoi.geometry)
     grid = discovery_grid(area.bounds, exp.crs)
-    params = DiscoveryParams(verify=VerifyParams() if args.verify else None)
+    params = DiscoveryParams(verify=VerifyParams() if args.verify else None,
+                             carriageways=None if args.no_carriageways else DiscoveryParams().carriageways)
     full_trips = trip_counts(traces, grid, params.density)
     full = road_likelihood(full_trips, grid, params.density)
     driven = np.array([(probability_along(full, line, 5.0) >= 0.5).mean() >= DRIVEN_SHARE for line in exp.deleted])
@@ -223,7 +231,7 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     methods = ["matched", "density"] if args.baseline else ["matched"]
     bin_head = "".join(f"{'rec.' + name:>9}" for name, _ in bins)
-    header = (f"{'method':<8}{'traces':<16}{'points':>9}{'suggest':>9}{'km':>7}{'prec':>7}{'recall':>8}{'rec.driven':>11}"
+    header = (f"{'method':<8}{'traces':<16}{'points':>9}{'suggest':>9}{'cw':>4}{'km':>7}{'prec':>7}{'recall':>8}{'rec.driven':>11}"
               f"{'rec.apart':>10}{'prec.mapped':>12}{bin_head}{'conn':>5}{'c.prec':>7}{'c.rec':>6}{'fix/s':>9}{'sec':>6}  target (precision, recall driven)")
     print(header)
     with tempfile.TemporaryDirectory() as cache:
@@ -240,6 +248,8 @@ def main() -> int:
                     evidence = gps_evidence(variant, grid, params)
                 result = conflate(evidence, exp.kept, area, gps_conflate_params(ConflateParams()))
                 lines = [s for s in result.suggestions if s.geometry.geom_type == "LineString"]
+                twins = not_suggested(found.carriageways, lines, exp.crs) if method == "matched" else []
+                lines += twins  # as osmgap diff --gps adds them (osmgap.jobs.diff)
                 all_ = score(lines, exp.deleted, exp.crs, radius_m=args.radius)
                 drv = score(lines, exp.deleted[driven], exp.crs, radius_m=args.radius)
                 apt = score(lines, exp.deleted[apart], exp.crs, radius_m=args.radius)
@@ -248,7 +258,7 @@ def main() -> int:
                 by_trips = {n: round(score(lines, exp.deleted[m], exp.crs, radius_m=args.radius)["recall_length"], 3)
                             if m.any() else None for n, m in bins}
                 row: dict[str, Any] = {"method": method, "traces": name, "points": len(variant), "trips": variant.trips,
-                       "suggestions": len(lines), "suggested_km": round(all_["suggested_km"], 2),
+                       "suggestions": len(lines), "carriageways": len(twins), "suggested_km": round(all_["suggested_km"], 2),
                        "precision_length": round(all_["precision_length"], 3),
                        "recall_length": round(all_["recall_length"], 3), "recall_length_driven": round(drv["recall_length"], 3),
                        "recall_length_driven_apart": round(apt["recall_length"], 3),
@@ -263,7 +273,7 @@ def main() -> int:
                                                  f"prec.mapped {_target(pm, goal[0])}"
                                                  + (f", rec {_target(row['recall_length_driven'], goal[1])}" if goal[1] else ""))
                 cells = "".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in by_trips.values())
-                print(f"{method:<8}{name:<16}{row['points']:>9,}{row['suggestions']:>9}{row['suggested_km']:>7.2f}"
+                print(f"{method:<8}{name:<16}{row['points']:>9,}{row['suggestions']:>9}{row['carriageways']:>4}{row['suggested_km']:>7.2f}"
                       f"{row['precision_length']:>7.3f}{row['recall_length']:>8.3f}{row['recall_length_driven']:>11.3f}"
                       f"{row['recall_length_driven_apart']:>10.3f}{pm:>12.3f}{cells}{conn[0]:>5}"
                       f"{'-' if conn[1] is None else f'{conn[1]:.2f}':>7}{conn[2]:>6.3f}{'-' if speed is None else f'{speed:,.0f}':>9}"

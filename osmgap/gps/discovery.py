@@ -6,7 +6,9 @@ off-map runs and the chords of detours, so a trace along a mapped road, however 
 nothing, and a missing road shows where several trips (``trips_for_half``) left the map alike,
 and a large share (``min_share``) of the trips on the mapped roads next to it (a receiver's
 outliers along a busy road are a few per cent of its trips). Detours whose fixes lie too far apart
-to draw become ``missing_connection`` between two network nodes instead (osmgap.gps.connections). With ``verify`` set, each line found
+to draw become ``missing_connection`` between two network nodes instead (osmgap.gps.connections);
+one direction of traffic beside a two-way way while the other drives on it becomes a second
+carriageway (osmgap.gps.carriageways), which the map explains within the GPS error. With ``verify`` set, each line found
 is then added to the network and its trips matched again (osmgap.gps.verify): it stays only if it
 explains them.
 Without them, each trip's whole path is drawn. Either way trip coverage (osmgap.gps.density)
@@ -32,6 +34,8 @@ from osmgap.conflate.params import ConflateParams
 from osmgap.core.datamodel import RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.traces import GpsTraces, from_arrays
+from osmgap.gps.carriageways import Carriageway, CarriagewayParams, missing_carriageways
+from osmgap.gps.carriageways import as_suggestions as carriageway_suggestions
 from osmgap.gps.connections import Connection, ConnectionParams, as_suggestions, missing_connections, osm_node_ids
 from osmgap.gps.density import (
     DensityParams,
@@ -78,6 +82,8 @@ class DiscoveryParams:
     matching: MatchParams = field(default_factory=MatchParams)
     evidence: EvidenceParams = field(default_factory=EvidenceParams)
     connections: ConnectionParams = field(default_factory=ConnectionParams)  # long detours (osmgap.gps.connections)
+    # one direction of traffic beside a two-way way, the other on it (osmgap.gps.carriageways); None: off
+    carriageways: CarriagewayParams | None = field(default_factory=CarriagewayParams)
     # re-match to verify each line (osmgap.gps.verify); None: off, as on the Chicago bench it changed
     # precision by -0.01 (dense) to +0.02 (10 m noise) and cost recall at 30 s (bench/gps.py --verify)
     verify: VerifyParams | None = None
@@ -95,6 +101,7 @@ class MatchedDiscovery:
     verified: dict[str, int] = field(default_factory=dict)  # candidate edges kept / dropped by re-matching
     connections: list[Connection] = field(default_factory=list)  # detours too long to draw (metric)
     node_ids: dict[int, int] = field(default_factory=dict)  # their network node keys -> OSM node ids
+    carriageways: list[Suggestion] = field(default_factory=list)  # second carriageways (WGS84 missing_road)
 
     def connection_suggestions(self, crs: object) -> list[Suggestion]:
         """The connections as ``missing_connection`` suggestions (WGS84; ``crs``: the traces')."""
@@ -135,8 +142,10 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
     checked = (verify(graph, traces, matches, found, network, limit, params.matching, params.evidence, params.verify,
                       known) if len(network) and params.verify is not None else {})
     joins = missing_connections(traces, matches, found, network, params.connections)
+    twins: list[Carriageway] = (missing_carriageways(traces, matches, network, params.carriageways, known)
+                                if params.carriageways is not None else [])
     return MatchedDiscovery(Evidence(graph, prob), matches, found, seconds, limit, checked, joins,
-                            osm_node_ids(osm, joins))
+                            osm_node_ids(osm, joins), carriageway_suggestions(twins, osm, grid.crs))
 
 
 def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:

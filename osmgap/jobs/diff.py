@@ -158,6 +158,7 @@ class EvidenceRun:
     info: dict[str, Any]
     warnings: list[str] = field(default_factory=list)  # what the inputs of this evidence need said
     connections: list = field(default_factory=list)  # missing_connection suggestions (geometry unknown)
+    carriageways: list = field(default_factory=list)  # second carriageways beside two-way ways (GPS-only)
 
 
 def run_diff(req: DiffRequest) -> dict[str, Any]:
@@ -206,6 +207,10 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
             if run.evidence.prob is not None:
                 release_pages(run.evidence.prob.prob)  # a self-tiled AOI's file-backed raster: read again when written
         suggestions = result.suggestions
+        if run.carriageways:  # a carriageway the GPS ridge already drew is not suggested twice
+            from osmgap.gps.carriageways import not_suggested  # GPS runs only: see TYPE_CHECKING above
+
+            suggestions = suggestions + not_suggested(run.carriageways, suggestions, run.grid.crs)
         if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
             with timer("gps support"):
                 from osmgap.gps.support import apply_gps_support  # GPS runs only: see TYPE_CHECKING above
@@ -289,10 +294,12 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
                              "off_map_m": round(u.off_m, 1), "off_map_steps": len(u.off_a),
                              "detours": len(u.detour_a), "route_limit_m": round(found.route_limit_m),
                              "cpu_seconds": round(found.match_seconds, 2),
-                             "missing_connections": len(found.connections)}}
+                             "missing_connections": len(found.connections),
+                             "second_carriageways": len(found.carriageways)}}
     # opt-in: their precision on the Chicago bench is 0.5-0.7 (bench/gps.py), below osmgap's bar
     extra = found.connection_suggestions(grid.crs) if connections else []
-    return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, connections=extra)
+    return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, connections=extra,
+                       carriageways=found.carriageways)
 
 
 def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: ImageryLicence,

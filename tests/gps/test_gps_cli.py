@@ -27,8 +27,9 @@ pytestmark = pytest.mark.slow
 CRS = "EPSG:32616"
 CAMPUS = shapely.box(444700.0, 4635000.0, 445700.0, 4636100.0)
 # real ways the shuttles drive (128 m and 126 m); and one (404 m) they drive too, but it is one
-# carriageway of a dual carriageway whose other half stays mapped 15-20 m beside it: GPS cannot
-# tell the halves apart, so only the candidates run can find it
+# carriageway of a dual carriageway whose other half stays mapped 15-20 m beside it (two-way, as this
+# graph has no oneway tags): the density ridge cannot tell the halves apart, but one direction of
+# traffic keeps beside the kept half while the other drives on it (osmgap.gps.carriageways)
 DRIVEN = (5411, 8278)
 DUAL = 5400
 OUTPUTS = {"maproulette.geojson", "overview.png", "suggestions.geojson", "suggestions.osm", "summary.json"}
@@ -86,6 +87,10 @@ def test_gps_only_diff_finds_the_deleted_driven_roads(area, chicago_gps, tmp_pat
     assert all(f["properties"]["evidence_source"] == "GPS traces" for f in feats)
     for way in DRIVEN:
         assert _near_share(area["deleted"][way], lines) >= 0.7, way
+    assert _near_share(area["deleted"][DUAL], lines) >= 0.7
+    twins = [f for f in feats if f["properties"].get("evidence_second_carriageway_of") is not None]
+    assert twins and all("oneway=yes" in f["properties"]["evidence_instruction"] for f in twins)
+    assert s["gps_matching"]["second_carriageways"] >= len(twins)
     on_deleted = sum(_near_share(line, list(area["deleted"].values)) * line.length for line in lines)
     assert on_deleted >= 0.5 * sum(line.length for line in lines)  # most suggested length is a deleted road
 

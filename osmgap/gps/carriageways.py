@@ -1,0 +1,206 @@
+"""A missing second carriageway: one direction of traffic runs beside a mapped two-way road, not on it.
+
+Where a divided road is mapped as one two-way way drawn along one of its carriageways, the map
+matcher puts both directions of traffic on that way: the traffic of the other carriageway lies
+10-20 m from it, inside the GPS error the matcher allows, so nothing is off the map and no detour
+shows (osmgap.gps.evidence sees nothing). What does show is the asymmetry: along the way, the
+fixes of one direction of travel sit on it (median lateral offset within ``on_way_m``) while those
+of the other direction keep to one side of it (median offset beyond ``apart_m``). Noise is
+symmetric and a badly aligned way displaces both directions alike; a lane-level spread of a few
+metres is under ``apart_m``. So per network piece, ``bin_m`` stretch and direction of travel, with
+at least ``min_trips`` distinct trips on each side of the comparison, a stretch where one direction
+is displaced and the other is not is evidence; ``min_bins`` such stretches in a row, displaced to
+the same side, are a suggestion: the way's stretch offset by the displaced traffic's median
+offset, drawn in its direction of travel.
+
+Chicago bench (bench/gps.py, deleted ways of a map without oneway tags): half of the driven deleted
+length is one carriageway of a divided road whose other carriageway is kept, which the density
+ridge cannot separate from the kept one (conflation covers anything within 12 m of OSM). Of the
+20 m stretches where one direction lies >= 8 m off and the other within 3 m, 48 lay beside a deleted
+way and 3 elsewhere (seed 0). Real OSM tags both carriageways of a divided road ``oneway``, and the
+matcher honours it (osmgap.gps.network), so there the other direction's traffic is off the map and
+this is not needed; it is for roads mapped, or left, as one two-way way.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import LineString
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import substring
+
+from osmgap.conflate.ids import PREFIX
+from osmgap.conflate.osmindex import OsmIndex
+from osmgap.core.aoi import reproject
+from osmgap.core.datamodel import WGS84, Suggestion
+from osmgap.core.traces import GpsTraces
+from osmgap.gps.evidence import noise_sigma
+from osmgap.gps.matching import Matches
+from osmgap.gps.network import RoadGraph
+
+KIND = "missing_road"  # a road with known geometry: every export draws it like any missing road
+MEDIAN_SE = 1.2533  # standard error of a median / (sigma / sqrt(n)) for Gaussian noise
+
+
+@dataclass(frozen=True)
+class CarriagewayParams:
+    bin_m: float = 20.0
+    min_trips: int = 3  # distinct trips per direction and stretch: one trip's offset is its receiver's
+    apart_m: float = 8.0  # the displaced direction's median offset: beyond a lane's spread and the GPS bias
+    on_way_m: float = 3.0  # the other direction's median offset: on the mapped way
+    min_bins: int = 2  # stretches in a row (40 m): a lone one is a bus stop or a parked-car detour
+    end_m: float = 10.0  # fixes this close to a piece's ends turn at the junction: not read
+    heading_cos: float = 0.8  # fixes whose travel is within ~37 degrees of the way's direction
+    min_step_m: float = 3.0  # a heading from a shorter step is the receiver's jitter
+    max_span_m: float = 100.0  # a heading from fixes farther apart is a chord across bends (sparse traces)
+    max_se_m: float = 2.0  # each median offset known to +-2 m (its standard error from the traces' noise)
+    tangent_m: float = 3.0
+
+
+@dataclass(frozen=True)
+class Carriageway:
+    """A stretch of ``line`` (metric, drawn in the displaced traffic's direction of travel) beside
+    OSM line ``source`` (an osmgap.conflate.osmindex line index), ``offset_m`` from it."""
+
+    line: LineString
+    source: int
+    forward: bool  # the displaced traffic drives along the OSM line's own direction
+    trips: int  # distinct trips of the displaced direction
+    other_trips: int  # distinct trips of the other direction, on the way
+    offset_m: float
+    start_m: float  # where the stretch starts along its network piece
+
+
+def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph,
+                         params: CarriagewayParams = CarriagewayParams(),
+                         known: BaseGeometry | None = None) -> list[Carriageway]:
+    """The second carriageways the traces (metric, in the network's CRS) show beside two-way pieces;
+    only fixes inside ``known`` (where the map was loaded; None: everywhere) are read."""
+    fixes = _fixes_along_pieces(traces, matches, network, params, known)
+    if fixes.empty:
+        return []
+    stats = fixes.groupby(["piece", "bin", "dir"]).agg(med=("rel", "median"), trips=("trip", "nunique"),
+                                                       n=("rel", "size")).reset_index()
+    # the standard error of a median of n fixes with the traces' noise: 1.2533 sigma / sqrt(n)
+    min_fixes = (MEDIAN_SE * noise_sigma(matches) / params.max_se_m) ** 2
+    stats = stats[(stats.trips >= params.min_trips) & (stats.n >= min_fixes)]
+    other = stats.rename(columns={"med": "other_med", "trips": "other_trips", "n": "other_n"}).assign(dir=lambda d: -d["dir"])
+    stats = stats.merge(other, on=["piece", "bin", "dir"], how="inner")
+    hit = stats[(stats.med.abs() >= params.apart_m) & (stats.other_med.abs() <= params.on_way_m)].copy()
+    hit["side"] = np.sign(hit.med)
+    out = []
+    for (piece, direction, _), run in hit.groupby(["piece", "dir", "side"]):
+        for bins in _consecutive(run.bin.to_numpy()):
+            if len(bins) < params.min_bins:
+                continue
+            out.append(_carriageway(network, int(piece), int(direction), bins, fixes, params))
+    return out
+
+
+def _fixes_along_pieces(traces: GpsTraces, matches: Matches, network: RoadGraph,
+                        params: CarriagewayParams, known: BaseGeometry | None = None) -> pd.DataFrame:
+    """Per matched fix on a two-way piece, heading along it: piece, 20 m bin, direction of travel
+    (+1 along the piece), signed lateral offset (+ = left of the direction of travel) and trip."""
+    n = len(traces)
+    if not n or not len(network):
+        return pd.DataFrame(columns=["piece", "bin", "dir", "rel", "trip"])
+    same_prev = np.r_[False, matches.piece[1:] == matches.piece[:-1]]
+    same_next = np.r_[matches.piece[1:] == matches.piece[:-1], False]
+    hx = np.where(same_next, np.r_[traces.x[1:], 0.0], traces.x) - np.where(same_prev, np.r_[0.0, traces.x[:-1]], traces.x)
+    hy = np.where(same_next, np.r_[traces.y[1:], 0.0], traces.y) - np.where(same_prev, np.r_[0.0, traces.y[:-1]], traces.y)
+    step = np.hypot(hx, hy)
+    step[step > params.max_span_m] = 0.0  # no heading: see CarriagewayParams.max_span_m
+    inside = np.ones(n, bool) if known is None else shapely.contains_xy(known, traces.x, traces.y)
+    i = np.flatnonzero(matches.matched & np.isfinite(matches.mx) & (step >= params.min_step_m) & inside)
+    at, k = shapely.STRtree(network.lines).query_nearest(shapely.points(matches.mx[i], matches.my[i]),
+                                                         max_distance=0.5, all_matches=False)
+    i = i[at]
+    two_way = network.direction[k] == 0
+    i, k = i[two_way], k[two_way]
+    lines = network.lines[k]
+    fix = shapely.points(traces.x[i], traces.y[i])
+    t = shapely.line_locate_point(lines, fix)
+    length = shapely.length(lines)
+    inside = (t >= params.end_m) & (t <= length - params.end_m)
+    i, k, lines, fix, t = i[inside], k[inside], lines[inside], fix[inside], t[inside]
+    length = length[inside]
+    a = shapely.line_interpolate_point(lines, np.maximum(t - params.tangent_m, 0.0))
+    b = shapely.line_interpolate_point(lines, np.minimum(t + params.tangent_m, length))
+    tx, ty = shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a)
+    norm = np.hypot(tx, ty)
+    ok = norm > 0
+    tx, ty = np.where(ok, tx / np.where(ok, norm, 1.0), 0.0), np.where(ok, ty / np.where(ok, norm, 1.0), 0.0)
+    q = shapely.line_interpolate_point(lines, t)
+    ox, oy = traces.x[i] - shapely.get_x(q), traces.y[i] - shapely.get_y(q)
+    side = tx * oy - ty * ox  # + = left of the piece's direction
+    cos = (tx * hx[i] + ty * hy[i]) / step[i]
+    along = ok & (np.abs(cos) >= params.heading_cos)
+    direction = np.where(cos > 0, 1, -1)
+    return pd.DataFrame({"piece": k[along], "bin": (t[along] // params.bin_m).astype(np.int64),
+                         "dir": direction[along], "rel": (side * direction)[along], "trip": traces.trip[i[along]]})
+
+
+def _consecutive(bins: np.ndarray) -> list[np.ndarray]:
+    """Sorted bin numbers split into runs of consecutive ones."""
+    bins = np.sort(bins)
+    return np.split(bins, np.flatnonzero(np.diff(bins) != 1) + 1) if len(bins) else []
+
+
+def _carriageway(network: RoadGraph, piece: int, direction: int, bins: np.ndarray, fixes: pd.DataFrame,
+                 params: CarriagewayParams) -> Carriageway:
+    """The piece's stretch over ``bins`` offset by the displaced direction's median offset."""
+    line = network.lines[piece]
+    mine = fixes[(fixes.piece == piece) & fixes.bin.isin(bins)]
+    displaced, stayed = mine[mine.dir == direction], mine[mine.dir == -direction]
+    offset = float(np.median(displaced.rel)) * direction  # in the piece's frame: + = left of it
+    start = float(bins[0] * params.bin_m)
+    stretch = substring(line, start, min(float((bins[-1] + 1) * params.bin_m), line.length))
+    shifted = shapely.offset_curve(stretch, offset)
+    if direction < 0:
+        shifted = shapely.reverse(shifted)
+    return Carriageway(shifted, int(network.source[piece]), direction > 0, int(displaced.trip.nunique()),
+                       int(stayed.trip.nunique()), abs(offset), start)
+
+
+def as_suggestions(found: list[Carriageway], osm: OsmIndex, crs: object) -> list[Suggestion]:
+    """The carriageways as ``missing_road`` suggestions (WGS84) with the OSM way they run beside,
+    its class, and what a mapper should do in ``evidence``. Ids are anchored on that way, the
+    direction and where the stretch starts (a multiple of ``bin_m``: a re-run moves it only when the
+    first stretch in a row qualifies in one run and not in the other)."""
+    out = []
+    for c in sorted(found, key=lambda c: (c.source, c.forward, c.start_m)):
+        way = int(osm.osm_id[c.source]) if c.source >= 0 else c.source
+        anchor = f"second_carriageway|{way}|{int(c.forward)}|{round(c.start_m)}"
+        out.append(Suggestion(
+            id=PREFIX + hashlib.sha1(anchor.encode()).hexdigest()[:12], kind=KIND,
+            geometry=reproject(c.line, crs, WGS84), length_m=float(c.line.length),
+            confidence=float(min(1.0, c.trips / 10.0)), highway=str(osm.highway[c.source]) if c.source >= 0 else "road",
+            evidence={"second_carriageway_of": way, "offset_m": round(c.offset_m, 1),
+                      "trips": c.trips, "trips_other_direction": c.other_trips, "instruction": instruction(way, c)},
+            attachments=[way]))
+    return out
+
+
+def instruction(way: int, c: Carriageway) -> str:
+    """What a mapper reads (GeoJSON ``evidence_instruction``, so MapRoulette tasks carry it too)."""
+    return (f"{c.trips} GPS trips drove this direction {c.offset_m:.0f} m beside way {way}, while {c.other_trips} "
+            f"trips of the other direction drove on it: is this a separate carriageway? If so, draw it (the line "
+            f"follows these trips' direction of travel) and tag it and way {way} oneway=yes.")
+
+
+def not_suggested(found: list[Suggestion], suggestions: list[Suggestion], crs: object,
+                  within_m: float = 10.0, share: float = 0.5) -> list[Suggestion]:
+    """The carriageways (WGS84) that no other suggestion already draws: those with less than
+    ``share`` of their length within ``within_m`` of another suggestion's line (measured in the
+    metric ``crs``), so the GPS ridge and the carriageway do not give a mapper the same road twice."""
+    others = [reproject(s.geometry, WGS84, crs) for s in suggestions if s.geometry.geom_type == "LineString"]
+    if not others or not found:
+        return list(found)
+    near = shapely.union_all(shapely.buffer(np.asarray(others, dtype=object), within_m))
+    lines = np.asarray([reproject(s.geometry, WGS84, crs) for s in found], dtype=object)
+    inside = shapely.length(shapely.intersection(lines, near)) / np.maximum(shapely.length(lines), 1e-9)
+    return [s for s, covered in zip(found, inside >= share) if not covered]
