@@ -7,9 +7,10 @@ shows (osmgap.gps.evidence sees nothing). What does show is the asymmetry: along
 fixes of one direction of travel sit on it (median lateral offset within ``on_way_m``) while those
 of the other direction keep to one side of it (median offset beyond ``apart_m``). Noise is
 symmetric and a badly aligned way displaces both directions alike; a lane-level spread of a few
-metres is under ``apart_m``. So per network piece, ``bin_m`` stretch and direction of travel, with
+metres is under ``apart_m``. So per network piece, ``bin_m`` stretch (longer for sparse traces:
+CarriagewayParams.for_sampling) and direction of travel (the matched edge's), with
 at least ``min_trips`` distinct trips on each side of the comparison, a stretch where one direction
-is displaced and the other is not is evidence; ``min_bins`` such stretches in a row, displaced to
+is displaced and the other is not is evidence; ``min_run_m`` of such stretches in a row, displaced to
 the same side, are a suggestion: the way's stretch offset by the displaced traffic's median
 offset, drawn in its direction of travel.
 
@@ -24,7 +25,7 @@ this is not needed; it is for roads mapped, or left, as one two-way way.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -49,16 +50,34 @@ MEDIAN_SE = 1.2533  # standard error of a median / (sigma / sqrt(n)) for Gaussia
 @dataclass(frozen=True)
 class CarriagewayParams:
     bin_m: float = 20.0
+    # sparse traces (a median step of sparse_step_m or more: ~30 s sampling in a city) leave a fix
+    # every few hundred metres, too few in 20 m for any median: their stretches are sparse_bin_m,
+    # one is enough (Chicago at 30 s, seeds 0-2: 0.30 / 0.68 / 0.73 km at precision 1.00 / 0.87 /
+    # 1.00 alone, none on the complete graph; dense traces lose precision with such long stretches)
+    sparse_step_m: float = 100.0
+    sparse_bin_m: float = 100.0
     min_trips: int = 3  # distinct trips per direction and stretch: one trip's offset is its receiver's
     apart_m: float = 8.0  # the displaced direction's median offset: beyond a lane's spread and the GPS bias
     on_way_m: float = 3.0  # the other direction's median offset: on the mapped way
-    min_bins: int = 2  # stretches in a row (40 m): a lone one is a bus stop or a parked-car detour
+    min_run_m: float = 40.0  # stretches in a row at least this long: a lone 20 m is a bus stop or a parked car
     end_m: float = 10.0  # fixes this close to a piece's ends turn at the junction: not read
-    heading_cos: float = 0.8  # fixes whose travel is within ~37 degrees of the way's direction
-    min_step_m: float = 3.0  # a heading from a shorter step is the receiver's jitter
-    max_span_m: float = 100.0  # a heading from fixes farther apart is a chord across bends (sparse traces)
+    min_step_m: float = 3.0  # a fix this close to the one before is a standing vehicle's: not read again
     max_se_m: float = 2.0  # each median offset known to +-2 m (its standard error from the traces' noise)
     tangent_m: float = 3.0
+
+    def for_sampling(self, traces: GpsTraces, pieces: np.ndarray) -> CarriagewayParams:
+        """These settings with the stretch that the traces' sampling fills (``sparse_step_m``);
+        ``pieces``: the trip piece of each fix (osmgap.gps.matching.trip_pieces)."""
+        same = pieces[1:] == pieces[:-1]
+        steps = np.hypot(np.diff(traces.x), np.diff(traces.y))[same]
+        steps = steps[steps >= self.min_step_m]
+        sparse = len(steps) and float(np.median(steps)) >= self.sparse_step_m
+        return replace(self, bin_m=self.sparse_bin_m) if sparse else self
+
+    @property
+    def min_bins(self) -> int:
+        """Stretches in a row that make ``min_run_m``."""
+        return max(1, int(np.ceil(self.min_run_m / self.bin_m - 1e-9)))
 
 
 @dataclass(frozen=True)
@@ -80,6 +99,7 @@ def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph
                          known: BaseGeometry | None = None) -> list[Carriageway]:
     """The second carriageways the traces (metric, in the network's CRS) show beside two-way pieces;
     only fixes inside ``known`` (where the map was loaded; None: everywhere) are read."""
+    params = params.for_sampling(traces, matches.piece)
     fixes = _fixes_along_pieces(traces, matches, network, params, known)
     if fixes.empty:
         return []
@@ -103,45 +123,35 @@ def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph
 
 def _fixes_along_pieces(traces: GpsTraces, matches: Matches, network: RoadGraph,
                         params: CarriagewayParams, known: BaseGeometry | None = None) -> pd.DataFrame:
-    """Per matched fix on a two-way piece, heading along it: piece, 20 m bin, direction of travel
-    (+1 along the piece), signed lateral offset (+ = left of the direction of travel) and trip."""
+    """Per moving fix matched on a two-way piece: piece, ``bin_m`` bin, direction of travel (+1
+    along the piece: the matched edge's, so sparse fixes have one too), signed lateral offset
+    (+ = left of the direction of travel) and trip."""
     n = len(traces)
     if not n or not len(network):
         return pd.DataFrame(columns=["piece", "bin", "dir", "rel", "trip"])
-    same_prev = np.r_[False, matches.piece[1:] == matches.piece[:-1]]
-    same_next = np.r_[matches.piece[1:] == matches.piece[:-1], False]
-    hx = np.where(same_next, np.r_[traces.x[1:], 0.0], traces.x) - np.where(same_prev, np.r_[0.0, traces.x[:-1]], traces.x)
-    hy = np.where(same_next, np.r_[traces.y[1:], 0.0], traces.y) - np.where(same_prev, np.r_[0.0, traces.y[:-1]], traces.y)
-    step = np.hypot(hx, hy)
-    step[step > params.max_span_m] = 0.0  # no heading: see CarriagewayParams.max_span_m
+    moved = np.r_[np.inf, np.hypot(np.diff(traces.x), np.diff(traces.y))] >= params.min_step_m  # not standing
     inside = np.ones(n, bool) if known is None else shapely.contains_xy(known, traces.x, traces.y)
-    i = np.flatnonzero(matches.matched & np.isfinite(matches.mx) & (step >= params.min_step_m) & inside)
-    at, k = shapely.STRtree(network.lines).query_nearest(shapely.points(matches.mx[i], matches.my[i]),
-                                                         max_distance=0.5, all_matches=False)
-    i = i[at]
+    i = np.flatnonzero(matches.matched & (matches.edge >= 0) & moved & inside)
+    k = matches.edge[i] // 2
+    direction = np.where(matches.edge[i] % 2 == 0, 1, -1)
     two_way = network.direction[k] == 0
-    i, k = i[two_way], k[two_way]
+    i, k, direction = i[two_way], k[two_way], direction[two_way]
     lines = network.lines[k]
     fix = shapely.points(traces.x[i], traces.y[i])
     t = shapely.line_locate_point(lines, fix)
     length = shapely.length(lines)
-    inside = (t >= params.end_m) & (t <= length - params.end_m)
-    i, k, lines, fix, t = i[inside], k[inside], lines[inside], fix[inside], t[inside]
-    length = length[inside]
+    inner = (t >= params.end_m) & (t <= length - params.end_m)
+    i, k, direction, lines, t, length = i[inner], k[inner], direction[inner], lines[inner], t[inner], length[inner]
     a = shapely.line_interpolate_point(lines, np.maximum(t - params.tangent_m, 0.0))
     b = shapely.line_interpolate_point(lines, np.minimum(t + params.tangent_m, length))
     tx, ty = shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a)
     norm = np.hypot(tx, ty)
     ok = norm > 0
-    tx, ty = np.where(ok, tx / np.where(ok, norm, 1.0), 0.0), np.where(ok, ty / np.where(ok, norm, 1.0), 0.0)
     q = shapely.line_interpolate_point(lines, t)
     ox, oy = traces.x[i] - shapely.get_x(q), traces.y[i] - shapely.get_y(q)
-    side = tx * oy - ty * ox  # + = left of the piece's direction
-    cos = (tx * hx[i] + ty * hy[i]) / step[i]
-    along = ok & (np.abs(cos) >= params.heading_cos)
-    direction = np.where(cos > 0, 1, -1)
-    return pd.DataFrame({"piece": k[along], "bin": (t[along] // params.bin_m).astype(np.int64),
-                         "dir": direction[along], "rel": (side * direction)[along], "trip": traces.trip[i[along]]})
+    side = (tx * oy - ty * ox) / np.where(ok, norm, 1.0)  # + = left of the piece's direction
+    return pd.DataFrame({"piece": k[ok], "bin": (t[ok] // params.bin_m).astype(np.int64), "dir": direction[ok],
+                         "rel": (side * direction)[ok], "trip": traces.trip[i[ok]]})
 
 
 def _consecutive(bins: np.ndarray) -> list[np.ndarray]:

@@ -50,7 +50,9 @@ class Matches:
     from the fix ``offset_m``, and ``route_m``: the routed length from the trip's previous fix
     (NaN where the two are not on one matched stretch, or closer than ``route_min_m``); ``routed``:
     the fix and the one before it are on one matched stretch (a route joins them). ``piece``: the trip piece each fix is in
-    (trips cut at gaps and jumps)."""
+    (trips cut at gaps and jumps). ``edge``: the directed network edge the fix is matched on (-1:
+    none; ``edge // 2`` is the network piece, an odd edge runs it backwards), so the direction of
+    travel along the piece is known however far apart the fixes are."""
 
     matched: np.ndarray
     mx: np.ndarray
@@ -59,6 +61,7 @@ class Matches:
     route_m: np.ndarray
     routed: np.ndarray
     piece: np.ndarray
+    edge: np.ndarray
 
 
 class PieceUsage:
@@ -99,7 +102,7 @@ class PieceUsage:
 def no_matches(n: int, pieces: np.ndarray) -> Matches:
     """Nothing matched: the result for a map without roads."""
     return Matches(np.zeros(n, bool), np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
-                   np.full(n, np.nan), np.zeros(n, bool), pieces)
+                   np.full(n, np.nan), np.zeros(n, bool), pieces, np.full(n, -1, np.int64))
 
 
 def trip_pieces(traces: GpsTraces, params: MatchParams = MatchParams()) -> np.ndarray:
@@ -177,6 +180,9 @@ def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.
     out.mx[at] = [c.x for c in fixes]
     out.my[at] = [c.y for c in fixes]
     out.offset_m[at] = [c.perpendicular_distance_to_matched_geometry for c in fixes]
+    first_edges = segments[0].edges
+    out.edge[at] = [first_edges[0].edge_id if len(first_edges) else -1,
+                    *(seg.edges[-1].edge_id if len(seg.edges) else -1 for seg in segments)]
     out.routed[at[1:]] = True
     for j in np.flatnonzero(step[at[1:]] >= route_min_m).tolist():
         edges = segments[j].edges
@@ -191,6 +197,7 @@ def _inherit(out: Matches, kept: np.ndarray, keep: np.ndarray) -> None:
     out.matched[skipped] = out.matched[src]
     out.mx[skipped], out.my[skipped] = out.mx[src], out.my[src]
     out.offset_m[skipped] = out.offset_m[src]
+    out.edge[skipped] = np.where(out.matched[src], out.edge[src], -1)
     out.route_m[skipped] = np.where(out.matched[src], 0.0, np.nan)
     out.routed[skipped] = out.matched[src]
 
