@@ -64,6 +64,7 @@ class CarriagewayParams:
     min_step_m: float = 3.0  # a fix this close to the one before is a standing vehicle's: not read again
     max_se_m: float = 2.0  # each median offset known to +-2 m (its standard error from the traces' noise)
     tangent_m: float = 3.0
+    mapped_m: float = 5.0  # another mapped road this close along half the line: it is there already
 
     def for_sampling(self, traces: GpsTraces, pieces: np.ndarray) -> CarriagewayParams:
         """These settings with the stretch that the traces' sampling fills (``sparse_step_m``);
@@ -118,7 +119,21 @@ def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph
             if len(bins) < params.min_bins:
                 continue
             out.append(_carriageway(network, int(piece), int(direction), bins, fixes, params))
-    return out
+    if not out:
+        return []
+    tree = shapely.STRtree(network.lines)
+    return [c for c in out if not _mapped_already(c, network, tree, params.mapped_m)]
+
+
+def _mapped_already(c: Carriageway, network: RoadGraph, tree: shapely.STRtree, within_m: float) -> bool:
+    """Does another mapped road already run along half the carriageway (a service road, a
+    oneway carriageway the matcher did not choose)? Then it is no missing road."""
+    near = [k for k in tree.query(c.line, predicate="dwithin", distance=within_m).tolist()
+            if network.source[k] != c.source]
+    if not near:
+        return False
+    cover = shapely.union_all(shapely.buffer(network.lines[near], within_m))
+    return bool(shapely.length(shapely.intersection(c.line, cover)) >= 0.5 * c.line.length)
 
 
 def _fixes_along_pieces(traces: GpsTraces, matches: Matches, network: RoadGraph,

@@ -180,13 +180,11 @@ def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.
     out.mx[at] = [c.x for c in fixes]
     out.my[at] = [c.y for c in fixes]
     out.offset_m[at] = [c.perpendicular_distance_to_matched_geometry for c in fixes]
-    first_edges = segments[0].edges
-    out.edge[at] = [first_edges[0].edge_id if len(first_edges) else -1,
-                    *(seg.edges[-1].edge_id if len(seg.edges) else -1 for seg in segments)]
+    edges = [seg.edges for seg in segments]  # each read builds a list in fastmm: once per segment
+    out.edge[at] = [edges[0][0].edge_id if edges[0] else -1, *(e[-1].edge_id if e else -1 for e in edges)]
     out.routed[at[1:]] = True
     for j in np.flatnonzero(step[at[1:]] >= route_min_m).tolist():
-        edges = segments[j].edges
-        out.route_m[at[j + 1]] = edges[-1].points[-1].cumulative_distance - edges[0].points[0].cumulative_distance
+        out.route_m[at[j + 1]] = edges[j][-1].points[-1].cumulative_distance - edges[j][0].points[0].cumulative_distance
 
 
 def _inherit(out: Matches, kept: np.ndarray, keep: np.ndarray) -> None:

@@ -77,7 +77,7 @@ def test_a_complete_map_gives_almost_no_carriageway(chicago_roads, chicago_trace
     assert sparse.carriageways == []
 
 
-def _straight_road(trips: list[tuple[int, float]], fixes_per_trip: int = 30) -> tuple:
+def _straight_road(trips: list[tuple[int, float]], fixes_per_trip: int = 30, beside: float | None = None) -> tuple:
     """Mechanics only (no claim about roads): one straight two-way piece along y = 0, 400 m long,
     and trips driving it east (+1) or west (-1) at a lateral y."""
     xs, ys, trip = [], [], []
@@ -93,8 +93,10 @@ def _straight_road(trips: list[tuple[int, float]], fixes_per_trip: int = 30) -> 
     edge = np.where(direction > 0, 0, 1)  # the one piece, forwards (edge 0) or backwards (edge 1)
     matches = Matches(np.ones(n, bool), x.copy(), np.zeros(n), np.abs(y), np.full(n, np.nan), np.ones(n, bool),
                       t.astype(np.int64), edge)
-    network = RoadGraph(np.asarray([LineString([(0, 0), (400, 0)])], dtype=object), np.array([0]), np.array([1]),
-                        np.array([0]), np.array([0]))
+    lines = [LineString([(0, 0), (400, 0)])] + ([LineString([(0, beside), (400, beside)])] if beside is not None else [])
+    k = len(lines)
+    network = RoadGraph(np.asarray(lines, dtype=object), np.arange(0, 2 * k, 2), np.arange(1, 2 * k, 2),
+                        np.zeros(k, np.int64), np.arange(k))
     return traces, matches, network
 
 
@@ -116,6 +118,11 @@ def test_one_direction_beside_the_way_is_a_carriageway_drawn_its_way():
 ])
 def test_no_carriageway_without_an_asymmetry_of_enough_trips(trips):
     traces, matches, network = _straight_road(trips)
+    assert missing_carriageways(traces, matches, network) == []
+
+
+def test_no_carriageway_where_another_mapped_road_runs():
+    traces, matches, network = _straight_road([(1, 0.5)] * 6 + [(-1, 12.0)] * 4, beside=13.0)
     assert missing_carriageways(traces, matches, network) == []
 
 
