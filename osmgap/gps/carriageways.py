@@ -118,7 +118,9 @@ def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph
         for bins in _consecutive(run.bin.to_numpy()):
             if len(bins) < params.min_bins:
                 continue
-            out.append(_carriageway(network, int(piece), int(direction), bins, fixes, params))
+            found = _carriageway(network, int(piece), int(direction), bins, fixes, params)
+            if found is not None:
+                out.append(found)
     if not out:
         return []
     tree = shapely.STRtree(network.lines)
@@ -176,7 +178,7 @@ def _consecutive(bins: np.ndarray) -> list[np.ndarray]:
 
 
 def _carriageway(network: RoadGraph, piece: int, direction: int, bins: np.ndarray, fixes: pd.DataFrame,
-                 params: CarriagewayParams) -> Carriageway:
+                 params: CarriagewayParams) -> Carriageway | None:
     """The piece's stretch over ``bins`` offset by the displaced direction's median offset."""
     line = network.lines[piece]
     mine = fixes[(fixes.piece == piece) & fixes.bin.isin(bins)]
@@ -184,11 +186,24 @@ def _carriageway(network: RoadGraph, piece: int, direction: int, bins: np.ndarra
     offset = float(np.median(displaced.rel)) * direction  # in the piece's frame: + = left of it
     start = float(bins[0] * params.bin_m)
     stretch = substring(line, start, min(float((bins[-1] + 1) * params.bin_m), line.length))
-    shifted = shapely.offset_curve(stretch, offset)
+    shifted = offset_line(stretch, offset)
+    if shifted is None:
+        return None
     if direction < 0:
         shifted = shapely.reverse(shifted)
     return Carriageway(shifted, int(network.source[piece]), direction > 0, int(displaced.trip.nunique()),
                        int(stayed.trip.nunique()), abs(offset), start)
+
+
+def offset_line(line: LineString, offset_m: float) -> LineString | None:
+    """``line`` moved ``offset_m`` to its left (right if negative), corners kept sharp as a road's;
+    None where a bend tighter than the offset splits it or it collapses (the inside of a hairpin)
+    to less than half the line: there the way's shape says nothing of where the other carriageway
+    runs (Chicago at 30 s, seed 0: the one split stretch was no road; precision 0.87 -> 0.90)."""
+    shifted = shapely.offset_curve(line, offset_m, join_style="mitre", mitre_limit=2.0)
+    if shifted.geom_type != "LineString":
+        return None
+    return shifted if shifted.length >= 0.5 * line.length else None
 
 
 def as_suggestions(found: list[Carriageway], osm: OsmIndex, crs: object) -> list[Suggestion]:

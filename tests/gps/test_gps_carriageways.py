@@ -10,7 +10,7 @@ from osmgap.conflate.gapscore import deletion_experiment, score
 from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import WGS84, RoadNetwork, Suggestion
 from osmgap.core.traces import from_arrays, resample
-from osmgap.gps.carriageways import CarriagewayParams, missing_carriageways, not_suggested
+from osmgap.gps.carriageways import CarriagewayParams, missing_carriageways, not_suggested, offset_line
 from osmgap.gps.discovery import discovery_grid, matched_evidence
 from osmgap.gps.matching import Matches, trip_pieces
 from osmgap.gps.network import RoadGraph
@@ -137,3 +137,13 @@ def test_a_carriageway_the_ridge_already_drew_is_not_suggested_twice():
     assert not_suggested([twin], [ridge], CRS) == []
     assert not_suggested([twin], [elsewhere], CRS) == [twin]
     assert not_suggested([twin], [], CRS) == [twin]
+
+
+def test_offset_lines_keep_a_road_shape_or_give_up():
+    """Corners stay sharp (a road's, not a buffer's arcs); the inside of a hairpin narrower than
+    the offset collapses and a tight zigzag splits: no line then."""
+    corner = offset_line(LineString([(0, 0), (100, 0), (100, 100)]), -12.0)
+    assert corner is not None and len(corner.coords) == 3 and corner.coords[1] == pytest.approx((112.0, -12.0))
+    assert offset_line(LineString([(0, 0), (100, 0), (100, 5), (0, 5)]), 12.0) is None
+    assert offset_line(LineString([(0, 0), (50, 0), (50, 20), (60, 20), (60, 0), (200, 0)]), -12.0) is None
+    assert offset_line(LineString([(0, 0), (50, 0), (50, 20), (60, 20), (60, 0), (200, 0)]), 12.0) is not None
