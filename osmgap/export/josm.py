@@ -98,6 +98,9 @@ def fixme_text(suggestion: Suggestion) -> str:
     if loose:
         ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to way {j.way_id}" for j in loose)
         text += f"; {ends}"
+    twin = suggestion.evidence.get("second_carriageway_of")  # osmgap.gps.carriageways
+    if isinstance(twin, int):
+        text += f"; other carriageway of way {twin}: if so, tag both oneway=yes (drawn in this one's direction)"
     return text
 
 

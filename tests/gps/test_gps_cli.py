@@ -10,6 +10,7 @@ ways by osmgap.sources.mapgraph) with some real ways deleted, and the 889 real s
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,6 +22,7 @@ from shapely.ops import substring
 from osmgap.core.aoi import reproject
 from osmgap.gps.density import TrafficIndex
 from tests.cli import osmgap_cli
+from tests.josm import josm_validate, severity
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +93,11 @@ def test_gps_only_diff_finds_the_deleted_driven_roads(area, chicago_gps, tmp_pat
     twins = [f for f in feats if f["properties"].get("evidence_second_carriageway_of") is not None]
     assert twins and all("oneway=yes" in f["properties"]["evidence_instruction"] for f in twins)
     assert s["gps_matching"]["second_carriageways"] >= len(twins)
+    ways = ET.parse(out / "suggestions.osm").getroot().findall("way")  # twins drawn like any missing road ...
+    assert len(ways) == sum(f["properties"]["kind"] in ("missing_road", "missing_link") for f in feats)
+    fixmes = [t.get("v") for w in ways for t in w.findall("tag") if t.get("k") == "fixme"]
+    assert sum("oneway=yes" in f for f in fixmes) == len(twins)  # ... saying what to check
+    assert [i for i in josm_validate(out / "suggestions.osm", tmp_path) if severity(i) == "Errors"] == []  # ... valid
     on_deleted = sum(_near_share(line, list(area["deleted"].values)) * line.length for line in lines)
     assert on_deleted >= 0.5 * sum(line.length for line in lines)  # most suggested length is a deleted road
 
