@@ -69,9 +69,8 @@ class CarriagewayParams:
     def for_sampling(self, traces: GpsTraces, pieces: np.ndarray) -> CarriagewayParams:
         """These settings with the stretch that the traces' sampling fills (``sparse_step_m``);
         ``pieces``: the trip piece of each fix (osmgap.gps.matching.trip_pieces)."""
-        same = pieces[1:] == pieces[:-1]
-        steps = np.hypot(np.diff(traces.x), np.diff(traces.y))[same]
-        steps = steps[steps >= self.min_step_m]
+        steps = traces.step_lengths()
+        steps = steps[np.r_[False, pieces[1:] == pieces[:-1]] & (steps >= self.min_step_m)]
         sparse = len(steps) and float(np.median(steps)) >= self.sparse_step_m
         return replace(self, bin_m=self.sparse_bin_m) if sparse else self
 
@@ -146,7 +145,7 @@ def _fixes_along_pieces(traces: GpsTraces, matches: Matches, network: RoadGraph,
     n = len(traces)
     if not n or not len(network):
         return pd.DataFrame(columns=["piece", "bin", "dir", "rel", "trip"])
-    moved = np.r_[np.inf, np.hypot(np.diff(traces.x), np.diff(traces.y))] >= params.min_step_m  # not standing
+    moved = ~(traces.step_lengths() < params.min_step_m)  # not standing (a trip's first fix: moved)
     inside = np.ones(n, bool) if known is None else shapely.contains_xy(known, traces.x, traces.y)
     i = np.flatnonzero(matches.matched & (matches.edge >= 0) & moved & inside)
     k = matches.edge[i] // 2
