@@ -9,7 +9,8 @@
 # a GPU of any speed; all cores but one build the augmented crops. It keeps the best checkpoint
 # by validation IoU at OUT.pt (default runs/gpu.pt) and a training state at OUT.pt.state at every
 # validation: run the same command again to resume a run that was cut short. On a CPU it runs
-# too, only about 100x slower: set STEPS/BATCH/CROP smaller to try it.
+# too, only about 100x slower: set STEPS/BATCH/CROP smaller to try it. INIT_ENCODER=FILE takes the
+# encoder from `osmgap pretrain` (self-supervised; the decoder from $INIT, re-fitted by this run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/gpu.pt}
@@ -17,6 +18,9 @@ mkdir -p "$(dirname "$OUT")"
 ARGS=(--out "$OUT" --init "${INIT:-osmgap/model/weights/default.pt}" --steps "${STEPS:-40000}"
       --batch "${BATCH:-32}" --crop "${CROP:-320}" --lr "${LR:-1e-3}" --schedule cosine-fit --seed "${SEED:-0}"
       --eval-every "${EVAL_EVERY:-500}" --max-minutes "${MINUTES:-8}" --no-progress)
+if [ -n "${INIT_ENCODER:-}" ]; then
+  ARGS+=(--init-encoder "$INIT_ENCODER")
+fi
 if [ -n "${PACK:-}" ]; then
   ARGS+=(--pack "$PACK")
 else

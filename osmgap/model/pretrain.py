@@ -6,8 +6,9 @@ square patches hidden from it (Pathak et al. 2016's context encoders, with MAE's
 which needs edges, textures and continuity of linear structures, roads among them. Only the
 encoder is kept (``osmgap train --init-encoder``): its decoder learnt to paint, not to find roads.
 
-Crops and augmentation are those of road training (:func:`osmgap.model.augment.random_crop`), so a
-pretrained encoder has seen the same range of resolutions, sensors and light.
+Crops and augmentation are those of road training (the batches of :mod:`osmgap.model.feeder`,
+built by crop workers beside a GPU), so a pretrained encoder has seen the same range of
+resolutions, sensors and light; the step runs in bf16 autocast where road training does.
 """
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from osmgap.errors import InputError
-from osmgap.model.augment import random_crop
 from osmgap.model.data import Sample
 from osmgap.model.encoder_file import save_encoder
+from osmgap.model.feeder import crop_workers, step_batches
 from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device
-from osmgap.model.train import channel_stats, make_schedule, sampling_weights
+from osmgap.model.train import RunClock, channel_stats, make_schedule, sampling_weights, training_dtype
 
 
 @dataclass
@@ -90,17 +91,26 @@ def pretrain(images: list[Sample], cfg: PretrainConfig, out: Path, meta: ModelMe
         net.load_state_dict({k: v for k, v in road.state_dict().items() if own[k].shape == v.shape}, strict=False)
     net = net.to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = make_schedule(opt, cfg.steps, cfg.lr)
+    clock = RunClock()
+    # with a time budget the rate anneals by whichever of steps and minutes runs out first (a GPU of any speed)
+    sched = (make_schedule(opt, cfg.steps, cfg.lr, "cosine-fit", clock, cfg.max_minutes) if cfg.max_minutes
+             else make_schedule(opt, cfg.steps, cfg.lr))
     norm_mean = torch.tensor(meta.mean, device=device)[None, :, None, None]
     norm_std = torch.tensor(meta.std, device=device)[None, :, None, None]
     weights = sampling_weights(images)
+    dtype = training_dtype(device)
+    workers = crop_workers(device)
+    log(f"pretraining in {'bf16 autocast' if dtype else 'fp32'} on {device}"
+        + (f", {workers} crop workers" if workers else ""))
     started, losses, step = time.time(), [], 0
-    for step in range(1, cfg.steps + 1):
-        batch = [random_crop(images[i], cfg.crop, rng) for i in rng.choice(len(images), cfg.batch, p=weights)]
-        x = (torch.from_numpy(np.stack([b[0] for b in batch])).to(device) - norm_mean) / norm_std
-        valid = torch.from_numpy(np.stack([b[2] for b in batch]))[:, None].to(device)
+    batches = step_batches(images, weights, cfg.batch, cfg.crop, 0.0, cfg.seed, 1, cfg.steps, workers)
+    for step, (x, _, valid) in zip(range(1, cfg.steps + 1), batches, strict=False):
+        x = (x.to(device, non_blocking=True) - norm_mean) / norm_std
+        valid = valid.to(device, non_blocking=True)
         hidden = hide_patches(tuple(x.shape), cfg.patch, cfg.mask_share, rng).to(device)
-        loss = reconstruction_loss(net(x * (1 - hidden)), x, hidden, valid)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            painted = net(x * (1 - hidden))
+        loss = reconstruction_loss(painted.float(), x, hidden, valid)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -109,7 +119,7 @@ def pretrain(images: list[Sample], cfg: PretrainConfig, out: Path, meta: ModelMe
         if step % 25 == 0 or step == cfg.steps:
             log(f"pretrain step {step}/{cfg.steps} reconstruction L1 {np.mean(losses[-25:]):.4f} "
                 f"({(time.time() - started) / 60:.1f} min)")
-        if cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60:
+        if cfg.max_minutes is not None and clock.elapsed() > cfg.max_minutes * 60:
             log(f"stopping at step {step}: time budget of {cfg.max_minutes} min reached")
             break
     record = {"config": asdict(cfg), "images": len(images), "steps_done": step,

@@ -2,7 +2,8 @@
 
 The imagery is that of the named datasets in the data directory ($OSMGAP_DATA or ../shared/data;
 images held out for bench/generalize.py excluded, labels ignored, DeepGlobe's unlabelled images
-included) plus every --imagery file: your own AOI's imagery is the point. The encoder written to
+included), the images of a training pack (--pack, for a GPU machine without the data) and every
+--imagery file: your own AOI's imagery is the point. The encoder written to
 --out starts a road model with ``osmgap train --init-encoder OUT``.
 """
 from __future__ import annotations
@@ -21,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=",".join(DATASETS),
                    help=f"datasets of the data directory whose imagery to use, comma-separated, or '' for none "
                         f"(default: {','.join(DATASETS)})")
+    p.add_argument("--pack", metavar="FILE",
+                   help="also the images of this training pack (osmgap train --write-pack; their labels ignored): "
+                        "pretraining on a GPU machine without the GIS stack or the data, with --data ''")
     p.add_argument("--imagery", action="append", default=[], metavar="IMAGE",
                    help="a georeferenced image to pretrain on as well (repeatable)")
     p.add_argument("--init", help="start from this road model (its weights and normalisation); default: the shipped one")
@@ -38,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from osmgap.core.datapaths import data_root
-    from osmgap.model.data import load_image, load_training_data, load_unlabelled
+    from osmgap.model.data import is_validation, load_image, load_training_data, load_unlabelled
     from osmgap.model.nets import DEFAULT_MODEL, read_checkpoint
     from osmgap.model.pretrain import PretrainConfig, pretrain
 
@@ -48,6 +52,15 @@ def run(args: argparse.Namespace) -> int:
     datasets = [d.strip() for d in args.data.split(",") if d.strip()]
     images = load_training_data(data_root(), datasets, resolution) if datasets else []
     images += load_unlabelled(data_root(), datasets, resolution) if datasets else []
+    if args.pack:
+        from osmgap.model.pack import read_pack
+
+        packed, packed_m = read_pack(args.pack)
+        if abs(packed_m - resolution) > 1e-9:
+            raise InputError(args.pack, f"the pack holds images at {packed_m} m/px; pretrain it with --resolution {packed_m}")
+        images += packed
+    # the validation crops choose road checkpoints and thresholds: keep even their pixels out
+    images = [s for s in images if not is_validation(s.name)]
     images += [load_image(path, resolution) for path in args.imagery]
     if not images:
         raise InputError(None, "no imagery: give --data datasets or --imagery files")

@@ -85,3 +85,20 @@ def test_cli_pretrains_on_an_image_and_refuses_a_bad_init(paris, tmp_path, capsy
     assert main(["pretrain", "--data", "", "--imagery", str(paris / "image.tif"), "--init", str(bad),
                  "--out", str(tmp_path / "x.pt")]) == 2
     assert "bad.pt" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
+def test_cli_pretrains_on_a_pack_without_its_validation_crops(crops, tmp_path, capsys):
+    from osmgap.model.data import is_validation
+    from osmgap.model.pack import write_pack
+
+    pack = tmp_path / "p.npz"
+    write_pack(crops, pack, 1.0)
+    kept = sum(not is_validation(c.name) for c in crops)
+    assert 0 < kept < len(crops)  # the 40 crops hold validation ones: the filter is exercised
+    out = tmp_path / "enc.pt"
+    assert main(["pretrain", "--data", "", "--pack", str(pack), "--steps", "2", "--batch", "2", "--crop", "64",
+                 "--out", str(out)]) == 0
+    assert torch.load(out, weights_only=True)["pretraining"]["images"] == kept
+    wrong = tmp_path / "enc2.pt"
+    assert main(["pretrain", "--data", "", "--pack", str(pack), "--resolution", "2", "--out", str(wrong)]) == 2
+    assert "p.npz" in capsys.readouterr().err and not wrong.exists()
