@@ -1,4 +1,5 @@
-"""Build smp networks and save/load osmgap checkpoints.
+"""Build road networks (osmgap.model.linknet for the shipped one, smp for others) and save/load
+osmgap checkpoints.
 
 A checkpoint carries everything inference needs besides the weights: architecture, encoder,
 input channels, the ground resolution the net was trained at, normalization stats and the
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +24,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.errors import InputError
+from osmgap.model import linknet
 from osmgap.model.choices import DECODERS
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.pt"
@@ -125,6 +126,10 @@ META_KEYS = frozenset(f.name for f in fields(ModelMeta))
 def check_architecture(arch: object, encoder: object, decoder: object, source: str | Path | None = None) -> None:
     """``arch``/``encoder``/``decoder`` name a network smp can build; else an InputError naming
     ``source`` (a checkpoint) or the option (--arch, --encoder, --decoder)."""
+    if isinstance(arch, str) and isinstance(encoder, str) and isinstance(decoder, str) \
+            and linknet.builds(arch, encoder, decoder):
+        return  # built here without importing smp (osmgap.model.linknet)
+    import segmentation_models_pytorch as smp
     from segmentation_models_pytorch.encoders import encoders
 
     if not isinstance(arch, str) or arch.lower() not in smp.MODEL_ARCHITECTURES_MAPPING:
@@ -179,8 +184,12 @@ def _finite(value: object) -> bool:
 
 
 def build_net(meta: ModelMeta) -> torch.nn.Module:
-    """An smp network with random init: no pretrained weights can be fetched here."""
+    """The network ``meta`` names, with random init: no pretrained weights can be fetched here."""
     check_architecture(meta.arch, meta.encoder, meta.decoder)
+    if linknet.builds(meta.arch, meta.encoder, meta.decoder):
+        return linknet.Linknet(meta.encoder, meta.in_channels)
+    import segmentation_models_pytorch as smp
+
     try:
         net = smp.create_model(
             meta.arch, encoder_name=meta.encoder, encoder_weights=None,
