@@ -35,7 +35,7 @@ from osmgap.graph.skeleton import GraphParams
 from osmgap.model.infer import accumulate_windows, window_size
 from osmgap.model.nets import DEFAULT_MODEL, ModelMeta, inference_net, load_checkpoint, pick_device
 from osmgap.scale.distributed import run_jobs, threads_per_worker
-from osmgap.scale.graph_tiles import GraphTiles, use_second_process
+from osmgap.scale.graph_tiles import GraphTiles, graph_processes
 from osmgap.scale.options import ScaleOptions
 from osmgap.scale.tilestore import TileResult, TileStore
 from osmgap.scale.tiling import (
@@ -138,7 +138,7 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
             store.clear()
         sums = _Sums(store, tiles, (grid.height, grid.width))
         extractor = GraphTiles(sums.acc.path, sums.cov.path, grid, plan_tiles(grid, opts.tile_px, opts.margin_px),
-                               tiles, graph, background=use_second_process(len(tiles)))
+                               tiles, graph, graph_processes(len(tiles), pick_device()))
         like = TileJob(imagery, grid, tiles[0], model, window, overlap, batch, 0, tta, compile)
         with stage("segment"):
             _run_model_tiles(opts, store, sums, like, threads, extractor)

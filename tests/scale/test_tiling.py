@@ -3,6 +3,7 @@ suggestions, running each model window once; a line cut by a seam is stitched ba
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from osmgap.core.grid import Grid
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
 from osmgap.model.infer import predict_raster, tile_origins, window_size
 from osmgap.model.nets import load_checkpoint
-from osmgap.scale.graph_tiles import GraphTiles, tiles_needed
+from osmgap.scale.graph_tiles import GPU_MAX_GRAPH_PROCESSES, GraphTiles, graph_processes, tiles_needed
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, SELF_TILE_PX, ScaleOptions, self_tiling
 from osmgap.scale.tiled import FileRaster, TileJob, run_tile, tiled_evidence
 from osmgap.scale.tiling import SEAM_SNAP_M, Tile, _node_coords, plan_tiles, plan_window_tiles, stitch, window_box
@@ -125,7 +126,7 @@ def _overlap(a, b) -> bool:
 @pytest.mark.parametrize("tile_px,margin_px", [(64, 24), (96, 32)])
 def test_graph_tiles_start_once_their_sums_are_final(chip, tmp_path, tile_px, margin_px):
     """A graph tile waits for the last model tile reaching into its region and no longer (some
-    start before the model is done); extracted in the second process while later model tiles are
+    start before the model is done); extracted in two other processes while later model tiles are
     being added, it gives the pieces, bit for bit, that it gives from the finished sums here."""
     _, imagery, grid, params, _ = chip
     model_tiles = plan_window_tiles(grid, tile_px, WINDOW, WINDOW_OVERLAP)
@@ -144,7 +145,7 @@ def test_graph_tiles_start_once_their_sums_are_final(chip, tmp_path, tile_px, ma
 
     shape = (grid.height, grid.width)
     acc, cov = FileRaster(tmp_path / "acc.f32", shape), FileRaster(tmp_path / "cov.f32", shape)
-    early = GraphTiles(acc.path, cov.path, grid, graph_tiles, model_tiles, params, background=True)
+    early = GraphTiles(acc.path, cov.path, grid, graph_tiles, model_tiles, params, processes=2)
     try:
         for i, tile in enumerate(model_tiles):
             result = run_tile(TileJob(imagery, grid, tile, None, WINDOW, WINDOW_OVERLAP, 4, 0))
@@ -155,12 +156,25 @@ def test_graph_tiles_start_once_their_sums_are_final(chip, tmp_path, tile_px, ma
         in_background = early.results()
     finally:
         early.close()
-    late = GraphTiles(acc.path, cov.path, grid, graph_tiles, model_tiles, params, background=False)
+    late = GraphTiles(acc.path, cov.path, grid, graph_tiles, model_tiles, params, processes=0)
     late.added(len(model_tiles))
     here = late.results()
     assert sum(len(lines) for _, lines in here) > 0
     for (t1, a), (t2, b) in zip(in_background, here, strict=True):
         assert t1 == t2 and [x.wkb for x in a] == [x.wkb for x in b]
+
+
+def test_graph_processes_follow_the_device_and_the_cores(monkeypatch):
+    """Beside a CPU forward pass one process shares its cores; beside a GPU, the cores left by the
+    reading threads, at most GPU_MAX_GRAPH_PROCESSES; none for a single model tile or one core."""
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert graph_processes(6, cpu) == 1 and graph_processes(1, cpu) == 0
+    assert graph_processes(6, gpu) == GPU_MAX_GRAPH_PROCESSES == 4  # 16 cores - 1 - 8 readers = 7
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert graph_processes(6, gpu) == 1  # 4 cores - 1 - 3 readers = 0: still one
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert graph_processes(6, cpu) == graph_processes(6, gpu) == 0
 
 
 @pytest.mark.parametrize("tile_px", [64, 96, 200, 4096])
