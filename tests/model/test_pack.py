@@ -15,7 +15,8 @@ from osmgap.model.pack import read_pack, write_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 GIS_STACK = ("rasterio", "pyproj", "shapely", "geopandas", "osmium", "pyogrio", "affine", "sknw", "skimage",
-             "networkx", "scipy", "dask", "distributed", "overpy", "cv2")
+             "networkx", "scipy", "dask", "distributed", "overpy", "cv2",
+             "segmentation_models_pytorch", "timm", "torchvision")  # the shipped LinkNet: osmgap.model.linknet
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,9 @@ def test_a_bad_pack_is_an_input_error(tmp_path, content):
 
 
 def test_a_pack_trains_without_the_gis_stack(samples, tmp_path):
-    """What a rented GPU machine with torch alone runs: `osmgap train --pack` with rasterio,
-    pyproj, shapely and the rest unimportable; and a pack of another resolution is refused."""
+    """What a rented GPU machine with torch alone runs: `osmgap train --pack` and `osmgap pretrain
+    --pack` with rasterio, pyproj, shapely, smp and the rest unimportable; and a pack of another
+    resolution is refused."""
     write_pack(samples[:4], tmp_path / "p.npz", 1.0)
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(
@@ -80,6 +82,11 @@ def test_a_pack_trains_without_the_gis_stack(samples, tmp_path):
     assert "wrote" in done.stdout and (tmp_path / "m.pt").stat().st_size > 1_000_000
     refused = subprocess.run([*cmd, "--resolution", "0.5"], env=env, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and "p.npz" in refused.stderr and "--resolution 1.0" in refused.stderr
+    pretrain = [sys.executable, "-m", "osmgap", "pretrain", "--data", "", "--pack", str(tmp_path / "p.npz"), "--out",
+                str(tmp_path / "enc.pt"), "--steps", "2", "--batch", "2", "--crop", "64"]
+    done = subprocess.run(pretrain, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "wrote" in done.stdout and (tmp_path / "enc.pt").stat().st_size > 1_000_000
 
 
 def test_out_that_is_a_directory_is_refused_before_loading(tmp_path, capsys):
