@@ -3,8 +3,9 @@
 A graph tile's probabilities are final as soon as every model tile whose windows reach into its
 region has been added to the file-backed sums, long before the last model tile is done. So each
 graph tile is handed, the moment it is ready, to a second process (several beside a GPU, whose
-model outruns one: :func:`graph_processes`) that reads the sums from the files (a shared mapping: the main process's additions are visible to it), divides its region and
-extracts its graph, while the forward pass goes on in this process. A process, not a thread:
+model outruns one: :func:`graph_processes`) that reads the sums from the files (a shared mapping:
+the main process's additions are visible to it), divides its region and extracts its graph,
+while the forward pass goes on in this process. A process, not a thread:
 graph extraction is much Python (networkx, shapely) that would hold the GIL the forward pass
 needs between its operations.
 
@@ -60,7 +61,7 @@ def graph_tile_from_sums(acc_path: Path, cov_path: Path, shape: tuple[int, int],
     return core_pieces(graph, window_box(grid, tile.core))
 
 
-GPU_MAX_GRAPH_PROCESSES = 4  # each imports numba, networkx and shapely (~0.3 GB) and a tile takes ~1 s there
+GPU_MAX_GRAPH_PROCESSES = 4  # each holds ~160 MB of imports (numba, scikit-image, networkx, shapely) and a tile
 
 
 def graph_processes(model_tiles: int, device: torch.device) -> int:
