@@ -61,7 +61,7 @@ def graph_tile_from_sums(acc_path: Path, cov_path: Path, shape: tuple[int, int],
     return core_pieces(graph, window_box(grid, tile.core))
 
 
-GPU_MAX_GRAPH_PROCESSES = 4  # each holds ~160 MB of imports (numba, scikit-image, networkx, shapely) and a tile
+GPU_MAX_GRAPH_PROCESSES = 4  # each holds ~160 MB of imports (numba, scikit-image, networkx, shapely)
 
 
 def graph_processes(model_tiles: int, device: torch.device) -> int:
