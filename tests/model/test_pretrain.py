@@ -102,3 +102,8 @@ def test_cli_pretrains_on_a_pack_without_its_validation_crops(crops, tmp_path, c
     wrong = tmp_path / "enc2.pt"
     assert main(["pretrain", "--data", "", "--pack", str(pack), "--resolution", "2", "--out", str(wrong)]) == 2
     assert "p.npz" in capsys.readouterr().err and not wrong.exists()
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a pack")
+    assert main(["pretrain", "--data", "", "--pack", str(broken), "--out", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.npz" in err and len(err.strip().splitlines()) == 1 and not wrong.exists()
