@@ -23,9 +23,9 @@ if [ "$KIND" = train ]; then
 else
   # geopandas runs on shapely's STRtree (rtree left out)
   WHEELS+=(rasterio==1.4.3 pyproj==3.6.1 shapely==2.2.0 osmium==4.3.2 geopandas==1.2.0 affine==3.0.1
-           cligj==0.7.2 click-plugins==1.1.1.2 click overpy==0.7 sknw==0.15 pyyaml)
+           cligj==0.7.2 click-plugins==1.1.1.2 click overpy==0.7 sknw==0.15)
   if [ -n "${DASK:-}" ]; then  # the --workers row (torch brings jinja2 and fsspec)
-    WHEELS+=(dask==2026.8.0 distributed==2026.8.0 cloudpickle partd toolz locket msgpack sortedcontainers tblib
+    WHEELS+=(dask==2026.8.0 distributed==2026.8.0 pyyaml cloudpickle partd toolz locket msgpack sortedcontainers tblib
              tornado zict)
     BENCH="bench/speed.py --workers 4 --memory-repeats 64"
   fi
