@@ -22,7 +22,6 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.env import get_gdal_config, set_gdal_config
@@ -32,7 +31,6 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import reproject as warp_array
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
-from scipy import ndimage
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -73,12 +71,6 @@ READ_CACHE_BYTES = 128 * 2**20  # GDAL's block cache for imagery reads (cap_bloc
 # pixel at the image's very edge. 2 called pixels up to ~1 m beyond the image valid, which cost the
 # real chips up to 0.02 IoU.
 EDGE_PX = 1
-# A window of imagery valid all over is sampled bilinearly through one affine map from its pixels to
-# the source's (scipy's ndimage), fitted on a lattice of its points, where the map strays no more than
-# this from the true projection (GDAL's own warper interpolates its transformer to within 0.125 px).
-# GDAL's warp of a 512 px window cost 0.028-0.032 s of CPU, the affine sampling 0.017-0.020 s (stop 31).
-AFFINE_TOLERANCE_PX = 0.05
-AFFINE_LATTICE = 5  # points a side of the lattice the map is fitted on
 
 
 @dataclass
@@ -336,18 +328,12 @@ def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, sr
     full-resolution source, reaches as far). Shared by the decimated file reader and the
     tile-server reader.
 
-    Most windows lie inside imagery that is valid all over: there the 4-sample bilinear is done
-    through an affine map fitted to the window (:func:`local_affine`, :func:`affine_bilinear`;
-    within ~0.01 px of GDAL's, ~1.7x less CPU), or, where the kernel is widened or the map does not
-    fit, GDAL is asked without a source nodata, which takes it off its per-pixel mask checks for
-    the same kernel (bit for bit the same pixels, tested; half the CPU). Any pixel that the source
-    does not reach stays NaN, and then the window is warped again the masked way."""
+    Most windows lie inside imagery that is valid all over: there GDAL is asked without a source
+    nodata, which takes it off its per-pixel mask checks for the same kernel (bit for bit the same
+    pixels, tested; half the CPU). Any pixel that the source does not reach stays NaN, and then the
+    window is warped again the masked way."""
     data = source.astype(np.float32)
     masked = not bool((alpha >= 127.5).all()) or not _covers(source.shape[1:], src_transform, src_crs, grid, window)
-    if not masked and scale == (1.0, 1.0) and resampling == Resampling.bilinear:
-        fit = local_affine(grid, window, src_crs, src_transform)
-        if fit is not None and _inside(fit, data.shape[1:], window):
-            return affine_bilinear(data, fit, window), np.ones((int(window.height), int(window.width)), bool)
     if masked:
         data[:, alpha < 127.5] = np.nan
     data = np.pad(data, ((0, 0), (EDGE_PX, EDGE_PX), (EDGE_PX, EDGE_PX)), mode="edge")
@@ -357,65 +343,6 @@ def warp_window(source: np.ndarray, alpha: np.ndarray, src_transform: Affine, sr
     valid = cast(np.ndarray, np.isfinite(out).all(axis=0))
     out[:, ~valid] = 0.0
     return out, valid
-
-
-_TRANSFORMERS = threading.local()  # one pyproj Transformer per thread and CRS pair: not to be shared
-
-
-def _transformer(src: Any, dst: Any) -> Transformer:
-    cache = _TRANSFORMERS.__dict__.setdefault("by_pair", {})
-    key = (CRS.from_user_input(src).to_wkt(), CRS.from_user_input(dst).to_wkt())
-    if key not in cache:
-        cache[key] = Transformer.from_crs(key[0], key[1], always_xy=True)
-    return cast(Transformer, cache[key])
-
-
-def _apply(t: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
-
-
-def local_affine(grid: Grid, window: Window, src_crs: Any, src_transform: Affine) -> Affine | None:
-    """The affine map from ``window``'s pixel coordinates to the source's, fitted by least squares on
-    an AFFINE_LATTICE x AFFINE_LATTICE lattice over the window; None where it misses the projection
-    by more than AFFINE_TOLERANCE_PX at a lattice point. Within one CRS it is exact; across CRSs
-    (SpaceNet's lon/lat chips, a UTM grid) a 512 px window misses by ~0.01 px."""
-    h, w = float(window.height), float(window.width)
-    row_grid, col_grid = np.meshgrid(np.linspace(0, h, AFFINE_LATTICE), np.linspace(0, w, AFFINE_LATTICE),
-                                     indexing="ij")
-    cols, rows = col_grid.ravel(), row_grid.ravel()
-    x, y = _apply(grid.transform @ Affine.translation(window.col_off, window.row_off), cols, rows)
-    if not CRS.from_user_input(src_crs) == grid.crs:
-        x, y = _transformer(grid.crs, src_crs).transform(x, y)
-    u, v = _apply(~src_transform, np.asarray(x), np.asarray(y))
-    if not (np.isfinite(u).all() and np.isfinite(v).all()):
-        return None
-    lattice = np.column_stack([cols, rows, np.ones_like(cols)])
-    fu, fv = np.linalg.lstsq(lattice, np.column_stack([u, v]), rcond=None)[0].T
-    miss = max(np.abs(lattice @ fu - u).max(), np.abs(lattice @ fv - v).max())
-    return Affine(*fu, *fv) if miss <= AFFINE_TOLERANCE_PX else None
-
-
-def _inside(fit: Affine, shape: tuple[int, ...], window: Window) -> bool:
-    """Whether the centres of ``window``'s corner pixels, mapped by ``fit``, fall between the centres
-    of the source's outermost pixels: then every pixel's 4 samples are source pixels (the map is
-    affine, so the corners bound it)."""
-    h, w = float(window.height), float(window.width)
-    u, v = _apply(fit, np.array([0.5, w - 0.5, 0.5, w - 0.5]), np.array([0.5, 0.5, h - 0.5, h - 0.5]))
-    return bool(u.min() >= 0.5 and v.min() >= 0.5 and u.max() <= shape[1] - 0.5 and v.max() <= shape[0] - 0.5)
-
-
-def affine_bilinear(data: np.ndarray, fit: Affine, window: Window) -> np.ndarray:
-    """``data`` (bands, h, w) float32 sampled at each window pixel's centre mapped by ``fit`` (window
-    pixel -> source pixel coordinates): GDAL's 4-sample bilinear, whose sample points are the source
-    pixels' centres, band by band (scipy's ndimage releases the GIL, so reading threads overlap)."""
-    a, b, c, d, e, f = fit[:6]  # u = a col + b row + c, v = d col + e row + f
-    matrix = np.array([[e, d], [b, a]])  # output (row, col) index -> input (row, col) index
-    offset = np.array([(d + e) / 2 + f - 0.5, (a + b) / 2 + c - 0.5])  # pixel centres at index + 0.5
-    out = np.empty((data.shape[0], int(window.height), int(window.width)), np.float32)
-    for band, plane in zip(out, data):
-        ndimage.affine_transform(plane, matrix, offset=offset, output_shape=band.shape, output=band, order=1,
-                                 mode="nearest", prefilter=False)
-    return out
 
 
 def _covers(shape: tuple[int, ...], src_transform: Affine, src_crs: Any, grid: Grid, window: Window) -> bool:
