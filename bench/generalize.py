@@ -54,7 +54,7 @@ from osmgap.core.grid import Grid  # noqa: E402
 from osmgap.jobs.eval import evaluate_imagery, predict_footprint, score_roads  # noqa: E402
 from osmgap.metrics.pixel import pixel_scores, relaxed_counts, relaxed_scores  # noqa: E402
 from osmgap.model.data import held_out_massachusetts_tiles, held_out_shanghai_chips  # noqa: E402
-from osmgap.model.infer import predict_array  # noqa: E402
+from osmgap.model.infer import default_views, predict_array  # noqa: E402
 from osmgap.model.labels import labels_from_mask  # noqa: E402
 from osmgap.model.nets import load_checkpoint, pick_device  # noqa: E402
 
@@ -69,14 +69,14 @@ TARGETS = {"massachusetts crops (b)": "IoU >= 0.60", "shanghai held out (a)": "F
            "paris vs OSM (a)": "F1@10m >= 0.75", "dark": "IoU within 0.05 of the original"}
 
 
-def massachusetts_tiles(net, meta, root: Path) -> dict:
+def massachusetts_tiles(net, meta, root: Path, views: int) -> dict:
     """The full tiles no training run loads (osmgap.model.data.HELD_OUT), white no-data excluded
     from pixel, relaxed and graph scores, stretched as training and inference stretch images."""
     preds, truths, valids, aplss = [], [], [], []
     samples = held_out_massachusetts_tiles(root, meta.resolution_m)
     for s in samples:
         valid = np.ones(s.mask.shape, bool) if s.valid is None else s.valid
-        prob = predict_array(net, meta, s.image)
+        prob = predict_array(net, meta, s.image, views=views)
         height, width = prob.shape
         grid = Grid(Affine(meta.resolution_m, 0, 0, 0, -meta.resolution_m, height * meta.resolution_m),
                     width, height, PLACEHOLDER_CRS)
@@ -120,13 +120,13 @@ def darkened_8bit(src_path: Path, dst: Path, median: int = DARK_MEDIAN) -> Path:
     return dst
 
 
-def shanghai(model: str | None, root: Path, tmp: Path, chips_scored: list[str]) -> dict:
+def shanghai(model: str | None, root: Path, tmp: Path, chips_scored: list[str], views: int) -> dict:
     """Labelled chips pooled by length-weighted mean; road-free chips as false road km per km2."""
     chips = root / "chips" / "shanghai"
     rows = {}
     for n in chips_scored:
         pan = with_nodata_zero(chips / f"AOI_4_Shanghai_img{n}_pan.tif", tmp / f"sh{n}.tif")
-        rows[n] = evaluate_imagery(pan, chips / f"AOI_4_Shanghai_img{n}_roads.geojson", model)
+        rows[n] = evaluate_imagery(pan, chips / f"AOI_4_Shanghai_img{n}_roads.geojson", model, views=views)
     weights = np.array([r["truth_km"] for r in rows.values()])
     pooled = {k: float(np.average([r[k] for r in rows.values()], weights=weights))
               for k in ("iou", F1_3M, "apls", "relaxed_precision@3m", "relaxed_recall@3m")}
@@ -136,7 +136,7 @@ def shanghai(model: str | None, root: Path, tmp: Path, chips_scored: list[str]) 
                         '{"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}, "features": []}')
     for n in SHANGHAI_EMPTY:
         pan = with_nodata_zero(chips / f"AOI_4_Shanghai_img{n}_pan.tif", tmp / f"sh{n}.tif")
-        result = evaluate_imagery(pan, no_roads, model)
+        result = evaluate_imagery(pan, no_roads, model, views=views)
         false_km += result["proposal_km"]
         area += result["area_km2"]
     return {**pooled, "chips": len(rows), "truth_km": float(weights.sum()),
@@ -144,14 +144,14 @@ def shanghai(model: str | None, root: Path, tmp: Path, chips_scored: list[str]) 
             "road_free_false_km_per_km2": false_km / max(area, 1e-9), "road_free_km2": area}
 
 
-def recall_by_road_type(net, meta, chips: list[tuple[Path, Path]], slack_m: float = 3.0) -> dict[str, dict]:
+def recall_by_road_type(net, meta, chips: list[tuple[Path, Path]], views: int, slack_m: float = 3.0) -> dict[str, dict]:
     """Per SpaceNet road class: centreline km (where the image has pixels) and the share of it with
     a predicted road pixel within ``slack_m``, sampled every metre along the lines."""
     device = pick_device()
     found: dict[str, float] = {}
     total: dict[str, float] = {}
     for image, labels in chips:
-        prob, valid, grid, _ = predict_footprint(image, net, meta, device)
+        prob, valid, grid, _ = predict_footprint(image, net, meta, device, views)
         near = ndimage.distance_transform_edt(prob.prob < meta.threshold) * prob.resolution[0] <= slack_m
         lines = gpd.read_file(labels)
         if lines.empty:
@@ -190,38 +190,43 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="checkpoint to score (default: the shipped model)")
     ap.add_argument("--json", type=Path, help="write every figure here as well")
     ap.add_argument("--skip-tiles", action="store_true", help="leave out the 9 Massachusetts tiles (the slowest row)")
+    ap.add_argument("--views", type=int, choices=(1, 2, 4, 8),
+                    help="orientations per window (default: the device's, as osmgap diff runs the model)")
     args = ap.parse_args()
     root, started = data_root(), time.time()
     net, meta = load_checkpoint(args.model)
+    views = args.views or default_views(pick_device())
     paris, vegas = root / "sample_aoi" / "paris-1447", root / "chips" / "vegas-solaris"
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         seen = trained_domains(meta)
         mark = {d: "(b)" if d in seen else "(a)" for d in ("massachusetts-tiles", "shanghai")}
-        rows: dict[str, dict] = {"massachusetts crops (b)": massachusetts_validation(net, meta, root)}
+        rows: dict[str, dict] = {"massachusetts crops (b)": massachusetts_validation(net, meta, root, views)}
         if not args.skip_tiles:
-            rows[f"mass. tiles held out {mark['massachusetts-tiles']}"] = massachusetts_tiles(net, meta, root)
+            rows[f"mass. tiles held out {mark['massachusetts-tiles']}"] = massachusetts_tiles(net, meta, root, views)
         held = held_out_shanghai_chips(root)
-        rows[f"shanghai held out {mark['shanghai']}"] = shanghai(args.model, root, tmp, held)
+        rows[f"shanghai held out {mark['shanghai']}"] = shanghai(args.model, root, tmp, held, views)
         if "shanghai" not in seen:  # every labelled chip is unseen: the (a) figure on all of them
-            rows["shanghai all chips (a)"] = shanghai(args.model, root, tmp, list(SHANGHAI_LABELLED))
+            rows["shanghai all chips (a)"] = shanghai(args.model, root, tmp, list(SHANGHAI_LABELLED), views)
         rows["paris vs OSM (a)"] = evaluate_imagery(paris / "image.tif", paris / "osm_roads.geojson", args.model,
-                                                    slacks_m=(1.0, 3.0, 10.0))
+                                                    slacks_m=(1.0, 3.0, 10.0), views=views)
         rows["paris darkened (a)"] = evaluate_imagery(darkened_8bit(paris / "image.tif", tmp / "paris_dark.tif"),
-                                                      paris / "osm_roads.geojson", args.model, slacks_m=(3.0,))
+                                                      paris / "osm_roads.geojson", args.model, slacks_m=(3.0,),
+                                                      views=views)
         rows["vegas PAN (in training)"] = evaluate_imagery(vegas / "image_pan_uint16.tif", vegas / "roads.geojson",
-                                                           args.model)
+                                                           args.model, views=views)
         scored = held if "shanghai" in seen else list(SHANGHAI_LABELLED)
         chips = root / "chips" / "shanghai"
         by_class = {
             f"shanghai {mark['shanghai']}": recall_by_road_type(net, meta, [
                 (with_nodata_zero(chips / f"AOI_4_Shanghai_img{n}_pan.tif", tmp / f"sh{n}.tif"),
-                 chips / f"AOI_4_Shanghai_img{n}_roads.geojson") for n in scored]),
-            "vegas (in training)": recall_by_road_type(net, meta, [(vegas / "image_pan_uint16.tif", vegas / "roads.geojson")]),
+                 chips / f"AOI_4_Shanghai_img{n}_roads.geojson") for n in scored], views),
+            "vegas (in training)": recall_by_road_type(net, meta, [(vegas / "image_pan_uint16.tif", vegas / "roads.geojson")],
+                                                       views),
         }
         rows["vegas dark 8-bit"] = evaluate_imagery(darkened_8bit(vegas / "image_pan_uint16.tif", tmp / "vegas_dark.tif"),
-                                                    vegas / "roads.geojson", args.model)
-    print(f"model: {args.model or 'default (shipped)'}, threshold {meta.threshold}; (a) = domain not in the "
+                                                    vegas / "roads.geojson", args.model, views=views)
+    print(f"model: {args.model or 'default (shipped)'}, threshold {meta.threshold}, {views} view(s) per window; (a) = domain not in the "
           "model's training, (b) = domain in training, images held out")
     pairs = sorted({name.split("/", 1)[1] for name in trained_names(meta.training) if name.startswith("pair/")})
     if pairs:  # --pair images carry no dataset name: the (a)/(b) marks cannot account for them
@@ -246,7 +251,7 @@ def main() -> int:
         print(f"  {where}: " + ", ".join(f"{name} {c['recall@3m']:.2f} ({c['km']:.2f} km)" for name, c in classes.items()))
     print(f"({time.time() - started:.0f} s)")
     if args.json:
-        write_text_atomic(args.json, json.dumps({**rows, "recall_by_road_type": by_class}, indent=2, default=str))
+        write_text_atomic(args.json, json.dumps({"views": views, **rows, "recall_by_road_type": by_class}, indent=2, default=str))
     return 0
 
 

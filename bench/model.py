@@ -46,14 +46,15 @@ def time_diff(aoi_dir: Path, model: str | None, repeats: int) -> tuple[float, di
     return min(times), summary
 
 
-def time_forward(net: torch.nn.Module, x: torch.Tensor, repeats: int, tta: bool = False) -> float:
-    """Best seconds of one forward pass (sigmoid included) over batch ``x``, after a warm-up."""
-    forward_probability(net, x, tta)
+def time_forward(net: torch.nn.Module, x: torch.Tensor, repeats: int, views: int = 1) -> float:
+    """Best seconds of one forward pass (sigmoid included) over batch ``x`` in ``views`` orientations,
+    after a warm-up."""
+    forward_probability(net, x, views)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         with torch.inference_mode():
-            forward_probability(net, x, tta)
+            forward_probability(net, x, views)
         times.append(time.perf_counter() - started)
     return min(times)
 
@@ -101,20 +102,21 @@ def main() -> None:
     px = batch * tile * tile
     contiguous, last = torch.contiguous_format, torch.channels_last
     xl = x.contiguous(memory_format=last)
-    variants = {  # name -> (prepare the net, input, tta); run one after the other on the same net
-        f"plain NCHW (batch auto = {batch})": (lambda: net.to(memory_format=contiguous), x, False),
-        "channels_last (default)": (lambda: net.to(memory_format=last), xl, False),
-        "channels_last + flip TTA": (lambda: net.to(memory_format=last), xl, True),
+    variants = {  # name -> (prepare the net, input, views); run one after the other on the same net
+        f"plain NCHW (batch auto = {batch})": (lambda: net.to(memory_format=contiguous), x, 1),
+        "channels_last, 1 view": (lambda: net.to(memory_format=last), xl, 1),
+        "channels_last, 2 views (CPU default)": (lambda: net.to(memory_format=last), xl, 2),
+        "channels_last, 8 views (GPU default)": (lambda: net.to(memory_format=last), xl, 8),
     }
     if not args.no_compile:
-        variants["channels_last + compile"] = (lambda: compiled(net.to(memory_format=last)), xl, False)
+        variants["channels_last + compile"] = (lambda: compiled(net.to(memory_format=last)), xl, 1)
     print(f"\nsteady-state forward pass, {batch} x {tile}x{tile} tiles ({px * res ** 2 / 1e6:.3f} km2 per batch):")
     results["forward_variants"] = {}
     base = None
-    for name, (prepare, inp, tta) in variants.items():
+    for name, (prepare, inp, views) in variants.items():
         try:
             started = time.perf_counter()
-            secs = time_forward(prepare(), inp, args.repeats, tta)
+            secs = time_forward(prepare(), inp, args.repeats, views)
             setup = time.perf_counter() - started - secs * args.repeats
         except Exception as exc:  # torch.compile needs a working compiler toolchain
             print(f"  {name:34s} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}")

@@ -10,7 +10,7 @@
 3. The SpaceNet Vegas chip against its SpaceNet centrelines: this chip WAS in the shipped model's
    training set (1 of its 286 training images), and its labels miss visible roads.
 
-Usage: python bench/model_iou.py [--model PATH] [--json OUT] [--tta]
+Usage: python bench/model_iou.py [--model PATH] [--json OUT] [--views N]
 """
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ from osmgap.model.nets import load_checkpoint
 PLACEHOLDER_CRS = CRS.from_epsg(32619)  # UTM 19N, where Massachusetts lies
 
 
-def massachusetts_validation(net, meta, root: Path, tta: bool = False) -> dict:
+def massachusetts_validation(net, meta, root: Path, views: int | None = None) -> dict:
     samples = [s for s in load_training_data(root, ["massachusetts"], meta.resolution_m) if is_validation(s.name)]
     preds, truths, valids, graph_scores = [], [], [], []
     for s in samples:
-        prob = predict_array(net, meta, s.image, tta=tta)
+        prob = predict_array(net, meta, s.image, views=views)
         height, width = prob.shape
         grid = Grid(Affine(meta.resolution_m, 0, 0, 0, -meta.resolution_m, height * meta.resolution_m),
                     width, height, PLACEHOLDER_CRS)
@@ -69,18 +69,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None)
     p.add_argument("--json", type=Path)
-    p.add_argument("--tta", action="store_true")
+    p.add_argument("--views", type=int, choices=(1, 2, 4, 8), help="orientations per window (default: the device's)")
     args = p.parse_args()
     net, meta = load_checkpoint(args.model)
     root = data_root()
     started = time.time()
     paris, vegas = root / "sample_aoi" / "paris-1447", root / "chips" / "vegas-solaris"
     results = {
-        "model": args.model or "default", "threshold": meta.threshold, "tta": args.tta,
-        "massachusetts_val": massachusetts_validation(net, meta, root, args.tta),
-        "paris_vs_osm": evaluate_imagery(paris / "image.tif", paris / "osm_roads.geojson", args.model, tta=args.tta),
+        "model": args.model or "default", "threshold": meta.threshold, "views": args.views or "default",
+        "massachusetts_val": massachusetts_validation(net, meta, root, args.views),
+        "paris_vs_osm": evaluate_imagery(paris / "image.tif", paris / "osm_roads.geojson", args.model, views=args.views),
         "vegas_vs_spacenet_SEEN_IN_TRAINING": evaluate_imagery(vegas / "image_pan_uint16.tif", vegas / "roads.geojson",
-                                                               args.model, tta=args.tta),
+                                                               args.model, views=args.views),
     }
     results["seconds"] = round(time.time() - started, 1)
     for name, scores in results.items():

@@ -44,7 +44,14 @@ from bench.scale import CHIP, build_mosaic, run  # noqa: E402
 from osmgap.core.aoi import load_aoi  # noqa: E402
 from osmgap.core.datapaths import data_root  # noqa: E402
 from osmgap.core.precision import forced_fp32  # noqa: E402
-from osmgap.model.infer import auto_batch, autocast_dtype, default_threads, forward_probability, tile_origins  # noqa: E402
+from osmgap.model.infer import (  # noqa: E402
+    auto_batch,
+    autocast_dtype,
+    default_threads,
+    default_views,
+    forward_probability,
+    tile_origins,
+)
 from osmgap.model.nets import inference_net, load_checkpoint, pick_device  # noqa: E402
 from osmgap.sources.imagery import analysis_grid, open_imagery  # noqa: E402
 
@@ -61,15 +68,17 @@ def forward_seconds(net: torch.nn.Module, windows: int, batch: int, device: torc
                     fp32: bool = True) -> tuple[float, float]:
     """Wall and CPU seconds (this process, all threads) of the bare forward pass (sigmoid
     included) over ``windows`` 512 px windows, in fp32 or at osmgap's default precision (bf16
-    autocast where the hardware has native bf16: ``osmgap.model.infer.autocast_dtype``)."""
+    autocast where the hardware has native bf16: ``osmgap.model.infer.autocast_dtype``), each
+    window in as many views as a diff runs it in (``osmgap.model.infer.default_views``)."""
+    views = default_views(device)
     x = torch.rand(batch, 3, WINDOW, WINDOW, device=device).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), forced_fp32(fp32):
-        forward_probability(net, x[:1])  # warm-up
+        forward_probability(net, x[:1], views)  # warm-up
         if device.type == "cuda":
             torch.cuda.synchronize()
         started, cpu = time.perf_counter(), time.process_time()
         for done in range(0, windows, batch):
-            out = forward_probability(net, x[:min(batch, windows - done)])
+            out = forward_probability(net, x[:min(batch, windows - done)], views)
         if device.type == "cuda":
             torch.cuda.synchronize()
         out.cpu()
@@ -255,7 +264,8 @@ def main() -> None:
     batch = auto_batch(WINDOW, device, windows)
     folded = inference_net(net, meta.in_channels)
     print(f"\nanalysis grid {grid.width} x {grid.height} px at {meta.resolution_m:g} m/px: {windows} windows of "
-          f"{WINDOW} px ({OVERLAP} px overlap), batch {batch}")
+          f"{WINDOW} px ({OVERLAP} px overlap), batch {batch}, each window in {default_views(device)} views "
+          f"(osmgap.model.infer.default_views: the forward passes a diff runs here, on both sides of every ratio)")
     bare_s, bare_cpu = forward_seconds(folded, windows, batch, device)
     bare = aoi.area_km2() / bare_s * 3600
     print(f"  bare forward pass (BN folded, channels-last, fp32): {bare_s:.1f} s wall, {bare_cpu:.1f} s CPU, "

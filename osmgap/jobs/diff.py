@@ -87,7 +87,7 @@ class DiffRequest:
     tile: int = 512
     overlap: int = 64
     batch: int | None = None  # None: auto_batch, from free memory
-    tta: bool = False  # average the four flips of every window (4x the forward work)
+    views: int | None = None  # orientations per window (osmgap.model.infer.VIEWS); None: the device's default
     compile: bool = False  # torch.compile the net: pays only on large areas (bench/model.py)
     threads: int | None = None  # torch CPU threads; None: osmgap.model.infer.default_threads (per worker: Dask's share)
     graph: GraphParams | None = None
@@ -308,7 +308,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     only where the imagery has usable pixels (``coverage``, for a file)."""
     import torch  # here, not at the top: candidates and GPS runs never need the model
 
-    from osmgap.model.infer import default_threads, predict_raster
+    from osmgap.model.infer import default_threads, default_views, predict_raster
     from osmgap.model.nets import load_checkpoint, pick_device
     from osmgap.scale.options import self_tiling
     from osmgap.scale.tiled import tiled_evidence
@@ -322,17 +322,18 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
         if coarse:
             log.warning(coarse)
         grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
+    views = req.views or default_views(device)
     params = req.graph or GraphParams(threshold=meta.threshold)
     tiles: dict[str, Any] = {}
     scale = req.scale or self_tiling(grid.width * grid.height)  # a large area tiles itself: memory stays flat
     if scale is not None:  # segment per tile, on Dask, persisted; graph per tile; stitched
         del net  # the tiles load the model once per process (osmgap.scale.tiled._model): one copy in memory
         prob, graph, tiles = tiled_evidence(scale, imagery, grid, req.model, meta, params, req.tile, req.overlap,
-                                            req.batch, req.out, req.tta, req.compile, threads=req.threads, stage=timer)
+                                            req.batch, req.out, views, req.compile, threads=req.threads, stage=timer)
     else:
         with timer("segment"), open_window_reader(imagery, grid) as reader:
             prob = predict_raster(net, meta, reader, tile=req.tile, overlap=req.overlap, batch=req.batch,
-                                  device=device, tta=req.tta, compile=req.compile)
+                                  device=device, views=views, compile=req.compile)
             del net  # the model's memory goes back before the graph and conflation need theirs
             return_freed_memory()
         with timer("graph"):
@@ -340,7 +341,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     info = {"evidence": "imagery", "predicted_road_km": round(graph_length_m(graph) / 1000, 3),
             "imagery": {**imagery.provenance(), **licence.__dict__},
             "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,
-                      "resolution_m": meta.resolution_m, "threshold": meta.threshold},
+                      "resolution_m": meta.resolution_m, "threshold": meta.threshold, "views": views},
             "device": str(device), "torch_threads": torch.get_num_threads(), **({"tiles": tiles} if tiles else {})}
     area = coverage.area_wgs84 if coverage is not None else aoi.geometry.intersection(box(*imagery.bounds_wgs84))
     return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info, [coarse] if coarse else [])

@@ -20,7 +20,7 @@ from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
 from osmgap.metrics.apls import apls
 from osmgap.metrics.pixel import pixel_scores, relaxed_scores
 from osmgap.metrics.topo import topo
-from osmgap.model.infer import predict_raster
+from osmgap.model.infer import default_views, predict_raster
 from osmgap.model.labels import RoadLabels, footprint_grid, load_labels
 from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
 from osmgap.sources.imagery import WindowReader, open_imagery
@@ -48,29 +48,31 @@ def score_roads(prob: ProbabilityRaster, labels: RoadLabels, threshold: float,
 
 
 def predict_footprint(imagery_path: str | Path, net: torch.nn.Module, meta: ModelMeta, device: torch.device,
-                      tta: bool = False) -> tuple[ProbabilityRaster, np.ndarray, Grid, Aoi]:
+                      views: int | None = None) -> tuple[ProbabilityRaster, np.ndarray, Grid, Aoi]:
     """The model's probability over a whole image at its resolution, where the image has pixels
     (``valid``), on its grid, and the image's footprint as an AOI: what a labelled chip is scored on."""
     imagery = open_imagery(imagery_path)
     grid, aoi = footprint_grid(imagery, meta.resolution_m)
     with WindowReader(imagery, grid) as reader:
-        prob = predict_raster(net, meta, reader, batch=None, device=device, tta=tta)
+        prob = predict_raster(net, meta, reader, batch=None, device=device, views=views)
         valid = reader.read_all()[1]
     return prob, valid, grid, aoi
 
 
 def evaluate_imagery(imagery_path: str | Path, labels_path: str | Path, model: str | Path | None = None,
-                     slacks_m: tuple[float, ...] = DEFAULT_SLACKS_M, tta: bool = False) -> dict:
-    """Run the model over the whole image at its resolution and score it against the labels."""
+                     slacks_m: tuple[float, ...] = DEFAULT_SLACKS_M, views: int | None = None) -> dict:
+    """Run the model over the whole image at its resolution (``views``: orientations per window;
+    None: the device's default, as a diff runs it) and score it against the labels."""
     started = time.time()
     device = pick_device()
     net, meta = load_checkpoint(model, device)
-    prob, valid, grid, aoi = predict_footprint(imagery_path, net, meta, device, tta)
+    views = views or default_views(device)
+    prob, valid, grid, aoi = predict_footprint(imagery_path, net, meta, device, views)
     labels = load_labels(labels_path, grid, aoi)
     scores = score_roads(prob, labels, meta.threshold, slacks_m, valid)
     return {
         "imagery": str(imagery_path), "labels": str(labels_path), "labels_kind": labels.kind,
         "model": str(model or "default"), "threshold": meta.threshold, "resolution_m": meta.resolution_m,
         "pixels": int(valid.sum()), "area_km2": float(valid.sum()) * meta.resolution_m ** 2 / 1e6,
-        "tta": tta, "device": str(device), **scores, "seconds": round(time.time() - started, 1),
+        "views": views, "device": str(device), **scores, "seconds": round(time.time() - started, 1),
     }

@@ -32,7 +32,7 @@ from osmgap.core.grid import Grid
 from osmgap.core.memory import release_pages, return_freed_memory, trim_heap
 from osmgap.errors import InputError
 from osmgap.graph.skeleton import GraphParams
-from osmgap.model.infer import accumulate_windows, window_size
+from osmgap.model.infer import accumulate_windows, default_views, window_size
 from osmgap.model.nets import DEFAULT_MODEL, ModelMeta, inference_net, load_checkpoint, pick_device
 from osmgap.scale.distributed import run_jobs, threads_per_worker
 from osmgap.scale.graph_tiles import GraphTiles, graph_processes
@@ -83,7 +83,7 @@ class TileJob:
     overlap: int
     batch: int | None
     threads: int
-    tta: bool = False
+    views: int = 1
     compile: bool = False
 
 
@@ -111,13 +111,13 @@ def run_tile(job: TileJob) -> TileResult:
         acc, cov = accumulate_windows(net, meta, reader.read, job.grid.height, job.grid.width, job.tile.origins,
                                       job.tile.extent, *window_size(job.grid.height, job.grid.width, job.window,
                                                                     job.overlap),
-                                      batch=job.batch, device=device, tta=job.tta, compile=job.compile)
+                                      batch=job.batch, device=device, views=job.views, compile=job.compile)
     return TileResult(job.tile.key, acc, cov)
 
 
 def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: str | None, meta: ModelMeta,
                    graph: GraphParams, window: int, overlap: int, batch: int | None,
-                   out: Path, tta: bool = False, compile: bool = False,
+                   out: Path, views: int | None = None, compile: bool = False,
                    threads: int | None = None, stage: Callable[[str], AbstractContextManager[Any]] = _untimed,
                    ) -> tuple[ProbabilityRaster, nx.Graph, dict[str, Any]]:
     """Probability raster (file-backed) and stitched road graph of ``grid``, tile by tile: the
@@ -126,12 +126,13 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
     beside the model); ``stage("segment")`` times the model tiles, ``stage("graph")`` the wait
     for the last graph tiles and the stitching."""
     tiles = plan_window_tiles(grid, opts.tile_px, window, overlap)
+    views = views or default_views(pick_device())  # resolved here: a resumed run must ask for the same
     work_dir = opts.work_dir or (Path(tempfile.mkdtemp(prefix=f".{Path(out).name}.tiles-", dir=Path(out).resolve().parent))
                                  if opts.temporary else default_work_dir(out))
     store = TileStore(work_dir, {
         "osmgap": __version__, "imagery": imagery_fingerprint(imagery), "grid": [list(grid.transform)[:6],
         grid.width, grid.height, grid.crs.to_string()], "model": _model_fingerprint(model), "meta": asdict(meta),
-        "window": [window, overlap, tta, compile], "tiles": [opts.tile_px]})
+        "window": [window, overlap, views, compile], "tiles": [opts.tile_px]})
     extractor = None
     try:
         if not opts.resume:
@@ -139,7 +140,7 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
         sums = _Sums(store, tiles, (grid.height, grid.width))
         extractor = GraphTiles(sums.acc.path, sums.cov.path, grid, plan_tiles(grid, opts.tile_px, opts.margin_px),
                                tiles, graph, graph_processes(len(tiles), pick_device()))
-        like = TileJob(imagery, grid, tiles[0], model, window, overlap, batch, 0, tta, compile)
+        like = TileJob(imagery, grid, tiles[0], model, window, overlap, batch, 0, views, compile)
         with stage("segment"):
             _run_model_tiles(opts, store, sums, like, threads, extractor)
         _model.cache_clear()  # this process's copy of the model is done with: its memory goes back

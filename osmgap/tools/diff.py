@@ -20,6 +20,7 @@ from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, ScaleOption
 from osmgap.tools.options import (
     MAX_WORKERS,
     add_area_arguments,
+    add_views_argument,
     check_area_arguments,
     check_state_name,
     non_negative_float,
@@ -63,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "way (default %(default)s; tightened automatically for precise evidence)")
     p.add_argument("--min-length", type=non_negative_float, default=ConflateParams.min_length_m,
                    help="shortest gap reported, metres (default %(default)s)")
-    p.add_argument("--tta", action="store_true", help="average the model over the four flips of every window (4x slower)")
+    add_views_argument(p)
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~1.8x faster on a CPU after a ~90 s compile, so only for areas of tens of km2")
     p.add_argument("--threads", type=number(int, low=1, high=1024),
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         licence = ImageryLicence(args.xyz_licence, args.xyz_attribution, args.imagery_date, args.imagery_cleared)
     req = DiffRequest(
         aoi=args.aoi, out=args.out, imagery=args.imagery, osm=args.osm, model=args.model,
-        licence=licence, tile=args.tile, overlap=args.overlap, batch=args.batch, tta=args.tta, compile=args.compile,
+        licence=licence, tile=args.tile, overlap=args.overlap, batch=args.batch, views=args.views, compile=args.compile,
         threads=args.threads,
         conflate=ConflateParams(tolerance_m=args.tolerance, min_length_m=args.min_length, unsupported=args.unsupported),
         cache_dir=args.cache_dir, candidates=args.candidates, scale=scale_options(args), xyz=xyz_options(args),

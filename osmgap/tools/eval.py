@@ -16,7 +16,14 @@ from pathlib import Path
 
 from osmgap.core.atomic import write_text_atomic
 from osmgap.core.jsontext import strict_json
-from osmgap.tools.options import add_imagery_argument, add_model_argument, check_model, float_list, non_negative_float
+from osmgap.tools.options import (
+    add_imagery_argument,
+    add_model_argument,
+    add_views_argument,
+    check_model,
+    float_list,
+    non_negative_float,
+)
 
 HELP = "score a road model against known roads (IoU, relaxed P/R, APLS, TOPO)"
 
@@ -37,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--slack-m", type=float_list(non_negative_float), default=(1.0, 3.0),
                    help="relaxed-score slacks in metres, comma-separated (default: 1,3)")
-    p.add_argument("--tta", action="store_true", help="average the four flips of every window")
+    add_views_argument(p)
 
 
 def format_table(result: dict, slacks: tuple[float, ...]) -> str:
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     check_model(args.model)
     from osmgap.jobs.eval import evaluate_imagery
 
-    result = evaluate_imagery(args.imagery, args.labels, args.model, args.slack_m, tta=args.tta)
+    result = evaluate_imagery(args.imagery, args.labels, args.model, args.slack_m, views=args.views)
     print(format_table(result, args.slack_m))
     if args.json:
         write_text_atomic(args.json, strict_json(result, indent=2))

@@ -162,6 +162,17 @@ def add_model_argument(p: argparse.ArgumentParser) -> None:
                         "~2x faster; eval IoU moves by < 0.005)")
 
 
+VIEW_CHOICES = (1, 2, 4, 8)  # osmgap.model.infer.VIEW_CHOICES, not imported: the CLI starts without torch
+
+
+def add_views_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--views", type=int, choices=VIEW_CHOICES,
+                   help="orientations every window is run in, their probabilities averaged (quarter turns, then "
+                        "mirror images; each is a forward pass): sees roads better in imagery unlike the training "
+                        "images (bench/generalize.py). Default: 2 on a CPU, 8 on a GPU")
+    p.add_argument("--tta", dest="views", action="store_const", const=4, help="same as --views 4")
+
+
 def add_window_arguments(p: argparse.ArgumentParser) -> None:
     """The sliding inference window of the model: --tile, --overlap, --batch."""
     p.add_argument("--tile", type=window_px, default=512,

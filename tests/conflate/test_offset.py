@@ -106,29 +106,53 @@ def test_roads_running_one_way_leave_the_offset_unmeasured(helsinki, helsinki_me
     assert found.sharpness < MIN_SHARPNESS and "ridge" in found.reason
 
 
-@pytest.fixture(scope="module")
-def paris_prediction(paris, paris_aoi):
-    """The shipped model's road probability over the real Paris chip."""
+def _paris_prediction(paris, paris_aoi, views: int | None):
+    """The shipped model's road probability over the real Paris chip, in ``views`` views (None: the default)."""
     net, meta = load_checkpoint(None, "cpu")
     imagery = open_imagery(paris / "image.tif")
     grid = analysis_grid(imagery, paris_aoi.geometry, paris_aoi.metric_crs, meta.resolution_m)
     with WindowReader(imagery, grid) as reader:
-        return predict_raster(net, meta, reader, device=torch.device("cpu")), grid
+        return predict_raster(net, meta, reader, device=torch.device("cpu"), views=views), grid
+
+
+@pytest.fixture(scope="module")
+def paris_one_view(paris, paris_aoi):
+    return _paris_prediction(paris, paris_aoi, 1)
+
+
+@pytest.fixture(scope="module")
+def paris_default_views(paris, paris_aoi):
+    return _paris_prediction(paris, paris_aoi, None)
+
+
+def _paris_offset(paris, paris_aoi, prediction, east: float, north: float) -> Offset:
+    prob, grid = prediction
+    roads = load_osm(str(paris / "osm_roads.geojson"), paris_aoi).ways.to_crs(grid.crs)
+    moved = roads.set_geometry(roads.geometry.translate(-east, -north))  # the evidence lies (east, north) off it
+    return estimate(lambda window: prob.prob, moved, grid, 25.0)  # the chip is one window
 
 
 @pytest.mark.parametrize("east, north", [(0.0, 0.0), (12.0, -6.0)])
-def test_the_model_on_the_paris_chip_sees_too_little_road_to_measure_an_offset(paris, paris_aoi, paris_prediction,
-                                                                               east, north):
-    """What the model sees on the 0.025 km2 chip confirms under 0.4 km of OSM road: the offset is
-    not measured, even where the chip's real OSM is moved 13 m away, and summary.json says why."""
-    prob, grid = paris_prediction
-    roads = load_osm(str(paris / "osm_roads.geojson"), paris_aoi).ways.to_crs(grid.crs)
-    moved = roads.set_geometry(roads.geometry.translate(-east, -north))  # the evidence lies (east, north) off it
-    found = estimate(lambda window: prob.prob, moved, grid, 25.0)  # the chip is one window
+def test_the_model_in_one_view_sees_too_little_road_on_the_paris_chip_to_measure_an_offset(
+        paris, paris_aoi, paris_one_view, east, north):
+    """What the model sees in one view on the 0.025 km2 chip confirms under 0.4 km of OSM road: the
+    offset is not measured, even where the chip's real OSM is moved 13 m away, and summary.json says why."""
+    found = _paris_offset(paris, paris_aoi, paris_one_view, east, north)
     assert not found.applied and found.correction == (0.0, 0.0)
     assert found.evidence_m < MIN_EVIDENCE_M and "confirms only" in found.reason
     summary = json.loads(json.dumps(found.summary(), allow_nan=False))
     assert summary["measured"] is False and summary["east_m"] is None and summary["reason"].startswith("not measured")
+
+
+def test_in_the_default_views_the_paris_chip_confirms_enough_road_and_the_offset_follows_osm(
+        paris, paris_aoi, paris_default_views):
+    """Averaged over its views (2 on a CPU) the model sees more of the chip's roads: enough to measure
+    the offset, and moving the chip's real OSM by (12, -6) m moves the measured offset by as much."""
+    still = _paris_offset(paris, paris_aoi, paris_default_views, 0.0, 0.0)
+    moved = _paris_offset(paris, paris_aoi, paris_default_views, 12.0, -6.0)
+    assert still.applied and moved.applied and min(still.evidence_m, moved.evidence_m) >= MIN_EVIDENCE_M
+    assert moved.east_m - still.east_m == pytest.approx(12.0, abs=1.0)
+    assert moved.north_m - still.north_m == pytest.approx(-6.0, abs=1.0)
 
 
 def test_the_summary_is_valid_json_whatever_the_numbers():

@@ -45,6 +45,7 @@ def test_summary_has_counts_times_and_provenance(sample_run):
     assert set(s["seconds"]) >= {"inputs", "osm", "segment", "graph", "conflate", "write", "total"}
     assert set(s["peak_rss_mb"]) == set(s["seconds"]) - {"total"} and all(v > 50 for v in s["peak_rss_mb"].values())
     assert s["imagery"]["crs"] == "EPSG:4326" and 0.2 < s["imagery"]["resolution_m"] < 0.3
+    assert s["model"]["views"] == (8 if s["device"].startswith("cuda") else 2)  # osmgap.model.infer.default_views
     assert "Maxar" in s["imagery"]["attribution"] and s["imagery"]["licence"] == "CC-BY-SA 4.0"
     assert s["osm"]["licence"].startswith("ODbL")
     assert s["warnings"], "SpaceNet imagery is not cleared for OSM tracing: the run must say so"

@@ -49,6 +49,7 @@ def test_cli_prints_the_table_and_writes_json(paris, tmp_path, capsys):
         assert label in printed
     scores = json.loads(out.read_text())
     assert scores["labels_kind"] == "osm" and scores["resolution_m"] == 1.0
+    assert scores["views"] == (8 if scores["device"].startswith("cuda") else 2)  # as a diff runs the model
     for key in ("iou", "f1", "relaxed_precision@2m", "relaxed_recall@2m", "apls", "topo_precision", "topo_recall"):
         assert 0.0 <= scores[key] <= 1.0
     assert scores["relaxed_precision@2m"] >= scores["precision"]  # slack can only help

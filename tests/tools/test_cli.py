@@ -50,3 +50,15 @@ def test_every_option_of_every_verb_has_help():
             for verb, sub in verbs.choices.items() for action in sub._actions
             if action.option_strings and not action.help and not isinstance(action, argparse._HelpAction)]
     assert bare == []
+
+
+@pytest.mark.parametrize("verb", [["diff", "--aoi", "a.geojson", "--out", "o"],
+                                  ["eval", "--imagery", "i.tif", "--labels", "l.geojson"]])
+def test_views_are_asked_for_by_number_and_tta_is_four(verb, capsys):
+    parser = build_parser()
+    assert parser.parse_args(verb).views is None  # the device's default (osmgap.model.infer.default_views)
+    assert parser.parse_args([*verb, "--views", "8"]).views == 8
+    assert parser.parse_args([*verb, "--tta"]).views == 4
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args([*verb, "--views", "3"])
+    assert exit_.value.code == 2 and "--views" in capsys.readouterr().err
