@@ -54,7 +54,7 @@ from osmgap.core.grid import Grid  # noqa: E402
 from osmgap.jobs.eval import evaluate_imagery, predict_footprint, score_roads  # noqa: E402
 from osmgap.metrics.pixel import pixel_scores, relaxed_counts, relaxed_scores  # noqa: E402
 from osmgap.model.data import held_out_massachusetts_tiles, held_out_shanghai_chips  # noqa: E402
-from osmgap.model.infer import default_views, predict_array  # noqa: E402
+from osmgap.model.infer import VIEW_CHOICES, default_views, predict_array  # noqa: E402
 from osmgap.model.labels import labels_from_mask  # noqa: E402
 from osmgap.model.nets import load_checkpoint, pick_device  # noqa: E402
 
@@ -190,7 +190,7 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="checkpoint to score (default: the shipped model)")
     ap.add_argument("--json", type=Path, help="write every figure here as well")
     ap.add_argument("--skip-tiles", action="store_true", help="leave out the 9 Massachusetts tiles (the slowest row)")
-    ap.add_argument("--views", type=int, choices=(1, 2, 4, 8),
+    ap.add_argument("--views", type=int, choices=VIEW_CHOICES,
                     help="orientations per window (default: the device's, as osmgap diff runs the model)")
     args = ap.parse_args()
     root, started = data_root(), time.time()

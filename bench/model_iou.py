@@ -30,7 +30,7 @@ from osmgap.core.grid import Grid
 from osmgap.jobs.eval import DEFAULT_SLACKS_M, evaluate_imagery, score_roads
 from osmgap.metrics.pixel import pixel_scores, relaxed_counts, relaxed_scores
 from osmgap.model.data import is_validation, load_training_data
-from osmgap.model.infer import predict_array
+from osmgap.model.infer import VIEW_CHOICES, predict_array
 from osmgap.model.labels import labels_from_mask
 from osmgap.model.nets import load_checkpoint
 
@@ -69,7 +69,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None)
     p.add_argument("--json", type=Path)
-    p.add_argument("--views", type=int, choices=(1, 2, 4, 8), help="orientations per window (default: the device's)")
+    p.add_argument("--views", type=int, choices=VIEW_CHOICES, help="orientations per window (default: the device's)")
     args = p.parse_args()
     net, meta = load_checkpoint(args.model)
     root = data_root()
