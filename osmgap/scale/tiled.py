@@ -83,7 +83,7 @@ class TileJob:
     overlap: int
     batch: int | None
     threads: int
-    views: int = 1
+    views: int | None = None  # None: the device's default (osmgap.model.infer.default_views)
     compile: bool = False
 
 
