@@ -5,9 +5,9 @@ matcher puts both directions of traffic on that way: the traffic of the other ca
 10-20 m from it, inside the GPS error the matcher allows, so nothing is off the map and no detour
 shows (osmgap.gps.evidence sees nothing). What does show is the asymmetry: along the way, the
 fixes of one direction of travel sit on it (median lateral offset within ``on_way_m``) while those
-of the other direction keep to one side of it (median offset beyond ``apart_m``). Noise is
-symmetric and a badly aligned way displaces both directions alike; a lane-level spread of a few
-metres is under ``apart_m``. So per network piece, ``bin_m`` stretch (longer for sparse traces:
+of the other direction keep to one side, their median ``apart_m`` or more from the first one's and
+the farther from the way. Noise is symmetric and a badly aligned way displaces both directions
+alike; a lane-level spread of a few metres is under ``apart_m``. So per network piece, ``bin_m`` stretch (longer for sparse traces:
 CarriagewayParams.for_sampling) and direction of travel (the matched edge's), with
 at least ``min_trips`` distinct trips on each side of the comparison, a stretch where one direction
 is displaced and the other is not is evidence; ``min_run_m`` of such stretches in a row, displaced to
@@ -17,7 +17,7 @@ offset, drawn in its direction of travel.
 Chicago bench (bench/gps.py, deleted ways of a map without oneway tags): half of the driven deleted
 length is one carriageway of a divided road whose other carriageway is kept, which the density
 ridge cannot separate from the kept one (conflation covers anything within 12 m of OSM). Of the
-20 m stretches where one direction lies >= 8 m off and the other within 3 m, 48 lay beside a deleted
+20 m stretches where one direction lies >= 8 m off and the other within 3 m (stop 29), 48 lay beside a deleted
 way and 3 elsewhere (seed 0). Real OSM tags both carriageways of a divided road ``oneway``, and the
 matcher honours it (osmgap.gps.network), so there the other direction's traffic is off the map and
 this is not needed; it is for roads mapped, or left, as one two-way way.
@@ -57,8 +57,15 @@ class CarriagewayParams:
     sparse_step_m: float = 100.0
     sparse_bin_m: float = 100.0
     min_trips: int = 3  # distinct trips per direction and stretch: one trip's offset is its receiver's
-    apart_m: float = 8.0  # the displaced direction's median offset: beyond a lane's spread and the GPS bias
-    on_way_m: float = 3.0  # the other direction's median offset: on the mapped way
+    # the two directions' median offsets this far apart (the displaced one the farther from the
+    # way): beyond a lane's spread and the GPS bias
+    apart_m: float = 8.0
+    # the other direction's median offset: on the mapped way. Dense traces: within 5 m (the
+    # receivers' bias; stop 32: Chicago dense recall +0.01 / +0.03 / +0.03 over 3 m, seeds 0-2,
+    # precision unchanged); sparse ones read each stretch from a few fixes, and 5 m there cost
+    # precision at 30 s (seed 0: 0.90 -> 0.85), so they keep 3 m
+    on_way_m: float = 5.0
+    sparse_on_way_m: float = 3.0
     min_run_m: float = 40.0  # stretches in a row at least this long: a lone 20 m is a bus stop or a parked car
     end_m: float = 10.0  # fixes this close to a piece's ends turn at the junction: not read
     min_step_m: float = 3.0  # a fix this close to the one before is a standing vehicle's: not read again
@@ -72,7 +79,7 @@ class CarriagewayParams:
         steps = traces.step_lengths()
         steps = steps[np.r_[False, pieces[1:] == pieces[:-1]] & (steps >= self.min_step_m)]
         sparse = len(steps) and float(np.median(steps)) >= self.sparse_step_m
-        return replace(self, bin_m=self.sparse_bin_m) if sparse else self
+        return replace(self, bin_m=self.sparse_bin_m, on_way_m=self.sparse_on_way_m) if sparse else self
 
     @property
     def min_bins(self) -> int:
@@ -110,7 +117,7 @@ def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph
     stats = stats[(stats.trips >= params.min_trips) & (stats.n >= min_fixes)]
     other = stats.rename(columns={"med": "other_med", "trips": "other_trips", "n": "other_n"}).assign(dir=lambda d: -d["dir"])
     stats = stats.merge(other, on=["piece", "bin", "dir"], how="inner")
-    hit = stats[(stats.med.abs() >= params.apart_m) & (stats.other_med.abs() <= params.on_way_m)].copy()
+    hit = stats[_displaced(stats, params)].copy()
     hit["side"] = np.sign(hit.med)
     out = []
     for (piece, direction, _), run in hit.groupby(["piece", "dir", "side"]):
@@ -124,6 +131,16 @@ def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph
         return []
     tree = shapely.STRtree(network.lines)
     return [c for c in out if not _mapped_already(c, network, tree, params.mapped_m)]
+
+
+def _displaced(stats: pd.DataFrame, params: CarriagewayParams) -> np.ndarray:
+    """Stretches (one direction ``dir``, median offset ``med``; the other direction's ``other_med``,
+    each + = left of its own direction of travel) where the other direction is on the way and this
+    one runs ``apart_m`` or more from the way and from the other direction."""
+    mine = stats.med.to_numpy() * stats["dir"].to_numpy()  # both in the piece's frame
+    theirs = -stats.other_med.to_numpy() * stats["dir"].to_numpy()
+    return ((np.abs(mine) >= params.apart_m) & (np.abs(mine - theirs) >= params.apart_m)
+            & (np.abs(theirs) <= params.on_way_m))
 
 
 def _mapped_already(c: Carriageway, network: RoadGraph, tree: shapely.STRtree, within_m: float) -> bool:

@@ -64,6 +64,8 @@ def test_stretches_follow_the_sampling(chicago_traces):
     sparse_traces = resample(chicago_traces, 30.0)
     sparse = params.for_sampling(sparse_traces, trip_pieces(sparse_traces))
     assert (sparse.bin_m, sparse.min_bins) == (100.0, 1)
+    # the other direction is "on the way" within 5 m when each stretch's median has many fixes, 3 m when few
+    assert (dense.on_way_m, sparse.on_way_m) == (5.0, 3.0)
 
 
 def test_a_complete_map_gives_almost_no_carriageway(chicago_roads, chicago_traces):
@@ -109,6 +111,19 @@ def test_one_direction_beside_the_way_is_a_carriageway_drawn_its_way():
     xy = np.asarray(c.line.coords)
     assert np.allclose(xy[:, 1], 12.0) and xy[0, 0] > xy[-1, 0]  # north of the way, drawn westwards
     assert c.line.length >= 300.0
+
+
+def test_the_other_direction_may_keep_a_few_metres_off_the_way():
+    """A receiver's bias or a curb lane puts the staying direction 4 m off the way: still on it for
+    dense traces (``on_way_m`` 5 m), not for the few fixes of a sparse stretch (3 m)."""
+    # a fix every 3.3 m: the traces' noise, read from these offsets, asks for 14 fixes per median
+    traces, matches, network = _straight_road([(1, -4.0)] * 6 + [(-1, 12.0)] * 4, fixes_per_trip=120)
+    found = missing_carriageways(traces, matches, network)
+    assert len(found) == 1 and not found[0].forward and found[0].offset_m == pytest.approx(12.0)
+    assert missing_carriageways(traces, matches, network, CarriagewayParams(sparse_on_way_m=3.0, on_way_m=3.0)) == []
+    # both directions north of the way, 6.5 m apart: a wide road's lanes, not two carriageways
+    traces, matches, network = _straight_road([(1, 3.0)] * 6 + [(-1, 9.5)] * 4, fixes_per_trip=120)
+    assert missing_carriageways(traces, matches, network) == []
 
 
 @pytest.mark.parametrize("trips", [
