@@ -5,10 +5,11 @@ matcher puts both directions of traffic on that way: the traffic of the other ca
 10-20 m from it, inside the GPS error the matcher allows, so nothing is off the map and no detour
 shows (osmgap.gps.evidence sees nothing). What does show is the asymmetry: along the way, the
 fixes of one direction of travel sit on it (median lateral offset within ``on_way_m``) while those
-of the other direction keep to one side, their median ``apart_m`` or more from the first one's and
-the farther from the way. Noise is symmetric and a badly aligned way displaces both directions
-alike; a lane-level spread of a few metres is under ``apart_m``. So per network piece, ``bin_m`` stretch (longer for sparse traces:
-CarriagewayParams.for_sampling) and direction of travel (the matched edge's), with
+of the other direction keep to one side, their median ``apart_m`` or more from the way and from
+the first direction's. Noise is symmetric and a badly aligned way displaces both directions
+alike; a lane-level spread of a few metres is under ``apart_m``. So per network piece, ``bin_m``
+stretch (longer for sparse traces: CarriagewayParams.for_sampling) and direction of travel (the
+matched edge's), with
 at least ``min_trips`` distinct trips on each side of the comparison, a stretch where one direction
 is displaced and the other is not is evidence; ``min_run_m`` of such stretches in a row, displaced to
 the same side, are a suggestion: the way's stretch offset by the displaced traffic's median
@@ -57,13 +58,13 @@ class CarriagewayParams:
     sparse_step_m: float = 100.0
     sparse_bin_m: float = 100.0
     min_trips: int = 3  # distinct trips per direction and stretch: one trip's offset is its receiver's
-    # the two directions' median offsets this far apart (the displaced one the farther from the
-    # way): beyond a lane's spread and the GPS bias
+    # the displaced direction's median offset this far from the way and from the other
+    # direction's: beyond a lane's spread and the GPS bias
     apart_m: float = 8.0
-    # the other direction's median offset: on the mapped way. Dense traces: within 5 m (the
-    # receivers' bias; stop 32: Chicago dense recall +0.01 / +0.03 / +0.03 over 3 m, seeds 0-2,
-    # precision unchanged); sparse ones read each stretch from a few fixes, and 5 m there cost
-    # precision at 30 s (seed 0: 0.90 -> 0.85), so they keep 3 m
+    # the other direction's median offset: on the mapped way. Dense traces: within 5 m (a
+    # receiver's bias, a curb lane; stop 32: Chicago dense recall +0.01 / +0.03 / +0.02 over 3 m,
+    # seeds 0-2, precision kept); sparse ones read each stretch from a few fixes, and 5 m there
+    # cost precision at 30 s (0.90 / 0.97 / 0.97 -> 0.85 / 0.96 / 0.96), so they keep 3 m
     on_way_m: float = 5.0
     sparse_on_way_m: float = 3.0
     min_run_m: float = 40.0  # stretches in a row at least this long: a lone 20 m is a bus stop or a parked car
