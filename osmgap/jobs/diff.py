@@ -81,6 +81,7 @@ class DiffRequest:
     aoi: str
     out: Path
     imagery: str | None = None
+    bands: tuple[int, ...] | None = None  # the imagery's red, green and blue (--bands); None: chosen from the file
     osm: str | None = None
     model: str | None = None
     licence: ImageryLicence = field(default_factory=ImageryLicence)
@@ -174,7 +175,7 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
     with timer("inputs"):
         aoi, imagery_path, osm_spec, licence = resolve_sources(req)
         imagery = (open_xyz(req.xyz, aoi.geometry) if req.xyz else
-                   open_imagery(imagery_path) if imagery_path else None)
+                   open_imagery(imagery_path, req.bands) if imagery_path else None)
         coverage = measure_coverage(imagery, aoi) if isinstance(imagery, Imagery) else None
         frame = load_candidates(req.candidates, aoi, req.conflate.default_confidence) if req.candidates else None
         if req.gps:
@@ -319,8 +320,10 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
         torch.set_num_threads(req.threads or default_threads())
         net, meta = load_checkpoint(req.model, device)
         coarse = check_resolution(imagery, meta.resolution_m)
-        if coarse:
-            log.warning(coarse)
+        said = imagery.warnings if isinstance(imagery, Imagery) else ()  # a tile server's tiles are RGB, no fill
+        notes = [w for w in (coarse, *said) if w]
+        for note in notes:
+            log.warning(note)
         grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
     views = req.views or default_views(device)
     params = req.graph or GraphParams(threshold=meta.threshold)
@@ -344,7 +347,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
                       "resolution_m": meta.resolution_m, "threshold": meta.threshold, "views": views},
             "device": str(device), "torch_threads": torch.get_num_threads(), **({"tiles": tiles} if tiles else {})}
     area = coverage.area_wgs84 if coverage is not None else aoi.geometry.intersection(box(*imagery.bounds_wgs84))
-    return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info, [coarse] if coarse else [])
+    return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info, notes)
 
 
 def _candidate_evidence(req: DiffRequest, aoi: Aoi, frame: Any, imagery: AnyImagery | None,

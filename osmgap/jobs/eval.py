@@ -7,6 +7,7 @@ actually works with.
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from osmgap.metrics.topo import topo
 from osmgap.model.infer import default_views, predict_raster
 from osmgap.model.labels import RoadLabels, footprint_grid, load_labels
 from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
-from osmgap.sources.imagery import WindowReader, open_imagery
+from osmgap.sources.imagery import Imagery, WindowReader, open_imagery
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SLACKS_M = (1.0, 3.0)
 
@@ -47,11 +50,12 @@ def score_roads(prob: ProbabilityRaster, labels: RoadLabels, threshold: float,
     return scores
 
 
-def predict_footprint(imagery_path: str | Path, net: torch.nn.Module, meta: ModelMeta, device: torch.device,
+def predict_footprint(imagery: str | Path | Imagery, net: torch.nn.Module, meta: ModelMeta, device: torch.device,
                       views: int | None = None) -> tuple[ProbabilityRaster, np.ndarray, Grid, Aoi]:
-    """The model's probability over a whole image at its resolution, where the image has pixels
-    (``valid``), on its grid, and the image's footprint as an AOI: what a labelled chip is scored on."""
-    imagery = open_imagery(imagery_path)
+    """The model's probability over a whole image (a path, or one opened with its ``--bands``) at
+    its resolution, where the image has pixels (``valid``), on its grid, and the image's footprint
+    as an AOI: what a labelled chip is scored on."""
+    imagery = imagery if isinstance(imagery, Imagery) else open_imagery(imagery)
     grid, aoi = footprint_grid(imagery, meta.resolution_m)
     with WindowReader(imagery, grid) as reader:
         prob = predict_raster(net, meta, reader, batch=None, device=device, views=views)
@@ -60,19 +64,25 @@ def predict_footprint(imagery_path: str | Path, net: torch.nn.Module, meta: Mode
 
 
 def evaluate_imagery(imagery_path: str | Path, labels_path: str | Path, model: str | Path | None = None,
-                     slacks_m: tuple[float, ...] = DEFAULT_SLACKS_M, views: int | None = None) -> dict:
+                     slacks_m: tuple[float, ...] = DEFAULT_SLACKS_M, views: int | None = None,
+                     bands: tuple[int, ...] | None = None) -> dict:
     """Run the model over the whole image at its resolution (``views``: orientations per window;
-    None: the device's default, as a diff runs it) and score it against the labels."""
+    None: the device's default, as a diff runs it; ``bands``: the image's red, green and blue, as
+    ``--bands`` gives them) and score it against the labels."""
     started = time.time()
+    imagery = open_imagery(imagery_path, bands)
+    for warning in imagery.warnings:
+        log.warning(warning)
     device = pick_device()
     net, meta = load_checkpoint(model, device)
     views = views or default_views(device)
-    prob, valid, grid, aoi = predict_footprint(imagery_path, net, meta, device, views)
+    prob, valid, grid, aoi = predict_footprint(imagery, net, meta, device, views)
     labels = load_labels(labels_path, grid, aoi)
     scores = score_roads(prob, labels, meta.threshold, slacks_m, valid)
     return {
         "imagery": str(imagery_path), "labels": str(labels_path), "labels_kind": labels.kind,
         "model": str(model or "default"), "threshold": meta.threshold, "resolution_m": meta.resolution_m,
         "pixels": int(valid.sum()), "area_km2": float(valid.sum()) * meta.resolution_m ** 2 / 1e6,
-        "views": views, "device": str(device), **scores, "seconds": round(time.time() - started, 1),
+        "views": views, "bands": imagery.band_indexes, "device": str(device), **scores,
+        "seconds": round(time.time() - started, 1),
     }

@@ -33,7 +33,7 @@ from osmgap.model.data import Sample
 from osmgap.model.infer import predict_array
 from osmgap.model.nets import DEFAULT_MODEL, ModelMeta, load_checkpoint
 from osmgap.model.train import TrainConfig, train
-from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
+from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
 
 TILE_PX = FOLD_TILE_PX
 CONTEXT_PX = 32  # imagery (never labels) around a held-out fold that its model may look at
@@ -164,10 +164,11 @@ def cross_predict(data: AoiTrainingData, folds: int, cfg: TrainConfig, work_dir:
     return CrossPrediction(ProbabilityRaster(prob, data.grid.transform, data.grid.crs), tiles, models, predicted_by)
 
 
-def load_aoi_training_data(aoi: Aoi, imagery_path: str | Path, ways: gpd.GeoDataFrame,
+def load_aoi_training_data(aoi: Aoi, imagery: str | Path | Imagery, ways: gpd.GeoDataFrame,
                            resolution_m: float) -> AoiTrainingData:
-    """Imagery and rasterized OSM labels on the AOI's analysis grid at ``resolution_m``."""
-    imagery = open_imagery(imagery_path)
+    """Imagery (a path, or one opened with its ``--bands``) and rasterized OSM labels on the AOI's
+    analysis grid at ``resolution_m``."""
+    imagery = imagery if isinstance(imagery, Imagery) else open_imagery(imagery)
     grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, resolution_m)
     with WindowReader(imagery, grid) as reader:
         image, valid = reader.read_all()
@@ -175,17 +176,19 @@ def load_aoi_training_data(aoi: Aoi, imagery_path: str | Path, ways: gpd.GeoData
     return AoiTrainingData(image, rasterize_roads(ways, grid) * valid.astype(np.uint8), grid)
 
 
-def write_cross_prediction(aoi: Aoi, imagery_path: str | Path, ways: gpd.GeoDataFrame, folds: int,
+def write_cross_prediction(aoi: Aoi, imagery: str | Path | Imagery, ways: gpd.GeoDataFrame, folds: int,
                            cfg: TrainConfig, out_dir: str | Path, init: str | Path | None = None,
                            tile_px: int = TILE_PX, log: Callable[[str], None] = print) -> CrossPrediction:
     """Cross-predict the AOI and write ``probability.tif`` and ``folds.json`` into ``out_dir``
     (all or nothing); the fold models are scratch and are not kept."""
     cfg = fold_config(cfg, init, tile_px)
-    data = load_aoi_training_data(aoi, imagery_path, ways, cfg.resolution_m)
+    imagery = imagery if isinstance(imagery, Imagery) else open_imagery(imagery)
+    data = load_aoi_training_data(aoi, imagery, ways, cfg.resolution_m)
     with staged_output_dir(out_dir) as stage, tempfile.TemporaryDirectory(prefix="osmgap-folds-") as work:
         result = cross_predict(data, folds, cfg, Path(work), tile_px, log)
         write_probability_tif(stage / "probability.tif", result.prob)
-        record = {"aoi": aoi.source, "imagery": str(imagery_path), "folds": folds, "tile_px": tile_px,
+        record = {"aoi": aoi.source, "imagery": str(imagery.path), "bands": imagery.band_indexes,
+                  "folds": folds, "tile_px": tile_px,
                   "resolution_m": cfg.resolution_m, "label_pixels": int(data.labels.sum()),
                   "config": asdict(cfg), "tiles": [asdict(t) for t in result.tiles],
                   "models": result.models, "predicted_by": result.predicted_by}

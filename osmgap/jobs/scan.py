@@ -337,6 +337,7 @@ class ScanRequest:
     cache_dir: Path | None = None
     name: str | None = None  # the AOI's name (--name); default: from the AOI file
     basemap: Basemap | None = field(default_factory=lambda: parse_basemap("osm"))
+    bands: tuple[int, ...] | None = None  # the imagery's red, green and blue (--bands); None: chosen from the file
 
 
 def run_scan(req: ScanRequest) -> dict[str, Any]:
@@ -348,7 +349,9 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     started = time.perf_counter()
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=req.aoi, out=req.out, imagery=req.imagery,
                                                                  osm=req.osm, gps=list(req.gps), name=req.name))
-    imagery = open_imagery(imagery_path) if imagery_path else None
+    imagery = open_imagery(imagery_path, req.bands) if imagery_path else None
+    for warning in imagery.warnings if imagery is not None else ():
+        log.warning(warning)
     if imagery is not None and aoi.geometry.intersection(box(*imagery.bounds_wgs84)).is_empty:
         raise InputError(imagery.path, "imagery does not overlap the AOI")
     coverage = measure_coverage(imagery, aoi) if imagery is not None else None  # no usable pixel: exit 2

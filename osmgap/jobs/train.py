@@ -11,6 +11,7 @@ from osmgap.jobs.diff import DiffRequest, resolve_sources
 from osmgap.jobs.folds import CrossPrediction, write_cross_prediction
 from osmgap.model.data import Sample, load_labelled_image, load_training_data
 from osmgap.model.train import TrainConfig
+from osmgap.sources.imagery import open_imagery
 from osmgap.sources.osm import load_osm
 
 
@@ -28,10 +29,12 @@ def load_samples(datasets: list[str], pairs: list[str], resolution_m: float) -> 
 
 
 def cross_predict(aoi_spec: str, imagery: str | None, osm: str | None, folds: int, cfg: TrainConfig, out: Path,
-                  tile_px: int, log: Callable[[str], None]) -> CrossPrediction:
-    """Write a cross-predicted probability.tif and folds.json for an AOI to ``out``."""
+                  tile_px: int, log: Callable[[str], None], bands: tuple[int, ...] | None = None) -> CrossPrediction:
+    """Write a cross-predicted probability.tif and folds.json for an AOI to ``out`` (``bands``: the
+    imagery's red, green and blue, as ``--bands`` gives them)."""
     check_output_dir(out)  # said before any training, not after it
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=aoi_spec, out=out, imagery=imagery, osm=osm))
     assert imagery_path is not None  # no candidates, XYZ or GPS: resolve_sources gives imagery or raises
     ways = load_osm(osm_spec, aoi).ways
-    return write_cross_prediction(aoi, imagery_path, ways, folds, cfg, out, init=cfg.init, tile_px=tile_px, log=log)
+    return write_cross_prediction(aoi, open_imagery(imagery_path, bands), ways, folds, cfg, out, init=cfg.init,
+                                  tile_px=tile_px, log=log)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from osmgap.conflate.params import ConflateParams
+from osmgap.errors import InputError
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, ScaleOptions
 from osmgap.tools.options import (
     MAX_WORKERS,
@@ -120,6 +121,8 @@ def check(args: argparse.Namespace) -> None:
     """What argparse cannot check alone, before any work (also for each [diff] of a task file)."""
     check_area_arguments(args)
     check_state_name(args)
+    if args.bands and args.xyz:
+        raise InputError("--bands", "chooses the bands of an --imagery file; --xyz tiles are red, green, blue already")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     if args.xyz:
         licence = ImageryLicence(args.xyz_licence, args.xyz_attribution, args.imagery_date, args.imagery_cleared)
     req = DiffRequest(
-        aoi=args.aoi, out=args.out, imagery=args.imagery, osm=args.osm, model=args.model,
+        aoi=args.aoi, out=args.out, imagery=args.imagery, bands=args.bands, osm=args.osm, model=args.model,
         licence=licence, tile=args.tile, overlap=args.overlap, batch=args.batch, views=args.views, compile=args.compile,
         threads=args.threads,
         conflate=ConflateParams(tolerance_m=args.tolerance, min_length_m=args.min_length, unsupported=args.unsupported),

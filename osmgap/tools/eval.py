@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     check_model(args.model)
     from osmgap.jobs.eval import evaluate_imagery
 
-    result = evaluate_imagery(args.imagery, args.labels, args.model, args.slack_m, views=args.views)
+    result = evaluate_imagery(args.imagery, args.labels, args.model, args.slack_m, views=args.views, bands=args.bands)
     print(format_table(result, args.slack_m))
     if args.json:
         write_text_atomic(args.json, strict_json(result, indent=2))

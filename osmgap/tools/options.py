@@ -148,6 +148,18 @@ def add_imagery_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *
                          what: str = " (default: the sample AOI's)") -> None:
     p.add_argument("--imagery", required=required,
                    help=f"GeoTIFF/COG of the area: any CRS, 8/16-bit, 1-4+ bands{what}")
+    p.add_argument("--bands", type=band_list, metavar="R,G,B",
+                   help="the imagery's bands to read as red, green, blue, 1-based (one band: read as grey). "
+                        "Default: bands named red, green, blue, else the colour interpretation, else the first "
+                        "three; a multispectral image needs it (WorldView-2/3 8-band: 5,3,2)")
+
+
+def band_list(text: str) -> tuple[int, ...]:
+    """An argparse ``type=`` for --bands: one band or three, 1-based."""
+    bands = tuple(int(b) for b in float_list(positive_int)(text))
+    if len(bands) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"one band or three (red,green,blue), not {text!r}")
+    return bands
 
 
 def add_osm_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = " (default: the sample AOI's)") -> None:

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_scan(ScanRequest(args.aoi, args.out, args.zoom, args.imagery, args.osm, args.model,
                                    list(args.gps or []), args.gps_crs, args.tolerance, args.josm_url, args.tile,
-                                   args.overlap, args.batch, args.cache_dir, args.name, args.basemap))
+                                   args.overlap, args.batch, args.cache_dir, args.name, args.basemap, bands=args.bands))
     print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with predicted road "
           f"not in OSM ({summary['uncovered_km']} km) -> {args.out}")
     return 0

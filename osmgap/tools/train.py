@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         from osmgap.jobs.train import cross_predict
 
         result = cross_predict(args.aoi, args.imagery, args.osm, args.folds, cfg, args.out, args.fold_tile,
-                               log=lambda m: print(m, flush=True))
+                               log=lambda m: print(m, flush=True), bands=args.bands)
         print(f"{len(result.tiles)} tiles in {args.folds} folds cross-predicted; "
               f"wrote {args.out}/probability.tif, folds.json")
         return 0

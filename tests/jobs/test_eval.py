@@ -75,3 +75,21 @@ def test_bad_slack_is_refused(paris, tmp_path, capsys):
         main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
               "--slack-m", "one"])
     assert exc.value.code == 2 and "--slack-m" in capsys.readouterr().err
+
+
+def test_a_multispectral_chip_is_scored_in_the_bands_asked_for(data, tmp_path, caplog):
+    """A real WorldView-3 8-band chip (Shanghai img1700, a bridge) read in the bands its file tags
+    red, green and blue (coastal, blue, green in truth) shows the model nothing it knows; read in
+    true colour (--bands 5,3,2) it sees the roads as in the chip's panchromatic image."""
+    chips = data / "chips" / "shanghai"
+    image, labels = chips / "AOI_4_Shanghai_img1700_mul.tif", chips / "AOI_4_Shanghai_img1700_roads.geojson"
+    scores = {}
+    for name, extra in (("guessed", []), ("true colour", ["--bands", "5,3,2"])):
+        out = tmp_path / f"{name}.json"
+        assert main(["eval", "--imagery", str(image), "--labels", str(labels), "--json", str(out), *extra]) == 0
+        scores[name] = json.loads(out.read_text())
+        said = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+        caplog.clear()
+        assert ("8 bands" in said and "--bands 5,3,2" in said) == (name == "guessed")
+    assert scores["guessed"]["bands"] == [1, 2, 3] and scores["true colour"]["bands"] == [5, 3, 2]
+    assert scores["true colour"]["relaxed_f1@3m"] > max(0.5, scores["guessed"]["relaxed_f1@3m"] + 0.3)

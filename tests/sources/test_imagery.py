@@ -6,6 +6,7 @@ import pytest
 import rasterio
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
+from osmgap.core.stretch import robust_limits
 from osmgap.errors import InputError
 from osmgap.sources.imagery import (
     WindowReader,
@@ -344,3 +345,65 @@ def test_decimated_reads_are_warped_narrow_only_where_no_read_pixel_is_skipped(p
     grid = analysis_grid(im, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
     with WindowReader(im, grid) as reader:
         assert reader.step != (1, 1) and reader._scale == (1.0, 1.0)
+
+
+def test_bands_named_red_green_blue_are_read_as_such(tmp_path, paris, paris_aoi):
+    """The Paris chip written blue, green, red with its bands named so (GDAL still tags bands 1-3
+    red, green, blue) reads like the original: the names win over the default tags."""
+    out = tmp_path / "bgr.tif"
+    with rasterio.open(paris / "image.tif") as src:
+        with rasterio.open(out, "w", **{**src.profile, "photometric": "RGB"}) as dst:
+            dst.write(src.read([3, 2, 1]))
+            dst.descriptions = ("Blue", "Green", "Red")
+    with rasterio.open(out) as check:
+        assert check.colorinterp[:3] == (rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
+                                         rasterio.enums.ColorInterp.blue)
+    a, b = open_imagery(paris / "image.tif"), open_imagery(out)
+    assert b.band_indexes == [3, 2, 1] and b.warnings == ()
+    grid = analysis_grid(a, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    with WindowReader(a, grid) as ra, WindowReader(b, grid) as rb:
+        assert np.array_equal(ra.read_all()[0], rb.read_all()[0])
+
+
+def test_a_multispectral_image_says_which_bands_it_guessed(shanghai_mul):
+    """A real WorldView-3 8-band chip (coastal, blue, green, yellow, red, ...) whose file tags its
+    first three bands red, green, blue: read so, with a warning naming the option; ``bands`` chooses."""
+    guessed = open_imagery(shanghai_mul)
+    assert guessed.band_indexes == [1, 2, 3]
+    said = next(w for w in guessed.warnings if "8 bands" in w)
+    assert "--bands 5,3,2" in said and str(shanghai_mul) in said
+    chosen = open_imagery(shanghai_mul, (5, 3, 2))
+    assert chosen.band_indexes == [5, 3, 2] and not any("bands" in w for w in chosen.warnings)
+    assert chosen.provenance()["bands_used"] == [5, 3, 2]
+    with rasterio.open(shanghai_mul) as src:  # red stretched between its own percentiles, not band 1's
+        red, coastal = src.read(5).ravel(), src.read(1).ravel()
+        scene = src.read().any(axis=0).ravel()  # outside the satellite strip: 0 in every band
+    assert (chosen.stretch[0][0], chosen.stretch[1][0]) == pytest.approx(robust_limits(red[scene]))
+    assert (guessed.stretch[0][0], guessed.stretch[1][0]) == pytest.approx(robust_limits(coastal[scene]))
+    assert open_imagery(shanghai_mul, (7,)).band_indexes == [7, 7, 7]  # one band: read as grey
+
+
+@pytest.mark.parametrize("bands", [(9, 3, 2), (0, 1, 2), (5, 3)])
+def test_bands_the_image_lacks_are_bad_input(shanghai_mul, bands):
+    with pytest.raises(InputError, match=r"--bands .*the image has 8 bands") as err:
+        open_imagery(shanghai_mul, bands)
+    assert str(shanghai_mul) in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def shanghai_mul(data):
+    return data / "chips" / "shanghai" / "AOI_4_Shanghai_img1916_mul.tif"
+
+
+def test_undeclared_zero_fill_is_left_out_of_the_stretch(tmp_path, data, paris):
+    """A real SpaceNet PAN chip whose outside-the-strip pixels are 0 with no nodata declared (67 %
+    of it): stretched like the same chip with 0 declared as nodata, and the user is told."""
+    chip = data / "chips" / "shanghai" / "AOI_4_Shanghai_img1916_pan.tif"
+    declared = tmp_path / "declared.tif"
+    with rasterio.open(chip) as src, rasterio.open(declared, "w", **{**src.profile, "nodata": 0}) as out:
+        out.write(src.read())
+    undeclared, reference = open_imagery(chip), open_imagery(declared)
+    assert np.allclose(undeclared.stretch, reference.stretch) and reference.stretch[0][0] > 0
+    said = [w for w in undeclared.warnings if "no nodata is declared" in w]
+    assert len(said) == 1 and said[0].startswith(f"{chip}: 67% ") and "gdal_edit.py -a_nodata 0" in said[0]
+    assert reference.warnings == () and open_imagery(paris / "image.tif").warnings == ()  # no fill: nothing said

@@ -62,3 +62,18 @@ def test_views_are_asked_for_by_number_and_tta_is_four(verb, capsys):
     with pytest.raises(SystemExit) as exit_:
         parser.parse_args([*verb, "--views", "3"])
     assert exit_.value.code == 2 and "--views" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", [["diff", "--aoi", "a.geojson", "--out", "o"], ["scan", "--aoi", "a.geojson", "--out", "o"],
+                                  ["eval", "--imagery", "i.tif", "--labels", "l.geojson"],
+                                  ["train", "--out", "o", "--aoi", "a.geojson", "--folds", "2"]])
+def test_bands_are_one_or_three_band_numbers(verb, capsys):
+    parser = build_parser()
+    assert parser.parse_args(verb).bands is None  # chosen from the file (osmgap.sources.imagery)
+    assert parser.parse_args([*verb, "--bands", "5,3,2"]).bands == (5, 3, 2)
+    assert parser.parse_args([*verb, "--bands", "4"]).bands == (4,)
+    for bad in ("5,3", "0,1,2", "red,green,blue"):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args([*verb, "--bands", bad])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "--bands" in err and len(err.strip().splitlines()) == 1
