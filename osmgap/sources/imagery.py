@@ -118,7 +118,7 @@ def open_imagery(path: str | Path, bands: tuple[int, ...] | None = None) -> Imag
         res_m = _resolution_m(src)
         chosen, guessed = (_chosen_bands(src, path, bands), None) if bands else _rgb_band_indexes(src)
         stretch, fill = _stretch_limits(src, chosen)
-        filled = (f"{path}: {fill:.0%} of the image is 0 in every band and no nodata is declared: read as black, "
+        filled = (f"WARNING: {path}: {fill:.0%} of the image is 0 in every band and no nodata is declared: read as black, "
                   f"left out of the stretch; declare it (gdal_edit.py -a_nodata 0) if it is fill outside the scene"
                   if fill else None)
         warnings = tuple(w for w in (guessed, filled) if w)
@@ -165,7 +165,7 @@ def _rgb_band_indexes(src: rasterio.io.DatasetReader) -> tuple[list[int], str | 
         chosen, how = (usable[:3], "no band names red, green, blue") if len(usable) >= 3 else ([usable[0]] * 3, "")
     if src.count < 5:
         return chosen, None
-    return chosen, (f"{src.name}: {src.count} bands; bands {','.join(map(str, chosen))} read as red, green, blue "
+    return chosen, (f"WARNING: {src.name}: {src.count} bands; bands {','.join(map(str, chosen))} read as red, green, blue "
                     f"({how}); a multispectral image orders its bands otherwise (WorldView-2/3 8-band: "
                     "--bands 5,3,2)")
 

@@ -124,3 +124,22 @@ def test_quickstart_finds_the_removed_roads_and_says_so_plainly(quickstart, pari
     assert any(line.strip().startswith(f"Suggested: {len(feats)} missing roads") for line in lines)
     assert any("demonstration" in line and "not missing from OSM" in line for line in lines)
     assert "Demonstration: 3 OSM ways" in (out / "suggestions.osm").read_text(encoding="utf-8")
+
+
+def test_a_multispectral_image_is_read_in_the_bands_asked_for(tmp_path, data):
+    """A real WorldView-3 8-band chip (Shanghai img1700); OSM from an extract that does not cover
+    it. Read in the bands its file tags red, green, blue the run says so in summary.json; read in
+    true colour (--bands 5,3,2) the model sees its roads."""
+    chip = data / "chips" / "shanghai" / "AOI_4_Shanghai_img1700_mul.tif"
+    runs = {}
+    for name, extra in (("guessed", []), ("true colour", ["--bands", "5,3,2"])):
+        out = tmp_path / name.replace(" ", "-")
+        proc = osmgap_cli("diff", "--aoi", "121.72360,31.41028,121.72701,31.41369", "--imagery", str(chip),
+                          "--osm", str(data / "osm" / "west-oakland.osm"), "--out", str(out), *extra)
+        assert proc.returncode == 0, proc.stderr
+        runs[name] = json.loads((out / "summary.json").read_text())
+    guessed, true_colour = runs["guessed"], runs["true colour"]
+    assert guessed["imagery"]["bands_used"] == [1, 2, 3] and true_colour["imagery"]["bands_used"] == [5, 3, 2]
+    assert any("8 bands" in w and "--bands 5,3,2" in w for w in guessed["warnings"])
+    assert not any("8 bands" in w for w in true_colour["warnings"])
+    assert true_colour["predicted_road_km"] > guessed["predicted_road_km"] + 0.3

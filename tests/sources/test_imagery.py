@@ -405,5 +405,5 @@ def test_undeclared_zero_fill_is_left_out_of_the_stretch(tmp_path, data, paris):
     undeclared, reference = open_imagery(chip), open_imagery(declared)
     assert np.allclose(undeclared.stretch, reference.stretch) and reference.stretch[0][0] > 0
     said = [w for w in undeclared.warnings if "no nodata is declared" in w]
-    assert len(said) == 1 and said[0].startswith(f"{chip}: 67% ") and "gdal_edit.py -a_nodata 0" in said[0]
+    assert len(said) == 1 and said[0].startswith(f"WARNING: {chip}: 67% ") and "gdal_edit.py -a_nodata 0" in said[0]
     assert reference.warnings == () and open_imagery(paris / "image.tif").warnings == ()  # no fill: nothing said
