@@ -38,7 +38,7 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
 INSTALL='python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 || exit;'
 DATA=${OSMGAP_DATA:-../shared/data}
 if [ "$KIND" = train ]; then
-  .venv/bin/osmgap train --data "${DATA_SETS:-massachusetts,massachusetts-tiles,shanghai,deepglobe,spacenet}" \
+  .venv/bin/osmgap train --data "${DATA_SETS:-massachusetts,massachusetts-tiles,shanghai,shanghai-mul,deepglobe,spacenet}" \
     --write-pack --out runs/train.pack.npz
   CARRY='["runs/train.pack.npz", ".whl"]'
   RUN="$INSTALL PACK=runs/train.pack.npz MINUTES=7 OSMGAP=\"python3 -m osmgap\" timeout 500 bash scripts/train_gpu.sh runs/gpu.pt 2>&1 | tee \$OUT/train.log; cp runs/gpu.pt.json \$OUT/; split -b 12m runs/gpu.pt \$OUT/gpu.pt.part-"

@@ -24,7 +24,7 @@ fi
 if [ -n "${PACK:-}" ]; then
   ARGS+=(--pack "$PACK")
 else
-  ARGS+=(--data "${DATA:-massachusetts,massachusetts-tiles,shanghai,deepglobe,spacenet}")
+  ARGS+=(--data "${DATA:-massachusetts,massachusetts-tiles,shanghai,shanghai-mul,deepglobe,spacenet}")
 fi
 if [ -f "$OUT.state" ]; then
   ARGS+=(--resume "$OUT.state")

@@ -6,4 +6,4 @@ DECODERS = ("plain", "1d")  # Linknet decoders: transposed convolutions, or Sun 
 SCHEDULES = ("onecycle", "cosine", "cosine-fit")  # learning-rate schedules (osmgap.model.train.make_schedule)
 FOLD_TILE_PX = 64  # cross-prediction tile at 1 m/px: a block or two of streets, and a whole training crop
 # the labelled datasets of the data directory that `osmgap train --data` knows (osmgap.model.data)
-DATASETS = ("massachusetts", "massachusetts-tiles", "shanghai", "deepglobe", "spacenet")
+DATASETS = ("massachusetts", "massachusetts-tiles", "shanghai", "shanghai-mul", "deepglobe", "spacenet")

@@ -31,6 +31,7 @@ DEEPGLOBE_M = 0.5
 # same name hash as validation (a rule fixed before any run, not a pick of easy images).
 HELD_OUT = {"massachusetts-tiles": 0.34, "shanghai": 0.4}
 SHANGHAI_NO_ROADS = ("1227", "1890")  # open water: real negatives, always trained on
+MUL_TRUE_COLOUR = (5, 3, 2)  # WorldView-3 8-band: coastal, blue, green, yellow, red, red edge, NIR1, NIR2
 
 
 @dataclass
@@ -114,9 +115,12 @@ def load_geotiff_pair(image_path: Path, mask_path: Path, resolution_m: float, pr
     return Sample(f"{prefix}/{image_path.name}", image, (mask[0] > 0.5).astype(np.uint8))
 
 
-def load_shanghai(root: Path, resolution_m: float, tmp: Path) -> list[Sample]:
-    """The SpaceNet Shanghai PAN chips not held out, with their centrelines drawn at the per-class
-    width; pixel value 0 (outside the satellite strip, undeclared in the files) is no-data."""
+def load_shanghai(root: Path, resolution_m: float, tmp: Path, sensor: str = "pan") -> list[Sample]:
+    """The SpaceNet Shanghai chips not held out, with their centrelines drawn at the per-class
+    width; pixel value 0 (outside the satellite strip, undeclared in the files) is no-data.
+    ``sensor``: "pan" (0.3 m panchromatic, dataset ``shanghai``) or "mul" (the same places in the
+    1.2 m 8-band multispectral image, read in true colour: dataset ``shanghai-mul``); the chips
+    held out are the same for both."""
     import rasterio  # only this loader rewrites a chip
 
     chips = root / "chips" / "shanghai"
@@ -124,16 +128,17 @@ def load_shanghai(root: Path, resolution_m: float, tmp: Path) -> list[Sample]:
     empty.write_text('{"type": "FeatureCollection", "crs": {"type": "name", "properties": '
                      '{"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}, "features": []}')
     samples = []
-    for pan in sorted(chips.glob("AOI_4_Shanghai_img*_pan.tif")):
-        chip = pan.name.split("_img")[1].split("_")[0]
+    for image in sorted(chips.glob(f"AOI_4_Shanghai_img*_{sensor}.tif")):
+        chip = image.name.split("_img")[1].split("_")[0]
         if is_held_out(shanghai_chip_name(chip)) and chip not in SHANGHAI_NO_ROADS:
             continue
-        declared = tmp / pan.name
-        with rasterio.open(pan) as src, rasterio.open(declared, "w", **{**src.profile, "nodata": 0}) as out:
+        declared = tmp / image.name
+        with rasterio.open(image) as src, rasterio.open(declared, "w", **{**src.profile, "nodata": 0}) as out:
             out.write(src.read())
         labels = empty if chip in SHANGHAI_NO_ROADS else chips / f"AOI_4_Shanghai_img{chip}_roads.geojson"
-        s = load_labelled_image(declared, labels, resolution_m)
-        samples.append(Sample(shanghai_chip_name(chip), s.image, s.mask, s.valid))
+        s = load_labelled_image(declared, labels, resolution_m, MUL_TRUE_COLOUR if sensor == "mul" else None)
+        name = shanghai_chip_name(chip) if sensor == "pan" else f"shanghai-mul/{image.name}"
+        samples.append(Sample(name, s.image, s.mask, s.valid))
     return samples
 
 
@@ -162,11 +167,11 @@ def load_training_data(root: Path, datasets: list[str], resolution_m: float) -> 
             d = root / "massachusetts-tiles"
             samples += load_png_pairs(d / "images", d / "masks", "*.png", lambda p: p.name,
                                       MASSACHUSETTS_M, resolution_m, "massachusetts-tiles", white_is_nodata=True)
-        elif name == "shanghai":
+        elif name in ("shanghai", "shanghai-mul"):
             import tempfile
 
             with tempfile.TemporaryDirectory() as tmp:
-                samples += load_shanghai(root, resolution_m, Path(tmp))
+                samples += load_shanghai(root, resolution_m, Path(tmp), "mul" if name == "shanghai-mul" else "pan")
         elif name == "deepglobe":
             d = root / "deepglobe" / "train"
             samples += load_png_pairs(d, d, "*_sat.jpg", lambda p: p.name.replace("_sat.jpg", "_mask.png"),
@@ -207,14 +212,15 @@ def load_image(image_path: str | Path, resolution_m: float) -> Sample:
                   None if valid.all() else valid)
 
 
-def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolution_m: float) -> Sample:
-    """Any georeferenced image (any CRS, 1-4+ bands, 8 or 16 bit, as ``osmgap diff`` reads it) with
-    road labels of any kind ``osmgap.model.labels`` reads: a mask, OSM ways (per-class widths) or road
-    centrelines such as SpaceNet's, on a UTM grid at ``resolution_m``."""
+def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolution_m: float,
+                        bands: tuple[int, ...] | None = None) -> Sample:
+    """Any georeferenced image (any CRS, 1-4+ bands, 8 or 16 bit, as ``osmgap diff`` reads it, in
+    ``bands`` when given) with road labels of any kind ``osmgap.model.labels`` reads: a mask, OSM
+    ways (per-class widths) or road centrelines such as SpaceNet's, on a UTM grid at ``resolution_m``."""
     from osmgap.model.labels import footprint_grid, load_labels  # labels reads OSM: imported when used
     from osmgap.sources.imagery import WindowReader, open_imagery
 
-    imagery = open_imagery(image_path)
+    imagery = open_imagery(image_path, bands)
     grid, aoi = footprint_grid(imagery, resolution_m)
     labels = load_labels(labels_path, grid, aoi)
     with WindowReader(imagery, grid) as reader:

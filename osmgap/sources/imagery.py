@@ -192,7 +192,10 @@ def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[t
     if src.nodata is None:
         fill = np.logical_and.reduce([np.ma.getdata(a) == 0 for a in arrays])
         fill &= ~np.logical_or.reduce([np.ma.getmaskarray(a) for a in arrays])
-        if fill.mean() < FILL_SHARE or fill.all():  # an all-black image is said by measure_coverage
+        scene = [np.ma.getdata(a)[~fill] for a in arrays]
+        # an all-black image is said by measure_coverage; one whose other pixels all hold one value
+        # is a mask (0 / 255 roads), whose zeros are values, not fill
+        if fill.mean() < FILL_SHARE or fill.all() or any(v.min() == v.max() for v in scene):
             fill[:] = False
     lows, highs = [], []
     for arr in arrays:

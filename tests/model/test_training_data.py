@@ -46,6 +46,14 @@ def test_held_out_images_never_reach_training(data, tiles):
     # pixel 0 (outside the satellite strip, undeclared in the files) is no-data there
     assert any(s.valid is not None and s.valid.mean() < 0.5 for s in shanghai)
     assert set(HELD_OUT) == {"massachusetts-tiles", "shanghai"}
+    # the same places in the 8-band multispectral image: the same chips held out, read in colour
+    mul = load_training_data(data, ["shanghai-mul"], 1.0)
+    assert sorted(s.name.split("_img")[1] for s in mul) == sorted(s.name.split("_img")[1].replace("_pan", "_mul")
+                                                                  for s in shanghai)
+    assert all(s.domain == "shanghai-mul" for s in mul)
+    for m in mul:  # true colour (bands 5, 3, 2): the three channels differ, as a panchromatic image's do not
+        seen = m.valid if m.valid is not None else np.ones(m.mask.shape, bool)
+        assert np.abs(m.image[0] - m.image[2])[seen].mean() > 0.01
 
 
 def test_a_dark_image_is_stretched_like_the_original(tiles):

@@ -407,3 +407,10 @@ def test_undeclared_zero_fill_is_left_out_of_the_stretch(tmp_path, data, paris):
     said = [w for w in undeclared.warnings if "no nodata is declared" in w]
     assert len(said) == 1 and said[0].startswith(f"WARNING: {chip}: 67% ") and "gdal_edit.py -a_nodata 0" in said[0]
     assert reference.warnings == () and open_imagery(paris / "image.tif").warnings == ()  # no fill: nothing said
+
+
+def test_a_masks_zeros_are_values_not_fill(vegas):
+    """The real Vegas road mask (0 off the road, one value on it, no nodata): its zeros stay in
+    the stretch, or the road value alone would span it and read as 0."""
+    mask = open_imagery(vegas / "road_mask.tif")
+    assert mask.warnings == () and mask.stretch[0][0] == 0 and mask.stretch[1][0] > 0
