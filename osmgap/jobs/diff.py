@@ -320,10 +320,11 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
         torch.set_num_threads(req.threads or default_threads())
         net, meta = load_checkpoint(req.model, device)
         coarse = check_resolution(imagery, meta.resolution_m)
-        said = imagery.warnings if isinstance(imagery, Imagery) else ()  # a tile server's tiles are RGB, no fill
-        notes = [w for w in (coarse, *said) if w]
-        for note in notes:
-            log.warning(note)
+        if coarse:
+            log.warning(coarse)
+        # what open_imagery said of the file (logged there) goes into the summary too; a tile
+        # server's tiles are RGB with no fill
+        notes = [w for w in (coarse, *(imagery.warnings if isinstance(imagery, Imagery) else ())) if w]
         grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
     views = req.views or default_views(device)
     params = req.graph or GraphParams(threshold=meta.threshold)

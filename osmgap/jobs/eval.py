@@ -7,7 +7,6 @@ actually works with.
 """
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from osmgap.model.infer import default_views, predict_raster
 from osmgap.model.labels import RoadLabels, footprint_grid, load_labels
 from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
 from osmgap.sources.imagery import Imagery, WindowReader, open_imagery
-
-log = logging.getLogger(__name__)
 
 DEFAULT_SLACKS_M = (1.0, 3.0)
 
@@ -70,9 +67,7 @@ def evaluate_imagery(imagery_path: str | Path, labels_path: str | Path, model: s
     None: the device's default, as a diff runs it; ``bands``: the image's red, green and blue, as
     ``--bands`` gives them) and score it against the labels."""
     started = time.time()
-    imagery = open_imagery(imagery_path, bands)
-    for warning in imagery.warnings:
-        log.warning(warning)
+    imagery = open_imagery(imagery_path, bands)  # says what it guessed of a many-band image
     device = pick_device()
     net, meta = load_checkpoint(model, device)
     views = views or default_views(device)

@@ -350,8 +350,6 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=req.aoi, out=req.out, imagery=req.imagery,
                                                                  osm=req.osm, gps=list(req.gps), name=req.name))
     imagery = open_imagery(imagery_path, req.bands) if imagery_path else None
-    for warning in imagery.warnings if imagery is not None else ():
-        log.warning(warning)
     if imagery is not None and aoi.geometry.intersection(box(*imagery.bounds_wgs84)).is_empty:
         raise InputError(imagery.path, "imagery does not overlap the AOI")
     coverage = measure_coverage(imagery, aoi) if imagery is not None else None  # no usable pixel: exit 2

@@ -9,6 +9,7 @@ in the read, so a window costs about as many source pixels as it has (not 10-20x
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -41,6 +42,8 @@ from osmgap.errors import InputError, one_line
 
 if TYPE_CHECKING:
     from osmgap.sources.xyz import AnyImagery
+
+log = logging.getLogger(__name__)
 
 # Imagery this many times coarser than the model's ground resolution shows it no road (a 2-lane
 # road is ~7 m wide: at 4 m/px it is two pixels for a model that learnt it at 1 m/px as seven);
@@ -122,6 +125,8 @@ def open_imagery(path: str | Path, bands: tuple[int, ...] | None = None) -> Imag
                   f"left out of the stretch; declare it (gdal_edit.py -a_nodata 0) if it is fill outside the scene"
                   if fill else None)
         warnings = tuple(w for w in (guessed, filled) if w)
+        for warning in warnings:  # said by every verb that opens the file (diff also puts them in its summary)
+            log.warning(warning)
         return Imagery(path, src.crs, bounds, res_m, chosen, src.nodata, src.dtypes[0], stretch, warnings)
 
 
