@@ -176,13 +176,12 @@ def load_aoi_training_data(aoi: Aoi, imagery: str | Path | Imagery, ways: gpd.Ge
     return AoiTrainingData(image, rasterize_roads(ways, grid) * valid.astype(np.uint8), grid)
 
 
-def write_cross_prediction(aoi: Aoi, imagery: str | Path | Imagery, ways: gpd.GeoDataFrame, folds: int,
+def write_cross_prediction(aoi: Aoi, imagery: Imagery, ways: gpd.GeoDataFrame, folds: int,
                            cfg: TrainConfig, out_dir: str | Path, init: str | Path | None = None,
                            tile_px: int = TILE_PX, log: Callable[[str], None] = print) -> CrossPrediction:
-    """Cross-predict the AOI and write ``probability.tif`` and ``folds.json`` into ``out_dir``
-    (all or nothing); the fold models are scratch and are not kept."""
+    """Cross-predict the AOI (``imagery`` opened with its ``--bands``) and write ``probability.tif``
+    and ``folds.json`` into ``out_dir`` (all or nothing); the fold models are scratch and are not kept."""
     cfg = fold_config(cfg, init, tile_px)
-    imagery = imagery if isinstance(imagery, Imagery) else open_imagery(imagery)
     data = load_aoi_training_data(aoi, imagery, ways, cfg.resolution_m)
     with staged_output_dir(out_dir) as stage, tempfile.TemporaryDirectory(prefix="osmgap-folds-") as work:
         result = cross_predict(data, folds, cfg, Path(work), tile_px, log)

@@ -192,7 +192,8 @@ def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[t
     """
     scale = max(1, int(max(src.width, src.height) / 1024))
     shape = (max(1, src.height // scale), max(1, src.width // scale))
-    arrays = [src.read(b, out_shape=shape, masked=True) for b in bands]
+    distinct = list(dict.fromkeys(bands))  # a panchromatic image's one band is read (and measured) once
+    arrays = [src.read(b, out_shape=shape, masked=True) for b in distinct]
     fill = np.zeros(shape, bool)
     if src.nodata is None:
         fill = np.logical_and.reduce([np.ma.getdata(a) == 0 for a in arrays])
@@ -211,7 +212,8 @@ def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[t
         lo, hi = robust_limits(vals)
         lows.append(lo)
         highs.append(hi)
-    return (np.asarray(lows, np.float32), np.asarray(highs, np.float32)), float(fill.mean())
+    at = [distinct.index(b) for b in bands]
+    return (np.asarray(lows, np.float32)[at], np.asarray(highs, np.float32)[at]), float(fill.mean())
 
 
 @contextmanager
