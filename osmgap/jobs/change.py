@@ -69,6 +69,8 @@ class ChangeRequest:
     tolerance_m: float = ConflateParams.tolerance_m
     align: bool = True
     cache_dir: Path | None = None
+    bands: tuple[int, ...] | None = None  # the before image's red, green, blue (--bands); None: guessed
+    after_bands: tuple[int, ...] | None = None  # the after image's, when its sensor differs; None: ``bands``
 
 
 def run_change(args: ChangeRequest) -> dict[str, Any]:
@@ -76,7 +78,8 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
     check_output_dir(args.out)  # said before any work, not after the model ran
     started = time.perf_counter()
     aoi = load_aoi(args.aoi)
-    before, after = open_imagery(args.before), open_imagery(args.after)
+    before = open_imagery(args.before, args.bands)
+    after = open_imagery(args.after, args.after_bands or args.bands)
     common = aoi.geometry.intersection(box(*before.bounds_wgs84)).intersection(box(*after.bounds_wgs84))
     if common.is_empty or common.area == 0:
         raise InputError(args.after, "the two images do not overlap within the AOI")
@@ -108,7 +111,7 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
         "by_kind": {k: sum(s.kind == k for s in suggestions) for k in ("appeared_road", "vanished_road")},
         "osm": roads.provenance if roads is not None else None,
         "grid": {"crs": grid.crs.to_string(), "width": grid.width, "height": grid.height},
-        "warnings": [NOT_CLEARED_WARNING],
+        "warnings": list(dict.fromkeys([NOT_CLEARED_WARNING, *before.warnings, *after.warnings])),
     }
     _write(args.out, aoi, after, grid, roads, changes, suggestions, prob_before, prob_after, summary, started)
     return summary

@@ -15,14 +15,16 @@ from osmgap.sources.imagery import open_imagery
 from osmgap.sources.osm import load_osm
 
 
-def load_samples(datasets: list[str], pairs: list[str], resolution_m: float) -> list[Sample]:
-    """The named datasets of the data directory plus every ``IMAGE=LABELS`` pair."""
+def load_samples(datasets: list[str], pairs: list[str], resolution_m: float,
+                 bands: tuple[int, ...] | None = None) -> list[Sample]:
+    """The named datasets of the data directory plus every ``IMAGE=LABELS`` pair (its image read in
+    ``bands``, as ``--bands`` gives them; the datasets know their own bands)."""
     samples = load_training_data(data_root(), datasets, resolution_m) if datasets else []
     for pair in pairs:
         image, sep, labels = pair.partition("=")
         if not sep or not image or not labels:
             raise InputError(pair, "--pair must be IMAGE=LABELS")
-        samples.append(load_labelled_image(image, labels, resolution_m))
+        samples.append(load_labelled_image(image, labels, resolution_m, bands))
     if not samples:
         raise InputError(None, "no training data: give --data datasets or --pair IMAGE=LABELS")
     return samples

@@ -10,6 +10,7 @@ from osmgap.tools.options import (
     add_model_argument,
     add_osm_argument,
     add_out_argument,
+    band_list,
     check_model,
     non_negative_float,
     positive_float,
@@ -22,6 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_aoi_argument(p)
     p.add_argument("--before", required=True, help="GeoTIFF/COG of the earlier date")
     p.add_argument("--after", required=True, help="GeoTIFF/COG of the later date")
+    p.add_argument("--bands", type=band_list, metavar="R,G,B",
+                   help="both images' bands to read as red, green, blue, 1-based (one band: grey); default: as "
+                        "osmgap diff guesses them; a multispectral image needs it (WorldView-2/3 8-band: 5,3,2)")
+    p.add_argument("--after-bands", type=band_list, metavar="R,G,B",
+                   help="the after image's bands, when its sensor differs from the before image's (default: --bands)")
     add_osm_argument(p, ": keeps only the changes OSM has to follow")
     add_out_argument(p)
     add_model_argument(p)
@@ -41,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_change(ChangeRequest(args.aoi, args.before, args.after, args.out, osm=args.osm, model=args.model,
                                        min_length_m=args.min_length, margin_m=args.margin,
                                        tolerance_m=args.tolerance, align=not args.no_align,
-                                       cache_dir=args.cache_dir))
+                                       cache_dir=args.cache_dir, bands=args.bands, after_bands=args.after_bands))
     print(f"{summary['appeared']['count']} appeared, {summary['vanished']['count']} vanished roads; "
           f"{summary['suggestions']} suggestions -> {args.out}")
     return 0

@@ -79,7 +79,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train in full fp32 (default: bf16 autocast where the GPU or CPU has native bf16)")
     p.add_argument("--pair", action="append", default=[], metavar="IMAGE=LABELS",
                    help="add a georeferenced image with its road labels (mask GeoTIFF, OSM file with per-class "
-                        "widths, or road centrelines such as SpaceNet's); repeatable; --data '' trains on pairs only")
+                        "widths, or road centrelines such as SpaceNet's); repeatable; --data '' trains on pairs only; "
+                        "its image is read in --bands when given")
     folds = p.add_argument_group("cross-prediction on an AOI's own OSM labels (--out is then a directory)")
     add_aoi_argument(folds, required=False, what=": the area to cross-predict")
     add_imagery_argument(folds)
@@ -108,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(args.out, "is a directory; --out is the file to write (a checkpoint, or with --write-pack the pack)")
     if cfg.schedule == "cosine-fit" and not cfg.max_minutes:
         raise InputError("--schedule", "cosine-fit anneals over --max-minutes: give it")
+    if args.bands and (args.pack or not (args.pair or args.aoi)):
+        raise InputError("--bands", "chooses the bands of the --pair and --aoi images: give one "
+                                    "(the --data datasets and a --pack know their own)")
     if args.aoi or args.folds:
         if args.write_pack or args.pack:
             raise InputError("--write-pack" if args.write_pack else args.pack,
@@ -130,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from osmgap.jobs.train import load_samples
 
-        samples = load_samples([d.strip() for d in args.data.split(",") if d.strip()], args.pair, args.resolution)
+        samples = load_samples([d.strip() for d in args.data.split(",") if d.strip()], args.pair, args.resolution,
+                               args.bands)
     if args.write_pack:
         from osmgap.model.pack import write_pack
 

@@ -21,6 +21,7 @@ import torch
 from affine import Affine
 from pyproj import Transformer
 from rasterio import features
+from rasterio.warp import transform_bounds
 from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import substring
@@ -188,3 +189,29 @@ def test_misregistered_after_image_is_aligned_first(paris, edit, shifted, tmp_pa
     off_paint = [kind for kind, line in lines
                  if kind == "vanished" or line.intersection(middle.buffer(12.0)).length < 0.7 * line.length]
     assert off_paint  # without alignment the shift itself shows up: a road "vanished", or one "appeared" off the paint
+
+
+def test_a_multispectral_pair_is_read_in_the_bands_asked_for(data, tmp_path, capsys):
+    """A real WorldView-3 8-band chip (Shanghai img1700) against itself: read in true colour
+    (--bands 5,3,2 for both dates) nothing changed and the summary says which bands each date was
+    read in; guessed, the 8-band warning reaches the summary once; an --after-bands the after image
+    lacks is one line naming that file, with nothing written."""
+    chip = data / "chips" / "shanghai" / "AOI_4_Shanghai_img1700_mul.tif"
+    with rasterio.open(chip) as src:
+        west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    aoi = f"{west},{south},{east},{north}"
+    base = ["change", "--aoi", aoi, "--before", str(chip), "--after", str(chip)]
+    assert main([*base, "--out", str(tmp_path / "colour"), "--bands", "5,3,2"]) == 0
+    colour = json.loads((tmp_path / "colour" / "summary.json").read_text())
+    assert colour["before"]["bands_used"] == colour["after"]["bands_used"] == [5, 3, 2]
+    assert colour["appeared"]["count"] == colour["vanished"]["count"] == 0
+    assert not any("8 bands" in w for w in colour["warnings"])
+    assert main([*base, "--out", str(tmp_path / "guessed")]) == 0
+    guessed = json.loads((tmp_path / "guessed" / "summary.json").read_text())
+    assert guessed["after"]["bands_used"] == [1, 2, 3]
+    assert sum("8 bands" in w and "--bands 5,3,2" in w for w in guessed["warnings"]) == 1
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "bad"), "--bands", "5,3,2", "--after-bands", "9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(chip) in err and "--bands 9" in err
+    assert not (tmp_path / "bad").exists()

@@ -6,6 +6,7 @@ import torch
 
 from osmgap.cli import main
 from osmgap.errors import InputError
+from osmgap.jobs.train import load_samples
 from osmgap.model.data import Sample, load_labelled_image, load_training_data
 from osmgap.model.nets import load_checkpoint, save_checkpoint
 from osmgap.model.resume import state_path
@@ -204,3 +205,17 @@ def test_cosine_fit_needs_max_minutes_and_counts_them_across_resumes(crops, tmp_
     again = train(trn, tiny(**cfg, resume=str(state_path(tmp_path / "fit.pt"))), tmp_path / "fit.pt",
                   log=lambda m: None, val=val)  # the budget is spent: it stops after one step
     assert again["steps_done"] == first["steps_done"] + 1
+
+
+def test_a_pair_is_read_in_the_bands_asked_for(data, tmp_path, capsys):
+    """A real 8-band WorldView-3 chip with its SpaceNet centrelines: `--bands 5,3,2` trains on its
+    true colour (three channels that differ), not the coastal/blue/green its file tags; --bands
+    with nothing it could apply to is refused before any data is read."""
+    chips = data / "chips" / "shanghai"
+    image, labels = chips / "AOI_4_Shanghai_img1227_mul.tif", chips / "AOI_4_Shanghai_img1227_roads.geojson"
+    tagged, colour = (load_samples([], [f"{image}={labels}"], 1.0, bands) for bands in (None, (5, 3, 2)))
+    assert tagged[0].image.shape == colour[0].image.shape and (tagged[0].mask == colour[0].mask).all()
+    assert np.abs(tagged[0].image[0] - colour[0].image[0]).mean() > 0.02  # red is not the coastal band
+    assert np.abs(colour[0].image[0] - colour[0].image[2]).mean() > 0.01  # colour, not grey
+    assert main(["train", "--out", str(tmp_path / "x.pt"), "--data", "massachusetts", "--bands", "5,3,2"]) == 2
+    assert "--bands" in capsys.readouterr().err
