@@ -183,6 +183,10 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     if val is None:
         val = [s for s in samples if is_validation(s.name)]
         trn = [s for s in samples if not is_validation(s.name)]
+        own = [s.name.split("/", 1)[1] for s in val if s.domain == "pair"]
+        if own:  # a user with two or three chips of their own must know one does not train
+            log(f"{len(own)} --pair image(s) fell in the validation tenth (a hash of the names) and choose the "
+                f"checkpoint and threshold instead of training: {', '.join(own)}")
     else:
         trn = list(samples)
     if not val:  # a few images of one's own (--pair): better an optimistic figure than none

@@ -219,3 +219,17 @@ def test_a_pair_is_read_in_the_bands_asked_for(data, tmp_path, capsys):
     assert np.abs(colour[0].image[0] - colour[0].image[2]).mean() > 0.01  # colour, not grey
     assert main(["train", "--out", str(tmp_path / "x.pt"), "--data", "massachusetts", "--bands", "5,3,2"]) == 2
     assert "--bands" in capsys.readouterr().err
+
+
+def test_a_pair_image_that_validates_is_named(crops, tmp_path):
+    """The hash-chosen validation tenth can take one of a user's few --pair images: it then does not
+    train, and the log names it (chip25's name hashes into the tenth, chips 20-24 do not)."""
+    trn, _ = crops
+    names = [f"pair/chip{i}.tif+roads.geojson" for i in range(20, 26)]
+    samples = [Sample(name, s.image, s.mask) for name, s in zip(names, trn * 3)]
+    said: list[str] = []
+    record = train(samples, tiny(), tmp_path / "m.pt", log=said.append)
+    assert record["val_images"] == 1 and record["train_images"] == 5
+    assert [m for m in said if "validation tenth" in m] == [
+        "1 --pair image(s) fell in the validation tenth (a hash of the names) and choose the checkpoint and "
+        "threshold instead of training: chip25.tif+roads.geojson"]
