@@ -6,11 +6,11 @@ import argparse
 from osmgap.conflate.params import CHANGE_MARGIN_M, ConflateParams
 from osmgap.tools.options import (
     add_aoi_argument,
+    add_bands_argument,
     add_cache_argument,
     add_model_argument,
     add_osm_argument,
     add_out_argument,
-    band_list,
     check_model,
     non_negative_float,
     positive_float,
@@ -23,11 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_aoi_argument(p)
     p.add_argument("--before", required=True, help="GeoTIFF/COG of the earlier date")
     p.add_argument("--after", required=True, help="GeoTIFF/COG of the later date")
-    p.add_argument("--bands", type=band_list, metavar="R,G,B",
-                   help="both images' bands to read as red, green, blue, 1-based (one band: grey); default: as "
-                        "osmgap diff guesses them; a multispectral image needs it (WorldView-2/3 8-band: 5,3,2)")
-    p.add_argument("--after-bands", type=band_list, metavar="R,G,B",
-                   help="the after image's bands, when its sensor differs from the before image's (default: --bands)")
+    add_bands_argument(p, whose="both images'")
+    add_bands_argument(p, "--after-bands", "the after image's", default="--bands (for a sensor unlike the before image's)")
     add_osm_argument(p, ": keeps only the changes OSM has to follow")
     add_out_argument(p)
     add_model_argument(p)

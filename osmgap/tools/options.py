@@ -148,10 +148,16 @@ def add_imagery_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *
                          what: str = " (default: the sample AOI's)") -> None:
     p.add_argument("--imagery", required=required,
                    help=f"GeoTIFF/COG of the area: any CRS, 8/16-bit, 1-4+ bands{what}")
-    p.add_argument("--bands", type=band_list, metavar="R,G,B",
-                   help="the imagery's bands to read as red, green, blue, 1-based (one band: read as grey). "
-                        "Default: bands named red, green, blue, else the colour interpretation, else the first "
-                        "three; a multispectral image needs it (WorldView-2/3 8-band: 5,3,2)")
+    add_bands_argument(p)
+
+
+def add_bands_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str = "--bands",
+                       whose: str = "the imagery's", default: str | None = None) -> None:
+    """``flag`` (R,G,B) choosing which bands of ``whose`` image are read as red, green and blue."""
+    p.add_argument(flag, type=band_list, metavar="R,G,B",
+                   help=f"{whose} bands to read as red, green, blue, 1-based (one band: read as grey). Default: "
+                        + (default or "bands named red, green, blue, else the colour interpretation, else the "
+                                      "first three; a multispectral image needs it (WorldView-2/3 8-band: 5,3,2)"))
 
 
 def band_list(text: str) -> tuple[int, ...]:

@@ -210,8 +210,11 @@ def test_a_multispectral_pair_is_read_in_the_bands_asked_for(data, tmp_path, cap
     guessed = json.loads((tmp_path / "guessed" / "summary.json").read_text())
     assert guessed["after"]["bands_used"] == [1, 2, 3]
     assert sum("8 bands" in w and "--bands 5,3,2" in w for w in guessed["warnings"]) == 1
+    after = tmp_path / "after_mul.tif"  # another file, so the error can name the right one
+    after.write_bytes(chip.read_bytes())
     capsys.readouterr()
-    assert main([*base, "--out", str(tmp_path / "bad"), "--bands", "5,3,2", "--after-bands", "9"]) == 2
+    assert main(["change", "--aoi", aoi, "--before", str(chip), "--after", str(after), "--out", str(tmp_path / "bad"),
+                 "--bands", "5,3,2", "--after-bands", "9"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(chip) in err and "--bands 9" in err
+    assert len(err.splitlines()) == 1 and str(after) in err and str(chip) not in err and "--bands 9" in err
     assert not (tmp_path / "bad").exists()
