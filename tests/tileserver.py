@@ -95,9 +95,17 @@ class TileServer:
                     server.log.max_in_flight = max(server.log.max_in_flight, server.log.in_flight)
                     n = len(server.log.times)
                     server.log.times.append(time.monotonic())
+                self._counted = True
                 try:
                     self._answer(n)
                 finally:
+                    self._leave()
+
+            def _leave(self) -> None:
+                """Out of the in-flight count before the last byte goes: once the client has the
+                whole answer it may send its next request, and this thread may not have returned."""
+                if self._counted:
+                    self._counted = False
                     with server._lock:
                         server.log.in_flight -= 1
 
@@ -113,6 +121,9 @@ class TileServer:
                     z, x, y = (int(p.split(".")[0]) for p in self.path.strip("/").split("/")[-3:])
                 except ValueError:
                     return self._send(400, b"bad path")
+                if server._src.closed:  # a slow answer outliving its test: nobody is waiting
+                    self.close_connection = True
+                    return None
                 body = server.tile(z, x, y)
                 if f.corrupt:
                     return self._send(200, body[: len(body) // 2])
@@ -120,9 +131,10 @@ class TileServer:
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
+                    server.log.statuses.append(200)
+                    self._leave()
                     self.wfile.write(body[: len(body) // 2])
                     self.close_connection = True
-                    server.log.statuses.append(200)
                     return
                 self._send(200, body)
 
@@ -133,7 +145,8 @@ class TileServer:
                 self.send_header("Content-Type", f"image/{server.fmt}")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
                 server.log.statuses.append(status)
+                self._leave()
+                self.wfile.write(body)
 
         return Handler
