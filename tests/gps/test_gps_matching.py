@@ -207,3 +207,26 @@ def test_lone_fixes_of_sparse_trips_draw_the_road_they_were_on(chicago_roads, ch
     assert share_lit(with_discs, [way]) >= 0.7 and share_lit(chords_only, [way]) <= 0.2
     around = [w for w in chicago_ways.geometry if w.within(way.buffer(500)) and not w.intersects(way.buffer(30))]
     assert len(around) >= 20 and share_lit(with_discs, around) <= 0.02
+
+
+@pytest.mark.parametrize("osm_id", [7340, 3449])
+def test_a_busy_short_block_is_drawn_across_its_blob_at_30_s(chicago_roads, chicago_ways, chicago_traces, osm_id):
+    """A real ~100 m block between two streets, driven by 50-70 trips, taken off the map, a fix
+    every 30 s: only its middle lies farther than the off-map distance from the streets, and its
+    evidence is a blob about as wide as it is long there. Its skeleton alone (~28 m) fell under
+    the smallest component; drawn out to the blob's ends (GraphParams.extend_ends) it covers most
+    of the block."""
+    way = chicago_ways.set_index("osm_id").geometry[osm_id]
+    kept = RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != osm_id].reset_index(drop=True))
+    sparse = resample(chicago_traces, 30.0)
+    grid = discovery_grid(way.buffer(600).bounds, CRS)
+
+    def cover(params: DiscoveryParams) -> float:
+        edges = [d["geometry"] for _, _, d in matched_evidence(sparse, kept, grid, params).evidence.graph.edges(data=True)]
+        near = shapely.union_all([e.buffer(15.0) for e in edges if e.distance(way) < 15.0])
+        return float(way.intersection(near).length / way.length)
+
+    params = DiscoveryParams()
+    assert params.matched_graph.extend_ends
+    assert cover(params) >= 0.6
+    assert cover(replace(params, matched_graph=replace(params.matched_graph, extend_ends=False))) == 0.0

@@ -99,3 +99,32 @@ def test_empty_probability_gives_empty_graph(vegas_mask):
 
 def test_threshold_matters(vegas_mask):
     assert extract_graph(vegas_mask, GraphParams(threshold=1.01)).number_of_edges() == 0
+
+
+def _blob_raster(shape_mask: np.ndarray, px_m: float = 4.0) -> ProbabilityRaster:
+    """Mechanics only: a blob of probability 1 on a 4 m grid, as GPS evidence is drawn."""
+    from affine import Affine
+
+    return ProbabilityRaster(shape_mask.astype(np.float32), Affine(px_m, 0, 0, 0, -px_m, 0), "EPSG:32616")
+
+
+def test_dead_ends_reach_the_ends_of_their_blob_and_a_round_blob_stays_a_stub():
+    """A blob 56 m long and 28 m wide skeletonises to ~28 m, half its width short at each end;
+    with ``extend_ends`` its line spans the blob, and still joins its nodes. A rounder blob shows
+    little direction and is not drawn out to its length."""
+    long_blob = np.zeros((40, 40), bool)
+    long_blob[13:20, 10:24] = True  # 7 x 14 px = 28 x 56 m
+    params = GraphParams(min_blob_m2=0.0, max_hole_m2=0.0, spur_m=0.0, min_component_m=0.0, simplify_m=1.0)
+    plain = extract_graph(_blob_raster(long_blob), params)
+    drawn = extract_graph(_blob_raster(long_blob), GraphParams(**{**params.__dict__, "extend_ends": True}))
+    assert graph_length_m(plain) <= 40.0
+    (u, v, d), = drawn.edges(data=True)
+    xs = sorted(x for x, _ in (d["geometry"].coords[0], d["geometry"].coords[-1]))
+    assert xs[0] == pytest.approx(40.0, abs=4.0) and xs[1] == pytest.approx(96.0, abs=4.0)  # the blob's two ends
+    ends = {d["geometry"].coords[0], d["geometry"].coords[-1]}
+    assert ends == {(drawn.nodes[n]["x"], drawn.nodes[n]["y"]) for n in (u, v)}
+    yy, xx = np.mgrid[0:40, 0:40]
+    roundish = ((xx - 20) / 5) ** 2 + ((yy - 20) / 4) ** 2 <= 1  # 40 x 32 m: an 8 m skeleton
+    assert graph_length_m(extract_graph(_blob_raster(roundish), params)) == pytest.approx(8.0, abs=2.0)
+    # each end goes at most the edge's own length: 24 m, not the blob's 40 m
+    assert graph_length_m(extract_graph(_blob_raster(roundish), GraphParams(**{**params.__dict__, "extend_ends": True}))) <= 26.0
