@@ -163,10 +163,10 @@ def _on_image(im, grid) -> np.ndarray:
     from rasterio.warp import transform
 
     rows, cols = np.mgrid[0:grid.height, 0:grid.width]
-    xs, ys = grid.transform * (cols.ravel() + 0.5, rows.ravel() + 0.5)
+    xs, ys = grid.transform @ (cols.ravel() + 0.5, rows.ravel() + 0.5)
     with rasterio.open(im.path) as src:
         lon, lat = transform(grid.crs, src.crs, xs, ys)
-        c, r = ~src.transform * (np.asarray(lon), np.asarray(lat))
+        c, r = ~src.transform @ (np.asarray(lon), np.asarray(lat))
         inside = (c >= 0) & (c < src.width) & (r >= 0) & (r < src.height)
     return inside.reshape(grid.height, grid.width)
 
