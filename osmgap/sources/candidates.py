@@ -54,7 +54,7 @@ from osmgap.core.osmtags import (
     way_level,
 )
 from osmgap.errors import InputError, one_line
-from osmgap.sources import osm
+from osmgap.sources import osm, osmways
 from osmgap.sources.overture import is_geoparquet, read_overture
 from osmgap.sources.roaddetections import is_roaddetections, read_roaddetections
 
@@ -118,7 +118,7 @@ def _read_osm(path: Path, aoi: Aoi) -> gpd.GeoDataFrame:
     out on both sides), with their ``tunnel``/``bridge``/``layer`` tags: a levelled source. The
     reader's warning about ways it could not read whole is for the OSM input (no road is suggested
     near them); here such a way is evidence as far as the file has it, so it is not given."""
-    reader_log = logging.getLogger(osm.__name__)
+    reader_log = logging.getLogger(osmways.__name__)  # where every OSM reader warns
     quiet = logging.Filter(name="osmgap.sources.candidates")  # passes no record of the OSM reader's
     reader_log.addFilter(quiet)
     try:

@@ -29,8 +29,8 @@ from osmgap.core.http import Response as HttpResponse
 from osmgap.errors import InputError
 from osmgap.maproulette.api import MapRouletteClient, TransientError
 from osmgap.maproulette.config import MapRouletteConfig
-from osmgap.sources import osm, xyz
-from osmgap.sources.osm import load_overpass, overpass_cache_path, overpass_query
+from osmgap.sources import overpass, xyz
+from osmgap.sources.overpass import load_overpass, overpass_cache_path, overpass_query
 from osmgap.sources.xyz import TileFetcher, XyzOptions
 from tests.fake_maproulette import EXTRACT_COLUMNS, FakeMapRoulette
 from tests.loopback import LoopbackServer
@@ -435,7 +435,7 @@ def test_overpass_that_keeps_failing_is_one_input_error_and_nothing_is_cached(tm
     assert err.value.source == "overpass" and words in str(err.value), str(err.value)
     assert "\n" not in str(err.value)
     assert len(server.requests) == requests and len(waits) == requests - 1
-    assert all(w <= osm.OVERPASS_POLICY.max_backoff_s for w in waits)
+    assert all(w <= overpass.OVERPASS_POLICY.max_backoff_s for w in waits)
     assert not list(tmp_path.rglob("*.json"))
 
 

@@ -21,8 +21,9 @@ from shapely.geometry import LineString, Polygon
 from osmgap.core.aoi import Aoi, load_aoi
 from osmgap.core.datamodel import PARKING_COLUMNS, WAY_COLUMNS, RoadNetwork
 from osmgap.errors import InputError
-from osmgap.sources import osm
-from osmgap.sources.osm import ROAD_CLASSES, load_osm, overpass_cache_path, overpass_query
+from osmgap.sources import osm, osm_geojson, overpass
+from osmgap.sources.osm import ROAD_CLASSES, load_osm
+from osmgap.sources.overpass import overpass_cache_path, overpass_query
 
 TEST_DATA = Path(__file__).parent.parent / "data"
 OVERPASS_FIXTURE = TEST_DATA / "overpass_west_oakland.json"
@@ -175,7 +176,7 @@ def no_network(monkeypatch):
     """Any attempt to reach a server fails the test."""
     def refuse(*args, **kwargs):
         raise AssertionError("network used")
-    monkeypatch.setattr(osm, "_http_post", refuse)
+    monkeypatch.setattr(overpass, "_http_post", refuse)
     monkeypatch.setattr(overpy.Overpass, "query", refuse)
     monkeypatch.setattr("urllib.request.urlopen", refuse)
 
@@ -218,15 +219,15 @@ def test_overpass_retries_with_backoff_then_caches(tmp_path: Path, monkeypatch):
             raise opx.OverpassGatewayTimeout()
         return OVERPASS_FIXTURE.read_bytes()
 
-    monkeypatch.setattr(osm, "_http_post", flaky)
-    monkeypatch.setattr(osm.time, "sleep", sleeps.append)
-    monkeypatch.setattr(osm, "OVERPASS_POLICY", replace(osm.OVERPASS_POLICY, jitter=0.0))  # exact waits
+    monkeypatch.setattr(overpass, "_http_post", flaky)
+    monkeypatch.setattr(overpass.time, "sleep", sleeps.append)
+    monkeypatch.setattr(overpass, "OVERPASS_POLICY", replace(overpass.OVERPASS_POLICY, jitter=0.0))  # exact waits
     aoi = load_aoi(OVERPASS_BBOX)
     _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
-    assert len(calls) == 3 and sleeps == [osm.OVERPASS_BACKOFF_S, 2 * osm.OVERPASS_BACKOFF_S]
+    assert len(calls) == 3 and sleeps == [overpass.OVERPASS_BACKOFF_S, 2 * overpass.OVERPASS_BACKOFF_S]
     assert overpass_cache_path(overpass_query(aoi), tmp_path).read_bytes() == OVERPASS_FIXTURE.read_bytes()
 
-    monkeypatch.setattr(osm, "_http_post", lambda *a: pytest.fail("cache not used"))
+    monkeypatch.setattr(overpass, "_http_post", lambda *a: pytest.fail("cache not used"))
     _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
 
 
@@ -234,8 +235,8 @@ def test_overpass_gives_up_with_input_error(tmp_path: Path, monkeypatch):
     def busy(url: str, query: str, timeout_s: float) -> bytes:
         raise opx.OverpassTooManyRequests()
 
-    monkeypatch.setattr(osm, "_http_post", busy)
-    monkeypatch.setattr(osm.time, "sleep", lambda s: None)
+    monkeypatch.setattr(overpass, "_http_post", busy)
+    monkeypatch.setattr(overpass.time, "sleep", lambda s: None)
     with pytest.raises(InputError, match="overpass.*4 times"):
         load_osm("overpass", load_aoi(OVERPASS_BBOX), cache_dir=tmp_path)
     assert not list(tmp_path.iterdir())  # a failure is never cached
@@ -476,4 +477,4 @@ def test_geojson_way_that_is_no_line_is_listed(paris: Path, paris_aoi: Aoi, tmp_
     (0, None), (True, None), ("abc", None), (None, None), ([1], None),
 ])
 def test_osm_id_must_be_an_exact_64_bit_id(value, parsed):
-    assert osm._parse_osm_id(value) == parsed
+    assert osm_geojson._parse_osm_id(value) == parsed

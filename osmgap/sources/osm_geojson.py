@@ -1,0 +1,196 @@
+"""OSM roads from a GeoJSON export of OSM ways (osmium export, Overpass turbo, osm2pgsql-style).
+
+No node ids, so the RoadNetwork's ``nodes`` stays empty. Each line feature is a way classed by its
+``highway`` (else ``type``) property and identified by ``osm_id``; a way whose geometry is empty,
+missing, not a line or has NaN coordinates is listed as unreadable, so no road is suggested where
+it may lie. ``amenity=parking`` polygons are the parking lots.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, shape
+from shapely.geometry.base import BaseGeometry
+
+from osmgap.core.aoi import Aoi
+from osmgap.core.datamodel import NO_GEOMETRY, NOT_A_LINE, NOT_FINITE, RoadNetwork
+from osmgap.core.osmtags import ROAD_CLASSES
+from osmgap.errors import InputError, one_line
+from osmgap.sources import osmways
+
+# OSM ids are positive 64-bit integers; an id a float carries is exact only up to 2**53.
+MAX_OSM_ID = 2**63 - 1
+MAX_FLOAT_ID = 2**53
+
+
+def load_geojson(path: Path, aoi: Aoi) -> RoadNetwork:
+    """Roads of ``aoi`` from a GeoJSON of OSM ways: no node ids, so ``nodes`` stays empty. A way
+    whose geometry is empty, missing, not a line or has NaN coordinates is listed as unreadable
+    (the lines through the finite vertices of its line parts are still ways)."""
+    features = _geojson_features(path)
+    way_features = [(i, f) for i, f in enumerate(features) if _is_way(f)]
+    if features and not any(_is_line(f.get("geometry")) for _, f in way_features):
+        raise InputError(path, "GeoJSON holds no LineString or MultiLineString features")
+    ways: list[osmways.Way] = []
+    unreadable: list[osmways.Unreadable] = []
+    for i, f in way_features:
+        read, problem = _way_from_feature(f, i, path)
+        ways += read
+        unreadable += [problem] if problem is not None else []
+    lots = [lot for lot in map(_lot_from_feature, features) if lot]
+    return osmways.road_network(osmways.clip_to_aoi(ways, aoi), {}, source=str(path), fmt="geojson",
+                                lots=osmways.clip_lots(lots, aoi), unreadable=osmways.near_aoi(unreadable, aoi))
+
+
+def _geojson_features(path: Path) -> list[dict[str, Any]]:
+    """The features of a FeatureCollection or single Feature; InputError for anything else."""
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text (a binary file?): expected GeoJSON") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({one_line(exc)})") from None
+    except RecursionError:
+        raise InputError(path, "JSON nested too deeply to be GeoJSON") from None
+    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+        features = doc.get("features")
+    elif isinstance(doc, dict) and doc.get("type") == "Feature":
+        features = [doc]
+    else:
+        features = None
+    if not isinstance(features, list) or not all(isinstance(f, dict) for f in features):
+        raise InputError(path, "GeoJSON must be a FeatureCollection (or Feature) of OSM ways")
+    return features
+
+
+def _is_line(geometry: Any) -> bool:
+    return isinstance(geometry, dict) and geometry.get("type") in ("LineString", "MultiLineString")
+
+
+def _is_way(feature: dict[str, Any]) -> bool:
+    """A line feature, or one classed as a road whose geometry is a collection or missing: an OSM
+    way the export mangled, which must not go unnoticed."""
+    geometry = feature.get("geometry")
+    if _is_line(geometry):
+        return True
+    mangled = not geometry or (isinstance(geometry, dict) and geometry.get("type") == "GeometryCollection")
+    return mangled and _road_class(_properties(feature))[1] in ROAD_CLASSES
+
+
+def _properties(feature: dict[str, Any]) -> dict[str, Any]:
+    props = feature.get("properties")
+    return props if isinstance(props, dict) else {}
+
+
+def _road_class(props: dict[str, Any]) -> tuple[str, str | None]:
+    """(the property that classes the way, its value): ``highway``, else ``type`` (osm2pgsql-style
+    exports); the value None when neither is set."""
+    key = "highway" if props.get("highway") else "type"
+    value = props.get(key)
+    return key, str(value) if value else None
+
+
+def _way_from_feature(feature: dict[str, Any], index: int,
+                      path: Path) -> tuple[list[osmways.Way], osmways.Unreadable | None]:
+    """The way of one feature and, when it could not be read whole, what is known of it (the way is
+    then the lines through the finite vertices of its line parts); no way when its highway class
+    is not a road."""
+    props = _properties(feature)
+    osm_id = _parse_osm_id(props.get("osm_id"))
+    if osm_id is None:
+        raise InputError(path, f"feature {index} has no usable osm_id property (a positive integer below 2^63; "
+                               f"got {str(props.get('osm_id'))[:40]!r})")
+    class_key, highway = _road_class(props)
+    highway = highway or "road"
+    if highway not in ROAD_CLASSES:
+        return [], None
+    geometry, reason = _way_geometry(feature.get("geometry"), index, path)
+    tags = {k: str(v) for k, v in props.items()
+            if isinstance(v, str) and v not in ("", "None") and k not in ("osm_id", class_key)}
+    tags["highway"] = highway
+    way = osmways.Way(osm_id=osm_id, highway=highway, version=None, node_ids=None, tags=tags, geometry=geometry)
+    if reason is None:
+        return [way], None
+    parts = _parts(geometry)
+    lines = [osmways.known_line(shapely.get_coordinates(part)) for part in parts if part.geom_type == "LineString"]
+    pieces = [replace(way, geometry=g) for g in lines if g is not None]
+    # NaN vertices: the stretches they leave unknown; anything else unreadable: all of it
+    known = (shapely.geometrycollections([osmways.unknown_stretches(shapely.get_coordinates(p)) for p in parts])
+             if reason == NOT_FINITE else geometry)
+    return pieces, osmways.Unreadable(osm_id, reason, known)
+
+
+def _parts(geometry: BaseGeometry) -> np.ndarray:
+    """The single parts of a geometry: a collection's members, then their parts."""
+    return shapely.get_parts(shapely.get_parts(geometry))
+
+
+def _way_geometry(geojson: Any, index: int, path: Path) -> tuple[BaseGeometry, str | None]:
+    """A feature's 2D geometry, and why it is no usable line (None when it is one)."""
+    if not geojson:
+        return LineString(), NO_GEOMETRY
+    try:
+        with np.errstate(invalid="ignore"):  # NaN coordinates are found below, not warned about
+            geometry = shapely.force_2d(shape(geojson))
+    except Exception as exc:  # shapely raises several types for malformed coordinates
+        raise InputError(path, f"feature {index} has malformed geometry ({one_line(exc)[:200]})") from None
+    if geometry.is_empty:
+        return geometry, NO_GEOMETRY
+    if not np.isfinite(shapely.get_coordinates(geometry)).all():
+        return geometry, NOT_FINITE
+    if geometry.geom_type == "LineString":  # nearly every way: no parts to take apart
+        return geometry, None if geometry.length > 0 else NOT_A_LINE
+    if any(p.geom_type != "LineString" or p.length == 0 for p in _parts(geometry)):
+        return geometry, NOT_A_LINE
+    return geometry, None
+
+
+def _lot_from_feature(feature: dict[str, Any]) -> osmways.Lot | None:
+    """A parking lot from a Polygon/MultiPolygon feature tagged ``amenity=parking``, else None
+    (a malformed polygon is skipped: lots only refine what kind of road a suggestion is)."""
+    props = _properties(feature)
+    geometry = feature.get("geometry")
+    if props.get("amenity") != "parking" or not isinstance(geometry, dict) \
+            or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        return None
+    try:
+        with np.errstate(invalid="ignore"):
+            polygon = shapely.force_2d(shape(geometry))
+    except Exception:  # shapely raises several types for malformed coordinates
+        return None
+    if not np.isfinite(shapely.get_coordinates(polygon)).all():
+        return None
+    raw = props.get("osm_id", props.get("@id"))
+    relation = isinstance(raw, str) and raw.startswith("relation/")
+    osm_id = _parse_osm_id(cast(str, raw).removeprefix("relation/") if relation else raw)
+    parking = props.get("parking")
+    return osmways.Lot("relation" if relation else "way", osm_id, str(parking) if parking else None, polygon)
+
+
+def _parse_osm_id(value: Any) -> int | None:
+    """27236016, 27236016.0, '27236016' or 'way/27236016' -> 27236016; None otherwise (also for
+    an id beyond OSM's 64 bits, or a float too large to carry an exact integer, such as 1e30)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.removeprefix("way/").strip()
+        value = int(text) if text.isdigit() else _float_or_none(text)
+    if isinstance(value, float):
+        if not (value.is_integer() and 0 < value <= MAX_FLOAT_ID):
+            return None
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= MAX_OSM_ID:
+        return value
+    return None
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -1,0 +1,207 @@
+"""OSM roads of an AOI from the Overpass API: one query, a disk cache, osmgap's one retry policy.
+
+The query asks for the road ways and parking lots in the AOI's bbox with their nodes and versions
+(``out meta``), so new ways can join existing nodes. Answers are checked to be Overpass answers
+(an HTML "rate limited" page would otherwise read as an empty area, every road of it missing),
+cached by query, and a busy server is asked again after its Retry-After or a capped backoff.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import overpy
+import overpy.exception as opx
+from shapely.geometry import LineString
+
+from osmgap.core.aoi import Aoi
+from osmgap.core.atomic import write_bytes_atomic
+from osmgap.core.datamodel import RoadNetwork
+from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
+from osmgap.core.osmtags import ROAD_CLASSES
+from osmgap.errors import InputError, one_line
+from osmgap.sources.osmways import Lot, NodeTable, Way, clip_lots, clip_to_aoi, polygon_of_rings, road_network
+
+OVERPASS_URL = "https://overpass-api.de/api/interpreter"
+OVERPASS_SPEC = "overpass"
+OVERPASS_TIMEOUT_S = 180  # server-side [timeout:]; the client waits a little longer
+OVERPASS_RETRIES = 3  # retries after the first attempt
+OVERPASS_BACKOFF_S = 5.0  # first wait; doubles on each retry (osmgap.core.http's policy)
+OVERPASS_POLICY = RetryPolicy(retries=OVERPASS_RETRIES, backoff_s=OVERPASS_BACKOFF_S, max_backoff_s=120.0,
+                              max_retry_after_s=600.0)
+OVERPASS_MAX_BYTES = 2 * 2**30  # a large AOI's answer is hundreds of MB; more is no Overpass answer
+DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/overpass")
+
+
+def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
+    """Overpass QL for the road ways and parking lots (ways and multipolygon relations) in the
+    AOI's bbox, with their members, nodes and versions."""
+    minx, miny, maxx, maxy = aoi.bounds
+    classes = "|".join(sorted(ROAD_CLASSES))
+    bbox = f"({miny:.7f},{minx:.7f},{maxy:.7f},{maxx:.7f})"
+    return (f"[out:json][timeout:{timeout_s}];\n"
+            f'(way["highway"~"^({classes})$"]{bbox};\n'
+            f' way["amenity"="parking"]{bbox};\n'
+            f' relation["amenity"="parking"]["type"="multipolygon"]{bbox};);\n'
+            "(._;>;);\nout meta;\n")
+
+
+def overpass_cache_path(query: str, cache_dir: Path | None = None,
+                        url: str = OVERPASS_URL) -> Path:
+    """Where the response to ``query`` is cached: the same query never hits the server twice."""
+    key = hashlib.sha256(f"{url}\n{query}".encode()).hexdigest()
+    return Path(cache_dir or DEFAULT_CACHE_DIR).expanduser() / f"{key}.json"
+
+
+def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_URL) -> RoadNetwork:
+    """Roads of ``aoi`` from Overpass, from the disk cache when the query was answered before."""
+    query = overpass_query(aoi)
+    cache = overpass_cache_path(query, cache_dir, url)
+    result = _read_cached(cache)
+    if result is None:
+        raw, result = _query_with_retries(url, query)
+        write_bytes_atomic(cache, raw)
+    ways, nodes = _ways_from_overpass(result)
+    lots = clip_lots(_lots_from_overpass(result), aoi)
+    return road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=lots)
+
+
+def _read_cached(cache: Path) -> overpy.Result | None:
+    """The cached result, or None when there is none or it is unreadable (then re-fetch)."""
+    if not cache.is_file():
+        return None
+    try:
+        return _parse_overpass(cache.read_bytes())
+    except (ValueError, opx.OverPyException):
+        return None
+
+
+def _parse_overpass(raw: bytes) -> overpy.Result:
+    """Overpass JSON or XML -> overpy.Result; overpy's errors for server remarks, ValueError
+    for anything that is not an Overpass answer. overpy reads any XML or JSON as a result, so an
+    HTML "rate limited" page would be an empty area, every road of it "missing": the root is
+    checked first."""
+    api = overpy.Overpass()
+    try:
+        if raw.lstrip().startswith(b"<"):
+            if not re.search(rb"<osm[\s>/]", raw[:4096]):
+                raise ValueError("not an Overpass answer: XML or HTML without an <osm> root")
+            return api.parse_xml(raw)
+        doc = json.loads(raw, parse_float=Decimal)  # as overpy reads it
+        if not isinstance(doc, dict) or not isinstance(doc.get("elements"), list):
+            raise ValueError("not an Overpass answer: JSON without an elements list")
+        if doc.get("remark"):
+            raise opx.OverpassRuntimeError(msg=str(doc["remark"]))
+        return overpy.Result.from_json(doc, api=api)
+    except (opx.OverPyException, ValueError):
+        raise
+    except Exception as exc:  # KeyError, TypeError, XML parse errors, ...: a garbled answer
+        raise ValueError(f"not an Overpass answer ({type(exc).__name__})") from None
+
+
+def _query_with_retries(url: str, query: str) -> tuple[bytes, overpy.Result]:
+    """Ask Overpass under osmgap's one retry policy (osmgap.core.http): a busy server (429,
+    504, a "runtime error" remark), a dropped connection or a garbled answer is tried again
+    after a capped, jittered backoff or the server's Retry-After; a rejected query is not."""
+    def attempt() -> tuple[bytes, overpy.Result]:
+        try:
+            raw = _http_post(url, query, OVERPASS_TIMEOUT_S + 30)
+            return raw, _parse_overpass(raw)
+        except opx.OverpassBadRequest as exc:
+            raise InputError(OVERPASS_SPEC, f"Overpass rejected the query ({one_line(exc)[:300]})") from None
+        except (opx.OverPyException, ValueError) as exc:
+            raise Retryable(f"{type(exc).__name__}: {one_line(exc)[:200]}") from None
+
+    try:
+        return retry(attempt, OVERPASS_POLICY, sleep=time.sleep)
+    except GaveUp as exc:
+        raise InputError(OVERPASS_SPEC, f"Overpass API at {url} {exc}") from None
+    except Refused as exc:
+        raise InputError(OVERPASS_SPEC, f"Overpass API at {url}: {exc}") from None
+
+
+def _http_post(url: str, query: str, timeout_s: float) -> bytes:
+    """POST the query, once: 400 becomes overpy's bad-request error with the server's words,
+    408/429/5xx a Retryable carrying the server's Retry-After, any other status an InputError."""
+    r = _overpass_client().send("POST", url, data={"data": query}, timeout=(10.0, timeout_s))
+    if r.status == 400:
+        raise opx.OverpassBadRequest(query.encode("utf-8"), msgs=[server_text(r)])
+    raise_if_retryable(r, "Overpass")
+    if r.status != 200:
+        raise InputError(OVERPASS_SPEC, f"Overpass API at {url} answered HTTP {r.status}: {server_text(r)}")
+    return r.body
+
+
+_client: list[HttpClient] = []
+
+
+def _overpass_client() -> HttpClient:
+    """One session per process (keep-alive), made on first use."""
+    if not _client:
+        _client.append(HttpClient(max_bytes=OVERPASS_MAX_BYTES))
+    return _client[0]
+
+
+def _ways_from_overpass(result: overpy.Result) -> tuple[list[Way], NodeTable]:
+    """Road ways and all their nodes from an overpy result that includes the ways' nodes."""
+    ways: list[Way] = []
+    nodes: NodeTable = {}
+    for way in result.ways:
+        tags = dict(way.tags)
+        if tags.get("highway") not in ROAD_CLASSES:
+            continue
+        try:
+            way_nodes = way.get_nodes(resolve_missing=False)
+        except opx.DataIncomplete:
+            raise InputError(OVERPASS_SPEC, f"Overpass response lacks nodes of way {way.id}") from None
+        for n in way_nodes:
+            nodes[n.id] = (n.attributes.get("version"), float(n.lon), float(n.lat))
+        if len(way_nodes) < 2:
+            continue
+        ways.append(Way(osm_id=way.id, highway=tags["highway"],
+                         version=way.attributes.get("version"),
+                         node_ids=[n.id for n in way_nodes], tags=tags,
+                         geometry=LineString([nodes[n.id][1:] for n in way_nodes])))
+    return ways, nodes
+
+
+def _lots_from_overpass(result: overpy.Result) -> list[Lot]:
+    """Parking lots from closed ``amenity=parking`` ways and multipolygon relations; one whose
+    members or nodes the answer lacks is left out."""
+    lots: list[Lot] = []
+    for way in result.ways:
+        if way.tags.get("amenity") == "parking":
+            rings = _way_lines([way])
+            polygon = polygon_of_rings(rings, []) if rings and rings[0].is_closed else None
+            if polygon is not None:
+                lots.append(Lot("way", way.id, way.tags.get("parking"), polygon))
+    for rel in result.relations:
+        if rel.tags.get("amenity") != "parking" or rel.tags.get("type") != "multipolygon":
+            continue
+        try:
+            members = [(m.role, m.resolve(resolve_missing=False))
+                       for m in rel.members if isinstance(m, overpy.RelationWay)]
+        except opx.DataIncomplete:
+            continue
+        outer = _way_lines([w for role, w in members if role != "inner"])
+        polygon = polygon_of_rings(outer, _way_lines([w for role, w in members if role == "inner"]))
+        if polygon is not None:
+            lots.append(Lot("relation", rel.id, rel.tags.get("parking"), polygon))
+    return lots
+
+
+def _way_lines(ways: list[overpy.Way]) -> list[LineString]:
+    """The lon/lat lines of ``ways``; empty when any way lacks its nodes."""
+    lines = []
+    for way in ways:
+        try:
+            coords = [(float(n.lon), float(n.lat)) for n in way.get_nodes(resolve_missing=False)]
+        except opx.DataIncomplete:
+            return []
+        if len(coords) >= 2:
+            lines.append(LineString(coords))
+    return lines
