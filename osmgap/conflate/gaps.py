@@ -48,8 +48,8 @@ from osmgap.core.segments import (
 
 WALK_SLACK_M = 1.5  # a piece is walked back to the last point this close to its best approach
 CONNECTOR_BODY_M = 3.0  # a connection must leave OSM's reach for at least this long
-FREE_END_REACH = 2.0  # a free end joins an OSM way within this many near_m ...
-FREE_END_ANGLE_DEG = 60.0  # ... if the way lies ahead of it
+FREE_END_ANGLE_DEG = 60.0  # a free end joins an OSM way within free_end_reach_m if the way lies ahead of it
+FREE_END_SIDE_M = 8.0  # ... and no farther to the side of its heading than this
 MIN_PIECE_M = 5.0  # no part of a gap network shorter than this is worth a task of its own
 MAX_WALK_M = 400.0  # how far a piece may be walked back along a candidate that keeps closing in
 TIE_M = 1.0  # OSM ways this much farther than the nearest count as equally near (junctions)
@@ -140,7 +140,9 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
     for line, joins, c, h, lv, t in zip(merged, _end_joins(merged, ends, osm, params, portals), conf, highway,
                                          levels, tags):
         gap = _joined(line, joins)
-        gap.confidence = float(score(gap.line)) if score else float(c)
+        # scored on the evidence, not on a free end's join: GPS evidence stops up to 30 m short
+        # of the street it joins, where the map explains the trips and the raster holds nothing
+        gap.confidence = float(score(line)) if score else float(c)
         gap.highway = h
         gap.level = float(lv)
         gap.level_tags = from_level_key(t)
@@ -275,16 +277,36 @@ def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex, params: Con
     if free and len(osm.segs):
         xy = np.asarray([f[2] for f in free], float)
         probe = Samples(xy, np.arange(len(xy)), np.zeros(len(xy)), np.zeros_like(xy), np.zeros(len(xy), int))
-        _, seg = nearest_segment(near_pairs(probe, osm.segs, FREE_END_REACH * params.near_m), osm, len(xy))
-        for (i, end, p, outward), k in zip(free, seg.tolist()):
-            if k < 0:
-                continue
+        pairs = near_pairs(probe, osm.segs, params.free_end_reach_m)
+        ahead: dict[int, list[tuple[float, int, Join]]] = {}
+        for f, k in zip(pairs.sample.tolist(), pairs.segment.tolist()):
+            i, end, p, outward = free[f]
             join = attach_point(p, k, osm, params, end)
-            gap = np.asarray(join.xy) - p
-            norm = np.hypot(*gap) * np.hypot(*outward)
-            if norm == 0 or np.dot(gap, outward) / norm >= np.cos(np.radians(FREE_END_ANGLE_DEG)):
-                out[i][end] = join
+            run = _run_ahead(np.asarray(join.xy) - p, outward)
+            if run is not None:
+                ahead.setdefault(f, []).append((run, int(osm.osm_id[osm.segs.line[k]]), join))
+        for f, options in ahead.items():
+            nearest = min(run for run, _, _ in options)
+            _, _, join = min((o for o in options if o[0] <= nearest + TIE_M), key=lambda o: (o[1], o[0]))
+            out[free[f][0]][free[f][1]] = join
     return out
+
+
+def _run_ahead(gap: np.ndarray, outward: np.ndarray) -> float | None:
+    """How far an end heading ``outward`` runs to reach a point ``gap`` away: the gap's length
+    over the cosine of its angle off the heading, so a way straight ahead wins over a nearer one
+    off to the side (GPS evidence stops 20-30 m short of the street it joins, where another way's
+    end may lie nearer); None beyond FREE_END_ANGLE_DEG off the heading or FREE_END_SIDE_M to
+    its side (a 30 m reach at 60 degrees would end 26 m to the side). An end on the way runs 0."""
+    norm = float(np.hypot(*gap) * np.hypot(*outward))
+    if norm == 0:
+        return 0.0
+    cos = float(np.dot(gap, outward)) / norm
+    if cos < np.cos(np.radians(FREE_END_ANGLE_DEG)):
+        return None
+    if float(np.hypot(*gap)) * np.sqrt(max(0.0, 1.0 - cos * cos)) > FREE_END_SIDE_M:
+        return None
+    return float(np.hypot(*gap)) / cos
 
 
 def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dict[str, int],

@@ -37,6 +37,10 @@ class ConflateParams:
     # Joining: an end reaching an OSM way is attached to it, to its existing node when one lies
     # within node_snap_m of the meeting point (joining a node needs no change to the OSM way).
     node_snap_m: float = 4.0
+    # A free end that stops this short of an OSM way lying ahead of it (within FREE_END_ANGLE_DEG
+    # of its heading) joins it: a detection fading out before its junction. Twice near_m for
+    # imagery; GPS evidence stops where the map explains its trips, off-map distance short.
+    free_end_reach_m: float = 8.0
     # Almost-junctions: an OSM dead end this close to another way, with evidence of a road
     # between them, is a missing_link (JOSM's UnconnectedWays uses 10 m without evidence).
     max_link_m: float = 30.0

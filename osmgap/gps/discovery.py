@@ -57,6 +57,9 @@ from osmgap.graph.skeleton import GraphParams, extract_graph
 # border shows as a GPS ridge inside it with no OSM way left beside it. Evidence this close to
 # the border is not judged.
 EDGE_MARGIN_M = 25.0
+# Evidence stops where a mapped road explains the trips: up to the off-map distance (25 m, the
+# floor of osmgap.gps.evidence) and a few metres of blur short of the road a missing one joins.
+FREE_END_REACH_M = 30.0
 GPS_GRAPH = GraphParams(threshold=0.5, min_blob_m2=400.0, max_hole_m2=600.0, spur_m=25.0, min_component_m=60.0,
                         simplify_m=2.0)
 # Map-matched evidence stops where it meets the mapped roads (there the map explains the trips): a
@@ -197,5 +200,8 @@ def unexplained_share(evidence: np.ndarray, mapped: np.ndarray, grid: Grid,
 
 
 def gps_conflate_params(params: ConflateParams) -> ConflateParams:
-    """Conflation settings for GPS-only evidence: a wider margin at the AOI border."""
-    return replace(params, edge_margin_m=max(params.edge_margin_m, EDGE_MARGIN_M))
+    """Conflation settings for GPS-only evidence: a wider margin at the AOI border, and free ends
+    joined to the OSM way ahead of them from as far as the evidence stops short of a mapped road
+    (within the off-map distance of one the map explains the trips, so no evidence is drawn there)."""
+    return replace(params, edge_margin_m=max(params.edge_margin_m, EDGE_MARGIN_M),
+                   free_end_reach_m=max(params.free_end_reach_m, FREE_END_REACH_M))

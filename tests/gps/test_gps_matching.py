@@ -230,3 +230,31 @@ def test_a_busy_short_block_is_drawn_across_its_blob_at_30_s(chicago_roads, chic
     assert params.matched_graph.extend_ends
     assert cover(params) >= 0.6
     assert cover(replace(params, matched_graph=replace(params.matched_graph, extend_ends=False))) == 0.0
+
+
+def test_a_missing_block_found_by_gps_joins_the_streets_it_stops_short_of(chicago_roads, chicago_ways, chicago_traces):
+    """The same real block (way 7340) every 30 s: its evidence stops 20-30 m short of the two
+    streets it joins, where they explain the trips. Conflated for GPS, each free end heading for a
+    street joins it (osmgap.gps.discovery.FREE_END_REACH_M), so the suggestion is a connected road
+    along the block; with the imagery reach (8 m) it floated in the middle, joined to nothing."""
+    way = chicago_ways.set_index("osm_id").geometry[7340]
+    kept = RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != 7340].reset_index(drop=True))
+    area = way.buffer(600).envelope
+    found = matched_evidence(resample(chicago_traces, 30.0), kept, discovery_grid(area.bounds, CRS), known=area)
+
+    def on_block(params: ConflateParams) -> list:
+        result = conflate(found.evidence, kept, area, params)
+        return [s for s in result.suggestions if reproject(s.geometry, WGS84, CRS).distance(way) < 15.0]
+
+    (joined,) = on_block(gps_conflate_params(ConflateParams()))
+    line = reproject(joined.geometry, WGS84, CRS)
+    assert len(joined.joins) == 2
+    assert line.intersection(way.buffer(15.0)).length / line.length >= 0.9  # along the block, not off it
+    # each end joins the street straight ahead, where the block meets it, not a nearer way's end
+    # 20 m off to the side (the nearest way within reach, which it joined first)
+    line_ends = shapely.points(np.asarray(line.coords)[[0, -1]])
+    for corner in shapely.points(np.asarray(way.coords)[[0, -1]]):
+        assert shapely.distance(corner, line_ends).min() <= 8.0
+    assert way.intersection(line.buffer(15.0)).length / way.length >= 0.85
+    (floating,) = on_block(replace(gps_conflate_params(ConflateParams()), free_end_reach_m=8.0))
+    assert floating.joins == [] and floating.length_m < 0.6 * way.length
