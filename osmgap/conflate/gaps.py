@@ -280,7 +280,7 @@ def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex, params: Con
         pairs = near_pairs(probe, osm.segs, params.free_end_reach_m)
         ahead: dict[int, list[tuple[float, int, Join]]] = {}
         for f, k in zip(pairs.sample.tolist(), pairs.segment.tolist()):
-            i, end, p, outward = free[f]
+            _, end, p, outward = free[f]
             join = attach_point(p, k, osm, params, end)
             run = _run_ahead(np.asarray(join.xy) - p, outward)
             if run is not None:

@@ -57,9 +57,9 @@ from osmgap.graph.skeleton import GraphParams, extract_graph
 # border shows as a GPS ridge inside it with no OSM way left beside it. Evidence this close to
 # the border is not judged.
 EDGE_MARGIN_M = 25.0
-# Evidence stops where a mapped road explains the trips: up to the off-map distance (25 m, the
-# floor of osmgap.gps.evidence) and a few metres of blur short of the road a missing one joins.
-FREE_END_REACH_M = 30.0
+# Evidence stops where a mapped road explains the trips: up to the off-map distance (its floor,
+# osmgap.gps.evidence) and a few metres of blur short of the road a missing one joins.
+FREE_END_REACH_M = EvidenceParams().off_m + 5.0
 GPS_GRAPH = GraphParams(threshold=0.5, min_blob_m2=400.0, max_hole_m2=600.0, spur_m=25.0, min_component_m=60.0,
                         simplify_m=2.0)
 # Map-matched evidence stops where it meets the mapped roads (there the map explains the trips): a
