@@ -100,7 +100,7 @@ def _extend_dead_ends(graph: nx.Graph, mask: np.ndarray, raster: ProbabilityRast
     px = float(abs(raster.transform.a))
     inverse = ~raster.transform
     rows, cols = mask.shape
-    reach_of = {(u, v): d["length"] for u, v, d in graph.edges(data=True)}
+    reach_of = {frozenset((u, v)): d["length"] for u, v, d in graph.edges(data=True)}  # before any end moves
     for node in [n for n in graph.nodes if graph.degree(n) == 1]:
         (other,) = graph.neighbors(node)
         data = graph.edges[node, other]
@@ -114,7 +114,7 @@ def _extend_dead_ends(graph: nx.Graph, mask: np.ndarray, raster: ProbabilityRast
         if norm == 0:
             continue
         heading /= norm
-        limit = reach_of.get((node, other), reach_of.get((other, node), 0.0))
+        limit = reach_of[frozenset((node, other))]
         reach = 0.0
         while reach + px / 2 <= limit:
             col, row = inverse @ tuple(path[-1] + (reach + px / 2) * heading)

@@ -38,9 +38,21 @@ def _network(ways, crs: str = CRS) -> RoadNetwork:
     return RoadNetwork(frame.reset_index(drop=True))
 
 
+def _taken_off(chicago_roads: RoadNetwork, chicago_ways, osm_id: int) -> tuple:
+    """(the real way ``osm_id``, metric; the map without it)."""
+    way = chicago_ways.set_index("osm_id").geometry[osm_id]
+    return way, RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != osm_id].reset_index(drop=True))
+
+
 @pytest.fixture(scope="module")
 def chicago_roads(chicago_ways) -> RoadNetwork:
     return _network(chicago_ways)
+
+
+@pytest.fixture(scope="module")
+def traces_30s(chicago_traces):
+    """Every real trip, a fix every 30 s."""
+    return resample(chicago_traces, 30.0)
 
 
 @pytest.fixture(scope="module")
@@ -122,13 +134,12 @@ def test_trips_split_at_silence_and_jumps():
 def test_a_deleted_road_is_unexplained_and_a_candidate_on_it_explains_it(chicago_roads, chicago_ways, chicago_traces):
     """Delete a real way the shuttles drive: its fixes leave the map; put it back as an added
     line (osmgap.gps.network.with_lines) and re-matching explains them again."""
-    way = chicago_ways.set_index("osm_id").geometry[5411]
+    way, kept = _taken_off(chicago_roads, chicago_ways, 5411)
     near = way.buffer(15)
     trips = np.unique(chicago_traces.trip[shapely.contains_xy(near, chicago_traces.x, chicago_traces.y)])
     assert len(trips) >= 5
     trips = trips[:12]  # enough to tell, and fast
     traces = chicago_traces.take(np.isin(chicago_traces.trip, trips))
-    kept = RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != 5411].reset_index(drop=True))
     graph = road_graph(index_osm(kept, CRS))
     pieces = trip_pieces(traces)
     limit = route_limit(traces, pieces)
@@ -184,8 +195,7 @@ def test_lone_fixes_of_sparse_trips_draw_the_road_they_were_on(chicago_roads, ch
     """A fix every 90 s (~900 m): the steps off the map are too long to draw, but the trips' lone
     off-map fixes still lie on the deleted way they drove, and their discs draw it, while the
     mapped roads around it stay clear of evidence."""
-    way = chicago_ways.set_index("osm_id").geometry[5411]
-    kept = RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != 5411].reset_index(drop=True))
+    way, kept = _taken_off(chicago_roads, chicago_ways, 5411)
     sparse = resample(chicago_traces, 90.0)
     grid = discovery_grid(way.buffer(600).bounds, CRS)
     params = DiscoveryParams()
@@ -210,19 +220,17 @@ def test_lone_fixes_of_sparse_trips_draw_the_road_they_were_on(chicago_roads, ch
 
 
 @pytest.mark.parametrize("osm_id", [7340, 3449])
-def test_a_busy_short_block_is_drawn_across_its_blob_at_30_s(chicago_roads, chicago_ways, chicago_traces, osm_id):
+def test_a_busy_short_block_is_drawn_across_its_blob_at_30_s(chicago_roads, chicago_ways, traces_30s, osm_id):
     """A real ~100 m block between two streets, driven by 50-70 trips, taken off the map, a fix
     every 30 s: only its middle lies farther than the off-map distance from the streets, and its
     evidence is a blob about as wide as it is long there. Its skeleton alone (~28 m) fell under
     the smallest component; drawn out to the blob's ends (GraphParams.extend_ends) it covers most
     of the block."""
-    way = chicago_ways.set_index("osm_id").geometry[osm_id]
-    kept = RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != osm_id].reset_index(drop=True))
-    sparse = resample(chicago_traces, 30.0)
+    way, kept = _taken_off(chicago_roads, chicago_ways, osm_id)
     grid = discovery_grid(way.buffer(600).bounds, CRS)
 
     def cover(params: DiscoveryParams) -> float:
-        edges = [d["geometry"] for _, _, d in matched_evidence(sparse, kept, grid, params).evidence.graph.edges(data=True)]
+        edges = [d["geometry"] for _, _, d in matched_evidence(traces_30s, kept, grid, params).evidence.graph.edges(data=True)]
         near = shapely.union_all([e.buffer(15.0) for e in edges if e.distance(way) < 15.0])
         return float(way.intersection(near).length / way.length)
 
@@ -232,15 +240,14 @@ def test_a_busy_short_block_is_drawn_across_its_blob_at_30_s(chicago_roads, chic
     assert cover(replace(params, matched_graph=replace(params.matched_graph, extend_ends=False))) == 0.0
 
 
-def test_a_missing_block_found_by_gps_joins_the_streets_it_stops_short_of(chicago_roads, chicago_ways, chicago_traces):
+def test_a_missing_block_found_by_gps_joins_the_streets_it_stops_short_of(chicago_roads, chicago_ways, traces_30s):
     """The same real block (way 7340) every 30 s: its evidence stops 20-30 m short of the two
     streets it joins, where they explain the trips. Conflated for GPS, each free end heading for a
     street joins it (osmgap.gps.discovery.FREE_END_REACH_M), so the suggestion is a connected road
     along the block; with the imagery reach (8 m) it floated in the middle, joined to nothing."""
-    way = chicago_ways.set_index("osm_id").geometry[7340]
-    kept = RoadNetwork(chicago_roads.ways[chicago_ways.osm_id.to_numpy() != 7340].reset_index(drop=True))
+    way, kept = _taken_off(chicago_roads, chicago_ways, 7340)
     area = way.buffer(600).envelope
-    found = matched_evidence(resample(chicago_traces, 30.0), kept, discovery_grid(area.bounds, CRS), known=area)
+    found = matched_evidence(traces_30s, kept, discovery_grid(area.bounds, CRS), known=area)
 
     def on_block(params: ConflateParams) -> list:
         result = conflate(found.evidence, kept, area, params)

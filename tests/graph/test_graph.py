@@ -1,7 +1,10 @@
 """Graph extraction on real road masks (SpaceNet Vegas centreline mask)."""
+from dataclasses import replace
+
 import networkx as nx
 import numpy as np
 import pytest
+from affine import Affine
 from rasterio.warp import transform_bounds
 
 from osmgap.core.aoi import utm_crs_for
@@ -103,8 +106,6 @@ def test_threshold_matters(vegas_mask):
 
 def _blob_raster(shape_mask: np.ndarray, px_m: float = 4.0) -> ProbabilityRaster:
     """Mechanics only: a blob of probability 1 on a 4 m grid, as GPS evidence is drawn."""
-    from affine import Affine
-
     return ProbabilityRaster(shape_mask.astype(np.float32), Affine(px_m, 0, 0, 0, -px_m, 0), "EPSG:32616")
 
 
@@ -116,7 +117,7 @@ def test_dead_ends_reach_the_ends_of_their_blob_and_a_round_blob_stays_a_stub():
     long_blob[13:20, 10:24] = True  # 7 x 14 px = 28 x 56 m
     params = GraphParams(min_blob_m2=0.0, max_hole_m2=0.0, spur_m=0.0, min_component_m=0.0, simplify_m=1.0)
     plain = extract_graph(_blob_raster(long_blob), params)
-    drawn = extract_graph(_blob_raster(long_blob), GraphParams(**{**params.__dict__, "extend_ends": True}))
+    drawn = extract_graph(_blob_raster(long_blob), replace(params, extend_ends=True))
     assert graph_length_m(plain) <= 40.0
     (u, v, d), = drawn.edges(data=True)
     xs = sorted(x for x, _ in (d["geometry"].coords[0], d["geometry"].coords[-1]))
@@ -127,4 +128,4 @@ def test_dead_ends_reach_the_ends_of_their_blob_and_a_round_blob_stays_a_stub():
     roundish = ((xx - 20) / 5) ** 2 + ((yy - 20) / 4) ** 2 <= 1  # 40 x 32 m: an 8 m skeleton
     assert graph_length_m(extract_graph(_blob_raster(roundish), params)) == pytest.approx(8.0, abs=2.0)
     # each end goes at most the edge's own length: 24 m, not the blob's 40 m
-    assert graph_length_m(extract_graph(_blob_raster(roundish), GraphParams(**{**params.__dict__, "extend_ends": True}))) <= 26.0
+    assert graph_length_m(extract_graph(_blob_raster(roundish), replace(params, extend_ends=True))) <= 26.0
