@@ -31,10 +31,13 @@ printed as fixes per CPU second of the process (route table included). Each row 
 issue's target beside it where there is one.
 
 Missing connections (osmgap.gps.connections: detours too long to draw, reported between two OSM
-nodes): a connection is right when >= 50 % of the straight segment between its two nodes lies within
-CONNECTION_M (30 m) of deleted ways (the road it stands for runs along that line). ``conn`` counts
-them, ``c.prec`` is the share right (by count), ``c.rec`` the share of driven deleted length on
-ways with >= 50 % of their length within 30 m of a right connection ("deleted ways explained").
+nodes) claim that a road missing between two nodes forces the trips round. ``conn`` counts them;
+``c.prec`` is the share right by ROUTE (by count): the deleted ways shorten the shortest route between
+its two nodes by at least ConnectionParams.min_detour_m (200 m), as the detour a connection needs to
+be reported; ``c.rec`` the share of driven deleted length on ways with >= 50 % of their length on
+such a shortened route ("deleted ways explained"). ``c.line`` is the precision by the straight
+LINE between the nodes (stop 25-34's score): right when >= 50 % of it lies within CONNECTION_M (30 m) of
+deleted ways, which calls a missing road that turns a corner between the two nodes wrong.
 ``--rows`` picks rows by name.
 
 Scale (--scale N; 85 gives 10 million fixes): the real points repeated N times (each copy its own
@@ -69,6 +72,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -85,6 +89,7 @@ from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggest
 from osmgap.core.datapaths import data_root
 from osmgap.core.traces import GpsTraces, add_noise, keep_trips, resample
 from osmgap.gps.carriageways import not_suggested
+from osmgap.gps.connections import ConnectionParams
 from osmgap.gps.density import TrafficIndex, density_rasters, road_likelihood, trip_counts
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_conflate_params, gps_evidence, matched_evidence
 from osmgap.gps.matching import Matcher, route_limit, trip_pieces
@@ -164,6 +169,54 @@ def connection_score(connections: list, deleted: np.ndarray, driven: np.ndarray)
         zone = shapely.union_all(segments[right]).buffer(CONNECTION_M)
         found = shapely.length(shapely.intersection(deleted, zone)) >= CONNECTION_SHARE * np.maximum(length, 1e-9)
     return len(connections), float(right.mean()), float(length[found & driven].sum() / max(length[driven].sum(), 1e-9))
+
+
+def route_graph(lines: np.ndarray) -> nx.Graph:
+    """The (metric) lines as a graph split wherever two cross or meet: nodes are rounded (x, y),
+    edges carry their ``length`` and ``geometry``."""
+    g = nx.Graph()
+    noded = shapely.get_parts(shapely.node(shapely.MultiLineString([list(line.coords) for line in lines])))
+    for seg in noded:
+        a, b = (tuple(np.round(c, 1)) for c in (seg.coords[0], seg.coords[-1]))
+        if a != b and (not g.has_edge(a, b) or g.edges[a, b]["length"] > seg.length):
+            g.add_edge(a, b, length=seg.length, geometry=seg)
+    return g
+
+
+def _route(g: nx.Graph, xy: np.ndarray, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, list]:
+    """(length, edge geometries) of the shortest route between the nodes of ``g`` nearest a and b."""
+    ends = [tuple(xy[int(np.argmin(np.hypot(xy[:, 0] - p[0], xy[:, 1] - p[1])))]) for p in (a, b)]
+    try:
+        path = nx.shortest_path(g, ends[0], ends[1], weight="length")
+    except nx.NetworkXNoPath:
+        return float("inf"), []
+    edges = [g.edges[u, v] for u, v in zip(path[:-1], path[1:])]
+    return float(sum(e["length"] for e in edges)), [e["geometry"] for e in edges]
+
+
+def connection_routes(connections: list, kept: np.ndarray, deleted: np.ndarray,
+                      driven: np.ndarray) -> tuple[float | None, float]:
+    """(precision by count, share of driven deleted length explained) of missing connections by route
+    (see the docstring): right when the complete graph joins its two nodes by a route at least
+    ConnectionParams.min_detour_m shorter than the kept graph does."""
+    if not connections:
+        return None, 0.0
+    saving = ConnectionParams().min_detour_m
+    kept_g, full_g = route_graph(kept), route_graph(np.r_[kept, deleted])
+    kept_xy, full_xy = np.asarray(list(kept_g.nodes)), np.asarray(list(full_g.nodes))
+    right, routes = [], []
+    for c in connections:
+        before, _ = _route(kept_g, kept_xy, c.a, c.b)
+        after, path = _route(full_g, full_xy, c.a, c.b)
+        right.append(before - after >= saving)
+        if right[-1]:
+            routes.extend(path)
+    length = shapely.length(deleted)
+    found = np.zeros(len(deleted), bool)
+    if routes:
+        on_route = shapely.union_all(routes).buffer(1.0)
+        found = shapely.length(shapely.intersection(deleted, on_route)) >= CONNECTION_SHARE * np.maximum(length, 1e-9)
+    return float(np.mean(right)), float(length[found & driven].sum() / max(length[driven].sum(), 1e-9))
 
 
 def _target(value: float, target: float | None) -> str:
@@ -270,7 +323,7 @@ def main() -> int:
     methods = ["matched", "density"] if args.baseline else ["matched"]
     bin_head = "".join(f"{'rec.' + name:>9}" for name, _ in bins)
     header = (f"{'method':<8}{'traces':<16}{'points':>9}{'suggest':>9}{'cw':>4}{'km':>7}{'prec':>7}{'recall':>8}{'rec.driven':>11}"
-              f"{'rec.apart':>10}{'rec.on':>7}{'prec.mapped':>12}{bin_head}{'conn':>5}{'c.prec':>7}{'c.rec':>6}{'fix/s':>9}{'sec':>6}  target (precision, recall driven)")
+              f"{'rec.apart':>10}{'rec.on':>7}{'prec.mapped':>12}{bin_head}{'conn':>5}{'c.prec':>7}{'c.rec':>6}{'c.line':>7}{'fix/s':>9}{'sec':>6}  target (precision, recall driven)")
     print(header)
     with tempfile.TemporaryDirectory() as cache:
         for name, variant in picked_variants(traces, args.seed, args.rows):
@@ -278,10 +331,12 @@ def main() -> int:
                 t0 = time.perf_counter()
                 speed = None
                 conn: tuple[int, float | None, float] = (0, None, 0.0)
+                by_route: tuple[float | None, float] = (None, 0.0)
                 if method == "matched":
                     found = matched_evidence(variant, exp.kept, grid, params, cache_dir=Path(cache))
                     evidence, speed = found.evidence, len(variant) / max(found.match_seconds, 1e-9)
                     conn = connection_score(found.connections, exp.deleted, driven)
+                    by_route = connection_routes(found.connections, kept_lines, exp.deleted, driven)
                 else:
                     evidence = gps_evidence(variant, grid, params)
                 result = conflate(evidence, exp.kept, area, gps_conflate_params(ConflateParams()))
@@ -303,8 +358,9 @@ def main() -> int:
                        "recall_length_driven_apart": round(apt["recall_length"], 3),
                        "recall_length_driven_on_way": round(onw["recall_length"], 3),
                        "recall_length_driven_by_trips": by_trips, "precision_length_mapped_places": round(pm, 3),
-                       "connections": conn[0], "connection_precision": conn[1],
-                       "connection_recall_driven": round(conn[2], 3),
+                       "connections": conn[0], "connection_precision": by_route[0],
+                       "connection_recall_driven": round(by_route[1], 3), "connection_precision_line": conn[1],
+                       "connection_recall_driven_line": round(conn[2], 3),
                        "match_fixes_per_cpu_s": None if speed is None else round(speed),
                        "seconds": round(time.perf_counter() - t0, 1)}
                 rows.append(row)
@@ -316,7 +372,8 @@ def main() -> int:
                 print(f"{method:<8}{name:<16}{row['points']:>9,}{row['suggestions']:>9}{row['carriageways']:>4}{row['suggested_km']:>7.2f}"
                       f"{row['precision_length']:>7.3f}{row['recall_length']:>8.3f}{row['recall_length_driven']:>11.3f}"
                       f"{row['recall_length_driven_apart']:>10.3f}{row['recall_length_driven_on_way']:>7.3f}{pm:>12.3f}{cells}{conn[0]:>5}"
-                      f"{'-' if conn[1] is None else f'{conn[1]:.2f}':>7}{conn[2]:>6.3f}{'-' if speed is None else f'{speed:,.0f}':>9}"
+                      f"{'-' if by_route[0] is None else f'{by_route[0]:.2f}':>7}{by_route[1]:>6.3f}"
+                      f"{'-' if conn[1] is None else f'{conn[1]:.2f}':>7}{'-' if speed is None else f'{speed:,.0f}':>9}"
                       f"{row['seconds']:>6.1f}  {marks}", flush=True)
     for label, names in (("every row", None), ("dense rows (all traces, noise 10 m)", ("all traces", "noise 10 m"))):
         picked = [r for r in rows if r["method"] == "matched" and (names is None or r["traces"] in names)]

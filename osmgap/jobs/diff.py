@@ -100,7 +100,7 @@ class DiffRequest:
     gps: list[str] = field(default_factory=list)  # GPS trace files/directories (osmgap.gps)
     gps_crs: str | None = None  # CRS of CSV/mapconstruction coordinates (GPX is always WGS84)
     gps_columns: dict[str, str] | None = None  # CSV field -> column
-    gps_connections: bool = False  # GPS-only: also report missing_connection between two junctions (sparse traces)
+    gps_connections: bool = True  # GPS-only: also report missing_connection between two junctions (sparse traces)
     name: str | None = None  # the AOI's name in the outputs and the state (--name); default: from the AOI file
 
 
@@ -281,7 +281,7 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
 
 
 def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNetwork,
-                  connections: bool = False) -> EvidenceRun:
+                  connections: bool = True) -> EvidenceRun:
     """GPS-only discovery: every trip map-matched to the OSM roads, the road graph of what they
     cannot explain (osmgap.gps.discovery)."""
     from osmgap.gps.discovery import discovery_grid, matched_evidence  # GPS runs only: see TYPE_CHECKING above
@@ -297,7 +297,8 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
                              "cpu_seconds": round(found.match_seconds, 2),
                              "missing_connections": len(found.connections),
                              "second_carriageways": len(found.carriageways)}}
-    # opt-in: their precision on the Chicago bench is 0.5-0.7 (bench/gps.py), below osmgap's bar
+    # on unless --no-gps-connections: on the Chicago bench 0.86-1.00 of them remove a real detour at
+    # 30-90 s (bench/gps.py, judged by route; stop 35)
     extra = found.connection_suggestions(grid.crs) if connections else []
     return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, connections=extra,
                        carriageways=found.carriageways)

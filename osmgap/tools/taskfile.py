@@ -2,7 +2,8 @@
 
 Why a file: a weekly cron line should name one thing; the file holds the sources, thresholds,
 publish target and schedule, and is reviewed like code. Each table maps one to one onto a
-verb's options (``[diff]`` -> ``osmgap diff --key value``; ``true`` is a bare flag):
+verb's options (``[diff]`` -> ``osmgap diff --key value``; ``true`` is a bare flag, ``false``
+turns off a flag that is on by default):
 
     name = "paris-1447"         # required
     schedule = "weekly"         # for people and the README's crontab line; cron does the timing
@@ -77,7 +78,8 @@ class TaskSpec:
         parser = _Parser(self.path, verb)
         module = import_module(f"osmgap.tools.{verb}")
         module.add_arguments(parser)
-        args = parser.parse_args(table_argv(table, self.root, self.path))
+        negatable = {o[len("--no-"):] for o in parser._option_string_actions if o.startswith("--no-")}
+        args = parser.parse_args(table_argv(table, self.root, self.path, negatable))
         args.run = module.run
         check = getattr(module, "check", None)  # what argparse cannot check alone (osmgap.tools.diff.check)
         if check is not None:
@@ -116,12 +118,13 @@ def load_task(path: str | Path) -> TaskSpec:
     return TaskSpec(path, doc["name"], str(doc.get("schedule", "")), root, state, out, tables)
 
 
-def table_argv(table: dict[str, Any], root: Path, source: Path) -> list[str]:
-    """``{"min-length": 30, "dry-run": true}`` -> ``["--min-length", "30", "--dry-run"]``."""
+def table_argv(table: dict[str, Any], root: Path, source: Path, negatable: set[str] | None = None) -> list[str]:
+    """``{"min-length": 30, "dry-run": true}`` -> ``["--min-length", "30", "--dry-run"]``; ``false``
+    is ``--no-KEY`` for the flags in ``negatable`` (those on by default), else no flag."""
     argv: list[str] = []
     for key, value in table.items():
         if isinstance(value, bool):
-            argv += [f"--{key}"] if value else []
+            argv += [f"--{key}"] if value else [f"--no-{key}"] if key in (negatable or set()) else []
         elif isinstance(value, (str, int, float)):
             argv.append(f"--{key}={_resolve(root, key, str(value)) if isinstance(value, str) else value}")
         else:

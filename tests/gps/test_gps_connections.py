@@ -81,11 +81,11 @@ def test_summary_names_missing_connections(tmp_path):
     assert any("2 missing connections" in line and "not in suggestions.osm" in line for line in lines)
 
 
-def test_diff_reports_connections_only_when_asked_and_never_in_the_osm_file(chicago_gps, chicago_ways, chicago_traces,
-                                                                           tmp_path):
-    """`osmgap diff --gps --gps-connections` end to end: every real trip resampled to 90 s (a CSV),
-    a third of the long driven ways deleted from the real graph. The connections reach
-    suggestions.geojson and the summary, never suggestions.osm; without the flag there are none."""
+def test_diff_reports_connections_unless_told_not_to_and_never_in_the_osm_file(chicago_gps, chicago_ways,
+                                                                              chicago_traces, tmp_path):
+    """`osmgap diff --gps` end to end: every real trip resampled to 90 s (a CSV), a third of the long
+    driven ways deleted from the real graph. The connections reach suggestions.geojson and the
+    summary, never suggestions.osm; with --no-gps-connections there are none."""
     import pandas as pd
 
     from osmgap.cli import main
@@ -99,12 +99,12 @@ def test_diff_reports_connections_only_when_asked_and_never_in_the_osm_file(chic
     kept.to_crs(WGS84).to_file(tmp_path / "osm.geojson", driver="GeoJSON")
     bbox = ",".join(f"{v:.6f}" for v in reproject(box(*ways.total_bounds), CRS, WGS84).bounds)
     runs = {}
-    for flag in ([], ["--gps-connections"]):
-        out = tmp_path / ("with" if flag else "without")
+    for flag in (["--no-gps-connections"], []):
+        out = tmp_path / ("without" if flag else "with")
         assert main(["diff", f"--aoi={bbox}", "--osm", str(tmp_path / "osm.geojson"), "--gps", str(csv),
                      "--gps-crs", CRS, "--out", str(out), *flag]) == 0
         feats = json.loads((out / "suggestions.geojson").read_text())["features"]
-        runs[bool(flag)] = (out, [f for f in feats if f["properties"]["kind"] == KIND], feats)
+        runs[not flag] = (out, [f for f in feats if f["properties"]["kind"] == KIND], feats)
     assert runs[False][1] == []
     out, connections, feats = runs[True]
     summary = json.loads((out / "summary.json").read_text())

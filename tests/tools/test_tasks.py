@@ -41,6 +41,18 @@ def test_a_bad_task_file_says_which_table_is_wrong(tmp_path):
         load_task(bad)
 
 
+def test_false_turns_off_a_flag_that_is_on_by_default_and_leaves_others_off(tmp_path):
+    """`gps-connections = false` must reach `osmgap diff` as --no-gps-connections: dropping the flag
+    would leave it on, the opposite of what the file says."""
+    task = tmp_path / "t.toml"
+    base = 'name = "x"\n[diff]\naoi = "a"\nout = "o"\n'
+    for line, connections in (("gps-connections = false\n", False), ("gps-connections = true\n", True), ("", True)):
+        task.write_text(base + line + "unsupported = false\n")
+        diff = dict(load_task(task).steps())["diff"]
+        assert diff.gps_connections is connections
+        assert diff.unsupported is False  # a plain flag: false is no flag
+
+
 @pytest.mark.slow
 def test_the_shipped_sample_task_runs_as_shipped(tmp_path):
     """A copy of the workspace layout (tasks/ and sample_aoi/ side by side), the file unchanged."""
