@@ -105,6 +105,7 @@ class MatchedDiscovery:
     unexplained: Unexplained
     match_seconds: float  # CPU seconds of matching alone (route table included)
     route_limit_m: float
+    match_wall_seconds: float = 0.0  # the same in wall-clock seconds (fastmm builds its route table on several threads)
     verified: dict[str, int] = field(default_factory=dict)  # candidate edges kept / dropped by re-matching
     connections: list[Connection] = field(default_factory=list)  # detours too long to draw (metric)
     node_ids: dict[int, int] = field(default_factory=dict)  # their network node keys -> OSM node ids
@@ -130,14 +131,14 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
                      cache_dir: Path | None = None, known: BaseGeometry | None = None) -> MatchedDiscovery:
     """The road graph of what the map (``roads``) cannot explain in ``traces`` (in ``grid.crs``);
     ``known``: the metric area ``roads`` covers (fixes outside it are no evidence; None: all)."""
-    started = time.process_time()
+    started, started_wall = time.process_time(), time.perf_counter()
     pieces = trip_pieces(traces, params.matching)
     limit = route_limit(traces, pieces, params.matching)
     osm = index_osm(roads, grid.crs)
     network = road_graph(osm)
     matches = (Matcher(network, limit, params.matching, cache_dir).match(traces, pieces) if len(network)
                else no_matches(len(traces), pieces))
-    seconds = time.process_time() - started
+    seconds, wall = time.process_time() - started, time.perf_counter() - started_wall
     found = unexplained(traces, matches, params.evidence, known)
     evidence = chord_counts(traces, found, grid, params)
     blurred = blurred_trips(evidence, grid, params.density)
@@ -151,7 +152,7 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
     joins = missing_connections(traces, matches, found, network, params.connections)
     twins: list[Carriageway] = (missing_carriageways(traces, matches, network, params.carriageways, known)
                                 if params.carriageways is not None else [])
-    return MatchedDiscovery(Evidence(graph, prob), matches, found, seconds, limit, checked, joins,
+    return MatchedDiscovery(Evidence(graph, prob), matches, found, seconds, limit, wall, checked, joins,
                             osm_node_ids(osm, joins), carriageway_suggestions(twins, osm, grid.crs))
 
 
