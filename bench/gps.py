@@ -35,7 +35,9 @@ nodes) claim that a road missing between two nodes forces the trips round. ``con
 ``c.prec`` is the share right by ROUTE (by count): the deleted ways shorten the shortest route between
 its two nodes by at least ConnectionParams.min_detour_m (200 m), as the detour a connection needs to
 be reported; ``c.rec`` the share of driven deleted length on ways with >= 50 % of their length on
-such a shortened route ("deleted ways explained"). ``c.line`` is the precision by the straight
+such a shortened route ("deleted ways explained"); ``rec.flag`` the share of driven deleted length
+that a line finds or a right connection explains (what a mapper is pointed at, drawn or not; the
+issue's target stays on ``rec.driven``, lines only). ``c.line`` is the precision by the straight
 LINE between the nodes (stop 25-34's score): right when >= 50 % of it lies within CONNECTION_M (30 m) of
 deleted ways, which calls a missing road that turns a corner between the two nodes wrong.
 ``--rows`` picks rows by name.
@@ -194,13 +196,13 @@ def _route(g: nx.Graph, xy: np.ndarray, a: tuple[float, float], b: tuple[float, 
     return float(sum(e["length"] for e in edges)), [e["geometry"] for e in edges]
 
 
-def connection_routes(connections: list, kept: np.ndarray, deleted: np.ndarray,
-                      driven: np.ndarray) -> tuple[float | None, float]:
-    """(precision by count, share of driven deleted length explained) of missing connections by route
-    (see the docstring): right when the complete graph joins its two nodes by a route at least
-    ConnectionParams.min_detour_m shorter than the kept graph does."""
+def connection_routes(connections: list, kept: np.ndarray, deleted: np.ndarray) -> tuple[float | None, np.ndarray]:
+    """(precision by count, per deleted way: explained) of missing connections by route (see the
+    docstring): right when the complete graph joins its two nodes by a route at least
+    ConnectionParams.min_detour_m shorter than the kept graph does; a deleted way is explained when
+    >= CONNECTION_SHARE of it lies on such a route."""
     if not connections:
-        return None, 0.0
+        return None, np.zeros(len(deleted), bool)
     saving = ConnectionParams().min_detour_m
     kept_g, full_g = route_graph(kept), route_graph(np.r_[kept, deleted])
     kept_xy, full_xy = np.asarray(list(kept_g.nodes)), np.asarray(list(full_g.nodes))
@@ -216,7 +218,19 @@ def connection_routes(connections: list, kept: np.ndarray, deleted: np.ndarray,
     if routes:
         on_route = shapely.union_all(routes).buffer(1.0)
         found = shapely.length(shapely.intersection(deleted, on_route)) >= CONNECTION_SHARE * np.maximum(length, 1e-9)
-    return float(np.mean(right)), float(length[found & driven].sum() / max(length[driven].sum(), 1e-9))
+    return float(np.mean(right)), found
+
+
+def flagged_recall(lines: list, deleted: np.ndarray, driven: np.ndarray, explained: np.ndarray, crs: object,
+                   radius_m: float) -> tuple[float, float]:
+    """(share of driven deleted length that a line finds or a right connection explains, share that a
+    right connection explains): what a mapper is pointed at, drawn or not."""
+    length = shapely.length(deleted)
+    total = max(float(length[driven].sum()), 1e-9)
+    by_connection = float(length[explained & driven].sum())
+    rest = driven & ~explained
+    by_line = score(lines, deleted[rest], crs, radius_m=radius_m)["recall_length"] * float(length[rest].sum()) if rest.any() else 0.0
+    return (by_connection + by_line) / total, by_connection / total
 
 
 def _target(value: float, target: float | None) -> str:
@@ -323,7 +337,7 @@ def main() -> int:
     methods = ["matched", "density"] if args.baseline else ["matched"]
     bin_head = "".join(f"{'rec.' + name:>9}" for name, _ in bins)
     header = (f"{'method':<8}{'traces':<16}{'points':>9}{'suggest':>9}{'cw':>4}{'km':>7}{'prec':>7}{'recall':>8}{'rec.driven':>11}"
-              f"{'rec.apart':>10}{'rec.on':>7}{'prec.mapped':>12}{bin_head}{'conn':>5}{'c.prec':>7}{'c.rec':>6}{'c.line':>7}{'fix/s':>9}{'sec':>6}  target (precision, recall driven)")
+              f"{'rec.apart':>10}{'rec.on':>7}{'prec.mapped':>12}{bin_head}{'conn':>5}{'c.prec':>7}{'c.rec':>6}{'c.line':>7}{'rec.flag':>9}{'fix/s':>9}{'sec':>6}  target (precision, recall driven)")
     print(header)
     with tempfile.TemporaryDirectory() as cache:
         for name, variant in picked_variants(traces, args.seed, args.rows):
@@ -331,12 +345,12 @@ def main() -> int:
                 t0 = time.perf_counter()
                 speed = None
                 conn: tuple[int, float | None, float] = (0, None, 0.0)
-                by_route: tuple[float | None, float] = (None, 0.0)
+                by_route: tuple[float | None, np.ndarray] = (None, np.zeros(len(exp.deleted), bool))
                 if method == "matched":
                     found = matched_evidence(variant, exp.kept, grid, params, cache_dir=Path(cache))
                     evidence, speed = found.evidence, len(variant) / max(found.match_seconds, 1e-9)
                     conn = connection_score(found.connections, exp.deleted, driven)
-                    by_route = connection_routes(found.connections, kept_lines, exp.deleted, driven)
+                    by_route = connection_routes(found.connections, kept_lines, exp.deleted)
                 else:
                     evidence = gps_evidence(variant, grid, params)
                 result = conflate(evidence, exp.kept, area, gps_conflate_params(ConflateParams()))
@@ -349,6 +363,7 @@ def main() -> int:
                 onw = score(lines, exp.deleted[on_way], exp.crs, radius_m=args.radius)
                 mapped = [s for s, lacks in zip(lines, _near_share(lines, unmapped, exp.crs, args.radius) >= 0.7) if not lacks]
                 pm = score(mapped, exp.deleted, exp.crs, radius_m=args.radius)["precision_length"]
+                flagged, c_rec = flagged_recall(lines, exp.deleted, driven, by_route[1], exp.crs, args.radius)
                 by_trips = {n: round(score(lines, exp.deleted[m], exp.crs, radius_m=args.radius)["recall_length"], 3)
                             if m.any() else None for n, m in bins}
                 row: dict[str, Any] = {"method": method, "traces": name, "points": len(variant), "trips": variant.trips,
@@ -359,7 +374,8 @@ def main() -> int:
                        "recall_length_driven_on_way": round(onw["recall_length"], 3),
                        "recall_length_driven_by_trips": by_trips, "precision_length_mapped_places": round(pm, 3),
                        "connections": conn[0], "connection_precision": by_route[0],
-                       "connection_recall_driven": round(by_route[1], 3), "connection_precision_line": conn[1],
+                       "connection_recall_driven": round(c_rec, 3), "connection_precision_line": conn[1],
+                       "recall_length_driven_flagged": round(flagged, 3),
                        "connection_recall_driven_line": round(conn[2], 3),
                        "match_fixes_per_cpu_s": None if speed is None else round(speed),
                        "match_wall_s": None if speed is None else found.match_wall_seconds,
@@ -373,8 +389,8 @@ def main() -> int:
                 print(f"{method:<8}{name:<16}{row['points']:>9,}{row['suggestions']:>9}{row['carriageways']:>4}{row['suggested_km']:>7.2f}"
                       f"{row['precision_length']:>7.3f}{row['recall_length']:>8.3f}{row['recall_length_driven']:>11.3f}"
                       f"{row['recall_length_driven_apart']:>10.3f}{row['recall_length_driven_on_way']:>7.3f}{pm:>12.3f}{cells}{conn[0]:>5}"
-                      f"{'-' if by_route[0] is None else f'{by_route[0]:.2f}':>7}{by_route[1]:>6.3f}"
-                      f"{'-' if conn[1] is None else f'{conn[1]:.2f}':>7}{'-' if speed is None else f'{speed:,.0f}':>9}"
+                      f"{'-' if by_route[0] is None else f'{by_route[0]:.2f}':>7}{c_rec:>6.3f}"
+                      f"{'-' if conn[1] is None else f'{conn[1]:.2f}':>7}{flagged:>9.3f}{'-' if speed is None else f'{speed:,.0f}':>9}"
                       f"{row['seconds']:>6.1f}  {marks}", flush=True)
     for label, names in (("every row", None), ("dense rows (all traces, noise 10 m)", ("all traces", "noise 10 m"))):
         picked = [r for r in rows if r["method"] == "matched" and (names is None or r["traces"] in names)]
