@@ -245,7 +245,10 @@ def _csv_chunk(chunk: pd.DataFrame, mapping: dict[str, str], crs: str, row0: int
         bad = ~np.isfinite(values) & (raw.notna().to_numpy() | required)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise InputError(path, f"row {row0 + k + 2}: {fld} {raw.iloc[k]!r} is not a number")
+            value = raw.iloc[k]
+            problem = ("is empty or NaN" if pd.isna(value) else
+                       f"{value!r} is not a number" if isinstance(value, str) else f"{value} is not a finite number")
+            raise InputError(path, f"row {row0 + k + 2}: {fld} {problem}")
         return values
 
     trip = None
