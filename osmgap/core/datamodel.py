@@ -86,7 +86,9 @@ class ProbabilityRaster:
         return abs(self.transform.a), abs(self.transform.e)
 
 
-SUGGESTION_KINDS = ("missing_road", "missing_link", "misconnection", "unsupported_osm_way")
+# two OSM nodes that GPS trips detour between: a road is missing there, its course unknown (osmgap.gps.connections)
+MISSING_CONNECTION = "missing_connection"
+SUGGESTION_KINDS = ("missing_road", "missing_link", "misconnection", "unsupported_osm_way", MISSING_CONNECTION)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 
 from osmgap.core.atomic import write_bytes_atomic
-from osmgap.core.datamodel import WGS84, Suggestion
+from osmgap.core.datamodel import MISSING_CONNECTION, WGS84, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.osmtags import clean_text
 from osmgap.sources.xyz import AnyImagery, open_window_reader
@@ -28,6 +28,8 @@ KIND_STYLE = {  # colour, line width, line style, legend text
     "missing_road": ("#ff1744", 3.2, "-", "suggested missing roads"),
     "missing_link": ("#d500f9", 3.2, "-", "missing links"),
     "unsupported_osm_way": ("#616161", 2.0, ":", "OSM ways without evidence"),
+    # a straight gap between two junctions, not the road: thin, dotted, its two ends marked
+    MISSING_CONNECTION: ("#ff1744", 1.6, (0, (1, 3)), "missing connections: two junctions, road's course unknown"),
 }
 
 
@@ -97,6 +99,9 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
             colour, width, style, _ = KIND_STYLE.get(kind, KIND_STYLE["missing_road"])
             ax.add_collection(LineCollection(_paths(picked), colors=colour, linewidths=width, linestyles=style,
                                              alpha=0.95))
+            if kind == MISSING_CONNECTION:
+                ends = shapely.get_coordinates(shapely.boundary(picked))
+                ax.plot(ends[:, 0], ends[:, 1], ls="", marker="o", color=colour, markersize=4)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_xticks([])

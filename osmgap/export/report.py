@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
+from osmgap.core.datamodel import MISSING_CONNECTION as CONNECTION  # noqa: E402
 from osmgap.export.scanmap import DEFAULT_JOSM_URL, Basemap, render_page  # noqa: E402
 from osmgap.workspace.store import STATUSES, Store, now_iso  # noqa: E402
 from osmgap.workspace.tracking import TWIN_REASON, precision  # noqa: E402
@@ -131,6 +132,9 @@ def render_html(data: ReportData, basemap: Basemap | None = None) -> str:
                 f'src="data:image/png;base64,{plot}">' if plot else '<p id="history-plot">No history yet.</p>')
     legend = "".join(f'<span class="legend" data-status="{k}"><span class="legend-swatch" style="background:{COLOURS[k]}">'
                      f'</span>{"OSM roads" if k == "osm" else k}</span>' for k in (*STATUSES, "osm"))
+    if any(r["kind"] == CONNECTION for r in data.suggestions):  # drawn dotted: a straight gap, not a road
+        legend += ('<span class="legend" data-kind="missing_connection"><span class="legend-dots"></span>'
+                   "missing connection: two junctions, the road's course unknown</span>")
     summary = f"""<p id="meta">Generated {_e(data.generated)}. {len(data.runs)} run(s); last run {_e(last)}.
 Since the previous run: <span id="latest-new">{changes['new']}</span> new,
 <span id="latest-fixed">{changes['fixed']}</span> fixed,
@@ -184,7 +188,9 @@ def render_markdown(data: ReportData) -> str:
         for r in sorted(waiting, key=lambda r: -r["length_m"])[:20]:
             link = data.task_urls.get(r["id"])
             label = f"[{r['id']}]({link})" if link else r["id"]
-            out.append(f"- {label}: {r['length_m']:.0f} m, {r['status']}")
+            what = (f"two junctions {r['length_m']:.0f} m apart, the road's course unknown" if r["kind"] == CONNECTION
+                    else f"{r['length_m']:.0f} m")
+            out.append(f"- {label}: {what}, {r['status']}")
     out += [*(f"\n> {w}" for w in (*data.notes, *data.warnings)), ""]
     return "\n".join(out)
 

@@ -35,13 +35,13 @@ from shapely.geometry import LineString
 
 from osmgap.conflate.osmindex import OsmIndex
 from osmgap.core.aoi import reproject
-from osmgap.core.datamodel import WGS84, Suggestion
+from osmgap.core.datamodel import MISSING_CONNECTION, WGS84, Suggestion
 from osmgap.core.traces import GpsTraces
 from osmgap.gps.evidence import Unexplained
 from osmgap.gps.matching import Matches
 from osmgap.gps.network import RoadGraph
 
-KIND = "missing_connection"
+KIND = MISSING_CONNECTION
 
 
 @dataclass(frozen=True)

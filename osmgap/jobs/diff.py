@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from shapely.geometry import box
 
 from osmgap import __version__
-from osmgap.conflate.conflate import Conflation, Evidence, conflate
+from osmgap.conflate.conflate import NEW_ROAD_KINDS, Conflation, Evidence, conflate
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, load_aoi, reproject
 from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_atomic
@@ -227,7 +227,9 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
             "osmgap_version": __version__,
             "aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds), "area_km2": round(aoi.area_km2(), 4)},
             "suggestions": len(suggestions),
-            "km_suggested": round(sum(s.length_m for s in suggestions if s.geometry.geom_type == "LineString") / 1000, 3),
+            # road to add: not the straight line of a missing_connection (its road's geometry is
+            # unknown) nor an OSM way the evidence does not show
+            "km_suggested": round(sum(s.length_m for s in suggestions if s.kind in NEW_ROAD_KINDS) / 1000, 3),
             "by_kind": _count_by_kind(suggestions),
             "by_priority": {str(p): sum(s.priority == p for s in suggestions) for p in (0, 1, 2)},
             **run.info,

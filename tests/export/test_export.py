@@ -359,3 +359,31 @@ def test_overview_draws_each_layer_as_one_collection_on_a_decimated_read(paris, 
     red = (rgb[..., 0] > 220) & (rgb[..., 1] < 60) & (rgb[..., 2] < 100)
     cyan = (rgb[..., 0] < 60) & (rgb[..., 1] > 150) & (rgb[..., 2] > 180)
     assert red.sum() > 200 and cyan.sum() > 200
+
+
+def test_overview_draws_a_missing_connection_thin_and_dotted_with_its_two_ends(paris, paris_aoi, tmp_path):
+    """The straight gap between two junctions is not the road: on the same line across the chip it
+    paints a fraction of a drawn road's red, with a dot at each junction."""
+    import networkx as nx
+    from PIL import Image
+    from shapely.geometry import LineString
+
+    from osmgap.core.datamodel import MISSING_CONNECTION, Suggestion
+    from osmgap.export.overview import render_overview
+    from osmgap.sources.imagery import analysis_grid, open_imagery
+    from osmgap.sources.osm import load_osm
+
+    imagery = open_imagery(paris / "image.tif")
+    grid = analysis_grid(imagery, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    roads = load_osm(str(paris / "osm_roads.geojson"), paris_aoi)
+    x0, y0, x1, y1 = paris_aoi.geometry.bounds
+    line = LineString([(x0 + 0.2 * (x1 - x0), y0 + 0.15 * (y1 - y0)), (x0 + 0.8 * (x1 - x0), y0 + 0.15 * (y1 - y0))])
+    red = {}
+    for kind in ("missing_road", MISSING_CONNECTION):
+        picture = tmp_path / f"{kind}.png"
+        render_overview(picture, None, grid, roads.ways.iloc[:0], nx.Graph(),
+                        [Suggestion(id="s", kind=kind, geometry=line, length_m=100.0, confidence=1.0)], "t", "f")
+        with Image.open(picture) as im:
+            rgb = np.asarray(im.convert("RGB")).astype(int)
+        red[kind] = int(((rgb[..., 0] > 200) & (rgb[..., 1] < 90) & (rgb[..., 2] < 120)).sum())
+    assert 0 < red[MISSING_CONNECTION] < 0.45 * red["missing_road"], red

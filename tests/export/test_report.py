@@ -261,3 +261,38 @@ def test_markdown_summary_says_the_same(weekly_state):
     md = (out / "report.md").read_text()
     assert "**1 new**, **3 fixed**, **1 dismissed**" in md
     assert f"| published | {counts['published']} |" in md and "| paris-1447 | 2 | 1 | 50 % |" in md
+
+
+def test_a_missing_connection_is_drawn_as_a_dotted_gap_not_as_a_road(tmp_path, data):
+    """A missing_connection's line is the straight gap between two junctions, not the road: the map
+    draws it thin and dotted, the legend says so, and the Markdown does not call its length a road's."""
+    from shapely.geometry import Point
+
+    from osmgap.core.aoi import load_aoi, reproject
+    from osmgap.core.datamodel import WGS84
+    from osmgap.export.geojson import suggestions_feature_collection
+    from osmgap.gps.connections import Connection, as_suggestions
+    from osmgap.workspace.outputs import read_outputs
+    from tests.sample_outputs import SAMPLE_AOI
+
+    ways = sample_ways(data)
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:1])
+    crs = load_aoi(str(SAMPLE_AOI)).metric_crs
+    a, b = (reproject(Point(shape(w["geometry"]).coords[k][:2]), WGS84, crs) for w, k in ((ways[1], 0), (ways[2], -1)))
+    (connection,) = as_suggestions([Connection(1, 2, (a.x, a.y), (b.x, b.y), 450.0, [3, 4])], crs)
+    doc = json.loads((out / "suggestions.geojson").read_text())
+    doc["features"] += suggestions_feature_collection([connection])["features"]
+    (out / "suggestions.geojson").write_text(json.dumps(doc))
+    with Store(out.parent / "osmgap.sqlite") as store:
+        record_run(store, read_outputs(out), area=sample_area(), osm_ways=ways_frame(ways[3:]))
+    assert main(["report", "--out", str(out), "--basemap", "none"]) == 0
+    dom = Dom()
+    dom.feed(dump_dom(out / "report.html"))
+    (gap,) = dom.paths("connection")
+    assert gap["stroke-dasharray"] == "1 7" and float(gap["stroke-width"]) < 5
+    (road,) = [p for p in dom.paths("suggestion") if "connection" not in _classes(p)]
+    assert road.get("stroke-dasharray", "none") == "none" and float(road["stroke-width"]) == 5
+    assert "missing connection: two junctions, the road's course unknown" in dom.text_of["legend"]
+    md = (out / "report.md").read_text()
+    assert f"{connection.id}: two junctions {connection.length_m:.0f} m apart, the road's course unknown" in md

@@ -109,5 +109,9 @@ def test_diff_reports_connections_unless_told_not_to_and_never_in_the_osm_file(c
     out, connections, feats = runs[True]
     summary = json.loads((out / "summary.json").read_text())
     assert len(connections) == summary["by_kind"].get(KIND, 0) > 0
+    # the km of road suggested leave out the straight lines between two nodes: their road's geometry is unknown
+    drawn_km = sum(f["properties"]["length_m"] for f in feats if f["properties"]["kind"] != KIND) / 1000
+    assert summary["km_suggested"] == pytest.approx(drawn_km, abs=0.002)
+    assert sum(f["properties"]["length_m"] for f in connections) / 1000 > 0.2
     osm = (out / "suggestions.osm").read_text()
     assert osm.count("<way") == len(feats) - len(connections)  # each drawn suggestion is a way; connections are not
