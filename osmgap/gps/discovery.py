@@ -6,7 +6,8 @@ off-map runs and the chords of detours, so a trace along a mapped road, however 
 nothing, and a missing road shows where several trips (``trips_for_half``) left the map alike,
 and a large share (``min_share``) of the trips on the mapped roads next to it (a receiver's
 outliers along a busy road are a few per cent of its trips). Detours whose fixes lie too far apart
-to draw become ``missing_connection`` between two network nodes instead (osmgap.gps.connections);
+to draw become ``missing_connection`` between two network nodes instead (osmgap.gps.connections),
+unless the off-map fixes of several trips trace the straight line between them, which is then drawn;
 one direction of traffic beside a two-way way while the other drives on it becomes a second
 carriageway (osmgap.gps.carriageways), which the map explains within the GPS error. With ``verify`` set, each line found
 is then added to the network and its trips matched again (osmgap.gps.verify): it stays only if it
@@ -36,7 +37,14 @@ from osmgap.core.grid import Grid, grid_over
 from osmgap.core.traces import GpsTraces, from_arrays
 from osmgap.gps.carriageways import Carriageway, CarriagewayParams, missing_carriageways
 from osmgap.gps.carriageways import as_suggestions as carriageway_suggestions
-from osmgap.gps.connections import Connection, ConnectionParams, as_suggestions, missing_connections, osm_node_ids
+from osmgap.gps.connections import (
+    Connection,
+    ConnectionParams,
+    as_suggestions,
+    missing_connections,
+    osm_node_ids,
+    traced_straight,
+)
 from osmgap.gps.density import (
     DensityParams,
     blurred_trips,
@@ -140,7 +148,10 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
                else no_matches(len(traces), pieces))
     seconds, wall = time.process_time() - started, time.perf_counter() - started_wall
     found = unexplained(traces, matches, params.evidence, known)
-    evidence = chord_counts(traces, found, grid, params)
+    # connections whose trips trace them straight are drawn (as chords); the rest keep their unknown course
+    straight, joins = traced_straight(missing_connections(traces, matches, found, network, params.connections),
+                                      traces, found, params.connections)
+    evidence = chord_counts(traces, found, grid, params, [(c.a, c.b, trips) for c, trips in straight])
     blurred = blurred_trips(evidence, grid, params.density)
     prob = likelihood(blurred, grid, params.density)
     prob.prob[unexplained_share(evidence, mapped_counts(traces, matches, grid, params), grid, params)
@@ -149,31 +160,46 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
                           params.matched_graph)
     checked = (verify(graph, traces, matches, found, network, limit, params.matching, params.evidence, params.verify,
                       known) if len(network) and params.verify is not None else {})
-    joins = missing_connections(traces, matches, found, network, params.connections)
     twins: list[Carriageway] = (missing_carriageways(traces, matches, network, params.carriageways, known)
                                 if params.carriageways is not None else [])
     return MatchedDiscovery(Evidence(graph, prob), matches, found, seconds, limit, wall, checked, joins,
                             osm_node_ids(osm, joins), carriageway_suggestions(twins, osm, grid.crs))
 
 
-def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:
+def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
+                 traced: list[tuple[tuple[float, float], tuple[float, float], np.ndarray]] | None = None) -> np.ndarray:
     """Distinct trips per pixel over the evidence chords (each drawn alone, counted once per trip),
-    plus the discs of the lone off-map fixes that no chord reaches (osmgap.gps.evidence)."""
+    plus the discs of the lone off-map fixes that no chord reaches (osmgap.gps.evidence);
+    ``traced``: straight lines (start, end, trips) the trips are known to have driven along
+    (osmgap.gps.connections.traced_straight), drawn once per trip like the chords."""
     a, b = found.chords(traces, params.evidence.chord_max_m)
     lone = found.lone_fixes(traces, params.evidence.chord_max_m)  # consecutive ones lie > chord_max_m apart
     lines = (fix_lines(traces.x[lone], traces.y[lone], traces.trip[lone], params.fix_lines) if params.fix_lines
              else FixLines.none(len(lone)))
+    # a traced line drawn in pieces no longer than a chord (the density counts no longer step)
+    known = [(p, q, t) for start, end, t in traced or [] for p, q in _pieces(start, end, params.evidence.chord_max_m)]
+    line_trips = [*lines.trips, *(t for _, _, t in known)]
     # each chord one path, each line one path per trip behind it; a trip counts once per pixel
-    owners = [len(t) for t in lines.trips]
-    starts = np.vstack([np.column_stack([traces.x[a], traces.y[a]]), np.repeat(lines.start, owners, axis=0)])
-    ends = np.vstack([np.column_stack([traces.x[b], traces.y[b]]), np.repeat(lines.end, owners, axis=0)])
+    owners = [len(t) for t in line_trips]
+    line_start = np.vstack([lines.start, *(np.reshape(p, (1, 2)) for p, _, _ in known)])
+    line_end = np.vstack([lines.end, *(np.reshape(q, (1, 2)) for _, q, _ in known)])
+    starts = np.vstack([np.column_stack([traces.x[a], traces.y[a]]), np.repeat(line_start, owners, axis=0)])
+    ends = np.vstack([np.column_stack([traces.x[b], traces.y[b]]), np.repeat(line_end, owners, axis=0)])
     xy = np.stack([starts, ends], axis=1).reshape(-1, 2)
-    trip_of = np.concatenate([traces.trip[a], *lines.trips]).astype(np.int64)
+    trip_of = np.concatenate([traces.trip[a], *line_trips]).astype(np.int64)
     paths = from_arrays(xy[:, 0], xy[:, 1], traces.crs, trip=np.repeat(np.arange(len(trip_of)), 2))
     density = replace(params.density, max_gap_m=params.evidence.chord_max_m)
     discs = lone[lines.disc]
     return (trip_counts(paths, grid, density, trip_of=trip_of)
             + fix_discs(traces.x[discs], traces.y[discs], grid, params.evidence.fix_reach_m, params.density))
+
+
+def _pieces(start: tuple[float, float], end: tuple[float, float], max_m: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The straight line from ``start`` to ``end`` cut into equal pieces no longer than ``max_m``."""
+    a, b = np.asarray(start, float), np.asarray(end, float)
+    n = max(1, int(np.ceil(np.hypot(*(b - a)) / max_m)))
+    cuts = a + np.linspace(0.0, 1.0, n + 1)[:, None] * (b - a)
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
 def mapped_counts(traces: GpsTraces, matches: Matches, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:

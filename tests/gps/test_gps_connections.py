@@ -115,3 +115,55 @@ def test_diff_reports_connections_unless_told_not_to_and_never_in_the_osm_file(c
     assert sum(f["properties"]["length_m"] for f in connections) / 1000 > 0.2
     osm = (out / "suggestions.osm").read_text()
     assert osm.count("<way") == len(feats) - len(connections)  # each drawn suggestion is a way; connections are not
+
+
+def _unexplained(off: np.ndarray):
+    """Fixes off the map where ``off`` says, and no evidence step."""
+    from osmgap.gps.evidence import Unexplained
+
+    empty = np.zeros(0, np.int64)
+    return Unexplained(empty, empty, empty, empty, np.zeros(0), 25.0, off)
+
+
+@pytest.mark.parametrize("case,drawn", [("lined up", True), ("one trip", False), ("a 150 m gap", False),
+                                        ("scattered", False)])
+def test_a_connection_is_drawn_straight_only_where_several_trips_fixes_chain_its_line(case, drawn):
+    """Mechanics only (no claim about roads): a connection 400 m long between (0, 0) and (400, 0), and
+    off-map fixes of sparse trips. Drawn when those of >= 2 trips lie along the line with no gap over
+    100 m (ends included) and are most of the fixes around it; otherwise it stays a connection."""
+    from osmgap.core.traces import from_arrays
+    from osmgap.gps.connections import Connection, traced_straight
+
+    rng = np.random.default_rng(0)
+    x = np.r_[np.arange(40.0, 400.0, 80.0), np.arange(80.0, 400.0, 80.0)]  # two trips, every 80 m
+    y = rng.uniform(-5, 5, len(x))
+    trip = np.r_[np.zeros(5, int), np.ones(4, int)]
+    if case == "one trip":
+        trip[:] = 0
+    if case == "a 150 m gap":
+        keep = (x < 130) | (x > 280)
+        x, y, trip = x[keep], y[keep], trip[keep]
+    if case == "scattered":  # a car park's fixes around the line as well
+        x = np.r_[x, rng.uniform(0, 400, 30)]
+        y = np.r_[y, rng.choice([-1, 1], 30) * rng.uniform(15, 35, 30)]
+        trip = np.r_[trip, rng.integers(2, 10, 30)]
+    traces = from_arrays(x, y, "EPSG:32616", trip=trip)
+    c = Connection(1, 2, (0.0, 0.0), (400.0, 0.0), 600.0, [0, 1])
+    lines, rest = traced_straight([c], traces, _unexplained(np.ones(len(x), bool)))
+    assert (len(lines), len(rest)) == ((1, 0) if drawn else (0, 1))
+    if drawn:
+        assert lines[0][0] is c and lines[0][1].tolist() == [0, 1]
+
+
+def test_a_traced_line_is_counted_once_per_trip_all_along_however_long():
+    """Mechanics only: the evidence counts of a 400 m traced line (longer than any chord drawn)."""
+    from osmgap.core.traces import from_arrays
+    from osmgap.gps.discovery import chord_counts
+
+    traces = from_arrays(np.array([0.0]), np.array([0.0]), "EPSG:32616", trip=np.array([0]))
+    grid = discovery_grid((-50.0, -50.0, 450.0, 50.0), "EPSG:32616")
+    counts = chord_counts(traces, _unexplained(np.zeros(1, bool)), grid, traced=[((0.0, 0.0), (400.0, 0.0), np.array([3, 7]))])
+    inverse = ~grid.transform
+    along = [counts[int(r), int(c)] for c, r in (inverse @ (x, 0.0) for x in range(5, 400, 10))]
+    assert min(along) == max(along) == 2  # every stretch, both trips, each once
+    assert counts.max() == 2
