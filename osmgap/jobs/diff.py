@@ -299,7 +299,7 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
                              "cpu_seconds": round(found.match_seconds, 2),
                              "missing_connections": len(found.connections),
                              "second_carriageways": len(found.carriageways)}}
-    # on unless --no-gps-connections: on the Chicago bench 0.86-1.00 of them remove a real detour at
+    # on unless --no-gps-connections: on the Chicago bench 0.83-1.00 of them remove a real detour at
     # 30-90 s (bench/gps.py, judged by route; stop 35)
     extra = found.connection_suggestions(grid.crs) if connections else []
     return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, connections=extra,

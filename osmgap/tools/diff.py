@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "evidence, with it they confirm or demote each suggestion")
     p.add_argument("--gps-connections", action=argparse.BooleanOptionalAction, default=True,
                    help="GPS-only: also report where trips detour between two junctions too far apart to draw "
-                        "the road (missing_connection, in suggestions.geojson only; on by default: 0.86-1.00 of "
+                        "the road (missing_connection, in suggestions.geojson only; on by default: 0.83-1.00 of "
                         "them remove a real detour on the Chicago bench at 30-90 s)")
     p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of CSV and .txt coordinates (default EPSG:4326; GPX is always WGS84)")
     p.add_argument("--gps-columns", metavar="FIELD=COLUMN,...",
