@@ -229,7 +229,9 @@ def flagged_recall(lines: list, deleted: np.ndarray, driven: np.ndarray, explain
     total = max(float(length[driven].sum()), 1e-9)
     by_connection = float(length[explained & driven].sum())
     rest = driven & ~explained
-    by_line = score(lines, deleted[rest], crs, radius_m=radius_m)["recall_length"] * float(length[rest].sum()) if rest.any() else 0.0
+    by_line = 0.0
+    if rest.any():
+        by_line = score(lines, deleted[rest], crs, radius_m=radius_m)["recall_length"] * float(length[rest].sum())
     return (by_connection + by_line) / total, by_connection / total
 
 

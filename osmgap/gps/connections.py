@@ -10,9 +10,9 @@ distinct trips, whose median detour is at least ``min_detour_m``, becomes a ``mi
 if the map itself makes the same detour between the two nodes (their shortest route along the
 network is at least ``min_detour_m`` longer than the straight line; on the Chicago bench at 30 s
 this raised precision from 0.62/0.88/0.75 to 0.71/0.93/0.73 over seeds 0/1/2, and changed
-nothing at 60 and 90 s). Where the off-map fixes of several trips lie along the straight line between the
-two nodes and chain it in steps no longer than a chord osmgap draws anyway, the road's course is
-known after all: such a connection is drawn as evidence, like a chord (``traced_straight``).
+nothing at 60 and 90 s). Where the off-map fixes of several trips lie along the straight line
+between the two nodes and chain it in steps no longer than a chord osmgap draws anyway, the road's
+course is known after all: such a connection is drawn as evidence, like a chord (``traced_straight``).
 
 Representation (kept the same in every output): a ``Suggestion`` of kind ``missing_connection``
 whose geometry is the 2-point WGS84 LineString between the two OSM nodes, with ``evidence``

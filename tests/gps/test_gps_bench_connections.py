@@ -38,7 +38,8 @@ def test_a_connection_is_right_when_the_deleted_road_removes_its_detour_even_rou
     assert precision == 1.0 and explained.tolist() == [True, False]
     # what a mapper is pointed at: the explained way whole, the other as far as a line finds it
     # (150 m of line, and 10 m past its end within the relaxed radius)
-    line = Suggestion(id="s", kind="missing_road", geometry=reproject(LineString([(1000, 1000), (1150, 1000)]), CRS, WGS84),
-                      length_m=150.0, confidence=1.0)
-    assert flagged_recall([line], far, np.array([True, True]), explained, CRS, 10.0) == pytest.approx(((600 + 160) / 900, 600 / 900), abs=0.005)
+    found = reproject(LineString([(1000, 1000), (1150, 1000)]), CRS, WGS84)
+    line = Suggestion(id="s", kind="missing_road", geometry=found, length_m=150.0, confidence=1.0)
+    flagged = flagged_recall([line], far, np.array([True, True]), explained, CRS, 10.0)
+    assert flagged == pytest.approx(((600 + 160) / 900, 600 / 900), abs=0.005)
     assert flagged_recall([], far, np.array([False, True]), explained, CRS, 10.0) == (0.0, 0.0)

@@ -162,7 +162,8 @@ def test_a_traced_line_is_counted_once_per_trip_all_along_however_long():
 
     traces = from_arrays(np.array([0.0]), np.array([0.0]), "EPSG:32616", trip=np.array([0]))
     grid = discovery_grid((-50.0, -50.0, 450.0, 50.0), "EPSG:32616")
-    counts = chord_counts(traces, _unexplained(np.zeros(1, bool)), grid, traced=[((0.0, 0.0), (400.0, 0.0), np.array([3, 7]))])
+    traced = [((0.0, 0.0), (400.0, 0.0), np.array([3, 7]))]
+    counts = chord_counts(traces, _unexplained(np.zeros(1, bool)), grid, traced=traced)
     inverse = ~grid.transform
     along = [counts[int(r), int(c)] for c, r in (inverse @ (x, 0.0) for x in range(5, 400, 10))]
     assert min(along) == max(along) == 2  # every stretch, both trips, each once
