@@ -12,6 +12,9 @@ Before matching, trips are cut where the receiver went silent (``max_gap_s``) or
 than a vehicle drives (``max_speed_mps``); fixes closer than ``thin_m`` to the last matched fix
 of their trip (a standing vehicle) are not matched again but take that fix's result, so
 matching cost follows distance driven, not the receiver's rate.
+Where the route table must reach far (sparse traces), the matcher's network is the pieces joined
+into chains at pass-through nodes (osmgap.gps.chains: fewer nodes, a table half the size or less);
+every result is mapped back to the pieces.
 Results stay in flat arrays, one element per fix (``Matches``); what each trip's matched route runs
 along, network piece by piece, can be logged too (``PieceUsage``: osmgap.gps.support).
 """
@@ -26,6 +29,7 @@ import numba
 import numpy as np
 
 from osmgap.core.traces import GpsTraces
+from osmgap.gps.chains import Chains, chains
 from osmgap.gps.network import RoadGraph
 
 
@@ -42,6 +46,9 @@ class MatchParams:
     route_factor: float = 4.0  # routes up to this many typical steps long are precomputed
     min_route_m: float = 600.0
     max_route_m: float = 3000.0
+    # chains above this route limit: a short table costs less than mapping every fix back from chains,
+    # and dense traces keep the network as it is (U-turns possible at every node)
+    chain_above_m: float = 1000.0
 
 
 @dataclass
@@ -74,19 +81,29 @@ class PieceUsage:
         self._metres: dict[tuple[int, int], float] = {}
         self._fixes: list[tuple[int, int, int]] = []
 
-    def add(self, trip: int, fixes: np.ndarray, segments: list) -> None:
+    def add(self, trip: int, fixes: np.ndarray, segments: list, chained: Chains | None = None) -> None:
         """One matched stretch of ``trip``: fastmm's segments (the edges between consecutive
-        fixes; a segment's first fix lies on its first edge, its last fix on its last), and the
-        index of each of its trajectory's points in the traces (``fixes``)."""
+        fixes; a segment's first fix lies on its first edge, its last fix on its last) on the
+        pieces, or on their ``chained`` network, and the index of each of its trajectory's points
+        in the traces (``fixes``)."""
         segments = [seg for seg in segments if len(seg.edges)]
         if segments:
             first = segments[0]
-            self._fixes.append((trip, first.edges[0].edge_id // 2, int(fixes[first.p0.trajectory_index])))
+            at = _piece_edge(chained, first.edges[0].edge_id, first.p0)
+            self._fixes.append((trip, at // 2, int(fixes[first.p0.trajectory_index])))
         for seg in segments:
+            base = seg.p0.offset_from_start_of_edge  # a point's edge_offset counts from where the segment enters the edge
             for edge in seg.edges:
-                key = (trip, edge.edge_id // 2)  # directed edge id -> piece
-                self._metres[key] = self._metres.get(key, 0.0) + edge.points[-1].edge_offset - edge.points[0].edge_offset
-            self._fixes.append((trip, seg.edges[-1].edge_id // 2, int(fixes[seg.p1.trajectory_index])))
+                points = edge.points
+                begin, end = base + points[0].edge_offset, base + points[-1].edge_offset
+                base = 0.0
+                covered = ([(edge.edge_id // 2, end - begin)] if chained is None
+                           else chained.piece_metres(edge.edge_id, begin, end))
+                for piece, metres in covered:
+                    key = (trip, piece)
+                    self._metres[key] = self._metres.get(key, 0.0) + metres
+            at = _piece_edge(chained, seg.edges[-1].edge_id, seg.p1)
+            self._fixes.append((trip, at // 2, int(fixes[seg.p1.trajectory_index])))
 
     def metres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(trip, piece, metres of the piece its route covers)."""
@@ -125,15 +142,17 @@ def route_limit(traces: GpsTraces, pieces: np.ndarray, params: MatchParams = Mat
 
 
 class Matcher:
-    """fastmm over a RoadGraph; the route table is built once per (network, route limit)."""
+    """fastmm over a RoadGraph (or its chains, for a long route limit); the route table is built
+    once per (network, route limit)."""
 
     def __init__(self, graph: RoadGraph, limit_m: float, params: MatchParams = MatchParams(),
                  cache_dir: Path | None = None):
         self.params = params
+        self.chains = chains(graph) if limit_m > params.chain_above_m else None
         self.network = fastmm.Network()
-        ids, pieces, src, dst = graph.directed()
-        for eid, k, a, b in zip(ids.tolist(), pieces.tolist(), src.tolist(), dst.tolist()):
-            coords = np.asarray(graph.lines[k].coords)
+        ids, edge_of, src, dst = (graph if self.chains is None else self.chains).directed()
+        for eid, k, a, b in zip(ids.tolist(), edge_of.tolist(), src.tolist(), dst.tolist()):
+            coords = np.asarray(graph.lines[k].coords) if self.chains is None else self.chains.coords[k]
             self.network.add_edge(eid, source=a, target=b, geom=[tuple(c) for c in (coords if eid % 2 == 0 else coords[::-1]).tolist()])
         self.network.finalize()
         self._tmp = None if cache_dir else tempfile.TemporaryDirectory(prefix="osmgap-ubodt-")
@@ -161,16 +180,18 @@ class Matcher:
                                     p.search_radius_m, p.gps_error_m, p.reverse_tolerance_m)
             for sub in result.subtrajectories:
                 if sub.error_code == fastmm.MatchErrorCode.SUCCESS:
-                    _store(out, kept, a, sub.segments, step, p.route_min_m)
+                    _store(out, kept, a, sub.segments, step, p.route_min_m, self.chains)
                     if usage is not None:
-                        usage.add(int(traces.trip[kept[a]]), kept[a:b], sub.segments)
+                        usage.add(int(traces.trip[kept[a]]), kept[a:b], sub.segments, self.chains)
         _inherit(out, kept, keep)
         return out
 
 
-def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.ndarray, route_min_m: float) -> None:
-    """The matched positions of one matched stretch, and the routed length of its steps of at
-    least ``route_min_m`` (reading a route out of fastmm costs more than matching the fix).
+def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.ndarray, route_min_m: float,
+           chained: Chains | None) -> None:
+    """The matched positions of one matched stretch (edges mapped from ``chained`` back to the
+    pieces), and the routed length of its steps of at least ``route_min_m`` (reading a route out
+    of fastmm costs more than matching the fix).
     Filled a stretch at a time: per-fix attribute reads are most of the cost outside fastmm."""
     if not segments:
         return
@@ -181,10 +202,20 @@ def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.
     out.my[at] = [c.y for c in fixes]
     out.offset_m[at] = [c.perpendicular_distance_to_matched_geometry for c in fixes]
     edges = [seg.edges for seg in segments]  # each read builds a list in fastmm: once per segment
-    out.edge[at] = [edges[0][0].edge_id if edges[0] else -1, *(e[-1].edge_id if e else -1 for e in edges)]
+    edge = np.array([edges[0][0].edge_id if edges[0] else -1, *(e[-1].edge_id if e else -1 for e in edges)])
+    if chained is not None:
+        offset = np.fromiter((c.offset_from_start_of_edge for c in fixes), float, len(fixes))
+        on = edge >= 0
+        edge[on] = chained.piece_edges(edge[on], offset[on])
+    out.edge[at] = edge
     out.routed[at[1:]] = True
     for j in np.flatnonzero(step[at[1:]] >= route_min_m).tolist():
         out.route_m[at[j + 1]] = edges[j][-1].points[-1].cumulative_distance - edges[j][0].points[0].cumulative_distance
+
+
+def _piece_edge(chained: Chains | None, edge: int, fix: fastmm.MatchCandidate) -> int:
+    """The directed piece edge of a matched ``fix`` on fastmm's ``edge``."""
+    return edge if chained is None else chained.piece_edge(edge, fix.offset_from_start_of_edge)
 
 
 def _inherit(out: Matches, kept: np.ndarray, keep: np.ndarray) -> None:
