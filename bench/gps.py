@@ -57,11 +57,16 @@ full traces drove (real missing roads) and as many chords across blocks (straigh
 two kept ways, seeded, their middle >= 30 m from every road, with no off-map fix within 15 m:
 nobody drove there). Printed per trace variant: the share of each confirmed and demoted.
 
+Route tables (--tables): the table of shortest routes the matcher builds for a 3 km route limit (a
+90 s trace's), on the pieces and on their chains (osmgap.gps.chains), for the real OSM extracts in
+the data directory and for this bench's map (seed ``--seed``'s deletions): nodes, size of the
+table fastmm writes (28 bytes a route), CPU seconds to build and load it.
+
 Second carriageways (osmgap.gps.carriageways: one direction of traffic beside a two-way way, the
 other on it) are added to the matched method's suggestions as ``osmgap diff --gps`` adds them;
 ``cw`` counts them, ``--no-carriageways`` leaves them out (what they add).
 
-Usage: python bench/gps.py [--seed 0] [--radius 15] [--json OUT] [--baseline] [--scale N] [--support] [--no-carriageways]
+Usage: python bench/gps.py [--seed 0] [--radius 15] [--json OUT] [--baseline] [--scale N] [--support] [--tables] [--no-carriageways]
 """
 from __future__ import annotations
 
@@ -94,7 +99,7 @@ from osmgap.gps.carriageways import not_suggested
 from osmgap.gps.connections import ConnectionParams
 from osmgap.gps.density import TrafficIndex, density_rasters, road_likelihood, trip_counts
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_conflate_params, gps_evidence, matched_evidence
-from osmgap.gps.matching import Matcher, route_limit, trip_pieces
+from osmgap.gps.matching import Matcher, MatchParams, route_limit, trip_pieces
 from osmgap.gps.network import road_graph
 from osmgap.gps.support import apply_gps_support
 from osmgap.gps.verify import VerifyParams
@@ -292,7 +297,10 @@ def main() -> int:
     ap.add_argument("--rows", nargs="+", help='only these rows, e.g. "resampled 60 s" (default: all)')
     ap.add_argument("--scale", type=int, help="time reading and rasterising the traces repeated N times instead")
     ap.add_argument("--support", action="store_true", help="score GPS support of real and phantom suggestions instead")
+    ap.add_argument("--tables", action="store_true", help="size and time the 3 km route table on pieces and on chains instead")
     args = ap.parse_args()
+    if args.tables:
+        return tables_run(args.seed)
     if args.scale:
         return scale_run(args.scale, args.seed)
     if args.compare:
@@ -577,6 +585,33 @@ def scale_run(copies: int, seed: int) -> int:
     for k, (wall, cpu) in timings.items():
         print(f"{k:<42}{wall:>8.1f}{cpu:>8.1f}")
     print(f"peak memory of the process (includes the CSV written first){peak_mb:>10.0f} MB")
+    return 0
+
+
+def tables_run(seed: int, limit_m: float = 3000.0) -> int:
+    """The route table for ``limit_m`` on pieces and on chains, per map (see the module docstring)."""
+    maps = []
+    for name in ("helsinki.osm.pbf", "kotka.osm.pbf"):
+        path = data_root() / "osm" / name
+        roads = load_osm(str(path), Aoi(box(-180, -85, 180, 85), name="everywhere", source=str(path)))
+        maps.append((name, roads, roads.ways.estimate_utm_crs()))
+    root = data_root() / "gps" / "chicago-uic"
+    ways = read_mapconstruction_graph(root / "chicago_vertices_osm.txt", root / "chicago_edges_osm.txt", CRS)
+    frame = ways.to_crs(WGS84).assign(version=None, node_ids=None, tags=[{}] * len(ways))
+    exp = deletion_experiment(RoadNetwork(frame.reset_index(drop=True)), share=0.2, seed=seed)
+    maps.append((f"Chicago graph, 20 % deleted, s{seed}", exp.kept, CRS))
+    print(f"route table for a {limit_m:.0f} m route limit (fastmm writes 28 bytes a route)")
+    print(f"{'map':<32}{'network':<9}{'nodes':>7}{'table MB':>10}{'CPU s':>7}")
+    for name, roads, crs in maps:
+        graph = road_graph(index_osm(roads, crs))
+        for label, chain_above in (("pieces", np.inf), ("chains", 0.0)):
+            with tempfile.TemporaryDirectory() as cache:
+                c0 = time.process_time()
+                matcher = Matcher(graph, limit_m, MatchParams(chain_above_m=chain_above), Path(cache))
+                cpu = time.process_time() - c0
+                size = sum(f.stat().st_size for f in Path(cache).iterdir())
+            nodes = matcher.network.get_node_count()
+            print(f"{name:<32}{label:<9}{nodes:>7,}{size / 1e6:>10.1f}{cpu:>7.2f}", flush=True)
     return 0
 
 

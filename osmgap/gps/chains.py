@@ -124,7 +124,10 @@ def chains(graph: RoadGraph) -> Chains:
             while (nxt := next_piece(cur, node)) is not None and not used[nxt]:
                 used[nxt] = True
                 fwd = u[nxt] == node  # the piece runs away from node: along the growth
-                run.append((nxt, fwd)) if towards_end else run.insert(0, (nxt, not fwd))
+                if towards_end:
+                    run.append((nxt, fwd))
+                else:
+                    run.insert(0, (nxt, not fwd))
                 node, cur = (v[nxt] if fwd else u[nxt]), nxt
         coords = [np.asarray(graph.lines[p].coords) if f else np.asarray(graph.lines[p].coords)[::-1] for p, f in run]
         out_coords.append(np.vstack([coords[0], *(c[1:] for c in coords[1:])]))
