@@ -100,8 +100,8 @@ def test_drawn_chains_keep_junctions_changes_of_direction_and_one_node_of_a_ring
 
 def test_matching_through_chains_puts_each_fix_on_its_piece_heading_its_way(chicago_graph, chicago_traces):
     """Every matched position lies on the piece it is reported on, moving trips head the way of
-    the reported direction, and the routes' metres per piece add up to the distance driven: the
-    mapping back from chains to pieces is right."""
+    the reported direction, and the routes' metres per piece are those matching on the pieces
+    gives: the mapping back from chains to pieces is right."""
     trips = chicago_traces.take(np.flatnonzero(np.isin(chicago_traces.trip, np.unique(chicago_traces.trip)[::10])))
     pieces = trip_pieces(trips)
     limit = route_limit(trips, pieces)
