@@ -123,6 +123,8 @@ def unexplained(traces: GpsTraces, matches: Matches, params: EvidenceParams = Ev
 
 def _real_runs(traces: GpsTraces, off: np.ndarray, same: np.ndarray, single_fix_m: float) -> np.ndarray:
     """Per fix: off the map and in a run that is no lone outlier (see the module docstring)."""
+    if not off.any():  # every fix on the map: no run to judge
+        return off.copy()
     start = off & ~(same & np.r_[False, off[:-1]])
     run = np.cumsum(start) - 1
     size = np.bincount(run[off], minlength=int(run.max()) + 1 if len(run) else 0)

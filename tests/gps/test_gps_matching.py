@@ -11,6 +11,7 @@ import shapely
 import shapely.affinity
 from rasterio.transform import rowcol
 from shapely.geometry import box
+from shapely.ops import substring
 
 from osmgap.conflate.conflate import conflate
 from osmgap.conflate.osmindex import index_osm
@@ -165,6 +166,17 @@ def test_a_deleted_road_is_unexplained_and_a_candidate_on_it_explains_it(chicago
     assert list(candidates.edges) == [(0, 1)] and counts == {"verified": 1, "dropped_unverified": 1}
 
 
+def test_a_trip_the_map_explains_everywhere_gives_no_evidence(chicago_roads, chicago_traces):
+    """One real trip (trip 0, 140 fixes) that keeps to mapped roads: nothing is off the map, so
+    discovery finds nothing and says so (it raised IndexError when no fix at all was off)."""
+    trip = chicago_traces.take(chicago_traces.trip == 0)
+    area = box(trip.x.min(), trip.y.min(), trip.x.max(), trip.y.max()).buffer(300.0)
+    found = matched_evidence(trip, chicago_roads, discovery_grid(area.bounds, CRS), known=area)
+    assert len(trip) == 140 and found.matches.matched.all()
+    assert not found.unexplained.off.any() and len(found.unexplained.detour_a) == 0
+    assert found.evidence.graph.number_of_edges() == 0 and found.connections == [] and found.carriageways == []
+
+
 def test_complete_map_gives_no_junction_hooks(chicago_roads, chicago_ways, chicago_traces):
     """GPS-only discovery with every real trip on the complete graph: nothing short hooks round a
     junction (corner cuts, 14-44 m, were most of what the density method suggested here), and
@@ -182,6 +194,13 @@ def test_complete_map_gives_no_junction_hooks(chicago_roads, chicago_ways, chica
     hooks = [g for g in lines if g.length < 60 and len(tree.query(g.interpolate(0.5, normalized=True), "dwithin", 30.0))]
     assert hooks == []
     assert sum(g.length for g in lines) < 0.02 * float(np.sum(shapely.length(osm.lines)))
+    # a line that scattered off-map fixes draw south of the campus (68 m, mean likelihood 0.56: fewer
+    # than three trips along it) passes every other source's floor, not the GPS one
+    wander = shapely.Point(446167.0, 4634758.0)
+    loose = conflate(found.evidence, chicago_roads, area, replace(gps_conflate_params(ConflateParams()), min_confidence=0.5))
+    assert [round(s.confidence, 2) for s in loose.suggestions
+            if reproject(s.geometry, WGS84, aoi.metric_crs).distance(wander) < 20.0] == [0.56]
+    assert min(g.distance(wander) for g in lines) > 100.0
     sparse = resample(traces, 30.0)
     found30 = matched_evidence(sparse, chicago_roads, grid, known=area)
     result30 = conflate(found30.evidence, chicago_roads, area, gps_conflate_params(ConflateParams()))
@@ -189,6 +208,30 @@ def test_complete_map_gives_no_junction_hooks(chicago_roads, chicago_ways, chica
              and len(tree.query(reproject(s.geometry, WGS84, aoi.metric_crs).interpolate(0.5, normalized=True),
                                 "dwithin", 30.0))]
     assert len(short) <= 2
+
+
+@pytest.mark.parametrize("osm_id", [5411, 8278])
+def test_three_trips_along_a_missing_road_are_enough(chicago_roads, chicago_ways, chicago_traces, osm_id):
+    """Two real ways (129-131 m) taken off the map, and only the first two, then three, of the real
+    trips that drove along them (>= 3 fixes within 8 m of the way, 25 m from its ends): two draw
+    nothing, three make a suggestion along it that the GPS floor on confidence (2.6 trips) keeps."""
+    way, kept = _taken_off(chicago_roads, chicago_ways, osm_id)
+    middle = substring(way, 25.0, way.length - 25.0)
+    near = shapely.distance(shapely.points(chicago_traces.x, chicago_traces.y), middle) < 8.0
+    trips, fixes = np.unique(chicago_traces.trip[near], return_counts=True)
+    drove = trips[fixes >= 3]
+    area = way.buffer(600).envelope
+    grid = discovery_grid(area.bounds, CRS)
+
+    def found(n: int) -> list:
+        some = chicago_traces.take(np.isin(chicago_traces.trip, drove[:n]))
+        result = conflate(matched_evidence(some, kept, grid, known=area).evidence, kept, area,
+                          gps_conflate_params(ConflateParams()))
+        return [s for s in result.suggestions if reproject(s.geometry, WGS84, CRS).distance(way) < 15.0]
+
+    assert found(2) == []
+    (three,) = found(3)
+    assert reproject(three.geometry, WGS84, CRS).buffer(15.0).intersection(way).length >= 0.8 * way.length
 
 
 def test_lone_fixes_of_sparse_trips_draw_the_road_they_were_on(chicago_roads, chicago_ways, chicago_traces):
