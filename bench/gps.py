@@ -76,6 +76,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,9 @@ from osmgap.gps.connections import ConnectionParams
 from osmgap.gps.density import TrafficIndex, density_rasters, road_likelihood, trip_counts
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_conflate_params, gps_evidence, matched_evidence
 from osmgap.gps.matching import Matcher, MatchParams, route_limit, trip_pieces
-from osmgap.gps.network import road_graph
+from osmgap.gps.network import RoadGraph, road_graph
 from osmgap.gps.support import apply_gps_support
+from osmgap.gps.tiling import plan_matching
 from osmgap.gps.verify import VerifyParams
 from osmgap.sources.gps import GpsSource, read_file, read_gps
 from osmgap.sources.mapgraph import read_mapconstruction_graph
@@ -600,19 +602,52 @@ def tables_run(seed: int, limit_m: float = 3000.0) -> int:
     frame = ways.to_crs(WGS84).assign(version=None, node_ids=None, tags=[{}] * len(ways))
     exp = deletion_experiment(RoadNetwork(frame.reset_index(drop=True)), share=0.2, seed=seed)
     maps.append((f"Chicago graph, 20 % deleted, s{seed}", exp.kept, CRS))
-    print(f"route table for a {limit_m:.0f} m route limit (fastmm writes 28 bytes a route)")
-    print(f"{'map':<32}{'network':<9}{'nodes':>7}{'table MB':>10}{'CPU s':>7}")
+    print(f"route table for a {limit_m:.0f} m route limit (fastmm writes 28 bytes a route; 'estimate': "
+          "osmgap.gps.tiling's upper bound of the table in memory)")
+    print(f"{'map':<32}{'network':<9}{'nodes':>7}{'table MB':>10}{'estimate MB':>12}{'CPU s':>7}")
     for name, roads, crs in maps:
         graph = road_graph(index_osm(roads, crs))
         for label, chain_above in (("pieces", np.inf), ("chains", 0.0)):
+            params = MatchParams(chain_above_m=chain_above)
             with tempfile.TemporaryDirectory() as cache:
                 c0 = time.process_time()
-                matcher = Matcher(graph, limit_m, MatchParams(chain_above_m=chain_above), Path(cache))
+                matcher = Matcher(graph, limit_m, params, Path(cache))
                 cpu = time.process_time() - c0
                 size = sum(f.stat().st_size for f in Path(cache).iterdir())
             nodes = matcher.network.get_node_count()
-            print(f"{name:<32}{label:<9}{nodes:>7,}{size / 1e6:>10.1f}{cpu:>7.2f}", flush=True)
+            estimate = plan_matching(graph, limit_m, replace(params, table_budget_mb=np.inf)).table_mb
+            print(f"{name:<32}{label:<9}{nodes:>7,}{size / 1e6:>10.1f}{estimate:>12.1f}{cpu:>7.2f}", flush=True)
+    city_plans(road_graph(index_osm(maps[0][1], maps[0][2])))
     return 0
+
+
+def city_plans(graph: RoadGraph, copies: tuple[int, ...] = (1, 3, 6, 10)) -> None:
+    """How osmgap.gps.tiling matches larger areas: central Helsinki's real network laid side by side
+    k x k times (SYNTHETIC copies, joined nowhere: the estimate counts nodes in a straight line, so
+    it is the same as for one city of that size and density), per route limit; estimates only."""
+    x0, y0, x1, y1 = shapely.total_bounds(graph.lines)
+    print("\nlarger areas (central Helsinki's network repeated k x k, SYNTHETIC copies): the route table of the whole "
+          "area (estimate) and the plan within the 1 GB budget")
+    print(f"{'k':>3}{'km2':>7}{'limit m':>9}{'whole MB':>10}{'tile km':>9}{'used limit m':>13}{'tile MB':>9}")
+    for k in copies:
+        big = _repeated(graph, k, x1 - x0, y1 - y0)
+        area = k * k * (x1 - x0) * (y1 - y0) / 1e6
+        for limit in (600.0, 1500.0, 3000.0):
+            whole = plan_matching(big, limit, replace(MatchParams(), table_budget_mb=np.inf)).table_mb
+            plan = plan_matching(big, limit)
+            tile = "-" if plan.tile_m is None else f"{plan.tile_m / 1000:.1f}"
+            print(f"{k:>3}{area:>7.0f}{limit:>9.0f}{whole:>10,.0f}{tile:>9}{plan.limit_m:>13.0f}{plan.table_mb:>9,.0f}",
+                  flush=True)
+
+
+def _repeated(graph: RoadGraph, k: int, dx: float, dy: float) -> RoadGraph:
+    """``graph`` laid out k x k times, ``dx`` and ``dy`` apart (node ids kept apart)."""
+    step = int(max(graph.u.max(), graph.v.max())) + 1
+    parts = [(i, j) for i in range(k) for j in range(k)]
+    lines = np.concatenate([shapely.transform(graph.lines, lambda c, i=i, j=j: c + [i * dx, j * dy]) for i, j in parts])
+    shift = np.repeat(np.arange(len(parts)) * step, len(graph))
+    return RoadGraph(lines, np.tile(graph.u, len(parts)) + shift, np.tile(graph.v, len(parts)) + shift,
+                     np.tile(graph.direction, len(parts)), np.tile(graph.source, len(parts)))
 
 
 def grid_bounds(grid) -> tuple[float, float, float, float]:

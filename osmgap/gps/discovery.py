@@ -56,8 +56,9 @@ from osmgap.gps.density import (
 )
 from osmgap.gps.evidence import EvidenceParams, Unexplained, unexplained
 from osmgap.gps.fixlines import FixLineParams, FixLines, fix_lines
-from osmgap.gps.matching import Matcher, Matches, MatchParams, no_matches, route_limit, trip_pieces
+from osmgap.gps.matching import Matches, MatchParams, route_limit, trip_pieces
 from osmgap.gps.network import road_graph
+from osmgap.gps.tiling import match_all
 from osmgap.gps.verify import VerifyParams, verify
 from osmgap.graph.skeleton import GraphParams, extract_graph
 
@@ -153,8 +154,8 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
     limit = route_limit(traces, pieces, params.matching)
     osm = index_osm(roads, grid.crs)
     network = road_graph(osm)
-    matches = (Matcher(network, limit, params.matching, cache_dir).match(traces, pieces) if len(network)
-               else no_matches(len(traces), pieces))
+    matches = match_all(network, limit, traces, pieces, params.matching, cache_dir=cache_dir)
+    limit = matches.limit_m  # lower where the whole route table would not fit in memory (osmgap.gps.tiling)
     seconds, wall = time.process_time() - started, time.perf_counter() - started_wall
     found = unexplained(traces, matches, params.evidence, known)
     # connections whose trips trace them straight are drawn (as chords); the rest keep their unknown course

@@ -15,7 +15,9 @@ A trace along a mapped road is explained by it, however sparse or noisy; only th
   discs make the road (Chicago bench, 60-90 s: precision 0.45-0.56 -> 0.77-0.94);
 - *detours*: two consecutive fixes whose matched route is much longer than the straight line
   between them (``detour_ratio`` and ``detour_min_m``), or that no route within the matcher's
-  limit joins: the map forces a way round that the vehicle did not drive. Their straight chord is
+  limit joins (where that limit holds ``detour_ratio`` times the step: a step longer than that may
+  have a fair route the table never looked up): the map forces a way round that the vehicle did
+  not drive. Their straight chord is
   the evidence where it is short enough (``chord_max_m``) to follow a road; a longer one cannot say
   where the road runs, only which two places it connects (osmgap.gps.connections).
 
@@ -114,7 +116,8 @@ def unexplained(traces: GpsTraces, matches: Matches, params: EvidenceParams = Ev
     both_on = ~off[i] & ~off[i - 1]
     straight = np.hypot(traces.x[i] - traces.x[i - 1], traces.y[i] - traces.y[i - 1])
     route = matches.route_m[i]
-    no_route = both_on & ~matches.routed[i]
+    # no route within the limit shows a detour only where a route up to detour_ratio times the step fits in it
+    no_route = both_on & ~matches.routed[i] & (params.detour_ratio * straight <= matches.limit_m)
     long_way = both_on & (route > params.detour_ratio * straight) & (route - straight > params.detour_min_m)
     pick = no_route | long_way
     return Unexplained(off_a, off_b, i[pick] - 1, i[pick], np.where(no_route, np.nan, route - straight)[pick], off_m,

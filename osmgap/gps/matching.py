@@ -14,7 +14,8 @@ of their trip (a standing vehicle) are not matched again but take that fix's res
 matching cost follows distance driven, not the receiver's rate.
 Where the route table must reach far (sparse traces), the matcher's network is the pieces joined
 into chains at pass-through nodes (osmgap.gps.chains: fewer nodes, a table half the size or less);
-every result is mapped back to the pieces.
+every result is mapped back to the pieces. Over a large area the table may not fit in memory:
+osmgap.gps.tiling then matches in tiles, with a shorter limit where needed (``match_all``).
 Results stay in flat arrays, one element per fix (``Matches``); what each trip's matched route runs
 along, network piece by piece, can be logged too (``PieceUsage``: osmgap.gps.support).
 """
@@ -49,6 +50,9 @@ class MatchParams:
     # chains above this route limit: a short table costs less than mapping every fix back from chains,
     # and dense traces keep the network as it is (U-turns possible at every node)
     chain_above_m: float = 1000.0
+    # the route table's memory at most (estimated); a larger area is matched in tiles, with a
+    # shorter route limit where even tiles would not fit (osmgap.gps.tiling)
+    table_budget_mb: float = 1000.0
 
 
 @dataclass
@@ -59,7 +63,8 @@ class Matches:
     the fix and the one before it are on one matched stretch (a route joins them). ``piece``: the trip piece each fix is in
     (trips cut at gaps and jumps). ``edge``: the directed network edge the fix is matched on (-1:
     none; ``edge // 2`` is the network piece, an odd edge runs it backwards), so the direction of
-    travel along the piece is known however far apart the fixes are."""
+    travel along the piece is known however far apart the fixes are. ``limit_m``: the longest route
+    the matcher looked up."""
 
     matched: np.ndarray
     mx: np.ndarray
@@ -69,6 +74,7 @@ class Matches:
     routed: np.ndarray
     piece: np.ndarray
     edge: np.ndarray
+    limit_m: float = np.inf  # the route limit: a step whose routes may be longer was not judged by route
 
 
 class PieceUsage:
@@ -104,6 +110,16 @@ class PieceUsage:
                     self._metres[key] = self._metres.get(key, 0.0) + metres
             at = _piece_edge(chained, seg.edges[-1].edge_id, seg.p1)
             self._fixes.append((trip, at // 2, int(fixes[seg.p1.trajectory_index])))
+
+    def absorb(self, other: PieceUsage, piece_ids: np.ndarray, fix_ids: np.ndarray, skip: np.ndarray) -> None:
+        """What ``other`` logged matching part of the traces on part of the network: its pieces are
+        ``piece_ids`` here, its fixes ``fix_ids``; the fixes marked in ``skip`` (by ``other``'s index)
+        are left out (matched again elsewhere)."""
+        for (trip, piece), metres in other._metres.items():
+            key = (trip, int(piece_ids[piece]))
+            self._metres[key] = self._metres.get(key, 0.0) + metres
+        self._fixes += [(trip, int(piece_ids[piece]), int(fix_ids[fix])) for trip, piece, fix in other._fixes
+                        if not skip[fix]]
 
     def metres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(trip, piece, metres of the piece its route covers)."""
@@ -147,7 +163,7 @@ class Matcher:
 
     def __init__(self, graph: RoadGraph, limit_m: float, params: MatchParams = MatchParams(),
                  cache_dir: Path | None = None):
-        self.params = params
+        self.params, self.limit_m = params, limit_m
         self.chains = chains(graph) if limit_m > params.chain_above_m else None
         self.network = fastmm.Network()
         ids, edge_of, src, dst = (graph if self.chains is None else self.chains).directed()
@@ -166,6 +182,7 @@ class Matcher:
         n = len(traces)
         pieces = trip_pieces(traces, self.params) if pieces is None else pieces
         out = no_matches(n, pieces)
+        out.limit_m = self.limit_m
         keep = _thin(traces.x, traces.y, pieces, self.params.thin_m)
         kept = np.flatnonzero(keep)
         xyt = np.column_stack([traces.x, traces.y, np.nan_to_num(traces.t)])[kept]

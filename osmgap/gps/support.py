@@ -43,8 +43,9 @@ from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import WGS84, RoadNetwork, Suggestion
 from osmgap.core.traces import GpsTraces
 from osmgap.gps.evidence import noise_sigma
-from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, route_limit, trip_pieces
+from osmgap.gps.matching import MatchParams, PieceUsage, route_limit, trip_pieces
 from osmgap.gps.network import RoadGraph, road_graph, with_lines
+from osmgap.gps.tiling import match_all
 
 VERDICTS = ("confirmed", "demoted", "unchanged", "no_coverage")
 UNSUPPORTED = "unsupported_osm_way"
@@ -182,7 +183,7 @@ def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], param
     clear_m = params.clear_m
     if len(sub) and len(network):
         pieces = trip_pieces(sub, params.matching)
-        matches = Matcher(network, route_limit(sub, pieces, params.matching), params.matching).match(sub, pieces, log)
+        matches = match_all(network, route_limit(sub, pieces, params.matching), sub, pieces, params.matching, log)
         clear_m = max(clear_m, noise_sigma(matches))
     trip, piece, fix = log.fixes()
     ok = _clear(network, piece, sub.x[fix], sub.y[fix], clear_m) & _heading_along(network, piece, sub, fix, params)

@@ -17,8 +17,9 @@ from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.traces import GpsTraces
 from osmgap.gps.evidence import EvidenceParams, Unexplained, unexplained
-from osmgap.gps.matching import Matcher, Matches, MatchParams
+from osmgap.gps.matching import Matches, MatchParams
 from osmgap.gps.network import RoadGraph, with_lines
+from osmgap.gps.tiling import match_all
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def verify(graph: nx.Graph, traces: GpsTraces, matches: Matches, found: Unexplai
     subset = np.flatnonzero(np.isin(traces.trip, trips))
     sub = traces.take(subset)
     added, _ = with_lines(network, list(lines))
-    again = Matcher(added, limit_m, match_params).match(sub, matches.piece[subset])
+    again = match_all(added, limit_m, sub, matches.piece[subset], match_params)
     after = unexplained(sub, again, evidence_params, known)
     where = np.full(len(traces), -1)
     where[subset] = np.arange(len(subset))
