@@ -50,6 +50,12 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
         if summary.get("evidence") == "imagery":
             return ("the model saw no road here (very dark, blurred or unusual imagery does this too: "
                     "look at overview.png and probability.tif).")
+        matching = summary.get("gps_matching")
+        if matching and not matching.get("off_map_steps") and not matching.get("detours"):
+            trips = summary.get("gps", {}).get("trips", 0)
+            return (f"the mapped roads explain every trip ({trips} trip{'' if trips == 1 else 's'}, "
+                    f"{100 * matching.get('matched_share', 0):.0f} % of the fixes matched; none left the map or "
+                    "drove round a missing road).")
         return "the evidence holds no road line inside the AOI."
     within = f"within {tolerance:.0f} m of" if tolerance else "close to"
     return (f"every road the evidence shows is {within} an OSM way or too short to report: "

@@ -102,6 +102,25 @@ def test_gps_only_diff_finds_the_deleted_driven_roads(area, chicago_gps, tmp_pat
     assert on_deleted >= 0.5 * sum(line.length for line in lines)  # most suggested length is a deleted road
 
 
+def test_a_trip_the_map_explains_gives_nothing_and_says_why(chicago_gps, chicago_ways, tmp_path):
+    """One real trip (trip 0) on the complete Chicago graph: it keeps to mapped roads, so GPS-only
+    discovery suggests nothing, and the last line says the map explains every trip (it crashed
+    with an IndexError when no fix at all was off the map)."""
+    (tmp_path / "trips").mkdir()
+    (tmp_path / "trips" / "trip_0.txt").write_text((chicago_gps / "trips" / "trip_0.txt").read_text())
+    chicago_ways.to_crs("EPSG:4326").to_file(tmp_path / "osm.geojson", driver="GeoJSON")
+    trip = np.loadtxt(tmp_path / "trips" / "trip_0.txt")
+    extent = shapely.box(trip[:, 0].min(), trip[:, 1].min(), trip[:, 0].max(), trip[:, 1].max()).buffer(200.0)
+    bbox = ",".join(f"{v:.6f}" for v in reproject(extent, CRS, "EPSG:4326").bounds)
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", f"--aoi={bbox}", "--osm", str(tmp_path / "osm.geojson"), "--gps", str(tmp_path / "trips"),
+                      "--gps-crs", CRS, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["suggestions"] == 0 and s["gps"]["trips"] == 1 and s["gps_matching"]["off_map_steps"] == 0
+    assert "the mapped roads explain every trip (1 trip," in proc.stdout
+
+
 def test_gps_evidence_on_candidate_suggestions(area, chicago_gps, tmp_path):
     out = tmp_path / "out"
     proc = osmgap_cli("diff", f"--aoi={area['bbox']}", "--osm", str(area["dir"] / "osm.geojson"),
