@@ -60,7 +60,10 @@ nobody drove there). Printed per trace variant: the share of each confirmed and 
 Route tables (--tables): the table of shortest routes the matcher builds for a 3 km route limit (a
 90 s trace's), on the pieces and on their chains (osmgap.gps.chains), for the real OSM extracts in
 the data directory and for this bench's map (seed ``--seed``'s deletions): nodes, size of the
-table fastmm writes (28 bytes a route), CPU seconds to build and load it.
+table fastmm writes (28 bytes a route), osmgap.gps.tiling's estimate of it in memory, CPU seconds to
+build and load it; then, for central Helsinki's network laid side by side k x k times (SYNTHETIC
+copies; estimates only, no table built), the whole area's table and how osmgap.gps.tiling would
+match it within the 1 GB budget (tile side, route limit, largest table).
 
 Second carriageways (osmgap.gps.carriageways: one direction of traffic beside a two-way way, the
 other on it) are added to the matched method's suggestions as ``osmgap diff --gps`` adds them;

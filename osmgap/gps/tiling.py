@@ -8,10 +8,11 @@ matching, the table is estimated from the nodes' positions (per node, the nodes 
 a straight line, which bounds what the road reaches; counted on a grid) and, where it exceeds
 ``MatchParams.table_budget_mb``:
 
-1. the area is cut into square tiles, each matched on the network within the route limit (and the
-   search radius) of it, so a table grows with one tile's nodes, not the area's. A trip is
-   matched a run of fixes at a time, each run (its fixes in one tile) with the next fix of the
-   trip, so the step from one tile into the next is routed too;
+1. the area is cut into square tiles, so a table grows with one tile's nodes, not the area's. A
+   trip is matched a run of fixes at a time (consecutive fixes that fit in a square of the tile's
+   side), each run with the next fix of the trip, so the step from one run into the next is routed
+   too; the runs that start in a tile are matched together, on the network within the route limit
+   (and the search radius) of their fixes;
 2. where even a small tile's table would not fit (a long limit in a dense network), the route limit
    is lowered until it does, down to half the limit asked for (two typical steps); the evidence
    reads no detour from a step too long for it to judge (osmgap.gps.evidence). Below that the
@@ -41,12 +42,14 @@ CELLS_PER_LIMIT = 8  # the estimate's grid: cells of an eighth of the route limi
 MIN_TILE_M = 1000.0  # smaller tiles rebuild a table for little ground each
 # a tile at least this many typical steps across (route_limit: the limit asked is route_factor of
 # them), so that each run of a trip matched in one piece holds enough fixes for the HMM to choose
-# among candidates (Chicago every 90 s in 1.1 km tiles, two steps: a tenth of the fixes unmatched)
+# among candidates (Chicago every 90 s at 1.5 km: 6 km tiles give every fix the piece one table
+# gives; 1.1 km tiles, runs of two steps, 94.6 %, with 5 % of the fixes left unmatched)
 RUN_STEPS = 8
 SHRINK = 0.8  # the route limit's step down where no tile fits
-# ... down to this share of the limit asked for (osmgap.gps.matching.route_limit: four typical steps);
-# Chicago every 90 s in 1.7 km tiles: the same piece for 96.5 % of the fixes at 0.33 of it, 73 %
-# at 0.2 (a fifth of the fixes left unmatched, so read as off the map)
+# ... down to this share of the limit asked for (osmgap.gps.matching.route_limit: four typical
+# steps): below two steps, most no-route steps are too long to judge as detours (osmgap.gps.evidence),
+# and the match itself degrades (Chicago every 90 s in 6 km tiles: the same piece for 99.5 % of the
+# fixes at a third of the limit, 81.8 % at a fifth, with 7 % left unmatched and read as off the map)
 MIN_LIMIT_SHARE = 0.5
 
 
@@ -190,7 +193,7 @@ def _table_nodes(graph: RoadGraph, limit_m: float, params: MatchParams) -> np.nd
 
 def _routes_per_cell(xy: np.ndarray, limit_m: float, cell_m: float) -> np.ndarray:
     """Per grid cell: routes from its nodes, as nodes times the nodes within ``limit_m`` of them in a
-    straight line (an upper bound: roads reach no farther)."""
+    straight line, counted from cell to cell (about an upper bound: roads reach no farther)."""
     if not len(xy):
         return np.zeros((1, 1))
     col = np.floor((xy[:, 0] - xy[:, 0].min()) / cell_m).astype(np.int64)
