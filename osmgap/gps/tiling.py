@@ -100,6 +100,9 @@ def match_all(graph: RoadGraph, limit_m: float, traces: GpsTraces, pieces: np.nd
         return replace(no_matches(len(traces), pieces), limit_m=limit_m)
     plan = plan_matching(graph, limit_m, params)
     if plan.tile_m is None:
+        if plan.limit_m < limit_m:
+            log.warning("GPS matching with routes up to %.0f m (asked: %.0f m): the route table would exceed %.0f MB",
+                        plan.limit_m, limit_m, params.table_budget_mb)
         return Matcher(graph, plan.limit_m, params, cache_dir).match(traces, pieces, usage)
     log.warning("GPS matching in %.1f km tiles with routes up to %.0f m (asked: %.0f m), route tables of ~%.0f MB "
                 "each: the whole area's would exceed %.0f MB", plan.tile_m / 1000, plan.limit_m, limit_m,

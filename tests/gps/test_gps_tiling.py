@@ -57,9 +57,10 @@ def test_tiled_matching_agrees_with_one_table(graph, chicago_traces, caplog):
     assert len(tiled_log.fixes()[0]) == pytest.approx(len(one_log.fixes()[0]), rel=0.01)
 
 
-def test_sparse_trips_with_half_the_limit_match_alike(graph, chicago_traces):
+def test_sparse_trips_with_half_the_limit_match_alike(graph, chicago_traces, caplog):
     """Every real trip, a fix every 90 s: the 3 km table (~740 MB) over a 100 MB budget gives way to
-    1.5 km, the shortest the plan allows (two typical steps), and the matches stay the same."""
+    1.5 km, the shortest the plan allows (two typical steps), and the matches stay the same. Every
+    30 s, the limit alone goes down (one table fits at ~760 m), and the run says so too."""
     sparse = resample(chicago_traces, 90.0)
     pieces = trip_pieces(sparse)
     limit = route_limit(sparse, pieces)
@@ -67,6 +68,10 @@ def test_sparse_trips_with_half_the_limit_match_alike(graph, chicago_traces):
     one = Matcher(graph, limit).match(sparse, pieces)
     shorter = match_all(graph, limit, sparse, pieces, replace(MatchParams(), table_budget_mb=100.0))
     assert shorter.limit_m == 1500.0
+    every_30s = resample(chicago_traces, 30.0)
+    with caplog.at_level(logging.WARNING, logger="osmgap.gps.tiling"):
+        fewer = match_all(graph, 1500.0, every_30s, None, replace(MatchParams(), table_budget_mb=100.0))
+    assert 750.0 <= fewer.limit_m < 1500.0 and f"routes up to {fewer.limit_m:.0f} m (asked: 1500 m)" in caplog.text
     assert ((shorter.edge // 2 == one.edge // 2) | (~shorter.matched & ~one.matched)).mean() >= 0.99
     assert abs(len(unexplained(sparse, shorter).detour_a) - len(unexplained(sparse, one).detour_a)) <= 2
 
