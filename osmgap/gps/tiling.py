@@ -125,9 +125,12 @@ def _match_in_tiles(graph: RoadGraph, plan: MatchPlan, traces: GpsTraces, pieces
     tile_of_run = row * (int(col.max()) + 1) + col  # the tile a run starts in
     tree = shapely.STRtree(graph.lines)
     reach = plan.limit_m + params.search_radius_m
-    for t in np.unique(tile_of_run).tolist():
-        runs = np.flatnonzero(tile_of_run == t)
-        own = np.flatnonzero(np.isin(run, runs))
+    tile = tile_of_run[run]
+    by_tile = np.argsort(tile, kind="stable")  # each tile's fixes in order, found once for all tiles
+    cuts = np.flatnonzero(np.r_[True, tile[by_tile][1:] != tile[by_tile][:-1], True])
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        own = by_tile[a:b]
+        runs = np.unique(run[own])
         extra = ends[runs][overlap[runs]]
         idx = np.r_[own, extra]
         labels = np.r_[run[own], run[extra - 1]]  # an overlap fix is also the last of the run before it
