@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -59,6 +59,7 @@ from osmgap.workspace.tracking import RunRecord, record_run
 
 if TYPE_CHECKING:  # the GPS modules import numba (~0.2 s): loaded in run_diff only when a run has traces
     from osmgap.core.traces import GpsTraces
+    from osmgap.gps.matching import MatchParams
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class DiffRequest:
     gps_crs: str | None = None  # CRS of CSV/mapconstruction coordinates (GPX is always WGS84)
     gps_columns: dict[str, str] | None = None  # CSV field -> column
     gps_connections: bool = True  # GPS-only: also report missing_connection between two junctions (sparse traces)
+    gps_memory_mb: float | None = None  # the matcher's route table at most (osmgap.gps.tiling); None: its default
     name: str | None = None  # the AOI's name in the outputs and the state (--name); default: from the AOI file
 
 
@@ -190,7 +192,7 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
     if frame is not None:
         run = _candidate_evidence(req, aoi, frame, imagery, licence, timer)
     elif imagery is None and traces is not None:
-        run = _gps_evidence(aoi, traces, timer, roads, req.gps_connections)
+        run = _gps_evidence(aoi, traces, timer, roads, req.gps_connections, req.gps_memory_mb)
     else:
         assert imagery is not None  # resolve_sources: no candidates and no GPS means imagery
         run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
@@ -214,9 +216,11 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
             suggestions = suggestions + not_suggested(run.carriageways, suggestions, run.grid.crs)
         if traces is not None:  # every suggestion's GPS support moves its confidence (osmgap.gps.support)
             with timer("gps support"):
-                from osmgap.gps.support import apply_gps_support  # GPS runs only: see TYPE_CHECKING above
+                from osmgap.gps.support import SupportParams, apply_gps_support  # GPS runs only: TYPE_CHECKING
 
-                run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, roads)}
+                support = SupportParams()
+                support = replace(support, matching=_with_budget(support.matching, req.gps_memory_mb))
+                run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, roads, support)}
         suggestions = suggestions + run.connections  # after support: nobody drives a line that is not there
         warnings = _warnings(result, licence, imagery, req.conflate)
         for w in warnings:
@@ -283,19 +287,22 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
 
 
 def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNetwork,
-                  connections: bool = True) -> EvidenceRun:
+                  connections: bool = True, memory_mb: float | None = None) -> EvidenceRun:
     """GPS-only discovery: every trip map-matched to the OSM roads, the road graph of what they
     cannot explain (osmgap.gps.discovery)."""
-    from osmgap.gps.discovery import discovery_grid, matched_evidence  # GPS runs only: see TYPE_CHECKING above
+    from osmgap.gps.discovery import DiscoveryParams, discovery_grid, matched_evidence  # GPS runs only: TYPE_CHECKING
 
     with timer("graph"):
         grid = discovery_grid(aoi.to_metric(aoi.geometry).bounds, aoi.metric_crs)
-        found = matched_evidence(traces, roads, grid, known=aoi.to_metric(aoi.geometry))  # OSM is clipped to the AOI
+        params = DiscoveryParams()
+        params = replace(params, matching=_with_budget(params.matching, memory_mb))
+        found = matched_evidence(traces, roads, grid, params, known=aoi.to_metric(aoi.geometry))  # OSM is clipped to the AOI
     u = found.unexplained
     info = {"evidence": "gps", "gps_road_km": round(graph_length_m(found.evidence.graph) / 1000, 3),
             "gps_matching": {"matched_share": round(float(found.matches.matched.mean()), 4) if len(traces) else 0.0,
                              "off_map_m": round(u.off_m, 1), "off_map_steps": len(u.off_a),
                              "detours": len(u.detour_a), "route_limit_m": round(found.route_limit_m),
+                             "route_table_budget_mb": params.matching.table_budget_mb,
                              "cpu_seconds": round(found.match_seconds, 2),
                              "missing_connections": len(found.connections),
                              "second_carriageways": len(found.carriageways)}}
@@ -304,6 +311,11 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
     extra = found.connection_suggestions(grid.crs) if connections else []
     return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, connections=extra,
                        carriageways=found.carriageways)
+
+
+def _with_budget(params: MatchParams, memory_mb: float | None) -> MatchParams:
+    """``params`` with the route table budget ``--gps-memory`` asked for (None: as they are)."""
+    return params if memory_mb is None else replace(params, table_budget_mb=memory_mb)
 
 
 def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: ImageryLicence,

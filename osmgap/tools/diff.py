@@ -50,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="GPS-only: also report where trips detour between two junctions too far apart to draw "
                         "the road (missing_connection, in suggestions.geojson only; on by default: 0.83-1.00 of "
                         "them remove a real detour on the Chicago bench at 30-90 s)")
+    p.add_argument("--gps-memory", type=number(float, above=0.0), metavar="MB",
+                   help="the most memory the map matcher's table of routes may take (default 1 GB); over a larger "
+                        "area it matches in tiles, with shorter routes where needed, and says so")
     p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of CSV and .txt coordinates (default EPSG:4326; GPX is always WGS84)")
     p.add_argument("--gps-columns", metavar="FIELD=COLUMN,...",
                    help="CSV column mapping, e.g. lon=LONGITUDE,lat=LAT,time=ts,trip=vehicle")
@@ -141,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         conflate=ConflateParams(tolerance_m=args.tolerance, min_length_m=args.min_length, unsupported=args.unsupported),
         cache_dir=args.cache_dir, candidates=args.candidates, scale=scale_options(args), xyz=xyz_options(args),
         gps=list(args.gps or []), gps_crs=args.gps_crs, gps_connections=args.gps_connections,
+        gps_memory_mb=args.gps_memory,
         gps_columns=parse_column_mapping(args.gps_columns) if args.gps_columns else None, name=args.name,
     )
     if args.state:  # refused before any work; the file itself is created only once the run has succeeded

@@ -102,6 +102,24 @@ def test_gps_only_diff_finds_the_deleted_driven_roads(area, chicago_gps, tmp_pat
     assert on_deleted >= 0.5 * sum(line.length for line in lines)  # most suggested length is a deleted road
 
 
+def test_gps_memory_matches_in_tiles_and_finds_the_same_roads(area, chicago_gps, tmp_path):
+    """The same campus diff with the route table held to 1 MB (``--gps-memory 1``): the run says it
+    matched in tiles and still finds the deleted roads the shuttles drove."""
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", f"--aoi={area['bbox']}", "--osm", str(area["dir"] / "osm.geojson"),
+                      "--gps", str(chicago_gps / "trips"), "--gps-crs", CRS, "--gps-memory", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "GPS matching in" in proc.stderr and "km tiles" in proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["gps_matching"]["route_table_budget_mb"] == 1.0
+    lines = _metric(_features(out))
+    for way in DRIVEN:
+        assert _near_share(area["deleted"][way], lines) >= 0.7, way
+    bad = osmgap_cli("diff", f"--aoi={area['bbox']}", "--osm", str(area["dir"] / "osm.geojson"),
+                     "--gps", str(chicago_gps / "trips"), "--gps-crs", CRS, "--gps-memory", "0", "--out", str(tmp_path / "no"))
+    assert bad.returncode == 2 and "--gps-memory" in bad.stderr and not (tmp_path / "no").exists()
+
+
 def test_a_trip_the_map_explains_gives_nothing_and_says_why(chicago_gps, chicago_ways, tmp_path):
     """One real trip (trip 0) on the complete Chicago graph: it keeps to mapped roads, so GPS-only
     discovery suggests nothing, and the last line says the map explains every trip (it crashed
