@@ -12,6 +12,7 @@ from types import ModuleType
 
 import networkx as nx
 import numpy as np
+import shapely
 from shapely.geometry import LineString
 
 from osmgap.core.datamodel import ProbabilityRaster
@@ -52,14 +53,21 @@ class GraphParams:
 
 def road_mask(raster: ProbabilityRaster, params: GraphParams) -> np.ndarray:
     """Thresholded, cleaned boolean road mask."""
-    from scipy import ndimage  # here: scipy.ndimage and skimage cost start-up candidates runs never need
-    from skimage.morphology import remove_small_holes, remove_small_objects
+    from skimage.morphology import remove_small_holes, remove_small_objects  # here: start-up candidates runs never need
 
     px_area = raster.resolution[0] * raster.resolution[1]
-    mask = raster.prob >= params.threshold
-    mask = ndimage.binary_closing(mask, structure=np.ones((3, 3)), iterations=1)
+    mask = _close(raster.prob >= params.threshold)
     mask = remove_small_holes(mask, max_size=max(1, int(params.max_hole_m2 / px_area)))
     return remove_small_objects(mask, max_size=max(1, int(params.min_blob_m2 / px_area)))
+
+
+def _close(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_closing`` by a 3 x 3 square, bit for bit (outside the raster counts as no
+    road, as there), as a maximum then a minimum filter: separable, about twice as fast."""
+    from scipy import ndimage
+
+    closed = ndimage.maximum_filter(mask.view(np.uint8), size=3, mode="constant", cval=0)
+    return ndimage.minimum_filter(closed, size=3, mode="constant", cval=0).view(bool)
 
 
 def extract_graph(raster: ProbabilityRaster, params: GraphParams = GraphParams()) -> nx.Graph:
@@ -83,10 +91,14 @@ def _simplify_edges(graph: nx.Graph, tolerance_m: float) -> None:
     """Edge geometries simplified, lengths remeasured. Done before spurs and components are judged
     by length: a staircase of skeleton pixels is longer than the road it follows, and a tiled run
     stitches simplified pieces, so measuring raw pixel paths here let a spur of 11.4 m (12.1 m of
-    pixels) survive uncut and not tiled."""
-    for _, _, data in graph.edges(data=True):
-        data["geometry"] = data["geometry"].simplify(tolerance_m)
-        data["length"] = data["geometry"].length
+    pixels) survive uncut and not tiled. All edges in one call to GEOS (one call per edge was a
+    tenth of a large diff's graph extraction)."""
+    edges = [data for _, _, data in graph.edges(data=True)]
+    if not edges:
+        return
+    geoms = shapely.simplify(np.array([data["geometry"] for data in edges], dtype=object), tolerance_m)
+    for data, geom, length in zip(edges, geoms, shapely.length(geoms).tolist()):
+        data["geometry"], data["length"] = geom, length
 
 
 def _extend_dead_ends(graph: nx.Graph, mask: np.ndarray, raster: ProbabilityRaster) -> None:
@@ -132,7 +144,10 @@ def _extend_dead_ends(graph: nx.Graph, mask: np.ndarray, raster: ProbabilityRast
 
 
 def _to_metric_graph(pixel_graph: nx.Graph, raster: ProbabilityRaster) -> nx.Graph:
-    """sknw's (row, col) pixel graph -> graph with metric coordinates and edge geometries."""
+    """sknw's (row, col) pixel graph -> graph with metric coordinates and edge geometries.
+
+    Every pixel goes through the transform in one array and every line is built in one call (per
+    edge, this was a quarter of a large diff's graph extraction)."""
     t = raster.transform
 
     def to_xy(rc: np.ndarray) -> np.ndarray:
@@ -140,19 +155,25 @@ def _to_metric_graph(pixel_graph: nx.Graph, raster: ProbabilityRaster) -> nx.Gra
         return np.column_stack([t.c + cols * t.a + rows * t.b, t.f + cols * t.d + rows * t.e])
 
     graph = nx.Graph()
-    for n, data in pixel_graph.nodes(data=True):
-        x, y = to_xy(np.asarray(data["o"], float).reshape(1, 2))[0]
-        graph.add_node(n, x=float(x), y=float(y))
-    for u, v, data in pixel_graph.edges(data=True):
-        if u == v:
-            continue  # a skeleton loop on one node: a roundabout blob, kept only through its other edges
-        start, end = pixel_graph.nodes[u]["o"], pixel_graph.nodes[v]["o"]
-        pts = np.asarray(data["pts"], float)
+    names = list(pixel_graph.nodes)
+    centre = {n: np.asarray(pixel_graph.nodes[n]["o"], float).reshape(2) for n in names}
+    node_xy = to_xy(np.array([centre[n] for n in names]).reshape(-1, 2)).tolist()
+    graph.add_nodes_from((n, {"x": x, "y": y}) for n, (x, y) in zip(names, node_xy))
+    # a skeleton loop on one node (u == v) is a roundabout blob, kept only through its other edges
+    edges = [(u, v, np.asarray(data["pts"], float).reshape(-1, 2))
+             for u, v, data in pixel_graph.edges(data=True) if u != v]
+    if not edges:
+        return graph
+    paths = []
+    for u, v, pts in edges:
+        start, end = centre[u], centre[v]
         if len(pts) and np.hypot(*(pts[0] - end)) < np.hypot(*(pts[0] - start)):
             pts = pts[::-1]
-        coords = to_xy(np.vstack([np.reshape(start, (1, 2)), pts, np.reshape(end, (1, 2))]))
-        geom = LineString(coords)
-        graph.add_edge(u, v, geometry=geom, length=geom.length)
+        paths.append(np.vstack([start, pts, end]))
+    owner = np.repeat(np.arange(len(paths)), [len(p) for p in paths])
+    geoms = shapely.linestrings(to_xy(np.concatenate(paths)), indices=owner)
+    graph.add_edges_from((u, v, {"geometry": geom, "length": length})
+                         for (u, v, _), geom, length in zip(edges, geoms, shapely.length(geoms).tolist()))
     return graph
 
 
@@ -181,18 +202,26 @@ def _merge_degree_two(graph: nx.Graph) -> bool:
         (a, ga), (b, gb) = [(m, graph.edges[n, m]["geometry"]) for m in graph.neighbors(n)]
         if a == b or graph.has_edge(a, b):
             continue
-        ca = list(ga.coords) if _starts_at(ga, graph.nodes[a]) else list(ga.coords)[::-1]
-        cb = list(gb.coords) if _starts_at(gb, graph.nodes[n]) else list(gb.coords)[::-1]
-        geom = LineString(ca + cb[1:])
+        geom = LineString(np.vstack([_coords_from(ga, graph.nodes[a]), _coords_from(gb, graph.nodes[n])[1:]]))
         graph.remove_node(n)
         graph.add_edge(a, b, geometry=geom, length=geom.length)
         merged = True
     return merged
 
 
+def _coords_from(line: LineString, node: dict) -> np.ndarray:
+    """The line's coordinates, from its end at ``node``."""
+    coords = shapely.get_coordinates(line)
+    return coords if _starts_near(coords, node) else coords[::-1]
+
+
 def _starts_at(line: LineString, node: dict) -> bool:
-    x, y = line.coords[0]
-    xe, ye = line.coords[-1]
+    return _starts_near(shapely.get_coordinates(line), node)
+
+
+def _starts_near(coords: np.ndarray, node: dict) -> bool:
+    """Whether ``coords`` start at ``node``: nearer it than they end."""
+    (x, y), (xe, ye) = coords[0].tolist(), coords[-1].tolist()
     return (x - node["x"]) ** 2 + (y - node["y"]) ** 2 <= (xe - node["x"]) ** 2 + (ye - node["y"]) ** 2
 
 

@@ -1,7 +1,8 @@
 """Imagery evidence for areas of any size: tiles on Dask, persisted as they finish, stitched.
 
 The model tiles run the uncut pipeline's own sliding windows, each window in one tile only
-(osmgap.scale.tiling); each finished tile is written to a TileStore, so a killed run started
+(osmgap.scale.tiling); each finished tile is written to a TileStore (a self-tiled run, which
+nothing resumes, only keeps a tile there until its turn to be added comes), so a killed run started
 again with ``resume`` computes only the missing tiles and, because tiles are added up in plan
 order whatever order they finished in, writes the same outputs as an uninterrupted run. The
 tiles' sums are added, in that order, into a file-backed array as they finish; each graph tile's
@@ -170,6 +171,10 @@ class _Sums:
         self.added = 0  # tiles[:added] are in the sums
         self.finished: set[str] = store.done()
 
+    def in_turn(self, key: str) -> bool:
+        """Whether the tile ``key`` is the next to be added."""
+        return self.added < len(self.tiles) and self.tiles[self.added].key == key
+
     def add_ready(self, like: TileJob, just: TileResult | None = None) -> None:
         """Add every tile, in plan order, whose result is in the store (``just``: the one in hand)."""
         while self.added < len(self.tiles) and self.tiles[self.added].key in self.finished:
@@ -208,7 +213,10 @@ def _run_model_tiles(opts: ScaleOptions, store: TileStore, sums: _Sums, like: Ti
     log.info("%d tiles, %d already done in %s", len(sums.tiles), len(sums.tiles) - len(jobs), store.dir)
 
     def finished(result: TileResult) -> None:
-        store.save(result)
+        # kept on disk for --resume, or until its turn comes; a self-tiled run's tile in turn is
+        # added at once (at 102.7 km2, ~0.8 GB written and deleted, 1.9 s of the main thread)
+        if not (opts.temporary and sums.in_turn(result.key)):
+            store.save(result)
         sums.finished.add(result.key)
         sums.add_ready(like, result)
         extractor.added(sums.added)

@@ -153,17 +153,21 @@ def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,
     graph = nx.Graph(crs=grid.crs)
     if not lines:
         return graph
-    ends = np.asarray([line.coords[k] for _, line in lines for k in (0, -1)], float)
+    # every piece's coordinates in one array (per piece, this was most of the stitching's time)
+    xy, piece = shapely.get_coordinates(np.array([line for _, line in lines], dtype=object), return_index=True)
+    count = np.bincount(piece, minlength=len(lines))
+    first_last = np.column_stack([np.cumsum(count) - count, np.cumsum(count) - 1]).ravel()
+    ends = xy[first_last]
     owner = np.repeat([n for n, _ in lines], 2)
     on_seam = _near_any(ends[:, 0], seam_x) | _near_any(ends[:, 1], seam_y)
     node_of = _seam_clusters(ends, owner, on_seam)
     coords = _node_coords(ends, node_of, on_seam)
-    for i, (_, line) in enumerate(lines):
+    xy[first_last] = [coords[int(n)] for n in node_of]  # each piece's ends moved onto its nodes
+    geoms = shapely.linestrings(xy, indices=piece)
+    for i, geom in enumerate(geoms):
         u, v = int(node_of[2 * i]), int(node_of[2 * i + 1])
-        pts = [coords[u], *line.coords[1:-1], coords[v]]
         if u == v:
             continue
-        geom = LineString(pts)
         if graph.has_edge(u, v):  # a second way between the same two nodes: keep it through a midpoint
             mid = max(coords) + 1
             x, y = geom.interpolate(0.5, normalized=True).coords[0]

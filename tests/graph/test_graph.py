@@ -129,3 +129,19 @@ def test_dead_ends_reach_the_ends_of_their_blob_and_a_round_blob_stays_a_stub():
     assert graph_length_m(extract_graph(_blob_raster(roundish), params)) == pytest.approx(8.0, abs=2.0)
     # each end goes at most the edge's own length: 24 m, not the blob's 40 m
     assert graph_length_m(extract_graph(_blob_raster(roundish), replace(params, extend_ends=True))) <= 26.0
+
+
+def test_mask_closing_equals_scipys_binary_closing(vegas_mask):
+    """osmgap closes the road mask with two separable filters for speed; it must close exactly as
+    scipy's binary_closing by a 3 x 3 square does, roads touching the raster's edge included."""
+    from scipy import ndimage
+
+    from osmgap.graph.skeleton import _close
+
+    rng = np.random.default_rng(0)
+    real = vegas_mask.prob >= 0.5
+    speckled = real ^ (rng.random(real.shape) < 0.05)  # holes and specks down to one pixel, on the edges too
+    for mask in (real, speckled, speckled[::2, 1::3]):
+        expected = ndimage.binary_closing(mask, structure=np.ones((3, 3)), iterations=1)
+        assert expected.any() and not expected.all()
+        np.testing.assert_array_equal(_close(mask), expected)

@@ -23,6 +23,7 @@ from osmgap.model.nets import load_checkpoint
 from osmgap.scale.graph_tiles import GPU_MAX_GRAPH_PROCESSES, GraphTiles, graph_processes, tiles_needed
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, SELF_TILE_PX, ScaleOptions, self_tiling
 from osmgap.scale.tiled import FileRaster, TileJob, run_tile, tiled_evidence
+from osmgap.scale.tilestore import TileStore
 from osmgap.scale.tiling import SEAM_SNAP_M, Tile, _node_coords, plan_tiles, plan_window_tiles, stitch, window_box
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 from osmgap.sources.osm import load_osm
@@ -196,13 +197,22 @@ def test_every_window_runs_in_exactly_one_model_tile(chip, tile_px):
     assert len(tiles) == {64: 12, 96: 4, 200: 1, 4096: 1}[tile_px]  # 3 x 4 windows, 1 or 2 or all a side
 
 
-def test_self_tiling_above_the_threshold_leaves_no_work_directory(chip, tmp_path, monkeypatch):
+def test_self_tiling_above_the_threshold_leaves_no_work_directory(chip, tmp_path, tmp_path_factory, monkeypatch):
     """A run larger than SELF_TILE_PX tiles itself in this process, in a work directory of its own
-    that is gone when it returns, while the probabilities it returns stay readable."""
+    that is gone when it returns, while the probabilities it returns stay readable. Nothing can
+    resume it, so its tiles, each added as it finishes, are never written to disk (a resumable
+    run writes every one)."""
     assert self_tiling(SELF_TILE_PX) is None
     opts = self_tiling(SELF_TILE_PX + 1)
     assert opts is not None and opts.workers == 0 and opts.temporary
+    saved: list[str] = []
+    real_save = TileStore.save
+    monkeypatch.setattr(TileStore, "save", lambda store, result: (saved.append(result.key), real_save(store, result)))
+    _tiled(chip, 64, 24, tmp_path_factory.mktemp("resumable"))
+    assert len(saved) == 12
+    saved.clear()
     _, prob, graph, info = _tiled(chip, 64, 24, tmp_path, temporary=True)
+    assert saved == []
     assert info["self_tiled"] and info["tiles"] == 12
     assert list(tmp_path.iterdir()) == []  # no work directory left beside the output
     assert np.abs(prob.prob - chip[4].prob).max() < 1e-4 and graph.number_of_edges() > 0
