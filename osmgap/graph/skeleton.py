@@ -20,7 +20,8 @@ from osmgap.core.datamodel import ProbabilityRaster
 
 @cache
 def _sknw() -> ModuleType:
-    """sknw with its numba kernels recompiled with ``cache=True``.
+    """sknw's module with its numba kernels recompiled with ``cache=True``, and its index-to-(row,
+    col) kernel replaced by one in 64-bit integers (sknw's is 16-bit: columns past 32,767 wrapped).
 
     sknw jit-compiles without caching, which costs ~5 s in every process, more than the whole
     graph stage on a small AOI; cached, later runs load the compiled kernels in well under 1 s.
@@ -28,14 +29,50 @@ def _sknw() -> ModuleType:
     never need.
     """
     import numba
-    import sknw
     import sknw.sknw
 
-    for name in ("mark", "idx2rc", "fill", "trace", "parse_struc"):
-        kernel = getattr(sknw.sknw, name, None)
+    module = sknw.sknw
+    module.idx2rc = numba.njit(cache=True)(_rows_cols)  # before the kernels that call it compile
+    for name in ("mark", "fill", "trace", "parse_struc"):
+        kernel = getattr(module, name, None)
         if kernel is not None and hasattr(kernel, "py_func"):
-            setattr(sknw.sknw, name, numba.njit(cache=True)(kernel.py_func))
-    return sknw
+            setattr(module, name, numba.njit(cache=True)(kernel.py_func))
+    return module
+
+
+def _rows_cols(index: np.ndarray, strides: np.ndarray) -> np.ndarray:
+    """(row, col) of flat indices into sknw's padded buffer (whose strides are ``strides``), minus
+    the padding; numba-compiled by :func:`_sknw`."""
+    out = np.zeros((len(index), len(strides)), dtype=np.int64)
+    for i in range(len(index)):
+        rest = index[i]
+        for j in range(len(strides)):
+            out[i, j] = rest // strides[j]
+            rest -= out[i, j] * strides[j]
+    return out - 1
+
+
+def _pixel_graph(skeleton: np.ndarray) -> nx.Graph:
+    """sknw's graph of a skeleton: nodes with their pixels (``pts``) and rounded centre (``o``),
+    edges with their pixel paths (``pts``) from centre to centre.
+
+    sknw's own ``build_sknw`` labels nodes in a 16-bit copy of the image, from 10 up, so a raster
+    with more than 65,525 nodes (a 100 km2 AOI in one piece) overwrote its labels and crashed the
+    process; this runs the same kernels on a 32-bit copy, and rounds the centres itself (sknw
+    rounds them to 16 bits)."""
+    sk = _sknw()
+    image = np.pad(skeleton, 1).astype(np.uint32)
+    neighbours = sk.neighbors(image.shape)
+    strides = np.cumprod((1,) + image.shape[::-1][:-1])[::-1]
+    sk.mark(image, neighbours)
+    nodes, edges = sk.parse_struc(image, neighbours, strides, True, True)
+    graph = nx.Graph()
+    centres = [np.round(pixels.mean(axis=0)) for pixels in nodes]
+    graph.add_nodes_from((i, {"pts": pixels, "o": centres[i]}) for i, pixels in enumerate(nodes))
+    for start, end, pts in edges:  # each path runs from a pixel of its start node to one of its end node
+        pts[0], pts[-1] = centres[start], centres[end]
+        graph.add_edge(start, end, pts=pts)
+    return graph
 
 
 @dataclass(frozen=True)
@@ -75,7 +112,7 @@ def extract_graph(raster: ProbabilityRaster, params: GraphParams = GraphParams()
     from skimage.morphology import skeletonize  # here: see road_mask
 
     mask = road_mask(raster, params)
-    pixel_graph = _sknw().build_sknw(skeletonize(mask).astype(np.uint16), multi=False)
+    pixel_graph = _pixel_graph(skeletonize(mask))
     graph = _to_metric_graph(pixel_graph, raster)
     _simplify_edges(graph, params.simplify_m)
     prune_spurs(graph, params.spur_m)
