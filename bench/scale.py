@@ -93,16 +93,17 @@ def sample_rss(proc: subprocess.Popen, peaks: dict[str, float], stop: threading.
         stop.wait(0.2)
 
 
-def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str]) -> dict:
+def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str], checkout: Path | None = None) -> dict:
     """``osmgap diff`` as a subprocess: wall and CPU seconds (of the whole process tree), peak RSS,
-    and what its summary.json says (area, seconds per stage, tiles)."""
+    and what its summary.json says (area, seconds per stage, tiles); ``checkout``: run the osmgap
+    of another checkout of the repository (default: this one)."""
     cmd = [sys.executable, "-m", "osmgap", "diff", "--aoi", bbox, "--imagery", str(image), "--osm", str(osm),
            "--out", str(out), *extra]
     peaks: dict[str, float] = {}
     stop = threading.Event()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=checkout or Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     sampler = threading.Thread(target=sample_rss, args=(proc, peaks, stop))
     sampler.start()

@@ -24,6 +24,7 @@ its largest process and its whole process tree. A GPU is used when present (and 
     python bench/speed.py --quick         # 8 x 8 chips (1.6 km2), no memory run: a few minutes
     python bench/speed.py --eval          # also: eval IoU on the real chips, per forward-pass option
     python bench/speed.py --workers 4     # beside a GPU: four Dask workers share it and the host's cores
+    python bench/speed.py --memory-only --baseline ../base   # 102 km2 with another checkout, then this one
 """
 from __future__ import annotations
 
@@ -143,12 +144,26 @@ def thread_args(threads: int | None) -> list[str]:
     return ["--threads", str(threads)] if threads else []
 
 
-def memory_run(n: int, tmp: Path, threads: int | None) -> dict:
-    """Peak RSS of one untiled command on an n x n mosaic: what grows with the area."""
+def memory_run(n: int, tmp: Path, threads: int | None, baseline: Path | None = None) -> dict:
+    """Peak RSS of one untiled command on an n x n mosaic: what grows with the area. With
+    ``baseline`` (another checkout, e.g. ``git worktree add ../base HEAD~5``), the same command
+    with that code first, back to back: what a change did, and whether its outputs moved."""
     dm = tmp / f"m{n}"
     dm.mkdir(parents=True, exist_ok=True)
     image, osm, bbox = build_mosaic(n, dm, overviews=True)
+    if baseline is not None:
+        before = run(image, osm, bbox, dm / "baseline", thread_args(threads), checkout=baseline)
+        print(f"\nbaseline ({baseline}), {n}x{n} mosaic: wall {before['wall_s']:.1f} s, CPU {before['cpu_s']:.1f} s, "
+              f"{before['km2_per_h']:.0f} km2/h, peak RSS {before['rss_process_mb']:.0f} MB; {load()}", flush=True)
+        print(f"  seconds per stage: {stages(before)}", flush=True)
     memory = run(image, osm, bbox, dm / "out", thread_args(threads))
+    if baseline is not None:
+        print(f"\nthis checkout: wall {memory['wall_s']:.1f} s, CPU {memory['cpu_s']:.1f} s "
+              f"(x{memory['wall_s'] / before['wall_s']:.3f} wall, x{memory['cpu_s'] / before['cpu_s']:.3f} CPU "
+              "against the baseline)", flush=True)
+        for name in ("suggestions.osm", "suggestions.geojson", "maproulette.geojson"):
+            same = (dm / "baseline" / name).read_bytes() == (dm / "out" / name).read_bytes()
+            print(f"  {name}: {'the same bytes' if same else 'DIFFERENT'} as the baseline's", flush=True)
     print(f"\nmemory run, {n}x{n} mosaic ({memory['area_km2']:.1f} km2), untiled command: wall "
           f"{memory['wall_s']:.0f} s, {memory['km2_per_h']:.0f} km2/h, peak RSS largest process "
           f"{memory['rss_process_mb']:.0f} MB, tree {memory['rss_tree_mb']:.0f} MB"
@@ -227,13 +242,17 @@ def main() -> None:
     ap.add_argument("--eval-only", action="store_true", help="only the eval IoU part")
     ap.add_argument("--memory-only", action="store_true", help="only the --memory-repeats run (peak RSS)")
     ap.add_argument("--keep", type=Path, help="keep mosaics and outputs here")
+    ap.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                    help="with --memory-only: run the same diff with another checkout first and compare")
     args = ap.parse_args()
     if args.eval_only:
         eval_variants()
         return
+    if args.baseline is not None and not (args.memory_only and (args.baseline / "osmgap" / "__main__.py").is_file()):
+        ap.error("--baseline needs --memory-only and a checkout of osmgap (a folder holding osmgap/)")
     if args.memory_only:
         memory_run(args.memory_repeats, Path(args.keep or tempfile.mkdtemp(prefix="osmgap-speed-")),
-                   args.threads)
+                   args.threads, args.baseline)
         return
     n = args.repeats or (8 if args.quick else 29)
     memory_n = 0 if args.quick else args.memory_repeats
