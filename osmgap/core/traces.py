@@ -62,6 +62,11 @@ class GpsTraces:
         dt[1:] = np.where(cont[1:], self.t[1:] - self.t[:-1], np.nan)
         return dt
 
+    def steps_back_in_time(self) -> int:
+        """How many points are earlier than the point before them in their trip (rows out of
+        order, or a receiver's clock reset)."""
+        return int((self.intervals() < 0).sum())
+
     def step_lengths(self) -> np.ndarray:
         """Metres since the trip's previous point (NaN at a trip's first point); metric CRS only."""
         d = np.full(len(self), np.nan)

@@ -140,11 +140,12 @@ def no_matches(n: int, pieces: np.ndarray) -> Matches:
 
 def trip_pieces(traces: GpsTraces, params: MatchParams = MatchParams()) -> np.ndarray:
     """Piece id per fix: a new piece at each trip start, silence over ``max_gap_s`` and jump
-    faster than ``max_speed_mps`` (a fix without time is judged by distance alone)."""
+    faster than ``max_speed_mps`` or back in time (a fix without time is judged by distance alone;
+    a fix repeated where the last one was, at the same time, is no jump)."""
     dt = traces.intervals()
     step = traces.step_lengths()
     with np.errstate(invalid="ignore", divide="ignore"):
-        jump = np.where(dt > 0, step / dt, np.inf) > params.max_speed_mps
+        jump = (np.where(dt > 0, step / dt, np.inf) > params.max_speed_mps) & ~((dt == 0) & (step == 0))
     start = ~traces.same_trip_as_previous() | (dt > params.max_gap_s) | (jump & np.isfinite(dt))
     return np.cumsum(start) - 1
 

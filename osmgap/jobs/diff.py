@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 from shapely.geometry import box
 
 from osmgap import __version__
@@ -298,8 +299,13 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
         params = replace(params, matching=_with_budget(params.matching, memory_mb))
         found = matched_evidence(traces, roads, grid, params, known=aoi.to_metric(aoi.geometry))  # OSM is clipped to the AOI
     u = found.unexplained
+    piece_size = np.bincount(found.matches.piece)[found.matches.piece] if len(traces) else np.zeros(0, int)
+    back = traces.steps_back_in_time()
     info = {"evidence": "gps", "gps_road_km": round(graph_length_m(found.evidence.graph) / 1000, 3),
             "gps_matching": {"matched_share": round(float(found.matches.matched.mean()), 4) if len(traces) else 0.0,
+                             # fixes no route can be read from: trips of one fix, or cut off alone by
+                             # silence, an impossible jump or time going back (osmgap.gps.matching.trip_pieces)
+                             "fixes_alone": int((piece_size == 1).sum()), "steps_back_in_time": back,
                              "off_map_m": round(u.off_m, 1), "off_map_steps": len(u.off_a),
                              "detours": len(u.detour_a), "route_limit_m": round(found.route_limit_m),
                              "route_table_budget_mb": params.matching.table_budget_mb,
@@ -309,7 +315,10 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
     # on unless --no-gps-connections: on the Chicago bench 0.83-1.00 of them remove a real detour at
     # 30-90 s (bench/gps.py, judged by route; stop 35)
     extra = found.connection_suggestions(grid.crs) if connections else []
-    return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, connections=extra,
+    warnings = [f"WARNING: {back} of {int(np.isfinite(traces.intervals()).sum())} steps between the fixes of a trip "
+                "go back in time (the log names the files); trips are read in file order and cut there, so those "
+                "fixes may be matched alone or not at all: sort each trip's fixes by time"] if back else []
+    return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, warnings, connections=extra,
                        carriageways=found.carriageways)
 
 

@@ -13,6 +13,7 @@ dropped row or a trace in the wrong hemisphere would quietly change every figure
 """
 from __future__ import annotations
 
+import logging
 import math
 import xml.etree.ElementTree as ET
 from array import array
@@ -31,6 +32,8 @@ from osmgap.core.aoi import _transformer
 from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import GpsTraces, concat, from_arrays
 from osmgap.errors import InputError, one_line
+
+log = logging.getLogger(__name__)
 
 CSV_FIELDS = ("lon", "lat", "time", "speed", "bearing", "trip")
 # Column names recognised without a mapping, lower-cased.
@@ -91,6 +94,10 @@ def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
     if len(traces) == 0:
         raise InputError(path, "holds no GPS points (empty track)")
     check_crs(traces, path)
+    if back := traces.steps_back_in_time():
+        log.warning("%s: %d of %d steps between fixes of a trip go back in time; trips are read in file order and "
+                    "cut where time goes back: are the fixes in time order?", path, back,
+                    int(np.isfinite(traces.intervals()).sum()))
     return traces
 
 

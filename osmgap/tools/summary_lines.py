@@ -10,6 +10,7 @@ KIND_WORDS = {"missing_road": "missing roads", "missing_link": "missing links",
               "unsupported_osm_way": "OSM ways without evidence",
               "missing_connection": "missing connections between two junctions (geometry unknown: in "
                                     "suggestions.geojson, not in suggestions.osm)"}
+MATCHED_ENOUGH = 0.5  # of the fixes matched, for "the map explains the traces" to mean anything
 EVIDENCE_WORDS = {"imagery": "the model saw", "candidates": "the candidate file holds", "gps": "the GPS traces show"}
 
 
@@ -52,11 +53,27 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
                     "look at overview.png and probability.tif).")
         matching = summary.get("gps_matching")
         if matching and not matching.get("off_map_steps") and not matching.get("detours"):
-            trips = summary.get("gps", {}).get("trips", 0)
-            return (f"the mapped roads explain every trip ({trips} trip{'' if trips == 1 else 's'}, "
-                    f"{100 * matching.get('matched_share', 0):.0f} % of the fixes matched; none left the map or "
-                    "drove round a missing road).")
+            return _gps_found_nothing(matching, summary.get("gps", {}).get("trips", 0))
         return "the evidence holds no road line inside the AOI."
     within = f"within {tolerance:.0f} m of" if tolerance else "close to"
     return (f"every road the evidence shows is {within} an OSM way or too short to report: "
             "the area looks completely mapped.")
+
+
+def _gps_found_nothing(matching: dict[str, Any], trips: int) -> str:
+    """Why GPS traces with nothing off the map gave nothing: the map explains them, or too few of
+    their fixes could be matched to tell (times out of order, single fixes)."""
+    share = matching.get("matched_share", 0)
+    counted = f"{trips} trip{'' if trips == 1 else 's'}, {100 * share:.0f} % of the fixes matched"
+    if share >= MATCHED_ENOUGH:
+        return f"the mapped roads explain every trip ({counted}; none left the map or drove round a missing road)."
+    if back := matching.get("steps_back_in_time"):
+        why = (f"{back} steps go back in time, and each trip is cut there: are the fixes of each trip "
+               "in time order?")
+    elif alone := matching.get("fixes_alone"):
+        fixes = "1 fix stands" if alone == 1 else f"{alone} fixes stand"
+        why = (f"{fixes} alone (a trip of one fix, or cut off by over 300 s of silence or a jump faster than "
+               "180 km/h: are the times right?), and no route can be read from one fix.")
+    else:
+        why = "the rest are too few or too close together in their trips to be matched."
+    return f"too few fixes could be matched to the mapped roads to tell ({counted}): {why}"

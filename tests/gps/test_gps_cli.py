@@ -10,6 +10,7 @@ ways by osmgap.sources.mapgraph) with some real ways deleted, and the 889 real s
 from __future__ import annotations
 
 import json
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -120,23 +121,44 @@ def test_gps_memory_matches_in_tiles_and_finds_the_same_roads(area, chicago_gps,
     assert bad.returncode == 2 and "--gps-memory" in bad.stderr and not (tmp_path / "no").exists()
 
 
-def test_a_trip_the_map_explains_gives_nothing_and_says_why(chicago_gps, chicago_ways, tmp_path):
-    """One real trip (trip 0) on the complete Chicago graph: it keeps to mapped roads, so GPS-only
-    discovery suggests nothing, and the last line says the map explains every trip (it crashed
-    with an IndexError when no fix at all was off the map)."""
+def _one_trip_diff(rows: str, chicago_ways, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    """GPS-only diff of one trip file (mapconstruction rows) on the complete real Chicago graph."""
     (tmp_path / "trips").mkdir()
-    (tmp_path / "trips" / "trip_0.txt").write_text((chicago_gps / "trips" / "trip_0.txt").read_text())
+    (tmp_path / "trips" / "trip.txt").write_text(rows)
     chicago_ways.to_crs("EPSG:4326").to_file(tmp_path / "osm.geojson", driver="GeoJSON")
-    trip = np.loadtxt(tmp_path / "trips" / "trip_0.txt")
+    trip = np.loadtxt(tmp_path / "trips" / "trip.txt")
     extent = shapely.box(trip[:, 0].min(), trip[:, 1].min(), trip[:, 0].max(), trip[:, 1].max()).buffer(200.0)
     bbox = ",".join(f"{v:.6f}" for v in reproject(extent, CRS, "EPSG:4326").bounds)
     out = tmp_path / "out"
     proc = osmgap_cli("diff", f"--aoi={bbox}", "--osm", str(tmp_path / "osm.geojson"), "--gps", str(tmp_path / "trips"),
                       "--gps-crs", CRS, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    s = json.loads((out / "summary.json").read_text())
+    return proc, json.loads((out / "summary.json").read_text())
+
+
+def test_a_trip_the_map_explains_gives_nothing_and_says_why(chicago_gps, chicago_ways, tmp_path):
+    """One real trip (trip 0) on the complete Chicago graph: it keeps to mapped roads, so GPS-only
+    discovery suggests nothing, and the last line says the map explains every trip (it crashed
+    with an IndexError when no fix at all was off the map)."""
+    proc, s = _one_trip_diff((chicago_gps / "trips" / "trip_0.txt").read_text(), chicago_ways, tmp_path)
     assert s["suggestions"] == 0 and s["gps"]["trips"] == 1 and s["gps_matching"]["off_map_steps"] == 0
+    assert s["gps_matching"]["matched_share"] > 0.9 and s["warnings"] == []
     assert "the mapped roads explain every trip (1 trip," in proc.stdout
+
+
+def test_a_trip_out_of_time_order_is_not_called_explained(chicago_gps, chicago_ways, tmp_path):
+    """The same real trip with its rows in reverse order: every step goes back in time, so every
+    fix is cut off alone and none is matched. That is no evidence that the map explains the trip
+    (the last line said it did, at 0 % of the fixes matched): the file is named, the summary
+    warns, and the last line asks whether the fixes are in time order."""
+    rows = (chicago_gps / "trips" / "trip_0.txt").read_text().splitlines()
+    proc, s = _one_trip_diff("\n".join(reversed(rows)) + "\n", chicago_ways, tmp_path)
+    assert s["suggestions"] == 0 and s["gps_matching"]["matched_share"] == 0.0
+    assert s["gps_matching"]["steps_back_in_time"] == len(rows) - 1
+    assert "trip.txt" in proc.stderr and "go back in time" in proc.stderr
+    assert any("go back in time" in w for w in s["warnings"])
+    assert "explain every trip" not in proc.stdout
+    assert "are the fixes of each trip in time order?" in proc.stdout
 
 
 def test_gps_evidence_on_candidate_suggestions(area, chicago_gps, tmp_path):

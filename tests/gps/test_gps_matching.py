@@ -132,6 +132,16 @@ def test_trips_split_at_silence_and_jumps():
     assert pieces.tolist() == [0, 0, 0, 1, 1, 2, 2]  # 498 s silence; 4,960 m in 1 s
 
 
+def test_a_repeated_fix_does_not_split_a_trip_but_time_going_back_does():
+    """A logger that writes one fix twice (same place, same second) has not jumped; a fix that
+    moved in no time, or one earlier than the fix before it, has."""
+    t = np.array([0, 1, 1, 2, 3, 3, 4, 2, 5], float)
+    x = np.array([0, 10, 10, 20, 30, 45, 50, 60, 70], float)
+    traces = from_arrays(x, np.zeros(9), CRS, t=t, trip=np.zeros(9, np.int32))
+    assert trip_pieces(traces, MatchParams()).tolist() == [0, 0, 0, 0, 0, 1, 1, 2, 2]
+    assert traces.steps_back_in_time() == 1
+
+
 def test_a_deleted_road_is_unexplained_and_a_candidate_on_it_explains_it(chicago_roads, chicago_ways, chicago_traces):
     """Delete a real way the shuttles drive: its fixes leave the map; put it back as an added
     line (osmgap.gps.network.with_lines) and re-matching explains them again."""
