@@ -3,8 +3,8 @@
 - GPX 1.0/1.1: every ``trkseg`` and every ``rte`` is a trip; waypoints (``wpt``) are lone
   observations, one trip each. Always WGS84, whatever ``--gps-crs`` says.
 - CSV: a header row; columns lon, lat and optional time, speed, bearing, trip, found by common
-  names or given by a mapping (``lon=LONGITUDE,lat=LAT,time=ts``). Time is unix seconds or ISO
-  8601. Coordinates are in ``crs`` (WGS84 unless stated). Read in chunks of a million rows.
+  names or given by a mapping (``lon=LONGITUDE,lat=LAT,time=ts``). Time is unix seconds (or
+  milli-, micro-, nanoseconds, told apart by size) or ISO 8601. Coordinates are in ``crs`` (WGS84 unless stated). Read in chunks of a million rows.
 - mapconstruction (Biagioni and Eriksson's benchmark; ``.txt``): ``x y unix_time`` per line, one
   file per trip, in a CRS that must be stated, since the format does not say.
 A directory stands for the files in it. Bad rows, coordinates impossible for the stated CRS and
@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,6 +46,8 @@ CSV_ALIASES = {
     "trip": ("trip", "trip_id", "track", "track_id", "vehicle", "id"),
 }
 CSV_CHUNK_ROWS = 1_000_000
+# numeric times above these are not unix seconds (1e11 s is the year 5138) but finer units
+UNIX_TIME_UNITS = ((1e17, 1e9, "nanoseconds"), (1e14, 1e6, "microseconds"), (1e11, 1e3, "milliseconds"))
 GPX_SUFFIXES = (".gpx",)
 CSV_SUFFIXES = (".csv",)
 TEXT_SUFFIXES = (".txt",)
@@ -94,10 +96,24 @@ def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
     if len(traces) == 0:
         raise InputError(path, "holds no GPS points (empty track)")
     check_crs(traces, path)
+    traces = _in_seconds(traces, path)
     if back := traces.steps_back_in_time():
         log.warning("%s: %d of %d steps between fixes of a trip go back in time; trips are read in file order and "
                     "cut where time goes back: are the fixes in time order?", path, back,
                     int(np.isfinite(traces.intervals()).sum()))
+    return traces
+
+
+def _in_seconds(traces: GpsTraces, path: Path) -> GpsTraces:
+    """Unix times given in milliseconds (as many phone apps and databases export them), micro- or
+    nanoseconds, turned into seconds: as seconds they would lie thousands of years ahead, and every
+    step would read as silence, cutting each fix off alone."""
+    t = traces.t[np.isfinite(traces.t)]
+    typical = float(np.median(np.abs(t))) if len(t) else 0.0
+    for above, per_second, unit in UNIX_TIME_UNITS:
+        if typical > above:
+            log.warning("%s: times read as %s since 1970 (as seconds they would lie after the year 5000)", path, unit)
+            return replace(traces, t=traces.t / per_second)
     return traces
 
 
@@ -129,16 +145,21 @@ def _crs(text: str, path: Path) -> ProjCRS:
 def check_crs(traces: GpsTraces, path: Path) -> None:
     """Refuse coordinates that cannot be in ``traces.crs``: degrees beyond +-180/90, or
     projected coordinates far outside the CRS's area of use (a wrong --gps-crs)."""
-    crs = _crs(traces.crs, path) if isinstance(traces.crs, str) else traces.crs
-    if not (np.isfinite(traces.x).all() and np.isfinite(traces.y).all()):
+    check_coordinates(traces.x, traces.y, traces.crs, path)
+
+
+def check_coordinates(x: np.ndarray, y: np.ndarray, crs_text: Any, path: Path | str, what: str = "point") -> None:
+    """``check_crs`` for any coordinates (``what``: the word for one of them in the message)."""
+    crs = _crs(crs_text, Path(path)) if isinstance(crs_text, str) else crs_text
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError(path, "a coordinate is not a finite number")
     if crs.is_geographic:
-        bad = np.flatnonzero((np.abs(traces.x) > 180) | (np.abs(traces.y) > 90))
+        bad = np.flatnonzero((np.abs(x) > 180) | (np.abs(y) > 90))
         if len(bad):
-            raise InputError(path, f"point {bad[0] + 1}: ({traces.x[bad[0]]:g}, {traces.y[bad[0]]:g}) is not lon/lat "
+            raise InputError(path, f"{what} {bad[0] + 1}: ({x[bad[0]]:g}, {y[bad[0]]:g}) is not lon/lat "
                                    f"degrees; projected coordinates need --gps-crs EPSG:N")
         return
-    lon, lat = _transformer(crs, WGS84).transform(traces.x, traces.y)
+    lon, lat = _transformer(crs, WGS84).transform(x, y)
     area = crs.area_of_use
     m = AREA_OF_USE_MARGIN_DEG
     outside = ~np.isfinite(lon) | ~np.isfinite(lat)
@@ -146,7 +167,7 @@ def check_crs(traces: GpsTraces, path: Path) -> None:
         outside |= (lon < area.west - m) | (lon > area.east + m) | (lat < area.south - m) | (lat > area.north + m)
     bad = np.flatnonzero(outside)
     if len(bad):
-        raise InputError(path, f"point {bad[0] + 1}: ({traces.x[bad[0]]:g}, {traces.y[bad[0]]:g}) lies outside the "
+        raise InputError(path, f"{what} {bad[0] + 1}: ({x[bad[0]]:g}, {y[bad[0]]:g}) lies outside the "
                                f"area of use of {crs.to_string()}; is --gps-crs right?")
 
 

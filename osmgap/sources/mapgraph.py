@@ -16,6 +16,7 @@ import numpy as np
 from shapely.geometry import LineString
 
 from osmgap.errors import InputError
+from osmgap.sources.gps import check_coordinates
 
 
 def read_mapconstruction_graph(vertices: Path, edges: Path, crs: str) -> gpd.GeoDataFrame:
@@ -25,6 +26,7 @@ def read_mapconstruction_graph(vertices: Path, edges: Path, crs: str) -> gpd.Geo
         e = np.loadtxt(edges, delimiter=",", ndmin=2).astype(np.int64)
     except (ValueError, OSError) as exc:
         raise InputError(f"{vertices} / {edges}", f"not a mapconstruction graph ({exc})") from None
+    check_coordinates(v[:, 1], v[:, 2], crs, vertices, what="vertex")  # read in --gps-crs: say when that is wrong
     xy = {int(i): (x, y) for i, x, y in v[:, :3]}
     graph = nx.Graph()
     for eid, a, b in e[:, :3]:

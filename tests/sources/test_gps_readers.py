@@ -88,6 +88,21 @@ def test_csv_default_names_and_stated_crs(trip, tmp_path):
     np.testing.assert_allclose(t.t, trip.t)
 
 
+@pytest.mark.parametrize("unit, per_second", [("milliseconds", 1e3), ("microseconds", 1e6), ("nanoseconds", 1e9)])
+def test_unix_times_in_finer_units_are_read_as_seconds(trip, tmp_path, caplog, unit, per_second):
+    """Phone apps and databases often export unix times in milliseconds; read as seconds, every
+    step of a trip looked like minutes of silence and cut each fix off alone."""
+    csv = tmp_path / "phone.csv"
+    pd.DataFrame({"lon": trip.lon, "lat": trip.lat, "time": (trip.t * per_second).astype(np.int64)}).to_csv(csv, index=False)
+    t = read_file(csv)
+    np.testing.assert_allclose(t.t, trip.t)
+    assert f"times read as {unit}" in caplog.text and "phone.csv" in caplog.text
+    caplog.clear()
+    trip[["lon", "lat", "t"]].rename(columns={"t": "time"}).to_csv(csv, index=False)  # seconds stay seconds
+    np.testing.assert_allclose(read_file(csv).t, trip.t)
+    assert "times read as" not in caplog.text
+
+
 def test_mapconstruction_directory_reads_every_trip(chicago_gps):
     t = read_gps([chicago_gps / "trips"], GpsSource(crs=UTM))
     assert len(t) == 118_360 and t.trips == 889  # the data README's counts

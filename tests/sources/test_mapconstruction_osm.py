@@ -47,6 +47,9 @@ def test_bad_graph_specs_name_the_file(chicago_gps, campus, tmp_path):
     shutil.copy(chicago_gps / "chicago_edges_osm.txt", bad / "x_edges.txt")
     with pytest.raises(InputError, match="not a mapconstruction graph"):
         load_osm(str(bad), campus, graph_crs=CRS)
+    # the real UTM graph said to be in lon/lat (one --gps-crs for WGS84 traces): refused, not read as nowhere
+    with pytest.raises(InputError, match="chicago_vertices_osm.txt: vertex 1: .* is not lon/lat degrees"):
+        load_osm(str(chicago_gps), campus, graph_crs="EPSG:4326")
 
 
 def test_gps_only_diff_against_the_benchmark_graph(chicago_gps, tmp_path, capsys):
