@@ -69,7 +69,7 @@ def _pixel_graph(skeleton: np.ndarray) -> nx.Graph:
     graph = nx.Graph()
     centres = [np.round(pixels.mean(axis=0)) for pixels in nodes]
     graph.add_nodes_from((i, {"pts": pixels, "o": centres[i]}) for i, pixels in enumerate(nodes))
-    for start, end, pts in edges:  # each path runs from a pixel of its start node to one of its end node
+    for start, end, pts in edges:  # each path runs from a pixel of node ``start`` to one of node ``end``
         pts[0], pts[-1] = centres[start], centres[end]
         graph.add_edge(start, end, pts=pts)
     return graph

@@ -4,7 +4,8 @@
   observations, one trip each. Always WGS84, whatever ``--gps-crs`` says.
 - CSV: a header row; columns lon, lat and optional time, speed, bearing, trip, found by common
   names or given by a mapping (``lon=LONGITUDE,lat=LAT,time=ts``). Time is unix seconds (or
-  milli-, micro-, nanoseconds, told apart by size) or ISO 8601. Coordinates are in ``crs`` (WGS84 unless stated). Read in chunks of a million rows.
+  milli-, micro-, nanoseconds, told apart by size) or ISO 8601. Coordinates are in ``crs``
+  (WGS84 unless stated). Read in chunks of a million rows.
 - mapconstruction (Biagioni and Eriksson's benchmark; ``.txt``): ``x y unix_time`` per line, one
   file per trip, in a CRS that must be stated, since the format does not say.
 A directory stands for the files in it. Bad rows, coordinates impossible for the stated CRS and
