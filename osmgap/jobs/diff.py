@@ -294,7 +294,7 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
     from osmgap.gps.discovery import DiscoveryParams, discovery_grid, matched_evidence  # GPS runs only: TYPE_CHECKING
 
     with timer("graph"):
-        grid = discovery_grid(aoi.to_metric(aoi.geometry).bounds, aoi.metric_crs)
+        grid = discovery_grid(aoi.to_metric(aoi.geometry).bounds, aoi.metric_crs, traces=traces)  # where they are
         params = DiscoveryParams()
         params = replace(params, matching=_with_budget(params.matching, memory_mb))
         found = matched_evidence(traces, roads, grid, params, known=aoi.to_metric(aoi.geometry))  # OSM is clipped to the AOI

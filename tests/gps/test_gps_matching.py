@@ -21,7 +21,14 @@ from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.traces import from_arrays, resample
 from osmgap.gps import network as network_module
 from osmgap.gps.density import fix_discs, road_likelihood
-from osmgap.gps.discovery import DiscoveryParams, chord_counts, discovery_grid, gps_conflate_params, matched_evidence
+from osmgap.gps.discovery import (
+    TRACED_MARGIN_M,
+    DiscoveryParams,
+    chord_counts,
+    discovery_grid,
+    gps_conflate_params,
+    matched_evidence,
+)
 from osmgap.gps.evidence import unexplained
 from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, route_limit, trip_pieces
 from osmgap.gps.network import road_graph, with_lines
@@ -318,3 +325,32 @@ def test_a_missing_block_found_by_gps_joins_the_streets_it_stops_short_of(chicag
     assert way.intersection(line.buffer(15.0)).length / way.length >= 0.85
     (floating,) = on_block(replace(gps_conflate_params(ConflateParams()), free_end_reach_m=8.0))
     assert floating.joins == [] and floating.length_m < 0.6 * way.length
+
+
+@pytest.mark.parametrize("seconds", [None, 30.0])
+def test_evidence_is_drawn_only_where_the_trips_are(chicago_roads, chicago_ways, chicago_traces, seconds):
+    """GPS evidence lies near fixes, so over an AOI far larger than the traces (a county round a
+    city's fleet) the grid is cut to them, on the same pixels, with TRACED_MARGIN_M round every
+    fix: the real trips along a deleted way give the same evidence lines on a grid of a fraction
+    of the pixels as on the whole AOI's grid."""
+    way, kept = _taken_off(chicago_roads, chicago_ways, 5411)
+    trips = np.unique(chicago_traces.trip[shapely.dwithin(shapely.points(chicago_traces.x, chicago_traces.y), way, 15)])
+    traces = chicago_traces.take(np.isin(chicago_traces.trip, trips[:12] if seconds is None else trips))
+    traces = traces if seconds is None else resample(traces, seconds)
+    area = box(*chicago_ways.total_bounds)
+    whole = discovery_grid(area.bounds, CRS)
+    cut = discovery_grid(area.bounds, CRS, traces=traces)
+    assert cut.width * cut.height < 0.5 * whole.width * whole.height
+    col, row = ~whole.transform * (cut.transform.c, cut.transform.f)
+    assert (col, row) == (round(col), round(row)) and cut.transform.a == whole.transform.a
+    x0, y1 = cut.transform * (0, 0)
+    x1, y0 = cut.transform * (cut.width, cut.height)
+    a = area.bounds
+    assert x0 <= max(a[0], traces.x.min() - TRACED_MARGIN_M) and x1 >= min(a[2], traces.x.max() + TRACED_MARGIN_M)
+    assert y0 <= max(a[1], traces.y.min() - TRACED_MARGIN_M) and y1 >= min(a[3], traces.y.max() + TRACED_MARGIN_M)
+    lines = []
+    for grid in (whole, cut):
+        graph = matched_evidence(traces, kept, grid, known=area).evidence.graph
+        lines.append(sorted((d["geometry"] for _, _, d in graph.edges(data=True)), key=lambda g: g.wkb))
+    assert len(lines[0]) > 0 and len(lines[0]) == len(lines[1])
+    assert all(a.equals_exact(b, 1e-6) for a, b in zip(*lines))
