@@ -62,10 +62,11 @@ class GpsTraces:
         dt[1:] = np.where(cont[1:], self.t[1:] - self.t[:-1], np.nan)
         return dt
 
-    def steps_back_in_time(self) -> int:
+    def steps_back_in_time(self) -> tuple[int, int]:
         """How many points are earlier than the point before them in their trip (rows out of
-        order, or a receiver's clock reset)."""
-        return int((self.intervals() < 0).sum())
+        order, or a receiver's clock reset), and of how many steps with a time."""
+        dt = self.intervals()
+        return int((dt < 0).sum()), int(np.isfinite(dt).sum())
 
     def step_lengths(self) -> np.ndarray:
         """Metres since the trip's previous point (NaN at a trip's first point); metric CRS only."""

@@ -100,7 +100,7 @@ def road_mask(raster: ProbabilityRaster, params: GraphParams) -> np.ndarray:
 
 def _close(mask: np.ndarray) -> np.ndarray:
     """``ndimage.binary_closing`` by a 3 x 3 square, bit for bit (outside the raster counts as no
-    road, as there), as a maximum then a minimum filter: separable, about twice as fast."""
+    road, as there), as a maximum then a minimum filter: separable, 1.4-1.8x as fast on 2240 px."""
     from scipy import ndimage
 
     closed = ndimage.maximum_filter(mask.view(np.uint8), size=3, mode="constant", cval=0)

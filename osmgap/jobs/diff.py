@@ -300,7 +300,7 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
         found = matched_evidence(traces, roads, grid, params, known=aoi.to_metric(aoi.geometry))  # OSM is clipped to the AOI
     u = found.unexplained
     piece_size = np.bincount(found.matches.piece)[found.matches.piece] if len(traces) else np.zeros(0, int)
-    back = traces.steps_back_in_time()
+    back, steps = traces.steps_back_in_time()
     info = {"evidence": "gps", "gps_road_km": round(graph_length_m(found.evidence.graph) / 1000, 3),
             "gps_matching": {"matched_share": round(float(found.matches.matched.mean()), 4) if len(traces) else 0.0,
                              # fixes no route can be read from: trips of one fix, or cut off alone by
@@ -315,7 +315,7 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
     # on unless --no-gps-connections: on the Chicago bench 0.83-1.00 of them remove a real detour at
     # 30-90 s (bench/gps.py, judged by route; stop 35)
     extra = found.connection_suggestions(grid.crs) if connections else []
-    warnings = [f"WARNING: {back} of {int(np.isfinite(traces.intervals()).sum())} steps between the fixes of a trip "
+    warnings = [f"WARNING: {back} of {steps} steps between the fixes of a trip "
                 "go back in time (the log names the files); trips are read in file order and cut there, so those "
                 "fixes may be matched alone or not at all: sort each trip's fixes by time"] if back else []
     return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, warnings, connections=extra,

@@ -98,10 +98,10 @@ def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
         raise InputError(path, "holds no GPS points (empty track)")
     check_crs(traces, path)
     traces = _in_seconds(traces, path)
-    if back := traces.steps_back_in_time():
+    back, steps = traces.steps_back_in_time()
+    if back:
         log.warning("%s: %d of %d steps between fixes of a trip go back in time; trips are read in file order and "
-                    "cut where time goes back: are the fixes in time order?", path, back,
-                    int(np.isfinite(traces.intervals()).sum()))
+                    "cut where time goes back: are the fixes in time order?", path, back, steps)
     return traces
 
 

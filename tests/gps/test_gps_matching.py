@@ -146,7 +146,7 @@ def test_a_repeated_fix_does_not_split_a_trip_but_time_going_back_does():
     x = np.array([0, 10, 10, 20, 30, 45, 50, 60, 70], float)
     traces = from_arrays(x, np.zeros(9), CRS, t=t, trip=np.zeros(9, np.int32))
     assert trip_pieces(traces, MatchParams()).tolist() == [0, 0, 0, 0, 0, 1, 1, 2, 2]
-    assert traces.steps_back_in_time() == 1
+    assert traces.steps_back_in_time() == (1, 8)
 
 
 def test_a_deleted_road_is_unexplained_and_a_candidate_on_it_explains_it(chicago_roads, chicago_ways, chicago_traces):
