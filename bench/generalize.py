@@ -55,7 +55,7 @@ from osmgap.core.datamodel import ProbabilityRaster  # noqa: E402
 from osmgap.core.datapaths import data_root  # noqa: E402
 from osmgap.core.grid import Grid  # noqa: E402
 from osmgap.jobs.eval import evaluate_imagery, predict_footprint, score_roads  # noqa: E402
-from osmgap.metrics.pixel import pixel_scores, relaxed_counts, relaxed_scores  # noqa: E402
+from osmgap.metrics.pixel import pixel_scores, relaxed_counts, relaxed_scores_from_counts  # noqa: E402
 from osmgap.model.data import MUL_TRUE_COLOUR, held_out_massachusetts_tiles, held_out_shanghai_chips  # noqa: E402
 from osmgap.model.infer import VIEW_CHOICES, default_views, predict_array  # noqa: E402
 from osmgap.model.labels import labels_from_mask  # noqa: E402
@@ -94,7 +94,7 @@ def massachusetts_tiles(net, meta, root: Path, views: int) -> dict:
            **pixel_scores(np.concatenate([p.ravel() for p in preds]), np.concatenate([t.ravel() for t in truths]),
                           np.concatenate([v.ravel() for v in valids]))}
     counts = sum(relaxed_counts(p, t, 3.0 / meta.resolution_m) for p, t in zip(preds, truths))
-    out.update({f"{k}@3m": v for k, v in relaxed_scores(None, None, 0, counts=counts).items()})
+    out.update({f"{k}@3m": v for k, v in relaxed_scores_from_counts(counts).items()})
     out["apls"] = float(np.mean(aplss))
     return out
 

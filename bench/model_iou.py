@@ -28,7 +28,7 @@ from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.datapaths import data_root
 from osmgap.core.grid import Grid
 from osmgap.jobs.eval import DEFAULT_SLACKS_M, evaluate_imagery, score_roads
-from osmgap.metrics.pixel import pixel_scores, relaxed_counts, relaxed_scores
+from osmgap.metrics.pixel import pixel_scores, relaxed_counts, relaxed_scores_from_counts
 from osmgap.model.data import is_validation, load_training_data
 from osmgap.model.infer import VIEW_CHOICES, predict_array
 from osmgap.model.labels import labels_from_mask
@@ -57,7 +57,7 @@ def massachusetts_validation(net, meta, root: Path, views: int | None = None) ->
                                                  np.concatenate([v.ravel() for v in valids]))}
     for slack in DEFAULT_SLACKS_M:
         counts = sum(relaxed_counts(p, t, slack / meta.resolution_m) for p, t in zip(preds, truths))
-        out.update({f"{k}@{slack:g}m": v for k, v in relaxed_scores(None, None, 0, counts=counts).items()})
+        out.update({f"{k}@{slack:g}m": v for k, v in relaxed_scores_from_counts(counts).items()})
     out.update({k: float(v) for k, v in zip(GRAPH_KEYS, np.mean(graph_scores, axis=0))})
     return out
 

@@ -93,12 +93,11 @@ def sample_rss(proc: subprocess.Popen, peaks: dict[str, float], stop: threading.
         stop.wait(0.2)
 
 
-def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str], checkout: Path | None = None) -> dict:
-    """``osmgap diff`` as a subprocess: wall and CPU seconds (of the whole process tree), peak RSS,
-    and what its summary.json says (area, seconds per stage, tiles); ``checkout``: run the osmgap
-    of another checkout of the repository (default: this one)."""
-    cmd = [sys.executable, "-m", "osmgap", "diff", "--aoi", bbox, "--imagery", str(image), "--osm", str(osm),
-           "--out", str(out), *extra]
+def measured(args: list[str], checkout: Path | None = None) -> dict:
+    """``python -m osmgap ARGS`` as a subprocess: its stdout, wall and CPU seconds (of the whole
+    process tree) and peak RSS (MB: ``process`` the largest, ``tree`` all, ``client`` the first,
+    ``other`` the largest child); ``checkout``: the osmgap of another checkout (default: this one)."""
+    cmd = [sys.executable, "-m", "osmgap", *args]
     peaks: dict[str, float] = {}
     stop = threading.Event()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -115,13 +114,21 @@ def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str], checkout
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{stderr}")
+    return {"stdout": stdout, "wall_s": wall, "cpu_s": cpu, "rss_process_mb": peaks.get("process", 0.0),
+            "rss_tree_mb": peaks.get("tree", 0.0), "rss_client_mb": peaks.get("client", 0.0),
+            "rss_other_mb": peaks.get("other", 0.0)}
+
+
+def run(image: Path, osm: Path, bbox: str, out: Path, extra: list[str], checkout: Path | None = None) -> dict:
+    """``osmgap diff`` as a subprocess (``measured``), with what its summary.json says (area,
+    seconds per stage, tiles)."""
+    m = measured(["diff", "--aoi", bbox, "--imagery", str(image), "--osm", str(osm), "--out", str(out), *extra],
+                 checkout)
     summary = json.loads((out / "summary.json").read_text())
     area = summary["aoi"]["area_km2"]
-    return {"area_km2": area, "wall_s": wall, "km2_per_h": area / wall * 3600, "segment_s": summary["seconds"]["segment"],
-            "rss_process_mb": peaks.get("process", 0.0), "rss_tree_mb": peaks.get("tree", 0.0),
-            "rss_client_mb": peaks.get("client", 0.0), "rss_other_mb": peaks.get("other", 0.0),
+    return {**m, "area_km2": area, "km2_per_h": area / m["wall_s"] * 3600, "segment_s": summary["seconds"]["segment"],
             "suggestions": summary["suggestions"], "tiles": summary.get("tiles", {}).get("tiles"),
-            "cpu_s": cpu, "stages": summary["seconds"], "grid": summary["grid"],
+            "stages": summary["seconds"], "grid": summary["grid"],
             "peak_rss_mb": summary.get("peak_rss_mb", {}), "torch_threads": summary.get("torch_threads")}
 
 

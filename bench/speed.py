@@ -25,10 +25,13 @@ its largest process and its whole process tree. A GPU is used when present (and 
     python bench/speed.py --eval          # also: eval IoU on the real chips, per forward-pass option
     python bench/speed.py --workers 4     # beside a GPU: four Dask workers share it and the host's cores
     python bench/speed.py --memory-only --baseline ../base   # 102 km2 with another checkout, then this one
+    python bench/speed.py --memory-only --eval-memory        # also osmgap eval of the 102 km2 mosaic
+    python bench/speed.py --memory-only --change-memory      # also osmgap change of it against itself
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -41,7 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.scale import CHIP, build_mosaic, run  # noqa: E402
+from bench.scale import CHIP, build_mosaic, measured, run  # noqa: E402
 from osmgap.core.aoi import load_aoi  # noqa: E402
 from osmgap.core.datapaths import data_root  # noqa: E402
 from osmgap.core.precision import forced_fp32  # noqa: E402
@@ -175,6 +178,39 @@ def memory_run(n: int, tmp: Path, threads: int | None, baseline: Path | None = N
     return memory
 
 
+def eval_memory_run(n: int, tmp: Path) -> dict:
+    """``osmgap eval`` of the n x n mosaic against its OSM ways: wall, peak RSS, the scores (an
+    image this large is run and scored by tiles, osmgap.jobs.eval)."""
+    dm = tmp / f"m{n}"
+    dm.mkdir(parents=True, exist_ok=True)
+    image, osm, _ = build_mosaic(n, dm, overviews=True)
+    r = measured(["eval", "--imagery", str(image), "--labels", str(osm), "--json", str(dm / "eval.json")])
+    scores = json.loads((dm / "eval.json").read_text())
+    print(f"\nosmgap eval, {n}x{n} mosaic ({scores['area_km2']:.1f} km2) against its OSM ways"
+          f"{', by tiles' if scores.get('tiled') else ''}: wall {r['wall_s']:.0f} s, CPU {r['cpu_s']:.0f} s, peak RSS "
+          f"largest process {r['rss_process_mb']:.0f} MB, tree {r['rss_tree_mb']:.0f} MB (target < 2048 MB; {load()})",
+          flush=True)
+    print("  " + ", ".join(f"{k} {scores[k]:.3f}" for k in ("iou", "relaxed_f1@3m", "apls", "topo_f1")), flush=True)
+    return r
+
+
+def change_memory_run(n: int, tmp: Path) -> dict:
+    """``osmgap change`` of the n x n mosaic against itself, with its OSM ways: wall, peak RSS
+    (an area this large tiles itself, osmgap.scale.changes); the same image twice shows no change."""
+    dm = tmp / f"m{n}"
+    dm.mkdir(parents=True, exist_ok=True)
+    image, osm, bbox = build_mosaic(n, dm, overviews=True)
+    out = dm / "change"
+    r = measured(["change", "--aoi", bbox, "--before", str(image), "--after", str(image), "--osm", str(osm),
+                  "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    print(f"\nosmgap change, {n}x{n} mosaic against itself{', self-tiled' if summary.get('self_tiled') else ''}: "
+          f"wall {r['wall_s']:.0f} s, CPU {r['cpu_s']:.0f} s, peak RSS largest process {r['rss_process_mb']:.0f} MB, "
+          f"tree {r['rss_tree_mb']:.0f} MB (target < 2048 MB; {load()}); {summary['appeared']['count']} appeared, "
+          f"{summary['vanished']['count']} vanished", flush=True)
+    return r
+
+
 def eval_chips() -> list[tuple[str, Path, Path]]:
     root = data_root()
     chips = [("paris-1447 vs OSM", root / CHIP / "image.tif", root / CHIP / "osm_roads.geojson"),
@@ -241,6 +277,10 @@ def main() -> None:
     ap.add_argument("--eval", action="store_true", help="eval IoU on the real chips per forward-pass option")
     ap.add_argument("--eval-only", action="store_true", help="only the eval IoU part")
     ap.add_argument("--memory-only", action="store_true", help="only the --memory-repeats run (peak RSS)")
+    ap.add_argument("--eval-memory", action="store_true",
+                    help="with the memory run: also osmgap eval of the same mosaic (peak RSS, by tiles)")
+    ap.add_argument("--change-memory", action="store_true",
+                    help="with the memory run: also osmgap change of the same mosaic against itself (peak RSS)")
     ap.add_argument("--keep", type=Path, help="keep mosaics and outputs here")
     ap.add_argument("--baseline", type=Path, metavar="CHECKOUT",
                     help="with --memory-only: run the same diff with another checkout first and compare")
@@ -251,8 +291,12 @@ def main() -> None:
     if args.baseline is not None and not (args.memory_only and (args.baseline / "osmgap" / "__main__.py").is_file()):
         ap.error("--baseline needs --memory-only and a checkout of osmgap (a folder holding osmgap/)")
     if args.memory_only:
-        memory_run(args.memory_repeats, Path(args.keep or tempfile.mkdtemp(prefix="osmgap-speed-")),
-                   args.threads, args.baseline)
+        tmp = Path(args.keep or tempfile.mkdtemp(prefix="osmgap-speed-"))
+        memory_run(args.memory_repeats, tmp, args.threads, args.baseline)
+        if args.eval_memory:
+            eval_memory_run(args.memory_repeats, tmp)
+        if args.change_memory:
+            change_memory_run(args.memory_repeats, tmp)
         return
     n = args.repeats or (8 if args.quick else 29)
     memory_n = 0 if args.quick else args.memory_repeats
@@ -326,6 +370,8 @@ def main() -> None:
              f"{workers['km2_per_h'] / rows[0]['km2_per_h']:.2f}" if workers else ""))
 
     memory = memory_run(memory_n, tmp, args.threads) if memory_n else None
+    evaluated = eval_memory_run(memory_n, tmp) if memory_n and args.eval_memory else None
+    changed = change_memory_run(memory_n, tmp) if memory_n and args.change_memory else None
 
     start_s, start_cpu, torch_loaded = startup_seconds()
     print(f"\nstart-up of a GPS-only/candidates diff (CLI + diff verb + job imported, fresh interpreter): "
@@ -346,7 +392,9 @@ def main() -> None:
     peak = max(r["rss_process_mb"] for r in rows)
     print(f"  peak RSS < 2048 MB at 20 km2:  {peak:.0f} MB (largest process, any of the runs above, at {area})")
     print("  peak RSS < 2048 MB at 100 km2: "
-          + (f"{memory['rss_process_mb']:.0f} MB at {memory['area_km2']:.0f} km2" if memory else "not run"))
+          + (f"{memory['rss_process_mb']:.0f} MB at {memory['area_km2']:.0f} km2" if memory else "not run")
+          + (f"; osmgap eval of it {evaluated['rss_process_mb']:.0f} MB" if evaluated else "")
+          + (f"; osmgap change of it {changed['rss_process_mb']:.0f} MB" if changed else ""))
     fastest = rows[-1] if precision else untiled
     print(f"  whole diff >= 2,500 km2/h at 1 m/px ({'GPU' if gpu else 'this CPU'}): {fastest['km2_per_h']:.0f} km2/h "
           f"untiled at the default precision ({precision or 'fp32'}) at {area}, {max(r['km2_per_h'] for r in rows):.0f} at best"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import shapely
 from affine import Affine
@@ -112,13 +113,13 @@ class Change:
 
 def change_lines(prob: ProbabilityRaster, change: str, params: GraphParams, min_length_m: float) -> list[Change]:
     """Lines of the change raster, each graph edge one change, the short ones dropped."""
-    graph = extract_graph(prob, params)
-    out = []
-    for _, _, d in graph.edges(data=True):
-        line = d["geometry"]
-        if line.length >= min_length_m:
-            out.append(Change(change, line, mean_probability(prob, line)))
-    return out
+    return changes_of_graph(extract_graph(prob, params), prob, change, min_length_m)
+
+
+def changes_of_graph(graph: nx.Graph, prob: ProbabilityRaster, change: str, min_length_m: float) -> list[Change]:
+    """Each edge of the change raster's graph one change, the short ones dropped."""
+    return [Change(change, d["geometry"], mean_probability(prob, d["geometry"]))
+            for _, _, d in graph.edges(data=True) if d["geometry"].length >= min_length_m]
 
 
 def mark_osm(changes: list[Change], osm_metric: np.ndarray, tolerance_m: float) -> None:

@@ -24,3 +24,9 @@ def grid_over(bounds: tuple[float, float, float, float], crs: CRS, resolution: f
     width = max(1, int(math.ceil((maxx - minx) / resolution)))
     height = max(1, int(math.ceil((maxy - miny) / resolution)))
     return Grid(Affine(resolution, 0, minx, 0, -resolution, maxy), width, height, crs)
+
+
+def window_grid(grid: Grid, window: tuple[int, int, int, int]) -> Grid:
+    """The sub-grid of ``grid`` under a (row0, col0, row1, col1) window."""
+    r0, c0, r1, c1 = window
+    return Grid(grid.transform @ Affine.translation(c0, r0), c1 - c0, r1 - r0, grid.crs)

@@ -43,8 +43,11 @@ from osmgap.export.probability import write_probability_tif
 from osmgap.export.suggestion_files import write_suggestion_files
 from osmgap.graph.skeleton import GraphParams
 from osmgap.jobs.diff import NOT_CLEARED_WARNING
-from osmgap.model.infer import predict_raster
+from osmgap.model.infer import OVERLAP_PX, WINDOW_PX, predict_raster
 from osmgap.model.nets import load_checkpoint, pick_device
+from osmgap.scale.changes import tiled_changes
+from osmgap.scale.options import self_tiling
+from osmgap.scale.tiled import tiled_evidence
 from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
 from osmgap.sources.osm import load_osm
 
@@ -87,16 +90,29 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
     device = pick_device()
     net, meta = load_checkpoint(args.model, device)
     grid = analysis_grid(before, common, aoi.metric_crs, meta.resolution_m)
-    with WindowReader(before, grid) as b_reader:
-        with WindowReader(after, grid) as a_reader:
-            alignment = measure_alignment(b_reader, a_reader)
-        if not args.align:
-            alignment = replace(alignment, applied=False, reason="--no-align")
-        prob_before = predict_raster(net, meta, b_reader, device=device, views=CHANGE_VIEWS)
-    with WindowReader(after, moved_grid(grid, alignment)) as a_reader:
-        prob_after = predict_raster(net, meta, a_reader, device=device, views=CHANGE_VIEWS)
+    with WindowReader(before, grid) as b_reader, WindowReader(after, grid) as a_reader:
+        alignment = measure_alignment(b_reader, a_reader)
+    if not args.align:
+        alignment = replace(alignment, applied=False, reason="--no-align")
+    params = GraphParams(threshold=meta.threshold)
+    tiling = self_tiling(grid.width * grid.height)  # a large area tiles itself: memory stays flat
+    if tiling is None:
+        with WindowReader(before, grid) as b_reader:
+            prob_before = predict_raster(net, meta, b_reader, device=device, views=CHANGE_VIEWS)
+        with WindowReader(after, moved_grid(grid, alignment)) as a_reader:
+            prob_after = predict_raster(net, meta, a_reader, device=device, views=CHANGE_VIEWS)
+    else:
+        del net  # the tiles load the model once in this process (osmgap.scale.tiled._model)
+
+        def tiled(image: Imagery, on: Grid) -> ProbabilityRaster:  # the probabilities only: no graph
+            return tiled_evidence(tiling, image, on, args.model, meta, None, WINDOW_PX, OVERLAP_PX, None, args.out,
+                                  CHANGE_VIEWS)[0]
+
+        prob_before, prob_after = tiled(before, grid), tiled(after, moved_grid(grid, alignment))
     prob_after = replace(prob_after, transform=grid.transform)  # aligned: pixel for pixel with the before grid
-    changes = detect_changes(prob_before, prob_after, GraphParams(threshold=meta.threshold), args.min_length_m, args.margin_m)
+    changes = (detect_changes(prob_before, prob_after, params, args.min_length_m, args.margin_m) if tiling is None else
+               tiled_changes(prob_before, prob_after, params, args.min_length_m, args.margin_m, Path(args.out).resolve().parent,
+                             tiling.tile_px))
     if roads is not None:
         osm_metric = roads.ways.to_crs(grid.crs).geometry.to_numpy() if len(roads) else np.zeros(0, object)
         mark_osm(changes, osm_metric, args.tolerance_m)
@@ -111,6 +127,7 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
         "by_kind": {k: sum(s.kind == k for s in suggestions) for k in ("appeared_road", "vanished_road")},
         "osm": roads.provenance if roads is not None else None,
         "grid": {"crs": grid.crs.to_string(), "width": grid.width, "height": grid.height},
+        **({"self_tiled": True} if tiling is not None else {}),
         "warnings": list(dict.fromkeys([NOT_CLEARED_WARNING, *before.warnings, *after.warnings])),
     }
     _write(args.out, aoi, after, grid, roads, changes, suggestions, prob_before, prob_after, summary, started)

@@ -65,6 +65,7 @@ def points_around(net: LineNet, xy: tuple[float, float], spacing_m: float, radiu
     """Points every ``spacing_m`` along ``net`` within ``radius_m`` network distance of the network
     point nearest ``xy`` (none when that point is farther than ``snap_m``): nodes, then edge interiors
     measured from each edge's start."""
+    net = net.around(xy, radius_m + snap_m)  # all that a walk of radius_m from within snap_m reaches
     start = net.nearest(np.asarray([xy], float), snap_m)[0]
     if start is None:
         return np.zeros((0, 2))

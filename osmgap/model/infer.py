@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # the GIS stack stays out of training's imports (a pack train
 # (row, col, height, width) -> ((3, h, w) float32 in [0, 1], (h, w) bool valid)
 TileReader = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
 Windows = list[tuple[np.ndarray, np.ndarray]]  # a group of windows read: (image, valid) each
+WINDOW_PX, OVERLAP_PX = 512, 64  # the sliding windows a diff runs by default (--tile, --overlap)
 
 
 def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
@@ -196,7 +197,7 @@ def sliding_window(net: torch.nn.Module, meta: ModelMeta, read: TileReader, heig
     return predict_region(net, meta, read, height, width, (0, 0, height, width), **kwargs)
 
 
-def window_size(height: int, width: int, tile: int = 512, overlap: int = 64) -> tuple[int, int]:
+def window_size(height: int, width: int, tile: int = WINDOW_PX, overlap: int = OVERLAP_PX) -> tuple[int, int]:
     """The window side and overlap a (height, width) image is run with: a small image needs no
     full-size window, and the overlap is at most half a window."""
     if tile % 32:
@@ -206,7 +207,7 @@ def window_size(height: int, width: int, tile: int = 512, overlap: int = 64) -> 
 
 
 def predict_region(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
-                   region: tuple[int, int, int, int], tile: int = 512, overlap: int = 64, **kwargs: Any) -> np.ndarray:
+                   region: tuple[int, int, int, int], tile: int = WINDOW_PX, overlap: int = OVERLAP_PX, **kwargs: Any) -> np.ndarray:
     """Road probability over ``region`` (row0, col0, row1, col1) of a (height, width) image.
 
     ``read`` reads windows of the whole image. The windows are the whole image's sliding windows

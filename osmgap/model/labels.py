@@ -27,10 +27,10 @@ from shapely.geometry import box
 
 from osmgap.core.aoi import Aoi, utm_crs_for
 from osmgap.core.datamodel import ProbabilityRaster
-from osmgap.core.grid import Grid
+from osmgap.core.grid import Grid, window_grid
 from osmgap.errors import InputError
 from osmgap.graph.lines import build_line_graph
-from osmgap.graph.rasterize import rasterize_roads
+from osmgap.graph.rasterize import ROAD_WIDTH_M, rasterize_roads
 from osmgap.graph.skeleton import GraphParams, extract_graph
 from osmgap.sources.imagery import Imagery, analysis_grid
 from osmgap.sources.osm import load_osm
@@ -54,17 +54,46 @@ def footprint_grid(imagery: Imagery, resolution_m: float) -> tuple[Grid, Aoi]:
     return analysis_grid(imagery, footprint, crs, resolution_m), Aoi(footprint, imagery.path.stem, str(imagery.path))
 
 
-def load_labels(path: str | Path, grid: Grid, aoi: Aoi) -> RoadLabels:
-    """Labels from ``path`` (kind chosen by its name and content) on ``grid``."""
+@dataclass
+class LabelSource:
+    """A labels file opened on a grid and drawn a window at a time, so an image too large for one
+    mask in memory can be scored tile by tile (``osmgap eval``): each window's mask is the part of
+    the one ``load_labels`` draws over the whole grid. ``lines`` (in the grid's CRS, with their
+    ``highway`` class) for OSM and line files; None for a mask raster."""
+
+    path: Path
+    grid: Grid
+    kind: str
+    lines: gpd.GeoDataFrame | None
+
+    def mask(self, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """uint8 road mask (1 = road) of the grid, or of its (row0, col0, row1, col1) ``window``."""
+        grid = self.grid if window is None else window_grid(self.grid, window)
+        if self.lines is None:
+            return mask_on_grid(self.path, grid)
+        if window is None:
+            return rasterize_roads(self.lines, grid)
+        reach = max(ROAD_WIDTH_M.values()) + abs(grid.transform.a)  # a way just outside still paints in
+        return rasterize_roads(self.lines.iloc[self.lines.sindex.query(box(*_grid_bounds(grid)).buffer(reach))], grid)
+
+    def line_graph(self) -> nx.Graph:
+        """The road graph of line labels (a mask's is extracted from the mask: ``labels_from_mask``)."""
+        if self.lines is None:
+            raise ValueError(f"{self.path}: mask labels have no line graph")
+        lines = self.lines.geometry.to_numpy()
+        return build_line_graph(lines, np.ones(len(lines)), self.lines["highway"].to_numpy(dtype=object), self.grid.crs)
+
+
+def open_labels(path: str | Path, grid: Grid, aoi: Aoi) -> LabelSource:
+    """Labels from ``path`` (kind chosen by its name and content) on ``grid``, not drawn yet."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "labels file not found")
     name = path.name.lower()
     if name.endswith(RASTER_SUFFIXES):
-        return labels_from_mask(mask_on_grid(path, grid), grid)
+        return LabelSource(path, grid, "mask", None)
     if name.endswith(OSM_SUFFIXES) or _is_osm_geojson(path):
-        ways = load_osm(str(path), aoi).ways
-        return _labels_from_lines(ways, grid, "osm")
+        return LabelSource(path, grid, "osm", load_osm(str(path), aoi).ways.to_crs(grid.crs))
     try:
         lines = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
@@ -76,7 +105,19 @@ def load_labels(path: str | Path, grid: Grid, aoi: Aoi) -> RoadLabels:
         lines = lines.assign(highway=None)
     footprint = gpd.GeoSeries([box(*_grid_bounds(grid))], crs=grid.crs).to_crs(lines.crs).iloc[0]
     lines = lines.clip(footprint).explode(index_parts=False)
-    return _labels_from_lines(lines[~lines.geometry.is_empty], grid, "lines")
+    return LabelSource(path, grid, "lines", lines[~lines.geometry.is_empty].to_crs(grid.crs))
+
+
+def load_labels(path: str | Path, grid: Grid, aoi: Aoi) -> RoadLabels:
+    """Labels from ``path`` (kind chosen by its name and content) on ``grid``, drawn whole."""
+    return whole_labels(open_labels(path, grid, aoi))
+
+
+def whole_labels(source: LabelSource) -> RoadLabels:
+    """The mask over the whole grid and the graph of opened labels."""
+    if source.lines is None:
+        return labels_from_mask(source.mask(), source.grid)
+    return RoadLabels(source.mask(), source.line_graph(), source.kind)
 
 
 def mask_on_grid(path: Path, grid: Grid) -> np.ndarray:
@@ -97,15 +138,6 @@ def labels_from_mask(mask: np.ndarray, grid: Grid) -> RoadLabels:
     """Labels from a road mask on ``grid``: the graph is the mask's cleaned skeleton graph."""
     raster = ProbabilityRaster(mask.astype(np.float32), grid.transform, grid.crs)
     return RoadLabels(mask.astype(np.uint8), extract_graph(raster, GraphParams(threshold=0.5)), "mask")
-
-
-def _labels_from_lines(ways: gpd.GeoDataFrame, grid: Grid, kind: str) -> RoadLabels:
-    mask = rasterize_roads(ways, grid)
-    metric = ways.to_crs(grid.crs)
-    lines = metric.geometry.to_numpy()
-    highway = metric["highway"].to_numpy(dtype=object)
-    graph = build_line_graph(lines, np.ones(len(lines)), highway, grid.crs)
-    return RoadLabels(mask, graph, kind)
 
 
 def _grid_bounds(grid: Grid) -> tuple[float, float, float, float]:

@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from shapely.geometry import LineString
 
-from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid
 from osmgap.core.memory import release_pages
-from osmgap.graph.skeleton import GraphParams, extract_graph
-from osmgap.scale.tiling import Tile, WindowTile, core_pieces, window_box, window_grid
+from osmgap.graph.skeleton import GraphParams
+from osmgap.scale.tiling import Tile, WindowTile, tile_pieces
 
 if TYPE_CHECKING:  # the extracting processes import this module: no torch there
     import torch
@@ -56,9 +55,7 @@ def graph_tile_from_sums(acc_path: Path, cov_path: Path, shape: tuple[int, int],
     np.divide(acc[r0:r1, c0:c1], weight, out=prob, where=weight > 0)
     release_pages(acc)
     release_pages(cov)
-    region = window_grid(grid, tile.region)
-    graph = extract_graph(ProbabilityRaster(prob, region.transform, region.crs), params)
-    return core_pieces(graph, window_box(grid, tile.core))
+    return tile_pieces(prob, grid, tile, params)
 
 
 GPU_MAX_GRAPH_PROCESSES = 4  # each holds ~160 MB of imports (numba, scikit-image, networkx, shapely)

@@ -117,7 +117,7 @@ def run_tile(job: TileJob) -> TileResult:
 
 
 def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: str | None, meta: ModelMeta,
-                   graph: GraphParams, window: int, overlap: int, batch: int | None,
+                   graph: GraphParams | None, window: int, overlap: int, batch: int | None,
                    out: Path, views: int | None = None, compile: bool = False,
                    threads: int | None = None, stage: Callable[[str], AbstractContextManager[Any]] = _untimed,
                    ) -> tuple[ProbabilityRaster, nx.Graph, dict[str, Any]]:
@@ -125,7 +125,7 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
     model tiles (on Dask, or in this process), each added to the sums as it finishes, and the
     graph tiles extracted from the sums as soon as theirs are final (osmgap.scale.graph_tiles,
     beside the model); ``stage("segment")`` times the model tiles, ``stage("graph")`` the wait
-    for the last graph tiles and the stitching."""
+    for the last graph tiles and the stitching. ``graph`` None: no graph (an empty one)."""
     tiles = plan_window_tiles(grid, opts.tile_px, window, overlap)
     views = views or default_views(pick_device())  # resolved here: a resumed run must ask for the same
     work_dir = opts.work_dir or (Path(tempfile.mkdtemp(prefix=f".{Path(out).name}.tiles-", dir=Path(out).resolve().parent))
@@ -139,15 +139,16 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
         if not opts.resume:
             store.clear()
         sums = _Sums(store, tiles, (grid.height, grid.width))
-        extractor = GraphTiles(sums.acc.path, sums.cov.path, grid, plan_tiles(grid, opts.tile_px, opts.margin_px),
-                               tiles, graph, graph_processes(len(tiles), pick_device()))
+        extractor = GraphTiles(sums.acc.path, sums.cov.path, grid,
+                               plan_tiles(grid, opts.tile_px, opts.margin_px) if graph is not None else [],
+                               tiles, graph or GraphParams(), graph_processes(len(tiles), pick_device()) if graph is not None else 0)
         like = TileJob(imagery, grid, tiles[0], model, window, overlap, batch, 0, views, compile)
         with stage("segment"):
             _run_model_tiles(opts, store, sums, like, threads, extractor)
         _model.cache_clear()  # this process's copy of the model is done with: its memory goes back
         return_freed_memory()
         with stage("graph"):
-            stitched = stitch(extractor.results(), grid, graph)
+            stitched = stitch(extractor.results(), grid, graph or GraphParams())
         with stage("segment"):
             prob = sums.divide()  # only now: the graph tiles read the sums undivided
     finally:

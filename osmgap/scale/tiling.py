@@ -20,21 +20,21 @@ equal to an uncut one, with no work done twice:
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import shapely
-from affine import Affine
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString, box
 from shapely.ops import substring
 
-from osmgap.core.grid import Grid
-from osmgap.graph.skeleton import GraphParams, _drop_small_components, prune_spurs
+from osmgap.core.datamodel import ProbabilityRaster
+from osmgap.core.grid import Grid, window_grid
+from osmgap.graph.skeleton import GraphParams, _drop_small_components, extract_graph, prune_spurs
 
 SEAM_SNAP_M = 2.0  # seam ends of neighbouring tiles closer than this are one node (simplify_m < this)
 ON_SEAM_M = 1e-6
@@ -108,12 +108,6 @@ def plan_window_tiles(grid: Grid, tile_px: int, window: int, overlap: int) -> li
     return tiles
 
 
-def window_grid(grid: Grid, window: tuple[int, int, int, int]) -> Grid:
-    """The sub-grid of ``grid`` under a (row0, col0, row1, col1) window."""
-    r0, c0, r1, c1 = window
-    return Grid(grid.transform @ Affine.translation(c0, r0), c1 - c0, r1 - r0, grid.crs)
-
-
 def window_box(grid: Grid, window: tuple[int, int, int, int]) -> shapely.Polygon:
     """The window's footprint in the grid's CRS."""
     r0, c0, r1, c1 = window
@@ -130,6 +124,22 @@ def core_pieces(graph: nx.Graph, core: shapely.Polygon) -> list[LineString]:
     parts = shapely.get_parts(shapely.intersection(geoms, core))
     keep = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 0)
     return list(parts[keep])
+
+
+def tile_pieces(prob: np.ndarray, grid: Grid, tile: Tile, params: GraphParams) -> list[LineString]:
+    """The road pieces inside ``tile``'s core, from the graph of its region (``prob``: the
+    probabilities over ``tile.region``)."""
+    region = window_grid(grid, tile.region)
+    graph = extract_graph(ProbabilityRaster(prob, region.transform, region.crs), params)
+    return core_pieces(graph, window_box(grid, tile.core))
+
+
+def tiled_graph(read: Callable[[tuple[int, int, int, int]], np.ndarray], grid: Grid, params: GraphParams,
+                tile_px: int, margin_px: int) -> nx.Graph:
+    """The road graph of a raster too large to hold whole, extracted tile by tile in this process
+    (``read``: a region's probabilities) and stitched."""
+    return stitch(((tile, tile_pieces(read(tile.region), grid, tile, params))
+                   for tile in plan_tiles(grid, tile_px, margin_px)), grid, params)
 
 
 def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,

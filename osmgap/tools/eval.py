@@ -7,7 +7,9 @@ road mask GeoTIFF (non-zero = road), an OSM file (.osm/.pbf/.bz2, or GeoJSON of 
 drawn 6 m wide). Relaxed scores count a predicted road pixel as right when a labelled one lies
 within the slack, and the reverse for recall (Mnih 2013; --slack-m, 1 m and 3 m by default).
 APLS: control points every 50 m, 4 m snapping, harmonic mean of both directions. TOPO: 100 seeds,
-marbles and holes every 5 m within 300 m along the network, matched within 4 m.
+marbles and holes every 5 m within 300 m along the network, matched within 4 m. An image larger
+than a diff holds in one piece is run and scored by tiles (osmgap.jobs.eval): APLS is then the
+mean of the tiles' (as SpaceNet's of its chips) and TOPO takes 100 seeds per tile.
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def format_table(result: dict, slacks: tuple[float, ...]) -> str:
     rows = []
     for key, label in _expand(TABLE, slacks):
+        if key == "apls" and "apls_windows" in result:  # a large image, scored by tiles
+            label = f"APLS (mean of {result['apls_windows']:.0f} tiles)"
         if key in result:
             rows.append(f"  {label:32s} {result[key]:.4f}")
     head = (f"{result['imagery']} vs {result['labels']} ({result['labels_kind']}), model {result['model']}, "

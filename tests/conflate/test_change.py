@@ -218,3 +218,47 @@ def test_a_multispectral_pair_is_read_in_the_bands_asked_for(data, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(after) in err and str(chip) not in err and "--bands 9" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_change_probability_by_tiles_is_the_whole_rasters(paris, paris_aoi, edit, tmp_path):
+    """A large area's change raster is computed tile by tile, each tile read with the
+    comparison's margin: on the real chip and its edit cut into 48 px tiles, every pixel is the
+    whole-raster computation's, both ways round; and the tiled changes are the untiled ones."""
+    from osmgap.conflate.changes import change_probability, detect_changes
+    from osmgap.scale.changes import _change_raster, tiled_changes
+    from osmgap.scale.tiled import FileRaster
+
+    painted, middle, _ = edit
+    (before, _), (after, _) = _predict(painted, paris_aoi), _predict(paris / "image.tif", paris_aoi)
+    for now, other in ((after, before), (before, after)):
+        tiled = _change_raster(now, other, 4.0, FileRaster(tmp_path / "c.f32", now.prob.shape), tile_px=48)
+        assert np.array_equal(tiled.array, change_probability(now, other, 4.0).prob)
+    params = GraphParams(threshold=0.4)
+    whole = detect_changes(before, after, params, 20.0)
+    cut = tiled_changes(before, after, params, 20.0, work_dir=tmp_path, tile_px=48)
+    assert [c.change for c in cut] == [c.change for c in whole] == ["appeared"]
+    assert cut[0].line.hausdorff_distance(whole[0].line) < 3.0 and middle.distance(cut[0].line) < 5.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.f32"]  # its working files are gone
+
+
+def test_a_large_area_tiles_itself_and_finds_the_same_change(paris, edit, shifted, tmp_path, monkeypatch):
+    """Above the size a diff tiles itself at, change runs both dates by model tiles and its
+    changes by graph tiles (here shrunk to 64 px so the real chip crosses many seams): the
+    misregistered edit is aligned and the paint found as untiled, and nothing is left beside
+    the output."""
+    import osmgap.jobs.change as change_job
+    from osmgap.scale.options import ScaleOptions
+
+    painted, middle, _ = edit
+    _, untiled, _ = _change(tmp_path / "untiled", painted, shifted)
+    monkeypatch.setattr(change_job, "self_tiling", lambda pixels: ScaleOptions(workers=0, tile_px=64, temporary=True))
+    summary, changes, suggestions = _change(tmp_path / "out", painted, shifted)
+    assert summary["self_tiled"] and summary["alignment"]["applied"]
+    assert {f["properties"]["change"] for f in changes} == {"appeared"}
+    assert _on_the_paint(changes, middle, "EPSG:32631") > 0.6
+    length = sum(f["properties"]["length_m"] for f in changes)
+    assert length == pytest.approx(sum(f["properties"]["length_m"] for f in untiled), rel=0.1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "untiled"]
+    with rasterio.open(tmp_path / "out" / "probability_after.tif") as a, \
+            rasterio.open(tmp_path / "untiled" / "probability_after.tif") as b:
+        assert np.abs(a.read(1).astype(int) - b.read(1).astype(int)).max() <= 1  # the same model output

@@ -93,3 +93,86 @@ def test_a_multispectral_chip_is_scored_in_the_bands_asked_for(data, tmp_path, c
         assert ("8 bands" in said and "--bands 5,3,2" in said) == (name == "guessed")
     assert scores["guessed"]["bands"] == [1, 2, 3] and scores["true colour"]["bands"] == [5, 3, 2]
     assert scores["true colour"]["relaxed_f1@3m"] > max(0.5, scores["guessed"]["relaxed_f1@3m"] + 0.3)
+
+
+def _model_output(image):
+    """The shipped model's probabilities over a real chip (one view: cheap) and their graph."""
+    from osmgap.graph.skeleton import GraphParams, extract_graph
+    from osmgap.jobs.eval import predict_footprint
+    from osmgap.model.nets import load_checkpoint, pick_device
+
+    device = pick_device()
+    net, meta = load_checkpoint(None, device)
+    prob, valid, grid, aoi = predict_footprint(image, net, meta, device, views=1)
+    return prob, valid, grid, aoi, meta.threshold, extract_graph(prob, GraphParams(threshold=meta.threshold))
+
+
+@pytest.mark.parametrize("chip, image, labels", [
+    ("paris", "image.tif", "osm_roads.geojson"),  # OSM ways drawn per class
+    ("vegas", "image_pan_uint16.tif", "roads.geojson"),  # SpaceNet centrelines
+    ("vegas", "image_pan_uint16.tif", "road_mask.tif"),  # a mask raster: its graph is extracted by tiles too
+])
+def test_scores_counted_by_tiles_add_up_to_the_whole_images(request, chip, image, labels):
+    """An image too large to hold whole is scored tile by tile: on real chips cut into 64 px
+    tiles (seams through every street), the pixel and relaxed scores are the whole image's
+    exactly, and so are the graph scores where the labels are lines; a mask's graph, stitched
+    from tiles, keeps its length (and its pixels move by one)."""
+    from osmgap.jobs.eval import score_in_tiles
+    from osmgap.model.labels import open_labels
+
+    root = request.getfixturevalue(chip)
+    prob, valid, grid, aoi, threshold, proposal = _model_output(root / image)
+    whole = score_roads(prob, load_labels(root / labels, grid, aoi), threshold, (1.0, 3.0), valid)
+    assert 0.05 < whole["iou"] < 0.95 and whole["relaxed_f1@3m"] > whole["f1"]  # not a trivial case
+    source = open_labels(root / labels, grid, aoi)
+    masks: list = []
+
+    def read_valid(window):
+        masks.append(window)
+        r0, c0, r1, c1 = window
+        return valid[r0:r1, c0:c1]
+
+    tiled, pixels = score_in_tiles(prob, proposal, source, read_valid, threshold, (1.0, 3.0), tile_px=64)
+    assert len(masks) >= 6 and pixels == int(valid.sum())
+    # a mask raster resampled window by window by GDAL (nearest) differs from the whole in 1 of
+    # Vegas's 4,115 road pixels, where a pixel centre falls on a source pixel's edge
+    exact = pytest.approx(whole["iou"], abs=1e-3) if source.kind == "mask" else whole["iou"]
+    assert tiled["iou"] == exact and tiled["proposal_km"] == whole["proposal_km"]
+    for key in ("precision", "recall", "f1", "relaxed_precision@1m", "relaxed_recall@1m",
+                "relaxed_precision@3m", "relaxed_recall@3m", "relaxed_f1@3m"):
+        assert tiled[key] == (pytest.approx(whole[key], abs=1e-3) if source.kind == "mask" else whole[key]), key
+    if source.kind == "mask":
+        assert tiled["truth_km"] == pytest.approx(whole["truth_km"], rel=0.05)
+    else:
+        assert tiled["truth_km"] == whole["truth_km"]
+    # per tile, as SpaceNet's per chip: APLS the tiles' mean, TOPO 100 seeds for each tile (not
+    # 100 in all: on a chip this small, only the draw of seeds differs)
+    assert tiled["apls_windows"] >= 4 and 0.0 <= tiled["apls"] <= 1.0
+    assert tiled["topo_f1"] == pytest.approx(whole["topo_f1"], abs=0.06)
+
+
+def test_an_image_too_large_to_hold_whole_is_scored_as_a_tiled_diff_runs(paris, monkeypatch, tmp_path):
+    """Above the size a diff tiles itself at, eval runs the model and the scores by tiles (here
+    the threshold and the tiles shrunk so the real Paris chip crosses them): the same scores as
+    the untiled run but for float rounding and the stitched graph, and no work files left."""
+    import tempfile
+
+    import osmgap.jobs.eval as eval_job
+    from osmgap.scale.options import ScaleOptions
+
+    untiled = eval_job.evaluate_imagery(paris / "image.tif", paris / "osm_roads.geojson", views=1)
+    monkeypatch.setattr(eval_job, "self_tiling", lambda pixels: ScaleOptions(workers=0, tile_px=64, temporary=True))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    tiled = eval_job.evaluate_imagery(paris / "image.tif", paris / "osm_roads.geojson", views=1)
+    assert tiled.get("tiled") and "tiled" not in untiled
+    assert tiled["pixels"] == untiled["pixels"] and tiled["truth_km"] == untiled["truth_km"]
+    for key in ("iou", "relaxed_f1@1m", "relaxed_f1@3m"):
+        assert tiled[key] == pytest.approx(untiled[key], abs=2e-3), key
+    for key in ("apls", "topo_f1"):
+        assert tiled[key] == pytest.approx(untiled[key], abs=0.05), key
+    assert tiled["proposal_km"] == pytest.approx(untiled["proposal_km"], rel=0.03)
+    assert list(tmp_path.iterdir()) == []
+    from osmgap.tools.eval import format_table
+
+    assert f"APLS (mean of {tiled['apls_windows']:.0f} tiles)" in format_table(tiled, (1.0, 3.0))
+    assert "APLS (mean" not in format_table(untiled, (1.0, 3.0))
