@@ -61,10 +61,11 @@ def score_roads(prob: ProbabilityRaster, labels: RoadLabels, threshold: float,
 def graph_scores(truth: nx.Graph, proposal: nx.Graph, windows: list[BaseGeometry] | None = None) -> dict:
     """APLS, TOPO and both graphs' lengths. With ``windows`` (a large image's tiles): APLS is
     their mean, as SpaceNet scores per chip, and TOPO drops its seeds per window (102.7 km2:
-    TOPO precision 0.72 / 0.78 with two seeds of 100 locations, 0.756 / 0.757 with 2,500)."""
+    TOPO precision 0.72 / 0.78 with two draws of 100 seeds, 0.756 / 0.757 with 2,500)."""
     paths = apls(truth, proposal) if windows is None else apls_by_windows(truth, proposal, windows)
-    return {**paths, **topo(truth, proposal, seeds=TOPO_SEEDS * len(windows or [None])),
-            "truth_km": graph_length_m(truth) / 1000, "proposal_km": graph_length_m(proposal) / 1000}
+    seeds = TOPO_SEEDS * (len(windows) if windows else 1)
+    return {**paths, **topo(truth, proposal, seeds=seeds), "truth_km": graph_length_m(truth) / 1000,
+            "proposal_km": graph_length_m(proposal) / 1000}
 
 
 def score_in_tiles(prob: ProbabilityRaster, proposal: nx.Graph, labels: LabelSource,
@@ -81,7 +82,9 @@ def score_in_tiles(prob: ProbabilityRaster, proposal: nx.Graph, labels: LabelSou
     pixel = np.zeros(3)
     relaxed = np.zeros((len(slacks_m), 4))
     pixels = 0
+    windows = []  # the tiles' cores, for APLS
     for tile in plan_tiles(grid, tile_px, margin):
+        windows.append(window_box(grid, tile.core))
         r0, c0, r1, c1 = tile.region
         pred = np.asarray(prob.prob[r0:r1, c0:c1]) >= threshold
         release_pages(prob.prob)  # a file-backed raster's pages go back: one tile resident at a time
@@ -97,7 +100,6 @@ def score_in_tiles(prob: ProbabilityRaster, proposal: nx.Graph, labels: LabelSou
     truth_graph = (labels.line_graph() if labels.lines is not None else
                    tiled_graph(lambda window: labels.mask(window).astype(np.float32), grid,
                                GraphParams(threshold=0.5), tile_px, DEFAULT_MARGIN_PX))
-    windows = [window_box(grid, tile.core) for tile in plan_tiles(grid, tile_px, 0)]
     return {**scores, **graph_scores(truth_graph, proposal, windows)}, pixels
 
 
@@ -152,9 +154,11 @@ def _score_tiled(tiling: ScaleOptions, imagery: Imagery, grid: Grid, labels: Lab
     from osmgap.scale.tiled import tiled_evidence
 
     with tempfile.TemporaryDirectory(prefix="osmgap-eval-") as work:
-        prob, proposal, _ = tiled_evidence(replace(tiling, work_dir=Path(work) / "tiles"), imagery, grid, str(model) if model else None, meta,
-                                           GraphParams(threshold=meta.threshold), WINDOW_PX, OVERLAP_PX, None,
-                                           Path(work) / "out", views)
+        prob, proposal, _ = tiled_evidence(replace(tiling, work_dir=Path(work) / "tiles"), imagery, grid,
+                                           str(model) if model else None, meta, GraphParams(threshold=meta.threshold),
+                                           WINDOW_PX, OVERLAP_PX, None, Path(work) / "out", views)
         with WindowReader(imagery, grid) as reader:
-            return score_in_tiles(prob, proposal, labels, lambda w: reader.read(w[0], w[1], w[2] - w[0], w[3] - w[1])[1],
-                                  meta.threshold, slacks_m, tiling.tile_px)
+            def read_valid(w: tuple[int, int, int, int]) -> np.ndarray:
+                return reader.read(w[0], w[1], w[2] - w[0], w[3] - w[1])[1]
+
+            return score_in_tiles(prob, proposal, labels, read_valid, meta.threshold, slacks_m, tiling.tile_px)

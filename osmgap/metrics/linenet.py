@@ -96,9 +96,7 @@ class LineNet:
         ``osmgap eval`` of 100 km2)."""
         if not self.edges:
             return LineNet(dict(self.nodes), [])
-        if self._tree is None:
-            self._tree = shapely.STRtree([line for _, _, line in self.edges])
-        near = np.sort(self._tree.query(shapely.Point(xy), predicate="dwithin", distance=reach_m))
+        near = np.sort(self._edge_tree().query(shapely.Point(xy), predicate="dwithin", distance=reach_m))
         edges = [self.edges[i] for i in near]
         ends = {n for u, v, _ in edges for n in (u, v)}
         return LineNet({n: at for n, at in self.nodes.items() if n in ends}, edges)
@@ -108,11 +106,9 @@ class LineNet:
         cut there, a new node at each cut (the way a chip cuts a city's roads)."""
         if not self.edges:
             return LineNet({}, [])
-        if self._tree is None:
-            self._tree = shapely.STRtree([line for _, _, line in self.edges])
         net = LineNet({}, [])
         fresh = max(self.nodes, default=-1) + 1  # the next id no node of this network has
-        for e in np.sort(self._tree.query(window, predicate="intersects")):
+        for e in np.sort(self._edge_tree().query(window, predicate="intersects")):
             u, v, line = self.edges[e]
             if window.contains(line):
                 net.nodes[u], net.nodes[v] = self.nodes[u], self.nodes[v]
@@ -135,6 +131,13 @@ class LineNet:
                     ends.append(node)
                 net.edges.append((ends[0], ends[1], part))
         return net
+
+    def _edge_tree(self) -> shapely.STRtree:
+        """A spatial index of the edges, built once (a LineNet's edges are not changed after it is
+        built: ``split`` and the others make new ones)."""
+        if self._tree is None:
+            self._tree = shapely.STRtree([line for _, _, line in self.edges])
+        return self._tree
 
     def nearest(self, xy: np.ndarray, max_dist: float) -> list[tuple[int, float] | None]:
         """(edge index, distance along it) of the nearest network point to each location, or None
