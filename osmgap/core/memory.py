@@ -19,6 +19,7 @@ import os
 import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -103,3 +104,19 @@ def trim_heap() -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+class FileRaster:
+    """A float32 raster in a file, mapped into memory. ``release`` drops the pages this process
+    touched from its memory (a shared mapping's changes stay in the file and the page cache), so
+    assembling an AOI of any size holds about one tile's pages, not the AOI's."""
+
+    def __init__(self, path: Path, shape: tuple[int, int]):
+        self.path = path
+        with open(path, "w+b") as f:
+            f.truncate(4 * shape[0] * shape[1])
+            self._map = mmap.mmap(f.fileno(), 0)
+        self.array = np.frombuffer(self._map, np.float32).reshape(shape)  # keeps the mapping alive
+
+    def release(self) -> None:
+        release_pages(self.array)

@@ -22,9 +22,11 @@ spread of its traces (10-30 m), and holes in it are lanes and parking bays, not 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 from affine import Affine
 from scipy import ndimage
@@ -33,7 +35,7 @@ from shapely.geometry.base import BaseGeometry
 from osmgap.conflate.conflate import Evidence
 from osmgap.conflate.osmindex import index_osm
 from osmgap.conflate.params import ConflateParams
-from osmgap.core.datamodel import RoadNetwork, Suggestion
+from osmgap.core.datamodel import ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.traces import GpsTraces, from_arrays
 from osmgap.gps.carriageways import Carriageway, CarriagewayParams, missing_carriageways
@@ -164,10 +166,56 @@ def gps_evidence(traces: GpsTraces, grid: Grid, params: DiscoveryParams = Discov
     return Evidence(extract_graph(prob, params.graph), prob)
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """What map-matched evidence is drawn from: the traces, their matches, what the map cannot
+    explain, and the straight lines (start, end, trips) that trips are known to have driven."""
+
+    traces: GpsTraces
+    matches: Matches
+    found: Unexplained
+    traced: list[tuple[tuple[float, float], tuple[float, float], np.ndarray]]
+
+
+# (what to draw, on which grid, how) -> the likelihood raster and the road graph of its ridges
+Draw = Callable[[Drawing, Grid, "DiscoveryParams"], tuple[ProbabilityRaster, nx.Graph]]
+
+
+def evidence_rasters(drawing: Drawing, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
+                     ) -> tuple[ProbabilityRaster, ProbabilityRaster]:
+    """The road likelihood of what the map cannot explain (0 where those trips are under
+    ``min_share`` of the mapped roads' beside them), and its ridge core, which becomes the graph."""
+    t, m = drawing.traces, drawing.matches
+    evidence = chord_counts(t, drawing.found, grid, params, drawing.traced)
+    blurred = blurred_trips(evidence, grid, params.density)
+    prob = likelihood(blurred, grid, params.density)
+    prob.prob[unexplained_share(evidence, mapped_counts(t, m, grid, params), grid, params) < params.evidence.min_share] = 0.0
+    return prob, ridge_core(blurred, prob, grid, params.ridge_share, params.ridge_reach_m)
+
+
+def evidence_reach_m(params: DiscoveryParams = DiscoveryParams()) -> float:
+    """How far beyond a pixel the drawn paths and fixes that set its rasters can lie: a lone
+    fix's disc, the blur (scipy's Gaussian reaches 4 sigma) and the farther of the share's and the
+    ridge's maximum filters. A raster drawn on a window this much larger than a part of the grid
+    is, on that part, the whole grid's pixel for pixel."""
+    return (params.evidence.fix_reach_m + 4 * params.density.sigma_m
+            + max(params.evidence.share_reach_m, params.ridge_reach_m) + 2 * params.resolution_m)
+
+
+def draw_whole(drawing: Drawing, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
+               ) -> tuple[ProbabilityRaster, nx.Graph]:
+    """The evidence rasters over the whole grid, and the graph of their ridge core."""
+    prob, core = evidence_rasters(drawing, grid, params)
+    return prob, extract_graph(core, params.matched_graph)
+
+
 def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
-                     cache_dir: Path | None = None, known: BaseGeometry | None = None) -> MatchedDiscovery:
+                     cache_dir: Path | None = None, known: BaseGeometry | None = None,
+                     draw: Draw | None = None) -> MatchedDiscovery:
     """The road graph of what the map (``roads``) cannot explain in ``traces`` (in ``grid.crs``);
-    ``known``: the metric area ``roads`` covers (fixes outside it are no evidence; None: all)."""
+    ``known``: the metric area ``roads`` covers (fixes outside it are no evidence; None: all);
+    ``draw``: how the evidence becomes rasters and a graph (None: ``draw_whole``; a grid too large
+    to hold whole is drawn by tiles, osmgap.scale.gps_tiles)."""
     started, started_wall = time.process_time(), time.perf_counter()
     pieces = trip_pieces(traces, params.matching)
     limit = route_limit(traces, pieces, params.matching)
@@ -180,13 +228,8 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
     # connections whose trips trace them straight are drawn (as chords); the rest keep their unknown course
     straight, joins = traced_straight(missing_connections(traces, matches, found, network, params.connections),
                                       traces, found, params.connections)
-    evidence = chord_counts(traces, found, grid, params, [(c.a, c.b, trips) for c, trips in straight])
-    blurred = blurred_trips(evidence, grid, params.density)
-    prob = likelihood(blurred, grid, params.density)
-    prob.prob[unexplained_share(evidence, mapped_counts(traces, matches, grid, params), grid, params)
-              < params.evidence.min_share] = 0.0
-    graph = extract_graph(ridge_core(blurred, prob, grid, params.ridge_share, params.ridge_reach_m),
-                          params.matched_graph)
+    prob, graph = (draw or draw_whole)(Drawing(traces, matches, found, [(c.a, c.b, trips) for c, trips in straight]),
+                                       grid, params)
     checked = (verify(graph, traces, matches, found, network, limit, params.matching, params.evidence, params.verify,
                       known) if len(network) and params.verify is not None else {})
     twins: list[Carriageway] = (missing_carriageways(traces, matches, network, params.carriageways, known)

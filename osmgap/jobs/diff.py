@@ -8,6 +8,7 @@ output directory untouched.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -292,16 +293,23 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
     """GPS-only discovery: every trip map-matched to the OSM roads, the road graph of what they
     cannot explain (osmgap.gps.discovery)."""
     from osmgap.gps.discovery import DiscoveryParams, discovery_grid, matched_evidence  # GPS runs only: TYPE_CHECKING
+    from osmgap.scale.gps_tiles import draw_by_tiles
+    from osmgap.scale.options import self_tiling
 
     with timer("graph"):
         grid = discovery_grid(aoi.to_metric(aoi.geometry).bounds, aoi.metric_crs, traces=traces)  # where they are
         params = DiscoveryParams()
         params = replace(params, matching=_with_budget(params.matching, memory_mb))
-        found = matched_evidence(traces, roads, grid, params, known=aoi.to_metric(aoi.geometry))  # OSM is clipped to the AOI
+        # traces over a large area are drawn by tiles: the evidence rasters' memory stays flat
+        tiling = self_tiling(grid.width * grid.height)
+        draw = functools.partial(draw_by_tiles, tile_px=tiling.tile_px) if tiling else None
+        found = matched_evidence(traces, roads, grid, params, known=aoi.to_metric(aoi.geometry),  # OSM is clipped to the AOI
+                                 draw=draw)
     u = found.unexplained
     piece_size = np.bincount(found.matches.piece)[found.matches.piece] if len(traces) else np.zeros(0, int)
     back, steps = traces.steps_back_in_time()
-    info = {"evidence": "gps", "gps_road_km": round(graph_length_m(found.evidence.graph) / 1000, 3),
+    info = {"evidence": "gps", **({"self_tiled": True} if tiling else {}),
+            "gps_road_km": round(graph_length_m(found.evidence.graph) / 1000, 3),
             "gps_matching": {"matched_share": round(float(found.matches.matched.mean()), 4) if len(traces) else 0.0,
                              # fixes no route can be read from: trips of one fix, or cut off alone by
                              # silence, an impossible jump or time going back (osmgap.gps.matching.trip_pieces)

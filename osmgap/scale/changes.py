@@ -20,10 +20,9 @@ from osmgap.conflate.changes import Change, change_probability, changes_of_graph
 from osmgap.conflate.params import CHANGE_MARGIN_M
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid
-from osmgap.core.memory import release_pages
+from osmgap.core.memory import FileRaster, release_pages
 from osmgap.graph.skeleton import GraphParams
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX
-from osmgap.scale.tiled import FileRaster
 from osmgap.scale.tiling import plan_tiles, tiled_graph
 
 

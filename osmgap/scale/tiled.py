@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import mmap
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ import torch
 from osmgap import __version__
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid
-from osmgap.core.memory import release_pages, return_freed_memory, trim_heap
+from osmgap.core.memory import FileRaster, return_freed_memory, trim_heap
 from osmgap.errors import InputError
 from osmgap.graph.skeleton import GraphParams
 from osmgap.model.infer import accumulate_windows, default_views, window_size
@@ -56,21 +55,6 @@ DIVIDE_ROWS = 1024  # rows of the file-backed sums divided at a time
 def _untimed(name: str) -> Iterator[None]:
     yield
 
-
-class FileRaster:
-    """A float32 raster in a file, mapped into memory. ``release`` drops the pages this process
-    touched from its memory (a shared mapping's changes stay in the file and the page cache), so
-    assembling an AOI of any size holds about one tile's pages, not the AOI's."""
-
-    def __init__(self, path: Path, shape: tuple[int, int]):
-        self.path = path
-        with open(path, "w+b") as f:
-            f.truncate(4 * shape[0] * shape[1])
-            self._map = mmap.mmap(f.fileno(), 0)
-        self.array = np.frombuffer(self._map, np.float32).reshape(shape)  # keeps the mapping alive
-
-    def release(self) -> None:
-        release_pages(self.array)
 
 @dataclass(frozen=True)
 class TileJob:

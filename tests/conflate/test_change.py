@@ -225,8 +225,8 @@ def test_change_probability_by_tiles_is_the_whole_rasters(paris, paris_aoi, edit
     comparison's margin: on the real chip and its edit cut into 48 px tiles, every pixel is the
     whole-raster computation's, both ways round; and the tiled changes are the untiled ones."""
     from osmgap.conflate.changes import change_probability, detect_changes
+    from osmgap.core.memory import FileRaster
     from osmgap.scale.changes import _change_raster, tiled_changes
-    from osmgap.scale.tiled import FileRaster
 
     painted, middle, _ = edit
     (before, _), (after, _) = _predict(painted, paris_aoi), _predict(paris / "image.tif", paris_aoi)

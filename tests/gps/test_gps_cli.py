@@ -121,6 +121,29 @@ def test_gps_memory_matches_in_tiles_and_finds_the_same_roads(area, chicago_gps,
     assert bad.returncode == 2 and "--gps-memory" in bad.stderr and not (tmp_path / "no").exists()
 
 
+def test_gps_evidence_over_a_large_area_is_drawn_by_tiles(area, chicago_gps, tmp_path, monkeypatch):
+    """Traces whose evidence grid is larger than a diff holds in one piece are drawn by tiles
+    (osmgap.scale.gps_tiles; here the threshold and the tiles shrunk so the campus needs 256 m
+    tiles): the run says so, and the deleted roads the shuttles drove are still found."""
+    import osmgap.scale.gps_tiles as gps_tiles
+    import osmgap.scale.options as options
+    from osmgap.cli import main
+
+    monkeypatch.setattr(options, "self_tiling", lambda pixels: options.ScaleOptions(workers=0, tile_px=64))
+    calls: list[dict] = []
+    drawn = gps_tiles.draw_by_tiles
+    monkeypatch.setattr(gps_tiles, "draw_by_tiles", lambda *a, **k: calls.append(k) or drawn(*a, **k))
+    out = tmp_path / "out"
+    assert main(["diff", f"--aoi={area['bbox']}", "--osm", str(area["dir"] / "osm.geojson"), "--gps",
+                 str(chicago_gps / "trips"), "--gps-crs", CRS, "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["self_tiled"] and calls == [{"tile_px": 64}]
+    assert s["grid"]["width"] > 3 * 64 and s["grid"]["height"] > 64  # several tiles
+    lines = _metric(_features(out))
+    for way in (*DRIVEN, DUAL):
+        assert _near_share(area["deleted"][way], lines) >= 0.7, way
+
+
 def _one_trip_diff(rows: str, chicago_ways, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
     """GPS-only diff of one trip file (mapconstruction rows) on the complete real Chicago graph."""
     (tmp_path / "trips").mkdir()

@@ -354,3 +354,27 @@ def test_evidence_is_drawn_only_where_the_trips_are(chicago_roads, chicago_ways,
         lines.append(sorted((d["geometry"] for _, _, d in graph.edges(data=True)), key=lambda g: g.wkb))
     assert len(lines[0]) > 0 and len(lines[0]) == len(lines[1])
     assert all(a.equals_exact(b, 1e-6) for a, b in zip(*lines))
+
+
+def test_evidence_drawn_by_tiles_is_the_whole_grids(chicago_roads, chicago_ways, chicago_traces):
+    """Traces over a large area are drawn by tiles (osmgap.scale.gps_tiles), each on a region
+    widened by the evidence's reach: the real trips along a deleted way and beside it, drawn in
+    48 px tiles (192 m: seams through the evidence) with a graph margin of 1 px (so that only the
+    reach keeps the seams exact: a reach 60 m too short fails), give the whole grid's likelihood
+    pixel for pixel, and the same evidence lines but for where they were stitched."""
+    from functools import partial
+
+    from osmgap.scale.gps_tiles import draw_by_tiles
+
+    way, kept = _taken_off(chicago_roads, chicago_ways, 5411)
+    near = shapely.dwithin(shapely.points(chicago_traces.x, chicago_traces.y), way, 300)
+    traces = chicago_traces.take(np.isin(chicago_traces.trip, np.unique(chicago_traces.trip[near])[:40]))
+    area = box(*chicago_ways.total_bounds)
+    grid = discovery_grid(area.bounds, CRS, traces=traces)
+    whole = matched_evidence(traces, kept, grid, known=area).evidence
+    tiled = matched_evidence(traces, kept, grid, known=area, draw=partial(draw_by_tiles, tile_px=48, margin_px=1)).evidence
+    assert grid.width * grid.height > 50 * 48 * 48  # many tiles
+    assert (whole.prob.prob > 0.5).sum() > 300 and np.array_equal(tiled.prob.prob, whole.prob.prob)
+    a, b = (shapely.union_all([d["geometry"] for *_, d in g.edges(data=True)]) for g in (whole.graph, tiled.graph))
+    assert a.length > 300 and b.length == pytest.approx(a.length, rel=0.03)
+    assert a.intersection(b.buffer(3.0)).length > 0.97 * a.length and b.intersection(a.buffer(3.0)).length > 0.97 * b.length

@@ -17,12 +17,13 @@ from osmgap.conflate.conflate import Evidence, conflate
 from osmgap.core.aoi import load_aoi, reproject
 from osmgap.core.datamodel import WGS84
 from osmgap.core.grid import Grid
+from osmgap.core.memory import FileRaster
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
 from osmgap.model.infer import predict_raster, tile_origins, window_size
 from osmgap.model.nets import load_checkpoint
 from osmgap.scale.graph_tiles import GPU_MAX_GRAPH_PROCESSES, GraphTiles, graph_processes, tiles_needed
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, SELF_TILE_PX, ScaleOptions, self_tiling
-from osmgap.scale.tiled import FileRaster, TileJob, run_tile, tiled_evidence
+from osmgap.scale.tiled import TileJob, run_tile, tiled_evidence
 from osmgap.scale.tilestore import TileStore
 from osmgap.scale.tiling import SEAM_SNAP_M, Tile, _node_coords, plan_tiles, plan_window_tiles, stitch, window_box
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
