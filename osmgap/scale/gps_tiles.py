@@ -2,9 +2,9 @@
 
 Drawn whole, the evidence rasters (trips per pixel on the map and off it, their blur, shares and
 ridges: ~37 bytes per 4 m pixel) grow with the traced ground, ~2.3 MB per km2. Here each tile's
-rasters are drawn on the tile's region widened by how far the drawn paths and fixes that set a
-pixel can lie (osmgap.gps.discovery.evidence_reach_m), so on the region they are the whole grid's
-pixel for pixel; each tile's likelihood goes into one file-backed raster (its core only) and its
+rasters are drawn on its core and graph margin widened by how far the drawn paths and fixes that
+set a pixel can lie (osmgap.gps.discovery.evidence_reach_m), so on core and margin they are the
+whole grid's pixel for pixel; each tile's likelihood goes into one file-backed raster (its core only) and its
 ridge core's graph is extracted over core + margin and stitched, as a tiled diff's road graph is
 (osmgap.scale.tiling). Every tile draws from all the evidence (its chords and matched fixes are
 not cut to the tile), so time grows with tiles x fixes, and memory with the fixes.
