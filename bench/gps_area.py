@@ -74,9 +74,8 @@ def main() -> int:
     csv, vfile, efile, bbox = build(args.copies, tmp)
     print(f"the Chicago traces and OSM graph laid side by side {args.copies} x {args.copies} times (SYNTHETIC copies "
           f"of real data, for memory and time only); AOI {bbox}", flush=True)
-    for name, checkout in ((f"baseline {args.baseline}", args.baseline), ("this checkout", None)):
-        if name.startswith("baseline") and checkout is None:
-            continue
+    runs = [(f"baseline {args.baseline}", args.baseline)] if args.baseline else []
+    for name, checkout in [*runs, ("this checkout", None)]:
         r = run(csv, vfile, efile, bbox, tmp / name.split()[0], checkout)
         px = r["grid"]["width"] * r["grid"]["height"]
         print(f"  {name}: wall {r['wall_s']:.0f} s, CPU {r['cpu_s']:.0f} s, peak RSS largest process "

@@ -83,9 +83,14 @@ def moved_grid(grid: Grid, alignment: Alignment) -> Grid:
     return replace(grid, transform=Affine.translation(alignment.east_m, alignment.north_m) @ grid.transform)
 
 
+def change_reach_px(raster: ProbabilityRaster, margin_m: float = CHANGE_MARGIN_M) -> int:
+    """How many pixels from a road the other date is searched for one (``change_probability``)."""
+    return max(1, int(round(margin_m / raster.resolution[0])))
+
+
 def change_probability(now: ProbabilityRaster, other: ProbabilityRaster, margin_m: float = CHANGE_MARGIN_M) -> ProbabilityRaster:
     """Probability of a road in ``now`` with none within ``margin_m`` in ``other`` (same grid)."""
-    px = max(1, int(round(margin_m / now.resolution[0])))
+    px = change_reach_px(now, margin_m)
     nearby = ndimage.maximum_filter(other.prob, size=2 * px + 1, mode="nearest")
     return replace(now, prob=np.minimum(now.prob, 1.0 - nearby).astype(np.float32))
 

@@ -138,9 +138,7 @@ def _offset(evidence: Evidence, osm_ways: gpd.GeoDataFrame, area: BaseGeometry,
     if params.max_offset_m <= 0:
         return offset.Offset(reason="offset estimation switched off")
     if evidence.prob is not None:
-        p = evidence.prob
-        grid = Grid(p.transform, p.prob.shape[1], p.prob.shape[0], p.crs)
-        return offset.estimate(_raster_window(p), osm_ways, grid, params.max_offset_m)
+        return offset.estimate(_raster_window(evidence.prob), osm_ways, evidence.prob.grid, params.max_offset_m)
     lines = [d["geometry"] for _, _, d in evidence.graph.edges(data=True)]
     if not lines:
         return offset.Offset(reason="no evidence lines")

@@ -12,6 +12,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import LineString, Point
 
+from osmgap.core.grid import Grid
+
 if TYPE_CHECKING:  # geopandas (with pandas, ~100 MB) only where road tables are made: not in a graph worker
     import geopandas as gpd
 
@@ -84,6 +86,11 @@ class ProbabilityRaster:
     @property
     def resolution(self) -> tuple[float, float]:
         return abs(self.transform.a), abs(self.transform.e)
+
+    @property
+    def grid(self) -> Grid:
+        """The grid the raster lies on."""
+        return Grid(self.transform, self.prob.shape[1], self.prob.shape[0], self.crs)
 
 
 # two OSM nodes that GPS trips detour between: a road is missing there, its course unknown (osmgap.gps.connections)

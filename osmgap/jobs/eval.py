@@ -76,7 +76,7 @@ def score_in_tiles(prob: ProbabilityRaster, proposal: nx.Graph, labels: LabelSou
     they add up to the whole image's exactly), the label mask and valid pixels (``read_valid``)
     read per tile; ``proposal``: the graph of ``prob`` (a tiled run's, stitched). Mask labels'
     graph is extracted tile by tile too. APLS is the mean of the tiles' (``apls_by_windows``)."""
-    grid = Grid(prob.transform, prob.prob.shape[1], prob.prob.shape[0], prob.crs)
+    grid = prob.grid
     res = prob.resolution[0]
     margin = int(np.ceil(max(slacks_m, default=0.0) / res)) + 1
     pixel = np.zeros(3)

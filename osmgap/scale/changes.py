@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from osmgap.conflate.changes import Change, change_probability, changes_of_graph
+from osmgap.conflate.changes import Change, change_probability, change_reach_px, changes_of_graph
 from osmgap.conflate.params import CHANGE_MARGIN_M
 from osmgap.core.datamodel import ProbabilityRaster
-from osmgap.core.grid import Grid
 from osmgap.core.memory import FileRaster, release_pages
 from osmgap.graph.skeleton import GraphParams
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX
@@ -32,12 +31,11 @@ def tiled_changes(before: ProbabilityRaster, after: ProbabilityRaster, params: G
     """``osmgap.conflate.changes.detect_changes`` by tiles: appeared, then vanished roads between
     two probability rasters on the same grid (file-backed or not), working files in ``work_dir``
     (default: the system's temporary directory), removed at the end."""
-    height, width = before.prob.shape
-    grid = Grid(before.transform, width, height, before.crs)
+    grid = before.grid
     out: list[Change] = []
     with tempfile.TemporaryDirectory(prefix=".osmgap-changes-", dir=work_dir) as tmp:
         for now, other, kind in ((after, before, "appeared"), (before, after, "vanished")):
-            prob = _change_raster(now, other, margin_m, FileRaster(Path(tmp) / f"{kind}.f32", (height, width)), tile_px)
+            prob = _change_raster(now, other, margin_m, FileRaster(Path(tmp) / f"{kind}.f32", now.prob.shape), tile_px)
             raster = ProbabilityRaster(prob.array, grid.transform, grid.crs)
             graph = tiled_graph(functools.partial(_read, prob), grid, params, tile_px, DEFAULT_MARGIN_PX)
             out += changes_of_graph(graph, raster, kind, min_length_m)
@@ -48,10 +46,7 @@ def tiled_changes(before: ProbabilityRaster, after: ProbabilityRaster, params: G
 def _change_raster(now: ProbabilityRaster, other: ProbabilityRaster, margin_m: float, into: FileRaster,
                    tile_px: int) -> FileRaster:
     """``change_probability(now, other)`` written into ``into`` tile by tile."""
-    height, width = now.prob.shape
-    grid = Grid(now.transform, width, height, now.crs)
-    reach = max(1, int(round(margin_m / now.resolution[0])))  # the comparison's filter reaches this far
-    for tile in plan_tiles(grid, tile_px, reach):
+    for tile in plan_tiles(now.grid, tile_px, change_reach_px(now, margin_m)):
         (r0, c0, r1, c1), (q0, p0, q1, p1) = tile.region, tile.core
         here, there = (ProbabilityRaster(np.array(r.prob[r0:r1, c0:c1]), r.transform, r.crs) for r in (now, other))
         into.array[q0:q1, p0:p1] = change_probability(here, there, margin_m).prob[q0 - r0:q1 - r0, p0 - c0:p1 - c0]
