@@ -27,6 +27,7 @@ from typing import cast
 import geopandas as gpd
 import numpy as np
 import shapely
+import shapely.affinity
 from affine import Affine
 from scipy import fft, ndimage
 from shapely.geometry import box
@@ -118,15 +119,19 @@ def cross_correlation_shift(evidence: np.ndarray, reference: np.ndarray, max_lag
     return corr[np.ix_(rows, cols)], float(reference.sum())
 
 
+def _bounds(window: Grid) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) of a north-up grid."""
+    t = window.transform
+    return t.c, t.f + t.e * window.height, t.c + t.a * window.width, t.f
+
+
 def lines_raster(ways: gpd.GeoDataFrame) -> EvidenceRaster:
     """Evidence from lines with a ``highway`` column, rasterized like OSM (per-class widths),
     only the lines that reach each window."""
     index = ways.sindex
 
     def read(window: Grid) -> np.ndarray:
-        t = window.transform
-        bounds = (t.c, t.f + t.e * window.height, t.c + t.a * window.width, t.f)
-        near = ways.iloc[index.query(box(*bounds).buffer(50.0))]
+        near = ways.iloc[index.query(box(*_bounds(window)).buffer(50.0))]
         return rasterize_roads(near, window)
     return read
 
@@ -219,7 +224,8 @@ def _support(osm_metric: gpd.GeoDataFrame, windows: list[tuple[Grid, np.ndarray]
     """OSM road length that the evidence shows at ``shift``, and of it the length across the
     main direction: the smaller eigenvalue of the length-weighted orientation tensor (for two
     roads at right angles, the shorter one's length; for parallel roads, zero)."""
-    mid, length, angle, owner = _segments(osm_metric.geometry.to_numpy(), SUPPORT_STEP_M)
+    ways = osm_metric.geometry.to_numpy()
+    mid, length, angle, owner = _segments(ways[_reaching(ways, [w for w, _ in windows], shift)], SUPPORT_STEP_M)
     shown = np.zeros(len(length), bool)
     for window, ev in windows:
         slack = max(1, int(round(SUPPORT_SLACK_M / abs(window.transform.a))))
@@ -232,6 +238,14 @@ def _support(osm_metric: gpd.GeoDataFrame, windows: list[tuple[Grid, np.ndarray]
     w, cos, sin = length[shown], np.cos(angle[shown]), np.sin(angle[shown])
     tensor = np.array([[np.sum(w * cos * cos), np.sum(w * cos * sin)], [np.sum(w * cos * sin), np.sum(w * sin * sin)]])
     return float(w.sum()), float(max(0.0, np.linalg.eigvalsh(tensor)[0]))
+
+
+def _reaching(ways: np.ndarray, windows: list[Grid], shift: tuple[float, float]) -> np.ndarray:
+    """Indices of the ``ways`` that reach a window when moved by ``shift``: only their pieces can
+    show (a large AOI's whole OSM in 2 m pieces held 10.9 million of them, 1.8 GB at 21,700 km)."""
+    boxes = shapely.union_all([box(*_bounds(w)) for w in windows])
+    moved_back = shapely.affinity.translate(boxes, -shift[0], -shift[1])
+    return np.unique(shapely.STRtree(ways).query(moved_back, predicate="intersects"))
 
 
 def _segments(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

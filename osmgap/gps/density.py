@@ -10,7 +10,7 @@ road) is drawn once, blurred by the GPS error, and summed over trips.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
@@ -105,6 +105,7 @@ def trip_counts(traces: GpsTraces, grid: Grid, params: DensityParams = DensityPa
     px = abs(grid.transform.a)
     owner = np.arange(int(traces.trip.max()) + 1 if len(traces) else 1) if trip_of is None else np.asarray(trip_of)
     trips = np.int64(owner.max()) + 1 if len(owner) else np.int64(1)
+    traces, owner = _reaching(traces, owner, grid, params.max_gap_m + px)
     keys = []
     for start in range(0, len(traces), BLOCK_POINTS):
         block = traces.take(slice(max(0, start - 1), start + BLOCK_POINTS))
@@ -114,6 +115,24 @@ def trip_counts(traces: GpsTraces, grid: Grid, params: DensityParams = DensityPa
     pairs = distinct(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
     return np.bincount(pairs // trips, minlength=grid.width * grid.height).astype(np.float32).reshape(
         grid.height, grid.width)
+
+
+def _reaching(traces: GpsTraces, owner: np.ndarray, grid: Grid, reach_m: float) -> tuple[GpsTraces, np.ndarray]:
+    """The points that can put a path on ``grid`` and the trip of each path (``owner``): those
+    within ``reach_m`` (the longest step joined, and a pixel) of its bounds, each path cut where
+    points were left out. A step from a point left out is longer than ``reach_m`` to any pixel,
+    so it is never joined or never reaches one: the counts on ``grid`` are the same, and a tile
+    of a large area densifies only the traffic near it, not all of it."""
+    t = grid.transform
+    xs, ys = t.c + np.array([0.0, grid.width * t.a]), t.f + np.array([0.0, grid.height * t.e])
+    keep = ((traces.x >= xs.min() - reach_m) & (traces.x <= xs.max() + reach_m)
+            & (traces.y >= ys.min() - reach_m) & (traces.y <= ys.max() + reach_m))
+    if keep.all():
+        return traces, owner
+    idx = np.flatnonzero(keep)
+    starts = np.r_[True, (np.diff(idx) != 1) | (traces.trip[idx[1:]] != traces.trip[idx[:-1]])] if len(idx) else keep[:0]
+    path = (np.cumsum(starts) - 1).astype(np.int32)
+    return replace(traces.take(idx), trip=path), owner[traces.trip[idx[starts]]]
 
 
 def fix_discs(x: np.ndarray, y: np.ndarray, grid: Grid, radius_m: float, params: DensityParams = DensityParams(),

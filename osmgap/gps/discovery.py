@@ -181,15 +181,42 @@ class Drawing:
 Draw = Callable[[Drawing, Grid, "DiscoveryParams"], tuple[ProbabilityRaster, nx.Graph]]
 
 
-def evidence_rasters(drawing: Drawing, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
+@dataclass(frozen=True)
+class TripPaths:
+    """Paths to count distinct trips along on any grid (``paths.trip`` numbers the paths,
+    ``trip_of[path]`` is the trip of each; steps up to ``max_gap_m`` joined) and fixes drawn as
+    discs of ``disc_m``. Made once for the whole area: each tile of a large one only counts them."""
+
+    paths: GpsTraces
+    trip_of: np.ndarray
+    max_gap_m: float
+    disc_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    disc_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    disc_m: float = 0.0
+
+    def counts(self, grid: Grid, density: DensityParams) -> np.ndarray:
+        """Distinct trips per pixel of ``grid`` along the paths, plus the discs (osmgap.gps.density)."""
+        return (trip_counts(self.paths, grid, replace(density, max_gap_m=self.max_gap_m), trip_of=self.trip_of)
+                + fix_discs(self.disc_x, self.disc_y, grid, self.disc_m, density))
+
+
+def drawn_paths(drawing: Drawing, params: DiscoveryParams = DiscoveryParams()) -> tuple[TripPaths, TripPaths]:
+    """What :func:`evidence_rasters` counts: the unexplained paths and the matched ones."""
+    return (unexplained_paths(drawing.traces, drawing.found, params, drawing.traced),
+            mapped_paths(drawing.traces, drawing.matches, params))
+
+
+def evidence_rasters(drawn: tuple[TripPaths, TripPaths], grid: Grid, params: DiscoveryParams = DiscoveryParams(),
                      ) -> tuple[ProbabilityRaster, ProbabilityRaster]:
-    """The road likelihood of what the map cannot explain (0 where those trips are under
-    ``min_share`` of the mapped roads' beside them), and its ridge core, which becomes the graph."""
-    t, m = drawing.traces, drawing.matches
-    evidence = chord_counts(t, drawing.found, grid, params, drawing.traced)
+    """The road likelihood of what the map cannot explain (``drawn``: :func:`drawn_paths`; 0 where
+    those trips are under ``min_share`` of the mapped roads' beside them), and its ridge core,
+    which becomes the graph."""
+    unexplained, mapped = drawn
+    evidence = unexplained.counts(grid, params.density)
     blurred = blurred_trips(evidence, grid, params.density)
     prob = likelihood(blurred, grid, params.density)
-    prob.prob[unexplained_share(evidence, mapped_counts(t, m, grid, params), grid, params) < params.evidence.min_share] = 0.0
+    share = unexplained_share(evidence, mapped.counts(grid, params.density), grid, params)
+    prob.prob[share < params.evidence.min_share] = 0.0
     return prob, ridge_core(blurred, prob, grid, params.ridge_share, params.ridge_reach_m)
 
 
@@ -205,7 +232,7 @@ def evidence_reach_m(params: DiscoveryParams = DiscoveryParams()) -> float:
 def draw_whole(drawing: Drawing, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
                ) -> tuple[ProbabilityRaster, nx.Graph]:
     """The evidence rasters over the whole grid, and the graph of their ridge core."""
-    prob, core = evidence_rasters(drawing, grid, params)
+    prob, core = evidence_rasters(drawn_paths(drawing, params), grid, params)
     return prob, extract_graph(core, params.matched_graph)
 
 
@@ -240,10 +267,17 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
 
 def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
                  traced: list[tuple[tuple[float, float], tuple[float, float], np.ndarray]] | None = None) -> np.ndarray:
-    """Distinct trips per pixel over the evidence chords (each drawn alone, counted once per trip),
-    plus the discs of the lone off-map fixes that no chord reaches (osmgap.gps.evidence);
-    ``traced``: straight lines (start, end, trips) the trips are known to have driven along
-    (osmgap.gps.connections.traced_straight), drawn once per trip like the chords."""
+    """Distinct trips per pixel over the evidence (:func:`unexplained_paths`)."""
+    return unexplained_paths(traces, found, params, traced).counts(grid, params.density)
+
+
+def unexplained_paths(traces: GpsTraces, found: Unexplained, params: DiscoveryParams = DiscoveryParams(),
+                      traced: list[tuple[tuple[float, float], tuple[float, float], np.ndarray]] | None = None,
+                      ) -> TripPaths:
+    """The evidence chords (each drawn alone, counted once per trip), plus the discs of the lone
+    off-map fixes that no chord reaches (osmgap.gps.evidence); ``traced``: straight lines (start,
+    end, trips) the trips are known to have driven along (osmgap.gps.connections.traced_straight),
+    drawn once per trip like the chords."""
     a, b = found.chords(traces, params.evidence.chord_max_m)
     lone = found.lone_fixes(traces, params.evidence.chord_max_m)  # consecutive ones lie > chord_max_m apart
     lines = (fix_lines(traces.x[lone], traces.y[lone], traces.trip[lone], params.fix_lines) if params.fix_lines
@@ -260,10 +294,9 @@ def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: Disc
     xy = np.stack([starts, ends], axis=1).reshape(-1, 2)
     trip_of = np.concatenate([traces.trip[a], *line_trips]).astype(np.int64)
     paths = from_arrays(xy[:, 0], xy[:, 1], traces.crs, trip=np.repeat(np.arange(len(trip_of)), 2))
-    density = replace(params.density, max_gap_m=params.evidence.chord_max_m)
     discs = lone[lines.disc]
-    return (trip_counts(paths, grid, density, trip_of=trip_of)
-            + fix_discs(traces.x[discs], traces.y[discs], grid, params.evidence.fix_reach_m, params.density))
+    return TripPaths(paths, trip_of, params.evidence.chord_max_m, traces.x[discs], traces.y[discs],
+                     params.evidence.fix_reach_m)
 
 
 def _pieces(start: tuple[float, float], end: tuple[float, float], max_m: float) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -274,15 +307,15 @@ def _pieces(start: tuple[float, float], end: tuple[float, float], max_m: float) 
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def mapped_counts(traces: GpsTraces, matches: Matches, grid: Grid, params: DiscoveryParams = DiscoveryParams()) -> np.ndarray:
-    """Distinct trips per pixel along their matched positions on the mapped roads."""
+def mapped_paths(traces: GpsTraces, matches: Matches, params: DiscoveryParams = DiscoveryParams()) -> TripPaths:
+    """The trips along their matched positions on the mapped roads (cut where a fix is off them)."""
     on = matches.matched & np.isfinite(matches.mx)
     path = np.cumsum(np.r_[True, (matches.piece[1:] != matches.piece[:-1]) | ~on[1:] | ~on[:-1]]) - 1
     ids = path[on]
     owner = np.zeros(int(ids.max()) + 1 if len(ids) else 1, np.int64)
     owner[ids] = traces.trip[on]
     snapped = from_arrays(matches.mx[on], matches.my[on], traces.crs, trip=ids)
-    return trip_counts(snapped, grid, params.density, trip_of=owner)
+    return TripPaths(snapped, owner, params.density.max_gap_m)
 
 
 def unexplained_share(evidence: np.ndarray, mapped: np.ndarray, grid: Grid,

@@ -59,6 +59,31 @@ def test_unrelated_roads_give_no_offset(helsinki, kotka):
     assert not found.applied and found.correction == (0.0, 0.0)
 
 
+def test_the_support_of_an_offset_reads_only_the_ways_that_reach_its_windows(helsinki_metric):
+    """A large AOI's offset is measured on a few windows; of its OSM, only the ways with a 2 m piece
+    in one of them at the shift are cut into pieces: every such way of Helsinki's real roads, and
+    few others (moved the wrong way, the windows miss some)."""
+    from osmgap.conflate.offset import SUPPORT_STEP_M, _reaching, _segments
+    from osmgap.core.grid import window_grid
+
+    metric, grid = helsinki_metric
+    ways = metric.geometry.to_numpy()
+    windows = [window_grid(grid, (200, 100, 500, 400)), window_grid(grid, (900, 500, 1200, 800))]
+    mid, _, _, owner = _segments(ways, SUPPORT_STEP_M)
+
+    def needed(shift):
+        inside = np.zeros(len(mid), bool)
+        for w in windows:
+            cols, rows = ~w.transform @ (mid[:, 0] + shift[0], mid[:, 1] + shift[1])
+            inside |= (rows >= 0) & (cols >= 0) & (rows < w.height) & (cols < w.width)
+        return set(np.unique(owner[inside]).tolist())
+
+    shift = (40.0, -30.0)
+    picked = set(_reaching(ways, windows, shift).tolist())
+    assert needed(shift) <= picked and len(picked) < 1.1 * len(needed(shift)) < 0.9 * len(ways)
+    assert not needed(shift) <= set(_reaching(ways, windows, (-shift[0], -shift[1])).tolist())
+
+
 def test_nothing_to_compare(helsinki):
     crs = extent_aoi(helsinki).metric_crs
     grid = grid_over(tuple(helsinki.ways.to_crs(crs).total_bounds), crs, 1.0)

@@ -80,6 +80,26 @@ def test_trip_coverage_survives_coarser_sampling(chicago_traces, grid):
     assert (coarse & (full < 0.5)).sum() < 0.05 * coarse.sum()
 
 
+def test_trip_counts_on_a_window_equal_the_whole_grids(chicago_traces, grid, monkeypatch):
+    """A window of the grid (a tile of a large area) counts only the points that can reach it, yet
+    every pixel equals the whole grid's: steps cut by the window and paths cut where points were left
+    out (sampled every 30 s, so many steps cross its border). Reaching less than a joined step
+    (the test's control) loses the steps that enter from farther away."""
+    from osmgap.core.grid import window_grid
+    from osmgap.gps import density
+
+    sparse = resample(chicago_traces, 30.0)
+    whole = trip_counts(sparse, grid)
+    for region in [(150, 20, 240, 110), (0, 140, 60, 250), (180, 160, grid.height, grid.width)]:
+        window = trip_counts(sparse, window_grid(grid, region))
+        assert window.sum() > 500
+        np.testing.assert_array_equal(window, whole[region[0]:region[2], region[1]:region[3]])
+    reaching = density._reaching
+    monkeypatch.setattr(density, "_reaching", lambda t, o, g, reach_m: reaching(t, o, g, 20.0))
+    short = trip_counts(sparse, window_grid(grid, (150, 20, 240, 110)))
+    assert short.sum() < whole[150:240, 20:110].sum()
+
+
 def test_densify_fills_gaps_but_not_jumps(chicago_traces):
     one = chicago_traces.take(chicago_traces.trip == chicago_traces.trip[0])
     x, y, trip = densify(one, 2.0, 150.0)
