@@ -39,14 +39,13 @@ from osmgap.conflate.ids import PREFIX
 from osmgap.conflate.osmindex import OsmIndex
 from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import WGS84, Suggestion
-from osmgap.core.traces import GpsTraces
+from osmgap.core.traces import SHAPELY_BLOCK, GpsTraces
 from osmgap.gps.evidence import noise_sigma
 from osmgap.gps.matching import Matches
 from osmgap.gps.network import RoadGraph
 
 KIND = "missing_road"  # a road with known geometry: every export draws it like any missing road
 MEDIAN_SE = 1.2533  # standard error of a median / (sigma / sqrt(n)) for Gaussian noise
-BLOCK_FIXES = 100_000  # fixes placed on their ways at a time
 
 
 @dataclass(frozen=True)
@@ -171,10 +170,9 @@ def _fixes_along_pieces(traces: GpsTraces, matches: Matches, network: RoadGraph,
     direction = np.where(matches.edge[i] % 2 == 0, 1, -1)
     two_way = network.direction[k] == 0
     i, k, direction = i[two_way], k[two_way], direction[two_way]
-    # in blocks: each fix makes four shapely points on the way, ~0.4 KB each while they live
-    # (1.9 million fixes at once: +700 MB of peak memory)
-    along = [_lateral(network.lines[k[s:s + BLOCK_FIXES]], traces.x[i[s:s + BLOCK_FIXES]],
-                      traces.y[i[s:s + BLOCK_FIXES]], params) for s in range(0, len(i), BLOCK_FIXES)]
+    # in blocks: each fix makes four shapely points on the way
+    along = [_lateral(network.lines[k[s:s + SHAPELY_BLOCK]], traces.x[i[s:s + SHAPELY_BLOCK]],
+                      traces.y[i[s:s + SHAPELY_BLOCK]], params) for s in range(0, len(i), SHAPELY_BLOCK)]
     t, side, keep = (np.concatenate([a[j] for a in along]) if along else np.zeros(0) for j in range(3))
     keep = keep.astype(bool)
     return pd.DataFrame({"piece": k[keep], "bin": (t[keep] // params.bin_m).astype(np.int64), "dir": direction[keep],

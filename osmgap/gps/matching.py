@@ -22,6 +22,7 @@ along, network piece by piece, can be logged too (``PieceUsage``: osmgap.gps.sup
 from __future__ import annotations
 
 import tempfile
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +86,7 @@ class PieceUsage:
 
     def __init__(self) -> None:
         self._metres: dict[tuple[int, int], float] = {}
-        self._fixes: list[tuple[int, int, int]] = []
+        self._fixes = array("q")  # trip, piece, fix, flat: 24 bytes a fix (a list of tuples took ~120)
 
     def add(self, trip: int, fixes: np.ndarray, segments: list, chained: Chains | None = None) -> None:
         """One matched stretch of ``trip``: fastmm's segments (the edges between consecutive
@@ -96,7 +97,7 @@ class PieceUsage:
         if segments:
             first = segments[0]
             at = _piece_edge(chained, first.edges[0].edge_id, first.p0)
-            self._fixes.append((trip, at // 2, int(fixes[first.p0.trajectory_index])))
+            self._fixes.extend((trip, at // 2, int(fixes[first.p0.trajectory_index])))
         for seg in segments:
             base = seg.p0.offset_from_start_of_edge  # a point's edge_offset counts from where the segment enters the edge
             for edge in seg.edges:
@@ -109,7 +110,7 @@ class PieceUsage:
                     key = (trip, piece)
                     self._metres[key] = self._metres.get(key, 0.0) + metres
             at = _piece_edge(chained, seg.edges[-1].edge_id, seg.p1)
-            self._fixes.append((trip, at // 2, int(fixes[seg.p1.trajectory_index])))
+            self._fixes.extend((trip, at // 2, int(fixes[seg.p1.trajectory_index])))
 
     def absorb(self, other: PieceUsage, piece_ids: np.ndarray, fix_ids: np.ndarray, skip: np.ndarray) -> None:
         """What ``other`` logged matching part of the traces on part of the network: its pieces are
@@ -118,8 +119,10 @@ class PieceUsage:
         for (trip, piece), metres in other._metres.items():
             key = (trip, int(piece_ids[piece]))
             self._metres[key] = self._metres.get(key, 0.0) + metres
-        self._fixes += [(trip, int(piece_ids[piece]), int(fix_ids[fix])) for trip, piece, fix in other._fixes
-                        if not skip[fix]]
+        trips, pieces, fixes = other.fixes()
+        keep = ~skip[fixes]
+        rows = np.column_stack([trips[keep], piece_ids[pieces[keep]], fix_ids[fixes[keep]]]).astype(np.int64)
+        self._fixes.frombytes(rows.tobytes())
 
     def metres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(trip, piece, metres of the piece its route covers)."""
@@ -128,7 +131,8 @@ class PieceUsage:
 
     def fixes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(trip, piece, fix index) of every matched fix that was matched itself (not thinned)."""
-        rows = np.asarray(self._fixes, np.int64).reshape(-1, 3)
+        # a copy: a view would lock the buffer against the next extend
+        rows = np.frombuffer(self._fixes, np.int64).reshape(-1, 3).copy() if len(self._fixes) else np.zeros((0, 3), np.int64)
         return rows[:, 0], rows[:, 1], rows[:, 2]
 
 

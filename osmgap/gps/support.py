@@ -41,7 +41,7 @@ from shapely.geometry import LineString
 from osmgap.conflate.osmindex import index_osm
 from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import WGS84, RoadNetwork, Suggestion
-from osmgap.core.traces import GpsTraces
+from osmgap.core.traces import SHAPELY_BLOCK, GpsTraces
 from osmgap.gps.evidence import noise_sigma
 from osmgap.gps.matching import MatchParams, PieceUsage, route_limit, trip_pieces
 from osmgap.gps.network import RoadGraph, road_graph, with_lines
@@ -97,15 +97,21 @@ def apply_gps_support(suggestions: list[Suggestion], traces: GpsTraces, roads: R
     osm = index_osm(roads, traces.crs)
     new = [(s, line) for s, line in lines if s.kind != UNSUPPORTED]
     network, _ = with_lines(road_graph(osm), [line for _, line in new])
-    index = _Index(network, _usage(network, traces, [line for _, line in lines], params))
     added = {id(s): -1 - k for k, (s, _) in enumerate(new)}
     osm_tree = shapely.STRtree(osm.lines)
-    for s, line in lines:
-        if s.kind == UNSUPPORTED:
-            near = osm_tree.query(line, predicate="dwithin", distance=0.5)
-            own = index.pieces_from(near[shapely.equals_exact(osm.lines[near], line, tolerance=0.5)])
-        else:
-            own = index.pieces_from(np.array([added[id(s)]]))
+
+    def sources(s: Suggestion, line: LineString) -> np.ndarray:
+        """The network sources of what is judged: the added line, or the OSM way itself."""
+        if s.kind != UNSUPPORTED:
+            return np.array([added[id(s)]])
+        near = osm_tree.query(line, predicate="dwithin", distance=0.5)
+        return near[shapely.equals_exact(osm.lines[near], line, tolerance=0.5)]
+
+    judged = [(s, line, sources(s, line)) for s, line in lines]
+    index = _Index(network, _usage(network, traces, [line for _, line in lines], params,
+                                   np.concatenate([src for *_, src in judged])))
+    for s, line, src in judged:
+        own = index.pieces_from(src)
         use = judge_use(index, own, line, params)
         beside = _beside_mapped(index, own, line, params)
         verdict = _verdict(use, s.kind, params, beside)
@@ -173,12 +179,12 @@ class _Index:
         return self.clear_trip[_ranges(self.clear_piece, pieces)]
 
 
-def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], params: SupportParams) -> Usage:
-    """Match the trips that come within ``near_m`` of a line on ``network``."""
-    tree = shapely.STRtree(lines)
-    near, _ = tree.query(shapely.points(traces.x, traces.y), predicate="dwithin", distance=params.near_m)
-    subset = np.flatnonzero(np.isin(traces.trip, np.unique(traces.trip[near])))
-    sub = traces.take(subset)
+def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], params: SupportParams,
+           judged: np.ndarray) -> Usage:
+    """Match the trips that come within ``near_m`` of a line on ``network``; fixes are read
+    (clear, heading along) only on the pieces cut from the ``judged`` sources (the suggestions'
+    own), not on every road the trips drove."""
+    sub = traces.take(np.isin(traces.trip, _trips_near(traces, lines, params.near_m)))
     log = PieceUsage()
     clear_m = params.clear_m
     if len(sub) and len(network):
@@ -186,8 +192,21 @@ def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], param
         matches = match_all(network, route_limit(sub, pieces, params.matching), sub, pieces, params.matching, log)
         clear_m = max(clear_m, noise_sigma(matches))
     trip, piece, fix = log.fixes()
+    on = np.isin(network.source[piece], judged)
+    trip, piece, fix = trip[on], piece[on], fix[on]
     ok = _clear(network, piece, sub.x[fix], sub.y[fix], clear_m) & _heading_along(network, piece, sub, fix, params)
     return Usage(log.metres(), (trip[ok], piece[ok]))
+
+
+def _trips_near(traces: GpsTraces, lines: list[LineString], near_m: float) -> np.ndarray:
+    """The trips with a fix within ``near_m`` of a line (the fixes made points a block at a time)."""
+    tree = shapely.STRtree(lines)
+    found = [np.zeros(0, traces.trip.dtype)]
+    for s in range(0, len(traces), SHAPELY_BLOCK):
+        block = slice(s, s + SHAPELY_BLOCK)
+        near, _ = tree.query(shapely.points(traces.x[block], traces.y[block]), predicate="dwithin", distance=near_m)
+        found.append(np.unique(traces.trip[block][near]))
+    return np.unique(np.concatenate(found))
 
 
 def _clear(network: RoadGraph, piece: np.ndarray, x: np.ndarray, y: np.ndarray, clear_m: float) -> np.ndarray:
