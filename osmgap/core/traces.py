@@ -95,6 +95,8 @@ def concat(parts: list[GpsTraces], renumber: bool = True) -> GpsTraces:
     the parts already share one numbering (chunks of one file)."""
     if not parts:
         raise ValueError("no traces to concatenate")
+    if len(parts) == 1:  # nothing to renumber or join: no copy of a file's millions of fixes
+        return parts[0]
     offsets = np.cumsum([0] + [int(p.trip.max()) + 1 if len(p) else 0 for p in parts[:-1]]) if renumber else [0] * len(parts)
     arrays = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in _ARRAYS}
     arrays["trip"] = np.concatenate([p.trip + np.int32(o) for p, o in zip(parts, offsets)]).astype(np.int32)

@@ -221,8 +221,11 @@ def read_csv(path: Path, crs: str, columns: dict[str, str] | None = None) -> Gps
     if not parts:
         return from_arrays(np.zeros(0), np.zeros(0), crs)
     traces = concat(parts, renumber=False)
+    parts.clear()  # copied: freed before any sort, so a large file is held at most twice while read
     # rows of a trip may be scattered through the file; make each trip contiguous, rows in order
-    return traces.take(np.argsort(traces.trip, kind="stable")) if "trip" in mapping else traces
+    # (trips are numbered as they first appear: a file grouped by trip is in order already)
+    scattered = "trip" in mapping and bool(np.any(traces.trip[1:] < traces.trip[:-1]))
+    return traces.take(np.argsort(traces.trip, kind="stable")) if scattered else traces
 
 
 @contextmanager

@@ -88,6 +88,20 @@ def test_csv_default_names_and_stated_crs(trip, tmp_path):
     np.testing.assert_allclose(t.t, trip.t)
 
 
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_csv_trips_are_read_contiguous_in_row_order(trip, tmp_path, interleaved):
+    """Two real trips in one CSV, grouped by trip or with their rows interleaved (as a database
+    export may give them): either way each trip comes out whole, its rows in file order."""
+    a, b = trip.assign(trip="a"), trip.assign(trip="b", x=trip.x + 1000.0)
+    rows = pd.concat([a, b]).sort_index(kind="stable") if interleaved else pd.concat([a, b])
+    csv = tmp_path / "two.csv"
+    rows.rename(columns={"t": "timestamp"})[["trip", "x", "y", "timestamp"]].to_csv(csv, index=False)
+    t = read_file(csv, GpsSource(crs=UTM))
+    assert t.trips == 2 and np.all(np.diff(t.trip) >= 0)
+    np.testing.assert_allclose(t.x, np.r_[trip.x, trip.x + 1000.0])
+    np.testing.assert_allclose(t.t, np.r_[trip.t, trip.t])
+
+
 @pytest.mark.parametrize("unit, per_second", [("milliseconds", 1e3), ("microseconds", 1e6), ("nanoseconds", 1e9)])
 def test_unix_times_in_finer_units_are_read_as_seconds(trip, tmp_path, caplog, unit, per_second):
     """Phone apps and databases often export unix times in milliseconds; read as seconds, every
