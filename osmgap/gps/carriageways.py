@@ -26,6 +26,7 @@ this is not needed; it is for roads mapped, or left, as one two-way way.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -108,13 +109,21 @@ def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph
     """The second carriageways the traces (metric, in the network's CRS) show beside two-way pieces;
     only fixes inside ``known`` (where the map was loaded; None: everywhere) are read."""
     params = params.for_sampling(traces, matches.piece)
-    fixes = _fixes_along_pieces(traces, matches, network, params, known)
-    if fixes.empty:
-        return []
-    stats = fixes.groupby(["piece", "bin", "dir"]).agg(med=("rel", "median"), trips=("trip", "nunique"),
-                                                       n=("rel", "size")).reset_index()
     # the standard error of a median of n fixes with the traces' noise: 1.2533 sigma / sqrt(n)
     min_fixes = (MEDIAN_SE * noise_sigma(matches) / params.max_se_m) ** 2
+    out = [c for fixes in _fixes_along_pieces(traces, matches, network, params, known)
+           for c in _carriageways_in(fixes, network, params, min_fixes)]
+    if not out:
+        return []
+    tree = shapely.STRtree(network.lines)
+    return [c for c in out if not _mapped_already(c, network, tree, params.mapped_m)]
+
+
+def _carriageways_in(fixes: pd.DataFrame, network: RoadGraph, params: CarriagewayParams,
+                     min_fixes: float) -> list[Carriageway]:
+    """The carriageways that ``fixes`` (all those of the pieces they are on) show, by piece."""
+    stats = fixes.groupby(["piece", "bin", "dir"]).agg(med=("rel", "median"), trips=("trip", "nunique"),
+                                                       n=("rel", "size")).reset_index()
     stats = stats[(stats.trips >= params.min_trips) & (stats.n >= min_fixes)]
     other = stats.rename(columns={"med": "other_med", "trips": "other_trips", "n": "other_n"}).assign(dir=lambda d: -d["dir"])
     stats = stats.merge(other, on=["piece", "bin", "dir"], how="inner")
@@ -128,10 +137,7 @@ def missing_carriageways(traces: GpsTraces, matches: Matches, network: RoadGraph
             found = _carriageway(network, int(piece), int(direction), bins, fixes, params)
             if found is not None:
                 out.append(found)
-    if not out:
-        return []
-    tree = shapely.STRtree(network.lines)
-    return [c for c in out if not _mapped_already(c, network, tree, params.mapped_m)]
+    return out
 
 
 def _displaced(stats: pd.DataFrame, params: CarriagewayParams) -> np.ndarray:
@@ -156,27 +162,30 @@ def _mapped_already(c: Carriageway, network: RoadGraph, tree: shapely.STRtree, w
 
 
 def _fixes_along_pieces(traces: GpsTraces, matches: Matches, network: RoadGraph,
-                        params: CarriagewayParams, known: BaseGeometry | None = None) -> pd.DataFrame:
+                        params: CarriagewayParams, known: BaseGeometry | None = None) -> Iterator[pd.DataFrame]:
     """Per moving fix matched on a two-way piece: piece, ``bin_m`` bin, direction of travel (+1
     along the piece: the matched edge's, so sparse fixes have one too), signed lateral offset
-    (+ = left of the direction of travel) and trip."""
+    (+ = left of the direction of travel) and trip; pieces in order, all the fixes of a piece in
+    one frame, about SHAPELY_BLOCK fixes a frame (each fix makes four shapely points on its way,
+    and the frames of 9.6 million fixes at once took ~1 GB)."""
     n = len(traces)
     if not n or not len(network):
-        return pd.DataFrame(columns=["piece", "bin", "dir", "rel", "trip"])
+        return
     moved = ~(traces.step_lengths() < params.min_step_m)  # not standing (a trip's first fix: moved)
     inside = np.ones(n, bool) if known is None else shapely.contains_xy(known, traces.x, traces.y)
     i = np.flatnonzero(matches.matched & (matches.edge >= 0) & moved & inside)
+    i = i[network.direction[matches.edge[i] // 2] == 0]  # on two-way pieces
+    i = i[np.argsort(matches.edge[i] // 2, kind="stable")]
     k = matches.edge[i] // 2
     direction = np.where(matches.edge[i] % 2 == 0, 1, -1)
-    two_way = network.direction[k] == 0
-    i, k, direction = i[two_way], k[two_way], direction[two_way]
-    # in blocks: each fix makes four shapely points on the way
-    along = [_lateral(network.lines[k[s:s + SHAPELY_BLOCK]], traces.x[i[s:s + SHAPELY_BLOCK]],
-                      traces.y[i[s:s + SHAPELY_BLOCK]], params) for s in range(0, len(i), SHAPELY_BLOCK)]
-    t, side, keep = (np.concatenate([a[j] for a in along]) if along else np.zeros(0) for j in range(3))
-    keep = keep.astype(bool)
-    return pd.DataFrame({"piece": k[keep], "bin": (t[keep] // params.bin_m).astype(np.int64), "dir": direction[keep],
-                         "rel": (side * direction)[keep], "trip": traces.trip[i[keep]]})
+    first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, np.int64)
+    at = np.searchsorted(first, np.arange(0, len(k), SHAPELY_BLOCK))  # the first piece starting there or after
+    cuts = np.unique(np.r_[first[at[at < len(first)]], len(k)])
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        t, side, keep = _lateral(network.lines[k[a:b]], traces.x[i[a:b]], traces.y[i[a:b]], params)
+        yield pd.DataFrame({"piece": k[a:b][keep], "bin": (t[keep] // params.bin_m).astype(np.int64),
+                            "dir": direction[a:b][keep], "rel": (side * direction[a:b])[keep],
+                            "trip": traces.trip[i[a:b][keep]]})
 
 
 def _lateral(lines: np.ndarray, x: np.ndarray, y: np.ndarray, params: CarriagewayParams,

@@ -7,13 +7,15 @@ import shapely
 from shapely.geometry import LineString, box
 
 from osmgap.conflate.gapscore import deletion_experiment, score
+from osmgap.conflate.osmindex import index_osm
 from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import WGS84, RoadNetwork, Suggestion
 from osmgap.core.traces import from_arrays, resample
+from osmgap.gps import carriageways
 from osmgap.gps.carriageways import CarriagewayParams, missing_carriageways, not_suggested, offset_line
 from osmgap.gps.discovery import discovery_grid, matched_evidence
 from osmgap.gps.matching import Matches, trip_pieces
-from osmgap.gps.network import RoadGraph
+from osmgap.gps.network import RoadGraph, road_graph
 
 CRS = "EPSG:32616"
 
@@ -27,7 +29,7 @@ def chicago_roads(chicago_ways) -> RoadNetwork:
     return RoadNetwork(frame.reset_index(drop=True))
 
 
-def test_deleted_carriageways_are_found_beside_the_kept_one(chicago_roads, chicago_traces):
+def test_deleted_carriageways_are_found_beside_the_kept_one(chicago_roads, chicago_traces, monkeypatch):
     """Real trips, 20 % of the real graph's ways deleted (a map without oneway tags): where one
     carriageway of a divided road is gone, its traffic is matched onto the other, and the
     asymmetry finds it; the suggestions lie on deleted ways, in the direction their trips drove."""
@@ -50,6 +52,13 @@ def test_deleted_carriageways_are_found_beside_the_kept_one(chicago_roads, chica
     along = (shapely.line_locate_point(line, shapely.points(chicago_traces.x[near + 1], chicago_traces.y[near + 1]))
              - shapely.line_locate_point(line, shapely.points(chicago_traces.x[near], chicago_traces.y[near])))
     assert np.mean(along[np.abs(along) > 1.0] > 0) >= 0.8
+    # the fixes are read a block of whole pieces at a time: blocks of ~97 fixes find the same
+    network = road_graph(index_osm(exp.kept, exp.crs))
+    whole = missing_carriageways(chicago_traces, found.matches, network, known=area)
+    monkeypatch.setattr(carriageways, "SHAPELY_BLOCK", 97)
+    blocks = missing_carriageways(chicago_traces, found.matches, network, known=area)
+    assert len(whole) == len(twins) and len(blocks) == len(whole)
+    assert all(a.line.equals_exact(b.line, 1e-9) and a.trips == b.trips for a, b in zip(whole, blocks))
     # a fix every 30 s: longer stretches (CarriagewayParams.for_sampling), the same precision
     sparse = matched_evidence(resample(chicago_traces, 30.0), exp.kept, discovery_grid(area.bounds, exp.crs), known=area)
     assert sparse.carriageways
