@@ -8,7 +8,8 @@ off the real map, K x K times over. Run as a subprocess, sampled for the peak RS
 process and of its process tree (bench/scale.measured); ``--baseline CHECKOUT`` runs another
 checkout's osmgap first, on the same input (e.g. ``git worktree add ../base HEAD~3``).
 
-    python bench/gps_area.py --copies 4      # 16 copies: ~600 km2 of traced ground
+    python bench/gps_area.py --copies 4      # 16 copies: ~600 km2 of traced ground, 1.9 million fixes
+    python bench/gps_area.py --copies 9      # 81 copies: 9.6 million fixes (issue 16's 10 million)
 """
 from __future__ import annotations
 
