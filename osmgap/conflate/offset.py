@@ -119,19 +119,13 @@ def cross_correlation_shift(evidence: np.ndarray, reference: np.ndarray, max_lag
     return corr[np.ix_(rows, cols)], float(reference.sum())
 
 
-def _bounds(window: Grid) -> tuple[float, float, float, float]:
-    """(minx, miny, maxx, maxy) of a north-up grid."""
-    t = window.transform
-    return t.c, t.f + t.e * window.height, t.c + t.a * window.width, t.f
-
-
 def lines_raster(ways: gpd.GeoDataFrame) -> EvidenceRaster:
     """Evidence from lines with a ``highway`` column, rasterized like OSM (per-class widths),
     only the lines that reach each window."""
     index = ways.sindex
 
     def read(window: Grid) -> np.ndarray:
-        near = ways.iloc[index.query(box(*_bounds(window)).buffer(50.0))]
+        near = ways.iloc[index.query(box(*window.bounds).buffer(50.0))]
         return rasterize_roads(near, window)
     return read
 
@@ -243,7 +237,7 @@ def _support(osm_metric: gpd.GeoDataFrame, windows: list[tuple[Grid, np.ndarray]
 def _reaching(ways: np.ndarray, windows: list[Grid], shift: tuple[float, float]) -> np.ndarray:
     """Indices of the ``ways`` that reach a window when moved by ``shift``: only their pieces can
     show (a large AOI's whole OSM in 2 m pieces held 10.9 million of them, 1.8 GB at 21,700 km)."""
-    boxes = shapely.union_all([box(*_bounds(w)) for w in windows])
+    boxes = shapely.union_all([box(*w.bounds) for w in windows])
     moved_back = shapely.affinity.translate(boxes, -shift[0], -shift[1])
     return np.unique(shapely.STRtree(ways).query(moved_back, predicate="intersects"))
 

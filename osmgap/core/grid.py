@@ -17,6 +17,12 @@ class Grid:
     height: int
     crs: CRS
 
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(minx, miny, maxx, maxy) in ``crs``."""
+        t = self.transform
+        return t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f
+
 
 def grid_over(bounds: tuple[float, float, float, float], crs: CRS, resolution: float) -> Grid:
     """A grid at ``resolution`` (CRS units) that covers ``bounds`` (in ``crs``)."""

@@ -35,8 +35,7 @@ KIND_STYLE = {  # colour, line width, line style, legend text
 
 def display_grid(analysis: Grid, imagery: AnyImagery) -> Grid:
     """The analysis extent at the imagery's own resolution, capped at MAX_SIDE_PX a side."""
-    t = analysis.transform
-    bounds = (t.c, t.f + t.e * analysis.height, t.c + t.a * analysis.width, t.f)
+    bounds = analysis.bounds
     side = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
     return grid_over(bounds, analysis.crs, max(imagery.resolution_m, side / MAX_SIDE_PX))
 

@@ -123,10 +123,9 @@ def _reaching(traces: GpsTraces, owner: np.ndarray, grid: Grid, reach_m: float) 
     points were left out. A step from a point left out is longer than ``reach_m`` to any pixel,
     so it is never joined or never reaches one: the counts on ``grid`` are the same, and a tile
     of a large area densifies only the traffic near it, not all of it."""
-    t = grid.transform
-    xs, ys = t.c + np.array([0.0, grid.width * t.a]), t.f + np.array([0.0, grid.height * t.e])
-    keep = ((traces.x >= xs.min() - reach_m) & (traces.x <= xs.max() + reach_m)
-            & (traces.y >= ys.min() - reach_m) & (traces.y <= ys.max() + reach_m))
+    minx, miny, maxx, maxy = grid.bounds
+    keep = ((traces.x >= minx - reach_m) & (traces.x <= maxx + reach_m)
+            & (traces.y >= miny - reach_m) & (traces.y <= maxy + reach_m))
     if keep.all():
         return traces, owner
     idx = np.flatnonzero(keep)

@@ -74,7 +74,7 @@ class LabelSource:
         if window is None:
             return rasterize_roads(self.lines, grid)
         reach = max(ROAD_WIDTH_M.values()) + abs(grid.transform.a)  # a way just outside still paints in
-        return rasterize_roads(self.lines.iloc[self.lines.sindex.query(box(*_grid_bounds(grid)).buffer(reach))], grid)
+        return rasterize_roads(self.lines.iloc[self.lines.sindex.query(box(*grid.bounds).buffer(reach))], grid)
 
     def line_graph(self) -> nx.Graph:
         """The road graph of line labels (a mask's is extracted from the mask: ``labels_from_mask``)."""
@@ -103,7 +103,7 @@ def open_labels(path: str | Path, grid: Grid, aoi: Aoi) -> LabelSource:
     lines = lines[lines.geometry.geom_type.isin(["LineString", "MultiLineString"])]
     if "highway" not in lines.columns:
         lines = lines.assign(highway=None)
-    footprint = gpd.GeoSeries([box(*_grid_bounds(grid))], crs=grid.crs).to_crs(lines.crs).iloc[0]
+    footprint = gpd.GeoSeries([box(*grid.bounds)], crs=grid.crs).to_crs(lines.crs).iloc[0]
     lines = lines.clip(footprint).explode(index_parts=False)
     return LabelSource(path, grid, "lines", lines[~lines.geometry.is_empty].to_crs(grid.crs))
 
@@ -138,11 +138,6 @@ def labels_from_mask(mask: np.ndarray, grid: Grid) -> RoadLabels:
     """Labels from a road mask on ``grid``: the graph is the mask's cleaned skeleton graph."""
     raster = ProbabilityRaster(mask.astype(np.float32), grid.transform, grid.crs)
     return RoadLabels(mask.astype(np.uint8), extract_graph(raster, GraphParams(threshold=0.5)), "mask")
-
-
-def _grid_bounds(grid: Grid) -> tuple[float, float, float, float]:
-    t = grid.transform
-    return t.c, t.f + t.e * grid.height, t.c + t.a * grid.width, t.f
 
 
 def _is_osm_geojson(path: Path) -> bool:
