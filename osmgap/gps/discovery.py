@@ -265,12 +265,6 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
                             osm_node_ids(osm, joins), carriageway_suggestions(twins, osm, grid.crs))
 
 
-def chord_counts(traces: GpsTraces, found: Unexplained, grid: Grid, params: DiscoveryParams = DiscoveryParams(),
-                 traced: list[tuple[tuple[float, float], tuple[float, float], np.ndarray]] | None = None) -> np.ndarray:
-    """Distinct trips per pixel over the evidence (:func:`unexplained_paths`)."""
-    return unexplained_paths(traces, found, params, traced).counts(grid, params.density)
-
-
 def unexplained_paths(traces: GpsTraces, found: Unexplained, params: DiscoveryParams = DiscoveryParams(),
                       traced: list[tuple[tuple[float, float], tuple[float, float], np.ndarray]] | None = None,
                       ) -> TripPaths:

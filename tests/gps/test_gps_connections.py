@@ -158,12 +158,12 @@ def test_a_connection_is_drawn_straight_only_where_several_trips_fixes_chain_its
 def test_a_traced_line_is_counted_once_per_trip_all_along_however_long():
     """Mechanics only: the evidence counts of a 400 m traced line (longer than any chord drawn)."""
     from osmgap.core.traces import from_arrays
-    from osmgap.gps.discovery import chord_counts
+    from osmgap.gps.discovery import DiscoveryParams, unexplained_paths
 
     traces = from_arrays(np.array([0.0]), np.array([0.0]), "EPSG:32616", trip=np.array([0]))
     grid = discovery_grid((-50.0, -50.0, 450.0, 50.0), "EPSG:32616")
     traced = [((0.0, 0.0), (400.0, 0.0), np.array([3, 7]))]
-    counts = chord_counts(traces, _unexplained(np.zeros(1, bool)), grid, traced=traced)
+    counts = unexplained_paths(traces, _unexplained(np.zeros(1, bool)), traced=traced).counts(grid, DiscoveryParams().density)
     inverse = ~grid.transform
     along = [counts[int(r), int(c)] for c, r in (inverse @ (x, 0.0) for x in range(5, 400, 10))]
     assert min(along) == max(along) == 2  # every stretch, both trips, each once

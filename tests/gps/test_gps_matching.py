@@ -24,10 +24,10 @@ from osmgap.gps.density import fix_discs, road_likelihood
 from osmgap.gps.discovery import (
     TRACED_MARGIN_M,
     DiscoveryParams,
-    chord_counts,
     discovery_grid,
     gps_conflate_params,
     matched_evidence,
+    unexplained_paths,
 )
 from osmgap.gps.evidence import unexplained
 from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, route_limit, trip_pieces
@@ -271,7 +271,7 @@ def test_lone_fixes_of_sparse_trips_draw_the_road_they_were_on(chicago_roads, ch
 
     with_discs = found.evidence.prob.prob
     all_discs = replace(params, fix_lines=None)  # every lone fix a disc (none drawn as a line), then taken away
-    chords_only = road_likelihood(chord_counts(sparse, found.unexplained, grid, all_discs)
+    chords_only = road_likelihood(unexplained_paths(sparse, found.unexplained, all_discs).counts(grid, all_discs.density)
                                   - fix_discs(sparse.x[lone], sparse.y[lone], grid, params.evidence.fix_reach_m),
                                   grid).prob
     assert share_lit(with_discs, [way]) >= 0.7 and share_lit(chords_only, [way]) <= 0.2
