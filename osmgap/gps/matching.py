@@ -86,7 +86,7 @@ class PieceUsage:
 
     def __init__(self) -> None:
         self._metres: dict[tuple[int, int], float] = {}
-        self._fixes = array("q")  # trip, piece, fix, flat: 24 bytes a fix (a list of tuples took ~120)
+        self._fixes = array("q")  # trip, piece, fix, flat: 24 bytes a fix (a list of tuples took ~170)
 
     def add(self, trip: int, fixes: np.ndarray, segments: list, chained: Chains | None = None) -> None:
         """One matched stretch of ``trip``: fastmm's segments (the edges between consecutive
