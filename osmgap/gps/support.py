@@ -6,7 +6,8 @@ busy road, whose corridor catches that road's traffic, and says nothing about sp
 fixes rarely fall in any corridor. Instead every line suggestion is added to the OSM network
 (osmgap.gps.network.with_lines: its ends joined to the roads within ``JOIN_M``), and every trip
 that comes near one is matched again on that network (osmgap.gps.matching, Newson & Krumm's
-HMM). Then, per suggestion:
+HMM), along the stretches that may pass near a line only (a trip's fixes kilometres away cannot
+change which roads it takes beside the line). Then, per suggestion:
 
 - a trip *uses* it when its matched route runs along at least ``min_cover`` of its length and at
   least one of its fixes matched onto it is *clear* and *heads along it*. Clear: every mapped
@@ -64,7 +65,8 @@ class SupportParams:
     min_passing: int = 5  # trips through its junctions that never turn onto it, to demote it
     demote_share: float = 0.02  # ... while the routes of at most this share of the trips there run along it
     pass_m: float = 50.0  # a line joined to no road: traffic on mapped roads this close passes it
-    near_m: float = 200.0  # trips with a fix this close to some line are matched again
+    near_m: float = 200.0  # trips with a fix this close to some line are matched again ...
+    context_fixes: int = 2  # ... along the stretches that may come that close, with this many fixes either side
     raise_share: float = 0.5  # confirmed: this share of the remaining doubt goes
     demote_factor: float = 0.5
 
@@ -184,12 +186,17 @@ def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], param
     """Match the trips that come within ``near_m`` of a line on ``network``; fixes are read
     (clear, heading along) only on the pieces cut from the ``judged`` sources (the suggestions'
     own), not on every road the trips drove."""
-    sub = traces.take(np.isin(traces.trip, _trips_near(traces, lines, params.near_m)))
+    whole = traces.take(np.isin(traces.trip, _trips_near(traces, lines, params.near_m)))
     log = PieceUsage()
     clear_m = params.clear_m
-    if len(sub) and len(network):
-        pieces = trip_pieces(sub, params.matching)
-        matches = match_all(network, route_limit(sub, pieces, params.matching), sub, pieces, params.matching, log)
+    sub = whole
+    if len(whole) and len(network):
+        pieces = trip_pieces(whole, params.matching)
+        limit = route_limit(whole, pieces, params.matching)
+        window = _within_reach(whole, pieces, lines, params.near_m, params.context_fixes)
+        sub, pieces = whole.take(window), _cut(pieces, window)
+        del whole
+        matches = match_all(network, limit, sub, pieces, params.matching, log)
         clear_m = max(clear_m, noise_sigma(matches))
     trip, piece, fix = log.fixes()
     on = np.isin(network.source[piece], judged)
@@ -207,6 +214,40 @@ def _trips_near(traces: GpsTraces, lines: list[LineString], near_m: float) -> np
         near, _ = tree.query(shapely.points(traces.x[block], traces.y[block]), predicate="dwithin", distance=near_m)
         found.append(np.unique(traces.trip[block][near]))
     return np.unique(np.concatenate(found))
+
+
+def _within_reach(traces: GpsTraces, pieces: np.ndarray, lines: list[LineString], reach_m: float,
+                  context: int) -> np.ndarray:
+    """The fixes worth matching again: those whose step from the fix before or to the fix after (in
+    their trip piece) may pass within ``reach_m`` of a line, and ``context`` fixes either side of
+    each such stretch (the HMM's start). A trip's other fixes, kilometres away on its route, cannot
+    change which roads it takes by the lines (a city's trips pass a suggestion once in a long drive)."""
+    n = len(traces)
+    step = traces.step_lengths()
+    step[np.r_[True, pieces[1:] != pieces[:-1]]] = 0.0  # no step into a piece's first fix
+    step = np.nan_to_num(step)
+    reach = np.maximum(step, np.r_[step[1:], 0.0])  # the longer of the steps in and out
+    near = np.zeros(n, bool)
+    tree = shapely.STRtree(lines)
+    for s in range(0, n, SHAPELY_BLOCK):
+        block = slice(s, s + SHAPELY_BLOCK)
+        points = shapely.points(traces.x[block], traces.y[block])
+        fix, _ = tree.query(points, predicate="dwithin", distance=reach_m + reach[block])
+        near[s + fix] = True
+    grown = near.copy()
+    for k in range(1, context + 1):  # a fix k before or after a near one, in the same piece
+        same = pieces[k:] == pieces[:-k]
+        grown[:-k] |= near[k:] & same
+        grown[k:] |= near[:-k] & same
+    return grown
+
+
+def _cut(pieces: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Piece ids of the kept fixes, a new piece wherever fixes between two kept ones were left out."""
+    index = np.flatnonzero(keep)
+    kept = pieces[index]
+    start = np.r_[True, (kept[1:] != kept[:-1]) | (np.diff(index) > 1)]
+    return np.cumsum(start) - 1
 
 
 def _clear(network: RoadGraph, piece: np.ndarray, x: np.ndarray, y: np.ndarray, clear_m: float) -> np.ndarray:

@@ -11,7 +11,8 @@ from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import WGS84, Suggestion
 from osmgap.core.traces import resample
 from osmgap.gps.density import TrafficIndex
-from osmgap.gps.support import SupportParams, apply_gps_support
+from osmgap.gps.matching import trip_pieces
+from osmgap.gps.support import SupportParams, _cut, _within_reach, apply_gps_support
 from tests.gps.test_gps_matching import _network
 
 CRS = "EPSG:32616"
@@ -105,3 +106,41 @@ def test_chords_across_blocks_are_never_confirmed(chicago_ways, chicago_traces, 
     passed_by = [s for s in sugs if s.evidence["gps_trips_passing"] >= p.min_passing
                  and s.evidence["gps_trips_routed"] <= p.demote_share * (s.evidence["gps_trips_routed"] + s.evidence["gps_trips_passing"])]
     assert len(passed_by) >= 1 and all(s.evidence["gps_verdict"] == "demoted" for s in passed_by)
+
+
+@pytest.mark.parametrize("seconds", [None, 30.0])
+def test_trips_are_matched_again_only_where_they_may_pass_a_line(chicago_ways, chicago_traces, seconds):
+    """Support matches again the stretches of trips whose steps may come within ``near_m`` of a
+    line (and a few fixes either side), not the whole trips: on the real trips, every step whose
+    segment passes that close keeps both its fixes, however long the step, and fixes far from
+    every line are left out."""
+    traces = chicago_traces if seconds is None else resample(chicago_traces, seconds)
+    lines = list(chicago_ways[chicago_ways.within(CAMPUS) & (chicago_ways.length >= 60)].geometry.values[:6])
+    pieces = trip_pieces(traces)
+    reach = SupportParams().near_m
+    keep = _within_reach(traces, pieces, lines, reach, context=0)
+    step = np.flatnonzero(np.r_[False, pieces[1:] == pieces[:-1]])  # fix index of each step's end
+    segments = shapely.linestrings(np.stack([np.column_stack([traces.x[step - 1], traces.y[step - 1]]),
+                                             np.column_stack([traces.x[step], traces.y[step]])], axis=1))
+    near = np.zeros(len(step), bool)
+    near[np.unique(shapely.STRtree(lines).query(segments, predicate="dwithin", distance=reach)[0])] = True
+    assert near.sum() > 1000
+    assert keep[step[near]].all() and keep[step[near] - 1].all()
+    far = shapely.distance(shapely.points(traces.x, traces.y), shapely.union_all(lines)) > 2 * reach
+    assert 0 < keep.mean() < 0.6 and far.sum() > 0.3 * len(traces)
+    if seconds:  # a fix within reach of a line alone would lose the long steps that pass one
+        points_only = _within_reach(traces, np.arange(len(traces)), lines, reach, context=0)  # no steps: each fix its own piece
+        assert not (points_only[step[near]] & points_only[step[near] - 1]).all()
+    with_context = _within_reach(traces, pieces, lines, reach, context=2)
+    grown = keep.copy()
+    for k in (1, 2):
+        same = pieces[k:] == pieces[:-k]
+        grown[:-k] |= keep[k:] & same
+        grown[k:] |= keep[:-k] & same
+    assert (with_context == grown).all() and with_context.sum() > keep.sum()
+
+
+def test_left_out_fixes_cut_a_trip_piece():
+    pieces = np.array([0, 0, 0, 0, 1, 1, 1, 2])
+    keep = np.array([1, 1, 0, 1, 1, 1, 1, 1], bool)
+    assert _cut(pieces, keep).tolist() == [0, 0, 1, 2, 2, 2, 3]
