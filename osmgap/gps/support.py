@@ -232,8 +232,8 @@ def _within_reach(traces: GpsTraces, pieces: np.ndarray, lines: list[LineString]
     for s in range(0, n, SHAPELY_BLOCK):
         block = slice(s, s + SHAPELY_BLOCK)
         points = shapely.points(traces.x[block], traces.y[block])
-        fix, _ = tree.query(points, predicate="dwithin", distance=reach_m + reach[block])
-        near[s + fix] = True
+        (fix, _), gap = tree.query_nearest(points, return_distance=True, all_matches=False)  # one row a fix
+        near[s + fix] = gap <= reach_m + reach[block][fix]
     grown = near.copy()
     for k in range(1, context + 1):  # a fix k before or after a near one, in the same piece
         same = pieces[k:] == pieces[:-k]
