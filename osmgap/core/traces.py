@@ -42,8 +42,10 @@ class GpsTraces:
         return int(np.count_nonzero(np.bincount(self.trip))) if len(self) else 0  # ids are small ints
 
     def take(self, mask_or_index: np.ndarray | slice) -> GpsTraces:
-        """The points selected by a boolean mask or an index array (order kept)."""
-        return replace(self, **{f.name: getattr(self, f.name)[mask_or_index] for f in _ARRAYS})
+        """The points selected by a boolean mask or an index array (order kept); a field that is one
+        value seen n times (from_arrays' missing ones) stays one value."""
+        n = _selected_count(mask_or_index, len(self))
+        return replace(self, **{f.name: _pick(getattr(self, f.name), mask_or_index, n) for f in _ARRAYS})
 
     def to_crs(self, crs: Any) -> GpsTraces:
         x, y = _transformer(self.crs, crs).transform(self.x, self.y)
@@ -90,6 +92,32 @@ class GpsTraces:
 _ARRAYS = [f for f in fields(GpsTraces) if f.name != "crs"]
 
 
+def _constant(a: np.ndarray) -> bool:
+    """Is ``a`` one value seen n times (a view with no stride, as from_arrays gives a missing field)?"""
+    return a.ndim == 1 and len(a) > 0 and a.strides == (0,)
+
+
+def _pick(a: np.ndarray, selection: np.ndarray | slice, n: int) -> np.ndarray:
+    return np.broadcast_to(a[:1], (n,)) if _constant(a) else a[selection]
+
+
+def _selected_count(selection: np.ndarray | slice, n: int) -> int:
+    if isinstance(selection, slice):
+        return len(range(*selection.indices(n)))
+    selection = np.asarray(selection)
+    return int(np.count_nonzero(selection)) if selection.dtype == bool else len(selection)
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays end to end; if every non-empty one is the same missing value (NaN seen n times),
+    that value seen as often, not an array of it (24 bytes a fix for the three fields a CSV of
+    millions of fixes often lacks)."""
+    filled = [a for a in arrays if len(a)]
+    if filled and all(_constant(a) and np.isnan(a[0]) for a in filled):
+        return np.broadcast_to(filled[0][:1], (sum(len(a) for a in arrays),))
+    return np.concatenate(arrays)
+
+
 def concat(parts: list[GpsTraces], renumber: bool = True) -> GpsTraces:
     """Traces of several sources as one; trip ids are renumbered so they stay unique, unless
     the parts already share one numbering (chunks of one file)."""
@@ -98,7 +126,7 @@ def concat(parts: list[GpsTraces], renumber: bool = True) -> GpsTraces:
     if len(parts) == 1:  # nothing to renumber or join: no copy of a file's millions of fixes
         return parts[0]
     offsets = np.cumsum([0] + [int(p.trip.max()) + 1 if len(p) else 0 for p in parts[:-1]]) if renumber else [0] * len(parts)
-    arrays = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in _ARRAYS}
+    arrays = {f.name: _joined([getattr(p, f.name) for p in parts]) for f in _ARRAYS}
     arrays["trip"] = np.concatenate([p.trip + np.int32(o) for p, o in zip(parts, offsets)]).astype(np.int32)
     return GpsTraces(**arrays, crs=parts[0].crs)
 

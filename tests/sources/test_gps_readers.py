@@ -102,6 +102,30 @@ def test_csv_trips_are_read_contiguous_in_row_order(trip, tmp_path, interleaved)
     np.testing.assert_allclose(t.t, np.r_[trip.t, trip.t])
 
 
+def test_fields_a_csv_lacks_cost_no_memory_per_fix(trip, tmp_path, monkeypatch):
+    """A CSV of millions of fixes without speed and bearing, read in chunks: those fields stay one
+    NaN seen n times (stop 41: two arrays of NaN were 16 bytes a fix), also in a selection of the
+    fixes; a file that has them reads its values."""
+    import osmgap.sources.gps as gps
+
+    monkeypatch.setattr(gps, "CSV_CHUNK_ROWS", 30)  # the real trip (100 fixes) in four chunks
+    bare, full = tmp_path / "bare.csv", tmp_path / "full.csv"
+    trip.rename(columns={"t": "timestamp"})[["x", "y", "timestamp"]].to_csv(bare, index=False)
+    speed = np.arange(len(trip), dtype=float) / 10
+    trip.assign(speed=speed).rename(columns={"t": "timestamp"})[["x", "y", "timestamp", "speed"]].to_csv(full, index=False)
+    t = read_file(bare, GpsSource(crs=UTM))
+    assert len(t) == len(trip) >= 100
+    some = t.take(np.arange(len(t)) % 3 == 0)
+    for traces in (t, some, t.take(np.arange(5, 40)), t.take(slice(10, 20))):
+        for field in (traces.speed, traces.bearing):
+            assert field.strides == (0,) and len(field) == len(traces.x) and np.isnan(field).all()
+    np.testing.assert_allclose(some.x, trip.x[::3])
+    assert len(t.take(np.zeros(len(t), bool)).speed) == 0
+    with_speed = read_file(full, GpsSource(crs=UTM))
+    np.testing.assert_allclose(with_speed.speed, speed)
+    assert with_speed.speed.strides != (0,) and with_speed.bearing.strides == (0,)
+
+
 @pytest.mark.parametrize("unit, per_second", [("milliseconds", 1e3), ("microseconds", 1e6), ("nanoseconds", 1e9)])
 def test_unix_times_in_finer_units_are_read_as_seconds(trip, tmp_path, caplog, unit, per_second):
     """Phone apps and databases often export unix times in milliseconds; read as seconds, every
