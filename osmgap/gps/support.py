@@ -246,7 +246,8 @@ def _cut(pieces: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Piece ids of the kept fixes, a new piece wherever fixes between two kept ones were left out."""
     index = np.flatnonzero(keep)
     kept = pieces[index]
-    start = np.r_[True, (kept[1:] != kept[:-1]) | (np.diff(index) > 1)]
+    start = np.ones(len(index), bool)
+    start[1:] = (kept[1:] != kept[:-1]) | (np.diff(index) > 1)
     return np.cumsum(start) - 1
 
 

@@ -144,3 +144,4 @@ def test_left_out_fixes_cut_a_trip_piece():
     pieces = np.array([0, 0, 0, 0, 1, 1, 1, 2])
     keep = np.array([1, 1, 0, 1, 1, 1, 1, 1], bool)
     assert _cut(pieces, keep).tolist() == [0, 0, 1, 2, 2, 2, 3]
+    assert len(_cut(pieces, np.zeros(8, bool))) == 0
