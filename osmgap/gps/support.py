@@ -186,14 +186,16 @@ def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], param
     """Match the trips that come within ``near_m`` of a line on ``network``; fixes are read
     (clear, heading along) only on the pieces cut from the ``judged`` sources (the suggestions'
     own), not on every road the trips drove."""
-    whole = traces.take(np.isin(traces.trip, _trips_near(traces, lines, params.near_m)))
+    gap = _nearest_line_m(traces, lines)
+    near_trips = np.isin(traces.trip, np.unique(traces.trip[gap <= params.near_m]))
+    whole, gap = traces.take(near_trips), gap[near_trips]
     log = PieceUsage()
     clear_m = params.clear_m
     sub = whole
     if len(whole) and len(network):
         pieces = trip_pieces(whole, params.matching)
         limit = route_limit(whole, pieces, params.matching)
-        window = _within_reach(whole, pieces, lines, params.near_m, params.context_fixes)
+        window = _within_reach(whole, pieces, gap, params.near_m, params.context_fixes)
         sub, pieces = whole.take(window), _cut(pieces, window)
         del whole
         matches = match_all(network, limit, sub, pieces, params.matching, log)
@@ -205,35 +207,27 @@ def _usage(network: RoadGraph, traces: GpsTraces, lines: list[LineString], param
     return Usage(log.metres(), (trip[ok], piece[ok]))
 
 
-def _trips_near(traces: GpsTraces, lines: list[LineString], near_m: float) -> np.ndarray:
-    """The trips with a fix within ``near_m`` of a line (the fixes made points a block at a time)."""
+def _nearest_line_m(traces: GpsTraces, lines: list[LineString]) -> np.ndarray:
+    """Per fix: metres to the nearest line (the fixes made points a block at a time)."""
     tree = shapely.STRtree(lines)
-    found = [np.zeros(0, traces.trip.dtype)]
+    gap = np.full(len(traces), np.inf)
     for s in range(0, len(traces), SHAPELY_BLOCK):
         block = slice(s, s + SHAPELY_BLOCK)
-        near, _ = tree.query(shapely.points(traces.x[block], traces.y[block]), predicate="dwithin", distance=near_m)
-        found.append(np.unique(traces.trip[block][near]))
-    return np.unique(np.concatenate(found))
+        (fix, _), metres = tree.query_nearest(shapely.points(traces.x[block], traces.y[block]),
+                                              return_distance=True, all_matches=False)  # one row a fix
+        gap[s + fix] = metres
+    return gap
 
 
-def _within_reach(traces: GpsTraces, pieces: np.ndarray, lines: list[LineString], reach_m: float,
-                  context: int) -> np.ndarray:
+def _within_reach(traces: GpsTraces, pieces: np.ndarray, gap: np.ndarray, reach_m: float, context: int) -> np.ndarray:
     """The fixes worth matching again: those whose step from the fix before or to the fix after (in
-    their trip piece) may pass within ``reach_m`` of a line, and ``context`` fixes either side of
-    each such stretch (the HMM's start). A trip's other fixes, kilometres away on its route, cannot
+    their trip piece) may pass within ``reach_m`` of a line (``gap``: each fix's distance to the
+    nearest line), and ``context`` fixes either side of each such stretch (the HMM's start). A trip's other fixes, kilometres away on its route, cannot
     change which roads it takes by the lines (a city's trips pass a suggestion once in a long drive)."""
-    n = len(traces)
     step = traces.step_lengths()
     step[np.r_[True, pieces[1:] != pieces[:-1]]] = 0.0  # no step into a piece's first fix
     step = np.nan_to_num(step)
-    reach = np.maximum(step, np.r_[step[1:], 0.0])  # the longer of the steps in and out
-    near = np.zeros(n, bool)
-    tree = shapely.STRtree(lines)
-    for s in range(0, n, SHAPELY_BLOCK):
-        block = slice(s, s + SHAPELY_BLOCK)
-        points = shapely.points(traces.x[block], traces.y[block])
-        (fix, _), gap = tree.query_nearest(points, return_distance=True, all_matches=False)  # one row a fix
-        near[s + fix] = gap <= reach_m + reach[block][fix]
+    near = gap <= reach_m + np.maximum(step, np.r_[step[1:], 0.0])  # the longer of the steps in and out
     grown = near.copy()
     for k in range(1, context + 1):  # a fix k before or after a near one, in the same piece
         same = pieces[k:] == pieces[:-k]

@@ -12,7 +12,7 @@ from osmgap.core.datamodel import WGS84, Suggestion
 from osmgap.core.traces import resample
 from osmgap.gps.density import TrafficIndex
 from osmgap.gps.matching import trip_pieces
-from osmgap.gps.support import SupportParams, _cut, _within_reach, apply_gps_support
+from osmgap.gps.support import SupportParams, _cut, _nearest_line_m, _within_reach, apply_gps_support
 from tests.gps.test_gps_matching import _network
 
 CRS = "EPSG:32616"
@@ -118,7 +118,10 @@ def test_trips_are_matched_again_only_where_they_may_pass_a_line(chicago_ways, c
     lines = list(chicago_ways[chicago_ways.within(CAMPUS) & (chicago_ways.length >= 60)].geometry.values[:6])
     pieces = trip_pieces(traces)
     reach = SupportParams().near_m
-    keep = _within_reach(traces, pieces, lines, reach, context=0)
+    gap = _nearest_line_m(traces, lines)
+    points = shapely.points(traces.x, traces.y)
+    np.testing.assert_allclose(gap, shapely.distance(points, shapely.union_all(lines)))
+    keep = _within_reach(traces, pieces, gap, reach, context=0)
     step = np.flatnonzero(np.r_[False, pieces[1:] == pieces[:-1]])  # fix index of each step's end
     segments = shapely.linestrings(np.stack([np.column_stack([traces.x[step - 1], traces.y[step - 1]]),
                                              np.column_stack([traces.x[step], traces.y[step]])], axis=1))
@@ -126,18 +129,19 @@ def test_trips_are_matched_again_only_where_they_may_pass_a_line(chicago_ways, c
     near[np.unique(shapely.STRtree(lines).query(segments, predicate="dwithin", distance=reach)[0])] = True
     assert near.sum() > 1000
     assert keep[step[near]].all() and keep[step[near] - 1].all()
-    far = shapely.distance(shapely.points(traces.x, traces.y), shapely.union_all(lines)) > 2 * reach
+    far = gap > 2 * reach
     assert 0 < keep.mean() < 0.6 and far.sum() > 0.3 * len(traces)
     if seconds:  # a fix within reach of a line alone would lose the long steps that pass one
-        points_only = _within_reach(traces, np.arange(len(traces)), lines, reach, context=0)  # no steps: each fix its own piece
+        points_only = _within_reach(traces, np.arange(len(traces)), gap, reach, context=0)  # no steps: each fix its own piece
         assert not (points_only[step[near]] & points_only[step[near] - 1]).all()
-    with_context = _within_reach(traces, pieces, lines, reach, context=2)
-    grown = keep.copy()
-    for k in (1, 2):
-        same = pieces[k:] == pieces[:-k]
-        grown[:-k] |= keep[k:] & same
-        grown[k:] |= keep[:-k] & same
-    assert (with_context == grown).all() and with_context.sum() > keep.sum()
+    with_context = _within_reach(traces, pieces, gap, reach, context=2)
+    kept = np.flatnonzero(keep)  # each fix's nearest kept fix before and after it, by position
+    after = kept[np.minimum(np.searchsorted(kept, np.arange(len(keep))), len(kept) - 1)]
+    before = kept[np.maximum(np.searchsorted(kept, np.arange(len(keep)), "right") - 1, 0)]
+    index = np.arange(len(keep))
+    within_two = (((np.abs(after - index) <= 2) & (pieces[after] == pieces))
+                  | ((np.abs(index - before) <= 2) & (pieces[before] == pieces)))
+    assert (with_context == within_two).all() and with_context.sum() > keep.sum()
 
 
 def test_left_out_fixes_cut_a_trip_piece():
