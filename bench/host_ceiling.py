@@ -1,0 +1,144 @@
+"""How fast could any GPU make the whole diff on this host? The host's share of ``osmgap diff`` (issue 17).
+
+Beside a GPU the forward pass takes a fraction of a second (stop 29: 0.2 s of a 21 km2 diff on an
+H200); what is left is the host's work: reading and warping the imagery, stitching windows,
+extracting and stitching the graph, conflation, writing. Issue 17 asks >= 20,000 km2/h of the whole
+diff on one GPU, which no GPU reaches if the host's work alone takes longer. This measures that
+work without a GPU: the same diff run three times on the real Paris chip mosaicked N x N
+(bench/scale.py's AOI: a mosaic of real data, not a real large area):
+
+1. ``osmgap diff`` as a user runs it (a subprocess): wall, seconds per stage, and its start-up
+   (wall minus the stages: imports, model load);
+2. the same diff in this process with every forward pass recorded, keyed by its input window's
+   bytes (the forward pass is a pure function of the window);
+3. the same diff again with every forward pass answered from that record: the model costs nothing,
+   everything else runs as it did (the same windows read and warped, the same graph, conflation and
+   files; checked byte for byte against run 2's suggestion files).
+
+Printed: run 1 and run 3 side by side, per stage, and the ceiling: the area over (run 1's start-up
++ run 3's wall), the km2/h of a diff whose forward pass were free on this host. Run on a GPU machine
+it splits that machine's diff the same way (there run 3's windows are read by osmgap's GPU reading
+threads). Run 3 is timed in a warm process (imports already done), which is why run 1's start-up is
+added back.
+
+    python bench/host_ceiling.py [--repeats 29] [--keep DIR]   # 29: 21 km2; 64: 102.7 km2
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import osmgap.model.infer as infer  # noqa: E402
+from bench.scale import build_mosaic, run  # noqa: E402
+from osmgap.cli import main as osmgap_main  # noqa: E402
+
+Forward = Callable[..., torch.Tensor]
+OUTPUTS = ("suggestions.osm", "suggestions.geojson", "maproulette.geojson")
+
+
+def window_key(x: torch.Tensor) -> bytes:
+    """A digest of one normalized window's values: equal windows, equal answers."""
+    return hashlib.blake2b(x.detach().float().cpu().contiguous().numpy().tobytes(), digest_size=16).digest()
+
+
+class Record:
+    """The forward pass's answers, one (H, W) probability per window, in float32 as it gave them."""
+
+    def __init__(self) -> None:
+        self.answers: dict[bytes, torch.Tensor] = {}
+        self.misses = 0
+
+    def recording(self, real: Forward) -> Forward:
+        def forward(net: torch.nn.Module, x: torch.Tensor, views: int = 1) -> torch.Tensor:
+            out = real(net, x, views)
+            for i in range(x.shape[0]):
+                self.answers[window_key(x[i])] = out[i].detach().float().cpu().clone()
+            return out
+        return forward
+
+    def replaying(self) -> Forward:
+        def forward(net: torch.nn.Module, x: torch.Tensor, views: int = 1) -> torch.Tensor:
+            outs = []
+            for i in range(x.shape[0]):
+                known = self.answers.get(window_key(x[i]))
+                if known is None:
+                    self.misses += 1
+                    known = torch.zeros(x.shape[2:])
+                outs.append(known)
+            return torch.stack(outs).to(x.device)
+        return forward
+
+
+@contextmanager
+def forward_replaced(forward: Forward) -> Iterator[None]:
+    """osmgap's forward pass (``osmgap.model.infer.forward_probability``) swapped for the block."""
+    saved = infer.forward_probability
+    infer.forward_probability = forward
+    try:
+        yield
+    finally:
+        infer.forward_probability = saved
+
+
+def diff_here(image: Path, osm: Path, bbox: str, out: Path) -> tuple[float, dict]:
+    """``osmgap diff`` in this process: its wall seconds and summary.json."""
+    started = time.perf_counter()
+    code = osmgap_main(["diff", "--aoi", bbox, "--imagery", str(image), "--osm", str(osm), "--out", str(out)])
+    wall = time.perf_counter() - started
+    if code:
+        raise SystemExit(f"osmgap diff exited {code}")
+    return wall, json.loads((out / "summary.json").read_text())
+
+
+def stage_line(stages: dict) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "total")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=29, help="the chip repeated N x N (29: 21 km2; 64: 102.7 km2)")
+    ap.add_argument("--keep", type=Path, help="keep the mosaic and outputs here")
+    args = ap.parse_args()
+    tmp = Path(args.keep or tempfile.mkdtemp(prefix="osmgap-host-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    image, osm, bbox = build_mosaic(args.repeats, tmp, overviews=True)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+
+    whole = run(image, osm, bbox, tmp / "diff", [])
+    startup = whole["wall_s"] - whole["stages"]["total"]
+    record = Record()
+    with forward_replaced(record.recording(infer.forward_probability)):
+        diff_here(image, osm, bbox, tmp / "recorded")
+    with forward_replaced(record.replaying()):
+        host_wall, summary = diff_here(image, osm, bbox, tmp / "replayed")
+    same = all((tmp / "recorded" / f).read_bytes() == (tmp / "replayed" / f).read_bytes() for f in OUTPUTS)
+    area = whole["area_km2"]
+    ceiling = area / (startup + host_wall) * 3600
+
+    print(f"AOI: the real Paris chip mosaicked {args.repeats}x{args.repeats} ({area:.1f} km2), {device}; "
+          f"{len(record.answers)} windows recorded, {record.misses} not found when replayed; "
+          f"replayed suggestion files {'the same bytes as' if same else 'DIFFERENT from'} the recorded run's")
+    print(f"1. osmgap diff (subprocess):        wall {whole['wall_s']:6.1f} s  {whole['km2_per_h']:7.0f} km2/h  "
+          f"start-up {startup:.1f} s; stages: {stage_line(whole['stages'])}")
+    print(f"3. the same, forward pass answered: wall {host_wall:6.1f} s (warm process); "
+          f"stages: {stage_line(summary['seconds'])}")
+    share = 1 - (startup + host_wall) / whole["wall_s"]
+    print(f"the forward pass's share of the whole diff here: {share:.2f}; the host's work: "
+          f"{startup + host_wall:.1f} s with start-up")
+    print(f"ceiling, a diff whose forward pass costs nothing on this host: {ceiling:,.0f} km2/h "
+          f"(issue 17's GPU target: >= 20,000 km2/h)")
+    print(f"outputs in {tmp}" if args.keep else "")
+
+
+if __name__ == "__main__":
+    main()
