@@ -4,6 +4,7 @@
 #   scripts/device_kit.sh train   # .whl/ (smp) + runs/train.pack.npz: scripts/train_gpu.sh from a pack
 #   scripts/device_kit.sh speed   # .whl/ (the GIS stack) + runs/kit-data/: bench/speed.py's whole diff
 #   DASK=1 scripts/device_kit.sh speed   # ... and Dask, for the --workers row (only if the tree leaves room)
+#   HOST=1 scripts/device_kit.sh speed   # bench/host_ceiling.py at 102.7 km2 instead: the GPU diff's host share
 # Such a machine (this workplace's H100/H200) has Python 3.12, torch, torchvision, timm, numpy,
 # scipy, pandas, scikit-image, numba, matplotlib, pyarrow and Pillow, but no rasterio, pyproj,
 # shapely, osmium or smp, no data directory and no internet; everything travels in one copy of
@@ -28,6 +29,9 @@ else
     WHEELS+=(dask==2026.8.0 distributed==2026.8.0 pyyaml cloudpickle partd toolz locket msgpack sortedcontainers tblib
              tornado zict)
     BENCH="bench/speed.py --workers 4 --memory-repeats 64"
+  fi
+  if [ -n "${HOST:-}" ]; then  # three 102.7 km2 diffs: as a user runs it, recorded, the forward pass answered
+    BENCH="bench/host_ceiling.py --repeats 64"
   fi
 fi
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
