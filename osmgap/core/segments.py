@@ -4,11 +4,15 @@ Conflation asks, for up to millions of points along candidate roads, which OSM w
 few metres and in which direction. Shapely 2 answers "which segments lie within r of these points"
 for all points at once from one STRtree; with the lines cut into straight segments every answer
 has one direction, so "runs the same way" becomes an angle between two vectors and the whole
-test stays in numpy, with no Python loop per line.
+test stays in numpy, with no Python loop per line. Shapely's tree queries and numpy's arithmetic
+let go of the GIL, so a large query runs in contiguous blocks on several threads, its answer the
+one-thread answer (:func:`near_pairs`).
 """
 from __future__ import annotations
 
-from collections.abc import Set
+import os
+from collections.abc import Callable, Set
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -127,42 +131,85 @@ class Pairs:
         return np.bincount(self.sample[mask], minlength=n) > 0
 
 
+# A query block below this many points or segments gains nothing from a thread of its own.
+THREAD_BLOCK = 50_000
+MAX_THREADS = 8
+
+
+def query_threads(items: int) -> int:
+    """Threads for a bulk query of ``items`` geometries: one per THREAD_BLOCK, at most the cores
+    this process may use and MAX_THREADS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cores, items // THREAD_BLOCK))
+
+
+def _in_blocks(count: int, work: Callable[[int, int], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """``work(start, stop)`` over contiguous blocks of range(count), on several threads when the
+    range is large, and its arrays concatenated in block order: what ``work(0, count)`` gives
+    whenever the work of a range is the concatenation of its blocks'."""
+    threads = query_threads(count)
+    if threads == 1:
+        return work(0, count)
+    bounds = np.linspace(0, count, threads + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="osmgap-query") as pool:
+        parts = list(pool.map(work, bounds[:-1].tolist(), bounds[1:].tolist()))
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+
+
 def near_pairs(points: Samples, segs: Segments, radius: float, source: Segments | None = None) -> Pairs:
     """All (sample, segment) pairs within ``radius`` metres, from one bulk STRtree query.
 
     When the points were sampled from ``source`` (osmgap.core.segments.sample), the query runs per
     source segment instead of per point, several times fewer queries, and the pairs of each
-    source segment are handed to its points and measured exactly.
+    source segment are handed to its points and measured exactly. Large queries run in blocks of
+    points (or source segments) on several threads; the pairs come out in the same order.
     """
     if len(points) == 0 or len(segs) == 0:
         empty = np.zeros(0)
         return Pairs(empty.astype(int), empty.astype(int), empty, empty, empty)
-    if source is None:
-        pi, si = segs.tree.query(shapely.points(points.xy), predicate="dwithin", distance=radius)
-    else:
-        pi, si = _pairs_via_source(points, source, segs, radius)
-    a, d = segs.a[si], segs.b[si] - segs.a[si]
-    rel = points.xy[pi] - a
-    t = np.einsum("ij,ij->i", rel, d) / np.einsum("ij,ij->i", d, d)
-    closest = a + np.clip(t, 0, 1)[:, None] * d
-    dist = np.hypot(*(points.xy[pi] - closest).T)
-    cos = np.abs(np.einsum("ij,ij->i", points.unit[pi], segs.unit[si]))
-    angle = np.degrees(np.arccos(np.clip(cos, 0, 1)))
+    tree = segs.tree  # built here, once, not by the first of several threads
+    per_source = np.bincount(points.segment, minlength=len(source)) if source is not None else None
+
+    def measured(start: int, stop: int) -> tuple[np.ndarray, ...]:
+        if source is None or per_source is None:
+            pi, si = tree.query(shapely.points(points.xy[start:stop]), predicate="dwithin", distance=radius)
+            pi = pi + start
+        else:
+            pi, si = _pairs_via_source(per_source, source, tree, radius, start, stop)
+        return (pi, si, *_measure(points, segs, pi, si))
+
+    pi, si, dist, t, angle = _in_blocks(len(points) if source is None else len(source), measured)
     if source is not None:
         keep = dist <= radius
         pi, si, dist, t, angle = pi[keep], si[keep], dist[keep], t[keep], angle[keep]
     return Pairs(pi, si, dist, t, angle)
 
 
-def _pairs_via_source(points: Samples, source: Segments, segs: Segments, radius: float
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """(point, segment) candidates: every point of a source segment that lies within ``radius``
-    of a segment of ``segs``; the caller keeps those that are really that close."""
-    lines = shapely.linestrings(np.stack([source.a, source.b], axis=1))
-    ci, si = segs.tree.query(lines, predicate="dwithin", distance=radius)
-    count = np.bincount(points.segment, minlength=len(source))
-    first = np.cumsum(count) - count  # points are ordered by source segment
-    n = count[ci]
+def _measure(points: Samples, segs: Segments, pi: np.ndarray, si: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Distance, projection along the segment and angle of each (point, segment) pair."""
+    a, d = segs.a[si], segs.b[si] - segs.a[si]
+    rel = points.xy[pi] - a
+    t = np.einsum("ij,ij->i", rel, d) / np.einsum("ij,ij->i", d, d)
+    closest = a + np.clip(t, 0, 1)[:, None] * d
+    dist = np.hypot(*(points.xy[pi] - closest).T)
+    cos = np.abs(np.einsum("ij,ij->i", points.unit[pi], segs.unit[si]))
+    return dist, t, np.degrees(np.arccos(np.clip(cos, 0, 1)))
+
+
+def _pairs_via_source(per_source: np.ndarray, source: Segments, tree: shapely.STRtree, radius: float,
+                      start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """(point, segment) candidates: every point of each source segment from ``start`` to ``stop``
+    (``per_source``: how many points each source segment has; points are ordered by source
+    segment) that lies within ``radius`` of a segment in ``tree``; the caller keeps those that
+    are really that close."""
+    lines = shapely.linestrings(np.stack([source.a[start:stop], source.b[start:stop]], axis=1))
+    ci, si = tree.query(lines, predicate="dwithin", distance=radius)
+    ci = ci + start
+    first = np.cumsum(per_source) - per_source
+    n = per_source[ci]
     pair_of = np.repeat(np.arange(len(ci)), n)
     offset = np.arange(len(pair_of)) - np.repeat(np.cumsum(n) - n, n)
     return first[ci][pair_of] + offset, si[pair_of]
