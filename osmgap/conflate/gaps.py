@@ -100,9 +100,9 @@ class Candidates:
 
 
 def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParams,
-              score: Callable[[LineString], float] | None = None,
+              score: Callable[[list[LineString]], np.ndarray] | None = None,
               dropped: dict[str, int] | None = None) -> list[Gap]:
-    """``missing_road`` gaps of the candidates ``pr`` probed; ``score(line) -> confidence``
+    """``missing_road`` gaps of the candidates ``pr`` probed; ``score(lines) -> confidences``
     overrides the candidates' own scores (the probability raster, when there is one);
     ``dropped`` counts the gaps filtered out, by reason."""
     pts = pr.pts
@@ -136,13 +136,14 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
     levels = weighted_majority(holder, np.asarray([f"{v:g}" for v in level[owner]], dtype=object), lengths,
                                len(merged), default="nan") if pieces else []
     tags = weighted_majority(holder, keys[owner], lengths, len(merged), default="") if pieces else []
+    # scored on the evidence, not on a free end's join: GPS evidence stops up to 30 m short
+    # of the street it joins, where the map explains the trips and the raster holds nothing
+    scores = score(merged) if score is not None and merged else conf
     gaps = []
-    for line, joins, c, h, lv, t in zip(merged, _end_joins(merged, ends, osm, params, portals), conf, highway,
+    for line, joins, c, h, lv, t in zip(merged, _end_joins(merged, ends, osm, params, portals), scores, highway,
                                          levels, tags):
         gap = _joined(line, joins)
-        # scored on the evidence, not on a free end's join: GPS evidence stops up to 30 m short
-        # of the street it joins, where the map explains the trips and the raster holds nothing
-        gap.confidence = float(score(line)) if score else float(c)
+        gap.confidence = float(c)
         gap.highway = h
         gap.level = float(lv)
         gap.level_tags = from_level_key(t)

@@ -106,3 +106,23 @@ def test_roads_inside_mapped_parking_lots_are_low_priority_aisles(kotka, data):
     for s in with_lots:
         assert s.highway == "service" and s.evidence.get("parking_aisle") and s.priority == 2
     assert not any(s.evidence.get("parking_aisle") for s in plain)
+
+
+def test_mean_probabilities_of_many_lines_are_each_lines_own(sample):
+    """Gaps are scored in blocks of lines at once: the same numbers as one line at a time, on
+    the real sample's ways over a graded raster (its roads blurred), lines running off it too."""
+    from scipy import ndimage
+
+    from osmgap.conflate.conflate import mean_probabilities, mean_probability
+
+    roads, grid, _ = sample
+    metric = roads.ways.to_crs(grid.crs)
+    mask = rasterize_roads(metric, grid).astype(np.float32)
+    prob = ProbabilityRaster(ndimage.gaussian_filter(mask, 3.0), grid.transform, grid.crs)
+    lines = [*metric.geometry, *metric.geometry.translate(7.0, -3.0), *metric.geometry.translate(80.0, 0.0)]
+    lines = [g for g in lines if g.geom_type == "LineString"]
+    one_by_one = np.array([mean_probability(prob, g) for g in lines])
+    assert len(lines) > 20 and np.ptp(one_by_one) > 0.2  # graded: the lines do not all read alike
+    np.testing.assert_array_equal(mean_probabilities(prob, lines, release_every=7), one_by_one)
+    np.testing.assert_array_equal(mean_probabilities(prob, lines[:1]), one_by_one[:1])
+    assert len(mean_probabilities(prob, [])) == 0
