@@ -124,20 +124,21 @@ def main() -> None:
     same = all((tmp / "recorded" / f).read_bytes() == (tmp / "replayed" / f).read_bytes() for f in OUTPUTS)
     area = whole["area_km2"]
     ceiling = area / (startup + host_wall) * 3600
-
-    print(f"AOI: the real Paris chip mosaicked {args.repeats}x{args.repeats} ({area:.1f} km2), {device}; "
-          f"{len(record.answers)} windows recorded, {record.misses} not found when replayed; "
-          f"replayed suggestion files {'the same bytes as' if same else 'DIFFERENT from'} the recorded run's")
-    print(f"1. osmgap diff (subprocess):        wall {whole['wall_s']:6.1f} s  {whole['km2_per_h']:7.0f} km2/h  "
-          f"start-up {startup:.1f} s; stages: {stage_line(whole['stages'])}")
-    print(f"3. the same, forward pass answered: wall {host_wall:6.1f} s (warm process); "
-          f"stages: {stage_line(summary['seconds'])}")
     share = 1 - (startup + host_wall) / whole["wall_s"]
-    print(f"the forward pass's share of the whole diff here: {share:.2f}; the host's work: "
-          f"{startup + host_wall:.1f} s with start-up")
-    print(f"ceiling, a diff whose forward pass costs nothing on this host: {ceiling:,.0f} km2/h "
-          f"(issue 17's GPU target: >= 20,000 km2/h)")
-    print(f"outputs in {tmp}" if args.keep else "")
+    print("\n".join([
+        f"AOI: the real Paris chip mosaicked {args.repeats}x{args.repeats} ({area:.1f} km2), {device}; "
+        f"{len(record.answers)} windows recorded, {record.misses} not found when replayed; replayed suggestion "
+        f"files {'the same bytes as' if same else 'DIFFERENT from'} the recorded run's",
+        f"1. osmgap diff (subprocess):        wall {whole['wall_s']:6.1f} s  {whole['km2_per_h']:7.0f} km2/h  "
+        f"start-up {startup:.1f} s; stages: {stage_line(whole['stages'])}",
+        f"3. the same, forward pass answered: wall {host_wall:6.1f} s (warm process); "
+        f"stages: {stage_line(summary['seconds'])}",
+        f"the forward pass's share of the whole diff here: {share:.2f}; the host's work: "
+        f"{startup + host_wall:.1f} s with start-up",
+        f"ceiling, a diff whose forward pass costs nothing on this host: {ceiling:,.0f} km2/h "
+        "(issue 17's GPU target: >= 20,000 km2/h)",
+        *([f"outputs in {tmp}"] if args.keep else []),
+    ]))
 
 
 if __name__ == "__main__":
