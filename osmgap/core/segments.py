@@ -170,7 +170,7 @@ def near_pairs(points: Samples, segs: Segments, radius: float, source: Segments 
     if len(points) == 0 or len(segs) == 0:
         empty = np.zeros(0)
         return Pairs(empty.astype(int), empty.astype(int), empty, empty, empty)
-    tree = segs.tree  # built here, once, not by the first of several threads
+    tree, _ = segs.tree, segs.unit  # cached here, once, before any thread reads them
     per_source = np.bincount(points.segment, minlength=len(source)) if source is not None else None
 
     def measured(start: int, stop: int) -> tuple[np.ndarray, ...]:
