@@ -49,14 +49,12 @@ def main() -> None:
     _ = osm.tree
     chosen = segments.query_threads
     print(f"{len(ways)} real ways copied {args.copies} x {args.copies} ({shapely.length(lines).sum() / 1000:.0f} km), "
-          f"{len(osm)} segments; "
-          f"{len(points)} candidate points; threads chosen here: "
-          f"{chosen(len(points))} per point, {chosen(len(cands))} per candidate segment")
+          f"{len(osm)} segments; {len(points)} candidate points; threads chosen here: {chosen(len(points))}")
     for name, source in (("per point", None), ("per candidate segment", cands)):
         best: dict[int, tuple[float, float]] = {}
         answers = {}
         for _ in range(args.repeats):
-            for threads in (1, chosen(len(points) if source is None else len(cands))):
+            for threads in (1, chosen(len(points))):
                 segments.query_threads = lambda items, k=threads: k  # type: ignore[misc]
                 wall, cpu = time.perf_counter(), time.process_time()
                 answers[threads] = segments.near_pairs(points, osm, RADIUS_M, source=source)

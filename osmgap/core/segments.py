@@ -131,27 +131,27 @@ class Pairs:
         return np.bincount(self.sample[mask], minlength=n) > 0
 
 
-# A query block below this many points or segments gains nothing from a thread of its own.
+# A block of fewer points than this gains nothing from a thread of its own.
 THREAD_BLOCK = 50_000
 MAX_THREADS = 8
 
 
-def query_threads(items: int) -> int:
-    """Threads for a bulk query of ``items`` geometries: one per THREAD_BLOCK, at most the cores
+def query_threads(points: int) -> int:
+    """Threads for a bulk query about ``points`` points: one per THREAD_BLOCK, at most the cores
     this process may use and MAX_THREADS."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(MAX_THREADS, cores, items // THREAD_BLOCK))
+    return max(1, min(MAX_THREADS, cores, points // THREAD_BLOCK))
 
 
-def _in_blocks(count: int, work: Callable[[int, int], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    """``work(start, stop)`` over contiguous blocks of range(count), on several threads when the
-    range is large, and its arrays concatenated in block order: what ``work(0, count)`` gives
-    whenever the work of a range is the concatenation of its blocks'."""
-    threads = query_threads(count)
-    if threads == 1:
+def _in_blocks(count: int, threads: int, work: Callable[[int, int], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """``work(start, stop)`` over ``threads`` contiguous blocks of range(count), one thread each,
+    and its arrays concatenated in block order: what ``work(0, count)`` gives whenever the work of
+    a range is the concatenation of its blocks'."""
+    threads = min(threads, count)
+    if threads <= 1:
         return work(0, count)
     bounds = np.linspace(0, count, threads + 1).astype(int)
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="osmgap-query") as pool:
@@ -164,8 +164,9 @@ def near_pairs(points: Samples, segs: Segments, radius: float, source: Segments 
 
     When the points were sampled from ``source`` (osmgap.core.segments.sample), the query runs per
     source segment instead of per point, several times fewer queries, and the pairs of each
-    source segment are handed to its points and measured exactly. Large queries run in blocks of
-    points (or source segments) on several threads; the pairs come out in the same order.
+    source segment are handed to its points and measured exactly. A query about many points runs
+    in blocks of them (or of their source segments) on several threads; the pairs come out in the
+    same order.
     """
     if len(points) == 0 or len(segs) == 0:
         empty = np.zeros(0)
@@ -181,7 +182,9 @@ def near_pairs(points: Samples, segs: Segments, radius: float, source: Segments 
             pi, si = _pairs_via_source(per_source, source, tree, radius, start, stop)
         return (pi, si, *_measure(points, segs, pi, si))
 
-    pi, si, dist, t, angle = _in_blocks(len(points) if source is None else len(source), measured)
+    # as many threads as the points call for, each a block of points or of the segments they lie on
+    pi, si, dist, t, angle = _in_blocks(len(points) if source is None else len(source), query_threads(len(points)),
+                                        measured)
     if source is not None:
         keep = dist <= radius
         pi, si, dist, t, angle = pi[keep], si[keep], dist[keep], t[keep], angle[keep]
