@@ -32,12 +32,13 @@ from osmgap.conflate.links import find_links
 from osmgap.conflate.osmindex import OsmIndex, index_osm
 from osmgap.conflate.params import ConflateParams
 from osmgap.conflate.parking import aisle_area, on_aisles
-from osmgap.conflate.suggestions import Draft, finish, from_crossing, from_gap, from_link, from_unsupported
+from osmgap.conflate.suggestions import Draft, finish, from_crossing, from_gaps, from_links, from_unsupported
 from osmgap.conflate.support import find_unsupported
 from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import CUT_AT_EDGE, WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.memory import release_pages, return_freed_memory
+from osmgap.core.threads import MAX_THREADS, in_order, usable_cores
 
 __all__ = ["ConflateParams", "Evidence", "Conflation", "conflate", "missing_roads", "mean_probability", "stable_id"]
 
@@ -86,7 +87,7 @@ def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
     links = find_links(osm, pr.segs, cands.confidence, alignment.retraced(pr, osm, fitted),
                        usable, fitted, joined, cands.levels())
     _settle(None)
-    drafts += [from_link(k, osm, crs) for k in links if k.confidence >= fitted.min_confidence]
+    drafts += from_links([k for k in links if k.confidence >= fitted.min_confidence], osm, crs)
     drafts += [from_crossing(c, osm, crs)
                for c in find_misconnections(osm, evidence.graph, usable, fitted, shift.correction)]
     if params.unsupported:
@@ -123,20 +124,23 @@ def mean_probability(prob: ProbabilityRaster, line: LineString, step_m: float = 
 def mean_probabilities(prob: ProbabilityRaster, lines: list[LineString], step_m: float = 1.0,
                        release_every: int = 1024) -> np.ndarray:
     """:func:`mean_probability` of every line, the same numbers, with their points placed and read
-    in one go per ``release_every`` lines (a city's gaps one by one took a second at 100 km2);
-    the pages of a file-backed raster read so far are dropped after each such block (a city's
-    gaps would otherwise bring all of it into memory)."""
-    means = np.zeros(len(lines))
-    for first in range(0, len(lines), release_every):
+    in one go per ``release_every`` lines (a city's gaps one by one took a second at 100 km2),
+    those blocks side by side on threads (shapely places the points without the GIL); the pages
+    of a file-backed raster read so far are dropped after each block (a city's gaps would
+    otherwise bring all of it into memory)."""
+    def block_means(first: int) -> list[float]:
         block = np.asarray(lines[first:first + release_every], dtype=object)
         lengths = shapely.length(block)
         counts = np.maximum(2, (lengths / step_m).astype(int) + 1)
         along = np.concatenate([np.linspace(0, length, n) for length, n in zip(lengths.tolist(), counts.tolist())])
         values = _probability_at(prob, shapely.line_interpolate_point(np.repeat(block, counts), along))
-        ends = np.cumsum(counts)
-        means[first:first + len(block)] = [float(values[e - n:e].mean()) for e, n in zip(ends.tolist(), counts.tolist())]
         release_pages(prob.prob)
-    return means
+        ends = np.cumsum(counts)
+        return [float(values[e - n:e].mean()) for e, n in zip(ends.tolist(), counts.tolist())]
+
+    firsts = range(0, len(lines), release_every)
+    means = [m for block in in_order(block_means, firsts, min(len(firsts), usable_cores(), MAX_THREADS)) for m in block]
+    return np.asarray(means, dtype=float).reshape(len(lines))
 
 
 def probability_along(prob: ProbabilityRaster, line: LineString, step_m: float = 1.0) -> np.ndarray:
@@ -225,13 +229,12 @@ def _candidates(graph: nx.Graph, usable: BaseGeometry, params: ConflateParams,
 def _gap_drafts(gaps: list[Gap], osm: OsmIndex, crs: object, params: ConflateParams) -> list[Draft]:
     """Gaps become missing roads; a short one that joins an OSM dead end to another way is the
     missing link of that dead end."""
-    drafts = []
-    wgs = reproject(np.asarray([g.line for g in gaps], dtype=object), crs, WGS84) if gaps else []
-    for gap, line in zip(gaps, wgs):
+    kinds = []
+    for gap in gaps:
         dead = [j for j in gap.joins if j.vertex is not None and osm.dead_end[j.vertex]]
         link = len(gap.joins) == 2 and dead and gap.line.length <= params.max_link_m
-        drafts.append(from_gap(gap, "missing_link" if link else "missing_road", osm, crs, line))
-    return drafts
+        kinds.append("missing_link" if link else "missing_road")
+    return from_gaps(gaps, kinds, osm, crs)
 
 
 def _clear_of_unreadable(drafts: list[Draft], unreadable: gpd.GeoDataFrame, crs: object, area: BaseGeometry,

@@ -182,9 +182,18 @@ def nearest_segment(pairs: Pairs, osm: OsmIndex, n: int) -> tuple[np.ndarray, np
     seg = np.full(n, -1)
     close = pairs.distance <= dmin[pairs.sample] + TIE_M
     idx = np.flatnonzero(close)
-    order = idx[np.lexsort((pairs.distance[idx], osm.osm_id[osm.segs.line[pairs.segment[idx]]], pairs.sample[idx]))]
-    first = np.r_[True, pairs.sample[order][1:] != pairs.sample[order][:-1]] if len(order) else np.zeros(0, bool)
-    seg[pairs.sample[order][first]] = pairs.segment[order][first]
+    # per sample the smallest OSM id, then the nearest, then the first pair: three passes of
+    # minima (a sort of the pairs by the three took 7x as long)
+    by = pairs.sample[idx]
+    for of_pairs in (lambda i: osm.id_rank[osm.segs.line[pairs.segment[i]]], lambda i: pairs.distance[i]):
+        key = of_pairs(idx)
+        best = np.full(n, np.inf)
+        np.minimum.at(best, by, key)
+        idx, by = idx[key == best[by]], by[key == best[by]]
+    first = np.full(n, len(pairs.sample))
+    np.minimum.at(first, by, idx)
+    found = first < len(pairs.sample)
+    seg[found] = pairs.segment[first[found]]
     return dmin, seg
 
 
@@ -222,9 +231,10 @@ def attach_point(xy: np.ndarray, segment: int, osm: OsmIndex, params: ConflatePa
     within node_snap_m (joining an existing node needs no change to the OSM way)."""
     a, b = osm.segs.a[segment], osm.segs.b[segment]
     d = b - a
-    t = float(np.clip(np.dot(np.asarray(xy) - a, d) / np.dot(d, d), 0.0, 1.0))
+    t = min(max(float(np.dot(np.asarray(xy) - a, d) / np.dot(d, d)), 0.0), 1.0)  # np.clip on a scalar: 2x slower
     p = a + t * d
-    da, db = np.hypot(*(p - a)), np.hypot(*(p - b))
+    to_a, to_b = p - a, p - b
+    da, db = np.hypot(to_a[0], to_a[1]), np.hypot(to_b[0], to_b[1])
     vertex = None
     if min(da, db) <= params.node_snap_m:
         vertex = int(osm.segs.vertex[segment] + (0 if da <= db else 1))
@@ -391,12 +401,16 @@ def _networks(gaps: list[Gap]) -> np.ndarray:
 
     seen: dict[tuple[int, int], int] = {}
     crossing: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+    lines = np.asarray([g.line for g in gaps], dtype=object)
+    ends = {0: shapely.get_coordinates(shapely.get_point(lines, 0)).tolist(),
+            -1: shapely.get_coordinates(shapely.get_point(lines, -1)).tolist()}
+    inward = _inward(lines)
     for i, gap in enumerate(gaps):
         joined = {j.end for j in gap.joins}
         for end in (0, -1):
-            key = _key(gap.line.coords[end])
+            key = _key(ends[end][i])
             if end in joined:
-                crossing.setdefault(key, []).append((i, _inward(gap.line, end)))
+                crossing.setdefault(key, []).append((i, inward[end][i]))
             elif key in seen:
                 parent[root(i)] = root(seen[key])
             else:
@@ -411,14 +425,17 @@ def _networks(gaps: list[Gap]) -> np.ndarray:
     return np.array([root(i) for i in range(len(gaps))], int)
 
 
-def _inward(line: LineString, end: int) -> np.ndarray:
-    """Unit vector from an end of ``line`` towards a point INWARD_M into it."""
-    xy = np.asarray(line.coords[end][:2])
-    d = min(INWARD_M, line.length / 2)
-    inner = line.interpolate(d if end == 0 else line.length - d)
-    v = np.array([inner.x, inner.y]) - xy
-    n = np.hypot(*v)
-    return v / n if n > 0 else v
+def _inward(lines: np.ndarray) -> dict[int, np.ndarray]:
+    """Per end (0, -1), per line: the unit vector from that end towards a point INWARD_M into it."""
+    lengths = shapely.length(lines)
+    d = np.minimum(INWARD_M, lengths / 2)
+    out = {}
+    for end, at in ((0, d), (-1, lengths - d)):
+        v = shapely.get_coordinates(shapely.line_interpolate_point(lines, at)) - \
+            shapely.get_coordinates(shapely.get_point(lines, end))
+        n = np.hypot(v[:, 0], v[:, 1])
+        out[end] = np.where(n[:, None] > 0, v / np.where(n > 0, n, 1.0)[:, None], v)
+    return out
 
 
 def _not_a_lane(osm: OsmIndex) -> np.ndarray:

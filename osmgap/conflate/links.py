@@ -27,6 +27,7 @@ from osmgap.conflate.osmindex import OsmIndex
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.osmtags import level_tags
 from osmgap.core.segments import Samples, Segments, explode, near_pairs
+from osmgap.core.threads import MAX_THREADS, in_order, usable_cores
 
 EVIDENCE_SHARE = 0.8  # of the gap's interior points must have aligned evidence
 EVIDENCE_ANGLE_DEG = 30.0
@@ -58,10 +59,21 @@ def find_links(osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: 
     if not len(ends) or not len(cands):
         return []
     levels = np.full(int(cands.line.max()) + 1, np.nan) if cand_level is None else np.asarray(cand_level, float)
+    # each dead end in one batch: the same links, bounded memory; batches side by side on threads
+    # (nearly all their time is shapely's and numpy's, which let go of the GIL)
+    batches = [ends[start:start + ENDS_PER_BATCH] for start in range(0, len(ends), ENDS_PER_BATCH)]
+    _ready_for_threads(osm, cands)
     links: dict[int, Link] = {}
-    for start in range(0, len(ends), ENDS_PER_BATCH):  # each dead end in one batch: the same links, bounded memory
-        links.update(_links_from(ends[start:start + ENDS_PER_BATCH], osm, cands, cand_conf, retraced, params, levels))
+    for found in in_order(lambda batch: _links_from(batch, osm, cands, cand_conf, retraced, params, levels),
+                          batches, min(len(batches), usable_cores(), MAX_THREADS)):
+        links.update(found)
     return _one_per_pair(links, osm)
+
+
+def _ready_for_threads(osm: OsmIndex, cands: Segments) -> None:
+    """Build the lazily built indexes the batches read, once, before any thread reads them."""
+    _ = (osm.segs.tree, osm.segs.unit, osm.line_tree, osm.line_of_vertex, osm.segment_at_vertex, osm.level,
+         osm.dead_end, osm.line_ends, cands.tree, cands.unit)
 
 
 def _links_from(ends: np.ndarray, osm: OsmIndex, cands: Segments, cand_conf: np.ndarray, retraced: np.ndarray,

@@ -77,6 +77,10 @@ class OsmIndex:
         ends[self.line_ends.ravel()] = True
         return ends & (self.key_uses[self.vertex_key] == 1)
 
+    @cached_property
+    def id_rank(self) -> np.ndarray:
+        """Per line: the rank of its OSM id among the distinct ids (sorting by it sorts by id)."""
+        return np.unique(self.osm_id, return_inverse=True)[1].ravel()
 
     @cached_property
     def direction(self) -> np.ndarray:
@@ -109,15 +113,25 @@ def index_osm(roads: RoadNetwork, crs: object) -> OsmIndex:
     frame = ways[keep] if len(ways) else ways
     xy = shapely.get_coordinates(metric)
     lonlat = shapely.get_coordinates(wgs)
-    if len(xy):
-        _, key = np.unique(np.round(xy * 100).astype(np.int64), axis=0, return_inverse=True)
-    else:
-        key = np.zeros(0, np.int64)
+    key = _centimetre_keys(xy)
     node_ids = {(coord_text(lon), coord_text(lat)): nid
                 for nid, (version, lon, lat) in roads.nodes.items() if version is not None and nid > 0}
     return OsmIndex(
         crs=crs, lines=metric, osm_id=frame["osm_id"].to_numpy(np.int64) if len(frame) else np.zeros(0, np.int64),
         highway=frame["highway"].to_numpy(object) if len(frame) else np.zeros(0, object),
         tags=list(frame["tags"]) if len(frame) else [], segs=explode(metric),
-        vertex_xy=xy, vertex_lonlat=lonlat, vertex_key=key.ravel(), node_ids=node_ids,
+        vertex_xy=xy, vertex_lonlat=lonlat, vertex_key=key, node_ids=node_ids,
     )
+
+
+def _centimetre_keys(xy: np.ndarray) -> np.ndarray:
+    """Per point: the rank of its centimetre cell among the distinct cells, in x-then-y order (the
+    labels ``np.unique(cells, axis=0)`` gives, from one int64 per cell, a fraction of its time)."""
+    if not len(xy):
+        return np.zeros(0, np.int64)
+    cells = np.round(xy * 100).astype(np.int64)
+    cells -= cells.min(axis=0)
+    rows = int(cells[:, 1].max()) + 1
+    if int(cells[:, 0].max()) >= np.iinfo(np.int64).max // rows:  # a continent in centimetres
+        return np.unique(cells, axis=0, return_inverse=True)[1].ravel()
+    return np.unique(cells[:, 0] * rows + cells[:, 1], return_inverse=True)[1]

@@ -10,15 +10,15 @@ one-thread answer (:func:`near_pairs`).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Set
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import shapely
 from shapely.geometry import LineString, MultiLineString
+
+from osmgap.core.threads import MAX_THREADS, in_order, usable_cores
 
 
 @dataclass
@@ -99,15 +99,12 @@ def sample(segs: Segments, step: float) -> Samples:
     if len(segs) == 0:
         return Samples(np.zeros((0, 2)), np.zeros(0, int), np.zeros(0), np.zeros((0, 2)), np.zeros(0, int))
     k = np.maximum(1, np.ceil(segs.length / step).astype(int))
-    seg = np.repeat(np.arange(len(segs)), k)
-    offsets = np.cumsum(k) - k
-    frac = (np.arange(len(seg)) - np.repeat(offsets, k)) / np.repeat(k, k)
-    # the far end of every line's last segment closes the line
-    ends = np.flatnonzero(segs.last)
-    seg = np.concatenate([seg, ends])
-    frac = np.concatenate([frac, np.ones(len(ends))])
-    order = np.lexsort((frac, seg))
-    seg, frac = seg[order], frac[order]
+    # k points from each segment's start, and the far end of every line's last segment closes
+    # the line: point j of a segment lies at j / k of it (j = k: its end)
+    count = k + segs.last
+    seg = np.repeat(np.arange(len(segs)), count)
+    offsets = np.cumsum(count) - count
+    frac = (np.arange(len(seg)) - np.repeat(offsets, count)) / np.repeat(k, count)
     xy = segs.a[seg] + frac[:, None] * (segs.b[seg] - segs.a[seg])
     along = segs.along[seg] + frac * segs.length[seg]
     return Samples(xy, segs.line[seg], along, segs.unit[seg], seg)
@@ -133,17 +130,12 @@ class Pairs:
 
 # A block of fewer points than this gains nothing from a thread of its own.
 THREAD_BLOCK = 50_000
-MAX_THREADS = 8
 
 
 def query_threads(points: int) -> int:
     """Threads for a bulk query about ``points`` points: one per THREAD_BLOCK, at most the cores
     this process may use and MAX_THREADS."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(MAX_THREADS, cores, points // THREAD_BLOCK))
+    return max(1, min(MAX_THREADS, usable_cores(), points // THREAD_BLOCK))
 
 
 def _in_blocks(count: int, threads: int, work: Callable[[int, int], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
@@ -154,8 +146,7 @@ def _in_blocks(count: int, threads: int, work: Callable[[int, int], tuple[np.nda
     if threads <= 1:
         return work(0, count)
     bounds = np.linspace(0, count, threads + 1).astype(int)
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="osmgap-query") as pool:
-        parts = list(pool.map(work, bounds[:-1].tolist(), bounds[1:].tolist()))
+    parts = list(in_order(lambda block: work(*block), zip(bounds[:-1].tolist(), bounds[1:].tolist()), threads))
     return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 

@@ -206,6 +206,9 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
     with (staged_output_dir(req.out) as stage,
           EarlyWrites(stage, run.evidence.prob, imagery, run.grid) as early):
         with timer("conflate"):
+            # the evidence and OSM live to the end: conflation's collections (its own and Python's,
+            # set off by its many allocations) skip them (100 km2: 1.3 s of 7 less)
+            freeze_long_lived()
             params = req.conflate
             if run.info["evidence"] == "gps":
                 from osmgap.gps.discovery import gps_conflate_params  # GPS runs only: see TYPE_CHECKING above

@@ -108,12 +108,16 @@ def test_roads_inside_mapped_parking_lots_are_low_priority_aisles(kotka, data):
     assert not any(s.evidence.get("parking_aisle") for s in plain)
 
 
-def test_mean_probabilities_of_many_lines_are_each_lines_own(sample):
-    """Gaps are scored in blocks of lines at once: the same numbers as one line at a time, on
-    the real sample's ways over a graded raster (its roads blurred), lines running off it too."""
+def test_mean_probabilities_of_many_lines_are_each_lines_own(sample, monkeypatch):
+    """Gaps are scored in blocks of lines at once, blocks side by side on threads: the same numbers
+    as one line at a time, on the real sample's ways over a graded raster (its roads blurred),
+    lines running off it too."""
     from scipy import ndimage
 
+    import osmgap.conflate.conflate as conflate_module
     from osmgap.conflate.conflate import mean_probabilities, mean_probability
+
+    monkeypatch.setattr(conflate_module, "usable_cores", lambda: 3)  # threads even on a one-core machine
 
     roads, grid, _ = sample
     metric = roads.ways.to_crs(grid.crs)

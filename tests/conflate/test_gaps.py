@@ -184,3 +184,28 @@ def test_a_levelled_source_finds_a_road_stacked_over_or_under_a_mapped_one(helsi
     assert _covered(run(as_candidates(helsinki.ways, levelled=True), osm, helsinki), helsinki, gone, crs) >= 0.9
     if tags[gone].get("tunnel") is None:  # imagery sees the street, and a street over a tunnel looks mapped
         assert _covered(run(as_candidates(helsinki.ways), osm, helsinki), helsinki, gone, crs) <= 0.1
+
+
+def test_each_point_is_given_to_the_nearest_way_the_smallest_id_first_within_a_metre(helsinki):
+    """Per sample the nearest OSM segment, ties within TIE_M going to the smallest OSM id, then the
+    nearer, then the first pair: what a sort of all pairs by sample, id and distance gives (real
+    Helsinki ways sampled every 2 m against themselves shifted 1.5 m, so junctions tie)."""
+    from osmgap.conflate.gaps import TIE_M, nearest_segment
+    from osmgap.conflate.osmindex import index_osm
+    from osmgap.core.segments import explode, near_pairs, sample
+
+    crs = extent_aoi(helsinki).metric_crs
+    osm = index_osm(helsinki, crs)
+    pts = sample(explode(shapely.transform(osm.lines, lambda xy: xy + 1.5)), 2.0)
+    pairs = near_pairs(pts, osm.segs, 6.0)
+    dmin, seg = nearest_segment(pairs, osm, len(pts))
+
+    close = np.flatnonzero(pairs.distance <= dmin[pairs.sample] + TIE_M)
+    order = close[np.lexsort((pairs.distance[close], osm.osm_id[osm.segs.line[pairs.segment[close]]],
+                              pairs.sample[close]))]
+    first = np.r_[True, pairs.sample[order][1:] != pairs.sample[order][:-1]]
+    expected = np.full(len(pts), -1)
+    expected[pairs.sample[order][first]] = pairs.segment[order][first]
+    tied = np.bincount(pairs.sample[close], minlength=len(pts)) > 1
+    assert tied.sum() > 1000 and (expected >= 0).mean() > 0.9  # many junction ties, nearly all points paired
+    np.testing.assert_array_equal(seg, expected)

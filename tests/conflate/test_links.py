@@ -128,3 +128,22 @@ def test_gap_points_are_spaced_as_by_linspace():
     owner = np.repeat(np.arange(len(counts)), counts)
     expected = np.concatenate([np.linspace(*INTERIOR, k) for k in counts])
     np.testing.assert_array_equal(_spaced(*INTERIOR, counts, owner), expected)
+
+
+def test_dead_ends_judged_in_batches_on_threads_give_the_links_of_one_batch(helsinki, connectors, monkeypatch):
+    """A city's dead ends are judged in batches side by side on threads: the same links, in the
+    same order, as all of them in one batch on one thread (real Helsinki ways, connectors deleted)."""
+    import osmgap.conflate.links as links
+
+    osm = without(helsinki, [c[0] for c in connectors])
+
+    def found(batch: int, cores: int) -> list[tuple]:
+        monkeypatch.setattr(links, "ENDS_PER_BATCH", batch)
+        monkeypatch.setattr(links, "usable_cores", lambda: cores)
+        result = run(as_candidates(helsinki.ways), osm, helsinki)
+        return [(s.id, s.geometry.wkt, s.confidence, [(j.way_id, j.node_id) for j in s.joins])
+                for s in result.suggestions if s.kind == "missing_link"]
+
+    alone = found(1_000_000, 1)
+    assert len(alone) >= len(connectors)  # every deleted connector comes back (the test above)
+    assert found(40, 4) == alone

@@ -6,6 +6,7 @@ import pytest
 import shapely
 
 import osmgap.core.segments as segments
+import osmgap.core.threads as threads
 from osmgap.core.segments import explode, near_pairs, query_threads, sample
 
 
@@ -39,8 +40,8 @@ def test_near_pairs_in_blocks_on_threads_equal_one_thread(ways_and_candidates, m
 
 
 def test_threads_follow_the_size_and_the_cores(monkeypatch):
-    monkeypatch.setattr(segments.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert query_threads(segments.THREAD_BLOCK - 1) == 1  # a small query runs alone
     assert query_threads(10 * segments.THREAD_BLOCK) == 2  # never more threads than cores
-    monkeypatch.setattr(segments.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert query_threads(100 * segments.THREAD_BLOCK) == segments.MAX_THREADS
