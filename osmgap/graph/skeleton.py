@@ -263,10 +263,14 @@ def _starts_near(coords: np.ndarray, node: dict) -> bool:
 
 
 def _drop_small_components(graph: nx.Graph, min_length_m: float) -> None:
-    for comp in list(nx.connected_components(graph)):
-        length = sum(d["length"] for _, _, d in graph.subgraph(comp).edges(data=True))
-        if length < min_length_m:
-            graph.remove_nodes_from(comp)
+    """Remove the components shorter than ``min_length_m`` in all, in place (their lengths summed
+    in one pass over the edges: a view of each component took a second at 100 km2)."""
+    components = list(nx.connected_components(graph))
+    label = {n: i for i, comp in enumerate(components) for n in comp}
+    length = [0.0] * len(components)
+    for u, _, d in graph.edges(data=True):
+        length[label[u]] += d["length"]
+    graph.remove_nodes_from([n for comp, total in zip(components, length) if total < min_length_m for n in comp])
 
 
 def graph_length_m(graph: nx.Graph) -> float:

@@ -223,15 +223,31 @@ def _near_any(values: np.ndarray, lines: set[float]) -> np.ndarray:
     return np.minimum(np.abs(values - below), np.abs(values - above)) <= ON_SEAM_M
 
 
+def _rounded_keys(xy: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per point, a number shared by the points equal to 6 decimals, numbered in order of first
+    appearance, and how many there are: what a dict of rounded tuples gives, without a Python
+    call per point (0.6 s at 100 km2)."""
+    if not len(xy):
+        return np.zeros(0, int), 0
+    x, y = np.round(xy, 6).T
+    order = np.lexsort((y, x))  # stable: each group's first is its first appearance
+    starts = np.r_[True, (x[order][1:] != x[order][:-1]) | (y[order][1:] != y[order][:-1])]
+    first = order[starts]
+    rank = np.empty(len(first), int)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    key = np.empty(len(xy), int)
+    key[order] = rank[np.cumsum(starts) - 1]
+    return key, len(first)
+
+
 def _seam_clusters(ends: np.ndarray, owner: np.ndarray, on_seam: np.ndarray) -> np.ndarray:
     """A node number per piece end: equal coordinates share one; seam ends also join ends of
     other tiles within SEAM_SNAP_M (connected components of the close pairs), whether or not
     those lie on the seam too: a junction just inside a neighbour's core is where the seam
     pieces end, and kept apart it would leave a split junction with a sub-metre loop."""
-    keys: dict[tuple[float, float], int] = {}
-    node = np.asarray([keys.setdefault((round(x, 6), round(y, 6)), len(keys)) for x, y in ends])
+    node, count = _rounded_keys(ends)
     pairs = np.asarray(sorted(cKDTree(ends).query_pairs(SEAM_SNAP_M)) if len(ends) > 1 else [], int).reshape(-1, 2)
     pairs = pairs[(on_seam[pairs[:, 0]] | on_seam[pairs[:, 1]]) & (owner[pairs[:, 0]] != owner[pairs[:, 1]])]
-    links = coo_matrix((np.ones(len(pairs)), (node[pairs[:, 0]], node[pairs[:, 1]])), shape=(len(keys), len(keys)))
+    links = coo_matrix((np.ones(len(pairs)), (node[pairs[:, 0]], node[pairs[:, 1]])), shape=(count, count))
     _, label = connected_components(links, directed=False)
     return label[node]

@@ -253,3 +253,20 @@ def test_stitched_nodes_sit_at_their_own_junction_ends_else_at_the_mean_of_all()
         own = member & ~on_seam
         chosen = ends[own if own.any() else member]
         assert (x, y) == pytest.approx((chosen[:, 0].mean(), chosen[:, 1].mean()), abs=1e-9)
+
+
+def test_piece_ends_equal_to_six_decimals_share_a_node_numbered_by_first_appearance(chicago_ways):
+    """Stitching numbers the piece ends as a dict of their coordinates rounded to 6 decimals
+    would, first seen first, without a Python call per end: ends of real Chicago ways, repeated
+    (shared nodes) and nudged below and above the rounding."""
+    from osmgap.scale.tiling import _rounded_keys
+
+    edges = np.asarray(chicago_ways.geometry.values, dtype=object)
+    xy = np.vstack([shapely.get_coordinates(shapely.get_point(edges, 0)),
+                    shapely.get_coordinates(shapely.get_point(edges, -1))])
+    xy = np.vstack([xy, xy[::3] + [4e-8, 0.0], xy[1::5] + [0.0, 3e-6]])
+    keys: dict[tuple[float, float], int] = {}
+    expected = np.asarray([keys.setdefault((round(x, 6), round(y, 6)), len(keys)) for x, y in xy])
+    numbers, count = _rounded_keys(xy)
+    assert count == len(keys) < len(xy)  # shared nodes and sub-micrometre nudges share a number
+    np.testing.assert_array_equal(numbers, expected)
