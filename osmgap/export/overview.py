@@ -23,7 +23,6 @@ from osmgap.core.osmtags import clean_text
 from osmgap.sources.xyz import AnyImagery, open_window_reader
 
 MAX_SIDE_PX = 1600
-DPI = 110
 BACKGROUND = "#f4f4f0"  # no imagery: a plain light ground
 KIND_STYLE = {  # colour, line width, line style, legend text
     "missing_road": ("#ff1744", 3.2, "-", "suggested missing roads"),
@@ -49,15 +48,11 @@ def read_backdrop(imagery: AnyImagery, analysis: Grid) -> tuple[Grid, np.ndarray
     return grid, rgb
 
 
-def _paths(geoms: Any, pixel: float = 0.0) -> list[np.ndarray]:
+def _paths(geoms: Any) -> list[np.ndarray]:
     """The (n, 2) vertex arrays of every line part of ``geoms``: one LineCollection draws them all
-    in one call, where a ``plot`` per line cost seconds on a large AOI. Vertices that move a line
-    by less than half a ``pixel`` (map units) are left out: they change no pixel of the picture,
-    and a city's 40,000 ways and their graph cost a second to draw with all of them."""
+    in one call, where a ``plot`` per line cost seconds on a large AOI."""
     parts = shapely.get_parts(np.asarray(list(geoms), dtype=object))
     lines = parts[np.isin(shapely.get_type_id(parts), (1, 2))] if len(parts) else parts
-    if pixel > 0 and len(lines):
-        lines = shapely.simplify(lines, pixel / 2, preserve_topology=False)
     return [shapely.get_coordinates(g) for g in lines]
 
 
@@ -82,16 +77,15 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
     extent = (t.c, t.c + t.a * grid.width, t.f + t.e * grid.height, t.f)
     aspect = grid.height / max(grid.width, 1)
     width_in = 9 if aspect <= 1.2 else max(5.0, 11 / aspect)
-    fig, ax = plt.subplots(figsize=(width_in, width_in * aspect), dpi=DPI)
-    pixel = (extent[1] - extent[0]) / (width_in * DPI)  # at least: the axes are narrower than the figure
+    fig, ax = plt.subplots(figsize=(width_in, width_in * aspect), dpi=110)
     if backdrop is not None:
         ax.imshow(np.moveaxis(backdrop[1], 0, -1), extent=extent, interpolation="bilinear")
     else:
         ax.set_facecolor(BACKGROUND)
-    ax.add_collection(LineCollection(_paths(osm_ways.to_crs(grid.crs).geometry.values, pixel), colors="#00b8d4", linewidths=2.2,
+    ax.add_collection(LineCollection(_paths(osm_ways.to_crs(grid.crs).geometry.values), colors="#00b8d4", linewidths=2.2,
                                      alpha=0.9))
     edges = [data["geometry"] for _, _, data in graph.edges(data=True)]
-    ax.add_collection(LineCollection(_paths(edges, pixel), colors="#ffab00", linewidths=1.0, linestyles="--", alpha=0.9))
+    ax.add_collection(LineCollection(_paths(edges), colors="#ffab00", linewidths=1.0, linestyles="--", alpha=0.9))
     geoms = gpd.GeoSeries([s.geometry for s in suggestions], crs=WGS84).to_crs(grid.crs).values
     kinds = np.asarray([s.kind for s in suggestions], dtype=object)
     counts = {str(k): int(n) for k, n in zip(*np.unique(kinds, return_counts=True))} if len(kinds) else {}
@@ -102,7 +96,7 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
                     markeredgecolor="white")
         else:
             colour, width, style, _ = KIND_STYLE.get(kind, KIND_STYLE["missing_road"])
-            ax.add_collection(LineCollection(_paths(picked, pixel), colors=colour, linewidths=width, linestyles=style,
+            ax.add_collection(LineCollection(_paths(picked), colors=colour, linewidths=width, linestyles=style,
                                              alpha=0.95))
             if kind == MISSING_CONNECTION:
                 ends = shapely.get_coordinates(shapely.boundary(picked))
