@@ -209,3 +209,19 @@ def test_each_point_is_given_to_the_nearest_way_the_smallest_id_first_within_a_m
     tied = np.bincount(pairs.sample[close], minlength=len(pts)) > 1
     assert tied.sum() > 1000 and (expected >= 0).mean() > 0.9  # many junction ties, nearly all points paired
     np.testing.assert_array_equal(seg, expected)
+
+
+def test_osm_vertices_sharing_a_centimetre_share_a_key(helsinki):
+    """Shared OSM nodes are recognised by their centimetre cell: the keys are the labels that
+    ``np.unique(cells, axis=0)`` gives (real Helsinki vertices), and so they stay for coordinates
+    too far apart to pack into one integer."""
+    from osmgap.conflate.osmindex import _centimetre_keys, index_osm
+
+    osm = index_osm(helsinki, extent_aoi(helsinki).metric_crs)
+    cells = np.round(osm.vertex_xy * 100).astype(np.int64)
+    expected = np.unique(cells, axis=0, return_inverse=True)[1].ravel()
+    assert len(np.unique(expected)) < len(expected)  # junctions: vertices of several ways
+    np.testing.assert_array_equal(osm.vertex_key, expected)
+    far = osm.vertex_xy * [1.0, 1e9]  # 1e15 m north-south: packed, the cells would overflow
+    np.testing.assert_array_equal(_centimetre_keys(far),
+                                  np.unique(np.round(far * 100).astype(np.int64), axis=0, return_inverse=True)[1].ravel())
