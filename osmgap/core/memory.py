@@ -92,6 +92,20 @@ def frozen_for_the_run() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No automatic garbage collection inside: building a large structure without cycles (a parsed
+    JSON document) sets off full passes that walk everything alive and free nothing (0.7 s of
+    parsing a 20 MB GeoJSON of 40,960 ways)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def return_freed_memory() -> None:
     """Collect garbage and ask glibc to return its free heap to the system (no-op elsewhere)."""
     gc.collect()

@@ -19,6 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.aoi import Aoi
 from osmgap.core.datamodel import NO_GEOMETRY, NOT_A_LINE, NOT_FINITE, RoadNetwork
+from osmgap.core.memory import collector_paused
 from osmgap.core.osmtags import ROAD_CLASSES
 from osmgap.errors import InputError, one_line
 from osmgap.sources import osmways
@@ -50,7 +51,8 @@ def load_geojson(path: Path, aoi: Aoi) -> RoadNetwork:
 def _geojson_features(path: Path) -> list[dict[str, Any]]:
     """The features of a FeatureCollection or single Feature; InputError for anything else."""
     try:
-        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
+        with collector_paused():  # a parsed document has no cycles to collect
+            doc = json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InputError(path, "not UTF-8 text (a binary file?): expected GeoJSON") from None
     except json.JSONDecodeError as exc:

@@ -120,3 +120,27 @@ def test_trim_hands_back_holes_in_the_heap():
     freed = {how: float(subprocess.run([sys.executable, "-c", HOLES_SCRIPT, how], capture_output=True, text=True,
                                        check=True).stdout) for how in ("trim", "keep")}
     assert freed["trim"] > 60 and freed["keep"] < 10
+
+
+def test_the_collector_is_paused_inside_and_left_as_it_was():
+    import gc
+
+    from osmgap.core.memory import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had switched it off keeps it off
+    finally:
+        gc.enable()
+    try:
+        with collector_paused():
+            raise ValueError("a bad file")
+    except ValueError:
+        pass
+    assert gc.isenabled()
