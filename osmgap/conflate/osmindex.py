@@ -15,7 +15,7 @@ import shapely
 
 from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.osmtags import LEVEL_TAGS, NO_SEPARATION, coord_text, direction, way_level
-from osmgap.core.segments import Segments, explode
+from osmgap.core.segments import Segments, explode, point_groups
 
 
 @dataclass
@@ -125,13 +125,6 @@ def index_osm(roads: RoadNetwork, crs: object) -> OsmIndex:
 
 
 def _centimetre_keys(xy: np.ndarray) -> np.ndarray:
-    """Per point: the rank of its centimetre cell among the distinct cells, in x-then-y order (the
-    labels ``np.unique(cells, axis=0)`` gives, from one int64 per cell, a fraction of its time)."""
-    if not len(xy):
-        return np.zeros(0, np.int64)
+    """Per point: the number of its centimetre cell among the distinct cells, in x-then-y order."""
     cells = np.round(xy * 100).astype(np.int64)
-    cells -= cells.min(axis=0)
-    rows = int(cells[:, 1].max()) + 1
-    if int(cells[:, 0].max()) >= np.iinfo(np.int64).max // rows:  # a continent in centimetres
-        return np.unique(cells, axis=0, return_inverse=True)[1].ravel()
-    return np.unique(cells[:, 0] * rows + cells[:, 1], return_inverse=True)[1]
+    return point_groups(cells[:, 0], cells[:, 1])[0]

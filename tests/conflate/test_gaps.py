@@ -213,8 +213,8 @@ def test_each_point_is_given_to_the_nearest_way_the_smallest_id_first_within_a_m
 
 def test_osm_vertices_sharing_a_centimetre_share_a_key(helsinki):
     """Shared OSM nodes are recognised by their centimetre cell: the keys are the labels that
-    ``np.unique(cells, axis=0)`` gives (real Helsinki vertices), and so they stay for coordinates
-    too far apart to pack into one integer."""
+    ``np.unique(cells, axis=0)`` gives (real Helsinki vertices), also for coordinates whose cells
+    span more than an int64 could hold packed into one number."""
     from osmgap.conflate.osmindex import _centimetre_keys, index_osm
 
     osm = index_osm(helsinki, extent_aoi(helsinki).metric_crs)
@@ -222,6 +222,6 @@ def test_osm_vertices_sharing_a_centimetre_share_a_key(helsinki):
     expected = np.unique(cells, axis=0, return_inverse=True)[1].ravel()
     assert len(np.unique(expected)) < len(expected)  # junctions: vertices of several ways
     np.testing.assert_array_equal(osm.vertex_key, expected)
-    far = osm.vertex_xy * [1.0, 1e9]  # 1e15 m north-south: packed, the cells would overflow
+    far = osm.vertex_xy * [1.0, 1e9]  # 1e15 m north-south
     np.testing.assert_array_equal(_centimetre_keys(far),
                                   np.unique(np.round(far * 100).astype(np.int64), axis=0, return_inverse=True)[1].ravel())
