@@ -24,9 +24,9 @@ import functools
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -251,20 +251,34 @@ def torch_threads(n: int) -> Iterator[None]:
 
 def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
                        origins: list[tuple[int, int]], region: tuple[int, int, int, int], tile: int, overlap: int,
-                       batch: int | None = None, device: torch.device | None = None, views: int | None = None,
-                       compile: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                       **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     """The blend-weighted sum of the windows at ``origins`` (tile x tile, read through ``read``)
     and the sum of their weights, over ``region`` of a (height, width) image. The probability is
     their ratio; sums of disjoint sets of windows add up, so a tiled run can give each window to
-    one tile only (osmgap.scale.tiled) and still get the uncut run's probabilities. On a CPU the
-    windows run in :func:`cpu_lanes`, and are added up in order, whichever lane finished first.
-    ``views``: orientations per window (None: :func:`default_views`)."""
+    one tile only (osmgap.scale.tiled) and still get the uncut run's probabilities.
+    ``kwargs``: those of :func:`accumulate_regions`."""
+    with closing(accumulate_regions(net, meta, read, height, width, [(origins, region)], tile, overlap, **kwargs)) as sums:
+        return next(sums)
+
+
+Region = tuple[list[tuple[int, int]], tuple[int, int, int, int]]  # window origins, (row0, col0, row1, col1)
+
+
+def accumulate_regions(net: torch.nn.Module, meta: ModelMeta, read: TileReader, height: int, width: int,
+                       regions: list[Region], tile: int, overlap: int,
+                       batch: int | None = None, device: torch.device | None = None, views: int | None = None,
+                       compile: bool = False) -> Generator[tuple[np.ndarray, np.ndarray], None, None]:
+    """:func:`accumulate_windows` of each region in turn, yielded as each is complete, all in one
+    stream of windows: the windows of the next region are read, and go through the net, while the
+    last of this one finish and its sums are used. Region by region, the stream drained at every
+    boundary: the lanes waited for the last window and the first read (on a CPU), and beside a GPU,
+    where a region's windows are one batch, reading never overlapped the forward pass.
+    A region's windows are batched as alone (batches never span regions), so its sums are the
+    same, bit for bit. On a CPU the windows run in :func:`cpu_lanes`, and are added up in order,
+    whichever lane finished first. ``views``: orientations per window (None: :func:`default_views`)."""
     device = device or pick_device()
     views = views or default_views(device)
     weight = blend_window(tile, overlap)
-    r0, c0, r1, c1 = region
-    acc = np.zeros((r1 - r0, c1 - c0), np.float32)
-    cov = np.zeros_like(acc)
     mean = torch.tensor(meta.mean, device=device)[None, :, None, None]
     std = torch.tensor(meta.std, device=device)[None, :, None, None]
     run_net = compiled(net) if compile else net  # weights channels-last: predict_raster, osmgap.scale.tiled._model
@@ -278,16 +292,22 @@ def accumulate_windows(net: torch.nn.Module, meta: ModelMeta, read: TileReader, 
     # one lane on a GPU, and for a compiled net (dynamo compiles on the first call: not from two threads at once)
     cpu = device.type == "cpu" and not compile
     lanes, per_lane = cpu_lanes(torch.get_num_threads()) if cpu else (1, torch.get_num_threads())
-    groups = list(_batches(origins, batch or auto_batch(tile, device, len(origins))))
-    with torch_threads(per_lane):
-        for group, tiles, prob in _forward_ahead(read, groups, tile, forward, lanes, reading_threads(device)):
-            for (r, c), p, (_, valid) in zip(group, prob, tiles):
-                h, w = min(tile, height - r), min(tile, width - c)
-                wgt = weight[:h, :w] * valid[:h, :w]
-                a0, a1, b0, b1 = max(r, r0), min(r + h, r1), max(c, c0), min(c + w, c1)
-                acc[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += (p[:h, :w] * wgt)[a0 - r:a1 - r, b0 - c:b1 - c]
-                cov[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += wgt[a0 - r:a1 - r, b0 - c:b1 - c]
-    return acc, cov
+    size = batch or auto_batch(tile, device, max((len(o) for o, _ in regions), default=1))
+    per_region = [list(_batches(origins, size)) for origins, _ in regions]
+    groups = [g for gs in per_region for g in gs]
+    with torch_threads(per_lane), closing(_forward_ahead(read, groups, tile, forward, lanes, reading_threads(device))) as stream:
+        for (_, region), own in zip(regions, per_region):
+            r0, c0, r1, c1 = region
+            acc = np.zeros((r1 - r0, c1 - c0), np.float32)
+            cov = np.zeros_like(acc)
+            for group, tiles, prob in itertools.islice(stream, len(own)):
+                for (r, c), p, (_, valid) in zip(group, prob, tiles):
+                    h, w = min(tile, height - r), min(tile, width - c)
+                    wgt = weight[:h, :w] * valid[:h, :w]
+                    a0, a1, b0, b1 = max(r, r0), min(r + h, r1), max(c, c0), min(c + w, c1)
+                    acc[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += (p[:h, :w] * wgt)[a0 - r:a1 - r, b0 - c:b1 - c]
+                    cov[a0 - r0:a1 - r0, b0 - c0:b1 - c0] += wgt[a0 - r:a1 - r, b0 - c:b1 - c]
+            yield acc, cov
 
 
 def reading_threads(device: torch.device) -> int:
@@ -301,7 +321,7 @@ def reading_threads(device: torch.device) -> int:
 
 def _forward_ahead(read: TileReader, groups: list[list[tuple[int, int]]], tile: int,
                    forward: Callable[[Windows], np.ndarray], lanes: int, readers: int = 1,
-                   ) -> Iterator[tuple[list[tuple[int, int]], Windows, np.ndarray]]:
+                   ) -> Generator[tuple[list[tuple[int, int]], Windows, np.ndarray], None, None]:
     """Each group of window origins, in order, with its windows read and their probabilities.
 
     ``readers`` threads read windows, each window on its own (``read`` must then be safe to call

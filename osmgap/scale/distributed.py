@@ -46,15 +46,17 @@ def threads_per_worker(workers: int) -> int:
 
 
 def run_jobs(func: Callable[[Any], Any], jobs: Sequence[Any], on_result: Callable[[Any], None],
-             workers: int = 1, scheduler: str | None = None, label: str = "tiles") -> None:
+             workers: int = 1, scheduler: str | None = None, label: str = "tiles",
+             in_process: Callable[[Sequence[Any]], Iterator[Any]] | None = None) -> None:
     """``on_result(func(job))`` for every job, on Dask; ``workers=0`` without a scheduler runs
-    them in this process (no cluster start-up, for small runs and tests)."""
+    them in this process (no cluster start-up, for small runs and tests), one after another or
+    as ``in_process(jobs)`` yields their results, in order."""
     if not jobs:
         return
     bar = tqdm(total=len(jobs), desc=label, unit=label.rstrip("s"), disable=None)
     try:
-        results = (_serial(func, jobs) if workers <= 0 and not scheduler
-                   else _on_dask(func, jobs, workers, scheduler))
+        results = (_on_dask(func, jobs, workers, scheduler) if workers > 0 or scheduler
+                   else in_process(jobs) if in_process is not None else _serial(func, jobs))
         for result in results:
             if isinstance(result, Failed):
                 raise InputError(result.source, result.problem)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ from osmgap.model.infer import predict_raster, tile_origins, window_size
 from osmgap.model.nets import load_checkpoint
 from osmgap.scale.graph_tiles import GPU_MAX_GRAPH_PROCESSES, GraphTiles, graph_processes, tiles_needed
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, SELF_TILE_PX, ScaleOptions, self_tiling
-from osmgap.scale.tiled import TileJob, run_tile, tiled_evidence
+from osmgap.scale.tiled import TileJob, _Adder, run_tile, run_tiles, tiled_evidence
 from osmgap.scale.tilestore import TileStore
 from osmgap.scale.tiling import SEAM_SNAP_M, Tile, _node_coords, plan_tiles, plan_window_tiles, stitch, window_box
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
@@ -270,3 +272,65 @@ def test_piece_ends_equal_to_six_decimals_share_a_node_numbered_by_first_appeara
     numbers, count = _rounded_keys(xy)
     assert count == len(keys) < len(xy)  # shared nodes and sub-micrometre nudges share a number
     np.testing.assert_array_equal(numbers, expected)
+
+
+def test_tiles_in_one_stream_sum_as_each_alone_and_read_ahead_across_tiles(chip, monkeypatch):
+    """``run_tiles`` runs a process's tiles as one stream of windows: each tile's sums are bit for
+    bit those of :func:`run_tile` alone (two CPU lanes), and the next tile's windows are read
+    while the caller is still busy with this one (tile by tile, nothing was read until it asked)."""
+    aoi, imagery, grid, _, _ = chip
+    tiles = plan_window_tiles(grid, 64, WINDOW, WINDOW_OVERLAP)
+    jobs = [TileJob(imagery, grid, t, None, WINDOW, WINDOW_OVERLAP, 1, 0) for t in tiles]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        alone = [run_tile(job) for job in jobs]
+        read: list[tuple[int, int]] = []
+        real_read = WindowReader.read
+        monkeypatch.setattr(WindowReader, "read", lambda self, r, c, h, w: (read.append((r, c)), real_read(self, r, c, h, w))[1])
+        streamed = run_tiles(jobs)
+        for i, one in enumerate(alone):
+            result = next(streamed)
+            assert result.key == one.key
+            np.testing.assert_array_equal(result.acc, one.acc)
+            np.testing.assert_array_equal(result.cov, one.cov)
+            if i + 1 < len(jobs):
+                time.sleep(0.3)  # the caller at work on this tile: the stream goes on reading
+                assert jobs[i + 1].tile.origins[0] in read
+        assert next(streamed, None) is None
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_finished_tiles_are_added_beside_the_next_in_order_and_their_errors_raised():
+    """``_Adder`` hands tiles to ``finished`` in its own thread, one behind the caller, in the order
+    given; an error there is raised at the next tile, and on leaving the block."""
+    done: list[int] = []
+    callers: set[str] = set()
+
+    def finished(n: int) -> None:
+        time.sleep(0.05)
+        callers.add(threading.current_thread().name)
+        done.append(n)
+
+    started = time.perf_counter()
+    with _Adder(finished) as adder:
+        for n in range(4):
+            adder.submit(n)
+        handed = time.perf_counter() - started
+    assert done == [0, 1, 2, 3]
+    assert handed < 0.2 and threading.current_thread().name not in callers  # the last one was added after
+
+    def broken(n: int) -> None:
+        if n == 1:
+            raise OSError("disk full: probability.f32")
+        done.append(n)
+
+    with pytest.raises(OSError, match="disk full"):
+        with _Adder(broken) as adder:
+            adder.submit(1)
+            adder.submit(2)
+    with pytest.raises(OSError, match="disk full"):
+        with _Adder(broken) as adder:
+            adder.submit(1)
