@@ -37,7 +37,7 @@ from osmgap.conflate.support import find_unsupported
 from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import CUT_AT_EDGE, WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
-from osmgap.core.memory import release_pages, return_freed_memory
+from osmgap.core.memory import release_pages, trim_heap
 from osmgap.core.threads import MAX_THREADS, in_order, usable_cores
 
 __all__ = ["ConflateParams", "Evidence", "Conflation", "conflate", "missing_roads", "mean_probability", "stable_id"]
@@ -187,10 +187,12 @@ def _raster_window(p: ProbabilityRaster) -> Callable[[Grid], np.ndarray]:
 def _settle(prob: ProbabilityRaster | None) -> None:
     """Between the large steps of a city-sized conflation: hand the heap that a step's temporary
     arrays left back to the system, and drop the pages of a file-backed probability raster that
-    the step read (bench/speed.py: both grow with the AOI otherwise)."""
+    the step read (bench/speed.py: both grow with the AOI otherwise). No collection: the steps
+    leave no cycles (one after conflation at 102.7 km2 takes 0.01 s), and each walked every
+    object alive (0.07 s)."""
     if prob is not None:
         release_pages(prob.prob)
-    return_freed_memory()
+    trim_heap()
 
 
 def _moved(prob: ProbabilityRaster | None, by: tuple[float, float]) -> ProbabilityRaster | None:
