@@ -67,11 +67,20 @@ def suggestion_feature(suggestion: Suggestion,
 
 def write_suggestions_geojson(path: str | Path, suggestions: list[Suggestion],
                               extra_properties: dict[str, Any] | None = None) -> None:
-    """Write the FeatureCollection atomically (UTF-8, indented, deterministic)."""
+    """Write the FeatureCollection atomically (UTF-8, one feature a line, deterministic)."""
     fc = suggestions_feature_collection(suggestions, extra_properties)
-    text = json.dumps(fc, ensure_ascii=False, indent=2, allow_nan=False)
-    write_bytes_atomic(path, (text + "\n").encode("utf-8"))
+    write_bytes_atomic(path, feature_lines(fc).encode("utf-8"))
     _warn_dropped(path, suggestions)
+
+
+def feature_lines(fc: dict[str, Any]) -> str:
+    """A FeatureCollection as JSON text with each feature on a line of its own: as readable and as
+    easy to compare line by line as an indented file, and written by json's C encoder, which an
+    indent turns off (3,733 suggestions: 0.65 s in json's Python encoder)."""
+    head = json.dumps({k: v for k, v in fc.items() if k != "features"}, ensure_ascii=False, allow_nan=False)
+    features = [json.dumps(f, ensure_ascii=False, allow_nan=False) for f in fc["features"]]
+    body = "[\n" + ",\n".join(features) + "\n]" if features else "[]"
+    return f'{head[:-1]}, "features": {body}}}\n' if head != "{}" else f'{{"features": {body}}}\n'
 
 
 def maproulette_lines(suggestions: list[Suggestion],

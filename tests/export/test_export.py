@@ -16,6 +16,7 @@ from osmgap.core.aoi import reproject, utm_crs_for
 from osmgap.core.datamodel import WGS84, Suggestion
 from osmgap.core.osmtags import ROAD_CLASSES, coord_text
 from osmgap.export.geojson import (
+    feature_lines,
     maproulette_lines,
     suggestions_feature_collection,
     write_maproulette,
@@ -247,6 +248,23 @@ def test_geojson_features(suggestions):
         assert p["evidence_gps_points"] == 7 and isinstance(p["evidence_image_score"], float)
         assert "evidence_detail" not in p  # nested evidence is not flattened
         assert p["imagery_attribution"] == EXTRA["imagery_attribution"]
+
+
+def test_suggestions_geojson_is_the_collection_one_feature_a_line(suggestions, tmp_path):
+    """The file reads back as the collection built in memory, with each feature on a line of its
+    own (compact, UTF-8 as it is); an empty run writes an empty collection; NaN is refused."""
+    path = tmp_path / "s.geojson"
+    write_suggestions_geojson(path, suggestions, EXTRA)
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == suggestions_feature_collection(suggestions, EXTRA)
+    lines = text.splitlines()
+    assert len(lines) == len(suggestions) + 2 and text.endswith("]}\n")
+    for line, s in zip(lines[1:-1], suggestions, strict=True):
+        assert json.loads(line.rstrip(","))["id"] == s.id
+    write_suggestions_geojson(path, [], EXTRA)
+    assert json.loads(path.read_text()) == {"type": "FeatureCollection", "features": []}
+    with pytest.raises(ValueError, match="JSON compliant"):
+        feature_lines({"type": "FeatureCollection", "features": [{"properties": {"x": float("nan")}}]})
 
 
 def test_extra_properties_may_not_shadow_suggestion_fields(suggestions):
