@@ -100,6 +100,8 @@ class OsmIndex:
     def on_own_level(self, line: int) -> bool:
         """Bridges, tunnels and layered ways may cross others without a junction."""
         tags = self.tags[line]
+        if not any(key in tags for key in LEVEL_TAGS):  # most ways
+            return False
         return any(str(tags.get(k, "")).strip().lower() not in NO_SEPARATION for k in LEVEL_TAGS)
 
 

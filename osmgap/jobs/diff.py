@@ -37,6 +37,7 @@ from osmgap.core.memory import (
     return_freed_memory,
     trim_heap,
 )
+from osmgap.core.threads import usable_cores
 from osmgap.errors import InputError
 from osmgap.export.overview import render_overview
 from osmgap.export.suggestion_files import write_suggestion_files
@@ -219,6 +220,9 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
             result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
             if run.evidence.prob is not None:
                 release_pages(run.evidence.prob.prob)  # a self-tiled AOI's file-backed raster: read again when written
+        # a large AOI's COG and backdrop (not begun beside conflation, for its memory) begin now, beside
+        # the Python work of writing: one core is left to that work, the rest compress
+        early.start(threads=max(1, usable_cores() - 1))
         suggestions = result.suggestions
         if run.carriageways:  # a carriageway the GPS ridge already drew is not suggested twice
             from osmgap.gps.carriageways import not_suggested  # GPS runs only: see TYPE_CHECKING above
@@ -266,11 +270,11 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
                 per_suggestion["evidence_source"] = "GPS traces"
         with timer("write"), collector_paused():  # as in conflation
             write_suggestion_files(stage, suggestions, aoi.bounds, roads.nodes, notes, per_suggestion)
-            early.probability()  # imagery evidence: its stitched probability as a COG
             render_overview(stage / "overview.png", imagery, run.grid, roads.ways, run.evidence.graph, suggestions,
                             f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
                             " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]],
                             backdrop=early.backdrop())
+            early.probability()  # imagery evidence: its stitched probability as a COG
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
         summary["peak_rss_mb"] = timer.peak_rss_mb
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))

@@ -4,7 +4,8 @@ The probability COG and the overview's imagery backdrop depend on nothing confla
 both are mostly GDAL work (compressing, decoding), which releases the GIL: in a thread they take
 the second CPU while conflation, pure Python and shapely, keeps the first. Their buffers then add
 to conflation's memory (~135 MB at 100 km2), so above OVERLAP_MAX_PX analysis pixels, where a
-run's peak nears the 2 GB it must stay under, they are made after conflation instead, in turn.
+run's peak nears the 2 GB it must stay under, they start after conflation instead (:meth:`start`),
+beside the writing of the suggestion files and the drawing of the overview, also Python's work.
 """
 from __future__ import annotations
 
@@ -34,8 +35,14 @@ class EarlyWrites:
         self._probability: Future[Path | None] | None = None
         self._backdrop: Future[tuple[Grid, np.ndarray] | None] | None = None
         if grid.width * grid.height <= OVERLAP_MAX_PX:
-            self._probability = self._pool.submit(self._write_probability)
+            self.start()
+
+    def start(self, threads: int = 1) -> None:
+        """Start both now, if not yet started, the backdrop first (the overview waits for it; the
+        COG only the end of the run); ``threads``: GDAL's compression threads for the COG."""
+        if self._probability is None:
             self._backdrop = self._pool.submit(self._read_backdrop)
+            self._probability = self._pool.submit(self._write_probability, threads)
 
     def _write_probability(self, threads: int = 1) -> Path | None:
         return (write_probability_tif(self._stage / "probability.tif", self._prob, threads)

@@ -29,8 +29,13 @@ def _lines(result, crs, kinds=("missing_road", "missing_link")):
     return [(s, reproject(s.geometry, WGS84, crs)) for s in result.suggestions if s.kind in kinds]
 
 
-def test_a_candidate_along_a_mapped_way_yields_only_its_continuation(kotka):
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_candidate_along_a_mapped_way_yields_only_its_continuation(kotka, reverse):
+    """Either way the candidate line runs, the piece it leaves is walked back (or on) along it to
+    the node where it meets the mapped way."""
     ways = kotka.ways[kotka.ways["osm_id"].isin([ALONG, CONTINUATION])]
+    if reverse:
+        ways = ways.set_geometry(shapely.reverse(ways.geometry.values))
     crs = extent_aoi(kotka).metric_crs
     assert candidate_graph(as_candidates(ways), crs).number_of_edges() == 1  # merged into one line
     result = run(as_candidates(ways), without(kotka, [CONTINUATION]), kotka)

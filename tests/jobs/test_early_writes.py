@@ -1,6 +1,6 @@
 """The outputs made beside conflation (osmgap.jobs.early_writes) on the real Paris chip: the same
-files as made in turn; started at once for an ordinary AOI, only when asked for above the size
-where their buffers would stack on conflation's memory."""
+files as made in turn; started at once for an ordinary AOI; above the size where their buffers
+would stack on conflation's memory, only when started (after conflation) or asked for."""
 import time
 
 import numpy as np
@@ -11,6 +11,13 @@ from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.export.overview import read_backdrop
 from osmgap.export.probability import write_probability_tif
 from osmgap.sources.imagery import analysis_grid, open_imagery
+
+
+def _appears(path, seconds=30.0):
+    deadline = time.time() + seconds
+    while not path.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    return path.exists()
 
 
 def _inputs(paris, paris_aoi):
@@ -25,10 +32,7 @@ def test_made_beside_conflation_they_equal_those_made_in_turn(paris, paris_aoi, 
     imagery, grid, prob = _inputs(paris, paris_aoi)
     (tmp_path / "early").mkdir()
     with early_writes.EarlyWrites(tmp_path / "early", prob, imagery, grid) as early:
-        deadline = time.time() + 30
-        while not (tmp_path / "early" / "probability.tif").exists() and time.time() < deadline:
-            time.sleep(0.05)  # started at once, before anyone asks
-        assert (tmp_path / "early" / "probability.tif").exists()
+        assert _appears(tmp_path / "early" / "probability.tif")  # started at once, before anyone asks
         shown, rgb = early.backdrop()
     write_probability_tif(tmp_path / "turn.tif", prob)
     with rasterio.open(tmp_path / "early" / "probability.tif") as a, rasterio.open(tmp_path / "turn.tif") as b:
@@ -45,3 +49,20 @@ def test_above_the_size_limit_nothing_starts_until_asked(paris, paris_aoi, tmp_p
         assert not (tmp_path / "probability.tif").exists()
         assert early.probability() == tmp_path / "probability.tif" and (tmp_path / "probability.tif").exists()
         assert early.backdrop() is not None
+
+
+def test_above_the_size_limit_start_begins_both_in_the_background(paris, paris_aoi, tmp_path, monkeypatch):
+    imagery, grid, prob = _inputs(paris, paris_aoi)
+    monkeypatch.setattr(early_writes, "OVERLAP_MAX_PX", grid.width * grid.height - 1)
+    with early_writes.EarlyWrites(tmp_path, prob, imagery, grid) as early:
+        time.sleep(0.3)
+        assert not (tmp_path / "probability.tif").exists()
+        early.start(threads=2)
+        assert _appears(tmp_path / "probability.tif")  # nobody asked for it
+        shown, rgb = early.backdrop()
+        early.start()  # once started, a second start changes nothing
+        assert early.probability() == tmp_path / "probability.tif"
+    write_probability_tif(tmp_path / "turn.tif", prob)
+    with rasterio.open(tmp_path / "probability.tif") as a, rasterio.open(tmp_path / "turn.tif") as b:
+        assert np.array_equal(a.read(), b.read()) and a.transform == b.transform
+    assert np.array_equal(rgb, read_backdrop(imagery, grid)[1])
