@@ -131,8 +131,10 @@ def check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     check(args)
     from osmgap.jobs.diff import DiffRequest, ImageryLicence, record_diff, run_diff
-    from osmgap.sources.gps import parse_column_mapping
     from osmgap.workspace.store import check_aoi, check_state
+
+    if args.gps_columns:  # the GPS reader imports numba (0.27 s): only for runs with traces
+        from osmgap.sources.gps import parse_column_mapping
 
     licence = ImageryLicence(args.imagery_licence, args.imagery_attribution, args.imagery_date, args.imagery_cleared)
     if args.xyz:

@@ -42,7 +42,8 @@ def test_version_is_printed(capsys):
 
 
 def test_a_candidates_diff_never_imports_torch(tmp_path, data):
-    """Issue 17: road lines need no model, so a candidates run pays nothing for torch and smp."""
+    """Issue 17: road lines need no model, so a candidates run pays nothing for torch and smp, nor,
+    without traces, for the GPS modules' numba."""
     from tests.conftest import PROJECT
 
     sample = PROJECT / "sample_aoi" / "paris-1447"
@@ -52,4 +53,4 @@ def test_a_candidates_diff_never_imports_torch(tmp_path, data):
                           capture_output=True, text=True, timeout=300)
     loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert (tmp_path / "out" / "suggestions.osm").is_file()  # the run did happen
-    assert not loaded & {"torch", "segmentation_models_pytorch", "torchvision"}
+    assert not loaded & {"torch", "segmentation_models_pytorch", "torchvision", "numba"}
