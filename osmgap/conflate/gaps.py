@@ -138,15 +138,12 @@ def find_gaps(cands: Candidates, pr: Probe, osm: OsmIndex, params: ConflateParam
     # scored on the evidence, not on a free end's join: GPS evidence stops up to 30 m short
     # of the street it joins, where the map explains the trips and the raster holds nothing
     scores = score(merged) if score is not None and merged else conf
-    gaps = []
-    for line, joins, c, h, lv, t in zip(merged, _end_joins(merged, ends, osm, params, portals), scores, highway,
-                                         levels, tags):
-        gap = _joined(line, joins)
+    gaps = _joined(merged, _end_joins(merged, ends, osm, params, portals))
+    for gap, c, h, lv, t in zip(gaps, scores, highway, levels, tags):
         gap.confidence = float(c)
         gap.highway = h
         gap.level = float(lv)
         gap.level_tags = from_level_key(t)
-        gaps.append(gap)
     return _filter(gaps, osm, params, {} if dropped is None else dropped, portals)
 
 
@@ -291,24 +288,41 @@ def _key(xy: tuple[float, ...]) -> tuple[int, int]:
     return round(xy[0] * 100), round(xy[1] * 100)
 
 
-def _joined(line: LineString, joins: dict[int, Join]) -> Gap:
-    """``line`` extended at each end to the OSM point it joins (``joins`` by end, 0 or -1); an end
-    within END_MOVE_M of that point is moved onto it instead. Two gaps that meet on an OSM way
-    end at the same point: extended by a stub of a few centimetres each, they would share the
-    stub (JOSM: overlapping highways)."""
-    coords = [tuple(c[:2]) for c in line.coords]
-    kept = []
-    for end in (0, -1):
-        join = joins.get(end)
-        if join is None:
-            continue
-        xy = coords[end]
-        kept.append(Join(end, join.segment, join.vertex, join.xy))
-        if np.hypot(join.xy[0] - xy[0], join.xy[1] - xy[1]) > END_MOVE_M:
-            coords = [join.xy, *coords] if end == 0 else [*coords, join.xy]
-        else:
-            coords[end] = join.xy
-    return Gap(LineString(coords), kept, 0.0, "road")
+def _joined(lines: list[LineString], joins: list[dict[int, Join]]) -> list[Gap]:
+    """Each line extended at each end to the OSM point it joins (``joins``: per line, by end, 0 or
+    -1); an end within END_MOVE_M of that point is moved onto it instead. Two gaps that meet on an
+    OSM way end at the same point: extended by a stub of a few centimetres each, they would share
+    the stub (JOSM: overlapping highways). All lines' vertices in one array, the lines built in one
+    call (a line at a time was 0.4 s at 100 km2)."""
+    if not lines:
+        return []
+    coords, owner = shapely.get_coordinates(np.asarray(lines, dtype=object), return_index=True)
+    counts = np.bincount(owner, minlength=len(lines))
+    first = np.cumsum(counts) - counts
+    at_end = {0: first, -1: first + counts - 1}
+    ends_xy = {end: coords[at].tolist() for end, at in at_end.items()}
+    added = {end: np.zeros(len(lines), bool) for end in (0, -1)}
+    added_xy = {end: np.zeros((len(lines), 2)) for end in (0, -1)}
+    kept: list[list[Join]] = [[] for _ in lines]
+    for i, by_end in enumerate(joins):
+        for end in (0, -1):
+            join = by_end.get(end)
+            if join is None:
+                continue
+            kept[i].append(Join(end, join.segment, join.vertex, join.xy))
+            xy = ends_xy[end][i]
+            if np.hypot(join.xy[0] - xy[0], join.xy[1] - xy[1]) > END_MOVE_M:
+                added[end][i], added_xy[end][i] = True, join.xy
+            else:
+                coords[at_end[end][i]] = join.xy
+    size = counts + added[0] + added[-1]
+    start = np.cumsum(size) - size
+    out = np.empty((int(size.sum()), 2))
+    out[start[owner] + np.arange(len(coords)) - first[owner] + added[0][owner]] = coords
+    out[start[added[0]]] = added_xy[0][added[0]]
+    out[(start + size - 1)[added[-1]]] = added_xy[-1][added[-1]]
+    built = shapely.linestrings(out, indices=np.repeat(np.arange(len(lines)), size))
+    return [Gap(line, joined, 0.0, "road") for line, joined in zip(built, kept)]
 
 
 def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex, params: ConflateParams,
@@ -321,15 +335,20 @@ def _end_joins(lines: list[LineString], walked: dict, osm: OsmIndex, params: Con
     its continuation is there."""
     out: list[dict[int, Join]] = [{} for _ in lines]
     free = []
-    for i, line in enumerate(lines):
-        coords = np.asarray(line.coords)[:, :2]
+    coords, owner = shapely.get_coordinates(np.asarray(lines, dtype=object), return_index=True)
+    counts = np.bincount(owner, minlength=len(lines))
+    last = np.cumsum(counts) - 1
+    first = last - counts + 1
+    ends = {0: (coords[first], coords[first + 1]), -1: (coords[last], coords[last - 1])}  # each end, the vertex inside
+    keys = {end: [_key(xy) for xy in at.tolist()] for end, (at, _) in ends.items()}
+    for i in range(len(lines)):
         for end in (0, -1):
-            found = walked.get(_key(coords[end]))
+            found = walked.get(keys[end][i])
             if found:
                 out[i][end] = found[0]
-            elif _key(coords[end]) not in portals:
-                inner = coords[1] if end == 0 else coords[-2]
-                free.append((i, end, coords[end], coords[end] - inner))
+            elif keys[end][i] not in portals:
+                at, inner = ends[end][0][i], ends[end][1][i]
+                free.append((i, end, at, at - inner))
     if free and len(osm.segs):
         xy = np.asarray([f[2] for f in free], float)
         probe = Samples(xy, np.arange(len(xy)), np.zeros(len(xy)), np.zeros_like(xy), np.zeros(len(xy), int))
