@@ -22,7 +22,7 @@ import shapely
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
-from osmgap.conflate.gaps import Join, attach_point
+from osmgap.conflate.joins import Join, attach_point
 from osmgap.conflate.osmindex import OsmIndex
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.osmtags import level_tags

@@ -15,8 +15,9 @@ from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
 from osmgap.conflate.crossings import Crossing
-from osmgap.conflate.gaps import Gap, Join
+from osmgap.conflate.gaps import Gap
 from osmgap.conflate.ids import IdKey, assign_ids, fallback_anchor, fallback_order
+from osmgap.conflate.joins import Join
 from osmgap.conflate.links import Link
 from osmgap.conflate.osmindex import OsmIndex
 from osmgap.conflate.priority import priority

@@ -195,7 +195,7 @@ def test_each_point_is_given_to_the_nearest_way_the_smallest_id_first_within_a_m
     """Per sample the nearest OSM segment, ties within TIE_M going to the smallest OSM id, then the
     nearer, then the first pair: what a sort of all pairs by sample, id and distance gives (real
     Helsinki ways sampled every 2 m against themselves shifted 1.5 m, so junctions tie)."""
-    from osmgap.conflate.gaps import TIE_M, nearest_segment
+    from osmgap.conflate.joins import TIE_M, nearest_segment
     from osmgap.conflate.osmindex import index_osm
     from osmgap.core.segments import explode, near_pairs, sample
 
