@@ -75,11 +75,10 @@ def walk_to_osm(origins: np.ndarray, direction: int, pts: Samples, ok: np.ndarra
     """
     dmin, seg = nearest
     origins = np.asarray(origins, int)
-    walk, pos, k, offsets = _walks(origins, direction, pts, ok)
+    walk, pos, k, offsets, length = _walks(origins, direction, pts, ok)
     walked = np.abs(pts.along[k] - pts.along[origins[walk]])
     closing_stops = (pos > 0) & (dmin[k] > dmin[np.where(pos > 0, k - direction, k)] + WALK_SLACK_M / 6)
     stops = (walked > MAX_WALK_M) | ((walked > params.tolerance_m + params.near_m) & closing_stops)
-    length = np.bincount(walk, minlength=len(origins))
     window = np.minimum(_first_per_walk(stops, pos, offsets, length), length)  # the points walked over
     inside = pos < window[walk]
     d = np.where(inside, dmin[k], np.inf)
@@ -98,10 +97,11 @@ def walk_to_osm(origins: np.ndarray, direction: int, pts: Samples, ok: np.ndarra
 
 
 def _walks(origins: np.ndarray, direction: int, pts: Samples,
-           ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+           ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The samples each walk from ``origins`` passes over, flat, in walking order: the run of
     explained (``ok``) samples next to its origin on the same line. Per sample of any walk: the
-    walk's index, its position in the walk and its sample; and where each walk begins in them."""
+    walk's index, its position in the walk and its sample; per walk: where it begins in them, and
+    how many samples it passes (0: the candidate edge ends at its origin)."""
     n = len(pts)
     first = np.clip(origins + direction, 0, n - 1)
     steps = (origins + direction >= 0) & (origins + direction < n) & (pts.line[first] == pts.line[origins]) & ok[first]
@@ -114,7 +114,7 @@ def _walks(origins: np.ndarray, direction: int, pts: Samples,
     offsets = np.cumsum(length) - length
     walk = np.repeat(np.arange(len(origins)), length)
     pos = np.arange(int(length.sum())) - offsets[walk]
-    return walk, pos, first[walk] + direction * pos, offsets
+    return walk, pos, first[walk] + direction * pos, offsets, length
 
 
 def _first_per_walk(flags: np.ndarray, pos: np.ndarray, offsets: np.ndarray, length: np.ndarray) -> np.ndarray:
