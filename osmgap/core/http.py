@@ -34,6 +34,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from osmgap import __version__
 
@@ -210,13 +212,30 @@ def server_text(response: Response, secrets: Iterable[str | None] = (), limit: i
 
 
 def origin(url: str) -> tuple[str, str, int]:
-    """Scheme, host and port: what a secret header is bound to."""
+    """Scheme, host and port: what a secret header is bound to, read as ``requests`` (urllib3)
+    reads it, because that is the host the request goes to."""
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        return "", "", 0
+    scheme = (parts.scheme or "").lower()
+    return scheme, (parts.host or "").lower().strip("[]"), parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+
+
+def ambiguous(url: str) -> bool:
+    """True for an address that two readers would send to different hosts: a backslash, a
+    space or a control character in it, or the standard library's host or port not urllib3's
+    (``http://evil\\@home/`` is ``home`` to one and ``evil`` to the other). Such an address
+    could carry a secret past the origin check, so it is never followed."""
+    if any(c == "\\" or c <= " " or c == "\x7f" for c in url):
+        return True
     parts = urllib.parse.urlsplit(url)
     try:
         port = parts.port
     except ValueError:
-        port = None
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+        return True
+    scheme = parts.scheme.lower()
+    return origin(url) != (scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme, 0))
 
 
 def show_origin(url: str) -> str:
@@ -257,6 +276,9 @@ class HttpClient:
             target = urllib.parse.urljoin(url, location)
             if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
                 raise Refused(f"{method} {_path(url)}: redirected to a non-HTTP address")
+            if secrets and ambiguous(target):
+                raise Refused(f"{method} {_path(url)}: the server redirected to an address that could name two "
+                              f"hosts, so osmgap did not follow")
             if secrets and origin(target) != home:
                 shown = redact(show_origin(target), secrets)
                 raise Refused(f"{method} {_path(url)}: the server redirected to {shown}; osmgap sends its "

@@ -119,6 +119,7 @@ REDIRECT_TARGETS = [
     (301, "other"), (302, "other"), (303, "other"), (307, "other"), (308, "other"),
     (302, "localhost"),  # the same port under another host name
     (307, "https"),  # the same host and port under another scheme
+    (302, "backslash"), (307, "backslash"),  # the other host to urllib3, this one to urllib.parse
 ]
 
 
@@ -128,7 +129,8 @@ def test_a_redirect_to_another_origin_is_refused_and_the_key_stays_home(fake, ot
     caplog.set_level(logging.DEBUG)
     port = urllib.parse.urlsplit(fake.url).port
     target = {"other": other.url + "/project/1", "localhost": f"http://localhost:{port}/api/v2/project/1",
-              "https": f"https://127.0.0.1:{port}/api/v2/project/1"}[where]
+              "https": f"https://127.0.0.1:{port}/api/v2/project/1",
+              "backslash": f"{other.url.split('/api')[0]}\\@127.0.0.1:{port}/api/v2/project/1"}[where]
     before = snapshot(published.parent)
     capsys.readouterr()
     n = len(fake.log)
