@@ -3,7 +3,7 @@
 Tiles are warped on request from a real GeoTIFF (the Paris sample) onto the tile's
 EPSG:3857 footprint, so a client sees what a real imagery server would send. Switches make it
 misbehave the ways real servers do: a fixed error status, 429 with Retry-After for the first N
-requests, slow answers, truncated bodies, corrupt images. It counts requests and the most that
+requests, an error page that quotes the URL asked for, slow answers, truncated bodies, corrupt images. It counts requests and the most that
 were in flight at once.
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Faults:
     slow_s: float = 0.0  # wait before answering
     truncate: int = 0  # the first N tiles are cut short (Content-Length says more)
     corrupt: bool = False  # every tile is a broken image (consistent Content-Length)
+    echo: int = 0  # the first N requests get 503 with a page quoting the requested URL, as CDNs' do
 
 
 @dataclass
@@ -115,6 +116,8 @@ class TileServer:
                     time.sleep(f.slow_s)
                 if f.status is not None:
                     return self._send(f.status, b"no")
+                if n < f.echo:
+                    return self._send(503, f"<h1>503</h1> upstream failed for {self.path}".encode())
                 if n < f.too_many:
                     return self._send(429, b"slow down", {"Retry-After": f.retry_after})
                 try:

@@ -57,7 +57,7 @@ from osmgap.sources.imagery import (
 )
 from osmgap.sources.osm import load_osm
 from osmgap.sources.sample import Demonstration, find_sample
-from osmgap.sources.xyz import AnyImagery, XyzOptions, open_window_reader, open_xyz
+from osmgap.sources.xyz import AnyImagery, XyzOptions, imagery_name, open_window_reader, open_xyz
 from osmgap.workspace.outputs import read_outputs
 from osmgap.workspace.store import Store
 from osmgap.workspace.tracking import RunRecord, record_run
@@ -293,7 +293,7 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
     warnings = [*aoi.warnings, *run.warnings]
     if imagery_evidence and cast(Coverage, coverage).aoi_share < COVERAGE_WARN_SHARE:
         assert coverage is not None and run.imagery is not None  # both set for imagery evidence
-        warnings.append(f"WARNING: {run.imagery.path}: the imagery covers only {coverage.aoi_share:.0%} of the AOI "
+        warnings.append(f"WARNING: {imagery_name(run.imagery)}: the imagery covers only {coverage.aoi_share:.0%} of the AOI "
                         f"({coverage.area_km2:.3g} of {aoi_km2:.3g} km2: the rest is outside it, nodata or NaN); "
                         "no road was looked for in the rest")
         log.warning(warnings[-1])
@@ -443,7 +443,7 @@ def _notes(licence: ImageryLicence, imagery: AnyImagery | None, candidates: str 
     if candidates:
         notes.append(f"Candidate roads: {Path(candidates).name} (check that its licence allows use for OSM).")
     if imagery is not None:
-        notes.append(f"Imagery: {licence.attribution or imagery.path.name} ({licence.licence}, "
+        notes.append(f"Imagery: {licence.attribution or imagery_name(imagery)} ({licence.licence}, "
                      f"captured {licence.capture_date}).")
     notes.append(f"Roads: {roads.provenance.get('attribution', '(c) OpenStreetMap contributors')} (ODbL).")
     return notes + warnings

@@ -122,7 +122,7 @@ def open_xyz(options: XyzOptions, aoi_wgs84: Any) -> XyzImagery:
         raise InputError(public_url(url), f"zoom {options.zoom} is outside 0..24")
     lon, lat = aoi_wgs84.centroid.x, aoi_wgs84.centroid.y
     res = 2 * HALF_WORLD_M / 256 / 2 ** options.zoom * math.cos(math.radians(lat))
-    imagery = XyzImagery(options, Path(url), res)
+    imagery = XyzImagery(options, Path(public_url(url)), res)  # messages may name it: no key in it
     x, y = lonlat_to_tile(lon, lat, options.zoom)
     TileFetcher.for_options(options).get(options.zoom, x, y)
     return imagery
@@ -184,7 +184,7 @@ class TileFetcher:
             response = self.http.send("GET", url)
         if response.status in FATAL_STATUS:
             raise InputError(public_url(url), f"tile server {FATAL_STATUS[response.status]}")
-        raise_if_retryable(response, "GET tile")
+        raise_if_retryable(response, "GET tile", url_secrets(url))
         if response.status != 200:
             raise InputError(public_url(url), f"tile server answered HTTP {response.status}")
         try:
@@ -275,6 +275,12 @@ def open_window_reader(imagery: AnyImagery, grid: Grid) -> WindowReader | XyzWin
     if isinstance(imagery, XyzImagery):
         return XyzWindowReader(imagery, grid)
     return WindowReader(imagery, grid)
+
+
+def imagery_name(imagery: AnyImagery) -> str:
+    """How outputs and messages name the imagery: the file's name, or the tile URL template with
+    any key masked."""
+    return imagery.path.name if isinstance(imagery, Imagery) else public_url(imagery.options.url)
 
 
 def imagery_fingerprint(imagery: AnyImagery) -> dict[str, Any]:

@@ -4,6 +4,7 @@ retry or a one-line error."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -148,6 +149,22 @@ def test_diff_on_xyz_imagery(paris, tmp_path, server):
     assert again["tiles"]["tiles"] == 4
     assert again["predicted_road_km"] == pytest.approx(summary["predicted_road_km"], rel=0.01)
     assert again["suggestions"] == summary["suggestions"]
+
+
+def test_a_key_in_the_tile_url_reaches_no_output_and_no_log(paris, tmp_path, server, caplog):
+    """Without ``--xyz-attribution`` the outputs name the source by its URL, and the first answer is
+    a CDN's error page quoting the URL asked for: the key is masked everywhere."""
+    caplog.set_level(logging.INFO)  # what -v shows; urllib3's DEBUG lines never reach the user
+    server.faults.echo = 1
+    out = tmp_path / "out"
+    assert main(["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
+                 "--xyz", server.url + "?access_token=SEKRIT42", "--xyz-zoom", str(ZOOM), "--cache-dir",
+                 str(tmp_path / "cache"), "--out", str(out)]) == 0
+    assert server.log.statuses[0] == 503 and "retry 1 of" in caplog.text  # the page was seen and logged
+    assert "SEKRIT42" not in caplog.text
+    assert "access_token=***" in (out / "suggestions.osm").read_text()  # named, masked
+    for f in out.rglob("*"):
+        assert b"SEKRIT42" not in f.read_bytes(), f
 
 
 def test_unreachable_server_is_an_input_error(paris, tmp_path):
