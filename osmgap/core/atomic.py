@@ -9,6 +9,9 @@
 * The run writes into a staging folder; no entry of ``out`` changes until the block has
   succeeded. On any failure the staging folder is removed and ``out`` keeps its earlier entries
   byte for byte (it is not even created if it did not exist, nor are missing parents).
+* Names the verb ``replaces`` (every output any osmgap run writes) belong to one run: those the
+  run does not write are removed, not kept, so a folder never mixes two runs' outputs (a scan's
+  summary beside an earlier diff's suggestions). Other entries (the user's notes, the report) stay.
 * A run's output whose kind differs from what is at its name in ``out`` (``summary.json`` a
   folder) is refused as an ``InputError`` before anything moves.
 * Usual case, the staging folder a sibling of ``out``: entries of ``out`` the run does not write
@@ -39,7 +42,7 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from osmgap.errors import InputError
@@ -212,9 +215,10 @@ def _remove(path: Path) -> None:
 
 # the staged folder ---------------------------------------------------------------------------
 @contextlib.contextmanager
-def staged_output_dir(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a staging folder; when the block succeeds, publish it as ``out_dir`` (see the
-    module docstring for what is guaranteed)."""
+def staged_output_dir(out_dir: str | Path, replaces: Collection[str] = ()) -> Iterator[Path]:
+    """Yield a staging folder; when the block succeeds, publish it as ``out_dir``, without the
+    entries named in ``replaces`` that the run did not write (see the module docstring for what
+    is guaranteed)."""
     check_output_dir(out_dir)
     out = Path(out_dir).resolve()
     clean_stale(out)
@@ -230,7 +234,7 @@ def staged_output_dir(out_dir: str | Path) -> Iterator[Path]:
     try:
         os.chmod(stage, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~_umask())
         yield stage
-        _publish(stage, out)
+        _publish(stage, out, set(replaces))
         published = True
     finally:
         _remove(stage)
@@ -255,22 +259,23 @@ def _unmake(made: list[Path]) -> None:
             path.rmdir()
 
 
-def _publish(stage: Path, out: Path) -> None:
+def _publish(stage: Path, out: Path, replaces: set[str]) -> None:
     produced = sorted(os.listdir(stage))
     if not os.path.lexists(out):
         os.rename(stage, out)  # nothing earlier to keep: one rename
         return
     _check_kinds(stage, out, produced)
+    stale = sorted(n for n in replaces - set(produced) if os.path.lexists(out / n))
     if stage.parent != out and os.stat(stage).st_dev == os.stat(out).st_dev:
         try:
-            _carry_over(out, stage, set(produced))
+            _carry_over(out, stage, set(produced) | replaces)
             _swap_folders(stage, out)
             return
         except OSError as exc:
             if exc.errno not in _FALLBACK_ERRNOS:
                 raise
             log.info("%s cannot be renamed (%s); moving the outputs in one by one", out, exc.strerror)
-    _swap_entries(stage, out, produced)
+    _swap_entries(stage, out, produced, stale)
 
 
 def _check_kinds(stage: Path, out: Path, produced: list[str]) -> None:
@@ -283,10 +288,10 @@ def _check_kinds(stage: Path, out: Path, produced: list[str]) -> None:
             raise InputError(target, f"is {what} where osmgap writes {writes}; move it away and run again")
 
 
-def _carry_over(out: Path, stage: Path, produced: set[str]) -> None:
-    """Entries of ``out`` this run does not write go into the new folder too (hard links)."""
+def _carry_over(out: Path, stage: Path, left_out: set[str]) -> None:
+    """Entries of ``out`` not in ``left_out`` go into the new folder too (hard links)."""
     for entry in os.scandir(out):
-        if entry.name in produced or entry.name.startswith(INSIDE):
+        if entry.name in left_out or entry.name.startswith(INSIDE):
             continue
         _link_tree(entry.path, str(stage / entry.name))
 
@@ -351,21 +356,23 @@ def _rename_twice(stage: Path, out: Path) -> None:
     _remove(old)
 
 
-def _swap_entries(stage: Path, out: Path, produced: list[str]) -> None:
-    """Move the run's entries into ``out`` one by one, journalled; all moved back on failure."""
+def _swap_entries(stage: Path, out: Path, produced: list[str], stale: list[str]) -> None:
+    """Move the run's entries into ``out`` one by one and the ``stale`` ones out, journalled;
+    all moved back on failure."""
     token = run_token()
     inner = stage if stage.parent == out else Path(tempfile.mkdtemp(prefix=f"{INSIDE}staging.{token}.", dir=out))
     journal = Path(tempfile.mkdtemp(prefix=f"{INSIDE}old.{token}.", dir=out))
     try:
         for name in produced if inner != stage else ():
             shutil.move(str(stage / name), str(inner / name))  # copies across file systems
-        existed = {name: os.path.lexists(out / name) for name in produced}
+        existed = {name: os.path.lexists(out / name) for name in produced + stale}
         write_text_atomic(journal / "manifest.json", json.dumps(existed))
         (journal / "entries").mkdir()
-        for name in produced:
+        for name in produced + stale:
             if existed[name]:
                 os.rename(out / name, journal / "entries" / name)
-            os.rename(inner / name, out / name)
+            if name not in stale:
+                os.rename(inner / name, out / name)
     except BaseException:
         _roll_back(journal, out)  # should this fail too, the journal stays for the next run
         _close_journal(journal)

@@ -50,6 +50,7 @@ from osmgap.scale.options import self_tiling
 from osmgap.scale.tiled import tiled_evidence
 from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
 from osmgap.sources.osm import load_osm
+from osmgap.workspace.outputs import RUN_OUTPUTS
 
 # One view per window, not the diff's default (osmgap.model.infer.default_views): a change is the
 # difference of two predictions, and averaged views moved a weakly seen street across the threshold
@@ -151,7 +152,7 @@ def _write(out: Path, aoi: Aoi, after: Imagery, grid: Grid, roads: RoadNetwork |
     lines = nx.Graph(crs=grid.crs)
     for i, c in enumerate(changes):
         lines.add_edge(2 * i, 2 * i + 1, geometry=c.line, length=c.line.length)
-    with staged_output_dir(out) as stage:
+    with staged_output_dir(out, replaces=RUN_OUTPUTS) as stage:
         write_suggestion_files(stage, suggestions, aoi.bounds, roads.nodes if roads else None, notes, per)
         write_text_atomic(stage / "changes.geojson", strict_json(changes_feature_collection(changes, grid.crs)))
         write_probability_tif(stage / "probability_before.tif", prob_before)

@@ -58,7 +58,7 @@ from osmgap.sources.imagery import (
 from osmgap.sources.osm import load_osm
 from osmgap.sources.sample import Demonstration, find_sample
 from osmgap.sources.xyz import AnyImagery, XyzOptions, imagery_name, open_window_reader, open_xyz
-from osmgap.workspace.outputs import read_outputs
+from osmgap.workspace.outputs import RUN_OUTPUTS, read_outputs
 from osmgap.workspace.store import Store
 from osmgap.workspace.tracking import RunRecord, record_run
 
@@ -205,7 +205,7 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
         run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
     # the outputs are staged from here (a failure leaves the earlier ones untouched); those that need
     # only the evidence are made beside conflation (osmgap.jobs.early_writes)
-    with (staged_output_dir(req.out) as stage,
+    with (staged_output_dir(req.out, replaces=RUN_OUTPUTS) as stage,
           EarlyWrites(stage, run.evidence.prob, imagery, run.grid) as early):
         with timer("conflate"), collector_paused():
             # the evidence and OSM live to the end: conflation's own collections skip them (100 km2:

@@ -34,6 +34,7 @@ from osmgap.model.infer import predict_array
 from osmgap.model.nets import DEFAULT_MODEL, ModelMeta, load_checkpoint
 from osmgap.model.train import TrainConfig, train
 from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
+from osmgap.workspace.outputs import RUN_OUTPUTS
 
 TILE_PX = FOLD_TILE_PX
 CONTEXT_PX = 32  # imagery (never labels) around a held-out fold that its model may look at
@@ -183,7 +184,7 @@ def write_cross_prediction(aoi: Aoi, imagery: Imagery, ways: gpd.GeoDataFrame, f
     and ``folds.json`` into ``out_dir`` (all or nothing); the fold models are scratch and are not kept."""
     cfg = fold_config(cfg, init, tile_px)
     data = load_aoi_training_data(aoi, imagery, ways, cfg.resolution_m)
-    with staged_output_dir(out_dir) as stage, tempfile.TemporaryDirectory(prefix="osmgap-folds-") as work:
+    with staged_output_dir(out_dir, replaces=RUN_OUTPUTS) as stage, tempfile.TemporaryDirectory(prefix="osmgap-folds-") as work:
         result = cross_predict(data, folds, cfg, Path(work), tile_px, log)
         write_probability_tif(stage / "probability.tif", result.prob)
         record = {"aoi": aoi.source, "imagery": str(imagery.path), "bands": imagery.band_indexes,

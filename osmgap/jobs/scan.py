@@ -56,6 +56,7 @@ from osmgap.sources.imagery import (
 )
 from osmgap.sources.osm import load_osm
 from osmgap.sources.xyz import lonlat_to_tile
+from osmgap.workspace.outputs import RUN_OUTPUTS
 
 BLOCK_LEVELS = 2  # a block is the tile's ancestor this many zoom levels up: 4 x 4 tiles
 BLOCK_MARGIN_M = 40.0  # context predicted around a block, not counted
@@ -311,7 +312,7 @@ def write_outputs(out: Path, scores: list[TileScore], summary: dict[str, Any], a
     """tiles.geojson, map.html (the tiles, the road they lack and the OSM roads over the
     basemap) and summary.json into ``out``, all or nothing."""
     tiles = tiles_feature_collection(scores)
-    with staged_output_dir(out) as stage:
+    with staged_output_dir(out, replaces=RUN_OUTPUTS) as stage:
         write_text_atomic(stage / "tiles.geojson", strict_json(tiles))
         write_scan_map(stage / "map.html", tiles, shapely.geometry.mapping(aoi.geometry), title, josm_url=josm_url,
                        osm=lines_collection(osm_ways), basemap=basemap, aoi_name=aoi.name,

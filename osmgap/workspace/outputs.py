@@ -13,6 +13,17 @@ from typing import Any
 
 from osmgap.errors import InputError
 
+RUN_OUTPUTS = frozenset({
+    "summary.json", "overview.png",  # every verb that writes a folder
+    "suggestions.osm", "suggestions.geojson", "maproulette.geojson", "probability.tif",  # diff
+    "changes.geojson", "probability_before.tif", "probability_after.tif",  # change
+    "tiles.geojson", "map.html",  # scan
+    "folds.json",  # train --aoi (cross-prediction)
+})
+"""What one run of a verb writes into ``--out``: a new run replaces all of them, the ones it does
+not write included, so that a folder never holds one run's summary beside another's files
+(``osmgap publish`` trusts that the summary and the suggestions belong together)."""
+
 
 @dataclass(frozen=True)
 class DiffOutputs:

@@ -134,6 +134,41 @@ def test_a_failed_rename_is_rolled_back(tmp_path, monkeypatch, no_exchange, fail
     assert snapshot(tmp_path) == before
 
 
+REPLACES = {"a.txt", "b.txt", "c.txt", "d.txt"}  # a verb's outputs; c.txt: written by the earlier run only
+
+
+def publish_replacing(out: Path) -> None:
+    with staged_output_dir(out, replaces=REPLACES) as stage:
+        write_text_atomic(stage / "a.txt", "new a")
+        write_text_atomic(stage / "b.txt", "new b")
+
+
+@pytest.mark.parametrize("no_exchange", [None, errno.ENOSYS, errno.EXDEV])
+def test_outputs_the_run_replaces_but_did_not_write_are_removed(tmp_path, monkeypatch, no_exchange):
+    """An earlier run's output this run does not write (a diff's suggestions under a scan's new
+    summary) must not stay beside the new ones; the user's entries stay, in every mode."""
+    out = earlier(tmp_path)
+    write_text_atomic(out / "c.txt", "old c")
+    if no_exchange:
+        monkeypatch.setattr(atomic, "_exchange", _raising(no_exchange))
+    publish_replacing(out)
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt", "dry-run", "notes.txt"]
+    assert (out / "a.txt").read_text() == "new a" and (out / "notes.txt").read_text() == "the user's"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3, 4, 5])  # the 5th: c.txt, moved out last
+def test_a_failed_entry_swap_puts_the_removed_outputs_back(tmp_path, monkeypatch, fail_at):
+    out = earlier(tmp_path)
+    write_text_atomic(out / "c.txt", "old c")
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(atomic, "_exchange", _raising(errno.EXDEV))
+    monkeypatch.setattr(os, "rename", _nth_rename_fails(fail_at, _in_out(out)))
+    with pytest.raises(OSError, match="Input/output error"):
+        publish_replacing(out)
+    assert snapshot(tmp_path) == before
+
+
 def test_failed_swap_changes_nothing(tmp_path, monkeypatch):
     out = earlier(tmp_path)
     before = snapshot(tmp_path)
