@@ -19,8 +19,9 @@
   ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames, the first undone if the second fails). A
   reader sees the whole old folder or the whole new one; the old one is removed only after the swap.
 * ``out`` a mount point (or a rename of ``out`` fails with EXDEV/EBUSY, or its parent is not
-  writable): the run's entries are staged inside ``out`` and moved in one by one; each replaced
-  entry waits in a journal folder inside ``out`` until all are in, and any failure moves them back.
+  writable, or it is the working folder or above it: ``--out .``): the run's entries are staged
+  inside ``out`` and moved in one by one; each replaced entry waits in a journal folder inside
+  ``out`` until all are in, and any failure moves them back.
   Only here can a reader see a mix, for the moment of the moves; a crash in that moment is rolled
   back by the next run.
 * Staging and journal folders are named after their run (host, pid, process start time). Each run
@@ -223,7 +224,7 @@ def staged_output_dir(out_dir: str | Path, replaces: Collection[str] = ()) -> It
     out = Path(out_dir).resolve()
     clean_stale(out)
     made = _make_parents(out.parent)
-    inside = out.is_dir() and (os.path.ismount(out) or _write_problem(out.parent) is not None)
+    inside = out.is_dir() and (os.path.ismount(out) or _write_problem(out.parent) is not None or _holds_cwd(out))
     where, prefix = (out, f"{INSIDE}staging.") if inside else (out.parent, f".{out.name}.staging.")
     try:
         stage = Path(tempfile.mkdtemp(prefix=f"{prefix}{run_token()}.", dir=where))
@@ -240,6 +241,16 @@ def staged_output_dir(out_dir: str | Path, replaces: Collection[str] = ()) -> It
         _remove(stage)
         if not published:
             _unmake(made)
+
+
+def _holds_cwd(folder: Path) -> bool:
+    """True when ``folder`` is the working folder or above it (``--out .``): swapping it would
+    leave this process and the user's shell in a removed folder, where relative paths fail."""
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        return False
+    return cwd == folder or folder in cwd.parents
 
 
 def _make_parents(folder: Path) -> list[Path]:

@@ -169,6 +169,20 @@ def test_a_failed_entry_swap_puts_the_removed_outputs_back(tmp_path, monkeypatch
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("cwd", ["out", "out/dry-run"])
+def test_out_holding_the_working_folder_is_published_in_place(tmp_path, monkeypatch, cwd):
+    """``--out .``: a swap would leave the process (and the user's shell) in a removed folder,
+    where relative input paths no longer resolve; the entries move in instead."""
+    out = earlier(tmp_path)
+    monkeypatch.chdir(tmp_path / cwd)
+    inode = os.stat(out).st_ino
+    publish(out)
+    assert_published(out)
+    assert os.stat(out).st_ino == inode  # the same folder, not a swapped-in one
+    assert Path.cwd() == tmp_path / cwd
+    assert Path("a.txt" if cwd == "out" else "../a.txt").read_text() == "new a"  # relative paths still resolve
+
+
 def test_failed_swap_changes_nothing(tmp_path, monkeypatch):
     out = earlier(tmp_path)
     before = snapshot(tmp_path)
