@@ -264,6 +264,7 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
         if demonstration is not None:  # said first, in the summary and in every output's notes
             summary["demonstration"] = demo_info
             notes.insert(0, demonstration.text)
+            per_suggestion["demonstration"] = demonstration.text  # a hand upload of the files says it too
         if traces is not None:
             notes.insert(0, f"GPS: {gps_info['points']:,} points of {gps_info['trips']} trips.")
             if frame is None and imagery is None:

@@ -124,6 +124,10 @@ def test_quickstart_finds_the_removed_roads_and_says_so_plainly(quickstart, pari
     assert any(line.strip().startswith(f"Suggested: {len(feats)} missing roads") for line in lines)
     assert any("demonstration" in line and "not missing from OSM" in line for line in lines)
     assert "Demonstration: 3 OSM ways" in (out / "suggestions.osm").read_text(encoding="utf-8")
+    tasks = [json.loads(line.lstrip("\x1e")) for line in (out / "maproulette.geojson").read_text().split("\n") if line]
+    assert len(tasks) == len(feats)  # one task (a FeatureCollection) per suggestion
+    for f in feats + [f for t in tasks for f in t["features"]]:
+        assert "NOT missing from OpenStreetMap" in f["properties"]["demonstration"]  # each one, for an upload by hand
 
 
 def test_a_multispectral_image_is_read_in_the_bands_asked_for(tmp_path, data):
