@@ -67,6 +67,7 @@ class ChangeRequest:
     after: str
     out: Path
     osm: str | None = None
+    gps_crs: str | None = None  # a mapconstruction graph's CRS
     model: str | None = None
     min_length_m: float = 20.0
     margin_m: float = CHANGE_MARGIN_M
@@ -87,7 +88,7 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
     common = aoi.geometry.intersection(box(*before.bounds_wgs84)).intersection(box(*after.bounds_wgs84))
     if common.is_empty or common.area == 0:
         raise InputError(args.after, "the two images do not overlap within the AOI")
-    roads = load_osm(args.osm, aoi, cache_dir=args.cache_dir) if args.osm else None
+    roads = load_osm(args.osm, aoi, cache_dir=args.cache_dir, graph_crs=args.gps_crs) if args.osm else None
     device = pick_device()
     net, meta = load_checkpoint(args.model, device)
     grid = analysis_grid(before, common, aoi.metric_crs, meta.resolution_m)

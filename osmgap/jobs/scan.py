@@ -355,7 +355,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
         raise InputError(imagery.path, "imagery does not overlap the AOI")
     coverage = measure_coverage(imagery, aoi) if imagery is not None else None  # no usable pixel: exit 2
     traces, gps_info = load_traces(req.gps, GpsSource(req.gps_crs), aoi) if req.gps else (None, None)
-    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir)
+    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
     inputs = ScanInputs(aoi, imagery, roads.ways, traces=traces, tile_px=req.tile, overlap_px=req.overlap,
                         batch=req.batch)
     if imagery is not None:

@@ -31,12 +31,13 @@ def load_samples(datasets: list[str], pairs: list[str], resolution_m: float,
 
 
 def cross_predict(aoi_spec: str, imagery: str | None, osm: str | None, folds: int, cfg: TrainConfig, out: Path,
-                  tile_px: int, log: Callable[[str], None], bands: tuple[int, ...] | None = None) -> CrossPrediction:
+                  tile_px: int, log: Callable[[str], None], bands: tuple[int, ...] | None = None,
+                  graph_crs: str | None = None) -> CrossPrediction:
     """Write a cross-predicted probability.tif and folds.json for an AOI to ``out`` (``bands``: the
     imagery's red, green and blue, as ``--bands`` gives them)."""
     check_output_dir(out)  # said before any training, not after it
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=aoi_spec, out=out, imagery=imagery, osm=osm))
     assert imagery_path is not None  # no candidates, XYZ or GPS: resolve_sources gives imagery or raises
-    ways = load_osm(osm_spec, aoi).ways
+    ways = load_osm(osm_spec, aoi, graph_crs=graph_crs).ways
     return write_cross_prediction(aoi, open_imagery(imagery_path, bands), ways, folds, cfg, out, init=cfg.init,
                                   tile_px=tile_px, log=log)

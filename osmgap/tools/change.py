@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--after", required=True, help="GeoTIFF/COG of the later date")
     add_bands_argument(p, whose="both images'")
     add_bands_argument(p, "--after-bands", "the after image's", default="--bands (for a sensor unlike the before image's)")
-    add_osm_argument(p, ": keeps only the changes OSM has to follow")
+    add_osm_argument(p, ": keeps only the changes OSM has to follow", graph_crs=True)
     add_out_argument(p)
     add_model_argument(p)
     p.add_argument("--min-length", type=non_negative_float, default=20.0, help="shortest change reported, metres (default %(default)s)")
@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     check_model(args.model)
     from osmgap.jobs.change import ChangeRequest, run_change
 
-    summary = run_change(ChangeRequest(args.aoi, args.before, args.after, args.out, osm=args.osm, model=args.model,
+    summary = run_change(ChangeRequest(args.aoi, args.before, args.after, args.out, osm=args.osm, gps_crs=args.gps_crs,
+                                       model=args.model,
                                        min_length_m=args.min_length, margin_m=args.margin,
                                        tolerance_m=args.tolerance, align=not args.no_align,
                                        cache_dir=args.cache_dir, bands=args.bands, after_bands=args.after_bands))

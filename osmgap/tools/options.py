@@ -168,9 +168,14 @@ def band_list(text: str) -> tuple[int, ...]:
     return bands
 
 
-def add_osm_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = " (default: the sample AOI's)") -> None:
+def add_osm_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = " (default: the sample AOI's)",
+                     graph_crs: bool = False) -> None:
+    """--osm; with ``graph_crs`` also --gps-crs, for a verb that reads no traces (diff and scan
+    define --gps-crs for both)."""
     p.add_argument("--osm", help=".osm/.osm.pbf/.osm.bz2 file, GeoJSON of OSM ways (with osm_id), 'overpass', or a "
                              f"mapconstruction graph (VERTICES,EDGES or a folder with both; CRS from --gps-crs){what}")
+    if graph_crs:
+        p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of a mapconstruction graph's bare coordinates")
 
 
 def add_model_argument(p: argparse.ArgumentParser) -> None:

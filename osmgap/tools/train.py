@@ -84,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     folds = p.add_argument_group("cross-prediction on an AOI's own OSM labels (--out is then a directory)")
     add_aoi_argument(folds, required=False, what=": the area to cross-predict")
     add_imagery_argument(folds)
-    add_osm_argument(folds, ": the labels (default: the sample AOI's)")
+    add_osm_argument(folds, ": the labels (default: the sample AOI's)", graph_crs=True)
     folds.add_argument("--folds", type=number(int, low=2), help="number of spatially blocked folds (>= 2)")
     folds.add_argument("--fold-tile", type=number(int, low=32), default=FOLD_TILE_PX,
                        help="tile side in pixels, at least 32 (default %(default)s)")
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         from osmgap.jobs.train import cross_predict
 
         result = cross_predict(args.aoi, args.imagery, args.osm, args.folds, cfg, args.out, args.fold_tile,
-                               log=lambda m: print(m, flush=True), bands=args.bands)
+                               log=lambda m: print(m, flush=True), bands=args.bands, graph_crs=args.gps_crs)
         print(f"{len(result.tiles)} tiles in {args.folds} folds cross-predicted; "
               f"wrote {args.out}/probability.tif, folds.json")
         return 0

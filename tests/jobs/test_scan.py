@@ -248,6 +248,9 @@ def test_gps_scan_scores_the_driven_roads_osm_lost(chicago_gps, chicago_ways, ch
         return {f["properties"]["id"]: f for f in json.loads((out / "tiles.geojson").read_text())["features"]}
 
     before, after = run(full, tmp_path / "full"), run(minus, tmp_path / "minus")
+    graph = run(chicago_gps, tmp_path / "graph")  # the mapconstruction graph itself, its CRS from --gps-crs
+    assert {t: f["properties"]["score"] for t, f in graph.items()} == \
+        pytest.approx({t: f["properties"]["score"] for t, f in before.items()}, abs=0.1)
     summary = json.loads((tmp_path / "full" / "summary.json").read_text())
     assert summary["imagery"] is None and summary["gps_km"] > 2.0  # the traces show kilometres of road
     lost = shapely.union_all(dropped.geometry.to_numpy())  # twins overlap: the union counts a street once
