@@ -37,6 +37,7 @@ from osmgap.core.datamodel import (  # why a road way could not be read whole: R
 )
 from osmgap.core.osmtags import ROAD_CLASSES  # the one vocabulary; re-exported here
 from osmgap.errors import InputError, one_line
+from osmgap.sources.osm_extent import Bounds, check_reaches_aoi, partial_cover_warning, union_bounds
 from osmgap.sources.osm_geojson import load_geojson
 from osmgap.sources.osmways import (
     NOT_LOTS,
@@ -113,7 +114,11 @@ def load_mapconstruction(files: tuple[Path, Path], aoi: Aoi, crs: str | None) ->
     frame = read_mapconstruction_graph(*files, crs).to_crs(WGS84)
     ways = [Way(osm_id=int(i), highway="road", version=None, node_ids=None, tags={"highway": "road"}, geometry=g)
             for i, g in zip(frame.osm_id, frame.geometry)]
-    return road_network(clip_to_aoi(ways, aoi), {}, source=f"{files[0]},{files[1]}", fmt="mapconstruction")
+    clipped = clip_to_aoi(ways, aoi)
+    if not clipped and len(frame):
+        west, south, east, north = (float(v) for v in frame.total_bounds)
+        check_reaches_aoi(files[0], aoi, (west, south, east, north))
+    return road_network(clipped, {}, source=f"{files[0]},{files[1]}", fmt="mapconstruction")
 
 
 def file_format(path: Path) -> str | None:
@@ -142,10 +147,39 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
         wanted = {n for w in ways for n in (w.node_ids or ())}
         nodes = _scan_nodes(path, wanted) if wanted else {}
         lots = clip_lots(_scan_parking(path), aoi)
+        declared = _header_box(path)
+        if not ways:  # an unmapped place, or the wrong file: where does the file's data lie?
+            check_reaches_aoi(path, aoi, declared or _road_extent(path))
     except (RuntimeError, osmium.InvalidLocationError) as exc:  # how osmium reports corrupt,
         # truncated or unreadable input, and a coordinate such as lat="nan"
         raise InputError(path, f"cannot read OSM data ({one_line(exc)[:200]})") from None
-    return road_network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=near_aoi(unreadable, aoi))
+    return road_network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=near_aoi(unreadable, aoi),
+                        warning=partial_cover_warning(path, aoi, declared))
+
+
+def _header_box(path: Path) -> Bounds | None:
+    """The area the file says it covers (a .osm.pbf header's or a .osm ``<bounds>`` box), if any."""
+    reader = osmium.io.Reader(str(path), osmium.osm.NOTHING)
+    try:
+        b = reader.header().box()
+    finally:
+        reader.close()
+    if not b.valid():
+        return None
+    return b.bottom_left.lon, b.bottom_left.lat, b.top_right.lon, b.top_right.lat
+
+
+def _road_extent(path: Path) -> Bounds | None:
+    """The box around every road node of the file (a second pass, only when none is in the AOI)."""
+    processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+                 .with_filter(EntityFilter(osmium.osm.WAY))
+                 .with_filter(TagFilter(*(("highway", c) for c in sorted(ROAD_CLASSES)))))
+    boxes = []
+    for w in cast("Iterable[osmium.osm.Way]", processor):
+        xy = np.array([(n.lon, n.lat) for n in w.nodes if n.location.valid()], dtype=float).reshape(-1, 2)
+        if len(xy):
+            boxes.append((*xy.min(axis=0), *xy.max(axis=0)))
+    return union_bounds(boxes)
 
 
 def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable]]:

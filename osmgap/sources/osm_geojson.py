@@ -23,6 +23,7 @@ from osmgap.core.memory import collector_paused
 from osmgap.core.osmtags import ROAD_CLASSES
 from osmgap.errors import InputError, one_line
 from osmgap.sources import osmways
+from osmgap.sources.osm_extent import check_reaches_aoi, union_bounds
 
 # OSM ids are positive 64-bit integers; an id a float carries is exact only up to 2**53.
 MAX_OSM_ID = 2**63 - 1
@@ -44,7 +45,10 @@ def load_geojson(path: Path, aoi: Aoi) -> RoadNetwork:
         ways += read
         unreadable += [problem] if problem is not None else []
     lots = [lot for lot in map(_lot_from_feature, features) if lot]
-    return osmways.road_network(osmways.clip_to_aoi(ways, aoi), {}, source=str(path), fmt="geojson",
+    clipped = osmways.clip_to_aoi(ways, aoi)
+    if not clipped:  # an unmapped place, or the wrong file: where do the file's roads lie?
+        check_reaches_aoi(path, aoi, union_bounds([w.geometry.bounds for w in ways if not w.geometry.is_empty]))
+    return osmways.road_network(clipped, {}, source=str(path), fmt="geojson",
                                 lots=osmways.clip_lots(lots, aoi), unreadable=osmways.near_aoi(unreadable, aoi))
 
 

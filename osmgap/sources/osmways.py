@@ -211,9 +211,11 @@ def _unreadable_warning(roads: RoadNetwork) -> str | None:
 
 
 def road_network(ways: list[Way], nodes: NodeTable, source: str, fmt: str,
-             lots: Sequence[Lot] = (), unreadable: Sequence[Unreadable] = ()) -> RoadNetwork:
+                 lots: Sequence[Lot] = (), unreadable: Sequence[Unreadable] = (), warning: str | None = None
+                 ) -> RoadNetwork:
     """The RoadNetwork of clipped ways, lots and unreadable ways; ``nodes`` trimmed to the nodes
-    the ways use. Unreadable ways are warned about here, once per source read."""
+    the ways use. Unreadable ways and the source's ``warning`` (in its provenance too) are
+    warned about here, once per source read."""
     used = {n for w in ways for n in (w.node_ids or ())}
     columns = {
         "osm_id": pd.Series([w.osm_id for w in ways], dtype="int64"),
@@ -234,10 +236,11 @@ def road_network(ways: list[Way], nodes: NodeTable, source: str, fmt: str,
                            geometry=gpd.GeoSeries([u.geometry for u in unreadable], crs=WGS84))[
         [*UNREADABLE_COLUMNS, "geometry"]]
     provenance = {"source": source, "format": fmt, "ways": len(frame), "parking_lots": len(parking),
-                  **({"unreadable_ways": len(bad)} if len(bad) else {}), **PROVENANCE_BASE}
+                  **({"unreadable_ways": len(bad)} if len(bad) else {}), **({"warning": warning} if warning else {}),
+                  **PROVENANCE_BASE}
     roads = RoadNetwork(ways=frame, nodes={k: v for k, v in nodes.items() if k in used},
                         provenance=provenance, parking=parking, unreadable=bad)
-    warning = _unreadable_warning(roads)
-    if warning:
-        log.warning(warning)
+    for said in (_unreadable_warning(roads), warning):
+        if said:
+            log.warning(said)
     return roads

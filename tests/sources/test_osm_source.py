@@ -142,10 +142,35 @@ def test_bz2_xml_reads_like_plain_xml(data: Path, tmp_path: Path):
 
 
 def test_aoi_without_roads_is_an_empty_network(data: Path):
-    net = load_osm(str(data / "osm" / "kotka.osm.pbf"), load_aoi("10.0,50.0,10.01,50.01"))
+    """An unmapped place inside the extract (a ~100 x 100 m spot of Kotka no road reaches)."""
+    net = load_osm(str(data / "osm" / "kotka.osm.pbf"), load_aoi("26.9332,60.5252,26.9348,60.5258"))
     assert len(net) == 0 and net.nodes == {}
     assert list(net.ways.columns) == WAY_COLUMNS + ["geometry"]
-    assert net.provenance["ways"] == 0
+    assert net.provenance["ways"] == 0 and "warning" not in net.provenance
+
+
+@pytest.mark.parametrize("name", ["kotka.osm.pbf", "west-oakland.osm", "no-bounds.osm", "kotka.geojson"])
+def test_a_file_of_another_place_is_refused_not_read_as_unmapped(name: str, data: Path, tmp_path: Path):
+    """Diffed against roads of elsewhere every road would look missing: the file is named, with
+    where its data lies. Without a declared area (no <bounds>, GeoJSON) its roads say where."""
+    path = data / "osm" / name
+    if name == "no-bounds.osm":
+        path = tmp_path / name
+        path.write_text(re.sub(r"<bounds[^>]*/>", "", (data / "osm" / "west-oakland.osm").read_text()))
+        assert "<bounds" not in path.read_text()
+    elif name == "kotka.geojson":
+        path = tmp_path / name
+        load_osm(str(data / "osm" / "kotka.osm.pbf"), load_aoi("26.93,60.52,26.97,60.54")).ways.to_file(path)
+    with pytest.raises(InputError) as err:
+        load_osm(str(path), load_aoi("10.0,50.0,10.01,50.01"))
+    assert err.value.source == str(path) or Path(err.value.source) == path
+    assert "no road in or near the AOI" in str(err.value) and "the file covers lon" in str(err.value)
+
+
+def test_an_extract_covering_part_of_the_aoi_is_warned_about(data: Path, caplog):
+    net = load_osm(str(data / "osm" / "helsinki.osm.pbf"), load_aoi("24.940,60.166,24.970,60.176"))
+    assert len(net) > 0  # the ways of the covered part
+    assert "covers only 45% of the AOI" in net.provenance["warning"] and net.provenance["warning"] in caplog.text
 
 
 def test_paris_sample_geojson(paris: Path, paris_aoi: Aoi):

@@ -1,0 +1,56 @@
+"""Does an OSM source reach the AOI? Diffed against roads of another place, every road the
+evidence shows would look missing: a wrong file must not pass for an unmapped area.
+
+An unmapped place has no road in the AOI, but its extract's roads (or its declared area, a
+.osm.pbf's header box) lie around it; the wrong extract's lie elsewhere. A source with no road
+at all and no declared area says nothing either way, and is read as it is.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from shapely.geometry import box
+
+from osmgap.core.aoi import Aoi
+from osmgap.errors import InputError
+
+Bounds = tuple[float, float, float, float]  # west, south, east, north (degrees)
+
+NEAR_DEG = 0.005  # ~500 m: roads this close to the AOI make it a place the source knows
+FULL_SHARE = 0.99  # a declared area covering less of the AOI than this is warned about
+
+
+def check_reaches_aoi(source: str | Path, aoi: Aoi, extent: Bounds | None) -> None:
+    """An InputError when ``extent`` (where the source's roads, or its declared area, lie) does
+    not come near the AOI; called when no road of the source lies in the AOI."""
+    if extent is None:
+        return
+    west, south, east, north = aoi.bounds
+    if box(*extent).intersects(box(west - NEAR_DEG, south - NEAR_DEG, east + NEAR_DEG, north + NEAR_DEG)):
+        return
+    raise InputError(source, f"no road in or near the AOI: the file covers {_show(extent)}, the AOI is at "
+                             f"{_show(aoi.bounds)}; give an OSM extract of the AOI (or --osm overpass)")
+
+
+def partial_cover_warning(source: str | Path, aoi: Aoi, declared: Bounds | None) -> str | None:
+    """A warning when the source's declared area (a file header's box) covers only part of the
+    AOI: roads in the rest are not in it, so the evidence there would all look missing."""
+    if declared is None or aoi.geometry.area == 0:
+        return None
+    share = aoi.geometry.intersection(box(*declared)).area / aoi.geometry.area
+    if share >= FULL_SHARE:
+        return None
+    return (f"WARNING: {source}: the file covers only {share:.0%} of the AOI ({_show(declared)}); the rest of "
+            "the AOI has no OSM data here, so every road seen there is suggested: use an extract of the whole AOI")
+
+
+def union_bounds(bounds: list[Bounds]) -> Bounds | None:
+    """The box around all ``bounds``; None for none."""
+    if not bounds:
+        return None
+    return (min(b[0] for b in bounds), min(b[1] for b in bounds), max(b[2] for b in bounds), max(b[3] for b in bounds))
+
+
+def _show(bounds: Bounds | tuple[float, ...]) -> str:
+    west, south, east, north = bounds
+    return f"lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f}"
