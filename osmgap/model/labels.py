@@ -22,8 +22,9 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
-from rasterio.warp import reproject
+from rasterio.warp import reproject, transform_bounds
 from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.aoi import Aoi, utm_crs_for
 from osmgap.core.datamodel import ProbabilityRaster
@@ -91,6 +92,7 @@ def open_labels(path: str | Path, grid: Grid, aoi: Aoi) -> LabelSource:
         raise InputError(path, "labels file not found")
     name = path.name.lower()
     if name.endswith(RASTER_SUFFIXES):
+        _check_mask_meets(path, grid)
         return LabelSource(path, grid, "mask", None)
     if name.endswith(OSM_SUFFIXES) or _is_osm_geojson(path):
         return LabelSource(path, grid, "osm", load_osm(str(path), aoi).ways.to_crs(grid.crs))
@@ -104,7 +106,10 @@ def open_labels(path: str | Path, grid: Grid, aoi: Aoi) -> LabelSource:
     if "highway" not in lines.columns:
         lines = lines.assign(highway=None)
     footprint = gpd.GeoSeries([box(*grid.bounds)], crs=grid.crs).to_crs(lines.crs).iloc[0]
+    drawn = len(lines)
     lines = lines.clip(footprint).explode(index_parts=False)
+    if drawn and lines.geometry.is_empty.all():  # no road at all (a road-free chip) is a fair label; elsewhere is not
+        raise InputError(path, f"none of its {drawn} lines lies on the image: {_elsewhere(lines.crs, footprint)}")
     return LabelSource(path, grid, "lines", lines[~lines.geometry.is_empty].to_crs(grid.crs))
 
 
@@ -132,6 +137,27 @@ def mask_on_grid(path: Path, grid: Grid) -> np.ndarray:
     except RasterioIOError as exc:
         raise InputError(path, f"not a raster rasterio can read ({str(exc).splitlines()[0][:120]})") from None
     return (out > 0).astype(np.uint8)
+
+
+def _check_mask_meets(path: Path, grid: Grid) -> None:
+    """An InputError for a georeferenced mask that does not overlap the image: scored against
+    it the model would look perfect (nothing to find) or hopeless, and mean neither."""
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                return  # said where the mask is drawn (mask_on_grid)
+            bounds = transform_bounds(src.crs, grid.crs, *src.bounds)
+    except RasterioIOError:
+        return  # said where the mask is drawn, with rasterio's reason
+    if not box(*bounds).intersects(box(*grid.bounds)):
+        raise InputError(path, f"the mask does not overlap the image: {_elsewhere(grid.crs, box(*grid.bounds))}")
+
+
+def _elsewhere(crs: object, footprint: BaseGeometry) -> str:
+    """Where the image lies, in degrees, for a message about labels of another place."""
+    west, south, east, north = gpd.GeoSeries([footprint], crs=crs).to_crs("EPSG:4326").total_bounds
+    return (f"the image covers lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f}; "
+            "are these the labels of this image?")
 
 
 def labels_from_mask(mask: np.ndarray, grid: Grid) -> RoadLabels:

@@ -70,6 +70,19 @@ def test_bad_labels_exit_2_and_write_nothing(paris, tmp_path, capsys, name, cont
     assert code == 2 and problem in err and name in err and not out.exists()
 
 
+@pytest.mark.parametrize("labels, problem", [
+    ("chips/vegas-solaris/road_mask.tif", "the mask does not overlap the image"),  # a mask raster
+    ("chips/vegas-solaris/roads.geojson", "none of its"),  # SpaceNet centrelines
+    ("osm/helsinki.osm.pbf", "no road in or near the AOI"),  # OSM
+])
+def test_labels_of_another_place_exit_2(data, paris, tmp_path, capsys, labels, problem):
+    """Scored against labels of elsewhere the model looked perfect (recall 1.0 of nothing)."""
+    out = tmp_path / "scores.json"
+    code = main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(data / labels), "--json", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err and labels.split("/")[-1] in err and not out.exists(), err
+
+
 def test_bad_slack_is_refused(paris, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:  # argparse's own one-line error
         main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
