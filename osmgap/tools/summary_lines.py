@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-KIND_WORDS = {"missing_road": "missing roads", "missing_link": "missing links",
-              "unsupported_osm_way": "OSM ways without evidence",
-              "missing_connection": "missing connections between two junctions (geometry unknown: in "
-                                    "suggestions.geojson, not in suggestions.osm)"}
+KIND_WORDS = {"missing_road": ("missing road", "missing roads"), "missing_link": ("missing link", "missing links"),
+              "unsupported_osm_way": ("OSM way without evidence", "OSM ways without evidence"),
+              "missing_connection": ("missing connection between two junctions", "missing connections between two "
+                                     "junctions")}  # a connection's geometry is unknown: said where they are listed
 MATCHED_ENOUGH = 0.5  # of the fixes matched, for "the map explains the traces" to mean anything
+WEAK_EVIDENCE_SHARE = 0.25  # imagery whose roads the model sees at under this share of OSM's km says nothing
+PARTLY_COVERED = 0.9  # of the AOI covered by the imagery, under which "completely mapped" is not said
 EVIDENCE_WORDS = {"imagery": "the model saw", "candidates": "the candidate file holds", "gps": "the GPS traces show"}
 
 
@@ -31,7 +33,9 @@ def summary_lines(summary: dict[str, Any], out: Path) -> list[str]:
                  f"OSM already has {summary.get('osm_road_km', 0):.2f} km ({summary.get('osm_ways', 0)} ways) in the AOI.")
     by_kind = summary.get("by_kind", {})
     if summary.get("suggestions"):
-        kinds = ", ".join(f"{n} {KIND_WORDS.get(k, k)}" for k, n in by_kind.items())
+        kinds = ", ".join(f"{n} {KIND_WORDS.get(k, (k, k))[n != 1]}" for k, n in by_kind.items())
+        if by_kind.get("missing_connection"):
+            kinds += " (geometry unknown: in suggestions.geojson, not in suggestions.osm)"
         lines.append(f"Suggested: {kinds}, {summary['km_suggested']:.2f} km. Open {out / 'suggestions.osm'} in JOSM "
                      f"(or look at {out / 'overview.png'}).")
     else:
@@ -45,7 +49,8 @@ def summary_lines(summary: dict[str, Any], out: Path) -> list[str]:
 
 def _why_nothing(summary: dict[str, Any], seen: float) -> str:
     tolerance = summary.get("conflation", {}).get("tolerance_m")
-    if not summary.get("coverage", {}).get("area_analysed_km2"):
+    cover = summary.get("coverage", {})
+    if not cover.get("area_analysed_km2"):
         return "the imagery covers none of the AOI."
     if seen == 0:
         if summary.get("evidence") == "imagery":
@@ -55,7 +60,16 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
         if matching and not matching.get("off_map_steps") and not matching.get("detours"):
             return _gps_found_nothing(matching, summary.get("gps", {}).get("trips", 0))
         return "the evidence holds no road line inside the AOI."
+    osm_km = float(summary.get("osm_road_km", 0.0))
+    if summary.get("evidence") == "imagery" and seen < WEAK_EVIDENCE_SHARE * osm_km:
+        return (f"the model saw only {seen:.2f} km of road where OSM has {osm_km:.2f} km: too little to judge "
+                "the area (a model that reads this imagery poorly finds nothing; look at overview.png and "
+                "probability.tif).")
     within = f"within {tolerance:.0f} m of" if tolerance else "close to"
+    share = cover.get("imagery_aoi_share")
+    if share is not None and share < PARTLY_COVERED:
+        return (f"in the {cover['area_analysed_km2']:.3g} km2 the imagery covers ({share:.1%} of the AOI; the rest "
+                f"was not looked at), every road the evidence shows is {within} an OSM way or too short to report.")
     return (f"every road the evidence shows is {within} an OSM way or too short to report: "
             "the area looks completely mapped.")
 

@@ -1,0 +1,40 @@
+"""The plain lines a diff ends with must not call an area complete on evidence that cannot say so."""
+from pathlib import Path
+
+from osmgap.tools.summary_lines import summary_lines
+
+OUT = Path("out")
+
+
+def _summary(seen_km: float = 0.44, osm_km: float = 0.67, share: float = 1.0, analysed_km2: float = 0.024,
+             **extra) -> dict:
+    return {"evidence": "imagery", "predicted_road_km": seen_km, "osm_road_km": osm_km, "osm_ways": 10,
+            "suggestions": 0, "by_kind": {}, "conflation": {"tolerance_m": 9.0},
+            "coverage": {"area_analysed_km2": analysed_km2, "imagery_aoi_share": share}, **extra}
+
+
+def test_a_model_that_sees_the_roads_says_the_area_looks_mapped():
+    assert "the area looks completely mapped" in summary_lines(_summary(), OUT)[-1]
+
+
+def test_a_model_that_sees_little_of_osm_does_not_call_the_area_mapped():
+    """A model that reads the imagery poorly (a model of a few steps, a new sensor) sees little."""
+    last = summary_lines(_summary(seen_km=0.07, osm_km=0.41), OUT)[-1]
+    assert "too little to judge" in last and "0.07 km" in last and "completely mapped" not in last
+
+
+def test_imagery_covering_a_sliver_of_the_aoi_says_the_rest_was_not_looked_at():
+    last = summary_lines(_summary(share=0.000003), OUT)[-1]
+    assert "0.0% of the AOI; the rest was not looked at" in last and "completely mapped" not in last
+
+
+def test_gps_evidence_is_not_judged_by_its_share_of_osm():
+    """Traces show the roads driven, a small part of any map: that says nothing about the model."""
+    s = _summary(seen_km=0.5, osm_km=30.0, evidence="gps", gps_road_km=0.5)
+    del s["predicted_road_km"]
+    assert "completely mapped" in summary_lines(s, OUT)[-1]
+
+
+def test_one_suggestion_is_singular():
+    lines = summary_lines(_summary(suggestions=1, by_kind={"missing_road": 1}, km_suggested=0.05), OUT)
+    assert lines[-1].startswith("Suggested: 1 missing road, 0.05 km.")
