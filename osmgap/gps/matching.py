@@ -30,6 +30,7 @@ import fastmm
 import numba
 import numpy as np
 
+from osmgap.core.quiet import native_stdout_quiet
 from osmgap.core.traces import GpsTraces
 from osmgap.gps.chains import Chains, chains
 from osmgap.gps.network import RoadGraph
@@ -170,16 +171,18 @@ class Matcher:
                  cache_dir: Path | None = None):
         self.params, self.limit_m = params, limit_m
         self.chains = chains(graph) if limit_m > params.chain_above_m else None
-        self.network = fastmm.Network()
         ids, edge_of, src, dst = (graph if self.chains is None else self.chains).directed()
-        for eid, k, a, b in zip(ids.tolist(), edge_of.tolist(), src.tolist(), dst.tolist()):
-            coords = np.asarray(graph.lines[k].coords) if self.chains is None else self.chains.coords[k]
-            self.network.add_edge(eid, source=a, target=b, geom=[tuple(c) for c in (coords if eid % 2 == 0 else coords[::-1]).tolist()])
-        self.network.finalize()
         self._tmp = None if cache_dir else tempfile.TemporaryDirectory(prefix="osmgap-ubodt-")
-        self.fmm = fastmm.FastMapMatch(self.network, fastmm.TransitionMode.SHORTEST,
-                                       max_distance_between_candidates=limit_m,
-                                       cache_dir=str(cache_dir or self._tmp.name))  # type: ignore[union-attr]
+        with native_stdout_quiet():  # fastmm logs its progress to stdout
+            self.network = fastmm.Network()
+            for eid, k, a, b in zip(ids.tolist(), edge_of.tolist(), src.tolist(), dst.tolist()):
+                coords = np.asarray(graph.lines[k].coords) if self.chains is None else self.chains.coords[k]
+                self.network.add_edge(eid, source=a, target=b,
+                                      geom=[tuple(c) for c in (coords if eid % 2 == 0 else coords[::-1]).tolist()])
+            self.network.finalize()
+            self.fmm = fastmm.FastMapMatch(self.network, fastmm.TransitionMode.SHORTEST,
+                                           max_distance_between_candidates=limit_m,
+                                           cache_dir=str(cache_dir or self._tmp.name))  # type: ignore[union-attr]
 
     def match(self, traces: GpsTraces, pieces: np.ndarray | None = None, usage: PieceUsage | None = None) -> Matches:
         """Match every piece of every trip (``traces`` in the graph's metric CRS); ``usage``, when
@@ -195,16 +198,17 @@ class Matcher:
         p = self.params
         step = np.hypot(np.diff(traces.x[kept], prepend=np.nan), np.diff(traces.y[kept], prepend=np.nan))
         step = np.full(n, np.nan) if not len(kept) else _scatter(step, kept, n)
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            if b - a < 2:
-                continue
-            result = self.fmm.match(fastmm.Trajectory.from_xyt_tuples(xyt[a:b].tolist()), p.max_candidates,
-                                    p.search_radius_m, p.gps_error_m, p.reverse_tolerance_m)
-            for sub in result.subtrajectories:
-                if sub.error_code == fastmm.MatchErrorCode.SUCCESS:
-                    _store(out, kept, a, sub.segments, step, p.route_min_m, self.chains)
-                    if usage is not None:
-                        usage.add(int(traces.trip[kept[a]]), kept[a:b], sub.segments, self.chains)
+        with native_stdout_quiet():
+            for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+                if b - a < 2:
+                    continue
+                result = self.fmm.match(fastmm.Trajectory.from_xyt_tuples(xyt[a:b].tolist()), p.max_candidates,
+                                        p.search_radius_m, p.gps_error_m, p.reverse_tolerance_m)
+                for sub in result.subtrajectories:
+                    if sub.error_code == fastmm.MatchErrorCode.SUCCESS:
+                        _store(out, kept, a, sub.segments, step, p.route_min_m, self.chains)
+                        if usage is not None:
+                            usage.add(int(traces.trip[kept[a]]), kept[a:b], sub.segments, self.chains)
         _inherit(out, kept, keep)
         return out
 

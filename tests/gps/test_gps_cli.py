@@ -80,6 +80,8 @@ def test_gps_only_diff_finds_the_deleted_driven_roads(area, chicago_gps, tmp_pat
     proc = osmgap_cli("diff", f"--aoi={area['bbox']}", "--osm", str(area["dir"] / "osm.geojson"),
                    "--gps", str(chicago_gps / "trips"), "--gps-crs", CRS, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{len(_features(out))} suggestions")  # the matcher's own log stays off stdout
+    assert "[info]" not in proc.stdout + proc.stderr and len(proc.stdout.splitlines()) <= 6
     assert OUTPUTS <= {p.name for p in out.iterdir()}
     s = json.loads((out / "summary.json").read_text())
     assert s["evidence"] == "gps" and s["gps"]["files"] == 889 and s["gps"]["points_read"] == 118_360
