@@ -192,6 +192,9 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     if not val:  # a few images of one's own (--pair): better an optimistic figure than none
         log("no image falls in the validation split: validating on the training images (optimistic)")
         val = trn
+    if not trn:  # one image of one's own, in the validation tenth: it must train, or nothing can
+        log("every image fell in the validation split: training on them too (the validation figure is optimistic)")
+        trn = val
     mean, std = channel_stats(trn)
     meta = ModelMeta(arch=cfg.arch, encoder=cfg.encoder, resolution_m=cfg.resolution_m, mean=mean, std=std,
                      decoder=cfg.decoder, in_channels=trn[0].image.shape[0])

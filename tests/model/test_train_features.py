@@ -234,3 +234,14 @@ def test_a_pair_image_that_validates_is_named(crops, tmp_path):
     assert [m for m in said if "validation tenth" in m] == [
         "1 --pair image(s) fell in the validation tenth (a hash of the names) and choose the checkpoint and "
         "threshold instead of training: chip25.tif+roads.geojson"]
+
+
+def test_a_lone_pair_image_in_the_validation_tenth_still_trains(crops, tmp_path):
+    """One chip of one's own whose name hashes into the validation tenth: it trains and validates
+    (optimistic, and said so) instead of leaving nothing to train on."""
+    trn, _ = crops
+    said: list[str] = []
+    record = train([Sample("pair/chip25.tif+roads.geojson", trn[0].image, trn[0].mask)], tiny(), tmp_path / "m.pt",
+                   log=said.append)
+    assert record["train_images"] == 1 and record["val_images"] == 1 and (tmp_path / "m.pt").exists()
+    assert any("every image fell in the validation split" in m for m in said)
