@@ -30,6 +30,8 @@ KIND_STYLE = {  # colour, line width, line style, legend text
     "unsupported_osm_way": ("#616161", 2.0, ":", "OSM ways without evidence"),
     # a straight gap between two junctions, not the road: thin, dotted, its two ends marked
     MISSING_CONNECTION: ("#ff1744", 1.6, (0, (1, 3)), "missing connections: two junctions, road's course unknown"),
+    "appeared_road": ("#00e676", 3.2, "-", "roads that appeared"),  # osmgap change
+    "vanished_road": ("#ff6d00", 3.2, "-", "roads that vanished"),
 }
 
 
@@ -59,10 +61,13 @@ def _paths(geoms: Any) -> list[np.ndarray]:
 def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid, osm_ways: gpd.GeoDataFrame,
                     graph: nx.Graph, suggestions: list[Suggestion], title: str, footnote: str,
                     evidence_label: str = "model's road graph",
-                    backdrop: tuple[Grid, np.ndarray] | None = None) -> None:
+                    backdrop: tuple[Grid, np.ndarray] | None = None, listed: tuple[str, ...] = ("missing_road",),
+                    osm_label: str | None = "OSM roads") -> None:
     """Draw the picture; without imagery (candidates only) on a plain background. Matplotlib is
     imported here, when the picture is drawn, not when a run starts (1.4 s of start-up).
-    ``backdrop``: :func:`read_backdrop`'s result when it was read beforehand (beside conflation)."""
+    ``backdrop``: :func:`read_backdrop`'s result when it was read beforehand (beside conflation);
+    ``listed``: the kinds the legend names even when there are none; ``osm_label``: None when
+    no OSM was given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,10 +113,10 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
     for spine in ax.spines.values():
         spine.set_visible(backdrop is None)
     ax.set_title(clean_text(title), fontsize=10, parse_math=False)  # user text: no '$' math, no surrogates
-    handles = [Line2D([], [], color="#00b8d4", lw=2.2, label="OSM roads"),
-               Line2D([], [], color="#ffab00", lw=1.0, ls="--", label=evidence_label)]
+    handles = [Line2D([], [], color="#00b8d4", lw=2.2, label=osm_label)] if osm_label else []
+    handles.append(Line2D([], [], color="#ffab00", lw=1.0, ls="--", label=evidence_label))
     for kind, (colour, width, style, text) in KIND_STYLE.items():
-        if counts.get(kind) or kind == "missing_road":
+        if counts.get(kind) or kind in listed:
             handles.append(Line2D([], [], color=colour, lw=width, ls=style, label=f"{text} ({counts.get(kind, 0)})"))
     if counts.get("misconnection"):
         handles.append(Line2D([], [], color="#2962ff", marker="X", ls="", label=f"misconnections ({counts['misconnection']})"))

@@ -160,6 +160,7 @@ def _write(out: Path, aoi: Aoi, after: Imagery, grid: Grid, roads: RoadNetwork |
         write_probability_tif(stage / "probability_after.tif", prob_after)
         render_overview(stage / "overview.png", after, grid, osm_ways, lines, suggestions,
                         f"osmgap change: {aoi.name}: {summary['appeared']['count']} appeared, "
-                        f"{summary['vanished']['count']} vanished", " ".join(notes), evidence_label="changed roads")
+                        f"{summary['vanished']['count']} vanished", " ".join(notes), evidence_label="changed roads",
+                        listed=("appeared_road", "vanished_road"), osm_label="OSM roads" if roads is not None else None)
         summary["seconds"] = round(time.perf_counter() - started, 2)
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))

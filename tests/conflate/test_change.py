@@ -139,6 +139,15 @@ def _on_the_paint(changes: list[dict], middle, crs) -> float:
     return near.length / middle.length
 
 
+def _pixels_of(png: Path, colour: str) -> int:
+    """How many pixels of the picture are ``colour`` (#rrggbb, within 12 a channel)."""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    want = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(rgb - want).max(axis=-1) <= 12).sum())
+
+
 def test_image_against_itself_shows_no_change(paris, tmp_path):
     summary, changes, suggestions = _change(tmp_path / "out", paris / "image.tif", paris / "image.tif")
     assert changes == [] and suggestions == []
@@ -157,6 +166,12 @@ def test_painted_road_appears_when_it_is_there_after(paris, edit, tmp_path):
     assert "<way" in (out / "suggestions.osm").read_text()  # drawn for JOSM as a new way
     for name in ("maproulette.geojson", "overview.png", "probability_before.tif", "probability_after.tif"):
         assert (out / name).is_file()
+    from osmgap.export.overview import KIND_STYLE
+
+    # drawn (and in the legend) as an appeared road, not as a missing road nor a vanished one
+    assert _pixels_of(out / "overview.png", KIND_STYLE["appeared_road"][0]) > 200
+    assert _pixels_of(out / "overview.png", KIND_STYLE["missing_road"][0]) == 0
+    assert _pixels_of(out / "overview.png", KIND_STYLE["vanished_road"][0]) > 20  # its legend line, not the map's
 
 
 def test_painted_road_vanishes_the_other_way_round_and_osm_still_has_it(paris, edit, tmp_path):
