@@ -294,7 +294,7 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
     warnings = [*aoi.warnings, *run.warnings]
     if imagery_evidence and cast(Coverage, coverage).aoi_share < COVERAGE_WARN_SHARE:
         assert coverage is not None and run.imagery is not None  # both set for imagery evidence
-        warnings.append(f"WARNING: {imagery_name(run.imagery)}: the imagery covers only {coverage.aoi_share:.0%} of the AOI "
+        warnings.append(f"WARNING: {imagery_name(run.imagery, whole_path=True)}: the imagery covers only {coverage.aoi_share:.0%} of the AOI "
                         f"({coverage.area_km2:.3g} of {aoi_km2:.3g} km2: the rest is outside it, nodata or NaN); "
                         "no road was looked for in the rest")
         log.warning(warnings[-1])

@@ -277,10 +277,12 @@ def open_window_reader(imagery: AnyImagery, grid: Grid) -> WindowReader | XyzWin
     return WindowReader(imagery, grid)
 
 
-def imagery_name(imagery: AnyImagery) -> str:
-    """How outputs and messages name the imagery: the file's name, or the tile URL template with
-    any key masked."""
-    return imagery.path.name if isinstance(imagery, Imagery) else public_url(imagery.options.url)
+def imagery_name(imagery: AnyImagery, whole_path: bool = False) -> str:
+    """How outputs and messages name the imagery: the file's name (or path), or the tile URL
+    template with any key masked."""
+    if isinstance(imagery, Imagery):
+        return str(imagery.path) if whole_path else imagery.path.name
+    return public_url(imagery.options.url)
 
 
 def imagery_fingerprint(imagery: AnyImagery) -> dict[str, Any]:

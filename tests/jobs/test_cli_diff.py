@@ -90,11 +90,18 @@ def test_josm_validates_the_osm_file(sample_run, tmp_path):
     assert [i for i in issues if severity(i) == "Errors"] == []
 
 
+def no_roads(folder: Path) -> Path:
+    """An OSM file with no road and no declared area: what JOSM saves of an unmapped place."""
+    path = folder / "no-roads.osm"
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="test"/>\n')
+    return path
+
+
 def test_uint16_panchromatic_imagery_through_the_cli(tmp_path, vegas, data):
-    """16-bit single-band SpaceNet Vegas chip; OSM from an extract that does not cover it (no ways)."""
+    """16-bit single-band SpaceNet Vegas chip; OSM from a file with no road (an unmapped place)."""
     out = tmp_path / "vegas"
     proc = osmgap_cli("diff", "--aoi", "-115.2336,36.1390,-115.2305,36.1421", "--imagery", str(vegas / "image_pan_uint16.tif"),
-                   "--osm", str(data / "osm" / "west-oakland.osm"), "--out", str(out))
+                   "--osm", str(no_roads(tmp_path)), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["osm_ways"] == 0 and s["imagery"]["dtype"] == "uint16" and s["imagery"]["bands_used"] == [1, 1, 1]
@@ -139,7 +146,7 @@ def test_a_multispectral_image_is_read_in_the_bands_asked_for(tmp_path, data):
     for name, extra in (("guessed", []), ("true colour", ["--bands", "5,3,2"])):
         out = tmp_path / name.replace(" ", "-")
         proc = osmgap_cli("diff", "--aoi", "121.72360,31.41028,121.72701,31.41369", "--imagery", str(chip),
-                          "--osm", str(data / "osm" / "west-oakland.osm"), "--out", str(out), *extra)
+                          "--osm", str(no_roads(tmp_path)), "--out", str(out), *extra)
         assert proc.returncode == 0, proc.stderr
         runs[name] = json.loads((out / "summary.json").read_text())
     guessed, true_colour = runs["guessed"], runs["true colour"]
