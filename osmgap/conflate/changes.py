@@ -142,6 +142,20 @@ def detect_changes(before: ProbabilityRaster, after: ProbabilityRaster, params: 
             + change_lines(change_probability(before, after, margin_m), "vanished", params, min_length_m))
 
 
+def within_area(changes: list[Change], area: Any, min_length_m: float) -> list[Change]:
+    """The changes cut to ``area`` (metric; where both images show usable pixels): a road that
+    runs into the other image's nodata did not vanish there. A cut change keeps its longest
+    piece, if at least ``min_length_m`` long."""
+    kept = []
+    for c in changes:
+        parts = [p for p in shapely.get_parts(shapely.line_merge(c.line.intersection(area)))
+                 if isinstance(p, LineString) and not p.is_empty]
+        longest = max(parts, key=lambda p: p.length, default=None)
+        if longest is not None and longest.length >= min_length_m:
+            kept.append(c if longest.length >= c.line.length - 1e-6 else replace(c, line=longest))
+    return kept
+
+
 def to_suggestions(changes: list[Change], crs: Any) -> list[Suggestion]:
     """The actionable changes as suggestions (kind appeared_road / vanished_road), stable ids."""
     todo = [c for c in changes if c.actionable]

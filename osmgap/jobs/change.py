@@ -10,6 +10,7 @@ aligned grid), overview.png and summary.json into --out.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +19,6 @@ from typing import Any
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-from shapely.geometry import box
 
 from osmgap import __version__
 from osmgap.conflate.changes import (
@@ -30,9 +30,10 @@ from osmgap.conflate.changes import (
     measure_alignment,
     moved_grid,
     to_suggestions,
+    within_area,
 )
 from osmgap.conflate.params import ConflateParams
-from osmgap.core.aoi import Aoi, load_aoi
+from osmgap.core.aoi import Aoi, load_aoi, reproject
 from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_atomic
 from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid
@@ -48,7 +49,14 @@ from osmgap.model.nets import load_checkpoint, pick_device
 from osmgap.scale.changes import tiled_changes
 from osmgap.scale.options import self_tiling
 from osmgap.scale.tiled import tiled_evidence
-from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
+from osmgap.sources.imagery import (
+    Imagery,
+    WindowReader,
+    analysis_grid,
+    check_resolution,
+    measure_coverage,
+    open_imagery,
+)
 from osmgap.sources.osm import load_osm
 from osmgap.workspace.outputs import RUN_OUTPUTS
 
@@ -58,6 +66,8 @@ from osmgap.workspace.outputs import RUN_OUTPUTS
 # tests/conflate/test_change.py; 1 and 4 views: none), so change detection keeps the output it was
 # validated with until views are shown to add no false changes.
 CHANGE_VIEWS = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,12 +95,17 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
     aoi = load_aoi(args.aoi)
     before = open_imagery(args.before, args.bands)
     after = open_imagery(args.after, args.after_bands or args.bands)
-    common = aoi.geometry.intersection(box(*before.bounds_wgs84)).intersection(box(*after.bounds_wgs84))
+    # usable pixels of both (a blank or all-nodata image: exit 2, as in diff): elsewhere a road
+    # would "vanish" into the other image's nodata
+    common = measure_coverage(before, aoi).area_wgs84.intersection(measure_coverage(after, aoi).area_wgs84)
     if common.is_empty or common.area == 0:
         raise InputError(args.after, "the two images do not overlap within the AOI")
     roads = load_osm(args.osm, aoi, cache_dir=args.cache_dir, graph_crs=args.gps_crs) if args.osm else None
     device = pick_device()
     net, meta = load_checkpoint(args.model, device)
+    coarse = [w for w in (check_resolution(before, meta.resolution_m), check_resolution(after, meta.resolution_m)) if w]
+    for w in coarse:  # far too coarse: exit 2 above
+        log.warning(w)
     grid = analysis_grid(before, common, aoi.metric_crs, meta.resolution_m)
     with WindowReader(before, grid) as b_reader, WindowReader(after, grid) as a_reader:
         alignment = measure_alignment(b_reader, a_reader)
@@ -115,6 +130,8 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
     changes = (detect_changes(prob_before, prob_after, params, args.min_length_m, args.margin_m) if tiling is None else
                tiled_changes(prob_before, prob_after, params, args.min_length_m, args.margin_m, Path(args.out).resolve().parent,
                              tiling.tile_px))
+    shift = float(np.hypot(alignment.east_m, alignment.north_m)) if alignment.applied else 0.0
+    changes = within_area(changes, reproject(common, WGS84, grid.crs).buffer(-(args.margin_m + shift)), args.min_length_m)
     if roads is not None:
         osm_metric = roads.ways.to_crs(grid.crs).geometry.to_numpy() if len(roads) else np.zeros(0, object)
         mark_osm(changes, osm_metric, args.tolerance_m)
@@ -130,7 +147,7 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
         "osm": roads.provenance if roads is not None else None,
         "grid": {"crs": grid.crs.to_string(), "width": grid.width, "height": grid.height},
         **({"self_tiled": True} if tiling is not None else {}),
-        "warnings": list(dict.fromkeys([NOT_CLEARED_WARNING, *before.warnings, *after.warnings])),
+        "warnings": list(dict.fromkeys([NOT_CLEARED_WARNING, *before.warnings, *after.warnings, *coarse])),
     }
     _write(args.out, aoi, after, grid, roads, changes, suggestions, prob_before, prob_after, summary, started)
     return summary

@@ -11,7 +11,7 @@ from osmgap.jobs.diff import DiffRequest, resolve_sources
 from osmgap.jobs.folds import CrossPrediction, write_cross_prediction
 from osmgap.model.data import Sample, load_labelled_image, load_training_data
 from osmgap.model.train import TrainConfig
-from osmgap.sources.imagery import open_imagery
+from osmgap.sources.imagery import check_resolution, measure_coverage, open_imagery
 from osmgap.sources.osm import load_osm
 
 
@@ -38,6 +38,10 @@ def cross_predict(aoi_spec: str, imagery: str | None, osm: str | None, folds: in
     check_output_dir(out)  # said before any training, not after it
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=aoi_spec, out=out, imagery=imagery, osm=osm))
     assert imagery_path is not None  # no candidates, XYZ or GPS: resolve_sources gives imagery or raises
+    image = open_imagery(imagery_path, bands)
+    measure_coverage(image, aoi)  # a blank or all-nodata image: exit 2, as a diff of it
+    coarse = check_resolution(image, cfg.resolution_m)  # far too coarse: exit 2
+    if coarse:
+        log(coarse)
     ways = load_osm(osm_spec, aoi, graph_crs=graph_crs).ways
-    return write_cross_prediction(aoi, open_imagery(imagery_path, bands), ways, folds, cfg, out, init=cfg.init,
-                                  tile_px=tile_px, log=log)
+    return write_cross_prediction(aoi, image, ways, folds, cfg, out, init=cfg.init, tile_px=tile_px, log=log)

@@ -218,10 +218,11 @@ def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolut
     ``bands`` when given) with road labels of any kind ``osmgap.model.labels`` reads: a mask, OSM
     ways (per-class widths) or road centrelines such as SpaceNet's, on a UTM grid at ``resolution_m``."""
     from osmgap.model.labels import footprint_grid, load_labels  # labels reads OSM: imported when used
-    from osmgap.sources.imagery import WindowReader, open_imagery
+    from osmgap.sources.imagery import WindowReader, measure_coverage, open_imagery
 
     imagery = open_imagery(image_path, bands)
     grid, aoi = footprint_grid(imagery, resolution_m)
+    measure_coverage(imagery, aoi)  # a blank or all-nodata image teaches nothing: exit 2, as a diff of it
     labels = load_labels(labels_path, grid, aoi)
     with WindowReader(imagery, grid) as reader:
         image, valid = reader.read_all()

@@ -155,6 +155,31 @@ def test_image_against_itself_shows_no_change(paris, tmp_path):
     assert abs(summary["alignment"]["east_m"]) < 0.2 and abs(summary["alignment"]["north_m"]) < 0.2
 
 
+def _west_half_nodata(image: Path, path: Path) -> Path:
+    """The image with its western half declared nodata (0), as a partial capture ships."""
+    with rasterio.open(image) as src:
+        profile, data = src.profile, src.read()
+    data[:, :, : data.shape[2] // 2] = 0
+    with rasterio.open(path, "w", **{**profile, "nodata": 0}) as dst:
+        dst.write(data)
+    return path
+
+
+def test_a_road_running_into_the_other_images_nodata_did_not_vanish(paris, tmp_path):
+    """Only where both images show something can a road have changed (it was 3 vanished roads,
+    all in the nodata half); a blank after image is refused as a diff refuses it."""
+    half = _west_half_nodata(paris / "image.tif", tmp_path / "half.tif")
+    summary, changes, _ = _change(tmp_path / "out", paris / "image.tif", half)
+    assert summary["appeared"]["count"] == summary["vanished"]["count"] == 0 and changes == []
+    blank = tmp_path / "blank.tif"
+    with rasterio.open(half) as src:
+        with rasterio.open(blank, "w", **{**src.profile, "nodata": None}) as dst:
+            dst.write(np.zeros((src.count, src.height, src.width), src.dtypes[0]))
+    assert main(["change", "--aoi", "sample_aoi/paris-1447", "--before", str(paris / "image.tif"), "--after",
+                 str(blank), "--out", str(tmp_path / "blank-out")]) == 2
+    assert not (tmp_path / "blank-out").exists()
+
+
 def test_painted_road_appears_when_it_is_there_after(paris, edit, tmp_path):
     painted, middle, _ = edit
     out = tmp_path / "out"

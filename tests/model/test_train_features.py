@@ -245,3 +245,20 @@ def test_a_lone_pair_image_in_the_validation_tenth_still_trains(crops, tmp_path)
                    log=said.append)
     assert record["train_images"] == 1 and record["val_images"] == 1 and (tmp_path / "m.pt").exists()
     assert any("every image fell in the validation split" in m for m in said)
+
+
+def test_a_blank_image_is_refused_for_training(paris, tmp_path, capsys):
+    """A pair or cross-prediction image with nothing in it teaches nothing: exit 2, as a diff of it."""
+    import rasterio
+
+    blank = tmp_path / "blank.tif"
+    with rasterio.open(paris / "image.tif") as src:
+        with rasterio.open(blank, "w", **src.profile) as dst:
+            dst.write(np.zeros((src.count, src.height, src.width), src.dtypes[0]))
+    roads = paris / "osm_roads.geojson"
+    for args in (["--data", "", "--pair", f"{blank}={roads}", "--out", str(tmp_path / "m.pt")],
+                 ["--aoi", str(paris / "aoi.geojson"), "--imagery", str(blank), "--osm", str(roads), "--folds", "2",
+                  "--out", str(tmp_path / "folds")]):
+        assert main(["train", "--steps", "1", *args]) == 2
+        assert "a blank image" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.tif"]
