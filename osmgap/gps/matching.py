@@ -193,7 +193,7 @@ class Matcher:
         out.limit_m = self.limit_m
         keep = _thin(traces.x, traces.y, pieces, self.params.thin_m)
         kept = np.flatnonzero(keep)
-        xyt = np.column_stack([traces.x, traces.y, np.nan_to_num(traces.t)])[kept]
+        xyt = np.column_stack([traces.x, traces.y, traces.t])[kept]
         bounds = np.flatnonzero(np.r_[True, pieces[kept][1:] != pieces[kept][:-1], True])
         p = self.params
         step = np.hypot(np.diff(traces.x[kept], prepend=np.nan), np.diff(traces.y[kept], prepend=np.nan))
@@ -202,6 +202,8 @@ class Matcher:
             for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
                 if b - a < 2:
                     continue
+                if not np.isfinite(xyt[a:b, 2]).all():  # some fixes without time (GPX allows it)
+                    xyt[a:b, 2] = _times_in_order(xyt[a:b, 2])
                 result = self.fmm.match(fastmm.Trajectory.from_xyt_tuples(xyt[a:b].tolist()), p.max_candidates,
                                         p.search_radius_m, p.gps_error_m, p.reverse_tolerance_m)
                 for sub in result.subtrajectories:
@@ -211,6 +213,16 @@ class Matcher:
                             usage.add(int(traces.trip[kept[a]]), kept[a:b], sub.segments, self.chains)
         _inherit(out, kept, keep)
         return out
+
+
+def _times_in_order(t: np.ndarray) -> np.ndarray:
+    """A piece's times with the gaps filled, never going back: fastmm needs them non-decreasing,
+    and a fix without time between two timed ones (which trip_pieces cannot judge by speed) may
+    even read earlier than the one before. A missing time is the last known one (the first known
+    one at the start); none known: all 0, as a trip without times is matched."""
+    filled = np.maximum.accumulate(np.where(np.isfinite(t), t, -np.inf))
+    known = t[np.isfinite(t)]
+    return np.where(np.isfinite(filled), filled, known[0] if len(known) else 0.0)
 
 
 def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.ndarray, route_min_m: float,

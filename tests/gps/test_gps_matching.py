@@ -30,7 +30,7 @@ from osmgap.gps.discovery import (
     unexplained_paths,
 )
 from osmgap.gps.evidence import unexplained
-from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, route_limit, trip_pieces
+from osmgap.gps.matching import Matcher, MatchParams, PieceUsage, _times_in_order, route_limit, trip_pieces
 from osmgap.gps.network import road_graph, with_lines
 from osmgap.gps.verify import verify
 
@@ -98,6 +98,22 @@ def test_real_trips_match_the_complete_map(chicago_roads, some_trips):
     assert read.sum() > 0.5 * len(sparse)
     assert np.median(matches.route_m[read] / step[read]) < 1.1  # routes follow the trips
     assert len(unexplained(sparse, matches).detour_a) < 0.05 * len(sparse)
+
+
+def test_trips_with_some_fixes_untimed_match_as_the_timed_ones(chicago_roads, some_trips):
+    """GPX allows a <trkpt> without <time>: every third fix untimed still matches (fastmm wants
+    times that never go back), as well as the whole trips do."""
+    from dataclasses import replace
+
+    graph = road_graph(index_osm(chicago_roads, CRS))
+    t = some_trips.t.copy()
+    t[::3] = np.nan
+    gappy = replace(some_trips, t=t)
+    pieces = trip_pieces(gappy)
+    matches = Matcher(graph, route_limit(gappy, pieces)).match(gappy, pieces)
+    assert matches.matched.mean() >= 0.97
+    assert _times_in_order(np.array([np.nan, 5.0, np.nan, 3.0, 8.0])).tolist() == [5.0, 5.0, 5.0, 5.0, 8.0]
+    assert _times_in_order(np.full(3, np.nan)).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_piece_usage_follows_the_trips(chicago_roads, some_trips):
