@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))  # argparse itself exits 2 on bad arguments
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="osmgap: %(message)s", stream=sys.stderr)
+    # the libraries' own warnings (rasterio's NotGeoreferencedWarning, shapely's "invalid value",
+    # each two lines with a site-packages path) are for -v: osmgap says what matters in its words
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
     from osmgap.core.memory import share_malloc_arenas
 
     share_malloc_arenas()  # before any thread of the run starts

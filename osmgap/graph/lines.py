@@ -122,7 +122,7 @@ def _snap_loose_ends(lines: np.ndarray, snap_m: float) -> tuple[np.ndarray, dict
         splits.setdefault(target, []).append(along)
         spot = lines[target].interpolate(along)
         line_i = owner[p]
-        coords_i = list(lines[line_i].coords)
+        coords_i = shapely.get_coordinates(lines[line_i])  # 2D, as the snapped spot is (labels may carry Z)
         coords_i[0 if p < len(starts) else -1] = (spot.x, spot.y)
         lines[line_i] = LineString(coords_i)
     return lines, splits

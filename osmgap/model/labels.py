@@ -20,6 +20,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import rasterio
+import shapely
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.warp import reproject, transform_bounds
@@ -33,6 +34,7 @@ from osmgap.errors import InputError
 from osmgap.graph.lines import build_line_graph
 from osmgap.graph.rasterize import ROAD_WIDTH_M, rasterize_roads
 from osmgap.graph.skeleton import GraphParams, extract_graph
+from osmgap.sources.candidates import finite_lines
 from osmgap.sources.imagery import Imagery, analysis_grid
 from osmgap.sources.osm import load_osm
 
@@ -103,6 +105,8 @@ def open_labels(path: str | Path, grid: Grid, aoi: Aoi) -> LabelSource:
     if lines.crs is None:
         raise InputError(path, "line file has no CRS")
     lines = lines[lines.geometry.geom_type.isin(["LineString", "MultiLineString"])]
+    lines = finite_lines(lines, path) if len(lines) else lines
+    lines = lines.set_geometry(shapely.force_2d(lines.geometry.to_numpy()), crs=lines.crs)  # a Z (often 0) says nothing here
     if "highway" not in lines.columns:
         lines = lines.assign(highway=None)
     footprint = gpd.GeoSeries([box(*grid.bounds)], crs=grid.crs).to_crs(lines.crs).iloc[0]

@@ -82,6 +82,7 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     lines = frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
     if len(lines) == 0:
         raise InputError(path, "holds no LineString or MultiLineString features")
+    lines = finite_lines(lines, path)
     lines = _to_wgs84(lines, path)
     dropped: Counter = Counter()
     highway = _highway(lines, path, dropped)
@@ -100,6 +101,19 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
         raise InputError(path, "no candidate road line lies inside the AOI")
     warn_dropped(path, dropped)
     return clipped
+
+
+def finite_lines(lines: gpd.GeoDataFrame, path: str | Path) -> gpd.GeoDataFrame:
+    """``lines`` without those that have a NaN or infinite vertex (a broken export: no geometry
+    operation can place them), with one warning; an InputError when none is left."""
+    coords, index = shapely.get_coordinates(lines.geometry.to_numpy(), return_index=True)
+    bad = np.zeros(len(lines), bool)
+    bad[index[~np.isfinite(coords).all(axis=1)]] = True
+    if bad.all():
+        raise InputError(path, "every line has a NaN or infinite coordinate")
+    if bad.any():
+        log.warning("WARNING: %s: %d line(s) with a NaN or infinite coordinate left out", path, int(bad.sum()))
+    return lines[~bad]
 
 
 def _reader(path: Path) -> Reader:

@@ -370,3 +370,24 @@ def test_imagery_moderately_coarse_is_used_with_a_warning(workdir, capsys, caplo
     assert summary["imagery"]["resolution_m"] == pytest.approx(2.0, rel=0.05)
     assert any(coarse in w and "coarser" in w for w in summary["warnings"]) and coarse in caplog.text
     assert summary["coverage"]["imagery_aoi_share"] == pytest.approx(1.0, abs=0.01)
+
+
+# --- as a user sees it: a process of its own, where no test harness catches library warnings -------
+
+def test_library_warnings_stay_off_the_users_lines(tmp_path):
+    """rasterio's NotGeoreferencedWarning (a plain PNG) and shapely's NaN warning (a broken vertex
+    in a candidates file) printed two lines each, with a site-packages path, around osmgap's one."""
+    from tests.cli import osmgap_cli
+
+    png = DATA / "massachusetts" / "images" / "img-1002.png"
+    proc = osmgap_cli("diff", "--aoi", str(PARIS / "aoi.geojson"), "--osm", str(PARIS / "osm_roads.geojson"),
+                      "--imagery", str(png), "--out", str(tmp_path / "png"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "imagery has no CRS" in proc.stderr and not (tmp_path / "png").exists()
+    roads = json.loads((PARIS / "osm_roads.geojson").read_text())
+    roads["features"][3]["geometry"]["coordinates"][2] = [float("nan"), float("nan")]
+    (tmp_path / "nan.geojson").write_text(json.dumps(roads))  # json writes the NaN token, pyogrio reads it
+    proc = osmgap_cli("diff", "--aoi", str(PARIS / "aoi.geojson"), "--osm", str(PARIS / "osm_roads.geojson"),
+                      "--candidates", str(tmp_path / "nan.geojson"), "--out", str(tmp_path / "nan"))
+    assert proc.returncode == 0 and proc.stderr.strip().splitlines() == [
+        f"osmgap: WARNING: {tmp_path / 'nan.geojson'}: 1 line(s) with a NaN or infinite coordinate left out"], proc.stderr

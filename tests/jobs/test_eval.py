@@ -83,6 +83,30 @@ def test_labels_of_another_place_exit_2(data, paris, tmp_path, capsys, labels, p
     assert code == 2 and problem in err and labels.split("/")[-1] in err and not out.exists(), err
 
 
+def test_line_labels_with_z_and_a_broken_vertex_are_scored(paris, tmp_path, caplog):
+    """3D centrelines (Z 0, as many exports write them) with one NaN vertex: the broken line is
+    left out with a warning and the rest scored as the same lines in 2D are (it was an internal error)."""
+    roads = json.loads((paris / "osm_roads.geojson").read_text())
+    for f in roads["features"]:
+        f["properties"] = {}  # plain lines, not OSM
+        f["geometry"]["coordinates"] = [c[:2] for c in f["geometry"]["coordinates"]]
+    flat = tmp_path / "flat.geojson"
+    flat.write_text(json.dumps(roads))
+    for f in roads["features"]:
+        f["geometry"]["coordinates"] = [[x, y, 0.0] for x, y in f["geometry"]["coordinates"]]
+    roads["features"][3]["geometry"]["coordinates"][1] = [float("nan"), float("nan"), 0.0]
+    broken = tmp_path / "broken.geojson"
+    broken.write_text(json.dumps(roads))
+    scores = {}
+    for name in ("flat", "broken"):
+        assert main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(tmp_path / f"{name}.geojson"),
+                     "--json", str(tmp_path / f"{name}.json")]) == 0
+        scores[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert "1 line(s) with a NaN or infinite coordinate left out" in caplog.text
+    assert scores["broken"]["truth_km"] < scores["flat"]["truth_km"]  # one way fewer
+    assert 0.1 < scores["broken"]["iou"] <= scores["flat"]["iou"] + 0.05
+
+
 def test_bad_slack_is_refused(paris, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:  # argparse's own one-line error
         main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
