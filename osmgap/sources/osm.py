@@ -144,7 +144,7 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
     try:
         read, unreadable = _scan_road_ways(path, aoi)
         ways = clip_to_aoi(read, aoi)
-        wanted = {n for w in ways for n in (w.node_ids or ())}
+        wanted = {n for w in ways for n in (w.node_ids or ()) if n > 0}  # a new node (negative id) is no OSM node
         nodes = _scan_nodes(path, wanted) if wanted else {}
         lots = clip_lots(_scan_parking(path), aoi)
         declared = _header_box(path)
@@ -186,7 +186,8 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable]]:
     """Road ways whose bbox meets the AOI's bbox, geometry from the file's node locations; a way
     with nodes the file lacks (an extract cut at its border, a broken file) is the line through
     its known nodes (it does connect them) and is also listed as unreadable, with where its
-    unknown nodes may lie."""
+    unknown nodes may lie. Nodes with negative ids (not uploaded yet: a file JOSM saved) are
+    located in a pass of their own, since osmium's location index holds positive ids only."""
     road_filter = TagFilter(*(("highway", c) for c in sorted(ROAD_CLASSES)))
     processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
                  .with_locations()
@@ -195,23 +196,53 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable]]:
     reach = _reach(aoi)
     ways: list[Way] = []
     unreadable: list[Unreadable] = []
+    deferred: list[tuple[Way, np.ndarray]] = []  # ways with new (negative-id) nodes, located below
     for w in cast("Iterable[osmium.osm.Way]", processor):  # the entity filter passes ways only
         xy = np.array([(n.lon, n.lat) if n.location.valid() else (np.nan, np.nan) for n in w.nodes],
                       dtype=float).reshape(-1, 2)
-        known = xy[np.isfinite(xy).all(axis=1)]
-        if len(known) and not _bbox_overlaps(known, reach):
-            continue
-        tags = dict(w.tags)
-        way = Way(osm_id=w.id, highway=tags["highway"], version=w.version or None,
-                   node_ids=[n.ref for n in w.nodes], tags=tags, geometry=LineString())
-        line = known_line(xy)
-        if line is not None:
-            ways.append(replace(way, geometry=line))
-        if len(known) < len(xy):
-            unreadable.append(Unreadable(w.id, why_missing(xy), unknown_stretches(xy)))
-        elif line is None:  # one node, none, or all in one place: no line, but a road is there
-            unreadable.append(Unreadable(w.id, NOT_A_LINE, Point(known[0]) if len(known) else Point()))
+        if np.isnan(xy[:, 0]).any() and any(n.ref < 0 for n in w.nodes):
+            deferred.append((_way_of(w), xy))
+        elif _near(xy, reach):  # the Way (its tags, its node list) only for the ways near the AOI
+            _keep_way(_way_of(w), xy, ways, unreadable)
+    if deferred:
+        located = _new_node_locations(path, {r for way, _ in deferred for r in way.node_ids or () if r < 0})
+        for way, xy in deferred:
+            for i, ref in enumerate(way.node_ids or ()):
+                if ref in located:
+                    xy[i] = located[ref]
+            if _near(xy, reach):
+                _keep_way(way, xy, ways, unreadable)
     return ways, unreadable
+
+
+def _way_of(w: osmium.osm.Way) -> Way:
+    return Way(osm_id=w.id, highway=w.tags["highway"], version=w.version or None, node_ids=[n.ref for n in w.nodes],
+               tags=dict(w.tags), geometry=LineString())
+
+
+def _near(xy: np.ndarray, reach: tuple[float, float, float, float]) -> bool:
+    """A way with no known node may lie anywhere: kept, to be listed as unreadable if near."""
+    known = xy[np.isfinite(xy).all(axis=1)]
+    return not len(known) or _bbox_overlaps(known, reach)
+
+
+def _keep_way(way: Way, xy: np.ndarray, ways: list[Way], unreadable: list[Unreadable]) -> None:
+    """Add ``way`` (its nodes at ``xy``, NaN where unknown) to ``ways`` and/or ``unreadable``."""
+    known = xy[np.isfinite(xy).all(axis=1)]
+    line = known_line(xy)
+    if line is not None:
+        ways.append(replace(way, geometry=line))
+    if len(known) < len(xy):
+        unreadable.append(Unreadable(way.osm_id, why_missing(xy), unknown_stretches(xy)))
+    elif line is None:  # one node, none, or all in one place: no line, but a road is there
+        unreadable.append(Unreadable(way.osm_id, NOT_A_LINE, Point(known[0]) if len(known) else Point()))
+
+
+def _new_node_locations(path: Path, wanted: set[int]) -> dict[int, tuple[float, float]]:
+    """(lon, lat) of the ``wanted`` negative-id nodes: a file JOSM saved holds few, so one plain pass."""
+    processor = osmium.FileProcessor(str(path), osmium.osm.NODE)
+    return {n.id: (n.location.lon, n.location.lat) for n in cast("Iterable[osmium.osm.Node]", processor)
+            if n.id in wanted and n.location.valid()}
 
 
 def _reach(aoi: Aoi) -> tuple[float, float, float, float]:

@@ -173,6 +173,21 @@ def test_an_extract_covering_part_of_the_aoi_is_warned_about(data: Path, caplog)
     assert "covers only 45% of the AOI" in net.provenance["warning"] and net.provenance["warning"] in caplog.text
 
 
+def test_a_file_josm_saved_with_new_nodes_reads_as_uploaded_data_does(data: Path, tmp_path: Path):
+    """A JOSM layer's new objects have negative ids and no version; osmium's location index holds
+    positive ids only, so every way of them read as "nodes missing from the file"."""
+    original = data / "osm" / "west-oakland.osm"
+    text = re.sub(r'(<node id="|<nd ref="|<way id=")(\d+)', r"\1-\2", original.read_text())
+    josm = tmp_path / "josm.osm"
+    josm.write_text(re.sub(r' version="\d+"', "", text))
+    aoi = load_aoi(CASES["oakland"][1])
+    a, b = load_osm(str(original), aoi), load_osm(str(josm), aoi)
+    assert len(b.unreadable) == 0 and len(b) == len(a) > 20
+    assert sorted(-b.ways.osm_id) == sorted(a.ways.osm_id)
+    assert sorted(g.wkb for g in b.ways.geometry) == sorted(g.wkb for g in a.ways.geometry)
+    assert b.nodes == {}  # new nodes are no OSM nodes a suggestion could join by id
+
+
 def test_paris_sample_geojson(paris: Path, paris_aoi: Aoi):
     net = load_osm(str(paris / "osm_roads.geojson"), paris_aoi)
     assert len(net) == 10
