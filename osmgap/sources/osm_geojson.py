@@ -79,12 +79,14 @@ def _is_line(geometry: Any) -> bool:
 
 
 def _is_way(feature: dict[str, Any]) -> bool:
-    """A line feature, or one classed as a road whose geometry is a collection or missing: an OSM
-    way the export mangled, which must not go unnoticed."""
+    """A line feature, or one classed as a road whose geometry is a polygon (a closed way, such as
+    a roundabout, that an exporter made an area), a collection or missing: an OSM way the export
+    mangled, which must not go unnoticed."""
     geometry = feature.get("geometry")
     if _is_line(geometry):
         return True
-    mangled = not geometry or (isinstance(geometry, dict) and geometry.get("type") == "GeometryCollection")
+    mangled = not geometry or (isinstance(geometry, dict) and geometry.get("type") in (
+        "GeometryCollection", "Polygon", "MultiPolygon"))
     return mangled and _road_class(_properties(feature))[1] in ROAD_CLASSES
 
 
@@ -149,6 +151,8 @@ def _way_geometry(geojson: Any, index: int, path: Path) -> tuple[BaseGeometry, s
         return geometry, NO_GEOMETRY
     if not np.isfinite(shapely.get_coordinates(geometry)).all():
         return geometry, NOT_FINITE
+    if geometry.geom_type in ("Polygon", "MultiPolygon"):  # a closed road way exported as an area: its ring
+        geometry = shapely.line_merge(geometry.boundary)
     if geometry.geom_type == "LineString":  # nearly every way: no parts to take apart
         return geometry, None if geometry.length > 0 else NOT_A_LINE
     if any(p.geom_type != "LineString" or p.length == 0 for p in _parts(geometry)):

@@ -8,6 +8,7 @@ from typing import Any
 
 KIND_WORDS = {"missing_road": ("missing road", "missing roads"), "missing_link": ("missing link", "missing links"),
               "unsupported_osm_way": ("OSM way without evidence", "OSM ways without evidence"),
+              "misconnection": ("misconnection", "misconnections"),
               "missing_connection": ("missing connection between two junctions", "missing connections between two "
                                      "junctions")}  # a connection's geometry is unknown: said where they are listed
 MATCHED_ENOUGH = 0.5  # of the fixes matched, for "the map explains the traces" to mean anything

@@ -188,6 +188,24 @@ def test_a_file_josm_saved_with_new_nodes_reads_as_uploaded_data_does(data: Path
     assert b.nodes == {}  # new nodes are no OSM nodes a suggestion could join by id
 
 
+def test_a_closed_road_way_exported_as_a_polygon_is_its_ring(data: Path, tmp_path: Path):
+    """Exporters often write a closed way (a roundabout, a service loop) as a Polygon: read it as
+    the way it is, not dropped (its road would then be suggested as missing)."""
+    aoi = load_aoi(CASES["helsinki"][1])
+    net = load_osm(str(data / "osm" / "helsinki.osm.pbf"), aoi)
+    rings = net.ways[net.ways.geometry.is_ring & (net.ways.highway == "service")]
+    assert len(rings) >= 2
+    frame = net.ways[["osm_id", "highway", "geometry"]].copy()
+    frame.loc[rings.index, "geometry"] = [Polygon(g.coords) for g in rings.geometry]
+    path = tmp_path / "areas.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    back = load_osm(str(path), aoi)
+    assert len(back.unreadable) == 0 and sorted(back.ways.osm_id) == sorted(net.ways.osm_id)
+    again = back.ways.set_index("osm_id").geometry
+    for osm_id, ring in zip(rings.osm_id, rings.geometry):
+        assert again[osm_id].equals(ring), osm_id
+
+
 def test_paris_sample_geojson(paris: Path, paris_aoi: Aoi):
     net = load_osm(str(paris / "osm_roads.geojson"), paris_aoi)
     assert len(net) == 10
