@@ -178,4 +178,6 @@ def _is_osm_geojson(path: Path) -> bool:
         features = json.loads(path.read_bytes()).get("features") or [{}]
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         return False
+    except OSError as exc:  # no permission: the user's input, exit 2
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
     return "osm_id" in (features[0].get("properties") or {})

@@ -84,16 +84,19 @@ def read_gps(paths: Iterable[str | Path], source: GpsSource = GpsSource()) -> Gp
 def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
     """One file's points in its own CRS, checked against it."""
     name = path.name.lower()
-    if name.endswith(GPX_SUFFIXES):
-        traces = read_gpx(path)
-    elif name.endswith(CSV_SUFFIXES):
-        traces = read_csv(path, source.crs or WGS84, source.columns)
-    elif name.endswith(TEXT_SUFFIXES):
-        if not source.crs:
-            raise InputError(path, "mapconstruction traces (x y unix_time) do not say their CRS; give --gps-crs EPSG:N")
-        traces = read_mapconstruction(path, source.crs)
-    else:
-        raise InputError(path, "unknown GPS format: expected .gpx, .csv or .txt (mapconstruction x y unix_time)")
+    try:
+        if name.endswith(GPX_SUFFIXES):
+            traces = read_gpx(path)
+        elif name.endswith(CSV_SUFFIXES):
+            traces = read_csv(path, source.crs or WGS84, source.columns)
+        elif name.endswith(TEXT_SUFFIXES):
+            if not source.crs:
+                raise InputError(path, "mapconstruction traces (x y unix_time) do not say their CRS; give --gps-crs EPSG:N")
+            traces = read_mapconstruction(path, source.crs)
+        else:
+            raise InputError(path, "unknown GPS format: expected .gpx, .csv or .txt (mapconstruction x y unix_time)")
+    except OSError as exc:  # no permission, a folder named like a file: the user's input, exit 2
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
     if len(traces) == 0:
         raise InputError(path, "holds no GPS points (empty track)")
     check_crs(traces, path)
@@ -122,8 +125,11 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            inside = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(
-                GPX_SUFFIXES + CSV_SUFFIXES + TEXT_SUFFIXES))
+            try:
+                inside = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(
+                    GPX_SUFFIXES + CSV_SUFFIXES + TEXT_SUFFIXES))
+            except OSError as exc:
+                raise InputError(p, f"cannot list the folder ({exc.strerror or exc})") from None
             if not inside:
                 raise InputError(p, "directory holds no .gpx, .csv or .txt GPS files")
             files.extend(inside)

@@ -59,6 +59,8 @@ def _geojson_features(path: Path) -> list[dict[str, Any]]:
             doc = json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InputError(path, "not UTF-8 text (a binary file?): expected GeoJSON") from None
+    except OSError as exc:  # no permission: the user's input, exit 2
+        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({one_line(exc)})") from None
     except RecursionError:

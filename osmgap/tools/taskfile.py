@@ -98,6 +98,8 @@ def load_task(path: str | Path) -> TaskSpec:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(path, "task file not found") from None
+    except OSError as exc:  # no permission, a folder: the user's input, exit 2
+        raise InputError(path, f"cannot read the task file ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid TOML ({exc})") from None
     unknown = sorted(set(doc) - TOP_KEYS)

@@ -391,3 +391,36 @@ def test_library_warnings_stay_off_the_users_lines(tmp_path):
                       "--candidates", str(tmp_path / "nan.geojson"), "--out", str(tmp_path / "nan"))
     assert proc.returncode == 0 and proc.stderr.strip().splitlines() == [
         f"osmgap: WARNING: {tmp_path / 'nan.geojson'}: 1 line(s) with a NaN or infinite coordinate left out"], proc.stderr
+
+
+@pytest.mark.parametrize("what", ["osm", "gps_csv", "gps_gpx", "labels", "task", "task_folder"])
+def test_an_input_osmgap_may_not_read_is_bad_input(what, workdir, capsys, monkeypatch, tmp_path_factory):
+    """No permission to read an input (tests run as root, so open() is made to refuse it) is the
+    user's to fix: exit 2 naming the file, as a missing one is, not exit 1 as for a full disk."""
+    import builtins
+    import io
+
+    roads = str(PARIS / "osm_roads.geojson")
+    bad = tmp_path_factory.mktemp("unreadable") / {"osm": "roads.geojson", "gps_csv": "fixes.csv", "gps_gpx": "fixes.gpx", "labels": "labels.geojson",
+                     "task": "task.toml", "task_folder": "folder.toml"}[what]
+    if what == "task_folder":
+        bad.mkdir()
+    else:
+        bad.write_text("x")
+        real_open = builtins.open
+
+        def refusing(file, *args, **kwargs):
+            if str(file) == str(bad):
+                raise PermissionError(13, "Permission denied", str(bad))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", refusing)
+        monkeypatch.setattr(io, "open", refusing)  # pathlib's read_bytes and read_text open through io
+    out = str(workdir / "out")
+    argv = {"osm": ["diff", "--aoi", str(PARIS / "aoi.geojson"), "--osm", str(bad), "--candidates", roads, "--out", out],
+            "gps_csv": ["diff", "--aoi", str(PARIS / "aoi.geojson"), "--osm", roads, "--gps", str(bad), "--out", out],
+            "labels": ["eval", "--imagery", str(PARIS / "image.tif"), "--labels", str(bad)],
+            "task": ["run", str(bad)], "task_folder": ["run", str(bad)]}.get(what)
+    argv = argv or ["diff", "--aoi", str(PARIS / "aoi.geojson"), "--osm", roads, "--gps", str(bad), "--out", out]
+    err = _refused(workdir, argv, str(bad), capsys)
+    assert ("Is a directory" if what == "task_folder" else "Permission denied") in err
