@@ -22,7 +22,7 @@ import numpy as np
 import rasterio
 import shapely
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.warp import reproject, transform_bounds
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
@@ -144,15 +144,22 @@ def mask_on_grid(path: Path, grid: Grid) -> np.ndarray:
 
 
 def _check_mask_meets(path: Path, grid: Grid) -> None:
-    """An InputError for a georeferenced mask that does not overlap the image: scored against
-    it the model would look perfect (nothing to find) or hopeless, and mean neither."""
+    """An InputError for a mask that cannot be read whole (truncated: said now, not after the
+    model ran) or that does not overlap the image: scored against it the model would look
+    perfect (nothing to find) or hopeless, and mean neither."""
     try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                return  # said where the mask is drawn (mask_on_grid)
-            bounds = transform_bounds(src.crs, grid.crs, *src.bounds)
+        src = rasterio.open(path)
     except RasterioIOError:
-        return  # said where the mask is drawn, with rasterio's reason
+        return  # not a raster: said where the mask is drawn, with rasterio's reason
+    with src:
+        if src.crs is None:
+            return  # said where the mask is drawn (mask_on_grid)
+        try:
+            for _, window in src.block_windows(1):  # block by block: memory stays small
+                src.read(1, window=window)
+        except RasterioError:
+            raise InputError(path, "the mask cannot be read whole: truncated or corrupt?") from None
+        bounds = transform_bounds(src.crs, grid.crs, *src.bounds)
     if not box(*bounds).intersects(box(*grid.bounds)):
         raise InputError(path, f"the mask does not overlap the image: {_elsewhere(grid.crs, box(*grid.bounds))}")
 

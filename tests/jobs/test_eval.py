@@ -107,6 +107,19 @@ def test_line_labels_with_z_and_a_broken_vertex_are_scored(paris, tmp_path, capl
     assert 0.1 < scores["broken"]["iou"] <= scores["flat"]["iou"] + 0.05
 
 
+def test_a_truncated_mask_is_refused_before_the_model_runs(paris, tmp_path, capsys, monkeypatch):
+    """A mask cut short (a broken download) was an internal error from the warp, after the model."""
+    from osmgap.jobs import eval as eval_job
+
+    mask = tmp_path / "mask.tif"
+    whole = (paris.parent.parent / "chips" / "vegas-solaris" / "road_mask.tif").read_bytes()
+    mask.write_bytes(whole[: len(whole) // 2])
+    monkeypatch.setattr(eval_job, "predict_footprint", lambda *a: pytest.fail("the model ran"))
+    code = main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(mask)])
+    err = capsys.readouterr().err
+    assert code == 2 and "mask.tif: the mask cannot be read whole" in err, err
+
+
 def test_bad_slack_is_refused(paris, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:  # argparse's own one-line error
         main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
