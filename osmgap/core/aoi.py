@@ -71,6 +71,15 @@ def reproject(geom: BaseGeometry | np.ndarray, src: object, dst: object) -> Base
     return shapely.transform(geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
+def check_earth_crs(crs: object, where: str | Path) -> None:
+    """An InputError for a CRS that places nothing on Earth (a local or engineering CRS: no
+    transformation to lon/lat exists, and GDAL's error said only that)."""
+    known = ProjCRS.from_user_input(crs) if not isinstance(crs, ProjCRS) else crs
+    if not (known.is_geographic or known.is_projected):
+        raise InputError(where, f"its CRS ({clean_text(known.name)[:60]}) is a local one that places nothing on Earth: "
+                                "georeference it in a geographic or projected CRS (an EPSG code)")
+
+
 def _transformer(src: object, dst: object) -> Transformer:
     """Building a Transformer costs ~0.3 ms; conflation reprojects thousands of suggestions."""
     try:

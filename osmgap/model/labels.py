@@ -27,7 +27,7 @@ from rasterio.warp import reproject, transform_bounds
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from osmgap.core.aoi import Aoi, utm_crs_for
+from osmgap.core.aoi import Aoi, check_earth_crs, utm_crs_for
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid, window_grid
 from osmgap.errors import InputError
@@ -104,6 +104,7 @@ def open_labels(path: str | Path, grid: Grid, aoi: Aoi) -> LabelSource:
         raise InputError(path, f"not a mask raster, OSM file or line file ({type(exc).__name__})") from None
     if lines.crs is None:
         raise InputError(path, "line file has no CRS")
+    check_earth_crs(lines.crs, path)
     lines = lines[lines.geometry.geom_type.isin(["LineString", "MultiLineString"])]
     lines = finite_lines(lines, path) if len(lines) else lines
     lines = lines.set_geometry(shapely.force_2d(lines.geometry.to_numpy()), crs=lines.crs)  # a Z (often 0) says nothing here

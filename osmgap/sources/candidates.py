@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from osmgap.core.aoi import Aoi
+from osmgap.core.aoi import Aoi, check_earth_crs
 from osmgap.core.datamodel import WGS84
 from osmgap.core.osmtags import (
     LEVEL_KEYS,
@@ -179,6 +179,7 @@ def _to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
             raise InputError(path, "has no CRS and its coordinates are not lon/lat degrees")
         return frame.set_crs(WGS84)
+    check_earth_crs(frame.crs, path)
     return frame.to_crs(WGS84)
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from pyproj import CRS as ProjCRS
 from pyproj.exceptions import CRSError
 
-from osmgap.core.aoi import _transformer
+from osmgap.core.aoi import _transformer, check_earth_crs
 from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import GpsTraces, concat, from_arrays
 from osmgap.errors import InputError, one_line
@@ -144,9 +144,11 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
 
 def _crs(text: str, path: Path) -> ProjCRS:
     try:
-        return ProjCRS.from_user_input(text)
+        crs = ProjCRS.from_user_input(text)
     except CRSError as exc:
         raise InputError(path, f"unknown CRS {text!r} ({exc})") from None
+    check_earth_crs(crs, path)
+    return crs
 
 
 def check_crs(traces: GpsTraces, path: Path) -> None:

@@ -35,7 +35,7 @@ from rasterio.windows import Window, from_bounds
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
-from osmgap.core.aoi import Aoi, reproject
+from osmgap.core.aoi import Aoi, check_earth_crs, reproject
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.stretch import robust_limits
 from osmgap.errors import InputError, one_line
@@ -117,6 +117,13 @@ def open_imagery(path: str | Path, bands: tuple[int, ...] | None = None) -> Imag
             raise InputError(path, "imagery has no CRS: it must be georeferenced (GeoTIFF with a CRS)")
         if src.transform == Affine.identity():
             raise InputError(path, "imagery has no geotransform: it must be georeferenced")
+        check_earth_crs(src.crs.to_wkt(), path)
+        if src.transform.e > 0:
+            raise InputError(path, "the image is stored south-up (a positive pixel height): warp it north-up first "
+                                   "(gdalwarp IN.tif OUT.tif)")
+        if src.dtypes[0].startswith("complex"):
+            raise InputError(path, f"{src.dtypes[0]} pixels (radar data?): osmgap reads optical imagery of integer or "
+                                   "real values")
         bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
         res_m = _resolution_m(src)
         chosen, guessed = (_chosen_bands(src, path, bands), None) if bands else _rgb_band_indexes(src)

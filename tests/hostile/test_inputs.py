@@ -89,6 +89,14 @@ def _paris_pixels() -> np.ndarray:
         return src.read()
 
 
+def _south_up(p: Path) -> Path:
+    """The Paris chip stored bottom row first, its geotransform saying so (a positive pixel height)."""
+    with rasterio.open(PARIS / "image.tif") as src:
+        t = src.transform
+        flipped = Affine(t.a, t.b, t.c, t.d, -t.e, t.f + t.e * src.height)
+    return _raster(p, _paris_pixels()[:, ::-1, :].copy(), transform=flipped)
+
+
 def _coarse(p: Path, metres: float) -> Path:
     """The Paris chip resampled to ``metres`` per pixel (its real pixels, averaged)."""
     with rasterio.open(PARIS / "image.tif") as src:
@@ -151,6 +159,10 @@ REFUSED: dict[str, tuple[str, Builder, str]] = {
     "imagery_truncated": ("--imagery", lambda d: _text(d / "cut.tif", (PARIS / "image.tif").read_bytes()[:600_000]),
                           "truncated"),
     "imagery_binary": ("--imagery", lambda d: _text(d / "noise.tif", bytes(range(256)) * 64), "not a raster"),
+    "imagery_local_crs": ("--imagery", lambda d: _raster(d / "local.tif", _paris_pixels(),
+                                                         crs='LOCAL_CS["arbitrary",UNIT["metre",1]]'), "places nothing on Earth"),
+    "imagery_south_up": ("--imagery", lambda d: _south_up(d / "south.tif"), "south-up"),
+    "imagery_complex": ("--imagery", lambda d: _raster(d / "complex.tif", _paris_pixels().astype(np.complex64)), "complex64"),
     # GPS (item 15)
     "gps_binary_gpx": ("--gps", lambda d: _binary(d / "trace.gpx"), "not a GPX file"),
     "gps_latin1_gpx": ("--gps", lambda d: _text(d / "trace.gpx", b'<?xml version="1.0" encoding="UTF-8"?><gpx><trk>'
