@@ -102,6 +102,20 @@ def check_output_dir(out: str | Path) -> None:
         raise InputError(out, f"folder cannot be written{where}: {problem}")
 
 
+def check_output_file(path: str | Path) -> None:
+    """Refuse an output file osmgap could not write, before any work: a folder at its name, or a
+    parent that is a file or cannot be written (the file is written through a temp file beside it)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "is a folder; give the name of the file to write")
+    existing = _nearest_existing(path.parent)
+    if not existing.is_dir():
+        raise InputError(path, f"cannot be created: {existing} is not a folder")
+    problem = _write_problem(existing)
+    if problem:
+        raise InputError(path, f"cannot be written in {existing}: {problem}")
+
+
 def _nearest_existing(path: Path) -> Path:
     while not os.path.lexists(path) and path != path.parent:
         path = path.parent

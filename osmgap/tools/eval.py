@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from osmgap.core.atomic import write_text_atomic
+from osmgap.core.atomic import check_output_file, write_text_atomic
 from osmgap.core.jsontext import strict_json
 from osmgap.tools.options import (
     add_imagery_argument,
@@ -70,6 +70,8 @@ def _expand(table: list[tuple[str, str]], slacks: tuple[float, ...]) -> list[tup
 
 def run(args: argparse.Namespace) -> int:
     check_model(args.model)
+    if args.json:
+        check_output_file(args.json)  # before the model runs, not after
     from osmgap.jobs.eval import evaluate_imagery
 
     result = evaluate_imagery(args.imagery, args.labels, args.model, args.slack_m, views=args.views, bands=args.bands)

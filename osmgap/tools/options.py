@@ -265,6 +265,10 @@ def make_client(args: argparse.Namespace) -> MapRouletteClient:
     from osmgap.maproulette.config import load_config
 
     config = load_config(args.api_url, args.config)
+    if args.dry_run:
+        from osmgap.core.atomic import check_output_dir
+
+        check_output_dir(args.dry_run_dir or Path(args.out) / DRY_RUN_DIRNAME)  # said before any request is planned
     return MapRouletteClient(config, dry_run=args.dry_run, policy=replace(DEFAULT_POLICY, retries=max(0, args.retries)),
                              timeout=(DEFAULT_TIMEOUT[0], args.timeout))
 

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from osmgap.core.atomic import write_text_atomic
+from osmgap.core.atomic import check_output_file, write_text_atomic
 from osmgap.errors import InputError
 from osmgap.tools.options import add_basemap_argument, add_workspace_arguments, open_store, state_path
 
@@ -32,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from osmgap.workspace.outputs import read_outputs
 
     outputs = read_outputs(args.out)
+    html_path = args.html or args.out / "report.html"
+    md_path = args.markdown or args.out / "report.md"
+    for path in (html_path, md_path):
+        check_output_file(path)  # both, before either is written
     aoi, state = outputs.aoi_name, state_path(args)
     with open_store(args, create=False) as store:
         runs = store.runs(aoi)
@@ -44,10 +48,9 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"The diff in {args.out} is not recorded in {state}: this report shows the "
                          f"{len(runs)} recorded run(s) of {aoi}, the last of {runs[-1]['time']}.")
         data = gather(store, aoi, args.web_url, notes)
-    html_path = args.html or args.out / "report.html"
-    md_path = args.markdown or args.out / "report.md"
-    write_text_atomic(html_path, render_html(data, args.basemap))
-    write_text_atomic(md_path, render_markdown(data))
+    html, markdown = render_html(data, args.basemap), render_markdown(data)  # made before either is written
+    write_text_atomic(html_path, html)
+    write_text_atomic(md_path, markdown)
     for note in notes:
         print(f"osmgap report: note: {note}", file=sys.stderr)
     c = data.counts

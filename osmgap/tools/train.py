@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from osmgap.core.atomic import check_output_file
 from osmgap.errors import InputError
 from osmgap.model.choices import DATASETS, DECODERS, FOLD_TILE_PX, SCHEDULES
 from osmgap.tools.options import (
@@ -105,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
                       progress=sys.stderr.isatty() if args.progress is None else args.progress)
     check_architecture(cfg.arch, cfg.encoder, cfg.decoder)
     check_init(cfg)  # before any data is read or step taken
-    if args.out.is_dir() and not (args.aoi or args.folds):
-        raise InputError(args.out, "is a directory; --out is the file to write (a checkpoint, or with --write-pack the pack)")
+    if not (args.aoi or args.folds):
+        if args.out.is_dir():
+            raise InputError(args.out, "is a directory; --out is the file to write (a checkpoint, or with --write-pack "
+                                       "the pack)")
+        check_output_file(args.out)  # before any step, not after the training
     if cfg.schedule == "cosine-fit" and not cfg.max_minutes:
         raise InputError("--schedule", "cosine-fit anneals over --max-minutes: give it")
     if args.bands and (args.pack or not (args.pair or args.aoi)):

@@ -38,3 +38,48 @@ def test_an_unusable_out_is_refused_before_any_work(verb, blocker, paris, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(out) in err, err
     assert in_the_way.read_bytes() == b"a file the user keeps" and sorted(tmp_path.iterdir()) == [in_the_way]
+
+
+@pytest.mark.parametrize("verb", ["eval", "train", "report_html", "report_md", "publish_dry_run"])
+@pytest.mark.parametrize("blocker", ["folder", "under_a_file"])
+def test_an_unusable_output_file_is_refused_before_any_work(verb, blocker, paris, tmp_path, monkeypatch, capsys):
+    """Output files too (eval --json, the checkpoint, the report's two pages, a dry run's folder):
+    eval ran the model and train trained before failing with a temp file's name, exit 1, and
+    report rewrote report.html before failing on report.md."""
+    import osmgap.jobs.eval
+    import osmgap.model.train
+    import osmgap.tools.report
+    from tests.sample_outputs import sample_ways, write_outputs
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work began before the output was checked")
+
+    monkeypatch.setattr(osmgap.jobs.eval, "evaluate_imagery", no_work)
+    monkeypatch.setattr(osmgap.model.train, "train", no_work)
+    monkeypatch.setattr(osmgap.tools.report, "open_store", no_work)
+    monkeypatch.setenv("MAPROULETTE_API_KEY", "k")
+    diff_out = tmp_path / "diff"
+    write_outputs(diff_out, sample_ways(paris.parent.parent)[:2])
+    in_the_way = tmp_path / "blocker"
+    if blocker == "folder":
+        in_the_way.mkdir()
+        target = in_the_way
+    else:
+        in_the_way.write_bytes(b"a file the user keeps")
+        target = in_the_way / "sub"
+    if verb == "publish_dry_run" and blocker == "folder":
+        target = tmp_path / "file"  # a dry run writes a folder: a file is what is in its way
+        target.write_bytes(b"a file the user keeps")
+    argv = {"eval": ["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
+                     "--json", str(target)],
+            "train": ["train", "--data", "", "--pair", f"{paris / 'image.tif'}={paris / 'osm_roads.geojson'}",
+                      "--steps", "1", "--out", str(target)],
+            "report_html": ["report", "--out", str(diff_out), "--html", str(target)],
+            "report_md": ["report", "--out", str(diff_out), "--markdown", str(target)],
+            "publish_dry_run": ["publish", "--out", str(diff_out), "--challenge", "c", "--project", "1", "--dry-run",
+                                "--dry-run-dir", str(target)]}[verb]
+    before = sorted(p.name for p in diff_out.iterdir())
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(target) in err, err
+    assert sorted(p.name for p in diff_out.iterdir()) == before
