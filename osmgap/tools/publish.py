@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = read_outputs(args.out)
     client = make_client(args)
     statuses = {}  # read from the state if there is one, writing nothing
-    if state_path(args).exists():
+    if state_path(args).exists() and state_path(args).stat().st_size:  # an empty file records nothing
         with open_store(args, create=False) as store:
             statuses = store.statuses(outputs.aoi_name)
     if args.dry_run:

@@ -258,8 +258,10 @@ class Store:
     def __init__(self, path: str | Path, *, create: bool = True, check: bool = True):
         """Open (and on first use create) the state; ``check``: a full integrity check first."""
         self.path = Path(path)
-        if not os.path.lexists(self.path) and not create:
-            raise InputError(self.path, "no state file here: nothing was recorded (a diff records its run only "
+        empty = self.path.is_file() and self.path.stat().st_size == 0  # nothing recorded: made into a state only by writers
+        if (empty or not os.path.lexists(self.path)) and not create:
+            raise InputError(self.path, f"{'an empty file' if empty else 'no state file here'}: nothing was recorded "
+                                        "(a diff records its run only "
                                         "with --state); run `osmgap diff ... --state PATH` first, or give --state "
                                         "the file the runs were recorded in")
         check_state(self.path, full=check)

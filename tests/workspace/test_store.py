@@ -99,3 +99,16 @@ def test_a_write_killed_half_way_is_rolled_back_not_refused(tmp_path):
     check_state(path)
     with Store(path) as store:
         assert [tuple(r) for r in store.db.execute("SELECT * FROM meta")] == [("schema_version", str(SCHEMA_VERSION))]
+
+
+def test_an_empty_state_file_is_no_record_for_readers_and_stays_empty(tmp_path):
+    """`: > osmgap.sqlite` then report, sync or a publish dry run: they read, so they must not turn
+    the file into a state (they did); a diff or a publish, which record, may."""
+    path = tmp_path / "osmgap.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(InputError, match="an empty file: nothing was recorded"):
+        Store(path, create=False)
+    assert path.stat().st_size == 0
+    with Store(path) as store:  # a writer makes it a state
+        assert store.runs("anything") == []
+    assert path.stat().st_size > 0
