@@ -31,7 +31,7 @@ from osmgap.graph.rasterize import rasterize_roads
 from osmgap.model.choices import FOLD_TILE_PX
 from osmgap.model.data import Sample
 from osmgap.model.infer import predict_array
-from osmgap.model.nets import DEFAULT_MODEL, ModelMeta, load_checkpoint
+from osmgap.model.nets import ModelMeta, load_checkpoint, model_file
 from osmgap.model.train import TrainConfig, train
 from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
 from osmgap.workspace.outputs import RUN_OUTPUTS
@@ -138,7 +138,7 @@ def fold_config(base: TrainConfig, init: str | Path | None, tile_px: int) -> Tra
     """``base`` made to warm-start from ``init`` (default model) at its arch, decoder and
     resolution, with crops no bigger than a tile, validated once at the end (a fold model is
     scratch: no resume)."""
-    init = Path(init) if init else DEFAULT_MODEL
+    init = model_file(init)
     _, meta = load_checkpoint(init)
     crop = max(32, min(base.crop, tile_px) // 32 * 32)
     return replace(base, init=str(init), arch=meta.arch, encoder=meta.encoder, decoder=meta.decoder,

@@ -214,10 +214,18 @@ def save_checkpoint(path: str | Path, net: torch.nn.Module, meta: ModelMeta) -> 
     write_bytes_atomic(path, buf.getvalue())
 
 
+def model_file(path: str | Path | None) -> Path:
+    """The checkpoint ``--model`` or ``--init`` names; none, or the word ``default`` (what
+    summary.json calls it), is the shipped model."""
+    if not path or (str(path) == "default" and not Path(path).exists()):
+        return DEFAULT_MODEL
+    return Path(path)
+
+
 def read_checkpoint(path: str | Path | None = None) -> tuple[dict[str, torch.Tensor], ModelMeta]:
     """The weights and checked metadata of a checkpoint written by ``save_checkpoint``; anything
     else (random bytes, a zip, an empty file, a torch file of another program) is an InputError."""
-    path = Path(path) if path else DEFAULT_MODEL
+    path = model_file(path)
     if not path.is_file():
         raise InputError(path, "model file not found" if not path.exists() else "model is not a file")
     try:
@@ -251,7 +259,7 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     """Load a checkpoint written by ``save_checkpoint``; the net is in eval mode on ``device``.
     Weights that do not fit the network its metadata names (another architecture or encoder)
     are an InputError naming the file."""
-    source = Path(path) if path else DEFAULT_MODEL
+    source = model_file(path)
     state, meta = read_checkpoint(source)
     try:
         net = build_net(meta)

@@ -37,7 +37,7 @@ from osmgap.core.memory import FileRaster, return_freed_memory, trim_heap
 from osmgap.errors import InputError
 from osmgap.graph.skeleton import GraphParams
 from osmgap.model.infer import accumulate_regions, accumulate_windows, default_views, window_size
-from osmgap.model.nets import DEFAULT_MODEL, ModelMeta, inference_net, load_checkpoint, pick_device
+from osmgap.model.nets import ModelMeta, inference_net, load_checkpoint, model_file, pick_device
 from osmgap.scale.distributed import run_jobs, threads_per_worker
 from osmgap.scale.graph_tiles import GraphTiles, graph_processes
 from osmgap.scale.options import ScaleOptions
@@ -284,6 +284,6 @@ class _Adder:
 
 def _model_fingerprint(path: str | None) -> list[Any]:
     """The model file (the shipped default too: it is replaced when retrained) by path, size, mtime."""
-    p = Path(path) if path else DEFAULT_MODEL
+    p = model_file(path)
     stat = p.stat() if p.exists() else None
     return [str(p.resolve()), stat.st_size if stat else None, stat.st_mtime_ns if stat else None]

@@ -48,4 +48,6 @@ def run(args: argparse.Namespace) -> int:
                                        cache_dir=args.cache_dir, bands=args.bands, after_bands=args.after_bands))
     print(f"{summary['appeared']['count']} appeared, {summary['vanished']['count']} vanished roads; "
           f"{summary['suggestions']} suggestions -> {args.out}")
+    if summary["suggestions"]:
+        print(f"  Open {args.out / 'suggestions.osm'} in JOSM (or look at {args.out / 'overview.png'}).")
     return 0

@@ -6,8 +6,9 @@ summary.json and overview.png into --out. With a sample AOI directory (sample_ao
 (GeoJSON, GeoPackage, Shapefile) are the evidence instead of imagery, which becomes optional.
 With --gps and no imagery, GPS traces are the evidence; with either, they confirm or demote each
 suggestion (its confidence and evidence_gps_* properties; counts in summary.json's "gps").
-Suggestion kinds: missing_road, missing_link, misconnection and (with --unsupported)
-unsupported_osm_way.
+Suggestion kinds: missing_road, missing_link, misconnection, missing_connection (sparse GPS: two
+junctions a road must join, its course unknown; in suggestions.geojson only) and (with
+--unsupported) unsupported_osm_way.
 """
 from __future__ import annotations
 

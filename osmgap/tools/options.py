@@ -8,6 +8,7 @@ top, so ``osmgap --help`` answers without loading torch, rasterio or dask.
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import sys
 from collections.abc import Callable
@@ -35,8 +36,20 @@ class OneLineParser(argparse.ArgumentParser):
     wrapper reads "osmgap diff: error: argument --tile: ..." and nothing else."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {' '.join(message.split())}", file=sys.stderr)
+        print(f"{self.prog}: error: {' '.join(message.split())}{self._did_you_mean(message)}", file=sys.stderr)
         raise SystemExit(2)
+
+    def _did_you_mean(self, message: str) -> str:
+        """For a mistyped option (``--imagry``), the nearest options of any verb, and where to look."""
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        known = set(self._option_string_actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                known.update(o for verb in action.choices.values() for o in verb._option_string_actions)
+        typed = [w.split("=", 1)[0] for w in message.split(":", 1)[1].split() if w.startswith("--")]
+        near = [m for w in typed for m in difflib.get_close_matches(w, sorted(known), n=1, cutoff=0.75)]
+        return f" (did you mean {' or '.join(near)}? see --help)" if near else " (see --help)"
 
 
 def number(kind: type[N], *, low: N | None = None, high: N | None = None, above: N | None = None,
@@ -179,7 +192,7 @@ def add_osm_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, what:
 
 
 def add_model_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="model checkpoint (default: the shipped model)")
+    p.add_argument("--model", help="model checkpoint (default, or 'default': the shipped model)")
     p.add_argument("--fp32", action="store_true",
                    help="run the model in full fp32 (default: bf16 autocast where the GPU or CPU has native bf16, "
                         "~2x faster; eval IoU moves by < 0.005)")

@@ -49,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
                                    list(args.gps or []), args.gps_crs, args.tolerance, args.josm_url, args.tile,
                                    args.overlap, args.batch, args.cache_dir, args.name, args.basemap, bands=args.bands))
     print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with predicted road "
-          f"not in OSM ({summary['uncovered_km']} km) -> {args.out}")
+          f"not in OSM ({summary['uncovered_km']} km) -> {args.out}\n  Open {args.out / 'map.html'} in a browser "
+          "(a tile's click opens it in JOSM).")
     return 0

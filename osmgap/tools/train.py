@@ -38,8 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     packs.add_argument("--pack", metavar="FILE",
                        help="train on the samples of this training pack instead of --data/--pair (needs no GIS "
                             "stack and no data directory: a bare GPU machine)")
-    p.add_argument("--arch", default="Linknet", help="smp architecture (Unet, Linknet, UnetPlusPlus, DeepLabV3Plus, ...)")
-    p.add_argument("--encoder", default="resnet18", help="smp encoder name")
+    p.add_argument("--arch", default="Linknet",
+                   help="smp architecture (Unet, Linknet, UnetPlusPlus, DeepLabV3Plus, ...; default %(default)s)")
+    p.add_argument("--encoder", default="resnet18", help="smp encoder name (default %(default)s)")
     p.add_argument("--resolution", type=number(float, above=0.0, high=100.0), default=1.0,
                    help="ground resolution to train at, m/px (default %(default)s)")
     p.add_argument("--steps", type=positive_int, default=1000, help="optimizer steps (default %(default)s)")
@@ -50,7 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=number(int, low=0, high=2**32 - 1), default=0,
                    help="random seed of the crops, augmentation and initial weights (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=100, help="steps between validations (default %(default)s)")
-    p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder)")
+    p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder; 'default': the shipped "
+                                  "model); without it training starts from random weights, which takes days on a CPU "
+                                  "(cross-prediction starts from the shipped model)")
     p.add_argument("--init-encoder", help="then take the encoder's weights from this pretrained encoder "
                                           "(written by osmgap pretrain)")
     p.add_argument("--decoder", choices=DECODERS, default="plain",
@@ -148,5 +151,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(samples)} samples; torch {torch.__version__} on {torch.get_num_threads()} threads", flush=True)
     record = train(samples, cfg, args.out, log=lambda m: print(m, flush=True))
-    print(f"best val IoU {record['best'].get('iou', float('nan')):.4f} at step {record['best'].get('step')}; wrote {args.out}")
+    print(f"best val IoU {record['best'].get('iou', float('nan')):.4f} at step {record['best'].get('step')}; wrote {args.out} "
+          f"(use it with `osmgap diff --model {args.out}`; {args.out}.state resumes the run with --resume and may be "
+          "deleted)")
     return 0

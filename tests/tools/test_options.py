@@ -75,3 +75,27 @@ def test_argparse_errors_are_one_line(capsys):
         build_parser().parse_args(["diff", "--aoi", "a", "--out", "o", "--tile", "33"])
     assert exc.value.code == 2
     assert capsys.readouterr().err == "osmgap diff: error: argument --tile: expected a multiple of 32 >= 32, not '33'\n"
+
+
+def test_a_mistyped_option_is_answered_with_the_nearest_ones(capsys):
+    """argparse says only "unrecognized arguments"; a newcomer's --imagry needs the right name."""
+    from osmgap.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["diff", "--aoi", "sample_aoi/paris-1447", "--imagry", "x.tif", "--tolerence", "3", "--out", "o"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert err.rstrip().endswith("(did you mean --imagery or --tolerance? see --help)"), err
+    with pytest.raises(SystemExit):
+        main(["diff", "--aoi", "sample_aoi/paris-1447", "--qqqq", "--out", "o"])
+    assert capsys.readouterr().err.rstrip().endswith("unrecognized arguments: --qqqq (see --help)")
+
+
+def test_the_word_default_names_the_shipped_model(tmp_path, monkeypatch):
+    """summary.json calls the shipped model "default", and users type it back (--init default)."""
+    from osmgap.model.nets import DEFAULT_MODEL, model_file
+
+    monkeypatch.chdir(tmp_path)
+    assert model_file("default") == model_file(None) == DEFAULT_MODEL
+    (tmp_path / "default").write_bytes(b"x")  # a file of that name is that file
+    assert model_file("default").resolve() == tmp_path / "default"
