@@ -149,7 +149,7 @@ def resolve_sources(req: DiffRequest) -> tuple[Aoi, str | None, str, ImageryLice
     return aoi, imagery, osm, licence
 
 
-def _demonstration(req: DiffRequest) -> Demonstration | None:
+def demonstration_for(req: DiffRequest) -> Demonstration | None:
     """The OSM ways a demonstration sample takes out, when --aoi names one and --osm is not given."""
     sample = find_sample(req.aoi)
     return sample.demonstration if sample is not None and req.osm is None else None
@@ -193,7 +193,7 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
     with timer("osm"), collector_paused():  # see conflation below
         roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
         trim_heap()  # the same for the objects of parsing OSM (~170 MB of 500 at 531,000 ways)
-        demonstration = _demonstration(req)
+        demonstration = demonstration_for(req)
         if demonstration is not None:
             roads, demo_info = demonstration.apply(roads)
     if frame is not None:
@@ -462,7 +462,7 @@ def record_diff(req: DiffRequest, state: Path) -> RunRecord:
     gap mapped since from one the model no longer sees)."""
     aoi, _, osm_spec, _ = resolve_sources(req)
     roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
-    demonstration = _demonstration(req)
+    demonstration = demonstration_for(req)
     if demonstration is not None:  # the OSM the run was diffed against, as the run saw it
         roads, _ = demonstration.apply(roads)
     with Store(state) as store:

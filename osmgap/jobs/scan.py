@@ -42,7 +42,7 @@ from osmgap.errors import InputError
 from osmgap.export.scanmap import Basemap, leaflet_assets, lines_collection, parse_basemap, write_scan_map
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_evidence
 from osmgap.graph.skeleton import GraphParams, extract_graph
-from osmgap.jobs.diff import DiffRequest, resolve_sources
+from osmgap.jobs.diff import DiffRequest, demonstration_for, resolve_sources
 from osmgap.model.infer import predict_raster
 from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
 from osmgap.sources.gps import GpsSource, load_traces
@@ -356,6 +356,10 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     coverage = measure_coverage(imagery, aoi) if imagery is not None else None  # no usable pixel: exit 2
     traces, gps_info = load_traces(req.gps, GpsSource(req.gps_crs), aoi) if req.gps else (None, None)
     roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
+    demonstration = demonstration_for(DiffRequest(aoi=req.aoi, out=req.out, osm=req.osm))
+    demo_info = None
+    if demonstration is not None:  # the scan sees the OSM the sample's diff sees, and says so
+        roads, demo_info = demonstration.apply(roads)
     inputs = ScanInputs(aoi, imagery, roads.ways, traces=traces, tile_px=req.tile, overlap_px=req.overlap,
                         batch=req.batch)
     if imagery is not None:
@@ -373,7 +377,9 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
                "model": {"path": str(req.model or "default"), "resolution_m": inputs.meta.resolution_m,
                          "threshold": inputs.meta.threshold} if inputs.meta else None,
                **summary_of(scores, req.zoom, req.tolerance_m),
+               **({"demonstration": demo_info} if demo_info else {}),
                "seconds": round(time.perf_counter() - started, 2)}
-    write_outputs(req.out, scores, summary, aoi, f"osmgap scan: {aoi.name} (z{req.zoom})", req.josm_url,
+    title = f"osmgap scan: {aoi.name} (z{req.zoom})" + (" - a demonstration: OSM ways were taken out" if demo_info else "")
+    write_outputs(req.out, scores, summary, aoi, title, req.josm_url,
                   roads.ways, req.basemap)
     return summary

@@ -395,7 +395,10 @@ def load_traces(paths: Iterable[str | Path], source: GpsSource, aoi: Any) -> tup
     near = metric.within((minx - m, miny - m, maxx + m, maxy + m))
     if len(near) == 0:
         where = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
+        lon, lat = everything.x, everything.y  # read_gps gives lon/lat
         raise InputError(where, f"none of the {len(everything):,} GPS points lies in the AOI {aoi.name} "
-                                f"(check --gps-crs: the points are read as {source.crs or WGS84})")
+                                f"(lon {aoi.bounds[0]:.4f}..{aoi.bounds[2]:.4f}, lat {aoi.bounds[1]:.4f}..{aoi.bounds[3]:.4f}): "
+                                f"they lie at lon {lon.min():.4f}..{lon.max():.4f}, lat {lat.min():.4f}..{lat.max():.4f} "
+                                f"read as {source.crs or WGS84}; check the AOI, or --gps-crs")
     return near, {**describe(near, len(files)), "points_read": len(everything),
                   "crs": source.crs or WGS84}

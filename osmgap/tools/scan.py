@@ -51,4 +51,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with predicted road "
           f"not in OSM ({summary['uncovered_km']} km) -> {args.out}\n  Open {args.out / 'map.html'} in a browser "
           "(a tile's click opens it in JOSM).")
+    if "demonstration" in summary:
+        demo = summary["demonstration"]
+        print(f"  This is a demonstration: {len(demo['removed_osm_ids'])} OSM ways ({', '.join(demo['removed_names'])}) "
+              "were taken out on purpose; they are not missing from OSM.")
     return 0

@@ -103,6 +103,17 @@ def test_removing_osm_ways_raises_the_score_where_they_were(scanned, tiles, pari
     assert gained > 50  # metres of the model's road along the dropped ways now count as unmapped
 
 
+def test_a_demonstration_sample_is_scanned_as_its_diff_sees_it(scanned, tmp_path, capsys):
+    """The demo sample takes three ways out of OSM for its diff; its scan did not, and found almost
+    nothing where the diff finds 0.16 km. Now it sees the same OSM, and says so."""
+    out = tmp_path / "demo"
+    assert main(["scan", "--aoi", "sample_aoi/paris-1447-demo", "--zoom", "18", "--out", str(out)]) == 0
+    demo, whole = (json.loads((d / "summary.json").read_text()) for d in (out, scanned))
+    assert len(demo["demonstration"]["removed_osm_ids"]) == 3 and "demonstration" not in whole
+    assert demo["osm_ways"] == whole["osm_ways"] - 3 and demo["uncovered_km"] > whole["uncovered_km"] + 0.05
+    assert "This is a demonstration" in capsys.readouterr().out
+
+
 def test_default_zoom_16_scores_the_chip_in_one_tile(tmp_path):
     out = tmp_path / "z16"
     assert main(["scan", "--aoi", "sample_aoi/paris-1447", "--out", str(out)]) == 0
