@@ -74,7 +74,13 @@ def gather(store: Store, aoi: str, web_url: str | None = None, notes: Iterable[s
                       [precision(store, name) for name in store.aoi_names()],
                       json.loads(snapshot["geometry"]) if snapshot else None,
                       json.loads(snapshot["osm"]) if snapshot else None, urls, list(last.get("warnings", [])),
-                      list(notes))
+                      _demonstration_note(last) + list(notes))
+
+
+def _demonstration_note(summary: dict[str, Any]) -> list[str]:
+    """A demonstration run's own words, first: its suggestions are not missing from OSM."""
+    demo = summary.get("demonstration")
+    return [str(demo["text"])] if isinstance(demo, dict) and demo.get("text") else []
 
 
 def history(events: Iterable[Any]) -> list[tuple[str, dict[str, int]]]:
@@ -175,7 +181,7 @@ def map_data(data: ReportData) -> dict[str, Any]:
 def render_markdown(data: ReportData) -> str:
     counts, changes = data.counts, latest_changes(data)
     last = data.runs[-1]["time"] if data.runs else "never"
-    out = [f"# osmgap: {data.aoi}", "",
+    out = [f"# osmgap: {data.aoi}", "", *(line for n in data.notes for line in (f"> {n}", "")),  # notes head the page
            f"{len(data.runs)} run(s), last {last}. Since the previous run: **{changes['new']} new**, "
            f"**{changes['fixed']} fixed**, **{changes['dismissed']} dismissed**.", "",
            "| status | suggestions |", "|---|---:|", *[f"| {s} | {counts[s]} |" for s in STATUSES], "",
@@ -191,7 +197,7 @@ def render_markdown(data: ReportData) -> str:
             what = (f"two junctions {r['length_m']:.0f} m apart, the road's course unknown" if r["kind"] == CONNECTION
                     else f"{r['length_m']:.0f} m")
             out.append(f"- {label}: {what}, {r['status']}")
-    out += [*(f"\n> {w}" for w in (*data.notes, *data.warnings)), ""]
+    out += [*(f"\n> {w}" for w in data.warnings), ""]
     return "\n".join(out)
 
 

@@ -246,6 +246,18 @@ def test_a_diff_not_recorded_is_noted_on_the_page(weekly_state, tmp_path, data, 
     assert f"The diff in {unrecorded} is not recorded" in page and "2 recorded run(s) of paris-1447" in page
 
 
+def test_a_demonstrations_report_says_it_first(tmp_path, capsys):
+    """The quickstart's diff recorded in a state: its report listed the three removed streets as
+    waiting for a mapper, without a word that they are not missing from OSM."""
+    out, state = tmp_path / "demo", tmp_path / "osmgap.sqlite"
+    assert main(["diff", "--aoi", "sample_aoi/paris-1447-demo", "--out", str(out), "--state", str(state)]) == 0
+    assert main(["report", "--out", str(out), "--state", str(state), "--basemap", "none"]) == 0
+    markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert "NOT missing from OpenStreetMap" in markdown.split("Waiting for a mapper")[0]  # before the list
+    assert "NOT missing from OpenStreetMap" in page
+    screenshot(out / "report.html", tmp_path / "demo-report.png")  # looked at by hand once: the note heads the page
+
+
 def test_missing_leaflet_is_a_clear_error_and_writes_nothing(weekly_state, tmp_path, monkeypatch, capsys):
     out, _, _, _ = weekly_state
     monkeypatch.setenv("OSMGAP_LEAFLET_DIR", str(tmp_path / "no-leaflet"))
