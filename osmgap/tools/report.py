@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from osmgap.core.aoi import is_bbox
     from osmgap.export.report import gather, render_html, render_markdown
     from osmgap.workspace.outputs import read_outputs
 
@@ -41,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
         runs = store.runs(aoi)
         if not runs:
             others = ", ".join(repr(n) for n in store.aoi_names()) or "none"
+            named = " --name NAME" if is_bbox(str(outputs.summary["aoi"].get("source", ""))) else ""  # a bbox needs one
             raise InputError(state, f"holds no run of AOI {aoi!r} (the diff in {args.out}); it holds runs of: "
-                                    f"{others}. Record this one with `osmgap diff ... --state {state}`")
+                                    f"{others}. Record this one with `osmgap diff ... --state {state}{named}`")
         notes = []
         if store.run_by_summary(outputs.summary_sha256) is None:
             notes.append(f"The diff in {args.out} is not recorded in {state}: this report shows the "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,17 @@ def read_outputs(out_dir: str | Path) -> DiffOutputs:
     for i, f in enumerate(doc["features"]):
         if not (isinstance(f, dict) and isinstance(f.get("id"), str) and isinstance(f.get("geometry"), dict)):
             raise InputError(geojson_path, f"feature {i} has no string id or no geometry")
+        coordinates = f["geometry"].get("coordinates")
+        if coordinates is not None and not _finite(coordinates):  # a hand edit: no server may be sent it
+            raise InputError(geojson_path, f"feature {i} ({f['id']}) has a coordinate that is not a finite number")
     return DiffOutputs(out_dir, summary, hashlib.sha256(raw).hexdigest(), doc["features"])
+
+
+def _finite(coordinates: Any) -> bool:
+    """Every number in a GeoJSON coordinate array is finite (json reads NaN and Infinity)."""
+    if isinstance(coordinates, list):
+        return all(_finite(c) for c in coordinates)
+    return isinstance(coordinates, (int, float)) and not isinstance(coordinates, bool) and math.isfinite(coordinates)
 
 
 def _read(path: Path) -> bytes:

@@ -268,3 +268,15 @@ def test_a_demonstration_run_is_never_published(fake, ways, tmp_path, capsys):
     assert publish(fake, out) == 2
     assert fake.log == [] and not (out.parent / "osmgap.sqlite").exists()
     assert "demonstration" in capsys.readouterr().err
+
+
+def test_a_hand_edited_suggestion_with_a_nan_coordinate_is_never_sent(fake, ways, tmp_path, capsys):
+    """json reads NaN; a server must not be sent it (it was an internal ValueError, exit 1)."""
+    out = tmp_path / "ws" / "edited"
+    write_outputs(out, ways[:3])
+    doc = json.loads((out / "suggestions.geojson").read_text())
+    doc["features"][1]["geometry"]["coordinates"][0][0] = float("nan")
+    (out / "suggestions.geojson").write_text(json.dumps(doc))
+    assert publish(fake, out) == 2
+    err = capsys.readouterr().err
+    assert fake.log == [] and "suggestions.geojson: feature 1" in err and "not a finite number" in err
