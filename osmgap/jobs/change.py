@@ -49,14 +49,8 @@ from osmgap.model.nets import load_checkpoint, pick_device
 from osmgap.scale.changes import tiled_changes
 from osmgap.scale.options import self_tiling
 from osmgap.scale.tiled import tiled_evidence
-from osmgap.sources.imagery import (
-    Imagery,
-    WindowReader,
-    analysis_grid,
-    check_resolution,
-    measure_coverage,
-    open_imagery,
-)
+from osmgap.sources import imagery as imagery_checks
+from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
 from osmgap.sources.osm import load_osm
 from osmgap.workspace.outputs import RUN_OUTPUTS
 
@@ -97,13 +91,14 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
     after = open_imagery(args.after, args.after_bands or args.bands)
     # usable pixels of both (a blank or all-nodata image: exit 2, as in diff): elsewhere a road
     # would "vanish" into the other image's nodata
-    common = measure_coverage(before, aoi).area_wgs84.intersection(measure_coverage(after, aoi).area_wgs84)
+    common = imagery_checks.measure_coverage(before, aoi).area_wgs84.intersection(
+        imagery_checks.measure_coverage(after, aoi).area_wgs84)
     if common.is_empty or common.area == 0:
         raise InputError(args.after, "the two images do not overlap within the AOI")
     roads = load_osm(args.osm, aoi, cache_dir=args.cache_dir, graph_crs=args.gps_crs) if args.osm else None
     device = pick_device()
     net, meta = load_checkpoint(args.model, device)
-    coarse = [w for w in (check_resolution(before, meta.resolution_m), check_resolution(after, meta.resolution_m)) if w]
+    coarse = [w for w in (imagery_checks.check_resolution(image, meta.resolution_m) for image in (before, after)) if w]
     for w in coarse:  # far too coarse: exit 2 above
         log.warning(w)
     grid = analysis_grid(before, common, aoi.metric_crs, meta.resolution_m)
