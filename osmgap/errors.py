@@ -1,6 +1,7 @@
 """Errors that the CLI turns into exit codes.
 
-An ``InputError`` is the user's to fix (exit 2); anything else is a bug in osmgap (exit 1).
+An ``InputError`` is the user's to fix (exit 2); a ``ServiceError`` is a server's failure (exit 1);
+anything else is a bug in osmgap (exit 1).
 Its message is one line that names the file and the problem.
 """
 from __future__ import annotations
@@ -19,6 +20,20 @@ class InputError(Exception):
     def __reduce__(self) -> tuple[type[InputError], tuple[str | None, str]]:
         """Rebuilt from both parts, so an InputError raised in a Dask worker arrives whole."""
         return InputError, (self.source, self.problem)
+
+
+class ServiceError(Exception):
+    """A server osmgap needs (Overpass, a tile server) failed after the retries: down, overloaded,
+    or answering what is no answer. Not the user's input (exit 1, as a MapRoulette failure), one
+    line naming the server and what it did."""
+
+    def __init__(self, service: str, problem: str):
+        self.service = service
+        self.problem = problem
+        super().__init__(f"{service}: {problem}")
+
+    def __reduce__(self) -> tuple[type[ServiceError], tuple[str, str]]:
+        return ServiceError, (self.service, self.problem)
 
 
 def one_line(exc: BaseException) -> str:

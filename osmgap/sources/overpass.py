@@ -23,7 +23,7 @@ from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
 from osmgap.core.osmtags import ROAD_CLASSES
-from osmgap.errors import InputError, one_line
+from osmgap.errors import InputError, ServiceError, one_line
 from osmgap.sources.osmways import Lot, NodeTable, Way, clip_lots, clip_to_aoi, polygon_of_rings, road_network
 
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
@@ -61,23 +61,36 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
     """Roads of ``aoi`` from Overpass, from the disk cache when the query was answered before."""
     query = overpass_query(aoi)
     cache = overpass_cache_path(query, cache_dir, url)
-    result = _read_cached(cache)
-    if result is None:
-        raw, result = _query_with_retries(url, query)
-        write_bytes_atomic(cache, raw)
-    ways, nodes = _ways_from_overpass(result)
-    lots = clip_lots(_lots_from_overpass(result), aoi)
-    return road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=lots)
+    roads = _read_cached(cache)
+    if roads is None:
+        raw, roads = _query_with_retries(url, query)
+        write_bytes_atomic(cache, raw)  # only an answer whose roads were built: a bad one is asked again
+    ways, nodes, lots = roads
+    return road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi))
 
 
-def _read_cached(cache: Path) -> overpy.Result | None:
-    """The cached result, or None when there is none or it is unreadable (then re-fetch)."""
+Roads = tuple[list[Way], NodeTable, list[Lot]]
+
+
+def _read_cached(cache: Path) -> Roads | None:
+    """The cached answer's roads, or None when there is none or it is unusable (then re-fetch)."""
     if not cache.is_file():
         return None
     try:
-        return _parse_overpass(cache.read_bytes())
+        return _roads_of(cache.read_bytes())
     except (ValueError, opx.OverPyException):
         return None
+
+
+def _roads_of(raw: bytes) -> Roads:
+    """Ways, nodes and lots of an answer; ValueError for one that parses but does not hold them
+    (a way whose nodes are missing, a null or text coordinate): garbled, to be asked again."""
+    result = _parse_overpass(raw)
+    try:
+        ways, nodes = _ways_from_overpass(result)
+        return ways, nodes, _lots_from_overpass(result)
+    except (TypeError, KeyError, AttributeError, ArithmeticError) as exc:
+        raise ValueError(f"not an Overpass answer ({type(exc).__name__}: {one_line(exc)[:100]})") from None
 
 
 def _parse_overpass(raw: bytes) -> overpy.Result:
@@ -103,14 +116,14 @@ def _parse_overpass(raw: bytes) -> overpy.Result:
         raise ValueError(f"not an Overpass answer ({type(exc).__name__})") from None
 
 
-def _query_with_retries(url: str, query: str) -> tuple[bytes, overpy.Result]:
+def _query_with_retries(url: str, query: str) -> tuple[bytes, Roads]:
     """Ask Overpass under osmgap's one retry policy (osmgap.core.http): a busy server (429,
     504, a "runtime error" remark), a dropped connection or a garbled answer is tried again
     after a capped, jittered backoff or the server's Retry-After; a rejected query is not."""
-    def attempt() -> tuple[bytes, overpy.Result]:
+    def attempt() -> tuple[bytes, Roads]:
         try:
             raw = _http_post(url, query, OVERPASS_TIMEOUT_S + 30)
-            return raw, _parse_overpass(raw)
+            return raw, _roads_of(raw)
         except opx.OverpassBadRequest as exc:
             raise InputError(OVERPASS_SPEC, f"Overpass rejected the query ({one_line(exc)[:300]})") from None
         except (opx.OverPyException, ValueError) as exc:
@@ -118,10 +131,10 @@ def _query_with_retries(url: str, query: str) -> tuple[bytes, overpy.Result]:
 
     try:
         return retry(attempt, OVERPASS_POLICY, sleep=time.sleep)
-    except GaveUp as exc:
-        raise InputError(OVERPASS_SPEC, f"Overpass API at {url} {exc}") from None
+    except GaveUp as exc:  # the server's failure, not the user's input: exit 1
+        raise ServiceError(OVERPASS_SPEC, f"Overpass API at {url} {exc}") from None
     except Refused as exc:
-        raise InputError(OVERPASS_SPEC, f"Overpass API at {url}: {exc}") from None
+        raise ServiceError(OVERPASS_SPEC, f"Overpass API at {url}: {exc}") from None
 
 
 def _http_post(url: str, query: str, timeout_s: float) -> bytes:
@@ -157,7 +170,7 @@ def _ways_from_overpass(result: overpy.Result) -> tuple[list[Way], NodeTable]:
         try:
             way_nodes = way.get_nodes(resolve_missing=False)
         except opx.DataIncomplete:
-            raise InputError(OVERPASS_SPEC, f"Overpass response lacks nodes of way {way.id}") from None
+            raise ValueError(f"the answer lacks nodes of way {way.id}") from None
         for n in way_nodes:
             nodes[n.id] = (n.attributes.get("version"), float(n.lon), float(n.lat))
         if len(way_nodes) < 2:

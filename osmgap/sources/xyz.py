@@ -43,7 +43,7 @@ from osmgap.core.http import (
     retry,
     url_secrets,
 )
-from osmgap.errors import InputError
+from osmgap.errors import InputError, ServiceError
 from osmgap.sources.imagery import Imagery, WindowReader, warp_window
 
 WEB_MERCATOR = CRS.from_epsg(3857)
@@ -175,9 +175,12 @@ class TileFetcher:
         try:
             return retry(lambda: self._attempt(url), self.options.policy, sleep=time.sleep)
         except GaveUp as exc:
-            raise InputError(public_url(url), f"tile server {redact(str(exc), url_secrets(url))}") from None
+            said = f"tile server {redact(str(exc), url_secrets(url))}"
+            if exc.last.startswith(("ConnectionError", "ConnectTimeout")):  # never reached: check the URL (exit 2)
+                raise InputError(public_url(url), said) from None
+            raise ServiceError(public_url(url), said) from None  # reached, and failing: the server's (exit 1)
         except Refused as exc:
-            raise InputError(public_url(url), f"tile server: {redact(str(exc), url_secrets(url))}") from None
+            raise ServiceError(public_url(url), f"tile server: {redact(str(exc), url_secrets(url))}") from None
 
     def _attempt(self, url: str) -> tuple[bytes, np.ndarray]:
         with self.slots:

@@ -26,7 +26,7 @@ from osmgap.cli import main
 from osmgap.core.aoi import load_aoi
 from osmgap.core.http import USER_AGENT, RetryPolicy, redact, retry_after_seconds, server_text
 from osmgap.core.http import Response as HttpResponse
-from osmgap.errors import InputError
+from osmgap.errors import InputError, ServiceError
 from osmgap.maproulette.api import MapRouletteClient, TransientError
 from osmgap.maproulette.config import MapRouletteConfig
 from osmgap.sources import overpass, xyz
@@ -421,20 +421,49 @@ def test_overpass_faults_are_waited_out_then_the_answer_is_cached(tmp_path, wait
     assert cache.read_bytes() == OVERPASS_OK.body
 
 
-@pytest.mark.parametrize("answer,requests,words", [
-    (Answer(503, b"busy"), 4, "failed 4 times, last: HTTP 503 on Overpass: busy"),
-    (HTML_BUSY, 4, "failed 4 times, last: ValueError"),
-    (REMARK, 4, "failed 4 times, last: OverpassRuntimeError: runtime error: Query timed out"),
+def _overpass_edited(edit: Any) -> Answer:
+    doc = json.loads(OVERPASS_FIXTURE.read_bytes())
+    edit(doc)
+    return Answer(200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+
+
+def _drop_a_ways_node(doc: dict) -> None:
+    first_way = next(e for e in doc["elements"] if e["type"] == "way")
+    doc["elements"] = [e for e in doc["elements"] if not (e["type"] == "node" and e["id"] == first_way["nodes"][0])]
+
+
+def _null_latitude(doc: dict) -> None:
+    next(e for e in doc["elements"] if e["type"] == "node")["lat"] = None
+
+
+@pytest.mark.parametrize("garbled", [_drop_a_ways_node, _null_latitude])
+def test_an_overpass_answer_whose_roads_cannot_be_built_is_asked_again_never_cached(tmp_path, waits, garbled):
+    """It parsed, so it was cached, and every later run failed from the cache without asking
+    again (a way whose node is missing: exit 2; a null latitude: an internal error)."""
+    aoi = load_aoi(OVERPASS_BBOX)
+    with ScriptedServer([_overpass_edited(garbled), OVERPASS_OK]) as server:
+        net = load_overpass(aoi, tmp_path, url=server.url + "/api/interpreter")
+    assert len(net) > 0 and len(server.requests) == 2 and len(waits) == 1
+    cache = overpass_cache_path(overpass_query(aoi), tmp_path, server.url + "/api/interpreter")
+    assert cache.read_bytes() == OVERPASS_OK.body
+
+
+@pytest.mark.parametrize("answer,requests,words,error", [
+    (Answer(503, b"busy"), 4, "failed 4 times, last: HTTP 503 on Overpass: busy", ServiceError),
+    (HTML_BUSY, 4, "failed 4 times, last: ValueError", ServiceError),
+    (REMARK, 4, "failed 4 times, last: OverpassRuntimeError: runtime error: Query timed out", ServiceError),
     (Answer(400, b"<html><p><strong>Error</strong>: line 1: parse error: ';' expected</p></html>"), 1,
-     "Overpass rejected the query (Error : line 1: parse error: ';' expected)"),
-    (Answer(429, b"", {"Retry-After": "3600"}), 1, "asks to wait 3600 s, more than the 600 s"),
-    (Answer(418, b"teapot"), 1, "answered HTTP 418: teapot"),
+     "Overpass rejected the query (Error : line 1: parse error: ';' expected)", InputError),
+    (Answer(429, b"", {"Retry-After": "3600"}), 1, "asks to wait 3600 s, more than the 600 s", ServiceError),
+    (Answer(418, b"teapot"), 1, "answered HTTP 418: teapot", InputError),
 ])
-def test_overpass_that_keeps_failing_is_one_input_error_and_nothing_is_cached(tmp_path, waits, answer, requests,
-                                                                               words):
-    with ScriptedServer([answer]) as server, pytest.raises(InputError) as err:
+def test_overpass_that_keeps_failing_is_one_error_and_nothing_is_cached(tmp_path, waits, answer, requests, words,
+                                                                         error):
+    """A server that stays down is a ServiceError (exit 1, as MapRoulette's); a query it rejects
+    or an answer no Overpass gives points at the user's setup (exit 2)."""
+    with ScriptedServer([answer]) as server, pytest.raises(error) as err:
         load_overpass(load_aoi(OVERPASS_BBOX), tmp_path, url=server.url + "/api/interpreter")
-    assert err.value.source == "overpass" and words in str(err.value), str(err.value)
+    assert "overpass" in str(err.value) and words in str(err.value), str(err.value)
     assert "\n" not in str(err.value)
     assert len(server.requests) == requests and len(waits) == requests - 1
     assert all(w <= overpass.OVERPASS_POLICY.max_backoff_s for w in waits)
@@ -477,18 +506,20 @@ def test_tile_faults_are_waited_out(tmp_path, waits, first, low, high):
     assert len(cached) == 1 and cached[0].read_bytes() == TILE.body
 
 
-@pytest.mark.parametrize("answer,requests,words", [
-    (Answer(500, b"oops"), 4, "tile server failed 4 times, last: HTTP 500 on GET tile: oops"),
-    (Answer(200, b"\x89PNG\r\n\x1a\n garbage"), 4, "last: corrupt or truncated tile"),
-    (Answer(429, b"", {"Retry-After": "9999"}), 1, "asks to wait 9999 s, more than the 120 s"),
-    (Answer(410, b"gone"), 1, "tile server answered HTTP 410"),
-    (Answer(200, b"x" * 300_000), 1, "larger than 0 MiB"),  # over a cap lowered to 64 KiB for the test
+@pytest.mark.parametrize("answer,requests,words,error", [
+    (Answer(500, b"oops"), 4, "tile server failed 4 times, last: HTTP 500 on GET tile: oops", ServiceError),
+    (Answer(200, b"\x89PNG\r\n\x1a\n garbage"), 4, "last: corrupt or truncated tile", ServiceError),
+    (Answer(429, b"", {"Retry-After": "9999"}), 1, "asks to wait 9999 s, more than the 120 s", ServiceError),
+    (Answer(410, b"gone"), 1, "tile server answered HTTP 410", InputError),
+    (Answer(200, b"x" * 300_000), 1, "larger than 0 MiB", ServiceError),  # over a cap lowered to 64 KiB for the test
 ])
-def test_tile_servers_that_keep_failing_are_one_input_error(tmp_path, waits, monkeypatch, answer, requests, words):
+def test_tile_servers_that_keep_failing_are_one_error(tmp_path, waits, monkeypatch, answer, requests, words, error):
+    """A server that answers and keeps failing is the server's failure (exit 1); a status that
+    says the URL is wrong, the user's (exit 2)."""
     monkeypatch.setattr(xyz, "MAX_TILE_BYTES", 64 * 1024)
-    with ScriptedServer([answer]) as server, pytest.raises(InputError) as err:
+    with ScriptedServer([answer]) as server, pytest.raises(error) as err:
         _fetch(server, tmp_path)
-    assert err.value.source.startswith(server.url) and words in str(err.value), str(err.value)
+    assert str(err.value).startswith(server.url) and words in str(err.value), str(err.value)
     assert len(server.requests) == requests and len(waits) == requests - 1
     assert not list((tmp_path / "cache").rglob("*.tile"))
 
@@ -497,7 +528,7 @@ def _keyed_fetch(origin: str, tmp: Path):
     options = XyzOptions(f"http://user:pa55word@{origin.split('://', 1)[1]}/{{z}}/{{x}}/{{y}}.png"
                          "?style=dark&access_token=SEKRIT123", 18, cache_dir=tmp / "cache", backoff_s=0.01,
                          timeout_s=2.0, retries=1)
-    with pytest.raises(InputError) as err:
+    with pytest.raises((InputError, ServiceError)) as err:
         TileFetcher(options).get(18, 132_000, 90_000)
     return str(err.value)
 

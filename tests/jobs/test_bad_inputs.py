@@ -176,6 +176,23 @@ def test_tile_server_refusal_exits_2_and_writes_nothing(status, words, tmp_path,
     assert not out.exists()
 
 
+def test_a_tile_server_that_stays_down_exits_1_not_2(tmp_path, paris, capsys, monkeypatch):
+    """A 503 for good is the server's failure: exit 1 (as MapRoulette's), so that cron wrappers
+    reading exit 2 as "fix your input" are not misled; one line, nothing written."""
+    from osmgap.core import http
+    from tests.tileserver import TileServer
+
+    monkeypatch.setattr(http.time, "sleep", lambda s: None)
+    out = tmp_path / "out"
+    with TileServer(paris / "image.tif") as srv:
+        srv.faults.status = 503
+        rc = main(["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
+                   "--xyz", srv.url, "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err.count("\n") == 0 and "tile server failed" in err and "HTTP 503" in err, err
+    assert not out.exists()
+
+
 def _task(path: Path, text: str) -> Path:
     return _file(path, text)
 

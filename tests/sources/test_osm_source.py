@@ -20,7 +20,7 @@ from shapely.geometry import LineString, Polygon
 
 from osmgap.core.aoi import Aoi, load_aoi
 from osmgap.core.datamodel import PARKING_COLUMNS, WAY_COLUMNS, RoadNetwork
-from osmgap.errors import InputError
+from osmgap.errors import InputError, ServiceError
 from osmgap.sources import osm, osm_geojson, overpass
 from osmgap.sources.osm import ROAD_CLASSES, load_osm
 from osmgap.sources.overpass import overpass_cache_path, overpass_query
@@ -289,13 +289,14 @@ def test_overpass_retries_with_backoff_then_caches(tmp_path: Path, monkeypatch):
     _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
 
 
-def test_overpass_gives_up_with_input_error(tmp_path: Path, monkeypatch):
+def test_overpass_gives_up_with_a_service_error(tmp_path: Path, monkeypatch):
+    """A server that stays busy is the server's failure (exit 1), not the user's input (exit 2)."""
     def busy(url: str, query: str, timeout_s: float) -> bytes:
         raise opx.OverpassTooManyRequests()
 
     monkeypatch.setattr(overpass, "_http_post", busy)
     monkeypatch.setattr(overpass.time, "sleep", lambda s: None)
-    with pytest.raises(InputError, match="overpass.*4 times"):
+    with pytest.raises(ServiceError, match="overpass.*4 times"):
         load_osm("overpass", load_aoi(OVERPASS_BBOX), cache_dir=tmp_path)
     assert not list(tmp_path.iterdir())  # a failure is never cached
 

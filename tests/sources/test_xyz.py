@@ -13,7 +13,7 @@ import pytest
 
 from osmgap.cli import main
 from osmgap.core.aoi import load_aoi
-from osmgap.errors import InputError
+from osmgap.errors import InputError, ServiceError
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 from osmgap.sources.xyz import XyzOptions, XyzWindowReader, decode_tile, open_xyz, tile_url
 from tests.tileserver import TileServer
@@ -90,7 +90,7 @@ def test_auth_and_missing_tiles_are_input_errors(paris, tmp_path, server, status
 
 def test_timeouts_retry_then_fail(paris, tmp_path, server):
     server.faults.slow_s = 1.0
-    with pytest.raises(InputError, match="failed 3 times, last: .*Timeout"):
+    with pytest.raises(ServiceError, match="failed 3 times, last: .*Timeout"):
         _read(paris, _options(server, tmp_path, timeout_s=0.2, retries=2))
     assert len(server.log.times) == 3
 
@@ -107,7 +107,7 @@ def test_truncated_download_is_retried(paris, tmp_path, server):
 
 def test_corrupt_tiles_fail_clearly_and_are_not_cached(paris, tmp_path, server):
     server.faults.corrupt = True
-    with pytest.raises(InputError, match="corrupt or truncated tile"):
+    with pytest.raises(ServiceError, match="corrupt or truncated tile"):
         _read(paris, _options(server, tmp_path, retries=1))
     assert not list((tmp_path / "cache").rglob("*.tile"))
 
