@@ -144,8 +144,12 @@ class Response:
         return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
 
     def json(self) -> Any:
-        """The body as JSON (None when empty); ValueError when it is not JSON."""
-        return json.loads(self.body) if self.body else None
+        """The body as JSON (None when empty); ValueError when it is not JSON (nested too deep
+        for the parser included: a server's answer must not be an internal error)."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def raise_if_retryable(response: Response, what: str, secrets: Iterable[str | None] = ()) -> None:
@@ -200,7 +204,7 @@ def server_text(response: Response, secrets: Iterable[str | None] = (), limit: i
         doc = json.loads(text)
         if isinstance(doc, dict) and doc.get("message") not in (None, ""):
             text = str(doc["message"])
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     text = redact(text, secrets)
     text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
@@ -273,8 +277,12 @@ class HttpClient:
             location = response.header("Location")
             if response.status not in REDIRECT_STATUSES or not location:
                 return response
-            target = urllib.parse.urljoin(url, location)
-            if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
+            try:
+                target = urllib.parse.urljoin(url, location)
+                scheme = urllib.parse.urlsplit(target).scheme
+            except ValueError:  # "http://[::1/": not an address
+                raise Refused(f"{method} {_path(url)}: redirected to an address that is no URL") from None
+            if scheme not in ("http", "https"):
                 raise Refused(f"{method} {_path(url)}: redirected to a non-HTTP address")
             if secrets and ambiguous(target):
                 raise Refused(f"{method} {_path(url)}: the server redirected to an address that could name two "
@@ -298,6 +306,10 @@ class HttpClient:
                 return Response(r.status_code, body, dict(r.headers))
         except requests.Timeout as exc:
             raise Retryable(type(exc).__name__) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, LocationParseError):
+            raise Refused(f"{method} {_path(url)}: the address is no URL requests can open") from None
+        except ValueError:  # requests reads a redirect's Location even when not following it
+            raise Refused(f"{method} {_path(url)}: the answer redirects to an address that is no URL") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
             raise Retryable(f"{type(exc).__name__}{_reason(exc)}") from None

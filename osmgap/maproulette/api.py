@@ -42,7 +42,7 @@ from typing import Any, Protocol
 from osmgap.core import http
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.http import USER_AGENT, Response, RetryPolicy, redact, server_text
-from osmgap.core.taskstatus import MR_STATUS_IDS, TaskStatus
+from osmgap.core.taskstatus import MR_STATUS_IDS, MR_STATUS_NAMES, TaskStatus
 from osmgap.errors import InputError
 from osmgap.maproulette.config import DEFAULT_TIMEOUT, MapRouletteConfig
 
@@ -305,7 +305,7 @@ def _task_row(row: dict[str | Any, str | Any], line: int, challenge_id: int | st
     status = values["TaskStatus"]
     if status in MR_STATUS_IDS:
         number = MR_STATUS_IDS[status]
-    elif status.isdigit() and len(status) < 4:
+    elif status.isascii() and status.isdigit() and int(status) in MR_STATUS_NAMES:  # '²' is a digit to isdigit()
         number = int(status)
     else:
         raise MalformedAnswer(f"has an unknown task status {status[:40]!r} (line {line})")

@@ -16,6 +16,7 @@ import io
 import math
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,10 @@ def open_xyz(options: XyzOptions, aoi_wgs84: Any) -> XyzImagery:
         raise InputError(public_url(url), "XYZ URL template needs {z}, {x} and {y} (or {-y} for TMS)")
     if not 0 <= options.zoom <= 24:
         raise InputError(public_url(url), f"zoom {options.zoom} is outside 0..24")
+    try:
+        _ = urllib.parse.urlsplit(url).port  # reading it checks it: 99999 or a name is no port
+    except ValueError:
+        raise InputError(public_url(url), "the URL's port is not a number from 1 to 65535") from None
     lon, lat = aoi_wgs84.centroid.x, aoi_wgs84.centroid.y
     res = 2 * HALF_WORLD_M / 256 / 2 ** options.zoom * math.cos(math.radians(lat))
     imagery = XyzImagery(options, Path(public_url(url)), res)  # messages may name it: no key in it

@@ -24,7 +24,7 @@ from PIL import Image
 
 from osmgap.cli import main
 from osmgap.core.aoi import load_aoi
-from osmgap.core.http import USER_AGENT, RetryPolicy, redact, retry_after_seconds, server_text
+from osmgap.core.http import USER_AGENT, HttpClient, Refused, RetryPolicy, redact, retry_after_seconds, server_text
 from osmgap.core.http import Response as HttpResponse
 from osmgap.errors import InputError, ServiceError
 from osmgap.maproulette.api import MapRouletteClient, TransientError
@@ -581,3 +581,29 @@ def test_redact_masks_the_key_in_every_quoting(quoted):
     assert redact(text, [KEY]) == "<p>apiKey: ***</p>"
     said = server_text(HttpResponse(500, text.encode() + b"\x1b[2J\x07"), [KEY])
     assert said == "apiKey: ***" and MARK not in said
+
+
+# --- answers no server should give (audit, stop 46) ---------------------------------------------
+
+def test_an_error_page_of_deeply_nested_json_is_one_line_not_an_internal_error(tmp_path, waits):
+    deep = b"[" * 200_000 + b"]" * 200_000
+    with ScriptedServer([Answer(503, deep)]) as server, pytest.raises(ServiceError) as err:
+        _fetch(server, tmp_path)
+    assert "HTTP 503 on GET tile" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        HttpResponse(200, deep).json()
+
+
+@pytest.mark.parametrize("location", ["http://[::1/api/v2/project/1", "http://tiles example.com/1.png"])
+def test_a_redirect_to_no_url_is_refused(location):
+    """requests reads a redirect's Location even when not following it: a ValueError (an
+    internal error) for one that is no URL."""
+    with ScriptedServer([Answer(302, b"", {"Location": location})]) as server, pytest.raises(Refused, match="no URL"):
+        HttpClient().send("GET", server.url + "/x")  # no secret: the ambiguity test does not come first
+
+
+def test_a_tile_url_with_no_port_number_is_bad_input_and_keeps_its_key(tmp_path):
+    options = XyzOptions("http://127.0.0.1:99999/{z}/{x}/{y}.png?access_token=SEKRIT123", 18, cache_dir=tmp_path)
+    with pytest.raises(InputError, match="port is not a number") as err:
+        xyz.open_xyz(options, load_aoi(OVERPASS_BBOX).geometry)
+    assert "SEKRIT123" not in str(err.value)
