@@ -315,6 +315,8 @@ MALFORMED = [  # (verb, requests answered normally first, answer, words in the m
     ("sync", 0, (200, {}, _csv(["1001", "link"])), "too few columns"),
     ("sync", 0, (200, {}, _csv(ROW) + b"\xff\xfe\x00"), "not UTF-8"),
     ("sync", 0, (200, {}, _csv(ROW[:6] + ["Exploded"] + ROW[7:])), "unknown task status 'Exploded'"),
+    ("sync", 0, (200, {}, _csv(ROW[:6] + ["\u00b2"] + ROW[7:])), "unknown task status '\u00b2'"),  # isdigit(), no int
+    ("sync", 0, (200, {}, _csv(ROW[:6] + ["999"] + ROW[7:])), "unknown task status '999'"),
     ("sync", 0, (200, {}, _csv(["abc"] + ROW[1:])), "TaskID 'abc'"),
     ("sync", 0, (200, {}, _csv(["1" * 30] + ROW[1:])), "not an id"),
     ("sync", 0, (200, {}, _csv(ROW[:2] + ["77"] + ROW[3:])), "task of challenge 77"),
