@@ -17,6 +17,7 @@ import math
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ HALF_WORLD_M = 20037508.342789244
 MAX_LAT = 85.05112878
 DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/xyz")
 MAX_TILE_BYTES = 32 * 2**20
+MAX_TILE_PX = 1024  # a side: tile servers send 256 or 512 (1024 at most for "@4x"); more is no tile
 FATAL_STATUS = {401: "refused the credentials (401 Unauthorized)", 403: "refused access (403 Forbidden)",
                 404: "has no such tile (404 Not Found): check the URL template and zoom"}
 
@@ -126,11 +128,18 @@ def open_xyz(options: XyzOptions, aoi_wgs84: Any) -> XyzImagery:
     except ValueError:
         raise InputError(public_url(url), "the URL's port is not a number from 1 to 65535") from None
     lon, lat = aoi_wgs84.centroid.x, aoi_wgs84.centroid.y
-    res = 2 * HALF_WORLD_M / 256 / 2 ** options.zoom * math.cos(math.radians(lat))
-    imagery = XyzImagery(options, Path(public_url(url)), res)  # messages may name it: no key in it
     x, y = lonlat_to_tile(lon, lat, options.zoom)
-    TileFetcher.for_options(options).get(options.zoom, x, y)
-    return imagery
+    fetcher = TileFetcher.for_options(options)
+    tile = fetcher.get(options.zoom, x, y)
+    shown = tile[:3][:, tile[3] > 0]
+    if not shown.size or (shown == shown[:, :1]).all():  # transparent, or one colour: "no coverage here"
+        fetcher.cached(options.zoom, x, y).unlink(missing_ok=True)  # asked again next time: coverage may come
+        raise InputError(public_url(url), f"the tile under the AOI's centre ({options.zoom}/{x}/{y}) is blank: the "
+                                          "server has no imagery there at this zoom (try a lower --xyz-zoom)")
+    # ground size of the pixels the server sends (a 512 px "@2x" tile halves it; a 1 px tile is
+    # refused later as far too coarse for the model)
+    res = 2 * HALF_WORLD_M / tile.shape[2] / 2 ** options.zoom * math.cos(math.radians(lat))
+    return XyzImagery(options, Path(public_url(url)), res)  # messages may name it: no key in it
 
 
 def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -163,8 +172,8 @@ class TileFetcher:
             return cls._shared[options]
 
     def get(self, z: int, x: int, y: int) -> np.ndarray:
-        """The tile as (3, h, w) uint8 RGB; from the cache when it holds a good copy."""
-        path = self.cache / str(z) / str(x) / f"{y}.tile"
+        """The tile as (4, h, w) uint8 RGBA; from the cache when it holds a good copy."""
+        path = self.cached(z, x, y)
         if path.is_file():
             try:
                 return decode_tile(path.read_bytes())
@@ -173,6 +182,10 @@ class TileFetcher:
         raw, rgb = self._download(tile_url(self.options.url, z, x, y))
         write_bytes_atomic(path, raw)
         return rgb
+
+    def cached(self, z: int, x: int, y: int) -> Path:
+        """Where tile z/x/y is kept (forgotten by unlinking it)."""
+        return self.cache / str(z) / str(x) / f"{y}.tile"
 
     def _download(self, url: str) -> tuple[bytes, np.ndarray]:
         """The tile's bytes and pixels, under the retry policy; the wait between tries is
@@ -199,17 +212,29 @@ class TileFetcher:
             return response.body, decode_tile(response.body)
         except ValueError as exc:
             raise Retryable(str(exc)) from None
+        except TileFormatError as exc:
+            raise InputError(public_url(url), f"tile server sends {exc}") from None
+
+
+class TileFormatError(Exception):
+    """A tile osmgap cannot read as imagery whatever the retries: the user's choice of server."""
 
 
 def decode_tile(raw: bytes) -> np.ndarray:
-    """PNG/JPEG/WebP bytes -> (3, h, w) uint8; ValueError when truncated or not an image."""
+    """PNG/JPEG/WebP bytes -> (4, h, w) uint8 RGBA (alpha 255 where the tile has none: a
+    transparent pixel is no imagery, the "no coverage" tile servers send); ValueError when
+    truncated, not an image or larger than any tile (decoding a "pixel bomb" is not tried)."""
     try:
         with Image.open(io.BytesIO(raw)) as img:
+            if max(img.size) > MAX_TILE_PX:
+                raise ValueError(f"a tile of {img.size[0]}x{img.size[1]} px, larger than tile servers send")
+            if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+                raise TileFormatError(f"{img.mode} tiles (16-bit or float grey): osmgap reads 8-bit tiles")
             img.load()  # decodes fully: a truncated file raises here, not later
-            rgb = np.asarray(img.convert("RGB"))
+            rgba = np.asarray(img.convert("RGBA"))
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"corrupt or truncated tile ({exc})") from None
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1))
+    return np.ascontiguousarray(rgba.transpose(2, 0, 1))
 
 
 class XyzWindowReader:
@@ -234,8 +259,7 @@ class XyzWindowReader:
         x1, y0 = dst_transform @ (c1 - c0, r1 - r0)
         mosaic, src_transform = self._mosaic(transform_bounds(self.grid.crs, "EPSG:4326", x0, y0, x1, y1,
                                                               densify_pts=21))
-        alpha = np.full(mosaic.shape[1:], 255, np.uint8)  # every fetched pixel is imagery
-        part, ok = warp_window(mosaic, alpha, src_transform, WEB_MERCATOR, self.grid,
+        part, ok = warp_window(mosaic[:3], mosaic[3], src_transform, WEB_MERCATOR, self.grid,
                                Window(c0, r0, c1 - c0, r1 - r0), self.resampling)
         inner = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
         data[(slice(None),) + inner] = np.clip(part / 255.0, 0.0, 1.0) * ok  # ok: fully inside the fetched tiles
@@ -253,12 +277,17 @@ class XyzWindowReader:
         keys = [(x, y) for y in ys for x in xs]
         with ThreadPoolExecutor(max(1, self.imagery.options.concurrency)) as pool:
             tiles = list(pool.map(lambda k: self.fetcher.get(z, *k), keys))
-        size = tiles[0].shape[1]
-        mosaic = np.zeros((3, len(ys) * size, len(xs) * size), np.uint8)
+        shapes = Counter(t.shape[1:] for t in tiles)
+        (size, width), _ = shapes.most_common(1)[0]
+        odd = [(x, y, t) for (x, y), t in zip(keys, tiles) if t.shape[1:] != (size, size)]
+        if odd or size != width:
+            for x, y, _ in odd:  # not kept: the next run asks for them again
+                self.fetcher.cached(z, x, y).unlink(missing_ok=True)
+            x, y, t = odd[0] if odd else (*keys[0], tiles[0])
+            raise ServiceError(public_url(self.imagery.options.url), f"tile {z}/{x}/{y} is {t.shape[2]}x{t.shape[1]} px, "
+                                                                     f"most of the others {width}x{size}")
+        mosaic = np.zeros((4, len(ys) * size, len(xs) * size), np.uint8)
         for (x, y), t in zip(keys, tiles):
-            if t.shape[1:] != (size, size):
-                raise InputError(public_url(self.imagery.options.url), f"tile {z}/{x}/{y} is {t.shape[2]}x{t.shape[1]} px, "
-                                                           f"others {size}x{size}")
             r, c = (y - ys[0]) * size, (x - xs[0]) * size
             mosaic[:, r:r + size, c:c + size] = t
         span = 2 * HALF_WORLD_M / n

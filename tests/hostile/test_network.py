@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from osmgap.errors import InputError, ServiceError
 from osmgap.maproulette.api import MapRouletteClient, TransientError
 from osmgap.maproulette.config import MapRouletteConfig
 from osmgap.sources import overpass, xyz
+from osmgap.sources.imagery import check_resolution
 from osmgap.sources.overpass import load_overpass, overpass_cache_path, overpass_query
 from osmgap.sources.xyz import TileFetcher, XyzOptions
 from tests.fake_maproulette import EXTRACT_COLUMNS, FakeMapRoulette
@@ -501,7 +502,7 @@ def test_tile_faults_are_waited_out(tmp_path, waits, first, low, high):
         first.headers["Retry-After"] = _http_date(float(first.headers["Retry-After"][5:]))
     with ScriptedServer([first, TILE]) as server:
         rgb = _fetch(server, tmp_path)
-    assert rgb.shape == (3, 256, 256) and rgb[0].mean() == 200
+    assert rgb.shape == (4, 256, 256) and rgb[0].mean() == 200 and (rgb[3] == 255).all()  # RGBA, opaque
     assert len(waits) == 1 and low <= waits[0] <= high, waits
     assert {r["headers"]["user-agent"] for r in server.requests} == {USER_AGENT}
     cached = list((tmp_path / "cache").rglob("*.tile"))
@@ -558,7 +559,7 @@ def test_the_summary_names_a_tile_url_without_its_key():
 def test_a_tile_server_may_redirect_to_a_cdn_without_secrets(tmp_path, waits):
     with ScriptedServer([TILE]) as cdn, ScriptedServer([Answer(302, b"", {"Location": cdn.url + "/t.png"})]) as front:
         rgb = _fetch(front, tmp_path)
-    assert rgb.shape == (3, 256, 256) and len(cdn.requests) == 1 and waits == []
+    assert rgb.shape == (4, 256, 256) and len(cdn.requests) == 1 and waits == []
 
 
 # --- the helpers themselves ----------------------------------------------------------------------
@@ -609,3 +610,44 @@ def test_a_tile_url_with_no_port_number_is_bad_input_and_keeps_its_key(tmp_path)
     with pytest.raises(InputError, match="port is not a number") as err:
         xyz.open_xyz(options, load_aoi(OVERPASS_BBOX).geometry)
     assert "SEKRIT123" not in str(err.value)
+
+
+def _tile_png(mode: str, size: int, colour: object) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, (size, size), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _two_colour_png(size: int) -> bytes:
+    img = Image.new("RGB", (size, size), (10, 20, 30))
+    img.putpixel((0, 0), (200, 40, 40))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("body,error,words", [
+    (_tile_png("RGBA", 256, (0, 0, 0, 0)), InputError, "is blank"),  # the usual "no coverage" tile
+    (_tile_png("RGB", 256, (255, 255, 255)), InputError, "is blank"),  # one colour, opaque
+    (_tile_png("RGB", 3000, (10, 20, 30)), ServiceError, "larger than tile servers send"),  # 9 KB, 27 MB decoded
+    (_tile_png("I;16", 256, 4095), InputError, "16-bit or float grey"),  # was clipped to white
+    (_two_colour_png(2), InputError, "coarser than the model's"),  # 2 px tiles: ~40 m a pixel, not zoom 18's 0.4
+])
+def test_tiles_that_are_no_imagery_are_refused(tmp_path, waits, body, error, words):
+    """Transparent or one-colour tiles were read as imagery showing no road (exit 0, and a later
+    run marked every suggestion fixed); a tiny file decoding to a huge image took gigabytes."""
+    options = XyzOptions("{}/{{z}}/{{x}}/{{y}}.png", 18, cache_dir=tmp_path, retries=1, backoff_s=0.01)
+    with ScriptedServer([Answer(200, body, {"Content-Type": "image/png"})]) as server, pytest.raises(error, match=words):
+        imagery = xyz.open_xyz(replace(options, url=options.url.format(server.url)), load_aoi(OVERPASS_BBOX).geometry)
+        check_resolution(imagery, 1.0)
+
+
+def test_a_partly_transparent_tile_is_imagery_only_where_opaque():
+    img = Image.new("RGBA", (256, 256), (90, 90, 90, 255))
+    for x in range(128):
+        for y in range(256):
+            img.putpixel((x, y), (0, 0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    rgba = xyz.decode_tile(buf.getvalue())
+    assert rgba.shape == (4, 256, 256) and (rgba[3][:, :128] == 0).all() and (rgba[3][:, 128:] == 255).all()
