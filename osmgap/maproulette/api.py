@@ -185,11 +185,14 @@ class MapRouletteClient:
         self.request("PUT", f"/challenge/{challenge_id}/addFileTasks", params=params, body=body,
                      content_type=content_type, ok=(200, 204, 304))
 
-    def task_statuses(self, challenge_id: int | str) -> list[TaskStatus]:
-        """``GET /challenge/:id/tasks/extract`` (all tasks: limit -1), parsed from its CSV."""
+    def task_statuses(self, challenge_id: int | str) -> list[TaskStatus] | None:
+        """``GET /challenge/:id/tasks/extract`` (all tasks: limit -1), parsed from its CSV; None
+        when the server no longer has the challenge (deleted on MapRoulette: 404)."""
         what = f"GET /challenge/{challenge_id}/tasks/extract"
         r = self.request("GET", f"/challenge/{challenge_id}/tasks/extract", params={"limit": "-1", "page": "0"},
-                         accept="text/csv")
+                         accept="text/csv", ok=(200, 404))
+        if r.status == 404:
+            return None
         try:
             return parse_task_extract(r.body, challenge_id)
         except MalformedAnswer as exc:

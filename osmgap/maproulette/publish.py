@@ -27,7 +27,7 @@ from osmgap.core.taskstatus import MRStatus
 from osmgap.errors import InputError
 from osmgap.export.geojson import line_by_line
 from osmgap.export.josm import NEW_GEOMETRY_KINDS
-from osmgap.maproulette.api import MapRouletteClient, TransientError
+from osmgap.maproulette.api import MapRouletteClient, MapRouletteError, TransientError
 from osmgap.maproulette.challenge import (
     DEFAULT_CHECKIN_COMMENT,
     MAX_TASKS_PER_CHALLENGE,
@@ -175,7 +175,7 @@ def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions
         action = "unchanged"
     cid = existing["id"]
     remembered = store.challenge(cid) if store is not None and action != "created" else None
-    tasks = client.task_statuses(cid) if action != "created" else []
+    tasks = (client.task_statuses(cid) or []) if action != "created" else []
     if remembered is not None and remembered["content_sha256"] == part.sha256 and _all_there(part, tasks):
         log.info("challenge %s: tasks unchanged since the last upload", cid)
         return PartResult(part.name, cid, action, False, len(part.ids))
@@ -183,7 +183,11 @@ def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions
     if remove_first:  # the server counts old tasks before it removes them
         client.add_file_tasks(cid, b"", remove_unmatched=True)
     client.add_file_tasks(cid, part.data, remove_unmatched=not remove_first)
-    now_there = client.task_statuses(cid)  # the new task ids
+    now_there = client.task_statuses(cid) or []  # the new task ids
+    if not client.dry_run and not _all_there(part, now_there):  # answered, not done: nothing remembered, rerun uploads
+        missing = len(set(part.ids) - {t.name for t in now_there if t.status != MRStatus.DELETED})
+        raise MapRouletteError(f"challenge {cid}: the server answered the upload but lacks {missing} of its "
+                               f"{len(part.ids)} task(s); run publish again")
     if store is not None:
         apply_task_statuses(store, aoi, [t for t in now_there if t.name in set(part.ids)])
         with store.transaction():

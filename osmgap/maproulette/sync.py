@@ -9,16 +9,29 @@ halfway leaves the state as it was.
 """
 from __future__ import annotations
 
+import logging
+
 from osmgap.maproulette.api import MapRouletteClient
 from osmgap.workspace.store import Store
 from osmgap.workspace.tracking import apply_task_statuses
 
+log = logging.getLogger(__name__)
+
 
 def sync_statuses(store: Store, client: MapRouletteClient, aoi: str) -> dict[str, int]:
     """Fold the task statuses of every challenge published for ``aoi`` from this server."""
-    totals = {"challenges": 0, "tasks": 0, "dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0}
-    fetched = [client.task_statuses(row["id"]) for row in store.challenges(aoi)
-               if row["api_url"] == client.config.api_url]
+    totals = {"challenges": 0, "tasks": 0, "dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0, "gone": 0}
+    fetched = []
+    for row in store.challenges(aoi):
+        if row["api_url"] != client.config.api_url:
+            continue
+        tasks = client.task_statuses(row["id"])
+        if tasks is None:  # deleted on MapRoulette: the others are still read
+            log.warning("challenge %s (id %s) is gone from %s: its tasks are no longer read", row["name"], row["id"],
+                        client.config.api_url)
+            totals["gone"] += 1
+            continue
+        fetched.append(tasks)
     for tasks in fetched:
         totals["challenges"] += 1
         totals["tasks"] += len(tasks)

@@ -8,8 +8,10 @@ their status, and the unchanged tasks are not uploaded again.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from osmgap.errors import InputError, ServiceError
 from osmgap.tools.options import non_negative_float
 from osmgap.tools.taskfile import load_task
 from osmgap.workspace.lock import Busy, exclusive
@@ -32,7 +34,15 @@ def run(args: argparse.Namespace) -> int:
             worst = 0
             for verb, step_args in steps:
                 print(f"== {spec.name}: {verb}", flush=True)
-                rc = int(step_args.run(step_args) or 0)
+                try:
+                    rc = int(step_args.run(step_args) or 0)
+                except (InputError, ServiceError) as exc:
+                    if verb == "diff":
+                        raise  # nothing new to sync, publish or report
+                    # a failed sync must not keep this week's gaps from being published, nor the
+                    # report from being written: said, and the run's exit code says it too
+                    print(f"osmgap: error: {verb}: {exc}", file=sys.stderr, flush=True)
+                    rc = 2 if isinstance(exc, InputError) else 1
                 if rc and verb == "diff":
                     return rc  # nothing new to sync, publish or report
                 worst = worst or rc

@@ -280,3 +280,28 @@ def test_a_hand_edited_suggestion_with_a_nan_coordinate_is_never_sent(fake, ways
     assert publish(fake, out) == 2
     err = capsys.readouterr().err
     assert fake.log == [] and "suggestions.geojson: feature 1" in err and "not a finite number" in err
+
+
+def test_an_upload_the_server_answers_but_does_not_do_is_not_remembered(fake, ways, tmp_path, capsys):
+    """A proxy's 200 page for the task upload: publish said "3 task(s) uploaded" with none on the
+    server, and remembered the upload, so a rerun never made it."""
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:3])
+    fake.faults = [("pass", 0)] * 3 + [("raw", (200, {"Content-Type": "text/html"}, b"<html>OK</html>"))]
+    assert publish(fake, out) == 1  # GET project, GET challenge (none), POST challenge, then the PUT
+    assert "lacks 3 of its 3 task(s); run publish again" in capsys.readouterr().err
+    assert len(fake.tasks) == 0
+    assert publish(fake, out) == 0 and len(fake.tasks) == 3 and len(fake.challenges) == 1
+
+
+def test_a_challenge_deleted_on_maproulette_does_not_stop_sync(fake, ways, tmp_path, caplog):
+    """Its extract answers 404: every later sync failed, so no verdict was ever read again."""
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:3])
+    assert publish(fake, out) == 0
+    (cid,) = fake.challenges
+    del fake.challenges[cid]
+    assert sync(fake, out) == 0
+    assert f"(id {cid}) is gone from" in caplog.text
+    assert fake.violations == [f"GET /api/v2/challenge/{cid}/tasks/extract: Challenge with id {cid} not found"]
+    fake.violations.clear()  # asked once, as expected: the fixture checks for no others

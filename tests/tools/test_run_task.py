@@ -181,3 +181,23 @@ def _ways_away_from(ways: list[dict], suggestion: dict, tolerance_m: float) -> l
     frame = gpd.GeoDataFrame.from_features(ways, crs="EPSG:4326").to_crs(32631)
     line = gpd.GeoSeries([shape(suggestion["geometry"])], crs="EPSG:4326").to_crs(32631).iloc[0]
     return [w for w, g in zip(ways, frame.geometry) if g.distance(line) > tolerance_m]
+
+
+def test_a_failed_sync_still_publishes_and_reports_and_the_exit_code_says_so(tmp_path, monkeypatch, capsys):
+    """A sync error (a refused key, an answer osmgap refuses) stopped the run: this week's gaps were
+    never published and the report kept last week's content, every week."""
+    import osmgap.maproulette.sync
+    from osmgap.cli import main
+    from osmgap.errors import InputError
+
+    def refused(*args, **kwargs):
+        raise InputError("https://maproulette.example/api/v2", "MapRoulette refused the API key (HTTP 401)")
+
+    monkeypatch.setattr(osmgap.maproulette.sync, "sync_statuses", refused)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    task = write_task(tmp_path / "ws", None, osm=None)  # the sample's own OSM
+    assert main(["run", str(task)]) == 2
+    out = capsys.readouterr()
+    assert "osmgap: error: sync: https://maproulette.example/api/v2: MapRoulette refused the API key" in out.err
+    assert "== sample: publish" in out.out and "== sample: report" in out.out
+    assert (tmp_path / "ws" / "out" / "paris-1447" / "report.html").is_file()
