@@ -166,12 +166,23 @@ class MapRouletteClient:
         """``GET /project/:id/challenge/:name``; None when the project has no such challenge."""
         path = f"/project/{project_id}/challenge/{urllib.parse.quote(name, safe='')}"
         r = self.request("GET", path, ok=(200, 404))
-        return self._object(r, f"GET {path}", with_id=True) if r.status == 200 else None
+        if r.status != 200:
+            return None
+        return self._same_challenge(r, self._object(r, f"GET {path}", with_id=True), f"GET {path}", name, project_id)
 
     def create_challenge(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /challenge``: not retried here, since a lost answer may hide a created challenge."""
-        return self._object(self.request("POST", "/challenge", json_body=body, retry=False), "POST /challenge",
-                            with_id=True)
+        r = self.request("POST", "/challenge", json_body=body, retry=False)
+        return self._same_challenge(r, self._object(r, "POST /challenge", with_id=True), "POST /challenge",
+                                    body.get("name"), body.get("parent"))
+
+    def _same_challenge(self, r: Response, doc: dict[str, Any], what: str, name: Any, parent: Any) -> dict[str, Any]:
+        """``doc`` when it is the challenge asked for (its name and project, where it says them):
+        another one's id would have its tasks replaced by these."""
+        if doc.get("name") not in (None, name) or (parent is not None and doc.get("parent") not in (None, parent)):
+            raise self._malformed(r, what, f"is challenge {str(doc.get('name'))[:60]!r} of project {doc.get('parent')}, "
+                                           f"not {str(name)[:60]!r} of project {parent}")
+        return doc
 
     def update_challenge(self, challenge_id: int | str, body: dict[str, Any]) -> None:
         """``PUT /challenge/:id`` (304 means nothing to update)."""

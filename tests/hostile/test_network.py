@@ -311,6 +311,8 @@ MALFORMED = [  # (verb, requests answered normally first, answer, words in the m
     ("publish", 1, (200, {"Content-Type": "application/json"}, b'{"id": 100000000000000000000}'),
      "no usable challenge id"),
     ("publish", 1, (200, {"Content-Type": "application/json"}, b'{"id": true}'), "no usable challenge id"),
+    ("publish", 1, (200, {"Content-Type": "application/json"}, b'{"id": 7, "name": "another", "parent": 1}'),
+     "is challenge 'another' of project 1"),  # found under our name, yet another's: its tasks would be replaced
     ("sync", 0, (200, {"Content-Type": "text/html"}, b"<!DOCTYPE html><html>login</html>"), "lacks the column"),
     ("sync", 0, (200, {}, _csv(["1", "a"], columns=["TaskID", "Name"])), "lacks the column(s) ChallengeID"),
     ("sync", 0, (200, {}, _csv(["1001", "link"])), "too few columns"),
