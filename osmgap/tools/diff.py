@@ -149,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         gps=list(args.gps or []), gps_crs=args.gps_crs, gps_connections=args.gps_connections,
         gps_memory_mb=args.gps_memory,
         gps_columns=parse_column_mapping(args.gps_columns) if args.gps_columns else None, name=args.name,
+        state=args.state,
     )
     if args.state:  # refused before any work; the file itself is created only once the run has succeeded
         check_state(args.state)

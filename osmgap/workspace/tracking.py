@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -33,7 +33,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.aoi import reproject, utm_crs_for
-from osmgap.core.datamodel import WGS84
+from osmgap.core.datamodel import WGS84, Suggestion
 from osmgap.core.taskstatus import MR_STATUS_NAMES, MRStatus, TaskStatus
 from osmgap.workspace.outputs import DiffOutputs
 from osmgap.workspace.store import StatusChange, Store, now_iso
@@ -203,6 +203,28 @@ def _longest_outside(line: BaseGeometry, zone: BaseGeometry) -> float:
     """Length of the longest piece of ``line`` outside ``zone``: what a diff could still report."""
     rest = line.difference(zone)
     return max((g.length for g in getattr(rest, "geoms", [rest]) if not g.is_empty), default=0.0)
+
+
+def own_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Suggestion]:
+    """``suggestions`` with an id of their own where the state gives theirs to a fixed or
+    dismissed gap of another road: an id is an OSM anchor and a rank (osmgap.conflate.ids), so
+    a new gap along the ways of one mapped or rejected since can be given its id, and would take
+    over its verdict (never published) and its MapRoulette task. The new one becomes ID-2 (-3,
+    ...), the same each week while the old one is remembered."""
+    out = []
+    for s in suggestions:
+        line = None
+        sid, n = s.id, 1
+        while (row := store.suggestion(aoi, sid)) is not None and row["status"] in ("fixed", "dismissed"):
+            old = shape(json.loads(row["geometry"]))
+            crs = utm_crs_for(old.centroid.x, old.centroid.y)
+            line = line if line is not None else reproject(s.geometry, WGS84, crs)
+            if _same_place(line, reproject(old, WGS84, crs)):
+                break  # the same road: its history is its own
+            n += 1
+            sid = f"{s.id}-{n}"
+        out.append(s if sid == s.id else replace(s, id=sid))
+    return out
 
 
 def _same_place(geom: BaseGeometry, dismissed: BaseGeometry) -> bool:

@@ -131,3 +131,24 @@ def test_clock_can_be_set_for_replays(monkeypatch):
     monkeypatch.setenv("OSMGAP_NOW", "next tuesday")
     with pytest.raises(InputError, match="OSMGAP_NOW"):
         now_iso()
+
+
+def test_a_new_gap_given_the_id_of_a_mapped_or_rejected_one_gets_its_own(store, ways, tmp_path, monkeypatch):
+    """Ids are an OSM anchor and a rank: a new gap along the ways of a gap mapped since can be
+    given its id, and took over its verdict (never published). A diff with --state gives it ID-2;
+    the same road seen again keeps its id and its history."""
+    from shapely.geometry import LineString
+
+    from osmgap.core.datamodel import Suggestion
+    from osmgap.workspace.tracking import own_ids
+
+    week1, _ = _run(store, tmp_path, "w1", ways[:3], ways[3:], monkeypatch, "2025-01-06T04:00:00Z")
+    _run(store, tmp_path, "w2", ways[1:3], ways[:1] + ways[3:], monkeypatch, "2025-01-13T04:00:00Z")  # A mapped
+    a_id = week1.features[0]["id"]
+    assert store.suggestion("paris-1447", a_id)["status"] == "fixed"
+    a_line = shape(ways[0]["geometry"])
+    other = shape(ways[5]["geometry"])  # another road of the sample, elsewhere
+    given = [Suggestion(a_id, "missing_road", LineString(other.coords), 50.0, 0.9),
+             Suggestion(a_id, "missing_road", LineString(a_line.coords), 50.0, 0.9),
+             Suggestion("osmgap-unknown", "missing_road", LineString(other.coords), 50.0, 0.9)]
+    assert [s.id for s in own_ids(store, "paris-1447", given)] == [f"{a_id}-2", a_id, "osmgap-unknown"]
