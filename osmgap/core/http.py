@@ -19,12 +19,15 @@ of them reaches all three clients:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import json
 import logging
 import random
 import re
+import socket
+import threading
 import time
 import unicodedata
 import urllib.parse
@@ -48,6 +51,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ALWAYS_SECRET = frozenset({"authorization", "proxy-authorization", "cookie"})
 MAX_REDIRECTS = 5
 MAX_BYTES = 512 * 2**20  # what one answer may hold in memory
+READ_FACTOR = 3.0  # a whole answer's body within this many read timeouts: a trickle does not hold osmgap
 MASK = "***"
 T = TypeVar("T")
 
@@ -253,7 +257,8 @@ class HttpClient:
     :func:`retry` for the policy."""
 
     def __init__(self, *, timeout: float | tuple[float, float] = (10.0, 60.0), secret_headers: Iterable[str] = (),
-                 max_bytes: int = MAX_BYTES, max_redirects: int = MAX_REDIRECTS):
+                 max_bytes: int = MAX_BYTES, max_redirects: int = MAX_REDIRECTS, read_factor: float = READ_FACTOR):
+        self.read_factor = read_factor
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.timeout = timeout
@@ -299,10 +304,22 @@ class HttpClient:
 
     def _once(self, method: str, url: str, headers: dict[str, str], data: Any,
               timeout: float | tuple[float, float]) -> Response:
+        read_s = timeout[1] if isinstance(timeout, tuple) else timeout
+        cut = threading.Event()
         try:
             with self.session.request(method, url, headers=headers, data=data, timeout=timeout,
                                       allow_redirects=False, stream=True) as r:
-                body = self._read(r, method, url)
+                # the read timeout bounds each wait for a byte, not the answer: a server sending a
+                # byte a second would hold osmgap as long as it likes, so its socket is cut
+                watchdog = threading.Timer(self.read_factor * read_s, _cut, args=(r, cut))
+                watchdog.daemon = True
+                watchdog.start()
+                try:
+                    body = self._read(r, method, url)
+                finally:
+                    watchdog.cancel()
+                if cut.is_set():
+                    raise Retryable(f"no whole answer within {self.read_factor * read_s:.0f} s")
                 return Response(r.status_code, body, dict(r.headers))
         except requests.Timeout as exc:
             raise Retryable(type(exc).__name__) from None
@@ -312,6 +329,8 @@ class HttpClient:
             raise Refused(f"{method} {_path(url)}: the answer redirects to an address that is no URL") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
+            if cut.is_set():
+                raise Retryable(f"no whole answer within {self.read_factor * read_s:.0f} s") from None
             raise Retryable(f"{type(exc).__name__}{_reason(exc)}") from None
 
     def _read(self, r: requests.Response, method: str, url: str) -> bytes:
@@ -331,6 +350,17 @@ class HttpClient:
 
 def _path(url: str) -> str:
     return urllib.parse.urlsplit(url).path or "/"
+
+
+def _cut(r: requests.Response, cut: threading.Event) -> None:
+    """Shut the answer's socket: the read blocked on it returns, and fails as a cut answer."""
+    cut.set()
+    reader = getattr(getattr(r.raw, "_fp", None), "fp", None)  # http.client's file over the socket
+    connection = getattr(r.raw, "_connection", None)
+    sock = getattr(getattr(reader, "raw", None), "_sock", None) or getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _reason(exc: BaseException) -> str:

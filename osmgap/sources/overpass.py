@@ -155,7 +155,7 @@ _client: list[HttpClient] = []
 def _overpass_client() -> HttpClient:
     """One session per process (keep-alive), made on first use."""
     if not _client:
-        _client.append(HttpClient(max_bytes=OVERPASS_MAX_BYTES))
+        _client.append(HttpClient(max_bytes=OVERPASS_MAX_BYTES, read_factor=10.0))  # answers of hundreds of MB
     return _client[0]
 
 

@@ -24,7 +24,16 @@ from PIL import Image
 
 from osmgap.cli import main
 from osmgap.core.aoi import load_aoi
-from osmgap.core.http import USER_AGENT, HttpClient, Refused, RetryPolicy, redact, retry_after_seconds, server_text
+from osmgap.core.http import (
+    USER_AGENT,
+    HttpClient,
+    Refused,
+    Retryable,
+    RetryPolicy,
+    redact,
+    retry_after_seconds,
+    server_text,
+)
 from osmgap.core.http import Response as HttpResponse
 from osmgap.errors import InputError, ServiceError
 from osmgap.maproulette.api import MapRouletteClient, TransientError
@@ -653,3 +662,35 @@ def test_a_partly_transparent_tile_is_imagery_only_where_opaque():
     img.save(buf, format="PNG")
     rgba = xyz.decode_tile(buf.getvalue())
     assert rgba.shape == (4, 256, 256) and (rgba[3][:, :128] == 0).all() and (rgba[3][:, 128:] == 255).all()
+
+
+def test_a_server_that_trickles_its_answer_is_cut_at_a_deadline():
+    """The read timeout bounds each wait for a byte: a byte a second under a 0.5 s timeout held
+    osmgap as long as the server liked (20 s for 20 bytes; forever for a longer answer)."""
+    import time as clock
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.loopback import LoopbackServer
+
+    class Trickle(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                clock.sleep(0.3)
+
+    server = LoopbackServer(Trickle)
+    server.start()
+    try:
+        started = clock.monotonic()
+        with pytest.raises(Retryable, match="no whole answer within 2 s"):
+            HttpClient(timeout=(1.0, 0.5), read_factor=4.0).send("GET", server.origin + "/slow")
+        assert clock.monotonic() - started < 6.0  # 40 bytes would take 12 s
+    finally:
+        server.stop()
