@@ -31,13 +31,14 @@ import threading
 import time
 import unicodedata
 import urllib.parse
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
-from urllib3.exceptions import LocationParseError
+from urllib3.exceptions import HTTPError, LocationParseError, ReadTimeoutError
 from urllib3.util import parse_url
 
 from osmgap import __version__
@@ -261,6 +262,7 @@ class HttpClient:
         self.read_factor = read_factor
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept-Encoding"] = "gzip, deflate"  # what _read decodes and checks itself
         self.timeout = timeout
         self.secret_names = ALWAYS_SECRET | {h.lower() for h in secret_headers}
         self.max_bytes = max_bytes
@@ -332,20 +334,40 @@ class HttpClient:
             if cut.is_set():
                 raise Retryable(f"no whole answer within {self.read_factor * read_s:.0f} s") from None
             raise Retryable(f"{type(exc).__name__}{_reason(exc)}") from None
+        except ReadTimeoutError:  # urllib3's own, from the body _read streams undecoded
+            raise Retryable("ReadTimeout") from None
+        except HTTPError as exc:  # urllib3's: a body cut short (ProtocolError), ...
+            if cut.is_set():
+                raise Retryable(f"no whole answer within {self.read_factor * read_s:.0f} s") from None
+            raise Retryable(f"{type(exc).__name__}{_reason(exc)}") from None
 
     def _read(self, r: requests.Response, method: str, url: str) -> bytes:
-        chunks, size = [], 0
-        for chunk in r.iter_content(1 << 16):
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise Refused(f"{method} {_path(url)}: the answer is larger than {self.max_bytes // 2**20} MiB")
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        """The body, decoded here (gzip, deflate) so that a compressed stream cut short is a
+        truncated answer, as a short plain one is (a decoder that is simply fed less says nothing);
+        at most ``max_bytes`` decoded."""
+        encoding = r.headers.get("Content-Encoding", "").strip().lower()
+        decoder = zlib.decompressobj(32 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip", "deflate") else None
+        too_big = Refused(f"{method} {_path(url)}: the answer is larger than {self.max_bytes // 2**20} MiB")
+        chunks, size, sent = [], 0, 0
+        for chunk in r.raw.stream(1 << 16, decode_content=decoder is None and encoding not in ("", "identity")):
+            sent += len(chunk)
+            while chunk:
+                try:
+                    part = decoder.decompress(chunk, self.max_bytes + 1 - size) if decoder is not None else chunk
+                except zlib.error as exc:
+                    raise Retryable(f"garbled answer: its {encoding} stream does not decode ({exc})") from None
+                chunk = decoder.unconsumed_tail if decoder is not None else b""
+                size += len(part)
+                if size > self.max_bytes:
+                    raise too_big
+                chunks.append(part)
         expected = r.headers.get("Content-Length", "")
-        if not r.headers.get("Content-Encoding") and expected.isdigit() and int(expected) != len(body) \
-                and method != "HEAD":
-            raise Retryable(f"truncated answer: {len(body)} of {expected} bytes")
-        return body
+        if method != "HEAD" and (decoder is not None or not encoding or encoding == "identity") \
+                and expected.isdigit() and int(expected) != sent:
+            raise Retryable(f"truncated answer: {sent} of {expected} bytes")
+        if decoder is not None and sent and not decoder.eof:
+            raise Retryable(f"truncated answer: its {encoding} stream ends early")
+        return b"".join(chunks)
 
 
 def _path(url: str) -> str:

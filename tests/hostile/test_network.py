@@ -694,3 +694,23 @@ def test_a_server_that_trickles_its_answer_is_cut_at_a_deadline():
         assert clock.monotonic() - started < 6.0  # 40 bytes would take 12 s
     finally:
         server.stop()
+
+
+def test_a_compressed_answer_cut_short_is_truncated_not_whole():
+    """A gzip stream whose end never came (the connection closed after two of three CSV rows)
+    was read as the whole extract: a reviewer's verdict on the third task was lost."""
+    import gzip
+    import zlib
+
+    text = b"TaskID,ChallengeID\n" + b"".join(b"%d,1001\n" % i for i in range(1, 4000))
+    whole = gzip.compress(text)
+    co = zlib.compressobj(9, zlib.DEFLATED, 31)
+    cut = co.compress(text[: len(text) // 2]) + co.flush(zlib.Z_SYNC_FLUSH)  # decodes, but has no end
+    headers = {"Content-Encoding": "gzip", "Content-Type": "text/csv"}
+    with ScriptedServer([Answer(200, whole, headers)]) as server:
+        assert HttpClient().send("GET", server.url + "/x").body == text
+    with ScriptedServer([Answer(200, cut, headers)]) as server, pytest.raises(Retryable, match="stream ends early"):
+        HttpClient().send("GET", server.url + "/x")
+    with ScriptedServer([Answer(200, b"\x1f\x8b\x08garbage" * 10, headers)]) as server, \
+            pytest.raises(Retryable, match="does not decode"):
+        HttpClient().send("GET", server.url + "/x")
