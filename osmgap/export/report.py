@@ -51,6 +51,8 @@ class ReportData:
     task_urls: dict[str, str]
     warnings: list[str]
     notes: list[str] = field(default_factory=list)  # what the reader must know about this report itself
+    since: str = ""  # changes are counted after this time: the last report's, else the previous run's
+    since_report: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
@@ -74,7 +76,14 @@ def gather(store: Store, aoi: str, web_url: str | None = None, notes: Iterable[s
                       [precision(store, name) for name in store.aoi_names()],
                       json.loads(snapshot["geometry"]) if snapshot else None,
                       json.loads(snapshot["osm"]) if snapshot else None, urls, list(last.get("warnings", [])),
-                      _demonstration_note(last) + list(notes))
+                      _demonstration_note(last) + list(notes), *_since(store, aoi, runs))
+
+
+def _since(store: Store, aoi: str, runs: list[Any]) -> tuple[str, bool]:
+    reported = store.last_report(aoi)
+    if reported is not None:
+        return reported, True
+    return (str(runs[-2]["time"]) if len(runs) > 1 else ""), False
 
 
 def _demonstration_note(summary: dict[str, Any]) -> list[str]:
@@ -94,12 +103,15 @@ def history(events: Iterable[Any]) -> list[tuple[str, dict[str, int]]]:
 
 
 def latest_changes(data: ReportData) -> dict[str, int]:
-    """New / fixed / dismissed since the run before the last one (everything, after one run).
+    """New / fixed / dismissed since the last report (else the run before the last one;
+    everything, after one run). Not since the previous run: that run's sync and publish come
+    after it, so a weekly report counted them twice, and a week whose report never came (a run
+    killed after its diff) was never counted.
 
     Each suggestion counts once, by where it ended up: one that vanished (fixed) and was then
     rejected on MapRoulette counts as dismissed; a road seen again under another id and dismissed
     as the twin of a rejected one is the same road, so it counts as neither new nor dismissed."""
-    since = data.runs[-2]["time"] if len(data.runs) > 1 else ""
+    since = data.since
     first: dict[str, Any] = {}
     last: dict[str, Any] = {}
     for e in data.events:
@@ -115,6 +127,10 @@ def latest_changes(data: ReportData) -> dict[str, int]:
         elif first[sid]["status"] == "open" and first[sid]["reason"] == "new":
             totals["new"] += 1
     return totals
+
+
+def _since_words(data: ReportData) -> str:
+    return f"Since the last report ({data.since})" if data.since_report else "Since the previous run"
 
 
 def render_html(data: ReportData, basemap: Basemap | None = None) -> str:
@@ -142,7 +158,7 @@ def render_html(data: ReportData, basemap: Basemap | None = None) -> str:
         legend += ('<span class="legend" data-kind="missing_connection"><span class="legend-dots"></span>'
                    "missing connection: two junctions, the road's course unknown</span>")
     summary = f"""<p id="meta">Generated {_e(data.generated)}. {len(data.runs)} run(s); last run {_e(last)}.
-Since the previous run: <span id="latest-new">{changes['new']}</span> new,
+{_e(_since_words(data))}: <span id="latest-new">{changes['new']}</span> new,
 <span id="latest-fixed">{changes['fixed']}</span> fixed,
 <span id="latest-dismissed">{changes['dismissed']}</span> dismissed.</p>
 {warnings}
@@ -182,7 +198,7 @@ def render_markdown(data: ReportData) -> str:
     counts, changes = data.counts, latest_changes(data)
     last = data.runs[-1]["time"] if data.runs else "never"
     out = [f"# osmgap: {data.aoi}", "", *(line for n in data.notes for line in (f"> {n}", "")),  # notes head the page
-           f"{len(data.runs)} run(s), last {last}. Since the previous run: **{changes['new']} new**, "
+           f"{len(data.runs)} run(s), last {last}. {_since_words(data)}: **{changes['new']} new**, "
            f"**{changes['fixed']} fixed**, **{changes['dismissed']} dismissed**.", "",
            "| status | suggestions |", "|---|---:|", *[f"| {s} | {counts[s]} |" for s in STATUSES], "",
            "Precision measured by reviewers (1 - false positives / reviewed):", "",

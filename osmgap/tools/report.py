@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     html, markdown = render_html(data, args.basemap), render_markdown(data)  # made before either is written
     write_text_atomic(html_path, html)
     write_text_atomic(md_path, markdown)
+    with open_store(args, create=False) as store:  # the next report counts its changes from here
+        store.reported(aoi, data.generated)
     for note in notes:
         print(f"osmgap report: note: {note}", file=sys.stderr)
     c = data.counts

@@ -333,6 +333,15 @@ class Store:
         self.db.execute("UPDATE runs SET new = ?, reopened = ?, fixed = ?, dismissed_seen = ? WHERE id = ?",
                         (counts["new"], counts["reopened"], counts["fixed"], counts["dismissed_seen"], run_id))
 
+    def last_report(self, aoi: str) -> str | None:
+        """When the last report of ``aoi`` was written: its "since" starts there."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (f"report:{aoi}",)).fetchone()
+        return None if row is None else str(row[0])
+
+    def reported(self, aoi: str, time: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"report:{aoi}", time))
+
     def runs(self, aoi: str | None = None) -> list[sqlite3.Row]:
         if aoi is None:
             return self.db.execute("SELECT * FROM runs ORDER BY time, id").fetchall()

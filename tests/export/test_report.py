@@ -308,3 +308,33 @@ def test_a_missing_connection_is_drawn_as_a_dotted_gap_not_as_a_road(tmp_path, d
     assert "missing connection: two junctions, the road's course unknown" in dom.text_of["legend"]
     md = (out / "report.md").read_text()
     assert f"{connection.id}: two junctions {connection.length_m:.0f} m apart, the road's course unknown" in md
+
+
+def test_a_weeks_changes_are_counted_once_from_the_last_report(tmp_path, data, monkeypatch):
+    """Counted since the previous run, last week's sync (after last week's diff) was counted again
+    this week: "1 dismissed" twice for one rejection. Counted since the last report, once."""
+    ways = sample_ways(data)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    state = tmp_path / "osmgap.sqlite"
+    with FakeMapRoulette() as fake:
+        monkeypatch.setenv("MAPROULETTE_API_KEY", fake.api_key)
+        publish = ["publish", "--challenge", "c", "--project", "1", "--api-url", fake.url, "--state", str(state)]
+
+        def week(when: str, sync_at: str, out: str, suggested: list) -> str:
+            monkeypatch.setenv("OSMGAP_NOW", when)
+            outputs = write_outputs(tmp_path / out, suggested)
+            with Store(state) as store:
+                record_run(store, outputs, area=sample_area(), osm_ways=ways_frame(ways[6:]))
+            monkeypatch.setenv("OSMGAP_NOW", sync_at)  # sync, publish and report come after the diff
+            assert main(["sync", "--out", str(tmp_path / out), "--api-url", fake.url, "--state", str(state)]) == 0
+            assert main([*publish, "--out", str(tmp_path / out)]) == 0
+            assert main(["report", "--out", str(tmp_path / out), "--state", str(state), "--basemap", "none"]) == 0
+            return (tmp_path / out / "report.md").read_text()
+
+        first = week("2025-01-06T04:00:00Z", "2025-01-06T04:05:00Z", "w1", ways[:3])
+        assert "**3 new**" in first
+        fake.review(1001, write_outputs(tmp_path / "ids", ways[:3]).features[0]["id"], 2)  # rejected mid-week
+        second = week("2025-01-13T04:00:00Z", "2025-01-13T04:05:00Z", "w2", ways[:3])
+        assert "Since the last report (2025-01-06T04:05:00Z): **0 new**, **0 fixed**, **1 dismissed**" in second
+        third = week("2025-01-20T04:00:00Z", "2025-01-20T04:05:00Z", "w3", ways[:3])  # nothing happened
+        assert "Since the last report (2025-01-13T04:05:00Z): **0 new**, **0 fixed**, **0 dismissed**" in third
