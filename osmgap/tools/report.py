@@ -9,12 +9,16 @@ per AOI) is one file; the Markdown is for mail or chat. The report reads the sta
 from __future__ import annotations
 
 import argparse
+import logging
+import sqlite3
 import sys
 from pathlib import Path
 
 from osmgap.core.atomic import check_output_file, write_text_atomic
 from osmgap.errors import InputError
 from osmgap.tools.options import add_basemap_argument, add_workspace_arguments, open_store, state_path
+
+log = logging.getLogger(__name__)
 
 HELP = "write the HTML report and Markdown summary of an AOI"
 
@@ -53,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
     html, markdown = render_html(data, args.basemap), render_markdown(data)  # made before either is written
     write_text_atomic(html_path, html)
     write_text_atomic(md_path, markdown)
-    with open_store(args, create=False) as store:  # the next report counts its changes from here
-        store.reported(aoi, data.generated)
+    try:
+        with open_store(args, create=False) as store:  # the next report counts its changes from here
+            store.reported(aoi, data.generated)
+    except sqlite3.Error as exc:  # a state osmgap may read but not write: the pages are written all the same
+        log.warning("%s: could not note the report's time (%s); the next report counts from the previous run",
+                    state, exc)
     for note in notes:
         print(f"osmgap report: note: {note}", file=sys.stderr)
     c = data.counts

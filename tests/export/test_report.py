@@ -338,3 +338,18 @@ def test_a_weeks_changes_are_counted_once_from_the_last_report(tmp_path, data, m
         assert "Since the last report (2025-01-06T04:05:00Z): **0 new**, **0 fixed**, **1 dismissed**" in second
         third = week("2025-01-20T04:00:00Z", "2025-01-20T04:05:00Z", "w3", ways[:3])  # nothing happened
         assert "Since the last report (2025-01-13T04:05:00Z): **0 new**, **0 fixed**, **0 dismissed**" in third
+
+
+def test_a_state_that_cannot_be_written_still_gets_its_report(weekly_state, tmp_path, monkeypatch, caplog):
+    """The report notes its time in the state; a state it may only read must not cost the pages."""
+    import sqlite3
+
+    out, _, _, _ = weekly_state
+
+    def read_only(*args, **kwargs):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "reported", read_only)
+    html = tmp_path / "r.html"
+    assert main(["report", "--out", str(out), "--html", str(html), "--markdown", str(tmp_path / "r.md")]) == 0
+    assert html.is_file() and "could not note the report's time" in caplog.text
