@@ -177,7 +177,7 @@ class TileFetcher:
         if path.is_file():
             try:
                 return decode_tile(path.read_bytes())
-            except ValueError:
+            except (ValueError, TileFormatError):  # damaged, or kept by an osmgap that read such tiles
                 path.unlink(missing_ok=True)  # a damaged cache entry: fetch it again
         raw, rgb = self._download(tile_url(self.options.url, z, x, y))
         write_bytes_atomic(path, raw)
