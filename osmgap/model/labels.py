@@ -37,6 +37,7 @@ from osmgap.graph.skeleton import GraphParams, extract_graph
 from osmgap.sources.candidates import finite_lines
 from osmgap.sources.imagery import Imagery, analysis_grid
 from osmgap.sources.osm import load_osm
+from osmgap.sources.osm_extent import show_bounds
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2")
@@ -167,8 +168,8 @@ def _check_mask_meets(path: Path, grid: Grid) -> None:
 
 def _elsewhere(crs: object, footprint: BaseGeometry) -> str:
     """Where the image lies, in degrees, for a message about labels of another place."""
-    west, south, east, north = gpd.GeoSeries([footprint], crs=crs).to_crs("EPSG:4326").total_bounds
-    return (f"the image covers lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f}; "
+    west, south, east, north = (float(v) for v in gpd.GeoSeries([footprint], crs=crs).to_crs("EPSG:4326").total_bounds)
+    return (f"the image covers {show_bounds((west, south, east, north))}; "
             "are these the labels of this image?")
 
 

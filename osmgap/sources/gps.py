@@ -33,6 +33,7 @@ from osmgap.core.aoi import _transformer, check_earth_crs
 from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import GpsTraces, concat, from_arrays
 from osmgap.errors import InputError, one_line
+from osmgap.sources.osm_extent import show_bounds
 
 log = logging.getLogger(__name__)
 
@@ -397,8 +398,8 @@ def load_traces(paths: Iterable[str | Path], source: GpsSource, aoi: Any) -> tup
         where = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
         lon, lat = everything.x, everything.y  # read_gps gives lon/lat
         raise InputError(where, f"none of the {len(everything):,} GPS points lies in the AOI {aoi.name} "
-                                f"(lon {aoi.bounds[0]:.4f}..{aoi.bounds[2]:.4f}, lat {aoi.bounds[1]:.4f}..{aoi.bounds[3]:.4f}): "
-                                f"they lie at lon {lon.min():.4f}..{lon.max():.4f}, lat {lat.min():.4f}..{lat.max():.4f} "
+                                f"({show_bounds(aoi.bounds)}): they lie at "
+                                f"{show_bounds((lon.min(), lat.min(), lon.max(), lat.max()))} "
                                 f"read as {source.crs or WGS84}; check the AOI, or --gps-crs")
     return near, {**describe(near, len(files)), "points_read": len(everything),
                   "crs": source.crs or WGS84}

@@ -28,8 +28,8 @@ def check_reaches_aoi(source: str | Path, aoi: Aoi, extent: Bounds | None) -> No
     west, south, east, north = aoi.bounds
     if box(*extent).intersects(box(west - NEAR_DEG, south - NEAR_DEG, east + NEAR_DEG, north + NEAR_DEG)):
         return
-    raise InputError(source, f"no road in or near the AOI: the file covers {_show(extent)}, the AOI is at "
-                             f"{_show(aoi.bounds)}; give an OSM extract of the AOI (or --osm overpass)")
+    raise InputError(source, f"no road in or near the AOI: the file covers {show_bounds(extent)}, the AOI is at "
+                             f"{show_bounds(aoi.bounds)}; give an OSM extract of the AOI (or --osm overpass)")
 
 
 def partial_cover_warning(source: str | Path, aoi: Aoi, declared: Bounds | None) -> str | None:
@@ -40,7 +40,7 @@ def partial_cover_warning(source: str | Path, aoi: Aoi, declared: Bounds | None)
     share = aoi.geometry.intersection(box(*declared)).area / aoi.geometry.area
     if share >= FULL_SHARE:
         return None
-    return (f"WARNING: {source}: the file covers only {share:.0%} of the AOI ({_show(declared)}); the rest of "
+    return (f"WARNING: {source}: the file covers only {share:.0%} of the AOI ({show_bounds(declared)}); the rest of "
             "the AOI has no OSM data here, so every road seen there is suggested: use an extract of the whole AOI")
 
 
@@ -51,6 +51,7 @@ def union_bounds(bounds: list[Bounds]) -> Bounds | None:
     return (min(b[0] for b in bounds), min(b[1] for b in bounds), max(b[2] for b in bounds), max(b[3] for b in bounds))
 
 
-def _show(bounds: Bounds | tuple[float, ...]) -> str:
+def show_bounds(bounds: Bounds | tuple[float, ...]) -> str:
+    """West, south, east, north in degrees, as messages about where data lies say it."""
     west, south, east, north = bounds
     return f"lon {west:.4f}..{east:.4f}, lat {south:.4f}..{north:.4f}"
