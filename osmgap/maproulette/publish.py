@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from osmgap.core.taskstatus import MRStatus
 from osmgap.errors import InputError
 from osmgap.export.geojson import line_by_line
 from osmgap.export.josm import NEW_GEOMETRY_KINDS
@@ -178,6 +177,8 @@ def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions
     tasks = (client.task_statuses(cid) or []) if action != "created" else []
     if remembered is not None and remembered["content_sha256"] == part.sha256 and _all_there(part, tasks):
         log.info("challenge %s: tasks unchanged since the last upload", cid)
+        if store is not None:  # what was read is news all the same (a task deleted since: dismissed)
+            apply_task_statuses(store, aoi, [t for t in tasks if t.name in set(part.ids)])
         return PartResult(part.name, cid, action, False, len(part.ids))
     remove_first = len(tasks) + len(part.ids) > options.max_tasks
     if remove_first:  # the server counts old tasks before it removes them
@@ -185,7 +186,7 @@ def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions
     client.add_file_tasks(cid, part.data, remove_unmatched=not remove_first)
     now_there = client.task_statuses(cid) or []  # the new task ids
     if not client.dry_run and not _all_there(part, now_there):  # answered, not done: nothing remembered, rerun uploads
-        missing = len(set(part.ids) - {t.name for t in now_there if t.status != MRStatus.DELETED})
+        missing = len(set(part.ids) - {t.name for t in now_there})
         raise MapRouletteError(f"challenge {cid}: the server answered the upload but lacks {missing} of its "
                                f"{len(part.ids)} task(s); run publish again")
     if store is not None:
@@ -207,8 +208,9 @@ def _create(part: Part, client: MapRouletteClient, options: PublishOptions) -> d
 
 
 def _all_there(part: Part, tasks: list[Any]) -> bool:
-    present = {t.name for t in tasks if t.status != MRStatus.DELETED}
-    return set(part.ids) <= present
+    """Every task of the part is on the server; one its owner deleted counts, since MapRoulette
+    keeps its name and no upload brings it back (the state dismisses it: tracking)."""
+    return set(part.ids) <= {t.name for t in tasks}
 
 
 def _remember(store: Store, client: MapRouletteClient, options: PublishOptions, aoi: str, cid: int,

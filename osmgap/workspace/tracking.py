@@ -15,8 +15,9 @@ since. So a run's suggestions are merged into the state by these rules:
   ``no longer detected``.
 
 MapRoulette task statuses (from ``osmgap sync``) map as: 2 False_Positive -> ``dismissed``;
-1 Fixed and 5 Already_Fixed -> ``fixed``; others only record the task status (the task exists,
-so the suggestion is ``published``).
+4 Deleted (by the challenge's owner) -> ``dismissed`` too, though not counted as a reviewer's
+false positive; 1 Fixed and 5 Already_Fixed -> ``fixed``; others only record the task status
+(the task exists, so the suggestion is ``published``).
 
 Diff outputs keep every suggestion; dismissed and fixed ones are dropped when publishing.
 """
@@ -44,6 +45,7 @@ REOPENABLE = ("covered by OSM", "no longer detected")
 TWIN_REASON = "same road as dismissed"
 
 MR_FALSE_POSITIVE = MRStatus.FALSE_POSITIVE
+MR_REJECTED = (MR_FALSE_POSITIVE, MRStatus.DELETED)  # a reviewer or the challenge's owner said no
 MR_FIXED = (MRStatus.FIXED, MRStatus.ALREADY_FIXED)
 MR_REVIEWED = (*MR_FIXED, MR_FALSE_POSITIVE)  # statuses that are a reviewer's verdict on the suggestion
 
@@ -120,7 +122,7 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
 
 def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> dict[str, int]:
     """Fold MapRoulette's task statuses into the state; counts of what changed. A false positive
-    also dismisses the open/published suggestions along it (the same road under another id)."""
+    (or a task its owner deleted) also dismisses the open/published suggestions along it (the same road under another id)."""
     counts = {"dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0}
     time = now_iso()
     rejected: list[tuple[str, Any]] = []
@@ -131,7 +133,7 @@ def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> 
                 counts["unknown"] += 1
                 continue
             name = MR_STATUS_NAMES.get(task.status, str(task.status))
-            if task.status == MR_FALSE_POSITIVE:
+            if task.status in MR_REJECTED:
                 change = StatusChange("dismissed", f"MapRoulette: {name}")
                 rejected.append((task.name, row))
             elif task.status in MR_FIXED and row["status"] != "dismissed":

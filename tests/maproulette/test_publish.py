@@ -17,6 +17,7 @@ from osmgap.maproulette.api import MapRouletteClient, TransientError
 from osmgap.maproulette.config import MapRouletteConfig
 from osmgap.maproulette.publish import PublishOptions, execute_publish, plan_publish
 from osmgap.workspace.store import Store
+from osmgap.workspace.tracking import precision
 from tests.fake_maproulette import FakeMapRoulette
 from tests.josm import josm_validate
 from tests.maproulette.publishing import CHALLENGE, publish
@@ -305,3 +306,25 @@ def test_a_challenge_deleted_on_maproulette_does_not_stop_sync(fake, ways, tmp_p
     assert f"(id {cid}) is gone from" in caplog.text
     assert fake.violations == [f"GET /api/v2/challenge/{cid}/tasks/extract: Challenge with id {cid} not found"]
     fake.violations.clear()  # asked once, as expected: the fixture checks for no others
+
+
+def test_a_task_deleted_on_maproulette_is_not_asked_for_again(fake, ways, tmp_path, capsys):
+    """The challenge owner deleted a task: MapRoulette keeps it (status Deleted) under its name,
+    so an upload cannot bring it back, and every later publish failed saying the server lacked
+    it. The owner's deletion is a verdict: the gap is dismissed and left out of later uploads."""
+    out = tmp_path / "ws" / "run"
+    ids = [f["id"] for f in write_outputs(out, ways[:3]).features]
+    assert publish(fake, out) == 0
+    fake.review(1001, ids[0], 4)  # deleted by the challenge owner
+    assert publish(fake, out) == 0, capsys.readouterr().err
+    with state(out) as s:
+        row = s.suggestion("paris-1447", ids[0])
+        assert (row["status"], row["reason"]) == ("dismissed", "MapRoulette: Deleted")
+        assert precision(s, "paris-1447")["reviewed"] == 0  # no reviewer called it a false positive
+    assert publish(fake, out) == 0
+    upload = [r for r in fake.log if r["path"].endswith("addFileTasks")][-1]
+    sent = {json.loads(line.lstrip("\x1e"))["features"][0]["id"]
+            for line in _file_part(upload["body"]).decode().split("\n") if line}
+    assert sent == set(ids[1:])
+    writes = len(fake.writes())
+    assert publish(fake, out) == 0 and len(fake.writes()) == writes  # settled: no upload every week
