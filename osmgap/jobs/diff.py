@@ -60,7 +60,7 @@ from osmgap.sources.sample import Demonstration, find_sample
 from osmgap.sources.xyz import AnyImagery, XyzOptions, imagery_name, open_window_reader, open_xyz
 from osmgap.workspace.outputs import RUN_OUTPUTS, read_outputs
 from osmgap.workspace.store import Store
-from osmgap.workspace.tracking import RunRecord, own_ids, record_run
+from osmgap.workspace.tracking import RunRecord, record_run, stable_ids
 
 if TYPE_CHECKING:  # the GPS modules import numba (~0.2 s): loaded in run_diff only when a run has traces
     from osmgap.core.traces import GpsTraces
@@ -238,8 +238,8 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
                 run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, roads, support)}
         suggestions = suggestions + run.connections  # after support: nobody drives a line that is not there
         if req.state is not None and req.state.is_file() and req.state.stat().st_size:
-            with Store(req.state, create=False) as store:  # a mapped or rejected gap's id is its own
-                suggestions = own_ids(store, aoi.name, suggestions)
+            with Store(req.state, create=False) as store:  # ids as the state knows them (tracking)
+                suggestions = stable_ids(store, aoi.name, suggestions)
         warnings = _warnings(result, licence, imagery, req.conflate)
         for w in warnings:
             log.warning(w)

@@ -3,6 +3,9 @@
 Why: the worst a recurring job can do is flag again what a reviewer rejected or what was mapped
 since. So a run's suggestions are merged into the state by these rules:
 
+- (before the run's outputs are written, ``diff --state``) a new id along an open, published
+  or vanished gap the run did not find takes that gap's id (``successor_ids``: an edit near its
+  end changed its OSM anchor);
 - new id -> ``open``; but a new id whose line lies along a dismissed one (>= 80 % of it within
   15 m) is the same road seen again and is ``dismissed`` at once; likewise, when a reviewer's
   false positive is synced, the open/published suggestions along it are dismissed with it;
@@ -41,6 +44,7 @@ from osmgap.workspace.store import StatusChange, Store, now_iso
 
 SAME_ROAD_FRACTION = 0.8  # share of a new line within SAME_ROAD_M of a dismissed one: same road
 SAME_ROAD_M = 15.0
+SUCCESSOR_FRACTION = 0.5  # share of a vanished gap a new line must cover to take over its id
 REOPENABLE = ("covered by OSM", "no longer detected")
 TWIN_REASON = "same road as dismissed"
 
@@ -207,6 +211,56 @@ def _longest_outside(line: BaseGeometry, zone: BaseGeometry) -> float:
     return max((g.length for g in getattr(rest, "geoms", [rest]) if not g.is_empty), default=0.0)
 
 
+def stable_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Suggestion]:
+    """``suggestions`` with the ids the state knows them by: a gap keeps its id when an edit
+    nearby changes its OSM anchor (``successor_ids``), and a gap given the id of another road's
+    verdict gets one of its own (``own_ids``)."""
+    return own_ids(store, aoi, successor_ids(store, aoi, suggestions))
+
+
+def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Suggestion]:
+    """``suggestions`` where each one the state does not know takes the id of the open,
+    published or vanished ("no longer detected") gap of the same kind it runs along, if this run
+    did not produce that id.
+
+    Why: an id is an OSM anchor and a rank (osmgap.conflate.ids); a way redrawn or split near a
+    gap's end changes its anchor, and the same road then came back under a new id: "fixed" and
+    "new" in the weekly report for a road nobody mapped, and its MapRoulette task replaced. The
+    new line must lie along the old one (>= 80 % within SAME_ROAD_M) and the old one along the
+    new (>= half: an end may have moved onto the edited way); each old id goes to one line, the
+    one that overlaps it most."""
+    unknown = [i for i, s in enumerate(suggestions) if store.suggestion(aoi, s.id) is None]
+    if not unknown:
+        return suggestions
+    produced = {s.id for s in suggestions}
+    olds = [r for r in store.suggestions(aoi, ("open", "published", "fixed"))
+            if r["id"] not in produced and (r["status"] != "fixed" or r["reason"] in REOPENABLE)]
+    if not olds:
+        return suggestions
+    crs = _metric_crs(None, [{"geometry": mapping(suggestions[unknown[0]].geometry)}])
+    old_lines = _lines(olds, crs)
+    kinds = {r["id"]: r["kind"] for r in olds}
+    pairs = []
+    for i in unknown:
+        line = reproject(suggestions[i].geometry, WGS84, crs)
+        for oid, old in old_lines:
+            if kinds[oid] == suggestions[i].kind and _same_place(line, old) and _along(old, line) >= SUCCESSOR_FRACTION:
+                pairs.append((_along(old, line), i, oid))
+    out, taken = list(suggestions), set()
+    for _, i, oid in sorted(pairs, reverse=True):
+        if out[i].id == suggestions[i].id and oid not in taken:
+            out[i] = replace(suggestions[i], id=oid)
+            taken.add(oid)
+    return out
+
+
+def _along(geom: BaseGeometry, other: BaseGeometry) -> float:
+    """Share of ``geom``'s length within SAME_ROAD_M of ``other`` (1 for a point near it)."""
+    if geom.length == 0:
+        return float(geom.within(other.buffer(SAME_ROAD_M)))
+    return geom.intersection(other.buffer(SAME_ROAD_M)).length / geom.length
+
+
 def own_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Suggestion]:
     """``suggestions`` with an id of their own where the state gives theirs to a fixed or
     dismissed gap of another road: an id is an OSM anchor and a rank (osmgap.conflate.ids), so
@@ -230,8 +284,6 @@ def own_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Sugge
 
 
 def _same_place(geom: BaseGeometry, dismissed: BaseGeometry) -> bool:
-    """A line along a dismissed one (>= 80 % within SAME_ROAD_M), or a point near one."""
-    zone = dismissed.buffer(SAME_ROAD_M)
-    if geom.length == 0:  # a misconnection is a point
-        return geom.within(zone)
-    return geom.intersection(zone).length / geom.length >= SAME_ROAD_FRACTION
+    """A line along a dismissed one (>= 80 % within SAME_ROAD_M), or a point near one (a
+    misconnection is a point)."""
+    return _along(geom, dismissed) >= SAME_ROAD_FRACTION
