@@ -464,11 +464,15 @@ def _count_by_kind(suggestions: list) -> dict[str, int]:
 def record_diff(req: DiffRequest, state: Path) -> RunRecord:
     """Record the run just written to ``req.out``, with its AOI and OSM roads (which tell a
     gap mapped since from one the model no longer sees)."""
-    aoi, _, osm_spec, _ = resolve_sources(req)
+    aoi, imagery_path, osm_spec, _ = resolve_sources(req)
     roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
     demonstration = demonstration_for(req)
     if demonstration is not None:  # the OSM the run was diffed against, as the run saw it
         roads, _ = demonstration.apply(roads)
+    seen_area = None  # imagery evidence from a file: where it had usable pixels (a tile server's: all of it)
+    if imagery_path is not None and req.candidates is None and req.xyz is None:
+        seen_area = measure_coverage(open_imagery(imagery_path, req.bands), aoi).area_wgs84
     with Store(state) as store:
         return record_run(store, read_outputs(req.out), area=aoi.geometry, osm_ways=roads.ways,
-                          tolerance_m=req.conflate.tolerance_m, min_length_m=req.conflate.min_length_m)
+                          tolerance_m=req.conflate.tolerance_m, min_length_m=req.conflate.min_length_m,
+                          seen_area=seen_area)

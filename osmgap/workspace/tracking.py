@@ -15,7 +15,8 @@ since. So a run's suggestions are merged into the state by these rules:
 - ``open``/``published`` id inside the AOI that this run did not produce -> ``fixed``, with reason
   ``covered by OSM`` when no piece of it longer than the minimum gap length lies outside the
   tolerance of the run's OSM roads (so the diff could not have reported it), else
-  ``no longer detected``.
+  ``no longer detected``, but only where the run's imagery had usable pixels (a gap under a
+  part the imagery of this run does not cover is no news).
 
 MapRoulette task statuses (from ``osmgap sync``) map as: 2 False_Positive -> ``dismissed``;
 4 Deleted (by the challenge's owner) -> ``dismissed`` too, though not counted as a reviewer's
@@ -44,6 +45,7 @@ from osmgap.workspace.store import StatusChange, Store, now_iso
 
 SAME_ROAD_FRACTION = 0.8  # share of a new line within SAME_ROAD_M of a dismissed one: same road
 SAME_ROAD_M = 15.0
+SEEN_FRACTION = 0.8  # share of a vanished gap that must lie where the evidence could show it
 SUCCESSOR_FRACTION = 0.5  # share of a vanished gap a new line must cover to take over its id
 REOPENABLE = ("covered by OSM", "no longer detected")
 TWIN_REASON = "same road as dismissed"
@@ -64,11 +66,13 @@ class RunRecord:
 
 def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None = None,
                osm_ways: gpd.GeoDataFrame | None = None, tolerance_m: float = 15.0,
-               min_length_m: float = 30.0) -> RunRecord:
+               min_length_m: float = 30.0, seen_area: BaseGeometry | None = None) -> RunRecord:
     """Merge one diff run into the state (see the module doc); recording a run twice is a no-op.
 
     ``area`` (WGS84) limits which unseen suggestions may be called fixed; ``osm_ways`` (WGS84)
-    decides between ``covered by OSM`` and ``no longer detected`` and is kept for the report map.
+    decides between ``covered by OSM`` and ``no longer detected`` and is kept for the report map;
+    ``seen_area`` (WGS84, default ``area``) is where the evidence could show a road this time
+    (imagery with usable pixels): a gap mostly outside it is not "no longer detected".
     """
     known = store.run_by_summary(outputs.summary_sha256)
     if known is not None:
@@ -87,6 +91,7 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
             seen.add(feature["id"])
             _merge_feature(store, aoi, feature, time, record, dismissed, crs)
         area_metric = reproject(area, WGS84, crs) if area is not None else None
+        seen_metric = reproject(seen_area, WGS84, crs) if seen_area is not None else None
         for row in store.suggestions(aoi, ("open", "published")):
             if row["id"] in seen:
                 continue
@@ -95,6 +100,8 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
                 continue  # outside what this run looked at: no news about it
             covered = osm_corridor is not None and (_longest_outside(line, osm_corridor) < min_length_m
                                                     if line.length else line.within(osm_corridor))
+            if not covered and seen_metric is not None and _along_area(line, seen_metric) < SEEN_FRACTION:
+                continue  # no imagery there this time: not seen, so not "no longer detected" either
             store.change(aoi, row["id"], time, StatusChange(
                 "fixed", "covered by OSM" if covered else "no longer detected", run_id=record.run_id))
             record.counts["fixed"] += 1
@@ -252,6 +259,13 @@ def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list
             out[i] = replace(suggestions[i], id=oid)
             taken.add(oid)
     return out
+
+
+def _along_area(geom: BaseGeometry, area: BaseGeometry) -> float:
+    """Share of ``geom``'s length inside ``area`` (1 or 0 for a point)."""
+    if geom.length == 0:
+        return float(geom.intersects(area))
+    return geom.intersection(area).length / geom.length
 
 
 def _along(geom: BaseGeometry, other: BaseGeometry) -> float:

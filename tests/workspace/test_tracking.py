@@ -152,3 +152,22 @@ def test_a_new_gap_given_the_id_of_a_mapped_or_rejected_one_gets_its_own(store, 
              Suggestion(a_id, "missing_road", LineString(a_line.coords), 50.0, 0.9),
              Suggestion("osmgap-unknown", "missing_road", LineString(other.coords), 50.0, 0.9)]
     assert [s.id for s in own_ids(store, "paris-1447", given)] == [f"{a_id}-2", a_id, "osmgap-unknown"]
+
+
+def test_a_gap_where_this_run_had_no_imagery_is_not_called_fixed(store, ways, tmp_path, monkeypatch):
+    """A week whose image covers only part of the AOI: the gaps under the rest were reported
+    "fixed: no longer detected" (and left their MapRoulette challenge) though nothing looked."""
+    from shapely.geometry import box
+
+    week1, _ = _run(store, tmp_path, "w1", ways[:4], ways[4:], monkeypatch, "2025-01-06T04:00:00Z")
+    monkeypatch.setenv("OSMGAP_NOW", "2025-01-13T04:00:00Z")
+    lines = [shape(f["geometry"]) for f in week1.features]
+    first = lines[0]
+    seen = box(*first.buffer(0.0003).bounds)  # the new image shows the first road's surroundings only
+    unseen = [i for i, g in enumerate(lines) if g.intersection(seen).length < 0.8 * g.length]
+    assert unseen and 0 not in unseen
+    rec = record_run(store, write_outputs(tmp_path / "w2", []), area=sample_area(), osm_ways=ways_frame([]),
+                     seen_area=seen)
+    assert _status(store, week1, 0)["reason"] == "no longer detected"
+    assert all(_status(store, week1, i)["status"] == "open" for i in unseen)
+    assert rec.counts["fixed"] == 4 - len(unseen)
