@@ -54,6 +54,8 @@ class RoadNetwork:
     ``version`` (int or None), ``node_ids`` (list of int or None), ``tags`` (dict) and
     LineString ``geometry``. ``nodes`` maps node id -> (version, lon, lat) where the source
     has node ids (.osm/.pbf), so new ways can join existing nodes; it is empty otherwise.
+    ``node_tags``: the tags of those nodes that have any (crossings, signals, barriers), written
+    with a node a new way joins so that the file, merged into a JOSM data layer, changes no tag.
     ``provenance`` records where the roads came from (path or 'overpass', licence).
     ``parking``: the AOI's mapped parking lots (``amenity=parking`` areas, clipped to the AOI,
     WGS84 Polygon/MultiPolygon ``geometry`` with ``osm_type`` 'way'/'relation', ``osm_id`` and
@@ -70,6 +72,7 @@ class RoadNetwork:
     provenance: dict[str, Any] = field(default_factory=dict)
     parking: gpd.GeoDataFrame = field(default_factory=no_parking)
     unreadable: gpd.GeoDataFrame = field(default_factory=no_unreadable)
+    node_tags: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ways)

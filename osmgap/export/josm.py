@@ -1,9 +1,14 @@
-"""suggestions.osm: proposed roads as new OSM ways that JOSM opens but will not upload.
+"""suggestions.osm: proposed roads as new OSM ways for a mapper to check in JOSM.
 
 What JOSM's reader (OsmReader, Debian josm r18646) fixes:
-- root ``upload="never"`` is UploadPolicy.BLOCKED: JOSM disables upload of the layer ("false"
-  only discourages it). We do not set ``locked="true"``: that makes the layer read-only, and a
-  mapper must be able to fix a way before copying it into a real data layer.
+- root ``upload="false"`` is UploadPolicy.DISCOURAGED: JOSM asks before uploading the layer.
+  Not ``"never"`` (BLOCKED): Layer > Merge gives the data layer the stricter policy of the
+  two (DataSetMerger), so merging the suggestions into the mapper's data blocked the upload
+  of all of it, and copy and paste makes new nodes of the existing ones a way joins (its joins
+  lost, duplicate nodes). Not ``locked="true"`` either: a mapper must be able to fix a way.
+- an existing OSM node a new way joins is written as it is in the OSM input: id, version and
+  all its tags (a merge with equal versions takes the merged file's copy: a node without its
+  tags would silently lose them).
 - new objects have negative ids and no version; JOSM treats them as new without any
   ``action`` (its own files add ``action="modify"``, which a new object does not need).
 - an existing OSM node that a new way joins keeps its real id and version and has no action
@@ -38,10 +43,21 @@ from shapely.geometry import LineString
 from osmgap import __version__
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import Suggestion
-from osmgap.core.osmtags import comment_text, coord_text, count_dropped, level_key, level_tags, warn_dropped, way_tags
+from osmgap.core.osmtags import (
+    MAX_TAG_LEN,
+    clean_text,
+    comment_text,
+    coord_text,
+    count_dropped,
+    level_key,
+    level_tags,
+    warn_dropped,
+    way_tags,
+)
 
 Bounds = tuple[float, float, float, float]  # minlon, minlat, maxlon, maxlat (WGS84)
 ExistingNodes = Mapping[int, tuple[int | None, float, float]]  # RoadNetwork.nodes
+NodeTags = Mapping[int, Mapping[str, str]]  # RoadNetwork.node_tags
 Coord = tuple[str, str]  # (lon, lat) written with 7 decimals: equal text means one node
 
 # Kinds whose geometry is a road to draw; the others point at existing OSM ways or junctions,
@@ -52,7 +68,8 @@ NEW_GEOMETRY_KINDS = {"missing_road": "possible missing road",
 
 
 def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osmgap", *,
-            existing_nodes: ExistingNodes | None = None, notes: Sequence[str] = ()) -> bytes:
+            existing_nodes: ExistingNodes | None = None, node_tags: NodeTags | None = None,
+            notes: Sequence[str] = ()) -> bytes:
     """OSM XML 0.6 bytes for JOSM; the same input always gives the same bytes.
 
     Ways are written in the order of ``suggestions``; kinds that are not new geometry are left
@@ -61,7 +78,7 @@ def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osm
     version at that spot, the way joins it instead.
     """
     root = ET.Element("osm", {"version": "0.6", "generator": f"{generator} {__version__}",
-                              "upload": "never"})
+                              "upload": "false"})
     for note in notes:
         root.append(ET.Comment(comment_text(note)))
     ET.SubElement(root, "bounds", _bounds_attrs(bounds))
@@ -70,7 +87,7 @@ def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osm
     vertices = _on_levels([_line_keys(s.geometry) for s in drawable], [level_key(s.level_tags) for s in drawable],
                           set(nodes.existing))
     ways = [(s, nodes.refs(keys)) for s, keys in zip(drawable, vertices) if len(keys) >= 2]
-    root.extend(nodes.elements())
+    root.extend(nodes.elements(node_tags or {}))
     first_way_id = -len(nodes.new_keys) - 1
     root.extend(_way_element(first_way_id - i, s, refs) for i, (s, refs) in enumerate(ways))
     ET.indent(root, space="  ")
@@ -79,10 +96,11 @@ def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osm
 
 def write_josm(path: str | Path, suggestions: list[Suggestion], bounds: Bounds, *,
                generator: str = "osmgap", existing_nodes: ExistingNodes | None = None,
-               notes: Sequence[str] = ()) -> None:
+               node_tags: NodeTags | None = None, notes: Sequence[str] = ()) -> None:
     """Write :func:`osm_xml` atomically, so JOSM never opens half a file; one warning names the
     file if a suggestion had a tag value outside the vocabulary (dropped)."""
-    write_bytes_atomic(path, osm_xml(suggestions, bounds, generator, existing_nodes=existing_nodes, notes=notes))
+    write_bytes_atomic(path, osm_xml(suggestions, bounds, generator, existing_nodes=existing_nodes,
+                                     node_tags=node_tags, notes=notes))
     warn_dropped(path, count_dropped((s.highway, s.level_tags) for s in suggestions if s.kind in NEW_GEOMETRY_KINDS))
 
 
@@ -152,13 +170,16 @@ class _NodeTable:
                 self.ids[vertex] = -len(self.new_keys)
         return self.ids[vertex]
 
-    def elements(self) -> list[ET.Element]:
-        """Existing nodes first (real id and version, no action), then the new ones."""
+    def elements(self, tags: NodeTags) -> list[ET.Element]:
+        """Existing nodes first (real id, version and every tag, no action: what JOSM merges
+        into a data layer must be the node as it is), then the new ones."""
         out = []
         for key in self.used_existing:
             node_id, version = self.existing[key]
-            out.append(ET.Element("node", {"id": str(node_id), "version": str(version),
-                                           "lat": key[1], "lon": key[0]}))
+            node = ET.Element("node", {"id": str(node_id), "version": str(version), "lat": key[1], "lon": key[0]})
+            for k, v in sorted((tags.get(node_id) or {}).items()):
+                ET.SubElement(node, "tag", {"k": clean_text(k, MAX_TAG_LEN), "v": clean_text(v, MAX_TAG_LEN)})
+            out.append(node)
         for i, key in enumerate(self.new_keys):
             out.append(ET.Element("node", {"id": str(-1 - i), "lat": key[1], "lon": key[0]}))
         return out

@@ -166,7 +166,7 @@ def _write(out: Path, aoi: Aoi, after: Imagery, grid: Grid, roads: RoadNetwork |
     for i, c in enumerate(changes):
         lines.add_edge(2 * i, 2 * i + 1, geometry=c.line, length=c.line.length)
     with staged_output_dir(out, replaces=RUN_OUTPUTS) as stage:
-        write_suggestion_files(stage, suggestions, aoi.bounds, roads.nodes if roads else None, notes, per)
+        write_suggestion_files(stage, suggestions, aoi.bounds, roads, notes, per)
         write_text_atomic(stage / "changes.geojson", strict_json(changes_feature_collection(changes, grid.crs)))
         write_probability_tif(stage / "probability_before.tif", prob_before)
         write_probability_tif(stage / "probability_after.tif", prob_after)

@@ -274,7 +274,7 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
             if frame is None and imagery is None:
                 per_suggestion["evidence_source"] = "GPS traces"
         with timer("write"), collector_paused():  # as in conflation
-            write_suggestion_files(stage, suggestions, aoi.bounds, roads.nodes, notes, per_suggestion)
+            write_suggestion_files(stage, suggestions, aoi.bounds, roads, notes, per_suggestion)
             render_overview(stage / "overview.png", imagery, run.grid, roads.ways, run.evidence.graph, suggestions,
                             f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
                             " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]],

@@ -44,6 +44,7 @@ from osmgap.sources.osmways import (
     UNREADABLE_REACH_DEG,
     Lot,
     NodeTable,
+    NodeTags,
     Unreadable,
     Way,
     clip_lots,
@@ -145,7 +146,7 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
         read, unreadable = _scan_road_ways(path, aoi)
         ways = clip_to_aoi(read, aoi)
         wanted = {n for w in ways for n in (w.node_ids or ()) if n > 0}  # a new node (negative id) is no OSM node
-        nodes = _scan_nodes(path, wanted) if wanted else {}
+        nodes, node_tags = _scan_nodes(path, wanted) if wanted else ({}, {})
         lots = clip_lots(_scan_parking(path), aoi)
         declared = _header_box(path)
         if not ways:  # an unmapped place, or the wrong file: where does the file's data lie?
@@ -154,7 +155,7 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
         # truncated or unreadable input, and a coordinate such as lat="nan"
         raise InputError(path, f"cannot read OSM data ({one_line(exc)[:200]})") from None
     return road_network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=near_aoi(unreadable, aoi),
-                        warning=partial_cover_warning(path, aoi, declared))
+                        warning=partial_cover_warning(path, aoi, declared), node_tags=node_tags)
 
 
 def _header_box(path: Path) -> Bounds | None:
@@ -259,12 +260,19 @@ def _bbox_overlaps(xy: np.ndarray, bounds: tuple[float, float, float, float]) ->
     return lo[0] <= maxx and hi[0] >= minx and lo[1] <= maxy and hi[1] >= miny
 
 
-def _scan_nodes(path: Path, node_ids: set[int]) -> NodeTable:
-    """id -> (version, lon, lat) for ``node_ids``; ids absent from the file are left out."""
+def _scan_nodes(path: Path, node_ids: set[int]) -> tuple[NodeTable, NodeTags]:
+    """id -> (version, lon, lat) for ``node_ids``, and the tags of those that have any; ids
+    absent from the file are left out."""
     processor = (osmium.FileProcessor(str(path), osmium.osm.NODE)
                  .with_filter(IdFilter(node_ids)))
-    return {n.id: (n.version or None, n.location.lon, n.location.lat)
-            for n in cast("Iterable[osmium.osm.Node]", processor) if n.location.valid()}
+    table: NodeTable = {}
+    tags: NodeTags = {}
+    for n in cast("Iterable[osmium.osm.Node]", processor):
+        if n.location.valid():
+            table[n.id] = (n.version or None, n.location.lon, n.location.lat)
+            if len(n.tags):
+                tags[n.id] = {t.k: t.v for t in n.tags}
+    return table, tags
 
 
 def _scan_parking(path: Path) -> list[Lot]:

@@ -77,6 +77,7 @@ class Unreadable:
 
 
 NodeTable = dict[int, tuple[int | None, float, float]]
+NodeTags = dict[int, dict[str, str]]  # the tags of the nodes of a NodeTable that have any
 
 
 # --- what is known of a way with missing vertices ------------------------------------------
@@ -211,8 +212,8 @@ def _unreadable_warning(roads: RoadNetwork) -> str | None:
 
 
 def road_network(ways: list[Way], nodes: NodeTable, source: str, fmt: str,
-                 lots: Sequence[Lot] = (), unreadable: Sequence[Unreadable] = (), warning: str | None = None
-                 ) -> RoadNetwork:
+                 lots: Sequence[Lot] = (), unreadable: Sequence[Unreadable] = (), warning: str | None = None,
+                 node_tags: NodeTags | None = None) -> RoadNetwork:
     """The RoadNetwork of clipped ways, lots and unreadable ways; ``nodes`` trimmed to the nodes
     the ways use. Unreadable ways and the source's ``warning`` (in its provenance too) are
     warned about here, once per source read."""
@@ -239,6 +240,7 @@ def road_network(ways: list[Way], nodes: NodeTable, source: str, fmt: str,
                   **({"unreadable_ways": len(bad)} if len(bad) else {}), **({"warning": warning} if warning else {}),
                   **PROVENANCE_BASE}
     roads = RoadNetwork(ways=frame, nodes={k: v for k, v in nodes.items() if k in used},
+                        node_tags={k: v for k, v in (node_tags or {}).items() if k in used},
                         provenance=provenance, parking=parking, unreadable=bad)
     for said in (_unreadable_warning(roads), warning):
         if said:

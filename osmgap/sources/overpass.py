@@ -24,7 +24,7 @@ from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
 from osmgap.core.osmtags import ROAD_CLASSES
 from osmgap.errors import InputError, ServiceError, one_line
-from osmgap.sources.osmways import Lot, NodeTable, Way, clip_lots, clip_to_aoi, polygon_of_rings, road_network
+from osmgap.sources.osmways import Lot, NodeTable, NodeTags, Way, clip_lots, clip_to_aoi, polygon_of_rings, road_network
 
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
 OVERPASS_SPEC = "overpass"
@@ -65,11 +65,12 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
     if roads is None:
         raw, roads = _query_with_retries(url, query)
         write_bytes_atomic(cache, raw)  # only an answer whose roads were built: a bad one is asked again
-    ways, nodes, lots = roads
-    return road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi))
+    ways, nodes, lots, node_tags = roads
+    return road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
+                        node_tags=node_tags)
 
 
-Roads = tuple[list[Way], NodeTable, list[Lot]]
+Roads = tuple[list[Way], NodeTable, list[Lot], NodeTags]
 
 
 def _read_cached(cache: Path) -> Roads | None:
@@ -87,8 +88,8 @@ def _roads_of(raw: bytes) -> Roads:
     (a way whose nodes are missing, a null or text coordinate): garbled, to be asked again."""
     result = _parse_overpass(raw)
     try:
-        ways, nodes = _ways_from_overpass(result)
-        return ways, nodes, _lots_from_overpass(result)
+        ways, nodes, node_tags = _ways_from_overpass(result)
+        return ways, nodes, _lots_from_overpass(result), node_tags
     except (TypeError, KeyError, AttributeError, ArithmeticError) as exc:
         raise ValueError(f"not an Overpass answer ({type(exc).__name__}: {one_line(exc)[:100]})") from None
 
@@ -159,10 +160,12 @@ def _overpass_client() -> HttpClient:
     return _client[0]
 
 
-def _ways_from_overpass(result: overpy.Result) -> tuple[list[Way], NodeTable]:
-    """Road ways and all their nodes from an overpy result that includes the ways' nodes."""
+def _ways_from_overpass(result: overpy.Result) -> tuple[list[Way], NodeTable, NodeTags]:
+    """Road ways and all their nodes (and those nodes' tags) from an overpy result that includes
+    the ways' nodes."""
     ways: list[Way] = []
     nodes: NodeTable = {}
+    node_tags: NodeTags = {}
     for way in result.ways:
         tags = dict(way.tags)
         if tags.get("highway") not in ROAD_CLASSES:
@@ -173,13 +176,15 @@ def _ways_from_overpass(result: overpy.Result) -> tuple[list[Way], NodeTable]:
             raise ValueError(f"the answer lacks nodes of way {way.id}") from None
         for n in way_nodes:
             nodes[n.id] = (n.attributes.get("version"), float(n.lon), float(n.lat))
+            if n.tags:
+                node_tags[n.id] = {str(k): str(v) for k, v in n.tags.items()}
         if len(way_nodes) < 2:
             continue
         ways.append(Way(osm_id=way.id, highway=tags["highway"],
                          version=way.attributes.get("version"),
                          node_ids=[n.id for n in way_nodes], tags=tags,
                          geometry=LineString([nodes[n.id][1:] for n in way_nodes])))
-    return ways, nodes
+    return ways, nodes, node_tags
 
 
 def _lots_from_overpass(result: overpy.Result) -> list[Lot]:

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import osmium
 import pytest
 from shapely.affinity import translate
 from shapely.geometry import LineString, shape
@@ -90,10 +91,10 @@ def test_the_shifted_ways_still_share_an_endpoint(suggestions):
     assert len(ends_a & ends_b) == 1
 
 
-def test_root_upload_never_and_bounds(osm_root):
+def test_root_upload_discouraged_and_bounds(osm_root):
     assert osm_root.tag == "osm"
     assert osm_root.get("version") == "0.6"
-    assert osm_root.get("upload") == "never"
+    assert osm_root.get("upload") == "false"  # JOSM asks before an upload
     assert osm_root.get("generator").startswith("osmgap ")
     assert osm_root.get("locked") is None  # a locked layer could not be edited by the mapper
     (bounds,) = osm_root.findall("bounds")
@@ -225,6 +226,24 @@ def test_a_tunnel_or_bridge_joins_existing_nodes_only_at_its_ends(helsinki, leve
     assert refs == ([nodes[0], nodes[-1]] if level_tags else nodes)
     (tmp_path / "s.osm").write_bytes(osm_xml([s], tuple(geom.bounds), existing_nodes=helsinki.nodes))
     assert [i for i in josm_validate(tmp_path / "s.osm", tmp_path) if severity(i) == "Errors"] == []
+
+
+def test_an_existing_node_a_way_joins_keeps_every_tag_it_has_in_osm(helsinki, data):
+    """JOSM's Layer > Merge of two copies of a node with one version takes the merged file's: a
+    junction written without its tags (a crossing, its tactile paving) lost them in the mapper's
+    data layer, silently. The street's nodes are read back from the extract with osmium here."""
+    way = helsinki.ways[helsinki.ways["osm_id"] == STREET_OVER_TUNNEL].iloc[0]
+    geom = LineString(way.geometry.coords)
+    s = Suggestion(id=stable_id(geom), kind="missing_road", geometry=geom, length_m=100.0, confidence=0.8,
+                   highway="residential")
+    root = ET.fromstring(osm_xml([s], tuple(geom.bounds), existing_nodes=helsinki.nodes,
+                                 node_tags=helsinki.node_tags))
+    written = {int(n.get("id")): {t.get("k"): t.get("v") for t in n.findall("tag")}
+               for n in root.findall("node") if int(n.get("id")) > 0}
+    real = {n.id: {t.k: t.v for t in n.tags} for n in osmium.FileProcessor(str(data / "osm" / "helsinki.osm.pbf"),
+                                                                          osmium.osm.NODE) if n.id in written}
+    assert written == real and sum(bool(t) for t in written.values()) >= 2  # crossings among them
+    assert root.get("upload") == "false"  # discouraged, not blocked: merging it must not block the data layer
 
 
 def test_kinds_that_are_not_new_roads_stay_out_of_the_osm_file(suggestions):
