@@ -7,11 +7,13 @@ row is either (a) "domain held out" or (b) "domain in training, these images hel
 
 - Massachusetts validation crops: (b), the hash-chosen tenth of the 326 crops (they also chose
   the checkpoint and threshold: slightly optimistic). Scores pooled over crops; APLS the mean.
-- Massachusetts full tiles: (b), 9 tiles never trained on (no overlap with the crops: data
+- Massachusetts full tiles: the 3 tiles no run trains on ((b) for the shipped model, which trained
+  on the other 6; (a) for a model that never saw a tile) (no overlap with the crops: data
   README); their white no-data areas are excluded from every score (their masks draw roads there).
-- Shanghai PAN chips: (a) for the shipped model (no Shanghai, no WorldView-3 PAN of a city in
-  training); pixel value 0 (outside the satellite strip) is no-data. The two road-free chips
-  give the false road km per km2 instead.
+- Shanghai PAN chips: the 3 labelled chips no run trains on ((b) for the shipped model, one of
+  whose parents trained on the other 4; (a) for a model without Shanghai); pixel value 0
+  (outside the satellite strip) is no-data. The two road-free chips give the false road km per
+  km2 instead.
 - Shanghai MUL: the held-out chips' 8-band multispectral images (1.2 m, read in true colour,
   bands 5, 3, 2): (a) for the shipped model, which never read MUL (a new sensor); (b) for a model
   trained with ``--data ...,shanghai-mul`` (the same chips held out).
@@ -28,7 +30,7 @@ Column (a) for a domain that the shipped model saw (and (b) for one it did not) 
 trained without (with) it: pass such checkpoints with --model and say so; this script does not
 train. No domain here is used for validation or threshold choice except the Massachusetts crops.
 
-Usage: python bench/generalize.py [--model PATH] [--json OUT] [--skip-tiles]
+Usage: python bench/generalize.py [--model PATH] [--views N] [--json OUT] [--skip-tiles]
 """
 from __future__ import annotations
 

@@ -364,7 +364,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     from osmgap.scale.tiled import tiled_evidence
 
     freeze_long_lived()  # the modules just imported live to the end: later full collections skip them
-    with timer("inputs"):
+    with timer("model"):
         device = pick_device()
         torch.set_num_threads(req.threads or default_threads())
         net, meta = load_checkpoint(req.model, device)

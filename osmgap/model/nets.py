@@ -67,7 +67,7 @@ class LineUpsample(nn.Module):
     Why shear for the diagonals: a 9x9 kernel masked to its diagonal would spend 81 multiply-adds
     per tap position for 9 useful ones; shearing rows (a pad-and-reshape, exact, no
     interpolation) turns the diagonal into a column, so a (9, 1) convolution does the same work
-    at 9 multiply-adds on a map about twice as wide. ``tests/test_decoder1d.py`` checks that the
+    at 9 multiply-adds on a map about twice as wide. ``tests/model/test_decoder1d.py`` checks that the
     sheared convolution equals the masked 9x9 one.
     """
 

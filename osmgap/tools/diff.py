@@ -7,7 +7,7 @@ summary.json and overview.png into --out. With a sample AOI directory (sample_ao
 With --gps and no imagery, GPS traces are the evidence; with either, they confirm or demote each
 suggestion (its confidence and evidence_gps_* properties; counts in summary.json's "gps").
 Suggestion kinds: missing_road, missing_link, misconnection, missing_connection (sparse GPS: two
-junctions a road must join, its course unknown; in suggestions.geojson only) and (with
+junctions a road must join, its course unknown; in the GeoJSON files only, not suggestions.osm) and (with
 --unsupported) unsupported_osm_way.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "evidence, with it they confirm or demote each suggestion")
     p.add_argument("--gps-connections", action=argparse.BooleanOptionalAction, default=True,
                    help="GPS-only: also report where trips detour between two junctions too far apart to draw "
-                        "the road (missing_connection, in suggestions.geojson only; on by default: 0.83-1.00 of "
+                        "the road (missing_connection, in the GeoJSON files only, not suggestions.osm; on by default: 0.83-1.00 of "
                         "them remove a real detour on the Chicago bench at 30-90 s)")
     p.add_argument("--gps-memory", type=number(float, above=0.0), metavar="MB",
                    help="the most memory the map matcher's table of routes may take (default 1 GB); over a larger "
@@ -163,6 +163,6 @@ def run(args: argparse.Namespace) -> int:
     if args.state:
         rec = record_diff(req, args.state)
         c = rec.counts
-        print(f"state {args.state}: run {rec.run_id}: {c['new']} new, {c['reopened']} found again, "
+        print(f"state {args.state}: run {rec.run_id}: {c['new']} new, {c['reopened']} reopened, "
               f"{c['fixed']} fixed, {c['dismissed_seen']} dismissed earlier (kept out of publishing)")
     return 0

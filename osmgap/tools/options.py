@@ -124,8 +124,9 @@ def add_aoi_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, re
 
 
 def add_name_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    p.add_argument("--name", help="the AOI's name, which keys its history in a state file (default: the AOI "
-                                  "file's 'name', else its file name; a bbox recorded with --state needs one)")
+    p.add_argument("--name", help="the AOI's name, shown in the outputs and keying its history in a state file "
+                                  "(default: the AOI file's 'name', else its file name, or a sample AOI "
+                                  "directory's name; a bbox recorded with --state needs one)")
 
 
 def check_state_name(args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ publish target and schedule, and is reviewed like code. Each table maps one to o
 verb's options (``[diff]`` -> ``osmgap diff --key value``; ``true`` is a bare flag, ``false``
 turns off a flag that is on by default):
 
-    name = "paris-1447"         # required
+    name = "paris-1447"         # required; also the AOI's name where [diff] aoi is a bbox
     schedule = "weekly"         # for people and the README's crontab line; cron does the timing
     root = ".."                 # relative paths resolve against this, itself relative to the file
     state = "out/osmgap.sqlite" # optional; default: <diff.out>/../osmgap.sqlite
@@ -65,7 +65,10 @@ class TaskSpec:
     def steps(self) -> list[tuple[str, argparse.Namespace]]:
         """(verb, parsed arguments) in run order; sync and publish only with a [publish] table."""
         common = {"out": str(self.out), "state": str(self.state)}
-        plan = [("diff", {**self.tables["diff"], "state": str(self.state)})]
+        diff = {**self.tables["diff"], "state": str(self.state)}
+        if "name" not in diff and is_bbox_text(str(diff["aoi"])):  # a bbox has no name of its own: the task's
+            diff["name"] = self.name
+        plan = [("diff", diff)]
         if "publish" in self.tables or "sync" in self.tables:
             inherited = {k: v for k, v in self.tables.get("publish", {}).items() if k in INHERITED_BY_SYNC}
             plan.append(("sync", {**inherited, **self.tables.get("sync", {}), **common}))
@@ -88,6 +91,16 @@ class TaskSpec:
             except InputError as exc:
                 raise InputError(self.path, f"[{verb}]: {exc}") from None
         return args
+
+
+def is_bbox_text(spec: str) -> bool:
+    """Whether ``spec`` is a bbox (a malformed one too: the diff's own check says what is wrong)."""
+    from osmgap.core.aoi import is_bbox
+
+    try:
+        return is_bbox(spec)
+    except InputError:
+        return False
 
 
 def load_task(path: str | Path) -> TaskSpec:

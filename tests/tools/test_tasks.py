@@ -71,3 +71,14 @@ def test_the_shipped_sample_task_runs_as_shipped(tmp_path):
     first = json.loads(requests[0].read_text())
     assert (first["method"], first["url"]) == ("GET", "https://maproulette.org/api/v2/project/1")
     assert "== paris-1447: report" in proc.stdout
+
+
+def test_a_task_on_a_bbox_names_its_aoi_after_the_task(tmp_path, paris):
+    """A bbox has no name of its own, and a state refuses to record one without --name: a task
+    file on a bbox (name given, as every task file must) failed with 'give --name'."""
+    task = tmp_path / "ermont.toml"
+    task.write_text(f'name = "ermont"\n[diff]\naoi = "2.2812,48.981,2.2829,48.9827"\nimagery = "{paris / "image.tif"}"\n'
+                    f'osm = "{paris / "osm_roads.geojson"}"\nout = "out/ermont"\n')
+    assert dict(load_task(task).steps())["diff"].name == "ermont"
+    task.write_text(task.read_text().replace('out = "out/ermont"', 'out = "out/ermont"\nname = "own"'))
+    assert dict(load_task(task).steps())["diff"].name == "own"  # [diff]'s own name wins
