@@ -80,7 +80,9 @@ def fitted_params(params: ConflateParams, spread: float | None) -> ConflateParam
     scale = tolerance / params.tolerance_m
     return replace(
         params, tolerance_m=tolerance, near_m=min(params.near_m, tolerance),
-        parallel_max_m=float(np.clip(PARALLEL_FACTOR * tolerance, tolerance, params.parallel_max_m)),
+        # never narrower than the configured tolerance: a precise source whose lines mostly match
+        # OSM still has ways drawn some metres off, and each came back as a "missing road" beside itself
+        parallel_max_m=float(np.clip(PARALLEL_FACTOR * tolerance, params.tolerance_m, params.parallel_max_m)),
         min_connector_m=max(MIN_CONNECTOR_M, params.min_connector_m * scale),
     )
 

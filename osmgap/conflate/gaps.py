@@ -51,6 +51,7 @@ CONNECTOR_BODY_M = 3.0  # a connection must leave OSM's reach for at least this 
 FREE_END_ANGLE_DEG = 60.0  # a free end joins an OSM way within free_end_reach_m if the way lies ahead of it
 FREE_END_SIDE_M = 8.0  # ... and no farther to the side of its heading than this
 MIN_PIECE_M = 5.0  # no part of a gap network shorter than this is worth a task of its own
+MIN_CARRIAGEWAY_APART_M = 5.0  # the two halves of a dual carriageway: at least a lane and a kerb apart
 CONTINUES_DEG = 40.0  # two gaps meeting on an OSM way this close to straight on are one road ...
 INWARD_M = 10.0  # ... measured over this much of each
 END_MOVE_M = 0.1  # a gap end this close to the OSM point it joins moves there (reprojection, offset noise)
@@ -256,6 +257,36 @@ def _run_ahead(gap: np.ndarray, outward: np.ndarray) -> float | None:
     return float(np.hypot(*gap)) / cos
 
 
+def _nearest(pairs: Pairs, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per sample, the distance to the nearest segment of the pairs in ``mask`` (inf: none)."""
+    best = np.full(n, np.inf)
+    np.minimum.at(best, pairs.sample[mask], pairs.distance[mask])
+    return best
+
+
+def _beside_carriageways(pairs: Pairs, pts: Samples, osm: OsmIndex, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: is it beside a oneway way (``mask``: the pairs that are), and is that a lone
+    half of a dual carriageway whose other half it could be?
+
+    Not where oneway ways lie on both sides of it (a centreline between two mapped halves,
+    which a source drawing the road as one line gives), nor where one lies closer than
+    MIN_CARRIAGEWAY_APART_M (the one-way street itself, drawn a little off: two carriageways are
+    at least a lane and a kerb apart)."""
+    n = len(pts)
+    seg = pairs.segment[mask]
+    t = np.clip(pairs.t[mask], 0.0, 1.0)[:, None]
+    foot = osm.segs.a[seg] + t * (osm.segs.b[seg] - osm.segs.a[seg])
+    to_way = foot - pts.xy[pairs.sample[mask]]
+    unit = pts.unit[pairs.sample[mask]]
+    left = unit[:, 0] * to_way[:, 1] - unit[:, 1] * to_way[:, 0] > 0
+    sample = pairs.sample[mask]
+    beside = np.bincount(sample, minlength=n) > 0
+    on_left = np.bincount(sample[left], minlength=n) > 0
+    on_right = np.bincount(sample[~left], minlength=n) > 0
+    on_top = np.bincount(sample[pairs.distance[mask] < MIN_CARRIAGEWAY_APART_M], minlength=n) > 0
+    return beside, beside & ~(on_left & on_right) & ~on_top
+
+
 def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dict[str, int],
             portals: Set[tuple[int, int]] = frozenset()) -> list[Gap]:
     """Drop slivers, parallel duplicates, short and unconfident gaps, counting each reason in
@@ -276,7 +307,10 @@ def _filter(gaps: list[Gap], osm: OsmIndex, params: ConflateParams, dropped: dic
     unlike = _not_a_lane(osm)[line_of]
     beside = (pairs.angle <= params.parallel_angle_deg) & ~pairs.beyond_line_end(osm.segs) & ~unlike
     parallel = pairs.any_per_sample(beside & ~oneway, len(pts))
-    paired_oneway = pairs.any_per_sample(beside & oneway, len(pts))
+    paired_oneway, lone = _beside_carriageways(pairs, pts, osm, beside & oneway)
+    parallel |= paired_oneway & ~lone  # between the two halves, or on top of one: the road again
+    # beside a lone half, the other half it may be, unless a two-way way is nearer still
+    paired_oneway &= lone & (_nearest(pairs, beside & oneway, len(pts)) < _nearest(pairs, beside & ~oneway, len(pts)))
     spacing = np.r_[np.diff(pts.along), 0.0]
     spacing[np.r_[pts.line[1:] != pts.line[:-1], True]] = 0.0
     body = np.bincount(pts.line, weights=spacing * ~ok, minlength=len(gaps))
