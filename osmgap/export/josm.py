@@ -69,7 +69,7 @@ NEW_GEOMETRY_KINDS = {"missing_road": "possible missing road",
 
 def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osmgap", *,
             existing_nodes: ExistingNodes | None = None, node_tags: NodeTags | None = None,
-            notes: Sequence[str] = ()) -> bytes:
+            notes: Sequence[str] = (), graph_ids: bool = False) -> bytes:
     """OSM XML 0.6 bytes for JOSM; the same input always gives the same bytes.
 
     Ways are written in the order of ``suggestions``; kinds that are not new geometry are left
@@ -89,24 +89,25 @@ def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osm
     ways = [(s, nodes.refs(keys)) for s, keys in zip(drawable, vertices) if len(keys) >= 2]
     root.extend(nodes.elements(node_tags or {}))
     first_way_id = -len(nodes.new_keys) - 1
-    root.extend(_way_element(first_way_id - i, s, refs) for i, (s, refs) in enumerate(ways))
+    root.extend(_way_element(first_way_id - i, s, refs, graph_ids) for i, (s, refs) in enumerate(ways))
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
 
 
 def write_josm(path: str | Path, suggestions: list[Suggestion], bounds: Bounds, *,
                generator: str = "osmgap", existing_nodes: ExistingNodes | None = None,
-               node_tags: NodeTags | None = None, notes: Sequence[str] = ()) -> None:
+               node_tags: NodeTags | None = None, notes: Sequence[str] = (), graph_ids: bool = False) -> None:
     """Write :func:`osm_xml` atomically, so JOSM never opens half a file; one warning names the
     file if a suggestion had a tag value outside the vocabulary (dropped)."""
     write_bytes_atomic(path, osm_xml(suggestions, bounds, generator, existing_nodes=existing_nodes,
-                                     node_tags=node_tags, notes=notes))
+                                     node_tags=node_tags, notes=notes, graph_ids=graph_ids))
     warn_dropped(path, count_dropped((s.highway, s.level_tags) for s in suggestions if s.kind in NEW_GEOMETRY_KINDS))
 
 
-def fixme_text(suggestion: Suggestion) -> str:
+def fixme_text(suggestion: Suggestion, graph_ids: bool = False) -> str:
     """The sentence a mapper reads in JOSM; it names the tool and says what to check, and which
-    OSM way an end must still be joined to where no existing node lies at that end. Imagery
+    OSM way an end must still be joined to where no existing node lies at that end (with
+    ``graph_ids``, the roads came from a graph whose way ids are no OSM ids: it says so). Imagery
     shows no tunnel and not where a bridge's deck ends: a way on its own level asks for what the
     levelled road lines it came from must be checked for (osmgap.export.josm.level_check)."""
     phrase = NEW_GEOMETRY_KINDS.get(suggestion.kind, suggestion.kind.replace("_", " "))
@@ -114,7 +115,8 @@ def fixme_text(suggestion: Suggestion) -> str:
     text = f"osmgap: {phrase}, {check} (confidence {suggestion.confidence:.2f})"
     loose = [j for j in suggestion.joins if j.node_id is None]
     if loose:
-        ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to way {j.way_id}" for j in loose)
+        way = "the road of graph edge" if graph_ids else "way"
+        ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to {way} {j.way_id}" for j in loose)
         text += f"; {ends}"
     twin = suggestion.evidence.get("second_carriageway_of")  # osmgap.gps.carriageways
     if isinstance(twin, int):
@@ -231,12 +233,12 @@ def _bounds_attrs(bounds: Bounds) -> dict[str, str]:
             "maxlat": coord_text(maxlat), "maxlon": coord_text(maxlon)}
 
 
-def _way_element(way_id: int, suggestion: Suggestion, refs: list[int]) -> ET.Element:
+def _way_element(way_id: int, suggestion: Suggestion, refs: list[int], graph_ids: bool) -> ET.Element:
     way = ET.Element("way", {"id": str(way_id)})
     way.append(ET.Comment(comment_text(suggestion.id)))
     for ref in refs:
         ET.SubElement(way, "nd", {"ref": str(ref)})
-    tags, _ = way_tags(suggestion.highway, suggestion.level_tags, fixme_text(suggestion))
+    tags, _ = way_tags(suggestion.highway, suggestion.level_tags, fixme_text(suggestion, graph_ids))
     for k, v in sorted(tags.items()):
         ET.SubElement(way, "tag", {"k": k, "v": v})
     return way

@@ -15,6 +15,7 @@ def write_suggestion_files(folder: Path, suggestions: list[Suggestion], bounds: 
     """suggestions.osm, suggestions.geojson and maproulette.geojson into ``folder``; ``roads``
     gives the existing nodes new ways join (ids, versions, tags)."""
     write_josm(folder / "suggestions.osm", suggestions, bounds, existing_nodes=roads.nodes if roads else None,
-               node_tags=roads.node_tags if roads else None, notes=notes)
+               node_tags=roads.node_tags if roads else None, notes=notes,
+               graph_ids=roads is not None and roads.provenance.get("format") == "mapconstruction")
     write_suggestions_geojson(folder / "suggestions.geojson", suggestions, per_suggestion)
     write_maproulette(folder / "maproulette.geojson", suggestions, per_suggestion)

@@ -4,9 +4,12 @@ Why: with ``cooperativeWork`` attached (meta version 2, type 2 = change file; fi
 format osc, base64 content, as maproulette/mr-cli writes it) MapRoulette hands the change to
 JOSM, so the mapper starts from the drawn road and only has to check, connect and tag it.
 Only new nodes and one new way are created (negative ids, no version); joining existing
-roads is left to the mapper, who sees them in JOSM. The way's tags are the task's ``highway``
-and level (tunnel/bridge/layer) read back through the one vocabulary
-(osmgap.core.osmtags.way_tags): a task file edited by anyone can put no other tag on the way.
+roads is left to the mapper, who sees them in JOSM, and the way's ``fixme`` says so (without it
+nothing said that its ends, drawn on the roads they meet, are not joined to them; JOSM's
+validator then flags the duplicate nodes there, and its fixme warning stops an upload unread).
+The way's tags are the task's ``highway`` and level (tunnel/bridge/layer) read back through the
+one vocabulary (osmgap.core.osmtags.way_tags): a task file edited by anyone can put no other tag
+on the way.
 """
 from __future__ import annotations
 
@@ -37,10 +40,17 @@ def osmchange_xml(feature: dict[str, Any]) -> bytes:
     for i in range(1, len(keys) + 1):
         ET.SubElement(way, "nd", {"ref": str(-i)})
     props = feature.get("properties") or {}
-    tags, _ = way_tags(props.get("highway"), {k: props[k] for k in LEVEL_KEYS if k in props})
+    tags, _ = way_tags(props.get("highway"), {k: props[k] for k in LEVEL_KEYS if k in props}, cooperative_fixme(props))
     for k, v in sorted(tags.items()):
         ET.SubElement(way, "tag", {"k": k, "v": v})
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+def cooperative_fixme(props: dict[str, Any]) -> str:
+    """What the mapper must do before uploading the pre-drawn way."""
+    ways = str(props.get("attachments") or "")
+    join = f"join its ends to the roads they meet (way {ways.replace(',', ', ')})" if ways else "join its ends to the roads they meet"
+    return f"osmgap: pre-drawn possible missing road: check imagery, {join}, set its class, then remove this fixme"
 
 
 def cooperative_work(feature: dict[str, Any]) -> dict[str, Any]:

@@ -424,3 +424,18 @@ def test_overview_draws_a_missing_connection_thin_and_dotted_with_its_two_ends(p
             rgb = np.asarray(im.convert("RGB")).astype(int)
         red[kind] = int(((rgb[..., 0] > 200) & (rgb[..., 1] < 90) & (rgb[..., 2] < 120)).sum())
     assert 0 < red[MISSING_CONNECTION] < 0.45 * red["missing_road"], red
+
+
+@pytest.mark.parametrize("graph_ids", [False, True])
+def test_a_loose_end_names_the_way_to_join_and_says_when_its_id_is_no_osm_id(suggestions, graph_ids):
+    """A mapconstruction road graph (GPS benchmarks ship their map that way) numbers its ways
+    itself: "join its first node to way 652" sent mappers to openstreetmap.org/way/652."""
+    from dataclasses import replace
+
+    from osmgap.core.datamodel import Attachment
+
+    s = replace(suggestions[0], joins=[Attachment(0, 652)])
+    root = ET.fromstring(osm_xml([s], BOUNDS, graph_ids=graph_ids))
+    fixme = _ways(root)[0].find("tag[@k='fixme']").get("v")
+    assert fixme.endswith("join its first node to the road of graph edge 652" if graph_ids
+                          else "join its first node to way 652")

@@ -328,3 +328,17 @@ def test_a_task_deleted_on_maproulette_is_not_asked_for_again(fake, ways, tmp_pa
     assert sent == set(ids[1:])
     writes = len(fake.writes())
     assert publish(fake, out) == 0 and len(fake.writes()) == writes  # settled: no upload every week
+
+
+def test_the_cooperative_way_says_its_ends_are_not_joined(fake, ways, tmp_path):
+    """The pre-drawn way's ends lie on the roads they meet but are new nodes: with only a
+    ``highway`` tag nothing told the mapper, and an upload made duplicate nodes there."""
+    cleared = tmp_path / "ws" / "cleared"
+    features = write_outputs(cleared, ways[:2], cleared=True).features
+    assert publish(fake, cleared, "--cooperative") == 0
+    for f in features:
+        osc = ET.fromstring(base64.b64decode(fake.tasks_of(1001)[f["id"]].cooperative["file"]["content"]))
+        fixme = osc.find("create/way/tag[@k='fixme']").get("v")
+        assert "join its ends to the roads they meet" in fixme and "remove this fixme" in fixme
+        if f["properties"].get("attachments"):
+            assert all(w in fixme for w in f["properties"]["attachments"].split(","))
