@@ -47,9 +47,11 @@ def osmchange_xml(feature: dict[str, Any]) -> bytes:
 
 
 def cooperative_fixme(props: dict[str, Any]) -> str:
-    """What the mapper must do before uploading the pre-drawn way."""
-    ways = str(props.get("attachments") or "")
-    join = f"join its ends to the roads they meet (way {ways.replace(',', ', ')})" if ways else "join its ends to the roads they meet"
+    """What the mapper must do before uploading the pre-drawn way; of the task's text only the
+    way ids it names are read (as numbers: a task file edited by anyone writes nothing else)."""
+    ids = [part.strip() for part in str(props.get("attachments") or "").split(",")]
+    ways = ", ".join(i for i in ids if i.isascii() and i.isdigit())
+    join = f"join its ends to the roads they meet (way {ways})" if ways else "join its ends to the roads they meet"
     return f"osmgap: pre-drawn possible missing road: check imagery, {join}, set its class, then remove this fixme"
 
 

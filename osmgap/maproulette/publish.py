@@ -137,6 +137,14 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
     return PublishPlan(outputs.aoi_name, parts, skipped, warning)
 
 
+def check_project(client: MapRouletteClient, options: PublishOptions) -> bool:
+    """True, or InputError when the project does not exist: asked before the state is opened,
+    so a wrong ``--project`` (or a refused key) writes nothing."""
+    if client.project(options.project_id) is None:
+        raise InputError("--project", f"MapRoulette has no project {options.project_id} at {client.config.api_url}")
+    return True
+
+
 def part_name(challenge: str, number: int) -> str:
     """Part 1 keeps the plain name, so a small AOI has one challenge of the name asked for."""
     return challenge if number == 1 else f"{challenge} (part {number})"
@@ -144,9 +152,8 @@ def part_name(challenge: str, number: int) -> str:
 
 def execute_publish(plan: PublishPlan, client: MapRouletteClient, options: PublishOptions,
                     store: Store | None) -> PublishResult:
-    """Send the plan; with a store (not in a dry run) remember challenges and task ids."""
-    if client.project(options.project_id) is None:
-        raise InputError("--project", f"MapRoulette has no project {options.project_id} at {client.config.api_url}")
+    """Send the plan (``check_project`` first); with a store (not in a dry run) remember
+    challenges and task ids."""
     result = PublishResult(plan)
     for part in plan.parts:
         result.parts.append(_publish_part(part, client, options, store, plan.aoi))
@@ -165,6 +172,8 @@ def execute_publish(plan: PublishPlan, client: MapRouletteClient, options: Publi
 def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions,
                   store: Store | None, aoi: str) -> PartResult:
     existing = client.challenge_by_name(options.project_id, part.name)
+    if existing is not None and store is not None:
+        _check_owner(store, existing["id"], aoi, part.name)
     if existing is None:
         existing, action = _create(part, client, options), "created"
     elif differs(part.body, existing):
@@ -174,6 +183,8 @@ def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions
         action = "unchanged"
     cid = existing["id"]
     remembered = store.challenge(cid) if store is not None and action != "created" else None
+    if store is not None and remembered is None:  # known before any task goes up: sync reads it whatever happens next
+        _remember(store, client, options, aoi, cid, part.number, part.name, "", 0)
     tasks = (client.task_statuses(cid) or []) if action != "created" else []
     if remembered is not None and remembered["content_sha256"] == part.sha256 and _all_there(part, tasks):
         log.info("challenge %s: tasks unchanged since the last upload", cid)
@@ -205,6 +216,16 @@ def _create(part: Part, client: MapRouletteClient, options: PublishOptions) -> d
         log.warning("creating challenge %r: %s; checking whether it exists", part.name, exc)
         found = client.challenge_by_name(options.project_id, part.name)
         return found if found is not None else client.create_challenge(part.body)
+
+
+def _check_owner(store: Store, cid: int, aoi: str, name: str) -> None:
+    """A challenge this state publishes another AOI's tasks to is not this AOI's: its upload
+    (removeUnmatched) would take the other AOI's open tasks off MapRoulette."""
+    row = store.challenge(int(cid))
+    if row is not None and row["aoi"] != aoi:
+        raise InputError("--challenge", f"challenge {name!r} (id {cid}) holds the tasks of AOI {row['aoi']!r} in this "
+                                        f"state; publishing {aoi!r} there would remove them: give this AOI a challenge "
+                                        "of its own")
 
 
 def _all_there(part: Part, tasks: list[Any]) -> bool:

@@ -29,7 +29,7 @@ from osmgap.tools.options import (
 
 if TYPE_CHECKING:
     from osmgap.maproulette.api import MapRouletteClient
-    from osmgap.maproulette.publish import PublishOptions
+    from osmgap.maproulette.publish import PublishOptions, PublishResult
     from osmgap.workspace.outputs import DiffOutputs
     from osmgap.workspace.store import Store
 
@@ -60,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from osmgap.maproulette.publish import plan_publish
+    from osmgap.maproulette.publish import check_project, plan_publish
     from osmgap.workspace.outputs import read_outputs
     from osmgap.workspace.tracking import record_run
 
@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _publish(outputs, statuses, options, client, None, args)
     plan_publish(outputs, statuses, options)  # bad outputs or options are refused before the state is touched
+    if call_maproulette(client, args, "publish", lambda: check_project(client, options)) is None:
+        return 1  # the server failed (said on stderr); a wrong project or key is an InputError: exit 2
     with open_store(args) as store:
         record_run(store, outputs)  # no-op when `diff --state` recorded it already
         return _publish(outputs, store.statuses(outputs.aoi_name), options, client, store, args)
@@ -81,14 +83,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _publish(outputs: DiffOutputs, statuses: dict[str, str], options: PublishOptions, client: MapRouletteClient,
              store: Store | None, args: argparse.Namespace) -> int:
-    from osmgap.maproulette.publish import execute_publish, plan_publish
+    from osmgap.maproulette.publish import check_project, execute_publish, plan_publish
 
     plan = plan_publish(outputs, statuses, options)
     skipped = ", ".join(f"{n} {status}" for status, n in sorted(plan.skipped.items())) or "none"
     print(f"{sum(len(p.ids) for p in plan.parts)} task(s) in {len(plan.parts)} challenge(s); left out: {skipped}")
     if plan.warning:
         print(f"osmgap: {plan.warning} (also said in the challenge description)")
-    result = call_maproulette(client, args, "publish", lambda: execute_publish(plan, client, options, store))
+    def send() -> PublishResult:
+        if store is None:  # a dry run; a real one asked before opening the state
+            check_project(client, options)
+        return execute_publish(plan, client, options, store)
+
+    result = call_maproulette(client, args, "publish", send)
     if result is None:
         return 1
     for part in result.parts:

@@ -385,7 +385,9 @@ def osmchanges(runs, tmp_path_factory) -> dict[str, Path]:
 def test_the_cooperative_osmchange_carries_only_the_vocabulary(osmchanges, key):
     root = ET.fromstring(osmchanges[key].read_bytes())
     (way,) = root.findall("create/way")
-    assert {t.get("k"): t.get("v") for t in way.findall("tag")} == OSMCHANGE_CASES[key][1]
+    tags = {t.get("k"): t.get("v") for t in way.findall("tag")}
+    assert tags.pop("fixme").startswith("osmgap: pre-drawn possible missing road")
+    assert tags == OSMCHANGE_CASES[key][1]
     assert not [m for m in MARKERS if m in osmchanges[key].read_bytes()]
 
 

@@ -472,3 +472,17 @@ def test_tile_path_taken_by_a_folder(tmp_path):
     assert store.load("r00000_c00001") is None and not store.path("r00000_c00001").exists()
     store.save(_tile())
     assert store.load("r00000_c00001") is not None
+
+
+def test_a_state_that_cannot_be_written_is_refused_before_any_output_moves(reference, ws, capsys, monkeypatch):
+    """A state osmgap may read but not write (a read-only file for a user who is not root; root
+    writes anything, so the kernel's answer is given here): the new outputs replaced last week's,
+    then recording failed with an internal error, outputs and state disagreeing."""
+    import osmgap.workspace.store as store
+
+    state = ws / "state.sqlite"
+    real = os.access
+    monkeypatch.setattr(store.os, "access", lambda p, mode, **kw: False if (
+        Path(p) == state and mode & os.W_OK) else real(p, mode, **kw))
+    err = assert_refused(ws, _argv(reference, ws / "out", state), "state.sqlite", capsys)
+    assert "cannot write the state file" in err

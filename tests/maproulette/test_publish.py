@@ -342,3 +342,49 @@ def test_the_cooperative_way_says_its_ends_are_not_joined(fake, ways, tmp_path):
         assert "join its ends to the roads they meet" in fixme and "remove this fixme" in fixme
         if f["properties"].get("attachments"):
             assert all(w in fixme for w in f["properties"]["attachments"].split(","))
+
+
+def test_a_challenge_that_holds_another_aois_tasks_is_refused(fake, ways, tmp_path, capsys):
+    """Two task files naming one challenge (a copied file): each weekly publish of one AOI took
+    the other's open tasks off MapRoulette (removeUnmatched), and the state gave the challenge to
+    the last one, so the first one's reviews were never read again."""
+    first, second = tmp_path / "ws" / "paris", tmp_path / "ws" / "other"
+    write_outputs(first, ways[:3])
+    write_outputs(second, ways[3:5])
+    summary = json.loads((second / "summary.json").read_text())
+    summary["aoi"]["name"] = "other-place"
+    (second / "summary.json").write_text(json.dumps(summary))
+    assert publish(fake, first) == 0
+    tasks = dict(fake.tasks_of(1001))
+    assert publish(fake, second) == 2
+    assert "holds the tasks of AOI 'paris-1447'" in capsys.readouterr().err
+    assert fake.tasks_of(1001) == tasks
+    with state(first) as s:
+        assert [r["aoi"] for r in s.challenges("paris-1447")] == ["paris-1447"]
+
+
+def test_a_publish_killed_after_the_upload_still_leaves_the_challenge_known(fake, ways, tmp_path, monkeypatch):
+    """The challenge was saved in the state last: a publish killed after MapRoulette took the
+    tasks left a challenge sync never read and publish never emptied (its tasks open for good)."""
+    import osmgap.maproulette.publish as pub
+
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:3])
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process ends here: after the upload, before the statuses
+    monkeypatch.setattr(pub, "apply_task_statuses", killed)
+    assert publish(fake, out) != 0  # interrupted
+    assert len(fake.tasks_of(1001)) == 3
+    with state(out) as s:
+        assert [r["id"] for r in s.challenges("paris-1447")] == [1001]
+
+
+def test_a_wrong_project_writes_no_state(fake, ways, tmp_path, capsys):
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:2])
+    assert main(["publish", "--out", str(out), "--challenge", CHALLENGE, "--project", "77",
+                 "--api-url", fake.url]) == 2
+    assert "no project 77" in capsys.readouterr().err
+    assert not (out.parent / "osmgap.sqlite").exists()
+    fake.violations.clear()
