@@ -2,7 +2,8 @@
 
 Why it is built this way:
 - Suggestions the state knows as ``dismissed`` or ``fixed`` are left out, so nobody is asked
-  again about a false positive or a road mapped since (see osmgap.workspace.tracking).
+  again about a false positive or a road mapped since (see osmgap.workspace.tracking); so are
+  kinds the instruction does not fit (``PUBLISHED_KINDS``).
 - A challenge holds at most ``max_tasks`` (MapRoulette's cap, 50,000): more tasks go to
   "NAME (part 2)", ... in id order. Parts that are no longer needed are emptied.
 - The challenge is found by name in the project (``GET /project/:id/challenge/:name``) and only
@@ -45,6 +46,10 @@ from osmgap.workspace.tracking import apply_task_statuses
 log = logging.getLogger(__name__)
 
 NOT_REPUBLISHED = ("dismissed", "fixed")
+# Kinds the challenge's instruction is written for (check, then draw and connect a road); the
+# others ask the opposite (unsupported_osm_way: is this mapped way really there?) or another edit
+# (misconnection: a junction or a bridge), and a mapper told to "draw it" drew a duplicate.
+PUBLISHED_KINDS = (*NEW_GEOMETRY_KINDS, "missing_connection")
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,10 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
     kept = []
     for feature in sorted(outputs.features, key=lambda f: f["id"]):
         status = statuses.get(feature["id"])
-        if status in NOT_REPUBLISHED:
+        kind = (feature.get("properties") or {}).get("kind", "missing_road")
+        if kind not in PUBLISHED_KINDS:
+            skipped[kind] = skipped.get(kind, 0) + 1
+        elif status in NOT_REPUBLISHED:
             skipped[status] = skipped.get(status, 0) + 1
         else:
             kept.append(_task_feature(feature))

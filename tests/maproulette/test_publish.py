@@ -388,3 +388,18 @@ def test_a_wrong_project_writes_no_state(fake, ways, tmp_path, capsys):
     assert "no project 77" in capsys.readouterr().err
     assert not (out.parent / "osmgap.sqlite").exists()
     fake.violations.clear()
+
+
+def test_kinds_the_instruction_does_not_fit_are_left_out(fake, ways, tmp_path, capsys):
+    """An unsupported_osm_way task (a mapped way the evidence does not show) went out with the
+    missing-road instruction: "if the road is there, draw it" asked for a duplicate of the way,
+    and "Not an issue" dismissed a confirmed finding."""
+    out = tmp_path / "ws" / "run"
+    ids = [f["id"] for f in write_outputs(out, ways[:4]).features]
+    doc = json.loads((out / "suggestions.geojson").read_text())
+    doc["features"][0]["properties"]["kind"] = "unsupported_osm_way"
+    doc["features"][1]["properties"]["kind"] = "misconnection"
+    (out / "suggestions.geojson").write_text(json.dumps(doc))
+    assert publish(fake, out) == 0
+    assert set(fake.tasks_of(1001)) == set(ids[2:])
+    assert "left out: 1 misconnection, 1 unsupported_osm_way" in capsys.readouterr().out
