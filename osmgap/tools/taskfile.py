@@ -8,7 +8,7 @@ turns off a flag that is on by default):
     name = "paris-1447"         # required; also the AOI's name where [diff] aoi is a bbox
     schedule = "weekly"         # for people and the README's crontab line; cron does the timing
     root = ".."                 # relative paths resolve against this, itself relative to the file
-    state = "out/osmgap.sqlite" # optional; default: <diff.out>/../osmgap.sqlite
+    state = "out/osmgap.sqlite" # optional; default: <diff.out>/../osmgap.sqlite (a link followed, as every verb does)
     [diff]                      # required: aoi, out, and any other `osmgap diff` option
     [publish]                   # optional: challenge, project, dry-run, cooperative, ...
     [sync]                      # optional; inherits api-url, config, dry-run from [publish]
@@ -104,7 +104,7 @@ def is_bbox_text(spec: str) -> bool:
 
 
 def load_task(path: str | Path) -> TaskSpec:
-    from osmgap.workspace.store import STATE_FILENAME  # the state's module is not needed for --help
+    from osmgap.workspace.store import default_state_path  # the state's module is not needed for --help
 
     path = Path(path)
     try:
@@ -129,7 +129,7 @@ def load_task(path: str | Path) -> TaskSpec:
         raise InputError(path, "[diff] needs aoi and out")
     root = (path.parent / str(doc.get("root", "."))).resolve()
     out = Path(_resolve(root, "out", str(diff["out"])))
-    state = Path(_resolve(root, "state", str(doc["state"]))) if "state" in doc else out.parent / STATE_FILENAME
+    state = Path(_resolve(root, "state", str(doc["state"]))) if "state" in doc else default_state_path(out)
     return TaskSpec(path, doc["name"], str(doc.get("schedule", "")), root, state, out, tables)
 
 

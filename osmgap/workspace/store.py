@@ -123,8 +123,8 @@ def check_state(path: str | Path, *, full: bool = True) -> None:
     a file that is not SQLite, another program's SQLite file, a newer osmgap's, a damaged one
     (schema not osmgap's; ``full``: also ``PRAGMA integrity_check`` and every row read back), a
     file or folder that cannot be written (the run's outputs would replace the last ones, and
-    recording it fail), or a new file's folder that cannot be written. A missing file is fine: it is created only when
-    a run has succeeded. Only a write killed half-way is undone (SQLite's own journal rollback)."""
+    recording it fail), or a new file's folder that cannot be written. A missing file is fine:
+    it is created only when a run has succeeded. Only a write killed half-way is undone (SQLite's own journal rollback)."""
     path = Path(path)
     if path.is_dir():
         raise InputError(path, "is a folder, not a state file")

@@ -82,3 +82,17 @@ def test_a_task_on_a_bbox_names_its_aoi_after_the_task(tmp_path, paris):
     assert dict(load_task(task).steps())["diff"].name == "ermont"
     task.write_text(task.read_text().replace('out = "out/ermont"', 'out = "out/ermont"\nname = "own"'))
     assert dict(load_task(task).steps())["diff"].name == "own"  # [diff]'s own name wins
+
+
+def test_a_task_keeps_its_state_where_the_single_verbs_look_for_it(tmp_path, paris):
+    """An --out that is a link: run kept the state beside the link, publish and sync (the
+    single verbs) beside its target, so a hand publish made a second state and re-uploaded
+    every task under new ids."""
+    from osmgap.workspace.store import default_state_path
+
+    (tmp_path / "real" / "paris").mkdir(parents=True)
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "paris").symlink_to(tmp_path / "real" / "paris")
+    task = tmp_path / "t.toml"
+    task.write_text(f'name = "paris"\n[diff]\naoi = "{paris.parent / "paris-1447"}"\nout = "{tmp_path / "ws" / "paris"}"\n')
+    assert load_task(task).state == default_state_path(tmp_path / "ws" / "paris") == tmp_path / "real" / "osmgap.sqlite"
