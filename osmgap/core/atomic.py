@@ -207,6 +207,17 @@ def clean_stale(out: str | Path) -> None:
             _close_journal(path)
 
 
+def check_settled(out: str | Path) -> None:
+    """Make ``out`` safe to read: a swap a killed run left half-done is undone (``clean_stale``);
+    one a live run is doing now is an InputError (its entries are half old, half new)."""
+    out = Path(out)
+    clean_stale(out)
+    if out.is_dir() and not out.is_symlink():
+        for kind, path, token in _our_folders(out, INSIDE):
+            if kind == "old" and (path / "manifest.json").exists() and _owner_alive(token, _mtime(path)):
+                raise InputError(out, "another osmgap run is writing its outputs now; try again when it has finished")
+
+
 def _mtime(path: Path) -> float:
     try:
         return path.stat().st_mtime

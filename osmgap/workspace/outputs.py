@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from osmgap.core.atomic import check_settled
 from osmgap.errors import InputError
 
 RUN_OUTPUTS = frozenset({
@@ -39,8 +40,11 @@ class DiffOutputs:
 
 
 def read_outputs(out_dir: str | Path) -> DiffOutputs:
-    """summary.json and suggestions.geojson of ``out_dir``, checked enough to act on."""
+    """summary.json and suggestions.geojson of ``out_dir``, checked enough to act on, never in
+    the middle of a swap (osmgap.core.atomic.check_settled): one run's summary with another's
+    suggestions would be published as one."""
     out_dir = Path(out_dir)
+    check_settled(out_dir)
     summary_path = out_dir / "summary.json"
     raw = _read(summary_path)
     summary = _json(summary_path, raw)

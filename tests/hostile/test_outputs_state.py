@@ -486,3 +486,31 @@ def test_a_state_that_cannot_be_written_is_refused_before_any_output_moves(refer
         Path(p) == state and mode & os.W_OK) else real(p, mode, **kw))
     err = assert_refused(ws, _argv(reference, ws / "out", state), "state.sqlite", capsys)
     assert "cannot write the state file" in err
+
+
+def test_outputs_are_never_read_half_swapped(tmp_path):
+    """A run writing into the folder it stands in (`--out .`) moves its entries in one by one,
+    journalled. Killed half-way, the folder held this run's suggestions beside the last run's
+    summary, and `osmgap publish` sent them as that run: reading the outputs undoes the swap first."""
+    from osmgap.workspace.outputs import read_outputs
+    from tests.sample_outputs import sample_ways, write_outputs
+
+    out = tmp_path / "out"
+    ways = sample_ways(data_root())
+    old = write_outputs(out, ways[:2])
+    new = write_outputs(tmp_path / "new", ways[2:5])
+    script = (
+        "import os, shutil, sys\nfrom osmgap.core.atomic import staged_output_dir\n"
+        "real, count = os.rename, [0]\n"
+        "def rename(a, b):\n    count[0] += 1\n    if count[0] == 4:\n        os._exit(9)\n    return real(a, b)\n"
+        "with staged_output_dir('.', replaces={'summary.json', 'suggestions.geojson'}) as s:\n"
+        "    for name in ('suggestions.geojson', 'summary.json'):\n"
+        "        shutil.copyfile(os.path.join(sys.argv[1], name), s / name)\n"
+        "    os.rename = rename\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "new")], cwd=out, capture_output=True)
+    assert proc.returncode == 9, proc.stderr  # killed inside the swap
+    assert [p.name for p in out.iterdir() if p.name.startswith(".osmgap.old.")]  # its journal is there
+    read = read_outputs(out)
+    assert (read.summary_sha256, [f["id"] for f in read.features]) == (
+        old.summary_sha256, [f["id"] for f in old.features])
+    assert new.summary_sha256 != old.summary_sha256
