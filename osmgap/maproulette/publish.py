@@ -5,7 +5,9 @@ Why it is built this way:
   again about a false positive or a road mapped since (see osmgap.workspace.tracking); so are
   kinds the instruction does not fit (``PUBLISHED_KINDS``).
 - A challenge holds at most ``max_tasks`` (MapRoulette's cap, 50,000): more tasks go to
-  "NAME (part 2)", ... in id order. Parts that are no longer needed are emptied.
+  "NAME (part 2)", ... in id order. Parts that are no longer needed are emptied, and so is the
+  AOI's challenge of an earlier name (the task file's challenge renamed): its open tasks would
+  stay for good, roads mapped since among them.
 - The challenge is found by name in the project (``GET /project/:id/challenge/:name``) and only
   updated when a field differs. Tasks are uploaded with ``removeUnmatched=true``, which makes
   MapRoulette drop its Created/Skipped tasks first, so gaps that went away disappear; reviewed
@@ -166,10 +168,10 @@ def execute_publish(plan: PublishPlan, client: MapRouletteClient, options: Publi
     for part in plan.parts:
         result.parts.append(_publish_part(part, client, options, store, plan.aoi))
     if store is not None:
-        for row in store.challenges(plan.aoi):
+        used = {str(p.challenge_id) for p in result.parts}
+        for row in store.challenges(plan.aoi):  # a part no longer needed, or the AOI's challenge under its old name
             retired = (row["api_url"] == client.config.api_url and row["project_id"] == options.project_id
-                       and row["part"] > len(plan.parts) and row["tasks"] > 0
-                       and row["name"] == part_name(options.challenge, row["part"]))
+                       and str(row["id"]) not in used and row["tasks"] > 0)
             if retired:
                 client.add_file_tasks(row["id"], b"", remove_unmatched=True)
                 _remember(store, client, options, plan.aoi, row["id"], row["part"], row["name"], "", 0)

@@ -403,3 +403,17 @@ def test_kinds_the_instruction_does_not_fit_are_left_out(fake, ways, tmp_path, c
     assert publish(fake, out) == 0
     assert set(fake.tasks_of(1001)) == set(ids[2:])
     assert "left out: 1 misconnection, 1 unsupported_osm_way" in capsys.readouterr().out
+
+
+def test_a_renamed_challenge_leaves_no_open_tasks_behind(fake, ways, tmp_path, capsys):
+    """The task file's challenge renamed: the new one got the tasks, the old one kept its open
+    ones for good (roads mapped since among them), and sync kept reading it."""
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:3])
+    assert publish(fake, out) == 0
+    old = fake.challenge_named(CHALLENGE)["id"]
+    assert main(["publish", "--out", str(out), "--challenge", "osmgap: renamed", "--project", "1",
+                 "--api-url", fake.url]) == 0
+    assert len(fake.tasks_of(fake.challenge_named("osmgap: renamed")["id"])) == 3
+    assert [t for t in fake.tasks_of(old).values() if t.status == 0] == []
+    assert f"challenge id {old}: no longer needed, its open tasks removed" in capsys.readouterr().out
