@@ -61,6 +61,7 @@ class PublishOptions:
     instruction: str | None = None  # None: the default for the run's evidence (default_instruction)
     checkin_comment: str = DEFAULT_CHECKIN_COMMENT
     cooperative: bool = False
+    source_cleared: bool = False  # the road source's or GPS traces' licence allows them in OSM (cooperative)
     max_tasks: int = MAX_TASKS_PER_CHALLENGE
     thresholds: PriorityThresholds = PriorityThresholds()
 
@@ -134,6 +135,10 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
     if options.cooperative and warning:
         raise InputError(source, "cooperative tasks would put geometry traced from imagery that is not "
                                  "cleared for OSM into OSM; re-run diff on cleared imagery (--imagery-cleared)")
+    if options.cooperative and evidence in ("candidates", "gps") and not options.source_cleared:
+        raise InputError(source, f"cooperative tasks would copy the {evidence_words(evidence)}' geometry into OSM, "
+                                 "an import (wiki.openstreetmap.org/wiki/Import/Guidelines): give --source-cleared "
+                                 "once its licence allows it and the import is agreed, or publish without --cooperative")
     n_parts = math.ceil(len(kept) / options.max_tasks)
     parts = []
     for k in range(n_parts):
@@ -145,6 +150,10 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
         records = [_task_record(f, options.cooperative) for f in chunk]
         parts.append(Part(k + 1, name, [f["id"] for f in chunk], line_by_line(records), body))
     return PublishPlan(outputs.aoi_name, parts, skipped, warning)
+
+
+def evidence_words(evidence: str) -> str:
+    return "road source" if evidence == "candidates" else "GPS traces"
 
 
 def check_project(client: MapRouletteClient, options: PublishOptions) -> bool:

@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "for the run's evidence, imagery, candidates or GPS, naming only what every task has)")
     p.add_argument("--instruction-file", type=Path, help="read the instruction from this file")
     p.add_argument("--checkin-comment", default=DEFAULT_CHECKIN_COMMENT, help="changeset comment")
+    p.add_argument("--source-cleared", action="store_true",
+                   help="with --cooperative on a candidates or GPS run: the road source's (or the traces') licence "
+                        "allows their geometry in OSM and the import is agreed (OSM import guidelines)")
     p.add_argument("--cooperative", action="store_true",
                    help="attach each road as an osmChange, so JOSM opens it pre-drawn (cleared imagery only)")
     p.add_argument("--max-tasks", type=number(int, low=1, high=MAX_TASKS_PER_CHALLENGE), default=MAX_TASKS_PER_CHALLENGE,
@@ -118,4 +121,4 @@ def _options(args: argparse.Namespace) -> PublishOptions:
     thresholds = PriorityThresholds(args.high_priority, args.medium_priority, args.high_routing_impact)
     extra = {"instruction": instruction} if instruction else {}
     return PublishOptions(args.challenge, args.project, checkin_comment=args.checkin_comment,
-                          cooperative=args.cooperative, max_tasks=args.max_tasks, thresholds=thresholds, **extra)
+                          cooperative=args.cooperative, source_cleared=args.source_cleared, max_tasks=args.max_tasks, thresholds=thresholds, **extra)

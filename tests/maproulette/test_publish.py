@@ -417,3 +417,17 @@ def test_a_renamed_challenge_leaves_no_open_tasks_behind(fake, ways, tmp_path, c
     assert len(fake.tasks_of(fake.challenge_named("osmgap: renamed")["id"])) == 3
     assert [t for t in fake.tasks_of(old).values() if t.status == 0] == []
     assert f"challenge id {old}: no longer needed, its open tasks removed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("evidence", ["candidates", "gps"])
+def test_pre_drawing_another_sources_roads_needs_its_licence_said(fake, ways, tmp_path, capsys, evidence):
+    """Cooperative tasks of a candidates or GPS run put that source's geometry into OSM: an
+    import (OSM's import guidelines), which went out with no check at all."""
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:2], cleared=True)
+    summary = json.loads((out / "summary.json").read_text())
+    (out / "summary.json").write_text(json.dumps({**summary, "evidence": evidence}))
+    assert publish(fake, out, "--cooperative") == 2
+    assert "Import/Guidelines" in capsys.readouterr().err and fake.log == []
+    assert publish(fake, out, "--cooperative", "--source-cleared") == 0
+    assert publish(fake, out) == 0  # without --cooperative nothing is pre-drawn: no question
