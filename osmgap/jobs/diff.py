@@ -343,8 +343,19 @@ def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNet
     warnings = [f"WARNING: {back} of {steps} steps between the fixes of a trip "
                 "go back in time (the log names the files); trips are read in file order and cut there, so those "
                 "fixes may be matched alone or not at all: sort each trip's fixes by time"] if back else []
+    if len(roads) and not _any_oneway(roads):
+        warnings.append("WARNING: no OSM road here is oneway (the input may not say, as a mapconstruction graph "
+                        "does not): every way is taken as two-way, so trips of both directions match a divided "
+                        "road's one mapped carriageway, and its missing other one may go unreported")
+        log.warning(warnings[-1])
     return EvidenceRun(found.evidence, aoi.geometry, grid, None, info, warnings, connections=extra,
                        carriageways=found.carriageways)
+
+
+def _any_oneway(roads: RoadNetwork) -> bool:
+    from osmgap.core.osmtags import direction
+
+    return any(direction(t or {}, h) != 0 for t, h in zip(roads.ways["tags"], roads.ways["highway"]))
 
 
 def _with_budget(params: MatchParams, memory_mb: float | None) -> MatchParams:

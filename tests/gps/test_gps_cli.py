@@ -85,6 +85,8 @@ def test_gps_only_diff_finds_the_deleted_driven_roads(area, chicago_gps, tmp_pat
     assert OUTPUTS <= {p.name for p in out.iterdir()}
     s = json.loads((out / "summary.json").read_text())
     assert s["evidence"] == "gps" and s["gps"]["files"] == 889 and s["gps"]["points_read"] == 118_360
+    # the benchmark's graph says no way is oneway: the second-carriageway check is blind, and says so
+    assert any("no OSM road here is oneway" in w for w in s["warnings"]) and "no OSM road here is oneway" in proc.stderr
     feats = _features(out)
     lines = _metric(feats)
     assert s["suggestions"] == len(feats) > 0
