@@ -51,6 +51,7 @@ CONNECTOR_BODY_M = 3.0  # a connection must leave OSM's reach for at least this 
 FREE_END_ANGLE_DEG = 60.0  # a free end joins an OSM way within free_end_reach_m if the way lies ahead of it
 FREE_END_SIDE_M = 8.0  # ... and no farther to the side of its heading than this
 MIN_PIECE_M = 5.0  # no part of a gap network shorter than this is worth a task of its own
+MIN_BRANCH_M = 10.0  # nor a branch of one that does not join OSM at both its ends (a task for a sliver)
 MIN_CARRIAGEWAY_APART_M = 5.0  # the two halves of a dual carriageway: at least a lane and a kerb apart
 CONTINUES_DEG = 40.0  # two gaps meeting on an OSM way this close to straight on are one road ...
 INWARD_M = 10.0  # ... measured over this much of each
@@ -342,8 +343,12 @@ def _rejection(gap: Gap, length: float, body: float, share: float, connector: bo
     gaps it belongs to: a side street of a missing estate is short, the estate is not. A network
     that connects two different OSM ways may be short; anything else must be min_length_m long
     and run min_body_m out of OSM's reach. A piece ``cut`` from its continuation on another level
-    may be shorter than MIN_PIECE_M."""
+    may be shorter than MIN_PIECE_M; one of a longer network that is not a connection of its own
+    must be MIN_BRANCH_M (its mapper draws the road across it anyway)."""
     if gap.line.length < MIN_PIECE_M and not cut:
+        return "too_short"
+    branch = length > gap.line.length + 0.5 and len({j.end for j in gap.joins}) < 2
+    if branch and gap.line.length < MIN_BRANCH_M and not cut:  # a junction sliver of a longer missing road
         return "too_short"
     if length < (params.min_connector_m if connector else params.min_length_m):
         return "too_short"

@@ -230,3 +230,20 @@ def test_osm_vertices_sharing_a_centimetre_share_a_key(helsinki):
     far = osm.vertex_xy * [1.0, 1e9]  # 1e15 m north-south
     np.testing.assert_array_equal(_centimetre_keys(far),
                                   np.unique(np.round(far * 100).astype(np.int64), axis=0, return_inverse=True)[1].ravel())
+
+
+def test_a_junction_sliver_of_a_longer_missing_road_is_no_task_of_its_own():
+    """A 6 m piece of a 260 m missing network went out as its own MapRoulette task (Shanghai
+    img308, precision audit); a piece joining OSM at both ends is a connection and stays."""
+    from shapely.geometry import LineString as Line
+
+    from osmgap.conflate.gaps import Gap, _rejection
+    from osmgap.conflate.joins import Join
+
+    params = ConflateParams()
+    sliver = Gap(Line([(0, 0), (6, 0)]), [Join(0, 0, None, (0.0, 0.0))], 0.8, "road")
+    assert _rejection(sliver, 260.0, 200.0, 0.0, False, params) == "too_short"
+    link = Gap(Line([(0, 0), (6, 0)]), [Join(0, 0, None, (0.0, 0.0)), Join(-1, 1, None, (6.0, 0.0))], 0.8, "road")
+    assert _rejection(link, 260.0, 200.0, 0.0, True, params) is None
+    longer = Gap(Line([(0, 0), (12, 0)]), [Join(0, 0, None, (0.0, 0.0))], 0.8, "road")
+    assert _rejection(longer, 260.0, 200.0, 0.0, False, params) is None
