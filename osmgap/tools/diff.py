@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         state=args.state,
     )
     if args.state:  # refused before any work; the file itself is created only once the run has succeeded
-        check_state(args.state)
+        check_state(args.state, writable=True)
         check_aoi(args.state, args.aoi, args.name)  # a name the state keeps for another area
     summary = run_diff(req)
     from osmgap.tools.summary_lines import summary_lines

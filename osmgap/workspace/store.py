@@ -118,13 +118,14 @@ def default_state_path(out_dir: str | Path) -> Path:
     return Path(out_dir).resolve().parent / STATE_FILENAME
 
 
-def check_state(path: str | Path, *, full: bool = True) -> None:
+def check_state(path: str | Path, *, full: bool = True, writable: bool = False) -> None:
     """Refuse (InputError) a state file osmgap cannot use, without writing anything: a folder,
     a file that is not SQLite, another program's SQLite file, a newer osmgap's, a damaged one
-    (schema not osmgap's; ``full``: also ``PRAGMA integrity_check`` and every row read back), a
-    file or folder that cannot be written (the run's outputs would replace the last ones, and
-    recording it fail), or a new file's folder that cannot be written. A missing file is fine:
-    it is created only when a run has succeeded. Only a write killed half-way is undone (SQLite's own journal rollback)."""
+    (schema not osmgap's; ``full``: also ``PRAGMA integrity_check`` and every row read back),
+    with ``writable`` a file or folder that cannot be written (a diff's outputs would replace the
+    last ones, then recording the run fail), or a new file's folder that cannot be written. A
+    missing file is fine: it is created only when a run has succeeded. Only a write killed
+    half-way is undone (SQLite's own journal rollback)."""
     path = Path(path)
     if path.is_dir():
         raise InputError(path, "is a folder, not a state file")
@@ -142,7 +143,7 @@ def check_state(path: str | Path, *, full: bool = True) -> None:
             _integrity(db, path)
     finally:
         db.close()
-    if not os.access(path, os.W_OK) or not os.access(path.resolve().parent, os.W_OK):  # SQLite writes a journal beside it
+    if writable and not (os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)):  # + its journal
         raise InputError(path, "cannot write the state file or its folder (read-only?): the run could not be "
                                "recorded, so nothing is done")
 

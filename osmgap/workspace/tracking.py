@@ -133,7 +133,8 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
 
 def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> dict[str, int]:
     """Fold MapRoulette's task statuses into the state; counts of what changed. A false positive
-    (or a task its owner deleted) also dismisses the open/published suggestions along it (the same road under another id)."""
+    (or a task its owner deleted) also dismisses the open/published suggestions along it (the
+    same road under another id)."""
     counts = {"dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0}
     time = now_iso()
     rejected: list[tuple[str, Any]] = []

@@ -353,3 +353,18 @@ def test_a_state_that_cannot_be_written_still_gets_its_report(weekly_state, tmp_
     html = tmp_path / "r.html"
     assert main(["report", "--out", str(out), "--html", str(html), "--markdown", str(tmp_path / "r.md")]) == 0
     assert html.is_file() and "could not note the report's time" in caplog.text
+
+
+def test_a_state_the_kernel_says_cannot_be_written_still_gets_its_report(weekly_state, tmp_path, monkeypatch):
+    """diff refuses a state it cannot write (its run could not be recorded); report only reads
+    it, and must not refuse it (root writes anything, so the kernel's answer is given here)."""
+    import os
+
+    import osmgap.workspace.store as store
+
+    out, _, _, _ = weekly_state
+    real = os.access
+    monkeypatch.setattr(store.os, "access", lambda p, mode, **kw: False if mode & os.W_OK else real(p, mode, **kw))
+    html = tmp_path / "r.html"
+    assert main(["report", "--out", str(out), "--html", str(html), "--markdown", str(tmp_path / "r.md")]) == 0
+    assert html.is_file()
