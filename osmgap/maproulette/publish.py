@@ -136,7 +136,7 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
         raise InputError(source, "cooperative tasks would put geometry traced from imagery that is not "
                                  "cleared for OSM into OSM; re-run diff on cleared imagery (--imagery-cleared)")
     if options.cooperative and evidence in ("candidates", "gps") and not options.source_cleared:
-        raise InputError(source, f"cooperative tasks would copy the {evidence_words(evidence)}' geometry into OSM, "
+        raise InputError(source, f"cooperative tasks would copy the {evidence_owner(evidence)} geometry into OSM, "
                                  "an import (wiki.openstreetmap.org/wiki/Import/Guidelines): give --source-cleared "
                                  "once its licence allows it and the import is agreed, or publish without --cooperative")
     n_parts = math.ceil(len(kept) / options.max_tasks)
@@ -152,8 +152,8 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
     return PublishPlan(outputs.aoi_name, parts, skipped, warning)
 
 
-def evidence_words(evidence: str) -> str:
-    return "road source" if evidence == "candidates" else "GPS traces"
+def evidence_owner(evidence: str) -> str:
+    return "road source's" if evidence == "candidates" else "GPS traces'"
 
 
 def check_project(client: MapRouletteClient, options: PublishOptions) -> bool:
