@@ -33,7 +33,7 @@ TOP_KEYS = {"name", "schedule", "root", "state", *STEPS}
 # Options whose value is a path, relative to ``root``; inputs only when the file exists there
 # (``aoi`` may be a bbox, ``osm`` may be "overpass").
 OUTPUT_PATHS = {"out", "html", "markdown", "dry-run-dir", "cache-dir"}
-INPUT_PATHS = {"aoi", "imagery", "osm", "model", "config", "instruction-file"}
+INPUT_PATHS = {"aoi", "imagery", "osm", "candidates", "gps", "model", "config", "instruction-file"}
 INHERITED_BY_SYNC = ("api-url", "config", "dry-run", "dry-run-dir", "retries", "timeout")
 
 

@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import tomllib
@@ -96,3 +97,18 @@ def test_a_task_keeps_its_state_where_the_single_verbs_look_for_it(tmp_path, par
     task = tmp_path / "t.toml"
     task.write_text(f'name = "paris"\n[diff]\naoi = "{paris.parent / "paris-1447"}"\nout = "{tmp_path / "ws" / "paris"}"\n')
     assert load_task(task).state == default_state_path(tmp_path / "ws" / "paris") == tmp_path / "real" / "osmgap.sqlite"
+
+
+def test_candidates_and_gps_paths_resolve_against_the_task_root(tmp_path, paris):
+    """`candidates` and `gps` were passed as written, so a task run from cron (another working
+    folder) did not find them."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "roads.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    (tmp_path / "data" / "trips").mkdir()
+    task = tmp_path / "tasks" / "t.toml"
+    task.parent.mkdir()
+    task.write_text(f'name = "t"\nroot = ".."\n[diff]\naoi = "{paris.parent / "paris-1447"}"\nout = "out/t"\n'
+                    'candidates = "data/roads.geojson"\ngps = "data/trips"\n')
+    diff = dict(load_task(task).steps())["diff"]
+    assert Path(diff.candidates) == tmp_path / "data" / "roads.geojson"
+    assert [Path(p) for p in diff.gps] == [tmp_path / "data" / "trips"]
