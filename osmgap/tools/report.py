@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from osmgap.core.atomic import check_output_file, write_text_atomic
+from osmgap.core.atomic import check_output_file, write_files_atomic
 from osmgap.errors import InputError
 from osmgap.tools.options import add_basemap_argument, add_workspace_arguments, open_store, state_path
 
@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{len(runs)} recorded run(s) of {aoi}, the last of {runs[-1]['time']}.")
         data = gather(store, aoi, args.web_url, notes)
     html, markdown = render_html(data, args.basemap), render_markdown(data)  # made before either is written
-    write_text_atomic(html_path, html)
-    write_text_atomic(md_path, markdown)
+    write_files_atomic({html_path: html.encode("utf-8"), md_path: markdown.encode("utf-8")})
     try:
         with open_store(args, create=False) as store:  # the next report counts its changes from here
             store.reported(aoi, data.generated)

@@ -368,3 +368,31 @@ def test_a_state_the_kernel_says_cannot_be_written_still_gets_its_report(weekly_
     html = tmp_path / "r.html"
     assert main(["report", "--out", str(out), "--html", str(html), "--markdown", str(tmp_path / "r.md")]) == 0
     assert html.is_file()
+
+
+def test_a_report_killed_while_writing_leaves_both_files_as_they_were(weekly_state, tmp_path, monkeypatch):
+    """report.html was replaced, then the run died before report.md: this week's page beside
+    last week's summary. Both go to disk first now, then both are renamed."""
+    import errno
+    import os
+
+    import osmgap.core.atomic as atomic
+
+    out, _, _, _ = weekly_state
+    html, md = tmp_path / "r.html", tmp_path / "r.md"
+    argv = ["report", "--out", str(out), "--html", str(html), "--markdown", str(md)]
+    html.write_text("last week's page")
+    md.write_text("last week's summary")
+    calls = []
+    real = os.fsync
+
+    def full_disk(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", full_disk)
+    assert main(argv) != 0
+    assert (html.read_text(), md.read_text()) == ("last week's page", "last week's summary")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".r.")]  # no temp file left
