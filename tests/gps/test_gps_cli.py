@@ -169,7 +169,8 @@ def test_a_trip_the_map_explains_gives_nothing_and_says_why(chicago_gps, chicago
     with an IndexError when no fix at all was off the map)."""
     proc, s = _one_trip_diff((chicago_gps / "trips" / "trip_0.txt").read_text(), chicago_ways, tmp_path)
     assert s["suggestions"] == 0 and s["gps"]["trips"] == 1 and s["gps_matching"]["off_map_steps"] == 0
-    assert s["gps_matching"]["matched_share"] > 0.9 and s["warnings"] == []
+    assert s["gps_matching"]["matched_share"] > 0.9
+    assert [w for w in s["warnings"] if "no OSM road here is oneway" not in w] == []  # the graph has no oneway
     assert "the mapped roads explain every trip (1 trip," in proc.stdout
 
 
@@ -206,7 +207,11 @@ def test_gps_evidence_on_candidate_suggestions(area, chicago_gps, tmp_path):
         if way is not None:
             verdict[way] = (p["evidence_gps_verdict"], p["confidence"], p["evidence_confidence_before_gps"],
                             p["evidence_gps_beside_mapped"])
-    assert verdict[DUAL][0] == "confirmed" and verdict[DUAL][1] > verdict[DUAL][2]
+    driven = [verdict[k] for k in DRIVEN if k in verdict]
+    assert driven and all(v == "confirmed" and c > b for v, c, b, _ in driven)
+    # the deleted carriageway lies beside its kept twin, which this graph does not tag oneway: for a
+    # precise source that is the same road drawn a few metres off (osmgap.conflate.alignment)
+    assert DUAL not in verdict
     idle = [verdict[k] for k in area["idle"] if k in verdict and not verdict[k][3]]  # beside a mapped road: never demoted
     assert idle and all(v == "demoted" and c == pytest.approx(b / 2, abs=0.002) for v, c, b, _ in idle)
 
