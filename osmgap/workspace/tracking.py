@@ -252,8 +252,11 @@ def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list
     for i in unknown:
         line = reproject(suggestions[i].geometry, WGS84, crs)
         for oid, old in old_lines:
-            if kinds[oid] == suggestions[i].kind and _same_place(line, old) and _along(old, line) >= SUCCESSOR_FRACTION:
-                pairs.append((_along(old, line), i, oid))
+            if kinds[oid] != suggestions[i].kind or not _same_place(line, old):
+                continue
+            covered = _along(old, line)
+            if covered >= SUCCESSOR_FRACTION:
+                pairs.append((covered, i, oid))
     out, taken = list(suggestions), set()
     for _, i, oid in sorted(pairs, reverse=True):
         if out[i].id == suggestions[i].id and oid not in taken:

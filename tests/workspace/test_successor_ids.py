@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 from shapely.geometry import shape
 
@@ -36,8 +37,8 @@ def test_a_way_redrawn_beside_a_gap_does_not_make_it_fixed_and_new(tmp_path, kot
     monkeypatch.setenv("OSMGAP_NOW", "2025-01-06T04:00:00Z")
     week1 = _diff(tmp_path, "w1", osm1, cands, state)
     gap_id, gap = next((i, f) for i, f in week1.items() if f["properties"]["kind"] == "missing_road")
-    near = kept.to_crs("EPSG:3067").distance(
-        kept.__class__(geometry=[shape(gap["geometry"])], crs=4326).to_crs("EPSG:3067").geometry[0]) < 10
+    gap_line = gpd.GeoSeries([shape(gap["geometry"])], crs=4326).to_crs("EPSG:3067").iloc[0]
+    near = kept.to_crs("EPSG:3067").distance(gap_line) < 10
     redrawn = kept.copy()
     redrawn.loc[near.to_numpy(), "osm_id"] += REDRAWN
     redrawn.to_file(osm2, driver="GeoJSON")
