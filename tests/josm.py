@@ -62,6 +62,40 @@ def josm_validate(osm_path: Path, out_dir: Path, timeout_s: float = 300) -> list
     return parse_validator_output(out.read_bytes())
 
 
+def josm_merge(data_osm: Path, changes: list[Path], timeout_s: float = 300) -> dict:
+    """The osmChange files merged in turn by JOSM onto the data layer ``data_osm`` (tests/JosmMerge.java):
+    ``conflicts`` and, per new way, its nodes as (id, is_new, is_complete, lon, lat, referrers)."""
+    if not josm_available():
+        raise JosmError(f"JOSM not installed at {JOSM_JAR} (scripts/setup.sh --test installs it)")
+    source = Path(__file__).with_name("JosmMerge.java")
+    with tempfile.TemporaryDirectory(prefix="josm-home-") as home:
+        cmd = ["java", "-Djava.awt.headless=true", f"-Duser.home={home}", f"-Djosm.home={home}/josm",
+               "-cp", str(JOSM_JAR), str(source), str(Path(data_osm).resolve()), *(str(Path(c).resolve()) for c in changes)]
+        env = {**os.environ, "HOME": home, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, env=env, cwd=home)
+        except subprocess.TimeoutExpired as e:
+            raise JosmError(f"JOSM merge of {len(changes)} osmChange file(s) ran past {timeout_s} s") from e
+    stdout = proc.stdout.decode("utf-8", "replace")
+    lines = [line for line in stdout.splitlines() if line.startswith(("conflicts ", "way ", "node "))]
+    if proc.returncode != 0 or not lines or not lines[0].startswith("conflicts "):
+        raise JosmError(f"JOSM could not merge {[str(c) for c in changes]} onto {data_osm} (exit {proc.returncode}):\n"
+                        f"{proc.stderr.decode('utf-8', 'replace')[-4000:]}")
+    result: dict = {"conflicts": 0, "ways": []}
+    for line in lines:  # JOSM's own log lines go to stdout too
+        kind, first, *rest = line.split()
+        if kind == "conflicts":
+            result["conflicts"] = int(first)
+        elif kind == "way":
+            result["ways"].append([])
+        elif kind == "node":
+            new, complete, lon, lat, referrers = rest
+            result["ways"][-1].append((int(first), new == "new", complete == "complete",
+                                       None if lon == "-" else float(lon), None if lat == "-" else float(lat),
+                                       int(referrers)))
+    return result
+
+
 def parse_validator_output(data: bytes) -> list[dict]:
     """Issue features (first feature of each record), with ``related`` = the other features."""
     issues = []

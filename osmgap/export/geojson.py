@@ -2,7 +2,10 @@
 
 Every feature carries ``priority`` (0 high .. 2 low, MapRoulette's own scale; see
 osmgap.conflate.priority for the challenge rules that read it) and ``routing_impact`` (metres of detour
-the suggestion removes), and ``attachments`` (the OSM way ids it refers to); a suggestion that
+the suggestion removes), and ``attachments`` (the OSM way ids it refers to); an end that lands
+on an existing OSM node (a known id and version, as suggestions.osm joins it) names it in
+``first_node`` / ``last_node``, so a pre-drawn cooperative way (osmgap.maproulette.osmchange)
+is joined there, not drawn with a duplicate node on top; a suggestion that
 levelled evidence puts in a tunnel or on a bridge also its ``tunnel``/``bridge``/``layer``, as in
 suggestions.osm: ``highway`` and the level come from the one vocabulary
 (osmgap.core.osmtags.way_tags; a value outside it is dropped with one warning naming the file),
@@ -58,11 +61,24 @@ def suggestion_feature(suggestion: Suggestion,
     props.update(_evidence_properties(suggestion.evidence))
     if suggestion.attachments:
         props["attachments"] = ",".join(str(a) for a in suggestion.attachments)
+    props.update(_end_nodes(suggestion))
     clash = sorted(set(props) & set(extra_properties or {}))
     if clash:
         raise ValueError(f"extra_properties would overwrite suggestion fields: {clash}")
     props.update({k: _json_scalar(v) for k, v in (extra_properties or {}).items()})
     return {"type": "Feature", "id": task_id, "geometry": _geometry(suggestion), "properties": props}
+
+
+def _end_nodes(suggestion: Suggestion) -> dict[str, int]:
+    """``first_node`` / ``last_node``: the existing OSM node each end of the line lands on."""
+    if suggestion.geometry.geom_type != "LineString":
+        return {}
+    out: dict[str, int] = {}
+    for join in suggestion.joins:
+        key = "first_node" if join.end == 0 else "last_node"
+        if join.node_id is not None and join.node_id > 0:
+            out.setdefault(key, int(join.node_id))
+    return out
 
 
 def write_suggestions_geojson(path: str | Path, suggestions: list[Suggestion],

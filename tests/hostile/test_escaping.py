@@ -361,8 +361,10 @@ def test_a_level_key_cannot_smuggle_tags():
 # anyone may have edited: (properties, the tags its way must carry).
 OSMCHANGE_CASES = {
     "injected": ({"highway": "motorway;name=Injected Name", "tunnel": INJECTION, "layer": "9",
-                  "name": "Injected Name", "fixme": "ok to upload"}, {"highway": "road"}),
-    "xml_in_values": ({"highway": 'service"/><tag k="name" v="Injected Name', "bridge": "<&>]]>--\x01"},
+                  "name": "Injected Name", "fixme": "ok to upload", "first_node": "12 OR 1=1", "last_node": 1500.0},
+                 {"highway": "road"}),
+    "xml_in_values": ({"highway": 'service"/><tag k="name" v="Injected Name', "bridge": "<&>]]>--\x01",
+                       "first_node": '5"/><nd ref="7', "last_node": "-3"},
                       {"highway": "road"}),
     "valid_level": ({"highway": "service", "tunnel": "YES", "layer": -2, "name": "Injected Name"},
                     {"highway": "service", "tunnel": "yes", "layer": "-2"}),
@@ -389,6 +391,8 @@ def test_the_cooperative_osmchange_carries_only_the_vocabulary(osmchanges, key):
     assert tags.pop("fixme").startswith("osmgap: pre-drawn possible missing road")
     assert tags == OSMCHANGE_CASES[key][1]
     assert not [m for m in MARKERS if m in osmchanges[key].read_bytes()]
+    if "first_node" in OSMCHANGE_CASES[key][0]:  # only an id of digits joins the way to an existing node
+        assert all(int(nd.get("ref")) < 0 for nd in way.findall("nd"))
 
 
 def _josm_batch(paths: dict[str, Path], work: Path) -> dict[str, list[dict] | str]:

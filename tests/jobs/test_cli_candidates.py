@@ -3,7 +3,9 @@ with some ways deleted (written back out with osmium, node ids and versions inta
 candidates are all real ways. Then JOSM's own validator reads the connected suggestions."""
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from PIL import Image
 
 from osmgap.cli import main
 from tests.cli import osmgap_cli
-from tests.josm import josm_validate, severity
+from tests.fake_maproulette import FakeMapRoulette
+from tests.josm import josm_merge, josm_validate, severity
 from tests.roads import as_candidates
 
 pytestmark = pytest.mark.slow
@@ -89,6 +92,50 @@ def test_new_ways_join_existing_nodes_and_josm_accepts_them(run_pbf, tmp_path):
         assert set(tags) == {"highway", "fixme"} and not any(k.startswith(("osmgap:", "conn", "dupe")) for k in tags)
     issues = josm_validate(run_pbf / "suggestions.osm", tmp_path)
     assert [i for i in issues if severity(i) == "Errors"] == []
+
+
+def test_a_cooperative_task_is_joined_to_the_nodes_its_ends_land_on(run_pbf, inputs, tmp_path, monkeypatch):
+    """A MapRoulette cooperative task's pre-drawn way made a new node on top of each existing node
+    its ends land on: merged onto the mapper's data layer, the road joined nothing and JOSM flagged
+    duplicate nodes. Its ends are now those nodes, referenced by id, as in suggestions.osm; JOSM
+    itself merges every task's osmChange onto the real extract."""
+    out = tmp_path / "ws" / "run"
+    shutil.copytree(run_pbf, out)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with FakeMapRoulette() as fake:
+        monkeypatch.setenv("MAPROULETTE_API_KEY", fake.api_key)
+        assert main(["publish", "--out", str(out), "--challenge", "osmgap test", "--project", "1",
+                     "--api-url", fake.url, "--cooperative", "--source-cleared"]) == 0
+        tasks = fake.tasks_of(1001)
+        assert not fake.violations
+    props = {f["id"]: f["properties"] for f in json.loads((out / "suggestions.geojson").read_text())["features"]}
+    changes, joined = [], 0
+    for name, task in tasks.items():
+        if task.cooperative is None:
+            continue
+        osc = base64.b64decode(task.cooperative["file"]["content"])
+        refs = [int(nd.get("ref")) for nd in ET.fromstring(osc).findall("create/way/nd")]
+        loose = []
+        for end, ref, node in (("first", refs[0], props[name].get("first_node")),
+                               ("last", refs[-1], props[name].get("last_node"))):
+            assert ref == node if node is not None else ref < 0
+            joined += node is not None
+            loose += [end] if node is None else []
+        fixme = ET.fromstring(osc).find("create/way/tag[@k='fixme']").get("v")
+        assert ("join its" in fixme) == bool(loose) and all(f"its {e} node" in fixme for e in loose if len(loose) == 1)
+        changes.append(tmp_path / f"{name}.osc")
+        changes[-1].write_bytes(osc)
+    osm_ends = [nd.get("ref") for w in ET.fromstring((out / "suggestions.osm").read_bytes()).findall("way")
+                for nd in (w.findall("nd")[0], w.findall("nd")[-1]) if int(nd.get("ref")) > 0]
+    assert joined == len(osm_ends) > 0  # every end suggestions.osm joins to a node, the tasks join too
+    merged = josm_merge(inputs["osm"], changes)
+    assert merged["conflicts"] == 0 and len(merged["ways"]) == len(changes)
+    nodes = [n for way in merged["ways"] for n in way]
+    assert all(complete for _, _, complete, *_ in nodes)  # every referenced node is in the data layer
+    assert sum(not new for _, new, *_ in nodes) == joined
+    existing = {(round(lon, 7), round(lat, 7)) for _, new, _, lon, lat, _ in nodes if not new}
+    assert not [n for n in nodes if n[1] and (round(n[3], 7), round(n[4], 7)) in existing]  # no duplicate node
+    assert all(referrers >= 2 for _, new, _, _, _, referrers in nodes if not new)  # a junction with the map
 
 
 def test_without_node_ids_the_fixme_names_the_way(inputs, tmp_path):
