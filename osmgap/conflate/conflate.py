@@ -12,6 +12,7 @@ osmgap.graph.lines) plus, for imagery, the probability raster. The stage
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,6 +31,7 @@ from osmgap.conflate.gaps import Candidates, Gap, find_gaps
 from osmgap.conflate.ids import lone_id
 from osmgap.conflate.links import find_links
 from osmgap.conflate.osmindex import OsmIndex, index_osm
+from osmgap.conflate.otherways import along_other_ways
 from osmgap.conflate.params import ConflateParams
 from osmgap.conflate.parking import aisle_area, on_aisles
 from osmgap.conflate.suggestions import Draft, finish, from_crossing, from_gaps, from_links, from_unsupported
@@ -38,6 +40,7 @@ from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import CUT_AT_EDGE, WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.memory import release_pages, trim_heap
+from osmgap.core.osmtags import way_level
 from osmgap.core.threads import MAX_THREADS, in_order, usable_cores
 
 __all__ = ["ConflateParams", "Evidence", "Conflation", "conflate", "missing_roads", "mean_probability", "stable_id"]
@@ -94,12 +97,15 @@ def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
         along = (lambda line: probability_along(prob, line)) if prob is not None else None
         drafts += [from_unsupported(u, osm, crs) for u in find_unsupported(osm, pr.segs, usable, fitted, along)]
     drafts = _clear_of_unreadable(drafts, roads.unreadable, crs, area_metric, params.parallel_max_m, dropped)
+    drafts, mapped_otherwise = _clear_of_other_ways(drafts, roads.other_ways, crs, fitted,
+                                                    bool(np.isfinite(cands.levels()).any()), dropped)
     lots = reproject(np.asarray(roads.parking.geometry.values, dtype=object), WGS84, crs) if len(roads.parking) else None
     _mark_parking(drafts, cands.lines, osm, lots)
     suggestions = finish(drafts, osm)
     report = {"alignment_spread_m": None if spread is None else round(spread, 2),
               "tolerance_m": round(fitted.tolerance_m, 2), "parallel_band_m": round(fitted.parallel_max_m, 1),
-              "candidate_edges": len(cands.lines), "dropped": dropped}
+              "candidate_edges": len(cands.lines), "dropped": dropped,
+              **({"mapped_otherwise": mapped_otherwise} if mapped_otherwise else {})}
     return Conflation(suggestions, shift, report)
 
 
@@ -267,6 +273,23 @@ def _clear_of_unreadable(drafts: list[Draft], unreadable: gpd.GeoDataFrame, crs:
     if drop.any():
         dropped["about_unreadable_osm_way"] = int(drop.sum())
     return [d for d, gone in zip(drafts, drop) if not gone]
+
+
+def _clear_of_other_ways(drafts: list[Draft], others: gpd.GeoDataFrame, crs: object, params: ConflateParams,
+                         levelled: bool, dropped: dict[str, int]) -> tuple[list[Draft], dict[str, int]]:
+    """The drafts less the new roads (``NEW_ROAD_KINDS``) that run along ways OSM maps as
+    something else (osmgap.conflate.otherways; on their level where the evidence tells levels),
+    and how many went per tag (``highway=footway``)."""
+    new = [i for i, d in enumerate(drafts) if d.suggestion.kind in NEW_ROAD_KINDS]
+    if not new or not len(others):
+        return drafts, {}
+    what = along_other_ways([drafts[i].suggestion.geometry for i in new],
+                            [way_level(drafts[i].suggestion.level_tags) for i in new] if levelled else None, others, crs,
+                            params.tolerance_m, params.mapped_otherwise_share, params.max_angle_deg)
+    gone = {i: w for i, w in zip(new, what) if w is not None}
+    if gone:
+        dropped["along_way_mapped_otherwise"] = len(gone)
+    return [d for i, d in enumerate(drafts) if i not in gone], dict(sorted(Counter(gone.values()).items()))
 
 
 def _near(geoms: np.ndarray, clues: np.ndarray, reach_m: float) -> np.ndarray:

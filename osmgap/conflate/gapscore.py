@@ -56,7 +56,8 @@ def deletion_experiment(roads: RoadNetwork, share: float = 0.2, seed: int = 0, s
     rng = np.random.default_rng(seed)
     gone = np.zeros(len(ways), bool)
     gone[rng.choice(len(ways), size=int(round(share * len(ways))), replace=False)] = True
-    kept = RoadNetwork(ways[~gone].reset_index(drop=True), roads.nodes, roads.provenance, node_tags=roads.node_tags)
+    kept = RoadNetwork(ways[~gone].reset_index(drop=True), roads.nodes, roads.provenance, node_tags=roads.node_tags,
+                       other_ways=roads.other_ways)
     metric = ways.to_crs(crs)
     dx, dy = shift_m * np.sin(np.radians(bearing_deg)), shift_m * np.cos(np.radians(bearing_deg))
     moved = metric.geometry.translate(dx, dy)

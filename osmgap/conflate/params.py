@@ -34,6 +34,10 @@ class ConflateParams:
     parallel_max_m: float = 25.0
     parallel_angle_deg: float = 20.0
     parallel_share: float = 0.7
+    # A new road whose points lie within the tolerance of ways OSM maps as something else that
+    # may look like a road (footway, cycleway, construction, taxiway) for this share of its
+    # length is that way, mapped: not suggested (osmgap.conflate.otherways).
+    mapped_otherwise_share: float = 0.5
     # Joining: an end reaching an OSM way is attached to it, to its existing node when one lies
     # within node_snap_m of the meeting point (joining a node needs no change to the OSM way).
     node_snap_m: float = 4.0

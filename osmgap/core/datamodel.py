@@ -23,6 +23,8 @@ WGS84 = "EPSG:4326"
 WAY_COLUMNS = ["osm_id", "highway", "version", "node_ids", "tags"]
 # Columns of RoadNetwork.parking besides geometry.
 PARKING_COLUMNS = ["osm_type", "osm_id", "parking"]
+# Columns of RoadNetwork.other_ways besides geometry.
+OTHER_WAY_COLUMNS = ["osm_id", "what", "level"]
 # Columns of RoadNetwork.unreadable besides geometry, and its reasons.
 UNREADABLE_COLUMNS = ["osm_id", "reason"]
 MISSING_NODES = "nodes missing from the file"
@@ -37,6 +39,13 @@ def no_parking() -> gpd.GeoDataFrame:
     import geopandas as gpd
 
     return gpd.GeoDataFrame({c: [] for c in PARKING_COLUMNS}, geometry=gpd.GeoSeries([], crs=WGS84))
+
+
+def no_other_ways() -> gpd.GeoDataFrame:
+    """An empty ``RoadNetwork.other_ways``: a source that gives roads only."""
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame({c: [] for c in OTHER_WAY_COLUMNS}, geometry=gpd.GeoSeries([], crs=WGS84))
 
 
 def no_unreadable() -> gpd.GeoDataFrame:
@@ -65,6 +74,11 @@ class RoadNetwork:
     ``reason`` and the WGS84 ``geometry`` of what is known of them (the line or points through
     their known nodes). Conflation treats where they lie as mapped: it never suggests a road where
     the input has a way osmgap could not read. Their readable stretches are in ``ways``.
+    ``other_ways``: the AOI's ways mapped as something other than a road that may look like one
+    (osmgap.core.osmtags.mapped_otherwise: footways, cycleways, roads under construction,
+    runways), with ``osm_id``, ``what`` (``highway=footway``), ``level`` (osmgap.core.osmtags.
+    way_level: 0 on the surface, -1 in a tunnel, its layer) and WGS84 LineString ``geometry``:
+    a road seen along one is mapped, not missing; empty where the source gives roads only.
     """
 
     ways: gpd.GeoDataFrame
@@ -73,6 +87,7 @@ class RoadNetwork:
     parking: gpd.GeoDataFrame = field(default_factory=no_parking)
     unreadable: gpd.GeoDataFrame = field(default_factory=no_unreadable)
     node_tags: dict[int, dict[str, str]] = field(default_factory=dict)
+    other_ways: gpd.GeoDataFrame = field(default_factory=no_other_ways)
 
     def __len__(self) -> int:
         return len(self.ways)

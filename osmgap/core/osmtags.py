@@ -39,6 +39,18 @@ ROAD_CLASSES: frozenset[str] = frozenset({
 # value outside ROAD_CLASSES they are left out (line_class), these without a warning.
 NOT_ROADS: frozenset[str] = frozenset({"footway", "cycleway", "path", "steps", "bridleway", "corridor", "platform",
                                        "elevator", "proposed", "construction", "abandoned", "razed", "via_ferrata"})
+# Ways OSM maps as something other than a road that imagery or traces may show as one (a paved
+# path, a cycle track, a road being built, a runway): a suggestion along one is no missing road,
+# it is mapped (osmgap.conflate.otherways). Not steps, platforms or indoor ways, which sit beside
+# or across roads without looking like one, nor the unbuilt (proposed): a road seen where one is
+# only proposed has been built.
+OTHER_LINES: dict[str, frozenset[str]] = {
+    "highway": frozenset({"footway", "cycleway", "path", "bridleway", "trail", "construction", "raceway",
+                          "bus_guideway", "escape", "abandoned", "disused"}),
+    "aeroway": frozenset({"runway", "taxiway"}),
+    "leisure": frozenset({"track"}),
+}
+LIFECYCLE_KEYS = ("abandoned:highway", "disused:highway")  # a road out of use, mapped as such on purpose
 UNKNOWN_CLASS = "road"  # OSM's highway=road: a road whose class is not known
 _HIGHWAY_VALUE = re.compile(r"[a-z][a-z0-9_]*")  # the form of every highway=* value the OSM wiki documents
 
@@ -103,6 +115,19 @@ def road_class(value: object) -> str | None:
     """A ``highway`` value osmgap knows as a road class (any letter case), else None."""
     text = _given(value).lower()
     return text if text in ROAD_CLASSES else None
+
+
+def mapped_otherwise(tags: Mapping) -> str | None:
+    """What OSM maps a way as (``highway=footway``, ``aeroway=taxiway``, ``abandoned:highway``)
+    when it is no road but may look like one (OTHER_LINES, LIFECYCLE_KEYS); None for a road
+    (ROAD_CLASSES) and anything else."""
+    highway = tags.get("highway")
+    if highway in ROAD_CLASSES:
+        return None
+    for key, values in OTHER_LINES.items():
+        if tags.get(key) in values:
+            return f"{key}={tags[key]}"
+    return next((key for key in LIFECYCLE_KEYS if tags.get(key)), None)
 
 
 def line_class(value: object) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any, cast
 import numpy as np
 import osmium
 import shapely
-from osmium.filter import EntityFilter, IdFilter, TagFilter
+from osmium.filter import EntityFilter, IdFilter, KeyFilter, TagFilter
 from shapely.geometry import LineString, Point
 
 from osmgap.core.aoi import Aoi
@@ -35,7 +35,13 @@ from osmgap.core.datamodel import (  # why a road way could not be read whole: R
     WGS84,
     RoadNetwork,
 )
-from osmgap.core.osmtags import ROAD_CLASSES  # the one vocabulary; re-exported here
+from osmgap.core.osmtags import (  # ROAD_CLASSES: the one vocabulary, re-exported here
+    LIFECYCLE_KEYS,
+    OTHER_LINES,
+    ROAD_CLASSES,
+    mapped_otherwise,
+    way_level,
+)
 from osmgap.errors import InputError, one_line
 from osmgap.sources.osm_extent import Bounds, check_reaches_aoi, partial_cover_warning, union_bounds
 from osmgap.sources.osm_geojson import load_geojson
@@ -45,12 +51,14 @@ from osmgap.sources.osmways import (
     Lot,
     NodeTable,
     NodeTags,
+    OtherWay,
     Unreadable,
     Way,
     clip_lots,
     clip_to_aoi,
     known_line,
     near_aoi,
+    near_other_ways,
     road_network,
     unknown_stretches,
     why_missing,
@@ -143,7 +151,7 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
     ways (filtered in C++) with node locations; the second only the nodes of kept ways.
     """
     try:
-        read, unreadable = _scan_road_ways(path, aoi)
+        read, unreadable, others = _scan_road_ways(path, aoi)
         ways = clip_to_aoi(read, aoi)
         wanted = {n for w in ways for n in (w.node_ids or ()) if n > 0}  # a new node (negative id) is no OSM node
         nodes, node_tags = _scan_nodes(path, wanted) if wanted else ({}, {})
@@ -155,7 +163,8 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
         # truncated or unreadable input, and a coordinate such as lat="nan"
         raise InputError(path, f"cannot read OSM data ({one_line(exc)[:200]})") from None
     return road_network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=near_aoi(unreadable, aoi),
-                        warning=partial_cover_warning(path, aoi, declared), node_tags=node_tags)
+                        warning=partial_cover_warning(path, aoi, declared), node_tags=node_tags,
+                        others=near_other_ways(others, aoi))
 
 
 def _header_box(path: Path) -> Bounds | None:
@@ -183,25 +192,35 @@ def _road_extent(path: Path) -> Bounds | None:
     return union_bounds(boxes)
 
 
-def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable]]:
-    """Road ways whose bbox meets the AOI's bbox, geometry from the file's node locations; a way
+def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], list[OtherWay]]:
+    """Road ways whose bbox meets the AOI's bbox, geometry from the file's node locations, and in
+    the same pass the ways mapped as something else that may look like a road (footways, roads
+    under construction: RoadNetwork.other_ways; the line through their known nodes); a way
     with nodes the file lacks (an extract cut at its border, a broken file) is the line through
     its known nodes (it does connect them) and is also listed as unreadable, with where its
     unknown nodes may lie. Nodes with negative ids (not uploaded yet: a file JOSM saved) are
     located in a pass of their own, since osmium's location index holds positive ids only."""
-    road_filter = TagFilter(*(("highway", c) for c in sorted(ROAD_CLASSES)))
     processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
                  .with_locations()
                  .with_filter(EntityFilter(osmium.osm.WAY))
-                 .with_filter(road_filter))
+                 .with_filter(KeyFilter(*sorted({"highway", *OTHER_LINES, *LIFECYCLE_KEYS}))))
     reach = _reach(aoi)
     ways: list[Way] = []
     unreadable: list[Unreadable] = []
+    others: list[OtherWay] = []
     deferred: list[tuple[Way, np.ndarray]] = []  # ways with new (negative-id) nodes, located below
     for w in cast("Iterable[osmium.osm.Way]", processor):  # the entity filter passes ways only
+        road = w.tags.get("highway") in ROAD_CLASSES
+        what = None if road else mapped_otherwise(dict(w.tags))
+        if not road and what is None:
+            continue
         xy = np.array([(n.lon, n.lat) if n.location.valid() else (np.nan, np.nan) for n in w.nodes],
                       dtype=float).reshape(-1, 2)
-        if np.isnan(xy[:, 0]).any() and any(n.ref < 0 for n in w.nodes):
+        if what is not None:
+            known = xy[np.isfinite(xy).all(axis=1)]
+            if len(known) >= 2 and _bbox_overlaps(known, reach):
+                others.append(OtherWay(w.id, what, LineString(known), way_level(dict(w.tags))))
+        elif np.isnan(xy[:, 0]).any() and any(n.ref < 0 for n in w.nodes):
             deferred.append((_way_of(w), xy))
         elif _near(xy, reach):  # the Way (its tags, its node list) only for the ways near the AOI
             _keep_way(_way_of(w), xy, ways, unreadable)
@@ -213,7 +232,7 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable]]:
                     xy[i] = located[ref]
             if _near(xy, reach):
                 _keep_way(way, xy, ways, unreadable)
-    return ways, unreadable
+    return ways, unreadable, others
 
 
 def _way_of(w: osmium.osm.Way) -> Way:

@@ -3,7 +3,9 @@
 No node ids, so the RoadNetwork's ``nodes`` stays empty. Each line feature is a way classed by its
 ``highway`` (else ``type``) property and identified by ``osm_id``; a way whose geometry is empty,
 missing, not a line or has NaN coordinates is listed as unreadable, so no road is suggested where
-it may lie. ``amenity=parking`` polygons are the parking lots.
+it may lie. ``amenity=parking`` polygons are the parking lots. A line classed as something other
+than a road that may look like one (``highway=footway``, ``construction``: osmgap.core.osmtags.
+mapped_otherwise) is one of the RoadNetwork's ``other_ways``.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from osmgap.core.aoi import Aoi
 from osmgap.core.datamodel import NO_GEOMETRY, NOT_A_LINE, NOT_FINITE, RoadNetwork
 from osmgap.core.memory import collector_paused
-from osmgap.core.osmtags import ROAD_CLASSES
+from osmgap.core.osmtags import LEVEL_KEYS, ROAD_CLASSES, mapped_otherwise, way_level
 from osmgap.errors import InputError, one_line
 from osmgap.sources import osmways
 from osmgap.sources.osm_extent import check_reaches_aoi, union_bounds
@@ -40,16 +42,19 @@ def load_geojson(path: Path, aoi: Aoi) -> RoadNetwork:
         raise InputError(path, "GeoJSON holds no LineString or MultiLineString features")
     ways: list[osmways.Way] = []
     unreadable: list[osmways.Unreadable] = []
+    others: list[osmways.OtherWay] = []
     for i, f in way_features:
         read, problem = _way_from_feature(f, i, path)
         ways += read
         unreadable += [problem] if problem is not None else []
+        others += _other_ways(f) if not read and problem is None else []
     lots = [lot for lot in map(_lot_from_feature, features) if lot]
     clipped = osmways.clip_to_aoi(ways, aoi)
     if not clipped:  # an unmapped place, or the wrong file: where do the file's roads lie?
         check_reaches_aoi(path, aoi, union_bounds([w.geometry.bounds for w in ways if not w.geometry.is_empty]))
     return osmways.road_network(clipped, {}, source=str(path), fmt="geojson",
-                                lots=osmways.clip_lots(lots, aoi), unreadable=osmways.near_aoi(unreadable, aoi))
+                                lots=osmways.clip_lots(lots, aoi), unreadable=osmways.near_aoi(unreadable, aoi),
+                                others=osmways.near_other_ways(others, aoi))
 
 
 def _geojson_features(path: Path) -> list[dict[str, Any]]:
@@ -133,6 +138,23 @@ def _way_from_feature(feature: dict[str, Any], index: int,
     known = (shapely.geometrycollections([osmways.unknown_stretches(shapely.get_coordinates(p)) for p in parts])
              if reason == NOT_FINITE else geometry)
     return pieces, osmways.Unreadable(osm_id, reason, known)
+
+
+def _other_ways(feature: dict[str, Any]) -> list[osmways.OtherWay]:
+    """A line feature classed as something other than a road that may look like one, as the
+    lines through the finite vertices of its parts (none for any other feature)."""
+    _, value = _road_class(_properties(feature))
+    what = mapped_otherwise({"highway": value}) if value else None
+    osm_id = _parse_osm_id(_properties(feature).get("osm_id"))
+    if what is None or osm_id is None or not _is_line(feature.get("geometry")):
+        return []
+    try:
+        geometry = shape(feature["geometry"])
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, shapely.errors.ShapelyError):
+        return []
+    lines = [osmways.known_line(shapely.get_coordinates(part)) for part in _parts(geometry)]
+    level = way_level({k: str(v) for k, v in _properties(feature).items() if k in LEVEL_KEYS and v is not None})
+    return [osmways.OtherWay(osm_id, what, line, level) for line in lines if line is not None]
 
 
 def _parts(geometry: BaseGeometry) -> np.ndarray:

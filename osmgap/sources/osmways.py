@@ -23,6 +23,7 @@ from osmgap.core.aoi import Aoi
 from osmgap.core.datamodel import (
     CUT_AT_EDGE,
     MISSING_NODES,
+    OTHER_WAY_COLUMNS,
     PARKING_COLUMNS,
     UNREADABLE_COLUMNS,
     WAY_COLUMNS,
@@ -54,6 +55,26 @@ class Way:
     node_ids: list[int] | None
     tags: dict[str, str]
     geometry: BaseGeometry
+
+
+@dataclass(frozen=True)
+class OtherWay:
+    """A way mapped as something other than a road that may look like one
+    (osmgap.core.osmtags.mapped_otherwise); ``geometry`` is a WGS84 LineString."""
+
+    osm_id: int
+    what: str
+    geometry: LineString
+    level: int = 0  # osmgap.core.osmtags.way_level
+
+
+def near_other_ways(others: Sequence[OtherWay], aoi: Aoi) -> list[OtherWay]:
+    """The ways within UNREADABLE_REACH_DEG of the AOI (a suggestion at its edge may run along
+    one just outside), whole: only how near they run to a suggestion is read."""
+    if not others:
+        return []
+    near = shapely.dwithin(aoi.geometry, np.array([o.geometry for o in others], dtype=object), UNREADABLE_REACH_DEG)
+    return [o for o, keep in zip(others, near) if keep]
 
 
 @dataclass(frozen=True)
@@ -213,7 +234,7 @@ def _unreadable_warning(roads: RoadNetwork) -> str | None:
 
 def road_network(ways: list[Way], nodes: NodeTable, source: str, fmt: str,
                  lots: Sequence[Lot] = (), unreadable: Sequence[Unreadable] = (), warning: str | None = None,
-                 node_tags: NodeTags | None = None) -> RoadNetwork:
+                 node_tags: NodeTags | None = None, others: Sequence[OtherWay] = ()) -> RoadNetwork:
     """The RoadNetwork of clipped ways, lots and unreadable ways; ``nodes`` trimmed to the nodes
     the ways use. Unreadable ways and the source's ``warning`` (in its provenance too) are
     warned about here, once per source read."""
@@ -236,12 +257,18 @@ def road_network(ways: list[Way], nodes: NodeTable, source: str, fmt: str,
                             "reason": pd.Series([u.reason for u in unreadable], dtype=object)},
                            geometry=gpd.GeoSeries([u.geometry for u in unreadable], crs=WGS84))[
         [*UNREADABLE_COLUMNS, "geometry"]]
+    other = gpd.GeoDataFrame({"osm_id": pd.Series([o.osm_id for o in others], dtype="int64"),
+                              "what": pd.Series([o.what for o in others], dtype=object),
+                              "level": pd.Series([o.level for o in others], dtype="int64")},
+                             geometry=gpd.GeoSeries([o.geometry for o in others], crs=WGS84))[
+        [*OTHER_WAY_COLUMNS, "geometry"]]
     provenance = {"source": source, "format": fmt, "ways": len(frame), "parking_lots": len(parking),
+                  **({"other_ways": len(other)} if len(other) else {}),
                   **({"unreadable_ways": len(bad)} if len(bad) else {}), **({"warning": warning} if warning else {}),
                   **PROVENANCE_BASE}
     roads = RoadNetwork(ways=frame, nodes={k: v for k, v in nodes.items() if k in used},
                         node_tags={k: v for k, v in (node_tags or {}).items() if k in used},
-                        provenance=provenance, parking=parking, unreadable=bad)
+                        provenance=provenance, parking=parking, unreadable=bad, other_ways=other)
     for said in (_unreadable_warning(roads), warning):
         if said:
             log.warning(said)

@@ -22,9 +22,20 @@ from osmgap.core.aoi import Aoi
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
-from osmgap.core.osmtags import ROAD_CLASSES
+from osmgap.core.osmtags import LIFECYCLE_KEYS, OTHER_LINES, ROAD_CLASSES, mapped_otherwise, way_level
 from osmgap.errors import InputError, ServiceError, one_line
-from osmgap.sources.osmways import Lot, NodeTable, NodeTags, Way, clip_lots, clip_to_aoi, polygon_of_rings, road_network
+from osmgap.sources.osmways import (
+    Lot,
+    NodeTable,
+    NodeTags,
+    OtherWay,
+    Way,
+    clip_lots,
+    clip_to_aoi,
+    near_other_ways,
+    polygon_of_rings,
+    road_network,
+)
 
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
 OVERPASS_SPEC = "overpass"
@@ -39,12 +50,16 @@ DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/overpass")
 
 def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
     """Overpass QL for the road ways and parking lots (ways and multipolygon relations) in the
-    AOI's bbox, with their members, nodes and versions."""
+    AOI's bbox, with their members, nodes and versions, and the ways mapped as something other
+    than a road that may look like one (osmgap.core.osmtags.mapped_otherwise)."""
     minx, miny, maxx, maxy = aoi.bounds
     classes = "|".join(sorted(ROAD_CLASSES))
     bbox = f"({miny:.7f},{minx:.7f},{maxy:.7f},{maxx:.7f})"
+    others = "".join(f' way["{key}"~"^({"|".join(sorted(values))})$"]{bbox};\n' for key, values in OTHER_LINES.items())
+    others += "".join(f' way["{key}"]{bbox};\n' for key in LIFECYCLE_KEYS)
     return (f"[out:json][timeout:{timeout_s}];\n"
             f'(way["highway"~"^({classes})$"]{bbox};\n'
+            f"{others}"
             f' way["amenity"="parking"]{bbox};\n'
             f' relation["amenity"="parking"]["type"="multipolygon"]{bbox};);\n'
             "(._;>;);\nout meta;\n")
@@ -65,12 +80,12 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
     if roads is None:
         raw, roads = _query_with_retries(url, query)
         write_bytes_atomic(cache, raw)  # only an answer whose roads were built: a bad one is asked again
-    ways, nodes, lots, node_tags = roads
+    ways, nodes, lots, node_tags, others = roads
     return road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
-                        node_tags=node_tags)
+                        node_tags=node_tags, others=near_other_ways(others, aoi))
 
 
-Roads = tuple[list[Way], NodeTable, list[Lot], NodeTags]
+Roads = tuple[list[Way], NodeTable, list[Lot], NodeTags, list[OtherWay]]
 
 
 def _read_cached(cache: Path) -> Roads | None:
@@ -89,7 +104,7 @@ def _roads_of(raw: bytes) -> Roads:
     result = _parse_overpass(raw)
     try:
         ways, nodes, node_tags = _ways_from_overpass(result)
-        return ways, nodes, _lots_from_overpass(result), node_tags
+        return ways, nodes, _lots_from_overpass(result), node_tags, _other_ways_from_overpass(result)
     except (TypeError, KeyError, AttributeError, ArithmeticError) as exc:
         raise ValueError(f"not an Overpass answer ({type(exc).__name__}: {one_line(exc)[:100]})") from None
 
@@ -185,6 +200,24 @@ def _ways_from_overpass(result: overpy.Result) -> tuple[list[Way], NodeTable, No
                          node_ids=[n.id for n in way_nodes], tags=tags,
                          geometry=LineString([nodes[n.id][1:] for n in way_nodes])))
     return ways, nodes, node_tags
+
+
+def _other_ways_from_overpass(result: overpy.Result) -> list[OtherWay]:
+    """The ways mapped as something other than a road (osmgap.core.osmtags.mapped_otherwise),
+    each the line through those of its nodes the answer holds."""
+    others: list[OtherWay] = []
+    for way in result.ways:
+        tags = dict(way.tags)
+        what = mapped_otherwise(tags)
+        if what is None:
+            continue
+        try:
+            xy = [(float(n.lon), float(n.lat)) for n in way.get_nodes(resolve_missing=False)]
+        except opx.DataIncomplete:
+            continue  # only how near it runs to a suggestion is read: a way without nodes says nothing
+        if len(xy) >= 2:
+            others.append(OtherWay(way.id, what, LineString(xy), way_level(tags)))
+    return others
 
 
 def _lots_from_overpass(result: overpy.Result) -> list[Lot]:

@@ -41,6 +41,11 @@ def summary_lines(summary: dict[str, Any], out: Path) -> list[str]:
                      f"(or look at {out / 'overview.png'}).")
     else:
         lines.append("Nothing suggested: " + _why_nothing(summary, seen))
+    if otherwise := summary.get("conflation", {}).get("mapped_otherwise"):
+        n = sum(otherwise.values())
+        tags = ", ".join(f"{tag} {count}" for tag, count in sorted(otherwise.items(), key=lambda kv: -kv[1]))
+        lines.append(f"Left out: {n} road{'' if n == 1 else 's'} along ways OSM maps as something other than a "
+                     f"road ({tags}): mapped, not missing.")
     if "demonstration" in summary:
         demo = summary["demonstration"]
         lines.append(f"This is a demonstration: {len(demo['removed_osm_ids'])} OSM ways ({demo['removed_km']:.2f} km: "

@@ -99,8 +99,9 @@ def test_ids_survive_sub_metre_changes(extract, request):
                            if s.geometry.geom_type == "LineString")
     assert changed <= ALLOWED_CHANGES[extract] * matched
     # snapped-coordinate ids fare worse under the same wobble (measured: Kotka 25 of 334,
-    # Helsinki 51 of 896): the experiment does catch the failure it is meant to
-    assert old_changed >= 0.04 * matched and old_changed > 1.5 * changed
+    # Helsinki 51 of 896; 32 of 878 since stop 48 leaves out roads along mapped footways): the
+    # experiment does catch the failure it is meant to
+    assert old_changed >= 0.03 * matched and old_changed > 1.5 * changed
 
 
 def test_ranks_and_fallback_anchor():

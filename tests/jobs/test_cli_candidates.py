@@ -15,6 +15,7 @@ import osmium
 import pytest
 import shapely
 from PIL import Image
+from shapely.geometry import LineString
 
 from osmgap.cli import main
 from tests.cli import osmgap_cli
@@ -136,6 +137,30 @@ def test_a_cooperative_task_is_joined_to_the_nodes_its_ends_land_on(run_pbf, inp
     existing = {(round(lon, 7), round(lat, 7)) for _, new, _, lon, lat, _ in nodes if not new}
     assert not [n for n in nodes if n[1] and (round(n[3], 7), round(n[4], 7)) in existing]  # no duplicate node
     assert all(referrers >= 2 for _, new, _, _, _, referrers in nodes if not new)  # a junction with the map
+
+
+def test_a_detection_source_that_sees_paths_suggests_only_the_missing_roads(data, kotka, inputs, tmp_path):
+    """A road source without classes (ML detections) also holds Kotka's real cycleways, footways
+    and paths, which OSM maps but not as roads: each came back as a "missing road" (140, 10 km,
+    for the 3 deleted ways). Now only the deleted ways are suggested, and the rest is counted."""
+    lines = [LineString([(n.lon, n.lat) for n in w.nodes])
+             for w in osmium.FileProcessor(str(data / "osm" / "kotka.osm.pbf")).with_locations()
+             .with_filter(osmium.filter.KeyFilter("highway"))
+             if w.is_way() and len(w.nodes) > 1 and all(n.location.valid() for n in w.nodes)]
+    detections = tmp_path / "detections.geojson"
+    gpd.GeoDataFrame(geometry=lines, crs="EPSG:4326").to_file(detections, driver="GeoJSON")
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(inputs["osm"]), "--candidates", str(detections),
+                      "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    left_out = summary["conflation"]["mapped_otherwise"]
+    assert left_out["highway=cycleway"] >= 50 and left_out["highway=footway"] >= 10
+    assert "along ways OSM maps as something other than a road" in proc.stdout
+    deleted = kotka.ways[kotka.ways["osm_id"].isin(DELETED)].to_crs("EPSG:3067").geometry.union_all().buffer(5)
+    feats = json.loads((out / "suggestions.geojson").read_text())["features"]
+    suggested = gpd.GeoDataFrame.from_features(feats, crs="EPSG:4326").to_crs("EPSG:3067")
+    assert len(suggested) >= 2 and all(deleted.intersection(g).length >= 0.8 * g.length for g in suggested.geometry)
 
 
 def test_without_node_ids_the_fixme_names_the_way(inputs, tmp_path):

@@ -16,11 +16,13 @@ import osmium
 import overpy
 import overpy.exception as opx
 import pytest
+import shapely
 from shapely.geometry import LineString, Polygon
 
 from osmgap.core.aoi import Aoi, load_aoi
 from osmgap.core.datamodel import PARKING_COLUMNS, WAY_COLUMNS, RoadNetwork
 from osmgap.errors import InputError, ServiceError
+from osmgap.core.osmtags import OTHER_LINES
 from osmgap.sources import osm, osm_geojson, overpass
 from osmgap.sources.osm import ROAD_CLASSES, load_osm
 from osmgap.sources.overpass import overpass_cache_path, overpass_query
@@ -83,6 +85,20 @@ def test_only_road_classes_and_no_footways(loaded):
     footways = {i for i, (hw, _, _) in ref.items() if hw == "footway"}
     assert footways, "the AOI should contain footways for this test to mean anything"
     assert not footways & set(net.ways.osm_id)
+
+
+def test_ways_mapped_as_something_else_are_other_ways(loaded):
+    """Footways, cycleways, paths and roads under construction are no roads, but a road source
+    may show them as roads: they are kept apart (RoadNetwork.other_ways), as the file has them."""
+    net, ref, aoi, _ = loaded
+    others = {i: hw for i, (hw, _, _) in ref.items() if hw in OTHER_LINES["highway"]}
+    assert {hw for hw in others.values()} >= {"footway"}
+    loaded = dict(zip(net.other_ways.osm_id, net.other_ways.what))
+    assert {i: loaded.get(i) for i in others} == {i: f"highway={hw}" for i, hw in others.items()}
+    assert all(shapely.dwithin(aoi.geometry, g, 0.001) for g in net.other_ways.geometry)  # and those just outside
+    assert not set(loaded) & set(net.ways.osm_id)
+    assert not {i for i, (hw, _, _) in ref.items() if hw == "steps"} & set(loaded)
+    assert all(g.equals_exact(ref[i][1], 0) for i, g in zip(net.other_ways.osm_id, net.other_ways.geometry) if i in ref)
 
 
 def test_schema(loaded):
@@ -264,7 +280,9 @@ def test_overpass_query_asks_for_roads_with_meta():
     query = overpass_query(load_aoi(OVERPASS_BBOX))
     assert "out meta" in query and "(._;>;);" in query
     assert "37.8035000,-122.3040000,37.8085000,-122.2975000" in query  # s,w,n,e
-    assert "residential" in query and "footway" not in query
+    roads = query.split(";")[1]  # the road ways' line: footways are asked for only as other ways
+    assert "residential" in roads and "footway" not in roads
+    assert 'way["highway"~"^(abandoned|bridleway|bus_guideway|construction|cycleway|disused|escape|footway|path|' in query
 
 
 def test_overpass_retries_with_backoff_then_caches(tmp_path: Path, monkeypatch):
@@ -450,6 +468,48 @@ def test_overpass_parking_lots_from_cache(tmp_path: Path, data: Path, no_network
     way_lot, rel_lot = (net.parking.geometry[(net.parking.osm_type == t) & (net.parking.osm_id == i)].iloc[0]
                         for t, i in (("way", surface), ("relation", 1)))
     assert way_lot.area > 0 and way_lot.symmetric_difference(rel_lot).area < 1e-6 * way_lot.area
+
+
+def test_overpass_other_ways_from_cache(tmp_path: Path, data: Path, no_network):
+    """The recorded answer plus West Oakland's real footways and cycleway with their nodes, as
+    Overpass returns them: other ways, not roads."""
+    doc = json.loads(OVERPASS_FIXTURE.read_text(encoding="utf-8"))
+    paths = {w.id: ([n.ref for n in w.nodes], dict(w.tags))
+             for w in osmium.FileProcessor(str(data / "osm" / "west-oakland.osm"), osmium.osm.WAY)
+             if w.tags.get("highway") in ("footway", "cycleway")}
+    wanted = {n for refs, _ in paths.values() for n in refs}
+    nodes = {n.id: (n.location.lon, n.location.lat)
+             for n in osmium.FileProcessor(str(data / "osm" / "west-oakland.osm"), osmium.osm.NODE) if n.id in wanted}
+    doc["elements"] += [{"type": "node", "id": i, "lon": lon, "lat": lat, "version": 1} for i, (lon, lat) in nodes.items()]
+    doc["elements"] += [{"type": "way", "id": i, "nodes": refs, "tags": tags, "version": 1}
+                        for i, (refs, tags) in paths.items()]
+    aoi = load_aoi(OVERPASS_BBOX)
+    cache = overpass_cache_path(overpass_query(aoi), tmp_path)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(doc))
+    net = load_osm("overpass", aoi, cache_dir=tmp_path)
+    assert sorted(net.ways.osm_id) == sorted(_fixture_elements()[1])  # footways are no roads
+    near = {i for i, (refs, _) in paths.items()
+            if shapely.dwithin(aoi.geometry, LineString([nodes[n] for n in refs]), 0.001)}
+    assert near and dict(zip(net.other_ways.osm_id, net.other_ways.what)) == {
+        i: f"highway={paths[i][1]['highway']}" for i in near}
+
+
+def test_geojson_other_ways(kotka, tmp_path: Path):
+    """An OSM GeoJSON export's cycleways and footways are other ways; a feature of another kind
+    (steps) is neither a road nor one of them."""
+    aoi = load_aoi("26.9300,60.5200,26.9699,60.5400")
+    path = _geojson(tmp_path, "kotka.geojson", [
+        {"type": "Feature", "properties": {"osm_id": int(r.osm_id), "highway": "residential"},
+         "geometry": shapely.geometry.mapping(r.geometry)} for r in kotka.ways.itertuples()][:20] + [
+        {"type": "Feature", "properties": {"osm_id": int(r.osm_id), "highway": r.what.split("=")[1]},
+         "geometry": shapely.geometry.mapping(r.geometry)} for r in kotka.other_ways.itertuples()] + [
+        {"type": "Feature", "properties": {"osm_id": 1, "highway": "steps"},
+         "geometry": shapely.geometry.mapping(kotka.other_ways.geometry.iloc[0])}])
+    net = load_osm(str(path), aoi)
+    assert len(net.ways.osm_id.unique()) == 20 and 1 not in set(net.other_ways.osm_id)
+    assert sorted(zip(net.other_ways.osm_id, net.other_ways.what)) == sorted(
+        zip(kotka.other_ways.osm_id, kotka.other_ways.what))
 
 
 # --- ways osmgap cannot read whole (RoadNetwork.unreadable) ---------------------------------

@@ -1,0 +1,71 @@
+"""New roads that run along a way OSM maps as something else: mapped, not missing.
+
+Why: OSM's roads are read by class (osmgap.core.osmtags.ROAD_CLASSES), so a paved footway, a
+cycle track, a road still tagged ``highway=construction`` or a taxiway is absent from the roads
+conflation compares with, while imagery and traces show it as a road. Suggested as a missing
+road, it sends a mapper to draw a duplicate of a mapped way (JOSM's validator: crossing or
+overlapping ways; MapRoulette: "already fixed"). What the way should be tagged is the mapper's
+call on the ground, not the model's: osmgap says nothing there and counts what it left out.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from osmgap.core.aoi import reproject
+from osmgap.core.datamodel import WGS84
+
+SAMPLE_STEP_M = 2.0  # spacing of the points along a suggestion at which the share is measured
+HEADING_STEP_M = 1.0  # half the stretch of a line whose direction is read at a point
+
+
+def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.GeoDataFrame, crs: object, reach_m: float,
+                     min_share: float, max_angle_deg: float) -> list[str | None]:
+    """Per line: what OSM maps it as (``highway=footway``, the most common along it) when at least
+    ``min_share`` of its length lies within ``reach_m`` of ``others`` (RoadNetwork.other_ways)
+    running the same way (within ``max_angle_deg``: a footway crossing a road covers a short
+    road's length too) on its level (``levels``, osmgap.core.osmtags.way_level: a road in a tunnel
+    under a sidewalk is no sidewalk; a line on the surface also meets the bridges above it, which
+    imagery sees from above; None for evidence that cannot tell levels: every level), else None.
+    Measured in the metric ``crs``."""
+    out: list[str | None] = [None] * len(lines_wgs84)
+    if not lines_wgs84 or not len(others):
+        return out
+    lines = reproject(np.asarray(lines_wgs84, dtype=object), WGS84, crs)
+    ways = reproject(np.asarray(others.geometry.values, dtype=object), WGS84, crs)
+    what = others["what"].to_numpy(object)
+    level = others["level"].to_numpy(np.int64)
+    tree = shapely.STRtree(ways)
+    near = tree.query(lines, predicate="dwithin", distance=reach_m)
+    for i in np.unique(near[0]):
+        line = lines[i]
+        n = max(2, int(np.ceil(line.length / SAMPLE_STEP_M)) + 1)
+        points = shapely.line_interpolate_point(line, np.linspace(0.0, line.length, n))
+        hits = near[1][near[0] == i]
+        if levels is not None:
+            hits = hits[(level[hits] == levels[i]) | ((levels[i] == 0) & (level[hits] > 0))]
+        if not len(hits):
+            continue
+        point, way = shapely.STRtree(ways[hits]).query_nearest(points, max_distance=reach_m, all_matches=False)
+        along = _angle_deg(_heading(np.full(len(point), line, dtype=object), points[point]),
+                           _heading(ways[hits[way]], points[point])) <= max_angle_deg
+        if len(np.unique(point[along])) >= min_share * n:
+            out[int(i)] = Counter(what[hits[way[along]]]).most_common(1)[0][0]
+    return out
+
+
+def _heading(lines: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Per (line, point): the direction (radians) of the line where the point projects on it."""
+    at = shapely.line_locate_point(lines, points)
+    a = shapely.get_coordinates(shapely.line_interpolate_point(lines, at - HEADING_STEP_M))
+    b = shapely.get_coordinates(shapely.line_interpolate_point(lines, at + HEADING_STEP_M))
+    return np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The angle between two undirected headings, 0..90 degrees."""
+    d = np.abs(np.degrees(a - b)) % 180.0
+    return np.minimum(d, 180.0 - d)
