@@ -60,8 +60,9 @@ def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.Ge
 def _heading(lines: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Per (line, point): the direction (radians) of the line where the point projects on it."""
     at = shapely.line_locate_point(lines, points)
-    a = shapely.get_coordinates(shapely.line_interpolate_point(lines, at - HEADING_STEP_M))
-    b = shapely.get_coordinates(shapely.line_interpolate_point(lines, at + HEADING_STEP_M))
+    length = shapely.length(lines)  # a negative distance would be read from the line's far end
+    a = shapely.get_coordinates(shapely.line_interpolate_point(lines, np.clip(at - HEADING_STEP_M, 0.0, length)))
+    b = shapely.get_coordinates(shapely.line_interpolate_point(lines, np.clip(at + HEADING_STEP_M, 0.0, length)))
     return np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
 
 
