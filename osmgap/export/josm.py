@@ -42,7 +42,7 @@ from shapely.geometry import LineString
 
 from osmgap import __version__
 from osmgap.core.atomic import write_bytes_atomic
-from osmgap.core.datamodel import Suggestion
+from osmgap.core.datamodel import CONFIDENCE_ASSUMED, Suggestion
 from osmgap.core.osmtags import (
     MAX_TAG_LEN,
     clean_text,
@@ -112,7 +112,9 @@ def fixme_text(suggestion: Suggestion, graph_ids: bool = False) -> str:
     levelled road lines it came from must be checked for (osmgap.export.josm.level_check)."""
     phrase = NEW_GEOMETRY_KINDS.get(suggestion.kind, suggestion.kind.replace("_", " "))
     check = level_check(level_tags(suggestion.level_tags)) or "check imagery"
-    text = f"osmgap: {phrase}, {check} (confidence {suggestion.confidence:.2f})"
+    said = ("no confidence given by its source" if suggestion.evidence.get("confidence_source") == CONFIDENCE_ASSUMED
+            else f"confidence {suggestion.confidence:.2f}")
+    text = f"osmgap: {phrase}, {check} ({said})"
     loose = [j for j in suggestion.joins if j.node_id is None]
     if loose:
         way = "the road of graph edge" if graph_ids else "way"

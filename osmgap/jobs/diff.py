@@ -25,7 +25,7 @@ from osmgap.conflate.conflate import NEW_ROAD_KINDS, Conflation, Evidence, confl
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, load_aoi, reproject
 from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_atomic
-from osmgap.core.datamodel import WGS84, RoadNetwork
+from osmgap.core.datamodel import CONFIDENCE_ASSUMED, WGS84, RoadNetwork
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.jsontext import strict_json
 from osmgap.core.memory import (
@@ -225,6 +225,9 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
         # the Python work of writing: one core is left to that work, the rest compress
         early.start(threads=max(1, usable_cores() - 1))
         suggestions = result.suggestions
+        if frame is not None and frame.attrs.get("confidence_column") is None:
+            for s in suggestions:  # every line of the source counted the same made-up figure
+                s.evidence["confidence_source"] = CONFIDENCE_ASSUMED
         if run.carriageways:  # a carriageway the GPS ridge already drew is not suggested twice
             from osmgap.gps.carriageways import not_suggested  # GPS runs only: see TYPE_CHECKING above
 
@@ -422,6 +425,7 @@ def _candidate_evidence(req: DiffRequest, aoi: Aoi, frame: Any, imagery: AnyImag
             grid_over(bounds, aoi.metric_crs, max(1.0, side / OVERVIEW_SIDE_PX)))
     info: dict[str, Any] = {"evidence": "candidates",
                             "candidates": {"path": str(req.candidates), "lines": len(frame),
+                                           "confidence_column": frame.attrs.get("confidence_column"),
                                            "edges": graph.number_of_edges(),
                                            "km": round(graph_length_m(graph) / 1000, 3)}}
     if imagery is not None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from osmgap.core.datamodel import CONFIDENCE_ASSUMED
 from osmgap.errors import InputError
 
 MAX_TASKS_PER_CHALLENGE = 50_000  # maproulette-backend config maxTasksPerChallenge
@@ -47,6 +48,9 @@ INTROS = {
     None: "osmgap finds a road here that OpenStreetMap does not have: about {{length_m}} m long, "
           "confidence {{confidence}}.",
 }
+# A candidates run whose source gives no confidence: every task would show the same assumed figure.
+UNSCORED_INTRO = ("The road data {{evidence_source}} has a road here that OpenStreetMap does not have: about "
+                  "{{length_m}} m long (the data gives no confidence of its own).")
 FOUND_ON = {"imagery": "on imagery", "candidates": "in another road source", "gps": "in GPS traces",
             None: "in its evidence"}
 # Optional pieces: each is kept only when every task fills all of its tags.
@@ -81,6 +85,9 @@ def default_instruction(evidence: str | None, tasks: list[dict[str, Any]]) -> st
         return [p for p in pieces if all(all(_fills(t, name) for name in placeholders(p)) for t in tasks)]
 
     intro = INTROS[evidence] if kept([INTROS[evidence]]) else INTROS[None]
+    if evidence == "candidates" and tasks and kept([UNSCORED_INTRO]) and all(
+            (t.get("properties") or {}).get("evidence_confidence_source") == CONFIDENCE_ASSUMED for t in tasks):
+        intro = UNSCORED_INTRO
     gps = kept([GPS_PIECE])
     imagery = kept(IMAGERY_PIECES)
     check = f"{CHECK} (imagery of this run: {', '.join(imagery)})." if imagery else f"{CHECK}."

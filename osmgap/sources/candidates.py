@@ -65,7 +65,9 @@ Reader = Callable[[Path, Aoi], gpd.GeoDataFrame]
 
 
 def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gpd.GeoDataFrame:
-    """Candidate road lines inside ``aoi``: WGS84 LineStrings with ``confidence`` and ``highway``."""
+    """Candidate road lines inside ``aoi``: WGS84 LineStrings with ``confidence`` and ``highway``;
+    ``attrs["confidence_column"]`` names the source's column the confidences came from, None when
+    it has none and every line got ``default_confidence``."""
     path = Path(path)
     read = _reader(path)
     if not (path.is_file() or (path.is_dir() and read is read_overture)):
@@ -86,7 +88,8 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     lines = _to_wgs84(lines, path)
     dropped: Counter = Counter()
     highway = _highway(lines, path, dropped)
-    out = gpd.GeoDataFrame({"confidence": _confidence(lines, default_confidence, path, dropped),
+    confidence, column = _confidence(lines, default_confidence, path, dropped)
+    out = gpd.GeoDataFrame({"confidence": confidence,
                             "highway": highway, **_level_columns(lines, dropped)},
                            geometry=lines.geometry.values, crs=WGS84)
     out = out[pd.notna(highway)].explode(index_parts=False).reset_index(drop=True)
@@ -100,6 +103,7 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     if len(clipped) == 0:
         raise InputError(path, "no candidate road line lies inside the AOI")
     warn_dropped(path, dropped)
+    clipped.attrs["confidence_column"] = column
     return clipped
 
 
@@ -188,13 +192,14 @@ def _given(value: Any) -> Any:
     return None if np.ndim(value) == 0 and bool(pd.isna(value)) else value
 
 
-def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path, dropped: Counter) -> np.ndarray:
-    """The source's own confidence/score, as 0-1; a percentage scale is recognised. A value that
-    is no finite number gets ``default`` and is counted in ``dropped``."""
+def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path, dropped: Counter) -> tuple[np.ndarray, str | None]:
+    """The source's own confidence/score, as 0-1, and its column (None: the source has none, and
+    every line gets ``default``); a percentage scale is recognised. A value that is no finite
+    number gets ``default`` and is counted in ``dropped``."""
     columns = {c.lower(): c for c in frame.columns}
     name = next((columns[c] for c in CONFIDENCE_COLUMNS if c in columns), None)
     if name is None:
-        return np.full(len(frame), default, float)
+        return np.full(len(frame), default, float), None
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
     given = np.asarray([_given(v) is not None and str(v).strip() != "" for v in frame[name].astype(object)], bool)
     dropped["confidence"] += int((given & ~np.isfinite(values)).sum())
@@ -203,7 +208,7 @@ def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path, dropped: Co
         raise InputError(path, f"'{name}' values must lie in 0-1 (or 0-100), got {finite.min():g}..{finite.max():g}")
     if len(finite) and finite.max() > 1:
         values = values / 100.0
-    return np.where(np.isfinite(values), values, default)
+    return np.where(np.isfinite(values), values, default), name
 
 
 def _level_columns(frame: gpd.GeoDataFrame, dropped: Counter) -> dict[str, np.ndarray]:

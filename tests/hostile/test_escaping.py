@@ -56,7 +56,9 @@ INJECTION = "yes;highway=motorway;name=Injected Name;fixme=ok to upload"
 MARKERS = (b"Injected", b"ok to upload", b"motorway", b"Name")  # none may reach an output file
 PARIS_DELETED = (27236016, 27746679)
 LEVEL = ("tunnel", "bridge", "layer")
-EVIDENCE = {"evidence_unexplained_m", "evidence_beside_osm_share", "evidence_parking_aisle", "evidence_source"}
+EVIDENCE = {"evidence_unexplained_m", "evidence_beside_osm_share", "evidence_parking_aisle", "evidence_source",
+            "evidence_confidence_source"}
+ENDS = {"first_node", "last_node"}  # the existing OSM node an end lands on: a number or nothing
 CORE = {"id", "kind", "length_m", "confidence", "highway", "priority", "routing_impact", "attachments"}
 IMAGERY = {"imagery_licence", "imagery_attribution", "imagery_date", "warning"}
 
@@ -285,8 +287,9 @@ def test_hostile_values_and_texts_give_only_osmgaps_tags(runs, key):
             == sorted(t["highway"] for t in ways)
         for f in features:
             props = f["properties"]
-            assert set(props) - EVIDENCE - IMAGERY == CORE | set(case.level) or "attachments" not in props
-            assert set(props) <= CORE | EVIDENCE | IMAGERY | set(case.level)
+            assert set(props) - EVIDENCE - IMAGERY - ENDS == CORE | set(case.level) or "attachments" not in props
+            assert set(props) <= CORE | EVIDENCE | IMAGERY | ENDS | set(case.level)
+            assert all(type(props[k]) is int and props[k] > 0 for k in ENDS & set(props))
             assert {k: props[k] for k in LEVEL if k in props} == case.level
     for name in ("suggestions.osm", "suggestions.geojson", "maproulette.geojson"):
         data = (run.out / name).read_bytes()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import osmium
@@ -99,6 +100,37 @@ def test_candidates_tasks_carry_no_imagery_so_the_instruction_names_none(fake, c
     assert "imagery_attribution" not in properties and properties["evidence_source"] == "kotka.osm.pbf"
     assert publish(fake, candidates_run) == 0
     assert "imagery_attribution" not in fake.challenge_named(CHALLENGE)["instruction"]
+
+
+def _fixmes(out: Path) -> list[str]:
+    return [t.get("v") for t in ET.fromstring((out / "suggestions.osm").read_bytes()).iter("tag") if t.get("k") == "fixme"]
+
+
+def test_a_source_without_confidence_is_not_shown_one_as_if_measured(fake, candidates_run):
+    """Every line of a source without a confidence column counts the default 0.75; every task,
+    the instruction and each way's fixme said "confidence 0.75" as if something had measured it."""
+    assert json.loads((candidates_run / "summary.json").read_text())["candidates"]["confidence_column"] is None
+    features = json.loads((candidates_run / "suggestions.geojson").read_text())["features"]
+    assert features and all(f["properties"]["evidence_confidence_source"] == "assumed" for f in features)
+    fixmes = _fixmes(candidates_run)
+    assert fixmes and all("no confidence given by its source" in f and "confidence 0." not in f for f in fixmes)
+    assert publish(fake, candidates_run) == 0
+    instruction = fake.challenge_named(CHALLENGE)["instruction"]
+    assert "{{confidence}}" not in instruction and "gives no confidence of its own" in instruction
+
+
+def test_a_source_with_a_score_column_is_shown_its_confidence(fake, candidates_run, kotka, tmp_path):
+    scored = tmp_path / "scored.geojson"
+    kotka.ways[["highway", "geometry"]].assign(score=90).to_file(scored, driver="GeoJSON")  # a percentage
+    out = tmp_path / "ws" / "scored"
+    edited = candidates_run.parent.parent / "kotka-edited.osm.pbf"
+    assert main(["diff", "--aoi", KOTKA_BBOX, "--osm", str(edited), "--candidates", str(scored), "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["candidates"]["confidence_column"] == "score"
+    features = json.loads((out / "suggestions.geojson").read_text())["features"]
+    assert features and not any("evidence_confidence_source" in f["properties"] for f in features)
+    assert all("(confidence 0.90)" in f for f in _fixmes(out))
+    assert publish(fake, out) == 0
+    assert "confidence {{confidence}}" in fake.challenge_named(CHALLENGE)["instruction"]
 
 
 def test_gps_tasks_name_the_trips_along_them_when_every_task_has_them(fake, gps_run):
