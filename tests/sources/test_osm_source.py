@@ -21,8 +21,8 @@ from shapely.geometry import LineString, Polygon
 
 from osmgap.core.aoi import Aoi, load_aoi
 from osmgap.core.datamodel import PARKING_COLUMNS, WAY_COLUMNS, RoadNetwork
-from osmgap.errors import InputError, ServiceError
 from osmgap.core.osmtags import OTHER_LINES
+from osmgap.errors import InputError, ServiceError
 from osmgap.sources import osm, osm_geojson, overpass
 from osmgap.sources.osm import ROAD_CLASSES, load_osm
 from osmgap.sources.overpass import overpass_cache_path, overpass_query
