@@ -13,7 +13,7 @@ from importlib import import_module
 
 from osmgap import __version__
 from osmgap.core.precision import forced_fp32
-from osmgap.errors import InputError, ServiceError
+from osmgap.errors import EXIT_BUSY, Busy, InputError, ServiceError
 from osmgap.tools.options import OneLineParser  # its verbs' parsers too: errors on one line
 
 VERBS = ("diff", "train", "pretrain", "publish", "sync", "report", "run", "scan", "eval", "change")
@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except ServiceError as exc:
         print(f"osmgap: error: {exc}", file=sys.stderr)
         return 1
+    except Busy as exc:
+        print(f"osmgap: another osmgap run is writing the same state ({exc}); nothing done", file=sys.stderr)
+        return EXIT_BUSY
     except KeyboardInterrupt:
         print("osmgap: interrupted", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Errors that the CLI turns into exit codes.
 
 An ``InputError`` is the user's to fix (exit 2); a ``ServiceError`` is a server's failure (exit 1);
-anything else is a bug in osmgap (exit 1).
+``Busy``: another run holds the state (exit 3); anything else is a bug in osmgap (exit 1).
 Its message is one line that names the file and the problem.
 """
 from __future__ import annotations
@@ -34,6 +34,14 @@ class ServiceError(Exception):
 
     def __reduce__(self) -> tuple[type[ServiceError], tuple[str, str]]:
         return ServiceError, (self.service, self.problem)
+
+
+EXIT_BUSY = 3  # Busy's exit code: cron tells "skipped, another run is on" from a failure
+
+
+class Busy(Exception):
+    """Another osmgap process holds the lock of the state this run would write (exit 3: nothing
+    done, nothing wrong; osmgap.workspace.lock)."""
 
 
 def one_line(exc: BaseException) -> str:

@@ -29,9 +29,11 @@ from osmgap.tools.options import (
     non_negative_int,
     number,
     positive_float,
+    state_locked,
 )
 
 if TYPE_CHECKING:
+    from osmgap.jobs.diff import DiffRequest
     from osmgap.sources.xyz import XyzOptions
 
 HELP = "find roads missing from OSM in an area"
@@ -131,8 +133,7 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check(args)
-    from osmgap.jobs.diff import DiffRequest, ImageryLicence, record_diff, run_diff
-    from osmgap.workspace.store import check_aoi, check_state
+    from osmgap.jobs.diff import DiffRequest, ImageryLicence
 
     if args.gps_columns:  # the GPS reader imports numba (0.27 s): only for runs with traces
         from osmgap.sources.gps import parse_column_mapping
@@ -152,8 +153,17 @@ def run(args: argparse.Namespace) -> int:
         state=args.state,
     )
     if args.state:  # refused before any work; the file itself is created only once the run has succeeded
+        from osmgap.workspace.store import check_aoi, check_state
+
         check_state(args.state, writable=True)
         check_aoi(args.state, args.aoi, args.name)  # a name the state keeps for another area
+    with state_locked(args.state):  # a publish or another diff of the state waits its turn (exit 3)
+        return _diff(req, args)
+
+
+def _diff(req: DiffRequest, args: argparse.Namespace) -> int:
+    from osmgap.jobs.diff import record_diff, run_diff
+
     summary = run_diff(req)
     from osmgap.tools.summary_lines import summary_lines
 

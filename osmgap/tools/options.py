@@ -11,7 +11,8 @@ import argparse
 import difflib
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
@@ -266,6 +267,21 @@ def state_path(args: argparse.Namespace) -> Path:
     from osmgap.workspace.store import default_state_path
 
     return Path(args.state or default_state_path(args.out))
+
+
+@contextmanager
+def state_locked(state: Path | None) -> Iterator[None]:
+    """Hold the lock of the state a verb writes (osmgap.workspace.lock) for the block: Busy (exit
+    3) while another osmgap process holds it. No lock when ``state`` is None (nothing written) or
+    its folder takes no lock file: a state this user may only read is not written either (report
+    still makes its pages from one)."""
+    from osmgap.workspace.lock import exclusive, lockable, state_lock_path
+
+    if state is None or not lockable(state_lock_path(state)):
+        yield
+        return
+    with exclusive(state_lock_path(state)):
+        yield
 
 
 def open_store(args: argparse.Namespace, *, create: bool = True) -> Store:

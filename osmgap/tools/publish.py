@@ -24,6 +24,7 @@ from osmgap.tools.options import (
     number,
     open_store,
     positive_int,
+    state_locked,
     state_path,
 )
 
@@ -63,6 +64,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with state_locked(None if args.dry_run else state_path(args)):  # a dry run writes no state
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from osmgap.maproulette.publish import check_project, plan_publish
     from osmgap.workspace.outputs import read_outputs
     from osmgap.workspace.tracking import record_run

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from osmgap.core.atomic import check_output_file, write_files_atomic
 from osmgap.errors import InputError
-from osmgap.tools.options import add_basemap_argument, add_workspace_arguments, open_store, state_path
+from osmgap.tools.options import add_basemap_argument, add_workspace_arguments, open_store, state_locked, state_path
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with state_locked(state_path(args)):  # it notes the report's time in the state
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from osmgap.core.aoi import is_bbox
     from osmgap.export.report import gather, render_html, render_markdown
     from osmgap.workspace.outputs import read_outputs

@@ -11,13 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from osmgap.errors import InputError, ServiceError
+from osmgap.errors import EXIT_BUSY, InputError, ServiceError
 from osmgap.tools.options import non_negative_float
 from osmgap.tools.taskfile import load_task
 from osmgap.workspace.lock import Busy, exclusive
 
 HELP = "run a task file (tasks/NAME.toml): diff, sync, publish, report, under a lock"
-EXIT_BUSY = 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,6 +14,8 @@ from osmgap.tools.options import (
     call_maproulette,
     make_client,
     open_store,
+    state_locked,
+    state_path,
 )
 
 HELP = "read MapRoulette task statuses into the state"
@@ -25,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with state_locked(None if args.dry_run else state_path(args)):  # a dry run writes no state
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from osmgap.maproulette.sync import sync_statuses
     from osmgap.workspace.outputs import read_outputs
 

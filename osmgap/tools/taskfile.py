@@ -27,6 +27,7 @@ from typing import Any
 import tomllib
 
 from osmgap.errors import InputError
+from osmgap.workspace.lock import state_lock_path
 
 STEPS = ("diff", "sync", "publish", "report")
 TOP_KEYS = {"name", "schedule", "root", "state", *STEPS}
@@ -60,7 +61,7 @@ class TaskSpec:
 
     @property
     def lock(self) -> Path:
-        return self.state.with_name(self.state.name + ".lock")
+        return state_lock_path(self.state)
 
     def steps(self) -> list[tuple[str, argparse.Namespace]]:
         """(verb, parsed arguments) in run order; sync and publish only with a [publish] table."""

@@ -43,6 +43,7 @@ from osmgap.sources.imagery import check_resolution
 from osmgap.sources.overpass import load_overpass, overpass_cache_path, overpass_query
 from osmgap.sources.xyz import TileFetcher, XyzOptions
 from tests.fake_maproulette import EXTRACT_COLUMNS, FakeMapRoulette
+from tests.hostile.test_arguments import snapshot
 from tests.loopback import LoopbackServer
 from tests.sample_outputs import sample_ways, write_outputs
 
@@ -101,10 +102,6 @@ def publish(fake, out: Path, *extra: str) -> int:
 
 def sync(fake, out: Path, *extra: str) -> int:
     return main(["sync", "--out", str(out), "--api-url", fake.url, *extra])
-
-
-def snapshot(d: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(d)): (p.read_bytes() if p.is_file() else None) for p in sorted(d.rglob("*"))}
 
 
 def no_key_anywhere(*texts: str, folder: Path | None = None) -> None:
