@@ -22,7 +22,7 @@ from typing import Any, cast
 import numpy as np
 import osmium
 import shapely
-from osmium.filter import EntityFilter, IdFilter, KeyFilter, TagFilter
+from osmium.filter import EntityFilter, IdFilter, TagFilter
 from shapely.geometry import LineString, Point
 
 from osmgap.core.aoi import Aoi
@@ -36,6 +36,7 @@ from osmgap.core.datamodel import (  # why a road way could not be read whole: R
     RoadNetwork,
 )
 from osmgap.core.osmtags import (  # ROAD_CLASSES: the one vocabulary, re-exported here
+    LEVEL_KEYS,
     LIFECYCLE_KEYS,
     OTHER_LINES,
     ROAD_CLASSES,
@@ -203,24 +204,19 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
     processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
                  .with_locations()
                  .with_filter(EntityFilter(osmium.osm.WAY))
-                 .with_filter(KeyFilter(*sorted({"highway", *OTHER_LINES, *LIFECYCLE_KEYS}))))
+                 .with_filter(TagFilter(*_ROAD_OR_OTHER_TAGS)))
     reach = _reach(aoi)
     ways: list[Way] = []
     unreadable: list[Unreadable] = []
     others: list[OtherWay] = []
     deferred: list[tuple[Way, np.ndarray]] = []  # ways with new (negative-id) nodes, located below
     for w in cast("Iterable[osmium.osm.Way]", processor):  # the entity filter passes ways only
-        road = w.tags.get("highway") in ROAD_CLASSES
-        what = None if road else mapped_otherwise(dict(w.tags))
-        if not road and what is None:
+        if w.tags.get("highway") not in ROAD_CLASSES:
+            _keep_other(w, reach, others)
             continue
         xy = np.array([(n.lon, n.lat) if n.location.valid() else (np.nan, np.nan) for n in w.nodes],
                       dtype=float).reshape(-1, 2)
-        if what is not None:
-            known = xy[np.isfinite(xy).all(axis=1)]
-            if len(known) >= 2 and _bbox_overlaps(known, reach):
-                others.append(OtherWay(w.id, what, LineString(known), way_level(dict(w.tags))))
-        elif np.isnan(xy[:, 0]).any() and any(n.ref < 0 for n in w.nodes):
+        if np.isnan(xy[:, 0]).any() and any(n.ref < 0 for n in w.nodes):
             deferred.append((_way_of(w), xy))
         elif _near(xy, reach):  # the Way (its tags, its node list) only for the ways near the AOI
             _keep_way(_way_of(w), xy, ways, unreadable)
@@ -233,6 +229,37 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
             if _near(xy, reach):
                 _keep_way(way, xy, ways, unreadable)
     return ways, unreadable, others
+
+
+# The (key, value) pairs of a road or another way (osmgap.core.osmtags.mapped_otherwise), so that
+# osmium's C++ filter passes no other way to Python (every footway of a city is read; its parks' are not)
+_ROAD_OR_OTHER_TAGS = sorted({("highway", c) for c in ROAD_CLASSES}
+                             | {(key, value) for key, values in OTHER_LINES.items() for value in values}
+                             | {(key, c) for key in LIFECYCLE_KEYS for c in ROAD_CLASSES})
+
+
+def _keep_other(w: osmium.osm.Way, reach: tuple[float, float, float, float], others: list[OtherWay]) -> None:
+    """Add ``w`` to ``others`` when it is mapped as something other than a road and lies near the
+    AOI: its line made by osmium in C++ (a city has more footways than roads), or through its
+    known nodes where the file lacks some."""
+    tags = {key: w.tags[key] for key in _OTHER_KEYS if key in w.tags}  # not all of a way's tags: slow in Python
+    what = mapped_otherwise(tags)
+    if what is None:
+        return
+    try:
+        line = shapely.from_wkb(_WKB.create_linestring(w, osmium.geom.use_nodes.ALL))
+    except (RuntimeError, osmium.InvalidLocationError):  # nodes the file lacks (cut at its edge): the known ones
+        known = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
+        if len(known) < 2:
+            return
+        line = LineString(known)
+    minx, miny, maxx, maxy = line.bounds
+    if minx <= reach[2] and maxx >= reach[0] and miny <= reach[3] and maxy >= reach[1]:
+        others.append(OtherWay(w.id, what, line, way_level(tags)))
+
+
+_WKB = osmium.geom.WKBFactory()
+_OTHER_KEYS = ("highway", *OTHER_LINES, *LIFECYCLE_KEYS, *LEVEL_KEYS)  # what mapped_otherwise and way_level read
 
 
 def _way_of(w: osmium.osm.Way) -> Way:
