@@ -45,15 +45,8 @@ def josm_validate(osm_path: Path, out_dir: Path, timeout_s: float = 300) -> list
     out_dir.mkdir(parents=True, exist_ok=True)
     out = (out_dir / f"{osm_path.stem}.josm-validation.geojson").resolve()
     out.unlink(missing_ok=True)  # JOSM appends to an output it cannot delete
-    with tempfile.TemporaryDirectory(prefix="josm-home-") as home:
-        cmd = ["java", "-Djava.awt.headless=true", f"-Duser.home={home}",
-               f"-Djosm.home={home}/josm", "-jar", str(JOSM_JAR), "validate", "--language=en",
-               "-i", str(osm_path), "-o", str(out)]
-        env = {**os.environ, "HOME": home, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, env=env, cwd=home)
-        except subprocess.TimeoutExpired as e:
-            raise JosmError(f"JOSM validate of {osm_path} ran past {timeout_s} s") from e
+    proc = _java(["-jar", str(JOSM_JAR), "validate", "--language=en", "-i", str(osm_path), "-o", str(out)],
+                 timeout_s, f"JOSM validate of {osm_path}")
     stdout = proc.stdout.decode("utf-8", "replace")
     stderr = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0 or LOAD_FAILED in stdout + stderr or not out.is_file():
@@ -68,14 +61,8 @@ def josm_merge(data_osm: Path, changes: list[Path], timeout_s: float = 300) -> d
     if not josm_available():
         raise JosmError(f"JOSM not installed at {JOSM_JAR} (scripts/setup.sh --test installs it)")
     source = Path(__file__).with_name("JosmMerge.java")
-    with tempfile.TemporaryDirectory(prefix="josm-home-") as home:
-        cmd = ["java", "-Djava.awt.headless=true", f"-Duser.home={home}", f"-Djosm.home={home}/josm",
-               "-cp", str(JOSM_JAR), str(source), str(Path(data_osm).resolve()), *(str(Path(c).resolve()) for c in changes)]
-        env = {**os.environ, "HOME": home, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, env=env, cwd=home)
-        except subprocess.TimeoutExpired as e:
-            raise JosmError(f"JOSM merge of {len(changes)} osmChange file(s) ran past {timeout_s} s") from e
+    proc = _java(["-cp", str(JOSM_JAR), str(source), str(Path(data_osm).resolve()),
+                  *(str(Path(c).resolve()) for c in changes)], timeout_s, f"JOSM merge of {len(changes)} osmChange file(s)")
     stdout = proc.stdout.decode("utf-8", "replace")
     lines = [line for line in stdout.splitlines() if line.startswith(("conflicts ", "way ", "node "))]
     if proc.returncode != 0 or not lines or not lines[0].startswith("conflicts "):
@@ -94,6 +81,17 @@ def josm_merge(data_osm: Path, changes: list[Path], timeout_s: float = 300) -> d
                                        None if lon == "-" else float(lon), None if lat == "-" else float(lat),
                                        int(referrers)))
     return result
+
+
+def _java(args: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess:
+    """``java ARGS`` headless, with a throwaway home (no preferences in or out), English, UTF-8."""
+    with tempfile.TemporaryDirectory(prefix="josm-home-") as home:
+        cmd = ["java", "-Djava.awt.headless=true", f"-Duser.home={home}", f"-Djosm.home={home}/josm", *args]
+        env = {**os.environ, "HOME": home, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+        try:
+            return subprocess.run(cmd, capture_output=True, timeout=timeout_s, env=env, cwd=home)
+        except subprocess.TimeoutExpired as e:
+            raise JosmError(f"{what} ran past {timeout_s} s") from e
 
 
 def parse_validator_output(data: bytes) -> list[dict]:

@@ -436,6 +436,15 @@ def test_parking_lots_from_geojson(kotka, tmp_path: Path):
     assert sorted(net.parking.osm_id) == sorted(kotka.parking.osm_id)
 
 
+def _from_answer(doc: dict, tmp_path: Path) -> RoadNetwork:
+    """The OSM that Overpass's answer ``doc`` gives for the recorded AOI, read from the cache."""
+    aoi = load_aoi(OVERPASS_BBOX)
+    cache = overpass_cache_path(overpass_query(aoi), tmp_path)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(doc))
+    return load_osm("overpass", aoi, cache_dir=tmp_path)
+
+
 def test_overpass_query_asks_for_parking_lots():
     query = overpass_query(load_aoi(OVERPASS_BBOX))
     assert 'way["amenity"="parking"]' in query and 'relation["amenity"="parking"]["type"="multipolygon"]' in query
@@ -457,11 +466,7 @@ def test_overpass_parking_lots_from_cache(tmp_path: Path, data: Path, no_network
     doc["elements"].append({"type": "relation", "id": 1, "version": 1,
                             "members": [{"type": "way", "ref": surface, "role": "outer"}],
                             "tags": {"type": "multipolygon", "amenity": "parking"}})
-    aoi = load_aoi(OVERPASS_BBOX)
-    cache = overpass_cache_path(overpass_query(aoi), tmp_path)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(doc))
-    net = load_osm("overpass", aoi, cache_dir=tmp_path)
+    net = _from_answer(doc, tmp_path)
     assert sorted(net.ways.osm_id) == sorted(_fixture_elements()[1])  # lots are no roads
     assert sorted(zip(net.parking.osm_type, net.parking.osm_id)) == sorted(
         [("way", i) for i in lots] + [("relation", 1)])
@@ -483,14 +488,10 @@ def test_overpass_other_ways_from_cache(tmp_path: Path, data: Path, no_network):
     doc["elements"] += [{"type": "node", "id": i, "lon": lon, "lat": lat, "version": 1} for i, (lon, lat) in nodes.items()]
     doc["elements"] += [{"type": "way", "id": i, "nodes": refs, "tags": tags, "version": 1}
                         for i, (refs, tags) in paths.items()]
-    aoi = load_aoi(OVERPASS_BBOX)
-    cache = overpass_cache_path(overpass_query(aoi), tmp_path)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(doc))
-    net = load_osm("overpass", aoi, cache_dir=tmp_path)
+    net = _from_answer(doc, tmp_path)
     assert sorted(net.ways.osm_id) == sorted(_fixture_elements()[1])  # footways are no roads
     near = {i for i, (refs, _) in paths.items()
-            if shapely.dwithin(aoi.geometry, LineString([nodes[n] for n in refs]), 0.001)}
+            if shapely.dwithin(load_aoi(OVERPASS_BBOX).geometry, LineString([nodes[n] for n in refs]), 0.001)}
     assert near and dict(zip(net.other_ways.osm_id, net.other_ways.what)) == {
         i: f"highway={paths[i][1]['highway']}" for i in near}
 

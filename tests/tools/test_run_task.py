@@ -17,7 +17,7 @@ from shapely.geometry import shape
 from osmgap.workspace.store import Store
 from osmgap.workspace.tracking import TWIN_REASON
 from tests.chromium import dump_dom
-from tests.cli import osmgap_cli
+from tests.cli import held_lock, osmgap_cli
 from tests.conftest import PROJECT
 from tests.export.test_report import Dom
 from tests.fake_maproulette import FakeMapRoulette
@@ -127,20 +127,11 @@ def test_a_second_run_of_the_same_workspace_does_nothing_while_one_holds_the_loc
     task = write_task(ws, None)
     lock = ws / "out" / "osmgap.sqlite.lock"
     lock.parent.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, sys, time\n"
-        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\nos.write(fd, b'pid %d (test holder)' % os.getpid())\n"
-        "print('locked', flush=True)\ntime.sleep(120)\n")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with held_lock(lock):
         busy = osmgap("run", str(task), env={"HOME": str(tmp_path / "home")})
         assert busy.returncode == 3, busy.stdout + busy.stderr
         assert "another run is in progress" in busy.stdout and "test holder" in busy.stdout
         assert not (ws / "out" / "paris-1447").exists() and not (ws / "out" / "osmgap.sqlite").exists()
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_run_holds_the_lock_while_it_works_and_frees_it_after(tmp_path):

@@ -6,38 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import osmium
 import pytest
 
-from tests.cli import osmgap_cli
+from tests.cli import held_lock, osmgap_cli
 from tests.fake_maproulette import FakeMapRoulette
 
 pytestmark = pytest.mark.slow
 
 BBOX = "26.9300,60.5200,26.9699,60.5400"
 DELETED = (62061739, 369836409, 75553162)
-
-
-@contextmanager
-def held(lock: Path) -> Iterator[None]:
-    """Another process holding ``lock`` for the block."""
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, time\n"
-        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\nos.write(fd, b'pid %d (test holder)' % os.getpid())\n"
-        "print('locked', flush=True)\ntime.sleep(120)\n")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -72,7 +52,7 @@ def test_every_verb_that_writes_the_state_waits_for_the_one_holding_it(workspace
                  "sync": ["sync", "--out", str(ws / "out"), *mr],
                  "publish": ["publish", "--out", str(ws / "out"), "--challenge", "osmgap test", "--project", "1",
                              *mr]}
-        with held(ws / "osmgap.sqlite.lock"):
+        with held_lock(ws / "osmgap.sqlite.lock"):
             for verb, args in verbs.items():
                 busy = osmgap_cli(*args, env=env)
                 assert busy.returncode == 3, (verb, busy.stdout + busy.stderr)
