@@ -32,9 +32,6 @@ CUT_AT_EDGE = "cut at the edge of the extract"  # only nodes past its first/last
 NO_GEOMETRY = "no geometry"
 NOT_FINITE = "NaN or infinite coordinates"
 NOT_A_LINE = "not a line"
-# Suggestion.evidence["confidence_source"] where the road source gives no confidence of its own and
-# every line counted ConflateParams.default_confidence: a figure nobody measured, said as such.
-CONFIDENCE_ASSUMED = "assumed"
 
 
 def no_parking() -> gpd.GeoDataFrame:

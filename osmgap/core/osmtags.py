@@ -51,6 +51,10 @@ OTHER_LINES: dict[str, frozenset[str]] = {
     "leisure": frozenset({"track"}),
 }
 LIFECYCLE_KEYS = ("abandoned:highway", "disused:highway")  # a road out of use, mapped as such on purpose
+# Suggestion.evidence["confidence_source"] where the road source gives no confidence of its own and
+# every line counted ConflateParams.default_confidence: a figure nobody measured, said as such in
+# the fixme, the GeoJSON and the MapRoulette instruction.
+CONFIDENCE_ASSUMED = "assumed"
 UNKNOWN_CLASS = "road"  # OSM's highway=road: a road whose class is not known
 _HIGHWAY_VALUE = re.compile(r"[a-z][a-z0-9_]*")  # the form of every highway=* value the OSM wiki documents
 

@@ -42,8 +42,9 @@ from shapely.geometry import LineString
 
 from osmgap import __version__
 from osmgap.core.atomic import write_bytes_atomic
-from osmgap.core.datamodel import CONFIDENCE_ASSUMED, Suggestion
+from osmgap.core.datamodel import Suggestion
 from osmgap.core.osmtags import (
+    CONFIDENCE_ASSUMED,
     MAX_TAG_LEN,
     clean_text,
     comment_text,

@@ -25,7 +25,7 @@ from osmgap.conflate.conflate import NEW_ROAD_KINDS, Conflation, Evidence, confl
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, load_aoi, reproject
 from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_atomic
-from osmgap.core.datamodel import CONFIDENCE_ASSUMED, WGS84, RoadNetwork
+from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.jsontext import strict_json
 from osmgap.core.memory import (
@@ -37,6 +37,7 @@ from osmgap.core.memory import (
     return_freed_memory,
     trim_heap,
 )
+from osmgap.core.osmtags import CONFIDENCE_ASSUMED
 from osmgap.core.threads import usable_cores
 from osmgap.errors import InputError
 from osmgap.export.overview import render_overview

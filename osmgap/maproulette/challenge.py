@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from osmgap.core.datamodel import CONFIDENCE_ASSUMED
+from osmgap.core.osmtags import CONFIDENCE_ASSUMED
 from osmgap.errors import InputError
 
 MAX_TASKS_PER_CHALLENGE = 50_000  # maproulette-backend config maxTasksPerChallenge
