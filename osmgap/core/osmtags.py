@@ -50,7 +50,7 @@ OTHER_LINES: dict[str, frozenset[str]] = {
     "aeroway": frozenset({"runway", "taxiway"}),
     "leisure": frozenset({"track"}),
 }
-LIFECYCLE_KEYS = ("abandoned:highway", "disused:highway")  # a road out of use, mapped as such on purpose
+LIFECYCLE_KEYS = ("abandoned:highway", "disused:highway")  # a road out of use (a road class), mapped so on purpose
 # Suggestion.evidence["confidence_source"] where the road source gives no confidence of its own and
 # every line counted ConflateParams.default_confidence: a figure nobody measured, said as such in
 # the fixme, the GeoJSON and the MapRoulette instruction.
@@ -131,7 +131,7 @@ def mapped_otherwise(tags: Mapping) -> str | None:
     for key, values in OTHER_LINES.items():
         if tags.get(key) in values:
             return f"{key}={tags[key]}"
-    return next((key for key in LIFECYCLE_KEYS if tags.get(key)), None)
+    return next((key for key in LIFECYCLE_KEYS if tags.get(key) in ROAD_CLASSES), None)
 
 
 def line_class(value: object) -> str | None:

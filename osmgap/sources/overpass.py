@@ -56,7 +56,7 @@ def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
     classes = "|".join(sorted(ROAD_CLASSES))
     bbox = f"({miny:.7f},{minx:.7f},{maxy:.7f},{maxx:.7f})"
     others = "".join(f' way["{key}"~"^({"|".join(sorted(values))})$"]{bbox};\n' for key, values in OTHER_LINES.items())
-    others += "".join(f' way["{key}"]{bbox};\n' for key in LIFECYCLE_KEYS)
+    others += "".join(f' way["{key}"~"^({classes})$"]{bbox};\n' for key in LIFECYCLE_KEYS)
     return (f"[out:json][timeout:{timeout_s}];\n"
             f'(way["highway"~"^({classes})$"]{bbox};\n'
             f"{others}"
