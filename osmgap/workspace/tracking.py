@@ -82,6 +82,9 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
         store.check_area(aoi, area)
     crs = _metric_crs(area, outputs.features)
     osm_corridor = _corridor(osm_ways, crs, tolerance_m)
+    # OSM as the last run saw it: a gap that its roads already "covered" (a short link between two
+    # ways lies within their corridor) was reported all the same, so its going is no mapper's doing
+    before = _corridor(_saved_osm(store, aoi), crs, tolerance_m) if osm_corridor is not None else None
     with store.transaction():
         record = RunRecord(store.add_run(aoi, time, str(outputs.out_dir.resolve()), outputs.summary_sha256,
                                          outputs.summary))
@@ -98,8 +101,8 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
             line = reproject(shape(json.loads(row["geometry"])), WGS84, crs)
             if area_metric is not None and not line.intersects(area_metric):
                 continue  # outside what this run looked at: no news about it
-            covered = osm_corridor is not None and (_longest_outside(line, osm_corridor) < min_length_m
-                                                    if line.length else line.within(osm_corridor))
+            covered = (_covered(line, osm_corridor, min_length_m)
+                       and not (before is not None and _covered(line, before, min_length_m)))
             if not covered and seen_metric is not None and _along_area(line, seen_metric) < SEEN_FRACTION:
                 continue  # no imagery there this time: not seen, so not "no longer detected" either
             store.change(aoi, row["id"], time, StatusChange(
@@ -211,6 +214,23 @@ def _corridor(osm_ways: gpd.GeoDataFrame | None, crs: Any, tolerance_m: float) -
 
 def _lines(rows: Iterable[Any], crs: Any) -> list[tuple[str, BaseGeometry]]:
     return [(r["id"], reproject(shape(json.loads(r["geometry"])), WGS84, crs)) for r in rows]
+
+
+def _saved_osm(store: Store, aoi: str) -> gpd.GeoDataFrame | None:
+    """The OSM roads the state kept for ``aoi`` at its last run (None: none kept)."""
+    row = store.aoi(aoi)
+    features = json.loads(row["osm"]).get("features") if row is not None and row["osm"] else None
+    return gpd.GeoDataFrame.from_features(features, crs=WGS84) if features else None
+
+
+def _covered(line: BaseGeometry, corridor: BaseGeometry | None, min_length_m: float) -> bool:
+    """Whether OSM's ``corridor`` leaves no piece of ``line`` a diff could still report, nor half
+    of a line shorter than that (which any corridor, even none, would "cover" otherwise)."""
+    if corridor is None:
+        return False
+    if not line.length:
+        return bool(line.within(corridor))
+    return _longest_outside(line, corridor) < min(min_length_m, line.length / 2)
 
 
 def _longest_outside(line: BaseGeometry, zone: BaseGeometry) -> float:

@@ -171,3 +171,27 @@ def test_a_gap_where_this_run_had_no_imagery_is_not_called_fixed(store, ways, tm
     assert _status(store, week1, 0)["reason"] == "no longer detected"
     assert all(_status(store, week1, i)["status"] == "open" for i in unseen)
     assert rec.counts["fixed"] == 4 - len(unseen)
+
+
+def test_a_short_gap_between_unchanged_ways_is_not_called_covered_by_osm(store, ways, tmp_path, monkeypatch):
+    """A missing link of 15-25 m lies within the corridor of the ways it joins, so a week in which
+    it was not seen again called it "covered by OSM" though OSM had not changed; where OSM did
+    change under it, it still is."""
+    from shapely.ops import substring
+
+    from osmgap.core.aoi import load_aoi, reproject
+    from tests.sample_outputs import SAMPLE_AOI
+
+    aoi = load_aoi(str(SAMPLE_AOI))
+
+    def stub(way: dict, osm_id: int) -> dict:  # its middle 20 m, as a suggestion of its own
+        metric = aoi.to_metric(shape(way["geometry"]))
+        half = metric.length / 2
+        piece = reproject(substring(metric, half - 10.0, half + 10.0), aoi.metric_crs, "EPSG:4326")
+        return {**way, "geometry": mapping(piece), "properties": {**way["properties"], "osm_id": osm_id}}
+
+    kept, mapped = stub(ways[5], 900000001), stub(ways[0], 900000002)
+    week1, _ = _run(store, tmp_path, "w1", [kept, mapped], ways[1:], monkeypatch, "2025-01-06T04:00:00Z")
+    _run(store, tmp_path, "w2", [], ways, monkeypatch, "2025-01-13T04:00:00Z")  # way 0 mapped; way 5 as before
+    assert (_status(store, week1, 0)["status"], _status(store, week1, 0)["reason"]) == ("fixed", "no longer detected")
+    assert (_status(store, week1, 1)["status"], _status(store, week1, 1)["reason"]) == ("fixed", "covered by OSM")
