@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -37,6 +38,8 @@ class Faults:
     truncate: int = 0  # the first N tiles are cut short (Content-Length says more)
     corrupt: bool = False  # every tile is a broken image (consistent Content-Length)
     echo: int = 0  # the first N requests get 503 with a page quoting the requested URL, as CDNs' do
+    no_imagery: Callable[[int, int, int], bool] | None = None  # (z, x, y): the server has no such tile,
+    no_tile: str = "404"  # and says so as: 404, 204, "transparent" PNG, "one-colour" PNG, "bing" (a header)
 
 
 @dataclass
@@ -124,6 +127,8 @@ class TileServer:
                     z, x, y = (int(p.split(".")[0]) for p in self.path.strip("/").split("/")[-3:])
                 except ValueError:
                     return self._send(400, b"bad path")
+                if f.no_imagery is not None and f.no_imagery(z, x, y):
+                    return self._no_tile(f.no_tile)
                 if server._src.closed:  # a slow answer outliving its test: nobody is waiting
                     self.close_connection = True
                     return None
@@ -140,6 +145,21 @@ class TileServer:
                     self.close_connection = True
                     return
                 self._send(200, body)
+
+            def _no_tile(self, form: str) -> None:
+                """"No imagery here", in each of the ways real servers say it."""
+                if form in ("404", "204"):
+                    return self._send(int(form), b"" if form == "204" else b"no tile")
+                pixels = np.zeros((TILE_PX, TILE_PX, 4), np.uint8)  # transparent
+                if form == "one-colour":
+                    pixels[:] = (204, 204, 204, 255)
+                elif form == "bing":  # a camera glyph on grey, with Bing's header
+                    pixels[:] = (230, 230, 230, 255)
+                    pixels[96:160, 80:176, :3] = 120
+                buf = io.BytesIO()
+                Image.fromarray(pixels).save(buf, format="PNG")
+                headers = {"X-VE-Tile-Info": "no-tile"} if form == "bing" else {}
+                return self._send(200, buf.getvalue(), headers)
 
             def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)

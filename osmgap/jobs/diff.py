@@ -58,7 +58,14 @@ from osmgap.sources.imagery import (
 )
 from osmgap.sources.osm import load_osm
 from osmgap.sources.sample import Demonstration, find_sample
-from osmgap.sources.xyz import AnyImagery, XyzOptions, imagery_name, open_window_reader, open_xyz
+from osmgap.sources.xyz import (
+    AnyImagery,
+    XyzOptions,
+    imagery_name,
+    measure_any_coverage,
+    open_window_reader,
+    open_xyz,
+)
 from osmgap.workspace.outputs import RUN_OUTPUTS, read_outputs
 from osmgap.workspace.store import Store
 from osmgap.workspace.tracking import RunRecord, record_run, stable_ids
@@ -183,9 +190,8 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
     started = time.perf_counter()
     with timer("inputs"):
         aoi, imagery_path, osm_spec, licence = resolve_sources(req)
-        imagery = (open_xyz(req.xyz, aoi.geometry) if req.xyz else
-                   open_imagery(imagery_path, req.bands) if imagery_path else None)
-        coverage = measure_coverage(imagery, aoi) if isinstance(imagery, Imagery) else None
+        imagery = _open_any_imagery(req, aoi, imagery_path)
+        coverage = _imagery_coverage(req, aoi, imagery)
         frame = load_candidates(req.candidates, aoi, req.conflate.default_confidence) if req.candidates else None
         if req.gps:
             from osmgap.sources.gps import GpsSource, load_traces  # GPS runs only: see TYPE_CHECKING above
@@ -290,6 +296,24 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
     return summary
 
 
+def _open_any_imagery(req: DiffRequest, aoi: Aoi, imagery_path: str | None) -> AnyImagery | None:
+    """The run's imagery: a tile server (``--xyz``), a file, or none."""
+    if req.xyz:
+        return open_xyz(req.xyz, aoi.geometry)
+    return open_imagery(imagery_path, req.bands) if imagery_path else None
+
+
+def _imagery_coverage(req: DiffRequest, aoi: Aoi, imagery: AnyImagery | None) -> Coverage | None:
+    """Where the imagery has usable pixels over the AOI: a file's is measured whenever it is given
+    (a blank one is refused), a tile server's only when its imagery is the evidence (measuring
+    fetches every tile under the AOI; under candidates it is only drawn)."""
+    if isinstance(imagery, Imagery):
+        return measure_coverage(imagery, aoi)
+    if imagery is not None and req.candidates is None:
+        return measure_any_coverage(imagery, aoi)
+    return None
+
+
 def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[dict[str, Any], list[str]]:
     """The summary's area actually analysed and share of the AOI the imagery covers (usable pixels),
     and the warnings about the inputs (a repaired AOI, imagery coarser than the model's or covering
@@ -303,7 +327,8 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
     if imagery_evidence and cast(Coverage, coverage).aoi_share < COVERAGE_WARN_SHARE:
         assert coverage is not None and run.imagery is not None  # both set for imagery evidence
         warnings.append(f"WARNING: {imagery_name(run.imagery, whole_path=True)}: the imagery covers only {coverage.aoi_share:.0%} of the AOI "
-                        f"({coverage.area_km2:.3g} of {aoi_km2:.3g} km2: the rest is outside it, nodata or NaN); "
+                        f"({coverage.area_km2:.3g} of {aoi_km2:.3g} km2: the rest is outside it, nodata, NaN or "
+                        "where the tile server has no imagery); "
                         "no road was looked for in the rest")
         log.warning(warnings[-1])
     return covered, warnings
@@ -485,9 +510,9 @@ def record_diff(req: DiffRequest, state: Path) -> RunRecord:
     demonstration = demonstration_for(req)
     if demonstration is not None:  # the OSM the run was diffed against, as the run saw it
         roads, _ = demonstration.apply(roads)
-    seen_area = None  # imagery evidence from a file: where it had usable pixels (a tile server's: all of it)
-    if imagery_path is not None and req.candidates is None and req.xyz is None:
-        seen_area = measure_coverage(open_imagery(imagery_path, req.bands), aoi).area_wgs84
+    # imagery evidence: where the file or the tile server had usable pixels (None: the whole AOI)
+    coverage = _imagery_coverage(req, aoi, _open_any_imagery(req, aoi, imagery_path)) if not req.candidates else None
+    seen_area = coverage.area_wgs84 if coverage is not None else None
     with Store(state) as store:
         return record_run(store, read_outputs(req.out), area=aoi.geometry, osm_ways=roads.ways,
                           tolerance_m=req.conflate.tolerance_m, min_length_m=req.conflate.min_length_m,

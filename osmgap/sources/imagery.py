@@ -287,8 +287,16 @@ def measure_coverage(imagery: Imagery, aoi: Aoi) -> Coverage:
     if values.shape[1] >= MIN_BLANK_PX and (values.min(axis=1) == values.max(axis=1)).all():
         raise InputError(imagery.path, f"no usable imagery over the AOI: every pixel there holds the same value "
                                        f"({', '.join(f'{v:g}' for v in values[:, 0])}), a blank image")
+    return coverage_of(valid, transform, crs, aoi)
+
+
+def coverage_of(valid: np.ndarray, transform: Affine, crs: Any, aoi: Aoi) -> Coverage:
+    """The Coverage of ``aoi`` by the usable cells of ``valid`` (a mask on ``transform`` in ``crs``):
+    how both an image file's and a tile server's coverage are measured."""
+    if not valid.any():
+        return Coverage(shapely.Polygon(), 0.0, 0.0)
     shown = _polygons(aoi.geometry.intersection(reproject(_valid_outline(valid, transform), crs, "EPSG:4326")))
-    shown_km2 = aoi.to_metric(shown).area / 1e6
+    shown_km2 = aoi.to_metric(shown).area / 1e6 if not shown.is_empty else 0.0
     return Coverage(shown, min(1.0, shown_km2 / aoi.area_km2()), shown_km2)
 
 

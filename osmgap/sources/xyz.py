@@ -8,6 +8,13 @@ limit on concurrent requests, and osmgap's one HTTP client and retry policy (osm
 its User-Agent, capped and jittered backoff on timeouts, 429, 5xx, truncated or undecodable
 tiles, ``Retry-After`` honoured), and a one-line InputError on 401/403/404 or another status
 (a wrong URL or key is not going to fix itself) or when the retries run out.
+
+Servers cover only part of the world. Past the tile under the AOI's centre (which tells a wrong
+URL: a 404 there is an error), a tile the server says it does not have (404, 204, Bing's
+``X-VE-Tile-Info: no-tile``), a transparent part of a tile and a tile of one colour (the "no
+imagery here" placeholder some servers send) are no coverage: no evidence, and measured before the
+run (:func:`measure_xyz_coverage`) so that conflation and the weekly state look only where the
+server showed imagery, as they do for an image file's nodata.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from affine import Affine
@@ -31,6 +38,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from osmgap.core.aoi import Aoi
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.grid import Grid
 from osmgap.core.http import (
@@ -46,7 +54,7 @@ from osmgap.core.http import (
     url_secrets,
 )
 from osmgap.errors import InputError, ServiceError
-from osmgap.sources.imagery import Imagery, WindowReader, warp_window
+from osmgap.sources.imagery import Coverage, Imagery, WindowReader, coverage_of, measure_coverage, warp_window
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 HALF_WORLD_M = 20037508.342789244
@@ -56,6 +64,9 @@ MAX_TILE_BYTES = 32 * 2**20
 MAX_TILE_PX = 1024  # a side: tile servers send 256 or 512 (1024 at most for "@4x"); more is no tile
 FATAL_STATUS = {401: "refused the credentials (401 Unauthorized)", 403: "refused access (403 Forbidden)",
                 404: "has no such tile (404 Not Found): check the URL template and zoom"}
+NO_TILE_STATUS = frozenset({204, 404})  # past the first tile: "no imagery here", as JOSM reads them
+NO_TILE_HEADER = ("X-VE-Tile-Info", "no-tile")  # Bing's placeholder tiles say so (JOSM's <no-tile-header>)
+COVERAGE_CELLS = 16  # a tile's coverage is judged on this many cells a side (16 px of a 256 px tile)
 
 
 @dataclass(frozen=True)
@@ -130,9 +141,8 @@ def open_xyz(options: XyzOptions, aoi_wgs84: Any) -> XyzImagery:
     lon, lat = aoi_wgs84.centroid.x, aoi_wgs84.centroid.y
     x, y = lonlat_to_tile(lon, lat, options.zoom)
     fetcher = TileFetcher.for_options(options)
-    tile = fetcher.get(options.zoom, x, y)
-    shown = tile[:3][:, tile[3] > 0]
-    if not shown.size or (shown == shown[:, :1]).all():  # transparent, or one colour: "no coverage here"
+    tile = fetcher.get(options.zoom, x, y, probe=True)
+    if tile is None or no_imagery(tile):
         fetcher.cached(options.zoom, x, y).unlink(missing_ok=True)  # asked again next time: coverage may come
         raise InputError(public_url(url), f"the tile under the AOI's centre ({options.zoom}/{x}/{y}) is blank: the "
                                           "server has no imagery there at this zoom (try a lower --xyz-zoom)")
@@ -140,6 +150,57 @@ def open_xyz(options: XyzOptions, aoi_wgs84: Any) -> XyzImagery:
     # refused later as far too coarse for the model)
     res = 2 * HALF_WORLD_M / tile.shape[2] / 2 ** options.zoom * math.cos(math.radians(lat))
     return XyzImagery(options, Path(public_url(url)), res)  # messages may name it: no key in it
+
+
+def no_imagery(tile: np.ndarray) -> bool:
+    """Whether an RGBA tile shows no imagery: transparent, or one colour where opaque (a
+    placeholder; a real tile with a road in it is never one colour)."""
+    shown = tile[:3][:, tile[3] > 0]
+    return not shown.size or bool((shown == shown[:, :1]).all())
+
+
+def measure_xyz_coverage(imagery: XyzImagery, aoi: Aoi) -> Coverage:
+    """The AOI's coverage by the server's imagery: every tile under the AOI is fetched (into the
+    cache that the segmentation then reads) and judged on COVERAGE_CELLS cells a side; what
+    :func:`no_imagery` or the server calls no tile is not covered. InputError naming the server
+    when nothing under the AOI is imagery."""
+    z = imagery.options.zoom
+    west, south, east, north = aoi.geometry.bounds
+    xa, ya = lonlat_to_tile(west, north, z)
+    xb, yb = lonlat_to_tile(east, south, z)
+    keys = [(x, y) for y in range(ya, yb + 1) for x in range(xa, xb + 1)]
+    fetcher = TileFetcher.for_options(imagery.options)
+    n = COVERAGE_CELLS
+    with ThreadPoolExecutor(max(1, imagery.options.concurrency)) as pool:
+        cells = list(pool.map(lambda k: _covered_cells(fetcher.get(z, *k), n), keys))
+    valid = np.zeros(((yb - ya + 1) * n, (xb - xa + 1) * n), bool)
+    for (x, y), part in zip(keys, cells):
+        valid[(y - ya) * n:(y - ya + 1) * n, (x - xa) * n:(x - xa + 1) * n] = part
+    span = 2 * HALF_WORLD_M / 2 ** z
+    transform = Affine(span / n, 0, -HALF_WORLD_M + xa * span, 0, -span / n, HALF_WORLD_M - ya * span)
+    coverage = coverage_of(valid, transform, WEB_MERCATOR, aoi)
+    if coverage.area_wgs84.is_empty:
+        raise InputError(public_url(imagery.options.url), f"no usable imagery over the AOI: the server has no "
+                                                          f"tile with imagery under it at zoom {z}")
+    return coverage
+
+
+def _covered_cells(tile: np.ndarray | None, n: int) -> np.ndarray:
+    """(n, n) mask of the cells of a tile that are mostly opaque imagery."""
+    if tile is None or no_imagery(tile):
+        return np.zeros((n, n), bool)
+    h, w = tile.shape[1:]
+    rows = ((np.arange(4 * n) + 0.5) * h / (4 * n)).astype(int)  # 4 x 4 samples a cell, any tile size
+    cols = ((np.arange(4 * n) + 0.5) * w / (4 * n)).astype(int)
+    opaque = tile[3][np.ix_(rows, cols)] > 0
+    return cast(np.ndarray, opaque.reshape(n, 4, n, 4).mean(axis=(1, 3)) >= 0.5)
+
+
+def measure_any_coverage(imagery: AnyImagery, aoi: Aoi) -> Coverage:
+    """The AOI's coverage by usable pixels of either kind of imagery."""
+    if isinstance(imagery, XyzImagery):
+        return measure_xyz_coverage(imagery, aoi)
+    return measure_coverage(imagery, aoi)
 
 
 def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -162,6 +223,7 @@ class TileFetcher:
         self.cache = root / hashlib.sha256(options.url.encode()).hexdigest()[:16]
         self.http = HttpClient(timeout=options.timeout_s, max_bytes=MAX_TILE_BYTES)
         self.slots = threading.Semaphore(max(1, options.concurrency))
+        self.absent: set[tuple[int, int, int]] = set()  # tiles the server said it does not have
 
     @classmethod
     def for_options(cls, options: XyzOptions) -> TileFetcher:
@@ -171,15 +233,23 @@ class TileFetcher:
                 cls._shared[options] = cls(options)
             return cls._shared[options]
 
-    def get(self, z: int, x: int, y: int) -> np.ndarray:
-        """The tile as (4, h, w) uint8 RGBA; from the cache when it holds a good copy."""
+    def get(self, z: int, x: int, y: int, probe: bool = False) -> np.ndarray | None:
+        """The tile as (4, h, w) uint8 RGBA, from the cache when it holds a good copy; None where
+        the server has no tile (remembered for this process only: coverage may come by next
+        week). For the ``probe`` (the first tile asked for) a 404 is an error: the URL is wrong."""
         path = self.cached(z, x, y)
         if path.is_file():
             try:
                 return decode_tile(path.read_bytes())
             except (ValueError, TileFormatError):  # damaged, or kept by an osmgap that read such tiles
                 path.unlink(missing_ok=True)  # a damaged cache entry: fetch it again
-        raw, rgb = self._download(tile_url(self.options.url, z, x, y))
+        if (z, x, y) in self.absent:
+            return None
+        got = self._download(tile_url(self.options.url, z, x, y), probe)
+        if got is None:
+            self.absent.add((z, x, y))
+            return None
+        raw, rgb = got
         write_bytes_atomic(path, raw)
         return rgb
 
@@ -187,11 +257,11 @@ class TileFetcher:
         """Where tile z/x/y is kept (forgotten by unlinking it)."""
         return self.cache / str(z) / str(x) / f"{y}.tile"
 
-    def _download(self, url: str) -> tuple[bytes, np.ndarray]:
-        """The tile's bytes and pixels, under the retry policy; the wait between tries is
-        spent outside the concurrency limit."""
+    def _download(self, url: str, probe: bool) -> tuple[bytes, np.ndarray] | None:
+        """The tile's bytes and pixels (None: no tile there), under the retry policy; the wait
+        between tries is spent outside the concurrency limit."""
         try:
-            return retry(lambda: self._attempt(url), self.options.policy, sleep=time.sleep)
+            return retry(lambda: self._attempt(url, probe), self.options.policy, sleep=time.sleep)
         except GaveUp as exc:
             said = f"tile server {redact(str(exc), url_secrets(url))}"
             if exc.last.startswith(("ConnectionError", "ConnectTimeout")):  # never reached: check the URL (exit 2)
@@ -200,9 +270,12 @@ class TileFetcher:
         except Refused as exc:
             raise ServiceError(public_url(url), f"tile server: {redact(str(exc), url_secrets(url))}") from None
 
-    def _attempt(self, url: str) -> tuple[bytes, np.ndarray]:
+    def _attempt(self, url: str, probe: bool) -> tuple[bytes, np.ndarray] | None:
         with self.slots:
             response = self.http.send("GET", url)
+        no_tile = response.status in NO_TILE_STATUS or response.header(NO_TILE_HEADER[0]) == NO_TILE_HEADER[1]
+        if no_tile and not (probe and response.status in FATAL_STATUS):
+            return None
         if response.status in FATAL_STATUS:
             raise InputError(public_url(url), f"tile server {FATAL_STATUS[response.status]}")
         raise_if_retryable(response, "GET tile", url_secrets(url))
@@ -276,20 +349,22 @@ class XyzWindowReader:
         ys = range(max(0, ya - 1), min(n - 1, yb + 1) + 1)
         keys = [(x, y) for y in ys for x in xs]
         with ThreadPoolExecutor(max(1, self.imagery.options.concurrency)) as pool:
-            tiles = list(pool.map(lambda k: self.fetcher.get(z, *k), keys))
-        shapes = Counter(t.shape[1:] for t in tiles)
+            got = list(pool.map(lambda k: self.fetcher.get(z, *k), keys))
+        tiles = [(k, t) for k, t in zip(keys, got) if t is not None]  # None: no tile there, no imagery
+        shapes = Counter(t.shape[1:] for _, t in tiles) or Counter({(256, 256): 1})
         (size, width), _ = shapes.most_common(1)[0]
-        odd = [(x, y, t) for (x, y), t in zip(keys, tiles) if t.shape[1:] != (size, size)]
+        odd = [(x, y, t) for (x, y), t in tiles if t.shape[1:] != (size, size)]
         if odd or size != width:
             for x, y, _ in odd:  # not kept: the next run asks for them again
                 self.fetcher.cached(z, x, y).unlink(missing_ok=True)
-            x, y, t = odd[0] if odd else (*keys[0], tiles[0])
+            x, y, t = odd[0] if odd else (*tiles[0][0], tiles[0][1])
             raise ServiceError(public_url(self.imagery.options.url), f"tile {z}/{x}/{y} is {t.shape[2]}x{t.shape[1]} px, "
                                                                      f"most of the others {width}x{size}")
-        mosaic = np.zeros((4, len(ys) * size, len(xs) * size), np.uint8)
-        for (x, y), t in zip(keys, tiles):
-            r, c = (y - ys[0]) * size, (x - xs[0]) * size
-            mosaic[:, r:r + size, c:c + size] = t
+        mosaic = np.zeros((4, len(ys) * size, len(xs) * size), np.uint8)  # alpha 0: no imagery
+        for (x, y), t in tiles:
+            if not no_imagery(t):  # a placeholder's pixels are no imagery either
+                r, c = (y - ys[0]) * size, (x - xs[0]) * size
+                mosaic[:, r:r + size, c:c + size] = t
         span = 2 * HALF_WORLD_M / n
         transform = Affine(span / size, 0, -HALF_WORLD_M + xs[0] * span, 0, -span / size, HALF_WORLD_M - ys[0] * span)
         return mosaic, transform

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from osmgap.core.aoi import load_aoi
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 from osmgap.sources.xyz import XyzOptions, XyzWindowReader, decode_tile, open_xyz, tile_url
+from tests.conftest import PROJECT
 from tests.tileserver import TileServer
 
 ZOOM = 18  # ~0.39 m pixels at Paris' latitude, like the 0.3 m source
@@ -174,3 +176,76 @@ def test_unreachable_server_is_an_input_error(paris, tmp_path):
     with pytest.raises(InputError, match="failed 2 times, last: ConnectionError"):
         open_xyz(options, load_aoi(str(paris)).geometry)
     assert time.monotonic() - started < 10
+
+
+NO_TILE_FORMS = ["404", "204", "transparent", "one-colour", "bing"]
+
+
+def _no_imagery_north_or_east(server: TileServer, paris: Path, form: str) -> tuple[float, float]:
+    """The server has imagery only in the AOI's south-west: north of the row and east of the column
+    of the tile under its centre it has none, and says so as ``form``. Returns that tile's north
+    latitude and east longitude."""
+    from osmgap.sources.xyz import lonlat_to_tile
+
+    centre = load_aoi(str(paris)).geometry.centroid
+    cx, cy = lonlat_to_tile(centre.x, centre.y, ZOOM)
+    server.faults.no_imagery, server.faults.no_tile = (lambda z, x, y: x > cx or y < cy), form
+    n = 2 ** ZOOM
+    north = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * cy / n))))
+    return north, (cx + 1) / n * 360 - 180
+
+
+@pytest.mark.parametrize("form", NO_TILE_FORMS)
+def test_a_server_covering_part_of_the_aoi_is_measured_and_read_as_no_imagery_there(paris, tmp_path, server, form):
+    """Past the tile under the AOI's centre, a tile the server does not have was an error (404) or
+    read as imagery (a transparent, blank or placeholder tile): now no coverage, measured, and
+    asked for once."""
+    from osmgap.sources.xyz import measure_xyz_coverage
+
+    aoi = load_aoi(str(paris))
+    full = measure_xyz_coverage(open_xyz(_options(server, tmp_path / "full"), aoi.geometry), aoi)
+    assert full.aoi_share == pytest.approx(1.0)
+    north, east = _no_imagery_north_or_east(server, paris, form)
+    xyz = open_xyz(_options(server, tmp_path / "part"), aoi.geometry)
+    part = measure_xyz_coverage(xyz, aoi)
+    assert 0.2 < part.aoi_share < 0.8
+    west_, south_, east_, north_ = part.area_wgs84.bounds
+    assert east_ == pytest.approx(east, abs=2e-5) and north_ == pytest.approx(north, abs=2e-5)
+    grid = analysis_grid(xyz, aoi.geometry, aoi.metric_crs, 1.0)
+    data, valid = XyzWindowReader(xyz, grid).read_all()
+    assert valid[-grid.height // 8:, : grid.width // 8].all()  # the south-west corner
+    assert not valid[: grid.height // 8].any() and not valid[:, -grid.width // 8:].any()  # north, east
+    assert (data[:, ~valid] == 0).all()
+    asked = len(server.log.times)
+    XyzWindowReader(xyz, grid).read_all()  # a missing tile is not kept on disk (coverage may come) but
+    assert len(server.log.times) == asked  # is not asked for again in the same run
+
+
+@pytest.mark.parametrize("form", ["404", "transparent"])
+def test_a_week_the_server_shows_less_of_the_aoi_calls_no_gap_there_fixed(paris, tmp_path, server, form, monkeypatch):
+    """A weekly run on a tile server: the week the server has no imagery over the gaps (a 404 ended
+    the run; a transparent tile was read as imagery without roads), they were all reported "fixed:
+    no longer detected" and would have left their MapRoulette challenge. Now the run goes on, says
+    how much of the AOI it saw, and leaves the gaps it could not see open."""
+    import sqlite3
+
+    state = tmp_path / "state.sqlite"
+
+    def week(name: str, when: str) -> dict:
+        monkeypatch.setenv("OSMGAP_NOW", when)
+        assert main(["diff", "--aoi", str(PROJECT / "sample_aoi" / "paris-1447-demo"), "--xyz", server.url,
+                     "--xyz-zoom", str(ZOOM), "--cache-dir", str(tmp_path / name / "cache"),
+                     "--out", str(tmp_path / name), "--state", str(state)]) == 0
+        return json.loads((tmp_path / name / "summary.json").read_text())
+
+    first = week("w1", "2025-01-06T04:00:00Z")
+    gaps = [f["geometry"]["coordinates"] for f in
+            json.loads((tmp_path / "w1" / "suggestions.geojson").read_text())["features"]]
+    north, east = _no_imagery_north_or_east(server, paris, form)
+    outside = [sum(x > east or y > north for x, y in line) / len(line) for line in gaps]
+    assert first["suggestions"] == 3 and min(outside) >= 0.5, outside  # the gaps lie where week 2 sees nothing
+    second = week("w2", "2025-01-13T04:00:00Z")
+    assert second["suggestions"] == 0 and 0.2 < second["coverage"]["imagery_aoi_share"] < 0.8
+    assert any("covers only" in w for w in second["warnings"])
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT status, count(*) FROM suggestions GROUP BY status").fetchall() == [("open", 3)]
