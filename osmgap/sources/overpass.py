@@ -3,10 +3,13 @@
 The query asks for the road ways and parking lots in the AOI's bbox with their nodes and versions
 (``out meta``), so new ways can join existing nodes. Answers are checked to be Overpass answers
 (an HTML "rate limited" page would otherwise read as an empty area, every road of it missing),
-cached by query, and a busy server is asked again after its Retry-After or a capped backoff.
+cached by query for a few hours (a rerun the same day reuses the answer; a daily or weekly run
+asks again, or it would diff against the OSM of its first week for ever), and a busy server is
+asked again after its Retry-After or a capped backoff.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -46,6 +49,7 @@ OVERPASS_POLICY = RetryPolicy(retries=OVERPASS_RETRIES, backoff_s=OVERPASS_BACKO
                               max_retry_after_s=600.0)
 OVERPASS_MAX_BYTES = 2 * 2**30  # a large AOI's answer is hundreds of MB; more is no Overpass answer
 DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/overpass")
+OVERPASS_MAX_AGE_S = 6 * 3600  # a cached answer older than this is OSM as it was: asked again
 
 
 def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
@@ -67,30 +71,36 @@ def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
 
 def overpass_cache_path(query: str, cache_dir: Path | None = None,
                         url: str = OVERPASS_URL) -> Path:
-    """Where the response to ``query`` is cached: the same query never hits the server twice."""
+    """Where the response to ``query`` is cached (for OVERPASS_MAX_AGE_S)."""
     key = hashlib.sha256(f"{url}\n{query}".encode()).hexdigest()
     return Path(cache_dir or DEFAULT_CACHE_DIR).expanduser() / f"{key}.json"
 
 
-def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_URL) -> RoadNetwork:
-    """Roads of ``aoi`` from Overpass, from the disk cache when the query was answered before."""
+def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_URL,
+                  max_age_s: float = OVERPASS_MAX_AGE_S) -> RoadNetwork:
+    """Roads of ``aoi`` from Overpass, from the disk cache when the query was answered less than
+    ``max_age_s`` ago; the provenance says when the answer was fetched."""
     query = overpass_query(aoi)
     cache = overpass_cache_path(query, cache_dir, url)
-    roads = _read_cached(cache)
+    roads = _read_cached(cache, max_age_s)
     if roads is None:
         raw, roads = _query_with_retries(url, query)
         write_bytes_atomic(cache, raw)  # only an answer whose roads were built: a bad one is asked again
     ways, nodes, lots, node_tags, others = roads
-    return road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
-                        node_tags=node_tags, others=near_other_ways(others, aoi))
+    net = road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
+                       node_tags=node_tags, others=near_other_ways(others, aoi))
+    fetched = dt.datetime.fromtimestamp(cache.stat().st_mtime, dt.timezone.utc)
+    net.provenance["fetched"] = fetched.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return net
 
 
 Roads = tuple[list[Way], NodeTable, list[Lot], NodeTags, list[OtherWay]]
 
 
-def _read_cached(cache: Path) -> Roads | None:
-    """The cached answer's roads, or None when there is none or it is unusable (then re-fetch)."""
-    if not cache.is_file():
+def _read_cached(cache: Path, max_age_s: float) -> Roads | None:
+    """The cached answer's roads, or None when there is none, it is older than ``max_age_s`` (or
+    dated in the future: a clock set back) or unusable (then re-fetch)."""
+    if not cache.is_file() or not -60.0 <= time.time() - cache.stat().st_mtime <= max_age_s:
         return None
     try:
         return _roads_of(cache.read_bytes())
