@@ -5,7 +5,11 @@ holds the user's MapRoulette key. So there is one User-Agent, one retry policy (
 retried, how long to wait, when to give up) and one set of rules for secrets, and a fix to any
 of them reaches all three clients:
 
-- every request has a timeout; an answer is read into memory only up to a cap;
+- every request has timeouts: the connect timeout bounds connecting, the read timeout each wait
+  for a byte, and the whole answer (status line, headers and body) must come within
+  ``read_factor`` read timeouts of the request having been sent, else that attempt's own socket
+  is cut (a server trickling a byte at a time cannot hold a cron run); an answer is read into
+  memory only up to a cap;
 - timeouts, dropped connections, truncated answers, 408, 429 and 5xx may pass: they are retried
   after a capped exponential backoff with jitter (so many clients do not come back in step),
   or after the server's ``Retry-After`` (seconds or an HTTP date) when it asks for longer; a
@@ -38,7 +42,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, LocationParseError, ReadTimeoutError
+from urllib3.poolmanager import ProxyManager
+from urllib3.response import HTTPResponse
 from urllib3.util import parse_url
 
 from osmgap import __version__
@@ -52,7 +61,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ALWAYS_SECRET = frozenset({"authorization", "proxy-authorization", "cookie"})
 MAX_REDIRECTS = 5
 MAX_BYTES = 512 * 2**20  # what one answer may hold in memory
-READ_FACTOR = 3.0  # a whole answer's body within this many read timeouts: a trickle does not hold osmgap
+READ_FACTOR = 3.0  # a whole answer (head and body) within this many read timeouts: a trickle does not hold osmgap
 MASK = "***"
 T = TypeVar("T")
 
@@ -261,6 +270,9 @@ class HttpClient:
                  max_bytes: int = MAX_BYTES, max_redirects: int = MAX_REDIRECTS, read_factor: float = READ_FACTOR):
         self.read_factor = read_factor
         self.session = requests.Session()
+        adapter = _WatchedAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept-Encoding"] = "gzip, deflate"  # what _read decodes and checks itself
         self.timeout = timeout
@@ -307,21 +319,15 @@ class HttpClient:
     def _once(self, method: str, url: str, headers: dict[str, str], data: Any,
               timeout: float | tuple[float, float]) -> Response:
         read_s = timeout[1] if isinstance(timeout, tuple) else timeout
-        cut = threading.Event()
+        deadline = _Deadline(self.read_factor * read_s)
+        too_slow = f"no whole answer within {deadline.seconds:.0f} s"
+        _attempt.deadline = deadline  # started by the connection once the request is sent
         try:
             with self.session.request(method, url, headers=headers, data=data, timeout=timeout,
                                       allow_redirects=False, stream=True) as r:
-                # the read timeout bounds each wait for a byte, not the answer: a server sending a
-                # byte a second would hold osmgap as long as it likes, so its socket is cut
-                watchdog = threading.Timer(self.read_factor * read_s, _cut, args=(r, cut))
-                watchdog.daemon = True
-                watchdog.start()
-                try:
-                    body = self._read(r, method, url)
-                finally:
-                    watchdog.cancel()
-                if cut.is_set():
-                    raise Retryable(f"no whole answer within {self.read_factor * read_s:.0f} s")
+                body = self._read(r, method, url)
+                if deadline.cut:
+                    raise Retryable(too_slow)
                 return Response(r.status_code, body, dict(r.headers))
         except requests.Timeout as exc:
             raise Retryable(type(exc).__name__) from None
@@ -331,15 +337,18 @@ class HttpClient:
             raise Refused(f"{method} {_path(url)}: the answer redirects to an address that is no URL") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
-            if cut.is_set():
-                raise Retryable(f"no whole answer within {self.read_factor * read_s:.0f} s") from None
+            if deadline.cut:
+                raise Retryable(too_slow) from None
             raise Retryable(f"{type(exc).__name__}{_reason(exc)}") from None
         except ReadTimeoutError:  # urllib3's own, from the body _read streams undecoded
             raise Retryable("ReadTimeout") from None
         except HTTPError as exc:  # urllib3's: a body cut short (ProtocolError), ...
-            if cut.is_set():
-                raise Retryable(f"no whole answer within {self.read_factor * read_s:.0f} s") from None
+            if deadline.cut:
+                raise Retryable(too_slow) from None
             raise Retryable(f"{type(exc).__name__}{_reason(exc)}") from None
+        finally:
+            _attempt.deadline = None
+            deadline.stop()
 
     def _read(self, r: requests.Response, method: str, url: str) -> bytes:
         """The body, decoded here (gzip, deflate) so that a compressed stream cut short is a
@@ -374,15 +383,120 @@ def _path(url: str) -> str:
     return urllib.parse.urlsplit(url).path or "/"
 
 
-def _cut(r: requests.Response, cut: threading.Event) -> None:
-    """Shut the answer's socket: the read blocked on it returns, and fails as a cut answer."""
-    cut.set()
-    reader = getattr(getattr(r.raw, "_fp", None), "fp", None)  # http.client's file over the socket
-    connection = getattr(r.raw, "_connection", None)
-    sock = getattr(getattr(reader, "raw", None), "_sock", None) or getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
+_LOCK = threading.Lock()  # who owns a connection, whether a deadline fired: one at a time
+_attempt = threading.local()  # the deadline of the attempt this thread is making, while it makes it
+
+
+class _Deadline:
+    """The time one attempt has for its whole answer, counted from when its request was sent.
+
+    The read timeout bounds each wait for a byte, not the answer: a server sending a byte every
+    0.3 s, status line and headers included, would hold osmgap as long as it liked. So when the
+    time is up the attempt's own socket is shut, and the read blocked on it fails. Threads share a
+    client (tile fetches), so a deadline cuts only a connection its attempt still owns: one handed
+    back to the pool after a whole answer may be another attempt's by then. A cut one is closed
+    when handed back, never reused."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.cut = False
+        self._conn: _WatchedConnection | None = None
+        self._sock: Any = None  # the connection's, kept: http.client drops it from an answer that closes
+        self._timer: threading.Timer | None = None
+
+    def start(self, conn: _WatchedConnection) -> None:
+        """The request went out on ``conn``: the clock starts (once an attempt), ``conn`` is ours."""
+        with _LOCK:
+            self._conn, self._sock, conn.deadline = conn, conn.sock, self
+            if self.cut:  # only if urllib3 sent twice in one attempt: never wait anew
+                _shut(self._sock)
+            elif self._timer is None:
+                self._timer = threading.Timer(self.seconds, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _fire(self) -> None:
+        with _LOCK:
+            if self._conn is not None and self._conn.deadline is self:
+                self.cut = True
+                _shut(self._sock)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        with _LOCK:
+            if self._conn is not None and self._conn.deadline is self:
+                self._conn.deadline = None
+
+
+def _shut(sock: Any) -> None:
+    """Shut a connection's socket, with the plain socket's shutdown also for TLS: ``SSLSocket``'s
+    drops its TLS state under the reading thread, whose next read may then fail with a ValueError
+    (a "no URL" Refused here) instead of reading the end of the stream."""
+    with contextlib.suppress(OSError):
+        if isinstance(sock, socket.socket):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        elif sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedConnection(HTTPConnection):
+    """urllib3's connection, which starts the current attempt's deadline when it has sent the
+    request and waits for the status line."""
+
+    deadline: _Deadline | None = None  # the attempt that owns this connection now, if any
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 declares it
+        deadline = getattr(_attempt, "deadline", None)
+        if deadline is not None:
+            deadline.start(self)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection, _WatchedConnection):
+    """The same over TLS (HTTPSConnection's own methods first, then the watch)."""
+
+
+def _handed_back(conn: object) -> None:
+    """A connection handed back to its pool is no attempt's to cut; one that was cut is closed."""
+    if isinstance(conn, _WatchedConnection):
+        with _LOCK:
+            deadline, conn.deadline = conn.deadline, None
+        if deadline is not None and deadline.cut:
+            conn.close()
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _handed_back(conn)
+        super()._put_conn(conn)
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _handed_back(conn)
+        super()._put_conn(conn)
+
+
+_POOLS: dict[str, type[HTTPConnectionPool]] = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """``requests``' adapter with pools of watched connections, direct or through an HTTP proxy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # not SOCKS (PySocks is not installed): its pools are its own
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
 
 
 def _reason(exc: BaseException) -> str:

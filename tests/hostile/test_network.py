@@ -696,6 +696,82 @@ def test_a_server_that_trickles_its_answer_is_cut_at_a_deadline():
         server.stop()
 
 
+SLOW_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Padding: " + b"." * 30 + b"\r\n\r\nok"  # 73 bytes
+
+
+class HeadTrickle(BaseHTTPRequestHandler):
+    """``/slow``: the status line and headers a byte every 0.3 s (22 s in all); anything else a
+    prompt answer, on a connection kept alive."""
+
+    protocol_version = "HTTP/1.1"
+    ports: list[int] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path != "/slow":
+            self.ports.append(self.client_address[1])
+            time.sleep(0.1)  # so a request is in flight most of the time
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"fast")
+            return
+        self.close_connection = True
+        for byte in SLOW_HEAD:
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:  # osmgap hung up, as it should: no traceback into a later test's stderr
+                return
+            time.sleep(0.3)
+
+
+def test_a_server_that_trickles_its_status_line_and_headers_is_cut_at_the_same_deadline():
+    """The deadline started once the headers were in: a byte every 0.3 s under a 0.5 s read
+    timeout held osmgap through the status line and headers for as long as the server liked."""
+    server = LoopbackServer(HeadTrickle)
+    server.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(Retryable, match="no whole answer within 2 s"):
+            HttpClient(timeout=(1.0, 0.5), read_factor=4.0).send("GET", server.origin + "/slow")
+        assert time.monotonic() - started < 6.0  # the head alone takes 22 s
+    finally:
+        server.stop()
+
+
+def test_the_deadline_cuts_only_its_own_attempts_socket():
+    """Tile fetches share one client (one pool) between threads: the trickling request is cut,
+    the prompt ones in flight beside it on the same client all succeed, and reuse their connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    HeadTrickle.ports = []
+    server = LoopbackServer(HeadTrickle)
+    server.start()
+    client = HttpClient(timeout=(1.0, 0.5), read_factor=4.0)
+
+    def prompt() -> list[bytes]:
+        until = time.monotonic() + 3.5  # past the slow one's deadline (2 s)
+        bodies = []
+        while time.monotonic() < until:
+            bodies.append(client.send("GET", server.origin + "/fast").body)
+        return bodies
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            slow = pool.submit(client.send, "GET", server.origin + "/slow")
+            fast = pool.submit(prompt)
+            with pytest.raises(Retryable, match="no whole answer within 2 s"):
+                slow.result(timeout=10)
+            bodies = fast.result(timeout=10)
+    finally:
+        server.stop()
+    assert len(bodies) >= 10 and set(bodies) == {b"fast"}
+    assert len(set(HeadTrickle.ports)) <= 2  # kept alive (a second one after the cut attempt left its pool slot)
+
+
 def test_a_compressed_answer_cut_short_is_truncated_not_whole():
     """A gzip stream whose end never came (the connection closed after two of three CSV rows)
     was read as the whole extract: a reviewer's verdict on the third task was lost."""
@@ -714,3 +790,25 @@ def test_a_compressed_answer_cut_short_is_truncated_not_whole():
     with ScriptedServer([Answer(200, b"\x1f\x8b\x08garbage" * 10, headers)]) as server, \
             pytest.raises(Retryable, match="does not decode"):
         HttpClient().send("GET", server.url + "/x")
+
+
+def test_an_overpass_answer_is_reused_the_same_day_and_asked_again_a_week_later(tmp_path, waits):
+    """The cache answered the same query for ever: a weekly run diffed against the OSM of its first
+    week, so roads mapped since stayed "missing" and went out to MapRoulette again."""
+    import os
+
+    aoi = load_aoi(OVERPASS_BBOX)
+    week_later = _overpass_edited(lambda doc: doc["elements"].remove(next(e for e in doc["elements"]
+                                                                          if e["type"] == "way")))
+    with ScriptedServer([OVERPASS_OK, week_later]) as server:
+        url = server.url + "/api/interpreter"
+        first = load_overpass(aoi, tmp_path, url=url)
+        again = load_overpass(aoi, tmp_path, url=url)  # an hour later, say: from the cache
+        assert len(server.requests) == 1 and len(again) == len(first)
+        cache = overpass_cache_path(overpass_query(aoi), tmp_path, url)
+        week_ago = time.time() - 7 * 86400
+        os.utime(cache, (week_ago, week_ago))
+        assert first.provenance["fetched"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
+        later = load_overpass(aoi, tmp_path, url=url)
+    assert len(server.requests) == 2 and len(later) == len(first) - 1
+    assert cache.read_bytes() == week_later.body
