@@ -3,7 +3,8 @@
 The source presents itself like a GeoTIFF (osmgap.sources.imagery): an imagery description and
 a window reader on the analysis grid, so the rest of the pipeline does not know the difference.
 A window is read by fetching the web-mercator tiles under it and warping their mosaic onto the
-window. Tile servers are shared and flaky, so fetching is polite and careful: a disk cache, a
+window. Tile servers are shared and flaky, so fetching is polite and careful: a disk cache (tiles older
+than TILE_MAX_AGE_S are fetched again: imagery and coverage change), a
 limit on concurrent requests, and osmgap's one HTTP client and retry policy (osmgap.core.http:
 its User-Agent, capped and jittered backoff on timeouts, 429, 5xx, truncated or undecodable
 tiles, ``Retry-After`` honoured), and a one-line InputError on 401/403/404 or another status
@@ -66,6 +67,7 @@ FATAL_STATUS = {401: "refused the credentials (401 Unauthorized)", 403: "refused
                 404: "has no such tile (404 Not Found): check the URL template and zoom"}
 NO_TILE_STATUS = frozenset({204, 404})  # past the first tile: "no imagery here", as JOSM reads them
 NO_TILE_HEADER = ("X-VE-Tile-Info", "no-tile")  # Bing's placeholder tiles say so (JOSM's <no-tile-header>)
+TILE_MAX_AGE_S = 6 * 86400  # a weekly run fetches the server's imagery of its week, not its first week's
 COVERAGE_CELLS = 16  # a tile's coverage is judged on this many cells a side (16 px of a 256 px tile)
 
 
@@ -238,7 +240,7 @@ class TileFetcher:
         the server has no tile (remembered for this process only: coverage may come by next
         week). For the ``probe`` (the first tile asked for) a 404 is an error: the URL is wrong."""
         path = self.cached(z, x, y)
-        if path.is_file():
+        if path.is_file() and self._fresh(path):
             try:
                 return decode_tile(path.read_bytes())
             except (ValueError, TileFormatError):  # damaged, or kept by an osmgap that read such tiles
@@ -248,10 +250,17 @@ class TileFetcher:
         got = self._download(tile_url(self.options.url, z, x, y), probe)
         if got is None:
             self.absent.add((z, x, y))
+            path.unlink(missing_ok=True)  # the server no longer has it
             return None
         raw, rgb = got
         write_bytes_atomic(path, raw)
         return rgb
+
+    @staticmethod
+    def _fresh(path: Path) -> bool:
+        """Whether a cached tile is younger than TILE_MAX_AGE_S (one dated in the future, by a
+        clock set back, is not)."""
+        return -60.0 <= time.time() - path.stat().st_mtime <= TILE_MAX_AGE_S
 
     def cached(self, z: int, x: int, y: int) -> Path:
         """Where tile z/x/y is kept (forgotten by unlinking it)."""

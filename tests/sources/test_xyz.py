@@ -63,6 +63,22 @@ def test_cache_answers_the_second_read(paris, tmp_path, server):
     assert len(server.log.times) == n
 
 
+def test_a_cached_tile_is_fetched_again_a_week_later(paris, tmp_path, server):
+    """The cache kept a tile for ever: a weekly run never saw the server's new imagery, nor the
+    coverage that came where it had sent a placeholder."""
+    import os
+
+    _read(paris, _options(server, tmp_path))
+    n = len(server.log.times)
+    cached = sorted((tmp_path / "cache").rglob("*.tile"))
+    week_ago = time.time() - 7 * 86400
+    for tile in cached[:3]:
+        os.utime(tile, (week_ago, week_ago))
+    _read(paris, _options(server, tmp_path))
+    assert len(server.log.times) == n + 3
+    assert all(time.time() - tile.stat().st_mtime < 60 for tile in cached)
+
+
 def test_damaged_cache_entry_is_fetched_again(paris, tmp_path, server):
     _read(paris, _options(server, tmp_path))
     cached = sorted((tmp_path / "cache").rglob("*.tile"))
