@@ -40,7 +40,7 @@ from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import CUT_AT_EDGE, WGS84, ProbabilityRaster, RoadNetwork, Suggestion
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.memory import release_pages, trim_heap
-from osmgap.core.osmtags import way_level
+from osmgap.core.osmtags import RETAG_INSTEAD, way_level
 from osmgap.core.threads import MAX_THREADS, in_order, usable_cores
 
 __all__ = ["ConflateParams", "Evidence", "Conflation", "conflate", "missing_roads", "mean_probability", "stable_id"]
@@ -105,7 +105,8 @@ def conflate(evidence: Evidence, roads: RoadNetwork, area_metric: BaseGeometry,
     report = {"alignment_spread_m": None if spread is None else round(spread, 2),
               "tolerance_m": round(fitted.tolerance_m, 2), "parallel_band_m": round(fitted.parallel_max_m, 1),
               "candidate_edges": len(cands.lines), "dropped": dropped,
-              **({"mapped_otherwise": mapped_otherwise} if mapped_otherwise else {})}
+              **({"mapped_otherwise": mapped_otherwise} if mapped_otherwise else {}),
+              **({"retag_instead": retag} if (retag := _to_retag(suggestions)) else {})}
     return Conflation(suggestions, shift, report)
 
 
@@ -279,17 +280,33 @@ def _clear_of_other_ways(drafts: list[Draft], others: gpd.GeoDataFrame, crs: obj
                          levelled: bool, dropped: dict[str, int]) -> tuple[list[Draft], dict[str, int]]:
     """The drafts less the new roads (``NEW_ROAD_KINDS``) that run along ways OSM maps as
     something else (osmgap.conflate.otherways; on their level where the evidence tells levels),
-    and how many went per tag (``highway=footway``)."""
+    and how many went per tag (``highway=footway``). One along a way to retag instead
+    (RETAG_INSTEAD: a proposed road) stays, naming that way in its evidence."""
     new = [i for i, d in enumerate(drafts) if d.suggestion.kind in NEW_ROAD_KINDS]
     if not new or not len(others):
         return drafts, {}
-    what = along_other_ways([drafts[i].suggestion.geometry for i in new],
-                            [way_level(drafts[i].suggestion.level_tags) for i in new] if levelled else None, others, crs,
-                            params.tolerance_m, params.mapped_otherwise_share, params.max_angle_deg)
-    gone = {i: w for i, w in zip(new, what) if w is not None}
+    along = along_other_ways([drafts[i].suggestion.geometry for i in new],
+                             [way_level(drafts[i].suggestion.level_tags) for i in new] if levelled else None, others,
+                             crs, params.tolerance_m, params.mapped_otherwise_share, params.max_angle_deg)
+    gone: dict[int, str] = {}
+    for i, found in zip(new, along):
+        if found is None:
+            continue
+        what, way_id = found
+        if what in RETAG_INSTEAD:
+            drafts[i].suggestion.evidence["retag_way"] = way_id
+            drafts[i].suggestion.evidence["retag_way_now"] = what
+        else:
+            gone[i] = what
     if gone:
         dropped["along_way_mapped_otherwise"] = len(gone)
     return [d for i, d in enumerate(drafts) if i not in gone], dict(sorted(Counter(gone.values()).items()))
+
+
+def _to_retag(suggestions: list[Suggestion]) -> dict[str, int]:
+    """How many suggestions are a retag of a way OSM has otherwise (RETAG_INSTEAD), per tag."""
+    return dict(sorted(Counter(str(s.evidence["retag_way_now"]) for s in suggestions
+                               if "retag_way_now" in s.evidence).items()))
 
 
 def _near(geoms: np.ndarray, clues: np.ndarray, reach_m: float) -> np.ndarray:

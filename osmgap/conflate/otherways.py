@@ -6,6 +6,9 @@ conflation compares with, while imagery and traces show it as a road. Suggested 
 road, it sends a mapper to draw a duplicate of a mapped way (JOSM's validator: crossing or
 overlapping ways; MapRoulette: "already fixed"). What the way should be tagged is the mapper's
 call on the ground, not the model's: osmgap says nothing there and counts what it left out.
+One exception (osmgap.core.osmtags.RETAG_INSTEAD): a road seen where OSM has one only proposed
+has been built since it was planned (new estates are mapped so ahead of time): it is still
+suggested, naming the proposed way to retag instead of drawing a second one.
 """
 from __future__ import annotations
 
@@ -23,20 +26,22 @@ HEADING_STEP_M = 1.0  # half the stretch of a line whose direction is read at a 
 
 
 def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.GeoDataFrame, crs: object, reach_m: float,
-                     min_share: float, max_angle_deg: float) -> list[str | None]:
-    """Per line: what OSM maps it as (``highway=footway``, the most common along it) when at least
+                     min_share: float, max_angle_deg: float) -> list[tuple[str, int] | None]:
+    """Per line: what OSM maps it as (``highway=footway``, the most common along it) and the id of
+    the way of that tag nearest most of its length, when at least
     ``min_share`` of its length lies within ``reach_m`` of ``others`` (RoadNetwork.other_ways)
     running the same way (within ``max_angle_deg``: a footway crossing a road covers a short
     road's length too) on its level (``levels``, osmgap.core.osmtags.way_level: a road in a tunnel
     under a sidewalk is no sidewalk; a line on the surface also meets the bridges above it, which
     imagery sees from above; None for evidence that cannot tell levels: every level), else None.
     Measured in the metric ``crs``."""
-    out: list[str | None] = [None] * len(lines_wgs84)
+    out: list[tuple[str, int] | None] = [None] * len(lines_wgs84)
     if not lines_wgs84 or not len(others):
         return out
     lines = reproject(np.asarray(lines_wgs84, dtype=object), WGS84, crs)
     ways = reproject(np.asarray(others.geometry.values, dtype=object), WGS84, crs)
     what = others["what"].to_numpy(object)
+    way_ids = others["osm_id"].to_numpy(np.int64)
     level = others["level"].to_numpy(np.int64)
     tree = shapely.STRtree(ways)
     near = tree.query(lines, predicate="dwithin", distance=reach_m)
@@ -53,7 +58,9 @@ def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.Ge
         along = _angle_deg(_heading(np.full(len(point), line, dtype=object), points[point]),
                            _heading(ways[hits[way]], points[point])) <= max_angle_deg
         if len(np.unique(point[along])) >= min_share * n:
-            out[int(i)] = Counter(what[hits[way[along]]]).most_common(1)[0][0]
+            tag = Counter(what[hits[way[along]]]).most_common(1)[0][0]
+            ids = way_ids[hits[way[along]]]
+            out[int(i)] = tag, int(Counter(ids[what[hits[way[along]]] == tag]).most_common(1)[0][0])
     return out
 
 

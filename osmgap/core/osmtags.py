@@ -46,10 +46,13 @@ NOT_ROADS: frozenset[str] = frozenset({"footway", "cycleway", "path", "steps", "
 # only proposed has been built.
 OTHER_LINES: dict[str, frozenset[str]] = {
     "highway": frozenset({"footway", "cycleway", "path", "bridleway", "trail", "construction", "raceway",
-                          "bus_guideway", "escape", "abandoned", "disused"}),
+                          "bus_guideway", "escape", "abandoned", "disused", "proposed"}),
     "aeroway": frozenset({"runway", "taxiway"}),
     "leisure": frozenset({"track"}),
 }
+# of OTHER_LINES, the ways a road seen along is still suggested, as a retag of that way: a proposed
+# road the imagery shows has been built
+RETAG_INSTEAD = frozenset({"highway=proposed"})
 LIFECYCLE_KEYS = ("abandoned:highway", "disused:highway")  # a road out of use (a road class), mapped so on purpose
 # Suggestion.evidence["confidence_source"] where the road source gives no confidence of its own and
 # every line counted ConflateParams.default_confidence: a figure nobody measured, said as such in

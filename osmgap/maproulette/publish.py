@@ -269,6 +269,8 @@ def _task_feature(feature: dict[str, Any]) -> dict[str, Any]:
 
 def _task_record(feature: dict[str, Any], cooperative: bool) -> dict[str, Any]:
     record: dict[str, Any] = {"type": "FeatureCollection", "features": [feature]}
-    if cooperative and feature["properties"].get("kind", "missing_road") in NEW_GEOMETRY_KINDS:
+    props = feature["properties"]
+    # a road OSM has as proposed is a retag of that way: a pre-drawn second way would duplicate it
+    if cooperative and props.get("kind", "missing_road") in NEW_GEOMETRY_KINDS and "evidence_retag_way" not in props:
         record["cooperativeWork"] = cooperative_work(feature)
     return record

@@ -46,6 +46,11 @@ def summary_lines(summary: dict[str, Any], out: Path) -> list[str]:
         tags = ", ".join(f"{tag} {count}" for tag, count in sorted(otherwise.items(), key=lambda kv: -kv[1]))
         lines.append(f"Left out: {n} road{'' if n == 1 else 's'} along ways OSM maps as something other than a "
                      f"road ({tags}): mapped, not missing.")
+    if retag := summary.get("conflation", {}).get("retag_instead"):
+        n = sum(retag.values())
+        tags = ", ".join(f"{tag} {count}" for tag, count in sorted(retag.items()))
+        lines.append(f"Retag: {n} suggested road{'' if n == 1 else 's'} run{'s' if n == 1 else ''} along a way OSM "
+                     f"has as {tags}: if built, retag that way (the fixme names it) rather than drawing a new one.")
     if "demonstration" in summary:
         demo = summary["demonstration"]
         lines.append(f"This is a demonstration: {len(demo['removed_osm_ids'])} OSM ways ({demo['removed_km']:.2f} km: "

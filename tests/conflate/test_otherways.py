@@ -20,9 +20,10 @@ def cycleways(kotka):
     """Kotka's cycleways over 60 m, and all of its other ways for the lookup."""
     others = kotka.other_ways
     metric = reproject(np.asarray(others.geometry.values, dtype=object), WGS84, CRS)
-    long = [g for g, what in zip(metric, others["what"]) if what == "highway=cycleway" and g.length > 60]
-    assert len(long) >= 5
-    return long, others
+    picked = [(g, int(i)) for g, what, i in zip(metric, others["what"], others["osm_id"])
+              if what == "highway=cycleway" and g.length > 60]
+    assert len(picked) >= 5
+    return [g for g, _ in picked], others, [i for _, i in picked]
 
 
 def _middle(line, length_m):
@@ -35,14 +36,18 @@ def _wgs(lines):
     return list(reproject(np.asarray(lines, dtype=object), CRS, WGS84))
 
 
+def _tags(found):
+    return [f and f[0] for f in found]
+
+
 def test_a_line_along_a_cycleway_is_that_cycleway(cycleways):
-    long, others = cycleways
+    long, others, ids = cycleways
     moved = [shapely.offset_curve(g, 1.5) for g in long]  # drawn 1.5 m to one side
-    assert along_other_ways(_wgs(moved), None, others, CRS, 2.5, 0.5, 30.0) == ["highway=cycleway"] * len(long)
+    assert along_other_ways(_wgs(moved), None, others, CRS, 2.5, 0.5, 30.0) == [("highway=cycleway", i) for i in ids]
 
 
 def test_across_beyond_reach_or_on_another_level_it_is_not(cycleways):
-    long, others = cycleways
+    long, others, _ = cycleways
     across = [shapely.affinity.rotate(_middle(g, 8.0), 90, origin="centroid") for g in long]  # a road crossing it
     beyond = [shapely.offset_curve(g, 6.0) for g in long]  # a road 6 m beside it, past a 2.5 m reach
     assert along_other_ways(_wgs(across), None, others, CRS, 2.5, 0.5, 30.0) == [None] * len(long)
@@ -50,4 +55,4 @@ def test_across_beyond_reach_or_on_another_level_it_is_not(cycleways):
     same = _wgs(long)
     assert along_other_ways(same, [-1] * len(long), others, CRS, 2.5, 0.5, 30.0) == [None] * len(long)  # a tunnel
     bridge = others.assign(level=1)  # a way on a bridge is seen from above by a line on the surface
-    assert along_other_ways(same, [0] * len(long), bridge, CRS, 2.5, 0.5, 30.0) == ["highway=cycleway"] * len(long)
+    assert _tags(along_other_ways(same, [0] * len(long), bridge, CRS, 2.5, 0.5, 30.0)) == ["highway=cycleway"] * len(long)

@@ -369,3 +369,47 @@ def test_osm_conflation_and_writing_run_with_the_collector_paused(inputs, run_pb
     assert enabled == {"load_candidates": True, "load_osm": False, "conflate": False, "write_suggestion_files": False}
     assert gc.isenabled()
     assert (out / "suggestions.osm").read_bytes() == (run_pbf / "suggestions.osm").read_bytes()
+
+
+def _extract_retagged(source: Path, retag: dict[int, dict[str, str]], path: Path) -> Path:
+    """A real extract with these ways' tags replaced (ids, versions, nodes intact), by osmium."""
+    with osmium.SimpleWriter(str(path)) as w:
+        for obj in osmium.FileProcessor(str(source)):
+            if obj.is_way() and obj.id in retag:
+                w.add(obj.replace(tags=retag[obj.id]))
+            else:
+                w.add(obj)
+    return path
+
+
+def test_a_road_osm_has_only_as_proposed_is_suggested_as_a_retag_of_that_way(data, inputs, tmp_path, monkeypatch):
+    """New estates are mapped ahead of time as highway=proposed: a road seen there was either
+    "missing" (and a cooperative task drew a second way on top of the proposed one), or, once
+    such ways were read as mapped otherwise, dropped. It is suggested, naming the way to retag,
+    and no cooperative task pre-draws it; a way retagged as a footway is still left out."""
+    street, aisle = DELETED[0], DELETED[1]  # a residential street and a parking aisle of real Kotka
+    osm = _extract_retagged(data / "osm" / "kotka.osm.pbf",
+                            {street: {"highway": "proposed", "proposed": "residential"},
+                             aisle: {"highway": "footway"}}, tmp_path / "kotka-planned.osm.pbf")
+    out = tmp_path / "ws" / "run"
+    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(osm), "--candidates", str(inputs["candidates"]),
+                      "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["conflation"]["retag_instead"] == {"highway=proposed": 1}
+    assert summary["conflation"]["mapped_otherwise"] == {"highway=footway": 1}
+    assert "Retag: 1 suggested road runs along a way OSM has as highway=proposed" in proc.stdout
+    feats = json.loads((out / "suggestions.geojson").read_text())["features"]
+    retag = [f for f in feats if f["properties"].get("evidence_retag_way") == street]
+    assert len(retag) == 1 and retag[0]["properties"]["evidence_retag_way_now"] == "highway=proposed"
+    fixmes = [t.get("v") for t in ET.fromstring((out / "suggestions.osm").read_bytes()).iter("tag") if t.get("k") == "fixme"]
+    assert sum(f"OSM has way {street} here as highway=proposed: if the road is built, retag that way" in f
+               for f in fixmes) == 1
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with FakeMapRoulette() as fake:
+        monkeypatch.setenv("MAPROULETTE_API_KEY", fake.api_key)
+        assert main(["publish", "--out", str(out), "--challenge", "osmgap test", "--project", "1",
+                     "--api-url", fake.url, "--cooperative", "--source-cleared"]) == 0
+        tasks = fake.tasks_of(1001)
+    assert tasks[retag[0]["id"]].cooperative is None
+    assert sum(t.cooperative is not None for t in tasks.values()) == len(tasks) - 1
