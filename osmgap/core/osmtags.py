@@ -53,7 +53,11 @@ OTHER_LINES: dict[str, frozenset[str]] = {
 # of OTHER_LINES, the ways a road seen along is still suggested, as a retag of that way: a proposed
 # road the imagery shows has been built
 RETAG_INSTEAD = frozenset({"highway=proposed"})
-LIFECYCLE_KEYS = ("abandoned:highway", "disused:highway")  # a road out of use (a road class), mapped so on purpose
+# a road out of use or gone (its value a road class), mapped so on purpose: razed:, demolished:,
+# removed:, destroyed: and was: are how OSM keeps a road that old imagery still shows from being
+# drawn again (the wiki's lifecycle prefixes), which is what osmgap would otherwise ask for
+LIFECYCLE_KEYS = ("abandoned:highway", "disused:highway", "razed:highway", "demolished:highway", "removed:highway",
+                  "destroyed:highway", "was:highway")
 # Suggestion.evidence["confidence_source"] where the road source gives no confidence of its own and
 # every line counted ConflateParams.default_confidence: a figure nobody measured, said as such in
 # the fixme, the GeoJSON and the MapRoulette instruction.

@@ -386,18 +386,20 @@ def test_a_road_osm_has_only_as_proposed_is_suggested_as_a_retag_of_that_way(dat
     """New estates are mapped ahead of time as highway=proposed: a road seen there was either
     "missing" (and a cooperative task drew a second way on top of the proposed one), or, once
     such ways were read as mapped otherwise, dropped. It is suggested, naming the way to retag,
-    and no cooperative task pre-draws it; a way retagged as a footway is still left out."""
-    street, aisle = DELETED[0], DELETED[1]  # a residential street and a parking aisle of real Kotka
+    and no cooperative task pre-draws it; a way retagged as a footway is still left out, and so is
+    a road OSM keeps as razed (removed, but on old imagery: kept so that nobody draws it again)."""
+    street, aisle, connector = DELETED  # a residential street, a parking aisle, a connector of real Kotka
     osm = _extract_retagged(data / "osm" / "kotka.osm.pbf",
                             {street: {"highway": "proposed", "proposed": "residential"},
-                             aisle: {"highway": "footway"}}, tmp_path / "kotka-planned.osm.pbf")
+                             aisle: {"highway": "footway"}, connector: {"razed:highway": "service"}},
+                            tmp_path / "kotka-planned.osm.pbf")
     out = tmp_path / "ws" / "run"
     proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(osm), "--candidates", str(inputs["candidates"]),
                       "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["conflation"]["retag_instead"] == {"highway=proposed": 1}
-    assert summary["conflation"]["mapped_otherwise"] == {"highway=footway": 1}
+    assert summary["conflation"]["mapped_otherwise"] == {"highway=footway": 1, "razed:highway": 1}
     assert "Retag: 1 suggested road runs along a way OSM has as highway=proposed" in proc.stdout
     feats = json.loads((out / "suggestions.geojson").read_text())["features"]
     retag = [f for f in feats if f["properties"].get("evidence_retag_way") == street]
