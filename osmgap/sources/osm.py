@@ -14,6 +14,7 @@ assembles its network with osmgap.sources.osmways.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from osmgap.core.osmtags import (  # ROAD_CLASSES: the one vocabulary, re-export
     way_level,
 )
 from osmgap.errors import InputError, one_line
+from osmgap.sources.osm_age import age_facts, edit_time
 from osmgap.sources.osm_extent import Bounds, check_reaches_aoi, partial_cover_warning, union_bounds
 from osmgap.sources.osm_geojson import load_geojson
 from osmgap.sources.osmways import (
@@ -152,7 +154,7 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
     ways (filtered in C++) with node locations; the second only the nodes of kept ways.
     """
     try:
-        read, unreadable, others = _scan_road_ways(path, aoi)
+        read, unreadable, others, newest = _scan_road_ways(path, aoi)
         ways = clip_to_aoi(read, aoi)
         wanted = {n for w in ways for n in (w.node_ids or ()) if n > 0}  # a new node (negative id) is no OSM node
         nodes, node_tags = _scan_nodes(path, wanted) if wanted else ({}, {})
@@ -163,9 +165,12 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
     except (RuntimeError, osmium.InvalidLocationError) as exc:  # how osmium reports corrupt,
         # truncated or unreadable input, and a coordinate such as lat="nan"
         raise InputError(path, f"cannot read OSM data ({one_line(exc)[:200]})") from None
-    return road_network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=near_aoi(unreadable, aoi),
-                        warning=partial_cover_warning(path, aoi, declared), node_tags=node_tags,
-                        others=near_other_ways(others, aoi))
+    facts, stale = age_facts(path, newest)
+    said = " ".join(w for w in (partial_cover_warning(path, aoi, declared), stale) if w) or None
+    net = road_network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=near_aoi(unreadable, aoi),
+                       warning=said, node_tags=node_tags, others=near_other_ways(others, aoi))
+    net.provenance.update(facts)
+    return net
 
 
 def _header_box(path: Path) -> Bounds | None:
@@ -193,8 +198,9 @@ def _road_extent(path: Path) -> Bounds | None:
     return union_bounds(boxes)
 
 
-def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], list[OtherWay]]:
-    """Road ways whose bbox meets the AOI's bbox, geometry from the file's node locations, and in
+def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], list[OtherWay], dt.datetime | None]:
+    """Road ways whose bbox meets the AOI's bbox, geometry from the file's node locations (and
+    the newest edit time among them, where the file has metadata), and in
     the same pass the ways mapped as something else that may look like a road (footways, roads
     under construction: RoadNetwork.other_ways; the line through their known nodes); a way
     with nodes the file lacks (an extract cut at its border, a broken file) is the line through
@@ -210,6 +216,7 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
     unreadable: list[Unreadable] = []
     others: list[OtherWay] = []
     deferred: list[tuple[Way, np.ndarray]] = []  # ways with new (negative-id) nodes, located below
+    newest: dt.datetime | None = None
     for w in cast("Iterable[osmium.osm.Way]", processor):  # the entity filter passes ways only
         if w.tags.get("highway") not in ROAD_CLASSES:
             _keep_other(w, reach, others)
@@ -220,6 +227,8 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
             deferred.append((_way_of(w), xy))
         elif _near(xy, reach):  # the Way (its tags, its node list) only for the ways near the AOI
             _keep_way(_way_of(w), xy, ways, unreadable)
+            edited = edit_time(w.timestamp)
+            newest = edited if edited is not None and (newest is None or edited > newest) else newest
     if deferred:
         located = _new_node_locations(path, {r for way, _ in deferred for r in way.node_ids or () if r < 0})
         for way, xy in deferred:
@@ -228,7 +237,7 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
                     xy[i] = located[ref]
             if _near(xy, reach):
                 _keep_way(way, xy, ways, unreadable)
-    return ways, unreadable, others
+    return ways, unreadable, others, newest
 
 
 # The (key, value) pairs of a road or another way (osmgap.core.osmtags.mapped_otherwise), so that

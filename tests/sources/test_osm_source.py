@@ -189,6 +189,36 @@ def test_an_extract_covering_part_of_the_aoi_is_warned_about(data: Path, caplog)
     assert "covers only 45% of the AOI" in net.provenance["warning"] and net.provenance["warning"] in caplog.text
 
 
+def _kotka_as_of(data: Path, path: Path, current: str) -> Path:
+    """Real Kotka, its header saying its data was current at ``current`` (as a Geofabrik or
+    ``osmium extract`` file says)."""
+    header = osmium.io.Header()
+    header.set("osmosis_replication_timestamp", current)
+    with osmium.SimpleWriter(str(path), header=header) as w:
+        for obj in osmium.FileProcessor(str(data / "osm" / "kotka.osm.pbf")):
+            w.add(obj)
+    return path
+
+
+def test_an_old_extract_is_warned_about_and_every_extract_says_how_old_its_roads_are(data: Path, tmp_path: Path,
+                                                                                     caplog):
+    """Diffed against an old extract, every road mapped since looks missing, and a weekly run
+    said nothing of it."""
+    import datetime as dt
+
+    aoi = load_aoi("26.9300,60.5200,26.9699,60.5400")  # the Kotka extract's roads
+    plain = load_osm(str(data / "osm" / "kotka.osm.pbf"), aoi)
+    assert plain.provenance["newest_road_edit"] == "2019-01-23T19:21:14Z"  # the file has no header time
+    assert "extract_time" not in plain.provenance and "days ago" not in plain.provenance.get("warning", "")
+    old = load_osm(str(_kotka_as_of(data, tmp_path / "old.osm.pbf", "2019-02-01T00:00:00Z")), aoi)
+    assert old.provenance["extract_time"] == "2019-02-01T00:00:00Z"
+    assert "its data is from 2019-02-01" in old.provenance["warning"] and "use a fresh extract" in caplog.text
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fresh = load_osm(str(_kotka_as_of(data, tmp_path / "fresh.osm.pbf", today)), aoi)
+    assert fresh.provenance["extract_time"] == today and "days ago" not in fresh.provenance.get("warning", "")
+    assert len(fresh) == len(old) == len(plain)
+
+
 def test_a_file_josm_saved_with_new_nodes_reads_as_uploaded_data_does(data: Path, tmp_path: Path):
     """A JOSM layer's new objects have negative ids and no version; osmium's location index holds
     positive ids only, so every way of them read as "nodes missing from the file"."""

@@ -1,0 +1,61 @@
+"""How old is an OSM file's data? Diffed against an old extract, every road mapped since looks
+missing, and a weekly run sends mappers to draw roads the map already has.
+
+A file made from the planet or a replication feed (Geofabrik's, ``osmium extract``'s) says in its
+header when its data was current (``osmosis_replication_timestamp``): older than STALE_DAYS, it is
+warned about. Without that, the newest edit of the AOI's roads is recorded, not warned about: a
+quiet place's roads may rightly be years old in a fresh extract.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import osmium
+
+STALE_DAYS = 30  # an extract older than this misses a month of mapping: said at every run
+HEADER_TIME_KEYS = ("osmosis_replication_timestamp", "timestamp")
+EPOCH_YEAR = 1970  # a file without metadata gives every object the time 0
+
+
+def header_time(path: Path) -> dt.datetime | None:
+    """When the file's data was current, as its header says (None: it does not say)."""
+    reader = osmium.io.Reader(str(path), osmium.osm.NOTHING)
+    try:
+        header = reader.header()
+        said = next((header.get(key) for key in HEADER_TIME_KEYS if header.get(key)), None)
+    finally:
+        reader.close()
+    if not said:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(said.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def edit_time(timestamp: dt.datetime) -> dt.datetime | None:
+    """An object's edit time, None where the file has no metadata."""
+    return timestamp if timestamp.year > EPOCH_YEAR else None
+
+
+def age_facts(path: Path, newest_road_edit: dt.datetime | None,
+              now: dt.datetime | None = None) -> tuple[dict[str, Any], str | None]:
+    """The provenance fields (``extract_time``, ``newest_road_edit``) and the warning for an
+    extract older than STALE_DAYS."""
+    current = header_time(path)
+    facts = {key: _iso(value) for key, value in (("extract_time", current), ("newest_road_edit", newest_road_edit))
+             if value is not None}
+    if current is None:
+        return facts, None
+    days = ((now or dt.datetime.now(dt.timezone.utc)) - current).days
+    if days <= STALE_DAYS:
+        return facts, None
+    return facts, (f"WARNING: {path}: its data is from {current:%Y-%m-%d} ({days} days ago): roads mapped since "
+                   "will look missing; use a fresh extract (or --osm overpass)")
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
