@@ -53,6 +53,7 @@ class ReportData:
     notes: list[str] = field(default_factory=list)  # what the reader must know about this report itself
     since: str = ""  # changes are counted after this time: the last report's, else the previous run's
     since_report: bool = False
+    since_event: int | None = None  # ... or, where the last report noted it, after this event id
 
     @property
     def counts(self) -> dict[str, int]:
@@ -79,11 +80,11 @@ def gather(store: Store, aoi: str, web_url: str | None = None, notes: Iterable[s
                       _demonstration_note(last) + list(notes), *_since(store, aoi, runs))
 
 
-def _since(store: Store, aoi: str, runs: list[Any]) -> tuple[str, bool]:
+def _since(store: Store, aoi: str, runs: list[Any]) -> tuple[str, bool, int | None]:
     reported = store.last_report(aoi)
     if reported is not None:
-        return reported, True
-    return (str(runs[-2]["time"]) if len(runs) > 1 else ""), False
+        return reported[0], True, reported[1]
+    return (str(runs[-2]["time"]) if len(runs) > 1 else ""), False, None
 
 
 def _demonstration_note(summary: dict[str, Any]) -> list[str]:
@@ -115,7 +116,7 @@ def latest_changes(data: ReportData) -> dict[str, int]:
     first: dict[str, Any] = {}
     last: dict[str, Any] = {}
     for e in data.events:
-        if e["time"] > since:
+        if (e["id"] > data.since_event) if data.since_event is not None else (e["time"] > since):
             first.setdefault(e["suggestion_id"], e)
             last[e["suggestion_id"]] = e
     totals = {s: 0 for s in HISTORY_SERIES}

@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     write_files_atomic({html_path: html.encode("utf-8"), md_path: markdown.encode("utf-8")})
     try:
         with open_store(args, create=False) as store:  # the next report counts its changes from here
-            store.reported(aoi, data.generated)
+            store.reported(aoi, data.generated, max((int(e["id"]) for e in data.events), default=0))
     except sqlite3.Error as exc:  # a state osmgap may read but not write: the pages are written all the same
         log.warning("%s: could not note the report's time (%s); the next report counts from the previous run",
                     state, exc)

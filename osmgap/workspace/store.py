@@ -338,19 +338,27 @@ class Store:
         self.db.execute("UPDATE runs SET new = ?, reopened = ?, fixed = ?, dismissed_seen = ? WHERE id = ?",
                         (counts["new"], counts["reopened"], counts["fixed"], counts["dismissed_seen"], run_id))
 
-    def last_report(self, aoi: str) -> str | None:
-        """When the last report of ``aoi`` was written: its "since" starts there."""
+    def last_report(self, aoi: str) -> tuple[str, int | None] | None:
+        """When the last report of ``aoi`` was written and the last event it saw (None: a state
+        reported before events were counted so): its "since" starts there."""
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (f"report:{aoi}",)).fetchone()
-        return None if row is None else str(row[0])
+        if row is None:
+            return None
+        seen = self.db.execute("SELECT value FROM meta WHERE key = ?", (f"report_event:{aoi}",)).fetchone()
+        return str(row[0]), (int(seen[0]) if seen is not None and str(seen[0]).isdigit() else None)
 
-    def reported(self, aoi: str, time: str) -> None:
+    def reported(self, aoi: str, time: str, last_event: int) -> None:
+        """Note a report of ``aoi`` at ``time`` that saw events up to id ``last_event``: the next
+        one counts what came after by id, so a clock set back between runs loses no change."""
         with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"report:{aoi}", time))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"report_event:{aoi}", str(last_event)))
 
     def runs(self, aoi: str | None = None) -> list[sqlite3.Row]:
+        """The runs in the order they were recorded (not by their clock's time, which may go back)."""
         if aoi is None:
-            return self.db.execute("SELECT * FROM runs ORDER BY time, id").fetchall()
-        return self.db.execute("SELECT * FROM runs WHERE aoi = ? ORDER BY time, id", (aoi,)).fetchall()
+            return self.db.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        return self.db.execute("SELECT * FROM runs WHERE aoi = ? ORDER BY id", (aoi,)).fetchall()
 
     def aoi_names(self) -> list[str]:
         rows = self.db.execute("SELECT DISTINCT aoi FROM runs UNION SELECT DISTINCT aoi FROM suggestions ORDER BY 1")
@@ -420,7 +428,7 @@ class Store:
                         (aoi, suggestion_id, time, change.run_id, change.status, change.reason))
 
     def events(self, aoi: str) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM events WHERE aoi = ? ORDER BY time, id", (aoi,)).fetchall()
+        return self.db.execute("SELECT * FROM events WHERE aoi = ? ORDER BY id", (aoi,)).fetchall()
 
     # MapRoulette challenges ---------------------------------------------------------------
     def challenges(self, aoi: str) -> list[sqlite3.Row]:
@@ -481,7 +489,7 @@ def _refuse_other_area(db: sqlite3.Connection, path: Path, name: str, geometry: 
     if row is not None:
         kept, new = shapely.geometry.shape(json.loads(row[0])), geometry
     else:
-        run = db.execute("SELECT summary FROM runs WHERE aoi = ? ORDER BY time DESC, id DESC LIMIT 1",
+        run = db.execute("SELECT summary FROM runs WHERE aoi = ? ORDER BY id DESC LIMIT 1",
                          (name,)).fetchone()
         bounds = (json.loads(run[0]).get("aoi") or {}).get("bounds") if run is not None else None
         if not bounds:

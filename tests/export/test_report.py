@@ -340,6 +340,35 @@ def test_a_weeks_changes_are_counted_once_from_the_last_report(tmp_path, data, m
         assert "Since the last report (2025-01-13T04:05:00Z): **0 new**, **0 fixed**, **0 dismissed**" in third
 
 
+def test_a_clock_set_back_between_two_weeks_loses_no_change(tmp_path, data, monkeypatch):
+    """The next report counted the events timed after the last report's time, and the last run was
+    the latest by time: a clock set back between two weekly runs (a restored VM, a wrong RTC
+    corrected) hid that week's new gap and rejection, and showed last week's run as the last."""
+    ways = sample_ways(data)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    state = tmp_path / "osmgap.sqlite"
+    with FakeMapRoulette() as fake:
+        monkeypatch.setenv("MAPROULETTE_API_KEY", fake.api_key)
+
+        def week(when: str, out: str, suggested: list) -> str:
+            monkeypatch.setenv("OSMGAP_NOW", when)
+            outputs = write_outputs(tmp_path / out, suggested)
+            with Store(state) as store:
+                record_run(store, outputs, area=sample_area(), osm_ways=ways_frame(ways[6:]))
+            assert main(["sync", "--out", str(tmp_path / out), "--api-url", fake.url, "--state", str(state)]) == 0
+            assert main(["publish", "--challenge", "c", "--project", "1", "--api-url", fake.url, "--state", str(state),
+                         "--out", str(tmp_path / out)]) == 0
+            assert main(["report", "--out", str(tmp_path / out), "--state", str(state), "--basemap", "none"]) == 0
+            return (tmp_path / out / "report.md").read_text()
+
+        assert "**3 new**" in week("2025-01-06T04:00:00Z", "w1", ways[:3])
+        fake.review(1001, write_outputs(tmp_path / "ids", ways[:3]).features[0]["id"], 2)  # rejected mid-week
+        second = week("2024-12-30T04:00:00Z", "w2", ways[:4])  # a week later, by a clock set back two weeks
+    assert "Since the last report (2025-01-06T04:00:00Z): **1 new**, **0 fixed**, **1 dismissed**" in second
+    with Store(state) as store:
+        assert store.runs("paris-1447")[-1]["out_dir"] == str((tmp_path / "w2").resolve())
+
+
 def test_a_state_that_cannot_be_written_still_gets_its_report(weekly_state, tmp_path, monkeypatch, caplog):
     """The report notes its time in the state; a state it may only read must not cost the pages."""
     import sqlite3
