@@ -116,15 +116,15 @@ def fixme_text(suggestion: Suggestion, graph_ids: bool = False) -> str:
     said = ("no confidence given by its source" if suggestion.evidence.get("confidence_source") == CONFIDENCE_ASSUMED
             else f"confidence {suggestion.confidence:.2f}")
     text = f"osmgap: {phrase}, {check} ({said})"
+    proposed = suggestion.evidence.get("retag_way")  # osmgap.conflate.otherways: RETAG_INSTEAD
+    if isinstance(proposed, int):  # before the joins, so that the 255 characters of a tag keep it
+        text += (f"; OSM has way {proposed} here as {suggestion.evidence.get('retag_way_now', 'highway=proposed')}: "
+                 "if built, retag that way rather than add this one")
     loose = [j for j in suggestion.joins if j.node_id is None]
     if loose:
         way = "the road of graph edge" if graph_ids else "way"
         ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to {way} {j.way_id}" for j in loose)
         text += f"; {ends}"
-    proposed = suggestion.evidence.get("retag_way")  # osmgap.conflate.otherways: RETAG_INSTEAD
-    if isinstance(proposed, int):
-        text += (f"; OSM has way {proposed} here as {suggestion.evidence.get('retag_way_now', 'highway=proposed')}: "
-                 "if the road is built, retag that way (highway= its proposed=* value) instead of adding this one")
     twin = suggestion.evidence.get("second_carriageway_of")  # osmgap.gps.carriageways
     if isinstance(twin, int):
         text += f"; other carriageway of way {twin}: if so, tag both oneway=yes (drawn in this one's direction)"

@@ -405,8 +405,8 @@ def test_a_road_osm_has_only_as_proposed_is_suggested_as_a_retag_of_that_way(dat
     retag = [f for f in feats if f["properties"].get("evidence_retag_way") == street]
     assert len(retag) == 1 and retag[0]["properties"]["evidence_retag_way_now"] == "highway=proposed"
     fixmes = [t.get("v") for t in ET.fromstring((out / "suggestions.osm").read_bytes()).iter("tag") if t.get("k") == "fixme"]
-    assert sum(f"OSM has way {street} here as highway=proposed: if the road is built, retag that way" in f
-               for f in fixmes) == 1
+    assert sum(f"OSM has way {street} here as highway=proposed: if built, retag that way rather than add this one"
+               in f for f in fixmes) == 1
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     with FakeMapRoulette() as fake:
         monkeypatch.setenv("MAPROULETTE_API_KEY", fake.api_key)
