@@ -61,6 +61,10 @@ STEPS = ("2. If the road is there, draw it (or fix the pre-drawn one), connect i
          "and give it its real highway class.\n"
          "3. If there is no road, mark the task *Not an issue*; if it is mapped already, *Already fixed*. "
          "osmgap will not flag it again.")
+# Said where some task is a road OSM has as highway=proposed (osmgap.conflate.otherways): MapRoulette has
+# no sections, so the sentence names the property that tells which tasks.
+RETAG_STEP = ("   Where the task's evidence_retag_way names a way, OSM has this road as proposed: if it is built, "
+              "retag that way (from its proposed=* value) rather than drawing a second one.")
 DEFAULT_CHECKIN_COMMENT = "Add a road missing from OpenStreetMap #osmgap #maproulette"
 
 
@@ -91,7 +95,9 @@ def default_instruction(evidence: str | None, tasks: list[dict[str, Any]]) -> st
     gps = kept([GPS_PIECE])
     imagery = kept(IMAGERY_PIECES)
     check = f"{CHECK} (imagery of this run: {', '.join(imagery)})." if imagery else f"{CHECK}."
-    return "\n\n".join([" ".join([intro, *gps]), f"{check}\n{STEPS}"])
+    retag = any("evidence_retag_way" in (t.get("properties") or {}) for t in tasks)
+    steps = STEPS.replace("\n3.", f"\n{RETAG_STEP}\n3.") if retag else STEPS
+    return "\n\n".join([" ".join([intro, *gps]), f"{check}\n{steps}"])
 
 
 @dataclass(frozen=True)

@@ -95,15 +95,16 @@ def test_new_ways_join_existing_nodes_and_josm_accepts_them(run_pbf, tmp_path):
     assert [i for i in issues if severity(i) == "Errors"] == []
 
 
-def _published_cooperatively(out: Path, tmp_path: Path, monkeypatch) -> dict:
-    """The tasks the run in ``out`` makes on a fake MapRoulette, published with osmChanges."""
+def _published_cooperatively(out: Path, tmp_path: Path, monkeypatch) -> tuple[dict, str]:
+    """The tasks the run in ``out`` makes on a fake MapRoulette, published with osmChanges, and the
+    challenge's instruction."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     with FakeMapRoulette() as fake:
         monkeypatch.setenv("MAPROULETTE_API_KEY", fake.api_key)
         assert main(["publish", "--out", str(out), "--challenge", "osmgap test", "--project", "1",
                      "--api-url", fake.url, "--cooperative", "--source-cleared"]) == 0
         assert not fake.violations
-        return fake.tasks_of(1001)
+        return fake.tasks_of(1001), fake.challenges[1001]["instruction"]
 
 
 def test_a_cooperative_task_is_joined_to_the_nodes_its_ends_land_on(run_pbf, inputs, tmp_path, monkeypatch):
@@ -113,7 +114,8 @@ def test_a_cooperative_task_is_joined_to_the_nodes_its_ends_land_on(run_pbf, inp
     itself merges every task's osmChange onto the real extract."""
     out = tmp_path / "ws" / "run"
     shutil.copytree(run_pbf, out)
-    tasks = _published_cooperatively(out, tmp_path, monkeypatch)
+    tasks, instruction = _published_cooperatively(out, tmp_path, monkeypatch)
+    assert "evidence_retag_way" not in instruction  # no task of this run is a proposed road
     props = {f["id"]: f["properties"] for f in json.loads((out / "suggestions.geojson").read_text())["features"]}
     changes, joined = [], 0
     for name, task in tasks.items():
@@ -412,6 +414,7 @@ def test_a_road_osm_has_only_as_proposed_is_suggested_as_a_retag_of_that_way(dat
     fixmes = [t.get("v") for t in ET.fromstring((out / "suggestions.osm").read_bytes()).iter("tag") if t.get("k") == "fixme"]
     assert sum(f"OSM has way {street} here as highway=proposed: if built, retag that way rather than add this one"
                in f for f in fixmes) == 1
-    tasks = _published_cooperatively(out, tmp_path, monkeypatch)
+    tasks, instruction = _published_cooperatively(out, tmp_path, monkeypatch)
+    assert "Where the task's evidence_retag_way names a way, OSM has this road as proposed" in instruction
     assert tasks[retag[0]["id"]].cooperative is None
     assert sum(t.cooperative is not None for t in tasks.values()) == len(tasks) - 1
