@@ -82,9 +82,10 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
         store.check_area(aoi, area)
     crs = _metric_crs(area, outputs.features)
     osm_corridor = _corridor(osm_ways, crs, tolerance_m)
-    # OSM as the last run saw it: a gap that its roads already "covered" (a short link between two
-    # ways lies within their corridor) was reported all the same, so its going is no mapper's doing
-    before = _corridor(_saved_osm(store, aoi), crs, tolerance_m) if osm_corridor is not None else None
+    # OSM as the last run saw it (read only if a gap went unseen): a gap that its roads already
+    # "covered" (a short link between two ways lies within their corridor) was reported all the
+    # same, so its going is no mapper's doing
+    before: list[BaseGeometry | None] = []
     with store.transaction():
         record = RunRecord(store.add_run(aoi, time, str(outputs.out_dir.resolve()), outputs.summary_sha256,
                                          outputs.summary))
@@ -101,8 +102,10 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
             line = reproject(shape(json.loads(row["geometry"])), WGS84, crs)
             if area_metric is not None and not line.intersects(area_metric):
                 continue  # outside what this run looked at: no news about it
-            covered = (_covered(line, osm_corridor, min_length_m)
-                       and not (before is not None and _covered(line, before, min_length_m)))
+            covered = _covered(line, osm_corridor, min_length_m)
+            if covered and not before:
+                before.append(_corridor(_saved_osm(store, aoi), crs, tolerance_m))
+            covered = covered and not _covered(line, before[0], min_length_m)
             if not covered and seen_metric is not None and _along_area(line, seen_metric) < SEEN_FRACTION:
                 continue  # no imagery there this time: not seen, so not "no longer detected" either
             store.change(aoi, row["id"], time, StatusChange(
