@@ -66,8 +66,9 @@ from osmgap.sources.xyz import (
     open_window_reader,
     open_xyz,
 )
+from osmgap.workspace.freshness import unchanged_osm_warning
 from osmgap.workspace.outputs import RUN_OUTPUTS, read_outputs
-from osmgap.workspace.store import Store
+from osmgap.workspace.store import Store, now_iso
 from osmgap.workspace.tracking import RunRecord, record_run, stable_ids
 
 if TYPE_CHECKING:  # the GPS modules import numba (~0.2 s): loaded in run_diff only when a run has traces
@@ -247,13 +248,18 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
                 support = replace(support, matching=_with_budget(support.matching, req.gps_memory_mb))
                 run.info["gps"] = {**gps_info, **apply_gps_support(suggestions, traces, roads, support)}
         suggestions = suggestions + run.connections  # after support: nobody drives a line that is not there
+        stale_osm = None
         if req.state is not None and req.state.is_file() and req.state.stat().st_size:
             with Store(req.state, create=False) as store:  # ids as the state knows them (tracking)
                 suggestions = stable_ids(store, aoi.name, suggestions)
+                stale_osm = unchanged_osm_warning(store, aoi.name, roads.provenance, now_iso())
         warnings = _warnings(result, licence, imagery, req.conflate)
         for w in warnings:
             log.warning(w)
         covered, input_warnings = _coverage(aoi, run, coverage)
+        if stale_osm:
+            log.warning(stale_osm)
+            input_warnings.append(stale_osm)
         per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
         summary: dict[str, Any] = {
             "osmgap_version": __version__,

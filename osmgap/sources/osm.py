@@ -45,7 +45,7 @@ from osmgap.core.osmtags import (  # ROAD_CLASSES: the one vocabulary, re-export
     way_level,
 )
 from osmgap.errors import InputError, one_line
-from osmgap.sources.osm_age import age_facts, edit_time
+from osmgap.sources.osm_age import age_facts, edit_time, file_facts
 from osmgap.sources.osm_extent import Bounds, check_reaches_aoi, partial_cover_warning, union_bounds
 from osmgap.sources.osm_geojson import load_geojson
 from osmgap.sources.osmways import (
@@ -89,12 +89,12 @@ def load_osm(spec: str, aoi: Aoi, cache_dir: Path | None = None, graph_crs: str 
     if not path.is_file():
         raise InputError(path, "OSM file not found")
     fmt = file_format(path)
-    if fmt == "geojson":
-        return load_geojson(path, aoi)
     if fmt is None:
         raise InputError(path, "unknown OSM file type: expected .osm, .osm.pbf, .osm.bz2, "
                                ".geojson or .json, or the word 'overpass'")
-    return load_osmium_file(path, aoi, fmt)
+    net = load_geojson(path, aoi) if fmt == "geojson" else load_osmium_file(path, aoi, fmt)
+    net.provenance.update(file_facts(path))
+    return net
 
 
 def mapconstruction_files(spec: str) -> tuple[Path, Path] | None:

@@ -57,5 +57,13 @@ def age_facts(path: Path, newest_road_edit: dt.datetime | None,
                    "will look missing; use a fresh extract (or --osm overpass)")
 
 
+def file_facts(path: Path) -> dict[str, Any]:
+    """What tells one copy of an OSM file from the next (``file_bytes``, ``file_modified``): a
+    weekly run can then tell an extract nobody refreshed (osmgap.workspace.freshness)."""
+    stat = path.stat()
+    return {"file_bytes": stat.st_size,
+            "file_modified": _iso(dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc))}
+
+
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -418,3 +418,27 @@ def test_a_road_osm_has_only_as_proposed_is_suggested_as_a_retag_of_that_way(dat
     assert "Where the task's evidence_retag_way names a way, OSM has this road as proposed" in instruction
     assert tasks[retag[0]["id"]].cooperative is None
     assert sum(t.cooperative is not None for t in tasks.values()) == len(tasks) - 1
+
+
+def test_a_weekly_run_on_an_extract_nobody_refreshed_says_so(inputs, tmp_path, monkeypatch):
+    """The job that downloads the extract broke: every week osmgap diffed the same old file, and the
+    roads mapped since looked missing, silently. A run a week after one that read the very same
+    file (path, size, modification time) warns; a rerun the same day or a refreshed file does not."""
+    import os
+
+    osm = tmp_path / "kotka.osm"
+    shutil.copy(inputs["osm"], osm)
+    state = tmp_path / "state.sqlite"
+
+    def week(name: str, when: str) -> list[str]:
+        monkeypatch.setenv("OSMGAP_NOW", when)
+        assert main(["diff", "--aoi", BBOX, "--osm", str(osm), "--candidates", str(inputs["candidates"]),
+                     "--out", str(tmp_path / name), "--state", str(state), "--name", "kotka"]) == 0
+        return [w for w in json.loads((tmp_path / name / "summary.json").read_text())["warnings"] if "same file" in w]
+
+    assert week("w1", "2025-01-06T04:00:00Z") == [] and week("w1-again", "2025-01-06T09:00:00Z") == []
+    (said,) = week("w2", "2025-01-13T04:00:00Z")
+    assert said.startswith(f"WARNING: {osm}: the same file as the run of 2025-01-06 (6 days earlier")
+    assert "refresh the extract" in said
+    os.utime(osm, (osm.stat().st_atime, osm.stat().st_mtime + 3600))  # this week's download
+    assert week("w3", "2025-01-20T04:00:00Z") == []
