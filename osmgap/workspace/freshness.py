@@ -23,10 +23,14 @@ def unchanged_osm_warning(store: Store, aoi: str, osm: dict[str, Any], now: str)
     runs = store.runs(aoi)
     if not runs:
         return None
-    last = json.loads(runs[-1]["summary"]).get("osm") or {}
-    if any(last.get(key) != osm[key] for key in SAME_FILE_KEYS):
+    summary = json.loads(runs[-1]["summary"])
+    last = summary.get("osm") if isinstance(summary, dict) else None
+    if not isinstance(last, dict) or any(last.get(key) != osm[key] for key in SAME_FILE_KEYS):
         return None
-    days = (_moment(now) - _moment(str(runs[-1]["time"]))).days
+    try:
+        days = (_moment(now) - _moment(str(runs[-1]["time"]))).days
+    except ValueError:  # a time the state should not hold: nothing to say
+        return None
     if days < UNCHANGED_AFTER_DAYS:
         return None
     return (f"WARNING: {osm['source']}: the same file as the run of {str(runs[-1]['time'])[:10]} ({days} days "
