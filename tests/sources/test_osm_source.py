@@ -97,7 +97,7 @@ def test_ways_mapped_as_something_else_are_other_ways(loaded):
     assert {i: loaded.get(i) for i in others} == {i: f"highway={hw}" for i, hw in others.items()}
     assert all(shapely.dwithin(aoi.geometry, g, 0.001) for g in net.other_ways.geometry)  # and those just outside
     assert not set(loaded) & set(net.ways.osm_id)
-    assert not {i for i, (hw, _, _) in ref.items() if hw == "steps"} & set(loaded)
+    assert not {i for i, (hw, _, _) in ref.items() if hw == "platform"} & set(loaded)  # beside roads: not read
     assert all(g.equals_exact(ref[i][1], 0) for i, g in zip(net.other_ways.osm_id, net.other_ways.geometry) if i in ref)
 
 
@@ -312,7 +312,8 @@ def test_overpass_query_asks_for_roads_with_meta():
     assert "37.8035000,-122.3040000,37.8085000,-122.2975000" in query  # s,w,n,e
     roads = query.split(";")[1]  # the road ways' line: footways are asked for only as other ways
     assert "residential" in roads and "footway" not in roads
-    assert 'way["highway"~"^(abandoned|bridleway|bus_guideway|construction|cycleway|disused|escape|footway|path|' in query
+    assert ('way["highway"~"^(abandoned|bridleway|bus_guideway|construction|corridor|cycleway|disused|escape|footway|path|'
+            'proposed|raceway|steps|trail)$"]') in query
 
 
 def test_overpass_retries_with_backoff_then_caches(tmp_path: Path, monkeypatch):
@@ -528,14 +529,14 @@ def test_overpass_other_ways_from_cache(tmp_path: Path, data: Path, no_network):
 
 def test_geojson_other_ways(kotka, tmp_path: Path):
     """An OSM GeoJSON export's cycleways and footways are other ways; a feature of another kind
-    (steps) is neither a road nor one of them."""
+    (a platform) is neither a road nor one of them."""
     aoi = load_aoi("26.9300,60.5200,26.9699,60.5400")
     path = _geojson(tmp_path, "kotka.geojson", [
         {"type": "Feature", "properties": {"osm_id": int(r.osm_id), "highway": "residential"},
          "geometry": shapely.geometry.mapping(r.geometry)} for r in kotka.ways.itertuples()][:20] + [
         {"type": "Feature", "properties": {"osm_id": int(r.osm_id), "highway": r.what.split("=")[1]},
          "geometry": shapely.geometry.mapping(r.geometry)} for r in kotka.other_ways.itertuples()] + [
-        {"type": "Feature", "properties": {"osm_id": 1, "highway": "steps"},
+        {"type": "Feature", "properties": {"osm_id": 1, "highway": "platform"},
          "geometry": shapely.geometry.mapping(kotka.other_ways.geometry.iloc[0])}])
     net = load_osm(str(path), aoi)
     assert len(net.ways.osm_id.unique()) == 20 and 1 not in set(net.other_ways.osm_id)
