@@ -46,7 +46,7 @@ def age_facts(path: Path, newest_road_edit: dt.datetime | None,
     """The provenance fields (``extract_time``, ``newest_road_edit``) and the warning for an
     extract older than STALE_DAYS."""
     current = header_time(path)
-    facts = {key: _iso(value) for key, value in (("extract_time", current), ("newest_road_edit", newest_road_edit))
+    facts = {key: iso_utc(value) for key, value in (("extract_time", current), ("newest_road_edit", newest_road_edit))
              if value is not None}
     if current is None:
         return facts, None
@@ -62,8 +62,9 @@ def file_facts(path: Path) -> dict[str, Any]:
     weekly run can then tell an extract nobody refreshed (osmgap.workspace.freshness)."""
     stat = path.stat()
     return {"file_bytes": stat.st_size,
-            "file_modified": _iso(dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc))}
+            "file_modified": iso_utc(dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc))}
 
 
-def _iso(moment: dt.datetime) -> str:
+def iso_utc(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the second: how the summary dates things."""
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

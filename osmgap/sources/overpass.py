@@ -27,6 +27,7 @@ from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
 from osmgap.core.osmtags import LIFECYCLE_KEYS, OTHER_LINES, ROAD_CLASSES, mapped_otherwise, way_level
 from osmgap.errors import InputError, ServiceError, one_line
+from osmgap.sources.osm_age import iso_utc
 from osmgap.sources.osmways import (
     Lot,
     NodeTable,
@@ -89,8 +90,7 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
     ways, nodes, lots, node_tags, others = roads
     net = road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
                        node_tags=node_tags, others=near_other_ways(others, aoi))
-    fetched = dt.datetime.fromtimestamp(cache.stat().st_mtime, dt.timezone.utc)
-    net.provenance["fetched"] = fetched.isoformat(timespec="seconds").replace("+00:00", "Z")
+    net.provenance["fetched"] = iso_utc(dt.datetime.fromtimestamp(cache.stat().st_mtime, dt.timezone.utc))
     return net
 
 
