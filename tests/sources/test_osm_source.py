@@ -101,6 +101,18 @@ def test_ways_mapped_as_something_else_are_other_ways(loaded):
     assert all(g.equals_exact(ref[i][1], 0) for i, g in zip(net.other_ways.osm_id, net.other_ways.geometry) if i in ref)
 
 
+def test_steps_and_corridors_are_other_ways_and_platforms_are_not(loaded):
+    """A source holding every highway=* line gave Helsinki's steps and indoor corridors back as
+    missing roads; bus platforms along the curb stay unread (read, they hid deleted streets)."""
+    net, ref, _, _ = loaded
+    kinds = set(net.other_ways.what)
+    for kind in ("steps", "corridor", "platform"):
+        if any(hw == kind for hw, _, _ in ref.values()):
+            assert (f"highway={kind}" in kinds) == (kind != "platform"), kind
+    if net.provenance["source"].endswith("helsinki.osm.pbf"):
+        assert "highway=steps" in kinds
+
+
 def test_schema(loaded):
     net, _, _, _ = loaded
     assert list(net.ways.columns) == WAY_COLUMNS + ["geometry"]
