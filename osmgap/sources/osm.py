@@ -45,7 +45,7 @@ from osmgap.core.osmtags import (  # ROAD_CLASSES: the one vocabulary, re-export
     way_level,
 )
 from osmgap.errors import InputError, one_line
-from osmgap.sources.osm_age import age_facts, edit_time, file_facts
+from osmgap.sources.osm_age import age_facts, edit_time, file_facts, header_time
 from osmgap.sources.osm_extent import Bounds, check_reaches_aoi, partial_cover_warning, union_bounds
 from osmgap.sources.osm_geojson import load_geojson
 from osmgap.sources.osmways import (
@@ -159,13 +159,13 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
         wanted = {n for w in ways for n in (w.node_ids or ()) if n > 0}  # a new node (negative id) is no OSM node
         nodes, node_tags = _scan_nodes(path, wanted) if wanted else ({}, {})
         lots = clip_lots(_scan_parking(path), aoi)
-        declared = _header_box(path)
+        declared, current = _header(path)
         if not ways:  # an unmapped place, or the wrong file: where does the file's data lie?
             check_reaches_aoi(path, aoi, declared or _road_extent(path))
     except (RuntimeError, osmium.InvalidLocationError) as exc:  # how osmium reports corrupt,
         # truncated or unreadable input, and a coordinate such as lat="nan"
         raise InputError(path, f"cannot read OSM data ({one_line(exc)[:200]})") from None
-    facts, stale = age_facts(path, newest)
+    facts, stale = age_facts(path, current, newest)
     said = " ".join(w for w in (partial_cover_warning(path, aoi, declared), stale) if w) or None
     net = road_network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=near_aoi(unreadable, aoi),
                        warning=said, node_tags=node_tags, others=near_other_ways(others, aoi))
@@ -173,16 +173,18 @@ def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
     return net
 
 
-def _header_box(path: Path) -> Bounds | None:
-    """The area the file says it covers (a .osm.pbf header's or a .osm ``<bounds>`` box), if any."""
+def _header(path: Path) -> tuple[Bounds | None, dt.datetime | None]:
+    """The area the file says it covers (a .osm.pbf header's or a .osm ``<bounds>`` box) and when
+    it says its data was current (osmgap.sources.osm_age.header_time), where it says so."""
     reader = osmium.io.Reader(str(path), osmium.osm.NOTHING)
     try:
-        b = reader.header().box()
+        header = reader.header()
+        b, current = header.box(), header_time(header)
     finally:
         reader.close()
     if not b.valid():
-        return None
-    return b.bottom_left.lon, b.bottom_left.lat, b.top_right.lon, b.top_right.lat
+        return None, current
+    return (b.bottom_left.lon, b.bottom_left.lat, b.top_right.lon, b.top_right.lat), current
 
 
 def _road_extent(path: Path) -> Bounds | None:

@@ -19,14 +19,9 @@ HEADER_TIME_KEYS = ("osmosis_replication_timestamp", "timestamp")
 EPOCH_YEAR = 1970  # a file without metadata gives every object the time 0
 
 
-def header_time(path: Path) -> dt.datetime | None:
+def header_time(header: osmium.io.Header) -> dt.datetime | None:
     """When the file's data was current, as its header says (None: it does not say)."""
-    reader = osmium.io.Reader(str(path), osmium.osm.NOTHING)
-    try:
-        header = reader.header()
-        said = next((header.get(key) for key in HEADER_TIME_KEYS if header.get(key)), None)
-    finally:
-        reader.close()
+    said = next((header.get(key) for key in HEADER_TIME_KEYS if header.get(key)), None)
     if not said:
         return None
     try:
@@ -41,11 +36,10 @@ def edit_time(timestamp: dt.datetime) -> dt.datetime | None:
     return timestamp if timestamp.year > EPOCH_YEAR else None
 
 
-def age_facts(path: Path, newest_road_edit: dt.datetime | None,
+def age_facts(path: Path, current: dt.datetime | None, newest_road_edit: dt.datetime | None,
               now: dt.datetime | None = None) -> tuple[dict[str, Any], str | None]:
-    """The provenance fields (``extract_time``, ``newest_road_edit``) and the warning for an
-    extract older than STALE_DAYS."""
-    current = header_time(path)
+    """The provenance fields (``extract_time``: ``current``, when the header says it;
+    ``newest_road_edit``) and the warning for an extract older than STALE_DAYS."""
     facts = {key: iso_utc(value) for key, value in (("extract_time", current), ("newest_road_edit", newest_road_edit))
              if value is not None}
     if current is None:
