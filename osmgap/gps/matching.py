@@ -24,6 +24,7 @@ from __future__ import annotations
 import tempfile
 from array import array
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 import fastmm
@@ -225,6 +226,12 @@ def _times_in_order(t: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(filled), filled, known[0] if len(known) else 0.0)
 
 
+_P1 = attrgetter("p1")
+_EDGES = attrgetter("edges")
+_OFFSET = attrgetter("offset_from_start_of_edge")
+_FIX_FIELDS = attrgetter("trajectory_index", "x", "y", "perpendicular_distance_to_matched_geometry")
+
+
 def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.ndarray, route_min_m: float,
            chained: Chains | None) -> None:
     """The matched positions of one matched stretch (edges mapped from ``chained`` back to the
@@ -233,18 +240,17 @@ def _store(out: Matches, kept: np.ndarray, first: int, segments: list, step: np.
     Filled a stretch at a time: per-fix attribute reads are most of the cost outside fastmm."""
     if not segments:
         return
-    fixes = [segments[0].p0, *(seg.p1 for seg in segments)]
-    at = kept[first + np.fromiter((c.trajectory_index for c in fixes), np.int64, len(fixes))]
+    fixes = [segments[0].p0, *map(_P1, segments)]
+    index, x, y, offset_m = zip(*map(_FIX_FIELDS, fixes))  # one C-level read of four fields per fix
+    at = kept[first + np.array(index, np.int64)]
     out.matched[at] = True
-    out.mx[at] = [c.x for c in fixes]
-    out.my[at] = [c.y for c in fixes]
-    out.offset_m[at] = [c.perpendicular_distance_to_matched_geometry for c in fixes]
-    edges = [seg.edges for seg in segments]  # each read builds a list in fastmm: once per segment
+    out.mx[at], out.my[at], out.offset_m[at] = x, y, offset_m
+    edges = list(map(_EDGES, segments))  # each read builds a list in fastmm: once per segment
     edge = np.array([edges[0][0].edge_id if edges[0] else -1, *(e[-1].edge_id if e else -1 for e in edges)])
     if chained is not None:
-        offset = np.fromiter((c.offset_from_start_of_edge for c in fixes), float, len(fixes))
+        along = np.fromiter(map(_OFFSET, fixes), float, len(fixes))
         on = edge >= 0
-        edge[on] = chained.piece_edges(edge[on], offset[on])
+        edge[on] = chained.piece_edges(edge[on], along[on])
     out.edge[at] = edge
     out.routed[at[1:]] = True
     for j in np.flatnonzero(step[at[1:]] >= route_min_m).tolist():
