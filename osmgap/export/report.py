@@ -18,6 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib
@@ -54,6 +55,7 @@ class ReportData:
     since: str = ""  # changes are counted after this time: the last report's, else the previous run's
     since_report: bool = False
     since_event: int | None = None  # ... or, where the last report noted it, after this event id
+    osm_dated: str = ""  # how fresh the OSM the last run diffed against was (osm_as_of)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -77,7 +79,7 @@ def gather(store: Store, aoi: str, web_url: str | None = None, notes: Iterable[s
                       [precision(store, name) for name in store.aoi_names()],
                       json.loads(snapshot["geometry"]) if snapshot else None,
                       json.loads(snapshot["osm"]) if snapshot else None, urls, list(last.get("warnings", [])),
-                      _demonstration_note(last) + list(notes), *_since(store, aoi, runs))
+                      _demonstration_note(last) + list(notes), *_since(store, aoi, runs), osm_as_of(last.get("osm")))
 
 
 def _since(store: Store, aoi: str, runs: list[Any]) -> tuple[str, bool, int | None]:
@@ -85,6 +87,31 @@ def _since(store: Store, aoi: str, runs: list[Any]) -> tuple[str, bool, int | No
     if reported is not None:
         return reported[0], True, reported[1]
     return (str(runs[-2]["time"]) if len(runs) > 1 else ""), False, None
+
+
+def osm_as_of(osm: Any) -> str:
+    """One line dating the OSM that the last run's summary says it diffed against: a gap
+    "still missing" week after week means little if that OSM is a month old, and the warnings
+    say so only past a threshold. Overpass: when it answered; a file: when its data was current
+    (its header), else when the file was written; and the newest edit of the AOI's roads."""
+    if not isinstance(osm, dict) or not osm.get("source"):
+        return ""
+    where = "Overpass" if osm.get("format") == "overpass" else PurePath(str(osm["source"]).split(",")[0]).name
+    said = ([f"data as of {_when(osm['extract_time'])}, fetched {_when(osm['fetched'])}"]
+            if osm.get("fetched") and osm.get("extract_time") else
+            [f"fetched {_when(osm['fetched'])}"] if osm.get("fetched") else
+            [f"data as of {_when(osm['extract_time'])} (the file's header)"] if osm.get("extract_time") else
+            [f"file written {_when(osm['file_modified'])} (its header does not date its data)"]
+            if osm.get("file_modified") else ["not dated"])
+    if osm.get("newest_road_edit"):
+        said.append(f"newest road edit in the AOI {_when(osm['newest_road_edit'])[:10]}")
+    return f"OSM of the last run: {where}, {'; '.join(said)}."
+
+
+def _when(iso: Any) -> str:
+    """``2026-12-07T02:17:39Z`` as ``2026-12-07 02:17 UTC``."""
+    text = str(iso)
+    return f"{text[:10]} {text[11:16]} UTC" if len(text) >= 16 and text[10] == "T" else text
 
 
 def _demonstration_note(summary: dict[str, Any]) -> list[str]:
@@ -162,6 +189,7 @@ def render_html(data: ReportData, basemap: Basemap | None = None) -> str:
 {_e(_since_words(data))}: <span id="latest-new">{changes['new']}</span> new,
 <span id="latest-fixed">{changes['fixed']}</span> fixed,
 <span id="latest-dismissed">{changes['dismissed']}</span> dismissed.</p>
+{f'<p id="osm-age">{_e(data.osm_dated)}</p>' if data.osm_dated else ''}
 {warnings}
 <h2>Suggestions by status</h2>
 <table id="counts"><tr><th>status</th><th>suggestions</th></tr>{rows}</table>"""
@@ -201,6 +229,7 @@ def render_markdown(data: ReportData) -> str:
     out = [f"# osmgap: {data.aoi}", "", *(line for n in data.notes for line in (f"> {n}", "")),  # notes head the page
            f"{len(data.runs)} run(s), last {last}. {_since_words(data)}: **{changes['new']} new**, "
            f"**{changes['fixed']} fixed**, **{changes['dismissed']} dismissed**.", "",
+           *([data.osm_dated, ""] if data.osm_dated else []),
            "| status | suggestions |", "|---|---:|", *[f"| {s} | {counts[s]} |" for s in STATUSES], "",
            "Precision measured by reviewers (1 - false positives / reviewed):", "",
            "| AOI | reviewed | false positives | precision |", "|---|---:|---:|---:|",

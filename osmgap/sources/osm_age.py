@@ -21,7 +21,11 @@ EPOCH_YEAR = 1970  # a file without metadata gives every object the time 0
 
 def header_time(header: osmium.io.Header) -> dt.datetime | None:
     """When the file's data was current, as its header says (None: it does not say)."""
-    said = next((header.get(key) for key in HEADER_TIME_KEYS if header.get(key)), None)
+    return utc_time(next((header.get(key) for key in HEADER_TIME_KEYS if header.get(key)), None))
+
+
+def utc_time(said: str | None) -> dt.datetime | None:
+    """An ISO 8601 time as OSM tools write it (``Z`` or no zone: UTC); None if it is not one."""
     if not said:
         return None
     try:

@@ -27,7 +27,7 @@ from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
 from osmgap.core.osmtags import LIFECYCLE_KEYS, OTHER_LINES, ROAD_CLASSES, mapped_otherwise, way_level
 from osmgap.errors import InputError, ServiceError, one_line
-from osmgap.sources.osm_age import iso_utc
+from osmgap.sources.osm_age import iso_utc, utc_time
 from osmgap.sources.osmways import (
     Lot,
     NodeTable,
@@ -91,7 +91,18 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
     net = road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
                        node_tags=node_tags, others=near_other_ways(others, aoi))
     net.provenance["fetched"] = iso_utc(dt.datetime.fromtimestamp(cache.stat().st_mtime, dt.timezone.utc))
+    with cache.open("rb") as head:
+        current = data_time(head.read(4096))
+    if current is not None:  # an instance whose replication is stuck answers with old data
+        net.provenance["extract_time"] = iso_utc(current)
     return net
+
+
+def data_time(head: bytes) -> dt.datetime | None:
+    """When an Overpass answer's data was current, from its head: ``osm3s.timestamp_osm_base``
+    (JSON) or ``<meta osm_base=...>`` (XML); None where it does not say."""
+    said = re.search(rb'"timestamp_osm_base"\s*:\s*"([^"]{1,40})"|<meta\s[^>]*\bosm_base="([^"]{1,40})"', head)
+    return None if said is None else utc_time((said.group(1) or said.group(2)).decode("ascii", "replace"))
 
 
 Roads = tuple[list[Way], NodeTable, list[Lot], NodeTags, list[OtherWay]]

@@ -7,6 +7,7 @@ the suite does not actually wait.
 """
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import html
 import io
@@ -36,6 +37,7 @@ from osmgap.core.http import (
 )
 from osmgap.core.http import Response as HttpResponse
 from osmgap.errors import InputError, ServiceError
+from osmgap.export.report import osm_as_of
 from osmgap.maproulette.api import MapRouletteClient, TransientError
 from osmgap.maproulette.config import MapRouletteConfig
 from osmgap.sources import overpass, xyz
@@ -804,6 +806,11 @@ def test_an_overpass_answer_is_reused_the_same_day_and_asked_again_a_week_later(
         week_ago = time.time() - 7 * 86400
         os.utime(cache, (week_ago, week_ago))
         assert first.provenance["fetched"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
+        assert first.provenance["extract_time"] == "2024-05-01T12:00:00Z"  # its osm3s.timestamp_osm_base
+        xml_head = b'<?xml version="1.0"?>\n<osm version="0.6" generator="Overpass API">\n<meta osm_base="2024-05-02T08:30:00Z"/>'
+        assert overpass.data_time(xml_head) == dt.datetime(2024, 5, 2, 8, 30, tzinfo=dt.timezone.utc)
+        assert osm_as_of(first.provenance).startswith("OSM of the last run: Overpass, data as of 2024-05-01 12:00 UTC, "
+                                                      f"fetched {time.strftime('%Y-%m-%d', time.gmtime())} ")
         later = load_overpass(aoi, tmp_path, url=url)
     assert len(server.requests) == 2 and len(later) == len(first) - 1
     assert cache.read_bytes() == week_later.body

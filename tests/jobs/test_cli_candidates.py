@@ -4,6 +4,7 @@ candidates are all real ways. Then JOSM's own validator reads the connected sugg
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -442,3 +443,11 @@ def test_a_weekly_run_on_an_extract_nobody_refreshed_says_so(inputs, tmp_path, m
     assert "refresh the extract" in said
     os.utime(osm, (osm.stat().st_atime, osm.stat().st_mtime + 3600))  # this week's download
     assert week("w3", "2025-01-20T04:00:00Z") == []
+    # the weekly report dates the OSM of the last run, warned about or not: the file's time (Kotka's
+    # header does not date its data) and the newest edit of its roads
+    assert main(["report", "--out", str(tmp_path / "w3"), "--state", str(state), "--basemap", "none"]) == 0
+    written = dt.datetime.fromtimestamp(osm.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    dated = (f"OSM of the last run: kotka.osm, file written {written} UTC (its header does not date its data); "
+             "newest road edit in the AOI 2019-01-23.")
+    assert dated in (tmp_path / "w3" / "report.md").read_text()
+    assert f'<p id="osm-age">{dated}</p>' in (tmp_path / "w3" / "report.html").read_text()

@@ -23,6 +23,7 @@ from osmgap.core.aoi import Aoi, load_aoi
 from osmgap.core.datamodel import PARKING_COLUMNS, WAY_COLUMNS, RoadNetwork
 from osmgap.core.osmtags import OTHER_LINES
 from osmgap.errors import InputError, ServiceError
+from osmgap.export.report import osm_as_of
 from osmgap.sources import osm, osm_geojson, overpass
 from osmgap.sources.osm import ROAD_CLASSES, load_osm
 from osmgap.sources.overpass import overpass_cache_path, overpass_query
@@ -229,6 +230,10 @@ def test_an_old_extract_is_warned_about_and_every_extract_says_how_old_its_roads
     fresh = load_osm(str(_kotka_as_of(data, tmp_path / "fresh.osm.pbf", today)), aoi)
     assert fresh.provenance["extract_time"] == today and "days ago" not in fresh.provenance.get("warning", "")
     assert len(fresh) == len(old) == len(plain)
+    # and the weekly report dates each one in a line (osmgap.export.report.osm_as_of)
+    assert osm_as_of(old.provenance) == ("OSM of the last run: old.osm.pbf, data as of 2019-02-01 00:00 UTC "
+                                         "(the file's header); newest road edit in the AOI 2019-01-23.")
+    assert osm_as_of(plain.provenance).startswith("OSM of the last run: kotka.osm.pbf, file written ")
 
 
 def test_a_file_josm_saved_with_new_nodes_reads_as_uploaded_data_does(data: Path, tmp_path: Path):
