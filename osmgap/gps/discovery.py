@@ -59,6 +59,7 @@ from osmgap.gps.density import (
 )
 from osmgap.gps.evidence import EvidenceParams, Unexplained, unexplained
 from osmgap.gps.fixlines import FixLineParams, FixLines, fix_lines
+from osmgap.gps.headings import HeadedFixes, HeadingParams, headed_fixes
 from osmgap.gps.matching import Matches, MatchParams, route_limit, trip_pieces
 from osmgap.gps.network import road_graph
 from osmgap.gps.tiling import match_all
@@ -111,6 +112,7 @@ class DiscoveryParams:
     ridge_share: float = 0.5
     ridge_reach_m: float = 30.0
     fix_lines: FixLineParams | None = field(default_factory=FixLineParams)  # lone fixes that line up (osmgap.gps.fixlines)
+    headings: HeadingParams | None = field(default_factory=HeadingParams)  # ... or head one way (osmgap.gps.headings)
     matching: MatchParams = field(default_factory=MatchParams)
     evidence: EvidenceParams = field(default_factory=EvidenceParams)
     connections: ConnectionParams = field(default_factory=ConnectionParams)  # long detours (osmgap.gps.connections)
@@ -268,8 +270,9 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
 def unexplained_paths(traces: GpsTraces, found: Unexplained, params: DiscoveryParams = DiscoveryParams(),
                       traced: list[tuple[tuple[float, float], tuple[float, float], np.ndarray]] | None = None,
                       ) -> TripPaths:
-    """The evidence chords (each drawn alone, counted once per trip), plus the discs of the lone
-    off-map fixes that no chord reaches (osmgap.gps.evidence); ``traced``: straight lines (start,
+    """The evidence chords (each drawn alone, counted once per trip), plus the lone off-map fixes
+    that no chord reaches (osmgap.gps.evidence): lines where they line up (osmgap.gps.fixlines),
+    segments along their trips' shared heading (osmgap.gps.headings), discs otherwise; ``traced``: straight lines (start,
     end, trips) the trips are known to have driven along (osmgap.gps.connections.traced_straight),
     drawn once per trip like the chords."""
     a, b = found.chords(traces, params.evidence.chord_max_m)
@@ -278,17 +281,20 @@ def unexplained_paths(traces: GpsTraces, found: Unexplained, params: DiscoveryPa
              else FixLines.none(len(lone)))
     # a traced line drawn in pieces no longer than a chord (the density counts no longer step)
     known = [(p, q, t) for start, end, t in traced or [] for p, q in _pieces(start, end, params.evidence.chord_max_m)]
-    line_trips = [*lines.trips, *(t for _, _, t in known)]
+    discs = lone[lines.disc]
+    headed = (headed_fixes(traces, discs, trip_pieces(traces, params.matching), params.headings) if params.headings
+              else HeadedFixes.none(len(discs)))
+    line_trips = [*lines.trips, *(t for _, _, t in known), *np.reshape(headed.trip, (-1, 1))]
     # each chord one path, each line one path per trip behind it; a trip counts once per pixel
     owners = [len(t) for t in line_trips]
-    line_start = np.vstack([lines.start, *(np.reshape(p, (1, 2)) for p, _, _ in known)])
-    line_end = np.vstack([lines.end, *(np.reshape(q, (1, 2)) for _, q, _ in known)])
+    line_start = np.vstack([lines.start, *(np.reshape(p, (1, 2)) for p, _, _ in known), headed.start])
+    line_end = np.vstack([lines.end, *(np.reshape(q, (1, 2)) for _, q, _ in known), headed.end])
     starts = np.vstack([np.column_stack([traces.x[a], traces.y[a]]), np.repeat(line_start, owners, axis=0)])
     ends = np.vstack([np.column_stack([traces.x[b], traces.y[b]]), np.repeat(line_end, owners, axis=0)])
     xy = np.stack([starts, ends], axis=1).reshape(-1, 2)
     trip_of = np.concatenate([traces.trip[a], *line_trips]).astype(np.int64)
     paths = from_arrays(xy[:, 0], xy[:, 1], traces.crs, trip=np.repeat(np.arange(len(trip_of)), 2))
-    discs = lone[lines.disc]
+    discs = discs[~headed.drawn]
     return TripPaths(paths, trip_of, params.evidence.chord_max_m, traces.x[discs], traces.y[discs],
                      params.evidence.fix_reach_m)
 
