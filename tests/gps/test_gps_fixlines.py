@@ -3,6 +3,8 @@ fixes of many trips along a real street give one line on that street; those arou
 junction, where two streets cross, do not line up and stay discs."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import shapely
 from shapely.geometry import LineString
@@ -33,6 +35,19 @@ def _busy_streets(traces, fixes, ways, length_m: float, wanted: int) -> list[tup
     return out
 
 
+def right_angle_junctions(ways) -> Iterator[tuple[int, int, shapely.Point]]:
+    """(way a, way b, the node they share) for each pair of ways meeting near right angles."""
+    for a, b in shapely.STRtree(ways).query(ways, predicate="touches").T:
+        if b <= a:
+            continue
+        node = ways[a].intersection(ways[b])
+        if node.geom_type != "Point":
+            continue
+        da, db = (np.diff(np.asarray(w.coords)[:2], axis=0)[0] for w in (ways[a], ways[b]))
+        if abs(np.dot(da, db)) / (np.linalg.norm(da) * np.linalg.norm(db)) <= 0.3:
+            yield int(a), int(b), node
+
+
 def test_fixes_along_a_street_make_one_line_on_it(chicago_traces, chicago_ways):
     sparse = resample(chicago_traces, 30.0)
     streets = _busy_streets(sparse, shapely.points(sparse.x, sparse.y), chicago_ways.geometry.values, 80.0, 5)
@@ -51,17 +66,8 @@ def test_fixes_around_a_junction_stay_discs(chicago_traces, chicago_ways):
     sparse = resample(chicago_traces, 30.0)
     fixes = shapely.points(sparse.x, sparse.y)
     ways = chicago_ways.geometry.values
-    tree = shapely.STRtree(ways)
     crossings = 0
-    for a, b in tree.query(ways, predicate="touches").T:
-        if b <= a:
-            continue
-        node = ways[a].intersection(ways[b])
-        if node.geom_type != "Point":
-            continue
-        da, db = (np.diff(np.asarray(w.coords)[:2], axis=0)[0] for w in (ways[a], ways[b]))
-        if abs(np.dot(da, db)) / (np.linalg.norm(da) * np.linalg.norm(db)) > 0.3:
-            continue  # not near right angles
+    for a, b, node in right_angle_junctions(ways):
         near = shapely.dwithin(fixes, node, 35.0)
         arms = [len(np.unique(sparse.trip[near & shapely.dwithin(fixes, w, 8.0)])) for w in (ways[a], ways[b])]
         if min(arms) < 6:

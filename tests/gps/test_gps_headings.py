@@ -11,7 +11,7 @@ from shapely.geometry import LineString
 from osmgap.core.traces import resample
 from osmgap.gps.headings import HeadingParams, headed_fixes
 from osmgap.gps.matching import trip_pieces
-from tests.gps.test_gps_fixlines import _busy_streets
+from tests.gps.test_gps_fixlines import _busy_streets, right_angle_junctions
 
 
 def _angle_deg(segment: LineString, street: LineString) -> float:
@@ -57,17 +57,8 @@ def test_a_trip_turning_at_a_junction_gives_no_heading(chicago_traces, chicago_w
     pieces = trip_pieces(sparse)
     fixes = shapely.points(sparse.x, sparse.y)
     ways = chicago_ways.geometry.values
-    tree = shapely.STRtree(ways)
     checked = turned = segments = 0
-    for a, b in tree.query(ways, predicate="touches").T:
-        if b <= a:
-            continue
-        node = ways[a].intersection(ways[b])
-        if node.geom_type != "Point":
-            continue
-        da, db = (np.diff(np.asarray(w.coords)[:2], axis=0)[0] for w in (ways[a], ways[b]))
-        if abs(np.dot(da, db)) / (np.linalg.norm(da) * np.linalg.norm(db)) > 0.3:
-            continue  # not near right angles
+    for a, b, node in right_angle_junctions(ways):
         picked = np.flatnonzero(shapely.dwithin(fixes, node, 35.0))
         picked = picked[(picked > 0) & (picked + 1 < len(sparse))]
         if len(np.unique(sparse.trip[picked])) < 12:
