@@ -15,11 +15,15 @@ at 60-90 s, precision kept, nothing drawn on the complete map.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from osmgap.core.traces import GpsTraces
+from osmgap.gps.density import distinct
+
+CHUNK = 4096  # fixes judged at once
 
 
 @dataclass(frozen=True)
@@ -86,20 +90,26 @@ def _shared(x: np.ndarray, y: np.ndarray, trip: np.ndarray, heading: np.ndarray,
             params: HeadingParams) -> np.ndarray:
     """Per fix: the lone fixes of at least ``min_other_trips`` other trips lie on its line, ahead or
     behind (``min_along_m`` to two half lengths along it), with a known heading within
-    ``max_turn_deg`` of its own."""
+    ``max_turn_deg`` of its own. Judged as arrays, CHUNK fixes at a time (a busy road's fixes each
+    have thousands of others in reach: all pairs at once would not fit)."""
     out = np.zeros(len(x), bool)
     mine = np.flatnonzero(known)
     if len(mine) <= params.min_other_trips:
         return out
     xy = np.column_stack([x[mine], y[mine]])
+    tree = cKDTree(xy)
     reach = float(np.hypot(2 * params.half_length_m, params.line_m))
     min_cos = float(np.cos(np.radians(params.max_turn_deg)))
-    for k, near in enumerate(cKDTree(xy).query_ball_point(xy, reach)):
-        near = np.asarray(near, np.int64)
-        u = heading[mine[k]]
-        d = xy[near] - xy[k]
-        along, across = d @ u, np.abs(d[:, 0] * u[1] - d[:, 1] * u[0])
-        agree = ((np.abs(along) >= params.min_along_m) & (np.abs(along) <= 2 * params.half_length_m) & (across <= params.line_m)
-                 & (np.abs(heading[mine[near]] @ u) >= min_cos) & (trip[mine[near]] != trip[mine[k]]))
-        out[mine[k]] = len(np.unique(trip[mine[near[agree]]])) >= params.min_other_trips
+    base = int(trip.max(initial=0)) + 1
+    for lo in range(0, len(mine), CHUNK):
+        near = tree.query_ball_point(xy[lo:lo + CHUNK], reach)
+        sizes = np.fromiter(map(len, near), np.int64, len(near))
+        i = np.repeat(np.arange(lo, lo + len(near)), sizes)
+        j = np.fromiter(chain.from_iterable(near), np.int64, int(sizes.sum()))
+        u, d = heading[mine[i]], xy[j] - xy[i]
+        along, across = np.abs(np.einsum("ij,ij->i", d, u)), np.abs(d[:, 0] * u[:, 1] - d[:, 1] * u[:, 0])
+        agree = ((along >= params.min_along_m) & (along <= 2 * params.half_length_m) & (across <= params.line_m)
+                 & (np.abs(np.einsum("ij,ij->i", heading[mine[j]], u)) >= min_cos) & (trip[mine[i]] != trip[mine[j]]))
+        seen = distinct(i[agree] * base + trip[mine[j[agree]]].astype(np.int64)) // base  # (fix, other trip) once
+        out[mine[lo:lo + len(near)]] = np.bincount(seen - lo, minlength=len(near)) >= params.min_other_trips
     return out
