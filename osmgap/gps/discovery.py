@@ -204,7 +204,7 @@ class TripPaths:
 
 def drawn_paths(drawing: Drawing, params: DiscoveryParams = DiscoveryParams()) -> tuple[TripPaths, TripPaths]:
     """What :func:`evidence_rasters` counts: the unexplained paths and the matched ones."""
-    return (unexplained_paths(drawing.traces, drawing.found, params, drawing.traced),
+    return (unexplained_paths(drawing.traces, drawing.found, params, drawing.traced, drawing.matches.piece),
             mapped_paths(drawing.traces, drawing.matches, params))
 
 
@@ -269,12 +269,13 @@ def matched_evidence(traces: GpsTraces, roads: RoadNetwork, grid: Grid, params: 
 
 def unexplained_paths(traces: GpsTraces, found: Unexplained, params: DiscoveryParams = DiscoveryParams(),
                       traced: list[tuple[tuple[float, float], tuple[float, float], np.ndarray]] | None = None,
-                      ) -> TripPaths:
+                      pieces: np.ndarray | None = None) -> TripPaths:
     """The evidence chords (each drawn alone, counted once per trip), plus the lone off-map fixes
     that no chord reaches (osmgap.gps.evidence): lines where they line up (osmgap.gps.fixlines),
-    segments along their trips' shared heading (osmgap.gps.headings), discs otherwise; ``traced``: straight lines (start,
-    end, trips) the trips are known to have driven along (osmgap.gps.connections.traced_straight),
-    drawn once per trip like the chords."""
+    segments along their trips' shared heading (osmgap.gps.headings), discs otherwise.
+    ``traced``: straight lines (start, end, trips) the trips are known to have driven along
+    (osmgap.gps.connections.traced_straight), drawn once per trip like the chords; ``pieces``: the trip piece of each fix, as matching cut
+    them (None: cut here, osmgap.gps.matching.trip_pieces)."""
     a, b = found.chords(traces, params.evidence.chord_max_m)
     lone = found.lone_fixes(traces, params.evidence.chord_max_m)  # consecutive ones lie > chord_max_m apart
     lines = (fix_lines(traces.x[lone], traces.y[lone], traces.trip[lone], params.fix_lines) if params.fix_lines
@@ -282,8 +283,8 @@ def unexplained_paths(traces: GpsTraces, found: Unexplained, params: DiscoveryPa
     # a traced line drawn in pieces no longer than a chord (the density counts no longer step)
     known = [(p, q, t) for start, end, t in traced or [] for p, q in _pieces(start, end, params.evidence.chord_max_m)]
     discs = lone[lines.disc]
-    headed = (headed_fixes(traces, discs, trip_pieces(traces, params.matching), params.headings) if params.headings
-              else HeadedFixes.none(len(discs)))
+    pieces = trip_pieces(traces, params.matching) if pieces is None else pieces
+    headed = (headed_fixes(traces, discs, pieces, params.headings) if params.headings else HeadedFixes.none(len(discs)))
     line_trips = [*lines.trips, *(t for _, _, t in known), *np.reshape(headed.trip, (-1, 1))]
     # each chord one path, each line one path per trip behind it; a trip counts once per pixel
     owners = [len(t) for t in line_trips]
