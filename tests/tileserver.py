@@ -4,10 +4,13 @@ Tiles are warped on request from a real GeoTIFF (the Paris sample) onto the tile
 EPSG:3857 footprint, so a client sees what a real imagery server would send. Switches make it
 misbehave the ways real servers do: a fixed error status, 429 with Retry-After for the first N
 requests, an error page that quotes the URL asked for, slow answers, truncated bodies, corrupt images. It counts requests and the most that
-were in flight at once.
+were in flight at once. ``caching`` makes it send caching headers (Cache-Control, Expires, an ETag
+of the tile's bytes and ``edition``, Last-Modified) and answer conditional requests with 304; the
+log keeps each request's conditional headers.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 import time
@@ -23,6 +26,8 @@ from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
+from osmgap.sources.tile_cache import TileCache
+from osmgap.sources.xyz import TILE_MAX_AGE_S
 from tests.loopback import LoopbackServer
 
 HALF_WORLD_M = 20037508.342789244
@@ -43,9 +48,19 @@ class Faults:
 
 
 @dataclass
+class Caching:
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every tile and 304: Cache-Control, Expires, Date...
+    etag: bool = False  # an ETag from the tile's bytes and ``edition``
+    last_modified: str | None = None
+    edition: int = 0  # a new edition changes every ETag (new imagery)
+    raw_etag: str | None = None  # sent as the ETag instead (a hostile server)
+
+
+@dataclass
 class Log:
     times: list[float] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    conditions: list[dict[str, str]] = field(default_factory=list)  # If-None-Match / If-Modified-Since of each tile request
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -57,6 +72,7 @@ class TileServer:
         self.image = Path(image)
         self.fmt = fmt
         self.faults = Faults()
+        self.caching = Caching()
         self.log = Log()
         self._lock = threading.Lock()
         self._src = rasterio.open(self.image)
@@ -85,6 +101,17 @@ class TileServer:
         buf = io.BytesIO()
         Image.fromarray(dst.transpose(1, 2, 0)).save(buf, format="PNG" if self.fmt == "png" else "JPEG", quality=92)
         return buf.getvalue()
+
+    def _cache_headers(self, body: bytes) -> dict[str, str]:
+        c = self.caching
+        out = dict(c.headers)
+        if c.etag:
+            out["ETag"] = f'"{hashlib.sha256(body + bytes([c.edition])).hexdigest()[:16]}"'
+        if c.raw_etag is not None:
+            out["ETag"] = c.raw_etag
+        if c.last_modified:
+            out["Last-Modified"] = c.last_modified
+        return out
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -133,6 +160,13 @@ class TileServer:
                     self.close_connection = True
                     return None
                 body = server.tile(z, x, y)
+                asked = {k: v for k, v in self.headers.items() if k.lower() in ("if-none-match", "if-modified-since")}
+                server.log.conditions.append(asked)
+                cache = server._cache_headers(body)
+                if "ETag" in cache and asked.get("If-None-Match") == cache["ETag"] or \
+                        "If-None-Match" not in asked and cache.get("Last-Modified") and \
+                        asked.get("If-Modified-Since") == cache["Last-Modified"]:
+                    return self._not_modified(cache, len(body))
                 if f.corrupt:
                     return self._send(200, body[: len(body) // 2])
                 if n < f.too_many + f.truncate:
@@ -144,7 +178,7 @@ class TileServer:
                     self.wfile.write(body[: len(body) // 2])
                     self.close_connection = True
                     return
-                self._send(200, body)
+                self._send(200, body, cache)
 
             def _no_tile(self, form: str) -> None:
                 """"No imagery here", in each of the ways real servers say it."""
@@ -161,6 +195,16 @@ class TileServer:
                 headers = {"X-VE-Tile-Info": "no-tile"} if form == "bing" else {}
                 return self._send(200, buf.getvalue(), headers)
 
+            def _not_modified(self, headers: dict[str, str], length: int) -> None:
+                """304, no body, and the Content-Length the 200 would have had (RFC 9110 8.6 allows it)."""
+                self.send_response(304)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                server.log.statuses.append(304)
+                self._leave()
+
             def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
                 for k, v in (headers or {}).items():
@@ -173,3 +217,11 @@ class TileServer:
                 self.wfile.write(body)
 
         return Handler
+
+
+def kept_body(path: Path) -> bytes:
+    """The bytes of the tile kept at ``path`` (CACHE/z/x/y.tile)."""
+    kept = TileCache(path.parents[2], TILE_MAX_AGE_S).load(int(path.parents[1].name), int(path.parent.name),
+                                                           int(path.stem))
+    assert kept is not None, path
+    return kept.body

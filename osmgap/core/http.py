@@ -371,7 +371,8 @@ class HttpClient:
                     raise too_big
                 chunks.append(part)
         expected = r.headers.get("Content-Length", "")
-        if method != "HEAD" and (decoder is not None or not encoding or encoding == "identity") \
+        bodiless = method == "HEAD" or r.status_code in (204, 304)  # their Content-Length is the 200's (RFC 9110 8.6)
+        if not bodiless and (decoder is not None or not encoding or encoding == "identity") \
                 and expected.isdigit() and int(expected) != sent:
             raise Retryable(f"truncated answer: {sent} of {expected} bytes")
         if decoder is not None and sent and not decoder.eof:

@@ -3,9 +3,11 @@
 The source presents itself like a GeoTIFF (osmgap.sources.imagery): an imagery description and
 a window reader on the analysis grid, so the rest of the pipeline does not know the difference.
 A window is read by fetching the web-mercator tiles under it and warping their mosaic onto the
-window. Tile servers are shared and flaky, so fetching is polite and careful: a disk cache (tiles older
-than TILE_MAX_AGE_S are fetched again: imagery and coverage change), a
-limit on concurrent requests, and osmgap's one HTTP client and retry policy (osmgap.core.http:
+window. Tile servers are shared and flaky, so fetching is polite and careful: a disk cache that
+follows the server's caching headers (osmgap.core.http_cache: its lifetime, between MIN_FRESH_S
+and TILE_MAX_AGE_S, since imagery and coverage change; a stale tile is asked for with its ETag or
+Last-Modified, and a "304 Not Modified" costs the server no body; ``no-store`` tiles stay in
+memory for the run), a limit on concurrent requests, and osmgap's one HTTP client and retry policy (osmgap.core.http:
 its User-Agent, capped and jittered backoff on timeouts, 429, 5xx, truncated or undecodable
 tiles, ``Retry-After`` honoured), and a one-line InputError on 401/403/404 or another status
 (a wrong URL or key is not going to fix itself) or when the retries run out.
@@ -40,12 +42,12 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from osmgap.core.aoi import Aoi
-from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.grid import Grid
 from osmgap.core.http import (
     GaveUp,
     HttpClient,
     Refused,
+    Response,
     Retryable,
     RetryPolicy,
     public_url,
@@ -54,8 +56,10 @@ from osmgap.core.http import (
     retry,
     url_secrets,
 )
+from osmgap.core.http_cache import Keeping, keeping
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.imagery import Coverage, Imagery, WindowReader, coverage_of, measure_coverage, warp_window
+from osmgap.sources.tile_cache import CachedTile, TileCache
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 HALF_WORLD_M = 20037508.342789244
@@ -68,6 +72,9 @@ FATAL_STATUS = {401: "refused the credentials (401 Unauthorized)", 403: "refused
 NO_TILE_STATUS = frozenset({204, 404})  # past the first tile: "no imagery here", as JOSM reads them
 NO_TILE_HEADER = ("X-VE-Tile-Info", "no-tile")  # Bing's placeholder tiles say so (JOSM's <no-tile-header>)
 TILE_MAX_AGE_S = 6 * 86400  # a weekly run fetches the server's imagery of its week, not its first week's
+TILE_DEFAULT_AGE_S = TILE_MAX_AGE_S  # a server that gives no lifetime
+MIN_FRESH_S = 3600.0  # a run reads a tile once per window over it: asked once an hour at most (as JOSM)
+MAX_UNSTORED_BYTES = 256 * 2**20  # no-store tiles held in memory for the run, at most
 COVERAGE_CELLS = 16  # a tile's coverage is judged on this many cells a side (16 px of a 256 px tile)
 
 
@@ -222,10 +229,13 @@ class TileFetcher:
     def __init__(self, options: XyzOptions):
         self.options = options
         root = Path(options.cache_dir or DEFAULT_CACHE_DIR).expanduser()
-        self.cache = root / hashlib.sha256(options.url.encode()).hexdigest()[:16]
+        self.cache = TileCache(root / hashlib.sha256(options.url.encode()).hexdigest()[:16], TILE_MAX_AGE_S)
         self.http = HttpClient(timeout=options.timeout_s, max_bytes=MAX_TILE_BYTES)
         self.slots = threading.Semaphore(max(1, options.concurrency))
         self.absent: set[tuple[int, int, int]] = set()  # tiles the server said it does not have
+        self.unstored: dict[tuple[int, int, int], CachedTile] = {}  # no-store tiles, for this process
+        self._unstored_bytes = 0
+        self._unstored_lock = threading.Lock()
 
     @classmethod
     def for_options(cls, options: XyzOptions) -> TileFetcher:
@@ -236,41 +246,55 @@ class TileFetcher:
             return cls._shared[options]
 
     def get(self, z: int, x: int, y: int, probe: bool = False) -> np.ndarray | None:
-        """The tile as (4, h, w) uint8 RGBA, from the cache when it holds a good copy; None where
-        the server has no tile (remembered for this process only: coverage may come by next
-        week). For the ``probe`` (the first tile asked for) a 404 is an error: the URL is wrong."""
-        path = self.cached(z, x, y)
-        if path.is_file() and self._fresh(path):
+        """The tile as (4, h, w) uint8 RGBA, from the cache while it is fresh; a stale one is
+        revalidated; None where the server has no tile (remembered for this process only: coverage
+        may come by next week). For the ``probe`` (the first tile asked for) a 404 is an error: the
+        URL is wrong."""
+        key = (z, x, y)
+        kept = self.unstored.get(key) or self.cache.load(z, x, y)
+        pixels = None
+        if kept is not None:
             try:
-                return decode_tile(path.read_bytes())
+                pixels = decode_tile(kept.body)
             except (ValueError, TileFormatError):  # damaged, or kept by an osmgap that read such tiles
-                path.unlink(missing_ok=True)  # a damaged cache entry: fetch it again
-        if (z, x, y) in self.absent:
+                self.cache.forget(z, x, y)  # fetched again
+                kept = None
+            if pixels is not None and kept is not None and kept.fresh(time.time()):
+                return pixels
+        if key in self.absent:
             return None
-        got = self._download(tile_url(self.options.url, z, x, y), probe)
+        got = self._download(tile_url(self.options.url, z, x, y), probe, kept)
         if got is None:
-            self.absent.add((z, x, y))
-            path.unlink(missing_ok=True)  # the server no longer has it
+            self.absent.add(key)
+            self.cache.forget(z, x, y)  # the server no longer has it
             return None
-        raw, rgb = got
-        write_bytes_atomic(path, raw)
-        return rgb
+        body, keep, new_pixels = got
+        keep = Keeping(keep.store, max(keep.fresh_s, MIN_FRESH_S), keep.etag, keep.last_modified)
+        now = time.time()
+        self.cache.store(z, x, y, body, keep, now)
+        if not keep.store:
+            self._hold(key, CachedTile(body, now + keep.fresh_s))
+        return pixels if new_pixels is None else new_pixels
 
-    @staticmethod
-    def _fresh(path: Path) -> bool:
-        """Whether a cached tile is younger than TILE_MAX_AGE_S (one dated in the future, by a
-        clock set back, is not)."""
-        return -60.0 <= time.time() - path.stat().st_mtime <= TILE_MAX_AGE_S
+    def _hold(self, key: tuple[int, int, int], tile: CachedTile) -> None:
+        """Keep a no-store tile in memory for the run (while the held ones stay under MAX_UNSTORED_BYTES)."""
+        with self._unstored_lock:
+            before = self.unstored.pop(key, None)
+            self._unstored_bytes -= len(before.body) if before is not None else 0
+            if self._unstored_bytes + len(tile.body) <= MAX_UNSTORED_BYTES:
+                self.unstored[key] = tile
+                self._unstored_bytes += len(tile.body)
 
     def cached(self, z: int, x: int, y: int) -> Path:
         """Where tile z/x/y is kept (forgotten by unlinking it)."""
-        return self.cache / str(z) / str(x) / f"{y}.tile"
+        return self.cache.path(z, x, y)
 
-    def _download(self, url: str, probe: bool) -> tuple[bytes, np.ndarray] | None:
-        """The tile's bytes and pixels (None: no tile there), under the retry policy; the wait
-        between tries is spent outside the concurrency limit."""
+    def _download(self, url: str, probe: bool, kept: CachedTile | None) -> tuple[bytes, Keeping, np.ndarray | None] | None:
+        """The tile's bytes, how to keep them and its pixels (None: the ``kept`` tile's, which the
+        server said is current), or None where there is no tile; under the retry policy, the wait
+        between tries spent outside the concurrency limit."""
         try:
-            return retry(lambda: self._attempt(url, probe), self.options.policy, sleep=time.sleep)
+            return retry(lambda: self._attempt(url, probe, kept), self.options.policy, sleep=time.sleep)
         except GaveUp as exc:
             said = f"tile server {redact(str(exc), url_secrets(url))}"
             if exc.last.startswith(("ConnectionError", "ConnectTimeout")):  # never reached: check the URL (exit 2)
@@ -279,9 +303,14 @@ class TileFetcher:
         except Refused as exc:
             raise ServiceError(public_url(url), f"tile server: {redact(str(exc), url_secrets(url))}") from None
 
-    def _attempt(self, url: str, probe: bool) -> tuple[bytes, np.ndarray] | None:
+    def _attempt(self, url: str, probe: bool, kept: CachedTile | None) -> tuple[bytes, Keeping, np.ndarray | None] | None:
+        asked = kept.revalidation().conditional_headers() if kept is not None else {}
         with self.slots:
-            response = self.http.send("GET", url)
+            response = self.http.send("GET", url, headers=asked)
+        if response.status == 304 and asked and kept is not None:  # still current: the kept bytes
+            keep = self._keeping(response)
+            return kept.body, Keeping(keep.store, keep.fresh_s, keep.etag or kept.etag,
+                                      keep.last_modified or kept.last_modified), None
         no_tile = response.status in NO_TILE_STATUS or response.header(NO_TILE_HEADER[0]) == NO_TILE_HEADER[1]
         if no_tile and not (probe and response.status in FATAL_STATUS):
             return None
@@ -291,11 +320,15 @@ class TileFetcher:
         if response.status != 200:
             raise InputError(public_url(url), f"tile server answered HTTP {response.status}")
         try:
-            return response.body, decode_tile(response.body)
+            return response.body, self._keeping(response), decode_tile(response.body)
         except ValueError as exc:
             raise Retryable(str(exc)) from None
         except TileFormatError as exc:
             raise InputError(public_url(url), f"tile server sends {exc}") from None
+
+    @staticmethod
+    def _keeping(response: Response) -> Keeping:
+        return keeping(response, TILE_DEFAULT_AGE_S, TILE_MAX_AGE_S, time.time())
 
 
 class TileFormatError(Exception):

@@ -18,7 +18,7 @@ from osmgap.errors import InputError, ServiceError
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
 from osmgap.sources.xyz import XyzOptions, XyzWindowReader, decode_tile, open_xyz, tile_url
 from tests.conftest import PROJECT
-from tests.tileserver import TileServer
+from tests.tileserver import TileServer, kept_body
 
 ZOOM = 18  # ~0.39 m pixels at Paris' latitude, like the 0.3 m source
 
@@ -82,11 +82,14 @@ def test_a_cached_tile_is_fetched_again_a_week_later(paris, tmp_path, server):
 def test_damaged_cache_entry_is_fetched_again(paris, tmp_path, server):
     _read(paris, _options(server, tmp_path))
     cached = sorted((tmp_path / "cache").rglob("*.tile"))
-    cached[0].write_bytes(cached[0].read_bytes()[:100])
+    whole = cached[0].read_bytes()
+    cached[0].write_bytes(whole[:-len(kept_body(cached[0])) // 2])  # the image cut short
+    cached[1].write_bytes(whole[:30])  # the line saying how long it keeps cut short
     n = len(server.log.times)
     _read(paris, _options(server, tmp_path))
-    assert len(server.log.times) == n + 1
-    decode_tile(cached[0].read_bytes())  # whole again
+    assert len(server.log.times) == n + 2
+    for path in cached[:2]:
+        decode_tile(kept_body(path))  # whole again
 
 
 def test_429_waits_as_retry_after_says(paris, tmp_path, server):
@@ -120,7 +123,7 @@ def test_truncated_download_is_retried(paris, tmp_path, server):
     _read(paris, _options(server, tmp_path / "clean", concurrency=1))
     assert with_fault == len(server.log.times) - with_fault + 1  # the same tiles, and the cut one once more
     for tile in (tmp_path / "cache").rglob("*.tile"):
-        decode_tile(tile.read_bytes())  # nothing half-written reached the cache
+        decode_tile(kept_body(tile))  # nothing half-written reached the cache
 
 
 def test_corrupt_tiles_fail_clearly_and_are_not_cached(paris, tmp_path, server):

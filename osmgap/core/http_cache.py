@@ -1,0 +1,109 @@
+"""What an HTTP answer says about keeping it (RFC 9111), for osmgap's disk caches.
+
+Why: a tile server says how long its tiles stay good (``Cache-Control: max-age``, ``Expires``)
+and how to ask again cheaply (``ETag``, ``Last-Modified``: a conditional request answered "304
+Not Modified" sends no body). Volunteer-run servers ask clients to follow these headers
+(OpenStreetMap's tile usage policy does), and JOSM does (the server's lifetime, capped at four
+weeks; seven days when it gives none). osmgap caps every lifetime at its own (a weekly run must
+see its week's imagery) and revalidates a stale tile instead of downloading it again.
+
+Only what a private cache of GET answers needs is read: ``no-store`` (keep nothing on disk),
+``no-cache`` / ``max-age`` (with ``Age``), ``Expires`` against ``Date``. Validators are kept only
+in their standard shapes (an entity tag of visible ASCII, an HTTP date), so nothing a server sent
+can travel back to it as anything but what it was.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+
+from osmgap.core.http import Response
+
+ETAG = re.compile(r'(W/)?"[\x21\x23-\x7e]{0,200}"')  # RFC 9110 8.8.3, ASCII only, at most ~200 chars
+MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,12})\"?\s*(?:,|$)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Keeping:
+    """How to keep one answer: ``store`` (may it go to disk), ``fresh_s`` (seconds it may be used
+    without asking; 0: ask every time), and the validators to ask with (None when not given)."""
+
+    store: bool
+    fresh_s: float
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def conditional_headers(self) -> dict[str, str]:
+        """The headers of a request that asks whether the kept answer is still current."""
+        out = {}
+        if self.etag:
+            out["If-None-Match"] = self.etag
+        if self.last_modified:
+            out["If-Modified-Since"] = self.last_modified
+        return out
+
+
+def keeping(response: Response, default_s: float, cap_s: float, now: float) -> Keeping:
+    """What ``response`` (a 200 or a 304) allows: its freshness lifetime (``default_s`` when it
+    gives none), capped at ``cap_s``, less what it has already spent in caches on its way
+    (``Age``); ``now``: the local clock (epoch seconds) when it came."""
+    directives = _directives(response.header("Cache-Control") or "")
+    store = "no-store" not in directives
+    lifetime = _lifetime(response, directives, now)
+    fresh = default_s if lifetime is None else lifetime
+    age = response.header("Age") or ""
+    if age.strip().isdigit():
+        fresh -= float(age.strip())
+    return Keeping(store, min(max(fresh, 0.0), cap_s), etag_of(response.header("ETag")),
+                   http_date(response.header("Last-Modified")))
+
+
+def _directives(value: str) -> set[str]:
+    return {part.split("=", 1)[0].strip().lower() for part in value.split(",") if part.strip()}
+
+
+def _lifetime(response: Response, directives: set[str], now: float) -> float | None:
+    """Seconds of freshness the server gave (None: it gave none, or none osmgap can read)."""
+    if "no-cache" in directives:
+        return 0.0
+    value = response.header("Cache-Control") or ""
+    found = MAX_AGE.search(value)
+    if found:
+        return float(found.group(1))
+    if "max-age" in directives:
+        return 0.0  # present but unreadable: RFC 9111 4.2.1 treats it as stale
+    expires = response.header("Expires")
+    if expires is None:
+        return None
+    when = _parse_date(expires)
+    if when is None:
+        return 0.0  # "Expires: 0" and other invalid dates mean already expired (RFC 9111 5.3)
+    sent = _parse_date(response.header("Date") or "")
+    return when - (sent if sent is not None else now)
+
+
+def etag_of(value: str | None) -> str | None:
+    """An entity tag as RFC 9110 writes one, else None (never sent back)."""
+    value = (value or "").strip()
+    return value if ETAG.fullmatch(value) else None
+
+
+def http_date(value: str | None) -> str | None:
+    """An HTTP date rewritten in the one format RFC 9110 prefers, else None."""
+    when = _parse_date(value or "")
+    return None if when is None else format_datetime(dt.datetime.fromtimestamp(when, dt.timezone.utc), usegmt=True)
+
+
+def _parse_date(value: str) -> float | None:
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    try:
+        return when.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -1,0 +1,87 @@
+"""The disk cache of one tile server's tiles: each tile's bytes with how long they stay good.
+
+One file per tile (``z/x/y.tile``, written atomically): a first line ``osmgap-tile 1`` and a line
+of JSON (when the tile stops being fresh, its ETag and Last-Modified), then the bytes the server
+sent. A file without that first line is a tile as older osmgaps kept them: its bytes alone, fresh
+for the default age from when it was written, with no validators. Keeping the
+bytes and their metadata in one file means one atomic write: no tile with another tile's ETag.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from osmgap.core.atomic import write_bytes_atomic
+from osmgap.core.http_cache import Keeping, etag_of, http_date
+
+MAGIC = b"osmgap-tile 1\n"
+MAX_HEAD = 1024  # the JSON line: two validators and a time
+CLOCK_SKEW_S = 60.0  # an entry stored this far "in the future" (a clock set back) is not trusted
+
+
+@dataclass(frozen=True)
+class CachedTile:
+    """A kept tile: its bytes, until when (epoch s) they may be used without asking, and how to ask."""
+
+    body: bytes
+    fresh_until: float
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def fresh(self, now: float) -> bool:
+        return now < self.fresh_until
+
+    def revalidation(self) -> Keeping:
+        """The validators to ask the server with (no lifetime: that is for its answer to say)."""
+        return Keeping(True, 0.0, self.etag, self.last_modified)
+
+
+class TileCache:
+    """``root``: this server's folder; ``default_s``: how long a tile kept without a lifetime
+    (written by an older osmgap) stays fresh."""
+
+    def __init__(self, root: Path, default_s: float):
+        self.root = root
+        self.default_s = default_s
+
+    def path(self, z: int, x: int, y: int) -> Path:
+        return self.root / str(z) / str(x) / f"{y}.tile"
+
+    def load(self, z: int, x: int, y: int) -> CachedTile | None:
+        """The kept tile, or None when there is none or its entry is unreadable (a damaged one
+        is removed: it is fetched again)."""
+        path = self.path(z, x, y)
+        try:
+            raw = path.read_bytes()
+            stored = path.stat().st_mtime
+        except OSError:
+            return None
+        if stored - time.time() > CLOCK_SKEW_S:
+            return CachedTile(raw, 0.0)  # written "later than now": its age is unknown, ask again
+        if not raw.startswith(MAGIC):
+            return CachedTile(raw, stored + self.default_s)
+        end = raw.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEAD)
+        try:
+            head = json.loads(raw[len(MAGIC):end]) if end > 0 else None
+            until = float(head["fresh_until"]) if isinstance(head, dict) else None
+        except (ValueError, TypeError, KeyError):
+            until = None
+        if until is None or not isinstance(head, dict):
+            path.unlink(missing_ok=True)
+            return None
+        return CachedTile(raw[end + 1:], min(until, stored + self.default_s),
+                          etag_of(head.get("etag")), http_date(head.get("last_modified")))
+
+    def store(self, z: int, x: int, y: int, body: bytes, keep: Keeping, now: float) -> None:
+        """Keep ``body`` as the server's answer said (nothing on disk when it said ``no-store``:
+        an entry kept from before is removed)."""
+        if not keep.store:
+            self.forget(z, x, y)
+            return
+        head = {"fresh_until": round(now + keep.fresh_s, 3), "etag": keep.etag, "last_modified": keep.last_modified}
+        write_bytes_atomic(self.path(z, x, y), MAGIC + json.dumps(head).encode() + b"\n" + body)
+
+    def forget(self, z: int, x: int, y: int) -> None:
+        self.path(z, x, y).unlink(missing_ok=True)
