@@ -12,7 +12,10 @@ a straight line, which bounds what the road reaches; counted on a grid) and, whe
    trip is matched a run of fixes at a time (consecutive fixes that fit in a square of the tile's
    side), each run with the next fix of the trip, so the step from one run into the next is routed
    too; the runs that start in a tile are matched together, on the network within the route limit
-   (and the search radius) of their fixes;
+   (and the search radius) of their fixes. The tile side is the largest whose tables fit, each
+   table estimated over the network its runs' fixes reach (a run may reach a tile's side beyond
+   the tile, but few do: the bound alone made tiles of 3.7 km over ~950 MB tables, and shortened
+   the limit by a third, where the runs' own reach gives tiles at the whole limit);
 2. where even a small tile's table would not fit (a long limit in a dense network), the route limit
    is lowered until it does, down to half the limit asked for (two typical steps); the evidence
    reads no detour from a step too long for it to judge (osmgap.gps.evidence). Below that the
@@ -46,6 +49,7 @@ MIN_TILE_M = 1000.0  # smaller tiles rebuild a table for little ground each
 # gives; 1.1 km tiles, runs of two steps, 94.6 %, with 5 % of the fixes left unmatched)
 RUN_STEPS = 8
 SHRINK = 0.8  # the route limit's step down where no tile fits
+TILE_STEP = 0.8  # the tile side's step down, where the tables of the runs' own reach are estimated
 # ... down to this share of the limit asked for (osmgap.gps.matching.route_limit: four typical
 # steps): below two steps, most no-route steps are too long to judge as detours (osmgap.gps.evidence),
 # and the match itself degrades (Chicago every 90 s in 6 km tiles: the same piece for 99.5 % of the
@@ -63,13 +67,18 @@ class MatchPlan:
     table_mb: float
 
 
-def plan_matching(graph: RoadGraph, limit_m: float, params: MatchParams = MatchParams()) -> MatchPlan:
-    """The largest route limit up to ``limit_m`` and the largest tiles whose route tables fit the budget."""
+def plan_matching(graph: RoadGraph, limit_m: float, params: MatchParams = MatchParams(),
+                  traces: GpsTraces | None = None, pieces: np.ndarray | None = None) -> MatchPlan:
+    """The largest route limit up to ``limit_m`` and the largest tiles whose route tables fit the
+    budget; with ``traces`` (and their trip ``pieces``), each tile's table over the network its own
+    runs reach, else over all a run starting in it could reach."""
     xy = _table_nodes(graph, limit_m, params)
     budget = params.table_budget_mb * 1e6 / BYTES_PER_ROUTE
     # below two typical steps (route_limit asks for four) fixes are left unmatched and read as off the map
     floor = max(params.min_route_m, MIN_LIMIT_SHARE * limit_m)
-    min_tile = max(MIN_TILE_M, RUN_STEPS * limit_m / params.route_factor)
+    min_tile = max(MIN_TILE_M, RUN_STEPS * limit_m / params.route_factor)  # steps of the traces, whatever the limit
+    if traces is not None and pieces is None:
+        pieces = trip_pieces(traces, params)
     limit = limit_m
     while True:
         cell = limit / CELLS_PER_LIMIT
@@ -77,15 +86,15 @@ def plan_matching(graph: RoadGraph, limit_m: float, params: MatchParams = MatchP
         if routes.sum() <= budget:
             return MatchPlan(limit, None, _mb(routes.sum()))
         margin = int(np.ceil((limit + params.search_radius_m) / cell))
+        runs = None if traces is None or pieces is None else (traces, pieces, xy.min(axis=0), limit + params.search_radius_m)
         smallest = max(1, int(np.ceil(min_tile / cell)))
         side = max(routes.shape)
         while side >= smallest:
-            largest = _largest_window(routes, side, margin)
-            if largest <= budget:
-                return MatchPlan(limit, side * cell, _mb(largest))
-            side //= 2
+            if (most := _largest_tile(routes, side, margin, cell, runs)) <= budget:
+                return MatchPlan(limit, side * cell, _mb(most))
+            side = side // 2 if runs is None else min(side - 1, int(side * TILE_STEP))
         if limit <= floor:  # a shorter limit would cost the match itself: the smallest tiles, over budget
-            return MatchPlan(limit, smallest * cell, _mb(_largest_window(routes, smallest, margin)))
+            return MatchPlan(limit, smallest * cell, _mb(_largest_tile(routes, smallest, margin, cell, runs)))
         limit = max(floor, limit * SHRINK)
 
 
@@ -98,7 +107,7 @@ def match_all(graph: RoadGraph, limit_m: float, traces: GpsTraces, pieces: np.nd
     pieces = trip_pieces(traces, params) if pieces is None else pieces
     if not len(graph) or not len(traces):
         return replace(no_matches(len(traces), pieces), limit_m=limit_m)
-    plan = plan_matching(graph, limit_m, params)
+    plan = plan_matching(graph, limit_m, params, traces, pieces)
     if plan.tile_m is None:
         if plan.limit_m < limit_m:
             log.warning("GPS matching with routes up to %.0f m (asked: %.0f m): the route table would exceed %.0f MB",
@@ -115,14 +124,7 @@ def _match_in_tiles(graph: RoadGraph, plan: MatchPlan, traces: GpsTraces, pieces
     assert plan.tile_m is not None
     n = len(traces)
     out = replace(no_matches(n, pieces), limit_m=plan.limit_m)
-    run = _runs(traces.x, traces.y, pieces, plan.tile_m)
-    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
-    ends = np.r_[starts[1:], n]  # one past each run's last fix
-    # each run with the next fix of its trip piece, so the step into the next run is routed too
-    overlap = (ends < n) & (pieces[np.minimum(ends, n - 1)] == pieces[starts])
-    col = np.floor((traces.x[starts] - traces.x.min()) / plan.tile_m).astype(np.int64)
-    row = np.floor((traces.y[starts] - traces.y.min()) / plan.tile_m).astype(np.int64)
-    tile_of_run = row * (int(col.max()) + 1) + col  # the tile a run starts in
+    run, ends, overlap, tile_of_run = _tiled_runs(traces, pieces, plan.tile_m)
     tree = shapely.STRtree(graph.lines)
     reach = plan.limit_m + params.search_radius_m
     tile = tile_of_run[run]
@@ -154,6 +156,58 @@ def _match_in_tiles(graph: RoadGraph, plan: MatchPlan, traces: GpsTraces, pieces
         if usage is not None and logged is not None:
             usage.absorb(logged, ids, idx, is_extra)
     return out
+
+
+def _tiled_runs(traces: GpsTraces, pieces: np.ndarray, tile_m: float) -> tuple[np.ndarray, ...]:
+    """(run of each fix, one past each run's last fix, whether the run is matched with the next fix
+    of its trip piece, the tile each run starts in) for tiles of ``tile_m`` from the fixes' corner."""
+    n = len(traces)
+    run = _runs(traces.x, traces.y, pieces, tile_m)
+    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    ends = np.r_[starts[1:], n]
+    # each run with the next fix of its trip piece, so the step into the next run is routed too
+    overlap = (ends < n) & (pieces[np.minimum(ends, n - 1)] == pieces[starts])
+    col = np.floor((traces.x[starts] - traces.x.min()) / tile_m).astype(np.int64)
+    row = np.floor((traces.y[starts] - traces.y.min()) / tile_m).astype(np.int64)
+    return run, ends, overlap, row * (int(col.max()) + 1) + col
+
+
+def _largest_tile(routes: np.ndarray, side: int, margin: int, cell_m: float,
+                  runs: tuple[GpsTraces, np.ndarray, np.ndarray, float] | None) -> float:
+    """The most routes any tile of ``side`` cells is matched on: by where the ``runs`` (traces,
+    their pieces, the routes grid's corner, the reach around a fix) reach, or by how far they could."""
+    if runs is None:
+        return _largest_window(routes, side, margin)
+    traces, pieces, corner, reach_m = runs
+    return _largest_run_window(routes, corner, cell_m, traces, pieces, side * cell_m, reach_m)
+
+
+def _largest_run_window(routes: np.ndarray, corner: np.ndarray, cell_m: float, traces: GpsTraces,
+                        pieces: np.ndarray, tile_m: float, reach_m: float) -> float:
+    """The most routes in the network any tile of ``tile_m`` is matched on, as
+    :func:`_match_in_tiles` will cut the runs: the box around the fixes of the runs that start in
+    the tile (with each run's next fix), widened by ``reach_m``; ``corner``: the ``routes`` grid's."""
+    _, ends, overlap, tile_of_run = _tiled_runs(traces, pieces, tile_m)
+    starts = np.r_[0, ends[:-1]]
+    nxt = np.where(overlap, ends, ends - 1)  # the next fix, or the run's own last one
+    x0 = np.minimum(np.minimum.reduceat(traces.x, starts), traces.x[nxt])
+    x1 = np.maximum(np.maximum.reduceat(traces.x, starts), traces.x[nxt])
+    y0 = np.minimum(np.minimum.reduceat(traces.y, starts), traces.y[nxt])
+    y1 = np.maximum(np.maximum.reduceat(traces.y, starts), traces.y[nxt])
+    tiles, tile = np.unique(tile_of_run, return_inverse=True)
+    box = np.full((4, len(tiles)), np.inf)
+    box[2:] = -np.inf
+    np.minimum.at(box[0], tile, x0)
+    np.minimum.at(box[1], tile, y0)
+    np.maximum.at(box[2], tile, x1)
+    np.maximum.at(box[3], tile, y1)
+    h, w = routes.shape
+    c0 = np.clip(np.floor((box[0] - reach_m - corner[0]) / cell_m), 0, w).astype(np.int64)
+    r0 = np.clip(np.floor((box[1] - reach_m - corner[1]) / cell_m), 0, h).astype(np.int64)
+    c1 = np.clip(np.floor((box[2] + reach_m - corner[0]) / cell_m) + 1, 0, w).astype(np.int64)
+    r1 = np.clip(np.floor((box[3] + reach_m - corner[1]) / cell_m) + 1, 0, h).astype(np.int64)
+    total = np.pad(routes.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    return float((total[r1, c1] - total[r0, c1] - total[r1, c0] + total[r0, c0]).max())
 
 
 @numba.njit(cache=True)

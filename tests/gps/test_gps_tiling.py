@@ -8,12 +8,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import shapely
 
 from osmgap.conflate.osmindex import index_osm
-from osmgap.core.traces import from_arrays, resample
+from osmgap.core.traces import GpsTraces, from_arrays, resample
 from osmgap.gps.evidence import unexplained
 from osmgap.gps.matching import Matcher, Matches, MatchParams, PieceUsage, route_limit, trip_pieces
-from osmgap.gps.network import road_graph
+from osmgap.gps.network import RoadGraph, road_graph
 from osmgap.gps.tiling import match_all, plan_matching
 from tests.gps.test_gps_matching import CRS, _network
 
@@ -74,6 +75,38 @@ def test_sparse_trips_with_half_the_limit_match_alike(graph, chicago_traces, cap
     assert 750.0 <= fewer.limit_m < 1500.0 and f"routes up to {fewer.limit_m:.0f} m (asked: 1500 m)" in caplog.text
     assert ((shorter.edge // 2 == one.edge // 2) | (~shorter.matched & ~one.matched)).mean() >= 0.99
     assert abs(len(unexplained(sparse, shorter).detour_a) - len(unexplained(sparse, one).detour_a)) <= 2
+
+
+def _side_by_side(graph: RoadGraph, traces: GpsTraces, k: int, gap_m: float = 1000.0) -> tuple[RoadGraph, GpsTraces]:
+    """The graph and its traces laid side by side k x k times, ``gap_m`` apart (SYNTHETIC copies of
+    real data: an area several tiles wide, for how matching is planned, no claim about roads)."""
+    x0, y0, x1, y1 = shapely.total_bounds(np.r_[graph.lines, shapely.multipoints(np.c_[traces.x, traces.y])])
+    nodes, trips = int(max(graph.u.max(), graph.v.max())) + 1, int(traces.trip.max()) + 1
+    at = [((x1 - x0 + gap_m) * i, (y1 - y0 + gap_m) * j) for i in range(k) for j in range(k)]
+    lines = np.concatenate([shapely.transform(graph.lines, lambda xy, dx=dx, dy=dy: xy + [dx, dy]) for dx, dy in at])
+    copies = RoadGraph(lines, np.concatenate([graph.u + c * nodes for c in range(k * k)]),
+                       np.concatenate([graph.v + c * nodes for c in range(k * k)]), np.tile(graph.direction, k * k),
+                       np.tile(graph.source, k * k))
+    fixes = from_arrays(np.concatenate([traces.x + dx for dx, _ in at]), np.concatenate([traces.y + dy for _, dy in at]),
+                        traces.crs, t=np.tile(traces.t, k * k),
+                        trip=np.concatenate([traces.trip + c * trips for c in range(k * k)]))
+    return copies, fixes
+
+
+def test_tiles_are_sized_by_where_the_runs_reach_not_by_how_far_they_could(graph, chicago_traces):
+    """Three by three copies of the graph with its trips every 30 s: bounded by how far a run could
+    reach beyond its tile (a tile's side), no tile's table fit 1 GB at the route limit asked, and the
+    limit went down by a fifth; sized by the runs' own fixes, tiles fit at the whole limit, each table
+    within the budget (the same estimate, over the network each tile is matched on)."""
+    copies, fixes = _side_by_side(graph, resample(chicago_traces, 30.0), 3)
+    pieces = trip_pieces(fixes)
+    limit = route_limit(fixes, pieces)
+    bound = plan_matching(copies, limit)
+    assert bound.limit_m < 0.85 * limit
+    runs = plan_matching(copies, limit, MatchParams(), fixes, pieces)
+    assert runs.limit_m == limit and runs.tile_m is not None and runs.table_mb <= MatchParams().table_budget_mb
+    whole = plan_matching(copies, limit, replace(MatchParams(), table_budget_mb=np.inf))
+    assert whole.table_mb > MatchParams().table_budget_mb  # tiles were needed
 
 
 def test_no_route_within_a_short_limit_is_no_detour():
