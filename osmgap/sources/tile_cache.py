@@ -58,10 +58,9 @@ class TileCache:
             stored = path.stat().st_mtime
         except OSError:
             return None
-        if stored - time.time() > CLOCK_SKEW_S:
-            return CachedTile(raw, 0.0)  # written "later than now": its age is unknown, ask again
+        skewed = stored - time.time() > CLOCK_SKEW_S  # written "later than now": its age is unknown, ask again
         if not raw.startswith(MAGIC):
-            return CachedTile(raw, stored + self.default_s)
+            return CachedTile(raw, 0.0 if skewed else stored + self.default_s)
         end = raw.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEAD)
         try:
             head = json.loads(raw[len(MAGIC):end]) if end > 0 else None
@@ -71,7 +70,7 @@ class TileCache:
         if until is None or not isinstance(head, dict):
             path.unlink(missing_ok=True)
             return None
-        return CachedTile(raw[end + 1:], min(until, stored + self.default_s),
+        return CachedTile(raw[end + 1:], 0.0 if skewed else min(until, stored + self.default_s),
                           etag_of(head.get("etag")), http_date(head.get("last_modified")))
 
     def store(self, z: int, x: int, y: int, body: bytes, keep: Keeping, now: float) -> None:

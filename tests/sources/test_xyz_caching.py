@@ -135,3 +135,16 @@ def test_a_tile_kept_by_an_older_osmgap_is_read_as_its_bytes(paris, tmp_path, se
     TileFetcher._shared.clear()
     _read(paris, _options(server, tmp_path))
     assert len(server.log.statuses) == n
+
+
+def test_a_tile_written_later_than_now_is_asked_for_again(paris, tmp_path, server):
+    """A clock set back makes every kept tile's age unknown: each is asked for again, with its ETag."""
+    server.caching.etag = True
+    _read(paris, _options(server, tmp_path))
+    n = len(server.log.statuses)
+    tomorrow = time.time() + 86400
+    for path in (tmp_path / "cache").rglob("*.tile"):
+        os.utime(path, (tomorrow, tomorrow))
+    _read(paris, _options(server, tmp_path))
+    statuses, asked = _since(server, n)
+    assert statuses == [304] * n and all("If-None-Match" in a for a in asked)
