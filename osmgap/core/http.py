@@ -137,13 +137,22 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     value = value.strip()
     if re.fullmatch(r"\d{1,12}(\.\d+)?", value):
         return float(value)
+    when = http_date_seconds(value)
+    return None if when is None else max(0.0, when - (time.time() if now is None else now))
+
+
+def http_date_seconds(value: str) -> float | None:
+    """An HTTP date (RFC 9110 5.6.7; GMT when it names no zone) as epoch seconds, None when unreadable."""
     try:
-        when = parsedate_to_datetime(value)
+        when = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT
         when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    try:
+        return when.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 @dataclass

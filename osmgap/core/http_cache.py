@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 
-from osmgap.core.http import Response
+from osmgap.core.http import Response, http_date_seconds
 
 ETAG = re.compile(r'(W/)?"[\x21\x23-\x7e]{0,200}"')  # RFC 9110 8.8.3, ASCII only, at most ~200 chars
 MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,12})\"?\s*(?:,|$)", re.IGNORECASE)
@@ -77,10 +77,10 @@ def _lifetime(response: Response, directives: set[str], now: float) -> float | N
     expires = response.header("Expires")
     if expires is None:
         return None
-    when = _parse_date(expires)
+    when = http_date_seconds(expires)
     if when is None:
         return 0.0  # "Expires: 0" and other invalid dates mean already expired (RFC 9111 5.3)
-    sent = _parse_date(response.header("Date") or "")
+    sent = http_date_seconds(response.header("Date") or "")
     return when - (sent if sent is not None else now)
 
 
@@ -92,18 +92,5 @@ def etag_of(value: str | None) -> str | None:
 
 def http_date(value: str | None) -> str | None:
     """An HTTP date rewritten in the one format RFC 9110 prefers, else None."""
-    when = _parse_date(value or "")
+    when = http_date_seconds(value or "")
     return None if when is None else format_datetime(dt.datetime.fromtimestamp(when, dt.timezone.utc), usegmt=True)
-
-
-def _parse_date(value: str) -> float | None:
-    try:
-        when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    try:
-        return when.timestamp()
-    except (OverflowError, OSError, ValueError):
-        return None

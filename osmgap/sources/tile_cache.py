@@ -39,12 +39,12 @@ class CachedTile:
 
 
 class TileCache:
-    """``root``: this server's folder; ``default_s``: how long a tile kept without a lifetime
-    (written by an older osmgap) stays fresh."""
+    """``root``: this server's folder; ``max_age_s``: the longest any kept tile stays fresh from
+    when it was written (whatever its line says), and so long a tile without that line stays."""
 
-    def __init__(self, root: Path, default_s: float):
+    def __init__(self, root: Path, max_age_s: float):
         self.root = root
-        self.default_s = default_s
+        self.max_age_s = max_age_s
 
     def path(self, z: int, x: int, y: int) -> Path:
         return self.root / str(z) / str(x) / f"{y}.tile"
@@ -60,7 +60,7 @@ class TileCache:
             return None
         skewed = stored - time.time() > CLOCK_SKEW_S  # written "later than now": its age is unknown, ask again
         if not raw.startswith(MAGIC):
-            return CachedTile(raw, 0.0 if skewed else stored + self.default_s)
+            return CachedTile(raw, 0.0 if skewed else stored + self.max_age_s)
         end = raw.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEAD)
         try:
             head = json.loads(raw[len(MAGIC):end]) if end > 0 else None
@@ -70,7 +70,7 @@ class TileCache:
         if until is None or not isinstance(head, dict):
             path.unlink(missing_ok=True)
             return None
-        return CachedTile(raw[end + 1:], 0.0 if skewed else min(until, stored + self.default_s),
+        return CachedTile(raw[end + 1:], 0.0 if skewed else min(until, stored + self.max_age_s),
                           etag_of(head.get("etag")), http_date(head.get("last_modified")))
 
     def store(self, z: int, x: int, y: int, body: bytes, keep: Keeping, now: float) -> None:

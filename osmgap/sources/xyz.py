@@ -72,7 +72,6 @@ FATAL_STATUS = {401: "refused the credentials (401 Unauthorized)", 403: "refused
 NO_TILE_STATUS = frozenset({204, 404})  # past the first tile: "no imagery here", as JOSM reads them
 NO_TILE_HEADER = ("X-VE-Tile-Info", "no-tile")  # Bing's placeholder tiles say so (JOSM's <no-tile-header>)
 TILE_MAX_AGE_S = 6 * 86400  # a weekly run fetches the server's imagery of its week, not its first week's
-TILE_DEFAULT_AGE_S = TILE_MAX_AGE_S  # a server that gives no lifetime
 MIN_FRESH_S = 3600.0  # a run reads a tile once per window over it: asked once an hour at most (as JOSM)
 MAX_UNSTORED_BYTES = 256 * 2**20  # no-store tiles held in memory for the run, at most
 COVERAGE_CELLS = 16  # a tile's coverage is judged on this many cells a side (16 px of a 256 px tile)
@@ -328,7 +327,7 @@ class TileFetcher:
 
     @staticmethod
     def _keeping(response: Response) -> Keeping:
-        return keeping(response, TILE_DEFAULT_AGE_S, TILE_MAX_AGE_S, time.time())
+        return keeping(response, TILE_MAX_AGE_S, TILE_MAX_AGE_S, time.time())  # no lifetime given: osmgap's week
 
 
 class TileFormatError(Exception):
