@@ -8,7 +8,9 @@ weeks; seven days when it gives none). osmgap caps every lifetime at its own (a 
 see its week's imagery) and revalidates a stale tile instead of downloading it again.
 
 Only what a private cache of GET answers needs is read: ``no-store`` (keep nothing on disk),
-``no-cache`` / ``max-age`` (with ``Age``), ``Expires`` against ``Date``. Validators are kept only
+``no-cache`` / ``max-age`` (with ``Age``), ``Expires`` against ``Date``, and how long past its
+lifetime a kept answer may stand in for one the server fails to give (``stale-if-error``, RFC
+5861; none where ``no-cache`` or ``must-revalidate`` forbid it, RFC 9111 4.2.4). Validators are kept only
 in their standard shapes (an entity tag of visible ASCII, an HTTP date), so nothing a server sent
 can travel back to it as anything but what it was.
 """
@@ -23,17 +25,20 @@ from osmgap.core.http import Response, http_date_seconds
 
 ETAG = re.compile(r'(W/)?"[\x21\x23-\x7e]{0,200}"')  # RFC 9110 8.8.3, ASCII only, at most ~200 chars
 MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,12})\"?\s*(?:,|$)", re.IGNORECASE)
+STALE_IF_ERROR = re.compile(r"(?:^|,)\s*stale-if-error\s*=\s*\"?(\d{1,12})\"?\s*(?:,|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Keeping:
     """How to keep one answer: ``store`` (may it go to disk), ``fresh_s`` (seconds it may be used
-    without asking; 0: ask every time), and the validators to ask with (None when not given)."""
+    without asking; 0: ask every time), the validators to ask with (None when not given), and
+    ``stale_s``: seconds past ``fresh_s`` it may still be used while the server fails."""
 
     store: bool
     fresh_s: float
     etag: str | None = None
     last_modified: str | None = None
+    stale_s: float = 0.0
 
     def conditional_headers(self) -> dict[str, str]:
         """The headers of a request that asks whether the kept answer is still current."""
@@ -45,10 +50,12 @@ class Keeping:
         return out
 
 
-def keeping(response: Response, default_s: float, cap_s: float, now: float) -> Keeping:
+def keeping(response: Response, default_s: float, cap_s: float, now: float, stale_s: float = 0.0) -> Keeping:
     """What ``response`` (a 200 or a 304) allows: its freshness lifetime (``default_s`` when it
     gives none), capped at ``cap_s``, less what it has already spent in caches on its way
-    (``Age``); ``now``: the local clock (epoch seconds) when it came."""
+    (``Age``); ``now``: the local clock (epoch seconds) when it came. ``stale_s``: how long past
+    that a failing server's answer may be stood in for when the server says nothing, and the
+    most it may say (``stale-if-error``)."""
     directives = _directives(response.header("Cache-Control") or "")
     store = "no-store" not in directives
     lifetime = _lifetime(response, directives, now)
@@ -57,7 +64,16 @@ def keeping(response: Response, default_s: float, cap_s: float, now: float) -> K
     if age.strip().isdigit():
         fresh -= float(age.strip())
     return Keeping(store, min(max(fresh, 0.0), cap_s), etag_of(response.header("ETag")),
-                   http_date(response.header("Last-Modified")))
+                   http_date(response.header("Last-Modified")), _stale_if_error(response, directives, stale_s))
+
+
+def _stale_if_error(response: Response, directives: set[str], most_s: float) -> float:
+    """Seconds past its lifetime the answer may stand in while the server fails: none where the
+    server asks for every use to be checked, what it says (at most ``most_s``), else ``most_s``."""
+    if directives & {"no-cache", "must-revalidate"}:
+        return 0.0
+    found = STALE_IF_ERROR.search(response.header("Cache-Control") or "")
+    return min(float(found.group(1)), most_s) if found else most_s
 
 
 def _directives(value: str) -> set[str]:

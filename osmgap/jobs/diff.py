@@ -60,11 +60,13 @@ from osmgap.sources.osm import load_osm
 from osmgap.sources.sample import Demonstration, find_sample
 from osmgap.sources.xyz import (
     AnyImagery,
+    XyzImagery,
     XyzOptions,
     imagery_name,
     measure_any_coverage,
     open_window_reader,
     open_xyz,
+    stand_in_warning,
 )
 from osmgap.workspace.freshness import unchanged_osm_warning
 from osmgap.workspace.outputs import RUN_OUTPUTS, read_outputs
@@ -437,6 +439,9 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
             return_freed_memory()
         with timer("graph"):
             graph = extract_graph(prob, params)
+    stood_in = stand_in_warning(imagery) if isinstance(imagery, XyzImagery) else None
+    if stood_in:  # logged as the first one was used; the summary says how many
+        notes.append(stood_in)
     info = {"evidence": "imagery", "predicted_road_km": round(graph_length_m(graph) / 1000, 3),
             "imagery": {**imagery.provenance(), **licence.__dict__},
             "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,

@@ -1,9 +1,10 @@
 """The disk cache of one tile server's tiles: each tile's bytes with how long they stay good.
 
 One file per tile (``z/x/y.tile``, written atomically): a first line ``osmgap-tile 1`` and a line
-of JSON (when the tile stops being fresh, its ETag and Last-Modified), then the bytes the server
-sent. A file without that first line is a tile as older osmgaps kept them: its bytes alone, fresh
-for the default age from when it was written, with no validators. Keeping the
+of JSON (when the tile stops being fresh, until when it may stand in for it while the server
+fails, its ETag and Last-Modified), then the bytes the server sent. A file without that first
+line is a tile as older osmgaps kept them: its bytes alone, fresh for the default age from when
+it was written, with no validators. Keeping the
 bytes and their metadata in one file means one atomic write: no tile with another tile's ETag.
 """
 from __future__ import annotations
@@ -17,21 +18,26 @@ from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.http_cache import Keeping, etag_of, http_date
 
 MAGIC = b"osmgap-tile 1\n"
-MAX_HEAD = 1024  # the JSON line: two validators and a time
+MAX_HEAD = 1024  # the JSON line: two validators and two times
 CLOCK_SKEW_S = 60.0  # an entry stored this far "in the future" (a clock set back) is not trusted
 
 
 @dataclass(frozen=True)
 class CachedTile:
-    """A kept tile: its bytes, until when (epoch s) they may be used without asking, and how to ask."""
+    """A kept tile: its bytes, until when (epoch s) they may be used without asking, how to ask,
+    and until when they may stand in for the tile while the server fails (``stale_until``)."""
 
     body: bytes
     fresh_until: float
     etag: str | None = None
     last_modified: str | None = None
+    stale_until: float = 0.0
 
     def fresh(self, now: float) -> bool:
         return now < self.fresh_until
+
+    def usable_on_error(self, now: float) -> bool:
+        return now < self.stale_until
 
     def revalidation(self) -> Keeping:
         """The validators to ask the server with (no lifetime: that is for its answer to say)."""
@@ -40,11 +46,13 @@ class CachedTile:
 
 class TileCache:
     """``root``: this server's folder; ``max_age_s``: the longest any kept tile stays fresh from
-    when it was written (whatever its line says), and so long a tile without that line stays."""
+    when it was written (whatever its line says), and so long a tile without that line stays;
+    ``stale_s``: the longest after that it may stand in while the server fails."""
 
-    def __init__(self, root: Path, max_age_s: float):
+    def __init__(self, root: Path, max_age_s: float, stale_s: float = 0.0):
         self.root = root
         self.max_age_s = max_age_s
+        self.stale_s = stale_s
 
     def path(self, z: int, x: int, y: int) -> Path:
         return self.root / str(z) / str(x) / f"{y}.tile"
@@ -59,19 +67,23 @@ class TileCache:
         except OSError:
             return None
         skewed = stored - time.time() > CLOCK_SKEW_S  # written "later than now": its age is unknown, ask again
+        latest = stored + self.max_age_s
         if not raw.startswith(MAGIC):
-            return CachedTile(raw, 0.0 if skewed else stored + self.max_age_s)
+            return CachedTile(raw, 0.0) if skewed else CachedTile(raw, latest, stale_until=latest + self.stale_s)
         end = raw.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEAD)
         try:
             head = json.loads(raw[len(MAGIC):end]) if end > 0 else None
-            until = float(head["fresh_until"]) if isinstance(head, dict) else None
+            if not isinstance(head, dict):
+                raise ValueError("no head")
+            until = float(head["fresh_until"])
+            stale = float(head.get("stale_until", until + self.stale_s))  # entries without it: osmgap's allowance
         except (ValueError, TypeError, KeyError):
-            until = None
-        if until is None or not isinstance(head, dict):
             path.unlink(missing_ok=True)
             return None
-        return CachedTile(raw[end + 1:], 0.0 if skewed else min(until, stored + self.max_age_s),
-                          etag_of(head.get("etag")), http_date(head.get("last_modified")))
+        fresh_until = 0.0 if skewed else min(until, latest)
+        stale_until = 0.0 if skewed else min(stale, latest + self.stale_s)
+        return CachedTile(raw[end + 1:], fresh_until, etag_of(head.get("etag")), http_date(head.get("last_modified")),
+                          stale_until)
 
     def store(self, z: int, x: int, y: int, body: bytes, keep: Keeping, now: float) -> None:
         """Keep ``body`` as the server's answer said (nothing on disk when it said ``no-store``:
@@ -79,7 +91,8 @@ class TileCache:
         if not keep.store:
             self.forget(z, x, y)
             return
-        head = {"fresh_until": round(now + keep.fresh_s, 3), "etag": keep.etag, "last_modified": keep.last_modified}
+        head = {"fresh_until": round(now + keep.fresh_s, 3), "stale_until": round(now + keep.fresh_s + keep.stale_s, 3),
+                "etag": keep.etag, "last_modified": keep.last_modified}
         write_bytes_atomic(self.path(z, x, y), MAGIC + json.dumps(head).encode() + b"\n" + body)
 
     def forget(self, z: int, x: int, y: int) -> None:

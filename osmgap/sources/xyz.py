@@ -7,7 +7,8 @@ window. Tile servers are shared and flaky, so fetching is polite and careful: a 
 follows the server's caching headers (osmgap.core.http_cache: its lifetime, between MIN_FRESH_S
 and TILE_MAX_AGE_S, since imagery and coverage change; a stale tile is asked for with its ETag or
 Last-Modified, and a "304 Not Modified" costs the server no body; ``no-store`` tiles stay in
-memory for the run), a limit on concurrent requests, and osmgap's one HTTP client and retry policy (osmgap.core.http:
+memory for the run; a kept tile stands in for one the server fails to send, up to STALE_IF_ERROR_S
+past its lifetime, with a warning), a limit on concurrent requests, and osmgap's one HTTP client and retry policy (osmgap.core.http:
 its User-Agent, capped and jittered backoff on timeouts, 429, 5xx, truncated or undecodable
 tiles, ``Retry-After`` honoured), and a one-line InputError on 401/403/404 or another status
 (a wrong URL or key is not going to fix itself) or when the retries run out.
@@ -23,13 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 import threading
 import time
 import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -73,8 +75,15 @@ NO_TILE_STATUS = frozenset({204, 404})  # past the first tile: "no imagery here"
 NO_TILE_HEADER = ("X-VE-Tile-Info", "no-tile")  # Bing's placeholder tiles say so (JOSM's <no-tile-header>)
 TILE_MAX_AGE_S = 6 * 86400  # a weekly run fetches the server's imagery of its week, not its first week's
 MIN_FRESH_S = 3600.0  # a run reads a tile once per window over it: asked once an hour at most (as JOSM)
+# a failing server's kept tiles stand in for it this long past their lifetime (or what its
+# stale-if-error says, if less): imagery changes over months, and a weekly run on a month-old copy
+# of the same tiles is worth more than no run; a tile never kept still fails the run
+STALE_IF_ERROR_S = 30 * 86400
+FAILING_PAUSE_S = 300.0  # after the retries ran out, kept tiles stand in unasked this long (a circuit breaker)
 MAX_UNSTORED_BYTES = 256 * 2**20  # no-store tiles held in memory for the run, at most
 COVERAGE_CELLS = 16  # a tile's coverage is judged on this many cells a side (16 px of a 256 px tile)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -228,13 +237,16 @@ class TileFetcher:
     def __init__(self, options: XyzOptions):
         self.options = options
         root = Path(options.cache_dir or DEFAULT_CACHE_DIR).expanduser()
-        self.cache = TileCache(root / hashlib.sha256(options.url.encode()).hexdigest()[:16], TILE_MAX_AGE_S)
+        self.cache = TileCache(root / hashlib.sha256(options.url.encode()).hexdigest()[:16], TILE_MAX_AGE_S,
+                               STALE_IF_ERROR_S)
         self.http = HttpClient(timeout=options.timeout_s, max_bytes=MAX_TILE_BYTES)
         self.slots = threading.Semaphore(max(1, options.concurrency))
         self.absent: set[tuple[int, int, int]] = set()  # tiles the server said it does not have
         self.unstored: dict[tuple[int, int, int], CachedTile] = {}  # no-store tiles, for this process
         self._unstored_bytes = 0
         self._unstored_lock = threading.Lock()
+        self.stood_in: dict[tuple[int, int, int], float] = {}  # tiles kept past their lifetime used instead: how far (s)
+        self.failing: tuple[float, Exception] | None = None  # when (monotonic s) the server last gave up, and how
 
     @classmethod
     def for_options(cls, options: XyzOptions) -> TileFetcher:
@@ -246,9 +258,9 @@ class TileFetcher:
 
     def get(self, z: int, x: int, y: int, probe: bool = False) -> np.ndarray | None:
         """The tile as (4, h, w) uint8 RGBA, from the cache while it is fresh; a stale one is
-        revalidated; None where the server has no tile (remembered for this process only: coverage
-        may come by next week). For the ``probe`` (the first tile asked for) a 404 is an error: the
-        URL is wrong."""
+        revalidated, and stands in while the server fails (:meth:`_stand_in`); None where the
+        server has no tile (remembered for this process only: coverage may come by next week).
+        For the ``probe`` (the first tile asked for) a 404 is an error: the URL is wrong."""
         key = (z, x, y)
         kept = self.unstored.get(key) or self.cache.load(z, x, y)
         pixels = None
@@ -262,18 +274,41 @@ class TileFetcher:
                 return pixels
         if key in self.absent:
             return None
-        got = self._download(tile_url(self.options.url, z, x, y), probe, kept)
+        can_stand_in = pixels is not None and kept is not None and kept.usable_on_error(time.time())
+        failing = self.failing
+        if can_stand_in and failing is not None and time.monotonic() < failing[0] + FAILING_PAUSE_S:
+            self._stand_in(key, cast(CachedTile, kept), failing[1])  # not asked: each tile would wait out the retries
+            return pixels
+        try:
+            got = self._download(tile_url(self.options.url, z, x, y), probe, kept)
+        except ServerFailing as exc:
+            self.failing = (time.monotonic(), exc.error)
+            if not can_stand_in:
+                raise exc.error from None
+            self._stand_in(key, cast(CachedTile, kept), exc.error)
+            return pixels
+        self.failing = None
         if got is None:
             self.absent.add(key)
             self.cache.forget(z, x, y)  # the server no longer has it
             return None
         body, keep, new_pixels = got
-        keep = Keeping(keep.store, max(keep.fresh_s, MIN_FRESH_S), keep.etag, keep.last_modified)
+        keep = replace(keep, fresh_s=max(keep.fresh_s, MIN_FRESH_S))
         now = time.time()
         self.cache.store(z, x, y, body, keep, now)
         if not keep.store:
-            self._hold(key, CachedTile(body, now + keep.fresh_s))
+            self._hold(key, CachedTile(body, now + keep.fresh_s, stale_until=now + keep.fresh_s + keep.stale_s))
         return pixels if new_pixels is None else new_pixels
+
+    def _stand_in(self, key: tuple[int, int, int], kept: CachedTile, error: Exception) -> None:
+        """Note a kept tile used past its lifetime because the server failed: warned once per
+        process (then per tile with -v); the run's summary says how many (:func:`stand_in_warning`)."""
+        late_s = max(0.0, time.time() - kept.fresh_until)
+        with self._unstored_lock:
+            first = not self.stood_in
+            self.stood_in[key] = max(late_s, self.stood_in.get(key, 0.0))
+        say = log.warning if first else log.info
+        say("%s; using the tile %s/%s/%s kept %.1f days past its lifetime instead", error, *key, late_s / 86400)
 
     def _hold(self, key: tuple[int, int, int], tile: CachedTile) -> None:
         """Keep a no-store tile in memory for the run (while the held ones stay under MAX_UNSTORED_BYTES)."""
@@ -297,8 +332,8 @@ class TileFetcher:
         except GaveUp as exc:
             said = f"tile server {redact(str(exc), url_secrets(url))}"
             if exc.last.startswith(("ConnectionError", "ConnectTimeout")):  # never reached: check the URL (exit 2)
-                raise InputError(public_url(url), said) from None
-            raise ServiceError(public_url(url), said) from None  # reached, and failing: the server's (exit 1)
+                raise ServerFailing(InputError(public_url(url), said)) from None
+            raise ServerFailing(ServiceError(public_url(url), said)) from None  # reached, and failing: the server's (exit 1)
         except Refused as exc:
             raise ServiceError(public_url(url), f"tile server: {redact(str(exc), url_secrets(url))}") from None
 
@@ -308,8 +343,8 @@ class TileFetcher:
             response = self.http.send("GET", url, headers=asked)
         if response.status == 304 and asked and kept is not None:  # still current: the kept bytes
             keep = self._keeping(response)
-            return kept.body, Keeping(keep.store, keep.fresh_s, keep.etag or kept.etag,
-                                      keep.last_modified or kept.last_modified), None
+            return kept.body, replace(keep, etag=keep.etag or kept.etag,
+                                      last_modified=keep.last_modified or kept.last_modified), None
         no_tile = response.status in NO_TILE_STATUS or response.header(NO_TILE_HEADER[0]) == NO_TILE_HEADER[1]
         if no_tile and not (probe and response.status in FATAL_STATUS):
             return None
@@ -327,7 +362,27 @@ class TileFetcher:
 
     @staticmethod
     def _keeping(response: Response) -> Keeping:
-        return keeping(response, TILE_MAX_AGE_S, TILE_MAX_AGE_S, time.time())  # no lifetime given: osmgap's week
+        return keeping(response, TILE_MAX_AGE_S, TILE_MAX_AGE_S, time.time(), STALE_IF_ERROR_S)  # no lifetime given: osmgap's week
+
+
+class ServerFailing(Exception):
+    """The retries ran out (unreachable, timeouts, 429, 5xx): ``error`` is what the run fails
+    with unless a kept tile may stand in."""
+
+    def __init__(self, error: InputError | ServiceError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def stand_in_warning(imagery: XyzImagery) -> str | None:
+    """What the run's summary says when this process used kept tiles past their lifetime because
+    the server failed (coverage is measured here first, over every tile of the AOI)."""
+    stood_in = TileFetcher.for_options(imagery.options).stood_in
+    if not stood_in:
+        return None
+    return (f"WARNING: tile server {public_url(imagery.options.url)} failed: {len(stood_in)} tile(s) were read from "
+            f"osmgap's cache up to {max(stood_in.values()) / 86400:.1f} days past the lifetime the server gave them; "
+            "the imagery may be older than a fresh run would see")
 
 
 class TileFormatError(Exception):

@@ -56,3 +56,16 @@ def test_validators_travel_back_only_in_their_standard_shapes():
         assert etag_of(bad) is None, bad
     assert http_date("yesterday") is None and http_date(None) is None
     assert _keep({"ETag": "unquoted", "Last-Modified": "never"}).conditional_headers() == {}
+
+
+@pytest.mark.parametrize("cache_control,stale", [
+    ("", 30 * DAY),  # the server says nothing: osmgap's allowance
+    ("max-age=7200, stale-if-error=86400", DAY),  # RFC 5861: what the server allows
+    ("max-age=7200, stale-if-error=31536000", 30 * DAY),  # a year: osmgap's allowance first
+    ("max-age=7200, must-revalidate", 0.0),  # every use checked (RFC 9111 4.2.4): never stood in
+    ("no-cache, stale-if-error=86400", 0.0),
+    ("max-age=7200, stale-if-error=later", 30 * DAY),  # unreadable: as if unsaid
+])
+def test_how_long_a_failing_servers_answer_may_stand_in(cache_control, stale):
+    headers = {"Cache-Control": cache_control} if cache_control else {}
+    assert keeping(Response(200, b"", headers), 6 * DAY, 6 * DAY, NOW, 30 * DAY).stale_s == stale

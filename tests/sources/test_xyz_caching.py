@@ -1,11 +1,12 @@
 """The tile cache follows the server's caching headers, against the local tile server of real
 Paris tiles: a stale tile is asked for with its validators and a 304 costs the server no body,
 new imagery under a stale tile replaces it, the server's lifetime is kept (between an hour and
-osmgap's week), no-store tiles never reach the disk, and validators a server sent in no
-standard shape never travel back."""
+osmgap's week), no-store tiles never reach the disk, validators a server sent in no standard
+shape never travel back, and kept tiles stand in for a failing server's within what it allows."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -13,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from osmgap.cli import main
+from osmgap.errors import InputError, ServiceError
 from osmgap.sources.tile_cache import MAGIC
-from osmgap.sources.xyz import MIN_FRESH_S, TILE_MAX_AGE_S, TileFetcher
-from tests.sources.test_xyz import _options, _read
+from osmgap.sources.xyz import MIN_FRESH_S, STALE_IF_ERROR_S, TILE_MAX_AGE_S, TileFetcher, open_xyz, stand_in_warning
+from tests.sources.test_xyz import ZOOM, _options, _read
 from tests.tileserver import TileServer, kept_body
 
 LAST_MODIFIED = "Tue, 01 Dec 2026 10:00:00 GMT"
@@ -41,6 +44,7 @@ def _later(cache: Path, seconds: float) -> None:
     """As if ``seconds`` had passed since the tiles were kept."""
     for path, head in _heads(cache).items():
         head["fresh_until"] -= seconds
+        head["stale_until"] -= seconds
         raw = path.read_bytes()
         path.write_bytes(MAGIC + json.dumps(head).encode() + raw[raw.index(b"\n", len(MAGIC)):])
         when = path.stat().st_mtime - seconds
@@ -148,3 +152,102 @@ def test_a_tile_written_later_than_now_is_asked_for_again(paris, tmp_path, serve
     _read(paris, _options(server, tmp_path))
     statuses, asked = _since(server, n)
     assert statuses == [304] * n and all("If-None-Match" in a for a in asked)
+
+
+def test_kept_tiles_stand_in_for_a_failing_server_with_a_warning(paris, tmp_path, server, caplog):
+    """A weekly run whose tile server is down reads last week's tiles, and says so; a tile it
+    never kept still fails the run, as does one kept longer ago than STALE_IF_ERROR_S allows."""
+    _, (first, _) = _read(paris, _options(server, tmp_path))
+    _later(tmp_path / "cache", TILE_MAX_AGE_S + 3 * 86400)  # ten days on: every tile stale
+    server.faults.status = 503
+    TileFetcher._shared.clear()
+    n = len(server.log.statuses)
+    with caplog.at_level(logging.INFO, logger="osmgap.sources.xyz"):
+        options = _options(server, tmp_path, retries=1)
+        _, (again, _) = _read(paris, options)
+    np.testing.assert_array_equal(again, first)
+    tiles = len(list((tmp_path / "cache").rglob("*.tile")))
+    # once the retries ran out, kept tiles stand in unasked: only the tiles already in flight asked
+    assert len(server.log.statuses) - n <= options.concurrency * 2 < tiles
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "osmgap.sources.xyz"]
+    assert len(warned) == 1 and "failed 2 times, last: HTTP 503" in warned[0].getMessage()
+    said = stand_in_warning(open_xyz(options, _aoi(paris)))
+    assert said is not None and f"{tiles} tile(s)" in said and "3.0 days past" in said
+    one = next(iter((tmp_path / "cache").rglob("*.tile")))
+    kept, stat = one.read_bytes(), one.stat()
+    one.unlink()  # one tile never kept
+    TileFetcher._shared.clear()
+    with pytest.raises(ServiceError, match="HTTP 503"):
+        _read(paris, options)
+    one.write_bytes(kept)
+    os.utime(one, (stat.st_atime, stat.st_mtime))
+    _later(tmp_path / "cache", STALE_IF_ERROR_S)  # kept too long ago to stand in
+    TileFetcher._shared.clear()
+    with pytest.raises(ServiceError, match="HTTP 503"):
+        _read(paris, options)
+
+
+@pytest.mark.parametrize("cache_control,late_s,stands_in", [
+    ("max-age=7200, stale-if-error=86400", 7200 + 3600, True),
+    ("max-age=7200, stale-if-error=86400", 7200 + 2 * 86400, False),  # past what the server allows
+    ("max-age=7200, must-revalidate", 7200 + 60, False),  # every use checked: never stood in
+])
+def test_a_kept_tile_stands_in_only_as_long_as_the_server_allows(paris, tmp_path, server, cache_control, late_s,
+                                                                stands_in):
+    server.caching.headers = {"Cache-Control": cache_control}
+    _read(paris, _options(server, tmp_path))
+    _later(tmp_path / "cache", late_s)
+    server.faults.status = 500
+    TileFetcher._shared.clear()
+    if stands_in:
+        _read(paris, _options(server, tmp_path, retries=0))
+    else:
+        with pytest.raises(ServiceError, match="HTTP 500"):
+            _read(paris, _options(server, tmp_path, retries=0))
+
+
+def test_kept_tiles_stand_in_for_a_server_that_cannot_be_reached(paris, tmp_path):
+    with TileServer(paris / "image.tif") as srv:
+        options = _options(srv, tmp_path, retries=1)
+        _, (first, _) = _read(paris, options)
+    _later(tmp_path / "cache", TILE_MAX_AGE_S + 60)
+    TileFetcher._shared.clear()
+    _, (again, _) = _read(paris, options)  # the port is closed now: connection refused
+    np.testing.assert_array_equal(again, first)
+    assert stand_in_warning(open_xyz(options, _aoi(paris))) is not None
+    TileFetcher._shared.clear()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refusal_is_an_answer_not_an_outage(paris, tmp_path, server, status):
+    """A key revoked or access withdrawn is not stood in for by last week's tiles."""
+    _read(paris, _options(server, tmp_path))
+    _later(tmp_path / "cache", TILE_MAX_AGE_S + 60)
+    server.faults.status = status
+    TileFetcher._shared.clear()
+    with pytest.raises(InputError, match=str(status)):
+        _read(paris, _options(server, tmp_path))
+
+
+def _aoi(paris: Path):
+    from osmgap.core.aoi import load_aoi
+
+    return load_aoi(str(paris)).geometry
+
+
+def test_a_diff_whose_tile_server_is_down_runs_on_its_kept_tiles_and_says_so(paris, tmp_path, server, monkeypatch):
+    from osmgap.core import http
+
+    monkeypatch.setattr(http.time, "sleep", lambda s: None)
+    args = ["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"), "--xyz", server.url,
+            "--xyz-zoom", str(ZOOM), "--cache-dir", str(tmp_path / "cache")]
+    assert main([*args, "--out", str(tmp_path / "first")]) == 0
+    _later(tmp_path / "cache", TILE_MAX_AGE_S + 86400)
+    server.faults.status = 503
+    TileFetcher._shared.clear()
+    assert main([*args, "--out", str(tmp_path / "down")]) == 0
+    first, down = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("first", "down"))
+    said = [w for w in down["warnings"] if "tile(s) were read from osmgap's cache" in w]
+    assert len(said) == 1 and "1.0 days past" in said[0]
+    assert not any("osmgap's cache" in w for w in first["warnings"])
+    assert (down["suggestions"], down["predicted_road_km"]) == (first["suggestions"], first["predicted_road_km"])
