@@ -27,7 +27,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from osmgap.sources.tile_cache import TileCache
-from osmgap.sources.xyz import TILE_MAX_AGE_S
+from osmgap.sources.tile_fetcher import TILE_MAX_AGE_S
 from tests.loopback import LoopbackServer
 
 HALF_WORLD_M = 20037508.342789244

@@ -58,10 +58,10 @@ from osmgap.sources.imagery import (
 )
 from osmgap.sources.osm import load_osm
 from osmgap.sources.sample import Demonstration, find_sample
+from osmgap.sources.tile_fetcher import XyzOptions
 from osmgap.sources.xyz import (
     AnyImagery,
     XyzImagery,
-    XyzOptions,
     imagery_name,
     measure_any_coverage,
     open_window_reader,

@@ -34,7 +34,7 @@ from osmgap.tools.options import (
 
 if TYPE_CHECKING:
     from osmgap.jobs.diff import DiffRequest
-    from osmgap.sources.xyz import XyzOptions
+    from osmgap.sources.tile_fetcher import XyzOptions
 
 HELP = "find roads missing from OSM in an area"
 
@@ -114,7 +114,7 @@ def scale_options(args: argparse.Namespace) -> ScaleOptions | None:
 
 
 def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
-    from osmgap.sources.xyz import XyzOptions
+    from osmgap.sources.tile_fetcher import XyzOptions
 
     if not args.xyz:
         return None

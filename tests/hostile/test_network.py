@@ -40,10 +40,10 @@ from osmgap.errors import InputError, ServiceError
 from osmgap.export.report import osm_as_of
 from osmgap.maproulette.api import MapRouletteClient, TransientError
 from osmgap.maproulette.config import MapRouletteConfig
-from osmgap.sources import overpass, xyz
+from osmgap.sources import overpass, tile_fetcher, xyz
 from osmgap.sources.imagery import check_resolution
 from osmgap.sources.overpass import load_overpass, overpass_cache_path, overpass_query
-from osmgap.sources.xyz import TileFetcher, XyzOptions
+from osmgap.sources.tile_fetcher import TileFetcher, XyzOptions
 from tests.fake_maproulette import EXTRACT_COLUMNS, FakeMapRoulette
 from tests.hostile.test_arguments import snapshot
 from tests.loopback import LoopbackServer
@@ -530,7 +530,7 @@ def test_tile_faults_are_waited_out(tmp_path, waits, first, low, high):
 def test_tile_servers_that_keep_failing_are_one_error(tmp_path, waits, monkeypatch, answer, requests, words, error):
     """A server that answers and keeps failing is the server's failure (exit 1); a status that
     says the URL is wrong, the user's (exit 2)."""
-    monkeypatch.setattr(xyz, "MAX_TILE_BYTES", 64 * 1024)
+    monkeypatch.setattr(tile_fetcher, "MAX_TILE_BYTES", 64 * 1024)
     with ScriptedServer([answer]) as server, pytest.raises(error) as err:
         _fetch(server, tmp_path)
     assert str(err.value).startswith(server.url) and words in str(err.value), str(err.value)
@@ -660,7 +660,7 @@ def test_a_partly_transparent_tile_is_imagery_only_where_opaque():
             img.putpixel((x, y), (0, 0, 0, 0))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    rgba = xyz.decode_tile(buf.getvalue())
+    rgba = tile_fetcher.decode_tile(buf.getvalue())
     assert rgba.shape == (4, 256, 256) and (rgba[3][:, :128] == 0).all() and (rgba[3][:, 128:] == 255).all()
 
 

@@ -16,7 +16,8 @@ from osmgap.cli import main
 from osmgap.core.aoi import load_aoi
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
-from osmgap.sources.xyz import XyzOptions, XyzWindowReader, decode_tile, open_xyz, tile_url
+from osmgap.sources.tile_fetcher import XyzOptions, decode_tile, tile_url
+from osmgap.sources.xyz import XyzWindowReader, open_xyz
 from tests.conftest import PROJECT
 from tests.tileserver import TileServer, kept_body
 

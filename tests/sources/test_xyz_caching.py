@@ -17,7 +17,8 @@ import pytest
 from osmgap.cli import main
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.tile_cache import MAGIC
-from osmgap.sources.xyz import MIN_FRESH_S, STALE_IF_ERROR_S, TILE_MAX_AGE_S, TileFetcher, open_xyz, stand_in_warning
+from osmgap.sources.tile_fetcher import MIN_FRESH_S, STALE_IF_ERROR_S, TILE_MAX_AGE_S, TileFetcher
+from osmgap.sources.xyz import open_xyz, stand_in_warning
 from tests.sources.test_xyz import ZOOM, _options, _read
 from tests.tileserver import TileServer, kept_body
 
@@ -162,14 +163,14 @@ def test_kept_tiles_stand_in_for_a_failing_server_with_a_warning(paris, tmp_path
     server.faults.status = 503
     TileFetcher._shared.clear()
     n = len(server.log.statuses)
-    with caplog.at_level(logging.INFO, logger="osmgap.sources.xyz"):
+    with caplog.at_level(logging.INFO, logger="osmgap.sources.tile_fetcher"):
         options = _options(server, tmp_path, retries=1)
         _, (again, _) = _read(paris, options)
     np.testing.assert_array_equal(again, first)
     tiles = len(list((tmp_path / "cache").rglob("*.tile")))
     # once the retries ran out, kept tiles stand in unasked: only the tiles already in flight asked
     assert len(server.log.statuses) - n <= options.concurrency * 2 < tiles
-    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "osmgap.sources.xyz"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "osmgap.sources.tile_fetcher"]
     assert len(warned) == 1 and "failed 2 times, last: HTTP 503" in warned[0].getMessage()
     said = stand_in_warning(open_xyz(options, _aoi(paris)))
     assert said is not None and f"{tiles} tile(s)" in said and "3.0 days past" in said
