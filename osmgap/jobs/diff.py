@@ -58,7 +58,7 @@ from osmgap.sources.imagery import (
 )
 from osmgap.sources.osm import load_osm
 from osmgap.sources.sample import Demonstration, find_sample
-from osmgap.sources.tile_fetcher import XyzOptions
+from osmgap.sources.tile_fetcher import XyzOptions, prune_cache
 from osmgap.sources.xyz import (
     AnyImagery,
     XyzImagery,
@@ -301,6 +301,8 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
         summary["peak_rss_mb"] = timer.peak_rss_mb
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))
+    if req.xyz is not None:  # the outputs are in place: the tile cache back under its budget
+        prune_cache(req.xyz)
     return summary
 
 

@@ -51,6 +51,8 @@ OVERPASS_POLICY = RetryPolicy(retries=OVERPASS_RETRIES, backoff_s=OVERPASS_BACKO
 OVERPASS_MAX_BYTES = 2 * 2**30  # a large AOI's answer is hundreds of MB; more is no Overpass answer
 DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/overpass")
 OVERPASS_MAX_AGE_S = 6 * 3600  # a cached answer older than this is OSM as it was: asked again
+CACHE_NAME = re.compile(r"[0-9a-f]{64}\.json")
+CACHE_TEMP_NAME = re.compile(r"[0-9a-f]{64}\.json\.\w+")  # write_bytes_atomic's ".NAME.XXXXXXXX", less the dot
 
 
 def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
@@ -87,6 +89,7 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
     if roads is None:
         raw, roads = _query_with_retries(url, query)
         write_bytes_atomic(cache, raw)  # only an answer whose roads were built: a bad one is asked again
+        _forget_expired(cache.parent, max(max_age_s, OVERPASS_MAX_AGE_S))
     ways, nodes, lots, node_tags, others = roads
     net = road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
                        node_tags=node_tags, others=near_other_ways(others, aoi))
@@ -106,6 +109,22 @@ def data_time(head: bytes) -> dt.datetime | None:
 
 
 Roads = tuple[list[Way], NodeTable, list[Lot], NodeTags, list[OtherWay]]
+
+
+def _forget_expired(folder: Path, max_age_s: float) -> None:
+    """Remove the cached answers no run reads any more (older than ``max_age_s``: asked again), and
+    the temp files of writes that were killed: an answer for a large AOI is hundreds of MB, and
+    every new AOI or edit of one makes a new query. Only osmgap's names (a SHA-256 and .json) go."""
+    now = time.time()
+    for path in folder.glob("*.json*"):
+        name = path.name.lstrip(".")
+        if not (CACHE_NAME.fullmatch(name) or CACHE_TEMP_NAME.fullmatch(name)):
+            continue
+        try:
+            if now - path.stat().st_mtime > max_age_s:
+                path.unlink()
+        except OSError:
+            continue  # removed meanwhile, or not ours to remove
 
 
 def _read_cached(cache: Path, max_age_s: float) -> Roads | None:

@@ -6,10 +6,12 @@ fails, its ETag and Last-Modified), then the bytes the server sent. A file witho
 line is a tile as older osmgaps kept them: its bytes alone, fresh for the default age from when
 it was written, with no validators. Keeping the
 bytes and their metadata in one file means one atomic write: no tile with another tile's ETag.
+The whole cache (every server's) is kept under a size budget by :func:`prune`.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from osmgap.core.http_cache import Keeping, etag_of, http_date
 MAGIC = b"osmgap-tile 1\n"
 MAX_HEAD = 1024  # the JSON line: two validators and two times
 CLOCK_SKEW_S = 60.0  # an entry stored this far "in the future" (a clock set back) is not trusted
+ABANDONED_WRITE_S = 3600.0  # a temp file this old is a write that was killed, not one under way
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,41 @@ class TileCache:
 
     def forget(self, z: int, x: int, y: int) -> None:
         self.path(z, x, y).unlink(missing_ok=True)
+
+
+def prune(root: Path, max_bytes: int) -> tuple[int, int]:
+    """Remove the oldest-written tiles under ``root`` (every server's folder) until the rest fit
+    in ``max_bytes``, and the temp files of writes that were killed; returns (tiles removed, bytes
+    kept). Oldest written first, because a tile in use is written again whenever a run revalidates
+    it: what goes is what no run has asked for the longest. A tile another run reads meanwhile is
+    fetched again (a missing entry is no entry)."""
+    tiles: list[tuple[float, int, str]] = []
+    now = time.time()
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue  # removed meanwhile
+            if name.endswith(".tile"):
+                tiles.append((stat.st_mtime, stat.st_size, path))
+            elif name.startswith(".") and ".tile." in name and now - stat.st_mtime > ABANDONED_WRITE_S:
+                _remove(path)
+    kept = sum(size for _, size, _ in tiles)
+    removed = 0
+    for _, size, path in sorted(tiles):
+        if kept <= max_bytes:
+            break
+        if _remove(path):
+            kept -= size
+            removed += 1
+    return removed, kept
+
+
+def _remove(path: str) -> bool:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True

@@ -40,7 +40,7 @@ from osmgap.core.http import (
 )
 from osmgap.core.http_cache import Keeping, keeping
 from osmgap.errors import InputError, ServiceError
-from osmgap.sources.tile_cache import CachedTile, TileCache
+from osmgap.sources.tile_cache import CachedTile, TileCache, prune
 
 DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/xyz")
 MAX_TILE_BYTES = 32 * 2**20
@@ -57,6 +57,9 @@ MIN_FRESH_S = 3600.0  # a run reads a tile once per window over it: asked once a
 STALE_IF_ERROR_S = 30 * 86400
 FAILING_PAUSE_S = 300.0  # after the retries ran out, kept tiles stand in unasked this long (a circuit breaker)
 MAX_UNSTORED_BYTES = 256 * 2**20  # no-store tiles held in memory for the run, at most
+# the tile cache's budget, every server's tiles together: ~1,500 km2 of 25 KB zoom-18 tiles at 50° N (JOSM keeps 512 MB,
+# for browsing; a weekly run over a large AOI that evicted its own tiles would download them all again)
+CACHE_MAX_MB = 4096
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class XyzOptions:
     licence: str = "unknown"
     cache_dir: Path | None = None
     concurrency: int = 4  # requests in flight at once, per process
+    cache_max_mb: int = CACHE_MAX_MB  # the whole tile cache's budget (:func:`prune_cache`)
     retries: int = 4  # after the first try
     backoff_s: float = 1.0  # first wait; doubles on each retry (up to 60 s, less some jitter)
     timeout_s: float = 20.0
@@ -102,8 +106,7 @@ class TileFetcher:
 
     def __init__(self, options: XyzOptions):
         self.options = options
-        root = Path(options.cache_dir or DEFAULT_CACHE_DIR).expanduser()
-        self.cache = TileCache(root / hashlib.sha256(options.url.encode()).hexdigest()[:16], TILE_MAX_AGE_S,
+        self.cache = TileCache(cache_root(options) / hashlib.sha256(options.url.encode()).hexdigest()[:16], TILE_MAX_AGE_S,
                                STALE_IF_ERROR_S)
         self.http = HttpClient(timeout=options.timeout_s, max_bytes=MAX_TILE_BYTES)
         self.slots = threading.Semaphore(max(1, options.concurrency))
@@ -229,6 +232,20 @@ class TileFetcher:
     @staticmethod
     def _keeping(response: Response) -> Keeping:
         return keeping(response, TILE_MAX_AGE_S, TILE_MAX_AGE_S, time.time(), STALE_IF_ERROR_S)  # no lifetime given: osmgap's week
+
+
+def cache_root(options: XyzOptions) -> Path:
+    """The folder of every server's cached tiles."""
+    return Path(options.cache_dir or DEFAULT_CACHE_DIR).expanduser()
+
+
+def prune_cache(options: XyzOptions) -> None:
+    """After a run: the tile cache back under its budget, the oldest-written tiles removed first
+    (osmgap.sources.tile_cache.prune)."""
+    removed, kept = prune(cache_root(options), options.cache_max_mb * 2**20)
+    if removed:
+        log.info("tile cache: %d oldest tiles removed, %.0f MB kept (budget %d MB)", removed, kept / 2**20,
+                 options.cache_max_mb)
 
 
 class ServerFailing(Exception):

@@ -102,6 +102,9 @@ def add_scale_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--xyz-licence", default="unknown", help="licence of the tile imagery")
     g.add_argument("--xyz-concurrency", type=number(int, low=1, high=32), default=4,
                    help="requests in flight at once, per process/Dask worker, 1-32 (default %(default)s)")
+    g.add_argument("--xyz-cache-mb", type=number(int, low=1),  # default: tile_fetcher's, not imported to parse
+                   help="size budget of the tile cache in MB, every server's tiles together; after a run the "
+                        "oldest-written tiles are removed past it (default 4096)")
 
 
 def scale_options(args: argparse.Namespace) -> ScaleOptions | None:
@@ -120,7 +123,8 @@ def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
         return None
     return XyzOptions(args.xyz, args.xyz_zoom, args.xyz_attribution, args.xyz_licence,
                       cache_dir=args.cache_dir / "xyz" if args.cache_dir else None,
-                      concurrency=args.xyz_concurrency)
+                      concurrency=args.xyz_concurrency,
+                      **({"cache_max_mb": args.xyz_cache_mb} if args.xyz_cache_mb else {}))
 
 
 def check(args: argparse.Namespace) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import bz2
 import json
+import os
 import re
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -353,6 +355,25 @@ def test_overpass_retries_with_backoff_then_caches(tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(overpass, "_http_post", lambda *a: pytest.fail("cache not used"))
     _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
+
+
+def test_overpass_answers_no_run_reads_any_more_are_removed(tmp_path: Path, monkeypatch):
+    """Each new AOI (or edit of one) is a new query, and a large AOI's answer is hundreds of MB:
+    an answer past its age is asked again anyway, so it goes when a new one is kept; files that are
+    not osmgap's cache entries stay."""
+    monkeypatch.setattr(overpass, "_http_post", lambda *a: OVERPASS_FIXTURE.read_bytes())
+    day_ago = time.time() - 86400
+    expired, fresh, temp, young_temp = ("a" * 64 + ".json", "b" * 64 + ".json", "." + "c" * 64 + ".json.x1y2z3ab",
+                                        "." + "d" * 64 + ".json.k9m8n7pq")
+    others = ("notes.json", "a" * 63 + ".json", "e" * 64 + ".geojson")
+    for name in (expired, fresh, temp, young_temp, *others):
+        (tmp_path / name).write_bytes(b"{}")
+        if name not in (fresh, young_temp):
+            os.utime(tmp_path / name, (day_ago, day_ago))
+    aoi = load_aoi(OVERPASS_BBOX)
+    _assert_matches_fixture(load_osm("overpass", aoi, cache_dir=tmp_path))
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {fresh, young_temp, *others, overpass_cache_path(overpass_query(aoi), tmp_path).name}
 
 
 def test_overpass_gives_up_with_a_service_error(tmp_path: Path, monkeypatch):

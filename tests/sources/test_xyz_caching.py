@@ -17,7 +17,7 @@ import pytest
 from osmgap.cli import main
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.tile_cache import MAGIC
-from osmgap.sources.tile_fetcher import MIN_FRESH_S, STALE_IF_ERROR_S, TILE_MAX_AGE_S, TileFetcher
+from osmgap.sources.tile_fetcher import CACHE_MAX_MB, MIN_FRESH_S, STALE_IF_ERROR_S, TILE_MAX_AGE_S, TileFetcher
 from osmgap.sources.xyz import open_xyz, stand_in_warning
 from tests.sources.test_xyz import ZOOM, _options, _read
 from tests.tileserver import TileServer, kept_body
@@ -252,3 +252,38 @@ def test_a_diff_whose_tile_server_is_down_runs_on_its_kept_tiles_and_says_so(par
     assert len(said) == 1 and "1.0 days past" in said[0]
     assert not any("osmgap's cache" in w for w in first["warnings"])
     assert (down["suggestions"], down["predicted_road_km"]) == (first["suggestions"], first["predicted_road_km"])
+
+
+def test_after_a_run_the_tile_cache_is_back_under_its_budget(paris, tmp_path, server):
+    """Tiles no run has written for longest go first; the run's own tiles stay when they fit."""
+    args = ["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
+            "--candidates", str(paris / "osm_roads.geojson"), "--xyz", server.url, "--xyz-zoom", str(ZOOM),
+            "--cache-dir", str(tmp_path / "cache")]  # candidates: the tiles are only drawn, no model runs
+    assert main([*args, "--out", str(tmp_path / "first")]) == 0
+    ours = list((tmp_path / "cache").rglob("*.tile"))
+    size = sum(p.stat().st_size for p in ours)
+    assert ours and size < 4 * 2**20
+    other = tmp_path / "cache" / "xyz" / "0123456789abcdef" / "18"  # another server's, from weeks ago
+    old = []
+    for i in range(3):
+        old.append(other / str(i) / "0.tile")
+        old[-1].parent.mkdir(parents=True)
+        old[-1].write_bytes(b"x" * 2**20)
+        when = time.time() - (30 - i) * 86400
+        os.utime(old[-1], (when, when))
+    budget_mb = -(-(size + 2**20) // 2**20)  # room for ours and one old tile, not two
+    assert main([*args, "--out", str(tmp_path / "again"), "--xyz-cache-mb", str(budget_mb)]) == 0
+    assert [p.exists() for p in old] == [False, False, True]
+    assert all(p.exists() for p in ours)
+
+
+def test_the_budget_the_help_gives_is_the_one_used(capsys):
+    from osmgap.cli import build_parser, join_negative_values
+    from osmgap.tools.diff import xyz_options
+
+    args = build_parser().parse_args(join_negative_values(["diff", "--aoi", "a.geojson", "--out", "o", "--xyz", "http://t/{z}/{x}/{y}.png"]))
+    options = xyz_options(args)
+    assert options is not None and options.cache_max_mb == CACHE_MAX_MB
+    with pytest.raises(SystemExit):
+        main(["diff", "--help"])
+    assert f"(default {CACHE_MAX_MB})" in " ".join(capsys.readouterr().out.split())
