@@ -41,16 +41,24 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
     def _did_you_mean(self, message: str) -> str:
-        """For a mistyped option (``--imagry``), the nearest options of any verb, and where to look."""
+        """For a mistyped option (``--imagry``), the nearest options of any verb; for an option of
+        other verbs only (``report --name``), which verbs take it; and where to look."""
         if not message.startswith("unrecognized arguments:"):
             return ""
-        known = set(self._option_string_actions)
+        verbs: dict[str, list[str]] = {}  # option -> the verbs that take it
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
-                known.update(o for verb in action.choices.values() for o in verb._option_string_actions)
+                for name, verb in action.choices.items():
+                    for option in verb._option_string_actions:
+                        verbs.setdefault(option, []).append(name)
+        known = sorted(set(self._option_string_actions) | set(verbs))
         typed = [w.split("=", 1)[0] for w in message.split(":", 1)[1].split() if w.startswith("--")]
-        near = [m for w in typed for m in difflib.get_close_matches(w, sorted(known), n=1, cutoff=0.75)]
-        return f" (did you mean {' or '.join(near)}? see --help)" if near else " (see --help)"
+        elsewhere = [f"{w} is an option of {', '.join(verbs[w])} only" for w in typed if w in verbs]
+        near = [m for w in typed if w not in verbs for m in difflib.get_close_matches(w, known, n=1, cutoff=0.75)]
+        hint = "; ".join(elsewhere + ([f"did you mean {' or '.join(near)}?"] if near else []))
+        if not hint:
+            return " (see --help)"
+        return f" ({hint}{' ' if near else '; '}see --help)"
 
 
 def number(kind: type[N], *, low: N | None = None, high: N | None = None, above: N | None = None,

@@ -91,6 +91,17 @@ def test_a_mistyped_option_is_answered_with_the_nearest_ones(capsys):
     assert capsys.readouterr().err.rstrip().endswith("unrecognized arguments: --qqqq (see --help)")
 
 
+def test_an_option_of_another_verb_is_answered_with_the_verbs_that_take_it(capsys):
+    """``report --name``: "did you mean --name?" answered a right option with itself."""
+    from osmgap.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--out", "o", "--name", "x", "--imagry", "y"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert err.rstrip().endswith("(--name is an option of diff, scan only; did you mean --imagery? see --help)"), err
+
+
 def test_the_word_default_names_the_shipped_model(tmp_path, monkeypatch):
     """summary.json calls the shipped model "default", and users type it back (--init default)."""
     from osmgap.model.nets import DEFAULT_MODEL, model_file
