@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from osmgap.core.datamodel import MISSING_CONNECTION as CONNECTION  # noqa: E402
 from osmgap.export.scanmap import DEFAULT_JOSM_URL, Basemap, render_page  # noqa: E402
 from osmgap.workspace.store import STATUSES, Store, now_iso  # noqa: E402
-from osmgap.workspace.tracking import TWIN_REASON, precision  # noqa: E402
+from osmgap.workspace.tracking import TWIN_REASON, merged, precision  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.ticker import MaxNLocator
@@ -75,7 +75,8 @@ def gather(store: Store, aoi: str, web_url: str | None = None, notes: Iterable[s
         if ch is not None and r["task_id"] is not None:
             base = (web_url or ch["api_url"].rstrip("/").removesuffix("/api/v2"))
             urls[r["id"]] = f"{base}/challenge/{r['challenge_id']}/task/{r['task_id']}"
-    return ReportData(aoi, now_iso(), runs, store.suggestions(aoi), store.events(aoi),
+    shown = [r for r in store.suggestions(aoi) if not merged(r)]  # each drawn and counted as its longer gap
+    return ReportData(aoi, now_iso(), runs, shown, store.events(aoi),
                       [precision(store, name) for name in store.aoi_names()],
                       json.loads(snapshot["geometry"]) if snapshot else None,
                       json.loads(snapshot["osm"]) if snapshot else None, urls, list(last.get("warnings", [])),
@@ -125,7 +126,7 @@ def history(events: Iterable[Any]) -> list[tuple[str, dict[str, int]]]:
     days: dict[str, Counter] = {}
     for e in events:
         series = "new" if (e["status"] == "open" and e["reason"] == "new") else e["status"]
-        if series in HISTORY_SERIES:
+        if series in HISTORY_SERIES and not merged(e):  # part of a longer gap: still missing
             days.setdefault(e["time"][:10], Counter())[series] += 1
     return [(day, {s: days[day].get(s, 0) for s in HISTORY_SERIES}) for day in sorted(days)]
 
@@ -138,7 +139,8 @@ def latest_changes(data: ReportData) -> dict[str, int]:
 
     Each suggestion counts once, by where it ended up: one that vanished (fixed) and was then
     rejected on MapRoulette counts as dismissed; a road seen again under another id and dismissed
-    as the twin of a rejected one is the same road, so it counts as neither new nor dismissed."""
+    as the twin of a rejected one is the same road, so it counts as neither new nor dismissed; a
+    gap now drawn as part of a longer one is still missing, so it counts as neither new nor fixed."""
     since = data.since
     first: dict[str, Any] = {}
     last: dict[str, Any] = {}
@@ -148,7 +150,7 @@ def latest_changes(data: ReportData) -> dict[str, int]:
             last[e["suggestion_id"]] = e
     totals = {s: 0 for s in HISTORY_SERIES}
     for sid, e in last.items():
-        if e["status"] == "dismissed" and str(e["reason"]).startswith(TWIN_REASON):
+        if e["status"] == "dismissed" and str(e["reason"]).startswith(TWIN_REASON) or merged(e):
             continue
         if e["status"] in ("fixed", "dismissed"):
             totals[e["status"]] += 1

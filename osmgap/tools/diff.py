@@ -178,5 +178,6 @@ def _diff(req: DiffRequest, args: argparse.Namespace) -> int:
         rec = record_diff(req, args.state)
         c = rec.counts
         print(f"state {args.state}: run {rec.run_id}: {c['new']} new, {c['reopened']} reopened, "
-              f"{c['fixed']} fixed, {c['dismissed_seen']} dismissed earlier (kept out of publishing)")
+              f"{c['fixed']} fixed, {c['dismissed_seen']} dismissed earlier (kept out of publishing)"
+              + (f", {c['merged']} now part of a longer gap" if c["merged"] else ""))
     return 0

@@ -5,7 +5,7 @@ since. So a run's suggestions are merged into the state by these rules:
 
 - (before the run's outputs are written, ``diff --state``) a new id along an open, published
   or vanished gap the run did not find takes that gap's id (``successor_ids``: an edit near its
-  end changed its OSM anchor);
+  end changed its OSM anchor, or more evidence drew it longer);
 - new id -> ``open``; but a new id whose line lies along a dismissed one (>= 80 % of it within
   15 m) is the same road seen again and is ``dismissed`` at once; likewise, when a reviewer's
   false positive is synced, the open/published suggestions along it are dismissed with it;
@@ -14,9 +14,11 @@ since. So a run's suggestions are merged into the state by these rules:
   becomes ``open`` again when it is found again;
 - ``open``/``published`` id inside the AOI that this run did not produce -> ``fixed``, with reason
   ``covered by OSM`` when no piece of it longer than the minimum gap length lies outside the
-  tolerance of the run's OSM roads (so the diff could not have reported it), else
-  ``no longer detected``, but only where the run's imagery had usable pixels (a gap under a
-  part the imagery of this run does not cover is no news).
+  tolerance of the run's OSM roads (so the diff could not have reported it), ``part of ID`` when
+  it lies along a longer gap of this run (two gaps drawn as one: the road is still missing, and
+  the reports count it neither fixed nor new), else ``no longer detected``, but only where the
+  run's imagery had usable pixels (a gap under a part the imagery of this run does not cover is
+  no news).
 
 MapRoulette task statuses (from ``osmgap sync``) map as: 2 False_Positive -> ``dismissed``;
 4 Deleted (by the challenge's owner) -> ``dismissed`` too, though not counted as a reviewer's
@@ -49,6 +51,7 @@ SEEN_FRACTION = 0.8  # share of a vanished gap that must lie where the evidence 
 SUCCESSOR_FRACTION = 0.5  # share of a vanished gap a new line must cover to take over its id
 REOPENABLE = ("covered by OSM", "no longer detected")
 TWIN_REASON = "same road as dismissed"
+MERGED_REASON = "part of"  # + the id of the longer gap of a later run that it lies along
 
 MR_FALSE_POSITIVE = MRStatus.FALSE_POSITIVE
 MR_REJECTED = (MR_FALSE_POSITIVE, MRStatus.DELETED)  # a reviewer or the challenge's owner said no
@@ -61,7 +64,7 @@ class RunRecord:
     run_id: int
     already_recorded: bool = False
     counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "reopened": 0, "fixed": 0,
-                                                            "dismissed_seen": 0})
+                                                            "dismissed_seen": 0, "merged": 0})
 
 
 def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None = None,
@@ -96,6 +99,7 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
             _merge_feature(store, aoi, feature, time, record, dismissed, crs)
         area_metric = reproject(area, WGS84, crs) if area is not None else None
         seen_metric = reproject(seen_area, WGS84, crs) if seen_area is not None else None
+        hosts: list[tuple[str, str, BaseGeometry]] = []
         for row in store.suggestions(aoi, ("open", "published")):
             if row["id"] in seen:
                 continue
@@ -106,6 +110,15 @@ def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None 
             if covered and not before:
                 before.append(_corridor(_saved_osm(store, aoi), crs, tolerance_m))
             covered = covered and not _covered(line, before[0], min_length_m)
+            if not covered:  # still missing from OSM: drawn this time as part of a longer gap?
+                hosts = hosts or [(str(f["id"]), str(f["properties"].get("kind")),
+                                   reproject(shape(f["geometry"]), WGS84, crs)) for f in outputs.features]
+                host = next((hid for hid, kind, geom in hosts if kind == row["kind"] and _same_place(line, geom)), None)
+                if host is not None:
+                    store.change(aoi, row["id"], time, StatusChange("fixed", f"{MERGED_REASON} {host}",
+                                                                     run_id=record.run_id))
+                    record.counts["merged"] += 1
+                    continue
             if not covered and seen_metric is not None and _along_area(line, seen_metric) < SEEN_FRACTION:
                 continue  # no imagery there this time: not seen, so not "no longer detected" either
             store.change(aoi, row["id"], time, StatusChange(
@@ -132,9 +145,20 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
     store.saw_again(aoi, feature, time, record.run_id)
     if old["status"] == "dismissed":
         record.counts["dismissed_seen"] += 1
-    elif old["status"] == "fixed" and old["reason"] in REOPENABLE:
+    elif old["status"] == "fixed" and reopenable(old["reason"]):
         store.change(aoi, feature["id"], time, StatusChange("open", "found again", run_id=record.run_id))
         record.counts["reopened"] += 1
+
+
+def reopenable(reason: str) -> bool:
+    """Whether a ``fixed`` gap is open again when found again: it had vanished from the diff, no
+    mapper or reviewer said it was done."""
+    return reason in REOPENABLE or str(reason).startswith(f"{MERGED_REASON} ")
+
+
+def merged(event: Any) -> bool:
+    """A gap drawn as part of a longer one: neither fixed nor new (the road is still missing)."""
+    return event["status"] == "fixed" and str(event["reason"]).startswith(f"{MERGED_REASON} ")
 
 
 def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> dict[str, int]:
@@ -255,17 +279,19 @@ def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list
     did not produce that id.
 
     Why: an id is an OSM anchor and a rank (osmgap.conflate.ids); a way redrawn or split near a
-    gap's end changes its anchor, and the same road then came back under a new id: "fixed" and
-    "new" in the weekly report for a road nobody mapped, and its MapRoulette task replaced. The
-    new line must lie along the old one (>= 80 % within SAME_ROAD_M) and the old one along the
-    new (>= half: an end may have moved onto the edited way); each old id goes to one line, the
-    one that overlaps it most."""
+    gap's end changes its anchor, and more evidence (another week's GPS trips) draws the same gap
+    longer, to other ways; the same road then came back under a new id: "fixed" and "new" in the
+    weekly report for a road nobody mapped, and its MapRoulette task replaced. Each line must lie
+    along the other for at least half its length (an end may have moved onto the edited way), and
+    one of them along the other for >= 80 % (within SAME_ROAD_M): the new along the old (an end
+    moved), or the old along the new (the gap grew). Each old id goes to one line, the one that
+    overlaps it most."""
     unknown = [i for i, s in enumerate(suggestions) if store.suggestion(aoi, s.id) is None]
     if not unknown:
         return suggestions
     produced = {s.id for s in suggestions}
     olds = [r for r in store.suggestions(aoi, ("open", "published", "fixed"))
-            if r["id"] not in produced and (r["status"] != "fixed" or r["reason"] in REOPENABLE)]
+            if r["id"] not in produced and (r["status"] != "fixed" or reopenable(r["reason"]))]
     if not olds:
         return suggestions
     crs = _metric_crs(None, [{"geometry": mapping(suggestions[unknown[0]].geometry)}])
@@ -275,10 +301,10 @@ def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list
     for i in unknown:
         line = reproject(suggestions[i].geometry, WGS84, crs)
         for oid, old in old_lines:
-            if kinds[oid] != suggestions[i].kind or not _same_place(line, old):
+            if kinds[oid] != suggestions[i].kind or line.distance(old) > SAME_ROAD_M:
                 continue
-            covered = _along(old, line)
-            if covered >= SUCCESSOR_FRACTION:
+            covered, along = _along(old, line), _along(line, old)
+            if min(covered, along) >= SUCCESSOR_FRACTION and max(covered, along) >= SAME_ROAD_FRACTION:
                 pairs.append((covered, i, oid))
     out, taken = list(suggestions), set()
     for _, i, oid in sorted(pairs, reverse=True):

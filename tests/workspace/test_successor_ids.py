@@ -50,3 +50,67 @@ def test_a_way_redrawn_beside_a_gap_does_not_make_it_fixed_and_new(tmp_path, kot
         last = store.runs()[-1]
         assert (last["new"], last["fixed"]) == (0, 0)
         assert store.suggestion("kotka", gap_id)["status"] == "open"
+
+
+CHICAGO_BBOX = "-87.675,41.862,-87.635,41.885"
+
+
+def test_gaps_that_more_gps_draws_longer_keep_their_ids(tmp_path, data, monkeypatch):
+    """Real Chicago trips, a fifth of the OSM ways deleted: a week with half the trips, then a
+    week with all of them. More trips draw some gaps longer, past other ways' ends (a new OSM
+    anchor), and join others into one: each was "fixed" (no mapper touched OSM) and "new" again.
+    A gap of the first week is now open under its id or its successor's, part of a longer gap of
+    the second, or gone with nothing drawn along it."""
+    import numpy as np
+    from shapely.geometry import mapping
+
+    from osmgap.conflate.gapscore import deletion_experiment
+    from osmgap.core.aoi import load_aoi
+    from osmgap.sources.osm import load_osm
+    from osmgap.workspace.tracking import SAME_ROAD_FRACTION, SAME_ROAD_M
+
+    gps = data / "gps" / "chicago-uic"
+    aoi = load_aoi(CHICAGO_BBOX)
+    roads = load_osm(f"{gps}/chicago_vertices_osm.txt,{gps}/chicago_edges_osm.txt", aoi, graph_crs="EPSG:32616")
+    ways = deletion_experiment(roads, 0.2, seed=0).kept.ways
+    osm = tmp_path / "kept.geojson"
+    osm.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": mapping(g), "properties": {"osm_id": int(i), "highway": h}}
+        for g, i, h in zip(ways.geometry, ways.osm_id, ways.highway)]}))
+    trips = sorted((gps / "trips").glob("*.txt"))
+    half = tmp_path / "half"
+    half.mkdir()
+    for k in np.random.default_rng(1).permutation(len(trips))[:len(trips) // 2]:
+        (half / trips[k].name).symlink_to(trips[k])
+    state = tmp_path / "osmgap.sqlite"
+
+    def week(name: str, traces: Path, now: str) -> dict[str, dict]:
+        monkeypatch.setenv("OSMGAP_NOW", now)
+        out = tmp_path / name
+        assert main(["diff", f"--aoi={CHICAGO_BBOX}", "--name", "chicago", "--osm", str(osm), "--gps", str(traces),
+                     "--gps-crs", "EPSG:32616", "--state", str(state), "--out", str(out)]) == 0
+        return {f["id"]: f for f in json.loads((out / "suggestions.geojson").read_text())["features"]}
+
+    first = week("w1", half, "2025-01-06T04:00:00Z")
+    second = week("w2", gps / "trips", "2025-01-13T04:00:00Z")
+    def metric(feature: dict):
+        return gpd.GeoSeries([shape(feature["geometry"])], crs=4326).to_crs(32616).iloc[0]
+
+    def along(line, other) -> float:
+        return line.intersection(other.buffer(SAME_ROAD_M)).length / line.length
+
+    one, two = ({i: metric(f) for i, f in week.items()} for week in (first, second))
+    assert any(two[i].length > 1.2 * one[i].length for i in set(one) & set(two))  # the case this is about
+    with Store(state, create=False) as store:
+        last = store.runs()[-1]
+        for sid, line in one.items():
+            row = store.suggestion("chicago", sid)
+            if sid in second:
+                assert row["status"] == "open"
+            elif row["reason"].startswith("part of "):
+                host = row["reason"].removeprefix("part of ")
+                assert host in second and along(line, two[host]) >= SAME_ROAD_FRACTION
+            else:
+                assert (row["status"], row["reason"]) == ("fixed", "no longer detected")
+                assert all(along(line, other) < SAME_ROAD_FRACTION for other in two.values()), sid
+        assert last["fixed"] == sum(store.suggestion("chicago", i)["reason"] == "no longer detected" for i in first)

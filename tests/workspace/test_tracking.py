@@ -41,7 +41,7 @@ def test_a_run_later_marks_mapped_roads_fixed_and_reopens_what_comes_back(store,
     assert rec1.counts["new"] == 5 and all(_status(store, week1, i)["status"] == "open" for i in range(5))
     # a week later roads 3 and 4 are in OSM and no longer suggested
     week2, rec2 = _run(store, tmp_path, "w2", ways[:3], ways[3:], monkeypatch, "2025-01-13T04:00:00Z")
-    assert rec2.counts == {"new": 0, "reopened": 0, "fixed": 2, "dismissed_seen": 0}
+    assert rec2.counts == {"new": 0, "reopened": 0, "fixed": 2, "dismissed_seen": 0, "merged": 0}
     row = store.suggestion("paris-1447", week1.features[3]["id"])
     assert (row["status"], row["reason"], row["last_seen"]) == ("fixed", "covered by OSM", "2025-01-06T04:00:00Z")
     # road 2 vanishes without OSM covering it: the model lost it, which is not "mapped"
