@@ -181,13 +181,25 @@ class EvidenceRun:
     carriageways: list = field(default_factory=list)  # second carriageways beside two-way ways (GPS-only)
 
 
-def run_diff(req: DiffRequest) -> dict[str, Any]:
-    """Run the whole diff; returns the summary that is also written to summary.json."""
+@dataclass(frozen=True)
+class DiffRun:
+    """A finished diff: its summary (also in summary.json) and what recording it in a state needs,
+    kept from the run rather than read again (parsing the OSM again and, for a tile server,
+    decoding every tile of the AOI again cost a large AOI seconds to minutes)."""
+
+    summary: dict[str, Any]
+    aoi: Aoi
+    osm_ways: Any  # the OSM roads the run diffed against (WGS84 GeoDataFrame)
+    seen_area: Any  # where the imagery evidence had usable pixels (WGS84); None: the whole AOI
+
+
+def run_diff(req: DiffRequest) -> DiffRun:
+    """Run the whole diff."""
     with frozen_for_the_run():
         return _run_diff(req)
 
 
-def _run_diff(req: DiffRequest) -> dict[str, Any]:
+def _run_diff(req: DiffRequest) -> DiffRun:
     check_output_dir(req.out)  # an --out that is a file or cannot be written: said before any work
     timer = StageTimer()
     started = time.perf_counter()
@@ -303,7 +315,9 @@ def _run_diff(req: DiffRequest) -> dict[str, Any]:
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))
     if req.xyz is not None:  # the outputs are in place: the tile cache back under its budget
         prune_cache(req.xyz)
-    return summary
+    # candidates: the imagery is only drawn, so every suggestion's area was looked at
+    seen = coverage.area_wgs84 if coverage is not None and req.candidates is None else None
+    return DiffRun(summary, aoi, roads.ways, seen)
 
 
 def _open_any_imagery(req: DiffRequest, aoi: Aoi, imagery_path: str | None) -> AnyImagery | None:
@@ -515,18 +529,10 @@ def _count_by_kind(suggestions: list) -> dict[str, int]:
     return counts
 
 
-def record_diff(req: DiffRequest, state: Path) -> RunRecord:
-    """Record the run just written to ``req.out``, with its AOI and OSM roads (which tell a
+def record_diff(req: DiffRequest, state: Path, run: DiffRun) -> RunRecord:
+    """Record the ``run`` just written to ``req.out``, with its AOI and OSM roads (which tell a
     gap mapped since from one the model no longer sees)."""
-    aoi, imagery_path, osm_spec, _ = resolve_sources(req)
-    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
-    demonstration = demonstration_for(req)
-    if demonstration is not None:  # the OSM the run was diffed against, as the run saw it
-        roads, _ = demonstration.apply(roads)
-    # imagery evidence: where the file or the tile server had usable pixels (None: the whole AOI)
-    coverage = _imagery_coverage(req, aoi, _open_any_imagery(req, aoi, imagery_path)) if not req.candidates else None
-    seen_area = coverage.area_wgs84 if coverage is not None else None
     with Store(state) as store:
-        return record_run(store, read_outputs(req.out), area=aoi.geometry, osm_ways=roads.ways,
+        return record_run(store, read_outputs(req.out), area=run.aoi.geometry, osm_ways=run.osm_ways,
                           tolerance_m=req.conflate.tolerance_m, min_length_m=req.conflate.min_length_m,
-                          seen_area=seen_area)
+                          seen_area=run.seen_area)

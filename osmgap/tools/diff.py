@@ -168,14 +168,15 @@ def run(args: argparse.Namespace) -> int:
 def _diff(req: DiffRequest, args: argparse.Namespace) -> int:
     from osmgap.jobs.diff import record_diff, run_diff
 
-    summary = run_diff(req)
+    run = run_diff(req)
+    summary = run.summary
     from osmgap.tools.summary_lines import summary_lines
 
     print(f"{summary['suggestions']} suggestions, {summary['km_suggested']} km -> {args.out}")
     for line in summary_lines(summary, args.out):
         print(f"  {line}")
     if args.state:
-        rec = record_diff(req, args.state)
+        rec = record_diff(req, args.state, run)
         c = rec.counts
         print(f"state {args.state}: run {rec.run_id}: {c['new']} new, {c['reopened']} reopened, "
               f"{c['fixed']} fixed, {c['dismissed_seen']} dismissed earlier (kept out of publishing)"

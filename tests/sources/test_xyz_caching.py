@@ -287,3 +287,29 @@ def test_the_budget_the_help_gives_is_the_one_used(capsys):
     with pytest.raises(SystemExit):
         main(["diff", "--help"])
     assert f"(default {CACHE_MAX_MB})" in " ".join(capsys.readouterr().out.split())
+
+
+def test_recording_a_run_in_the_state_reads_neither_tiles_nor_osm_again(paris, tmp_path, server, monkeypatch):
+    """Coverage of a tile server is every tile of the AOI decoded, and OSM may be a large extract:
+    ``--state`` records what the run measured and loaded, not a second reading."""
+    from osmgap.jobs import diff
+
+    calls = {"coverage": 0, "osm": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(diff, "measure_any_coverage", counted("coverage", diff.measure_any_coverage))
+    monkeypatch.setattr(diff, "load_osm", counted("osm", diff.load_osm))
+    state = tmp_path / "osmgap.sqlite"
+    assert main(["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
+                 "--xyz", server.url, "--xyz-zoom", str(ZOOM), "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "out"), "--state", str(state), "--name", "paris"]) == 0
+    assert calls == {"coverage": 1, "osm": 1}
+    from osmgap.workspace.store import Store
+
+    with Store(state, create=False) as store:
+        assert len(store.runs("paris")) == 1
