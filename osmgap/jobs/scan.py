@@ -47,15 +47,21 @@ from osmgap.model.infer import predict_raster
 from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
 from osmgap.sources.gps import GpsSource, load_traces
 from osmgap.sources.imagery import (
-    Imagery,
-    WindowReader,
     analysis_grid,
     check_resolution,
-    measure_coverage,
     open_imagery,
 )
 from osmgap.sources.osm import load_osm
-from osmgap.sources.xyz import lonlat_to_tile
+from osmgap.sources.tile_fetcher import XyzOptions, prune_cache
+from osmgap.sources.xyz import (
+    AnyImagery,
+    XyzImagery,
+    lonlat_to_tile,
+    measure_any_coverage,
+    open_window_reader,
+    open_xyz,
+    stand_in_warning,
+)
 from osmgap.workspace.outputs import RUN_OUTPUTS
 
 BLOCK_LEVELS = 2  # a block is the tile's ancestor this many zoom levels up: 4 x 4 tiles
@@ -133,7 +139,7 @@ class ScanInputs:
     traces (in the AOI's metric CRS), or both."""
 
     aoi: Aoi
-    imagery: Imagery | None
+    imagery: AnyImagery | None
     osm_ways: gpd.GeoDataFrame  # WGS84
     net: torch.nn.Module | None = None
     meta: ModelMeta | None = None
@@ -183,7 +189,7 @@ def predicted_lines(inputs: ScanInputs, block_wgs84: BaseGeometry, params: Graph
     crs = inputs.aoi.metric_crs
     padded = reproject(_padded(block_wgs84, crs), crs, WGS84)
     grid = analysis_grid(inputs.imagery, padded, crs, inputs.meta.resolution_m)
-    with WindowReader(inputs.imagery, grid) as reader:
+    with open_window_reader(inputs.imagery, grid) as reader:
         prob = predict_raster(inputs.net, inputs.meta, reader, tile=inputs.tile_px, overlap=inputs.overlap_px,
                               batch=inputs.batch, device=inputs.device)
     graph = extract_graph(prob, params)
@@ -339,6 +345,7 @@ class ScanRequest:
     name: str | None = None  # the AOI's name (--name); default: from the AOI file
     basemap: Basemap | None = field(default_factory=lambda: parse_basemap("osm"))
     bands: tuple[int, ...] | None = None  # the imagery's red, green and blue (--bands); None: chosen from the file
+    xyz: XyzOptions | None = None  # imagery from a tile server instead of a file
 
 
 def run_scan(req: ScanRequest) -> dict[str, Any]:
@@ -349,11 +356,13 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     leaflet_assets()  # a missing Leaflet is said before any work
     started = time.perf_counter()
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=req.aoi, out=req.out, imagery=req.imagery,
-                                                                 osm=req.osm, gps=list(req.gps), name=req.name))
-    imagery = open_imagery(imagery_path, req.bands) if imagery_path else None
+                                                                 osm=req.osm, gps=list(req.gps), name=req.name,
+                                                                 xyz=req.xyz))
+    imagery: AnyImagery | None = (open_xyz(req.xyz, aoi.geometry) if req.xyz is not None else
+                                  open_imagery(imagery_path, req.bands) if imagery_path else None)
     if imagery is not None and aoi.geometry.intersection(box(*imagery.bounds_wgs84)).is_empty:
         raise InputError(imagery.path, "imagery does not overlap the AOI")
-    coverage = measure_coverage(imagery, aoi) if imagery is not None else None  # no usable pixel: exit 2
+    coverage = measure_any_coverage(imagery, aoi) if imagery is not None else None  # no usable pixel: exit 2
     traces, gps_info = load_traces(req.gps, GpsSource(req.gps_crs), aoi) if req.gps else (None, None)
     roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
     demonstration = demonstration_for(DiffRequest(aoi=req.aoi, out=req.out, osm=req.osm))
@@ -380,6 +389,11 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
                **({"demonstration": demo_info} if demo_info else {}),
                "seconds": round(time.perf_counter() - started, 2)}
     title = f"osmgap scan: {aoi.name} (z{req.zoom})" + (" - a demonstration: OSM ways were taken out" if demo_info else "")
+    stood_in = stand_in_warning(imagery) if isinstance(imagery, XyzImagery) else None
+    if stood_in:  # logged as the first one was used
+        summary["warnings"] = [stood_in]
     write_outputs(req.out, scores, summary, aoi, title, req.josm_url,
                   roads.ways, req.basemap)
+    if req.xyz is not None:  # the outputs are in place: the tile cache back under its budget
+        prune_cache(req.xyz)
     return summary

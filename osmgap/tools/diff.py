@@ -17,24 +17,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from osmgap.conflate.params import ConflateParams
-from osmgap.errors import InputError
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, ScaleOptions
 from osmgap.tools.options import (
     MAX_WORKERS,
     add_area_arguments,
     add_views_argument,
+    add_xyz_arguments,
     check_area_arguments,
     check_state_name,
+    check_xyz_arguments,
     non_negative_float,
     non_negative_int,
     number,
     positive_float,
     state_locked,
+    xyz_options,
 )
 
 if TYPE_CHECKING:
     from osmgap.jobs.diff import DiffRequest
-    from osmgap.sources.tile_fetcher import XyzOptions
 
 HELP = "find roads missing from OSM in an area"
 
@@ -95,16 +96,7 @@ def add_scale_arguments(p: argparse.ArgumentParser) -> None:
                    help="context around each tile for the road graph, pixels (default %(default)s)")
     g.add_argument("--work-dir", type=Path, help="where finished tiles are kept (default: .OUT.tiles beside --out)")
     g.add_argument("--resume", action="store_true", help="reuse the tiles a killed run of the same inputs finished")
-    g.add_argument("--xyz", metavar="URL", help="imagery from a tile server: https://.../{z}/{x}/{y}.png ({-y}: TMS)")
-    g.add_argument("--xyz-zoom", type=number(int, low=0, high=24), default=17,
-                   help="zoom level of the tiles, 0-24 (default %(default)s)")
-    g.add_argument("--xyz-attribution", default="", help="attribution of the tile imagery")
-    g.add_argument("--xyz-licence", default="unknown", help="licence of the tile imagery")
-    g.add_argument("--xyz-concurrency", type=number(int, low=1, high=32), default=4,
-                   help="requests in flight at once, per process/Dask worker, 1-32 (default %(default)s)")
-    g.add_argument("--xyz-cache-mb", type=number(int, low=1),  # default: tile_fetcher's, not imported to parse
-                   help="size budget of the tile cache in MB, every server's tiles together; after a run the "
-                        "oldest-written tiles are removed past it (default 4096)")
+    add_xyz_arguments(g)
 
 
 def scale_options(args: argparse.Namespace) -> ScaleOptions | None:
@@ -116,23 +108,11 @@ def scale_options(args: argparse.Namespace) -> ScaleOptions | None:
                         work_dir=args.work_dir, resume=args.resume)
 
 
-def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
-    from osmgap.sources.tile_fetcher import XyzOptions
-
-    if not args.xyz:
-        return None
-    return XyzOptions(args.xyz, args.xyz_zoom, args.xyz_attribution, args.xyz_licence,
-                      cache_dir=args.cache_dir / "xyz" if args.cache_dir else None,
-                      concurrency=args.xyz_concurrency,
-                      **({"cache_max_mb": args.xyz_cache_mb} if args.xyz_cache_mb else {}))
-
-
 def check(args: argparse.Namespace) -> None:
     """What argparse cannot check alone, before any work (also for each [diff] of a task file)."""
     check_area_arguments(args)
     check_state_name(args)
-    if args.bands and args.xyz:
-        raise InputError("--bands", "chooses the bands of an --imagery file; --xyz tiles are red, green, blue already")
+    check_xyz_arguments(args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from osmgap.maproulette.config import DEFAULT_CONFIG, DEFAULT_TIMEOUT
 if TYPE_CHECKING:
     from osmgap.export.scanmap import Basemap
     from osmgap.maproulette.api import MapRouletteClient
+    from osmgap.sources.tile_fetcher import XyzOptions
     from osmgap.workspace.store import Store
 
 DRY_RUN_DIRNAME = "maproulette-dry-run"
@@ -336,3 +337,36 @@ def call_maproulette(client: MapRouletteClient, args: argparse.Namespace, verb: 
         return None
     finally:
         finish_dry_run(client, args, verb)
+
+
+def add_xyz_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Imagery from a tile server instead of a file (``diff``, ``scan``)."""
+    g.add_argument("--xyz", metavar="URL", help="imagery from a tile server: https://.../{z}/{x}/{y}.png ({-y}: TMS)")
+    g.add_argument("--xyz-zoom", type=number(int, low=0, high=24), default=17,
+                   help="zoom level of the tiles, 0-24 (default %(default)s)")
+    g.add_argument("--xyz-attribution", default="", help="attribution of the tile imagery")
+    g.add_argument("--xyz-licence", default="unknown", help="licence of the tile imagery")
+    g.add_argument("--xyz-concurrency", type=number(int, low=1, high=32), default=4,
+                   help="requests in flight at once, per process/Dask worker, 1-32 (default %(default)s)")
+    g.add_argument("--xyz-cache-mb", type=number(int, low=1),  # default: tile_fetcher's, not imported to parse
+                   help="size budget of the tile cache in MB, every server's tiles together; after a run the "
+                        "oldest-written tiles are removed past it (default 4096)")
+
+
+def check_xyz_arguments(args: argparse.Namespace) -> None:
+    if args.xyz and args.bands:
+        raise InputError("--bands", "chooses the bands of an --imagery file; --xyz tiles are red, green, blue already")
+    if args.xyz and args.imagery:
+        raise InputError("--xyz", "is imagery from a tile server instead of an --imagery file: give one of them")
+
+
+def xyz_options(args: argparse.Namespace) -> XyzOptions | None:
+    """The tile server the arguments name (None: no --xyz)."""
+    from osmgap.sources.tile_fetcher import XyzOptions
+
+    if not args.xyz:
+        return None
+    return XyzOptions(args.xyz, args.xyz_zoom, args.xyz_attribution, args.xyz_licence,
+                      cache_dir=args.cache_dir / "xyz" if args.cache_dir else None,
+                      concurrency=args.xyz_concurrency,
+                      **({"cache_max_mb": args.xyz_cache_mb} if args.xyz_cache_mb else {}))

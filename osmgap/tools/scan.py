@@ -6,7 +6,8 @@ score, rank, centre, predicted and OSM road length, JOSM and iD links), map.html
 self-contained Leaflet map: tiles coloured by score over the OSM roads and a basemap, a list of
 where to look first by place and km; a click loads the tile in JOSM through its remote control,
 or opens iD) and summary.json into --out. With --gps, the roads the traces show count too (a road
-both show counts once); with --gps and no imagery, the scan reads GPS alone.
+both show counts once); with --gps and no imagery, the scan reads GPS alone. --xyz reads the
+imagery from a tile server, as ``osmgap diff --xyz`` does.
 """
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from osmgap.export.scanmap import DEFAULT_JOSM_URL
 from osmgap.tools.options import (
     add_area_arguments,
     add_basemap_argument,
+    add_xyz_arguments,
     check_area_arguments,
+    check_xyz_arguments,
     number,
     positive_float,
+    xyz_options,
 )
 
 HELP = "rank the map tiles of an area by predicted road that OSM lacks (tiles.geojson + map.html)"
@@ -34,11 +38,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="predicted road within this many metres of an OSM way counts as mapped (default %(default)s)")
     p.add_argument("--josm-url", default=DEFAULT_JOSM_URL, help="JOSM remote control the map calls (default %(default)s)")
     add_basemap_argument(p)
+    add_xyz_arguments(p.add_argument_group("imagery from a tile server"))
 
 
 def check(args: argparse.Namespace) -> None:
     """What argparse cannot check alone, before any work."""
     check_area_arguments(args)
+    check_xyz_arguments(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_scan(ScanRequest(args.aoi, args.out, args.zoom, args.imagery, args.osm, args.model,
                                    list(args.gps or []), args.gps_crs, args.tolerance, args.josm_url, args.tile,
-                                   args.overlap, args.batch, args.cache_dir, args.name, args.basemap, bands=args.bands))
+                                   args.overlap, args.batch, args.cache_dir, args.name, args.basemap, bands=args.bands,
+                                   xyz=xyz_options(args)))
     print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with predicted road "
           f"not in OSM ({summary['uncovered_km']} km) -> {args.out}\n  Open {args.out / 'map.html'} in a browser "
           "(a tile's click opens it in JOSM).")

@@ -53,6 +53,8 @@ CASES = {
     "bands_of_tile_server_imagery": (lambda t, d, p: ["--aoi", str(p / "aoi.geojson"), "--osm", str(p / "osm_roads.geojson"),
                                                       "--xyz", "http://127.0.0.1:9/{z}/{x}/{y}.png", "--bands", "1,2,3"],
                                      "--xyz tiles are red, green, blue already"),
+    "tile_server_and_imagery_file": (lambda t, d, p: [*_paris(p), "--xyz", "http://127.0.0.1:9/{z}/{x}/{y}.png"],
+                                     "instead of an --imagery file: give one of them"),
     "missing_model": (lambda t, d, p: ["--aoi", str(p / "aoi.geojson"), "--imagery", str(p / "image.tif"),
                                        "--osm", str(p / "osm_roads.geojson"), "--model", str(t / "none.pt")], "none.pt"),
     "model_not_a_model": (lambda t, d, p: ["--aoi", str(p / "aoi.geojson"), "--imagery", str(p / "image.tif"),

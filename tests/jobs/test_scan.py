@@ -103,6 +103,22 @@ def test_removing_osm_ways_raises_the_score_where_they_were(scanned, tiles, pari
     assert gained > 50  # metres of the model's road along the dropped ways now count as unmapped
 
 
+def test_a_scan_reads_a_tile_server_as_it_reads_the_file(scanned, tiles, paris, tmp_path):
+    """Most mappers have a tile server, not a GeoTIFF: the same chip served as XYZ tiles (zoom
+    18, ~0.39 m pixels, warped from the file) scores the same tiles much as the file does."""
+    from tests.tileserver import TileServer
+
+    with TileServer(paris / "image.tif") as server:
+        served = _scan(tmp_path / "xyz", "--xyz", server.url, "--xyz-zoom", "18", "--cache-dir", str(tmp_path / "cache"))
+    summary = json.loads((tmp_path / "xyz" / "summary.json").read_text())
+    assert summary["imagery"]["source"] == "xyz" and summary["imagery"]["path"] == server.url
+    assert set(served) == set(tiles)
+    file_m = sum(f["properties"]["predicted_m"] for f in tiles.values())
+    xyz_m = sum(f["properties"]["predicted_m"] for f in served.values())
+    assert file_m > 100 and xyz_m == pytest.approx(file_m, rel=0.25)
+    assert list((tmp_path / "cache" / "xyz").rglob("*.tile"))
+
+
 def test_a_demonstration_sample_is_scanned_as_its_diff_sees_it(scanned, tmp_path, capsys):
     """The demo sample takes three ways out of OSM for its diff; its scan did not, and found almost
     nothing where the diff finds 0.16 km. Now it sees the same OSM, and says so."""

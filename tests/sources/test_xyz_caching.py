@@ -279,7 +279,7 @@ def test_after_a_run_the_tile_cache_is_back_under_its_budget(paris, tmp_path, se
 
 def test_the_budget_the_help_gives_is_the_one_used(capsys):
     from osmgap.cli import build_parser, join_negative_values
-    from osmgap.tools.diff import xyz_options
+    from osmgap.tools.options import xyz_options
 
     args = build_parser().parse_args(join_negative_values(["diff", "--aoi", "a.geojson", "--out", "o", "--xyz", "http://t/{z}/{x}/{y}.png"]))
     options = xyz_options(args)
