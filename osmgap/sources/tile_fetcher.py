@@ -20,7 +20,6 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -113,7 +112,7 @@ class TileFetcher:
         self.absent: set[tuple[int, int, int]] = set()  # tiles the server said it does not have
         self.unstored: dict[tuple[int, int, int], CachedTile] = {}  # no-store tiles, for this process
         self._unstored_bytes = 0
-        self._unstored_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards unstored and stood_in
         self.stood_in: dict[tuple[int, int, int], float] = {}  # tiles kept past their lifetime used instead: how far (s)
         self.failing: tuple[float, Exception] | None = None  # when (monotonic s) the server last gave up, and how
 
@@ -143,18 +142,18 @@ class TileFetcher:
                 return pixels
         if key in self.absent:
             return None
-        can_stand_in = pixels is not None and kept is not None and kept.usable_on_error(time.time())
+        fallback = kept if pixels is not None and kept is not None and kept.usable_on_error(time.time()) else None
         failing = self.failing
-        if can_stand_in and failing is not None and time.monotonic() < failing[0] + FAILING_PAUSE_S:
-            self._stand_in(key, cast(CachedTile, kept), failing[1])  # not asked: each tile would wait out the retries
+        if fallback is not None and failing is not None and time.monotonic() < failing[0] + FAILING_PAUSE_S:
+            self._stand_in(key, fallback, failing[1])  # not asked: each tile would wait out the retries
             return pixels
         try:
             got = self._download(tile_url(self.options.url, z, x, y), probe, kept)
         except ServerFailing as exc:
             self.failing = (time.monotonic(), exc.error)
-            if not can_stand_in:
+            if fallback is None:
                 raise exc.error from None
-            self._stand_in(key, cast(CachedTile, kept), exc.error)
+            self._stand_in(key, fallback, exc.error)
             return pixels
         self.failing = None
         if got is None:
@@ -173,7 +172,7 @@ class TileFetcher:
         """Note a kept tile used past its lifetime because the server failed: warned once per
         process (then per tile with -v); the run's summary says how many (:func:`stand_in_warning`)."""
         late_s = max(0.0, time.time() - kept.fresh_until)
-        with self._unstored_lock:
+        with self._lock:
             first = not self.stood_in
             self.stood_in[key] = max(late_s, self.stood_in.get(key, 0.0))
         say = log.warning if first else log.info
@@ -181,7 +180,7 @@ class TileFetcher:
 
     def _hold(self, key: tuple[int, int, int], tile: CachedTile) -> None:
         """Keep a no-store tile in memory for the run (while the held ones stay under MAX_UNSTORED_BYTES)."""
-        with self._unstored_lock:
+        with self._lock:
             before = self.unstored.pop(key, None)
             self._unstored_bytes -= len(before.body) if before is not None else 0
             if self._unstored_bytes + len(tile.body) <= MAX_UNSTORED_BYTES:

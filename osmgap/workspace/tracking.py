@@ -153,12 +153,17 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
 def reopenable(reason: str) -> bool:
     """Whether a ``fixed`` gap is open again when found again: it had vanished from the diff, no
     mapper or reviewer said it was done."""
-    return reason in REOPENABLE or str(reason).startswith(f"{MERGED_REASON} ")
+    return reason in REOPENABLE or _part_of_longer(reason)
 
 
-def merged(event: Any) -> bool:
-    """A gap drawn as part of a longer one: neither fixed nor new (the road is still missing)."""
-    return event["status"] == "fixed" and str(event["reason"]).startswith(f"{MERGED_REASON} ")
+def merged(row: Any) -> bool:
+    """A gap (a state row or event) drawn as part of a longer one: neither fixed nor new (the road
+    is still missing)."""
+    return row["status"] == "fixed" and _part_of_longer(row["reason"])
+
+
+def _part_of_longer(reason: Any) -> bool:
+    return str(reason).startswith(f"{MERGED_REASON} ")
 
 
 def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> dict[str, int]:
