@@ -77,12 +77,14 @@ class Retryable(Exception):
 
 
 class GaveUp(Exception):
-    """The retries ran out, or the server asked for a longer wait than the policy allows."""
+    """The retries ran out, or the server asked for a longer wait than the policy allows;
+    ``retry_after``: what the server's last answer asked for, in seconds, if it did."""
 
-    def __init__(self, attempts: int, last: str):
+    def __init__(self, attempts: int, last: str, retry_after: float | None = None):
         super().__init__(f"failed {attempts} time{'s' if attempts != 1 else ''}, last: {last}")
         self.attempts = attempts
         self.last = last
+        self.retry_after = retry_after
 
 
 class Refused(Exception):
@@ -120,13 +122,13 @@ def retry(attempt: Callable[[], T], policy: RetryPolicy, *, sleep: Callable[[flo
             last = exc
         if last.retry_after is not None and last.retry_after > policy.max_retry_after_s:
             raise GaveUp(n + 1, f"{last.message}; the server asks to wait {last.retry_after:.0f} s, "
-                                f"more than the {policy.max_retry_after_s:.0f} s osmgap waits") from None
+                                f"more than the {policy.max_retry_after_s:.0f} s osmgap waits", last.retry_after) from None
         if n == retries:
             break
         wait = policy.delay(n, last.retry_after, rand())
         log.warning("%s; retry %d of %d in %.1f s", last.message, n + 1, retries, wait)
         (sleep or time.sleep)(wait)
-    raise GaveUp(retries + 1, last.message) from None
+    raise GaveUp(retries + 1, last.message, last.retry_after) from None
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

@@ -54,7 +54,8 @@ MIN_FRESH_S = 3600.0  # a run reads a tile once per window over it: asked once a
 # stale-if-error says, if less): imagery changes over months, and a weekly run on a month-old copy
 # of the same tiles is worth more than no run; a tile never kept still fails the run
 STALE_IF_ERROR_S = 30 * 86400
-FAILING_PAUSE_S = 300.0  # after the retries ran out, kept tiles stand in unasked this long (a circuit breaker)
+FAILING_PAUSE_S = 300.0  # after the retries ran out, kept tiles stand in unasked this long (a circuit breaker),
+MAX_FAILING_PAUSE_S = 86400.0  # or as long as the server's Retry-After asked, up to a day
 MAX_UNSTORED_BYTES = 256 * 2**20  # no-store tiles held in memory for the run, at most
 # the tile cache's budget, every server's tiles together: ~1,500 km2 of 25 KB zoom-18 tiles at 50° N (JOSM keeps 512 MB,
 # for browsing; a weekly run over a large AOI that evicted its own tiles would download them all again)
@@ -114,7 +115,7 @@ class TileFetcher:
         self._unstored_bytes = 0
         self._lock = threading.Lock()  # guards unstored and stood_in
         self.stood_in: dict[tuple[int, int, int], float] = {}  # tiles kept past their lifetime used instead: how far (s)
-        self.failing: tuple[float, Exception] | None = None  # when (monotonic s) the server last gave up, and how
+        self.failing: tuple[float, Exception] | None = None  # until when (monotonic s) not to ask, and why
 
     @classmethod
     def for_options(cls, options: XyzOptions) -> TileFetcher:
@@ -144,13 +145,14 @@ class TileFetcher:
             return None
         fallback = kept if pixels is not None and kept is not None and kept.usable_on_error(time.time()) else None
         failing = self.failing
-        if fallback is not None and failing is not None and time.monotonic() < failing[0] + FAILING_PAUSE_S:
+        if fallback is not None and failing is not None and time.monotonic() < failing[0]:
             self._stand_in(key, fallback, failing[1])  # not asked: each tile would wait out the retries
             return pixels
         try:
             got = self._download(tile_url(self.options.url, z, x, y), probe, kept)
         except ServerFailing as exc:
-            self.failing = (time.monotonic(), exc.error)
+            pause = max(FAILING_PAUSE_S, min(exc.retry_after or 0.0, MAX_FAILING_PAUSE_S))
+            self.failing = (time.monotonic() + pause, exc.error)
             if fallback is None:
                 raise exc.error from None
             self._stand_in(key, fallback, exc.error)
@@ -201,7 +203,7 @@ class TileFetcher:
             said = f"tile server {redact(str(exc), url_secrets(url))}"
             if exc.last.startswith(("ConnectionError", "ConnectTimeout")):  # never reached: check the URL (exit 2)
                 raise ServerFailing(InputError(public_url(url), said)) from None
-            raise ServerFailing(ServiceError(public_url(url), said)) from None  # reached, and failing: the server's (exit 1)
+            raise ServerFailing(ServiceError(public_url(url), said), exc.retry_after) from None  # the server's (exit 1)
         except Refused as exc:
             raise ServiceError(public_url(url), f"tile server: {redact(str(exc), url_secrets(url))}") from None
 
@@ -249,11 +251,13 @@ def prune_cache(options: XyzOptions) -> None:
 
 class ServerFailing(Exception):
     """The retries ran out (unreachable, timeouts, 429, 5xx): ``error`` is what the run fails
-    with unless a kept tile may stand in."""
+    with unless a kept tile may stand in; ``retry_after``: how long the server asked not to be
+    asked (seconds), if it did."""
 
-    def __init__(self, error: InputError | ServiceError):
+    def __init__(self, error: InputError | ServiceError, retry_after: float | None = None):
         super().__init__(str(error))
         self.error = error
+        self.retry_after = retry_after
 
 
 class TileFormatError(Exception):

@@ -313,3 +313,26 @@ def test_recording_a_run_in_the_state_reads_neither_tiles_nor_osm_again(paris, t
 
     with Store(state, create=False) as store:
         assert len(store.runs("paris")) == 1
+
+
+@pytest.mark.parametrize("retry_after,asked_again", [("3600", False), (None, True)])
+def test_kept_tiles_stand_in_unasked_as_long_as_a_busy_server_asks(paris, tmp_path, server, monkeypatch, retry_after,
+                                                                 asked_again):
+    """A server that answers 429 "Retry-After: 3600" is not asked again ten minutes later, as
+    osmgap's own 5-minute pause would; without a Retry-After it is."""
+    from osmgap.sources import tile_fetcher
+
+    _read(paris, _options(server, tmp_path))
+    _later(tmp_path / "cache", TILE_MAX_AGE_S + 60)
+    if retry_after:
+        server.faults.too_many, server.faults.retry_after = 10**6, retry_after  # more than osmgap waits: gives up
+    else:
+        server.faults.status = 503
+    TileFetcher._shared.clear()
+    options = _options(server, tmp_path, retries=0)
+    _read(paris, options)
+    n = len(server.log.statuses)
+    clock = time.monotonic() + 600  # ten minutes on
+    monkeypatch.setattr(tile_fetcher.time, "monotonic", lambda: clock)
+    _read(paris, options)
+    assert (len(server.log.statuses) > n) == asked_again
