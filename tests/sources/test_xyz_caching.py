@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 
 from osmgap.cli import main
+from osmgap.core.aoi import load_aoi
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.tile_cache import MAGIC
 from osmgap.sources.tile_fetcher import CACHE_MAX_MB, MIN_FRESH_S, STALE_IF_ERROR_S, TILE_MAX_AGE_S, TileFetcher
 from osmgap.sources.xyz import open_xyz, stand_in_warning
+from osmgap.workspace.store import Store
 from tests.sources.test_xyz import ZOOM, _options, _read
 from tests.tileserver import TileServer, kept_body
 
@@ -159,7 +161,7 @@ def test_kept_tiles_stand_in_for_a_failing_server_with_a_warning(paris, tmp_path
     """A weekly run whose tile server is down reads last week's tiles, and says so; a tile it
     never kept still fails the run, as does one kept longer ago than STALE_IF_ERROR_S allows."""
     _, (first, _) = _read(paris, _options(server, tmp_path))
-    _later(tmp_path / "cache", TILE_MAX_AGE_S + 3 * 86400)  # ten days on: every tile stale
+    _later(tmp_path / "cache", TILE_MAX_AGE_S + 3 * 86400)  # nine days on: every tile 3 days past its lifetime
     server.faults.status = 503
     TileFetcher._shared.clear()
     n = len(server.log.statuses)
@@ -202,6 +204,7 @@ def test_a_kept_tile_stands_in_only_as_long_as_the_server_allows(paris, tmp_path
     TileFetcher._shared.clear()
     if stands_in:
         _read(paris, _options(server, tmp_path, retries=0))
+        assert TileFetcher.for_options(_options(server, tmp_path, retries=0)).stood_in
     else:
         with pytest.raises(ServiceError, match="HTTP 500"):
             _read(paris, _options(server, tmp_path, retries=0))
@@ -231,8 +234,6 @@ def test_a_refusal_is_an_answer_not_an_outage(paris, tmp_path, server, status):
 
 
 def _aoi(paris: Path):
-    from osmgap.core.aoi import load_aoi
-
     return load_aoi(str(paris)).geometry
 
 
@@ -278,10 +279,10 @@ def test_after_a_run_the_tile_cache_is_back_under_its_budget(paris, tmp_path, se
 
 
 def test_the_budget_the_help_gives_is_the_one_used(capsys):
-    from osmgap.cli import build_parser, join_negative_values
+    from osmgap.cli import build_parser
     from osmgap.tools.options import xyz_options
 
-    args = build_parser().parse_args(join_negative_values(["diff", "--aoi", "a.geojson", "--out", "o", "--xyz", "http://t/{z}/{x}/{y}.png"]))
+    args = build_parser().parse_args(["diff", "--aoi", "a.geojson", "--out", "o", "--xyz", "http://t/{z}/{x}/{y}.png"])
     options = xyz_options(args)
     assert options is not None and options.cache_max_mb == CACHE_MAX_MB
     with pytest.raises(SystemExit):
@@ -309,8 +310,6 @@ def test_recording_a_run_in_the_state_reads_neither_tiles_nor_osm_again(paris, t
                  "--xyz", server.url, "--xyz-zoom", str(ZOOM), "--cache-dir", str(tmp_path / "cache"),
                  "--out", str(tmp_path / "out"), "--state", str(state), "--name", "paris"]) == 0
     assert calls == {"coverage": 1, "osm": 1}
-    from osmgap.workspace.store import Store
-
     with Store(state, create=False) as store:
         assert len(store.runs("paris")) == 1
 
