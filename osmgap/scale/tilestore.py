@@ -15,7 +15,7 @@ import json
 import logging
 import shutil
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class TileResult:
     """What a model tile contributes over its extent: the blend-weighted sum of its windows'
-    probabilities and the sum of their weights (osmgap.model.infer.accumulate_windows)."""
+    probabilities and the sum of their weights (osmgap.model.infer.accumulate_windows).
+    ``stood_in``: the kept tiles of a failing tile server the worker read in the server's place
+    for it (osmgap.sources.xyz.stand_ins), for the run's summary; not saved (a resumed run counts
+    only what it read itself)."""
 
     key: str
     acc: np.ndarray  # float32 (extent rows, extent cols)
     cov: np.ndarray  # float32, same shape
+    stood_in: dict[tuple[int, int, int], float] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()

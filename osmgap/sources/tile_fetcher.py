@@ -18,6 +18,7 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -179,6 +180,17 @@ class TileFetcher:
             self.stood_in[key] = max(late_s, self.stood_in.get(key, 0.0))
         say = log.warning if first else log.info
         say("%s; using the tile %s/%s/%s kept %.1f days past its lifetime instead", error, *key, late_s / 86400)
+
+    def stood_in_so_far(self) -> dict[tuple[int, int, int], float]:
+        """A copy of :attr:`stood_in`, taken while no thread adds to it."""
+        with self._lock:
+            return dict(self.stood_in)
+
+    def add_stood_in(self, stood: Mapping[tuple[int, int, int], float]) -> None:
+        """Count another process's stand-ins of this server (a Dask worker's) as this one's."""
+        with self._lock:
+            for key, late_s in stood.items():
+                self.stood_in[key] = max(late_s, self.stood_in.get(key, 0.0))
 
     def _hold(self, key: tuple[int, int, int], tile: CachedTile) -> None:
         """Keep a no-store tile in memory for the run (while the held ones stay under MAX_UNSTORED_BYTES)."""

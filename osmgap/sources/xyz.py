@@ -152,18 +152,33 @@ def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
     return min(max(x, 0), n - 1), min(max(y, 0), n - 1)
 
 
+StandIns = dict[tuple[int, int, int], float]  # tile (z, x, y) -> seconds past its lifetime when it stood in
+
+
+def stand_ins(imagery: AnyImagery) -> StandIns:
+    """A copy of the tiles this process used from the cache in the server's place so far (none
+    for a file)."""
+    if not isinstance(imagery, XyzImagery):
+        return {}
+    return TileFetcher.for_options(imagery.options).stood_in_so_far()
+
+
+def add_stand_ins(imagery: AnyImagery, stood: StandIns) -> None:
+    """Count another process's stand-ins (a Dask worker's: the tiles around its windows) in this
+    process's, so the run's summary counts them too."""
+    if stood and isinstance(imagery, XyzImagery):
+        TileFetcher.for_options(imagery.options).add_stood_in(stood)
 
 
 def stand_in_warning(imagery: XyzImagery) -> str | None:
-    """What the run's summary says when this process used kept tiles past their lifetime because
-    the server failed (coverage is measured here first, over every tile of the AOI)."""
-    stood_in = TileFetcher.for_options(imagery.options).stood_in
+    """What the run's summary says when the run used kept tiles past their lifetime because the
+    server failed: this process's stand-ins and those its workers reported (:func:`add_stand_ins`)."""
+    stood_in = stand_ins(imagery)
     if not stood_in:
         return None
     return (f"WARNING: tile server {public_url(imagery.options.url)} failed: {len(stood_in)} tile(s) were read from "
             f"osmgap's cache up to {max(stood_in.values()) / 86400:.1f} days past the lifetime the server gave them; "
             "the imagery may be older than a fresh run would see")
-
 
 
 class XyzWindowReader:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from osmgap.core.aoi import load_aoi
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.tile_cache import MAGIC
 from osmgap.sources.tile_fetcher import CACHE_MAX_MB, MIN_FRESH_S, STALE_IF_ERROR_S, TILE_MAX_AGE_S, TileFetcher
-from osmgap.sources.xyz import open_xyz, stand_in_warning
+from osmgap.sources.xyz import measure_any_coverage, open_xyz, stand_in_warning
 from osmgap.workspace.store import Store
 from tests.sources.test_xyz import ZOOM, _options, _read
 from tests.tileserver import TileServer, kept_body
@@ -253,6 +254,34 @@ def test_a_diff_whose_tile_server_is_down_runs_on_its_kept_tiles_and_says_so(par
     assert len(said) == 1 and "1.0 days past" in said[0]
     assert not any("osmgap's cache" in w for w in first["warnings"])
     assert (down["suggestions"], down["predicted_road_km"]) == (first["suggestions"], first["predicted_road_km"])
+
+
+def test_the_summary_counts_the_kept_tiles_a_dask_worker_read_too(paris, tmp_path, server):
+    """The main process measures coverage on the tiles under the AOI; a worker process reads every
+    tile under the AOI's bounding box (here a triangle's: twice its area). The worker's stand-ins
+    reach the summary, which counts what the same tiling counts in one process."""
+    x0, y0, x1, y1 = _aoi(paris).bounds
+    triangle = tmp_path / "triangle.geojson"
+    triangle.write_text(json.dumps({"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x0, y1], [x0, y0]]]}))
+    args = ["diff", "--aoi", str(triangle), "--osm", str(paris / "osm_roads.geojson"), "--xyz", server.url,
+            "--xyz-zoom", str(ZOOM), "--cache-dir", str(tmp_path / "cache"), "--tile", "64", "--overlap", "16",
+            "--tile-size", "96", "--tile-margin", "32"]
+    assert main([*args, "--workers", "0", "--out", str(tmp_path / "first")]) == 0
+    _later(tmp_path / "cache", TILE_MAX_AGE_S + 86400)
+    server.faults.too_many, server.faults.retry_after = 10**6, "3600"  # busy: kept tiles stand in unasked, no waits
+    counts = {}
+    for workers in ("0", "1"):
+        TileFetcher._shared.clear()
+        out = tmp_path / f"workers{workers}"
+        assert main([*args, "--workers", workers, "--out", str(out)]) == 0
+        said = [w for w in json.loads((out / "summary.json").read_text())["warnings"] if "osmgap's cache" in w]
+        assert len(said) == 1, said
+        counts[workers] = int(said[0].split(" failed: ")[1].split(" tile(s)")[0])
+    TileFetcher._shared.clear()
+    options = replace(_options(server, tmp_path), cache_dir=tmp_path / "cache" / "xyz")  # the CLI's
+    measure_any_coverage(open_xyz(options, load_aoi(str(triangle)).geometry), load_aoi(str(triangle)))
+    under_aoi = len(TileFetcher.for_options(options).stood_in)
+    assert counts["1"] == counts["0"] > under_aoi, (counts, under_aoi)
 
 
 def test_after_a_run_the_tile_cache_is_back_under_its_budget(paris, tmp_path, server):
