@@ -274,6 +274,9 @@ def _run_diff(req: DiffRequest) -> DiffRun:
         if stale_osm:
             log.warning(stale_osm)
             input_warnings.append(stale_osm)
+        cache_full = prune_cache(req.xyz) if req.xyz is not None else None  # the tile cache back under its budget
+        if cache_full:
+            input_warnings.append(cache_full)
         per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
         summary: dict[str, Any] = {
             "osmgap_version": __version__,
@@ -313,8 +316,6 @@ def _run_diff(req: DiffRequest) -> DiffRun:
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
         summary["peak_rss_mb"] = timer.peak_rss_mb
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))
-    if req.xyz is not None:  # the outputs are in place: the tile cache back under its budget
-        prune_cache(req.xyz)
     # candidates: the imagery is only drawn, so every suggestion's area was looked at
     seen = coverage.area_wgs84 if coverage is not None and req.candidates is None else None
     return DiffRun(summary, aoi, roads.ways, seen)

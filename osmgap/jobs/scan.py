@@ -389,11 +389,10 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
                **({"demonstration": demo_info} if demo_info else {}),
                "seconds": round(time.perf_counter() - started, 2)}
     title = f"osmgap scan: {aoi.name} (z{req.zoom})" + (" - a demonstration: OSM ways were taken out" if demo_info else "")
-    stood_in = stand_in_warning(imagery) if isinstance(imagery, XyzImagery) else None
-    if stood_in:  # logged as the first one was used
-        summary["warnings"] = [stood_in]
+    stood_in = stand_in_warning(imagery) if isinstance(imagery, XyzImagery) else None  # logged as the first one was used
+    cache_full = prune_cache(req.xyz) if req.xyz is not None else None  # the tile cache back under its budget
+    if stood_in or cache_full:
+        summary["warnings"] = [w for w in (stood_in, cache_full) if w]
     write_outputs(req.out, scores, summary, aoi, title, req.josm_url,
                   roads.ways, req.basemap)
-    if req.xyz is not None:  # the outputs are in place: the tile cache back under its budget
-        prune_cache(req.xyz)
     return summary

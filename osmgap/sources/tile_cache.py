@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,13 +103,25 @@ class TileCache:
         self.path(z, x, y).unlink(missing_ok=True)
 
 
-def prune(root: Path, max_bytes: int) -> tuple[int, int]:
-    """Remove the oldest-written tiles under ``root`` (every server's folder) until the rest fit
-    in ``max_bytes``, and the temp files of writes that were killed; returns (tiles removed, bytes
-    kept). Oldest written first, because a tile in use is written again whenever a run revalidates
-    it: what goes is what no run has asked for the longest. A tile another run reads meanwhile is
-    fetched again (a missing entry is no entry)."""
-    tiles: list[tuple[float, int, str]] = []
+@dataclass(frozen=True)
+class Pruned:
+    """What :func:`prune` did: ``removed`` tiles, ``kept_bytes`` left; of the tiles in use,
+    ``in_use_bytes`` in all and ``in_use_removed`` of them removed (they did not fit)."""
+
+    removed: int
+    kept_bytes: int
+    in_use_bytes: int = 0
+    in_use_removed: int = 0
+
+
+def prune(root: Path, max_bytes: int, in_use: Collection[Path] = ()) -> Pruned:
+    """Remove tiles under ``root`` (every server's folder) until the rest fit in ``max_bytes``,
+    and the temp files of writes that were killed. The tiles ``in_use`` (the run's own) go last;
+    the others oldest-written first, because a tile in use is written again whenever a run
+    revalidates it: what goes is what no run has asked for the longest. A tile another run reads
+    meanwhile is fetched again (a missing entry is no entry)."""
+    using = {os.path.normpath(path) for path in in_use}
+    tiles: list[tuple[bool, float, int, str]] = []
     now = time.time()
     for folder, _, names in os.walk(root):
         for name in names:
@@ -118,18 +131,19 @@ def prune(root: Path, max_bytes: int) -> tuple[int, int]:
             except OSError:
                 continue  # removed meanwhile
             if name.endswith(".tile"):
-                tiles.append((stat.st_mtime, stat.st_size, path))
+                tiles.append((os.path.normpath(path) in using, stat.st_mtime, stat.st_size, path))
             elif name.startswith(".") and ".tile." in name and now - stat.st_mtime > ABANDONED_WRITE_S:
                 _remove(path)
-    kept = sum(size for _, size, _ in tiles)
-    removed = 0
-    for _, size, path in sorted(tiles):
+    kept = sum(size for _, _, size, _ in tiles)
+    removed = in_use_removed = 0
+    for used, _, size, path in sorted(tiles):
         if kept <= max_bytes:
             break
         if _remove(path):
             kept -= size
             removed += 1
-    return removed, kept
+            in_use_removed += used
+    return Pruned(removed, kept, sum(size for used, _, size, _ in tiles if used), in_use_removed)
 
 
 def _remove(path: str) -> bool:

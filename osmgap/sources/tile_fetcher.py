@@ -117,6 +117,7 @@ class TileFetcher:
         self._lock = threading.Lock()  # guards unstored and stood_in
         self.stood_in: dict[tuple[int, int, int], float] = {}  # tiles kept past their lifetime used instead: how far (s)
         self.failing: tuple[float, Exception] | None = None  # until when (monotonic s) not to ask, and why
+        self.used: set[tuple[int, int, int]] = set()  # tiles this process read: the cache keeps them last
 
     @classmethod
     def for_options(cls, options: XyzOptions) -> TileFetcher:
@@ -132,6 +133,7 @@ class TileFetcher:
         server has no tile (remembered for this process only: coverage may come by next week).
         For the ``probe`` (the first tile asked for) a 404 is an error: the URL is wrong."""
         key = (z, x, y)
+        self.used.add(key)
         kept = self.unstored.get(key) or self.cache.load(z, x, y)
         pixels = None
         if kept is not None:
@@ -252,13 +254,23 @@ def cache_root(options: XyzOptions) -> Path:
     return Path(options.cache_dir or DEFAULT_CACHE_DIR).expanduser()
 
 
-def prune_cache(options: XyzOptions) -> None:
-    """After a run: the tile cache back under its budget, the oldest-written tiles removed first
-    (osmgap.sources.tile_cache.prune)."""
-    removed, kept = prune(cache_root(options), options.cache_max_mb * 2**20)
-    if removed:
-        log.info("tile cache: %d oldest tiles removed, %.0f MB kept (budget %d MB)", removed, kept / 2**20,
+def prune_cache(options: XyzOptions) -> str | None:
+    """After a run: the tile cache back under its budget (osmgap.sources.tile_cache.prune), the
+    tiles this process read kept last. Returns the run's warning when even they did not fit: the
+    next run downloads them again, which costs the server what the cache is there to spare it."""
+    fetcher = TileFetcher.for_options(options)
+    done = prune(cache_root(options), options.cache_max_mb * 2**20,
+                 [fetcher.cached(*key) for key in list(fetcher.used)])
+    if done.removed:
+        log.info("tile cache: %d tiles removed, %.0f MB kept (budget %d MB)", done.removed, done.kept_bytes / 2**20,
                  options.cache_max_mb)
+    if not done.in_use_removed:
+        return None
+    warning = (f"WARNING: the tiles this run read take {done.in_use_bytes / 2**20:.0f} MB, more than the tile cache's "
+               f"budget (--xyz-cache-mb {options.cache_max_mb}): {done.in_use_removed} of them were removed, and the "
+               "next run downloads them again; give a larger --xyz-cache-mb")
+    log.warning(warning)
+    return warning
 
 
 class ServerFailing(Exception):

@@ -19,7 +19,14 @@ from osmgap.cli import main
 from osmgap.core.aoi import load_aoi
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.tile_cache import MAGIC
-from osmgap.sources.tile_fetcher import CACHE_MAX_MB, MIN_FRESH_S, STALE_IF_ERROR_S, TILE_MAX_AGE_S, TileFetcher
+from osmgap.sources.tile_fetcher import (
+    CACHE_MAX_MB,
+    MIN_FRESH_S,
+    STALE_IF_ERROR_S,
+    TILE_MAX_AGE_S,
+    TileFetcher,
+    prune_cache,
+)
 from osmgap.sources.xyz import measure_any_coverage, open_xyz, stand_in_warning
 from osmgap.workspace.store import Store
 from tests.sources.test_xyz import ZOOM, _options, _read
@@ -285,7 +292,8 @@ def test_the_summary_counts_the_kept_tiles_a_dask_worker_read_too(paris, tmp_pat
 
 
 def test_after_a_run_the_tile_cache_is_back_under_its_budget(paris, tmp_path, server):
-    """Tiles no run has written for longest go first; the run's own tiles stay when they fit."""
+    """The run's own tiles stay when they fit, even when they were written before others (a fresh
+    tile read from the cache is not written again); of the others, the oldest written go first."""
     args = ["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
             "--candidates", str(paris / "osm_roads.geojson"), "--xyz", server.url, "--xyz-zoom", str(ZOOM),
             "--cache-dir", str(tmp_path / "cache")]  # candidates: the tiles are only drawn, no model runs
@@ -293,18 +301,38 @@ def test_after_a_run_the_tile_cache_is_back_under_its_budget(paris, tmp_path, se
     ours = list((tmp_path / "cache").rglob("*.tile"))
     size = sum(p.stat().st_size for p in ours)
     assert ours and size < 4 * 2**20
-    other = tmp_path / "cache" / "xyz" / "0123456789abcdef" / "18"  # another server's, from weeks ago
+    for path in ours:  # kept two days ago: still fresh, so this run reads them without writing them
+        when = path.stat().st_mtime - 2 * 86400
+        os.utime(path, (when, when))
+    other = tmp_path / "cache" / "xyz" / "0123456789abcdef" / "18"  # another server's, from yesterday
     old = []
     for i in range(3):
         old.append(other / str(i) / "0.tile")
         old[-1].parent.mkdir(parents=True)
         old[-1].write_bytes(b"x" * 2**20)
-        when = time.time() - (30 - i) * 86400
+        when = time.time() - 86400 + i * 60
         os.utime(old[-1], (when, when))
+    requests = len(server.log.statuses)
     budget_mb = -(-(size + 2**20) // 2**20)  # room for ours and one old tile, not two
     assert main([*args, "--out", str(tmp_path / "again"), "--xyz-cache-mb", str(budget_mb)]) == 0
+    assert len(server.log.statuses) == requests  # all read from the cache
     assert [p.exists() for p in old] == [False, False, True]
     assert all(p.exists() for p in ours)
+    assert not any("budget" in w for w in json.loads((tmp_path / "again" / "summary.json").read_text())["warnings"])
+
+
+def test_a_run_whose_tiles_do_not_fit_the_budget_says_so(paris, tmp_path, server):
+    """Its tiles are removed oldest first, down to the budget, and the warning says the next run
+    downloads them again."""
+    options = replace(_options(server, tmp_path), cache_max_mb=1)
+    _read(paris, options)
+    fetcher = TileFetcher.for_options(options)
+    assert prune_cache(options) is None  # 20 tiles, 0.3 MB
+    for key in list(fetcher.used)[:3]:  # as if three tiles of the run were large ones
+        fetcher.cached(*key).write_bytes(b"x" * 2**19)
+    said = prune_cache(options)
+    assert said is not None and "(--xyz-cache-mb 1)" in said and "next run downloads them again" in said
+    assert sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.tile")) <= 2**20
 
 
 def test_the_budget_the_help_gives_is_the_one_used(capsys):
