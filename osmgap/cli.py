@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     # each two lines with a site-packages path) are for -v: osmgap says what matters in its words
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    # urllib3 warns with a traceback of its own about a server's malformed header line, which
+    # osmgap reads anyway (a tile server's answer is judged by its bytes): for -v too
+    logging.getLogger("urllib3").setLevel(logging.WARNING if args.verbose else logging.ERROR)
     from osmgap.core.memory import share_malloc_arenas
 
     share_malloc_arenas()  # before any thread of the run starts

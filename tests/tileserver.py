@@ -43,6 +43,7 @@ class Faults:
     truncate: int = 0  # the first N tiles are cut short (Content-Length says more)
     corrupt: bool = False  # every tile is a broken image (consistent Content-Length)
     echo: int = 0  # the first N requests get 503 with a page quoting the requested URL, as CDNs' do
+    broken_header: bool = False  # every answer has a header line without a colon (urllib3 warns, quoting the URL)
     no_imagery: Callable[[int, int, int], bool] | None = None  # (z, x, y): the server has no such tile,
     no_tile: str = "404"  # and says so as: 404, 204, "transparent" PNG, "one-colour" PNG, "bing" (a header)
 
@@ -211,6 +212,8 @@ class TileServer:
                     self.send_header(k, v)
                 self.send_header("Content-Type", f"image/{server.fmt}")
                 self.send_header("Content-Length", str(len(body)))
+                if server.faults.broken_header:
+                    self._headers_buffer.append(b"X-Broken-Header-Line\r\n")  # type: ignore[attr-defined]
                 self.end_headers()
                 server.log.statuses.append(status)
                 self._leave()

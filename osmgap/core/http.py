@@ -51,6 +51,7 @@ from urllib3.response import HTTPResponse
 from urllib3.util import parse_url
 
 from osmgap import __version__
+from osmgap.core.secrets import never_log, redact, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,6 @@ ALWAYS_SECRET = frozenset({"authorization", "proxy-authorization", "cookie"})
 MAX_REDIRECTS = 5
 MAX_BYTES = 512 * 2**20  # what one answer may hold in memory
 READ_FACTOR = 3.0  # a whole answer (head and body) within this many read timeouts: a trickle does not hold osmgap
-MASK = "***"
 T = TypeVar("T")
 
 
@@ -186,40 +186,6 @@ def raise_if_retryable(response: Response, what: str, secrets: Iterable[str | No
                         retry_after_seconds(response.header("Retry-After")))
 
 
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret masked, also as a URL, form, HTML or JSON string would
-    quote it (an error page may echo a header in any of these)."""
-    for secret in secrets:
-        if not secret:
-            continue
-        forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
-                 html.escape(secret), json.dumps(secret)[1:-1]}
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, MASK)
-    return text
-
-
-SECRET_PARAM = re.compile(r"(?i)(key|token|secret|signature|sig|password|passwd|auth|credential)")
-
-
-def url_secrets(url: str) -> list[str]:
-    """The credential values a URL carries (query parameters named like keys, a password)."""
-    parts = urllib.parse.urlsplit(url)
-    found = [v for k, v in urllib.parse.parse_qsl(parts.query) if SECRET_PARAM.search(k) and v]
-    return found + ([parts.password] if parts.password else [])
-
-
-def public_url(url: str) -> str:
-    """``url`` fit to print or write into an output: the values of query parameters that look
-    like credentials (``access_token``, ``apikey``, ``sig``, ...) and any ``user:password@``
-    masked. Tile URL templates often carry a key; summaries and error lines must not."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = f"{MASK}@{parts.netloc.rsplit('@', 1)[-1]}" if "@" in parts.netloc else parts.netloc
-    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{k}={MASK if SECRET_PARAM.search(k) else v}" for k, v in pairs)
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
 def server_text(response: Response, secrets: Iterable[str | None] = (), limit: int = 200) -> str:
     """What a server said, fit for one line of an error message: the JSON ``message`` when
     there is one, else its text without markup or control characters; secrets masked."""
@@ -301,6 +267,7 @@ class HttpClient:
         connection fails or the answer is cut short, a :class:`Refused` when a rule says no."""
         headers = dict(headers or {})
         secrets = self.secrets(headers)
+        never_log(*secrets, *url_secrets(url))  # a library's log line may quote the request (urllib3 does)
         home = origin(url)
         for _ in range(self.max_redirects + 1):
             response = self._once(method, url, headers, data, timeout or self.timeout)

@@ -34,14 +34,15 @@ import re
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from osmgap.core import http
 from osmgap.core.atomic import write_bytes_atomic
-from osmgap.core.http import USER_AGENT, Response, RetryPolicy, redact, server_text
+from osmgap.core.http import USER_AGENT, Response, RetryPolicy, server_text
+from osmgap.core.secrets import quoted, redact
 from osmgap.core.taskstatus import MR_STATUS_IDS, MR_STATUS_NAMES, TaskStatus
 from osmgap.errors import InputError
 from osmgap.maproulette.config import DEFAULT_TIMEOUT, MapRouletteConfig
@@ -180,8 +181,9 @@ class MapRouletteClient:
         """``doc`` when it is the challenge asked for (its name and project, where it says them):
         another one's id would have its tasks replaced by these."""
         if doc.get("name") not in (None, name) or (parent is not None and doc.get("parent") not in (None, parent)):
-            raise self._malformed(r, what, f"is challenge {str(doc.get('name'))[:60]!r} of project {doc.get('parent')}, "
-                                           f"not {str(name)[:60]!r} of project {parent}")
+            raise self._malformed(r, what, f"is challenge {quoted(doc.get('name'), self.secrets, 60)} of project "
+                                           f"{redact(str(doc.get('parent')), self.secrets)[:40]}, not "
+                                           f"{quoted(name, self.secrets, 60)} of project {parent}")
         return doc
 
     def update_challenge(self, challenge_id: int | str, body: dict[str, Any]) -> None:
@@ -205,7 +207,7 @@ class MapRouletteClient:
         if r.status == 404:
             return None
         try:
-            return parse_task_extract(r.body, challenge_id)
+            return parse_task_extract(r.body, challenge_id, self.secrets)
         except MalformedAnswer as exc:
             raise self._malformed(r, what, str(exc)) from None
 
@@ -291,10 +293,11 @@ def multipart_file(field_name: str, filename: str, data: bytes,
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def parse_task_extract(body: bytes, challenge_id: int | str | None = None) -> list[TaskStatus]:
+def parse_task_extract(body: bytes, challenge_id: int | str | None = None,
+                       secrets: Sequence[str | None] = ()) -> list[TaskStatus]:
     """Rows of the extract CSV; anything but the CSV the route returns is a MalformedAnswer
     (a header without the columns osmgap needs, a short row, an id that is no number, a
-    status MapRoulette does not have, a row of another challenge)."""
+    status MapRoulette does not have, a row of another challenge), quoting with ``secrets`` masked."""
     try:
         reader = csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline=""))
         fields = reader.fieldnames or []
@@ -302,18 +305,20 @@ def parse_task_extract(body: bytes, challenge_id: int | str | None = None) -> li
         missing = [k for k in needed if k not in fields]
         if missing:
             raise MalformedAnswer(f"is not the task CSV: it lacks the column(s) {', '.join(missing)}")
-        return [_task_row(row, reader.line_num, challenge_id) for row in reader]
+        return [_task_row(row, reader.line_num, challenge_id, secrets) for row in reader]
     except UnicodeDecodeError:
         raise MalformedAnswer("is not UTF-8 text") from None
     except csv.Error as exc:
         raise MalformedAnswer(f"is not readable CSV ({exc})") from None
 
 
-def _task_row(row: dict[str | Any, str | Any], line: int, challenge_id: int | str | None) -> TaskStatus:
+def _task_row(row: dict[str | Any, str | Any], line: int, challenge_id: int | str | None,
+              secrets: Sequence[str | None]) -> TaskStatus:
     values = {k: v for k in ("TaskID", "ChallengeID", "TaskName", "TaskStatus") if isinstance(v := row.get(k), str)}
     if len(values) < 4:
         raise MalformedAnswer(f"has a row with too few columns (line {line})")
-    task_id, parent = _csv_id(values["TaskID"], "TaskID", line), _csv_id(values["ChallengeID"], "ChallengeID", line)
+    task_id = _csv_id(values["TaskID"], "TaskID", line, secrets)
+    parent = _csv_id(values["ChallengeID"], "ChallengeID", line, secrets)
     if isinstance(challenge_id, int) and parent != challenge_id:
         raise MalformedAnswer(f"lists a task of challenge {parent} (line {line})")
     status = values["TaskStatus"]
@@ -322,13 +327,13 @@ def _task_row(row: dict[str | Any, str | Any], line: int, challenge_id: int | st
     elif status.isascii() and status.isdigit() and int(status) in MR_STATUS_NAMES:  # '²' is a digit to isdigit()
         number = int(status)
     else:
-        raise MalformedAnswer(f"has an unknown task status {status[:40]!r} (line {line})")
+        raise MalformedAnswer(f"has an unknown task status {quoted(status, secrets)} (line {line})")
     return TaskStatus(task_id, parent, values["TaskName"], number)
 
 
-def _csv_id(text: str, column: str, line: int) -> int:
+def _csv_id(text: str, column: str, line: int, secrets: Sequence[str | None]) -> int:
     if not (text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID):
-        raise MalformedAnswer(f"has {column} {text[:40]!r}, not an id (line {line})")
+        raise MalformedAnswer(f"has {column} {quoted(text, secrets)}, not an id (line {line})")
     return int(text)
 
 

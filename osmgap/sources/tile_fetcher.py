@@ -32,13 +32,11 @@ from osmgap.core.http import (
     Response,
     Retryable,
     RetryPolicy,
-    public_url,
     raise_if_retryable,
-    redact,
     retry,
-    url_secrets,
 )
 from osmgap.core.http_cache import Keeping, keeping
+from osmgap.core.secrets import never_log, public_url, redact, url_secrets
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.tile_cache import CachedTile, TileCache, prune
 
@@ -107,6 +105,7 @@ class TileFetcher:
 
     def __init__(self, options: XyzOptions):
         self.options = options
+        never_log(*url_secrets(options.url))
         self.cache = TileCache(cache_root(options) / hashlib.sha256(options.url.encode()).hexdigest()[:16], TILE_MAX_AGE_S,
                                STALE_IF_ERROR_S)
         self.http = HttpClient(timeout=options.timeout_s, max_bytes=MAX_TILE_BYTES)

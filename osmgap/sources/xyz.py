@@ -31,7 +31,7 @@ from rasterio.windows import Window
 
 from osmgap.core.aoi import Aoi
 from osmgap.core.grid import Grid
-from osmgap.core.http import public_url
+from osmgap.core.secrets import public_url
 from osmgap.errors import InputError, ServiceError
 from osmgap.sources.imagery import Coverage, Imagery, WindowReader, coverage_of, measure_coverage, warp_window
 from osmgap.sources.tile_fetcher import TileFetcher, XyzOptions

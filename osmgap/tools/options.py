@@ -327,7 +327,7 @@ def call_maproulette(client: MapRouletteClient, args: argparse.Namespace, verb: 
                      action: Callable[[], T]) -> T | None:
     """Run ``action``: a MapRoulette failure is said on one line on stderr, the key masked
     (None returned, the verb exits 1); what a dry run would have sent is written out either way."""
-    from osmgap.core.http import redact
+    from osmgap.core.secrets import redact
     from osmgap.maproulette.api import MapRouletteError
 
     try:

@@ -31,14 +31,14 @@ from osmgap.core.http import (
     Refused,
     Retryable,
     RetryPolicy,
-    redact,
     retry_after_seconds,
     server_text,
 )
 from osmgap.core.http import Response as HttpResponse
+from osmgap.core.secrets import redact
 from osmgap.errors import InputError, ServiceError
 from osmgap.export.report import osm_as_of
-from osmgap.maproulette.api import MapRouletteClient, TransientError
+from osmgap.maproulette.api import EXTRACT_HEADER, MapRouletteClient, TransientError
 from osmgap.maproulette.config import MapRouletteConfig
 from osmgap.sources import overpass, tile_fetcher, xyz
 from osmgap.sources.imagery import check_resolution
@@ -561,7 +561,7 @@ def test_a_key_in_a_tile_url_is_in_no_message(tmp_path, waits, answer):
 
 
 def test_the_summary_names_a_tile_url_without_its_key():
-    from osmgap.core.http import public_url
+    from osmgap.core.secrets import public_url
 
     shown = public_url("https://tiles.example.com/{z}/{x}/{y}.jpg?apikey=K1&sig=S2&layer=a")
     assert shown == "https://tiles.example.com/{z}/{x}/{y}.jpg?apikey=***&sig=***&layer=a"
@@ -815,3 +815,38 @@ def test_an_overpass_answer_is_reused_the_same_day_and_asked_again_a_week_later(
         later = load_overpass(aoi, tmp_path, url=url)
     assert len(server.requests) == 2 and len(later) == len(first) - 1
     assert cache.read_bytes() == week_later.body
+
+
+def test_an_answer_that_echoes_the_key_into_a_quoted_value_shows_none_of_it():
+    """A CSV cell or a challenge name that echoes the key is quoted cut short in the error: the
+    key is masked before the cut, so not even its first characters show."""
+    key = "31337|0f8fe1c4-2d5b-4a8e-9a53-a6b2d1f0e9c7"
+
+    class Echo(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            said = self.headers.get("apiKey", "")
+            if self.path.startswith("/api/v2/challenge/7/tasks/extract"):
+                body, kind = (EXTRACT_HEADER + f"1,x,7,x,t,LineString,{said},0,,,,,,,,,,,,\n").encode(), "text/csv"
+            else:
+                body, kind = json.dumps({"id": 5, "name": "challenge of " + said, "parent": 1}).encode(), "application/json"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = LoopbackServer(Echo)
+    server.start()
+    try:
+        client = MapRouletteClient(MapRouletteConfig(server.origin + "/api/v2", key, "$MAPROULETTE_API_KEY"))
+        for call, said in ((lambda: client.task_statuses(7), "unknown task status '***'"),
+                           (lambda: client.challenge_by_name(1, "x"), "is challenge 'challenge of ***'")):
+            with pytest.raises(InputError) as caught:
+                call()
+            assert said in str(caught.value)
+            assert key[:8] not in str(caught.value)
+    finally:
+        server.stop()

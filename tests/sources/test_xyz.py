@@ -189,6 +189,19 @@ def test_a_key_in_the_tile_url_reaches_no_output_and_no_log(paris, tmp_path, ser
         assert b"SEKRIT42" not in f.read_bytes(), f
 
 
+def test_a_library_that_logs_the_tile_url_logs_it_masked(paris, tmp_path, server, caplog):
+    """A server's answer with a malformed header line makes urllib3 warn, quoting the URL it
+    fetched, key and all (shown with -v): the key is masked there too."""
+    server.faults.broken_header = True
+    assert main(["-v", "diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
+                 "--candidates", str(paris / "osm_roads.geojson"), "--xyz", server.url + "?api=SEKRIT42",
+                 "--xyz-zoom", str(ZOOM), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]) == 0
+    assert "Failed to parse headers" in caplog.text and "api=***" in caplog.text
+    assert "SEKRIT42" not in caplog.text
+    for f in (tmp_path / "out").rglob("*"):
+        assert b"SEKRIT42" not in f.read_bytes(), f
+
+
 def test_unreachable_server_is_an_input_error(paris, tmp_path):
     options = XyzOptions("http://127.0.0.1:9/{z}/{x}/{y}.png", ZOOM, cache_dir=tmp_path, retries=1, backoff_s=0.01,
                          timeout_s=1.0)
