@@ -45,8 +45,6 @@ from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import Suggestion
 from osmgap.core.osmtags import (
     CONFIDENCE_ASSUMED,
-    MAX_TAG_LEN,
-    clean_text,
     comment_text,
     coord_text,
     count_dropped,
@@ -83,12 +81,12 @@ def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osm
     for note in notes:
         root.append(ET.Comment(comment_text(note)))
     ET.SubElement(root, "bounds", _bounds_attrs(bounds))
-    nodes = _NodeTable(existing_nodes or {})
+    nodes = _NodeTable(existing_nodes or {}, node_tags or {})
     drawable = [s for s in suggestions if s.kind in NEW_GEOMETRY_KINDS]
     vertices = _on_levels([_line_keys(s.geometry) for s in drawable], [level_key(s.level_tags) for s in drawable],
                           set(nodes.existing))
     ways = [(s, nodes.refs(keys)) for s, keys in zip(drawable, vertices) if len(keys) >= 2]
-    root.extend(nodes.elements(node_tags or {}))
+    root.extend(nodes.elements())
     first_way_id = -len(nodes.new_keys) - 1
     root.extend(_way_element(first_way_id - i, s, refs, graph_ids) for i, (s, refs) in enumerate(ways))
     ET.indent(root, space="  ")
@@ -154,12 +152,15 @@ Vertex = tuple[Coord, str]  # a position and the level it lies on ('' where ways
 
 class _NodeTable:
     """One node per distinct 7-decimal coordinate and level; new nodes numbered -1, -2, ... in
-    first use. A vertex on no particular level joins an existing node at its spot."""
+    first use. A vertex on no particular level joins an existing node at its spot, unless a tag
+    of that node cannot be written in XML exactly as it is (a control character, possible in a
+    .pbf): the node would change on merge."""
 
-    def __init__(self, existing: ExistingNodes):
+    def __init__(self, existing: ExistingNodes, tags: NodeTags):
+        self.tags = tags
         self.existing: dict[Coord, tuple[int, int]] = {}
         for node_id, (version, lon, lat) in sorted(existing.items()):
-            if version is not None and node_id > 0:
+            if version is not None and node_id > 0 and all(map(_xml_writable, _flat(tags.get(node_id)))):
                 self.existing.setdefault(_key(lon, lat), (node_id, int(version)))
         self.ids: dict[Vertex, int] = {}
         self.new_keys: list[Coord] = []
@@ -179,19 +180,30 @@ class _NodeTable:
                 self.ids[vertex] = -len(self.new_keys)
         return self.ids[vertex]
 
-    def elements(self, tags: NodeTags) -> list[ET.Element]:
-        """Existing nodes first (real id, version and every tag, no action: what JOSM merges
-        into a data layer must be the node as it is), then the new ones."""
+    def elements(self) -> list[ET.Element]:
+        """Existing nodes first (real id, version and every tag exactly as the input has it, no
+        action: what JOSM merges into a data layer must be the node as it is, or the merge
+        silently changes it), then the new ones."""
         out = []
         for key in self.used_existing:
             node_id, version = self.existing[key]
             node = ET.Element("node", {"id": str(node_id), "version": str(version), "lat": key[1], "lon": key[0]})
-            for k, v in sorted((tags.get(node_id) or {}).items()):
-                ET.SubElement(node, "tag", {"k": clean_text(k, MAX_TAG_LEN), "v": clean_text(v, MAX_TAG_LEN)})
+            for k, v in sorted((self.tags.get(node_id) or {}).items()):
+                ET.SubElement(node, "tag", {"k": k, "v": v})
             out.append(node)
         for i, key in enumerate(self.new_keys):
             out.append(ET.Element("node", {"id": str(-1 - i), "lat": key[1], "lon": key[0]}))
         return out
+
+
+def _flat(tags: Mapping[str, str] | None) -> list[str]:
+    return [text for kv in (tags or {}).items() for text in kv]
+
+
+def _xml_writable(text: str) -> bool:
+    """XML 1.0 can carry ``text`` (tab, newline and carriage return are written escaped)."""
+    return not any((c < " " and c not in "\t\n\r") or "\ud800" <= c <= "\udfff" or c in "\ufffe\uffff"
+                   for c in text)
 
 
 def _on_levels(lines: list[list[Coord]], levels: list[str], existing: set[Coord]) -> list[list[Vertex]]:

@@ -246,6 +246,24 @@ def test_an_existing_node_a_way_joins_keeps_every_tag_it_has_in_osm(helsinki, da
     assert root.get("upload") == "false"  # discouraged, not blocked: merging it must not block the data layer
 
 
+def test_an_existing_nodes_tags_are_written_exactly_or_the_node_is_not_joined(helsinki):
+    """Runs of spaces, a tab, a newline and a 255-character value are written as they are (JOSM's
+    merge takes the file's copy of a node of the same version: a cleaned value silently replaced
+    the real one); a node with a tag XML cannot carry is not joined, so no copy of it is written."""
+    way = helsinki.ways[helsinki.ways["osm_id"] == STREET_OVER_TUNNEL].iloc[0]
+    geom = LineString(way.geometry.coords)
+    s = Suggestion(id=stable_id(geom), kind="missing_road", geometry=geom, length_m=100.0, confidence=0.8,
+                   highway="residential")
+    ids = [n for n in way.node_ids if n in helsinki.nodes]
+    awkward = {ids[0]: {"note": "check  the  signal\ttiming\nagain", "description": "é" * 255},
+               ids[-1]: {"note": "bell\x07"}}
+    root = ET.fromstring(osm_xml([s], tuple(geom.bounds), existing_nodes=helsinki.nodes,
+                                 node_tags={**helsinki.node_tags, **awkward}))
+    written = {int(n.get("id")): {t.get("k"): t.get("v") for t in n.findall("tag")} for n in root.findall("node")}
+    assert written[ids[0]] == awkward[ids[0]]
+    assert ids[-1] not in written
+
+
 def test_kinds_that_are_not_new_roads_stay_out_of_the_osm_file(suggestions):
     s = suggestions[2]
     other = Suggestion(id=s.id, kind="unsupported_osm_way", geometry=s.geometry,
