@@ -83,6 +83,17 @@ def josm_merge(data_osm: Path, changes: list[Path], timeout_s: float = 300) -> d
     return result
 
 
+def josm_save(osm_path: Path, saved: Path, timeout_s: float = 300) -> None:
+    """``osm_path`` opened and saved to ``saved`` by JOSM's own reader and writer (tests/JosmSave.java)."""
+    if not josm_available():
+        raise JosmError(f"JOSM not installed at {JOSM_JAR} (scripts/setup.sh --test installs it)")
+    source = Path(__file__).with_name("JosmSave.java")
+    proc = _java(["-cp", str(JOSM_JAR), str(source), str(Path(osm_path).resolve()), str(Path(saved).resolve())],
+                 timeout_s, f"JOSM save of {osm_path}")
+    if proc.returncode != 0:
+        raise JosmError(f"JOSM could not save {osm_path}: {proc.stderr.decode('utf-8', 'replace')[-4000:]}")
+
+
 def _java(args: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess:
     """``java ARGS`` headless, with a throwaway home (no preferences in or out), English, UTF-8."""
     with tempfile.TemporaryDirectory(prefix="josm-home-") as home:

@@ -39,6 +39,7 @@ from osmgap.core.datamodel import WGS84, ProbabilityRaster, RoadNetwork, Suggest
 from osmgap.core.grid import Grid
 from osmgap.core.jsontext import strict_json
 from osmgap.errors import InputError
+from osmgap.export.edited import keep_edited
 from osmgap.export.overview import render_overview
 from osmgap.export.probability import write_probability_tif
 from osmgap.export.suggestion_files import write_suggestion_files
@@ -166,6 +167,9 @@ def _write(out: Path, aoi: Aoi, after: Imagery, grid: Grid, roads: RoadNetwork |
     for i, c in enumerate(changes):
         lines.add_edge(2 * i, 2 * i + 1, geometry=c.line, length=c.line.length)
     with staged_output_dir(out, replaces=RUN_OUTPUTS) as stage:
+        for kept in keep_edited(Path(out), stage):  # a suggestions.osm saved from JOSM
+            log.warning(kept)
+            summary.setdefault("warnings", []).append(kept)
         write_suggestion_files(stage, suggestions, aoi.bounds, roads, notes, per)
         write_text_atomic(stage / "changes.geojson", strict_json(changes_feature_collection(changes, grid.crs)))
         write_probability_tif(stage / "probability_before.tif", prob_before)

@@ -40,6 +40,7 @@ from osmgap.core.memory import (
 from osmgap.core.osmtags import CONFIDENCE_ASSUMED
 from osmgap.core.threads import usable_cores
 from osmgap.errors import InputError
+from osmgap.export.edited import keep_edited
 from osmgap.export.overview import render_overview
 from osmgap.export.suggestion_files import write_suggestion_files
 from osmgap.graph.lines import candidate_graph
@@ -277,6 +278,9 @@ def _run_diff(req: DiffRequest) -> DiffRun:
         cache_full = prune_cache(req.xyz) if req.xyz is not None else None  # the tile cache back under its budget
         if cache_full:
             input_warnings.append(cache_full)
+        for kept in keep_edited(Path(req.out), stage):  # a suggestions.osm saved from JOSM
+            log.warning(kept)
+            input_warnings.append(kept)
         per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
         summary: dict[str, Any] = {
             "osmgap_version": __version__,

@@ -39,6 +39,7 @@ from osmgap.core.datamodel import WGS84
 from osmgap.core.jsontext import strict_json
 from osmgap.core.traces import GpsTraces
 from osmgap.errors import InputError
+from osmgap.export.edited import keep_edited
 from osmgap.export.scanmap import Basemap, leaflet_assets, lines_collection, parse_basemap, write_scan_map
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_evidence
 from osmgap.graph.skeleton import GraphParams, extract_graph
@@ -319,6 +320,9 @@ def write_outputs(out: Path, scores: list[TileScore], summary: dict[str, Any], a
     basemap) and summary.json into ``out``, all or nothing."""
     tiles = tiles_feature_collection(scores)
     with staged_output_dir(out, replaces=RUN_OUTPUTS) as stage:
+        for kept in keep_edited(Path(out), stage):  # a scan writes no suggestions.osm: one saved from JOSM stays
+            log.warning(kept)
+            summary.setdefault("warnings", []).append(kept)
         write_text_atomic(stage / "tiles.geojson", strict_json(tiles))
         write_scan_map(stage / "map.html", tiles, shapely.geometry.mapping(aoi.geometry), title, josm_url=josm_url,
                        osm=lines_collection(osm_ways), basemap=basemap, aoi_name=aoi.name,
