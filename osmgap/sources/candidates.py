@@ -55,6 +55,7 @@ from osmgap.core.osmtags import (
 )
 from osmgap.errors import InputError, one_line
 from osmgap.sources import osm, osmways
+from osmgap.sources.gdal_files import check_gdal_file
 from osmgap.sources.overture import is_geoparquet, read_overture
 from osmgap.sources.roaddetections import is_roaddetections, read_roaddetections
 
@@ -151,6 +152,7 @@ def _read_osm(path: Path, aoi: Aoi) -> gpd.GeoDataFrame:
 def _read_file(path: Path, aoi: Aoi | None = None) -> gpd.GeoDataFrame:
     """The file's features, through GDAL. GDAL takes UTF-8 paths only, so a name that is not
     (undecodable bytes, which Python keeps as lone surrogates) is read from the file's bytes instead."""
+    check_gdal_file(path)
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:

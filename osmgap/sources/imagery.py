@@ -39,6 +39,7 @@ from osmgap.core.aoi import Aoi, check_earth_crs, reproject
 from osmgap.core.grid import Grid, grid_over
 from osmgap.core.stretch import robust_limits
 from osmgap.errors import InputError, one_line
+from osmgap.sources.gdal_files import check_gdal_file
 
 if TYPE_CHECKING:
     from osmgap.sources.xyz import AnyImagery
@@ -108,6 +109,7 @@ def open_imagery(path: str | Path, bands: tuple[int, ...] | None = None) -> Imag
     path = Path(path)
     if not path.exists():
         raise InputError(path, "imagery file not found")
+    check_gdal_file(path)
     try:
         src = rasterio.open(path)
     except RasterioError as exc:

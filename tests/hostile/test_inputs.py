@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,8 +21,10 @@ from shapely.geometry import shape
 from osmgap.cli import main
 from osmgap.core.aoi import load_aoi
 from osmgap.core.datapaths import data_root
+from osmgap.sources.imagery import open_imagery
 from osmgap.sources.osm import load_osm
-from tests.hostile.test_arguments import EARLIER, cli, snapshot
+from tests.hostile.test_arguments import EARLIER, assert_refused, cli, snapshot
+from tests.loopback import LoopbackServer
 
 DATA = data_root()
 PARIS = DATA / "sample_aoi" / "paris-1447"
@@ -436,3 +439,56 @@ def test_an_input_osmgap_may_not_read_is_bad_input(what, workdir, capsys, monkey
     argv = argv or ["diff", "--aoi", str(PARIS / "aoi.geojson"), "--osm", roads, "--gps", str(bad), "--out", out]
     err = _refused(workdir, argv, str(bad), capsys)
     assert ("Is a directory" if what == "task_folder" else "Permission denied") in err
+
+
+@pytest.mark.parametrize("option,name,content", [
+    ("--candidates", "roads.geojson",
+     '<OGRVRTDataSource><OGRVRTLayer name="roads"><SrcDataSource>/vsicurl/{url}/roads.geojson</SrcDataSource>'
+     '</OGRVRTLayer></OGRVRTDataSource>'),
+    ("--imagery", "image.tif",
+     '<?xml version="1.0"?>\n<VRTDataset rasterXSize="256" rasterYSize="256"><VRTRasterBand dataType="Byte" band="1">'
+     '<SimpleSource><SourceFilename>/vsicurl/{url}/image.tif</SourceFilename></SimpleSource></VRTRasterBand>'
+     '</VRTDataset>'),
+])
+def test_a_file_that_makes_gdal_fetch_an_address_is_refused_unasked(tmp_path, capsys, option, name, content):
+    """GDAL opens a file by its content: a VRT named like data would have GDAL fetch the address
+    it names itself, outside osmgap's HTTP client. Refused before GDAL opens it: nothing asked."""
+    asked: list[str] = []
+
+    class Beacon(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_HEAD(self):
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        do_GET = do_HEAD
+
+    server = LoopbackServer(Beacon)
+    server.start()
+    try:
+        disguised = _text(tmp_path / name, content.format(url=server.origin))
+        paris = data_root() / "sample_aoi" / "paris-1447"
+        evidence = [option, str(disguised), "--osm", str(paris / "osm_roads.geojson")]
+        err = assert_refused(tmp_path, ["diff", "--aoi", str(paris / "aoi.geojson"), *evidence,
+                                        "--out", str(tmp_path / "out")], name, capsys)
+        assert "VRT" in err and asked == []
+    finally:
+        server.stop()
+
+
+def test_a_vrt_named_as_one_is_read(tmp_path):
+    """A user's own mosaic, named .vrt, is imagery like any other."""
+    paris = data_root() / "sample_aoi" / "paris-1447"
+    with rasterio.open(paris / "image.tif") as src:
+        kind = {"uint8": "Byte", "uint16": "UInt16"}[src.dtypes[0]]
+        bands = "".join(f'<VRTRasterBand dataType="{kind}" band="{i + 1}"><SimpleSource><SourceFilename>'
+                        f'{paris / "image.tif"}</SourceFilename><SourceBand>{i + 1}</SourceBand></SimpleSource>'
+                        f'</VRTRasterBand>' for i in range(src.count))
+        vrt = _text(tmp_path / "mosaic.vrt", f'<VRTDataset rasterXSize="{src.width}" rasterYSize="{src.height}">'
+                                             f'<SRS>{src.crs.to_wkt()}</SRS><GeoTransform>'
+                                             f'{", ".join(map(str, src.transform.to_gdal()))}</GeoTransform>{bands}'
+                                             f'</VRTDataset>')
+    assert open_imagery(vrt).resolution_m == pytest.approx(open_imagery(paris / "image.tif").resolution_m)
