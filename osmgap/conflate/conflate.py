@@ -287,7 +287,7 @@ def _clear_of_other_ways(drafts: list[Draft], others: gpd.GeoDataFrame, crs: obj
         return drafts, {}
     along = along_other_ways([drafts[i].suggestion.geometry for i in new],
                              [way_level(drafts[i].suggestion.level_tags) for i in new] if levelled else None, others,
-                             crs, params.tolerance_m, params.mapped_otherwise_share, params.max_angle_deg)
+                             crs, params.tolerance_m, params.mapped_otherwise_share, params.max_angle_deg, params.near_m)
     gone: dict[int, str] = {}
     for i, found in zip(new, along):
         if found is None:

@@ -23,10 +23,11 @@ from osmgap.core.datamodel import WGS84
 
 SAMPLE_STEP_M = 2.0  # spacing of the points along a suggestion at which the share is measured
 HEADING_STEP_M = 1.0  # half the stretch of a line whose direction is read at a point
+ONE_SIDE_SHARE = 0.8  # of a line's points along the way, on one side of it: a line beside the way
 
 
 def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.GeoDataFrame, crs: object, reach_m: float,
-                     min_share: float, max_angle_deg: float) -> list[tuple[str, int] | None]:
+                     min_share: float, max_angle_deg: float, beside_m: float) -> list[tuple[str, int] | None]:
     """Per line: what OSM maps it as (``highway=footway``, the most common along it) and the id of
     the way of that tag nearest most of its length, when at least
     ``min_share`` of its length lies within ``reach_m`` of ``others`` (RoadNetwork.other_ways)
@@ -34,7 +35,9 @@ def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.Ge
     road's length too) on its level (``levels``, osmgap.core.osmtags.way_level: a road in a tunnel
     under a sidewalk is no sidewalk; a line on the surface also meets the bridges above it, which
     imagery sees from above; None for evidence that cannot tell levels: every level), else None.
-    Measured in the metric ``crs``."""
+    A line that keeps to one side of that way, its median ``beside_m`` or more away, is a road
+    beside it (a street along its mapped cycle track), not the way drawn: evidence of the way
+    itself strays to both sides of it. Measured in the metric ``crs``."""
     out: list[tuple[str, int] | None] = [None] * len(lines_wgs84)
     if not lines_wgs84 or not len(others):
         return out
@@ -60,8 +63,27 @@ def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.Ge
         if len(np.unique(point[along])) >= min_share * n:
             tag = Counter(what[hits[way[along]]]).most_common(1)[0][0]
             ids = way_ids[hits[way[along]]]
-            out[int(i)] = tag, int(Counter(ids[what[hits[way[along]]] == tag]).most_common(1)[0][0])
+            way_id = int(Counter(ids[what[hits[way[along]]] == tag]).most_common(1)[0][0])
+            on_it = along & (way_ids[hits[way]] == way_id)
+            if not _beside(_signed_offsets(ways[hits[way[on_it]]], points[point[on_it]]), beside_m):
+                out[int(i)] = tag, way_id
     return out
+
+
+def _signed_offsets(ways: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Per (way, point): the point's distance from the way, positive to its left."""
+    heading = _heading(ways, points)
+    foot = shapely.get_coordinates(shapely.line_interpolate_point(ways, shapely.line_locate_point(ways, points)))
+    d = shapely.get_coordinates(points) - foot
+    return np.cos(heading) * d[:, 1] - np.sin(heading) * d[:, 0]
+
+
+def _beside(offsets: np.ndarray, beside_m: float) -> bool:
+    """Offsets of one line from one way that keep to one side, their median at least ``beside_m``."""
+    if not len(offsets):
+        return False
+    median = float(np.median(offsets))
+    return abs(median) >= beside_m and float(np.mean(np.sign(offsets) == np.sign(median))) >= ONE_SIDE_SHARE
 
 
 def _heading(lines: np.ndarray, points: np.ndarray) -> np.ndarray:
