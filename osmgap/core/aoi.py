@@ -222,7 +222,7 @@ def _polygon_from_geojson(doc: object, path: Path) -> tuple[Polygon | MultiPolyg
             raise InputError(path, f"AOI must be a Polygon or MultiPolygon, got {geom.geom_type}")
     if not polys:
         raise InputError(path, "AOI GeoJSON holds no Polygon or MultiPolygon")
-    result = polys[0] if len(polys) == 1 else MultiPolygon(polys)
+    result = _to_lonlat(polys[0] if len(polys) == 1 else MultiPolygon(polys), _named_crs(doc, path), path)
     _check_coordinates(result, path)
     warnings: tuple[str, ...] = ()
     if not result.is_valid:
@@ -232,15 +232,58 @@ def _polygon_from_geojson(doc: object, path: Path) -> tuple[Polygon | MultiPolyg
     return result, warnings
 
 
+def _named_crs(doc: object, path: Path) -> ProjCRS | None:
+    """The CRS a GeoJSON file names in its ``crs`` member (the 2008 GeoJSON spec's, which QGIS
+    still writes for a layer saved in its own CRS), None when it names none. RFC 7946 dropped
+    the member, but a file that has one means it: read in lon/lat, Lambert-93 metres are
+    nowhere on Earth."""
+    crs = doc.get("crs") if isinstance(doc, dict) else None
+    if crs is None:
+        return None
+    name = crs.get("properties", {}).get("name") if isinstance(crs, dict) and isinstance(crs.get("properties"), dict) \
+        else None
+    if not isinstance(name, str):
+        raise InputError(path, "AOI names its CRS in a form osmgap does not read (a 'crs' member without "
+                               "properties.name): save it as GeoJSON in WGS84 (EPSG:4326)")
+    try:
+        return ProjCRS.from_user_input(name)
+    except Exception:  # pyproj's CRSError, or what it raises for odd input
+        raise InputError(path, f"AOI names a CRS osmgap does not know ({clean_text(name)[:80]!r}): save it as "
+                               "GeoJSON in WGS84 (EPSG:4326)") from None
+
+
+def _to_lonlat(geom: Polygon | MultiPolygon, crs: ProjCRS | None, path: Path) -> Polygon | MultiPolygon:
+    """``geom`` in WGS84 lon/lat; it is already unless the file names another CRS. Edges are
+    cut into 100 pieces of the AOI's extent first, so they bend as the projection bends them."""
+    if crs is None or crs.equals(ProjCRS.from_epsg(4326), ignore_axis_order=True):
+        return geom
+    xy = shapely.get_coordinates(geom)
+    if not np.isfinite(xy).all():
+        raise InputError(path, "AOI has a coordinate that is not a finite number")
+    minx, miny, maxx, maxy = geom.bounds
+    step = max(maxx - minx, maxy - miny) / 100 or 1.0
+    try:
+        out = reproject(shapely.segmentize(geom, step), crs, "EPSG:4326")
+    except Exception as exc:  # pyproj: a CRS it cannot transform from
+        raise InputError(path, f"AOI cannot be brought from {crs.name} to WGS84 ({one_line(exc)[:120]})") from None
+    if not np.isfinite(shapely.get_coordinates(out)).all():
+        raise InputError(path, f"AOI lies outside the area where {crs.name} is defined")
+    return out
+
+
 def _check_coordinates(geom: BaseGeometry, path: Path) -> None:
     """Finite lon/lat degrees on one side of the antimeridian."""
     xy = shapely.get_coordinates(geom)
     if not np.isfinite(xy).all():
         raise InputError(path, "AOI has a coordinate that is not a finite number")
     minx, miny, maxx, maxy = geom.bounds
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise InputError(path, "AOI coordinates are not lon/lat degrees within -180..180 and -90..90 "
-                               f"(GeoJSON must be WGS84; an AOI across the antimeridian: {ANTIMERIDIAN_ADVICE})")
+    if not (-180 <= minx <= maxx <= 360 and -90 <= miny <= maxy <= 90):
+        raise InputError(path, "AOI coordinates are not lon/lat degrees within -180..180 and -90..90: GeoJSON is "
+                               "WGS84; a file in another CRS must name it (a 'crs' member, as QGIS writes) or be "
+                               "saved in EPSG:4326")
+    if maxx > 180:
+        raise InputError(path, f"AOI longitudes run past 180 degrees (to {maxx:g}): an AOI across the antimeridian? "
+                               f"{ANTIMERIDIAN_ADVICE}")
     rings = [r for p in shapely.get_parts(geom) for r in (p.exterior, *p.interiors)]
     widest = max(float(np.abs(np.diff(np.asarray(r.coords)[:, 0])).max(initial=0.0)) for r in rings)
     if widest > MAX_EDGE_LON_DEG:

@@ -1,8 +1,9 @@
 import json
 
 import pytest
+from shapely.geometry import mapping
 
-from osmgap.core.aoi import load_aoi, utm_crs_for
+from osmgap.core.aoi import load_aoi, reproject, utm_crs_for
 from osmgap.errors import InputError
 
 
@@ -54,7 +55,7 @@ FIJI = [[179.9, -17.0], [-179.9, -17.0], [-179.9, -16.9], [179.9, -16.9], [179.9
     ([[[[179.9, -17], [180, -17], [180, -16.9], [179.9, -16.9], [179.9, -17]]],
       [[[-180, -17], [-179.9, -17], [-179.9, -16.9], [-180, -16.9], [-180, -17]]]], "MultiPolygon",
      "touches both -180 and 180"),
-    ([[[179.9, -17], [180.1, -17], [180.1, -16.9], [179.9, -16.9], [179.9, -17]]], "Polygon", "within -180..180"),
+    ([[[179.9, -17], [180.1, -17], [180.1, -16.9], [179.9, -16.9], [179.9, -17]]], "Polygon", "longitudes run past 180 degrees"),
 ])
 def test_antimeridian_aoi_is_refused_with_advice(tmp_path, coords, kind, problem):
     """Read naively, these are a 359.8-degree strip or a ring around the globe in one UTM zone."""
@@ -134,3 +135,24 @@ def test_a_sample_directory_keeps_its_name_and_a_bbox_has_none(paris):
     assert load_aoi("2.2812,48.9810,2.2829,48.9827", name=" Ermont\tchip ").name == "Ermont chip"
     with pytest.raises(InputError, match="--name: the AOI name '\\\\x01 ' is empty"):
         load_aoi(str(paris), name="\x01 ")
+
+
+def test_an_aoi_saved_in_its_own_crs_by_qgis_is_read_in_lon_lat(tmp_path, paris_aoi):
+    """QGIS saves a Lambert-93 layer as GeoJSON with a ``crs`` member naming EPSG:2154: the AOI
+    is that place, not a refusal telling the mapper about the antimeridian."""
+    l93 = reproject(paris_aoi.geometry, "EPSG:4326", "EPSG:2154")
+    doc = {"type": "FeatureCollection", "name": "quartier",
+           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::2154"}},
+           "features": [{"type": "Feature", "properties": {}, "geometry": mapping(l93)}]}
+    (tmp_path / "l93.geojson").write_text(json.dumps(doc))
+    aoi = load_aoi(str(tmp_path / "l93.geojson"))
+    assert aoi.geometry.symmetric_difference(paris_aoi.geometry).area < 1e-3 * paris_aoi.geometry.area
+    assert aoi.name == "quartier"
+    doc["crs"]["properties"]["name"] = "urn:ogc:def:crs:EPSG::999999"
+    (tmp_path / "bad.geojson").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="bad.geojson: AOI names a CRS osmgap does not know"):
+        load_aoi(str(tmp_path / "bad.geojson"))
+    del doc["crs"]
+    (tmp_path / "unnamed.geojson").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="not lon/lat degrees .* must name it"):
+        load_aoi(str(tmp_path / "unnamed.geojson"))
