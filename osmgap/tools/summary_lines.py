@@ -14,6 +14,9 @@ KIND_WORDS = {"missing_road": ("missing road", "missing roads"), "missing_link":
 MATCHED_ENOUGH = 0.5  # of the fixes matched, for "the map explains the traces" to mean anything
 WEAK_EVIDENCE_SHARE = 0.25  # imagery whose roads the model sees at under this share of OSM's km says nothing
 PARTLY_COVERED = 0.9  # of the AOI covered by the imagery, under which "completely mapped" is not said
+# an analysed area under this (a 100 m square) seldom holds a road that runs min_length_m (30 m) clear
+# of its 5 m edge margin: nothing seen there says little about the model or the imagery
+SMALL_AREA_KM2 = 0.01
 EVIDENCE_WORDS = {"imagery": "the model saw", "candidates": "the candidate file holds", "gps": "the GPS traces show"}
 
 
@@ -65,7 +68,12 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
         return "the imagery covers none of the AOI."
     if seen == 0:
         if summary.get("evidence") == "imagery":
-            return ("the model saw no road here (very dark, blurred or unusual imagery does this too: "
+            where = _partly(cover)
+            if cover["area_analysed_km2"] < SMALL_AREA_KM2:
+                return (f"the model saw no road in the {cover['area_analysed_km2'] * 1e6:,.0f} m2 analysed{where}: too "
+                        "small an area to find one in (a road must run 30 m inside it, clear of its edges); give a "
+                        "larger AOI.")
+            return (f"the model saw no road here{where} (very dark, blurred or unusual imagery does this too: "
                     "look at overview.png and probability.tif).")
         matching = summary.get("gps_matching")
         if matching and not matching.get("off_map_steps") and not matching.get("detours"):
@@ -83,6 +91,12 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
                 f"was not looked at), every road the evidence shows is {within} an OSM way or too short to report.")
     return (f"every road the evidence shows is {within} an OSM way or too short to report: "
             "the area looks completely mapped.")
+
+
+def _partly(cover: dict[str, Any]) -> str:
+    """' (the imagery covers 8% of the AOI)' where it covers only part of it, else ''."""
+    share = cover.get("imagery_aoi_share")
+    return f" (the imagery covers {share:.0%} of the AOI)" if share is not None and share < PARTLY_COVERED else ""
 
 
 def _gps_found_nothing(matching: dict[str, Any], trips: int) -> str:

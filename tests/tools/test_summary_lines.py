@@ -38,3 +38,12 @@ def test_gps_evidence_is_not_judged_by_its_share_of_osm():
 def test_one_suggestion_is_singular():
     lines = summary_lines(_summary(suggestions=1, by_kind={"missing_road": 1}, km_suggested=0.05), OUT)
     assert lines[-1].startswith("Suggested: 1 missing road, 0.05 km.")
+
+
+def test_nothing_seen_in_a_tiny_area_blames_the_area_not_the_imagery():
+    """80 x 45 m of a street corner, most of it off the image: "the model saw no road (very dark,
+    blurred or unusual imagery...)" sent a mapper to look for a fault in a good image."""
+    last = summary_lines(_summary(seen_km=0.0, analysed_km2=0.0003, share=0.08), OUT)[-1]
+    assert "in the 300 m2 analysed (the imagery covers 8% of the AOI): too small an area" in last
+    assert "dark" not in last
+    assert "very dark" in summary_lines(_summary(seen_km=0.0), OUT)[-1]
