@@ -15,6 +15,8 @@ import base64
 import html
 import io
 import json
+import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 from osmgap.core.datamodel import MISSING_CONNECTION as CONNECTION  # noqa: E402
+from osmgap.errors import escape_controls  # noqa: E402
 from osmgap.export.scanmap import DEFAULT_JOSM_URL, Basemap, render_page  # noqa: E402
 from osmgap.workspace.store import STATUSES, Store, now_iso  # noqa: E402
 from osmgap.workspace.tracking import TWIN_REASON, merged, precision  # noqa: E402
@@ -226,27 +229,49 @@ def map_data(data: ReportData) -> dict[str, Any]:
 
 
 def render_markdown(data: ReportData) -> str:
+    """report.md; every text from a file or the state goes through ``_md``, so it shows as written."""
     counts, changes = data.counts, latest_changes(data)
     last = data.runs[-1]["time"] if data.runs else "never"
-    out = [f"# osmgap: {data.aoi}", "", *(line for n in data.notes for line in (f"> {n}", "")),  # notes head the page
-           f"{len(data.runs)} run(s), last {last}. {_since_words(data)}: **{changes['new']} new**, "
+    out = [f"# osmgap: {_md(data.aoi)}", "", *(line for n in data.notes for line in (f"> {_md(n)}", "")),  # notes head the page
+           f"{len(data.runs)} run(s), last {_md(last)}. {_md(_since_words(data))}: **{changes['new']} new**, "
            f"**{changes['fixed']} fixed**, **{changes['dismissed']} dismissed**.", "",
-           *([data.osm_dated, ""] if data.osm_dated else []),
+           *([_md(data.osm_dated), ""] if data.osm_dated else []),
            "| status | suggestions |", "|---|---:|", *[f"| {s} | {counts[s]} |" for s in STATUSES], "",
            "Precision measured by reviewers (1 - false positives / reviewed):", "",
            "| AOI | reviewed | false positives | precision |", "|---|---:|---:|---:|",
-           *[f"| {p['aoi']} | {p['reviewed']} | {p['false_positives']} | {_pct(p['precision'])} |" for p in data.precision]]
+           *[f"| {_md(p['aoi'])} | {p['reviewed']} | {p['false_positives']} | {_pct(p['precision'])} |"
+             for p in data.precision]]
     waiting = [r for r in data.suggestions if r["status"] in ("open", "published")]
     if waiting:
         out += ["", "Waiting for a mapper:", ""]
         for r in sorted(waiting, key=lambda r: -r["length_m"])[:20]:
             link = data.task_urls.get(r["id"])
-            label = f"[{r['id']}]({link})" if link else r["id"]
+            label = f"[{_md(r['id'])}]({_md_url(link)})" if link else _md(r["id"])
             what = (f"two junctions {r['length_m']:.0f} m apart, the road's course unknown" if r["kind"] == CONNECTION
                     else f"{r['length_m']:.0f} m")
-            out.append(f"- {label}: {what}, {r['status']}")
-    out += [*(f"\n> {w}" for w in data.warnings), ""]
+            out.append(f"- {label}: {what}, {_md(r['status'])}")
+    out += [*(f"\n> {_md(w)}" for w in data.warnings), ""]
     return "\n".join(out)
+
+
+_MD_MARKUP = re.compile(r"[\\`*_#\[\]|~]")  # emphasis, code, headings (a closing #), links, table cells, strikethrough
+_MD_LIST = re.compile(r"^([+-])|^(\d{1,9})([.)])(?=\s|$)")  # a list item or a rule ("---") at a line's start
+
+
+def _md(text: Any) -> str:
+    """Text from an input (an AOI name, a file name, a suggestion id, a warning) as literal
+    Markdown: on one line, control characters escaped, HTML's ``<&>`` as entities and every
+    character Markdown reads as formatting backslash-escaped, so a name cannot close a table
+    cell, open a link or put raw HTML into a mail or chat that renders the report."""
+    flat = escape_controls(" ".join(str(text).split()))
+    escaped = _MD_MARKUP.sub(lambda m: "\\" + m[0], html.escape(flat, quote=False))
+    return _MD_LIST.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", escaped, count=1)
+
+
+def _md_url(url: str) -> str:
+    """A link target that cannot end the link early: spaces, parentheses, angle brackets and
+    backslashes percent-encoded."""
+    return urllib.parse.quote(url, safe=":/?#[]@!$&'*+,;=%~")
 
 
 def _suggestion_row(r: Any, url: str | None) -> str:

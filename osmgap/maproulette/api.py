@@ -29,10 +29,9 @@ import hashlib
 import io
 import json
 import logging
+import os
 import random
 import re
-import shutil
-import tempfile
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from osmgap.core import http
-from osmgap.core.atomic import write_bytes_atomic
+from osmgap.core.atomic import check_output_dir, staged_output_dir
 from osmgap.core.http import USER_AGENT, Response, RetryPolicy, server_text
 from osmgap.core.secrets import quoted, redact
 from osmgap.core.taskstatus import MR_STATUS_IDS, MR_STATUS_NAMES, TaskStatus
@@ -84,6 +83,10 @@ class RequestsTransport:
         return self.http.send(method, url, headers=headers, data=body, timeout=timeout)
 
 
+REQUEST_FILE = re.compile(r"\d{2,}-[A-Z]+-[A-Za-z0-9-]*\.(json|body)")
+"""The names ``DryRunTransport.write`` gives its files: what a dry run replaces in its folder."""
+
+
 class DryRunTransport:
     """Sends nothing; keeps each request to write out, answers as for a new challenge."""
 
@@ -107,30 +110,27 @@ class DryRunTransport:
         return Response(204)
 
     def write(self, directory: Path) -> list[Path]:
-        """Replace ``directory`` with one ``.json`` (and ``.body``) per request, in order."""
+        """One ``.json`` (and ``.body``) per request, in order, into ``directory`` through the
+        staged output folder: an earlier dry run's request files are replaced as a whole (a
+        shorter run leaves none of them behind), any other file there is the user's and stays."""
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        check_output_dir(directory)  # a file at its name is refused before it is listed
+        earlier = [e.name for e in os.scandir(directory) if REQUEST_FILE.fullmatch(e.name)] if directory.is_dir() else []
         written = []
-        for i, req in enumerate(self.requests, 1):
-            slug = re.sub(r"[^A-Za-z0-9]+", "-", _path(req["url"]).removeprefix("/api/v2/")).strip("-")[:60]
-            stem = f"{i:02d}-{req['method']}-{slug}"
-            meta = {"method": req["method"], "url": req["url"], "headers": req["headers"],
-                    "note": f"the {API_KEY_HEADER} header is left out here; it is sent with every request"}
-            if req["body"]:
-                write_bytes_atomic(stage / f"{stem}.body", req["body"])
-                meta["body_file"] = f"{stem}.body"
-                meta["body_sha256"] = hashlib.sha256(req["body"]).hexdigest()
-                if req["headers"].get("Content-Type", "").startswith("application/json"):
-                    meta["body"] = json.loads(req["body"])
-            write_bytes_atomic(stage / f"{stem}.json", (json.dumps(meta, indent=2) + "\n").encode())
-            written.append(directory / f"{stem}.json")
-        old = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            directory.rename(old)
-        stage.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
+        with staged_output_dir(directory, replaces=earlier) as stage:
+            for i, req in enumerate(self.requests, 1):
+                slug = re.sub(r"[^A-Za-z0-9]+", "-", _path(req["url"]).removeprefix("/api/v2/")).strip("-")[:60]
+                stem = f"{i:02d}-{req['method']}-{slug}"
+                meta = {"method": req["method"], "url": req["url"], "headers": req["headers"],
+                        "note": f"the {API_KEY_HEADER} header is left out here; it is sent with every request"}
+                if req["body"]:
+                    (stage / f"{stem}.body").write_bytes(req["body"])
+                    meta["body_file"] = f"{stem}.body"
+                    meta["body_sha256"] = hashlib.sha256(req["body"]).hexdigest()
+                    if req["headers"].get("Content-Type", "").startswith("application/json"):
+                        meta["body"] = json.loads(req["body"])
+                (stage / f"{stem}.json").write_bytes((json.dumps(meta, indent=2) + "\n").encode())
+                written.append(directory / f"{stem}.json")
         return written
 
 

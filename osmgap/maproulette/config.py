@@ -16,7 +16,7 @@ from pathlib import Path
 
 import tomllib
 
-from osmgap.errors import InputError
+from osmgap.errors import InputError, nesting_refused
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ def _read_file(path: Path, required: bool) -> dict[str, str]:
             raise InputError(path, "MapRoulette config file not found")
         return {}
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        with nesting_refused(path, "TOML"):
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid TOML ({exc})") from None
     if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -30,11 +30,12 @@ from shapely.geometry.base import BaseGeometry
 from osmgap.core.aoi import Aoi, check_earth_crs, utm_crs_for
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid, window_grid
-from osmgap.errors import InputError
+from osmgap.errors import InputError, nesting_refused
 from osmgap.graph.lines import build_line_graph
 from osmgap.graph.rasterize import ROAD_WIDTH_M, rasterize_roads
 from osmgap.graph.skeleton import GraphParams, extract_graph
 from osmgap.sources.candidates import finite_lines
+from osmgap.sources.gdal_files import check_gdal_file
 from osmgap.sources.imagery import Imagery, analysis_grid
 from osmgap.sources.osm import load_osm
 from osmgap.sources.osm_extent import show_bounds
@@ -93,6 +94,7 @@ def open_labels(path: str | Path, grid: Grid, aoi: Aoi) -> LabelSource:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "labels file not found")
+    check_gdal_file(path)
     name = path.name.lower()
     if name.endswith(RASTER_SUFFIXES):
         _check_mask_meets(path, grid)
@@ -184,7 +186,8 @@ def _is_osm_geojson(path: Path) -> bool:
     if not path.name.lower().endswith((".geojson", ".json")):
         return False
     try:
-        features = json.loads(path.read_bytes()).get("features") or [{}]
+        with nesting_refused(path, "JSON"):
+            features = json.loads(path.read_bytes()).get("features") or [{}]
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         return False
     except OSError as exc:  # no permission: the user's input, exit 2

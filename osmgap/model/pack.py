@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from osmgap.core.atomic import write_bytes_atomic
-from osmgap.errors import InputError, one_line
+from osmgap.errors import InputError, nesting_refused, one_line
 from osmgap.model.data import Sample
 
 PACK_VERSION = 1
@@ -93,7 +93,8 @@ def read_pack(path: str | Path) -> tuple[list[Sample], float]:
         raise InputError(path, "not an osmgap training pack (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            header = json.loads(npz["header"].tobytes())
+            with nesting_refused(path, "training pack header JSON"):
+                header = json.loads(npz["header"].tobytes())
             if header.get("osmgap_pack") != PACK_VERSION:
                 raise InputError(path, f"not an osmgap training pack of version {PACK_VERSION} "
                                        f"(found {header.get('osmgap_pack')!r})")

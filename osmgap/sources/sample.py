@@ -18,7 +18,7 @@ from typing import Any
 
 from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.datapaths import data_root
-from osmgap.errors import InputError
+from osmgap.errors import InputError, nesting_refused
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def find_sample(spec: str) -> SampleAoi | None:
     if not (directory.is_dir() and manifest.exists()):
         return None
     try:
-        doc = json.loads(manifest.read_text(encoding="utf-8"))
+        with nesting_refused(manifest, "sample manifest JSON"):
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(manifest, f"sample manifest is not valid JSON ({exc})") from None
     demo = _demonstration(manifest, doc.get("demonstration"))

@@ -26,7 +26,7 @@ from typing import Any
 
 import tomllib
 
-from osmgap.errors import InputError
+from osmgap.errors import InputError, nesting_refused
 from osmgap.workspace.lock import state_lock_path
 
 STEPS = ("diff", "sync", "publish", "report")
@@ -109,7 +109,8 @@ def load_task(path: str | Path) -> TaskSpec:
 
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        with nesting_refused(path, "TOML"):
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(path, "task file not found") from None
     except OSError as exc:  # no permission, a folder: the user's input, exit 2

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from osmgap.core.atomic import check_settled
-from osmgap.errors import InputError
+from osmgap.errors import InputError, nesting_refused
 
 RUN_OUTPUTS = frozenset({
     "summary.json", "overview.png",  # every verb that writes a folder
@@ -25,6 +25,8 @@ RUN_OUTPUTS = frozenset({
 """What one run of a verb writes into ``--out``: a new run replaces all of them, the ones it does
 not write included, so that a folder never holds one run's summary beside another's files
 (``osmgap publish`` trusts that the summary and the suggestions belong together)."""
+MAX_DEPTH = 64
+"""Levels of lists and objects a summary or suggestions file may nest: osmgap writes fewer than ten."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,21 @@ def _read(path: Path) -> bytes:
 
 
 def _json(path: Path, raw: bytes) -> Any:
+    """The document, no deeper than MAX_DEPTH: what publish, the state and the report do with it
+    walks it recursively, and must not fail on a hand-edited file after it was accepted here."""
     try:
-        return json.loads(raw)
+        with nesting_refused(path, "JSON"):
+            doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
+    if _deeper_than(doc, MAX_DEPTH):
+        raise InputError(path, f"JSON nested more than {MAX_DEPTH} levels deep; osmgap writes no such file")
+    return doc
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """Whether lists and objects in ``doc`` nest more than ``limit`` levels (walked without recursion)."""
+    level = [doc]
+    for _ in range(limit):
+        level = [v for c in level if isinstance(c, (list, dict)) for v in (c.values() if isinstance(c, dict) else c)]
+    return any(isinstance(c, (list, dict)) for c in level)

@@ -240,7 +240,8 @@ def _json_object(text: str, *, geometry: bool) -> bool:
         value = json.loads(text)
         if geometry:
             shapely.geometry.shape(value)
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError, shapely.errors.ShapelyError):
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError,
+            shapely.errors.ShapelyError):  # RecursionError: JSON nested too deeply for the parser
         return False
     return isinstance(value, dict)
 
