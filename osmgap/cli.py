@@ -1,7 +1,8 @@
 """The ``osmgap`` command: one subcommand per verb, each in ``osmgap/tools/<verb>.py``.
 
 Exit codes: 0 done, 2 bad input (one line on stderr naming the file and the problem),
-1 internal error.
+1 internal error, 3 another run holds the state's lock, 130 interrupted (Ctrl-C: the shell's
+128 + SIGINT, so a wrapper does not take a user's stop for a failure of osmgap).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from osmgap.core.precision import forced_fp32
 from osmgap.errors import EXIT_BUSY, Busy, InputError, ServiceError
 from osmgap.tools.options import OneLineParser  # its verbs' parsers too: errors on one line
 
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as the shell reports a command it stopped
 VERBS = ("diff", "train", "pretrain", "publish", "sync", "report", "run", "scan", "eval", "change")
 
 
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BUSY
     except KeyboardInterrupt:
         print("osmgap: interrupted", file=sys.stderr)
-        return 1
+        return EXIT_INTERRUPTED
     except OSError as exc:  # the machine's, not osmgap's: a full disk, a lost mount, no permission
         if args.verbose:
             raise

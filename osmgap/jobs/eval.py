@@ -22,6 +22,7 @@ from osmgap.core.aoi import Aoi
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid
 from osmgap.core.memory import release_pages
+from osmgap.errors import InputError
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
 from osmgap.metrics.apls import apls, apls_by_windows
 from osmgap.metrics.pixel import (
@@ -40,6 +41,7 @@ from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
 from osmgap.scale.options import DEFAULT_MARGIN_PX, DEFAULT_TILE_PX, ScaleOptions, self_tiling
 from osmgap.scale.tiling import plan_tiles, tiled_graph, window_box
 from osmgap.sources.imagery import Imagery, WindowReader, open_imagery
+from osmgap.sources.osm_extent import OsmElsewhere, show_bounds
 
 DEFAULT_SLACKS_M = (1.0, 3.0)
 
@@ -130,7 +132,12 @@ def evaluate_imagery(imagery_path: str | Path, labels_path: str | Path, model: s
     net, meta = load_checkpoint(model, device)
     views = views or default_views(device)
     grid, aoi = footprint_grid(imagery, meta.resolution_m)
-    labels = open_labels(labels_path, grid, aoi)  # a bad labels file stops the run before the model does
+    try:
+        labels = open_labels(labels_path, grid, aoi)  # a bad labels file stops the run before the model does
+    except OsmElsewhere as exc:  # its advice is a diff's (--osm, an AOI): eval has neither
+        raise InputError(exc.source, f"no road in or near the image: the file covers {show_bounds(exc.extent)}, "
+                                     f"the image covers {show_bounds(exc.area)}; are these the labels of this "
+                                     "image?") from None
     tiling = self_tiling(grid.width * grid.height)
     if tiling is None:
         prob, valid, grid, aoi = predict_footprint(imagery, net, meta, device, views)

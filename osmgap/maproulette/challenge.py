@@ -18,6 +18,9 @@ Why each piece:
   rules follow it, and a very large ``routing_impact`` (detour removed, metres) is high whatever
   the rest. A task without a ``priority`` matches no rule and gets ``defaultPriority`` (medium).
 - The imagery licence warning of a run goes into the description, where every mapper sees it.
+- The texts name the AOI, except an AOI with no name of its own (a bbox given no ``--name``, the
+  AOI a state refuses to record without one): its placeholder name ``bbox`` tells a mapper
+  nothing, so the blurb names the challenge (``--challenge``) instead.
 """
 from __future__ import annotations
 
@@ -57,10 +60,12 @@ FOUND_ON = {"imagery": "on imagery", "candidates": "in another road source", "gp
 IMAGERY_PIECES = ("{{imagery_attribution}}", "{{imagery_licence}}", "captured {{imagery_date}}")
 GPS_PIECE = "GPS traces along it: {{evidence_gps_trips}} trips ({{evidence_gps_verdict}})."
 CHECK = "1. Check it on imagery you may trace from"
-STEPS = ("2. If the road is there, draw it (or fix the pre-drawn one), connect it to the roads it meets "
-         "and give it its real highway class.\n"
+STEPS = ("2. If the road is there, {draw}, connect it to the roads it meets and give it its real highway class.\n"
          "3. If there is no road, mark the task *Not an issue*; if it is mapped already, *Already fixed*. "
          "osmgap will not flag it again.")
+# Only a cooperative challenge (publish --cooperative) pre-draws the road, and not in every task
+# (osmgap.maproulette.publish.pre_drawn): "the pre-drawn one" of any other would be no task's.
+DRAW, DRAW_OR_FIX = "draw it", "draw it (or fix the pre-drawn one)"
 # Said where some task is a road OSM has as highway=proposed (osmgap.conflate.otherways): MapRoulette has
 # no sections, so the sentence names the property that tells which tasks.
 RETAG_STEP = ("   Where the task's evidence_retag_way names a way, OSM has this road as proposed: if it is built, "
@@ -82,9 +87,10 @@ def evidence_of(summary: dict[str, Any], tasks: list[dict[str, Any]]) -> str | N
     return "imagery" if tasks and all(_fills(t, "imagery_attribution") for t in tasks) else None
 
 
-def default_instruction(evidence: str | None, tasks: list[dict[str, Any]]) -> str:
+def default_instruction(evidence: str | None, tasks: list[dict[str, Any]], pre_drawn: bool = False) -> str:
     """The instruction for a run whose evidence is ``evidence``, of the pieces every task fills:
-    imagery names and the GPS support appear only when every task has them."""
+    imagery names and the GPS support appear only when every task has them; the pre-drawn road
+    only where some task carries one (``pre_drawn``)."""
     def kept(pieces: Iterable[str]) -> list[str]:
         return [p for p in pieces if all(all(_fills(t, name) for name in placeholders(p)) for t in tasks)]
 
@@ -96,7 +102,8 @@ def default_instruction(evidence: str | None, tasks: list[dict[str, Any]]) -> st
     imagery = kept(IMAGERY_PIECES)
     check = f"{CHECK} (imagery of this run: {', '.join(imagery)})." if imagery else f"{CHECK}."
     retag = any("evidence_retag_way" in (t.get("properties") or {}) for t in tasks)
-    steps = STEPS.replace("\n3.", f"\n{RETAG_STEP}\n3.") if retag else STEPS
+    steps = STEPS.format(draw=DRAW_OR_FIX if pre_drawn else DRAW)
+    steps = steps.replace("\n3.", f"\n{RETAG_STEP}\n3.") if retag else steps
     return "\n\n".join([" ".join([intro, *gps]), f"{check}\n{steps}"])
 
 
@@ -139,17 +146,39 @@ def _fills(task: dict[str, Any], name: str) -> bool:
     return (task.get("properties") or {}).get(name) not in (None, "")
 
 
+def public_aoi_name(summary: dict[str, Any]) -> str | None:
+    """The AOI's name as the public texts give it, from a diff's summary; None for an AOI with no
+    name of its own: a bbox given no ``--name`` (named ``bbox``, as osmgap.core.aoi.load_aoi
+    names it; the one AOI a state refuses without ``--name``)."""
+    from osmgap.core.aoi import BBOX_NAME, is_bbox  # shapely: not for `osmgap publish --help` (tools import this)
+
+    aoi = summary.get("aoi") or {}
+    name, source = str(aoi.get("name", "")), aoi.get("source")
+    if name != BBOX_NAME:
+        return name
+    try:
+        return None if source is None or is_bbox(str(source)) else name  # a summary before "source": a bbox
+    except InputError:  # a malformed bbox is no file either
+        return None
+
+
 def challenge_body(name: str, project_id: int, *, instruction: str, checkin_comment: str,
-                   thresholds: PriorityThresholds, aoi: str, warning: str | None,
-                   evidence: str | None = "imagery") -> dict[str, Any]:
-    """The flattened challenge JSON for POST /challenge and PUT /challenge/:id."""
+                   thresholds: PriorityThresholds, aoi: str | None, warning: str | None,
+                   evidence: str | None = "imagery", challenge: str | None = None) -> dict[str, Any]:
+    """The flattened challenge JSON for POST /challenge and PUT /challenge/:id. ``aoi``: the
+    AOI's name (:func:`public_aoi_name`); None: it has none, and the texts name the challenge
+    (``challenge``, the name every part shares; default ``name``)."""
+    where = f"area {aoi}" if aoi is not None else "in this challenge's area"
+    blurb = (f"Missing roads in {aoi}, found by osmgap" if aoi is not None else
+             f"{challenge or name}: missing roads found by osmgap")
     description = (f"Roads that osmgap found {FOUND_ON.get(evidence, FOUND_ON[None])} but not in OpenStreetMap, "
-                   f"area {aoi}. Each task is one gap longer than the minimum length and farther than the "
-                   "tolerance from every mapped road.")
+                   f"{where}. Each task is one piece of a missing road, farther than the tolerance from every "
+                   "mapped road; the missing road it belongs to is at least the minimum length, or joins two "
+                   "mapped roads.")
     if warning:
         description += f"\n\n**{warning}**"
     return {"name": name, "parent": int(project_id), "description": description,
-            "blurb": f"Missing roads in {aoi}, found by osmgap", "instruction": instruction,
+            "blurb": blurb, "instruction": instruction,
             "checkinComment": checkin_comment, "checkinSource": "osmgap",
             **priority_rules(thresholds)}
 
@@ -161,11 +190,21 @@ def differs(body: dict[str, Any], existing: dict[str, Any]) -> list[str]:
     for key, value in body.items():
         have = existing.get(key)
         if key.endswith("PriorityRule"):
-            value = json.loads(value)
-            have = json.loads(have) if isinstance(have, str) else have
+            value, have = json.loads(value), _server_rule(have)
         if value != have:
             out.append(key)
     return out
+
+
+def _server_rule(have: Any) -> Any:
+    """A rule as the server answered it, read as JSON where it is text; text that is no JSON
+    (or nested too deeply for the parser) is None, so the rule differs and is sent again."""
+    if not isinstance(have, str):
+        return have
+    try:
+        return json.loads(have)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _rule_text(rule: dict[str, Any]) -> str:

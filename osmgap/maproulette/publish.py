@@ -39,6 +39,7 @@ from osmgap.maproulette.challenge import (
     default_instruction,
     differs,
     evidence_of,
+    public_aoi_name,
 )
 from osmgap.maproulette.osmchange import cooperative_work
 from osmgap.workspace.outputs import DiffOutputs
@@ -129,7 +130,8 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
         else:
             kept.append(_task_feature(feature))
     evidence = evidence_of(outputs.summary, kept)
-    instruction = options.instruction or default_instruction(evidence, kept)
+    pre_drawing = options.cooperative and any(pre_drawn(f) for f in kept)
+    instruction = options.instruction or default_instruction(evidence, kept, pre_drawn=pre_drawing)
     check_template(instruction, kept, source)
     warning = next((f["properties"]["warning"] for f in kept if f["properties"].get("warning")), None)
     if options.cooperative and warning:
@@ -140,13 +142,14 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
                                  "an import (wiki.openstreetmap.org/wiki/Import/Guidelines): give --source-cleared "
                                  "once its licence allows it and the import is agreed, or publish without --cooperative")
     n_parts = math.ceil(len(kept) / options.max_tasks)
+    area = public_aoi_name(outputs.summary)  # None: a bbox with no name, the texts name the challenge
     parts = []
     for k in range(n_parts):
         chunk = kept[k * options.max_tasks:(k + 1) * options.max_tasks]
         name = part_name(options.challenge, k + 1)
         body = challenge_body(name, options.project_id, instruction=instruction,
                               checkin_comment=options.checkin_comment, thresholds=options.thresholds,
-                              aoi=outputs.aoi_name, warning=warning, evidence=evidence)
+                              aoi=area, warning=warning, evidence=evidence, challenge=options.challenge)
         records = [_task_record(f, options.cooperative) for f in chunk]
         parts.append(Part(k + 1, name, [f["id"] for f in chunk], line_by_line(records), body))
     return PublishPlan(outputs.aoi_name, parts, skipped, warning)
@@ -267,10 +270,16 @@ def _task_feature(feature: dict[str, Any]) -> dict[str, Any]:
     return {"type": "Feature", "id": feature["id"], "geometry": feature["geometry"], "properties": props}
 
 
+def pre_drawn(feature: dict[str, Any]) -> bool:
+    """Whether a cooperative challenge's task of ``feature`` carries its road drawn: a new road
+    only, and not one OSM has as proposed, which is a retag of that way (a pre-drawn second way
+    would duplicate it)."""
+    props = feature.get("properties") or {}
+    return props.get("kind", "missing_road") in NEW_GEOMETRY_KINDS and "evidence_retag_way" not in props
+
+
 def _task_record(feature: dict[str, Any], cooperative: bool) -> dict[str, Any]:
     record: dict[str, Any] = {"type": "FeatureCollection", "features": [feature]}
-    props = feature["properties"]
-    # a road OSM has as proposed is a retag of that way: a pre-drawn second way would duplicate it
-    if cooperative and props.get("kind", "missing_road") in NEW_GEOMETRY_KINDS and "evidence_retag_way" not in props:
+    if cooperative and pre_drawn(feature):
         record["cooperativeWork"] = cooperative_work(feature)
     return record

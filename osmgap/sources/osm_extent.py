@@ -20,16 +20,26 @@ NEAR_DEG = 0.005  # ~500 m: roads this close to the AOI make it a place the sour
 FULL_SHARE = 0.99  # a declared area covering less of the AOI than this is warned about
 
 
+class OsmElsewhere(InputError):
+    """An OSM file of another place (exit 2). Its advice is the one for ``--osm`` of an AOI
+    (diff, scan, change, train); a verb that reads OSM for something else (eval's ``--labels``,
+    where the area is an image's) catches it and says its own from ``extent`` and ``area``."""
+
+    def __init__(self, source: str | Path, extent: Bounds, area: Bounds):
+        self.extent, self.area = extent, area
+        super().__init__(source, f"no road in or near the AOI: the file covers {show_bounds(extent)}, the AOI is at "
+                                 f"{show_bounds(area)}; give an OSM extract of the AOI (or --osm overpass)")
+
+
 def check_reaches_aoi(source: str | Path, aoi: Aoi, extent: Bounds | None) -> None:
-    """An InputError when ``extent`` (where the source's roads, or its declared area, lie) does
-    not come near the AOI; called when no road of the source lies in the AOI."""
+    """An InputError (:class:`OsmElsewhere`) when ``extent`` (where the source's roads, or its
+    declared area, lie) does not come near the AOI; called when no road of the source lies in the AOI."""
     if extent is None:
         return
     west, south, east, north = aoi.bounds
     if box(*extent).intersects(box(west - NEAR_DEG, south - NEAR_DEG, east + NEAR_DEG, north + NEAR_DEG)):
         return
-    raise InputError(source, f"no road in or near the AOI: the file covers {show_bounds(extent)}, the AOI is at "
-                             f"{show_bounds(aoi.bounds)}; give an OSM extract of the AOI (or --osm overpass)")
+    raise OsmElsewhere(source, extent, aoi.bounds)
 
 
 def partial_cover_warning(source: str | Path, aoi: Aoi, declared: Bounds | None) -> str | None:

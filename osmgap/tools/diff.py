@@ -71,7 +71,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="largest distance, metres, at which evidence running along an OSM way counts as that "
                         "way (default %(default)s; tightened automatically for precise evidence)")
     p.add_argument("--min-length", type=non_negative_float, default=ConflateParams.min_length_m,
-                   help="shortest gap reported, metres (default %(default)s)")
+                   help="shortest missing road reported, metres: counted over the whole missing road a gap "
+                        "belongs to (gaps that meet, or continue each other straight across a mapped street), so a "
+                        "shorter piece of a longer missing road is reported; a missing road that joins two different OSM "
+                        f"ways needs {ConflateParams.min_connector_m:g} m instead. Also the shortest OSM way "
+                        "--unsupported reports (default %(default)s)")
     add_views_argument(p)
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~1.8x faster on a CPU after a ~90 s compile, so only for areas of tens of km2")
@@ -152,7 +156,7 @@ def _diff(req: DiffRequest, args: argparse.Namespace) -> int:
     summary = run.summary
     from osmgap.tools.summary_lines import summary_lines
 
-    print(f"{summary['suggestions']} suggestions, {summary['km_suggested']} km -> {args.out}")
+    print(f"{summary['suggestions']} suggestions, {summary['km_suggested']:.2f} km -> {args.out}")
     for line in summary_lines(summary, args.out):
         print(f"  {line}")
     if args.state:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -281,15 +282,17 @@ def state_path(args: argparse.Namespace) -> Path:
 @contextmanager
 def state_locked(state: Path | None) -> Iterator[None]:
     """Hold the lock of the state a verb writes (osmgap.workspace.lock) for the block: Busy (exit
-    3) while another osmgap process holds it. No lock when ``state`` is None (nothing written) or
-    its folder takes no lock file: a state this user may only read is not written either (report
-    still makes its pages from one)."""
-    from osmgap.workspace.lock import exclusive, lockable, state_lock_path
+    3) while another osmgap process holds it. Taken however new the state's folder (made as the
+    state's would be), so a new workspace's first run is locked too; a run that leaves no state
+    (refused, exit 2) leaves no lock file either. No lock when ``state`` is None (nothing
+    written) or its folder takes no lock file: a state this user may only read is not written
+    either (report still makes its pages from one)."""
+    from osmgap.workspace.lock import exclusive, state_lock_path
 
-    if state is None or not lockable(state_lock_path(state)):
+    if state is None:
         yield
         return
-    with exclusive(state_lock_path(state)):
+    with exclusive(state_lock_path(state), keep=lambda: os.path.lexists(state), optional=True):
         yield
 
 

@@ -8,6 +8,7 @@ their status, and the unchanged tasks are not uploaded again.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     spec = load_task(args.task)
     steps = spec.steps()  # every table is checked before anything runs
     try:
-        with exclusive(spec.lock, args.wait):
+        # a run that leaves no state (its diff refused) leaves no lock file either
+        with exclusive(spec.lock, args.wait, keep=lambda: os.path.lexists(spec.state)):
             worst = 0
             for verb, step_args in steps:
                 print(f"== {spec.name}: {verb}", flush=True)

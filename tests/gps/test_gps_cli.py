@@ -17,6 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
 import shapely
 from shapely.ops import substring
 
@@ -83,6 +84,8 @@ def test_gps_only_diff_finds_the_deleted_driven_roads(area, chicago_gps, tmp_pat
     assert proc.stdout.startswith(f"{len(_features(out))} suggestions")  # the matcher's own log stays off stdout
     assert "[info]" not in proc.stdout + proc.stderr and len(proc.stdout.splitlines()) <= 6
     assert OUTPUTS <= {p.name for p in out.iterdir()}
+    with rasterio.open(out / "probability.tif") as src:  # the trips' likelihood, as the README's outputs say
+        assert src.res == (4.0, 4.0) and src.crs == CRS and src.read(1).max() > 128
     s = json.loads((out / "summary.json").read_text())
     assert s["evidence"] == "gps" and s["gps"]["files"] == 889 and s["gps"]["points_read"] == 118_360
     # the benchmark's graph says no way is oneway: the second-carriageway check is blind, and says so

@@ -73,14 +73,18 @@ def test_bad_labels_exit_2_and_write_nothing(paris, tmp_path, capsys, name, cont
 @pytest.mark.parametrize("labels, problem", [
     ("chips/vegas-solaris/road_mask.tif", "the mask does not overlap the image"),  # a mask raster
     ("chips/vegas-solaris/roads.geojson", "none of its"),  # SpaceNet centrelines
-    ("osm/helsinki.osm.pbf", "no road in or near the AOI"),  # OSM
+    ("osm/helsinki.osm.pbf", "no road in or near the image"),  # OSM
+    ("osm/kotka.osm.pbf", "no road in or near the image"),
 ])
 def test_labels_of_another_place_exit_2(data, paris, tmp_path, capsys, labels, problem):
-    """Scored against labels of elsewhere the model looked perfect (recall 1.0 of nothing)."""
+    """Scored against labels of elsewhere the model looked perfect (recall 1.0 of nothing). The
+    advice is eval's: OSM labels were told to give "an OSM extract of the AOI (or --osm
+    overpass)", a diff's words, and eval has neither an AOI nor --osm."""
     out = tmp_path / "scores.json"
     code = main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(data / labels), "--json", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and problem in err and labels.split("/")[-1] in err and not out.exists(), err
+    assert "--osm" not in err and "AOI" not in err and "are these the labels of this image?" in err, err
 
 
 def test_line_labels_with_z_and_a_broken_vertex_are_scored(paris, tmp_path, caplog):

@@ -374,7 +374,7 @@ def test_a_publish_killed_after_the_upload_still_leaves_the_challenge_known(fake
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # the process ends here: after the upload, before the statuses
     monkeypatch.setattr(pub, "apply_task_statuses", killed)
-    assert publish(fake, out) != 0  # interrupted
+    assert publish(fake, out) == 130  # interrupted (Ctrl-C: the shell's 128 + SIGINT)
     assert len(fake.tasks_of(1001)) == 3
     with state(out) as s:
         assert [r["id"] for r in s.challenges("paris-1447")] == [1001]

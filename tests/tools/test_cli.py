@@ -52,6 +52,22 @@ def test_every_option_of_every_verb_has_help():
     assert bare == []
 
 
+def test_min_length_help_says_the_minimum_is_the_whole_missing_roads(capsys):
+    """`diff --help` said "shortest gap reported", but the minimum is the length of the whole
+    missing road a gap belongs to (osmgap.conflate.gaps._rejection: a 15 m piece of a 160 m road is
+    reported; tests/conflate/test_gaps.py), with a lower one for a road joining two OSM ways."""
+    from osmgap.conflate.params import ConflateParams
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["diff", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    start = text.index("--min-length MIN_LENGTH ")
+    said = text[start:text.index("--views {", start)]
+    assert "shortest gap" not in said and "whole missing road" in said and "shorter piece" in said
+    assert f"joins two different OSM ways needs {ConflateParams.min_connector_m:g} m instead" in said
+    assert f"(default {ConflateParams.min_length_m})" in said
+
+
 @pytest.mark.parametrize("verb", [["diff", "--aoi", "a.geojson", "--out", "o"],
                                   ["eval", "--imagery", "i.tif", "--labels", "l.geojson"]])
 def test_views_are_asked_for_by_number_and_tta_is_four(verb, capsys):
@@ -77,3 +93,40 @@ def test_bands_are_one_or_three_band_numbers(verb, capsys):
             parser.parse_args([*verb, "--bands", bad])
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and "--bands" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_exits_130_as_the_shell_reports_it(tmp_path):
+    """Ctrl-C exited 1, the code of an internal error or a server's failure: a wrapper took a
+    user's stop for a crash. A real process, stopped by SIGINT while it waits for the lock."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.cli import held_lock
+    from tests.conftest import PROJECT
+
+    ws = tmp_path / "ws"
+    (ws / "out").mkdir(parents=True)
+    task = ws / "t.toml"
+    task.write_text('name = "t"\nschedule = "weekly"\nroot = "."\n\n[diff]\naoi = "2.29,48.99,2.30,49.00"\n'
+                    'candidates = "roads.geojson"\nosm = "osm.pbf"\nout = "out/t"\n')
+    lock = ws / "out" / "osmgap.sqlite.lock"
+    with held_lock(lock):
+        proc = subprocess.Popen([sys.executable, "-m", "osmgap", "run", str(task), "--wait", "60"], cwd=PROJECT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            fds = Path(f"/proc/{proc.pid}/fd")
+            while not any(os.path.realpath(fd) == str(lock) for fd in fds.iterdir()):  # waiting for the lock
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out + err
+    assert err.strip() == "osmgap: interrupted"
