@@ -14,7 +14,7 @@ from importlib import import_module
 
 from osmgap import __version__
 from osmgap.core.precision import forced_fp32
-from osmgap.errors import EXIT_BUSY, Busy, InputError, ServiceError
+from osmgap.errors import EXIT_BUSY, Busy, InputError, ServiceError, escape_controls, one_line
 from osmgap.tools.options import OneLineParser  # its verbs' parsers too: errors on one line
 
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as the shell reports a command it stopped
@@ -89,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"osmgap: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"osmgap: error: {escape_controls(where)}{exc.strerror or one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: say so plainly, with the traceback when asked
         if args.verbose:
             raise
-        print(f"osmgap: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
+        print(f"osmgap: internal error: {type(exc).__name__}: {one_line(exc)} (run with -v for the traceback)",
+              file=sys.stderr)
         return 1

@@ -56,6 +56,7 @@ from osmgap.core.osmtags import (
 from osmgap.errors import InputError, one_line
 from osmgap.sources import osm, osmways
 from osmgap.sources.gdal_files import check_gdal_file
+from osmgap.sources.osm_extent import OsmElsewhere, show_bounds
 from osmgap.sources.overture import is_geoparquet, read_overture
 from osmgap.sources.roaddetections import is_roaddetections, read_roaddetections
 
@@ -142,6 +143,9 @@ def _read_osm(path: Path, aoi: Aoi) -> gpd.GeoDataFrame:
     reader_log.addFilter(quiet)
     try:
         ways = osm.load_osm(str(path), aoi).ways
+    except OsmElsewhere as exc:  # its advice is for --osm
+        raise InputError(path, f"no road in or near the AOI: the candidates file covers {show_bounds(exc.extent)}, "
+                               f"the AOI is at {show_bounds(exc.area)}; give road lines of the AOI") from None
     finally:
         reader_log.removeFilter(quiet)
     levels = {k: np.asarray([t.get(k) for t in ways["tags"]], dtype=object) for k in LEVEL_KEYS}

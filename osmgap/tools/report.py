@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from osmgap.core.atomic import check_output_file, write_files_atomic
-from osmgap.errors import InputError
+from osmgap.errors import InputError, escape_controls
 from osmgap.tools.options import add_basemap_argument, add_workspace_arguments, open_store, state_locked, state_path
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         log.warning("%s: could not note the report's time (%s); the next report counts from the previous run",
                     state, exc)
     for note in notes:
-        print(f"osmgap report: note: {note}", file=sys.stderr)
+        print(f"osmgap report: note: {escape_controls(note)}", file=sys.stderr)
     c = data.counts
     print(f"{aoi}: {c['open']} open, {c['published']} published, {c['fixed']} fixed, {c['dismissed']} dismissed "
           f"-> {html_path}, {md_path}")

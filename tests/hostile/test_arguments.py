@@ -60,7 +60,7 @@ BAD_NUMBERS = [  # (verb, option, value): the option is named in the one line
 def snapshot(d: Path) -> dict[str, bytes | None]:
     """Every path under ``d`` with its bytes (None: a folder), but an empty lock file beside a
     state: a verb that writes the state takes its lock first (osmgap.workspace.lock), and the file
-    stays, empty, for the next run to lock (removing it would let two runs lock two files)."""
+    stays, empty, beside the state it recorded, for the next run to lock."""
     return {str(p.relative_to(d)): (p.read_bytes() if p.is_file() else None) for p in sorted(d.rglob("*"))
             if not (p.name.endswith(".sqlite.lock") and p.is_file() and not p.stat().st_size)}
 

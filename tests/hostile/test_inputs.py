@@ -492,3 +492,13 @@ def test_a_vrt_named_as_one_is_read(tmp_path):
                                              f'{", ".join(map(str, src.transform.to_gdal()))}</GeoTransform>{bands}'
                                              f'</VRTDataset>')
     assert open_imagery(vrt).resolution_m == pytest.approx(open_imagery(paris / "image.tif").resolution_m)
+
+
+def test_candidates_of_another_place_say_so_in_the_candidates_words(tmp_path, capsys):
+    """An OSM extract of Kotka as the candidates of a Paris AOI: the advice is about the
+    candidates file, not the diff's --osm."""
+    paris = data_root() / "sample_aoi" / "paris-1447"
+    err = assert_refused(tmp_path, ["diff", "--aoi", str(paris / "aoi.geojson"), "--osm", str(paris / "osm_roads.geojson"),
+                                    "--candidates", str(data_root() / "osm" / "kotka.osm.pbf"),
+                                    "--out", str(tmp_path / "out")], "kotka.osm.pbf", capsys)
+    assert "the candidates file covers lon" in err and "--osm" not in err
