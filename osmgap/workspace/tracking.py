@@ -49,6 +49,10 @@ SAME_ROAD_FRACTION = 0.8  # share of a new line within SAME_ROAD_M of a dismisse
 SAME_ROAD_M = 15.0
 SEEN_FRACTION = 0.8  # share of a vanished gap that must lie where the evidence could show it
 SUCCESSOR_FRACTION = 0.5  # share of a vanished gap a new line must cover to take over its id
+# a line lies along another over at least this much of it (or half the other, if shorter): a
+# side street's first metres at a junction lie within SAME_ROAD_M of the road it leaves, all of
+# them, and run along none of it
+MIN_ALONG_M = 30.0
 REOPENABLE = ("covered by OSM", "no longer detected")
 TWIN_REASON = "same road as dismissed"
 MERGED_REASON = "part of"  # + the id of the longer gap of a later run that it lies along
@@ -308,15 +312,20 @@ def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list
         for oid, old in old_lines:
             if kinds[oid] != suggestions[i].kind or line.distance(old) > SAME_ROAD_M:
                 continue
-            covered, along = _along(old, line), _along(line, old)
-            if min(covered, along) >= SUCCESSOR_FRACTION and max(covered, along) >= SAME_ROAD_FRACTION:
-                pairs.append((covered, i, oid))
+            if _successor(line, old):
+                pairs.append((_along(old, line), i, oid))
     out, taken = list(suggestions), set()
     for _, i, oid in sorted(pairs, reverse=True):
         if out[i].id == suggestions[i].id and oid not in taken:
             out[i] = replace(suggestions[i], id=oid)
             taken.add(oid)
     return out
+
+
+def _successor(new: BaseGeometry, old: BaseGeometry) -> bool:
+    """``new`` is ``old`` drawn again, an end moved or the gap grown (``successor_ids``)."""
+    covered, along = _along(old, new), _along(new, old)
+    return min(covered, along) >= SUCCESSOR_FRACTION and max(covered, along) >= SAME_ROAD_FRACTION
 
 
 def _along_area(geom: BaseGeometry, area: BaseGeometry) -> float:
@@ -334,20 +343,23 @@ def _along(geom: BaseGeometry, other: BaseGeometry) -> float:
 
 
 def own_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Suggestion]:
-    """``suggestions`` with an id of their own where the state gives theirs to a fixed or
-    dismissed gap of another road: an id is an OSM anchor and a rank (osmgap.conflate.ids), so
-    a new gap along the ways of one mapped or rejected since can be given its id, and would take
-    over its verdict (never published) and its MapRoulette task. The new one becomes ID-2 (-3,
-    ...), the same each week while the old one is remembered."""
+    """``suggestions`` with an id of their own where the state gives theirs to a gap of another
+    road: an id is an OSM anchor and a rank (osmgap.conflate.ids), so a new gap along the ways of
+    one mapped, rejected or gone since can be given its id, and would take over its verdict
+    (never published) or its MapRoulette task (moved to another street, while the road it was
+    about was mapped and nothing said so). The new one becomes ID-2 (-3, ...), the same each
+    week while the old one is remembered. The same road is a line along the old one, or, for a
+    gap still open, one that succeeds it (``successor_ids``: an end moved, the gap grew)."""
     out = []
     for s in suggestions:
         line = None
         sid, n = s.id, 1
-        while (row := store.suggestion(aoi, sid)) is not None and row["status"] in ("fixed", "dismissed"):
+        while (row := store.suggestion(aoi, sid)) is not None:
             old = shape(json.loads(row["geometry"]))
             crs = utm_crs_for(old.centroid.x, old.centroid.y)
             line = line if line is not None else reproject(s.geometry, WGS84, crs)
-            if _same_place(line, reproject(old, WGS84, crs)):
+            old = reproject(old, WGS84, crs)
+            if _same_place(line, old) or (row["status"] in ("open", "published") and _successor(line, old)):
                 break  # the same road: its history is its own
             n += 1
             sid = f"{s.id}-{n}"
@@ -355,7 +367,10 @@ def own_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Sugge
     return out
 
 
-def _same_place(geom: BaseGeometry, dismissed: BaseGeometry) -> bool:
-    """A line along a dismissed one (>= 80 % within SAME_ROAD_M), or a point near one (a
-    misconnection is a point)."""
-    return _along(geom, dismissed) >= SAME_ROAD_FRACTION
+def _same_place(geom: BaseGeometry, other: BaseGeometry) -> bool:
+    """A line along another (>= 80 % within SAME_ROAD_M, over at least MIN_ALONG_M or half the
+    other's length), or a point near one (a misconnection is a point)."""
+    if geom.length == 0 or other.length == 0:
+        return _along(geom, other) >= SAME_ROAD_FRACTION
+    shared = geom.intersection(other.buffer(SAME_ROAD_M)).length
+    return shared >= SAME_ROAD_FRACTION * geom.length and shared >= min(MIN_ALONG_M, other.length / 2)

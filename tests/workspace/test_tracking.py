@@ -195,3 +195,57 @@ def test_a_short_gap_between_unchanged_ways_is_not_called_covered_by_osm(store, 
     _run(store, tmp_path, "w2", [], ways, monkeypatch, "2025-01-13T04:00:00Z")  # way 0 mapped; way 5 as before
     assert (_status(store, week1, 0)["status"], _status(store, week1, 0)["reason"]) == ("fixed", "no longer detected")
     assert (_status(store, week1, 1)["status"], _status(store, week1, 1)["reason"]) == ("fixed", "covered by OSM")
+
+
+def _stub_at_end(line_wgs84, length_m):
+    """A side street ``length_m`` long leaving ``line_wgs84``'s last vertex at a right angle (WGS84)."""
+    from shapely.geometry import LineString
+
+    from osmgap.core.aoi import reproject, utm_crs_for
+
+    crs = utm_crs_for(line_wgs84.centroid.x, line_wgs84.centroid.y)
+    line = reproject(line_wgs84, "EPSG:4326", crs)
+    (x0, y0), (x1, y1) = line.coords[-2], line.coords[-1]
+    dx, dy = x1 - x0, y1 - y0
+    norm = (dx * dx + dy * dy) ** 0.5
+    stub = LineString([(x1, y1), (x1 - dy / norm * length_m, y1 + dx / norm * length_m)])
+    return reproject(stub, crs, "EPSG:4326")
+
+
+def test_a_gap_given_the_id_of_a_published_gap_of_another_road_gets_its_own(store, ways, tmp_path, monkeypatch):
+    """Week 2: the road of a published gap was mapped, and a 13 m side street at its end drew the
+    same anchor and rank. It took the id, and with it the MapRoulette task, which then pointed at
+    the other street, while nothing recorded the mapped road as fixed. The same road drawn again,
+    or grown, keeps its id."""
+    from shapely.geometry import LineString
+
+    from osmgap.core.datamodel import Suggestion
+    from osmgap.workspace.tracking import own_ids
+
+    week1, _ = _run(store, tmp_path, "w1", ways[:3], ways[3:], monkeypatch, "2025-01-06T04:00:00Z")
+    a_id = week1.features[0]["id"]
+    apply_task_statuses(store, "paris-1447", [TaskStatus(501, 9, a_id, 0)])
+    assert store.suggestion("paris-1447", a_id)["status"] == "published"
+    a_line = LineString([(x, y) for x, y, *_ in shape(ways[0]["geometry"]).coords])
+    given = [Suggestion(a_id, "missing_road", _stub_at_end(a_line, 13.0), 13.0, 0.9),
+             Suggestion(a_id, "missing_road", translate(a_line, 0.00003, 0.0), 50.0, 0.9)]  # ~2 m east
+    assert [s.id for s in own_ids(store, "paris-1447", given)] == [f"{a_id}-2", a_id]
+
+
+def test_a_side_street_at_the_end_of_a_rejected_road_is_not_its_twin(store, ways, tmp_path, monkeypatch):
+    """A reviewer's "not an issue" dismisses the open gaps along the rejected road (the same road
+    under another id), not a short street that only meets it at its end."""
+    from tests.sample_outputs import write_outputs as write
+
+    week1, _ = _run(store, tmp_path, "w1", ways[:1], ways[1:], monkeypatch, "2025-01-06T04:00:00Z")
+    rejected = week1.features[0]["id"]
+    a_line = shape(ways[0]["geometry"])
+    stub = {"type": "Feature", "properties": {**ways[0]["properties"], "osm_id": 900001},
+            "geometry": mapping(_stub_at_end(a_line, 13.0))}
+    monkeypatch.setenv("OSMGAP_NOW", "2025-01-13T04:00:00Z")
+    week2 = write(tmp_path / "w2", [ways[0], stub])
+    record_run(store, week2, area=sample_area(), osm_ways=ways_frame(ways[1:]))
+    side = next(f["id"] for f in week2.features if f["id"] != rejected)
+    apply_task_statuses(store, "paris-1447", [TaskStatus(501, 9, rejected, 2)])
+    assert store.suggestion("paris-1447", rejected)["status"] == "dismissed"
+    assert store.suggestion("paris-1447", side)["status"] == "open"
