@@ -190,13 +190,16 @@ class MapRouletteClient:
         """``PUT /challenge/:id`` (304 means nothing to update)."""
         self.request("PUT", f"/challenge/{challenge_id}", json_body=body, ok=(200, 304))
 
-    def add_file_tasks(self, challenge_id: int | str, data: bytes, *, remove_unmatched: bool) -> None:
+    def add_file_tasks(self, challenge_id: int | str, data: bytes, *, remove_unmatched: bool,
+                       gone_ok: bool = False) -> bool:
         """``PUT /challenge/:id/addFileTasks?lineByLine=true&removeUnmatched=..``: the file part
-        ``json`` holds RFC 7464 line-by-line GeoJSON, one task per line."""
+        ``json`` holds RFC 7464 line-by-line GeoJSON, one task per line. False where the server
+        no longer has the challenge (404) and ``gone_ok``: emptying a deleted challenge is done."""
         body, content_type = multipart_file("json", "tasks.geojson", data)
         params = {"lineByLine": "true", "removeUnmatched": "true" if remove_unmatched else "false"}
-        self.request("PUT", f"/challenge/{challenge_id}/addFileTasks", params=params, body=body,
-                     content_type=content_type, ok=(200, 204, 304))
+        r = self.request("PUT", f"/challenge/{challenge_id}/addFileTasks", params=params, body=body,
+                         content_type=content_type, ok=(200, 204, 304, 404) if gone_ok else (200, 204, 304))
+        return r.status != 404
 
     def task_statuses(self, challenge_id: int | str) -> list[TaskStatus] | None:
         """``GET /challenge/:id/tasks/extract`` (all tasks: limit -1), parsed from its CSV; None

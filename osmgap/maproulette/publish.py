@@ -185,7 +185,10 @@ def execute_publish(plan: PublishPlan, client: MapRouletteClient, options: Publi
             retired = (row["api_url"] == client.config.api_url and row["project_id"] == options.project_id
                        and str(row["id"]) not in used and row["tasks"] > 0)
             if retired:
-                client.add_file_tasks(row["id"], b"", remove_unmatched=True)
+                # deleted on MapRoulette by its owner: nothing left to empty, and every later run
+                # failed on the 404 (exit 1) while the state still counted its tasks
+                if not client.add_file_tasks(row["id"], b"", remove_unmatched=True, gone_ok=True):
+                    log.warning("challenge %s (%s) is no longer on MapRoulette: nothing to empty", row["id"], row["name"])
                 _remember(store, client, options, plan.aoi, row["id"], row["part"], row["name"], "", 0)
                 result.emptied.append(row["id"])
     return result

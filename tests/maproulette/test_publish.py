@@ -308,6 +308,24 @@ def test_a_challenge_deleted_on_maproulette_does_not_stop_sync(fake, ways, tmp_p
     fake.violations.clear()  # asked once, as expected: the fixture checks for no others
 
 
+def test_a_challenge_deleted_on_maproulette_does_not_stop_publish_week_after_week(fake, ways, tmp_path, caplog):
+    """The owner deleted the challenge: publish made a new one, then tried to empty the deleted one
+    as a retired challenge, got a 404 and failed (exit 1) before noting it empty, every week."""
+    out = tmp_path / "ws" / "run"
+    write_outputs(out, ways[:3])
+    assert publish(fake, out) == 0
+    (cid,) = fake.challenges
+    del fake.challenges[cid]
+    for _ in range(2):
+        assert publish(fake, out) == 0
+    assert f"challenge {cid} (" in caplog.text and "is no longer on MapRoulette" in caplog.text
+    (new,) = fake.challenges
+    assert new != cid and len(fake.tasks_of(new)) == 3
+    with state(out) as s:
+        assert {int(r["id"]): r["tasks"] for r in s.challenges("paris-1447")} == {cid: 0, new: 3}
+    fake.violations.clear()  # the one PUT to the deleted challenge is expected: the fixture checks for no others
+
+
 def test_a_task_deleted_on_maproulette_is_not_asked_for_again(fake, ways, tmp_path, capsys):
     """The challenge owner deleted a task: MapRoulette keeps it (status Deleted) under its name,
     so an upload cannot bring it back, and every later publish failed saying the server lacked
