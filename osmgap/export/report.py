@@ -83,7 +83,22 @@ def gather(store: Store, aoi: str, web_url: str | None = None, notes: Iterable[s
                       [precision(store, name) for name in store.aoi_names()],
                       json.loads(snapshot["geometry"]) if snapshot else None,
                       json.loads(snapshot["osm"]) if snapshot else None, urls, list(last.get("warnings", [])),
-                      _demonstration_note(last) + list(notes), *_since(store, aoi, runs), osm_as_of(last.get("osm")))
+                      _demonstration_note(last) + _fixed_but_found(shown, runs) + list(notes), *_since(store, aoi, runs),
+                      osm_as_of(last.get("osm")))
+
+
+def _fixed_but_found(rows: list[Any], runs: list[Any]) -> list[str]:
+    """The note for gaps a mapper or reviewer marked fixed on MapRoulette that the last run still
+    found: their word stands (they are not published again), but OSM may lack them still."""
+    if not runs:
+        return []
+    found = sorted(r["id"] for r in rows if r["status"] == "fixed" and str(r["reason"]).startswith("MapRoulette:")
+                   and r["last_seen"] == runs[-1]["time"])
+    if not found:
+        return []
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return [f"{len(found)} gap(s) marked fixed on MapRoulette are still found by the last run ({shown}): "
+            "check that OSM has them."]
 
 
 def _since(store: Store, aoi: str, runs: list[Any]) -> tuple[str, bool, int | None]:

@@ -164,5 +164,7 @@ def _diff(req: DiffRequest, args: argparse.Namespace) -> int:
         c = rec.counts
         print(f"state {args.state}: run {rec.run_id}: {c['new']} new, {c['reopened']} reopened, "
               f"{c['fixed']} fixed, {c['dismissed_seen']} dismissed earlier (kept out of publishing)"
-              + (f", {c['merged']} now part of a longer gap" if c["merged"] else ""))
+              + (f", {c['merged']} now part of a longer gap" if c["merged"] else "")
+              + (f"; {c['fixed_seen']} marked fixed on MapRoulette still found here: check that OSM has them"
+                 if c["fixed_seen"] else ""))
     return 0

@@ -67,8 +67,9 @@ MR_REVIEWED = (*MR_FIXED, MR_FALSE_POSITIVE)  # statuses that are a reviewer's v
 class RunRecord:
     run_id: int
     already_recorded: bool = False
+    # fixed_seen: gaps a mapper or reviewer called fixed (MapRoulette) that this run still finds
     counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "reopened": 0, "fixed": 0,
-                                                            "dismissed_seen": 0, "merged": 0})
+                                                            "dismissed_seen": 0, "merged": 0, "fixed_seen": 0})
 
 
 def record_run(store: Store, outputs: DiffOutputs, *, area: BaseGeometry | None = None,
@@ -152,6 +153,8 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
     elif old["status"] == "fixed" and reopenable(old["reason"]):
         store.change(aoi, feature["id"], time, StatusChange("open", "found again", run_id=record.run_id))
         record.counts["reopened"] += 1
+    elif old["status"] == "fixed":  # their word stands (not published again), but said: OSM may lack it still
+        record.counts["fixed_seen"] += 1
 
 
 def reopenable(reason: str) -> bool:

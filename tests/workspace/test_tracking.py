@@ -10,6 +10,7 @@ from shapely.geometry import mapping, shape
 
 from osmgap.core.taskstatus import TaskStatus
 from osmgap.errors import InputError
+from osmgap.export.report import gather
 from osmgap.workspace.store import Store, now_iso
 from osmgap.workspace.tracking import apply_task_statuses, precision, record_run
 from tests.sample_outputs import sample_area, sample_ways, ways_frame, write_outputs
@@ -41,7 +42,7 @@ def test_a_run_later_marks_mapped_roads_fixed_and_reopens_what_comes_back(store,
     assert rec1.counts["new"] == 5 and all(_status(store, week1, i)["status"] == "open" for i in range(5))
     # a week later roads 3 and 4 are in OSM and no longer suggested
     week2, rec2 = _run(store, tmp_path, "w2", ways[:3], ways[3:], monkeypatch, "2025-01-13T04:00:00Z")
-    assert rec2.counts == {"new": 0, "reopened": 0, "fixed": 2, "dismissed_seen": 0, "merged": 0}
+    assert rec2.counts == {"new": 0, "reopened": 0, "fixed": 2, "dismissed_seen": 0, "merged": 0, "fixed_seen": 0}
     row = store.suggestion("paris-1447", week1.features[3]["id"])
     assert (row["status"], row["reason"], row["last_seen"]) == ("fixed", "covered by OSM", "2025-01-06T04:00:00Z")
     # road 2 vanishes without OSM covering it: the model lost it, which is not "mapped"
@@ -249,3 +250,16 @@ def test_a_side_street_at_the_end_of_a_rejected_road_is_not_its_twin(store, ways
     apply_task_statuses(store, "paris-1447", [TaskStatus(501, 9, rejected, 2)])
     assert store.suggestion("paris-1447", rejected)["status"] == "dismissed"
     assert store.suggestion("paris-1447", side)["status"] == "open"
+
+
+def test_a_gap_marked_fixed_on_maproulette_but_still_found_is_counted(store, ways, tmp_path, monkeypatch):
+    """"Already fixed" stands (the gap is not published again), but a run that still finds the
+    road missing says so: the mapper's word may be wrong, or OSM not yet updated."""
+    week1, _ = _run(store, tmp_path, "w1", ways[:2], ways[2:], monkeypatch, "2025-01-06T04:00:00Z")
+    done = week1.features[0]["id"]
+    apply_task_statuses(store, "paris-1447", [TaskStatus(501, 9, done, 5)])  # Already_Fixed
+    _, rec = _run(store, tmp_path, "w2", ways[:2], ways[2:], monkeypatch, "2025-01-13T04:00:00Z")
+    assert rec.counts["fixed_seen"] == 1
+    assert store.suggestion("paris-1447", done)["status"] == "fixed"
+    said = [n for n in gather(store, "paris-1447").notes if "marked fixed on MapRoulette" in n]
+    assert len(said) == 1 and done in said[0]
