@@ -14,6 +14,7 @@ import networkx as nx
 import numpy as np
 import shapely
 from shapely.geometry import LineString
+from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.datamodel import ProbabilityRaster
 
@@ -275,3 +276,10 @@ def _drop_small_components(graph: nx.Graph, min_length_m: float) -> None:
 
 def graph_length_m(graph: nx.Graph) -> float:
     return float(sum(d["length"] for _, _, d in graph.edges(data=True)))
+
+
+def graph_length_within_m(graph: nx.Graph, area: BaseGeometry) -> float:
+    """Metres of the graph's edges inside ``area`` (in the graph's CRS): a graph extracted with
+    context around an area counts only the area's roads."""
+    lines = np.asarray([d["geometry"] for _, _, d in graph.edges(data=True)], dtype=object)
+    return float(shapely.length(shapely.intersection(lines, area)).sum()) if len(lines) else 0.0

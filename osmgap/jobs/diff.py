@@ -44,7 +44,7 @@ from osmgap.export.edited import keep_edited
 from osmgap.export.overview import render_overview
 from osmgap.export.suggestion_files import write_suggestion_files
 from osmgap.graph.lines import candidate_graph
-from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m
+from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m, graph_length_within_m
 from osmgap.jobs.early_writes import EarlyWrites
 from osmgap.scale.options import ScaleOptions
 from osmgap.sources.candidates import load_candidates
@@ -56,6 +56,7 @@ from osmgap.sources.imagery import (
     check_resolution,
     measure_coverage,
     open_imagery,
+    with_context,
 )
 from osmgap.sources.osm import load_osm
 from osmgap.sources.sample import Demonstration, find_sample
@@ -443,7 +444,8 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
         # what open_imagery said of the file (logged there) goes into the summary too; a tile
         # server's tiles are RGB with no fill
         notes = [w for w in (coarse, *(imagery.warnings if isinstance(imagery, Imagery) else ())) if w]
-        grid = analysis_grid(imagery, aoi.geometry, aoi.metric_crs, meta.resolution_m)
+        # predicted with context around the AOI; conflation and the figures keep to the AOI
+        grid = analysis_grid(imagery, with_context(aoi.geometry, aoi.metric_crs), aoi.metric_crs, meta.resolution_m)
     views = req.views or default_views(device)
     params = req.graph or GraphParams(threshold=meta.threshold)
     tiles: dict[str, Any] = {}
@@ -463,12 +465,13 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     stood_in = stand_in_warning(imagery) if isinstance(imagery, XyzImagery) else None
     if stood_in:  # logged as the first one was used; the summary says how many
         notes.append(stood_in)
-    info = {"evidence": "imagery", "predicted_road_km": round(graph_length_m(graph) / 1000, 3),
+    area = coverage.area_wgs84 if coverage is not None else aoi.geometry.intersection(box(*imagery.bounds_wgs84))
+    seen_m = graph_length_within_m(graph, aoi.to_metric(area))  # the AOI's, not the context's
+    info = {"evidence": "imagery", "predicted_road_km": round(seen_m / 1000, 3),
             "imagery": {**imagery.provenance(), **licence.__dict__},
             "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,
                       "resolution_m": meta.resolution_m, "threshold": meta.threshold, "views": views},
             "device": str(device), "torch_threads": torch.get_num_threads(), **({"tiles": tiles} if tiles else {})}
-    area = coverage.area_wgs84 if coverage is not None else aoi.geometry.intersection(box(*imagery.bounds_wgs84))
     return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info, notes)
 
 

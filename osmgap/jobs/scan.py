@@ -51,6 +51,7 @@ from osmgap.sources.imagery import (
     analysis_grid,
     check_resolution,
     open_imagery,
+    with_context,
 )
 from osmgap.sources.osm import load_osm
 from osmgap.sources.tile_fetcher import XyzOptions, prune_cache
@@ -66,7 +67,6 @@ from osmgap.sources.xyz import (
 from osmgap.workspace.outputs import RUN_OUTPUTS
 
 BLOCK_LEVELS = 2  # a block is the tile's ancestor this many zoom levels up: 4 x 4 tiles
-BLOCK_MARGIN_M = 40.0  # context predicted around a block, not counted
 
 log = logging.getLogger(__name__)
 
@@ -178,18 +178,12 @@ def scan(inputs: ScanInputs, zoom: int, tolerance_m: float = ConflateParams.tole
     return scores
 
 
-def _padded(block_wgs84: BaseGeometry, crs: Any) -> BaseGeometry:
-    """The block and a margin of context around it, metric."""
-    return reproject(block_wgs84, WGS84, crs).buffer(BLOCK_MARGIN_M, join_style="mitre")
-
-
 def predicted_lines(inputs: ScanInputs, block_wgs84: BaseGeometry, params: GraphParams) -> np.ndarray:
     """The road graph's edges (metric LineStrings) over a block and a margin around it."""
     # called only for a scan with imagery, whose model run_scan loads alongside it
     assert inputs.imagery is not None and inputs.net is not None and inputs.meta is not None
     crs = inputs.aoi.metric_crs
-    padded = reproject(_padded(block_wgs84, crs), crs, WGS84)
-    grid = analysis_grid(inputs.imagery, padded, crs, inputs.meta.resolution_m)
+    grid = analysis_grid(inputs.imagery, with_context(block_wgs84, crs), crs, inputs.meta.resolution_m)
     with open_window_reader(inputs.imagery, grid) as reader:
         prob = predict_raster(inputs.net, inputs.meta, reader, tile=inputs.tile_px, overlap=inputs.overlap_px,
                               batch=inputs.batch, device=inputs.device)
@@ -200,7 +194,8 @@ def predicted_lines(inputs: ScanInputs, block_wgs84: BaseGeometry, params: Graph
 def gps_lines(inputs: ScanInputs, block_wgs84: BaseGeometry) -> np.ndarray:
     """The GPS road graph's edges (metric) over a block and a margin around it."""
     assert inputs.traces is not None  # called only for a scan with GPS traces
-    bounds = _padded(block_wgs84, inputs.aoi.metric_crs).bounds
+    crs = inputs.aoi.metric_crs
+    bounds = reproject(with_context(block_wgs84, crs), WGS84, crs).bounds
     params = DiscoveryParams()
     margin = 3 * params.density.sigma_m  # traces just outside still blur in
     traces = inputs.traces.within((bounds[0] - margin, bounds[1] - margin, bounds[2] + margin, bounds[3] + margin))

@@ -240,6 +240,19 @@ def _no_overlap(imagery: AnyImagery) -> InputError:
                                     "does not overlap the AOI")
 
 
+# imagery predicted around an area, never counted: a road at the area's edge is seen with what
+# surrounds it (a window cut at the edge and padded with blank shows the model a road end), and an
+# area smaller than a window is not a small picture in a blank frame
+CONTEXT_M = 40.0
+
+
+def with_context(area_wgs84: BaseGeometry, metric_crs: Any) -> BaseGeometry:
+    """``area_wgs84`` and CONTEXT_M around it, in WGS84: where to predict so that the area itself
+    is predicted with context (the analysis grid is clipped to the imagery anyway)."""
+    return reproject(reproject(area_wgs84, "EPSG:4326", metric_crs).buffer(CONTEXT_M, join_style="mitre"),
+                     metric_crs, "EPSG:4326")
+
+
 def analysis_grid(imagery: AnyImagery, aoi_wgs84: Any, metric_crs: Any, resolution_m: float) -> Grid:
     """The grid over AOI ∩ imagery footprint in the metric CRS; InputError if they do not overlap."""
     footprint = box(*imagery.bounds_wgs84)

@@ -85,6 +85,9 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
                 "the area (a model that reads this imagery poorly finds nothing; look at overview.png and "
                 "probability.tif).")
     within = f"within {tolerance:.0f} m of" if tolerance else "close to"
+    if cover["area_analysed_km2"] < SMALL_AREA_KM2:
+        return (f"every road the evidence shows in the {cover['area_analysed_km2'] * 1e6:,.0f} m2 analysed is {within} "
+                "an OSM way or too short to report: too small an area to call mapped; give a larger AOI.")
     share = cover.get("imagery_aoi_share")
     if share is not None and share < PARTLY_COVERED:
         return (f"in the {cover['area_analysed_km2']:.3g} km2 the imagery covers ({share:.1%} of the AOI; the rest "

@@ -17,7 +17,7 @@ from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.export.probability import probability_bytes, write_probability_tif
 from osmgap.model.infer import predict_raster
 from osmgap.model.nets import load_checkpoint
-from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery
+from osmgap.sources.imagery import WindowReader, analysis_grid, open_imagery, with_context
 
 pytestmark = pytest.mark.slow
 
@@ -42,10 +42,12 @@ def test_a_complete_area_says_why_nothing_is_suggested(diff_run):
 
 @pytest.fixture(scope="module")
 def direct_probability(paris, paris_aoi) -> ProbabilityRaster:
-    """The same model run on the same grid, outside the pipeline."""
+    """The same model run on the same grid (the AOI and its context, clipped to the image),
+    outside the pipeline."""
     net, meta = load_checkpoint(None, "cpu")
     imagery = open_imagery(paris / "image.tif")
-    grid = analysis_grid(imagery, paris_aoi.geometry, paris_aoi.metric_crs, meta.resolution_m)
+    grid = analysis_grid(imagery, with_context(paris_aoi.geometry, paris_aoi.metric_crs), paris_aoi.metric_crs,
+                         meta.resolution_m)
     with WindowReader(imagery, grid) as reader:
         return predict_raster(net, meta, reader, device=torch.device("cpu"))
 

@@ -154,3 +154,16 @@ def test_a_multispectral_image_is_read_in_the_bands_asked_for(tmp_path, data):
     assert any("8 bands" in w and "--bands 5,3,2" in w for w in guessed["warnings"])
     assert not any("8 bands" in w for w in true_colour["warnings"])
     assert true_colour["predicted_road_km"] > guessed["predicted_road_km"] + 0.3
+
+
+def test_a_small_aoi_is_predicted_with_the_imagery_around_it(tmp_path, paris):
+    """45 x 80 m at a street corner of the Paris chip: predicted alone (the rest of its windows
+    blank), the model saw no road there; with the imagery around it, it sees the corner's roads,
+    and counts only what lies inside the AOI."""
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", "2.2825,48.9820,2.28292,48.98275", "--imagery", str(paris / "image.tif"),
+                      "--osm", str(paris / "osm_roads.geojson"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0.03 <= summary["predicted_road_km"] <= 0.2  # two streets across 45 x 80 m, no more
+    assert summary["grid"]["width"] * summary["grid"]["height"] > 2 * 45 * 80  # the context was predicted (to the chip's edge)

@@ -47,3 +47,8 @@ def test_nothing_seen_in_a_tiny_area_blames_the_area_not_the_imagery():
     assert "in the 300 m2 analysed (the imagery covers 8% of the AOI): too small an area" in last
     assert "dark" not in last
     assert "very dark" in summary_lines(_summary(seen_km=0.0), OUT)[-1]
+
+
+def test_a_tiny_area_is_not_called_completely_mapped():
+    last = summary_lines(_summary(seen_km=0.04, osm_km=0.0, analysed_km2=0.0029), OUT)[-1]
+    assert "too small an area to call mapped" in last and "completely mapped" not in last
