@@ -263,3 +263,19 @@ def test_a_gap_marked_fixed_on_maproulette_but_still_found_is_counted(store, way
     assert store.suggestion("paris-1447", done)["status"] == "fixed"
     said = [n for n in gather(store, "paris-1447").notes if "marked fixed on MapRoulette" in n]
     assert len(said) == 1 and done in said[0]
+
+
+def test_a_rejected_road_stays_rejected_in_an_aoi_enlarged_under_a_new_name(store, ways, tmp_path, monkeypatch):
+    """A changed area must take a new --name; the road a reviewer rejected in the old AOI came
+    back as new (and was published again) in the new one."""
+    from dataclasses import replace as with_fields
+
+    week1, _ = _run(store, tmp_path, "w1", ways[:2], ways[2:], monkeypatch, "2025-01-06T04:00:00Z")
+    rejected = week1.features[0]["id"]
+    apply_task_statuses(store, "paris-1447", [TaskStatus(501, 9, rejected, 2)])
+    monkeypatch.setenv("OSMGAP_NOW", "2025-01-13T04:00:00Z")
+    again = write_outputs(tmp_path / "w2", ways[:2])
+    bigger = with_fields(again, summary={**again.summary, "aoi": {**again.summary["aoi"], "name": "paris-bigger"}})
+    rec = record_run(store, bigger, area=sample_area().buffer(0.001), osm_ways=ways_frame(ways[2:]))
+    assert (rec.counts["new"], rec.counts["dismissed_seen"]) == (1, 1)
+    assert store.suggestion("paris-bigger", rejected)["status"] == "dismissed"
