@@ -39,6 +39,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from osmgap.core.aoi import Aoi, check_earth_crs
@@ -82,7 +83,11 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
         raise InputError(path, f"cannot read road lines ({one_line(exc)})") from None
     if frame.geometry is None or len(frame) == 0:
         raise InputError(path, "holds no features" if read is _read_file else "no candidate road line lies near the AOI")
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    usable = frame.geometry.notna() & ~frame.geometry.is_empty
+    if not usable.all():
+        log.warning("WARNING: %s: %d feature(s) without a usable geometry (none, empty, or a line of one point) left "
+                    "out", clean_text(path), int((~usable).sum()))
+    frame = frame[usable]
     lines = frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
     if len(lines) == 0:
         raise InputError(path, "holds no LineString or MultiLineString features")
@@ -162,8 +167,18 @@ def _read_file(path: Path, aoi: Aoi | None = None) -> gpd.GeoDataFrame:
     except UnicodeEncodeError:
         with warnings.catch_warnings():  # GDAL's in-memory copy has no extension, which it remarks on
             warnings.filterwarnings("ignore", "File /vsimem/", RuntimeWarning)
-            return gpd.read_file(io.BytesIO(path.read_bytes()))
-    return gpd.read_file(path)
+            return gpd.read_file(io.BytesIO(path.read_bytes()), on_invalid="ignore")
+    layers = [str(name) for name, kind in pyogrio.list_layers(path) if kind is None or "line" in str(kind).lower()
+              or str(kind).lower() in ("unknown", "geometry", "geometrycollection")]
+    # a geometry GEOS cannot hold (a line of one point) reads as none, left out by the caller with the rest
+    if len(layers) <= 1:  # one layer of lines (or none: the caller says what the file holds)
+        return gpd.read_file(path, layer=layers[0], on_invalid="ignore") if layers else gpd.read_file(path)
+    log.info("%s: reading its %d layers of lines: %s", clean_text(path), len(layers), ", ".join(layers))
+    frames = [gpd.read_file(path, layer=name, on_invalid="ignore") for name in layers]  # a GeoPackage's roads by class
+    for name, frame in zip(layers, frames):
+        if frame.crs is None:
+            raise InputError(path, f"layer {clean_text(name)!r} has no CRS")
+    return gpd.GeoDataFrame(pd.concat([f.to_crs(WGS84) for f in frames], ignore_index=True), crs=WGS84)
 
 
 def candidate_tags(frame: pd.DataFrame) -> list[dict] | None:
@@ -237,9 +252,10 @@ def _highway(frame: gpd.GeoDataFrame, path: Path, dropped: Counter) -> np.ndarra
     gives none, or a text that is no highway value (counted in ``dropped``). Lines left out for a
     value that is not a common non-road class (footway, path, ...) are named in one warning: a
     source with a class vocabulary of its own would lose every line."""
-    if "highway" not in frame.columns:
+    column = "highway" if "highway" in frame.columns else {c.lower(): c for c in frame.columns}.get("highway")  # HIGHWAY: an ESRI DBF's
+    if column is None:
         return np.full(len(frame), UNKNOWN_CLASS, dtype=object)
-    texts = ["" if _given(v) is None else str(v).strip() for v in frame["highway"].astype(object)]
+    texts = ["" if _given(v) is None else str(v).strip() for v in frame[column].astype(object)]
     out = np.asarray([line_class(t) for t in texts], dtype=object)
     dropped["highway"] += sum(cls == UNKNOWN_CLASS and t.lower() not in ("", UNKNOWN_CLASS) for t, cls in zip(texts, out))
     odd = Counter(t for t, cls in zip(texts, out) if cls is None and t.lower() not in NOT_ROADS)

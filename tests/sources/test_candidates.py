@@ -42,6 +42,42 @@ def test_every_format_reads_the_same_roads(kotka, tmp_path, suffix, driver):
     assert got.to_crs(crs).length.sum() == pytest.approx(src.iloc[1:].to_crs(crs).length.sum(), rel=1e-4)
 
 
+def test_an_esri_export_s_upper_case_highway_field_is_read(kotka, tmp_path):
+    """A Shapefile's DBF field is HIGHWAY: read as any case of it, so footways stay out and classes
+    stay (they were all suggested as highway=road)."""
+    src = _frame(kotka).rename(columns={"highway": "HIGHWAY"})
+    src.loc[0, "HIGHWAY"] = "footway"
+    path = tmp_path / "roads.shp"
+    src.to_file(path, driver="ESRI Shapefile")
+    got = load_candidates(path, extent_aoi(kotka), default_confidence=0.75)
+    assert len(got) == len(src) - 1 and set(got["highway"]) == set(src["HIGHWAY"]) - {"footway"}
+
+
+def test_every_layer_of_lines_in_a_geopackage_is_read(kotka, tmp_path):
+    """Roads split by class into layers, after a layer of buildings: only the first layer was read
+    (half the roads, silently), or a polygon layer first ended the run ("holds no LineString")."""
+    src = _frame(kotka)
+    path = tmp_path / "roads.gpkg"
+    gpd.GeoDataFrame(geometry=src.geometry.buffer(0.0001).values, crs=WGS84).to_file(path, layer="buildings")
+    half = len(src) // 2
+    src.iloc[:half].to_file(path, layer="roads_a")
+    src.iloc[half:].to_crs("EPSG:3067").to_file(path, layer="roads_b")  # layers in CRSs of their own
+    got = load_candidates(path, extent_aoi(kotka), default_confidence=0.75)
+    crs = extent_aoi(kotka).metric_crs
+    assert got.to_crs(crs).length.sum() == pytest.approx(src.to_crs(crs).length.sum(), rel=1e-4)
+
+
+def test_a_line_of_one_point_is_left_out_with_a_warning(kotka, tmp_path, caplog):
+    """GEOS holds no line of one point: one such feature refused the whole file."""
+    src = _frame(kotka).iloc[:20]
+    doc = json.loads(src.to_json())
+    doc["features"].append({"type": "Feature", "properties": {},
+                            "geometry": {"type": "LineString", "coordinates": [[26.95, 60.53]]}})
+    path = _write(tmp_path, "roads.geojson", json.dumps(doc))
+    got = load_candidates(path, extent_aoi(kotka), default_confidence=0.75)
+    assert len(got) >= 20 and "1 feature(s) without a usable geometry" in caplog.text
+
+
 def test_defaults_when_the_source_says_nothing(kotka, tmp_path):
     path = tmp_path / "bare.geojson"
     gpd.GeoDataFrame(geometry=kotka.ways.geometry.values, crs=WGS84).to_file(path, driver="GeoJSON")
