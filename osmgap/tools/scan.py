@@ -55,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
                                    list(args.gps or []), args.gps_crs, args.tolerance, args.josm_url, args.tile,
                                    args.overlap, args.batch, args.cache_dir, args.name, args.basemap, bands=args.bands,
                                    xyz=xyz_options(args)))
-    print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with predicted road "
+    imagery = summary.get("model") is not None  # a sample AOI's manifest gives imagery unasked
+    seen = ("road on the imagery or in the GPS traces" if args.gps and imagery else
+            "road in the GPS traces" if args.gps else "predicted road")
+    print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with {seen} "
           f"not in OSM ({summary['uncovered_km']} km) -> {args.out}\n  Open {args.out / 'map.html'} in a browser "
           "(a tile's click opens it in JOSM).")
     if "demonstration" in summary:

@@ -242,7 +242,7 @@ CHICAGO_CRS = "EPSG:32616"
 CHICAGO_AREA = shapely.box(444700.0, 4635000.0, 445700.0, 4636100.0)  # ~1 km2 around the UIC campus
 
 
-def test_gps_scan_scores_the_driven_roads_osm_lost(chicago_gps, chicago_ways, chicago_traces, tmp_path):
+def test_gps_scan_scores_the_driven_roads_osm_lost(chicago_gps, chicago_ways, chicago_traces, tmp_path, capsys):
     """GPS alone (no imagery covers Chicago): a controlled edit of real OSM drops up to three long
     streets the shuttles drove (each with its twin: the graph has one edge per direction, and
     only streets with no other road within 20 m qualify; on this campus one does); the tiles they
@@ -274,7 +274,9 @@ def test_gps_scan_scores_the_driven_roads_osm_lost(chicago_gps, chicago_ways, ch
                      "--gps-crs", CHICAGO_CRS, "--out", str(out)]) == 0
         return {f["properties"]["id"]: f for f in json.loads((out / "tiles.geojson").read_text())["features"]}
 
-    before, after = run(full, tmp_path / "full"), run(minus, tmp_path / "minus")
+    before = run(full, tmp_path / "full")
+    assert "with road in the GPS traces not in OSM" in capsys.readouterr().out  # no model ran: nothing "predicted"
+    after = run(minus, tmp_path / "minus")
     graph = run(chicago_gps, tmp_path / "graph")  # the mapconstruction graph itself, its CRS from --gps-crs
     assert {t: f["properties"]["score"] for t, f in graph.items()} == \
         pytest.approx({t: f["properties"]["score"] for t, f in before.items()}, abs=0.1)
