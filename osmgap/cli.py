@@ -14,6 +14,7 @@ from importlib import import_module
 
 from osmgap import __version__
 from osmgap.core.precision import forced_fp32
+from osmgap.core.secrets import mask_log_handlers
 from osmgap.errors import EXIT_BUSY, Busy, InputError, ServiceError, escape_controls, one_line
 from osmgap.tools.options import OneLineParser  # its verbs' parsers too: errors on one line
 
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     # urllib3 warns with a traceback of its own about a server's malformed header line, which
     # osmgap reads anyway (a tile server's answer is judged by its bytes): for -v too
     logging.getLogger("urllib3").setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    mask_log_handlers()  # the handler just made masks every key this process has registered
     from osmgap.core.memory import share_malloc_arenas
 
     share_malloc_arenas()  # before any thread of the run starts

@@ -102,7 +102,7 @@ def never_log(*secrets: str | None) -> None:
 
 def mask_log_handlers() -> None:
     """Put the mask on the root logger's handlers and on the last-resort handler (idempotent):
-    called again once the CLI has set up its handler."""
+    at each registration, and by the CLI once it has set up its handler."""
     handlers = [*logging.getLogger().handlers, *([logging.lastResort] if logging.lastResort else [])]
     for handler in handlers:
         if _MASKING not in handler.filters:
