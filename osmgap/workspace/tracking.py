@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
@@ -49,10 +50,10 @@ SAME_ROAD_FRACTION = 0.8  # share of a new line within SAME_ROAD_M of a dismisse
 SAME_ROAD_M = 15.0
 SEEN_FRACTION = 0.8  # share of a vanished gap that must lie where the evidence could show it
 SUCCESSOR_FRACTION = 0.5  # share of a vanished gap a new line must cover to take over its id
-# a line lies along another over at least this much of it (or half the other, if shorter): a
-# side street's first metres at a junction lie within SAME_ROAD_M of the road it leaves, all of
-# them, and run along none of it
-MIN_ALONG_M = 30.0
+# a line lies along another where it also runs its way: a side street's first metres at a
+# junction lie within SAME_ROAD_M of the road it leaves, all of them, and run along none of it
+ALONG_DEG = 30.0
+ALONG_STEP_M = 2.0  # spacing of the points at which a line's direction is compared
 REOPENABLE = ("covered by OSM", "no longer detected")
 TWIN_REASON = "same road as dismissed"
 MERGED_REASON = "part of"  # + the id of the longer gap of a later run that it lies along
@@ -373,9 +374,20 @@ def own_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Sugge
 
 
 def _same_place(geom: BaseGeometry, other: BaseGeometry) -> bool:
-    """A line along another (>= 80 % within SAME_ROAD_M, over at least MIN_ALONG_M or half the
-    other's length), or a point near one (a misconnection is a point)."""
+    """A line along another (>= 80 % of it within SAME_ROAD_M of it, running its way within
+    ALONG_DEG), or a point near one (a misconnection is a point)."""
     if geom.length == 0 or other.length == 0:
         return _along(geom, other) >= SAME_ROAD_FRACTION
-    shared = geom.intersection(other.buffer(SAME_ROAD_M)).length
-    return shared >= SAME_ROAD_FRACTION * geom.length and shared >= min(MIN_ALONG_M, other.length / 2)
+    at = np.linspace(0.0, geom.length, max(5, int(np.ceil(geom.length / ALONG_STEP_M)) + 1))
+    points = shapely.line_interpolate_point(geom, at)
+    near = shapely.distance(points, other) <= SAME_ROAD_M
+    feet = shapely.line_locate_point(other, points)
+    turn = np.abs(np.degrees(_heading(geom, at) - _heading(other, feet))) % 180.0
+    return float(np.mean(near & (np.minimum(turn, 180.0 - turn) <= ALONG_DEG))) >= SAME_ROAD_FRACTION
+
+
+def _heading(line: BaseGeometry, at: np.ndarray) -> np.ndarray:
+    """The direction (radians) of ``line`` at each distance ``at`` along it (over +-1 m)."""
+    a = shapely.get_coordinates(shapely.line_interpolate_point(line, np.clip(at - 1.0, 0.0, line.length)))
+    b = shapely.get_coordinates(shapely.line_interpolate_point(line, np.clip(at + 1.0, 0.0, line.length)))
+    return np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])

@@ -279,3 +279,17 @@ def test_a_rejected_road_stays_rejected_in_an_aoi_enlarged_under_a_new_name(stor
     rec = record_run(store, bigger, area=sample_area().buffer(0.001), osm_ways=ways_frame(ways[2:]))
     assert (rec.counts["new"], rec.counts["dismissed_seen"]) == (1, 1)
     assert store.suggestion("paris-bigger", rejected)["status"] == "dismissed"
+
+
+def test_a_line_is_along_another_where_it_runs_its_way_not_where_it_only_lies_near():
+    """A 20 m piece along a 360 m road is that road (a gap now part of a longer one; a re-found
+    piece of a rejected road); a 13 m side street leaving it, at its end or its middle, all of it
+    within 15 m of the road, is not."""
+    from shapely.geometry import LineString
+
+    from osmgap.workspace.tracking import _same_place
+
+    road = LineString([(0, 0), (360, 0)])
+    assert _same_place(LineString([(100, 3), (120, 3)]), road)
+    assert not _same_place(LineString([(360, 0), (360, 13)]), road)
+    assert not _same_place(LineString([(180, 0), (180, 13)]), road)
