@@ -51,7 +51,14 @@ from osmgap.scale.changes import tiled_changes
 from osmgap.scale.options import self_tiling
 from osmgap.scale.tiled import tiled_evidence
 from osmgap.sources import imagery as imagery_checks
-from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
+from osmgap.sources.imagery import (
+    COVERAGE_WARN_SHARE,
+    Coverage,
+    Imagery,
+    WindowReader,
+    analysis_grid,
+    open_imagery,
+)
 from osmgap.sources.osm import load_osm
 from osmgap.workspace.outputs import RUN_OUTPUTS
 
@@ -92,10 +99,12 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
     after = open_imagery(args.after, args.after_bands or args.bands)
     # usable pixels of both (a blank or all-nodata image: exit 2, as in diff): elsewhere a road
     # would "vanish" into the other image's nodata
-    common = imagery_checks.measure_coverage(before, aoi).area_wgs84.intersection(
-        imagery_checks.measure_coverage(after, aoi).area_wgs84)
+    each = (imagery_checks.measure_coverage(before, aoi), imagery_checks.measure_coverage(after, aoi))
+    both = imagery_checks.common_coverage(*each, aoi)
+    common = both.area_wgs84
     if common.is_empty or common.area == 0:
         raise InputError(args.after, "the two images do not overlap within the AOI")
+    covered, partly = _coverage(aoi, before, after, both, each)
     roads = load_osm(args.osm, aoi, cache_dir=args.cache_dir, graph_crs=args.gps_crs) if args.osm else None
     device = pick_device()
     net, meta = load_checkpoint(args.model, device)
@@ -142,11 +151,31 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
         "by_kind": {k: sum(s.kind == k for s in suggestions) for k in ("appeared_road", "vanished_road")},
         "osm": roads.provenance if roads is not None else None,
         "grid": {"crs": grid.crs.to_string(), "width": grid.width, "height": grid.height},
+        "coverage": covered,
         **({"self_tiled": True} if tiling is not None else {}),
-        "warnings": list(dict.fromkeys([NOT_CLEARED_WARNING, *before.warnings, *after.warnings, *coarse])),
+        "warnings": list(dict.fromkeys([NOT_CLEARED_WARNING, *before.warnings, *after.warnings, *coarse, *partly])),
     }
     _write(args.out, aoi, after, grid, roads, changes, suggestions, prob_before, prob_after, summary, started)
     return summary
+
+
+def _coverage(aoi: Aoi, before: Imagery, after: Imagery, both: Coverage,
+              each: tuple[Coverage, Coverage]) -> tuple[dict[str, Any], list[str]]:
+    """The summary's coverage block (diff's keys: the area analysed is where both images show usable
+    pixels) and, under diff's COVERAGE_WARN_SHARE, the warning, logged: "0 appeared, 0 vanished"
+    over half the AOI must not read as "nothing changed" over all of it."""
+    aoi_km2 = aoi.area_km2()
+    covered = {"aoi_km2": round(aoi_km2, 4), "area_analysed_km2": round(both.area_km2, 4),
+               "imagery_aoi_share": round(both.aoi_share, 4),
+               "before_aoi_share": round(each[0].aoi_share, 4), "after_aoi_share": round(each[1].aoi_share, 4)}
+    if both.aoi_share >= COVERAGE_WARN_SHARE:
+        return covered, []
+    warning = (f"WARNING: {before.path} and {after.path}: the imagery covers only {both.aoi_share:.0%} of the AOI "
+               f"({both.area_km2:.3g} of {aoi_km2:.3g} km2 where both images have usable pixels; the before image "
+               f"covers {each[0].aoi_share:.0%}, the after image {each[1].aoi_share:.0%}: the rest is outside one of "
+               "them, nodata or NaN); no change was looked for in the rest")
+    log.warning(warning)
+    return covered, [warning]
 
 
 def _count(changes: list[Change], kind: str) -> dict[str, Any]:

@@ -311,6 +311,17 @@ def coverage_of(valid: np.ndarray, transform: Affine, crs: Any, aoi: Aoi) -> Cov
     if not valid.any():
         return Coverage(shapely.Polygon(), 0.0, 0.0)
     shown = _polygons(aoi.geometry.intersection(reproject(_valid_outline(valid, transform), crs, "EPSG:4326")))
+    return _coverage_by(shown, aoi)
+
+
+def common_coverage(first: Coverage, second: Coverage, aoi: Aoi) -> Coverage:
+    """The AOI's coverage by usable pixels of both images (osmgap change): only there can a road
+    have appeared or vanished, so only that is analysed, and its share is what to warn about."""
+    return _coverage_by(_polygons(first.area_wgs84.intersection(second.area_wgs84)), aoi)
+
+
+def _coverage_by(shown: BaseGeometry, aoi: Aoi) -> Coverage:
+    """The Coverage of ``aoi`` by ``shown`` (WGS84, inside the AOI): its share and area, measured once."""
     shown_km2 = aoi.to_metric(shown).area / 1e6 if not shown.is_empty else 0.0
     return Coverage(shown, min(1.0, shown_km2 / aoi.area_km2()), shown_km2)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from osmgap.conflate.params import CHANGE_MARGIN_M, ConflateParams
 from osmgap.tools.options import (
@@ -37,6 +38,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_cache_argument(p)
 
 
+def _area_line(cover: dict[str, Any]) -> str:
+    """What was compared, said with the counts: where both images show usable pixels, and, when
+    that is under diff's COVERAGE_WARN_SHARE of the AOI, that no change was looked for in the rest
+    (as diff's summary lines say for partial coverage)."""
+    from osmgap.sources.imagery import COVERAGE_WARN_SHARE
+
+    share = cover["imagery_aoi_share"]
+    line = f"Area analysed: {cover['area_analysed_km2']:.3g} km2 ({share:.0%} of the AOI is covered by both images)"
+    if share >= COVERAGE_WARN_SHARE:
+        return line + "."
+    return line + ": the rest was not looked at, so the counts say nothing about it."
+
+
 def run(args: argparse.Namespace) -> int:
     check_model(args.model)
     from osmgap.jobs.change import ChangeRequest, run_change
@@ -48,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                                        cache_dir=args.cache_dir, bands=args.bands, after_bands=args.after_bands))
     print(f"{summary['appeared']['count']} appeared, {summary['vanished']['count']} vanished roads; "
           f"{summary['suggestions']} suggestions -> {args.out}")
+    print(f"  {_area_line(summary['coverage'])}")
     if summary["suggestions"]:
         print(f"  Open {args.out / 'suggestions.osm'} in JOSM (or look at {args.out / 'overview.png'}).")
     return 0
