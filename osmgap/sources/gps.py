@@ -1,22 +1,26 @@
 """Read GPS traces from GPX, CSV and the mapconstruction text format into ``GpsTraces``.
 
-- GPX 1.0/1.1: every ``trkseg`` and every ``rte`` is a trip; waypoints (``wpt``) are lone
-  observations, one trip each. Always WGS84, whatever ``--gps-crs`` says.
-- CSV: a header row; columns lon, lat and optional time, speed, bearing, trip, found by common
-  names or given by a mapping (``lon=LONGITUDE,lat=LAT,time=ts``). Time is unix seconds (or
-  milli-, micro-, nanoseconds, told apart by size) or ISO 8601. Coordinates are in ``crs``
-  (WGS84 unless stated). Read in chunks of a million rows.
+- GPX 1.0/1.1 (or gzip'd, ``.gpx.gz``): every ``trkseg`` and every ``rte`` is a trip; waypoints
+  (``wpt``) are lone observations, one trip each. Always WGS84, whatever ``--gps-crs`` says.
+- CSV (or ``.csv.gz``): a header row; columns lon, lat and optional time, speed, bearing, trip,
+  found by common names (``osmgap.sources.gps_layout``) or given by a mapping
+  (``lon=LONGITUDE,lat=LAT,time=ts``). Time is unix seconds (or milli-, micro-, nanoseconds,
+  told apart by size) or ISO 8601. Coordinates are in ``crs`` (WGS84 unless stated). Read in
+  chunks of a million rows. A header with more ';' than ',' is European Excel's: ';' between
+  fields, ',' as the decimal mark.
 - mapconstruction (Biagioni and Eriksson's benchmark; ``.txt``): ``x y unix_time`` per line, one
   file per trip, in a CRS that must be stated, since the format does not say.
-A directory stands for the files in it. Bad rows, coordinates impossible for the stated CRS and
+A directory stands for the files in it that hold traces (``gps_layout.gps_files_in``). Bad rows, coordinates impossible for the stated CRS and
 files without points raise ``InputError`` naming the file and the row, because a silently
 dropped row or a trace in the wrong hemisphere would quietly change every figure downstream.
 """
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import xml.etree.ElementTree as ET
+import zlib
 from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,26 +37,23 @@ from osmgap.core.aoi import _transformer, check_earth_crs
 from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import GpsTraces, concat, from_arrays
 from osmgap.errors import InputError, one_line
+from osmgap.sources.gps_layout import (
+    CSV_SUFFIXES,
+    GPX_SUFFIXES,
+    TEXT_SUFFIXES,
+    csv_columns,
+    describe_trip_columns,
+    gps_files_in,
+)
+from osmgap.sources.gps_layout import parse_column_mapping as parse_column_mapping  # where the CLI finds it
 from osmgap.sources.osm_extent import show_bounds
 
 log = logging.getLogger(__name__)
 
-CSV_FIELDS = ("lon", "lat", "time", "speed", "bearing", "trip")
-# Column names recognised without a mapping, lower-cased.
-CSV_ALIASES = {
-    "lon": ("lon", "lng", "long", "longitude", "x"),
-    "lat": ("lat", "latitude", "y"),
-    "time": ("time", "timestamp", "unix_time", "datetime", "t"),
-    "speed": ("speed", "speed_mps", "velocity"),
-    "bearing": ("bearing", "heading", "course", "azimuth"),
-    "trip": ("trip", "trip_id", "track", "track_id", "vehicle", "id"),
-}
 CSV_CHUNK_ROWS = 1_000_000
 # numeric times above these are not unix seconds (1e11 s is the year 5138) but finer units
 UNIX_TIME_UNITS = ((1e17, 1e9, "nanoseconds"), (1e14, 1e6, "microseconds"), (1e11, 1e3, "milliseconds"))
-GPX_SUFFIXES = (".gpx",)
-CSV_SUFFIXES = (".csv",)
-TEXT_SUFFIXES = (".txt",)
+GPX_TIME_BATCH = 65_536  # GPX times parsed per pandas call: fast, and few strings held at once
 AREA_OF_USE_MARGIN_DEG = 1.0  # projected coordinates may stray a little beyond a zone's area of use
 
 
@@ -64,18 +65,6 @@ class GpsSource:
     columns: dict[str, str] | None = None
 
 
-def parse_column_mapping(text: str) -> dict[str, str]:
-    """``lon=LONGITUDE,lat=LAT`` -> {'lon': 'LONGITUDE', 'lat': 'LAT'}; InputError when malformed."""
-    out: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, column = part.partition("=")
-        if not sep or key.strip() not in CSV_FIELDS or not column.strip():
-            raise InputError("--gps-columns", f"expected FIELD=COLUMN pairs with FIELD one of {', '.join(CSV_FIELDS)}; "
-                                              f"got {part!r}")
-        out[key.strip()] = column.strip()
-    return out
-
-
 def read_gps(paths: Iterable[str | Path], source: GpsSource = GpsSource()) -> GpsTraces:
     """All points of ``paths`` (files or directories), in WGS84 lon/lat, trips numbered apart."""
     files = _expand(paths)
@@ -85,17 +74,19 @@ def read_gps(paths: Iterable[str | Path], source: GpsSource = GpsSource()) -> Gp
 def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
     """One file's points in its own CRS, checked against it."""
     name = path.name.lower()
+    hint = ""
     try:
         if name.endswith(GPX_SUFFIXES):
             traces = read_gpx(path)
         elif name.endswith(CSV_SUFFIXES):
-            traces = read_csv(path, source.crs or WGS84, source.columns)
+            traces, hint = _read_csv(path, source.crs or WGS84, source.columns)
         elif name.endswith(TEXT_SUFFIXES):
             if not source.crs:
                 raise InputError(path, "mapconstruction traces (x y unix_time) do not say their CRS; give --gps-crs EPSG:N")
             traces = read_mapconstruction(path, source.crs)
         else:
-            raise InputError(path, "unknown GPS format: expected .gpx, .csv or .txt (mapconstruction x y unix_time)")
+            raise InputError(path, "unknown GPS format: expected .gpx, .gpx.gz, .csv, .csv.gz or .txt "
+                                   "(mapconstruction x y unix_time)")
     except OSError as exc:  # no permission, a folder named like a file: the user's input, exit 2
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
     if len(traces) == 0:
@@ -105,7 +96,7 @@ def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
     back, steps = traces.steps_back_in_time()
     if back:
         log.warning("%s: %d of %d steps between fixes of a trip go back in time; trips are read in file order and "
-                    "cut where time goes back: are the fixes in time order?", path, back, steps)
+                    "cut where time goes back: are the fixes in time order?%s", path, back, steps, hint)
     return traces
 
 
@@ -126,14 +117,7 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            try:
-                inside = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(
-                    GPX_SUFFIXES + CSV_SUFFIXES + TEXT_SUFFIXES))
-            except OSError as exc:
-                raise InputError(p, f"cannot list the folder ({exc.strerror or exc})") from None
-            if not inside:
-                raise InputError(p, "directory holds no .gpx, .csv or .txt GPS files")
-            files.extend(inside)
+            files.extend(gps_files_in(p))
         elif p.is_file():
             files.append(p)
         else:
@@ -214,27 +198,62 @@ def _numeric_rows(path: Path, sep: str, names: list[str], what: str) -> dict[str
 
 def read_csv(path: Path, crs: str, columns: dict[str, str] | None = None) -> GpsTraces:
     """Points of a CSV file with a header row; see the module docstring for the columns."""
-    try:
-        with _csv_errors(path):
-            header = list(pd.read_csv(path, nrows=0).columns)
-    except pd.errors.EmptyDataError:
-        raise InputError(path, "holds no GPS points (empty file)") from None
+    return _read_csv(path, crs, columns)[0]
+
+
+def _read_csv(path: Path, crs: str, columns: dict[str, str] | None) -> tuple[GpsTraces, str]:
+    """``read_csv``, and what to add to a warning that fixes go back in time (no trip column)."""
+    header, sep = _csv_header(path)
     mapping = csv_columns(header, columns or {}, path)
+    fmt = {"sep": sep, "decimal": "," if sep == ";" else "."}
     with _csv_errors(path):  # a bad byte or line may come a million rows after the header
         try:  # fast path: numbers parsed by pandas' C reader, no Python string per value
-            parts = _read_csv_chunks(path, mapping, crs, numeric=True)
+            parts, trips = _read_csv_chunks(path, mapping, crs, fmt, numeric=True)
         except (pd.errors.ParserError, UnicodeDecodeError):
             raise
         except ValueError:  # a value that is not a number (an ISO time, or a bad row): name the row
-            parts = _read_csv_chunks(path, mapping, crs, numeric=False)
+            parts, trips = _read_csv_chunks(path, mapping, crs, fmt, numeric=False)
     if not parts:
-        return from_arrays(np.zeros(0), np.zeros(0), crs)
+        return from_arrays(np.zeros(0), np.zeros(0), crs), ""
     traces = concat(parts, renumber=False)
     parts.clear()  # copied: freed before any sort, so a large file is held at most twice while read
+    if "trip" in mapping and trips == len(traces) > 1:  # a row serial, not a trip: every fix alone
+        if "trip" not in (columns or {}):
+            log.warning("%s: column %r holds a different value on every row (a row number, not a trip), so it is not "
+                        "read as the trip: the rows are one trip, in file order; name the column that tells trips "
+                        "apart with --gps-columns trip=COLUMN", path, mapping["trip"])
+            mapping = {k: v for k, v in mapping.items() if k not in ("trip", "segment")}
+            traces = replace(traces, trip=np.zeros(len(traces), np.int32))
+        else:
+            log.warning("%s: --gps-columns trip=%s holds a different value on every row: every fix is a trip of its "
+                        "own, and no route can be read from one fix", path, mapping["trip"])
+    if "trip" in mapping:
+        log.info("%s: trips told apart by %s: %d trip%s", path, describe_trip_columns(mapping), trips,
+                 "" if trips == 1 else "s")
+    else:
+        log.info("%s: no trip column (columns: %s): the rows are read as one trip, in file order", path, ", ".join(header))
     # rows of a trip may be scattered through the file; make each trip contiguous, rows in order
     # (trips are numbered as they first appear: a file grouped by trip is in order already)
     scattered = "trip" in mapping and bool(np.any(traces.trip[1:] < traces.trip[:-1]))
-    return traces.take(np.argsort(traces.trip, kind="stable")) if scattered else traces
+    hint = "" if "trip" in mapping else (
+        f" No trip column was found (columns: {', '.join(header)}): fixes of several vehicles in one file are "
+        "then read as one trip; name the column that tells them apart with --gps-columns trip=COLUMN")
+    return (traces.take(np.argsort(traces.trip, kind="stable")) if scattered else traces), hint
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    """The header's column names and the separator: ',' unless the header holds more ';' than ','
+    (European Excel's CSV, whose decimal mark is ','), said in the log."""
+    try:
+        with _csv_errors(path):
+            header = [str(h) for h in pd.read_csv(path, nrows=0).columns]
+            if sum(h.count(";") for h in header) < len(header):
+                return header, ","
+            header = [str(h) for h in pd.read_csv(path, nrows=0, sep=";").columns]
+    except pd.errors.EmptyDataError:
+        raise InputError(path, "holds no GPS points (empty file)") from None
+    log.info("%s: read as semicolon-separated, with ',' as the decimal mark (as European Excel writes CSV)", path)
+    return header, ";"
 
 
 @contextmanager
@@ -246,43 +265,25 @@ def _csv_errors(path: Path) -> Iterator[None]:
         raise InputError(path, f"not a CSV file of GPS points, or not UTF-8 ({one_line(exc)[:160]})") from None
 
 
-def _read_csv_chunks(path: Path, mapping: dict[str, str], crs: str, numeric: bool) -> list[GpsTraces]:
-    dtype = {c: ("float64" if numeric and f != "trip" else str) for f, c in mapping.items()}
+def _read_csv_chunks(path: Path, mapping: dict[str, str], crs: str, fmt: dict[str, str],
+                     numeric: bool) -> tuple[list[GpsTraces], int]:
+    """The file's points, a chunk at a time, and how many distinct trips they hold."""
+    dtype = {c: ("float64" if numeric and f not in ("trip", "segment") else str) for f, c in mapping.items()}
     trip_ids: dict[str, int]
     parts, row0, trip_ids = [], 0, {}
-    for chunk in pd.read_csv(path, usecols=list(mapping.values()), dtype=dtype, chunksize=CSV_CHUNK_ROWS):
-        parts.append(_csv_chunk(chunk, mapping, crs, row0, path, trip_ids))
+    for chunk in pd.read_csv(path, usecols=list(mapping.values()), dtype=dtype, chunksize=CSV_CHUNK_ROWS, **fmt):
+        parts.append(_csv_chunk(chunk, mapping, crs, row0, path, trip_ids, fmt["decimal"]))
         row0 += len(chunk)
-    return parts
-
-
-def csv_columns(header: list[str], given: dict[str, str], path: Path) -> dict[str, str]:
-    """Field -> column: the mapping given, else the first alias present; lon and lat required."""
-    lower = {h.lower().strip(): h for h in header}
-    out: dict[str, str] = {}
-    for fld in CSV_FIELDS:
-        if fld in given:
-            if given[fld] not in header:
-                raise InputError(path, f"--gps-columns maps {fld} to {given[fld]!r}, which is not a column "
-                                       f"(columns: {', '.join(header)})")
-            out[fld] = given[fld]
-            continue
-        found = next((lower[a] for a in CSV_ALIASES[fld] if a in lower), None)
-        if found is not None and found not in out.values():
-            out[fld] = found
-    for fld in ("lon", "lat"):
-        if fld not in out:
-            raise InputError(path, f"no {fld} column (columns: {', '.join(header)}); name it with --gps-columns {fld}=COLUMN")
-    return out
+    return parts, len(trip_ids)
 
 
 def _csv_chunk(chunk: pd.DataFrame, mapping: dict[str, str], crs: str, row0: int, path: Path,
-               trip_ids: dict[str, int]) -> GpsTraces:
+               trip_ids: dict[str, int], decimal: str) -> GpsTraces:
     def numeric(fld: str, required: bool) -> np.ndarray | None:
         if fld not in mapping:
             return None
         raw = chunk[mapping[fld]]
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+        values = _to_numbers(raw, decimal)
         bad = ~np.isfinite(values) & (raw.notna().to_numpy() | required)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
@@ -294,20 +295,30 @@ def _csv_chunk(chunk: pd.DataFrame, mapping: dict[str, str], crs: str, row0: int
 
     trip = None
     if "trip" in mapping:
-        codes, names = pd.factorize(chunk[mapping["trip"]].fillna(""))
+        key = chunk[mapping["trip"]].fillna("")
+        if "segment" in mapping:  # a trip per track segment
+            key = key + "\x1f" + chunk[mapping["segment"]].fillna("")
+        codes, names = pd.factorize(key)
         ids = np.array([trip_ids.setdefault(n, len(trip_ids)) for n in names], np.int32)  # one per trip, not per point
         trip = ids[codes]
     lon, lat = cast(np.ndarray, numeric("lon", True)), cast(np.ndarray, numeric("lat", True))  # always mapped
-    return from_arrays(lon, lat, crs, t=_times(chunk, mapping, row0, path),
+    return from_arrays(lon, lat, crs, t=_times(chunk, mapping, row0, path, decimal),
                        trip=trip, speed=numeric("speed", False), bearing=numeric("bearing", False))
 
 
-def _times(chunk: pd.DataFrame, mapping: dict[str, str], row0: int, path: Path) -> np.ndarray | None:
+def _to_numbers(raw: pd.Series, decimal: str) -> np.ndarray:
+    """Floats of a column (NaN where not a number); text read with ``decimal`` as the decimal mark."""
+    if decimal != "." and not pd.api.types.is_numeric_dtype(raw.dtype):
+        raw = raw.str.replace(decimal, ".", regex=False)
+    return pd.to_numeric(raw, errors="coerce").to_numpy(float, copy=True)
+
+
+def _times(chunk: pd.DataFrame, mapping: dict[str, str], row0: int, path: Path, decimal: str) -> np.ndarray | None:
     """Unix seconds from numbers or ISO 8601 text."""
     if "time" not in mapping:
         return None
     raw = chunk[mapping["time"]]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(float, copy=True)
+    values = _to_numbers(raw, decimal)
     text = ~np.isfinite(values) & raw.notna().to_numpy()
     if text.any():
         parsed = pd.to_datetime(raw[text], errors="coerce", utc=True, format="ISO8601")
@@ -323,32 +334,41 @@ def _times(chunk: pd.DataFrame, mapping: dict[str, str], row0: int, path: Path) 
 
 def read_gpx(path: Path) -> GpsTraces:
     """Track segments and routes as trips, waypoints as one-point trips (streamed with iterparse)."""
-    cols = {k: array("d") for k in ("x", "y", "t")}
+    cols = {k: array("d") for k in ("x", "y")}
+    times = _GpxTimes(path)
     trip = array("i")
-    state = {"trip": -1, "n": 0}
+    state = {"trip": -1, "n": 0, "wpt": 0}
+    gz = path.name.lower().endswith(".gz")
     try:
-        for event, elem in ET.iterparse(path, events=("start", "end")):
-            tag = elem.tag.rsplit("}", 1)[-1]
-            if event == "start":
-                if tag in ("trkseg", "rte"):
-                    state["trip"] += 1
-                continue
-            if tag in ("trkpt", "rtept", "wpt"):
-                if tag == "wpt":
-                    state["trip"] += 1
-                _gpx_point(elem, cols, path, state)
-                trip.append(max(state["trip"], 0))  # a stray trkpt outside any trkseg joins the first trip
-                elem.clear()
-            elif tag in ("trkseg", "trk", "rte"):
-                elem.clear()  # cleared points would otherwise stay attached to their parent
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            for event, elem in ET.iterparse(f, events=("start", "end")):
+                tag = elem.tag.rsplit("}", 1)[-1]
+                if event == "start":
+                    if tag in ("trkseg", "rte"):
+                        state["trip"] += 1
+                    continue
+                if tag in ("trkpt", "rtept", "wpt"):
+                    if tag == "wpt":
+                        state["trip"] += 1
+                        state["wpt"] += 1
+                    _gpx_point(elem, cols, times, path, state)
+                    trip.append(max(state["trip"], 0))  # a stray trkpt outside any trkseg joins the first trip
+                    elem.clear()
+                elif tag in ("trkseg", "trk", "rte"):
+                    elem.clear()  # cleared points would otherwise stay attached to their parent
     except ET.ParseError as exc:
         raise InputError(path, f"not a GPX file ({exc})") from None
-    traces = from_arrays(np.frombuffer(cols["x"]), np.frombuffer(cols["y"]), WGS84, t=np.frombuffer(cols["t"]),
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise InputError(path, f"not a whole gzip file ({one_line(exc)})") from None
+    if state["wpt"] and state["wpt"] == state["n"]:
+        log.warning("%s: holds only waypoints (%d lone observations, no track or route): each is read as a trip of "
+                    "its own, and no route can be read from one fix; export the track itself", path, state["wpt"])
+    traces = from_arrays(np.frombuffer(cols["x"]), np.frombuffer(cols["y"]), WGS84, t=times.values(),
                          trip=np.frombuffer(trip, dtype=np.int32))
     return traces.take(np.argsort(traces.trip, kind="stable"))  # waypoints may sit between tracks
 
 
-def _gpx_point(elem: ET.Element, cols: dict[str, array], path: Path, state: dict[str, int]) -> None:
+def _gpx_point(elem: ET.Element, cols: dict[str, array], times: _GpxTimes, path: Path, state: dict[str, int]) -> None:
     state["n"] += 1
     try:
         lon, lat = float(elem.attrib["lon"]), float(elem.attrib["lat"])
@@ -359,18 +379,50 @@ def _gpx_point(elem: ET.Element, cols: dict[str, array], path: Path, state: dict
         raise InputError(path, f"point {state['n']}: lat/lon not finite")
     cols["x"].append(lon)
     cols["y"].append(lat)
-    cols["t"].append(_gpx_time(elem, path, state["n"]))
-
-
-def _gpx_time(elem: ET.Element, path: Path, n: int) -> float:
     node = next((c for c in elem if c.tag.rsplit("}", 1)[-1] == "time"), None)
-    if node is None or not (node.text or "").strip():
-        return math.nan
-    assert node.text is not None  # not blank, checked above
-    stamp = pd.to_datetime(node.text.strip(), errors="coerce", utc=True)
-    if pd.isna(stamp):
-        raise InputError(path, f"point {n}: time {node.text.strip()!r} is not ISO 8601")
-    return stamp.timestamp()
+    times.add(node.text if node is not None else None)
+
+
+class _GpxTimes:
+    """A GPX file's point times as unix seconds, parsed ``GPX_TIME_BATCH`` at a time: one pandas
+    call per point made a timed GPX 60 times slower to read than one without times, and holding
+    every time string of a million-point file until the end would cost ~100 MB."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.parsed = array("d")
+        self.pending: list[str | None] = []
+
+    def add(self, text: str | None) -> None:
+        self.pending.append(text)
+        if len(self.pending) >= GPX_TIME_BATCH:
+            self._flush()
+
+    def values(self) -> np.ndarray:
+        self._flush()
+        return np.frombuffer(self.parsed)
+
+    def _flush(self) -> None:
+        self.parsed.extend(_gpx_times(self.pending, self.path, len(self.parsed)))
+        self.pending.clear()
+
+
+def _gpx_times(texts: list[str | None], path: Path, first: int) -> np.ndarray:
+    """Unix seconds of ``texts`` (NaN where missing or blank); ``first``: how many points came before."""
+    out = np.full(len(texts), np.nan)
+    where = [i for i, s in enumerate(texts) if s and not s.isspace()]
+    if not where:
+        return out
+    strings = [cast(str, texts[i]).strip() for i in where]
+    stamps = pd.to_datetime(strings, errors="coerce", utc=True, format="ISO8601")
+    seconds = np.round(stamps.as_unit("ns").asi8 / 1e9, 6)  # as Timestamp.timestamp() rounds
+    for k in np.flatnonzero(stamps.isna()):  # a form ISO8601 parsing refuses: read it as pandas guesses
+        stamp = pd.to_datetime(strings[k], errors="coerce", utc=True)
+        if pd.isna(stamp):
+            raise InputError(path, f"point {first + where[k] + 1}: time {strings[k]!r} is not ISO 8601")
+        seconds[k] = stamp.timestamp()
+    out[where] = seconds
+    return out
 
 
 def describe(traces: GpsTraces, files: int) -> dict[str, Any]:
