@@ -15,6 +15,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import MISSING_CONNECTION, WGS84, Suggestion
@@ -62,12 +63,12 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
                     graph: nx.Graph, suggestions: list[Suggestion], title: str, footnote: str,
                     evidence_label: str = "model's road graph",
                     backdrop: tuple[Grid, np.ndarray] | None = None, listed: tuple[str, ...] = ("missing_road",),
-                    osm_label: str | None = "OSM roads") -> None:
+                    osm_label: str | None = "OSM roads", aoi: BaseGeometry | None = None) -> None:
     """Draw the picture; without imagery (candidates only) on a plain background. Matplotlib is
     imported here, when the picture is drawn, not when a run starts (1.4 s of start-up).
     ``backdrop``: :func:`read_backdrop`'s result when it was read beforehand (beside conflation);
     ``listed``: the kinds the legend names even when there are none; ``osm_label``: None when
-    no OSM was given."""
+    no OSM was given; ``aoi`` (WGS84): outlined, where the picture shows context around it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,6 +107,9 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
             if kind == MISSING_CONNECTION:
                 ends = shapely.get_coordinates(shapely.boundary(picked))
                 ax.plot(ends[:, 0], ends[:, 1], ls="", marker="o", color=colour, markersize=4)
+    if aoi is not None:  # the model also saw the imagery around it, drawn, not conflated
+        ring = shapely.boundary(gpd.GeoSeries([aoi], crs=WGS84).to_crs(grid.crs).values)
+        ax.add_collection(LineCollection(_paths(ring), colors="white", linewidths=1.6, linestyles="-", alpha=0.9))
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_xticks([])
@@ -115,6 +119,8 @@ def render_overview(path: str | Path, imagery: AnyImagery | None, analysis: Grid
     ax.set_title(clean_text(title), fontsize=10, parse_math=False)  # user text: no '$' math, no surrogates
     handles = [Line2D([], [], color="#00b8d4", lw=2.2, label=osm_label)] if osm_label else []
     handles.append(Line2D([], [], color="#ffab00", lw=1.0, ls="--", label=evidence_label))
+    if aoi is not None:
+        handles.append(Line2D([], [], color="white", lw=1.6, label="AOI (suggestions inside only)"))
     for kind, (colour, width, style, text) in KIND_STYLE.items():
         if counts.get(kind) or kind in listed:
             handles.append(Line2D([], [], color=colour, lw=width, ls=style, label=f"{text} ({counts.get(kind, 0)})"))

@@ -314,9 +314,9 @@ def _run_diff(req: DiffRequest) -> DiffRun:
         with timer("write"), collector_paused():  # as in conflation
             write_suggestion_files(stage, suggestions, aoi.bounds, roads, notes, per_suggestion)
             render_overview(stage / "overview.png", imagery, run.grid, roads.ways, run.evidence.graph, suggestions,
-                            f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']} km",
+                            f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']:.2f} km",
                             " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]],
-                            backdrop=early.backdrop())
+                            backdrop=early.backdrop(), aoi=aoi.geometry)
             early.probability()  # imagery evidence: its stitched probability as a COG
         summary["seconds"] = {**timer.seconds, "total": round(time.perf_counter() - started, 3)}
         summary["peak_rss_mb"] = timer.peak_rss_mb

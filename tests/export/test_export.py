@@ -6,6 +6,7 @@ import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import osmium
 import pytest
@@ -414,6 +415,31 @@ def test_overview_draws_each_layer_as_one_collection_on_a_decimated_read(paris, 
     red = (rgb[..., 0] > 220) & (rgb[..., 1] < 60) & (rgb[..., 2] < 100)
     cyan = (rgb[..., 0] < 60) & (rgb[..., 1] > 150) & (rgb[..., 2] > 180)
     assert red.sum() > 200 and cyan.sum() > 200
+
+
+def test_overview_outlines_the_aoi_inside_the_context_the_model_saw(paris, paris_aoi, tmp_path):
+    """diff predicts 40 m of imagery around the AOI: the picture shows it, so it outlines the AOI,
+    the only part conflated."""
+    from PIL import Image
+    from shapely.geometry import box
+
+    from osmgap.export.overview import render_overview
+    from osmgap.sources.imagery import analysis_grid, open_imagery
+    from osmgap.sources.osm import load_osm
+
+    imagery = open_imagery(paris / "image.tif")
+    grid = analysis_grid(imagery, paris_aoi.geometry, paris_aoi.metric_crs, 1.0)
+    roads = load_osm(str(paris / "osm_roads.geojson"), paris_aoi)
+    x0, y0, x1, y1 = paris_aoi.geometry.bounds
+    inner = box(x0 + 0.25 * (x1 - x0), y0 + 0.25 * (y1 - y0), x0 + 0.75 * (x1 - x0), y0 + 0.75 * (y1 - y0))
+    rgb = {}
+    for name, aoi in (("without", None), ("with", inner)):
+        render_overview(tmp_path / f"{name}.png", imagery, grid, roads.ways, nx.Graph(), [], "t", "f", aoi=aoi)
+        with Image.open(tmp_path / f"{name}.png") as im:
+            rgb[name] = np.asarray(im.convert("RGB")).astype(int)
+    assert rgb["with"].shape == rgb["without"].shape
+    whitened = (rgb["with"].min(axis=-1) > 200) & (rgb["without"].min(axis=-1) < 150)
+    assert whitened.sum() > 400, whitened.sum()  # the outline: four sides of half the chip
 
 
 def test_overview_draws_a_missing_connection_thin_and_dotted_with_its_two_ends(paris, paris_aoi, tmp_path):
