@@ -58,8 +58,8 @@ def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.Ge
         if not len(hits):
             continue
         point, way = shapely.STRtree(ways[hits]).query_nearest(points, max_distance=reach_m, all_matches=False)
-        along = _angle_deg(_heading(np.full(len(point), line, dtype=object), points[point]),
-                           _heading(ways[hits[way]], points[point])) <= max_angle_deg
+        along = angle_deg(heading_at(np.full(len(point), line, dtype=object), points[point]),
+                           heading_at(ways[hits[way]], points[point])) <= max_angle_deg
         if len(np.unique(point[along])) >= min_share * n:
             tag = Counter(what[hits[way[along]]]).most_common(1)[0][0]
             ids = way_ids[hits[way[along]]]
@@ -72,7 +72,7 @@ def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.Ge
 
 def _signed_offsets(ways: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Per (way, point): the point's distance from the way, positive to its left."""
-    heading = _heading(ways, points)
+    heading = heading_at(ways, points)
     foot = shapely.get_coordinates(shapely.line_interpolate_point(ways, shapely.line_locate_point(ways, points)))
     d = shapely.get_coordinates(points) - foot
     return np.cos(heading) * d[:, 1] - np.sin(heading) * d[:, 0]
@@ -86,7 +86,7 @@ def _beside(offsets: np.ndarray, beside_m: float) -> bool:
     return abs(median) >= beside_m and float(np.mean(np.sign(offsets) == np.sign(median))) >= ONE_SIDE_SHARE
 
 
-def _heading(lines: np.ndarray, points: np.ndarray) -> np.ndarray:
+def heading_at(lines: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Per (line, point): the direction (radians) of the line where the point projects on it."""
     at = shapely.line_locate_point(lines, points)
     length = shapely.length(lines)  # a negative distance would be read from the line's far end
@@ -95,7 +95,7 @@ def _heading(lines: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The angle between two undirected headings, 0..90 degrees."""
     d = np.abs(np.degrees(a - b)) % 180.0
     return np.minimum(d, 180.0 - d)

@@ -40,6 +40,7 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
+from osmgap.conflate.otherways import angle_deg, heading_at
 from osmgap.core.aoi import reproject, utm_crs_for
 from osmgap.core.datamodel import WGS84, Suggestion
 from osmgap.core.taskstatus import MR_STATUS_NAMES, MRStatus, TaskStatus
@@ -381,13 +382,6 @@ def _same_place(geom: BaseGeometry, other: BaseGeometry) -> bool:
     at = np.linspace(0.0, geom.length, max(5, int(np.ceil(geom.length / ALONG_STEP_M)) + 1))
     points = shapely.line_interpolate_point(geom, at)
     near = shapely.distance(points, other) <= SAME_ROAD_M
-    feet = shapely.line_locate_point(other, points)
-    turn = np.abs(np.degrees(_heading(geom, at) - _heading(other, feet))) % 180.0
-    return float(np.mean(near & (np.minimum(turn, 180.0 - turn) <= ALONG_DEG))) >= SAME_ROAD_FRACTION
-
-
-def _heading(line: BaseGeometry, at: np.ndarray) -> np.ndarray:
-    """The direction (radians) of ``line`` at each distance ``at`` along it (over +-1 m)."""
-    a = shapely.get_coordinates(shapely.line_interpolate_point(line, np.clip(at - 1.0, 0.0, line.length)))
-    b = shapely.get_coordinates(shapely.line_interpolate_point(line, np.clip(at + 1.0, 0.0, line.length)))
-    return np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
+    turn = angle_deg(heading_at(np.full(len(points), geom, dtype=object), points),
+                     heading_at(np.full(len(points), other, dtype=object), points))
+    return float(np.mean(near & (turn <= ALONG_DEG))) >= SAME_ROAD_FRACTION
