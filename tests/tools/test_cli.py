@@ -115,8 +115,11 @@ def test_ctrl_c_exits_130_as_the_shell_reports_it(tmp_path):
                     'candidates = "roads.geojson"\nosm = "osm.pbf"\nout = "out/t"\n')
     lock = ws / "out" / "osmgap.sqlite.lock"
     with held_lock(lock):
+        # Ctrl-C as a terminal delivers it: a job started in the background of a script (CI, cron)
+        # ignores SIGINT and hands that on, so the child gets the default back first
         proc = subprocess.Popen([sys.executable, "-m", "osmgap", "run", str(task), "--wait", "60"], cwd=PROJECT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.monotonic() + 60
             fds = Path(f"/proc/{proc.pid}/fd")
