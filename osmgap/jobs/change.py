@@ -44,6 +44,7 @@ from osmgap.export.overview import render_overview
 from osmgap.export.probability import write_probability_tif
 from osmgap.export.suggestion_files import write_suggestion_files
 from osmgap.graph.skeleton import GraphParams
+from osmgap.jobs.coverage import coverage_block, partly_covered
 from osmgap.jobs.diff import NOT_CLEARED_WARNING
 from osmgap.model.infer import OVERLAP_PX, WINDOW_PX, predict_raster
 from osmgap.model.nets import load_checkpoint, pick_device
@@ -52,7 +53,6 @@ from osmgap.scale.options import self_tiling
 from osmgap.scale.tiled import tiled_evidence
 from osmgap.sources import imagery as imagery_checks
 from osmgap.sources.imagery import (
-    COVERAGE_WARN_SHARE,
     Coverage,
     Imagery,
     WindowReader,
@@ -161,21 +161,15 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
 
 def _coverage(aoi: Aoi, before: Imagery, after: Imagery, both: Coverage,
               each: tuple[Coverage, Coverage]) -> tuple[dict[str, Any], list[str]]:
-    """The summary's coverage block (diff's keys: the area analysed is where both images show usable
-    pixels) and, under diff's COVERAGE_WARN_SHARE, the warning, logged: "0 appeared, 0 vanished"
-    over half the AOI must not read as "nothing changed" over all of it."""
-    aoi_km2 = aoi.area_km2()
-    covered = {"aoi_km2": round(aoi_km2, 4), "area_analysed_km2": round(both.area_km2, 4),
-               "imagery_aoi_share": round(both.aoi_share, 4),
-               "before_aoi_share": round(each[0].aoi_share, 4), "after_aoi_share": round(each[1].aoi_share, 4)}
-    if both.aoi_share >= COVERAGE_WARN_SHARE:
-        return covered, []
-    warning = (f"WARNING: {before.path} and {after.path}: the imagery covers only {both.aoi_share:.0%} of the AOI "
-               f"({both.area_km2:.3g} of {aoi_km2:.3g} km2 where both images have usable pixels; the before image "
-               f"covers {each[0].aoi_share:.0%}, the after image {each[1].aoi_share:.0%}: the rest is outside one of "
-               "them, nodata or NaN); no change was looked for in the rest")
-    log.warning(warning)
-    return covered, [warning]
+    """The summary's coverage block (the area analysed is where both images show usable pixels)
+    and the warnings about the inputs (a repaired AOI; imagery covering only part of it, logged):
+    "0 appeared, 0 vanished" over half the AOI must not read as "nothing changed" over all of it."""
+    covered = coverage_block(aoi, both, before_aoi_share=each[0].aoi_share, after_aoi_share=each[1].aoi_share)
+    partly = partly_covered(f"{before.path} and {after.path}", both, aoi,
+                            f" where both images have usable pixels; the before image covers {each[0].aoi_share:.0%}, "
+                            f"the after image {each[1].aoi_share:.0%}: the rest is outside one of them, nodata or NaN",
+                            "change")
+    return covered, [*aoi.warnings, *([partly] if partly else [])]
 
 
 def _count(changes: list[Change], kind: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from shapely.geometry import box
@@ -45,11 +45,11 @@ from osmgap.export.overview import render_overview
 from osmgap.export.suggestion_files import write_suggestion_files
 from osmgap.graph.lines import candidate_graph
 from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m, graph_length_within_m
+from osmgap.jobs.coverage import coverage_block, partly_covered
 from osmgap.jobs.early_writes import EarlyWrites
 from osmgap.scale.options import ScaleOptions
 from osmgap.sources.candidates import load_candidates
 from osmgap.sources.imagery import (
-    COVERAGE_WARN_SHARE,
     Coverage,
     Imagery,
     analysis_grid,
@@ -348,19 +348,14 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
     """The summary's area actually analysed and share of the AOI the imagery covers (usable pixels),
     and the warnings about the inputs (a repaired AOI, imagery coarser than the model's or covering
     only part of the AOI); those not logged when found are logged here."""
-    aoi_km2 = aoi.area_km2()
     imagery_evidence = run.info["evidence"] == "imagery" and coverage is not None
-    analysed = cast(Coverage, coverage).area_km2 if imagery_evidence else aoi_km2  # candidates, GPS: the whole AOI
-    covered = {"aoi_km2": round(aoi_km2, 4), "area_analysed_km2": round(analysed, 4),
-               "imagery_aoi_share": round(coverage.aoi_share, 4) if coverage is not None else None}
+    covered = coverage_block(aoi, coverage, None if imagery_evidence else aoi.area_km2())  # candidates, GPS: all
     warnings = [*aoi.warnings, *run.warnings]
-    if imagery_evidence and cast(Coverage, coverage).aoi_share < COVERAGE_WARN_SHARE:
+    if imagery_evidence:
         assert coverage is not None and run.imagery is not None  # both set for imagery evidence
-        warnings.append(f"WARNING: {imagery_name(run.imagery, whole_path=True)}: the imagery covers only {coverage.aoi_share:.0%} of the AOI "
-                        f"({coverage.area_km2:.3g} of {aoi_km2:.3g} km2: the rest is outside it, nodata, NaN or "
-                        "where the tile server has no imagery); "
-                        "no road was looked for in the rest")
-        log.warning(warnings[-1])
+        partly = partly_covered(imagery_name(run.imagery, whole_path=True), coverage, aoi,
+                                ": the rest is outside it, nodata, NaN or where the tile server has no imagery", "road")
+        warnings += [partly] if partly else []
     return covered, warnings
 
 

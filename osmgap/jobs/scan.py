@@ -43,6 +43,7 @@ from osmgap.export.edited import keep_edited
 from osmgap.export.scanmap import Basemap, leaflet_assets, lines_collection, parse_basemap, write_scan_map
 from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_evidence
 from osmgap.graph.skeleton import GraphParams, extract_graph
+from osmgap.jobs.coverage import coverage_block, partly_covered
 from osmgap.jobs.diff import DiffRequest, demonstration_for, resolve_sources
 from osmgap.model.infer import predict_raster
 from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
@@ -58,6 +59,7 @@ from osmgap.sources.tile_fetcher import XyzOptions, prune_cache
 from osmgap.sources.xyz import (
     AnyImagery,
     XyzImagery,
+    imagery_name,
     lonlat_to_tile,
     measure_any_coverage,
     open_window_reader,
@@ -380,8 +382,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     summary = {"aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds)},
                "imagery": imagery.provenance() if imagery else None, "gps": gps_info,
                "osm": roads.provenance, "osm_ways": len(roads),
-               "coverage": {"area_analysed_km2": round(coverage.area_km2, 4),
-                            "imagery_aoi_share": round(coverage.aoi_share, 4)} if coverage else None,
+               "coverage": coverage_block(aoi, coverage) if coverage else None,
                "model": {"path": str(req.model or "default"), "resolution_m": inputs.meta.resolution_m,
                          "threshold": inputs.meta.threshold} if inputs.meta else None,
                **summary_of(scores, req.zoom, req.tolerance_m),
@@ -390,8 +391,12 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     title = f"osmgap scan: {aoi.name} (z{req.zoom})" + (" - a demonstration: OSM ways were taken out" if demo_info else "")
     stood_in = stand_in_warning(imagery) if isinstance(imagery, XyzImagery) else None  # logged as the first one was used
     cache_full = prune_cache(req.xyz) if req.xyz is not None else None  # the tile cache back under its budget
-    if stood_in or cache_full:
-        summary["warnings"] = [w for w in (stood_in, cache_full) if w]
+    partly = partly_covered(imagery_name(imagery, whole_path=True), coverage, aoi,
+                            ": the rest is outside it, nodata, NaN or where the tile server has no imagery",
+                            "road") if imagery is not None and coverage is not None else None
+    said = [w for w in (*aoi.warnings, partly, stood_in, cache_full) if w]
+    if said:
+        summary["warnings"] = said
     write_outputs(req.out, scores, summary, aoi, title, req.josm_url,
                   roads.ways, req.basemap)
     return summary
