@@ -38,7 +38,7 @@ from osmgap.core.http import (
 from osmgap.core.http_cache import Keeping, keeping
 from osmgap.core.secrets import never_log, public_url, redact, url_secrets
 from osmgap.errors import InputError, ServiceError
-from osmgap.sources.tile_cache import CachedTile, TileCache, prune
+from osmgap.sources.tile_cache import CachedTile, Pruned, TileCache, prune
 
 DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/xyz")
 MAX_TILE_BYTES = 32 * 2**20
@@ -59,6 +59,10 @@ MAX_UNSTORED_BYTES = 256 * 2**20  # no-store tiles held in memory for the run, a
 # the tile cache's budget, every server's tiles together: ~1,500 km2 of 25 KB zoom-18 tiles at 50° N (JOSM keeps 512 MB,
 # for browsing; a weekly run over a large AOI that evicted its own tiles would download them all again)
 CACHE_MAX_MB = 4096
+# a run prunes the cache each time it has written this share of the budget: a run over a large AOI
+# stays near the budget while it runs instead of filling the disk and pruning after (a walk of
+# the cache costs ~1 s per 100,000 tiles, so at most 8 walks per budget's worth of tiles)
+PRUNE_EVERY_SHARE = 1 / 8
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,9 @@ class TileFetcher:
         self.stood_in: dict[tuple[int, int, int], float] = {}  # tiles kept past their lifetime used instead: how far (s)
         self.failing: tuple[float, Exception] | None = None  # until when (monotonic s) not to ask, and why
         self.used: set[tuple[int, int, int]] = set()  # tiles this process read: the cache keeps them last
+        self._written = 0  # bytes kept on disk since the cache was last pruned (_kept)
+        self._pruning = threading.Lock()
+        self.pruned_in_use = 0  # this process's tiles the budget had no room for while it ran
 
     @classmethod
     def for_options(cls, options: XyzOptions) -> TileFetcher:
@@ -168,9 +175,33 @@ class TileFetcher:
         keep = replace(keep, fresh_s=max(keep.fresh_s, MIN_FRESH_S))
         now = time.time()
         self.cache.store(z, x, y, body, keep, now)
-        if not keep.store:
+        if keep.store:
+            self._kept(len(body))
+        else:
             self._hold(key, CachedTile(body, now + keep.fresh_s, stale_until=now + keep.fresh_s + keep.stale_s))
         return pixels if new_pixels is None else new_pixels
+
+    def _kept(self, size: int) -> None:
+        """Count a tile written to the cache; once PRUNE_EVERY_SHARE of the budget is written,
+        prune the cache back under it while the run goes on (this process's tiles last, its
+        oldest first: the windows it read long ago), one thread at a time."""
+        budget = self.options.cache_max_mb * 2**20
+        with self._lock:
+            self._written += size
+            due = self._written >= budget * PRUNE_EVERY_SHARE
+            if due:
+                self._written = 0
+        if due and self._pruning.acquire(blocking=False):
+            try:
+                done = self.prune()
+                self.pruned_in_use += done.in_use_removed
+            finally:
+                self._pruning.release()
+
+    def prune(self) -> Pruned:
+        """The whole cache back under its budget, the tiles this process read kept last."""
+        return prune(cache_root(self.options), self.options.cache_max_mb * 2**20,
+                     [self.cached(*key) for key in list(self.used)])
 
     def _stand_in(self, key: tuple[int, int, int], kept: CachedTile, error: Exception) -> None:
         """Note a kept tile used past its lifetime because the server failed: warned once per
@@ -258,16 +289,16 @@ def prune_cache(options: XyzOptions) -> str | None:
     tiles this process read kept last. Returns the run's warning when even they did not fit: the
     next run downloads them again, which costs the server what the cache is there to spare it."""
     fetcher = TileFetcher.for_options(options)
-    done = prune(cache_root(options), options.cache_max_mb * 2**20,
-                 [fetcher.cached(*key) for key in list(fetcher.used)])
+    done = fetcher.prune()
     if done.removed:
         log.info("tile cache: %d tiles removed, %.0f MB kept (budget %d MB)", done.removed, done.kept_bytes / 2**20,
                  options.cache_max_mb)
-    if not done.in_use_removed:
+    removed = done.in_use_removed + fetcher.pruned_in_use  # now, and while the run went on
+    if not removed:
         return None
-    warning = (f"WARNING: the tiles this run read take {done.in_use_bytes / 2**20:.0f} MB, more than the tile cache's "
-               f"budget (--xyz-cache-mb {options.cache_max_mb}): {done.in_use_removed} of them were removed, and the "
-               "next run downloads them again; give a larger --xyz-cache-mb")
+    warning = (f"WARNING: the tiles this run read take more than the tile cache's budget (--xyz-cache-mb "
+               f"{options.cache_max_mb}): {removed} of them were removed, and the next run downloads them again; "
+               "give a larger --xyz-cache-mb")
     log.warning(warning)
     return warning
 

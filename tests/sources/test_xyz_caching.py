@@ -22,6 +22,7 @@ from osmgap.sources.tile_cache import MAGIC
 from osmgap.sources.tile_fetcher import (
     CACHE_MAX_MB,
     MIN_FRESH_S,
+    PRUNE_EVERY_SHARE,
     STALE_IF_ERROR_S,
     TILE_MAX_AGE_S,
     TileFetcher,
@@ -392,3 +393,37 @@ def test_kept_tiles_stand_in_unasked_as_long_as_a_busy_server_asks(paris, tmp_pa
     monkeypatch.setattr(tile_fetcher.time, "monotonic", lambda: clock)
     _read(paris, options)
     assert (len(server.log.statuses) > n) == asked_again
+
+
+def test_a_run_keeps_the_cache_under_its_budget_while_it_runs(paris, tmp_path, server):
+    """A run over a large AOI used to write every tile first and prune after, so the cache grew
+    past its budget by the run's whole size (a disk filled before the prune). Now the cache is
+    pruned as the run writes: another server's old tiles go while the run still reads."""
+    options = replace(_options(server, tmp_path), cache_max_mb=1)
+    old = tmp_path / "cache" / "0123456789abcdef" / "18" / "1"
+    old.mkdir(parents=True)
+    for i in range(8):  # 2 MB of another server's tiles, written long ago
+        tile = old / f"{i}.tile"
+        tile.write_bytes(b"x" * 2**18)
+        os.utime(tile, (time.time() - 86400, time.time() - 86400))
+    _read(paris, options)  # ~0.3 MB of the run's own tiles written: more than an eighth of the budget
+    ours = [TileFetcher.for_options(options).cached(*key) for key in TileFetcher.for_options(options).used]
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.tile"))
+    # pruned before the run ended: over the budget by at most what was written since the last prune
+    assert on_disk <= 2**20 * (1 + PRUNE_EVERY_SHARE) and len(list(old.glob("*.tile"))) < 4
+    assert all(p.exists() for p in ours)
+    assert prune_cache(options) is None  # the run's own tiles fitted: nothing to say
+
+
+def test_the_run_s_own_tiles_removed_while_it_ran_are_said_after_it(paris, tmp_path, server):
+    """The warning that the next run downloads them again counts the run's tiles the budget had
+    no room for while it ran, not only those the last prune removed."""
+    options = replace(_options(server, tmp_path), cache_max_mb=1)
+    _read(paris, options)
+    fetcher = TileFetcher.for_options(options)
+    for key in list(fetcher.used)[:3]:  # as if three tiles of the run were large ones
+        fetcher.cached(*key).write_bytes(b"x" * 2**19)
+    fetcher._kept(2**19)  # the run writes on: a prune is due
+    assert sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.tile")) <= 2**20
+    said = prune_cache(options)  # the last prune finds the cache under its budget
+    assert said is not None and "(--xyz-cache-mb 1)" in said and "next run downloads them again" in said
