@@ -180,6 +180,8 @@ class FakeMapRoulette:
                 return self._get_project(int(m[1]))
             if method == "GET" and (m := re.fullmatch(r"/project/(\d+)/challenge/([^/]+)", p)):
                 return self._read_by_name(int(m[1]), urllib.parse.unquote(m[2]))
+            if method == "GET" and (m := re.fullmatch(r"/challenge/(\d+)", p)):
+                return self._read(int(m[1]))
             if method == "POST" and p == "/challenge":
                 return self._create(req)
             if method == "PUT" and (m := re.fullmatch(r"/challenge/(\d+)", p)):
@@ -202,6 +204,12 @@ class FakeMapRoulette:
         if found is None:
             raise Reject(404, f"no challenge {name!r} in project {pid}", violation=False)
         return 200, _as_returned(found)
+
+    # challenge.api: GET /challenge/:id  (ChallengeController.read; 404 when there is none)
+    def _read(self, cid: int) -> tuple[int, Any]:
+        if cid not in self.challenges:
+            raise Reject(404, f"no challenge found with id {cid}", violation=False)
+        return 200, _as_returned(self.challenges[cid])
 
     # challenge.api: POST /challenge  (ChallengeController.create; body read by ChallengeReads)
     def _create(self, req: dict[str, Any]) -> tuple[int, Any]:

@@ -32,7 +32,7 @@ from osmgap.core.datamodel import MISSING_CONNECTION as CONNECTION  # noqa: E402
 from osmgap.errors import escape_controls  # noqa: E402
 from osmgap.export.scanmap import DEFAULT_JOSM_URL, Basemap, render_page  # noqa: E402
 from osmgap.workspace.store import STATUSES, Store, now_iso  # noqa: E402
-from osmgap.workspace.tracking import TWIN_REASON, merged, precision  # noqa: E402
+from osmgap.workspace.tracking import dismissed_as_twin, merged, precision  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.ticker import MaxNLocator
@@ -168,7 +168,7 @@ def latest_changes(data: ReportData) -> dict[str, int]:
             last[e["suggestion_id"]] = e
     totals = {s: 0 for s in HISTORY_SERIES}
     for sid, e in last.items():
-        if e["status"] == "dismissed" and str(e["reason"]).startswith(TWIN_REASON) or merged(e):
+        if dismissed_as_twin(e["status"], e["reason"]) or merged(e):
             continue
         if e["status"] in ("fixed", "dismissed"):
             totals[e["status"]] += 1

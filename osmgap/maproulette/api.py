@@ -3,6 +3,7 @@
 Routes (maproulette/maproulette-backend, conf/v2_route/*.api):
 - ``GET /project/:id`` (project.api, ProjectController.retrieve)
 - ``GET /project/:id/challenge/:name`` (challenge.api, ChallengeController.readByName)
+- ``GET /challenge/:id`` (challenge.api, ChallengeController.read; 404 when there is none)
 - ``POST /challenge`` and ``PUT /challenge/:id`` (challenge.api, create / update); the body is
   the flattened challenge JSON, priority rules as JSON *strings* (ChallengeFormatters.scala
   reads ``highPriorityRule: Option[String]``)
@@ -100,6 +101,8 @@ class DryRunTransport:
         path = _path(url)
         if method == "GET" and re.search(r"/project/[^/]+/challenge/", path):
             return Response(404, b'{"status":"KO","message":"dry run: assuming a new challenge"}')
+        if method == "GET" and re.search(r"/challenge/[^/]+$", path):
+            return Response(404, b'{"status":"KO","message":"dry run: assuming no such challenge"}')
         if method == "GET" and re.search(r"/project/[^/]+$", path):
             return Response(200, json.dumps({"id": path.rsplit("/", 1)[1], "name": "(dry run)"}).encode())
         if method == "POST":
@@ -170,6 +173,18 @@ class MapRouletteClient:
         if r.status != 200:
             return None
         return self._same_challenge(r, self._object(r, f"GET {path}", with_id=True), f"GET {path}", name, project_id)
+
+    def challenge(self, challenge_id: int | str) -> dict[str, Any] | None:
+        """``GET /challenge/:id``; None when the server no longer has it (404, or marked deleted:
+        MapRoulette removes a challenge some time after its owner deletes it)."""
+        what = f"GET /challenge/{challenge_id}"
+        r = self.request("GET", f"/challenge/{challenge_id}", ok=(200, 404))
+        if r.status != 200:
+            return None
+        doc = self._object(r, what, with_id=True)
+        if str(doc["id"]) != str(challenge_id):  # another challenge's tasks would be replaced by these
+            raise self._malformed(r, what, f"is challenge {redact(str(doc['id']), self.secrets)[:40]}")
+        return None if doc.get("deleted") is True else doc
 
     def create_challenge(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /challenge``: not retried here, since a lost answer may hide a created challenge."""

@@ -20,7 +20,9 @@ Why each piece:
 - The imagery licence warning of a run goes into the description, where every mapper sees it.
 - The texts name the AOI, except an AOI with no name of its own (a bbox given no ``--name``, the
   AOI a state refuses to record without one): its placeholder name ``bbox`` tells a mapper
-  nothing, so the blurb names the challenge (``--challenge``) instead.
+  nothing, so the blurb names the challenge (``--challenge``) instead. So does a file AOI called
+  by its file's stem (it has no ``name`` and got no ``--name``) where that stem is a generic word
+  (``aoi.geojson``, ``roads.geojson``, ``Untitled-1.geojson``: ``GENERIC_NAME_WORDS``).
 """
 from __future__ import annotations
 
@@ -149,17 +151,38 @@ def _fills(task: dict[str, Any], name: str) -> bool:
 def public_aoi_name(summary: dict[str, Any]) -> str | None:
     """The AOI's name as the public texts give it, from a diff's summary; None for an AOI with no
     name of its own: a bbox given no ``--name`` (named ``bbox``, as osmgap.core.aoi.load_aoi
-    names it; the one AOI a state refuses without ``--name``)."""
+    names it; the one AOI a state refuses without ``--name``), or a file named by its generic
+    stem (:func:`generic_file_name`)."""
     from osmgap.core.aoi import BBOX_NAME, is_bbox  # shapely: not for `osmgap publish --help` (tools import this)
 
     aoi = summary.get("aoi") or {}
     name, source = str(aoi.get("name", "")), aoi.get("source")
     if name != BBOX_NAME:
-        return name
+        return None if source is not None and generic_file_name(name, str(source)) else name
     try:
         return None if source is None or is_bbox(str(source)) else name  # a summary before "source": a bbox
     except InputError:  # a malformed bbox is no file either
         return None
+
+
+GENERIC_NAME_WORDS = frozenset({
+    "aoi", "area", "areas", "of", "interest", "study", "polygon", "polygons", "poly", "shape", "shapes", "geometry",
+    "road", "roads", "export", "exported", "map", "maps", "untitled", "unnamed", "new", "my", "boundary",
+    "boundaries", "bounds", "bbox", "extent", "region", "zone", "layer", "feature", "features", "selection",
+    "data", "file", "geojson", "json", "output", "download", "downloads", "copy", "test", "temp", "tmp", "clip",
+    "mask", "draft", "final", "input", "osm", "osmgap"})
+"""Words of a file name that say nothing of the place (``Untitled-1``, ``area_of_interest``,
+``roads export (2)``): a name made of them only (digits and signs aside) is no name to show."""
+
+
+def generic_file_name(name: str, source: str) -> bool:
+    """Whether ``name`` is what osmgap.core.aoi.load_aoi calls the AOI file ``source`` when the
+    file has no name of its own (its stem; a sample directory's name for ``aoi.geojson``), and
+    is made of GENERIC_NAME_WORDS only."""
+    path = Path(source)
+    if name != (path.parent.name if path.name == "aoi.geojson" else path.stem):
+        return False  # the file's own name, or --name
+    return all(word in GENERIC_NAME_WORDS for word in re.findall(r"[^\W\d_]+", name.lower()))  # letters, any script
 
 
 def challenge_body(name: str, project_id: int, *, instruction: str, checkin_comment: str,

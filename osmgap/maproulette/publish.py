@@ -9,8 +9,14 @@ Why it is built this way:
   AOI's challenge of an earlier name (the task file's challenge renamed): its open tasks would
   stay for good, roads mapped since among them.
 - The challenge is found by name in the project (``GET /project/:id/challenge/:name``) and only
-  updated when a field differs. Tasks are uploaded with ``removeUnmatched=true``, which makes
-  MapRoulette drop its Created/Skipped tasks first, so gaps that went away disappear; reviewed
+  updated when a field differs. One this state recorded under that name that the name no longer
+  finds (or finds another challenge: one made under the old name since is someone else's) is
+  read by its id (``GET /challenge/:id``): its owner renamed it on MapRoulette. Its tasks stay
+  there and its owner's name stays (publish says so); a new challenge under the old name would
+  hold the same roads again, the reviewed ones of the renamed one among them. Only a recorded
+  challenge that is gone (404, deleted) is made anew, and emptied as retired (``gone_ok``).
+- Tasks are uploaded with ``removeUnmatched=true``, which makes MapRoulette drop its
+  Created/Skipped tasks first, so gaps that went away disappear; reviewed
   tasks (false positive, fixed) stay. MapRoulette gives re-created tasks new ids, so an upload
   that would be the same bytes as the last one (state ``content_sha256``) is skipped when all
   its tasks are still there: re-publishing the same run sends no write at all.
@@ -196,16 +202,23 @@ def execute_publish(plan: PublishPlan, client: MapRouletteClient, options: Publi
 
 def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions,
                   store: Store | None, aoi: str) -> PartResult:
-    existing = client.challenge_by_name(options.project_id, part.name)
+    existing = _find(part, client, options, store, aoi)
     if existing is not None and store is not None:
         _check_owner(store, existing["id"], aoi, part.name)
+    shown, body = part.name, part.body
+    if existing is not None and isinstance(existing.get("name"), str) and existing["name"] != part.name:
+        shown = existing["name"]  # renamed by its owner (found by its id): the owner's name wins
+        body = {**part.body, "name": shown}
     if existing is None:
         existing, action = _create(part, client, options), "created"
-    elif differs(part.body, existing):
-        client.update_challenge(existing["id"], {**part.body, "id": existing["id"]})
+    elif differs(body, existing):
+        client.update_challenge(existing["id"], {**body, "id": existing["id"]})
         action = "updated"
     else:
         action = "unchanged"
+    if shown != part.name:
+        log.info("challenge %s is %r on MapRoulette, osmgap's %r: found by its id", existing["id"], shown, part.name)
+        action += f" (renamed on MapRoulette from {part.name!r}, found by its id; its owner's name is kept)"
     cid = existing["id"]
     remembered = store.challenge(cid) if store is not None and action != "created" else None
     if store is not None and remembered is None:  # known before any task goes up: sync reads it whatever happens next
@@ -215,7 +228,7 @@ def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions
         log.info("challenge %s: tasks unchanged since the last upload", cid)
         if store is not None:  # what was read is news all the same (a task deleted since: dismissed)
             apply_task_statuses(store, aoi, [t for t in tasks if t.name in set(part.ids)])
-        return PartResult(part.name, cid, action, False, len(part.ids))
+        return PartResult(shown, cid, action, False, len(part.ids))
     remove_first = len(tasks) + len(part.ids) > options.max_tasks
     if remove_first:  # the server counts old tasks before it removes them
         client.add_file_tasks(cid, b"", remove_unmatched=True)
@@ -230,7 +243,27 @@ def _publish_part(part: Part, client: MapRouletteClient, options: PublishOptions
         with store.transaction():
             store.forget_tasks_except(aoi, int(cid), {t.task_id for t in now_there})
         _remember(store, client, options, aoi, cid, part.number, part.name, part.sha256, len(part.ids))
-    return PartResult(part.name, cid, action, True, len(part.ids))
+    return PartResult(shown, cid, action, True, len(part.ids))
+
+
+def _find(part: Part, client: MapRouletteClient, options: PublishOptions, store: Store | None,
+          aoi: str) -> dict[str, Any] | None:
+    """The part's challenge on MapRoulette: the one of its name, unless this state recorded
+    another under that name (for this AOI, server and project) that is still there, whatever
+    its owner renamed it to: newest upload first, one holding tasks before an emptied one. The
+    state keeps osmgap's name for it (the part's), by which the next publish finds it again."""
+    found = client.challenge_by_name(options.project_id, part.name)
+    if store is None:
+        return found
+    recorded = [r for r in store.challenges(aoi) if r["name"] == part.name
+                and r["api_url"] == client.config.api_url and r["project_id"] == options.project_id]
+    if not recorded or (found is not None and str(found["id"]) in {str(r["id"]) for r in recorded}):
+        return found
+    for row in sorted(recorded, key=lambda r: (r["tasks"] > 0, r["published"]), reverse=True):
+        doc = client.challenge(row["id"])
+        if doc is not None and doc.get("parent") in (None, options.project_id):
+            return doc
+    return found  # every one recorded is gone: as for a challenge never published
 
 
 def _create(part: Part, client: MapRouletteClient, options: PublishOptions) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 Why: reviewers decide on MapRoulette. A task marked *Not an issue* (status 2, false positive)
 must make osmgap drop that gap for good; *Fixed* / *Already fixed* mark it mapped. The statuses
 come from each challenge's task extract (``GET /challenge/:id/tasks/extract``), one request per
-challenge, and are folded in by osmgap.workspace.tracking.apply_task_statuses. Every extract is
+challenge, and are folded in by osmgap.workspace.tracking.apply_task_statuses. ``dismissed``
+counts a reviewer's or the owner's verdicts only, as the weekly report does; a gap dismissed
+with a rejected road it lies along (the same road under another id) is counted in ``twins``
+(osmgap.workspace.tracking.dismissed_as_twin). Every extract is
 read (and checked) before the first is folded in, so a server that fails or answers nonsense
 halfway leaves the state as it was.
 """
@@ -20,7 +23,8 @@ log = logging.getLogger(__name__)
 
 def sync_statuses(store: Store, client: MapRouletteClient, aoi: str) -> dict[str, int]:
     """Fold the task statuses of every challenge published for ``aoi`` from this server."""
-    totals = {"challenges": 0, "tasks": 0, "dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0, "gone": 0}
+    totals = {"challenges": 0, "tasks": 0, "dismissed": 0, "fixed": 0, "twins": 0, "unknown": 0, "unchanged": 0,
+              "gone": 0}
     fetched = []
     for row in store.challenges(aoi):
         if row["api_url"] != client.config.api_url:

@@ -44,6 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     if not counts["challenges"]:
         print(f"{aoi}: nothing published to {client.config.api_url} yet; nothing to sync")
         return 0
+    twins = f" ({counts['twins']} more along them: the same roads under other ids)" if counts["twins"] else ""
     print(f"{aoi}: {counts['tasks']} task(s) in {counts['challenges']} challenge(s): {counts['dismissed']} "
-          f"newly dismissed, {counts['fixed']} newly fixed, {counts['unknown']} not osmgap's")
+          f"newly dismissed{twins}, {counts['fixed']} newly fixed, {counts['unknown']} not osmgap's")
     return 0

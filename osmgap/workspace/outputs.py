@@ -26,7 +26,8 @@ RUN_OUTPUTS = frozenset({
 not write included, so that a folder never holds one run's summary beside another's files
 (``osmgap publish`` trusts that the summary and the suggestions belong together)."""
 MAX_DEPTH = 64
-"""Levels of lists and objects a summary or suggestions file may nest: osmgap writes fewer than ten."""
+"""Levels of lists and objects a summary or suggestions file, or a state row's JSON
+(osmgap.workspace.store), may nest: osmgap writes fewer than ten."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,12 @@ def _json(path: Path, raw: bytes) -> Any:
             doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
-    if _deeper_than(doc, MAX_DEPTH):
+    if deeper_than(doc, MAX_DEPTH):
         raise InputError(path, f"JSON nested more than {MAX_DEPTH} levels deep; osmgap writes no such file")
     return doc
 
 
-def _deeper_than(doc: Any, limit: int) -> bool:
+def deeper_than(doc: Any, limit: int) -> bool:
     """Whether lists and objects in ``doc`` nest more than ``limit`` levels (walked without recursion)."""
     level = [doc]
     for _ in range(limit):

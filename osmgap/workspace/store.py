@@ -33,6 +33,7 @@ from shapely.geometry.base import BaseGeometry
 from osmgap.core.aoi import load_aoi
 from osmgap.core.atomic import check_output_dir
 from osmgap.errors import InputError, one_line
+from osmgap.workspace.outputs import MAX_DEPTH, deeper_than
 
 SCHEMA_VERSION = 1  # also the file's PRAGMA user_version
 APPLICATION_ID = 0x6F736D67  # "osmg": PRAGMA application_id of every osmgap state file
@@ -220,7 +221,8 @@ def _integrity(db: sqlite3.Connection, path: Path) -> None:
 
 
 def _unreadable_rows(db: sqlite3.Connection) -> list[str]:
-    """['ok'], or the first row that cannot be read back (text that is not UTF-8, JSON that is not)."""
+    """['ok'], or the first row that cannot be read back (text that is not UTF-8, JSON that is
+    not, or that nests deeper than any osmgap writes)."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table in (t for t in TABLES if t in tables):
         cursor = db.execute(f"SELECT rowid, * FROM {table}")  # noqa: S608 (names from TABLES)
@@ -228,22 +230,30 @@ def _unreadable_rows(db: sqlite3.Connection) -> list[str]:
         json_at = [i for i, name in enumerate(names) if name in JSON_COLUMNS.get(table, ())]
         for row in cursor:
             for i in json_at:
-                if not _json_object(row[i], geometry=names[i] == "geometry"):
-                    return [f"{table} row {row[0]}: {names[i]} is not a JSON object"
-                            + (" with a geometry" if names[i] == "geometry" else "")]
+                problem = _json_problem(row[i], geometry=names[i] == "geometry")
+                if problem:
+                    return [f"{table} row {row[0]}: {names[i]} {problem}"]
     return ["ok"]
 
 
-def _json_object(text: str, *, geometry: bool) -> bool:
-    """JSON of an object (``geometry``: a GeoJSON geometry shapely reads)."""
+def _json_problem(text: str, *, geometry: bool) -> str | None:
+    """None for JSON of an object (``geometry``: a GeoJSON geometry shapely reads) no deeper than
+    MAX_DEPTH, else what is wrong: a row parsed below the recursion limit but hundreds of levels
+    deep would fail whatever walks it later (the report, publish), or be a hostile file."""
+    what = "is not a JSON object" + (" with a geometry" if geometry else "")
     try:
         value = json.loads(text)
-        if geometry:
+    except (TypeError, ValueError, RecursionError):  # RecursionError: nested too deeply for the parser
+        return what
+    if deeper_than(value, MAX_DEPTH):
+        return f"nested more than {MAX_DEPTH} levels deep; osmgap writes no such row"
+    if geometry:
+        try:
             shapely.geometry.shape(value)
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError,
-            shapely.errors.ShapelyError):  # RecursionError: JSON nested too deeply for the parser
-        return False
-    return isinstance(value, dict)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError,
+                shapely.errors.ShapelyError):
+            return what
+    return None if isinstance(value, dict) else what
 
 
 @dataclass(frozen=True)

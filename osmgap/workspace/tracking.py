@@ -177,11 +177,19 @@ def _part_of_longer(reason: Any) -> bool:
     return str(reason).startswith(f"{MERGED_REASON} ")
 
 
+def dismissed_as_twin(status: str, reason: Any) -> bool:
+    """A suggestion (a state row's or an event's status and reason) dismissed as the same road
+    as one rejected or dismissed before, under another id: no reviewer's verdict on it, so it is
+    not "newly dismissed" in sync's counts (they count it apart, ``twins``) nor "dismissed" in
+    the report's "since" line; kept out of publishing all the same."""
+    return status == "dismissed" and str(reason).startswith(TWIN_REASON)
+
+
 def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> dict[str, int]:
     """Fold MapRoulette's task statuses into the state; counts of what changed. A false positive
     (or a task its owner deleted) also dismisses the open/published suggestions along it (the
-    same road under another id)."""
-    counts = {"dismissed": 0, "fixed": 0, "unknown": 0, "unchanged": 0}
+    same road under another id), counted as ``twins``, not ``dismissed`` (:func:`dismissed_as_twin`)."""
+    counts = {"dismissed": 0, "fixed": 0, "twins": 0, "unknown": 0, "unchanged": 0}
     time = now_iso()
     rejected: list[tuple[str, Any]] = []
     with store.transaction():
@@ -202,30 +210,39 @@ def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> 
                 change = StatusChange(row["status"], row["reason"])
             change = StatusChange(change.status, change.reason, challenge_id=task.challenge_id,
                                   task_id=task.task_id, mr_status=task.status)
-            key = change.status if change.status != row["status"] and change.status in counts else "unchanged"
-            counts[key] += 1
+            counts[_news(row["status"], change)] += 1
             store.change(aoi, task.name, time, change)
-        counts["dismissed"] += _dismiss_twins(store, aoi, rejected, time)
+        for sid, row, change in _twins(store, aoi, rejected):
+            counts[_news(row["status"], change)] += 1
+            store.change(aoi, sid, time, change)
     return counts
 
 
-def _dismiss_twins(store: Store, aoi: str, rejected: list[tuple[str, Any]], time: str) -> int:
-    """Dismiss the open or published suggestions that lie along one a reviewer rejected.
+def _news(old: str, change: StatusChange) -> str:
+    """The key of ``apply_task_statuses``'s counts that a change from status ``old`` adds to."""
+    if change.status == old or change.status not in ("dismissed", "fixed"):
+        return "unchanged"
+    return "twins" if dismissed_as_twin(change.status, change.reason) else change.status
+
+
+def _twins(store: Store, aoi: str, rejected: list[tuple[str, Any]]) -> list[tuple[str, Any, StatusChange]]:
+    """The open or published suggestions that lie along one a reviewer rejected, with the change
+    that dismisses each (id, state row, change).
 
     A later run may have seen the same road under another id (its OSM anchor changed when the
     roads around it were mapped) before the verdict was synced; it must not be published again."""
     if not rejected:
-        return 0
+        return []
     geoms = {sid: shape(json.loads(row["geometry"])) for sid, row in rejected}
     crs = _metric_crs(None, [{"geometry": mapping(g)} for g in geoms.values()])
     zones = [(sid, reproject(g, WGS84, crs)) for sid, g in geoms.items()]
-    dismissed = 0
-    for sid, line in _lines(store.suggestions(aoi, ("open", "published")), crs):
+    rows = store.suggestions(aoi, ("open", "published"))
+    out = []
+    for row, (sid, line) in zip(rows, _lines(rows, crs)):
         twin = next((rid for rid, zone in zones if rid != sid and _same_place(line, zone)), None)
         if twin is not None:
-            store.change(aoi, sid, time, StatusChange("dismissed", f"{TWIN_REASON} {twin}"))
-            dismissed += 1
-    return dismissed
+            out.append((sid, row, StatusChange("dismissed", f"{TWIN_REASON} {twin}")))
+    return out
 
 
 def precision(store: Store, aoi: str) -> dict[str, Any]:

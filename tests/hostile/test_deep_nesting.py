@@ -105,6 +105,26 @@ def test_a_deep_state_row_is_refused_as_damaged(run_out, data, capsys):
     assert "state file is damaged" in err
 
 
+@pytest.mark.parametrize("table, column, value", [
+    ("suggestions", "properties", f'{{"deep": {nested(500)}}}'),
+    ("runs", "summary", f'{{"aoi": {{"name": "paris-1447"}}, "deep": {nested(500)}}}'),
+    ("aois", "osm", f'{{"type": "FeatureCollection", "features": [], "deep": {nested(500)}}}'),
+], ids=["suggestion-properties", "run-summary", "aoi-osm"])
+def test_a_state_row_nested_deep_but_parseable_is_refused(run_out, data, capsys, table, column, value):
+    """JSON 500 levels deep parses (below the recursion limit) and passed the state's check as an
+    object, then went on to the report and publish, which walk it; osmgap writes no row deeper
+    than a few levels, and no output file deeper than 64 (osmgap.workspace.outputs.MAX_DEPTH)."""
+    state = run_out.parent / "osmgap.sqlite"
+    with Store(state) as store:
+        record_run(store, read_outputs(run_out), area=sample_area(), osm_ways=ways_frame(sample_ways(data)[2:]))
+    with sqlite3.connect(state) as db:
+        db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = 1", (value,))  # noqa: S608 (the test's names)
+    db.close()
+    for argv in (["report", "--out", str(run_out), "--basemap", "none"], publish_dry_run(run_out)):
+        err = assert_refused(run_out.parent, argv, "osmgap.sqlite", capsys)
+        assert "state file is damaged" in err and f"{table} row 1: {column} nested more than 64 levels" in err
+
+
 def test_a_deep_training_pack_header_is_an_input_error(tmp_path):
     pack = tmp_path / "pack.npz"
     np.savez(pack, header=np.frombuffer(DEEP.encode(), np.uint8))

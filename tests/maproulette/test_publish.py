@@ -321,6 +321,7 @@ def test_a_challenge_deleted_on_maproulette_does_not_stop_publish_week_after_wee
     assert f"challenge {cid} (" in caplog.text and "is no longer on MapRoulette" in caplog.text
     (new,) = fake.challenges
     assert new != cid and len(fake.tasks_of(new)) == 3
+    assert ("GET", f"/api/v2/challenge/{cid}") in [(r["method"], r["path"]) for r in fake.log]  # renamed? no: gone
     with state(out) as s:
         assert {int(r["id"]): r["tasks"] for r in s.challenges("paris-1447")} == {cid: 0, new: 3}
     fake.violations.clear()  # the one PUT to the deleted challenge is expected: the fixture checks for no others
