@@ -35,7 +35,7 @@ class ConflateParams:
     parallel_angle_deg: float = 20.0
     parallel_share: float = 0.7
     # A new road whose points lie within the tolerance of ways OSM maps as something else that
-    # may look like a road (footway, cycleway, construction, taxiway) for this share of its
+    # may look like a road (footway, cycleway, construction, taxiway, railway) for this share of its
     # length is that way, mapped: not suggested (osmgap.conflate.otherways).
     mapped_otherwise_share: float = 0.5
     # Joining: an end reaching an OSM way is attached to it, to its existing node when one lies

@@ -37,9 +37,9 @@ from osmgap.core.datamodel import (  # why a road way could not be read whole: R
     RoadNetwork,
 )
 from osmgap.core.osmtags import (  # ROAD_CLASSES: the one vocabulary, re-exported here
-    LEVEL_KEYS,
     LIFECYCLE_KEYS,
     OTHER_LINES,
+    OTHER_WAY_KEYS,
     ROAD_CLASSES,
     mapped_otherwise,
     way_level,
@@ -253,7 +253,7 @@ def _keep_other(w: osmium.osm.Way, reach: tuple[float, float, float, float], oth
     """Add ``w`` to ``others`` when it is mapped as something other than a road and lies near the
     AOI: its line made by osmium in C++ (a city has more footways than roads), or through its
     known nodes where the file lacks some."""
-    tags = {key: w.tags[key] for key in _OTHER_KEYS if key in w.tags}  # not all of a way's tags: slow in Python
+    tags = {key: w.tags[key] for key in OTHER_WAY_KEYS if key in w.tags}  # not all of a way's tags: slow in Python
     what = mapped_otherwise(tags)
     if what is None:
         return
@@ -270,7 +270,6 @@ def _keep_other(w: osmium.osm.Way, reach: tuple[float, float, float, float], oth
 
 
 _WKB = osmium.geom.WKBFactory()
-_OTHER_KEYS = ("highway", *OTHER_LINES, *LIFECYCLE_KEYS, *LEVEL_KEYS)  # what mapped_otherwise and way_level read
 
 
 def _way_of(w: osmium.osm.Way) -> Way:

@@ -22,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from osmgap.core.aoi import Aoi
 from osmgap.core.datamodel import NO_GEOMETRY, NOT_A_LINE, NOT_FINITE, RoadNetwork
 from osmgap.core.memory import collector_paused
-from osmgap.core.osmtags import LEVEL_KEYS, ROAD_CLASSES, mapped_otherwise, way_level
+from osmgap.core.osmtags import OTHER_WAY_KEYS, ROAD_CLASSES, mapped_otherwise, way_level
 from osmgap.errors import InputError, one_line
 from osmgap.sources import osmways
 from osmgap.sources.osm_extent import check_reaches_aoi, union_bounds
@@ -121,6 +121,8 @@ def _way_from_feature(feature: dict[str, Any], index: int,
         raise InputError(path, f"feature {index} has no usable osm_id property (a positive integer below 2^63; "
                                f"got {str(props.get('osm_id'))[:40]!r})")
     class_key, highway = _road_class(props)
+    if highway is None and _mapped_otherwise(props) is not None:
+        return [], None  # a railway=rail line, say: an other way (_other_ways), no road of unknown class
     highway = highway or "road"
     if highway not in ROAD_CLASSES:
         return [], None
@@ -143,9 +145,9 @@ def _way_from_feature(feature: dict[str, Any], index: int,
 def _other_ways(feature: dict[str, Any]) -> list[osmways.OtherWay]:
     """A line feature classed as something other than a road that may look like one, as the
     lines through the finite vertices of its parts (none for any other feature)."""
-    _, value = _road_class(_properties(feature))
-    what = mapped_otherwise({"highway": value}) if value else None
-    osm_id = _parse_osm_id(_properties(feature).get("osm_id"))
+    props = _properties(feature)
+    what = _mapped_otherwise(props)
+    osm_id = _parse_osm_id(props.get("osm_id"))
     if what is None or osm_id is None or not _is_line(feature.get("geometry")):
         return []
     try:
@@ -153,8 +155,20 @@ def _other_ways(feature: dict[str, Any]) -> list[osmways.OtherWay]:
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, shapely.errors.ShapelyError):
         return []
     lines = [osmways.known_line(shapely.get_coordinates(part)) for part in _parts(geometry)]
-    level = way_level({k: str(v) for k, v in _properties(feature).items() if k in LEVEL_KEYS and v is not None})
+    level = way_level(_other_way_tags(props))
     return [osmways.OtherWay(osm_id, what, line, level) for line in lines if line is not None]
+
+
+def _other_way_tags(props: dict[str, Any]) -> dict[str, str]:
+    """The properties osmgap.core.osmtags.mapped_otherwise and way_level read, as tags; the
+    class (``highway``, else ``type``) as ``highway``."""
+    tags = {k: str(v) for k, v in props.items() if k in OTHER_WAY_KEYS and v is not None and k != "highway"}
+    _, value = _road_class(props)
+    return {**tags, "highway": value} if value else tags
+
+
+def _mapped_otherwise(props: dict[str, Any]) -> str | None:
+    return mapped_otherwise(_other_way_tags(props))
 
 
 def _parts(geometry: BaseGeometry) -> np.ndarray:

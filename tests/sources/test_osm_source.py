@@ -566,13 +566,14 @@ def test_overpass_other_ways_from_cache(tmp_path: Path, data: Path, no_network):
 
 
 def test_geojson_other_ways(kotka, tmp_path: Path):
-    """An OSM GeoJSON export's cycleways and footways are other ways; a feature of another kind
-    (a platform) is neither a road nor one of them."""
+    """An OSM GeoJSON export's cycleways, footways and railways are other ways (a railway line is
+    no road of unknown class); a feature of another kind (a platform) is neither a road nor one of
+    them."""
     aoi = load_aoi("26.9300,60.5200,26.9699,60.5400")
     path = _geojson(tmp_path, "kotka.geojson", [
         {"type": "Feature", "properties": {"osm_id": int(r.osm_id), "highway": "residential"},
          "geometry": shapely.geometry.mapping(r.geometry)} for r in kotka.ways.itertuples()][:20] + [
-        {"type": "Feature", "properties": {"osm_id": int(r.osm_id), "highway": r.what.split("=")[1]},
+        {"type": "Feature", "properties": {"osm_id": int(r.osm_id), r.what.split("=")[0]: r.what.split("=")[1]},
          "geometry": shapely.geometry.mapping(r.geometry)} for r in kotka.other_ways.itertuples()] + [
         {"type": "Feature", "properties": {"osm_id": 1, "highway": "platform"},
          "geometry": shapely.geometry.mapping(kotka.other_ways.geometry.iloc[0])}])
