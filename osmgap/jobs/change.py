@@ -88,6 +88,7 @@ class ChangeRequest:
     cache_dir: Path | None = None
     bands: tuple[int, ...] | None = None  # the before image's red, green, blue (--bands); None: guessed
     after_bands: tuple[int, ...] | None = None  # the after image's, when its sensor differs; None: ``bands``
+    osm_max_age_h: float | None = None  # an Overpass answer kept longer is asked again (--osm-max-age)
 
 
 def run_change(args: ChangeRequest) -> dict[str, Any]:
@@ -105,7 +106,7 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
     if common.is_empty or common.area == 0:
         raise InputError(args.after, "the two images do not overlap within the AOI")
     covered, partly = _coverage(aoi, before, after, both, each)
-    roads = load_osm(args.osm, aoi, cache_dir=args.cache_dir, graph_crs=args.gps_crs) if args.osm else None
+    roads = load_osm(args.osm, aoi, cache_dir=args.cache_dir, graph_crs=args.gps_crs, max_age_h=args.osm_max_age_h) if args.osm else None
     device = pick_device()
     net, meta = load_checkpoint(args.model, device)
     coarse = [w for w in (imagery_checks.check_resolution(image, meta.resolution_m) for image in (before, after)) if w]

@@ -123,6 +123,7 @@ class DiffRequest:
     gps_memory_mb: float | None = None  # the matcher's route table at most (osmgap.gps.tiling); None: its default
     name: str | None = None  # the AOI's name in the outputs and the state (--name); default: from the AOI file
     state: Path | None = None  # the state the run will be recorded in (--state): ids it gives other roads are not reused
+    osm_max_age_h: float | None = None  # an Overpass answer kept longer is asked again (--osm-max-age)
 
 
 class StageTimer:
@@ -216,7 +217,7 @@ def _run_diff(req: DiffRequest) -> DiffRun:
                             else (None, {}))
         trim_heap()  # a CSV of millions of fixes is parsed in chunks whose freed blocks stay between live ones
     with timer("osm"), collector_paused():  # see conflation below
-        roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs)
+        roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs, max_age_h=req.osm_max_age_h)
         trim_heap()  # the same for the objects of parsing OSM (~170 MB of 500 at 531,000 ways)
         demonstration = demonstration_for(req)
         if demonstration is not None:

@@ -82,10 +82,12 @@ def overpass_cache_path(query: str, cache_dir: Path | None = None,
 def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_URL,
                   max_age_s: float = OVERPASS_MAX_AGE_S) -> RoadNetwork:
     """Roads of ``aoi`` from Overpass, from the disk cache when the query was answered less than
-    ``max_age_s`` ago; the provenance says when the answer was fetched."""
+    ``max_age_s`` ago; the provenance says when the answer was fetched and, for a cached one,
+    how long ago (``cached_s``)."""
     query = overpass_query(aoi)
     cache = overpass_cache_path(query, cache_dir, url)
     roads = _read_cached(cache, max_age_s)
+    cached = roads is not None
     if roads is None:
         raw, roads = _query_with_retries(url, query)
         write_bytes_atomic(cache, raw)  # only an answer whose roads were built: a bad one is asked again
@@ -93,7 +95,10 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
     ways, nodes, lots, node_tags, others = roads
     net = road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
                        node_tags=node_tags, others=near_other_ways(others, aoi))
-    net.provenance["fetched"] = iso_utc(dt.datetime.fromtimestamp(cache.stat().st_mtime, dt.timezone.utc))
+    asked = cache.stat().st_mtime
+    net.provenance["fetched"] = iso_utc(dt.datetime.fromtimestamp(asked, dt.timezone.utc))
+    if cached:  # said: roads mapped since this answer are not in it (a mapper rerunning after an edit)
+        net.provenance["cached_s"] = round(max(0.0, time.time() - asked))
     with cache.open("rb") as head:
         current = data_time(head.read(4096))
     if current is not None:  # an instance whose replication is stuck answers with old data

@@ -16,6 +16,7 @@ from osmgap.tools.options import (
     non_negative_float,
     positive_float,
 )
+from osmgap.tools.summary_lines import cached_osm_line
 
 HELP = "find roads that appeared or vanished between two images"
 
@@ -59,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
                                        model=args.model,
                                        min_length_m=args.min_length, margin_m=args.margin,
                                        tolerance_m=args.tolerance, align=not args.no_align,
-                                       cache_dir=args.cache_dir, bands=args.bands, after_bands=args.after_bands))
+                                       cache_dir=args.cache_dir, osm_max_age_h=args.osm_max_age, bands=args.bands, after_bands=args.after_bands))
     print(f"{summary['appeared']['count']} appeared, {summary['vanished']['count']} vanished roads; "
           f"{summary['suggestions']} suggestions -> {args.out}")
     print(f"  {_area_line(summary['coverage'])}")
+    if cached := cached_osm_line(summary):
+        print(f"  {cached}")
     if summary["suggestions"]:
         print(f"  Open {args.out / 'suggestions.osm'} in JOSM (or look at {args.out / 'overview.png'}).")
     return 0

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         licence=licence, tile=args.tile, overlap=args.overlap, batch=args.batch, views=args.views, compile=args.compile,
         threads=args.threads,
         conflate=ConflateParams(tolerance_m=args.tolerance, min_length_m=args.min_length, unsupported=args.unsupported),
-        cache_dir=args.cache_dir, candidates=args.candidates, scale=scale_options(args), xyz=xyz_options(args),
+        cache_dir=args.cache_dir, osm_max_age_h=args.osm_max_age, candidates=args.candidates, scale=scale_options(args), xyz=xyz_options(args),
         gps=list(args.gps or []), gps_crs=args.gps_crs, gps_connections=args.gps_connections,
         gps_memory_mb=args.gps_memory,
         gps_columns=parse_column_mapping(args.gps_columns) if args.gps_columns else None, name=args.name,

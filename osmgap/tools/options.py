@@ -231,8 +231,14 @@ def add_window_arguments(p: argparse.ArgumentParser) -> None:
                    help="windows per forward pass (default: from free memory; at most 2 on a CPU, 32 on a GPU)")
 
 
+OVERPASS_KEEP_H = 6  # osmgap.sources.overpass.OVERPASS_MAX_AGE_S, in hours (not imported to parse)
+
+
 def add_cache_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path, help="cache for Overpass responses and map tiles")
+    p.add_argument("--osm-max-age", type=number(float, low=0.0), default=None, metavar="HOURS",
+                   help=f"--osm overpass: ask Overpass again when its cached answer is older than this (default "
+                        f"{OVERPASS_KEEP_H}; 0: always ask, as after mapping some of the roads)")
 
 
 def add_area_arguments(p: argparse.ArgumentParser) -> None:

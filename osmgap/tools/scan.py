@@ -25,6 +25,7 @@ from osmgap.tools.options import (
     positive_float,
     xyz_options,
 )
+from osmgap.tools.summary_lines import cached_osm_line
 
 HELP = "rank the map tiles of an area by predicted road that OSM lacks (tiles.geojson + map.html)"
 
@@ -54,13 +55,15 @@ def run(args: argparse.Namespace) -> int:
     summary = run_scan(ScanRequest(args.aoi, args.out, args.zoom, args.imagery, args.osm, args.model,
                                    list(args.gps or []), args.gps_crs, args.tolerance, args.josm_url, args.tile,
                                    args.overlap, args.batch, args.cache_dir, args.name, args.basemap, bands=args.bands,
-                                   xyz=xyz_options(args)))
+                                   xyz=xyz_options(args), osm_max_age_h=args.osm_max_age))
     imagery = summary.get("model") is not None  # a sample AOI's manifest gives imagery unasked
     seen = ("road on the imagery or in the GPS traces" if args.gps and imagery else
             "road in the GPS traces" if args.gps else "predicted road")
     print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with {seen} "
           f"not in OSM ({summary['uncovered_km']} km) -> {args.out}\n  Open {args.out / 'map.html'} in a browser "
           "(a tile's click opens it in JOSM).")
+    if cached := cached_osm_line(summary):
+        print(f"  {cached}")
     if "demonstration" in summary:
         demo = summary["demonstration"]
         print(f"  This is a demonstration: {len(demo['removed_osm_ids'])} OSM ways ({', '.join(demo['removed_names'])}) "

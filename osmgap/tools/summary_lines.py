@@ -54,11 +54,25 @@ def summary_lines(summary: dict[str, Any], out: Path) -> list[str]:
         tags = ", ".join(f"{tag} {count}" for tag, count in sorted(retag.items()))
         lines.append(f"Retag: {n} suggested road{'' if n == 1 else 's'} run{'s' if n == 1 else ''} along a way OSM "
                      f"has as {tags}: if built, retag that way (the fixme names it) rather than drawing a new one.")
+    if cached := cached_osm_line(summary):
+        lines.append(cached)
     if "demonstration" in summary:
         demo = summary["demonstration"]
         lines.append(f"This is a demonstration: {len(demo['removed_osm_ids'])} OSM ways ({demo['removed_km']:.2f} km: "
                      f"{', '.join(demo['removed_names'])}) were taken out on purpose; they are not missing from OSM.")
     return lines
+
+
+def cached_osm_line(summary: dict[str, Any]) -> str | None:
+    """The line saying OSM came from an Overpass answer osmgap kept (osmgap.sources.overpass):
+    a mapper rerunning after mapping some of the gaps would otherwise see them again, unexplained."""
+    osm = summary.get("osm") or {}
+    if osm.get("cached_s") is None:
+        return None
+    minutes = int(osm["cached_s"]) // 60
+    age = f"{minutes} min" if minutes < 120 else f"{minutes / 60:.0f} h"
+    return (f"OSM: Overpass's answer of {osm.get('fetched', '?')}, kept {age}: roads mapped since are not in it "
+            "(--osm-max-age 0 asks again).")
 
 
 def _why_nothing(summary: dict[str, Any], seen: float) -> str:
