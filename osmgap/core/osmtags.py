@@ -10,6 +10,7 @@ documents for its key, and every other one is dropped and counted (``warn_droppe
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import numbers
@@ -69,9 +70,16 @@ OTHER_LINES: dict[str, frozenset[str]] = {
 # OSM wiki Key:embedded: a railway (other than a tram, where it is implied) whose track lies in a
 # street's surface says so, embedded=yes; it runs inside that street, so, as a tram, it is no other way
 RAIL_IN_STREET = "embedded"
+# A road under construction (highway=construction, construction=* a road class or not said) whose
+# opening_date has passed, or, without one, that nobody edited for STALE_CONSTRUCTION_DAYS (Osmose's
+# "finished construction?" check, item 4070): a road seen along it has likely been built and the
+# way never retagged (real Kotka: way 40640266, construction=tertiary, untouched since 2015).
+FINISHED_CONSTRUCTION = "highway=construction, likely finished"
+STALE_CONSTRUCTION_DAYS = 2 * 365
+EDITED_KEY = "@timestamp"  # a way's last edit as osmium export names it; the readers add it from the metadata
 # of OTHER_LINES, the ways a road seen along is still suggested, as a retag of that way: a proposed
-# road the imagery shows has been built
-RETAG_INSTEAD = frozenset({"highway=proposed"})
+# road the imagery shows has been built, and so has a road whose construction is likely finished
+RETAG_INSTEAD = frozenset({"highway=proposed", FINISHED_CONSTRUCTION})
 # a road out of use or gone (its value a road class), mapped so on purpose: razed:, demolished:,
 # removed:, destroyed: and was: are how OSM keeps a road that old imagery still shows from being
 # drawn again (the wiki's lifecycle prefixes), which is what osmgap would otherwise ask for
@@ -96,7 +104,8 @@ LEVEL_TAGS = ("bridge", "tunnel", "layer", "covered", "level")
 # The tags that say which level a road is on (way_level); candidates may carry them too.
 LEVEL_KEYS = ("tunnel", "bridge", "layer")
 # The keys mapped_otherwise and way_level read: all a reader need keep of a way that is no road.
-OTHER_WAY_KEYS = ("highway", *OTHER_LINES, *LIFECYCLE_KEYS, RAIL_IN_STREET, *LEVEL_KEYS)
+OTHER_WAY_KEYS = ("highway", *OTHER_LINES, *LIFECYCLE_KEYS, RAIL_IN_STREET, *LEVEL_KEYS, "construction", "opening_date",
+                  EDITED_KEY)
 _LEVEL_VALUES = {"tunnel": TUNNEL_VALUES, "bridge": BRIDGE_VALUES}
 
 
@@ -149,18 +158,47 @@ def road_class(value: object) -> str | None:
     return text if text in ROAD_CLASSES else None
 
 
-def mapped_otherwise(tags: Mapping) -> str | None:
+def mapped_otherwise(tags: Mapping, today: dt.date | None = None) -> str | None:
     """What OSM maps a way as (``highway=footway``, ``aeroway=taxiway``, ``railway=rail``,
-    ``abandoned:highway``) when it is no road but may look like one (OTHER_LINES, LIFECYCLE_KEYS);
-    None for a road (ROAD_CLASSES), a railway embedded in a street (RAIL_IN_STREET) and anything
-    else. Of ``tags`` only OTHER_WAY_KEYS are read."""
+    ``abandoned:highway``, FINISHED_CONSTRUCTION as of ``today``, default UTC's) when it is no
+    road but may look like one (OTHER_LINES, LIFECYCLE_KEYS); None for a road (ROAD_CLASSES), a
+    railway embedded in a street (RAIL_IN_STREET) and anything else. Of ``tags`` only
+    OTHER_WAY_KEYS are read."""
     highway = tags.get("highway")
     if highway in ROAD_CLASSES:
         return None
     for key, values in OTHER_LINES.items():
         if tags.get(key) in values and not (key == "railway" and _given(tags.get(RAIL_IN_STREET)) not in NO_SEPARATION):
-            return f"{key}={tags[key]}"
+            what = f"{key}={tags[key]}"
+            return FINISHED_CONSTRUCTION if what == "highway=construction" and _finished(tags, today) else what
     return next((key for key in LIFECYCLE_KEYS if tags.get(key) in ROAD_CLASSES), None)
+
+
+def _finished(tags: Mapping, today: dt.date | None) -> bool:
+    """Whether a road's construction is likely finished (FINISHED_CONSTRUCTION): its opening_date
+    passed, or none given and no edit for STALE_CONSTRUCTION_DAYS (EDITED_KEY). Not a path or a
+    cycleway being built (construction=* of no road class)."""
+    if _given(tags.get("construction")) not in ROAD_CLASSES | {""}:
+        return False
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    opening = _last_day(tags.get("opening_date"))
+    if opening is not None:
+        return opening < today
+    edited = _last_day(tags.get(EDITED_KEY))
+    return edited is not None and (today - edited).days > STALE_CONSTRUCTION_DAYS
+
+
+def _last_day(value: object) -> dt.date | None:
+    """The last day a date as OSM gives it names (``2024-05-03``, ``2024-05``: its last day, ``2024``:
+    31 December; an ISO time's day); None where it is no such date (``soon``, ``~2025``)."""
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ].*)?)?)?", _given(value))
+    if m is None:
+        return None
+    year, month, day = int(m[1]), int(m[2] or 12), int(m[3] or 0)
+    try:
+        return dt.date(year, month, day) if day else dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    except ValueError:
+        return None
 
 
 def line_class(value: object) -> str | None:

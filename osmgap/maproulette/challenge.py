@@ -68,10 +68,12 @@ STEPS = ("2. If the road is there, {draw}, connect it to the roads it meets and 
 # Only a cooperative challenge (publish --cooperative) pre-draws the road, and not in every task
 # (osmgap.maproulette.publish.pre_drawn): "the pre-drawn one" of any other would be no task's.
 DRAW, DRAW_OR_FIX = "draw it", "draw it (or fix the pre-drawn one)"
-# Said where some task is a road OSM has as highway=proposed (osmgap.conflate.otherways): MapRoulette has
-# no sections, so the sentence names the property that tells which tasks.
-RETAG_STEP = ("   Where the task's evidence_retag_way names a way, OSM has this road as proposed: if it is built, "
-              "retag that way (from its proposed=* value) rather than drawing a second one.")
+# Said where some task is a road OSM has as highway=proposed or as a construction likely finished
+# (osmgap.conflate.otherways): MapRoulette has no sections, so the sentence names the property that
+# tells which tasks.
+RETAG_STEP = ("   Where the task's evidence_retag_way names a way, OSM has this road as proposed or under construction: "
+              "if it is built, retag that way (from its proposed=* or construction=* value) rather than drawing a "
+              "second one.")
 DEFAULT_CHECKIN_COMMENT = "Add a road missing from OpenStreetMap #osmgap #maproulette"
 
 

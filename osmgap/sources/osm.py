@@ -37,6 +37,7 @@ from osmgap.core.datamodel import (  # why a road way could not be read whole: R
     RoadNetwork,
 )
 from osmgap.core.osmtags import (  # ROAD_CLASSES: the one vocabulary, re-exported here
+    EDITED_KEY,
     LIFECYCLE_KEYS,
     OTHER_LINES,
     OTHER_WAY_KEYS,
@@ -256,6 +257,8 @@ def _keep_other(w: osmium.osm.Way, reach: tuple[float, float, float, float], oth
     AOI: its line made by osmium in C++ (a city has more footways than roads), or through its
     known nodes where the file lacks some."""
     tags = {key: w.tags[key] for key in OTHER_WAY_KEYS if key in w.tags}  # not all of a way's tags: slow in Python
+    if tags.get("highway") == "construction" and (edited := edit_time(w.timestamp)) is not None:
+        tags[EDITED_KEY] = edited.isoformat()  # a construction nobody touched for years is likely finished
     what = mapped_otherwise(tags)
     if what is None:
         return

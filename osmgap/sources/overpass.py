@@ -25,7 +25,7 @@ from osmgap.core.aoi import Aoi
 from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
-from osmgap.core.osmtags import LIFECYCLE_KEYS, OTHER_LINES, ROAD_CLASSES, mapped_otherwise, way_level
+from osmgap.core.osmtags import EDITED_KEY, LIFECYCLE_KEYS, OTHER_LINES, ROAD_CLASSES, mapped_otherwise, way_level
 from osmgap.errors import InputError, ServiceError, one_line
 from osmgap.sources.osm_age import iso_utc, utc_time
 from osmgap.sources.osmways import (
@@ -253,6 +253,8 @@ def _other_ways_from_overpass(result: overpy.Result) -> list[OtherWay]:
     others: list[OtherWay] = []
     for way in result.ways:
         tags = dict(way.tags)
+        if isinstance(edited := way.attributes.get("timestamp"), dt.datetime):  # "out meta"
+            tags[EDITED_KEY] = edited.isoformat()
         what = mapped_otherwise(tags)
         if what is None:
             continue

@@ -19,6 +19,7 @@ from PIL import Image
 from shapely.geometry import LineString
 
 from osmgap.cli import main
+from osmgap.core.osmtags import FINISHED_CONSTRUCTION
 from tests.cli import osmgap_cli
 from tests.fake_maproulette import FakeMapRoulette
 from tests.josm import josm_merge, josm_validate, severity
@@ -419,6 +420,31 @@ def test_a_road_osm_has_only_as_proposed_is_suggested_as_a_retag_of_that_way(dat
     assert "Where the task's evidence_retag_way names a way, OSM has this road as proposed" in instruction
     assert tasks[retag[0]["id"]].cooperative is None
     assert sum(t.cooperative is not None for t in tasks.values()) == len(tasks) - 1
+
+
+def test_a_road_whose_construction_is_likely_finished_is_suggested_as_a_retag(inputs, data, tmp_path):
+    """A road under construction nobody touched for two years (Osmose's "finished construction?"),
+    or whose opening_date passed, is likely built and its way never retagged: a road seen along it
+    is suggested as a retag of that way. One still being built (opening_date ahead) and a cycleway
+    being built stay mapped otherwise. The real ways keep their real edit times (2012-2017)."""
+    street, aisle, connector = DELETED
+    osm = _extract_retagged(data / "osm" / "kotka.osm.pbf",
+                            {street: {"highway": "construction", "construction": "residential"},
+                             aisle: {"highway": "construction", "construction": "service", "opening_date": "2099-06"},
+                             connector: {"highway": "construction", "construction": "cycleway"}},
+                            tmp_path / "kotka-building.osm.pbf")
+    out = tmp_path / "run"
+    proc = osmgap_cli("diff", "--aoi", BBOX, "--osm", str(osm), "--candidates", str(inputs["candidates"]),
+                      "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    conflation = json.loads((out / "summary.json").read_text())["conflation"]
+    assert conflation["retag_instead"] == {FINISHED_CONSTRUCTION: 1}
+    assert conflation["mapped_otherwise"] == {"highway=construction": 2}
+    feats = json.loads((out / "suggestions.geojson").read_text())["features"]
+    retag = [f for f in feats if f["properties"].get("evidence_retag_way") == street]
+    assert len(retag) == 1 and retag[0]["properties"]["evidence_retag_way_now"] == FINISHED_CONSTRUCTION
+    fixmes = [t.get("v") for t in ET.fromstring((out / "suggestions.osm").read_bytes()).iter("tag") if t.get("k") == "fixme"]
+    assert sum(f"OSM has way {street} here as {FINISHED_CONSTRUCTION}: if built, retag that way" in f for f in fixmes) == 1
 
 
 def test_a_weekly_run_on_an_extract_nobody_refreshed_says_so(inputs, tmp_path, monkeypatch):
