@@ -42,7 +42,7 @@ from shapely.geometry import LineString
 
 from osmgap import __version__
 from osmgap.core.atomic import write_bytes_atomic
-from osmgap.core.datamodel import Suggestion
+from osmgap.core.datamodel import Attachment, Suggestion
 from osmgap.core.osmtags import (
     CONFIDENCE_ASSUMED,
     comment_text,
@@ -106,7 +106,8 @@ def write_josm(path: str | Path, suggestions: list[Suggestion], bounds: Bounds, 
 def fixme_text(suggestion: Suggestion, graph_ids: bool = False) -> str:
     """The sentence a mapper reads in JOSM; it names the tool and says what to check, and which
     OSM way an end must still be joined to where no existing node lies at that end (with
-    ``graph_ids``, the roads came from a graph whose way ids are no OSM ids: it says so). Imagery
+    ``graph_ids``, the roads came from a graph whose way ids are no OSM ids: the end is given as
+    lat,lon, and the id said to be the graph's; ``_graph_joins``). Imagery
     shows no tunnel and not where a bridge's deck ends: a way on its own level asks for what the
     levelled road lines it came from must be checked for (osmgap.export.josm.level_check)."""
     phrase = NEW_GEOMETRY_KINDS.get(suggestion.kind, suggestion.kind.replace("_", " "))
@@ -119,14 +120,31 @@ def fixme_text(suggestion: Suggestion, graph_ids: bool = False) -> str:
         text += (f"; OSM has way {proposed} here as {suggestion.evidence.get('retag_way_now', 'highway=proposed')}: "
                  "if built, retag that way rather than add this one")
     loose = [j for j in suggestion.joins if j.node_id is None]
-    if loose:
-        way = "the road of graph edge" if graph_ids else "way"
-        ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to {way} {j.way_id}" for j in loose)
+    if loose and graph_ids:
+        text += f"; {_graph_joins(suggestion, loose)}"
+    elif loose:
+        ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to way {j.way_id}" for j in loose)
         text += f"; {ends}"
     twin = suggestion.evidence.get("second_carriageway_of")  # osmgap.gps.carriageways
     if isinstance(twin, int):
-        text += f"; other carriageway of way {twin}: if so, tag both oneway=yes (drawn in this one's direction)"
+        of = f"the road beside it (mapconstruction graph edge {twin}, not an OSM way)" if graph_ids else f"way {twin}"
+        text += f"; other carriageway of {of}: if so, tag both oneway=yes (drawn in this one's direction)"
     return text
+
+
+def _graph_joins(suggestion: Suggestion, loose: list[Attachment]) -> str:
+    """Where each loose end must be joined, for roads from a mapconstruction graph: its ids are the
+    benchmark's own (a chain's smallest edge id), which no map a mapper opens shows, so the end is
+    given as lat,lon (JOSM's search and 'Jump to position' take it) and the id only as a reference."""
+    coords = list(suggestion.geometry.coords) if suggestion.geometry.geom_type == "LineString" else []
+    ends = []
+    for j in loose:
+        at = f" at {coords[j.end][1]:.5f},{coords[j.end][0]:.5f}" if coords else ""
+        ends.append(f"join its {'first' if j.end == 0 else 'last'} node to the road{at}")
+    ids = sorted({j.way_id for j in loose})
+    many = len(ids) > 1
+    return (f"{'; '.join(ends)} (mapconstruction graph edge{'s' if many else ''} {', '.join(map(str, ids))}, "
+            f"not OSM way{'s' if many else ''})")
 
 
 def level_check(level_tags: Mapping[str, str]) -> str:

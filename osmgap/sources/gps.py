@@ -7,7 +7,13 @@
   (``lon=LONGITUDE,lat=LAT,time=ts``). Time is unix seconds (or milli-, micro-, nanoseconds,
   told apart by size) or ISO 8601. Coordinates are in ``crs`` (WGS84 unless stated). Read in
   chunks of a million rows. A header with more ';' than ',' is European Excel's: ';' between
-  fields, ',' as the decimal mark.
+  fields, ',' as the decimal mark. A trip column found by a vehicle's name (``vehicle_id``,
+  ``imei``, ...), or no trip column at all (the rows are one vehicle's), is cut into trips where
+  the vehicle fell silent or its clock went back (``cut_vehicle_trips``).
+- GeoJSON (``.geojson``, ``.json``, gzip'd; ``osmgap.sources.gps_geojson``): each LineString, and
+  each part of a MultiLineString, is a trip, timed by a ``coordTimes``/``times`` property; Point
+  features are lone fixes, grouped into trips by a trip or vehicle property as CSV columns are.
+  WGS84 (RFC 7946) whatever ``--gps-crs`` says, unless a legacy ``crs`` member names another CRS.
 - mapconstruction (Biagioni and Eriksson's benchmark; ``.txt``): ``x y unix_time`` per line, one
   file per trip, in a CRS that must be stated, since the format does not say.
 A directory stands for the files in it that hold traces (``gps_layout.gps_files_in``). Bad rows, coordinates impossible for the stated CRS and
@@ -39,11 +45,13 @@ from osmgap.core.traces import GpsTraces, concat, from_arrays
 from osmgap.errors import InputError, one_line
 from osmgap.sources.gps_layout import (
     CSV_SUFFIXES,
+    GEOJSON_SUFFIXES,
     GPX_SUFFIXES,
     TEXT_SUFFIXES,
     csv_columns,
     describe_trip_columns,
     gps_files_in,
+    names_vehicles,
 )
 from osmgap.sources.gps_layout import parse_column_mapping as parse_column_mapping  # where the CLI finds it
 from osmgap.sources.osm_extent import show_bounds
@@ -55,6 +63,16 @@ CSV_CHUNK_ROWS = 1_000_000
 UNIX_TIME_UNITS = ((1e17, 1e9, "nanoseconds"), (1e14, 1e6, "microseconds"), (1e11, 1e3, "milliseconds"))
 GPX_TIME_BATCH = 65_536  # GPX times parsed per pandas call: fast, and few strings held at once
 AREA_OF_USE_MARGIN_DEG = 1.0  # projected coordinates may stray a little beyond a zone's area of use
+# A vehicle's rows (a vehicle column, or a file with no trip column) become a new trip where it was
+# silent for longer than this, or its clock went back by more: 5 min is the matcher's own cut
+# (osmgap.gps.matching.MatchParams.max_gap_s; not imported: that would load fastmm to read a
+# CSV), longer than a stop at a light or a bus stop and shorter than a parked driver's break. A
+# vehicle that logs rarely keeps its trips whole until it is silent for TRIP_GAP_FACTOR of its
+# usual interval: pings every 10 min cut at each would be lone fixes of as many "trips", and
+# lone fixes of distinct trips lined up are evidence (osmgap.gps.headings) one vehicle must not
+# give. Impossible jumps are not cut here: the matcher cuts the trip into pieces there.
+TRIP_GAP_S = 300.0
+TRIP_GAP_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
@@ -80,13 +98,17 @@ def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
             traces = read_gpx(path)
         elif name.endswith(CSV_SUFFIXES):
             traces, hint = _read_csv(path, source.crs or WGS84, source.columns)
+        elif name.endswith(GEOJSON_SUFFIXES):
+            from osmgap.sources.gps_geojson import read_geojson  # it uses this module's time parsing
+
+            traces = read_geojson(path, source.columns)
         elif name.endswith(TEXT_SUFFIXES):
             if not source.crs:
                 raise InputError(path, "mapconstruction traces (x y unix_time) do not say their CRS; give --gps-crs EPSG:N")
             traces = read_mapconstruction(path, source.crs)
         else:
-            raise InputError(path, "unknown GPS format: expected .gpx, .gpx.gz, .csv, .csv.gz or .txt "
-                                   "(mapconstruction x y unix_time)")
+            raise InputError(path, "unknown GPS format: expected .gpx, .gpx.gz, .csv, .csv.gz, .geojson, "
+                                   ".geojson.gz, .json or .txt (mapconstruction x y unix_time)")
     except OSError as exc:  # no permission, a folder named like a file: the user's input, exit 2
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
     if len(traces) == 0:
@@ -220,25 +242,56 @@ def _read_csv(path: Path, crs: str, columns: dict[str, str] | None) -> tuple[Gps
     if "trip" in mapping and trips == len(traces) > 1:  # a row serial, not a trip: every fix alone
         if "trip" not in (columns or {}):
             log.warning("%s: column %r holds a different value on every row (a row number, not a trip), so it is not "
-                        "read as the trip: the rows are one trip, in file order; name the column that tells trips "
-                        "apart with --gps-columns trip=COLUMN", path, mapping["trip"])
+                        "read as the trip: the rows are one vehicle's, in file order, cut into trips where silent; "
+                        "name the column that tells trips apart with --gps-columns trip=COLUMN", path, mapping["trip"])
             mapping = {k: v for k, v in mapping.items() if k not in ("trip", "segment")}
             traces = replace(traces, trip=np.zeros(len(traces), np.int32))
         else:
             log.warning("%s: --gps-columns trip=%s holds a different value on every row: every fix is a trip of its "
                         "own, and no route can be read from one fix", path, mapping["trip"])
-    if "trip" in mapping:
-        log.info("%s: trips told apart by %s: %d trip%s", path, describe_trip_columns(mapping), trips,
-                 "" if trips == 1 else "s")
-    else:
-        log.info("%s: no trip column (columns: %s): the rows are read as one trip, in file order", path, ", ".join(header))
     # rows of a trip may be scattered through the file; make each trip contiguous, rows in order
     # (trips are numbered as they first appear: a file grouped by trip is in order already)
     scattered = "trip" in mapping and bool(np.any(traces.trip[1:] < traces.trip[:-1]))
-    hint = "" if "trip" in mapping else (
-        f" No trip column was found (columns: {', '.join(header)}): fixes of several vehicles in one file are "
-        "then read as one trip; name the column that tells them apart with --gps-columns trip=COLUMN")
-    return (traces.take(np.argsort(traces.trip, kind="stable")) if scattered else traces), hint
+    traces = traces.take(np.argsort(traces.trip, kind="stable")) if scattered else traces
+    found = f" No trip column was found (columns: {', '.join(header)})"
+    hint = "" if "trip" in mapping else (f"{found}: fixes of several vehicles in one file are then read as one trip; "
+                                         "name the column that tells them apart with --gps-columns trip=COLUMN")
+    vehicles = "trip" not in mapping or names_vehicles(mapping, columns or {})
+    if vehicles:
+        traces = _in_seconds(traces, path)  # silences are judged in seconds (read_file's call is then a no-op)
+        traces = cut_vehicle_trips(traces, path, f"a vehicle's rows, column {mapping['trip']!r}" if "trip" in mapping else "rows in file order",
+                                   "" if "trip" in mapping else f"{found}: name the column that tells vehicles apart "
+                                                                "with --gps-columns trip=COLUMN")
+    if "trip" in mapping:
+        cut = f" ({trips} vehicle{'' if trips == 1 else 's'} cut into trips where silent)" if vehicles else ""
+        log.info("%s: trips told apart by %s: %d trip%s%s", path, describe_trip_columns(mapping), traces.trips,
+                 "" if traces.trips == 1 else "s", cut)
+    else:
+        log.info("%s: no trip column (columns: %s): the rows are read as one vehicle, in file order, cut into trips "
+                 "where silent: %d trip%s", path, ", ".join(header), traces.trips, "" if traces.trips == 1 else "s")
+    return traces, hint
+
+
+def cut_vehicle_trips(traces: GpsTraces, path: Path, what: str, hint: str = "") -> GpsTraces:
+    """Each trip of ``traces`` taken as one vehicle's rows (contiguous, in file order) and cut into
+    trips where it was silent, or its clock went back, for longer than ``TRIP_GAP_S`` (or
+    ``TRIP_GAP_FACTOR`` times its median interval, if longer); said in the log where time went
+    back (``what``: whose rows, ``hint``: what to add). Trips are renumbered 0, 1, ... in order."""
+    dt = traces.intervals()  # NaN at a vehicle's first fix and where a fix has no time
+    if not np.isfinite(dt).any():
+        return traces
+    typical = pd.Series(np.where(dt > 0, dt, np.nan)).groupby(traces.trip).transform("median").to_numpy()
+    gap = np.maximum(TRIP_GAP_S, TRIP_GAP_FACTOR * np.nan_to_num(typical))
+    with np.errstate(invalid="ignore"):
+        silent, reset = dt > gap, dt < -gap
+    if not (silent.any() or reset.any()):
+        return traces
+    if reset.any():
+        log.warning("%s: time goes back by more than %d s at %d fix%s (%s): read as the logs of several vehicles, "
+                    "or days, one after another, with a new trip at each.%s", path, int(TRIP_GAP_S), int(reset.sum()),
+                    "" if reset.sum() == 1 else "es", what, hint)
+    starts = ~traces.same_trip_as_previous() | silent | reset
+    return replace(traces, trip=(np.cumsum(starts) - 1).astype(np.int32))
 
 
 def _csv_header(path: Path) -> tuple[list[str], str]:
@@ -403,12 +456,13 @@ class _GpxTimes:
         return np.frombuffer(self.parsed)
 
     def _flush(self) -> None:
-        self.parsed.extend(_gpx_times(self.pending, self.path, len(self.parsed)))
+        self.parsed.extend(iso_seconds(self.pending, self.path, len(self.parsed)))
         self.pending.clear()
 
 
-def _gpx_times(texts: list[str | None], path: Path, first: int) -> np.ndarray:
-    """Unix seconds of ``texts`` (NaN where missing or blank); ``first``: how many points came before."""
+def iso_seconds(texts: list[str | None], path: Path, first: int, point: str = "point") -> np.ndarray:
+    """Unix seconds of ISO 8601 ``texts`` (NaN where missing or blank); ``first``: how many points
+    came before, ``point``: what the error calls one (``feature 3, point``)."""
     out = np.full(len(texts), np.nan)
     where = [i for i, s in enumerate(texts) if s and not s.isspace()]
     if not where:
@@ -419,7 +473,7 @@ def _gpx_times(texts: list[str | None], path: Path, first: int) -> np.ndarray:
     for k in np.flatnonzero(stamps.isna()):  # a form ISO8601 parsing refuses: read it as pandas guesses
         stamp = pd.to_datetime(strings[k], errors="coerce", utc=True)
         if pd.isna(stamp):
-            raise InputError(path, f"point {first + where[k] + 1}: time {strings[k]!r} is not ISO 8601")
+            raise InputError(path, f"{point} {first + where[k] + 1}: time {strings[k]!r} is not ISO 8601")
         seconds[k] = stamp.timestamp()
     out[where] = seconds
     return out

@@ -47,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                         "folder), or any line file GDAL reads (optional 'confidence'/'score' and "
                                         "'highway' properties)")
     p.add_argument("--gps", nargs="+", metavar="PATH",
-                   help="GPS traces: .gpx, .csv (lon,lat[,time,speed,bearing,trip]), .txt (mapconstruction "
+                   help="GPS traces: .gpx, .csv (lon,lat[,time,speed,bearing,trip]), .geojson (lines timed by "
+                        "coordTimes, or points), .txt (mapconstruction "
                         "'x y unix_time', one trip per file) or directories of them; without imagery they are the "
                         "evidence, with it they confirm or demote each suggestion")
     p.add_argument("--gps-connections", action=argparse.BooleanOptionalAction, default=True,

@@ -33,7 +33,7 @@ HELP = "rank the map tiles of an area by predicted road that OSM lacks (tiles.ge
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_area_arguments(p)
     p.add_argument("--zoom", type=number(int, low=1, high=22), default=16, help="web-mercator zoom of the scored tiles (default %(default)s)")
-    p.add_argument("--gps", nargs="+", metavar="PATH", help="GPS traces (GPX, CSV, mapconstruction .txt; files or folders)")
+    p.add_argument("--gps", nargs="+", metavar="PATH", help="GPS traces (GPX, CSV, GeoJSON, mapconstruction .txt; files or folders)")
     p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of CSV and .txt coordinates (default EPSG:4326)")
     p.add_argument("--tolerance", type=positive_float, default=ConflateParams.tolerance_m,
                    help="predicted road within this many metres of an OSM way counts as mapped (default %(default)s)")

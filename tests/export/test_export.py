@@ -481,5 +481,8 @@ def test_a_loose_end_names_the_way_to_join_and_says_when_its_id_is_no_osm_id(sug
     s = replace(suggestions[0], joins=[Attachment(0, 652)])
     root = ET.fromstring(osm_xml([s], BOUNDS, graph_ids=graph_ids))
     fixme = _ways(root)[0].find("tag[@k='fixme']").get("v")
-    assert fixme.endswith("join its first node to the road of graph edge 652" if graph_ids
-                          else "join its first node to way 652")
+    # graph edge ids are in no map a mapper opens: the end to join is given where it is (lat,lon)
+    # (tests/export/test_josm_graph_joins.py has the whole text)
+    lon, lat = s.geometry.coords[0]
+    assert fixme.endswith(f"join its first node to the road at {lat:.5f},{lon:.5f} (mapconstruction graph edge "
+                          "652, not OSM way)" if graph_ids else "join its first node to way 652")

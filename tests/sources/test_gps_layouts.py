@@ -4,6 +4,7 @@ gzip'd and waypoint-only GPX, and GPX times parsed in bulk (they were parsed one
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 from pathlib import Path
 
@@ -107,13 +108,15 @@ def test_row_serial_is_not_taken_as_the_trip(trips, tmp_path, caplog):
 
 def test_no_trip_column_says_so_when_time_goes_back(trips, tmp_path, caplog):
     """Two buses' fixes one bus after the other, with no column naming the bus: the warning that
-    time goes back says no trip column was found, and how to name one."""
+    time goes back says no trip column was found, and how to name one. Time goes back ~6 min
+    where bus 5's rows begin: that is read as a second vehicle's log, a trip of its own (it was
+    one zig-zag trip: tests/sources/test_gps_vehicle_trips.py)."""
     csv = tmp_path / "mixed.csv"
     rows = trips.sort_values("trip", kind="stable").rename(columns={"trip": "bus_name"})
     rows[["bus_name", "lon", "lat", "t"]].to_csv(csv, index=False)
     t = read_file(csv)
-    assert t.trips == 1
-    warning = next(r.getMessage() for r in caplog.records if "go back in time" in r.getMessage())
+    assert t.trips == 2
+    warning = next(r.getMessage() for r in caplog.records if "time goes back by more than" in r.getMessage())
     assert "No trip column was found (columns: bus_name, lon, lat, t)" in warning
     assert "--gps-columns trip=COLUMN" in warning and "\n" not in warning
 
@@ -159,8 +162,9 @@ def test_gpx_time_errors_name_the_point_across_batches(tmp_path, monkeypatch):
 
 
 def test_folder_reads_known_kinds_and_names_the_skipped_ones(trips, tmp_path, caplog):
-    """A .gpx.gz is read; a README.txt, a .fit and a .geojson are skipped with one warning naming
-    them (the README stopped the run asking for the CRS of mapconstruction traces)."""
+    """A .gpx.gz and a .geojson are read; a README.txt, a .fit and a .kml are skipped with one
+    warning naming them (the README stopped the run asking for the CRS of mapconstruction traces).
+    GeoJSON used to be skipped too; it is read since GPS traces are read from GeoJSON."""
     bus3, bus5 = trips[trips.trip == "bus-3"], trips[trips.trip == "bus-5"]
     folder = tmp_path / "gps"
     folder.mkdir()
@@ -170,13 +174,16 @@ def test_folder_reads_known_kinds_and_names_the_skipped_ones(trips, tmp_path, ca
     bus5.to_csv(folder / "c.CSV", index=False)
     (folder / "README.txt").write_text("Exported from OsmAnd on 2024-05-01\n")
     (folder / "ride.fit").write_bytes(b"\x0e\x10FIT")
-    (folder / "traces.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    line = {"type": "LineString", "coordinates": bus3[["lon", "lat"]].values.tolist()}
+    (folder / "traces.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": line}]}))
+    (folder / "ride.kml").write_text("<kml/>")
     (folder / ".DS_Store").write_bytes(b"\0")
     t = read_gps([folder])
-    assert t.trips == 3 and len(t) == len(bus3) + 2 * len(bus5)
+    assert t.trips == 4 and len(t) == 2 * len(bus3) + 2 * len(bus5)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "skipped 3 files" in warnings[0]
-    assert "README.txt, ride.fit, traces.geojson" in warnings[0] and ".DS_Store" not in warnings[0]
+    assert "README.txt, ride.fit, ride.kml" in warnings[0] and ".DS_Store" not in warnings[0]
     np.testing.assert_array_equal(read_file(folder / "b.gpx.gz").t, read_file(tmp_path / "b.gpx").t)
 
 
@@ -198,7 +205,7 @@ def test_mapconstruction_folder_skips_a_readme_but_single_files_are_unchanged(ch
     other = tmp_path / "other"
     other.mkdir()
     (other / "ride.fit").write_bytes(b"FIT")
-    with pytest.raises(InputError, match=r"holds no .gpx, .csv or .txt GPS files \(it holds ride.fit\)$"):
+    with pytest.raises(InputError, match=r"holds no .gpx, .csv, .geojson or .txt GPS files \(it holds ride.fit\)$"):
         read_gps([other])
 
 
