@@ -7,6 +7,8 @@ actually works with.
 """
 from __future__ import annotations
 
+import json
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -145,13 +147,47 @@ def evaluate_imagery(imagery_path: str | Path, labels_path: str | Path, model: s
     else:
         del net  # the tiles load the model once in this process (osmgap.scale.tiled._model)
         scores, pixels = _score_tiled(tiling, imagery, grid, labels, model, meta, views, slacks_m)
-    return {
+    result = {
         "imagery": str(imagery_path), "labels": str(labels_path), "labels_kind": labels.kind,
         "model": str(model or "default"), "threshold": meta.threshold, "resolution_m": meta.resolution_m,
         "pixels": pixels, "area_km2": pixels * meta.resolution_m ** 2 / 1e6,
         "views": views, "bands": imagery.band_indexes, "device": str(device), **scores,
         **({"tiled": True} if tiling is not None else {}), "seconds": round(time.time() - started, 1),
     }
+    if not result["truth_km"] and result["area_km2"]:  # a road-free image: what counts is what was drawn
+        result["false_road_km_per_km2"] = result["proposal_km"] / result["area_km2"]
+    return {**result, "warnings": cautions(result, Path(imagery_path), model, slacks_m)}
+
+
+TRAINED_ON = ".json"  # the record osmgap train writes beside a model (its train_names)
+OSM_OFFSET_SLACK_M = 10.0  # OSM lies 5-10 m off the imagery, often: the slack that measures what a diff can use
+
+
+def cautions(result: dict, imagery: Path, model: str | Path | None, slacks_m: tuple[float, ...]) -> list[str]:
+    """What the figures cannot say, in words: labels that hold no road (recall, APLS and TOPO are
+    then void: the false road drawn per km2 is the figure), an image of the model's own training
+    set (osmgap train's record beside the model names it: the figures are optimistic), and OSM
+    labels scored only at slacks smaller than OSM's usual offset from the imagery."""
+    out = []
+    if not result["truth_km"]:
+        out.append(f"WARNING: {result['labels']}: the labels hold no road, so recall, APLS and TOPO say nothing; "
+                   f"the model drew {result['proposal_km']:.2f} km of road in {result['area_km2']:.3g} km2 "
+                   f"({result.get('false_road_km_per_km2', 0.0):.2f} km per km2), all of it false if the image has "
+                   "none")
+    record = Path(f"{model}{TRAINED_ON}") if model else None
+    if record is not None and record.is_file():
+        try:
+            names = json.loads(record.read_text(encoding="utf-8")).get("train_names") or []
+        except (OSError, ValueError, AttributeError):
+            names = []
+        if any(imagery.name in re.split(r"[/+]", str(n)) for n in names):
+            out.append(f"WARNING: an image named {imagery.name} is in the training set of {model} ({record.name}: "
+                       "train_names): if it is this one, these figures are optimistic; score it on an image it was "
+                       "not trained on")
+    if result["labels_kind"] == "osm" and max(slacks_m, default=0.0) < OSM_OFFSET_SLACK_M:
+        out.append(f"NOTE: OSM often lies 5-10 m off the imagery; relaxed scores at {OSM_OFFSET_SLACK_M:g} m "
+                   f"(--slack-m 3,{OSM_OFFSET_SLACK_M:g}) measure what osmgap diff can use")
+    return out
 
 
 def _score_tiled(tiling: ScaleOptions, imagery: Imagery, grid: Grid, labels: LabelSource, model: str | Path | None,

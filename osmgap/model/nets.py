@@ -222,6 +222,14 @@ def model_file(path: str | Path | None) -> Path:
     return Path(path)
 
 
+# the other files osmgap writes with torch, by their format (osmgap.model.resume.STATE_FORMAT,
+# osmgap.model.encoder_file.ENCODER_FORMAT), and what takes them: given as a model by mistake
+OTHER_OSMGAP_FILES = {
+    "osmgap-train-state-1": "it is a training state (osmgap train --resume takes it; the model is the .pt beside it)",
+    "osmgap-encoder-1": "it is a pretrained encoder (osmgap pretrain's; osmgap train --init-encoder takes it)",
+}
+
+
 def read_checkpoint(path: str | Path | None = None) -> tuple[dict[str, torch.Tensor], ModelMeta]:
     """The weights and checked metadata of a checkpoint written by ``save_checkpoint``; anything
     else (random bytes, a zip, an empty file, a torch file of another program) is an InputError."""
@@ -233,7 +241,9 @@ def read_checkpoint(path: str | Path | None = None) -> tuple[dict[str, torch.Ten
     except Exception as exc:
         raise InputError(path, f"not a readable osmgap model ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(path, f"not an osmgap model (expected format {CHECKPOINT_FORMAT})")
+        other = OTHER_OSMGAP_FILES.get(str(ckpt.get("format"))) if isinstance(ckpt, dict) else None
+        raise InputError(path, f"not an osmgap model: {other}" if other else
+                         f"not an osmgap model (expected format {CHECKPOINT_FORMAT})")
     state = ckpt.get("state_dict")
     if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):
         raise InputError(path, "not an osmgap model (no weights)")

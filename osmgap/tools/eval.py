@@ -76,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
 
     result = evaluate_imagery(args.imagery, args.labels, args.model, args.slack_m, views=args.views, bands=args.bands)
     print(format_table(result, args.slack_m))
+    if "false_road_km_per_km2" in result:
+        print(f"  {'false road, km per km2':32s} {result['false_road_km_per_km2']:.4f}")
+    for caution in result["warnings"]:
+        print(f"  {caution}")
     if args.json:
         write_text_atomic(args.json, strict_json(result, indent=2))
     return 0

@@ -11,6 +11,8 @@ import rasterio
 
 from osmgap.cli import main
 from osmgap.errors import InputError
+from osmgap.model.encoder_file import ENCODER_FORMAT
+from osmgap.model.resume import STATE_FORMAT
 
 
 def _no_crs_copy(src: Path, dst: Path) -> Path:
@@ -99,6 +101,10 @@ CASES = {
     # model
     "model_wrong_format": (lambda t, d, p: [*_paris(p), "--model", str(_torch_file(t / "other.pt"))],
                            "not an osmgap model"),
+    "model_is_a_training_state": (lambda t, d, p: [*_paris(p), "--model", str(_torch_file(
+        t / "mine.pt.state", {"format": STATE_FORMAT}))], "it is a training state (osmgap train --resume takes it"),
+    "model_is_an_encoder": (lambda t, d, p: [*_paris(p), "--model", str(_torch_file(
+        t / "encoder.pt", {"format": ENCODER_FORMAT}))], "it is a pretrained encoder"),
     # state
     "state_not_a_state_file": (lambda t, d, p: [*_paris(p), "--state", str(_file(t / "state.sqlite", "not sqlite"))],
                                "not an osmgap state file"),
@@ -132,10 +138,10 @@ def _geojson(path: Path, geometries: list[dict], props: dict | None = None) -> P
     return _file(path, json.dumps({"type": "FeatureCollection", "features": features}))
 
 
-def _torch_file(path: Path) -> Path:
+def _torch_file(path: Path, content: dict | None = None) -> Path:
     import torch
 
-    torch.save({"format": "something else"}, path)
+    torch.save(content or {"format": "something else"}, path)
     return path
 
 

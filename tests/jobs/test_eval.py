@@ -1,5 +1,6 @@
 """`osmgap eval` on real chips: label kinds, the scores' wiring, the table/JSON and bad inputs."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -230,3 +231,36 @@ def test_an_image_too_large_to_hold_whole_is_scored_as_a_tiled_diff_runs(paris, 
 
     assert f"APLS (mean of {tiled['apls_windows']:.0f} tiles)" in format_table(tiled, (1.0, 3.0))
     assert "APLS (mean" not in format_table(untiled, (1.0, 3.0))
+
+
+def test_labels_with_no_road_give_the_false_road_per_km2_and_say_the_rest_is_void(paris, tmp_path, capsys):
+    """Empty labels used to score TOPO precision / recall / F1 1.0000 with no word: a user read a
+    perfect model. The false road per km2 is the figure, and the run says why the others mean nothing."""
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:4326"}}, '
+                     '"features": []}')
+    out = tmp_path / "scores.json"
+    assert main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(empty), "--views", "1",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads(out.read_text())
+    assert scores["truth_km"] == 0 and scores["proposal_km"] > 0.1  # the model sees Paris's streets
+    assert scores["false_road_km_per_km2"] == pytest.approx(scores["proposal_km"] / scores["area_km2"])
+    assert "false road, km per km2" in printed and "the labels hold no road" in printed
+    assert any("recall, APLS and TOPO say nothing" in w for w in scores["warnings"])
+
+
+def test_an_image_the_model_was_trained_on_is_said(paris, tmp_path, capsys):
+    """A model fine-tuned on the very image it is then scored on looked far better than the
+    shipped one, and nothing said why. osmgap train's record beside the model names its images."""
+    model = tmp_path / "mine.pt"
+    model.write_bytes((Path(__file__).parents[2] / "osmgap" / "model" / "weights" / "default.pt").read_bytes())
+    assert main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
+                 "--model", str(model), "--views", "1"]) == 0
+    assert "training set" not in capsys.readouterr().out  # no record: nothing to say
+    Path(f"{model}.json").write_text(json.dumps({"train_names": ["pair/image.tif+osm_roads.geojson"]}))
+    assert main(["eval", "--imagery", str(paris / "image.tif"), "--labels", str(paris / "osm_roads.geojson"),
+                 "--model", str(model), "--views", "1", "--slack-m", "3,10"]) == 0
+    printed = capsys.readouterr().out
+    assert "an image named image.tif is in the training set of" in printed and "optimistic" in printed
+    assert "--slack-m 3,10" not in printed  # scored at OSM's offset already: no note
