@@ -425,7 +425,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     import torch  # here, not at the top: candidates and GPS runs never need the model
 
     from osmgap.model.infer import default_threads, default_views, predict_raster
-    from osmgap.model.nets import load_checkpoint, pick_device
+    from osmgap.model.nets import load_checkpoint, model_sha256, pick_device
     from osmgap.scale.options import self_tiling
     from osmgap.scale.tiled import tiled_evidence
 
@@ -465,7 +465,8 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     seen_m = graph_length_within_m(graph, aoi.to_metric(area))  # the AOI's, not the context's
     info = {"evidence": "imagery", "predicted_road_km": round(seen_m / 1000, 3),
             "imagery": {**imagery.provenance(), **licence.__dict__},
-            "model": {"path": str(req.model or "default"), "arch": meta.arch, "encoder": meta.encoder,
+            "model": {"path": str(req.model or "default"), "sha256": model_sha256(req.model), "arch": meta.arch,
+                      "encoder": meta.encoder,
                       "resolution_m": meta.resolution_m, "threshold": meta.threshold, "views": views},
             "device": str(device), "torch_threads": torch.get_num_threads(), **({"tiles": tiles} if tiles else {})}
     return EvidenceRun(Evidence(graph, prob), area, grid, imagery, info, notes)

@@ -9,6 +9,7 @@ threshold chosen on validation data. Weights are stored as float16 to keep shipp
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 import math
@@ -220,6 +221,13 @@ def model_file(path: str | Path | None) -> Path:
     if not path or (str(path) == "default" and not Path(path).exists()):
         return DEFAULT_MODEL
     return Path(path)
+
+
+def model_sha256(path: str | Path | None) -> str:
+    """The SHA-256 of the checkpoint ``path`` names (model_file): which model made a run's
+    outputs, whatever its path (``osmgap train`` may write another model under the same name)."""
+    with model_file(path).open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 # the other files osmgap writes with torch, by their format (osmgap.model.resume.STATE_FORMAT,

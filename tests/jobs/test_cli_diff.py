@@ -1,12 +1,14 @@
 """End to end through the real CLI on the real sample AOI, then JOSM's own validator."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from osmgap.model.nets import DEFAULT_MODEL
 from tests.cli import osmgap_cli
 from tests.josm import josm_validate, severity
 
@@ -46,6 +48,7 @@ def test_summary_has_counts_times_and_provenance(sample_run):
     assert set(s["peak_rss_mb"]) == set(s["seconds"]) - {"total"} and all(v > 50 for v in s["peak_rss_mb"].values())
     assert s["imagery"]["crs"] == "EPSG:4326" and 0.2 < s["imagery"]["resolution_m"] < 0.3
     assert s["model"]["views"] == (8 if s["device"].startswith("cuda") else 2)  # osmgap.model.infer.default_views
+    assert s["model"]["sha256"] == hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()  # which model, whatever its path
     assert "Maxar" in s["imagery"]["attribution"] and s["imagery"]["licence"] == "CC-BY-SA 4.0"
     assert s["osm"]["licence"].startswith("ODbL")
     assert s["warnings"], "SpaceNet imagery is not cleared for OSM tracing: the run must say so"
