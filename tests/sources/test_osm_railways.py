@@ -9,12 +9,9 @@ import json
 from pathlib import Path
 
 import osmium
-import overpy
-import pytest
 
 from osmgap.core.aoi import Aoi, load_aoi
 from osmgap.core.osmtags import OTHER_LINES
-from osmgap.sources import overpass
 from osmgap.sources.osm import load_osm
 from osmgap.sources.overpass import overpass_cache_path, overpass_query
 
@@ -64,15 +61,6 @@ def test_overpass_query_asks_for_railway_lines():
     values = "|".join(sorted(OTHER_LINES["railway"]))
     assert f'way["railway"~"^({values})$"](37.8035000,-122.3040000,37.8085000,-122.2975000);' in query
     assert "tram" not in query and "platform" not in query
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("network used")
-    monkeypatch.setattr(overpass, "_http_post", refuse)
-    monkeypatch.setattr(overpy.Overpass, "query", refuse)
-    monkeypatch.setattr("urllib.request.urlopen", refuse)
 
 
 def test_overpass_railways_are_other_ways(tmp_path: Path, data: Path, no_network):

@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import osmium
-import overpy
 import overpy.exception as opx
 import pytest
 import shapely
@@ -292,16 +291,6 @@ def _fixture_elements() -> tuple[dict[int, dict], dict[int, dict]]:
     doc = json.loads(OVERPASS_FIXTURE.read_text(encoding="utf-8"))
     by_type = {t: {e["id"]: e for e in doc["elements"] if e["type"] == t} for t in ("node", "way")}
     return by_type["node"], by_type["way"]
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to reach a server fails the test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("network used")
-    monkeypatch.setattr(overpass, "_http_post", refuse)
-    monkeypatch.setattr(overpy.Overpass, "query", refuse)
-    monkeypatch.setattr("urllib.request.urlopen", refuse)
 
 
 def _assert_matches_fixture(net: RoadNetwork) -> None:
