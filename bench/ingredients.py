@@ -79,8 +79,10 @@ def main() -> int:
                 osmgap("pretrain", "--out", str(encoder), "--steps", str(args.steps), "--lr", "1e-3",
                        "--seed", str(args.seed), log=args.out / f"encoder-s{args.seed}.log")
             extra = ["--init-encoder", str(encoder)]
-        if not Path(f"{model}.json").exists():
-            osmgap("train", "--out", str(model), *recipe, *extra, log=args.out / f"{tag}.log")
+        record, state = Path(f"{model}.json"), Path(f"{model}.state")
+        if not record.exists() or str(json.loads(record.read_text()).get("stopped", "")).startswith("in progress"):
+            again = ["--resume", str(state)] if state.exists() else ["--overwrite"]  # a run stopped before its end
+            osmgap("train", "--out", str(model), *recipe, *extra, *again, log=args.out / f"{tag}.log")
         figures = args.out / f"{tag}.gen.json"
         if not figures.exists():
             subprocess.run([sys.executable, "bench/generalize.py", "--model", str(model), "--json", str(figures)],

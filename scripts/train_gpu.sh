@@ -28,6 +28,8 @@ else
 fi
 if [ -f "$OUT.state" ]; then
   ARGS+=(--resume "$OUT.state")
+else
+  ARGS+=(--overwrite)  # a model left by a run killed before its first validation: nothing to resume
 fi
 OSMGAP=${OSMGAP:-.venv/bin/osmgap}
 exec $OSMGAP train "${ARGS[@]}"

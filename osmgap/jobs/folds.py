@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -28,6 +28,7 @@ from osmgap.core.grid import Grid
 from osmgap.errors import InputError
 from osmgap.export.probability import write_probability_tif
 from osmgap.graph.rasterize import rasterize_roads
+from osmgap.metrics.pixel import pixel_scores
 from osmgap.model.choices import FOLD_TILE_PX
 from osmgap.model.data import Sample
 from osmgap.model.infer import predict_array
@@ -69,6 +70,8 @@ class CrossPrediction:
     tiles: list[Tile]
     models: list[dict]  # per fold: held-out fold, folds and tile names it trained on
     predicted_by: dict[str, int]  # tile name -> index of the model that predicted it
+    # pixel scores of the stitched prediction (each tile at its model's threshold) against the OSM labels
+    held_out: dict[str, float] = field(default_factory=dict)
 
 
 def _cuts(length: int, tile_px: int) -> list[int]:
@@ -104,7 +107,8 @@ def tile_samples(data: AoiTrainingData, tiles: list[Tile]) -> list[Sample]:
 def fine_tune(samples: list[Sample], cfg: TrainConfig, checkpoint: Path,
               log: Callable[[str], None]) -> tuple[torch.nn.Module, ModelMeta, dict]:
     """Fine-tune ``cfg.init`` on ``samples`` (they also pick the checkpoint and threshold: there
-    is nothing else whose labels this model may see); return the net, its meta and the record."""
+    is nothing else whose labels this model may see, so its IoU is logged as measured on the
+    training images); return the net, its meta and the record."""
     record = train(samples, cfg, checkpoint, log=log, val=samples)
     net, meta = load_checkpoint(checkpoint)
     return net, meta, record
@@ -150,6 +154,7 @@ def cross_predict(data: AoiTrainingData, folds: int, cfg: TrainConfig, work_dir:
     """For each fold, fine-tune on the other folds' tiles and predict it; stitch the results."""
     tiles = split_tiles(data.grid.height, data.grid.width, folds, tile_px)
     prob = np.zeros(data.labels.shape, np.float32)
+    roads = np.zeros(data.labels.shape, bool)  # each tile thresholded as its model's threshold says
     models, predicted_by = [], {}
     for k in range(folds):
         held_out = [t for t in tiles if t.fold == k]
@@ -157,12 +162,18 @@ def cross_predict(data: AoiTrainingData, folds: int, cfg: TrainConfig, work_dir:
         log(f"fold {k + 1}/{folds}: training on {len(trained_on)} tiles, predicting {len(held_out)}")
         net, meta, record = fine_tune(tile_samples(data, trained_on), cfg, work_dir / f"fold{k}.pt", log)
         predict_tiles(net, meta, data.image, held_out, prob)
+        for t in held_out:
+            roads[t.row0:t.row1, t.col0:t.col1] = prob[t.row0:t.row1, t.col0:t.col1] >= meta.threshold
         predicted_by.update({t.name: k for t in held_out})
         models.append({"model": k, "held_out_fold": k,
                        "trained_on_folds": sorted({t.fold for t in trained_on}),
                        "train_tiles": record["train_names"], "threshold": meta.threshold,
                        "steps": record.get("steps_done"), "seconds": record["seconds"]})
-    return CrossPrediction(ProbabilityRaster(prob, data.grid.transform, data.grid.crs), tiles, models, predicted_by)
+    held = pixel_scores(roads, data.labels.astype(bool))
+    log(f"held-out IoU of the stitched cross-prediction against the OSM labels {held['iou']:.4f} "
+        f"P {held['precision']:.3f} R {held['recall']:.3f}")
+    return CrossPrediction(ProbabilityRaster(prob, data.grid.transform, data.grid.crs), tiles, models, predicted_by,
+                           held)
 
 
 def load_aoi_training_data(aoi: Aoi, imagery: str | Path | Imagery, ways: gpd.GeoDataFrame,
@@ -184,6 +195,10 @@ def write_cross_prediction(aoi: Aoi, imagery: Imagery, ways: gpd.GeoDataFrame, f
     and ``folds.json`` into ``out_dir`` (all or nothing); the fold models are scratch and are not kept."""
     cfg = fold_config(cfg, init, tile_px)
     data = load_aoi_training_data(aoi, imagery, ways, cfg.resolution_m)
+    if not data.labels.any():  # fine-tuning on it would teach "no road anywhere": nothing to cross-predict
+        raise InputError(aoi.source, f"the OSM labels hold no road inside the AOI ({len(ways)} ways, 0 label pixels "
+                                     "on the imagery): cross-prediction learns from the AOI's roads; give --osm with "
+                                     "its roads")
     with staged_output_dir(out_dir, replaces=RUN_OUTPUTS) as stage, tempfile.TemporaryDirectory(prefix="osmgap-folds-") as work:
         result = cross_predict(data, folds, cfg, Path(work), tile_px, log)
         write_probability_tif(stage / "probability.tif", result.prob)
@@ -191,6 +206,7 @@ def write_cross_prediction(aoi: Aoi, imagery: Imagery, ways: gpd.GeoDataFrame, f
                   "folds": folds, "tile_px": tile_px,
                   "resolution_m": cfg.resolution_m, "label_pixels": int(data.labels.sum()),
                   "config": asdict(cfg), "tiles": [asdict(t) for t in result.tiles],
-                  "models": result.models, "predicted_by": result.predicted_by}
+                  "models": result.models, "predicted_by": result.predicted_by,
+                  "held_out_scores": result.held_out}
         write_text_atomic(stage / "folds.json", json.dumps(record, indent=2))
     return result

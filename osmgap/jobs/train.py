@@ -13,6 +13,7 @@ from osmgap.model.data import Sample, load_labelled_image, load_training_data
 from osmgap.model.train import TrainConfig
 from osmgap.sources.imagery import check_resolution, measure_coverage, open_imagery
 from osmgap.sources.osm import load_osm
+from osmgap.sources.sample import find_sample
 
 
 def load_samples(datasets: list[str], pairs: list[str], resolution_m: float,
@@ -36,6 +37,9 @@ def cross_predict(aoi_spec: str, imagery: str | None, osm: str | None, folds: in
     """Write a cross-predicted probability.tif and folds.json for an AOI to ``out`` (``bands``: the
     imagery's red, green and blue, as ``--bands`` gives them)."""
     check_output_dir(out)  # said before any training, not after it
+    if imagery is None and find_sample(aoi_spec) is None:  # not diff's "--candidates or --gps": train has neither
+        raise InputError(aoi_spec, "is not a sample AOI directory: cross-prediction needs --imagery IMAGE (and --osm "
+                                   "LABELS, else the AOI's OSM is downloaded)")
     aoi, imagery_path, osm_spec, _ = resolve_sources(DiffRequest(aoi=aoi_spec, out=out, imagery=imagery, osm=osm))
     assert imagery_path is not None  # no candidates, XYZ or GPS: resolve_sources gives imagery or raises
     image = open_imagery(imagery_path, bands)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from osmgap.core.atomic import write_files_atomic
 from osmgap.errors import InputError
 from osmgap.metrics.pixel import pixel_scores
 from osmgap.model.choices import SCHEDULES
@@ -180,21 +182,28 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     device = pick_device()
+    chosen_split = val is None  # osmgap train's own images (a caller's split, cross-prediction's folds, may lack roads)
     if val is None:
         val = [s for s in samples if is_validation(s.name)]
         trn = [s for s in samples if not is_validation(s.name)]
         own = [s.name.split("/", 1)[1] for s in val if s.domain == "pair"]
-        if own:  # a user with two or three chips of their own must know one does not train
+        if own and trn:  # a user with two or three chips of their own must know one does not train
             log(f"{len(own)} --pair image(s) fell in the validation tenth (a hash of the names) and choose the "
                 f"checkpoint and threshold instead of training: {', '.join(own)}")
     else:
         trn = list(samples)
-    if not val:  # a few images of one's own (--pair): better an optimistic figure than none
+    if not trn:  # one image of one's own, in the validation tenth: it must train, or nothing can
+        log("every image fell in the validation split (the hash-chosen tenth): training and validating on them "
+            "(the validation figure and the threshold are optimistic)")
+        trn = val
+    elif not val:  # a few images of one's own (--pair): better an optimistic figure than none
         log("no image falls in the validation split: validating on the training images (optimistic)")
         val = trn
-    if not trn:  # one image of one's own, in the validation tenth: it must train, or nothing can
-        log("every image fell in the validation split: training on them too (the validation figure is optimistic)")
-        trn = val
+    on_training = any(v is t for v in val for t in trn)  # validation figures measured on training images
+    score_name = "IoU on training images" if on_training else "val IoU"
+    if chosen_split and not any(s.mask.any() for s in trn):  # nothing to learn but "no road anywhere"
+        raise InputError(None, f"the training labels hold no road (0 road pixels in {len(trn)} image(s)): "
+                               "training would teach the model that there is no road; give labels with roads")
     mean, std = channel_stats(trn)
     meta = ModelMeta(arch=cfg.arch, encoder=cfg.encoder, resolution_m=cfg.resolution_m, mean=mean, std=std,
                      decoder=cfg.decoder, in_channels=trn[0].image.shape[0])
@@ -208,6 +217,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         net.load_state_dict(start.state_dict())
         mean, std = start_meta.mean, start_meta.std  # train and infer on the inputs the weights expect
         meta.mean, meta.std = mean, std
+        meta.threshold = start_meta.threshold  # validated at the threshold it came with, until calibrated
     if cfg.init_encoder and not cfg.resume:
         pretraining = load_encoder_into(net, meta, cfg.init_encoder)
         log(f"encoder from {cfg.init_encoder} (pretrained {pretraining.get('steps_done', '?')} steps "
@@ -228,7 +238,16 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         meta = ModelMeta(**state.meta)
         clock.before_s = state.elapsed_s
         mean, std = meta.mean, meta.std
-        log(f"resumed at step {state.step} (best val IoU {state.best.get('iou', -1):.4f})")
+        log(f"resumed at step {state.step} (best {score_name} {state.best.get('iou', -1):.4f})")
+    elif cfg.init:  # the starting point: did fine-tuning help, and the model to keep if it did not
+        net.eval()
+        scores = evaluate(net, meta, val, device)
+        state.history.append({"step": 0, "loss": None, "val_iou": round(scores["iou"], 4), "minutes": 0.0})
+        log(f"step 0 (the --init model) {score_name} {scores['iou']:.4f} P {scores['precision']:.3f} "
+            f"R {scores['recall']:.3f}")
+        state.best = {**scores, "step": 0}
+        meta.training = _record(cfg, trn, val, state.best, state.history, 0.0, device)
+        publish_checkpoint(out, net, meta, _in_progress(meta.training, 0, meta.threshold))
     norm_mean = torch.tensor(mean, device=device)[None, :, None, None]
     norm_std = torch.tensor(std, device=device)[None, :, None, None]
     weights = sampling_weights(trn)
@@ -271,12 +290,12 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
             elapsed = time.time() - started
             state.history.append({"step": step, "loss": round(state.loss_avg, 4), "val_iou": round(scores["iou"], 4),
                                   "minutes": round(elapsed / 60, 1)})
-            log(f"step {step}/{cfg.steps} loss {state.loss_avg:.4f} val IoU {scores['iou']:.4f} "
+            log(f"step {step}/{cfg.steps} loss {state.loss_avg:.4f} {score_name} {scores['iou']:.4f} "
                 f"P {scores['precision']:.3f} R {scores['recall']:.3f} ({elapsed / 60:.1f} min)")
             if scores["iou"] > state.best["iou"]:
                 state.best, state.evals_since_best = {**scores, "step": step}, 0
                 meta.training = _record(cfg, trn, val, state.best, state.history, elapsed, device)
-                save_checkpoint(out, net, meta)
+                publish_checkpoint(out, net, meta, _in_progress(meta.training, step, meta.threshold))
             else:
                 state.evals_since_best += 1
             state.step, state.meta = step, json.loads(json.dumps(meta.__dict__, default=str))
@@ -296,29 +315,72 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     record = _record(cfg, trn, val, best, history, time.time() - started, device)
     record["steps_done"] = step
     record["stopped"] = stop_reason or "all steps done"
-    record["threshold"] = calibrate_threshold(out, val, device)
-    Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
+    if best.get("step") == 0:
+        log(f"no fine-tuned checkpoint beat the --init model ({score_name} {best.get('iou', 0.0):.4f} at step 0): "
+            "keeping the --init model")
+    net, meta = load_checkpoint(out, device)  # the best checkpoint, as written
+    before = meta.threshold
+    record["threshold"] = choose_threshold(net, meta, val, device)
+    if record["threshold"]["calibrated"]:
+        said = (f"threshold {before:.2f} -> {meta.threshold:.2f}, calibrated on {len(val)} "
+                f"{'training' if on_training else 'validation'} image(s)")
+        if on_training:
+            said += "; optimistic when calibrated on the training images"
+        if meta.threshold in (THRESHOLDS[0], THRESHOLDS[-1]):
+            said += (f"; at the edge of the range searched ({THRESHOLDS[0]:.2f}-{THRESHOLDS[-1]:.2f}): the model's "
+                     "probabilities are off-scale for these images, check it with osmgap eval on an image you know")
+        log(said)
+    else:
+        whose = " (the --init model's)" if cfg.init else ""
+        log(f"the validation images hold no road: threshold kept at {meta.threshold:.2f}{whose}, not calibrated")
+    publish_checkpoint(out, net, meta, record)
     return record
 
 
-def calibrate_threshold(checkpoint: Path, val: list[Sample], device: torch.device | None = None) -> dict:
-    """Pick the probability threshold that maximizes validation IoU and store it in the checkpoint.
+THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.2, 0.81, 0.05), 2))  # searched by choose_threshold
 
-    A net trained with Dice is rarely best at 0.5, and graph extraction depends on the threshold.
-    """
-    device = device or pick_device()
-    net, meta = load_checkpoint(checkpoint, device)
+
+def choose_threshold(net: torch.nn.Module, meta: ModelMeta, val: list[Sample], device: torch.device) -> dict:
+    """Set ``meta.threshold`` to the probability threshold that maximizes validation IoU (a net
+    trained with Dice is rarely best at 0.5, and graph extraction depends on the threshold); keep
+    it where the validation images hold no road (every threshold ties there). Returns what was chosen."""
     keep = [slice(None) if s.valid is None else s.valid.ravel() for s in val]
+    truth = np.concatenate([s.mask.ravel().astype(bool)[k] for s, k in zip(val, keep, strict=True)])
+    if not truth.any():
+        return {"threshold": float(meta.threshold), "calibrated": False, "reason": "no road in the validation images"}
     # one view, the network's own output (the shipped threshold, 0.4, was chosen so before inference averaged views)
-    probs = np.concatenate([predict_array(net, meta, s.image, device=device, views=1).ravel()[k] for s, k in zip(val, keep)])
-    truth = np.concatenate([s.mask.ravel().astype(bool)[k] for s, k in zip(val, keep)])
-    scores = {t: pixel_scores(probs >= t, truth) for t in np.round(np.arange(0.2, 0.81, 0.05), 2)}
+    probs = np.concatenate([predict_array(net, meta, s.image, device=device, views=1).ravel()[k]
+                            for s, k in zip(val, keep, strict=True)])
+    scores = {t: pixel_scores(probs >= t, truth) for t in THRESHOLDS}
     best_t = max(scores, key=lambda t: scores[t]["iou"])
     meta.threshold = float(best_t)
     meta.training["threshold_scores"] = {str(t): round(v["iou"], 4) for t, v in scores.items()}
     meta.training["best_at_threshold"] = scores[best_t]
+    return {"threshold": float(best_t), "calibrated": True, **scores[best_t]}
+
+
+def calibrate_threshold(checkpoint: Path, val: list[Sample], device: torch.device | None = None) -> dict:
+    """Pick the probability threshold that maximizes validation IoU and store it in the checkpoint."""
+    device = device or pick_device()
+    net, meta = load_checkpoint(checkpoint, device)
+    chosen = choose_threshold(net, meta, val, device)
     save_checkpoint(checkpoint, net, meta)
-    return {"threshold": float(best_t), **scores[best_t]}
+    return chosen
+
+
+def publish_checkpoint(out: Path, net: torch.nn.Module, meta: ModelMeta, record: dict) -> None:
+    """Write the checkpoint and its ``.json`` record together, so that a stopped run (Ctrl-C) never
+    leaves one run's model beside another run's record."""
+    with tempfile.TemporaryDirectory(prefix="osmgap-ckpt-") as tmp:
+        save_checkpoint(Path(tmp) / "m.pt", net, meta)
+        weights = (Path(tmp) / "m.pt").read_bytes()
+    write_files_atomic({Path(out): weights, Path(str(out) + ".json"): json.dumps(record, indent=2).encode()})
+
+
+def _in_progress(record: dict, step: int, threshold: float) -> dict:
+    """The record of a checkpoint written during training, before the threshold is calibrated."""
+    return {**record, "steps_done": step, "stopped": f"in progress at step {step} (resume with --resume OUT.state)",
+            "threshold": {"threshold": threshold, "calibrated": False, "reason": "training not finished"}}
 
 
 def _record(cfg: TrainConfig, trn: list[Sample], val: list[Sample], best: dict, history: list,

@@ -7,7 +7,10 @@ validation IoU is written to --out, with a JSON training record beside it.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import time
+from pathlib import Path
 
 from osmgap.core.atomic import check_output_file
 from osmgap.errors import InputError
@@ -65,6 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=positive_int, default=None,
                    help="stop early after this many validations without a better IoU")
     p.add_argument("--resume", help="continue from a training state (OUT.state, written at every validation)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out (its model, .json and .state, or a cross-prediction's outputs); "
+                        "without it an existing --out is refused")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar with loss and IoU (default: when stderr is a terminal)")
     loss = p.add_argument_group("loss ingredients (default: plain Dice+BCE; osmgap.model.losses)")
@@ -107,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
                       cldice=args.cldice, near_road_weight=args.near_road_weight, bootstrap=args.bootstrap,
                       init_encoder=args.init_encoder, erase=args.erase,
                       progress=sys.stderr.isatty() if args.progress is None else args.progress)
+    check_combination(args)
     check_architecture(cfg.arch, cfg.encoder, cfg.decoder)
     check_init(cfg)  # before any data is read or step taken
     if not (args.aoi or args.folds):
@@ -114,6 +121,12 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(args.out, "is a directory; --out is the file to write (a checkpoint, or with --write-pack "
                                        "the pack)")
         check_output_file(args.out)  # before any step, not after the training
+        if args.out.exists() and not (args.write_pack or args.resume or args.overwrite):
+            raise InputError(args.out, "exists (a model of an earlier run): give another --out, --resume "
+                                       f"{state_file(args.out)} to continue it, or --overwrite to replace it")
+    elif not args.overwrite and any((args.out / name).exists() for name in ("probability.tif", "folds.json")):
+        raise InputError(args.out, "holds an earlier cross-prediction (probability.tif, folds.json): give another "
+                                   "--out, or --overwrite to replace it")
     if cfg.schedule == "cosine-fit" and not cfg.max_minutes:
         raise InputError("--schedule", "cosine-fit anneals over --max-minutes: give it")
     if args.bands and (args.pack or not (args.pair or args.aoi)):
@@ -123,14 +136,19 @@ def run(args: argparse.Namespace) -> int:
         if args.write_pack or args.pack:
             raise InputError("--write-pack" if args.write_pack else args.pack,
                              "cross-prediction (--aoi/--folds) trains on the AOI's own labels, not on a pack")
-        if not (args.aoi and args.folds):
-            raise InputError(args.aoi or "--folds", "cross-prediction needs both --aoi and --folds")
         from osmgap.jobs.train import cross_predict
 
         result = cross_predict(args.aoi, args.imagery, args.osm, args.folds, cfg, args.out, args.fold_tile,
                                log=lambda m: print(m, flush=True), bands=args.bands, graph_crs=args.gps_crs)
-        print(f"{len(result.tiles)} tiles in {args.folds} folds cross-predicted; "
-              f"wrote {args.out}/probability.tif, folds.json")
+        held = result.held_out
+        print(f"{len(result.tiles)} tiles in {args.folds} folds cross-predicted; held-out IoU against the OSM labels "
+              f"{held['iou']:.4f} (P {held['precision']:.3f} R {held['recall']:.3f}, each tile at the threshold of "
+              "the model that did not see it)")
+        print(f"wrote {args.out}/probability.tif: the road probability of the whole AOI (0-255), every tile "
+              "predicted by a model fine-tuned on the other folds only, so OSM's gaps were never taught as "
+              f"'no road'; open it over the imagery in QGIS and look for bright roads OSM lacks; {args.out}/folds.json "
+              "records which model predicted which tile. The fold models are not kept: to fine-tune a model to "
+              f"use with osmgap diff --model, run osmgap train --pair IMAGE=LABELS --init default --out MODEL.pt")
         return 0
     if args.pack:
         from osmgap.model.pack import read_pack
@@ -150,8 +168,60 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(samples)} samples at {args.resolution} m/px; wrote {args.out} ({size / 1e6:.1f} MB)")
         return 0
     print(f"{len(samples)} samples; torch {torch.__version__} on {torch.get_num_threads()} threads", flush=True)
-    record = train(samples, cfg, args.out, log=lambda m: print(m, flush=True))
+    started = time.time()
+    try:
+        record = train(samples, cfg, args.out, log=lambda m: print(m, flush=True))
+    except KeyboardInterrupt:
+        print(f"osmgap: {interrupted_line(args.out, started)}", file=sys.stderr)
+        raise
+    threshold = record["threshold"]["threshold"]
     print(f"best val IoU {record['best'].get('iou', float('nan')):.4f} at step {record['best'].get('step')}; wrote {args.out} "
-          f"(use it with `osmgap diff --model {args.out}`; {args.out}.state resumes the run with --resume and may be "
-          "deleted)")
+          f"with threshold {threshold:.2f} (use it with `osmgap diff --model {args.out}`; {state_file(args.out)} "
+          "resumes the run with --resume and may be deleted)")
     return 0
+
+
+def state_file(out: Path) -> Path:
+    return Path(str(out) + ".state")  # as osmgap.model.resume.state_path, without importing torch
+
+
+def check_combination(args: argparse.Namespace) -> None:
+    """The options of the two ways to train, not mixed: a model on --data/--pair, or a
+    cross-prediction of an AOI (--aoi, --folds, --imagery, --osm); each misuse in one line."""
+    pair_hint = "to fine-tune a model on your own area give --pair IMAGE=LABELS (repeatable; --data '' for pairs only)"
+    if not (args.aoi or args.folds) and (args.imagery or args.osm):
+        given = "--imagery" if args.imagery else "--osm"
+        raise InputError(given, f"is for cross-prediction with --aoi AOI --folds K (a held-out probability.tif of the "
+                                f"AOI); {pair_hint}")
+    if args.aoi and not args.folds:
+        raise InputError("--aoi", f"needs --folds K: it cross-predicts the AOI from its own OSM labels; {pair_hint}")
+    if args.folds and not args.aoi:
+        raise InputError("--folds", "needs --aoi AOI, the area to cross-predict (with --imagery and --osm unless it "
+                                    f"is a sample AOI); {pair_hint}")
+    if args.aoi and args.pair:
+        raise InputError("--pair", "does not go with --aoi/--folds: a cross-prediction learns from the AOI's --imagery "
+                                   "and --osm only; drop --pair, or drop --aoi/--folds to train a model on the pairs")
+
+
+def interrupted_line(out: Path, started: float) -> str:
+    """What a Ctrl-C leaves and how to go on: the state file and the exact command that resumes it."""
+    state = state_file(out)
+    if not (state.exists() and state.stat().st_mtime >= started - 1):
+        where = f"{out} holds the --init model (step 0)" if out.exists() else f"{out} was not written"
+        return (f"training stopped before its first validation, so there is no state to resume; {where}; "
+                "run it again with --overwrite")
+    argv = sys.argv[1:] if Path(sys.argv[0]).name in ("osmgap", "__main__.py") else None
+    if argv:
+        kept, skip = [], False
+        for word in argv:
+            if skip:
+                skip = False
+            elif word == "--resume":
+                skip = True
+            elif not (word.startswith("--resume=") or word == "--overwrite"):
+                kept.append(word)
+        again = shlex.join(["osmgap", *kept, "--resume", str(state)])
+    else:
+        again = f"osmgap train <the same options> --resume {shlex.quote(str(state))}"
+    return (f"training stopped; {out} and {out}.json hold the best checkpoint so far (threshold not yet calibrated), "
+            f"{state} the run's state: continue with `{again}`")

@@ -80,7 +80,7 @@ def test_a_pack_trains_without_the_gis_stack(samples, tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "wrote" in done.stdout and (tmp_path / "m.pt").stat().st_size > 1_000_000
-    refused = subprocess.run([*cmd, "--resolution", "0.5"], env=env, capture_output=True, text=True, timeout=600)
+    refused = subprocess.run([*cmd, "--resolution", "0.5", "--overwrite"], env=env, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and "p.npz" in refused.stderr and "--resolution 1.0" in refused.stderr
     pretrain = [sys.executable, "-m", "osmgap", "pretrain", "--data", "", "--pack", str(tmp_path / "p.npz"), "--out",
                 str(tmp_path / "enc.pt"), "--steps", "2", "--batch", "2", "--crop", "64"]
