@@ -49,7 +49,8 @@ def test_early_stopping_after_patience(crops, tmp_path, monkeypatch):
         return {"iou": next(scores), "precision": 0.5, "recall": 0.5, "f1": 0.5}
 
     monkeypatch.setattr("osmgap.model.train.evaluate", fake_evaluate)
-    monkeypatch.setattr("osmgap.model.train.calibrate_threshold", lambda *a, **k: {})
+    monkeypatch.setattr("osmgap.model.train.choose_threshold",  # what train calibrates with since stop 54
+                        lambda net, meta, val, device: {"threshold": meta.threshold, "calibrated": False})
     trn, val = crops
     record = train(trn, tiny(steps=20, eval_every=1, patience=2), tmp_path / "m.pt", log=lambda m: None, val=val)
     assert record["steps_done"] == 3 and "early stopping" in record["stopped"]
