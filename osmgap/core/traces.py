@@ -11,7 +11,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from osmgap.core.aoi import _transformer
+from osmgap.core.aoi import crs_transformer
 
 # fixes turned into shapely geometries at a time: each point holds ~0.2 KB while it lives, so
 # millions at once cost gigabytes (1.9 million fixes, four points each: +700 MB of peak memory)
@@ -48,7 +48,7 @@ class GpsTraces:
         return replace(self, **{f.name: _pick(getattr(self, f.name), mask_or_index, n) for f in _ARRAYS})
 
     def to_crs(self, crs: Any) -> GpsTraces:
-        x, y = _transformer(self.crs, crs).transform(self.x, self.y)
+        x, y = crs_transformer(self.crs, crs).transform(self.x, self.y)
         return replace(self, x=np.asarray(x, float), y=np.asarray(y, float), crs=crs)
 
     def within(self, bounds: tuple[float, float, float, float]) -> GpsTraces:

@@ -119,7 +119,7 @@ def extract_graph(raster: ProbabilityRaster, params: GraphParams = GraphParams()
     prune_spurs(graph, params.spur_m)
     if params.extend_ends:
         _extend_dead_ends(graph, mask, raster)
-    _drop_small_components(graph, params.min_component_m)
+    drop_small_components(graph, params.min_component_m)
     _simplify_edges(graph, params.simplify_m)  # again: chains merged by pruning join simplified pieces
     graph.graph["crs"] = raster.crs
     return graph
@@ -263,7 +263,7 @@ def _starts_near(coords: np.ndarray, node: dict) -> bool:
     return (x - node["x"]) ** 2 + (y - node["y"]) ** 2 <= (xe - node["x"]) ** 2 + (ye - node["y"]) ** 2
 
 
-def _drop_small_components(graph: nx.Graph, min_length_m: float) -> None:
+def drop_small_components(graph: nx.Graph, min_length_m: float) -> None:
     """Remove the components shorter than ``min_length_m`` in all, in place (their lengths summed
     in one pass over the edges: a view of each component took a second at 100 km2)."""
     components = list(nx.connected_components(graph))

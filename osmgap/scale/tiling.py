@@ -35,7 +35,7 @@ from shapely.ops import substring
 from osmgap.core.datamodel import ProbabilityRaster
 from osmgap.core.grid import Grid, window_grid
 from osmgap.core.segments import point_groups
-from osmgap.graph.skeleton import GraphParams, _drop_small_components, extract_graph, prune_spurs
+from osmgap.graph.skeleton import GraphParams, drop_small_components, extract_graph, prune_spurs
 
 SEAM_SNAP_M = 2.0  # seam ends of neighbouring tiles closer than this are one node (simplify_m < this)
 ON_SEAM_M = 1e-6
@@ -191,7 +191,7 @@ def stitch(tile_lines: Iterable[tuple[Tile, list[LineString]]], grid: Grid,
             graph.add_node(node, x=coords[node][0], y=coords[node][1])
         graph.add_edge(u, v, geometry=geom, length=geom.length)
     prune_spurs(graph, params.spur_m)
-    _drop_small_components(graph, params.min_component_m)
+    drop_small_components(graph, params.min_component_m)
     return graph
 
 

@@ -39,7 +39,7 @@ import pandas as pd
 from pyproj import CRS as ProjCRS
 from pyproj.exceptions import CRSError
 
-from osmgap.core.aoi import _transformer, check_earth_crs
+from osmgap.core.aoi import check_earth_crs, crs_transformer
 from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import GpsTraces, concat, from_arrays
 from osmgap.errors import InputError, one_line
@@ -85,8 +85,20 @@ class GpsSource:
 
 def read_gps(paths: Iterable[str | Path], source: GpsSource = GpsSource()) -> GpsTraces:
     """All points of ``paths`` (files or directories), in WGS84 lon/lat, trips numbered apart."""
-    files = _expand(paths)
-    return concat([read_file(f, source).to_crs(WGS84) for f in files])  # files may differ in CRS
+    return _read_files(_expand(paths), source)[0]
+
+
+def _read_files(files: list[Path], source: GpsSource) -> tuple[GpsTraces, str]:
+    """The points of ``files`` in WGS84 and the CRS they were read in: ``--gps-crs`` places CSV and
+    text coordinates only (GPX and GeoJSON say their own), so a summary that named it for a GPX file
+    would mislead."""
+    parts = [read_file(f, source) for f in files]
+    read_as = sorted({_crs_name(p.crs) for p in parts})
+    return concat([p.to_crs(WGS84) for p in parts]), " and ".join(read_as)  # files may differ in CRS
+
+
+def _crs_name(crs: Any) -> str:
+    return crs if isinstance(crs, str) else ProjCRS.from_user_input(crs).to_string()
 
 
 def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
@@ -114,7 +126,7 @@ def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
     if len(traces) == 0:
         raise InputError(path, "holds no GPS points (empty track)")
     check_crs(traces, path)
-    traces = _in_seconds(traces, path)
+    traces = times_in_seconds(traces, path)
     back, steps = traces.steps_back_in_time()
     if back:
         log.warning("%s: %d of %d steps between fixes of a trip go back in time; trips are read in file order and "
@@ -122,7 +134,7 @@ def read_file(path: Path, source: GpsSource = GpsSource()) -> GpsTraces:
     return traces
 
 
-def _in_seconds(traces: GpsTraces, path: Path) -> GpsTraces:
+def times_in_seconds(traces: GpsTraces, path: Path) -> GpsTraces:
     """Unix times given in milliseconds (as many phone apps and databases export them), micro- or
     nanoseconds, turned into seconds: as seconds they would lie thousands of years ahead, and every
     step would read as silence, cutting each fix off alone."""
@@ -149,7 +161,7 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _crs(text: str, path: Path) -> ProjCRS:
+def parse_crs(text: str, path: Path) -> ProjCRS:
     try:
         crs = ProjCRS.from_user_input(text)
     except CRSError as exc:
@@ -166,7 +178,7 @@ def check_crs(traces: GpsTraces, path: Path) -> None:
 
 def check_coordinates(x: np.ndarray, y: np.ndarray, crs_text: Any, path: Path | str, what: str = "point") -> None:
     """``check_crs`` for any coordinates (``what``: the word for one of them in the message)."""
-    crs = _crs(crs_text, Path(path)) if isinstance(crs_text, str) else crs_text
+    crs = parse_crs(crs_text, Path(path)) if isinstance(crs_text, str) else crs_text
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError(path, "a coordinate is not a finite number")
     if crs.is_geographic:
@@ -175,7 +187,7 @@ def check_coordinates(x: np.ndarray, y: np.ndarray, crs_text: Any, path: Path | 
             raise InputError(path, f"{what} {bad[0] + 1}: ({x[bad[0]]:g}, {y[bad[0]]:g}) is not lon/lat "
                                    f"degrees; projected coordinates need --gps-crs EPSG:N")
         return
-    lon, lat = _transformer(crs, WGS84).transform(x, y)
+    lon, lat = crs_transformer(crs, WGS84).transform(x, y)
     area = crs.area_of_use
     m = AREA_OF_USE_MARGIN_DEG
     outside = ~np.isfinite(lon) | ~np.isfinite(lat)
@@ -258,7 +270,7 @@ def _read_csv(path: Path, crs: str, columns: dict[str, str] | None) -> tuple[Gps
                                          "name the column that tells them apart with --gps-columns trip=COLUMN")
     vehicles = "trip" not in mapping or names_vehicles(mapping, columns or {})
     if vehicles:
-        traces = _in_seconds(traces, path)  # silences are judged in seconds (read_file's call is then a no-op)
+        traces = times_in_seconds(traces, path)  # silences are judged in seconds (read_file's call is then a no-op)
         traces = cut_vehicle_trips(traces, path, f"a vehicle's rows, column {mapping['trip']!r}" if "trip" in mapping else "rows in file order",
                                    "" if "trip" in mapping else f"{found}: name the column that tells vehicles apart "
                                                                 "with --gps-columns trip=COLUMN")
@@ -495,7 +507,7 @@ def load_traces(paths: Iterable[str | Path], source: GpsSource, aoi: Any) -> tup
     the summary says about them; InputError when none lies inside the AOI (a wrong CRS, most
     likely, or traces of another place)."""
     files = _expand(paths)
-    everything = read_gps(files, source)
+    everything, read_as = _read_files(files, source)
     metric = everything.to_crs(aoi.metric_crs)
     minx, miny, maxx, maxy = aoi.to_metric(aoi.geometry).bounds
     m = AOI_MARGIN_M
@@ -503,9 +515,9 @@ def load_traces(paths: Iterable[str | Path], source: GpsSource, aoi: Any) -> tup
     if len(near) == 0:
         where = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
         lon, lat = everything.x, everything.y  # read_gps gives lon/lat
+        hint = ", or --gps-crs" if any(f.name.lower().endswith(CSV_SUFFIXES + TEXT_SUFFIXES) for f in files) else ""
         raise InputError(where, f"none of the {len(everything):,} GPS points lies in the AOI {aoi.name} "
                                 f"({show_bounds(aoi.bounds)}): they lie at "
                                 f"{show_bounds((lon.min(), lat.min(), lon.max(), lat.max()))} "
-                                f"read as {source.crs or WGS84}; check the AOI, or --gps-crs")
-    return near, {**describe(near, len(files)), "points_read": len(everything),
-                  "crs": source.crs or WGS84}
+                                f"read as {read_as}; check the AOI{hint}")
+    return near, {**describe(near, len(files)), "points_read": len(everything), "crs": read_as}

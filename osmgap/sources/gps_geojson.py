@@ -36,7 +36,7 @@ import numpy as np
 from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import GpsTraces, concat, from_arrays
 from osmgap.errors import InputError, nesting_refused, one_line
-from osmgap.sources.gps import _crs, _in_seconds, cut_vehicle_trips, iso_seconds
+from osmgap.sources.gps import cut_vehicle_trips, iso_seconds, parse_crs, times_in_seconds
 from osmgap.sources.gps_layout import csv_columns, describe_trip_columns, names_vehicles
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _crs_member(doc: dict[str, Any], path: Path) -> str:
                                "WGS84 lon/lat without one)")
     if name.strip().lower() in WGS84_NAMES:  # lon/lat order in GeoJSON, whatever EPSG:4326's own axis order
         return WGS84
-    _crs(name, path)  # an unknown or local CRS is an InputError
+    parse_crs(name, path)  # an unknown or local CRS is an InputError
     log.info("%s: coordinates read in %s, as its legacy 'crs' member says", path, name)
     return name
 
@@ -274,7 +274,7 @@ class _Points:
                         "that tells trips apart with --gps-columns trip=PROPERTY", path, n, lone)
         elif names_vehicles(mapping, given):
             vehicles = traces.trips
-            traces = cut_vehicle_trips(_in_seconds(traces, path), path, f"a vehicle's points, property {mapping['trip']!r}")
+            traces = cut_vehicle_trips(times_in_seconds(traces, path), path, f"a vehicle's points, property {mapping['trip']!r}")
             log.info("%s: points grouped by property %r: %d vehicle%s cut into %d trips where silent", path,
                      mapping["trip"], vehicles, "" if vehicles == 1 else "s", traces.trips)
         elif not lone:

@@ -121,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(args.out, "is a directory; --out is the file to write (a checkpoint, or with --write-pack "
                                        "the pack)")
         check_output_file(args.out)  # before any step, not after the training
+        if args.out.exists() and args.write_pack and not args.overwrite:
+            raise InputError(args.out, "exists: give another --out for the pack, or --overwrite to replace it")
         if args.out.exists() and not (args.write_pack or args.resume or args.overwrite):
             raise InputError(args.out, "exists (a model of an earlier run): give another --out, --resume "
                                        f"{state_file(args.out)} to continue it, or --overwrite to replace it")

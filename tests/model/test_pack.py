@@ -98,6 +98,21 @@ def test_out_that_is_a_directory_is_refused_before_loading(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+def test_a_pack_onto_an_existing_file_needs_overwrite(tmp_path, capsys):
+    """--out names a file that exists (here a model someone mistyped for the pack): it is kept, not
+    replaced by the pack, unless --overwrite says so."""
+    from osmgap.cli import main
+
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"a checkpoint of days of training")
+    assert main(["train", "--data", "deepglobe", "--write-pack", "--out", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert str(model) in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert model.read_bytes() == b"a checkpoint of days of training"
+    assert main(["train", "--data", "deepglobe", "--write-pack", "--out", str(model), "--overwrite"]) == 0
+    assert len(read_pack(model)[0]) == 4  # DeepGlobe's four labelled pairs
+
+
 def test_a_pack_and_cross_prediction_are_refused_together(tmp_path, capsys):
     from osmgap.cli import main
 

@@ -187,6 +187,19 @@ def test_wrong_crs_is_refused(chicago_gps, tmp_path):
     assert 0 < len(near) <= info["points_read"] and info["trips"] == 1
 
 
+def test_the_summary_names_the_crs_each_file_was_read_in(trip, chicago_gps, tmp_path):
+    """--gps-crs places CSV and text coordinates only: a GPX given beside it was read as WGS84, and
+    the summary (and the message when nothing lands in the AOI) must not say it was read in UTM."""
+    chicago = Aoi(box(-87.68, 41.86, -87.64, 41.88), "uic", "test")
+    gpx = _gpx(trip, tmp_path / "t.gpx")
+    assert load_traces([gpx], GpsSource(crs=UTM), chicago)[1]["crs"] == "EPSG:4326"
+    both = load_traces([gpx, chicago_gps / "trips" / "trip_3.txt"], GpsSource(crs=UTM), chicago)[1]
+    assert both["crs"] == "EPSG:32616 and EPSG:4326"
+    elsewhere = Aoi(box(2.28, 48.98, 2.29, 48.99), "paris", "test")
+    with pytest.raises(InputError, match="read as EPSG:4326; check the AOI$"):  # no --gps-crs to try
+        load_traces([gpx], GpsSource(crs=UTM), elsewhere)
+
+
 def _utm_far_away(tmp_path: Path) -> Path:
     """Lon/lat written where UTM metres belong: -87.6 m east is 500 km west of the zone."""
     path = tmp_path / "swapped.txt"
