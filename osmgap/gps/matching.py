@@ -22,6 +22,7 @@ along, network piece by piece, can be logged too (``PieceUsage``: osmgap.gps.sup
 from __future__ import annotations
 
 import tempfile
+import time
 from array import array
 from dataclasses import dataclass
 from operator import attrgetter
@@ -78,6 +79,7 @@ class Matches:
     piece: np.ndarray
     edge: np.ndarray
     limit_m: float = np.inf  # the route limit: a step whose routes may be longer was not judged by route
+    table_s: float = 0.0  # CPU seconds building the network and its route table: once per run, whatever its fixes
 
 
 class PieceUsage:
@@ -170,6 +172,7 @@ class Matcher:
 
     def __init__(self, graph: RoadGraph, limit_m: float, params: MatchParams = MatchParams(),
                  cache_dir: Path | None = None):
+        started = time.process_time()
         self.params, self.limit_m = params, limit_m
         self.chains = chains(graph) if limit_m > params.chain_above_m else None
         ids, edge_of, src, dst = (graph if self.chains is None else self.chains).directed()
@@ -184,6 +187,7 @@ class Matcher:
             self.fmm = fastmm.FastMapMatch(self.network, fastmm.TransitionMode.SHORTEST,
                                            max_distance_between_candidates=limit_m,
                                            cache_dir=str(cache_dir or self._tmp.name))  # type: ignore[union-attr]
+        self.table_s = time.process_time() - started
 
     def match(self, traces: GpsTraces, pieces: np.ndarray | None = None, usage: PieceUsage | None = None) -> Matches:
         """Match every piece of every trip (``traces`` in the graph's metric CRS); ``usage``, when
@@ -191,7 +195,7 @@ class Matcher:
         n = len(traces)
         pieces = trip_pieces(traces, self.params) if pieces is None else pieces
         out = no_matches(n, pieces)
-        out.limit_m = self.limit_m
+        out.limit_m, out.table_s = self.limit_m, self.table_s
         keep = _thin(traces.x, traces.y, pieces, self.params.thin_m)
         kept = np.flatnonzero(keep)
         xyt = np.column_stack([traces.x, traces.y, traces.t])[kept]

@@ -148,6 +148,7 @@ def _match_in_tiles(graph: RoadGraph, plan: MatchPlan, traces: GpsTraces, pieces
         logged = PieceUsage() if usage is not None else None
         found = Matcher(sub, plan.limit_m, params).match(traces.take(idx), labels, logged)
         mine = ~is_extra
+        out.table_s += found.table_s
         _put(out, found, idx, mine, ids)
         # the route into a run's first fix is the run before's (its overlap fix); into the others, its own
         routes = is_extra | (mine & np.r_[False, labels[1:] == labels[:-1]])

@@ -56,6 +56,7 @@ def test_tiled_matching_agrees_with_one_table(graph, chicago_traces, caplog):
     assert tiled.routed.sum() == pytest.approx(one.routed.sum(), rel=0.001)
     assert tiled_log.metres()[2].sum() == pytest.approx(one_log.metres()[2].sum(), rel=0.01)
     assert len(tiled_log.fixes()[0]) == pytest.approx(len(one_log.fixes()[0]), rel=0.01)
+    assert one.table_s > 0 and tiled.table_s > 0  # the tiles' route tables are counted (bench/gps.py prints them)
 
 
 def test_sparse_trips_with_half_the_limit_match_alike(graph, chicago_traces, caplog):
