@@ -30,11 +30,12 @@ import shapely
 
 from osmgap.core.aoi import reproject
 from osmgap.core.datamodel import WGS84
+from osmgap.core.osmtags import RAILWAY_KEYS
 
 SAMPLE_STEP_M = 2.0  # spacing of the points along a suggestion at which the share is measured
 HEADING_STEP_M = 1.0  # half the stretch of a line whose direction is read at a point
 ONE_SIDE_SHARE = 0.8  # of a line's points along the way, on one side of it: a line beside the way
-OWN_LEVEL_ONLY = ("railway=",)  # the ways (their tag's start) that meet a line on its own level only
+OWN_LEVEL_ONLY = tuple(f"{key}=" for key in RAILWAY_KEYS)  # the ways (their tag's start) meeting a line on its own level only
 
 
 def along_other_ways(lines_wgs84: list, levels: list[int] | None, others: gpd.GeoDataFrame, crs: object, reach_m: float,

@@ -66,7 +66,12 @@ OTHER_LINES: dict[str, frozenset[str]] = {
     "leisure": frozenset({"track"}),
     "railway": frozenset({"rail", "light_rail", "narrow_gauge", "subway", "monorail", "funicular", "preserved",
                           "miniature", "disused", "abandoned", "construction"}),
+    # the same lines out of use, tagged with OSM's lifecycle prefixes (railway=abandoned's successor
+    # on the wiki): the corridor stays, often a track or a trail on the old ballast
+    **{f"{life}:railway": frozenset({"rail", "light_rail", "narrow_gauge", "subway", "monorail", "funicular",
+                                     "preserved", "miniature"}) for life in ("disused", "abandoned")},
 }
+RAILWAY_KEYS = tuple(key for key in OTHER_LINES if key.endswith("railway"))
 # OSM wiki Key:embedded: a railway (other than a tram, where it is implied) whose track lies in a
 # street's surface says so, embedded=yes; it runs inside that street, so, as a tram, it is no other way
 RAIL_IN_STREET = "embedded"
@@ -168,7 +173,7 @@ def mapped_otherwise(tags: Mapping, today: dt.date | None = None) -> str | None:
     if highway in ROAD_CLASSES:
         return None
     for key, values in OTHER_LINES.items():
-        if tags.get(key) in values and not (key == "railway" and _given(tags.get(RAIL_IN_STREET)) not in NO_SEPARATION):
+        if tags.get(key) in values and not (key in RAILWAY_KEYS and _given(tags.get(RAIL_IN_STREET)) not in NO_SEPARATION):
             what = f"{key}={tags[key]}"
             return FINISHED_CONSTRUCTION if what == "highway=construction" and _finished(tags, today) else what
     return next((key for key in LIFECYCLE_KEYS if tags.get(key) in ROAD_CLASSES), None)

@@ -86,3 +86,28 @@ def test_overpass_railways_are_other_ways(tmp_path: Path, data: Path, no_network
     rail = net.other_ways[net.other_ways.what.str.startswith("railway=")]
     assert sorted(zip(rail.osm_id, rail.what, rail.level)) == [(i, "railway=subway", 1) for i in sorted(BART)]
     assert not BART & set(net.ways.osm_id)
+
+
+def test_lifecycle_prefixed_railways_are_other_ways(tmp_path: Path, data: Path):
+    """OSM's lifecycle form of an old line (abandoned:railway=rail, disused:railway=rail: the
+    wiki's successor of railway=abandoned/disused) is read as railway=abandoned is: Helsinki's real
+    railway=abandoned way, retagged each way in a copy of the extract; embedded in a street it is
+    nothing, and a former tram line (abandoned:railway=tram) is nothing either, as trams are not."""
+    source = data / "osm" / "helsinki.osm.pbf"
+    old = next(i for i, t in _railways(source).items() if t["railway"] == "abandoned")
+    forms = {"abandoned:railway": "rail", "disused:railway": "rail"}
+    for key, value in [*forms.items(), ("abandoned:railway", "tram")]:
+        for embedded in ("no", "yes"):
+            path = tmp_path / f"{key.replace(':', '-')}-{value}-{embedded}.osm.pbf"
+            with osmium.SimpleWriter(str(path)) as writer:
+                for obj in osmium.FileProcessor(str(source)):
+                    if obj.is_way() and obj.id == old:
+                        tags = {k: v for k, v in obj.tags if k != "railway"} | {key: value, "embedded": embedded}
+                        writer.add(obj.replace(tags=tags))
+                    else:
+                        writer.add(obj)
+            net = load_osm(str(path), _everywhere(path))
+            read = dict(zip(net.other_ways.osm_id, net.other_ways.what))
+            want = f"{key}={value}" if value == "rail" and embedded == "no" else None
+            assert read.get(old) == want, (key, value, embedded)
+            assert old not in set(net.ways.osm_id)
