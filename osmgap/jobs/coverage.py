@@ -15,6 +15,21 @@ from osmgap.sources.imagery import COVERAGE_WARN_SHARE, Coverage
 
 log = logging.getLogger(__name__)
 
+# a model that sees a place's roads at under this share of OSM's km says nothing about it: it reads
+# the imagery poorly (a sensor or a light it was not trained on), and the rest is no "complete map"
+WEAK_EVIDENCE_SHARE = 0.25
+
+
+def model_saw_too_little(seen_km: float, osm_km: float) -> bool:
+    """The model's road is too little beside OSM's to judge the area by (none at all included,
+    where OSM has road)."""
+    return osm_km > 0 and seen_km < WEAK_EVIDENCE_SHARE * osm_km
+
+
+def share_text(share: float) -> str:
+    """A share as a percentage that never reads 0% for a sliver (an AOI far larger than its image)."""
+    return f"{share:.2%}" if 0 < share < 0.01 else f"{share:.0%}"
+
 
 def coverage_block(aoi: Aoi, coverage: Coverage | None, analysed_km2: float | None = None,
                    **shares: float) -> dict[str, Any]:
@@ -36,7 +51,7 @@ def partly_covered(shown: str, coverage: Coverage, aoi: Aoi, rest: str, looked_f
     no ``looked_for`` (road, change) was looked for there; None when it covers the AOI."""
     if coverage.aoi_share >= COVERAGE_WARN_SHARE:
         return None
-    warning = (f"WARNING: {shown}: the imagery covers only {coverage.aoi_share:.0%} of the AOI "
+    warning = (f"WARNING: {shown}: the imagery covers only {share_text(coverage.aoi_share)} of the AOI "
                f"({coverage.area_km2:.3g} of {aoi.area_km2():.3g} km2{rest}); "
                f"no {looked_for} was looked for in the rest")
     log.warning(warning)

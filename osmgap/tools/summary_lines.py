@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from osmgap.jobs.coverage import model_saw_too_little
+
 KIND_WORDS = {"missing_road": ("missing road", "missing roads"), "missing_link": ("missing link", "missing links"),
               "unsupported_osm_way": ("OSM way without evidence", "OSM ways without evidence"),
               "misconnection": ("misconnection", "misconnections"),
               "missing_connection": ("missing connection between two junctions", "missing connections between two "
                                      "junctions")}  # a connection's geometry is unknown: said where they are listed
 MATCHED_ENOUGH = 0.5  # of the fixes matched, for "the map explains the traces" to mean anything
-WEAK_EVIDENCE_SHARE = 0.25  # imagery whose roads the model sees at under this share of OSM's km says nothing
 PARTLY_COVERED = 0.9  # of the AOI covered by the imagery, under which "completely mapped" is not said
 # an analysed area under this (a 100 m square) seldom holds a road that runs min_length_m (30 m) clear
 # of its 5 m edge margin: nothing seen there says little about the model or the imagery
@@ -94,7 +95,7 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
             return _gps_found_nothing(matching, summary.get("gps", {}).get("trips", 0))
         return "the evidence holds no road line inside the AOI."
     osm_km = float(summary.get("osm_road_km", 0.0))
-    if summary.get("evidence") == "imagery" and seen < WEAK_EVIDENCE_SHARE * osm_km:
+    if summary.get("evidence") == "imagery" and model_saw_too_little(seen, osm_km):
         return (f"the model saw only {seen:.2f} km of road where OSM has {osm_km:.2f} km: too little to judge "
                 "the area (a model that reads this imagery poorly finds nothing; look at overview.png and "
                 "probability.tif).")

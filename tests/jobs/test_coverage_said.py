@@ -64,3 +64,13 @@ def test_scan_of_a_repaired_aoi_says_it_was_repaired(paris, tmp_path):
     said = [w for w in json.loads((out / "summary.json").read_text()).get("warnings", [])
             if "repaired with make_valid" in w]
     assert len(said) == 1
+
+
+def test_a_sliver_of_coverage_is_not_said_as_none(paris: Path, tmp_path: Path):
+    """An AOI ~2,000 times the chip: the imagery covers 0.05 % of it, which "0%" would read as
+    none at all (the scan audit's 48.8 km2 AOI over the Paris chip)."""
+    out = tmp_path / "out"
+    assert main(["scan", "--aoi", "2.23,48.95,2.33,49.01", "--name", "wide", "--imagery", str(paris / "image.tif"),
+                 "--osm", str(paris / "osm_roads.geojson"), "--out", str(out)]) == 0
+    warning = next(w for w in json.loads((out / "summary.json").read_text())["warnings"] if "covers only" in w)
+    assert "covers only 0.05% of the AOI" in warning
