@@ -254,13 +254,17 @@ def _remove(path: Path) -> None:
 
 # the staged folder ---------------------------------------------------------------------------
 @contextlib.contextmanager
-def staged_output_dir(out_dir: str | Path, replaces: Collection[str] = ()) -> Iterator[Path]:
+def staged_output_dir(out_dir: str | Path, replaces: Collection[str] = (),
+                      markers: Collection[Collection[str]] = ()) -> Iterator[Path]:
     """Yield a staging folder; when the block succeeds, publish it as ``out_dir``, without the
     entries named in ``replaces`` that the run did not write (see the module docstring for what
-    is guaranteed)."""
+    is guaranteed); with ``markers``, only where ``out_dir`` holds every entry of one of them (an
+    earlier run wrote there: a folder of the user's keeps files that merely share a name)."""
     check_output_dir(out_dir)
     out = Path(out_dir).resolve()
     clean_stale(out)
+    if markers and not any(all(os.path.lexists(out / name) for name in marker) for marker in markers):
+        replaces = ()  # no earlier run wrote here: a map.html or folds.json in it is the user's own
     made = _make_parents(out.parent)
     inside = out.is_dir() and (os.path.ismount(out) or _write_problem(out.parent) is not None or _holds_cwd(out))
     where, prefix = (out, f"{INSIDE}staging.") if inside else (out.parent, f".{out.name}.staging.")

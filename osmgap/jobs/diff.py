@@ -71,7 +71,7 @@ from osmgap.sources.xyz import (
     stand_in_warning,
 )
 from osmgap.workspace.freshness import unchanged_osm_warning
-from osmgap.workspace.outputs import RUN_OUTPUTS, read_outputs
+from osmgap.workspace.outputs import RUN_MARKERS, RUN_OUTPUTS, read_outputs
 from osmgap.workspace.store import Store, now_iso
 from osmgap.workspace.tracking import RunRecord, record_run, stable_ids
 
@@ -231,7 +231,7 @@ def _run_diff(req: DiffRequest) -> DiffRun:
         run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
     # the outputs are staged from here (a failure leaves the earlier ones untouched); those that need
     # only the evidence are made beside conflation (osmgap.jobs.early_writes)
-    with (staged_output_dir(req.out, replaces=RUN_OUTPUTS) as stage,
+    with (staged_output_dir(req.out, replaces=RUN_OUTPUTS, markers=RUN_MARKERS) as stage,
           EarlyWrites(stage, run.evidence.prob, imagery, run.grid) as early):
         with timer("conflate"), collector_paused():
             # the evidence and OSM live to the end: conflation's own collections skip them (100 km2:

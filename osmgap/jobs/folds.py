@@ -35,7 +35,7 @@ from osmgap.model.infer import predict_array
 from osmgap.model.nets import ModelMeta, load_checkpoint, model_file
 from osmgap.model.train import TrainConfig, train
 from osmgap.sources.imagery import Imagery, WindowReader, analysis_grid, open_imagery
-from osmgap.workspace.outputs import RUN_OUTPUTS
+from osmgap.workspace.outputs import RUN_MARKERS, RUN_OUTPUTS
 
 TILE_PX = FOLD_TILE_PX
 CONTEXT_PX = 32  # imagery (never labels) around a held-out fold that its model may look at
@@ -199,7 +199,7 @@ def write_cross_prediction(aoi: Aoi, imagery: Imagery, ways: gpd.GeoDataFrame, f
         raise InputError(aoi.source, f"the OSM labels hold no road inside the AOI ({len(ways)} ways, 0 label pixels "
                                      "on the imagery): cross-prediction learns from the AOI's roads; give --osm with "
                                      "its roads")
-    with staged_output_dir(out_dir, replaces=RUN_OUTPUTS) as stage, tempfile.TemporaryDirectory(prefix="osmgap-folds-") as work:
+    with staged_output_dir(out_dir, replaces=RUN_OUTPUTS, markers=RUN_MARKERS) as stage, tempfile.TemporaryDirectory(prefix="osmgap-folds-") as work:
         result = cross_predict(data, folds, cfg, Path(work), tile_px, log)
         write_probability_tif(stage / "probability.tif", result.prob)
         record = {"aoi": aoi.source, "imagery": str(imagery.path), "bands": imagery.band_indexes,

@@ -13,7 +13,6 @@ junctions a road must join, its course unknown; in the GeoJSON files only, not s
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from osmgap.conflate.params import ConflateParams
@@ -29,6 +28,7 @@ from osmgap.tools.options import (
     non_negative_float,
     non_negative_int,
     number,
+    path_arg,
     positive_float,
     state_locked,
     xyz_options,
@@ -83,7 +83,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=number(int, low=1, high=1024),
                    help="CPU threads of the model's forward pass and the imagery reader (default: the cores not "
                         "already busy, by the 1-minute load average; with --workers, per worker)")
-    p.add_argument("--state", type=Path,
+    p.add_argument("--state", type=path_arg,
                    help="record the run in this state file (new / seen / fixed suggestions; see osmgap publish)")
     add_scale_arguments(p)
 
@@ -99,7 +99,7 @@ def add_scale_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"tile side in analysis pixels, at least 32 (default {DEFAULT_TILE_PX})")
     g.add_argument("--tile-margin", type=non_negative_int, default=DEFAULT_MARGIN_PX,
                    help="context around each tile for the road graph, pixels (default %(default)s)")
-    g.add_argument("--work-dir", type=Path, help="where finished tiles are kept (default: .OUT.tiles beside --out)")
+    g.add_argument("--work-dir", type=path_arg, help="where finished tiles are kept (default: .OUT.tiles beside --out)")
     g.add_argument("--resume", action="store_true", help="reuse the tiles a killed run of the same inputs finished")
     add_xyz_arguments(g)
 

@@ -14,7 +14,6 @@ mean of the tiles' (as SpaceNet's of its chips) and TOPO takes 100 seeds per til
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from osmgap.core.atomic import check_output_file, write_text_atomic
 from osmgap.core.jsontext import strict_json
@@ -25,6 +24,7 @@ from osmgap.tools.options import (
     check_model,
     float_list,
     non_negative_float,
+    path_arg,
 )
 
 HELP = "score a road model against known roads (IoU, relaxed P/R, APLS, TOPO)"
@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_imagery_argument(p, required=True, what=": the model runs on it")
     p.add_argument("--labels", required=True, help="mask GeoTIFF, OSM file or road-line file")
     add_model_argument(p)
-    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.add_argument("--json", type=path_arg, help="also write the figures to this JSON file")
     p.add_argument("--slack-m", type=float_list(non_negative_float), default=(1.0, 3.0),
                    help="relaxed-score slacks in metres, comma-separated (default: 1,3)")
     add_views_argument(p)

@@ -165,8 +165,16 @@ def _basemap(text: str) -> Basemap | None:
         raise argparse.ArgumentTypeError(exc.problem) from None
 
 
+def path_arg(text: str) -> Path:
+    """A path argument: an empty one is refused, not read as '.' (``--out "$OUT"`` with OUT unset
+    wrote a run's files into the working folder, and replaced a map.html of the user's there)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?)")
+    return Path(text)
+
+
 def add_out_argument(p: argparse.ArgumentParser, what: str = "output directory") -> None:
-    p.add_argument("--out", required=True, type=Path, help=what)
+    p.add_argument("--out", required=True, type=path_arg, help=what)
 
 
 def add_imagery_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, required: bool = False,
@@ -235,7 +243,7 @@ OVERPASS_KEEP_H = 6  # osmgap.sources.overpass.OVERPASS_MAX_AGE_S, in hours (not
 
 
 def add_cache_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-dir", type=Path, help="cache for Overpass responses and map tiles")
+    p.add_argument("--cache-dir", type=path_arg, help="cache for Overpass responses and map tiles")
     p.add_argument("--osm-max-age", type=number(float, low=0.0), default=None, metavar="HOURS",
                    help=f"--osm overpass: ask Overpass again when its cached answer is older than this (default "
                         f"{OVERPASS_KEEP_H}; 0: always ask, as after mapping some of the roads)")
@@ -262,17 +270,17 @@ def check_area_arguments(args: argparse.Namespace) -> None:
 
 def add_workspace_arguments(p: argparse.ArgumentParser) -> None:
     add_out_argument(p, "output directory of `osmgap diff`")
-    p.add_argument("--state", type=Path, help="state file (default: OUT/../osmgap.sqlite)")
+    p.add_argument("--state", type=path_arg, help="state file (default: OUT/../osmgap.sqlite)")
 
 
 def add_maproulette_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", help="MapRoulette API (default: $MAPROULETTE_API_URL, the config file, "
                                      "or https://maproulette.org/api/v2)")
-    p.add_argument("--config", type=Path, help=f"TOML with api_key (and api_url); default {DEFAULT_CONFIG}; "
+    p.add_argument("--config", type=path_arg, help=f"TOML with api_key (and api_url); default {DEFAULT_CONFIG}; "
                                                "$MAPROULETTE_API_KEY wins")
     p.add_argument("--dry-run", action="store_true",
                    help="send nothing; write each request that would be sent (key left out) to files")
-    p.add_argument("--dry-run-dir", type=Path, help=f"where --dry-run writes, one folder per verb (default: OUT/{DRY_RUN_DIRNAME})")
+    p.add_argument("--dry-run-dir", type=path_arg, help=f"where --dry-run writes, one folder per verb (default: OUT/{DRY_RUN_DIRNAME})")
     p.add_argument("--retries", type=number(int, low=0, high=20), default=4,
                    help="retries on timeouts, 429 and 5xx (default %(default)s)")
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT[1],

@@ -10,7 +10,6 @@ to files instead of sending them.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from osmgap.errors import InputError
@@ -23,6 +22,7 @@ from osmgap.tools.options import (
     non_negative_float,
     number,
     open_store,
+    path_arg,
     positive_int,
     state_locked,
     state_path,
@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_maproulette_arguments(p)
     p.add_argument("--instruction", help="task instruction; {{property}} is replaced by the task's property (default: a text "
                         "for the run's evidence, imagery, candidates or GPS, naming only what every task has)")
-    p.add_argument("--instruction-file", type=Path, help="read the instruction from this file")
+    p.add_argument("--instruction-file", type=path_arg, help="read the instruction from this file")
     p.add_argument("--checkin-comment", default=DEFAULT_CHECKIN_COMMENT, help="changeset comment")
     p.add_argument("--source-cleared", action="store_true",
                    help="with --cooperative on a candidates or GPS run: the road source's (or the traces') licence "

@@ -12,11 +12,17 @@ import argparse
 import logging
 import sqlite3
 import sys
-from pathlib import Path
 
 from osmgap.core.atomic import check_output_file, write_files_atomic
 from osmgap.errors import InputError, escape_controls
-from osmgap.tools.options import add_basemap_argument, add_workspace_arguments, open_store, state_locked, state_path
+from osmgap.tools.options import (
+    add_basemap_argument,
+    add_workspace_arguments,
+    open_store,
+    path_arg,
+    state_locked,
+    state_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +31,8 @@ HELP = "write the HTML report and Markdown summary of an AOI"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_workspace_arguments(p)
-    p.add_argument("--html", type=Path, help="report page (default: OUT/report.html)")
-    p.add_argument("--markdown", type=Path, help="summary for mail or chat (default: OUT/report.md)")
+    p.add_argument("--html", type=path_arg, help="report page (default: OUT/report.html)")
+    p.add_argument("--markdown", type=path_arg, help="summary for mail or chat (default: OUT/report.md)")
     p.add_argument("--web-url", help="MapRoulette site for task links (default: from the API URL published to)")
     add_basemap_argument(p)
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from osmgap.errors import EXIT_BUSY, InputError, ServiceError
-from osmgap.tools.options import non_negative_float
+from osmgap.tools.options import non_negative_float, path_arg
 from osmgap.tools.taskfile import load_task
 from osmgap.workspace.lock import Busy, exclusive
 
@@ -21,7 +20,7 @@ HELP = "run a task file (tasks/NAME.toml): diff, sync, publish, report, under a 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", type=Path, help="task file, e.g. tasks/paris-1447.toml")
+    p.add_argument("task", type=path_arg, help="task file, e.g. tasks/paris-1447.toml")
     p.add_argument("--wait", type=non_negative_float, default=0.0,
                    help="seconds to wait for a run of the same workspace to finish (default: do not wait)")
 

@@ -25,6 +25,10 @@ RUN_OUTPUTS = frozenset({
 """What one run of a verb writes into ``--out``: a new run replaces all of them, the ones it does
 not write included, so that a folder never holds one run's summary beside another's files
 (``osmgap publish`` trusts that the summary and the suggestions belong together)."""
+RUN_MARKERS = (("summary.json",), ("folds.json", "probability.tif"))
+"""What an earlier run of any verb left in its folder (train --aoi writes no summary): only beside
+one of them are RUN_OUTPUTS that run's, to remove (``--out`` a folder of the user's holding a
+map.html of their own lost it to a change run)."""
 MAX_DEPTH = 64
 """Levels of lists and objects a summary or suggestions file, or a state row's JSON
 (osmgap.workspace.store), may nest: osmgap writes fewer than ten."""

@@ -344,3 +344,28 @@ def _nth_rename_fails(n: int, counts):
                 raise OSError(errno.EIO, os.strerror(errno.EIO), str(src))
         return real(src, dst, *args, **kwargs)
     return rename
+
+
+def test_a_folder_no_run_wrote_keeps_files_that_share_an_outputs_name(tmp_path):
+    """``--out`` a folder of the user's: their map.html and folds.json are no earlier run's outputs
+    to remove (a change run deleted them); beside an earlier run's summary.json they are."""
+    markers = (("summary.json",), ("folds.json", "probability.tif"))
+    replaces = {"summary.json", "map.html", "folds.json"}
+    for earlier_run in (False, True):
+        out = tmp_path / f"earlier-{earlier_run}"
+        out.mkdir()
+        (out / "map.html").write_text("my own map")
+        (out / "folds.json").write_text('{"mine": 1}')
+        if earlier_run:
+            (out / "summary.json").write_text('{"old": 1}')
+        with staged_output_dir(out, replaces=replaces, markers=markers) as stage:
+            write_text_atomic(stage / "summary.json", '{"new": 1}')
+        kept = sorted(p.name for p in out.iterdir())
+        assert kept == (["summary.json"] if earlier_run else ["folds.json", "map.html", "summary.json"])
+    cross = tmp_path / "cross"  # a cross-prediction's folder (no summary), then a diff into it
+    cross.mkdir()
+    (cross / "folds.json").write_text("{}")
+    (cross / "probability.tif").write_bytes(b"tif")
+    with staged_output_dir(cross, replaces=replaces | {"probability.tif"}, markers=markers) as stage:
+        write_text_atomic(stage / "summary.json", "{}")
+    assert sorted(p.name for p in cross.iterdir()) == ["summary.json"]

@@ -99,6 +99,27 @@ def test_a_bad_number_is_refused_by_argparse(workdir, capsys, verb, option, valu
     assert "error: argument" in err and repr(value) in err
 
 
+EMPTY_PATHS = [("diff", "--out"), ("scan", "--out"), ("change", "--out"), ("train", "--out"), ("diff", "--state"),
+               ("diff", "--work-dir"), ("diff", "--cache-dir"), ("eval", "--json"), ("publish", "--config"),
+               ("sync", "--out"), ("run", None)]
+
+
+@pytest.mark.parametrize("verb, option", EMPTY_PATHS, ids=lambda v: str(v))
+def test_an_empty_path_is_refused_not_read_as_the_working_folder(workdir, capsys, monkeypatch, verb, option):
+    """``--out "$OUT"`` with OUT unset: '' is no '.', where a change run wrote its files and
+    replaced a map.html of the user's (the change audit)."""
+    monkeypatch.chdir(workdir)
+    argv = _base(verb, workdir)
+    if option is None:  # run's task file: the one positional path
+        argv[1] = ""
+    elif option in argv:
+        argv[argv.index(option) + 1] = ""
+    else:
+        argv += [option, ""]
+    err = assert_refused(workdir, argv, option or "task", capsys)
+    assert "an empty path" in err
+
+
 @pytest.mark.parametrize("verb, extra", [
     ("diff", ["--overlap", "512"]),
     ("diff", ["--tile", "256", "--overlap", "300"]),
