@@ -45,6 +45,15 @@ class Basemap:
     max_zoom: int = 19
 
 
+def check_josm_url(text: str) -> str:
+    """``text`` if it is an http(s) URL with a host (JOSM's remote control); InputError otherwise:
+    without a scheme the page would resolve it against its own file and call JOSM "not reachable"."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError("--josm-url", f"{text!r} must be an http(s) URL, e.g. {DEFAULT_JOSM_URL}")
+    return text.strip()
+
+
 def parse_basemap(text: str) -> Basemap | None:
     """``osm`` (OpenStreetMap's standard tiles), ``none`` (no basemap: the page loads nothing), or
     an http(s) tile URL with {z}, {x} and {y} (or {-y}); InputError for anything else."""
@@ -119,20 +128,25 @@ def render_page(template: str, data: dict[str, Any], texts: dict[str, str],
 def render_scan_map(tiles: dict[str, Any], aoi_geometry: dict[str, Any], title: str,
                     josm_url: str = DEFAULT_JOSM_URL, osm: dict[str, Any] | None = None,
                     basemap: Basemap | None = None, aoi_name: str = "",
-                    unmapped: dict[str, Any] | None = None) -> str:
+                    unmapped: dict[str, Any] | None = None, warnings: list[str] | None = None,
+                    evidence: dict[str, bool] | None = None) -> str:
     """map.html as a string: the scored tiles, the road they lack (``unmapped``) and the OSM
-    roads over the basemap."""
+    roads over the basemap; the run's ``warnings`` in the panel (a page read alone must say what
+    its greys do not mean); ``evidence``: which sources ran ({"model": .., "gps": ..})."""
     empty = {"type": "FeatureCollection", "features": []}
     data = {"tiles": tiles, "aoi": aoi_geometry, "osm": osm or empty, "unmapped": unmapped or empty,
-            "josm": josm_url.rstrip("/"), "title": title, "aoi_name": aoi_name}
+            "josm": josm_url.rstrip("/"), "title": title, "aoi_name": aoi_name, "warnings": warnings or [],
+            "evidence": evidence or {"model": True, "gps": False}}
     return render_page("scanmap.html", data, {"TITLE": title}, basemap=basemap)
 
 
 def write_scan_map(path: str | Path, tiles: dict[str, Any], aoi_geometry: dict[str, Any], title: str,
                    josm_url: str = DEFAULT_JOSM_URL, osm: dict[str, Any] | None = None,
                    basemap: Basemap | None = None, aoi_name: str = "",
-                   unmapped: dict[str, Any] | None = None) -> None:
-    write_text_atomic(path, render_scan_map(tiles, aoi_geometry, title, josm_url, osm, basemap, aoi_name, unmapped))
+                   unmapped: dict[str, Any] | None = None, warnings: list[str] | None = None,
+                   evidence: dict[str, bool] | None = None) -> None:
+    write_text_atomic(path, render_scan_map(tiles, aoi_geometry, title, josm_url, osm, basemap, aoi_name, unmapped,
+                                            warnings, evidence))
 
 
 def lines_collection(frame: Any, columns: tuple[str, ...] = ("osm_id", "highway")) -> dict[str, Any]:

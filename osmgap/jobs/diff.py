@@ -225,7 +225,7 @@ def _run_diff(req: DiffRequest) -> DiffRun:
     if frame is not None:
         run = _candidate_evidence(req, aoi, frame, imagery, licence, timer)
     elif imagery is None and traces is not None:
-        run = _gps_evidence(aoi, traces, timer, roads, req.gps_connections, req.gps_memory_mb)
+        run = gps_only_evidence(aoi, traces, timer, roads, req.gps_connections, req.gps_memory_mb)
     else:
         assert imagery is not None  # resolve_sources: no candidates and no GPS means imagery
         run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
@@ -360,7 +360,7 @@ def _coverage(aoi: Aoi, run: EvidenceRun, coverage: Coverage | None) -> tuple[di
     return covered, warnings
 
 
-def _gps_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNetwork,
+def gps_only_evidence(aoi: Aoi, traces: GpsTraces, timer: StageTimer, roads: RoadNetwork,
                   connections: bool = True, memory_mb: float | None = None) -> EvidenceRun:
     """GPS-only discovery: every trip map-matched to the OSM roads, the road graph of what they
     cannot explain (osmgap.gps.discovery)."""

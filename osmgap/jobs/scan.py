@@ -23,30 +23,27 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import shapely
-import torch
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
+from osmgap.conflate.conflate import NEW_ROAD_KINDS, conflate
 from osmgap.conflate.params import ConflateParams
 from osmgap.core.aoi import Aoi, reproject
 from osmgap.core.atomic import check_output_dir, staged_output_dir, write_text_atomic
-from osmgap.core.datamodel import WGS84
+from osmgap.core.datamodel import WGS84, RoadNetwork
 from osmgap.core.jsontext import strict_json
 from osmgap.core.traces import GpsTraces
 from osmgap.errors import InputError
 from osmgap.export.edited import keep_edited
 from osmgap.export.scanmap import Basemap, leaflet_assets, lines_collection, parse_basemap, write_scan_map
-from osmgap.gps.discovery import DiscoveryParams, discovery_grid, gps_evidence
 from osmgap.graph.skeleton import GraphParams, extract_graph
-from osmgap.jobs.coverage import coverage_block, partly_covered
-from osmgap.jobs.diff import DiffRequest, demonstration_for, resolve_sources
-from osmgap.model.infer import predict_raster
-from osmgap.model.nets import ModelMeta, load_checkpoint, pick_device
+from osmgap.jobs.coverage import coverage_block, model_saw_too_little, partly_covered
+from osmgap.jobs.diff import DiffRequest, StageTimer, demonstration_for, gps_only_evidence, resolve_sources
 from osmgap.sources.gps import GpsSource, load_traces
 from osmgap.sources.imagery import (
     analysis_grid,
@@ -66,7 +63,12 @@ from osmgap.sources.xyz import (
     open_xyz,
     stand_in_warning,
 )
-from osmgap.workspace.outputs import RUN_OUTPUTS
+from osmgap.workspace.outputs import RUN_MARKERS, RUN_OUTPUTS
+
+if TYPE_CHECKING:  # torch only where a model runs: a GPS-only scan never imports it
+    import torch
+
+    from osmgap.model.nets import ModelMeta
 
 BLOCK_LEVELS = 2  # a block is the tile's ancestor this many zoom levels up: 4 x 4 tiles
 
@@ -121,13 +123,14 @@ def tiles_over(area_wgs84: BaseGeometry, zoom: int) -> list[Tile]:
 
 @dataclass
 class TileScore:
-    """What the scan found in one tile (lengths in metres, inside the AOI and the imagery)."""
+    """What the scan found in one tile (lengths in metres, inside its scanned part)."""
 
     tile: Tile
     uncovered_m: float  # evidence farther than the tolerance from every OSM way: the score
     predicted_m: float
     osm_m: float
-    scanned_km2: float
+    scanned_km2: float  # where evidence was looked at (usable imagery; GPS alone: a tile some fix reaches); 0: not
+    cell: BaseGeometry  # the tile ∩ the AOI ∩ the imagery's usable footprint (metric): where the lengths are measured
     extra: dict[str, Any] = field(default_factory=dict)
     unmapped: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # the score's lines (metric)
 
@@ -139,7 +142,7 @@ class TileScore:
 @dataclass
 class ScanInputs:
     """An opened scan: the AOI, the OSM roads and the evidence: imagery with the model, GPS
-    traces (in the AOI's metric CRS), or both."""
+    traces (in the AOI's metric CRS) with the road they show that OSM cannot explain, or both."""
 
     aoi: Aoi
     imagery: AnyImagery | None
@@ -148,16 +151,26 @@ class ScanInputs:
     meta: ModelMeta | None = None
     device: torch.device | None = None
     traces: GpsTraces | None = None
+    gps_road: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # matched_evidence's edges (metric)
+    gps_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # the diff's new roads from them
+    footprint: BaseGeometry | None = None  # the AOI's part under usable pixels (WGS84); None: the imagery's box
     tile_px: int = 512
     overlap_px: int = 64
     batch: int | None = None  # None: auto_batch, from free memory
 
 
-def scan(inputs: ScanInputs, zoom: int, tolerance_m: float = ConflateParams.tolerance_m) -> list[TileScore]:
-    """Score every tile of ``zoom`` over the AOI ∩ imagery footprint, one block at a time."""
+def scanned_area(inputs: ScanInputs) -> BaseGeometry:
+    """The AOI where the evidence can be looked at (WGS84): with imagery, only under its usable
+    pixels, so nodata and the world beyond the image never read as "looked, nothing missing"."""
     area = inputs.aoi.geometry
     if inputs.imagery is not None:
-        area = area.intersection(box(*inputs.imagery.bounds_wgs84))
+        area = area.intersection(inputs.footprint if inputs.footprint is not None else box(*inputs.imagery.bounds_wgs84))
+    return area
+
+
+def scan(inputs: ScanInputs, zoom: int, tolerance_m: float = ConflateParams.tolerance_m) -> list[TileScore]:
+    """Score every tile of ``zoom`` over the scanned area, one block at a time."""
+    area = scanned_area(inputs)
     tiles = tiles_over(area, zoom) if not area.is_empty else []
     blocks: dict[Tile, list[Tile]] = defaultdict(list)
     for t in tiles:
@@ -165,23 +178,33 @@ def scan(inputs: ScanInputs, zoom: int, tolerance_m: float = ConflateParams.tole
     crs = inputs.aoi.metric_crs
     osm_metric = inputs.osm_ways.to_crs(crs).geometry.to_numpy() if len(inputs.osm_ways) else np.zeros(0, object)
     osm_tree = shapely.STRtree(osm_metric)
+    gps_tree = shapely.STRtree(inputs.gps_lines)
     params = GraphParams(threshold=inputs.meta.threshold if inputs.meta else 0.5)
     scores: list[TileScore] = []
     for block in sorted(blocks):
         members = sorted(blocks[block])
         block_area = _union_bounds(members).intersection(area)
+        block_metric = reproject(block_area, WGS84, crs)
         lines = predicted_lines(inputs, block_area, params) if inputs.imagery is not None else np.zeros(0, object)
-        near = osm_tree.query(reproject(block_area, WGS84, crs), predicate="dwithin", distance=tolerance_m)
+        near = osm_tree.query(block_metric, predicate="dwithin", distance=tolerance_m)
         block_scores = score_tiles(members, area, crs, lines, osm_metric[near], tolerance_m)
         if inputs.traces is not None:
-            add_gps(block_scores, area, crs, gps_lines(inputs, block_area), np.concatenate([osm_metric[near], lines]),
-                    tolerance_m)
+            gps = inputs.gps_lines[gps_tree.query(block_metric, predicate="intersects")]
+            add_gps(block_scores, inputs.traces, gps, inputs.gps_road, np.concatenate([osm_metric[near], lines]),
+                    tolerance_m, gps_alone=inputs.imagery is None)
         scores += block_scores
     return scores
 
 
+def _edges(graph: Any) -> np.ndarray:
+    """A road graph's edge geometries."""
+    return np.asarray([d["geometry"] for _, _, d in graph.edges(data=True)], dtype=object)
+
+
 def predicted_lines(inputs: ScanInputs, block_wgs84: BaseGeometry, params: GraphParams) -> np.ndarray:
     """The road graph's edges (metric LineStrings) over a block and a margin around it."""
+    from osmgap.model.infer import predict_raster  # imagery scans only: a GPS-only one never loads torch
+
     # called only for a scan with imagery, whose model run_scan loads alongside it
     assert inputs.imagery is not None and inputs.net is not None and inputs.meta is not None
     crs = inputs.aoi.metric_crs
@@ -189,32 +212,40 @@ def predicted_lines(inputs: ScanInputs, block_wgs84: BaseGeometry, params: Graph
     with open_window_reader(inputs.imagery, grid) as reader:
         prob = predict_raster(inputs.net, inputs.meta, reader, tile=inputs.tile_px, overlap=inputs.overlap_px,
                               batch=inputs.batch, device=inputs.device)
-    graph = extract_graph(prob, params)
-    return np.asarray([d["geometry"] for _, _, d in graph.edges(data=True)], dtype=object)
+    return _edges(extract_graph(prob, params))
 
 
-def gps_lines(inputs: ScanInputs, block_wgs84: BaseGeometry) -> np.ndarray:
-    """The GPS road graph's edges (metric) over a block and a margin around it."""
-    assert inputs.traces is not None  # called only for a scan with GPS traces
-    crs = inputs.aoi.metric_crs
-    bounds = reproject(with_context(block_wgs84, crs), WGS84, crs).bounds
-    params = DiscoveryParams()
-    margin = 3 * params.density.sigma_m  # traces just outside still blur in
-    traces = inputs.traces.within((bounds[0] - margin, bounds[1] - margin, bounds[2] + margin, bounds[3] + margin))
-    if len(traces) == 0:
-        return np.zeros(0, object)
-    graph = gps_evidence(traces, discovery_grid(bounds, inputs.aoi.metric_crs, params), params).graph
-    return np.asarray([d["geometry"] for _, _, d in graph.edges(data=True)], dtype=object)
+def gps_lines(aoi: Aoi, traces: GpsTraces, roads: RoadNetwork) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """What the traces show, read as ``osmgap diff --gps`` reads them (metric): the map-matched
+    road the OSM network (``roads``) cannot explain, and the new roads the diff suggests from it;
+    not raw density ridges (a ridge 15 m beside a mapped street is that street: a complete map
+    must score ~0). Also the warnings the diff gives about them."""
+    from osmgap.gps.discovery import gps_conflate_params  # GPS scans only, as in the diff
+
+    run = gps_only_evidence(aoi, traces, StageTimer(), roads, connections=False)
+    area = aoi.to_metric(aoi.geometry)
+    found = conflate(run.evidence, roads, area, gps_conflate_params(ConflateParams())).suggestions
+    new = [s.geometry for s in found if s.kind in NEW_ROAD_KINDS]
+    suggested = reproject(np.asarray(new, dtype=object), WGS84, aoi.metric_crs) if new else np.zeros(0, object)
+    return _edges(run.evidence.graph), suggested, run.warnings
 
 
-def add_gps(scores: list[TileScore], area_wgs84: BaseGeometry, crs: Any, lines: np.ndarray, known: np.ndarray,
-            tolerance_m: float) -> None:
-    """Add to each tile's score the GPS road that no OSM way and no predicted road explains."""
-    gps = score_tiles([s.tile for s in scores], area_wgs84, crs, lines, known, tolerance_m)
-    for s, g in zip(scores, gps):
-        s.uncovered_m += g.uncovered_m
-        s.unmapped = np.concatenate([s.unmapped, g.unmapped])
-        s.extra.update({"gps_m": round(g.predicted_m, 1), "gps_uncovered_m": round(g.uncovered_m, 1)})
+def add_gps(scores: list[TileScore], traces: GpsTraces, lines: np.ndarray, road: np.ndarray, known: np.ndarray,
+            tolerance_m: float, gps_alone: bool) -> None:
+    """Add to each tile's score the road the diff would suggest from GPS (``lines``) that no OSM
+    way and no predicted road explains; ``road``: the GPS road OSM cannot explain (``gps_m``).
+    With GPS alone, a tile no fix reaches is not scanned (its 0 says nothing)."""
+    cells = np.asarray([s.cell for s in scores], dtype=object)
+    gps = score_cells(cells, lines, known, tolerance_m)
+    near = traces.within(shapely.total_bounds(cells))
+    for s, (uncovered, _, unmapped) in zip(scores, gps):
+        fixes = int(shapely.contains_xy(s.cell, near.x, near.y).sum()) if len(near) else 0
+        s.uncovered_m += uncovered
+        s.unmapped = np.concatenate([s.unmapped, unmapped])
+        s.extra.update({"gps_m": round(_length_inside(road, s.cell), 1), "gps_uncovered_m": round(uncovered, 1),
+                        "gps_fixes": fixes})
+        if gps_alone and not fixes:
+            s.scanned_km2 = 0.0
 
 
 def score_tiles(tiles: Iterable[Tile], area_wgs84: BaseGeometry, crs: Any, lines: np.ndarray,
@@ -222,15 +253,23 @@ def score_tiles(tiles: Iterable[Tile], area_wgs84: BaseGeometry, crs: Any, lines
     """Predicted, OSM and uncovered road length per tile (each tile clipped to ``area_wgs84``)."""
     tiles = list(tiles)
     cells = reproject(np.asarray([t.polygon().intersection(area_wgs84) for t in tiles], dtype=object), WGS84, crs)
-    reach = shapely.union_all(shapely.buffer(osm_metric, tolerance_m)) if len(osm_metric) else None
+    return [TileScore(tile, uncovered_m=uncovered, predicted_m=seen, osm_m=_length_inside(osm_metric, cell),
+                      scanned_km2=float(cell.area) / 1e6, cell=cell, unmapped=unmapped)
+            for tile, cell, (uncovered, seen, unmapped) in zip(tiles, cells,
+                                                               score_cells(cells, lines, osm_metric, tolerance_m))]
+
+
+def score_cells(cells: np.ndarray, lines: np.ndarray, known: np.ndarray,
+                tolerance_m: float) -> list[tuple[float, float, np.ndarray]]:
+    """Per cell: the length of ``lines`` farther than the tolerance from every ``known`` line, the
+    length of ``lines`` and those uncovered pieces (all metric)."""
+    reach = shapely.union_all(shapely.buffer(known, tolerance_m)) if len(known) else None
     uncovered = lines if reach is None or not len(lines) else shapely.difference(lines, reach)
     out = []
-    for tile, cell in zip(tiles, cells):
+    for cell in cells:
         shapely.prepare(cell)
         unmapped = _inside(uncovered, cell)
-        out.append(TileScore(tile, uncovered_m=float(shapely.length(unmapped).sum()),
-                             predicted_m=_length_inside(lines, cell), osm_m=_length_inside(osm_metric, cell),
-                             scanned_km2=float(cell.area) / 1e6, unmapped=unmapped))
+        out.append((float(shapely.length(unmapped).sum()), _length_inside(lines, cell), unmapped))
     return out
 
 
@@ -253,32 +292,94 @@ def _union_bounds(tiles: list[Tile]) -> BaseGeometry:
     return box(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
 
 
-def josm_query(tile: Tile) -> str:
-    """The query of JOSM remote control's ``load_and_zoom`` for a tile."""
-    west, south, east, north = tile.bounds()
+JOSM_PAD_M = 25.0  # around the scanned part JOSM downloads: the ends of the roads crossing its edge
+ID_MIN_ZOOM = 16  # iD lets no one edit below this zoom
+ID_MAX_ZOOM = 20
+ZOOM_WARN_RATIO = 16.0  # a tile this many times the scanned area's size ranks nothing
+EARTH_CIRCUMFERENCE_KM = 40075.016686
+
+
+def place(s: TileScore, crs: Any) -> dict[str, float]:
+    """Where in the tile to look (WGS84): the middle of its longest unmapped road, else a point
+    of its scanned part; never the tile's centre, which may lie outside the AOI, or on another
+    continent at a low zoom."""
+    lines = shapely.get_parts(s.unmapped) if len(s.unmapped) else np.zeros(0, object)
+    lines = lines[shapely.get_type_id(lines) == 1] if len(lines) else lines  # LineStrings
+    if len(lines) and shapely.length(lines).max() > 0:
+        point = shapely.line_interpolate_point(lines[np.argmax(shapely.length(lines))], 0.5, normalized=True)
+    else:
+        point = s.cell.point_on_surface()
+    p = reproject(point, crs, WGS84)
+    return {"lat": round(p.y, 6), "lon": round(p.x, 6)}
+
+
+def josm_box(s: TileScore, crs: Any) -> tuple[float, float, float, float]:
+    """(west, south, east, north) JOSM downloads: the scanned part's box, padded by JOSM_PAD_M."""
+    west, south, east, north = s.cell.bounds
+    pad = JOSM_PAD_M
+    return reproject(box(west - pad, south - pad, east + pad, north + pad), crs, WGS84).bounds
+
+
+def josm_query(bounds: tuple[float, float, float, float]) -> str:
+    """The query of JOSM remote control's ``load_and_zoom`` for a (west, south, east, north) box."""
+    west, south, east, north = bounds
     return f"left={west:.7f}&right={east:.7f}&top={north:.7f}&bottom={south:.7f}"
 
 
-def id_editor_url(tile: Tile) -> str:
-    """iD on openstreetmap.org, centred on the tile one zoom level in."""
-    west, south, east, north = tile.bounds()
-    return (f"https://www.openstreetmap.org/edit?editor=id#map={tile.z + 1}/"
-            f"{(south + north) / 2:.6f}/{(west + east) / 2:.6f}")
+def id_editor_url(tile: Tile, where: dict[str, float]) -> str:
+    """iD on openstreetmap.org at ``where``, one zoom level in from the tile but never below the
+    zoom iD edits at."""
+    zoom = min(max(ID_MIN_ZOOM, tile.z + 1), ID_MAX_ZOOM)
+    return f"https://www.openstreetmap.org/edit?editor=id#map={zoom}/{where['lat']:.6f}/{where['lon']:.6f}"
 
 
-def tiles_feature_collection(scores: list[TileScore]) -> dict[str, Any]:
-    """tiles.geojson: one Polygon per tile, ranked by score (rank 1 = most unmapped road)."""
+def zoom_warning(area_wgs84: BaseGeometry, crs: Any, zoom: int) -> str | None:
+    """The warning, logged, when a tile of ``zoom`` is far bigger than the scanned area: one or
+    two tiles have nothing to rank, and their place and JOSM box say little."""
+    if area_wgs84.is_empty:
+        return None
+    lat = area_wgs84.centroid.y
+    tile_km2 = (EARTH_CIRCUMFERENCE_KM * math.cos(math.radians(lat)) / 2 ** zoom) ** 2
+    area_km2 = reproject(area_wgs84, WGS84, crs).area / 1e6
+    if tile_km2 <= ZOOM_WARN_RATIO * area_km2:
+        return None
+    better = min(22, zoom + math.ceil(math.log(tile_km2 / area_km2, 4)))
+    warning = (f"WARNING: a z{zoom} tile (~{tile_km2:.3g} km2) is far bigger than the area scanned "
+               f"({area_km2:.3g} km2): its tiles have nothing to rank; --zoom {better} gives tiles about its size")
+    log.warning(warning)
+    return warning
+
+
+def model_blind_warning(summary: dict[str, Any]) -> str | None:
+    """The diff's warning, logged, when the model saw no road, or far too little beside OSM's:
+    a score of 0 there means the model is blind to this imagery, not that the map is complete."""
+    seen, osm_km = summary["predicted_km"], summary["osm_km"]
+    if not model_saw_too_little(seen, osm_km):
+        return None
+    saw = ("the model saw no road here" if seen == 0 else f"the model saw only {seen:.2f} km of road")
+    warning = (f"WARNING: {saw} where OSM has {osm_km:.2f} km: too little to judge the area (very dark, blurred or "
+               "unusual imagery does this too); a tile scoring 0 here is not a complete map")
+    log.warning(warning)
+    return warning
+
+
+def tiles_feature_collection(scores: list[TileScore], crs: Any) -> dict[str, Any]:
+    """tiles.geojson: one feature per tile, its scanned part, ranked by score (rank 1 = most
+    unmapped road)."""
     order = sorted(range(len(scores)), key=lambda i: (-scores[i].score, scores[i].tile))
     rank = {i: r + 1 for r, i in enumerate(order)}
+    cells = reproject(np.asarray([s.cell for s in scores], dtype=object), crs, WGS84) if scores else []
     features = []
-    for i, s in enumerate(scores):
+    for i, (s, cell) in enumerate(zip(scores, cells)):
         t = s.tile
-        props = {"id": t.id, "z": t.z, "x": t.x, "y": t.y, "rank": rank[i], **_centre(t),
+        where = place(s, crs)
+        props = {"id": t.id, "z": t.z, "x": t.x, "y": t.y, "rank": rank[i], **where,
                  "score": round(s.score, 1), "uncovered_m": round(s.uncovered_m, 1),
                  "predicted_m": round(s.predicted_m, 1), "osm_m": round(s.osm_m, 1),
-                 "scanned_km2": round(s.scanned_km2, 5), "josm_query": josm_query(t), "id_url": id_editor_url(t),
-                 **s.extra}
-        features.append({"type": "Feature", "id": t.id, "geometry": shapely.geometry.mapping(t.polygon()),
+                 "scanned_km2": round(s.scanned_km2, 5), "scanned": s.scanned_km2 > 0,
+                 "josm_query": josm_query(josm_box(s, crs)), "id_url": id_editor_url(t, where), **s.extra}
+        features.append({"type": "Feature", "id": t.id,
+                         "geometry": shapely.geometry.mapping(shapely.set_precision(cell, 1e-7)),
                          "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
@@ -294,36 +395,34 @@ def unmapped_collection(scores: list[TileScore], crs: Any) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def summary_of(scores: list[TileScore], zoom: int, tolerance_m: float) -> dict[str, Any]:
-    top = sorted(scores, key=lambda s: (-s.score, s.tile))[:10]
+def summary_of(scores: list[TileScore], zoom: int, tolerance_m: float, crs: Any) -> dict[str, Any]:
+    """The summary's figures; ``top_tiles`` lists only tiles with unmapped road (a 0 is no place to look)."""
+    top = sorted((s for s in scores if s.score > 0), key=lambda s: (-s.score, s.tile))[:10]
     return {"zoom": zoom, "tiles": len(scores), "tiles_with_unmapped_road": sum(s.score > 0 for s in scores),
+            "tiles_not_scanned": sum(s.scanned_km2 == 0 for s in scores),
             "tolerance_m": tolerance_m,
             "predicted_km": round(sum(s.predicted_m for s in scores) / 1000, 3),
             "uncovered_km": round(sum(s.uncovered_m for s in scores) / 1000, 3),
+            "osm_km": round(sum(s.osm_m for s in scores) / 1000, 3),
             "gps_km": round(sum(s.extra.get("gps_m", 0.0) for s in scores) / 1000, 3),
             "scanned_km2": round(sum(s.scanned_km2 for s in scores), 4),
-            "top_tiles": [{"id": s.tile.id, "score": round(s.score, 1), **_centre(s.tile)} for s in top]}
-
-
-def _centre(tile: Tile) -> dict[str, float]:
-    """The tile's centre, which names the place in lists (a z/x/y id tells a mapper nothing)."""
-    west, south, east, north = tile.bounds()
-    return {"lat": round((south + north) / 2, 6), "lon": round((west + east) / 2, 6)}
+            "top_tiles": [{"id": s.tile.id, "score": round(s.score, 1), **place(s, crs)} for s in top]}
 
 
 def write_outputs(out: Path, scores: list[TileScore], summary: dict[str, Any], aoi: Aoi, title: str,
                   josm_url: str, osm_ways: gpd.GeoDataFrame | None = None, basemap: Basemap | None = None) -> None:
     """tiles.geojson, map.html (the tiles, the road they lack and the OSM roads over the
-    basemap) and summary.json into ``out``, all or nothing."""
-    tiles = tiles_feature_collection(scores)
-    with staged_output_dir(out, replaces=RUN_OUTPUTS) as stage:
+    basemap, with the summary's warnings) and summary.json into ``out``, all or nothing."""
+    tiles = tiles_feature_collection(scores, aoi.metric_crs)
+    with staged_output_dir(out, replaces=RUN_OUTPUTS, markers=RUN_MARKERS) as stage:
         for kept in keep_edited(Path(out), stage):  # a scan writes no suggestions.osm: one saved from JOSM stays
             log.warning(kept)
             summary.setdefault("warnings", []).append(kept)
         write_text_atomic(stage / "tiles.geojson", strict_json(tiles))
         write_scan_map(stage / "map.html", tiles, shapely.geometry.mapping(aoi.geometry), title, josm_url=josm_url,
                        osm=lines_collection(osm_ways), basemap=basemap, aoi_name=aoi.name,
-                       unmapped=unmapped_collection(scores, aoi.metric_crs))
+                       unmapped=unmapped_collection(scores, aoi.metric_crs), warnings=summary.get("warnings", []),
+                       evidence={"model": summary.get("model") is not None, "gps": summary.get("gps") is not None})
         write_text_atomic(stage / "summary.json", strict_json(summary, indent=2))
 
 
@@ -372,13 +471,19 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     if demonstration is not None:  # the scan sees the OSM the sample's diff sees, and says so
         roads, demo_info = demonstration.apply(roads)
     inputs = ScanInputs(aoi, imagery, roads.ways, traces=traces, tile_px=req.tile, overlap_px=req.overlap,
-                        batch=req.batch)
+                        batch=req.batch, footprint=coverage.area_wgs84 if coverage is not None else None)
+    coarse = None
     if imagery is not None:
+        from osmgap.model.nets import load_checkpoint, pick_device  # a GPS-only scan never loads torch
+
         inputs.device = pick_device()
         inputs.net, inputs.meta = load_checkpoint(req.model, inputs.device)
         coarse = check_resolution(imagery, inputs.meta.resolution_m)  # far too coarse: exit 2
         if coarse:
             log.warning(coarse)
+    gps_warnings: list[str] = []
+    if traces is not None:
+        inputs.gps_road, inputs.gps_lines, gps_warnings = gps_lines(aoi, traces, roads)
     scores = scan(inputs, req.zoom, req.tolerance_m)
     summary = {"aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds)},
                "imagery": imagery.provenance() if imagery else None, "gps": gps_info,
@@ -386,7 +491,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
                "coverage": coverage_block(aoi, coverage) if coverage else None,
                "model": {"path": str(req.model or "default"), "resolution_m": inputs.meta.resolution_m,
                          "threshold": inputs.meta.threshold} if inputs.meta else None,
-               **summary_of(scores, req.zoom, req.tolerance_m),
+               **summary_of(scores, req.zoom, req.tolerance_m, aoi.metric_crs),
                **({"demonstration": demo_info} if demo_info else {}),
                "seconds": round(time.perf_counter() - started, 2)}
     title = f"osmgap scan: {aoi.name} (z{req.zoom})" + (" - a demonstration: OSM ways were taken out" if demo_info else "")
@@ -395,9 +500,24 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     partly = partly_covered(imagery_name(imagery, whole_path=True), coverage, aoi,
                             ": the rest is outside it, nodata, NaN or where the tile server has no imagery",
                             "road") if imagery is not None and coverage is not None else None
-    said = [w for w in (*aoi.warnings, partly, stood_in, cache_full) if w]
+    blind = model_blind_warning(summary) if inputs.meta is not None else None
+    said = [w for w in (*aoi.warnings, coarse, partly, blind, untraced_warning(summary) if imagery is None else None,
+                        zoom_warning(scanned_area(inputs), aoi.metric_crs, req.zoom), *gps_warnings,
+                        stood_in, cache_full) if w]
     if said:
         summary["warnings"] = said
     write_outputs(req.out, scores, summary, aoi, title, req.josm_url,
                   roads.ways, req.basemap)
     return summary
+
+
+def untraced_warning(summary: dict[str, Any]) -> str | None:
+    """The warning, logged, when GPS alone is the evidence and some tiles hold no fix: not
+    scanned, whatever their 0 looks like."""
+    missing = summary["tiles_not_scanned"]
+    if not missing:
+        return None
+    warning = (f"WARNING: {missing} of {summary['tiles']} tiles hold no GPS fix: they were not scanned "
+               "(dashed on the map), their 0 says nothing about their map")
+    log.warning(warning)
+    return warning

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from osmgap.conflate.params import ConflateParams
-from osmgap.export.scanmap import DEFAULT_JOSM_URL
+from osmgap.export.scanmap import DEFAULT_JOSM_URL, check_josm_url
 from osmgap.tools.options import (
     add_area_arguments,
     add_basemap_argument,
@@ -46,6 +46,7 @@ def check(args: argparse.Namespace) -> None:
     """What argparse cannot check alone, before any work."""
     check_area_arguments(args)
     check_xyz_arguments(args)
+    args.josm_url = check_josm_url(args.josm_url)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     imagery = summary.get("model") is not None  # a sample AOI's manifest gives imagery unasked
     seen = ("road on the imagery or in the GPS traces" if args.gps and imagery else
             "road in the GPS traces" if args.gps else "predicted road")
-    print(f"{summary['tiles']} tiles at z{args.zoom}, {summary['tiles_with_unmapped_road']} with {seen} "
+    unscanned = f" ({summary['tiles_not_scanned']} not scanned)" if summary["tiles_not_scanned"] else ""
+    print(f"{summary['tiles']} tiles at z{args.zoom}{unscanned}, {summary['tiles_with_unmapped_road']} with {seen} "
           f"not in OSM ({summary['uncovered_km']} km) -> {args.out}\n  Open {args.out / 'map.html'} in a browser "
           "(a tile's click opens it in JOSM).")
     if cached := cached_osm_line(summary):
