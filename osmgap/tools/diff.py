@@ -25,6 +25,7 @@ from osmgap.tools.options import (
     check_area_arguments,
     check_state_name,
     check_xyz_arguments,
+    input_arg,
     non_negative_float,
     non_negative_int,
     number,
@@ -42,11 +43,11 @@ HELP = "find roads missing from OSM in an area"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_area_arguments(p)
-    p.add_argument("--candidates", help="road lines to diff instead of imagery: an OSM extract (.osm/.osm.pbf), a "
+    p.add_argument("--candidates", type=input_arg, help="road lines to diff instead of imagery: an OSM extract (.osm/.osm.pbf), a "
                                         "Microsoft RoadDetections .tsv/.zip, Overture segments (GeoParquet file or "
                                         "folder), or any line file GDAL reads (optional 'confidence'/'score' and "
                                         "'highway' properties)")
-    p.add_argument("--gps", nargs="+", metavar="PATH",
+    p.add_argument("--gps", type=input_arg, nargs="+", metavar="PATH",
                    help="GPS traces: .gpx, .csv (lon,lat[,time,speed,bearing,trip]), .geojson (lines timed by "
                         "coordTimes, or points), .txt (mapconstruction "
                         "'x y unix_time', one trip per file) or directories of them; without imagery they are the "

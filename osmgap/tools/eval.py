@@ -23,6 +23,7 @@ from osmgap.tools.options import (
     add_views_argument,
     check_model,
     float_list,
+    input_arg,
     non_negative_float,
     path_arg,
 )
@@ -41,7 +42,7 @@ TABLE = [  # (key, label) in the printed order
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_imagery_argument(p, required=True, what=": the model runs on it")
-    p.add_argument("--labels", required=True, help="mask GeoTIFF, OSM file or road-line file")
+    p.add_argument("--labels", type=input_arg, required=True, help="mask GeoTIFF, OSM file or road-line file")
     add_model_argument(p)
     p.add_argument("--json", type=path_arg, help="also write the figures to this JSON file")
     p.add_argument("--slack-m", type=float_list(non_negative_float), default=(1.0, 3.0),

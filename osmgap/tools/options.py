@@ -130,7 +130,7 @@ def check_model(path: str | None) -> None:
 
 def add_aoi_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, required: bool = True,
                      what: str = "") -> None:
-    p.add_argument("--aoi", required=required,
+    p.add_argument("--aoi", type=input_arg, required=required,
                    help=f"GeoJSON polygon file, sample AOI directory, or minlon,minlat,maxlon,maxlat{what}")
 
 
@@ -173,13 +173,21 @@ def path_arg(text: str) -> Path:
     return Path(text)
 
 
+def input_arg(text: str) -> str:
+    """An input argument: an empty one is refused; read as not given, a sample AOI's own imagery
+    or OSM stood in for ``--imagery "$IMG"`` with IMG unset, without a word."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty value (an unset shell variable?)")
+    return text
+
+
 def add_out_argument(p: argparse.ArgumentParser, what: str = "output directory") -> None:
     p.add_argument("--out", required=True, type=path_arg, help=what)
 
 
 def add_imagery_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, required: bool = False,
                          what: str = " (default: the sample AOI's)") -> None:
-    p.add_argument("--imagery", required=required,
+    p.add_argument("--imagery", type=input_arg, required=required,
                    help=f"GeoTIFF/COG of the area: any CRS, 8/16-bit, 1-4+ bands{what}")
     add_bands_argument(p)
 
@@ -205,14 +213,14 @@ def add_osm_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, what:
                      graph_crs: bool = False) -> None:
     """--osm; with ``graph_crs`` also --gps-crs, for a verb that reads no traces (diff and scan
     define --gps-crs for both)."""
-    p.add_argument("--osm", help=".osm/.osm.pbf/.osm.bz2 file, GeoJSON of OSM ways (with osm_id), 'overpass', or a "
+    p.add_argument("--osm", type=input_arg, help=".osm/.osm.pbf/.osm.bz2 file, GeoJSON of OSM ways (with osm_id), 'overpass', or a "
                              f"mapconstruction graph (VERTICES,EDGES or a folder with both; CRS from --gps-crs){what}")
     if graph_crs:
         p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of a mapconstruction graph's bare coordinates")
 
 
 def add_model_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="model checkpoint (default, or 'default': the shipped model)")
+    p.add_argument("--model", type=input_arg, help="model checkpoint (default, or 'default': the shipped model)")
     p.add_argument("--fp32", action="store_true",
                    help="run the model in full fp32 (default: bf16 autocast where the GPU or CPU has native bf16, "
                         "~2x faster; eval IoU moves by < 0.005)")
@@ -358,7 +366,7 @@ def call_maproulette(client: MapRouletteClient, args: argparse.Namespace, verb: 
 
 def add_xyz_arguments(g: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Imagery from a tile server instead of a file (``diff``, ``scan``)."""
-    g.add_argument("--xyz", metavar="URL", help="imagery from a tile server: https://.../{z}/{x}/{y}.png ({-y}: TMS)")
+    g.add_argument("--xyz", type=input_arg, metavar="URL", help="imagery from a tile server: https://.../{z}/{x}/{y}.png ({-y}: TMS)")
     g.add_argument("--xyz-zoom", type=number(int, low=0, high=24), default=17,
                    help="zoom level of the tiles, 0-24 (default %(default)s)")
     g.add_argument("--xyz-attribution", default="", help="attribution of the tile imagery")

@@ -12,7 +12,7 @@ import argparse
 
 from osmgap.errors import InputError
 from osmgap.model.choices import DATASETS
-from osmgap.tools.options import add_out_argument, number, positive_float, positive_int, window_px
+from osmgap.tools.options import add_out_argument, input_arg, number, positive_float, positive_int, window_px
 
 HELP = "pretrain the road model's encoder on unlabelled imagery"
 
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "pretraining on a GPU machine without the GIS stack or the data, with --data ''")
     p.add_argument("--imagery", action="append", default=[], metavar="IMAGE",
                    help="a georeferenced image to pretrain on as well (repeatable)")
-    p.add_argument("--init", help="start from this road model (its weights and normalisation); default: the shipped one")
+    p.add_argument("--init", type=input_arg, help="start from this road model (its weights and normalisation); default: the shipped one")
     p.add_argument("--resolution", type=number(float, above=0.0, high=100.0), default=None,
                    help="ground resolution in m/px (default: the --init model's)")
     p.add_argument("--steps", type=positive_int, default=300, help="optimizer steps (default %(default)s)")

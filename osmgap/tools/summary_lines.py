@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from osmgap.jobs.coverage import model_saw_too_little
-
 KIND_WORDS = {"missing_road": ("missing road", "missing roads"), "missing_link": ("missing link", "missing links"),
               "unsupported_osm_way": ("OSM way without evidence", "OSM ways without evidence"),
               "misconnection": ("misconnection", "misconnections"),
@@ -77,6 +75,8 @@ def cached_osm_line(summary: dict[str, Any]) -> str | None:
 
 
 def _why_nothing(summary: dict[str, Any], seen: float) -> str:
+    from osmgap.jobs.coverage import model_saw_too_little  # it reads rasterio: not for --help
+
     tolerance = summary.get("conflation", {}).get("tolerance_m")
     cover = summary.get("coverage", {})
     if not cover.get("area_analysed_km2"):

@@ -20,6 +20,7 @@ from osmgap.tools.options import (
     add_imagery_argument,
     add_osm_argument,
     add_out_argument,
+    input_arg,
     number,
     positive_float,
     positive_int,
@@ -54,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=number(int, low=0, high=2**32 - 1), default=0,
                    help="random seed of the crops, augmentation and initial weights (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=100, help="steps between validations (default %(default)s)")
-    p.add_argument("--init", help="start from the weights of this checkpoint (same arch/encoder; 'default': the shipped "
+    p.add_argument("--init", type=input_arg, help="start from the weights of this checkpoint (same arch/encoder; 'default': the shipped "
                                   "model); without it training starts from random weights, which takes days on a CPU "
                                   "(cross-prediction starts from the shipped model)")
     p.add_argument("--init-encoder", help="then take the encoder's weights from this pretrained encoder "
@@ -67,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "and --max-minutes (in all, resumed calls included) runs out first")
     p.add_argument("--patience", type=positive_int, default=None,
                    help="stop early after this many validations without a better IoU")
-    p.add_argument("--resume", help="continue from a training state (OUT.state, written at every validation)")
+    p.add_argument("--resume", type=input_arg, help="continue from a training state (OUT.state, written at every validation)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out (its model, .json and .state, or a cross-prediction's outputs); "
                         "without it an existing --out is refused")

@@ -101,13 +101,16 @@ def test_a_bad_number_is_refused_by_argparse(workdir, capsys, verb, option, valu
 
 EMPTY_PATHS = [("diff", "--out"), ("scan", "--out"), ("change", "--out"), ("train", "--out"), ("diff", "--state"),
                ("diff", "--work-dir"), ("diff", "--cache-dir"), ("eval", "--json"), ("publish", "--config"),
-               ("sync", "--out"), ("run", None)]
+               ("sync", "--out"), ("run", None), ("diff", "--aoi"), ("diff", "--imagery"), ("diff", "--osm"),
+               ("diff", "--model"), ("diff", "--candidates"), ("diff", "--gps"), ("diff", "--xyz"), ("scan", "--osm"),
+               ("eval", "--labels"), ("train", "--init"), ("train", "--resume")]
 
 
 @pytest.mark.parametrize("verb, option", EMPTY_PATHS, ids=lambda v: str(v))
 def test_an_empty_path_is_refused_not_read_as_the_working_folder(workdir, capsys, monkeypatch, verb, option):
     """``--out "$OUT"`` with OUT unset: '' is no '.', where a change run wrote its files and
-    replaced a map.html of the user's (the change audit)."""
+    replaced a map.html of the user's (the change audit); an empty --imagery or --osm is no "not
+    given", where a sample AOI's own data stood in."""
     monkeypatch.chdir(workdir)
     argv = _base(verb, workdir)
     if option is None:  # run's task file: the one positional path
@@ -117,7 +120,7 @@ def test_an_empty_path_is_refused_not_read_as_the_working_folder(workdir, capsys
     else:
         argv += [option, ""]
     err = assert_refused(workdir, argv, option or "task", capsys)
-    assert "an empty path" in err
+    assert "an empty" in err
 
 
 @pytest.mark.parametrize("verb, extra", [
