@@ -203,3 +203,28 @@ def test_a_josm_url_must_be_an_http_url(demo12, tmp_path, capsys):
     assert "JOSM remote control must be an http(s) URL" in status and "not reachable" not in status
     assert 'class="josm-problem"' in dom and 'href="127.0.0.1' not in dom
     assert "place 1 of 1 to look" in dom  # F7: a scored tile's popup ranks it among the scored ones
+
+
+def test_the_road_predicted_does_not_depend_on_the_zoom(vegas, tmp_path):
+    """z16 blocks hold the whole Vegas chip, z19 blocks cut it in many: the AOI's one grid is
+    predicted by its own windows either way (each block on a grid of its own saw 1.134 km at z16
+    and 1.076 km at z19, a road's probability 0.78 at one zoom and 0.17 at the other)."""
+    import rasterio
+
+    with rasterio.open(vegas / "image_pan_uint16.tif") as src:
+        w, s, e, n = src.bounds
+    aoi = _box_aoi(tmp_path / "vegas.geojson", w, s, e, n)
+    roads = json.loads((vegas / "roads.geojson").read_text())
+    for i, f in enumerate(roads["features"]):
+        f["properties"] = {"osm_id": i + 1, "highway": "residential"}
+    osm = tmp_path / "osm.geojson"
+    osm.write_text(json.dumps(roads))
+    seen = {}
+    for zoom in (16, 19):
+        out = tmp_path / f"z{zoom}"
+        assert main(["scan", "--aoi", str(aoi), "--imagery", str(vegas / "image_pan_uint16.tif"), "--osm", str(osm),
+                     "--zoom", str(zoom), "--out", str(out)]) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        seen[zoom] = (summary["predicted_km"], summary["uncovered_km"])
+    assert seen[16][0] > 0.5
+    assert seen[19] == pytest.approx(seen[16], rel=0.01)
