@@ -14,15 +14,17 @@ import math
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from pyproj import Geod
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.env import get_gdal_config, set_gdal_config
@@ -30,6 +32,7 @@ from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask, shapes, sieve
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import reproject as warp_array
+from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 from shapely.geometry import box, shape
@@ -77,6 +80,7 @@ READ_CACHE_BYTES = 128 * 2**20  # GDAL's block cache for imagery reads (cap_bloc
 EDGE_PX = 1
 # pixels 0 in every band, no nodata declared: undeclared fill when at least this share (_stretch_limits)
 FILL_SHARE = 0.01
+FILL_SPECK_PX = 64  # all-zero areas smaller than this (decimated pixels) are dark scene, not fill (measure_coverage)
 
 
 @dataclass
@@ -94,6 +98,8 @@ class Imagery:
     # said once per run: the red, green and blue bands of a many-band image were a guess, or
     # undeclared fill was left out of the stretch
     warnings: tuple[str, ...] = ()
+    zero_fill: bool = False  # undeclared fill found (_stretch_limits): 0 in every band is fill, not scene
+    expanded: str | None = None  # a palette image's colours as RGB (a VRT's XML, :func:`_palette_rgb`): read instead
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -115,37 +121,84 @@ def open_imagery(path: str | Path, bands: tuple[int, ...] | None = None) -> Imag
     except RasterioError as exc:
         raise InputError(path, f"not a raster rasterio can read ({str(exc).splitlines()[0][:120]})") from None
     with src, read_errors(path):
-        if src.crs is None:
-            raise InputError(path, "imagery has no CRS: it must be georeferenced (GeoTIFF with a CRS)")
-        if src.transform == Affine.identity():
-            raise InputError(path, "imagery has no geotransform: it must be georeferenced")
-        check_earth_crs(src.crs.to_wkt(), path)
-        if src.transform.e > 0:
-            raise InputError(path, "the image is stored south-up (a positive pixel height): warp it north-up first "
-                                   "(gdalwarp IN.tif OUT.tif)")
+        _check_georeferenced(src, path)
         if src.dtypes[0].startswith("complex"):
             raise InputError(path, f"{src.dtypes[0]} pixels (radar data?): osmgap reads optical imagery of integer or "
                                    "real values")
         bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
         res_m = _resolution_m(src)
-        chosen, guessed = (_chosen_bands(src, path, bands), None) if bands else _rgb_band_indexes(src)
-        stretch, fill = _stretch_limits(src, chosen)
+        expanded = _palette_rgb(src, path) if src.colorinterp[0] == ColorInterp.palette else None
+        with rasterio.open(expanded) if expanded else nullcontext(src) as view:
+            chosen, guessed = (_chosen_bands(view, path, bands), None) if bands else _rgb_band_indexes(view, path)
+            stretch, fill = _stretch_limits(view, chosen, path)
+            nodata = view.nodata
         filled = (f"WARNING: {path}: {fill:.0%} of the image is 0 in every band and no nodata is declared: read as black, "
                   f"left out of the stretch; declare it (gdal_edit.py -a_nodata 0) if it is fill outside the scene"
                   if fill else None)
         warnings = tuple(w for w in (guessed, filled) if w)
         for warning in warnings:  # said by every verb that opens the file (diff also puts them in its summary)
             log.warning(warning)
-        return Imagery(path, src.crs, bounds, res_m, chosen, src.nodata, src.dtypes[0], stretch, warnings)
+        return Imagery(path, src.crs, bounds, res_m, chosen, nodata, "uint8" if expanded else src.dtypes[0], stretch,
+                       warnings, fill > 0, expanded)
+
+
+def _check_georeferenced(src: rasterio.io.DatasetReader, path: Path) -> None:
+    """InputError unless ``src`` has a CRS and a north-up geotransform: the readers cut windows by
+    bounds, which a grid turned by 90 degrees (or mirrored, or placed by GCPs alone) does not have."""
+    gcps = src.gcps[0]
+    t = src.transform
+    warp = "warp it north-up first (gdalwarp IN.tif OUT.tif)"
+    if gcps and t == Affine.identity():
+        raise InputError(path, f"the image is georeferenced by {len(gcps)} ground control points only, not a "
+                               f"geotransform: {warp}")
+    if src.crs is None:
+        raise InputError(path, "imagery has no CRS: it must be georeferenced (GeoTIFF with a CRS)")
+    if t == Affine.identity():
+        raise InputError(path, "imagery has no geotransform: it must be georeferenced")
+    check_earth_crs(src.crs.to_wkt(), path)
+    if abs(t.b) >= abs(t.a) or abs(t.d) >= abs(t.e):  # rows or columns run nearer north-south than east-west
+        turn = math.degrees(math.atan2(-t.d, t.a))
+        raise InputError(path, f"the image's pixel grid is turned {turn:.0f} degrees from north-up (a rotated "
+                               f"geotransform): {warp}")
+    if t.e > 0:
+        raise InputError(path, f"the image is stored south-up (a positive pixel height): {warp}")
+    if t.a < 0:
+        raise InputError(path, f"the image is stored east-west mirrored (a negative pixel width): {warp}")
+
+
+def _palette_rgb(src: rasterio.io.DatasetReader, path: Path) -> str:
+    """A VRT (its XML, which GDAL opens as a file) of ``src``'s colour table applied, as red, green
+    and blue bands (``gdal_translate -expand rgb``): a palette's indexes read as grey are no image
+    (Paris chip, popularity-ordered palette: eval IoU 0.08; its colours as RGB 0.36). The source's
+    mask (a nodata index, an internal mask) stays the image's mask."""
+    source = f'<SourceFilename relativeToVRT="0">{escape(str(path.resolve()))}</SourceFilename>'
+    bands = "".join(f'<VRTRasterBand dataType="Byte" band="{i}"><ColorInterp>{name}</ColorInterp><ComplexSource>'
+                    f'{source}<SourceBand>1</SourceBand><ColorTableComponent>{i}</ColorTableComponent></ComplexSource>'
+                    "</VRTRasterBand>" for i, name in enumerate(("Red", "Green", "Blue"), 1))
+    mask = ("" if src.mask_flag_enums[0] == [MaskFlags.all_valid] else
+            f'<MaskBand><VRTRasterBand dataType="Byte"><SimpleSource>{source}<SourceBand>mask,1</SourceBand>'
+            "</SimpleSource></VRTRasterBand></MaskBand>")
+    return (f'<VRTDataset rasterXSize="{src.width}" rasterYSize="{src.height}"><SRS>{escape(src.crs.to_wkt())}</SRS>'
+            f'<GeoTransform>{", ".join(map(repr, src.transform.to_gdal()))}</GeoTransform>{bands}{mask}</VRTDataset>')
+
+
+def open_source(imagery: Imagery) -> rasterio.io.DatasetReader:
+    """The imagery's dataset as the model reads it (a palette image: its colours, :func:`_palette_rgb`)."""
+    return rasterio.open(imagery.expanded or imagery.path)
 
 
 def _resolution_m(src: rasterio.io.DatasetReader) -> float:
-    rx, ry = src.res
-    if src.crs.is_geographic:
-        lat = (src.bounds.top + src.bounds.bottom) / 2
-        return math.sqrt(rx * ry * 111_320.0 ** 2 * math.cos(math.radians(lat)))
-    factor = src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0
-    return math.sqrt(rx * ry) * factor
+    """The ground size of a pixel at the image's centre (geometric mean of its sides), on the
+    ellipsoid: a projected CRS's units are not ground metres (Web Mercator's pixel is 1/cos(lat)
+    times its ground size: 1.5 at Paris, 2 at Helsinki)."""
+    t = src.transform
+    col, row = src.width / 2, src.height / 2
+    xs, ys = zip(*(t @ (col, row), t @ (col + 1, row), t @ (col, row + 1)))
+    lons, lats = warp_transform(src.crs, "EPSG:4326", list(xs), list(ys))
+    geod = Geod(ellps="WGS84")
+    across = geod.inv(lons[0], lats[0], lons[1], lats[1])[2]
+    down = geod.inv(lons[0], lats[0], lons[2], lats[2])[2]
+    return math.sqrt(across * down)
 
 
 def _chosen_bands(src: rasterio.io.DatasetReader, path: Path, bands: tuple[int, ...]) -> list[int]:
@@ -156,7 +209,7 @@ def _chosen_bands(src: rasterio.io.DatasetReader, path: Path, bands: tuple[int, 
     return list(bands) * 3 if len(bands) == 1 else list(bands)
 
 
-def _rgb_band_indexes(src: rasterio.io.DatasetReader) -> tuple[list[int], str | None]:
+def _rgb_band_indexes(src: rasterio.io.DatasetReader, path: Path) -> tuple[list[int], str | None]:
     """Bands to feed as R, G, B, and a warning when that is a guess on a many-band image.
 
     Bands named red, green and blue (band descriptions) come first, then the colour
@@ -164,7 +217,10 @@ def _rgb_band_indexes(src: rasterio.io.DatasetReader) -> tuple[list[int], str | 
     three times; alpha bands are never used. GDAL tags the first three bands of any image written
     as RGB red, green and blue, so on a multispectral image (SpaceNet's WorldView-3 8-band:
     coastal, blue, green, yellow, red, ...) the tags say nothing of where red is: with five or more
-    bands the choice is said, with the option that changes it.
+    bands the choice is said, with the option that changes it. So is the first three of an image
+    whose bands have neither names nor colours: 4-band files come as blue, green, red, NIR
+    (PlanetScope) and as red, green, blue, NIR (NAIP) alike, and read the wrong way round the Paris
+    chip's IoU fell from 0.37 to 0.08; a band named NIR does not tell the two apart.
     """
     names = {(d or "").strip().lower(): i + 1 for i, d in enumerate(src.descriptions)}
     if all(c in names for c in ("red", "green", "blue")):
@@ -177,14 +233,15 @@ def _rgb_band_indexes(src: rasterio.io.DatasetReader) -> tuple[list[int], str | 
     else:
         usable = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha] or [1]
         chosen, how = (usable[:3], "no band names red, green, blue") if len(usable) >= 3 else ([usable[0]] * 3, "")
-    if src.count < 5:
+    if src.count < 5 and not how.startswith("no band"):
         return chosen, None
-    return chosen, (f"WARNING: {src.name}: {src.count} bands; bands {','.join(map(str, chosen))} read as red, green, blue "
-                    f"({how}); a multispectral image orders its bands otherwise (WorldView-2/3 8-band: "
-                    "--bands 5,3,2)")
+    other = "WorldView-2/3 8-band: --bands 5,3,2" if src.count >= 5 else "blue, green, red (PlanetScope): --bands 3,2,1"
+    return chosen, (f"WARNING: {path}: {src.count} bands; bands {','.join(map(str, chosen))} read as red, green, blue "
+                    f"({how}); if the image orders its bands otherwise, choose them with --bands ({other})")
 
 
-def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int],
+                    path: Path) -> tuple[tuple[np.ndarray, np.ndarray], float]:
     """Per-band values that map to 0 and 1, from a decimated read of the whole image, and the
     share of its pixels left out of them as undeclared fill (see below).
 
@@ -217,7 +274,7 @@ def _stretch_limits(src: rasterio.io.DatasetReader, bands: list[int]) -> tuple[t
         vals = np.ma.getdata(arr)[~np.ma.getmaskarray(arr) & ~fill]
         vals = vals[np.isfinite(vals)]  # float imagery may mark no-data as NaN without declaring it
         if vals.size == 0:
-            raise InputError(src.name, "imagery holds only nodata or NaN pixels: no usable imagery")
+            raise InputError(path, "imagery holds only nodata or NaN pixels: no usable imagery")
         lo, hi = robust_limits(vals)
         lows.append(lo)
         highs.append(hi)
@@ -275,12 +332,15 @@ class Coverage:
     area_km2: float
 
 
-def measure_coverage(imagery: Imagery, aoi: Aoi) -> Coverage:
+def measure_coverage(imagery: Imagery, aoi: Aoi, fill_unusable: bool = False) -> Coverage:
     """The AOI's coverage by usable pixels, from a decimated read of the AOI's window of the image
     (at most COVERAGE_SIDE_PX a side, so a cheap look even at a large AOI). InputError naming
     the file when no pixel over the AOI is usable, or all usable ones hold one value (a blank
-    image): a model shown nothing finds nothing, and "0 suggestions" would read as "all mapped"."""
-    with read_errors(imagery.path), rasterio.open(imagery.path) as src:
+    image): a model shown nothing finds nothing, and "0 suggestions" would read as "all mapped".
+    ``fill_unusable``: the undeclared zero fill found on opening (``Imagery.zero_fill``) is
+    unusable as a declared nodata is (osmgap change: a road must not vanish into it); specks of
+    it are dark scene, not fill."""
+    with read_errors(imagery.path), open_source(imagery) as src:
         crs = src.crs
         area = reproject(aoi.geometry, "EPSG:4326", crs)
         window = _window_over(src, area.bounds)
@@ -295,6 +355,9 @@ def measure_coverage(imagery: Imagery, aoi: Aoi) -> Coverage:
     if not inside.any():  # an AOI smaller than a (decimated) pixel holds no pixel centre
         inside = geometry_mask([area], out_shape=size, transform=transform, invert=True, all_touched=True)
     valid = cast(np.ndarray, ~np.ma.getmaskarray(data).any(axis=0) & np.isfinite(np.ma.getdata(data)).all(axis=0))
+    if fill_unusable and imagery.zero_fill:
+        fill = (valid & (np.ma.getdata(data) == 0).all(axis=0)).astype(np.uint8)
+        valid &= ~(sieve(fill, size=FILL_SPECK_PX) > 0 if fill.size > 16 * FILL_SPECK_PX else fill > 0)
     usable = valid & inside
     if not usable.any():
         raise InputError(imagery.path, "no usable imagery over the AOI: every pixel there is nodata or NaN")
@@ -484,7 +547,7 @@ class WindowReader:
         self._local = threading.local()
         self._handles: list[tuple[rasterio.io.DatasetReader, WarpedVRT | None]] = []
         self._lock = threading.Lock()
-        src = rasterio.open(imagery.path)
+        src = open_source(imagery)
         self.step = decimation(src, grid)
         # no nodata, alpha or mask band: GDAL's mask is 255 everywhere, and reading it cost 0.013 s a window
         self._all_valid = src.mask_flag_enums[imagery.band_indexes[0] - 1] == [MaskFlags.all_valid]
@@ -506,7 +569,7 @@ class WindowReader:
         """The calling thread's own dataset handle (GDAL's are not to be shared between threads), so
         that several threads may read windows at once: a GPU outruns one reading thread."""
         handle = getattr(self._local, "handle", None)
-        return handle if handle is not None else self._adopt(rasterio.open(self.imagery.path))
+        return handle if handle is not None else self._adopt(open_source(self.imagery))
 
     def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """(3, h, w) float32 in [0, 1] and (h, w) bool valid mask; outside the grid is invalid."""
