@@ -12,8 +12,9 @@ of OSM gaps) and roads that vanished.
    dates must not count as change); vanished is the same the other way round. The probability
    of change is ``min(p_after, 1 - max_{within margin} p_before)``, turned into lines by the same
    graph extraction as the diff.
-4. With OSM roads, an appeared road that OSM already has, or a vanished road OSM never had, is
-   kept in changes.geojson but is no suggestion: there is nothing to map.
+4. With OSM roads, each change is cut at the OSM tolerance: the part of an appeared road that OSM
+   already has, or of a vanished road OSM never had, is kept in changes.geojson but is no
+   suggestion: there is nothing to map.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import numpy as np
 import shapely
 from affine import Affine
 from scipy import ndimage
+from shapely import affinity
 from shapely.geometry import LineString
 from skimage.registration import phase_cross_correlation
 
@@ -37,9 +39,8 @@ from osmgap.core.grid import Grid
 from osmgap.graph.skeleton import GraphParams, extract_graph
 from osmgap.sources.imagery import WindowReader
 
-MAX_SHIFT_M = 30.0  # a larger measured shift is reported, not applied: it is more likely wrong
+MAX_SHIFT_M = 30.0  # a larger measured shift is reported, not applied: the dates are then not compared
 ALIGN_WINDOW_PX = 2048  # phase correlation on the central window at most this size
-MIN_OSM_SHARE = 0.5  # a change line is "in OSM" when this share of it lies within the tolerance
 KINDS = {"appeared": "appeared_road", "vanished": "vanished_road"}
 
 
@@ -51,10 +52,15 @@ class Alignment:
     north_m: float = 0.0
     applied: bool = False
     reason: str = ""
+    too_far: bool = False  # measured beyond MAX_SHIFT_M: the images are not registered, every change an artefact
 
     def summary(self) -> dict[str, Any]:
-        return {"east_m": round(self.east_m, 2), "north_m": round(self.north_m, 2),
+        # + 0.0: a shift of -0.004 m reads 0.0, not -0.0
+        return {"east_m": round(self.east_m, 2) + 0.0, "north_m": round(self.north_m, 2) + 0.0,
                 "applied": self.applied, "reason": self.reason}
+
+    def shift_m(self) -> float:
+        return float(np.hypot(self.east_m, self.north_m))
 
 
 def _central_window(grid: Grid) -> tuple[int, int, int, int]:
@@ -72,7 +78,7 @@ def measure_alignment(before: WindowReader, after: WindowReader, max_shift_m: fl
     res = abs(before.grid.transform.a)
     east, north = -float(d[1]) * res, float(d[0]) * res  # d registers after onto before: content moved by -d
     if np.hypot(east, north) > max_shift_m:
-        return Alignment(east, north, False, f"shift beyond {max_shift_m:g} m: not applied")
+        return Alignment(east, north, False, f"shift beyond {max_shift_m:g} m: not applied", too_far=True)
     return Alignment(east, north, True, "phase correlation")
 
 
@@ -81,6 +87,14 @@ def moved_grid(grid: Grid, alignment: Alignment) -> Grid:
     if not alignment.applied:
         return grid
     return replace(grid, transform=Affine.translation(alignment.east_m, alignment.north_m) @ grid.transform)
+
+
+def aligned_area(area: Any, alignment: Alignment) -> Any:
+    """Where the after image's ``area`` (metric, as its georeferencing states it) lies once
+    aligned: the after image is read on :func:`moved_grid`, so its content moves by minus the shift."""
+    if not alignment.applied:
+        return area
+    return affinity.translate(area, -alignment.east_m, -alignment.north_m)
 
 
 def change_reach_px(raster: ProbabilityRaster, margin_m: float = CHANGE_MARGIN_M) -> int:
@@ -97,20 +111,22 @@ def change_probability(now: ProbabilityRaster, other: ProbabilityRaster, margin_
 
 @dataclass
 class Change:
-    """One road that appeared or vanished: a metric line, how sure, how much of it OSM has."""
+    """One road that appeared or vanished: a metric line, how sure, whether OSM has it (after
+    :func:`mark_osm` every change lies wholly within the OSM tolerance or wholly outside it)."""
 
     change: str  # "appeared" | "vanished"
     line: LineString
     confidence: float
-    osm_share: float | None = None  # None: no OSM given
-
-    @property
-    def in_osm(self) -> bool | None:
-        return None if self.osm_share is None else self.osm_share >= MIN_OSM_SHARE
+    in_osm: bool | None = None  # None: no OSM given
+    osm_way_id: int | None = None  # the OSM way a change within the tolerance runs along
+    withheld: str | None = None  # why this change is no suggestion although OSM would need it (the run's warning)
 
     @property
     def actionable(self) -> bool:
-        """Something to map: a new road OSM lacks, or a vanished road OSM still has."""
+        """Something to map: a new road OSM lacks, or a vanished road OSM still has, and the two
+        dates comparable for that kind of change."""
+        if self.withheld:
+            return False
         if self.in_osm is None:
             return True
         return self.in_osm != (self.change == "appeared")
@@ -127,12 +143,46 @@ def changes_of_graph(graph: nx.Graph, prob: ProbabilityRaster, change: str, min_
             for _, _, d in graph.edges(data=True) if d["geometry"].length >= min_length_m]
 
 
-def mark_osm(changes: list[Change], osm_metric: np.ndarray, tolerance_m: float) -> None:
-    """Set each change's share of length within ``tolerance_m`` of an OSM way."""
-    reach = shapely.union_all(shapely.buffer(osm_metric, tolerance_m)) if len(osm_metric) else None
+def mark_osm(changes: list[Change], osm_metric: np.ndarray, osm_ids: np.ndarray, tolerance_m: float,
+             min_length_m: float) -> list[Change]:
+    """Each change cut into its pieces within ``tolerance_m`` of an OSM way and beyond it, as the
+    diff suggests only the part of a road OSM lacks: an appeared road OSM has in part is
+    suggested where OSM lacks it (not whole, a duplicate of the mapped part; nor not at all), a
+    vanished road where OSM still has it, naming that way (``osm_ids``, one per geometry).
+    Pieces shorter than ``min_length_m`` are dropped, as shorter changes are."""
+    reach = shapely.union_all(shapely.buffer(osm_metric, tolerance_m)) if len(osm_metric) else shapely.Polygon()
+    tree = shapely.STRtree(osm_metric)
+    out = []
     for c in changes:
-        inside = 0.0 if reach is None else shapely.intersection(c.line, reach).length
-        c.osm_share = inside / c.line.length if c.line.length else 0.0
+        for inside, cut in ((True, c.line.intersection(reach)), (False, c.line.difference(reach))):
+            for piece in _pieces(cut, min_length_m):
+                way = _way_along(piece, osm_metric, osm_ids, tree, tolerance_m) if inside else None
+                out.append(replace(c, line=piece, in_osm=inside, osm_way_id=way))
+    return out
+
+
+def _pieces(cut: Any, min_length_m: float) -> list[LineString]:
+    """The lines of ``cut`` (an intersection or difference of a line) at least ``min_length_m`` long."""
+    merged = shapely.line_merge(cut) if not cut.is_empty and cut.geom_type != "LineString" else cut
+    return [p for p in shapely.get_parts(merged)
+            if isinstance(p, LineString) and not p.is_empty and p.length >= min_length_m]
+
+
+def _way_along(piece: LineString, osm_metric: np.ndarray, osm_ids: np.ndarray, tree: shapely.STRtree,
+               tolerance_m: float) -> int | None:
+    """The OSM way whose tolerance holds the most of ``piece``."""
+    near = tree.query(piece, predicate="dwithin", distance=tolerance_m)
+    if not len(near):
+        return None
+    held = shapely.length(shapely.intersection(piece, shapely.buffer(osm_metric[near], tolerance_m)))
+    return int(osm_ids[near[int(np.argmax(held))]])
+
+
+def withhold(changes: list[Change], kind: str, why: str) -> None:
+    """Mark every change of ``kind`` as no suggestion, for ``why`` (said in the run's warnings)."""
+    for c in changes:
+        if c.change == kind:
+            c.withheld = why
 
 
 def detect_changes(before: ProbabilityRaster, after: ProbabilityRaster, params: GraphParams,
@@ -167,7 +217,7 @@ def to_suggestions(changes: list[Change], crs: Any) -> list[Suggestion]:
     return [Suggestion(id=i, kind=k, geometry=g, length_m=float(c.line.length), confidence=round(c.confidence, 3),
                        priority=1 if c.change == "appeared" else 2,
                        evidence={"change": c.change, "in_osm": c.in_osm,
-                                 "osm_share": None if c.osm_share is None else round(c.osm_share, 2)})
+                                 **({"osm_way_id": c.osm_way_id} if c.osm_way_id is not None else {})})
             for i, k, g, c in zip(ids, kinds, lines, todo)]
 
 
@@ -177,6 +227,6 @@ def changes_feature_collection(changes: list[Change], crs: Any) -> dict[str, Any
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": shapely.geometry.mapping(g),
          "properties": {"change": c.change, "length_m": round(c.line.length, 1), "confidence": round(c.confidence, 3),
-                        "in_osm": c.in_osm, "osm_share": None if c.osm_share is None else round(c.osm_share, 2),
-                        "suggested": c.actionable}}
+                        "in_osm": c.in_osm, "osm_way_id": c.osm_way_id, "suggested": c.actionable,
+                        **({"withheld": c.withheld} if c.withheld else {})}}
         for c, g in zip(changes, lines)]}

@@ -10,10 +10,10 @@ margin so every pixel is the one the whole-raster computation gives it
 """
 from __future__ import annotations
 
-import functools
 import tempfile
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 
 from osmgap.conflate.changes import Change, change_probability, change_reach_px, changes_of_graph
@@ -37,7 +37,7 @@ def tiled_changes(before: ProbabilityRaster, after: ProbabilityRaster, params: G
         for now, other, kind in ((after, before, "appeared"), (before, after, "vanished")):
             prob = _change_raster(now, other, margin_m, FileRaster(Path(tmp) / f"{kind}.f32", now.prob.shape), tile_px)
             raster = ProbabilityRaster(prob.array, grid.transform, grid.crs)
-            graph = tiled_graph(functools.partial(_read, prob), grid, params, tile_px, DEFAULT_MARGIN_PX)
+            graph = road_graph(raster, params, tile_px)
             out += changes_of_graph(graph, raster, kind, min_length_m)
             prob.release()
     return out
@@ -56,8 +56,14 @@ def _change_raster(now: ProbabilityRaster, other: ProbabilityRaster, margin_m: f
     return into
 
 
-def _read(raster: FileRaster, window: tuple[int, int, int, int]) -> np.ndarray:
-    r0, c0, r1, c1 = window
-    block = np.array(raster.array[r0:r1, c0:c1])
-    raster.release()
-    return block
+def road_graph(prob: ProbabilityRaster, params: GraphParams, tile_px: int = DEFAULT_TILE_PX) -> nx.Graph:
+    """A raster's road graph (file-backed or not: a date's or a change's) by graph tiles, as a
+    tiled diff's, without holding the whole skeleton."""
+
+    def read(window: tuple[int, int, int, int]) -> np.ndarray:
+        r0, c0, r1, c1 = window
+        block = np.array(prob.prob[r0:r1, c0:c1])
+        release_pages(prob.prob)
+        return block
+
+    return tiled_graph(read, prob.grid, params, tile_px, DEFAULT_MARGIN_PX)

@@ -52,6 +52,13 @@ def _area_line(cover: dict[str, Any]) -> str:
     return line + ": the rest was not looked at, so the counts say nothing about it."
 
 
+def _road_line(km: dict[str, Any]) -> str:
+    """How much road the model saw on each date (and OSM has) where change was looked for: a date
+    with far less than the other says its changes come from the model, not the ground."""
+    osm = f"; OSM has {km['osm']:.2f} km" if km["osm"] is not None else ""
+    return f"Road seen by the model: {km['before']:.2f} km before, {km['after']:.2f} km after{osm}, in the area analysed."
+
+
 def run(args: argparse.Namespace) -> int:
     check_model(args.model)
     from osmgap.jobs.change import ChangeRequest, run_change
@@ -64,8 +71,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{summary['appeared']['count']} appeared, {summary['vanished']['count']} vanished roads; "
           f"{summary['suggestions']} suggestions -> {args.out}")
     print(f"  {_area_line(summary['coverage'])}")
+    print(f"  {_road_line(summary['road_km'])}")
+    withheld = summary["withheld"]
+    for why in dict.fromkeys(withheld.values()):
+        kinds = [kind for kind in withheld if withheld[kind] == why]
+        print(f"  No {' or '.join(kinds)} road suggested: {why}.")
     if cached := cached_osm_line(summary):
         print(f"  {cached}")
-    if summary["suggestions"]:
+    if summary["by_kind"]["appeared_road"]:
         print(f"  Open {args.out / 'suggestions.osm'} in JOSM (or look at {args.out / 'overview.png'}).")
+    elif summary["suggestions"]:  # vanished roads only: not drawn in suggestions.osm, nothing to add there
+        print(f"  Vanished roads to check: {args.out / 'maproulette.geojson'} (MapRoulette tasks) or "
+              f"{args.out / 'suggestions.geojson'}; look at {args.out / 'overview.png'}.")
     return 0

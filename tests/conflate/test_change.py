@@ -199,14 +199,56 @@ def test_painted_road_appears_when_it_is_there_after(paris, edit, tmp_path):
     assert _pixels_of(out / "overview.png", KIND_STYLE["vanished_road"][0]) > 20  # its legend line, not the map's
 
 
-def test_painted_road_vanishes_the_other_way_round_and_osm_still_has_it(paris, edit, tmp_path):
+def _way_along(osm: Path, middle) -> tuple[int, object]:
+    """The OSM way that runs along the painted stretch (its id and metric line)."""
+    ways = [(f["properties"]["osm_id"], reproject(shape(f["geometry"]), "EPSG:4326", "EPSG:32631"))
+            for f in json.loads(osm.read_text())["features"]]
+    return max(ways, key=lambda w: w[1].intersection(middle.buffer(12.0)).length)
+
+
+def test_painted_road_vanishes_the_other_way_round_and_osm_still_has_it(paris, edit, tmp_path, capsys):
+    """A vanished road OSM still has is suggested naming that way, for the mapper to check; it is no
+    new geometry, so the plain lines point at the task files, not at JOSM."""
     painted, middle, _ = edit
+    capsys.readouterr()
     summary, changes, suggestions = _change(tmp_path / "out", paris / "image.tif", painted,
                                             "--osm", str(paris / "osm_roads.geojson"))
     assert {f["properties"]["change"] for f in changes} == {"vanished"}
     assert _on_the_paint(changes, middle, "EPSG:32631") > 0.6
     assert all(f["properties"]["in_osm"] for f in changes)  # the street is mapped (5-10 m off, as real OSM is)
     assert {f["properties"]["kind"] for f in suggestions} == {"vanished_road"}  # OSM has a road the image lost
+    way, _ = _way_along(paris / "osm_roads.geojson", middle)
+    assert {f["properties"]["evidence_osm_way_id"] for f in suggestions} == {way}
+    out = capsys.readouterr().out
+    assert "JOSM" not in out and "maproulette.geojson" in out
+
+
+def test_an_appeared_road_osm_has_in_part_is_suggested_where_osm_lacks_it(paris, edit, tmp_path):
+    """OSM's way along the painted street cut short of the appeared road's southern 60%: the
+    appeared road is suggested where OSM lacks it (it was the whole road, a duplicate of the
+    mapped part, or, with OSM holding over half of it, nothing) and listed, not suggested, where
+    OSM has it. --min-length 10: the pieces either side of the tolerance are short on this chip."""
+    painted, middle, _ = edit
+    _, alone, _ = _change(tmp_path / "alone", painted, paris / "image.tif", "--min-length", "10")
+    appeared = shapely.union_all([reproject(shape(f["geometry"]), "EPSG:4326", "EPSG:32631") for f in alone])
+    _, south, _, north = appeared.bounds
+    way, line = _way_along(paris / "osm_roads.geojson", middle)
+    keep = line.intersection(shapely.box(-1e7, south + 0.6 * (north - south), 1e7, 1e8))
+    osm = json.loads((paris / "osm_roads.geojson").read_text())
+    for f in osm["features"]:
+        if f["properties"]["osm_id"] == way:
+            f["geometry"] = shapely.geometry.mapping(reproject(keep, "EPSG:32631", "EPSG:4326"))
+    partial = tmp_path / "partial.geojson"
+    partial.write_text(json.dumps(osm))
+    summary, changes, suggestions = _change(tmp_path / "out", painted, paris / "image.tif", "--osm", str(partial),
+                                            "--min-length", "10")
+    assert {f["properties"]["change"] for f in changes} == {"appeared"}
+    assert suggestions and any(f["properties"]["in_osm"] for f in changes)
+    mapped = shapely.union_all([reproject(shape(f["geometry"]), "EPSG:4326", "EPSG:32631") for f in osm["features"]
+                                if f["geometry"]]).buffer(12.0)
+    for f in suggestions:  # none runs along a mapped way: no duplicate in suggestions.osm
+        line = reproject(shape(f["geometry"]), "EPSG:4326", "EPSG:32631")
+        assert line.intersection(mapped).length < 1.0 and line.length >= 10.0
 
 
 def test_appeared_road_that_osm_has_is_listed_but_not_suggested(paris, edit, tmp_path):

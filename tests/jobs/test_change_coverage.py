@@ -15,7 +15,7 @@ import shapely
 from rasterio.windows import Window
 from shapely.geometry import box, shape
 
-from osmgap.core.aoi import load_aoi
+from osmgap.core.aoi import load_aoi, reproject
 from osmgap.sources.imagery import COVERAGE_WARN_SHARE
 from tests.cli import osmgap_cli
 
@@ -57,8 +57,15 @@ def test_change_against_half_an_image_says_it_compared_only_half_the_aoi(paris, 
     summary = json.loads((out / "summary.json").read_text())
     cover = summary["coverage"]
     aoi = load_aoi(str(paris / "aoi.geojson"))
-    expected = aoi.to_metric(aoi.geometry.intersection(usable)).area / 1e6  # the AOI's part under the half
+    with rasterio.open(paris / "image.tif") as src:
+        footprint = aoi.to_metric(box(*src.bounds))
+    # the AOI's part under the half, less the margin at the imagery's edges and 16 m more at the
+    # half's cut, where the before image goes on: where a change could be reported
+    half = aoi.to_metric(usable)
+    cut = half.boundary.intersection(footprint.buffer(-1.0))
+    expected = half.buffer(-4.0).difference(cut.buffer(16.0)).intersection(aoi.to_metric(aoi.geometry)).area / 1e6
     assert cover["area_analysed_km2"] == pytest.approx(expected, rel=0.05)
+    assert cover["imagery_aoi_share"] == pytest.approx(expected / aoi.area_km2(), rel=0.05)
     assert cover["aoi_km2"] == pytest.approx(aoi.area_km2(), abs=1e-4)
     assert 0.3 < cover["imagery_aoi_share"] < COVERAGE_WARN_SHARE and cover["before_aoi_share"] == 1.0
     said = [w for w in summary["warnings"] if "covers only" in w]
@@ -72,9 +79,26 @@ def test_change_against_half_an_image_says_it_compared_only_half_the_aoi(paris, 
         assert usable.buffer(1e-6).contains(shape(f["geometry"]))
 
 
-def test_change_of_one_image_against_itself_covers_the_whole_aoi(paris, tmp_path):
-    out = tmp_path / "out"
+def test_change_of_one_image_against_itself_covers_the_aoi_but_its_margin(paris, tmp_path):
+    """The area analysed is where a change could be reported: the chip ends ~2 m past the sample
+    AOI, so the 4 m margin at the imagery's edge leaves ~94% of it (it said 100%); an AOI 10 m
+    inside the chip is read with context past its edge and analysed whole, with no warning."""
+    aoi = load_aoi(str(paris / "aoi.geojson"))
+    with rasterio.open(paris / "image.tif") as src:
+        footprint = aoi.to_metric(box(*src.bounds))
+    metric = aoi.to_metric(aoi.geometry)
+    expected = metric.intersection(footprint.buffer(-4.0)).area / metric.area
     proc = osmgap_cli("change", "--aoi", "sample_aoi/paris-1447", "--before", str(paris / "image.tif"),
+                      "--after", str(paris / "image.tif"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    cover = json.loads((tmp_path / "out" / "summary.json").read_text())["coverage"]
+    assert cover["imagery_aoi_share"] == pytest.approx(expected, abs=0.01) and expected < 0.97
+    assert cover["area_analysed_km2"] == pytest.approx(expected * aoi.area_km2(), rel=0.02)
+    assert cover["before_aoi_share"] == cover["after_aoi_share"] == 1.0
+    inner = reproject(footprint.buffer(-10.0), aoi.metric_crs, "EPSG:4326")
+    (tmp_path / "inner.geojson").write_text(json.dumps(shapely.geometry.mapping(inner)))
+    out = tmp_path / "inner"
+    proc = osmgap_cli("change", "--aoi", str(tmp_path / "inner.geojson"), "--before", str(paris / "image.tif"),
                       "--after", str(paris / "image.tif"), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
