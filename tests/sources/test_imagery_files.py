@@ -117,7 +117,7 @@ def test_a_grid_not_north_up_is_refused_in_one_line(tmp_path, paris, capsys, nam
 
 def test_a_15_degree_rotation_is_still_read(tmp_path, paris):
     with rasterio.open(paris / "image.tif") as src:
-        t = src.transform * Affine.rotation(15)
+        t = src.transform @ Affine.rotation(15)
         image = write(tmp_path / "rot15.tif", src, src.read(), Affine(t.a, t.b, src.transform.c, t.d, t.e,
                                                                        src.transform.f))
     assert open_imagery(image).resolution_m == pytest.approx(open_imagery(paris / "image.tif").resolution_m, rel=0.03)
@@ -126,7 +126,7 @@ def test_a_15_degree_rotation_is_still_read(tmp_path, paris):
 def test_gcps_only_is_told_to_be_warped(tmp_path, paris):
     with rasterio.open(paris / "image.tif") as src:
         t = src.transform
-        gcps = [GroundControlPoint(r, c, *(t * (c, r))) for r, c in ((0, 0), (0, 650), (650, 0), (650, 650), (325, 325))]
+        gcps = [GroundControlPoint(r, c, *(t @ (c, r))) for r, c in ((0, 0), (0, 650), (650, 0), (650, 650), (325, 325))]
         image = tmp_path / "gcps.tif"
         with rasterio.open(image, "w", driver="GTiff", height=650, width=650, count=3, dtype="uint8", gcps=gcps,
                            crs=src.crs, photometric="RGB") as dst:
