@@ -186,8 +186,7 @@ def run_change(args: ChangeRequest) -> dict[str, Any]:
 
 def _usable(before: Imagery, after: Imagery, area: Aoi) -> tuple[Coverage, Coverage]:
     """Each image's usable pixels over ``area``, its undeclared zero fill counted as nodata."""
-    return (imagery_checks.measure_coverage(before, area, fill_unusable=True),
-            imagery_checks.measure_coverage(after, area, fill_unusable=True))
+    return imagery_checks.measure_coverage(before, area), imagery_checks.measure_coverage(after, area)
 
 
 def _reportable(aoi: Aoi, grid: Grid, around: tuple[Coverage, Coverage], alignment: Alignment, margin_m: float) -> Any:

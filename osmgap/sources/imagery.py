@@ -332,14 +332,15 @@ class Coverage:
     area_km2: float
 
 
-def measure_coverage(imagery: Imagery, aoi: Aoi, fill_unusable: bool = False) -> Coverage:
+def measure_coverage(imagery: Imagery, aoi: Aoi) -> Coverage:
     """The AOI's coverage by usable pixels, from a decimated read of the AOI's window of the image
     (at most COVERAGE_SIDE_PX a side, so a cheap look even at a large AOI). InputError naming
     the file when no pixel over the AOI is usable, or all usable ones hold one value (a blank
     image): a model shown nothing finds nothing, and "0 suggestions" would read as "all mapped".
-    ``fill_unusable``: the undeclared zero fill found on opening (``Imagery.zero_fill``) is
-    unusable as a declared nodata is (osmgap change: a road must not vanish into it); specks of
-    it are dark scene, not fill."""
+    The undeclared zero fill found on opening (``Imagery.zero_fill``) is unusable as a declared
+    nodata is: the model sees nothing there, so no road may vanish into it (osmgap change), and a
+    diff, scan or weekly state must not read it as looked at and complete; specks of it are dark
+    scene, not fill."""
     with read_errors(imagery.path), open_source(imagery) as src:
         crs = src.crs
         area = reproject(aoi.geometry, "EPSG:4326", crs)
@@ -355,7 +356,7 @@ def measure_coverage(imagery: Imagery, aoi: Aoi, fill_unusable: bool = False) ->
     if not inside.any():  # an AOI smaller than a (decimated) pixel holds no pixel centre
         inside = geometry_mask([area], out_shape=size, transform=transform, invert=True, all_touched=True)
     valid = cast(np.ndarray, ~np.ma.getmaskarray(data).any(axis=0) & np.isfinite(np.ma.getdata(data)).all(axis=0))
-    if fill_unusable and imagery.zero_fill:
+    if imagery.zero_fill:
         fill = (valid & (np.ma.getdata(data) == 0).all(axis=0)).astype(np.uint8)
         valid &= ~(sieve(fill, size=FILL_SPECK_PX) > 0 if fill.size > 16 * FILL_SPECK_PX else fill > 0)
     usable = valid & inside

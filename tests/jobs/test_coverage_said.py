@@ -74,3 +74,23 @@ def test_a_sliver_of_coverage_is_not_said_as_none(paris: Path, tmp_path: Path):
                  "--osm", str(paris / "osm_roads.geojson"), "--out", str(out)]) == 0
     warning = next(w for w in json.loads((out / "summary.json").read_text())["warnings"] if "covers only" in w)
     assert "covers only 0.05% of the AOI" in warning
+
+
+def test_diff_leaves_undeclared_zero_fill_out_of_the_area_analysed(paris: Path, tmp_path: Path):
+    """A chip whose eastern third is 0 in every band with no nodata declared (as SpaceNet's
+    chips ship): the model sees nothing there, so a diff must not say the AOI was all looked
+    at (it said 100 %, and the weekly state would read the black third as checked)."""
+    with rasterio.open(paris / "image.tif") as src:
+        profile, data = src.profile, src.read()
+    data[:, :, data.shape[2] * 2 // 3:] = 0
+    image = tmp_path / "zerofill.tif"
+    with rasterio.open(image, "w", **{**profile, "nodata": None}) as dst:
+        dst.write(data)
+    out = tmp_path / "out"
+    proc = osmgap_cli("diff", "--aoi", "sample_aoi/paris-1447", "--imagery", str(image),
+                      "--osm", str(paris / "osm_roads.geojson"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["coverage"]["imagery_aoi_share"] == pytest.approx(0.67, abs=0.04)
+    said = [w for w in summary["warnings"] if "covers only" in w]
+    assert len(said) == 1 and str(image) in said[0]
