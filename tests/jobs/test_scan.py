@@ -156,6 +156,7 @@ def test_the_map_renders_every_tile_and_the_osm_roads_offline(scanned, tiles, pa
     rows = re.findall(r'<tr class="top" data-tile="([^"]+)"><td>(\d+)</td><td>([^<]+)</td><td class="km">([^<]+)</td>', dom)
     scored = sorted((p for p in (f["properties"] for f in tiles.values()) if p["score"] > 0), key=lambda p: p["rank"])
     assert [r[0] for r in rows] == [p["id"] for p in scored] and scored
+    assert re.search(r'<div id="ramp-key">', dom)  # the colour scale shows when a tile scored
     for (tid, rank, place, km), p in zip(rows, scored):  # the place: on the tile's unmapped road, in its scanned part
         assert shape(tiles[tid]["geometry"]).buffer(1e-6).contains(shapely.Point(p["lon"], p["lat"]))
         length = f"{p['score']:.0f} m" if p["score"] < 1000 else f"{p['score'] / 1000:.1f} km"

@@ -133,6 +133,7 @@ def test_a_blind_model_is_said_not_read_as_a_complete_map(shanghai, tmp_path, ca
     dom = dump_dom(out / "map.html")
     assert "the model saw no road" in re.search(r'<div id="warnings">(.*?)</div>', dom, re.S)[1]
     assert re.search(r'<td colspan="3">No tile has road that OSM lacks: read the warnings above first.</td>', dom)
+    assert re.search(r'<div id="ramp-key" hidden=""', dom)  # no "0 m - 0 m" scale when no tile scored
 
 
 def test_declared_nodata_is_not_scanned_nor_counted(shanghai, tmp_path):
