@@ -14,12 +14,18 @@ assembles its network with osmgap.sources.osmways.
 """
 from __future__ import annotations
 
+import bz2
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import replace
+import gzip
+import re
+import tempfile
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
+import geopandas as gpd
 import numpy as np
 import osmium
 import shapely
@@ -121,19 +127,27 @@ def mapconstruction_files(spec: str) -> tuple[Path, Path] | None:
 
 def load_mapconstruction(files: tuple[Path, Path], aoi: Aoi, crs: str | None) -> RoadNetwork:
     """Roads of ``aoi`` from a mapconstruction graph: one way per junction-to-junction chain
-    (osmgap.sources.mapgraph), class ``road``, no tags, node ids or versions."""
-    from osmgap.sources.mapgraph import read_mapconstruction_graph  # only for benchmark graphs
+    (osmgap.sources.mapgraph), class ``road``, no tags, node ids or versions. Its edges that
+    could not be read (a vertex it lacks) are unreadable ways, as an .osm way with missing nodes is."""
+    from osmgap.sources.mapgraph import read_graph_and_defects  # only for benchmark graphs
 
     if crs is None:
         raise InputError(files[0], "a mapconstruction graph has bare coordinates: give their CRS with --gps-crs")
-    frame = read_mapconstruction_graph(*files, crs).to_crs(WGS84)
+    frame, defects = read_graph_and_defects(*files, crs)
+    frame = frame.to_crs(WGS84)
     ways = [Way(osm_id=int(i), highway="road", version=None, node_ids=None, tags={"highway": "road"}, geometry=g)
             for i, g in zip(frame.osm_id, frame.geometry)]
     clipped = clip_to_aoi(ways, aoi)
     if not clipped and len(frame):
         west, south, east, north = (float(v) for v in frame.total_bounds)
         check_reaches_aoi(files[0], aoi, (west, south, east, north))
-    return road_network(clipped, {}, source=f"{files[0]},{files[1]}", fmt="mapconstruction")
+    where = gpd.GeoSeries([g for _, g in defects.edges], crs=crs).to_crs(WGS84)
+    unreadable = [Unreadable(eid, MISSING_NODES, g) for (eid, _), g in zip(defects.edges, where)]
+    twice = (f"WARNING: {files[0]}: {len(defects.twice)} vertex id{'s' * (len(defects.twice) > 1)} given twice at "
+             f"different positions ({', '.join(map(str, defects.twice[:5]))}{' ...' * (len(defects.twice) > 5)}): "
+             "their edges are not read") if defects.twice else None
+    return road_network(clipped, {}, source=f"{files[0]},{files[1]}", fmt="mapconstruction",
+                        unreadable=near_aoi(unreadable, aoi), warning=twice)
 
 
 def file_format(path: Path) -> str | None:
@@ -153,32 +167,174 @@ def file_format(path: Path) -> str | None:
 def load_osmium_file(path: Path, aoi: Aoi, fmt: str = "pbf") -> RoadNetwork:
     """Roads of ``aoi`` from an OSM XML or PBF file, with node ids and versions.
 
-    Two streaming passes keep Python objects to the few that matter: the first sees only road
-    ways (filtered in C++) with node locations; the second only the nodes of kept ways.
+    Streaming passes keep Python objects to the few that matter: the first sees only road
+    ways (filtered in C++) with node locations; the next only the nodes of kept ways. A file
+    whose ways come before their nodes, or that holds deleted objects, is read from a clean copy
+    (``_live_nodes_first``).
     """
     try:
-        read, unreadable, others, newest = _scan_road_ways(path, aoi)
-        ways = clip_to_aoi(read, aoi)
-        wanted = {n for w in ways for n in (w.node_ids or ()) if n > 0}  # a new node (negative id) is no OSM node
-        nodes, node_tags = _scan_nodes(path, wanted) if wanted else ({}, {})
-        lots = clip_lots(_scan_parking(path), aoi)
-        declared, current = _header(path)
-        if not ways:  # an unmapped place, or the wrong file: where does the file's data lie?
-            check_reaches_aoi(path, aoi, declared or _road_extent(path))
-    except (RuntimeError, osmium.InvalidLocationError) as exc:  # how osmium reports corrupt,
-        # truncated or unreadable input, and a coordinate such as lat="nan"
-        raise InputError(path, f"cannot read OSM data ({one_line(exc)[:200]})") from None
-    facts, stale = age_facts(path, current, newest)
+        xml = _xml_facts(path) if fmt == "osm-xml" else _XmlFacts([], frozenset())
+        boxes, current = _header(path)
+        declared = xml.bounds or boxes
+        try:
+            if xml.gone:
+                raise _NotAsIs
+            read = _read(path, aoi, want_extent=not declared, check_order=True)
+        except _NotAsIs:
+            with tempfile.TemporaryDirectory(prefix="osmgap-osm-") as tmp:
+                read = _read(_live_nodes_first(path, xml.gone, Path(tmp)), aoi, want_extent=not declared,
+                             check_order=False)
+        if not read.ways:  # an unmapped place, or the wrong file: where does the file's data lie?
+            check_reaches_aoi(path, aoi, union_bounds(declared) or read.extent)
+    except (RuntimeError, osmium.InvalidLocationError, OSError, EOFError, zlib.error) as exc:  # how osmium
+        # reports corrupt, truncated or unreadable input, and a coordinate such as lat="nan"; and the
+        # decompressors the XML text pass uses
+        why = one_line(exc)[:200]
+        hint = "; sort it with `osmium sort IN -o OUT`" if "out of order" in why else ""
+        raise InputError(path, f"cannot read OSM data ({why}){hint}") from None
+    facts, stale = age_facts(path, current, read.newest)
     said = " ".join(w for w in (partial_cover_warning(path, aoi, declared), stale) if w) or None
-    net = road_network(ways, nodes, source=str(path), fmt=fmt, lots=lots, unreadable=near_aoi(unreadable, aoi),
-                       warning=said, node_tags=node_tags, others=near_other_ways(others, aoi))
+    net = road_network(read.ways, read.nodes, source=str(path), fmt=fmt, lots=read.lots,
+                       unreadable=near_aoi(read.unreadable, aoi), warning=said, node_tags=read.node_tags,
+                       others=near_other_ways(read.others, aoi))
     net.provenance.update(facts)
     return net
 
 
-def _header(path: Path) -> tuple[Bounds | None, dt.datetime | None]:
-    """The area the file says it covers (a .osm.pbf header's or a .osm ``<bounds>`` box) and when
-    it says its data was current (osmgap.sources.osm_age.header_time), where it says so."""
+@dataclass(frozen=True)
+class _Read:
+    """What one file gave for an AOI (``_read``)."""
+
+    ways: list[Way]
+    unreadable: list[Unreadable]
+    others: list[OtherWay]
+    newest: dt.datetime | None
+    nodes: NodeTable
+    node_tags: NodeTags
+    lots: list[Lot]
+    extent: Bounds | None  # where its roads lie, asked for when it has none in the AOI and declares no area
+
+
+class _NotAsIs(Exception):
+    """A file osmium cannot read as it is: read from a clean copy (``_live_nodes_first``)."""
+
+
+def _read(data: Path, aoi: Aoi, want_extent: bool, check_order: bool) -> _Read:
+    """The roads, their nodes and the parking lots of ``aoi`` in ``data``. _NotAsIs, when
+    ``check_order``, for a file whose ways came before nodes it holds (Overpass turbo's
+    ``out body; >; out skel qt;``): osmium's location index knows only the nodes it has seen, so
+    every such way would read as "nodes missing from the file"."""
+    read, unreadable, others, newest, missing = _scan_road_ways(data, aoi)
+    if check_order and missing and _holds_a_node(data, missing):
+        raise _NotAsIs
+    ways = clip_to_aoi(read, aoi)
+    wanted = {n for w in ways for n in (w.node_ids or ()) if n > 0}  # a new node (negative id) is no OSM node
+    nodes, node_tags = _scan_nodes(data, wanted) if wanted else ({}, {})
+    lots = clip_lots(_scan_parking(data), aoi)
+    extent = _road_extent(data) if want_extent and not ways else None
+    return _Read(ways, unreadable, others, newest, nodes, node_tags, lots, extent)
+
+
+def _holds_a_node(path: Path, ids: set[int]) -> bool:
+    """Whether the file holds any node of ``ids`` (positive ids: osmium's IdFilter takes no others)."""
+    found = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(IdFilter(ids))
+    return next(iter(found), None) is not None
+
+
+def _live_nodes_first(path: Path, gone: frozenset[tuple[str, int]], folder: Path) -> Path:
+    """A copy of ``path`` in ``folder`` that osmium's one-pass readers read whole: its nodes, then
+    its ways, then its relations, without the objects deleted in it (``gone``, and any osmium
+    reads as not visible), so that no deleted road reads as a live one. One pass per kind: such
+    files (saved from Overpass turbo or JOSM) are small."""
+    copy = folder / "nodes-first.osm.pbf"
+    with osmium.SimpleWriter(str(copy)) as writer:
+        for kind in (osmium.osm.NODE, osmium.osm.WAY, osmium.osm.RELATION):
+            for obj in cast("Iterable[osmium.osm.OSMObject[Any]]", osmium.FileProcessor(str(path), kind)):
+                if obj.visible and (obj.type_str(), obj.id) not in gone:
+                    writer.add(obj)
+    return copy
+
+
+@dataclass(frozen=True)
+class _XmlFacts:
+    """What osmium does not tell of an OSM XML file: every ``<bounds>`` (a file JOSM saved has one
+    per download; osmium's header keeps the first) and the objects deleted in it, as (``'n'``,
+    ``'w'`` or ``'r'``, id): JOSM keeps a deletion not yet uploaded as ``action="delete"``, which
+    osmium ignores; ``visible="false"`` marks one too."""
+
+    bounds: list[Bounds]
+    gone: frozenset[tuple[str, int]]
+
+
+_XML_CHUNK = 1 << 20
+_XML_OPENERS: dict[str, Callable[[Path], IO[bytes]]] = {
+    ".bz2": lambda p: cast("IO[bytes]", bz2.open(p, "rb")), ".gz": lambda p: cast("IO[bytes]", gzip.open(p, "rb"))}
+_GONE_MARKS = (b"action='delete'", b'action="delete"', b"visible='false'", b'visible="false"')
+_OBJECT_TAG = re.compile(rb"<(node|way|relation)\s([^>]*)>")
+_FIRST_OBJECT = re.compile(rb"<(?:node|way|relation)[\s/>]")
+_BOUNDS_TAG = re.compile(rb"<bounds\s([^>]*)>")
+_ATTRIBUTE = re.compile(rb"""([\w:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def _xml_facts(path: Path) -> _XmlFacts:
+    """One streaming text pass over an OSM XML file (plain, .bz2 or .gz), a MiB at a time, each
+    piece cut before a ``<`` (which no attribute value holds unescaped) so that no tag is split:
+    the ``<bounds>`` before its first object, and its deleted objects (tags parsed only in the
+    pieces that hold a deletion mark: most files have none)."""
+    bounds: list[Bounds] = []
+    gone: set[tuple[str, int]] = set()
+    head, carry = True, b""
+    with _XML_OPENERS.get(path.suffix.lower(), lambda p: p.open("rb"))(path) as f:
+        while True:
+            chunk = f.read(_XML_CHUNK)
+            text = carry + chunk
+            cut = text.rfind(b"<") if chunk else len(text)
+            if cut <= 0:  # one tag so far: read on
+                carry = text
+                continue
+            piece, carry = text[:cut], text[cut:]
+            if head:
+                first = _FIRST_OBJECT.search(piece)
+                bounds += [b for b in map(_bounds_of, _BOUNDS_TAG.findall(piece[:first.start() if first else None]))
+                           if b is not None]
+                head = first is None
+            if any(mark in piece for mark in _GONE_MARKS):
+                gone.update(_deleted(kind, attributes) for kind, attributes in _OBJECT_TAG.findall(piece))
+            if not chunk:
+                break
+    gone.discard(("", 0))
+    return _XmlFacts(bounds, frozenset(gone))
+
+
+def _attributes(text: bytes) -> dict[str, str]:
+    return {k.decode(): (a or b).decode("utf-8", "replace") for k, a, b in _ATTRIBUTE.findall(text)}
+
+
+def _deleted(kind: bytes, text: bytes) -> tuple[str, int]:
+    """(osmium's type letter, id) of an object tag marked deleted; ('', 0) for any other."""
+    said = _attributes(text)
+    if said.get("action") != "delete" and said.get("visible") != "false":
+        return "", 0
+    try:
+        return kind[:1].decode(), int(said["id"])
+    except (KeyError, ValueError):
+        return "", 0
+
+
+def _bounds_of(text: bytes) -> Bounds | None:
+    """West, south, east, north of a ``<bounds>`` tag; None for one that gives no box."""
+    said = _attributes(text)
+    try:
+        west, south, east, north = (float(said[k]) for k in ("minlon", "minlat", "maxlon", "maxlat"))
+    except (KeyError, ValueError):
+        return None
+    ok = all(np.isfinite((west, south, east, north))) and west <= east and south <= north
+    return (west, south, east, north) if ok else None
+
+
+def _header(path: Path) -> tuple[list[Bounds], dt.datetime | None]:
+    """The area the file says it covers (a .osm.pbf header's or a .osm's first ``<bounds>``
+    box) and when it says its data was current (osmgap.sources.osm_age.header_time), where it says so."""
     reader = osmium.io.Reader(str(path), osmium.osm.NOTHING)
     try:
         header = reader.header()
@@ -186,8 +342,8 @@ def _header(path: Path) -> tuple[Bounds | None, dt.datetime | None]:
     finally:
         reader.close()
     if not b.valid():
-        return None, current
-    return (b.bottom_left.lon, b.bottom_left.lat, b.top_right.lon, b.top_right.lat), current
+        return [], current
+    return [(b.bottom_left.lon, b.bottom_left.lat, b.top_right.lon, b.top_right.lat)], current
 
 
 def _road_extent(path: Path) -> Bounds | None:
@@ -203,7 +359,8 @@ def _road_extent(path: Path) -> Bounds | None:
     return union_bounds(boxes)
 
 
-def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], list[OtherWay], dt.datetime | None]:
+def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], list[OtherWay], dt.datetime | None,
+                                                set[int]]:
     """Road ways whose bbox meets the AOI's bbox, geometry from the file's node locations (and
     the newest edit time among them, where the file has metadata), and in
     the same pass the ways mapped as something else that may look like a road (footways, roads
@@ -211,7 +368,9 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
     with nodes the file lacks (an extract cut at its border, a broken file) is the line through
     its known nodes (it does connect them) and is also listed as unreadable, with where its
     unknown nodes may lie. Nodes with negative ids (not uploaded yet: a file JOSM saved) are
-    located in a pass of their own, since osmium's location index holds positive ids only."""
+    located in a pass of their own, since osmium's location index holds positive ids only. Last,
+    the positive ids of the nodes that ways near the AOI lack (``_read`` looks for them: a file
+    whose ways come first)."""
     processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
                  .with_locations()
                  .with_filter(EntityFilter(osmium.osm.WAY))
@@ -222,7 +381,10 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
     others: list[OtherWay] = []
     deferred: list[tuple[Way, np.ndarray]] = []  # ways with new (negative-id) nodes, located below
     newest: dt.datetime | None = None
+    missing: set[int] = set()
     for w in cast("Iterable[osmium.osm.Way]", processor):  # the entity filter passes ways only
+        if not w.visible:  # deleted (a history file): no road
+            continue
         if w.tags.get("highway") not in ROAD_CLASSES:
             _keep_other(w, reach, others)
             continue
@@ -231,7 +393,9 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
         if np.isnan(xy[:, 0]).any() and any(n.ref < 0 for n in w.nodes):
             deferred.append((_way_of(w), xy))
         elif _near(xy, reach):  # the Way (its tags, its node list) only for the ways near the AOI
-            _keep_way(_way_of(w), xy, ways, unreadable)
+            way = _way_of(w)
+            _keep_way(way, xy, ways, unreadable)
+            missing.update(_lacked(way, xy))
             edited = edit_time(w.timestamp)
             newest = edited if edited is not None and (newest is None or edited > newest) else newest
     if deferred:
@@ -242,7 +406,14 @@ def _scan_road_ways(path: Path, aoi: Aoi) -> tuple[list[Way], list[Unreadable], 
                     xy[i] = located[ref]
             if _near(xy, reach):
                 _keep_way(way, xy, ways, unreadable)
-    return ways, unreadable, others, newest
+                missing.update(_lacked(way, xy))
+    return ways, unreadable, others, newest, missing
+
+
+def _lacked(way: Way, xy: np.ndarray) -> list[int]:
+    """The positive ids of the nodes of ``way`` with no known position (NaN in ``xy``)."""
+    lost = np.isnan(xy[:, 0])
+    return [ref for ref, gone in zip(way.node_ids or (), lost) if gone and ref > 0] if lost.any() else []
 
 
 # The (key, value) pairs of a road or another way (osmgap.core.osmtags.mapped_otherwise), so that

@@ -46,13 +46,20 @@ def age_facts(path: Path, current: dt.datetime | None, newest_road_edit: dt.date
     ``newest_road_edit``) and the warning for an extract older than STALE_DAYS."""
     facts = {key: iso_utc(value) for key, value in (("extract_time", current), ("newest_road_edit", newest_road_edit))
              if value is not None}
+    return facts, stale_warning(path, current, "use a fresh extract (or --osm overpass)", now=now)
+
+
+def stale_warning(source: str | Path, current: dt.datetime | None, advice: str, limit_days: int = STALE_DAYS,
+                  now: dt.datetime | None = None) -> str | None:
+    """The warning for OSM data current at ``current`` more than ``limit_days`` ago (None when
+    younger or undated), naming ``source`` and ending in ``advice``: what every OSM source says."""
     if current is None:
-        return facts, None
+        return None
     days = ((now or dt.datetime.now(dt.timezone.utc)) - current).days
-    if days <= STALE_DAYS:
-        return facts, None
-    return facts, (f"WARNING: {path}: its data is from {current:%Y-%m-%d} ({days} days ago): roads mapped since "
-                   "will look missing; use a fresh extract (or --osm overpass)")
+    if days <= limit_days:
+        return None
+    return f"WARNING: {source}: its data is from {current:%Y-%m-%d} ({days} days ago): roads mapped since " \
+           f"will look missing; {advice}"
 
 
 def file_facts(path: Path) -> dict[str, Any]:

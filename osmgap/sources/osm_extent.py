@@ -7,8 +7,10 @@ at all and no declared area says nothing either way, and is read as it is.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import shapely
 from shapely.geometry import box
 
 from osmgap.core.aoi import Aoi
@@ -42,16 +44,23 @@ def check_reaches_aoi(source: str | Path, aoi: Aoi, extent: Bounds | None) -> No
     raise OsmElsewhere(source, extent, aoi.bounds)
 
 
-def partial_cover_warning(source: str | Path, aoi: Aoi, declared: Bounds | None) -> str | None:
-    """A warning when the source's declared area (a file header's box) covers only part of the
-    AOI: roads in the rest are not in it, so the evidence there would all look missing."""
-    if declared is None or aoi.geometry.area == 0:
+def partial_cover_warning(source: str | Path, aoi: Aoi, declared: Sequence[Bounds]) -> str | None:
+    """A warning when the source's declared area (a file header's box; every ``<bounds>`` of a
+    file JOSM saved, one per download, taken together) covers only part of the AOI: roads in the
+    rest are not in it, so the evidence there would all look missing."""
+    if not declared or aoi.geometry.area == 0:
         return None
-    share = aoi.geometry.intersection(box(*declared)).area / aoi.geometry.area
+    covered = shapely.union_all([box(*b) for b in declared])  # the boxes themselves, not one box around them
+    share = aoi.geometry.intersection(covered).area / aoi.geometry.area
     if share >= FULL_SHARE:
         return None
-    return (f"WARNING: {source}: the file covers only {share:.0%} of the AOI ({show_bounds(declared)}); the rest of "
+    return (f"WARNING: {source}: the file covers only {share:.0%} of the AOI ({_show_all(declared)}); the rest of "
             "the AOI has no OSM data here, so every road seen there is suggested: use an extract of the whole AOI")
+
+
+def _show_all(declared: Sequence[Bounds]) -> str:
+    shown = "; ".join(show_bounds(b) for b in declared[:3])
+    return shown + (f" and {len(declared) - 3} more boxes" if len(declared) > 3 else "")
 
 
 def union_bounds(bounds: list[Bounds]) -> Bounds | None:

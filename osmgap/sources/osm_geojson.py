@@ -1,7 +1,8 @@
 """OSM roads from a GeoJSON export of OSM ways (osmium export, Overpass turbo, osm2pgsql-style).
 
 No node ids, so the RoadNetwork's ``nodes`` stays empty. Each line feature is a way classed by its
-``highway`` (else ``type``) property and identified by ``osm_id``; a way whose geometry is empty,
+``highway`` (else ``type``) property and identified by ``osm_id`` (or the ``@id`` those exporters
+write; their node and relation features are no ways); a way whose geometry is empty,
 missing, not a line or has NaN coordinates is listed as unreadable, so no road is suggested where
 it may lie. ``amenity=parking`` polygons are the parking lots. A line classed as something other
 than a road that may look like one (``highway=footway``, ``construction``: osmgap.core.osmtags.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import shapely
@@ -36,8 +37,13 @@ def load_geojson(path: Path, aoi: Aoi) -> RoadNetwork:
     """Roads of ``aoi`` from a GeoJSON of OSM ways: no node ids, so ``nodes`` stays empty. A way
     whose geometry is empty, missing, not a line or has NaN coordinates is listed as unreadable
     (the lines through the finite vertices of its line parts are still ways)."""
-    features = _geojson_features(path)
-    way_features = [(i, f) for i, f in enumerate(features) if _is_way(f)]
+    doc = _read_json(path)
+    if isinstance(doc, dict) and isinstance(doc.get("elements"), list):  # Overpass's JSON, saved to a file
+        from osmgap.sources.overpass import load_overpass_answer
+
+        return load_overpass_answer(path, aoi)
+    features = _features(doc, path)
+    way_features = [(i, f) for i, f in enumerate(features) if _is_way(f) and _osm_type(f) in ("way", None)]
     if features and not any(_is_line(f.get("geometry")) for _, f in way_features):
         raise InputError(path, "GeoJSON holds no LineString or MultiLineString features")
     ways: list[osmways.Way] = []
@@ -57,8 +63,8 @@ def load_geojson(path: Path, aoi: Aoi) -> RoadNetwork:
                                 others=osmways.near_other_ways(others, aoi))
 
 
-def _geojson_features(path: Path) -> list[dict[str, Any]]:
-    """The features of a FeatureCollection or single Feature; InputError for anything else."""
+def _read_json(path: Path) -> Any:
+    """The parsed JSON document of ``path``; InputError when it is none."""
     try:
         with collector_paused():  # a parsed document has no cycles to collect
             doc = json.loads(path.read_bytes().decode("utf-8-sig"))
@@ -70,6 +76,11 @@ def _geojson_features(path: Path) -> list[dict[str, Any]]:
         raise InputError(path, f"not valid JSON ({one_line(exc)})") from None
     except RecursionError:
         raise InputError(path, "JSON nested too deeply to be GeoJSON") from None
+    return doc
+
+
+def _features(doc: Any, path: Path) -> list[dict[str, Any]]:
+    """The features of a FeatureCollection or single Feature; InputError for anything else."""
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         features = doc.get("features")
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
@@ -116,10 +127,11 @@ def _way_from_feature(feature: dict[str, Any], index: int,
     then the lines through the finite vertices of its line parts); no way when its highway class
     is not a road."""
     props = _properties(feature)
-    osm_id = _parse_osm_id(props.get("osm_id"))
+    osm_id = _way_id(feature)
     if osm_id is None:
-        raise InputError(path, f"feature {index} has no usable osm_id property (a positive integer below 2^63; "
-                               f"got {str(props.get('osm_id'))[:40]!r})")
+        raise InputError(path, f"feature {index} has no usable osm_id property (a positive integer below 2^63, or "
+                               f"an @id such as 'way/123' as Overpass turbo and osmium export write it; got "
+                               f"{str(props.get('osm_id', props.get('@id', feature.get('id'))))[:40]!r})")
     class_key, highway = _road_class(props)
     if highway is None and _mapped_otherwise(props) is not None:
         return [], None  # a railway=rail line, say: an other way (_other_ways), no road of unknown class
@@ -128,7 +140,7 @@ def _way_from_feature(feature: dict[str, Any], index: int,
         return [], None
     geometry, reason = _way_geometry(feature.get("geometry"), index, path)
     tags = {k: str(v) for k, v in props.items()
-            if isinstance(v, str) and v not in ("", "None") and k not in ("osm_id", class_key)}
+            if isinstance(v, str) and v not in ("", "None") and k not in ("osm_id", "@id", "@type", "id", class_key)}
     tags["highway"] = highway
     way = osmways.Way(osm_id=osm_id, highway=highway, version=None, node_ids=None, tags=tags, geometry=geometry)
     if reason is None:
@@ -147,7 +159,7 @@ def _other_ways(feature: dict[str, Any]) -> list[osmways.OtherWay]:
     lines through the finite vertices of its parts (none for any other feature)."""
     props = _properties(feature)
     what = _mapped_otherwise(props)
-    osm_id = _parse_osm_id(props.get("osm_id"))
+    osm_id = _way_id(feature)
     if what is None or osm_id is None or not _is_line(feature.get("geometry")):
         return []
     try:
@@ -213,11 +225,40 @@ def _lot_from_feature(feature: dict[str, Any]) -> osmways.Lot | None:
         return None
     if not np.isfinite(shapely.get_coordinates(polygon)).all():
         return None
-    raw = props.get("osm_id", props.get("@id"))
-    relation = isinstance(raw, str) and raw.startswith("relation/")
-    osm_id = _parse_osm_id(cast(str, raw).removeprefix("relation/") if relation else raw)
+    raw = _osm_id_said(feature)
+    relation = _osm_type(feature) == "relation"
+    osm_id = _parse_osm_id(raw.removeprefix("relation/") if isinstance(raw, str) else raw)
     parking = props.get("parking")
     return osmways.Lot("relation" if relation else "way", osm_id, str(parking) if parking else None, polygon)
+
+
+# Where exporters put a way's id: our own ``osm_id``; osmium export's ``@id`` (a number, with
+# ``@type``); Overpass turbo's ``@id`` property and feature ``id`` ("way/123").
+_ID_KEYS = ("osm_id", "@id")
+
+
+def _osm_id_said(feature: dict[str, Any]) -> Any:
+    """The feature's id as its exporter wrote it (``_ID_KEYS``, then the feature's own ``id``)."""
+    props = _properties(feature)
+    own = feature.get("id")  # a bare number there is a row number, not an OSM id
+    return next((props[k] for k in _ID_KEYS if props.get(k) is not None),
+                own if isinstance(own, str) and "/" in own else None)
+
+
+def _osm_type(feature: dict[str, Any]) -> str | None:
+    """'node', 'way' or 'relation' where the exporter says which OSM object a feature is (osmium's
+    ``@type``, turbo's "relation/5"); None where it does not."""
+    said = _properties(feature).get("@type")
+    if isinstance(said, str) and said:
+        return said
+    value = _osm_id_said(feature)
+    kind, slash, _ = value.partition("/") if isinstance(value, str) else ("", "", "")
+    return kind if slash else None
+
+
+def _way_id(feature: dict[str, Any]) -> int | None:
+    """The way id of a feature (``_ID_KEYS``, or its own ``id`` as 'way/N'); None if it has none."""
+    return _parse_osm_id(_osm_id_said(feature))
 
 
 def _parse_osm_id(value: Any) -> int | None:

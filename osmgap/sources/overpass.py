@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import time
 from decimal import Decimal
@@ -27,7 +28,8 @@ from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
 from osmgap.core.osmtags import EDITED_KEY, LIFECYCLE_KEYS, OTHER_LINES, ROAD_CLASSES, mapped_otherwise, way_level
 from osmgap.errors import InputError, ServiceError, one_line
-from osmgap.sources.osm_age import iso_utc, utc_time
+from osmgap.sources.osm_age import age_facts, iso_utc, stale_warning, utc_time
+from osmgap.sources.osm_extent import check_reaches_aoi, union_bounds
 from osmgap.sources.osmways import (
     Lot,
     NodeTable,
@@ -51,8 +53,11 @@ OVERPASS_POLICY = RetryPolicy(retries=OVERPASS_RETRIES, backoff_s=OVERPASS_BACKO
 OVERPASS_MAX_BYTES = 2 * 2**30  # a large AOI's answer is hundreds of MB; more is no Overpass answer
 DEFAULT_CACHE_DIR = Path("~/.cache/osmgap/overpass")
 OVERPASS_MAX_AGE_S = 6 * 3600  # a cached answer older than this is OSM as it was: asked again
+OVERPASS_STALE_DAYS = 1  # Overpass lags the OSM database by minutes: data older than this is a stuck server
 CACHE_NAME = re.compile(r"[0-9a-f]{64}\.json")
 CACHE_TEMP_NAME = re.compile(r"[0-9a-f]{64}\.json\.\w+")  # write_bytes_atomic's ".NAME.XXXXXXXX", less the dot
+
+log = logging.getLogger(__name__)
 
 
 def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
@@ -83,27 +88,67 @@ def load_overpass(aoi: Aoi, cache_dir: Path | None = None, url: str = OVERPASS_U
                   max_age_s: float = OVERPASS_MAX_AGE_S) -> RoadNetwork:
     """Roads of ``aoi`` from Overpass, from the disk cache when the query was answered less than
     ``max_age_s`` ago; the provenance says when the answer was fetched and, for a cached one,
-    how long ago (``cached_s``)."""
+    how long ago (``cached_s``), and when its data was current: an instance whose replication is
+    stuck answers with old data, warned about past OVERPASS_STALE_DAYS."""
     query = overpass_query(aoi)
     cache = overpass_cache_path(query, cache_dir, url)
     roads = _read_cached(cache, max_age_s)
     cached = roads is not None
     if roads is None:
         raw, roads = _query_with_retries(url, query)
-        write_bytes_atomic(cache, raw)  # only an answer whose roads were built: a bad one is asked again
-        _forget_expired(cache.parent, max(max_age_s, OVERPASS_MAX_AGE_S))
-    ways, nodes, lots, node_tags, others = roads
-    net = road_network(clip_to_aoi(ways, aoi), nodes, source=OVERPASS_SPEC, fmt="overpass", lots=clip_lots(lots, aoi),
-                       node_tags=node_tags, others=near_other_ways(others, aoi))
-    asked = cache.stat().st_mtime
+        asked, head = time.time(), raw[:4096]
+        _keep(cache, raw, max_age_s)
+    else:
+        asked = cache.stat().st_mtime
+        with cache.open("rb") as f:
+            head = f.read(4096)
+    current = data_time(head)
+    net = _network(roads, aoi, OVERPASS_SPEC, "overpass", stale_warning(
+        OVERPASS_SPEC, current, "the server's replication may be stuck: try again later (--osm-max-age 0 asks "
+        "again) or use a fresh extract", limit_days=OVERPASS_STALE_DAYS))
     net.provenance["fetched"] = iso_utc(dt.datetime.fromtimestamp(asked, dt.timezone.utc))
     if cached:  # said: roads mapped since this answer are not in it (a mapper rerunning after an edit)
         net.provenance["cached_s"] = round(max(0.0, time.time() - asked))
-    with cache.open("rb") as head:
-        current = data_time(head.read(4096))
-    if current is not None:  # an instance whose replication is stuck answers with old data
+    if current is not None:
         net.provenance["extract_time"] = iso_utc(current)
     return net
+
+
+def load_overpass_answer(path: Path, aoi: Aoi) -> RoadNetwork:
+    """Roads of ``aoi`` from an Overpass JSON answer saved to a file (Overpass turbo's raw data
+    export, a curl of the API): read as the API's answer is, dated and warned about as a file."""
+    raw = path.read_bytes()
+    try:
+        roads = _roads_of(raw)
+    except (ValueError, opx.OverPyException) as exc:
+        raise InputError(path, f"an Overpass answer osmgap cannot read ({one_line(exc)[:200]}); save one of a "
+                               "query that ends in `(._;>;); out meta;`, or give --osm overpass") from None
+    if not clip_to_aoi(roads[0], aoi):  # an unmapped place, or the answer for another one
+        check_reaches_aoi(path, aoi, union_bounds([w.geometry.bounds for w in roads[0]]))
+    facts, stale = age_facts(path, data_time(raw[:4096]), None)
+    net = _network(roads, aoi, str(path), "overpass-json", stale)
+    net.provenance.update(facts)
+    return net
+
+
+def _network(roads: Roads, aoi: Aoi, source: str, fmt: str, warning: str | None) -> RoadNetwork:
+    """The RoadNetwork of ``aoi`` from an answer's roads."""
+    ways, nodes, lots, node_tags, others = roads
+    return road_network(clip_to_aoi(ways, aoi), nodes, source=source, fmt=fmt, lots=clip_lots(lots, aoi),
+                        node_tags=node_tags, others=near_other_ways(others, aoi), warning=warning)
+
+
+def _keep(cache: Path, raw: bytes, max_age_s: float) -> None:
+    """Keep the answer in the cache. One that cannot be written (a read-only home, a --cache-dir
+    under a file) is warned about and the run goes on with the answer in memory: Overpass has
+    already done the work, and failing now would only have it asked again."""
+    try:
+        write_bytes_atomic(cache, raw)  # only an answer whose roads were built: a bad one is asked again
+    except OSError as exc:
+        log.warning(f"WARNING: cannot keep Overpass's answer in {cache.parent} ({exc.strerror or exc}): this run "
+                    "goes on with it, and the next asks Overpass again; give a writable --cache-dir")
+        return
+    _forget_expired(cache.parent, max(max_age_s, OVERPASS_MAX_AGE_S))
 
 
 def data_time(head: bytes) -> dt.datetime | None:
