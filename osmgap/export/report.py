@@ -5,8 +5,8 @@ mailed and archived. Its map draws the AOI, the OSM roads of the last run (the s
 they decide "covered by OSM", so the report shows what the state judged by) and every suggestion
 coloured by status over a basemap (OpenStreetMap's tiles unless ``--basemap`` says otherwise);
 a click on a suggestion shows its properties and opens it in JOSM (remote control) or iD.
-Offline the tiles are missing and everything else shows. Then counts by status, new / fixed /
-dismissed over time, and precision as reviewers measured it on MapRoulette (1 - false positives
+Offline the tiles are missing and everything else shows. Then counts by status, new / reopened /
+fixed / dismissed over time, and precision as reviewers measured it on MapRoulette (1 - false positives
 / reviewed, per AOI).
 """
 from __future__ import annotations
@@ -32,14 +32,24 @@ from osmgap.core.datamodel import MISSING_CONNECTION as CONNECTION  # noqa: E402
 from osmgap.errors import escape_controls  # noqa: E402
 from osmgap.export.scanmap import DEFAULT_JOSM_URL, Basemap, render_page  # noqa: E402
 from osmgap.workspace.store import STATUSES, Store, now_iso  # noqa: E402
-from osmgap.workspace.tracking import dismissed_as_twin, merged, precision  # noqa: E402
+from osmgap.workspace.tracking import (  # noqa: E402
+    REOPENED_REASON,
+    dismissed_as_twin,
+    fixed_on_maproulette,
+    merged,
+    precision,
+)
 
 if TYPE_CHECKING:
     from matplotlib.ticker import MaxNLocator
 
 COLOURS = {"open": "#d62728", "published": "#ff7f0e", "fixed": "#2ca02c", "dismissed": "#7f7f7f",
            "osm": "#2b6cb0", "aoi": "#222222"}
-HISTORY_SERIES = ("new", "fixed", "dismissed")
+# a gap found again after it vanished is news too: without it the "since" line did not explain
+# the counts by status ("0 new, 0 fixed" while open rose from 4 to 7)
+HISTORY_SERIES = ("new", "reopened", "fixed", "dismissed")
+SERIES_COLOURS = {"new": COLOURS["open"], "reopened": "#9467bd", "fixed": COLOURS["fixed"],
+                  "dismissed": COLOURS["dismissed"]}
 
 
 @dataclass(frozen=True)
@@ -92,8 +102,7 @@ def _fixed_but_found(rows: list[Any], runs: list[Any]) -> list[str]:
     found: their word stands (they are not published again), but OSM may lack them still."""
     if not runs:
         return []
-    found = sorted(r["id"] for r in rows if r["status"] == "fixed" and str(r["reason"]).startswith("MapRoulette:")
-                   and r["last_seen"] == runs[-1]["time"])
+    found = sorted(r["id"] for r in rows if fixed_on_maproulette(r) and r["last_seen"] == runs[-1]["time"])
     if not found:
         return []
     shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
@@ -140,17 +149,29 @@ def _demonstration_note(summary: dict[str, Any]) -> list[str]:
 
 
 def history(events: Iterable[Any]) -> list[tuple[str, dict[str, int]]]:
-    """Per day: suggestions that became new, fixed, dismissed (from the state's events)."""
+    """Per day: suggestions that became new, reopened, fixed, dismissed (from the state's events)."""
     days: dict[str, Counter] = {}
     for e in events:
-        series = "new" if (e["status"] == "open" and e["reason"] == "new") else e["status"]
-        if series in HISTORY_SERIES and not merged(e):  # part of a longer gap: still missing
+        series = _series(e)
+        if series is not None:
             days.setdefault(e["time"][:10], Counter())[series] += 1
     return [(day, {s: days[day].get(s, 0) for s in HISTORY_SERIES}) for day in sorted(days)]
 
 
+def _series(event: Any) -> str | None:
+    """The HISTORY_SERIES an event adds to, the same in the history and the "since" line: none
+    for a gap now drawn as part of a longer one (still missing) or one dismissed as the twin of
+    a rejected road (the same road: no reviewer's verdict on it)."""
+    status, reason = event["status"], event["reason"]
+    if merged(event) or dismissed_as_twin(status, reason):
+        return None
+    if status == "open":
+        return {"new": "new", REOPENED_REASON: "reopened"}.get(reason)
+    return status if status in HISTORY_SERIES else None
+
+
 def latest_changes(data: ReportData) -> dict[str, int]:
-    """New / fixed / dismissed since the last report (else the run before the last one;
+    """New / reopened / fixed / dismissed since the last report (else the run before the last one;
     everything, after one run). Not since the previous run: that run's sync and publish come
     after it, so a weekly report counted them twice, and a week whose report never came (a run
     killed after its diff) was never counted.
@@ -158,22 +179,29 @@ def latest_changes(data: ReportData) -> dict[str, int]:
     Each suggestion counts once, by where it ended up: one that vanished (fixed) and was then
     rejected on MapRoulette counts as dismissed; a road seen again under another id and dismissed
     as the twin of a rejected one is the same road, so it counts as neither new nor dismissed; a
-    gap now drawn as part of a longer one is still missing, so it counts as neither new nor fixed."""
+    gap now drawn as part of a longer one is still missing, so it counts as neither new nor fixed;
+    a gap called fixed before and found again (reopened), then published, counts as reopened."""
     since = data.since
-    first: dict[str, Any] = {}
+    first: dict[str, str | None] = {}
     last: dict[str, Any] = {}
+    reopened: set[str] = set()
     for e in data.events:
         if (e["id"] > data.since_event) if data.since_event is not None else (e["time"] > since):
-            first.setdefault(e["suggestion_id"], e)
+            series = _series(e)
+            first.setdefault(e["suggestion_id"], series)
             last[e["suggestion_id"]] = e
+            if series == "reopened":
+                reopened.add(e["suggestion_id"])
     totals = {s: 0 for s in HISTORY_SERIES}
     for sid, e in last.items():
         if dismissed_as_twin(e["status"], e["reason"]) or merged(e):
             continue
         if e["status"] in ("fixed", "dismissed"):
             totals[e["status"]] += 1
-        elif first[sid]["status"] == "open" and first[sid]["reason"] == "new":
+        elif first[sid] == "new":
             totals["new"] += 1
+        elif sid in reopened:
+            totals["reopened"] += 1
     return totals
 
 
@@ -198,17 +226,16 @@ def render_html(data: ReportData, basemap: Basemap | None = None) -> str:
     sugg_rows = "".join(_suggestion_row(r, data.task_urls.get(r["id"])) for r in data.suggestions)
     warnings = "".join(f'<p class="warning">{_e(w)}</p>' for w in (*data.notes, *data.warnings))
     plot = _history_png(hist)
-    plot_img = (f'<img id="history-plot" alt="new, fixed and dismissed suggestions per day" '
+    plot_img = (f'<img id="history-plot" alt="new, reopened, fixed and dismissed suggestions per day" '
                 f'src="data:image/png;base64,{plot}">' if plot else '<p id="history-plot">No history yet.</p>')
     legend = "".join(f'<span class="legend" data-status="{k}"><span class="legend-swatch" style="background:{COLOURS[k]}">'
                      f'</span>{"OSM roads" if k == "osm" else k}</span>' for k in (*STATUSES, "osm"))
     if any(r["kind"] == CONNECTION for r in data.suggestions):  # drawn dotted: a straight gap, not a road
         legend += ('<span class="legend" data-kind="missing_connection"><span class="legend-dots"></span>'
                    "missing connection: two junctions, the road's course unknown</span>")
+    since = ",\n".join(f'<span id="latest-{s}">{changes[s]}</span> {s}' for s in HISTORY_SERIES)
     summary = f"""<p id="meta">Generated {_e(data.generated)}. {len(data.runs)} run(s); last run {_e(last)}.
-{_e(_since_words(data))}: <span id="latest-new">{changes['new']}</span> new,
-<span id="latest-fixed">{changes['fixed']}</span> fixed,
-<span id="latest-dismissed">{changes['dismissed']}</span> dismissed.</p>
+{_e(_since_words(data))}: {since}.</p>
 {f'<p id="osm-age">{_e(data.osm_dated)}</p>' if data.osm_dated else ''}
 {warnings}
 <h2>Suggestions by status</h2>
@@ -248,8 +275,8 @@ def render_markdown(data: ReportData) -> str:
     counts, changes = data.counts, latest_changes(data)
     last = data.runs[-1]["time"] if data.runs else "never"
     out = [f"# osmgap: {_md(data.aoi)}", "", *(line for n in data.notes for line in (f"> {_md(n)}", "")),  # notes head the page
-           f"{len(data.runs)} run(s), last {_md(last)}. {_md(_since_words(data))}: **{changes['new']} new**, "
-           f"**{changes['fixed']} fixed**, **{changes['dismissed']} dismissed**.", "",
+           f"{len(data.runs)} run(s), last {_md(last)}. {_md(_since_words(data))}: "
+           + ", ".join(f"**{changes[s]} {s}**" for s in HISTORY_SERIES) + ".", "",
            *([_md(data.osm_dated), ""] if data.osm_dated else []),
            "| status | suggestions |", "|---|---:|", *[f"| {s} | {counts[s]} |" for s in STATUSES], "",
            "Precision measured by reviewers (1 - false positives / reviewed):", "",
@@ -300,15 +327,15 @@ def _history_png(hist: list[tuple[str, dict[str, int]]]) -> str | None:
     if not hist:
         return None
     fig, ax = plt.subplots(figsize=(8.6, 2.8), dpi=100)
-    width = 0.27
+    width = 0.8 / len(HISTORY_SERIES)
     xs = range(len(hist))
     for i, series in enumerate(HISTORY_SERIES):
-        colour = COLOURS["open" if series == "new" else series]
-        ax.bar([x + (i - 1) * width for x in xs], [c[series] for _, c in hist], width, label=series, color=colour)
+        shift = (i - (len(HISTORY_SERIES) - 1) / 2) * width
+        ax.bar([x + shift for x in xs], [c[series] for _, c in hist], width, label=series, color=SERIES_COLOURS[series])
     ax.set_xticks(list(xs), [d for d, _ in hist])
     ax.set_ylabel("suggestions")
     cast("MaxNLocator", ax.yaxis.get_major_locator()).set_params(integer=True)  # the default AutoLocator is one
-    ax.legend(frameon=False, ncols=3)
+    ax.legend(frameon=False, ncols=len(HISTORY_SERIES))
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -19,6 +19,7 @@ turns off a flag that is on by default):
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -31,10 +32,13 @@ from osmgap.workspace.lock import state_lock_path
 
 STEPS = ("diff", "sync", "publish", "report")
 TOP_KEYS = {"name", "schedule", "root", "state", *STEPS}
-# Options whose value is a path, relative to ``root``; inputs only when the file exists there
-# (``aoi`` may be a bbox, ``osm`` may be "overpass").
+# Options whose value is a path, relative to ``root``, inputs too whether the file is there or
+# not (a missing one is named where it was looked for, never read from cron's working folder),
+# except an input's special values: SPECIAL_VALUES, a bbox ``aoi``, a URL.
 OUTPUT_PATHS = {"out", "html", "markdown", "dry-run-dir", "cache-dir"}
 INPUT_PATHS = {"aoi", "imagery", "osm", "candidates", "gps", "model", "config", "instruction-file"}
+SPECIAL_VALUES = {"osm": {"overpass"}, "model": {"default"}}  # osmgap.sources.overpass.OVERPASS_SPEC, nets' default
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 INHERITED_BY_SYNC = ("api-url", "config", "dry-run", "dry-run-dir", "retries", "timeout")
 
 
@@ -82,8 +86,10 @@ class TaskSpec:
         parser = _Parser(self.path, verb)
         module = import_module(f"osmgap.tools.{verb}")
         module.add_arguments(parser)
-        negatable = {o[len("--no-"):] for o in parser._option_string_actions if o.startswith("--no-")}
-        args = parser.parse_args(table_argv(table, self.root, self.path, negatable))
+        options = parser._option_string_actions
+        negatable = {o[len("--no-"):] for o in options if o.startswith("--no-")}
+        multi = {o[len("--"):] for o, a in options.items() if o.startswith("--") and _takes_several(a.nargs)}
+        args = parser.parse_args(table_argv(table, self.root, self.path, negatable, multi))
         args.run = module.run
         check = getattr(module, "check", None)  # what argparse cannot check alone (osmgap.tools.diff.check)
         if check is not None:
@@ -135,24 +141,54 @@ def load_task(path: str | Path) -> TaskSpec:
     return TaskSpec(path, doc["name"], str(doc.get("schedule", "")), root, state, out, tables)
 
 
-def table_argv(table: dict[str, Any], root: Path, source: Path, negatable: set[str] | None = None) -> list[str]:
+def table_argv(table: dict[str, Any], root: Path, source: Path, negatable: set[str] | None = None,
+               multi: set[str] | None = None) -> list[str]:
     """``{"min-length": 30, "dry-run": true}`` -> ``["--min-length", "30", "--dry-run"]``; ``false``
-    is ``--no-KEY`` for the flags in ``negatable`` (those on by default), else no flag."""
+    is ``--no-KEY`` for the flags in ``negatable`` (those on by default), else no flag; a list is
+    ``--KEY v1 v2 ...`` for the options in ``multi`` (several values, as ``--gps``), each path
+    read against ``root``, and refused for the others, which would keep only one of them."""
     argv: list[str] = []
     for key, value in table.items():
         if isinstance(value, bool):
             argv += [f"--{key}"] if value else [f"--no-{key}"] if key in (negatable or set()) else []
-        elif isinstance(value, (str, int, float)):
-            argv.append(f"--{key}={_resolve(root, key, str(value)) if isinstance(value, str) else value}")
+        elif _scalar(value):
+            argv.append(f"--{key}={_value(root, key, value)}")
+        elif isinstance(value, list) and key in (multi or set()) and all(_scalar(v) for v in value):
+            argv += [f"--{key}", *(_value(root, key, v) for v in value)]
+        elif isinstance(value, list) and all(_scalar(v) for v in value):
+            raise InputError(source, f"{key} = {value!r}: --{key} takes one value, not a list")
         else:
-            raise InputError(source, f"{key} = {value!r}: option values must be text, numbers or true/false")
+            raise InputError(source, f"{key} = {value!r}: option values must be text, numbers or true/false"
+                                     + (f" (or a list of them for {', '.join(sorted(multi))})" if multi else ""))
     return argv
 
 
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _takes_several(nargs: Any) -> bool:
+    return nargs in ("+", "*") or (isinstance(nargs, int) and nargs > 1)
+
+
+def _value(root: Path, key: str, value: str | int | float) -> str:
+    return _resolve(root, key, value) if isinstance(value, str) else str(value)
+
+
 def _resolve(root: Path, key: str, value: str) -> str:
-    candidate = root / value
-    if Path(value).is_absolute():
+    """``value`` read against ``root`` where ``key`` takes a path, an input whether it exists
+    there or not (README: cron's working folder does not matter), except an input's special
+    values (``_special``) and an empty one (which the verb refuses as such)."""
+    if key in INPUT_PATHS and (not value.strip() or _special(key, value)):
         return value
-    if key in OUTPUT_PATHS or key == "state" or (key in INPUT_PATHS and candidate.exists()):
-        return str(candidate)
-    return value
+    if key not in OUTPUT_PATHS | INPUT_PATHS | {"state"}:
+        return value
+    if key == "osm" and "," in value:  # a mapconstruction graph: VERTICES,EDGES (osmgap.sources.osm)
+        return ",".join(str(root / part) for part in value.split(",", 1))
+    return str(root / value)  # an absolute value stays as it is
+
+
+def _special(key: str, value: str) -> bool:
+    """A value of an input that names no file: ``overpass``, the shipped model, a bbox AOI, a URL."""
+    return (value in SPECIAL_VALUES.get(key, ()) or bool(URL.match(value))
+            or (key == "aoi" and is_bbox_text(value)))

@@ -3,9 +3,10 @@
 Why: the worst a recurring job can do is flag again what a reviewer rejected or what was mapped
 since. So a run's suggestions are merged into the state by these rules:
 
-- (before the run's outputs are written, ``diff --state``) a new id along an open, published
-  or vanished gap the run did not find takes that gap's id (``successor_ids``: an edit near its
-  end changed its OSM anchor, or more evidence drew it longer);
+- (before the run's outputs are written, ``diff --state``) a new id along an open, published,
+  vanished or MapRoulette-fixed gap the run did not find takes that gap's id (``successor_ids``:
+  an edit near its end changed its OSM anchor, or more evidence drew it longer), so a mapper's
+  "fixed" stays with the road;
 - new id -> ``open``; but a new id whose line lies along a dismissed one (>= 80 % of it within
   15 m) is the same road seen again and is ``dismissed`` at once; likewise, when a reviewer's
   false positive is synced, the open/published suggestions along it are dismissed with it;
@@ -56,8 +57,10 @@ SUCCESSOR_FRACTION = 0.5  # share of a vanished gap a new line must cover to tak
 ALONG_DEG = 30.0
 ALONG_STEP_M = 2.0  # spacing of the points at which a line's direction is compared
 REOPENABLE = ("covered by OSM", "no longer detected")
+REOPENED_REASON = "found again"  # a vanished gap's reason for being open again (the report's "reopened")
 TWIN_REASON = "same road as dismissed"
 MERGED_REASON = "part of"  # + the id of the longer gap of a later run that it lies along
+MR_REASON = "MapRoulette:"  # + the task status's name: a reviewer's or mapper's verdict
 
 MR_FALSE_POSITIVE = MRStatus.FALSE_POSITIVE
 MR_REJECTED = (MR_FALSE_POSITIVE, MRStatus.DELETED)  # a reviewer or the challenge's owner said no
@@ -155,7 +158,7 @@ def _merge_feature(store: Store, aoi: str, feature: dict[str, Any], time: str, r
     if old["status"] == "dismissed":
         record.counts["dismissed_seen"] += 1
     elif old["status"] == "fixed" and reopenable(old["reason"]):
-        store.change(aoi, feature["id"], time, StatusChange("open", "found again", run_id=record.run_id))
+        store.change(aoi, feature["id"], time, StatusChange("open", REOPENED_REASON, run_id=record.run_id))
         record.counts["reopened"] += 1
     elif old["status"] == "fixed":  # their word stands (not published again), but said: OSM may lack it still
         record.counts["fixed_seen"] += 1
@@ -171,6 +174,11 @@ def merged(row: Any) -> bool:
     """A gap (a state row or event) drawn as part of a longer one: neither fixed nor new (the road
     is still missing)."""
     return row["status"] == "fixed" and _part_of_longer(row["reason"])
+
+
+def fixed_on_maproulette(row: Any) -> bool:
+    """A gap (a state row) a mapper or reviewer marked fixed on MapRoulette: their word stands."""
+    return row["status"] == "fixed" and str(row["reason"]).startswith(MR_REASON)
 
 
 def _part_of_longer(reason: Any) -> bool:
@@ -200,10 +208,10 @@ def apply_task_statuses(store: Store, aoi: str, tasks: Iterable[TaskStatus]) -> 
                 continue
             name = MR_STATUS_NAMES.get(task.status, str(task.status))
             if task.status in MR_REJECTED:
-                change = StatusChange("dismissed", f"MapRoulette: {name}")
+                change = StatusChange("dismissed", f"{MR_REASON} {name}")
                 rejected.append((task.name, row))
             elif task.status in MR_FIXED and row["status"] != "dismissed":
-                change = StatusChange("fixed", f"MapRoulette: {name}")
+                change = StatusChange("fixed", f"{MR_REASON} {name}")
             elif row["status"] == "open":
                 change = StatusChange("published", "on MapRoulette")
             else:
@@ -308,8 +316,8 @@ def stable_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Su
 
 def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Suggestion]:
     """``suggestions`` where each one the state does not know takes the id of the open,
-    published or vanished ("no longer detected") gap of the same kind it runs along, if this run
-    did not produce that id.
+    published, vanished ("no longer detected") or MapRoulette-fixed gap of the same kind it runs
+    along, if this run did not produce that id.
 
     Why: an id is an OSM anchor and a rank (osmgap.conflate.ids); a way redrawn or split near a
     gap's end changes its anchor, and more evidence (another week's GPS trips) draws the same gap
@@ -318,13 +326,16 @@ def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list
     along the other for at least half its length (an end may have moved onto the edited way), and
     one of them along the other for >= 80 % (within SAME_ROAD_M): the new along the old (an end
     moved), or the old along the new (the gap grew). Each old id goes to one line, the one that
-    overlaps it most."""
+    overlaps it most. A gap a mapper marked fixed on MapRoulette passes its id on too: under a
+    new id the road it was about came back ``new`` and was published again in the challenge the
+    mapper had just closed; under its own id the verdict stands (``fixed_seen``, said in the
+    report)."""
     unknown = [i for i, s in enumerate(suggestions) if store.suggestion(aoi, s.id) is None]
     if not unknown:
         return suggestions
     produced = {s.id for s in suggestions}
     olds = [r for r in store.suggestions(aoi, ("open", "published", "fixed"))
-            if r["id"] not in produced and (r["status"] != "fixed" or reopenable(r["reason"]))]
+            if r["id"] not in produced and _succeeded(r)]
     if not olds:
         return suggestions
     crs = _metric_crs(None, [{"geometry": mapping(suggestions[unknown[0]].geometry)}])
@@ -344,6 +355,14 @@ def successor_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list
             out[i] = replace(suggestions[i], id=oid)
             taken.add(oid)
     return out
+
+
+def _succeeded(row: Any) -> bool:
+    """Whether a state row's id may pass to a line that succeeds it (``successor_ids``): a gap
+    still to do, one that vanished (it reopens) or one a mapper marked fixed (the verdict stays
+    with its road); not one rejected (its twins are dismissed, ``_merge_feature``)."""
+    return row["status"] in ("open", "published") or fixed_on_maproulette(row) or (
+        row["status"] == "fixed" and reopenable(row["reason"]))
 
 
 def _successor(new: BaseGeometry, old: BaseGeometry) -> bool:
@@ -373,7 +392,7 @@ def own_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Sugge
     (never published) or its MapRoulette task (moved to another street, while the road it was
     about was mapped and nothing said so). The new one becomes ID-2 (-3, ...), the same each
     week while the old one is remembered. The same road is a line along the old one, or, for a
-    gap still open, one that succeeds it (``successor_ids``: an end moved, the gap grew)."""
+    gap that ``successor_ids`` may hand on, one that succeeds it (an end moved, the gap grew)."""
     out = []
     for s in suggestions:
         line = None
@@ -383,7 +402,7 @@ def own_ids(store: Store, aoi: str, suggestions: list[Suggestion]) -> list[Sugge
             crs = utm_crs_for(old.centroid.x, old.centroid.y)
             line = line if line is not None else reproject(s.geometry, WGS84, crs)
             old = reproject(old, WGS84, crs)
-            if _same_place(line, old) or (row["status"] in ("open", "published") and _successor(line, old)):
+            if _same_place(line, old) or (_succeeded(row) and _successor(line, old)):
                 break  # the same road: its history is its own
             n += 1
             sid = f"{s.id}-{n}"

@@ -150,7 +150,8 @@ def test_chromium_renders_the_map_offline_and_a_click_opens_the_popup(weekly_sta
     assert dom.text_of["precision:paris-1447"].strip() == "50 %"  # 1 false positive of 2 reviewed
     links = [a["href"] for a in dom.all("a") if "/task/" in a.get("href", "") and "task-link" not in _classes(a)]
     assert len(links) == 5 and all(h.startswith(api_url.removesuffix("/api/v2") + "/challenge/1001/task/") for h in links)
-    assert (dom.text_of["latest-new"], dom.text_of["latest-fixed"], dom.text_of["latest-dismissed"]) == ("1", "3", "1")
+    assert (dom.text_of["latest-new"], dom.text_of["latest-reopened"], dom.text_of["latest-fixed"],
+            dom.text_of["latest-dismissed"]) == ("1", "0", "3", "1")
 
 
 def dump_text(dom: Dom, cls: str) -> str:
@@ -196,7 +197,7 @@ def test_the_history_plot_is_an_embedded_png(weekly_state):
     assert img.format == "PNG" and img.width > 500
     rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>(.*?)</tr>", page)
     table = {day: [int(n) for n in re.findall(r">(\d+)<", cells)] for day, cells in rows}
-    assert table == {"2025-01-06": [6, 0, 0], "2025-01-13": [1, 3, 1]}  # new, fixed, dismissed
+    assert table == {"2025-01-06": [6, 0, 0, 0], "2025-01-13": [1, 0, 3, 1]}  # new, reopened, fixed, dismissed
 
 
 def test_screenshot_shows_every_status_colour(weekly_state, tmp_path):
@@ -271,7 +272,7 @@ def test_missing_leaflet_is_a_clear_error_and_writes_nothing(weekly_state, tmp_p
 def test_markdown_summary_says_the_same(weekly_state):
     out, counts, _, _ = weekly_state
     md = (out / "report.md").read_text()
-    assert "**1 new**, **3 fixed**, **1 dismissed**" in md
+    assert "**1 new**, **0 reopened**, **3 fixed**, **1 dismissed**" in md
     assert f"| published | {counts['published']} |" in md and "| paris-1447 | 2 | 1 | 50 % |" in md
 
 
@@ -336,9 +337,9 @@ def test_a_weeks_changes_are_counted_once_from_the_last_report(tmp_path, data, m
         assert "**3 new**" in first
         fake.review(1001, write_outputs(tmp_path / "ids", ways[:3]).features[0]["id"], 2)  # rejected mid-week
         second = week("2025-01-13T04:00:00Z", "2025-01-13T04:05:00Z", "w2", ways[:3])
-        assert "Since the last report (2025-01-06T04:05:00Z): **0 new**, **0 fixed**, **1 dismissed**" in second
+        assert "Since the last report (2025-01-06T04:05:00Z): **0 new**, **0 reopened**, **0 fixed**, **1 dismissed**" in second
         third = week("2025-01-20T04:00:00Z", "2025-01-20T04:05:00Z", "w3", ways[:3])  # nothing happened
-        assert "Since the last report (2025-01-13T04:05:00Z): **0 new**, **0 fixed**, **0 dismissed**" in third
+        assert "Since the last report (2025-01-13T04:05:00Z): **0 new**, **0 reopened**, **0 fixed**, **0 dismissed**" in third
 
 
 def test_a_clock_set_back_between_two_weeks_loses_no_change(tmp_path, data, monkeypatch):
@@ -365,7 +366,7 @@ def test_a_clock_set_back_between_two_weeks_loses_no_change(tmp_path, data, monk
         assert "**3 new**" in week("2025-01-06T04:00:00Z", "w1", ways[:3])
         fake.review(1001, write_outputs(tmp_path / "ids", ways[:3]).features[0]["id"], 2)  # rejected mid-week
         second = week("2024-12-30T04:00:00Z", "w2", ways[:4])  # a week later, by a clock set back two weeks
-    assert "Since the last report (2025-01-06T04:00:00Z): **1 new**, **0 fixed**, **1 dismissed**" in second
+    assert "Since the last report (2025-01-06T04:00:00Z): **1 new**, **0 reopened**, **0 fixed**, **1 dismissed**" in second
     with Store(state) as store:
         assert store.runs("paris-1447")[-1]["out_dir"] == str((tmp_path / "w2").resolve())
 
@@ -426,3 +427,68 @@ def test_a_report_killed_while_writing_leaves_both_files_as_they_were(weekly_sta
     assert main(argv) != 0
     assert (html.read_text(), md.read_text()) == ("last week's page", "last week's summary")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".r.")]  # no temp file left
+
+
+@pytest.mark.parametrize("flags", [("--html", "osmgap.sqlite"), ("--html", "osmgap.sqlite-journal"),
+                                   ("--markdown", "week2/summary.json"), ("--html", "week2/suggestions.osm"),
+                                   ("--html", "page", "--markdown", "page")], ids=lambda f: "-".join(f))
+def test_a_page_over_the_state_or_the_diffs_files_is_refused_before_anything_is_written(weekly_state, tmp_path,
+                                                                                        capsys, flags):
+    """`--html osmgap.sqlite` wrote the page over the state (all history and verdicts gone), then
+    failed noting its time there; `--markdown DIR/summary.json` replaced the diff's summary, so
+    publish and report refused DIR; the same file for both pages silently lost the HTML."""
+    import shutil
+
+    out, _, _, _ = weekly_state
+    ws = tmp_path / "ws"
+    shutil.copytree(out.parent, ws, ignore=shutil.ignore_patterns("week1"))  # the fixture's state stays whole
+    before = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()}
+    argv = [a if a.startswith("--") else str(ws / a) for a in flags]
+    assert main(["report", "--out", str(ws / "week2"), "--basemap", "none", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"osmgap: error: {argv[-1]}: is ")
+    assert {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()} == before
+
+
+def test_gaps_found_again_after_they_were_fixed_are_counted_as_reopened(tmp_path, data, monkeypatch):
+    """Three roads mapped, then deleted from OSM again: the diff said "3 reopened", the report
+    "0 new, 0 fixed, 0 dismissed" while open rose by 3, and its history had no such day. A new id
+    along a rejected road (its twin) was "dismissed" in the history and not in the "since" line."""
+    from osmgap.core.taskstatus import TaskStatus
+    from osmgap.workspace.tracking import apply_task_statuses
+
+    ways = sample_ways(data)
+    twin = json.loads(json.dumps(ways[0]))
+    twin["properties"]["osm_id"] = -twin["properties"]["osm_id"]  # the same line under another id
+    state = tmp_path / "osmgap.sqlite"
+
+    def week(when: str, suggested: list, osm: list) -> str:
+        monkeypatch.setenv("OSMGAP_NOW", when)
+        outputs = write_outputs(tmp_path / when[:10], suggested)
+        with Store(state) as store:
+            record_run(store, outputs, area=sample_area(), osm_ways=ways_frame(osm))
+        assert main(["report", "--out", str(outputs.out_dir), "--state", str(state), "--basemap", "none"]) == 0
+        return (outputs.out_dir / "report.md").read_text()
+
+    week("2025-01-06T04:00:00Z", ways[:5], ways[5:])
+    monkeypatch.setenv("OSMGAP_NOW", "2025-01-08T10:00:00Z")
+    with Store(state) as store:  # a reviewer rejects road 0
+        rejected = write_outputs(tmp_path / "ids", ways[:1]).features[0]["id"]
+        apply_task_statuses(store, "paris-1447", [TaskStatus(1, 9, rejected, 2)])
+    second = week("2025-01-13T04:00:00Z", ways[:2], ways[2:])  # roads 2-4 mapped
+    assert "**0 new**, **0 reopened**, **3 fixed**, **1 dismissed**" in second
+    third = week("2025-01-20T04:00:00Z", [*ways[:5], twin], ways[5:])  # ... and deleted again
+    assert ("Since the last report (2025-01-13T04:00:00Z): **0 new**, **3 reopened**, **0 fixed**, "
+            "**0 dismissed**") in third
+    page = (tmp_path / "2025-01-20" / "report.html").read_text()
+    assert re.search(r'<span id="latest-reopened">3</span> reopened', page)
+    rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>(.*?)</tr>", page)
+    table = {day: [int(n) for n in re.findall(r">(\d+)<", cells)] for day, cells in rows}
+    assert table == {"2025-01-06": [5, 0, 0, 0], "2025-01-08": [0, 0, 0, 1], "2025-01-13": [0, 0, 3, 0],
+                     "2025-01-20": [0, 3, 0, 0]}  # new, reopened, fixed, dismissed: no twin
+    from osmgap.export.report import SERIES_COLOURS
+
+    plot = re.search(r'id="history-plot"[^>]*src="data:image/png;base64,([^"]+)"', page)
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(plot[1]))).convert("RGB")).reshape(-1, 3)
+    purple = tuple(int(SERIES_COLOURS["reopened"][i:i + 2], 16) for i in (1, 3, 5))
+    assert (pixels == purple).all(axis=1).sum() > 100  # the week's reopened bar is drawn

@@ -110,7 +110,7 @@ def test_a_run_a_week_later_and_the_report_show_new_fixed_and_dismissed(tmp_path
         assert len(dom.paths("suggestion")) == len(after)
         assert dom.text_of["precision:paris-1447"].strip() == "0 %"  # 1 reviewed, a false positive
         md = (ws / "out" / "paris-1447" / "report.md").read_text()
-        assert f"**{len(new)} new**, **{len(fixed)} fixed**, **1 dismissed**" in md
+        assert f"**{len(new)} new**, **0 reopened**, **{len(fixed)} fixed**, **1 dismissed**" in md
 
         # the same week run again (cron retried): nothing changes, nothing is sent again
         writes = len(fake.writes())
@@ -119,7 +119,7 @@ def test_a_run_a_week_later_and_the_report_show_new_fixed_and_dismissed(tmp_path
         assert statuses(ws) == after and len(fake.writes()) == writes
         assert not fake.violations, fake.violations
         md = (ws / "out" / "paris-1447" / "report.md").read_text()
-        assert "3 run(s)" in md and "**0 new**, **0 fixed**, **0 dismissed**" in md
+        assert "3 run(s)" in md and "**0 new**, **0 reopened**, **0 fixed**, **0 dismissed**" in md
 
 
 def test_a_second_run_of_the_same_workspace_does_nothing_while_one_holds_the_lock(tmp_path):

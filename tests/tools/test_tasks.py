@@ -1,4 +1,5 @@
 """Every shipped task file is a valid `osmgap run` job, and the sample one runs as shipped."""
+import argparse
 import json
 import os
 import shutil
@@ -112,3 +113,54 @@ def test_candidates_and_gps_paths_resolve_against_the_task_root(tmp_path, paris)
     diff = dict(load_task(task).steps())["diff"]
     assert Path(diff.candidates) == tmp_path / "data" / "roads.geojson"
     assert [Path(p) for p in diff.gps] == [tmp_path / "data" / "trips"]
+
+
+def _diff_of(task: Path, table: str) -> argparse.Namespace:
+    """The parsed [diff] of a task file with ``root = "../data"`` and ``table``'s lines."""
+    task.parent.mkdir(parents=True, exist_ok=True)
+    task.write_text(f'name = "t"\nroot = "../data"\n[diff]\nout = "out/t"\n{table}')
+    return dict(load_task(task).steps())["diff"]
+
+
+def test_a_relative_input_missing_under_root_is_never_read_from_the_working_folder(tmp_path, monkeypatch):
+    """An input was joined to `root` only where the file existed there: with the week's download
+    missing, cron's working folder's stale `week.osm` was diffed (exit 0), and with none there
+    the error named a bare `week.osm`, not the file the task meant."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "cronwd").mkdir()
+    (tmp_path / "cronwd" / "week.osm").write_text("<osm/>")  # last year's extract, beside the cron job
+    monkeypatch.chdir(tmp_path / "cronwd")
+    diff = _diff_of(tmp_path / "tasks" / "t.toml", 'aoi = "aoi.geojson"\nosm = "week.osm"\n')
+    assert (diff.osm, diff.aoi) == (str(tmp_path / "data" / "week.osm"), str(tmp_path / "data" / "aoi.geojson"))
+    # the values that name no file stay as they are; a mapconstruction graph is two paths
+    diff = _diff_of(tmp_path / "tasks" / "t.toml", 'aoi = "2.2812,48.981,2.2829,48.9827"\nosm = "overpass"\n'
+                    'model = "default"\ncandidates = "https://example.org/roads.geojson"\n')
+    assert (diff.aoi, diff.osm, diff.model, diff.candidates) == (
+        "2.2812,48.981,2.2829,48.9827", "overpass", "default", "https://example.org/roads.geojson")
+    diff = _diff_of(tmp_path / "tasks" / "t.toml", 'aoi = "a.geojson"\nosm = "g/v.txt,g/e.txt"\n')
+    assert diff.osm == f"{tmp_path / 'data' / 'g' / 'v.txt'},{tmp_path / 'data' / 'g' / 'e.txt'}"
+
+
+def test_a_missing_input_is_named_where_the_task_file_looked(tmp_path, monkeypatch, data):
+    """What `osmgap run` says for the week's OSM file that the download job did not write."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "cronwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cronwd")
+    task = tmp_path / "tasks" / "t.toml"
+    _diff_of(task, f'aoi = "26.940,60.524,26.962,60.536"\nosm = "week.osm"\n'
+                   f'candidates = "{data / "osm" / "kotka.osm.pbf"}"\n')
+    proc = osmgap_cli("run", str(task), cwd=tmp_path / "cronwd")
+    assert proc.returncode == 2
+    assert f"osmgap: error: {tmp_path / 'data' / 'week.osm'}: OSM file not found" in proc.stderr
+
+
+def test_a_list_is_several_values_of_an_option_that_takes_several(tmp_path):
+    """`gps = ["a", "b"]` was refused ("values must be text, numbers or true/false"): a weekly job
+    with two trace sources could not be a task file. Each is read against `root`; a list for an
+    option of one value is refused, saying so, rather than keeping one of them."""
+    diff = _diff_of(tmp_path / "tasks" / "t.toml", 'aoi = "a.geojson"\ngps = ["trips/2025", "/srv/gpx"]\n')
+    assert diff.gps == [str(tmp_path / "data" / "trips" / "2025"), "/srv/gpx"]
+    with pytest.raises(InputError, match=r"osm = \['a.osm', 'b.osm'\]: --osm takes one value, not a list"):
+        _diff_of(tmp_path / "tasks" / "t.toml", 'aoi = "a.geojson"\nosm = ["a.osm", "b.osm"]\n')
+    with pytest.raises(InputError, match=r"gps = \[\['a'\]\]: option values must be text"):
+        _diff_of(tmp_path / "tasks" / "t.toml", 'aoi = "a.geojson"\ngps = [["a"]]\n')

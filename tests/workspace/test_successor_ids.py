@@ -26,16 +26,15 @@ def _diff(tmp: Path, name: str, osm: Path, candidates: Path, state: Path | None)
     return {f["id"]: f for f in json.loads((out / "suggestions.geojson").read_text())["features"]}
 
 
-def test_a_way_redrawn_beside_a_gap_does_not_make_it_fixed_and_new(tmp_path, kotka, monkeypatch):
-    """Ids are anchored on the OSM ways at a gap's ends: a mapper redrawing one of them (a new way
-    id, the same line) renamed the gap, and the weekly report said one road fixed and one new."""
+def _week1_and_redrawn(tmp_path: Path, kotka, monkeypatch) -> tuple[dict[str, dict], str, Path, Path]:
+    """Week 1's diff of real Kotka (three ways deleted) into a state: its suggestions, a gap's id,
+    and the candidates and next week's OSM, where the ways at that gap's ends are redrawn."""
     cands, osm1, osm2 = tmp_path / "roads.geojson", tmp_path / "osm1.geojson", tmp_path / "osm2.geojson"
     kotka.ways[["highway", "geometry"]].to_file(cands, driver="GeoJSON")
     kept = kotka.ways[~kotka.ways["osm_id"].isin(DELETED)][["osm_id", "highway", "geometry"]]
     kept.to_file(osm1, driver="GeoJSON")
-    state = tmp_path / "osmgap.sqlite"
     monkeypatch.setenv("OSMGAP_NOW", "2025-01-06T04:00:00Z")
-    week1 = _diff(tmp_path, "w1", osm1, cands, state)
+    week1 = _diff(tmp_path, "w1", osm1, cands, tmp_path / "osmgap.sqlite")
     gap_id, gap = next((i, f) for i, f in week1.items() if f["properties"]["kind"] == "missing_road")
     gap_line = gpd.GeoSeries([shape(gap["geometry"])], crs=4326).to_crs("EPSG:3067").iloc[0]
     near = kept.to_crs("EPSG:3067").distance(gap_line) < 10
@@ -44,12 +43,43 @@ def test_a_way_redrawn_beside_a_gap_does_not_make_it_fixed_and_new(tmp_path, kot
     redrawn.to_file(osm2, driver="GeoJSON")
     assert gap_id not in _diff(tmp_path, "plain", osm2, cands, None)  # the edit does rename the gap
     monkeypatch.setenv("OSMGAP_NOW", "2025-01-13T04:00:00Z")
+    return week1, gap_id, cands, osm2
+
+
+def test_a_way_redrawn_beside_a_gap_does_not_make_it_fixed_and_new(tmp_path, kotka, monkeypatch):
+    """Ids are anchored on the OSM ways at a gap's ends: a mapper redrawing one of them (a new way
+    id, the same line) renamed the gap, and the weekly report said one road fixed and one new."""
+    state = tmp_path / "osmgap.sqlite"
+    week1, gap_id, cands, osm2 = _week1_and_redrawn(tmp_path, kotka, monkeypatch)
     week2 = _diff(tmp_path, "w2", osm2, cands, state)
     assert set(week2) == set(week1)
     with Store(state, create=False) as store:
         last = store.runs()[-1]
         assert (last["new"], last["fixed"]) == (0, 0)
         assert store.suggestion("kotka", gap_id)["status"] == "open"
+
+
+def test_a_gap_a_mapper_marked_fixed_keeps_the_verdict_when_its_id_moves(tmp_path, kotka, monkeypatch):
+    """A gap answered "Already fixed" on MapRoulette, then a way at its end redrawn: only open,
+    published or vanished gaps passed their id on, so the same road came back `new` under its
+    new id and was published again, as a second task in the challenge the mapper had closed."""
+    from osmgap.core.taskstatus import TaskStatus
+    from osmgap.export.report import gather
+    from osmgap.workspace.tracking import apply_task_statuses
+
+    state = tmp_path / "osmgap.sqlite"
+    week1, gap_id, cands, osm2 = _week1_and_redrawn(tmp_path, kotka, monkeypatch)
+    with Store(state) as store:
+        apply_task_statuses(store, "kotka", [TaskStatus(1002, 1001, gap_id, 5)])  # Already_Fixed
+    week2 = _diff(tmp_path, "w2", osm2, cands, state)
+    assert set(week2) == set(week1)
+    with Store(state, create=False) as store:
+        last = store.runs()[-1]
+        assert (last["new"], last["fixed"]) == (0, 0)
+        row = store.suggestion("kotka", gap_id)
+        assert (row["status"], row["reason"], row["last_seen"]) == ("fixed", "MapRoulette: Already_Fixed", last["time"])
+        said = [n for n in gather(store, "kotka").notes if "marked fixed on MapRoulette" in n]
+    assert len(said) == 1 and gap_id in said[0]  # still found: the report asks to check OSM
 
 
 CHICAGO_BBOX = "-87.675,41.862,-87.635,41.885"

@@ -293,3 +293,21 @@ def test_a_line_is_along_another_where_it_runs_its_way_not_where_it_only_lies_ne
     assert _same_place(LineString([(100, 3), (120, 3)]), road)
     assert not _same_place(LineString([(360, 0), (360, 13)]), road)
     assert not _same_place(LineString([(180, 0), (180, 13)]), road)
+
+
+def test_a_gap_marked_fixed_on_maproulette_keeps_its_id_when_drawn_longer(store, ways, tmp_path, monkeypatch):
+    """More evidence drew a gap a mapper had marked "Already fixed" longer, to another way (a new
+    anchor): its id went to no one, so the road came back as a new gap and a new task. The longer
+    line takes the old id (and its verdict), not an ID-2 of its own."""
+    from shapely.geometry import LineString
+
+    from osmgap.core.datamodel import Suggestion
+    from osmgap.workspace.tracking import stable_ids
+
+    week1, _ = _run(store, tmp_path, "w1", ways[:2], ways[2:], monkeypatch, "2025-01-06T04:00:00Z")
+    done = week1.features[0]["id"]
+    apply_task_statuses(store, "paris-1447", [TaskStatus(501, 9, done, 5)])  # Already_Fixed
+    line = LineString([(x, y) for x, y, *_ in shape(ways[0]["geometry"]).coords])  # 139 m
+    grown = LineString([*line.coords, _stub_at_end(line, 80.0).coords[-1]])  # on past its end, at a right angle
+    given = [Suggestion("osmgap-newanchor", "missing_road", grown, 219.0, 0.9)]
+    assert [s.id for s in stable_ids(store, "paris-1447", given)] == [done]
