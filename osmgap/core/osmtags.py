@@ -206,16 +206,24 @@ def _last_day(value: object) -> dt.date | None:
         return None
 
 
+def no_class_given(value: object) -> bool:
+    """Whether a line's highway cell gives no class: empty, or a text that says so as CSV, DBF and
+    pandas exports write an empty cell (NULL, None, nan, N/A) and sources a class they do not know
+    (unknown, as Overture does). Such a line is a road of no known class, as one with an empty cell
+    is; read as a class, a source's missing values left its roads out."""
+    return _given(value).lower() in {"", "null", "none", "nan", "n/a", "na", "<null>", "unknown"}
+
+
 def line_class(value: object) -> str | None:
     """The class a road line of any source keeps, by the one rule the OSM readers apply (a way is
     read only when its ``highway`` is in ROAD_CLASSES): its road class (any letter case); None,
     the line left out, for a highway value that is no road class (footway, trail, bus_guideway:
     OSM's own ways of such a class are never read, so none can be a missing road); and
-    ``UNKNOWN_CLASS`` when the source gives no class, or a text that is no highway value at all
-    (``motorway;name=X``: no class, which ``way_tags`` counts as dropped)."""
-    text = _given(value)
-    if not text:
+    ``UNKNOWN_CLASS`` when the source gives no class (``no_class_given``), or a text that is no
+    highway value at all (``motorway;name=X``: no class, which ``way_tags`` counts as dropped)."""
+    if no_class_given(value):
         return UNKNOWN_CLASS
+    text = _given(value)
     cls = road_class(text)
     if cls is not None:
         return cls

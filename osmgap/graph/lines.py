@@ -29,7 +29,7 @@ GRID_M = 0.001
 
 def build_line_graph(lines: np.ndarray, confidence: np.ndarray, highway: np.ndarray, crs: object,
                      snap_m: float = SNAP_M, level: np.ndarray | None = None,
-                     tags: list[dict] | None = None) -> nx.MultiGraph:
+                     tags: list[dict | None] | None = None) -> nx.MultiGraph:
     """A MultiGraph (parallel edges and loops kept: two halves of a roundabout, a cul-de-sac loop)
     with ``geometry``, ``length``, ``confidence`` and ``highway`` per edge, ``x``/``y`` per node;
     ``tags`` per line (its tunnel/bridge/layer, None: not known) gives edges a ``level`` and
@@ -56,14 +56,15 @@ def build_line_graph(lines: np.ndarray, confidence: np.ndarray, highway: np.ndar
     graph = nx.MultiGraph(crs=crs)
     if not pieces:
         return graph
-    owner_arr = np.asarray(owner)
     if tags is not None:
         level = np.asarray([np.nan if t is None else way_level(t) for t in tags], float)
     levels = np.full(len(lines), np.nan) if level is None else np.asarray(level, float)
     keys = np.asarray([None if t is None else level_key(t) for t in tags] if tags is not None
                       else [None] * len(lines), dtype=object)
+    labels = [f"{lv:g}" if k is None else k for lv, k in zip(levels[owner].tolist(), keys[owner].tolist())]
+    kept = _once_each(pieces, labels, np.asarray(confidence, float)[owner])
+    pieces, labels, owner_arr = [pieces[i] for i in kept], [labels[i] for i in kept], np.asarray(owner)[kept]
     piece_level, piece_key = levels[owner_arr], keys[owner_arr]
-    labels = [f"{lv:g}" if k is None else k for lv, k in zip(piece_level.tolist(), piece_key.tolist())]
     apart = label_changes(pieces, labels) if not np.isnan(piece_level).all() else set()
     merged, holder = merge_pieces(pieces, apart=apart)
     edge_level = np.full(len(merged), np.nan)
@@ -81,6 +82,22 @@ def build_line_graph(lines: np.ndarray, confidence: np.ndarray, highway: np.ndar
             known["level_tags"] = key
         graph.add_edge(u, v, geometry=geom, length=geom.length, confidence=float(c), highway=h, **known)
     return graph
+
+
+def _once_each(pieces: list[LineString], labels: list[str], confidence: np.ndarray) -> np.ndarray:
+    """Indices of the pieces to keep: of a stretch the source gives more than once on one level
+    (tiles merged, two exports concatenated, a row repeated at a tile border), in either direction,
+    the copy of highest confidence. Merged end to end, two copies made one line that runs there
+    and back (A->B->A): a suggestion of twice the road's length, "Way contains segment twice" in
+    JOSM. The pieces are on the millimetre grid, so copies are equal coordinates."""
+    shapes = shapely.to_wkb(shapely.normalize(np.asarray(pieces, dtype=object)))
+    seen: set[tuple[bytes, str]] = set()
+    kept = []
+    for i in np.argsort(-confidence, kind="stable").tolist():
+        if (shapes[i], labels[i]) not in seen:
+            seen.add((shapes[i], labels[i]))
+            kept.append(i)
+    return np.sort(np.asarray(kept, int))
 
 
 def _node(graph: nx.MultiGraph, xy: tuple[float, ...]) -> tuple[int, int]:

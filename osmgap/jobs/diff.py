@@ -48,7 +48,7 @@ from osmgap.graph.skeleton import GraphParams, extract_graph, graph_length_m, gr
 from osmgap.jobs.coverage import coverage_block, partly_covered
 from osmgap.jobs.early_writes import EarlyWrites
 from osmgap.scale.options import ScaleOptions
-from osmgap.sources.candidates import load_candidates
+from osmgap.sources.candidates import confidence_assumed, load_candidates
 from osmgap.sources.imagery import (
     Coverage,
     Imagery,
@@ -59,6 +59,7 @@ from osmgap.sources.imagery import (
     with_context,
 )
 from osmgap.sources.osm import load_osm
+from osmgap.sources.osmways import unreadable_warning
 from osmgap.sources.sample import Demonstration, find_sample
 from osmgap.sources.tile_fetcher import XyzOptions, prune_cache
 from osmgap.sources.xyz import (
@@ -250,9 +251,10 @@ def _run_diff(req: DiffRequest) -> DiffRun:
         # the Python work of writing: one core is left to that work, the rest compress
         early.start(threads=max(1, usable_cores() - 1))
         suggestions = result.suggestions
-        if frame is not None and frame.attrs.get("confidence_column") is None:
-            for s in suggestions:  # every line of the source counted the same made-up figure
-                s.evidence["confidence_source"] = CONFIDENCE_ASSUMED
+        if frame is not None:  # drawn from lines that gave no confidence: they counted a made-up figure
+            for s, assumed in zip(suggestions, confidence_assumed(frame, [s.geometry for s in suggestions])):
+                if assumed:
+                    s.evidence["confidence_source"] = CONFIDENCE_ASSUMED
         if run.carriageways:  # a carriageway the GPS ridge already drew is not suggested twice
             from osmgap.gps.carriageways import not_suggested  # GPS runs only: see TYPE_CHECKING above
 
@@ -274,6 +276,9 @@ def _run_diff(req: DiffRequest) -> DiffRun:
         for w in warnings:
             log.warning(w)
         covered, input_warnings = _coverage(aoi, run, coverage)
+        osm_said, osm_doubts = osm_input_warnings(roads)  # logged when read; said again in the outputs
+        input_warnings += osm_said
+        input_warnings += frame.attrs.get("warnings", []) if frame is not None else []  # the reader's
         if stale_osm:
             log.warning(stale_osm)
             input_warnings.append(stale_osm)
@@ -284,6 +289,8 @@ def _run_diff(req: DiffRequest) -> DiffRun:
             log.warning(kept)
             input_warnings.append(kept)
         per_suggestion = _per_suggestion(licence, imagery, req.candidates, warnings)
+        if osm_doubts:  # apart from "warning", which says the imagery is not cleared for tracing
+            per_suggestion["osm_warning"] = " ".join(osm_doubts)
         summary: dict[str, Any] = {
             "osmgap_version": __version__,
             "aoi": {"name": aoi.name, "source": aoi.source, "bounds": list(aoi.bounds), "area_km2": round(aoi.area_km2(), 4)},
@@ -303,7 +310,7 @@ def _run_diff(req: DiffRequest) -> DiffRun:
             "coverage": covered,
             "warnings": warnings + input_warnings,
         }
-        notes = _notes(licence, imagery, req.candidates, roads, warnings)
+        notes = _notes(licence, imagery, req.candidates, roads, warnings) + osm_doubts
         if demonstration is not None:  # said first, in the summary and in every output's notes
             summary["demonstration"] = demo_info
             notes.insert(0, demonstration.text)
@@ -525,6 +532,18 @@ def _notes(licence: ImageryLicence, imagery: AnyImagery | None, candidates: str 
                      f"captured {licence.capture_date}).")
     notes.append(f"Roads: {roads.provenance.get('attribution', '(c) OpenStreetMap contributors')} (ODbL).")
     return notes + warnings
+
+
+def osm_input_warnings(roads: RoadNetwork) -> tuple[list[str], list[str]]:
+    """What the OSM source's reader warned about, for summary.json's warnings (and the report),
+    and those of it that say some suggestions may be roads OSM has: an extract covering part of
+    the AOI, one older than a month, ways that could not be read whole and lie nobody knows
+    where. Those go into the files' notes, every suggestion and the MapRoulette challenge too,
+    where a mapper reads them; ways cut at an extract's edge (no road suggested there) do not."""
+    source, unreadable = roads.provenance.get("warning"), unreadable_warning(roads)
+    unlocated = bool(len(roads.unreadable)) and bool(roads.unreadable.geometry.is_empty.any())
+    said = [w for w in (source, unreadable) if w]
+    return said, [w for w in (source, unreadable if unlocated else None) if w]
 
 
 def _count_by_kind(suggestions: list) -> dict[str, int]:

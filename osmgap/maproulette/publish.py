@@ -155,7 +155,7 @@ def plan_publish(outputs: DiffOutputs, statuses: dict[str, str], options: Publis
         name = part_name(options.challenge, k + 1)
         body = challenge_body(name, options.project_id, instruction=instruction,
                               checkin_comment=options.checkin_comment, thresholds=options.thresholds,
-                              aoi=area, warning=warning, evidence=evidence, challenge=options.challenge)
+                              aoi=area, warning=_said(warning, kept), evidence=evidence, challenge=options.challenge)
         records = [_task_record(f, options.cooperative) for f in chunk]
         parts.append(Part(k + 1, name, [f["id"] for f in chunk], line_by_line(records), body))
     return PublishPlan(outputs.aoi_name, parts, skipped, warning)
@@ -297,6 +297,13 @@ def _remember(store: Store, client: MapRouletteClient, options: PublishOptions, 
     with store.transaction():
         store.save_challenge(int(cid), api_url=client.config.api_url, project_id=options.project_id, name=name,
                              aoi=aoi, part=number, content_sha256=sha, tasks=tasks, time=now_iso())
+
+
+def _said(warning: str | None, kept: list[dict[str, Any]]) -> str | None:
+    """The challenge description's warning: the imagery's (not cleared for tracing) and the OSM
+    input's (an extract covering part of the AOI, or old: some tasks may be roads OSM has)."""
+    osm = next((f["properties"]["osm_warning"] for f in kept if f["properties"].get("osm_warning")), None)
+    return " ".join(w for w in (warning, osm) if w) or None
 
 
 def _task_feature(feature: dict[str, Any]) -> dict[str, Any]:

@@ -21,18 +21,25 @@ is no class ('road'); one warning names the file and counts them, and one more t
 for a class that is neither a road class nor a common non-road one (trail, bus_guideway, ...). A stranger's file can so never put a tag of its own into the outputs.
 
 A source may also say which level a line lies on, with OSM's ``tunnel``, ``bridge`` and
-``layer`` properties. A source with any of those columns is *levelled*: a line without them is
-on the surface, and conflation lets no OSM way on another level explain it (a road over a mapped
-tunnel is still missing). A source with none of them (imagery, GPS, most detections) is
-unlevelled: the level of its lines is not known.
+``layer`` properties (GIS booleans read as OSM's values). A source with any of those columns is
+*levelled*: a line without them is on the surface, and conflation lets no OSM way on another
+level explain it (a road over a mapped tunnel is still missing); a line whose value was dropped
+is of unknown level. A source with none of them (imagery, GPS, most detections) is unlevelled:
+the level of its lines is not known.
+
+The reader's warnings are logged and returned with the lines (``attrs["warnings"]``), for
+summary.json.
 """
 from __future__ import annotations
 
 import io
 import logging
+import numbers
+import re
+import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +48,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from osmgap.core.aoi import Aoi, check_earth_crs
 from osmgap.core.datamodel import WGS84
@@ -50,6 +58,7 @@ from osmgap.core.osmtags import (
     UNKNOWN_CLASS,
     clean_text,
     line_class,
+    no_class_given,
     read_level_tags,
     warn_dropped,
     way_level,
@@ -64,14 +73,53 @@ from osmgap.sources.roaddetections import is_roaddetections, read_roaddetections
 log = logging.getLogger(__name__)
 
 CONFIDENCE_COLUMNS = ("confidence", "score")
+CONFIDENCE_GIVEN = "confidence_given"  # column: the line gave a confidence of its own (else it counted the default)
+LEVEL_UNKNOWN = "level_unknown"  # column of a levelled source: the line's level value was dropped, its level unknown
+TRUE_TEXTS = frozenset({"yes", "y", "true", "t", "1"})  # how GIS files write a boolean bridge/tunnel
+FALSE_TEXTS = frozenset({"no", "n", "false", "f", "0"})
+URI_CHARACTERS = (";", "!", "\n", "\r")  # GDAL reads a path holding one as a URI, and fails to find it
+# a layer named as roads, in a few languages (NLS Finland's tieviiva); a word's start, so not railroads
+ROAD_LAYER = re.compile(r"(?<![a-z])(road|street|highway|strasse|straße|tie|väg|vej|weg|rue|calle|carretera)",
+                        re.IGNORECASE)
 Reader = Callable[[Path, Aoi], gpd.GeoDataFrame]
 
 
 def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gpd.GeoDataFrame:
-    """Candidate road lines inside ``aoi``: WGS84 LineStrings with ``confidence`` and ``highway``;
-    ``attrs["confidence_column"]`` names the source's column the confidences came from, None when
-    it has none and every line got ``default_confidence``."""
-    path = Path(path)
+    """Candidate road lines inside ``aoi``: WGS84 LineStrings with ``confidence``, ``confidence_given``
+    (False where the line gave none and counted ``default_confidence``) and ``highway``.
+    ``attrs["confidence_column"]`` names the source's column the confidences came from (None: it has
+    none), ``attrs["confidence_scale"]`` how it was read ('0-1', '0-100'), and ``attrs["warnings"]``
+    every warning the reading logged: they say some suggestions may be wrong or some roads unread,
+    so the diff puts them into summary.json's warnings too, not only on stderr."""
+    with _Said() as said:
+        lines = _load(Path(path), aoi, default_confidence)
+    lines.attrs["warnings"] = said.texts
+    return lines
+
+
+class _Said(logging.Handler):
+    """The warnings osmgap's loggers give on this thread while it is installed (a reader's own, and
+    those of the helpers it calls: osmtags.warn_dropped, the RoadDetections reader)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.texts: list[str] = []
+        self._thread = threading.get_ident()
+        self._logger = logging.getLogger("osmgap")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self._thread:
+            self.texts.append(record.getMessage().removeprefix("WARNING: "))
+
+    def __enter__(self) -> _Said:
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+
+
+def _load(path: Path, aoi: Aoi, default_confidence: float) -> gpd.GeoDataFrame:
     read = _reader(path)
     if not (path.is_file() or (path.is_dir() and read is read_overture)):
         raise InputError(path, "candidates file not found")
@@ -87,17 +135,14 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     if not usable.all():
         log.warning("WARNING: %s: %d feature(s) without a usable geometry (none, empty, or a line of one point) left "
                     "out", clean_text(path), int((~usable).sum()))
-    frame = frame[usable]
-    lines = frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
-    if len(lines) == 0:
-        raise InputError(path, "holds no LineString or MultiLineString features")
+    lines = _lines_only(frame[usable], path)
     lines = finite_lines(lines, path)
     lines = _to_wgs84(lines, path)
     dropped: Counter = Counter()
     highway = _highway(lines, path, dropped)
-    confidence, column = _confidence(lines, default_confidence, path, dropped)
-    out = gpd.GeoDataFrame({"confidence": confidence,
-                            "highway": highway, **_level_columns(lines, dropped)},
+    confidence, given, column, scale = _confidence(lines, default_confidence, path, dropped)
+    out = gpd.GeoDataFrame({"confidence": confidence, CONFIDENCE_GIVEN: given,
+                            "highway": highway, **_level_columns(lines, path, dropped)},
                            geometry=lines.geometry.values, crs=WGS84)
     out = out[pd.notna(highway)].explode(index_parts=False).reset_index(drop=True)
     out = out.set_geometry(shapely.force_2d(out.geometry.values), crs=WGS84)
@@ -111,7 +156,33 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
         raise InputError(path, "no candidate road line lies inside the AOI")
     warn_dropped(path, dropped)
     clipped.attrs["confidence_column"] = column
+    clipped.attrs["confidence_scale"] = scale
     return clipped
+
+
+def _lines_only(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """The features that are lines, a GeometryCollection's lines read as one; every other feature
+    (a polygon, a point) is left out with one warning counting them, as a road source's polygons
+    (a square, a parking lot) are no road line, and 12 deleted streets given as polygons once
+    vanished without a word. An InputError when no line is left."""
+    geoms = frame.geometry.to_numpy().copy()
+    collection = shapely.get_type_id(geoms) == 7
+    geoms[collection] = [_lines_of(g) for g in geoms[collection]]
+    line = np.isin(shapely.get_type_id(geoms), (1, 5))  # LineString, MultiLineString (None: -1)
+    if not line.any():
+        raise InputError(path, "holds no LineString or MultiLineString features")
+    if not line.all():
+        kinds = Counter(frame.geometry[~line].geom_type)
+        log.warning("WARNING: %s: %d feature(s) that are no line left out (%s)", clean_text(path), int((~line).sum()),
+                    ", ".join(f"{k}: {n}" for k, n in kinds.most_common()))
+    return frame[line].set_geometry(gpd.GeoSeries(geoms[line], index=frame.index[line], crs=frame.crs))
+
+
+def _lines_of(collection: Any) -> Any:
+    """The lines of a GeometryCollection (nested multi-lines too) as one MultiLineString; None if it has none."""
+    parts = shapely.get_parts(shapely.get_parts(collection))
+    lines = parts[shapely.get_type_id(parts) == 1]
+    return shapely.multilinestrings(lines) if len(lines) else None
 
 
 def finite_lines(lines: gpd.GeoDataFrame, path: str | Path) -> gpd.GeoDataFrame:
@@ -159,42 +230,96 @@ def _read_osm(path: Path, aoi: Aoi) -> gpd.GeoDataFrame:
 
 
 def _read_file(path: Path, aoi: Aoi | None = None) -> gpd.GeoDataFrame:
-    """The file's features, through GDAL. GDAL takes UTF-8 paths only, so a name that is not
-    (undecodable bytes, which Python keeps as lone surrogates) is read from the file's bytes instead."""
+    """The road layer's features, through GDAL (``_road_layers``). GDAL takes UTF-8 paths only, and
+    parses a path as a URI (';' starts parameters, '!' marks a member of an archive, a newline is
+    cut): such a name is read from the file's bytes instead."""
     check_gdal_file(path)
+    source: Path | io.BytesIO = path
     try:
         str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        with warnings.catch_warnings():  # GDAL's in-memory copy has no extension, which it remarks on
-            warnings.filterwarnings("ignore", "File /vsimem/", RuntimeWarning)
-            return gpd.read_file(io.BytesIO(path.read_bytes()), on_invalid="ignore")
-    layers = [str(name) for name, kind in pyogrio.list_layers(path) if kind is None or "line" in str(kind).lower()
-              or str(kind).lower() in ("unknown", "geometry", "geometrycollection")]
-    # a geometry GEOS cannot hold (a line of one point) reads as none, left out by the caller with the rest
-    if len(layers) <= 1:  # one layer of lines (or none: the caller says what the file holds)
-        return gpd.read_file(path, layer=layers[0], on_invalid="ignore") if layers else gpd.read_file(path)
-    log.info("%s: reading its %d layers of lines: %s", clean_text(path), len(layers), ", ".join(layers))
-    frames = [gpd.read_file(path, layer=name, on_invalid="ignore") for name in layers]  # a GeoPackage's roads by class
+        odd = next((c for c in URI_CHARACTERS if c in str(path)), None)
+    except UnicodeEncodeError:  # undecodable bytes, which Python keeps as lone surrogates
+        odd = "an undecodable byte"
+    if odd is not None:
+        if path.suffix.lower() == ".shp":  # its .dbf, .shx, .prj are other files, which no bytes bring
+            raise InputError(path, f"GDAL cannot open a Shapefile whose path holds {odd!r}: rename it (and its "
+                                   f"sidecar files)")
+        source = io.BytesIO(path.read_bytes())
+    with warnings.catch_warnings():  # GDAL's in-memory copy has no extension, which it remarks on
+        warnings.filterwarnings("ignore", "File /vsimem/", RuntimeWarning)
+        layers = _road_layers(path, [(str(name), str(kind)) for name, kind in pyogrio.list_layers(source)])
+        # a geometry GEOS cannot hold (a line of one point) reads as none, left out by the caller with the rest
+        if len(layers) <= 1:  # one layer of lines (or none: the caller says what the file holds)
+            return gpd.read_file(source, layer=layers[0], on_invalid="ignore") if layers else gpd.read_file(source)
+        frames = [gpd.read_file(source, layer=name, on_invalid="ignore") for name in layers]
     for name, frame in zip(layers, frames):
         if frame.crs is None:
             raise InputError(path, f"layer {clean_text(name)!r} has no CRS")
     return gpd.GeoDataFrame(pd.concat([f.to_crs(WGS84) for f in frames], ignore_index=True), crs=WGS84)
 
 
-def candidate_tags(frame: pd.DataFrame) -> list[dict] | None:
+def _road_layers(path: Path, layers: list[tuple[str, str]]) -> list[str]:
+    """The layers of ``path`` to read as roads: the only layer of lines, else those named as roads
+    (``ROAD_LAYER``: a GeoPackage's roads split by class), said in a warning. A file with several
+    layers of lines and none named so (a national topographic GeoPackage: roads beside railways,
+    watercourses, boundaries) is refused: read whole, every line of it became a "missing road"."""
+    lines = [name for name, kind in layers if kind == "None" or "line" in kind.lower()
+             or kind.lower() in ("unknown", "geometry", "geometrycollection")]
+    if len(lines) <= 1:
+        return lines
+    roads = [name for name in lines if ROAD_LAYER.search(name)]
+    if not roads:
+        named = ", ".join(repr(clean_text(n, 60)) for n in lines[:10]) + (", ..." if len(lines) > 10 else "")
+        raise InputError(path, f"holds {len(lines)} layers of lines ({named}) and none is named as roads: write the "
+                               f"road layer to a file of its own (ogr2ogr roads.gpkg FILE LAYER), or name it "
+                               f"'roads'")
+    if len(roads) < len(lines):
+        log.warning("%s: read its layers of roads (%s), not its other layers of lines (%s)", clean_text(path),
+                    ", ".join(clean_text(n, 60) for n in roads),
+                    ", ".join(clean_text(n, 60) for n in lines if n not in roads))
+    return roads
+
+
+def candidate_tags(frame: pd.DataFrame) -> list[dict | None] | None:
     """Per line: its ``tunnel``/``bridge``/``layer`` values when the frame is levelled (has any
-    of those columns), None when it is not."""
+    of those columns), None for the lines whose level is not known (``LEVEL_UNKNOWN``); None
+    when the frame is not levelled."""
     keys = [k for k in LEVEL_KEYS if k in frame.columns]
     if not keys:
         return None
-    values = zip(*(frame[k].tolist() for k in keys))
-    return [{k: v for k, v in zip(keys, row) if isinstance(v, (str, int, float)) and not pd.isna(v)} for row in values]
+    unknown = frame[LEVEL_UNKNOWN].to_numpy(bool) if LEVEL_UNKNOWN in frame.columns else np.zeros(len(frame), bool)
+    values = zip(unknown.tolist(), *(frame[k].tolist() for k in keys))
+    return [None if row[0] else {k: v for k, v in zip(keys, row[1:]) if isinstance(v, (str, int, float))
+                                 and not pd.isna(v)} for row in values]
 
 
 def candidate_levels(frame: pd.DataFrame) -> np.ndarray:
-    """Per line: its level (osmgap.core.osmtags.way_level) when the frame is levelled, NaN when not."""
+    """Per line: its level (osmgap.core.osmtags.way_level) when the frame is levelled and it is
+    known, NaN when not."""
     tags = candidate_tags(frame)
-    return np.full(len(frame), np.nan) if tags is None else np.asarray([way_level(t) for t in tags], float)
+    if tags is None:
+        return np.full(len(frame), np.nan)
+    return np.asarray([np.nan if t is None else way_level(t) for t in tags], float)
+
+
+def confidence_assumed(frame: pd.DataFrame, geometries: Sequence[BaseGeometry]) -> np.ndarray:
+    """Per suggestion geometry (WGS84): whether the lines it was drawn from gave no confidence of
+    their own (they counted the default, a figure nobody measured, which its outputs must say): all
+    when no line gave one, none when every line did, else by the candidate line nearest to five
+    points along it (the majority)."""
+    given = frame[CONFIDENCE_GIVEN].to_numpy(bool) if CONFIDENCE_GIVEN in frame.columns else np.zeros(len(frame), bool)
+    if given.all() or not given.any() or not len(geometries):
+        return np.full(len(geometries), not given.any())
+    geoms = np.asarray(geometries, dtype=object)
+    points = np.repeat(geoms, 5)  # a Point (a misconnection) is its own sample
+    lineal = np.isin(shapely.get_type_id(points), (1, 5))
+    where = np.tile(np.linspace(0.1, 0.9, 5), len(geoms))
+    points[lineal] = shapely.line_interpolate_point(points[lineal], where[lineal], normalized=True)
+    crs = frame.geometry.estimate_utm_crs()  # nearest in degrees is skewed away from the equator
+    lines = frame.geometry.to_crs(crs).to_numpy()
+    _, nearest = shapely.STRtree(lines).query_nearest(gpd.GeoSeries(points, crs=WGS84).to_crs(crs).to_numpy(),
+                                                      all_matches=False)
+    return (~given[nearest]).reshape(len(geoms), 5).mean(axis=1) > 0.5
 
 
 def _to_wgs84(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
@@ -213,51 +338,98 @@ def _given(value: Any) -> Any:
     return None if np.ndim(value) == 0 and bool(pd.isna(value)) else value
 
 
-def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path, dropped: Counter) -> tuple[np.ndarray, str | None]:
-    """The source's own confidence/score, as 0-1, and its column (None: the source has none, and
-    every line gets ``default``); a percentage scale is recognised. A value that is no finite
-    number gets ``default`` and is counted in ``dropped``."""
+def _confidence(frame: gpd.GeoDataFrame, default: float, path: Path, dropped: Counter
+                ) -> tuple[np.ndarray, np.ndarray, str | None, str | None]:
+    """The source's own confidence/score as 0-1, whether each line gave one (an empty cell, or one
+    that is no number, counted in ``dropped``, gets ``default``), its column and its scale ('0-1',
+    '0-100'; None: the source has no such column). The scale is the file's, not one value's: a
+    percentage when most values exceed 1, or all are whole numbers and some does (a lone 1.2 in a
+    0-1 column read every line as percent once, and dropped every gap); a value over 1 in a 0-1
+    column is read as 1, with a warning."""
     columns = {c.lower(): c for c in frame.columns}
     name = next((columns[c] for c in CONFIDENCE_COLUMNS if c in columns), None)
     if name is None:
-        return np.full(len(frame), default, float), None
+        return np.full(len(frame), default, float), np.zeros(len(frame), bool), None, None
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
-    given = np.asarray([_given(v) is not None and str(v).strip() != "" for v in frame[name].astype(object)], bool)
-    dropped["confidence"] += int((given & ~np.isfinite(values)).sum())
-    finite = values[np.isfinite(values)]
-    if len(finite) and (finite.min() < 0 or finite.max() > 100):
+    cells = frame[name].astype(object)
+    said = np.asarray([_given(v) is not None and str(v).strip() != "" for v in cells], bool)
+    given = np.isfinite(values)
+    dropped["confidence"] += int((said & ~given).sum())
+    if (~said).any():
+        log.warning("%s: %d line(s) give no %r: each counts %g, a figure nobody measured, and its suggestions "
+                    "say it is assumed", clean_text(path), int((~said).sum()), clean_text(name, 60), default)
+    finite = values[given]
+    if not len(finite):
+        return np.full(len(frame), default, float), given, name, None
+    if finite.min() < 0 or finite.max() > 100:
         raise InputError(path, f"'{name}' values must lie in 0-1 (or 0-100), got {finite.min():g}..{finite.max():g}")
-    if len(finite) and finite.max() > 1:
-        values = values / 100.0
-    return np.where(np.isfinite(values), values, default), name
+    over = finite > 1
+    if over.mean() > 0.5 or (over.any() and (finite == np.round(finite)).all()):
+        return np.where(given, values / 100.0, default), given, name, "0-100"
+    if over.any():
+        log.warning("%s: %d %r value(s) over 1 (up to %g) in a column of 0-1 values read as 1", clean_text(path),
+                    int(over.sum()), clean_text(name, 60), finite.max())
+    return np.where(given, np.minimum(values, 1.0), default), given, name, "0-1"
 
 
-def _level_columns(frame: gpd.GeoDataFrame, dropped: Counter) -> dict[str, np.ndarray]:
+def _level_columns(frame: gpd.GeoDataFrame, path: Path, dropped: Counter) -> dict[str, np.ndarray]:
     """The source's ``tunnel``/``bridge``/``layer`` columns (any letter case) as the tags a way on
-    that level carries (osmgap.core.osmtags.read_level_tags), None where a line has none or its
-    value was dropped (counted in ``dropped``); no column when the source has none of them."""
+    that level carries (osmgap.core.osmtags.read_level_tags, GIS booleans read as ``_level_value``),
+    None where a line has none, and ``LEVEL_UNKNOWN``: the lines with a value that was dropped
+    (counted in ``dropped``), whose level is not known. Such a line is not on the surface: read so,
+    each of a source's bridges was a missing road under an OSM bridge. No column when the source
+    has none of them; a ``layer`` column of no number at all (QGIS's "Merge vector layers" names
+    each line's source layer there) is not read."""
     columns = {c.lower(): c for c in frame.columns}
     keys = [k for k in LEVEL_KEYS if k in columns]
-    checked = []
+    if "layer" in keys and not _numbers_in(frame[columns["layer"]]):
+        keys.remove("layer")
+        log.warning("%s: its 'layer' column holds no number, so it is no OSM layer (a source layer's name?): "
+                    "not read", clean_text(path))
+    if not keys:
+        return {}
+    checked, unknown = [], []
     for row in zip(*(frame[columns[k]].astype(object).tolist() for k in keys)):
-        tags, bad = read_level_tags({k: _given(v) for k, v in zip(keys, row)})
+        tags, bad = read_level_tags({k: _level_value(k, _given(v)) for k, v in zip(keys, row)})
         dropped.update(bad)
         checked.append(tags)
-    return {k: np.asarray([t.get(k) for t in checked], dtype=object) for k in keys}
+        unknown.append(bool(bad))
+    return {**{k: np.asarray([t.get(k) for t in checked], dtype=object) for k in keys},
+            LEVEL_UNKNOWN: np.asarray(unknown, bool)}
+
+
+def _numbers_in(column: pd.Series) -> bool:
+    """Whether a column holds a number, or nothing at all (then it says nothing either way)."""
+    values = column.astype(object)
+    return bool(pd.to_numeric(values, errors="coerce").notna().any() or values.map(_given).isna().all())
+
+
+def _level_value(key: str, value: Any) -> Any:
+    """A ``tunnel``/``bridge`` cell as OSM's value: the booleans GIS files hold (True, 1, 'Y',
+    'true', 't') are 'yes', their false ones (False, 0, 'N', 'false', 'f') None, the surface;
+    anything else as given, for ``read_level_tags`` to check."""
+    if key == "layer" or value is None:
+        return value
+    if isinstance(value, (bool, np.bool_, numbers.Real)):
+        return {1.0: "yes", 0.0: None}.get(float(value), value)
+    text = str(value).strip().lower()
+    return "yes" if text in TRUE_TEXTS else None if text in FALSE_TEXTS else value
 
 
 def _highway(frame: gpd.GeoDataFrame, path: Path, dropped: Counter) -> np.ndarray:
     """Each line's class by ``line_class`` (the OSM readers' rule): a road class; None where the
     source gives a highway value that is no road class (the line is left out); 'road' where it
-    gives none, or a text that is no highway value (counted in ``dropped``). Lines left out for a
-    value that is not a common non-road class (footway, path, ...) are named in one warning: a
-    source with a class vocabulary of its own would lose every line."""
+    gives none (an empty cell, or a text saying so: ``no_class_given``), or a text that is no
+    highway value (counted in ``dropped``). Lines left out for a value that is not a common
+    non-road class (footway, path, ...) are named in one warning: a source with a class
+    vocabulary of its own would lose every line."""
     column = "highway" if "highway" in frame.columns else {c.lower(): c for c in frame.columns}.get("highway")  # HIGHWAY: an ESRI DBF's
     if column is None:
         return np.full(len(frame), UNKNOWN_CLASS, dtype=object)
     texts = ["" if _given(v) is None else str(v).strip() for v in frame[column].astype(object)]
     out = np.asarray([line_class(t) for t in texts], dtype=object)
-    dropped["highway"] += sum(cls == UNKNOWN_CLASS and t.lower() not in ("", UNKNOWN_CLASS) for t, cls in zip(texts, out))
+    dropped["highway"] += sum(cls == UNKNOWN_CLASS and not no_class_given(t) and t.lower() != UNKNOWN_CLASS
+                              for t, cls in zip(texts, out))
     odd = Counter(t for t, cls in zip(texts, out) if cls is None and t.lower() not in NOT_ROADS)
     if odd:
         values = ", ".join(f"{clean_text(v, 40)}: {n}" for v, n in odd.most_common(5))

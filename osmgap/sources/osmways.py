@@ -215,7 +215,7 @@ def near_aoi(unreadable: list[Unreadable], aoi: Aoi) -> list[Unreadable]:
             if u.geometry.is_empty or shapely.dwithin(aoi.geometry, u.geometry, UNREADABLE_REACH_DEG)]
 
 
-def _unreadable_warning(roads: RoadNetwork) -> str | None:
+def unreadable_warning(roads: RoadNetwork) -> str | None:
     """One line on the road ways the source could not read whole, naming the source; None when
     there were none."""
     bad = roads.unreadable
@@ -269,7 +269,7 @@ def road_network(ways: list[Way], nodes: NodeTable, source: str, fmt: str,
     roads = RoadNetwork(ways=frame, nodes={k: v for k, v in nodes.items() if k in used},
                         node_tags={k: v for k, v in (node_tags or {}).items() if k in used},
                         provenance=provenance, parking=parking, unreadable=bad, other_ways=other)
-    for said in (_unreadable_warning(roads), warning):
+    for said in (unreadable_warning(roads), warning):
         if said:
             log.warning(said)
     return roads

@@ -28,8 +28,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError, ProjError
 
 from osmgap.core.aoi import Aoi
+from osmgap.core.datamodel import WGS84
 from osmgap.errors import InputError
 
 SUFFIXES = (".parquet", ".geoparquet")
@@ -88,15 +91,38 @@ def _geometry_column(schema: pa.Schema) -> str:
 
 
 def _near(schema: pa.Schema, aoi: Aoi) -> pc.Expression | None:
-    """Rows whose ``bbox`` struct meets the AOI's bounds; None when the file has no such column."""
+    """Rows whose ``bbox`` struct meets the AOI's bounds; None when the file has no such column, or
+    its CRS cannot be read."""
     field = schema.field("bbox") if "bbox" in schema.names else None
     if field is None or not pa.types.is_struct(field.type) or not {"xmin", "xmax", "ymin", "ymax"} <= {
             f.name for f in field.type}:
         return None
-    minx, miny, maxx, maxy = aoi.bounds
+    bounds = _bounds_in_file_crs(schema, aoi)
+    if bounds is None:
+        return None
+    minx, miny, maxx, maxy = bounds
     box = pc.field("bbox", "xmin") <= maxx
     box = box & (pc.field("bbox", "xmax") >= minx) & (pc.field("bbox", "ymin") <= maxy)
     return box & (pc.field("bbox", "ymax") >= miny)
+
+
+def _bounds_in_file_crs(schema: pa.Schema, aoi: Aoi) -> tuple[float, float, float, float] | None:
+    """The AOI's bounds in the CRS the ``bbox`` column is in: the geometry's CRS where the ``geo``
+    metadata declares the column its bbox covering (GeoParquet 1.1, as geopandas and GDAL write it;
+    in metres for a projected file, compared with lon/lat no row was ever near the AOI), else
+    lon/lat, as Overture's own bbox is. None where that CRS is not known or not read."""
+    meta = json.loads((schema.metadata or {}).get(b"geo", b"{}"))
+    column = (meta.get("columns") or {}).get(_geometry_column(schema)) or {}
+    if "bbox" not in (column.get("covering") or {}):
+        return aoi.bounds
+    given = column.get("crs", "OGC:CRS84")  # GeoParquet: absent is OGC:CRS84, null an unknown CRS
+    if given is None:
+        return None
+    try:
+        crs = CRS.from_json_dict(given) if isinstance(given, dict) else CRS.from_user_input(given)
+        return Transformer.from_crs(WGS84, crs, always_xy=True).transform_bounds(*aoi.bounds, densify_pts=21)
+    except (CRSError, ProjError):
+        return None
 
 
 def _and(a: pc.Expression | None, b: pc.Expression) -> pc.Expression:

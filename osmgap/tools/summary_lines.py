@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from osmgap.conflate.params import ConflateParams
+
 KIND_WORDS = {"missing_road": ("missing road", "missing roads"), "missing_link": ("missing link", "missing links"),
               "unsupported_osm_way": ("OSM way without evidence", "OSM ways without evidence"),
               "misconnection": ("misconnection", "misconnections"),
@@ -94,6 +96,8 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
         if matching and not matching.get("off_map_steps") and not matching.get("detours"):
             return _gps_found_nothing(matching, summary.get("gps", {}).get("trips", 0))
         return "the evidence holds no road line inside the AOI."
+    if unsure := _left_out_unsure(summary):
+        return unsure
     osm_km = float(summary.get("osm_road_km", 0.0))
     if summary.get("evidence") == "imagery" and model_saw_too_little(seen, osm_km):
         return (f"the model saw only {seen:.2f} km of road where OSM has {osm_km:.2f} km: too little to judge "
@@ -109,6 +113,22 @@ def _why_nothing(summary: dict[str, Any], seen: float) -> str:
                 f"was not looked at), every road the evidence shows is {within} an OSM way or too short to report.")
     return (f"every road the evidence shows is {within} an OSM way or too short to report: "
             "the area looks completely mapped.")
+
+
+def _left_out_unsure(summary: dict[str, Any]) -> str | None:
+    """Why nothing was suggested when possible roads were found and dropped for their low confidence
+    (summary.json's ``conflation.dropped.low_confidence``); None when none was. Said as "the area
+    looks completely mapped", 20 deleted streets a source scored low (or on another scale) were gone."""
+    n = int(summary.get("conflation", {}).get("dropped", {}).get("low_confidence") or 0)
+    if not n:
+        return None
+    why = "a low confidence"
+    if summary.get("evidence") == "candidates":  # GPS runs raise the minimum (osmgap.gps.discovery)
+        column = summary.get("candidates", {}).get("confidence_column")
+        why = f"a confidence under {ConflateParams.min_confidence:g}" + (
+            f" (the source's {column!r} column: is its scale right?)" if column else "")
+    return (f"{n} possible road{'' if n == 1 else 's'} the evidence shows {'was' if n == 1 else 'were'} left out for "
+            f"{why}; that is not a completely mapped area.")
 
 
 def _partly(cover: dict[str, Any]) -> str:

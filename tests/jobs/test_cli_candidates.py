@@ -75,7 +75,9 @@ def test_outputs_and_summary(run_pbf):
                                                           "suggestions.osm", "summary.json"]
     s = json.loads((run_pbf / "summary.json").read_text())
     assert s["evidence"] == "candidates" and s["candidates"]["lines"] == 209
-    assert "imagery" not in s and s["warnings"] == []
+    assert "imagery" not in s
+    # the one warning: the extract's ways cut at its edge (the OSM reader's, said in every output)
+    assert [w for w in s["warnings"] if "could not be read whole" not in w] == []
     assert s["offset_m"]["applied"] and s["offset_m"]["magnitude_m"] < 0.3
     assert s["suggestions"] >= 3 and set(s["by_kind"]) <= {"missing_road", "missing_link", "misconnection"}
     feats = json.loads((run_pbf / "suggestions.geojson").read_text())["features"]

@@ -198,7 +198,7 @@ def test_the_benchmark_candidates_are_levelled_as_a_file_of_them_is(kotka, tmp_p
 @pytest.mark.parametrize("suffix, driver", [(".geojson", "GeoJSON"), (".gpkg", "GPKG")])
 def test_values_outside_the_vocabulary_are_dropped_with_one_warning(helsinki, tmp_path, caplog, suffix, driver):
     """Real Helsinki ways with their real level tags, four of them given hostile values: those
-    values are dropped (the line keeps its geometry: a 'road' on the surface with the default
+    values are dropped (the line keeps its geometry: a 'road' of unknown level with the default
     confidence), every other line keeps its own, and one warning names the file and counts them."""
     ways = helsinki.ways
     src = gpd.GeoDataFrame({"highway": ways["highway"].to_numpy().copy(), "confidence": np.full(len(ways), "0.8"),
