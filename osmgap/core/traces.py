@@ -55,6 +55,17 @@ class GpsTraces:
         minx, miny, maxx, maxy = bounds
         return self.take((self.x >= minx) & (self.x <= maxx) & (self.y >= miny) & (self.y <= maxy))
 
+    def crop(self, bounds: tuple[float, float, float, float]) -> GpsTraces:
+        """The points within ``bounds``, each trip cut into pieces (trips of their own, renumbered
+        0, 1, ...) where it left them: the fixes either side of a stretch outside are no step the
+        vehicle made, and kept as consecutive fixes of one trip they would ask the matcher to
+        explain a straight chord across the cut-out part."""
+        minx, miny, maxx, maxy = bounds
+        kept = np.flatnonzero((self.x >= minx) & (self.x <= maxx) & (self.y >= miny) & (self.y <= maxy))
+        starts = np.ones(len(kept), bool)
+        starts[1:] = (np.diff(kept) != 1) | (self.trip[kept[1:]] != self.trip[kept[:-1]])
+        return replace(self.take(kept), trip=(np.cumsum(starts) - 1).astype(np.int32))
+
     def same_trip_as_previous(self) -> np.ndarray:
         """True where a point continues the trip of the point before it."""
         out = np.zeros(len(self), bool)

@@ -119,6 +119,7 @@ class DiffRequest:
     xyz: XyzOptions | None = None  # imagery from a tile server instead of a file
     gps: list[str] = field(default_factory=list)  # GPS trace files/directories (osmgap.gps)
     gps_crs: str | None = None  # CRS of CSV/mapconstruction coordinates (GPX is always WGS84)
+    osm_crs: str | None = None  # CRS of a mapconstruction graph as --osm (--osm-crs); None: gps_crs
     gps_columns: dict[str, str] | None = None  # CSV field -> column
     gps_connections: bool = True  # GPS-only: also report missing_connection between two junctions (sparse traces)
     gps_memory_mb: float | None = None  # the matcher's route table at most (osmgap.gps.tiling); None: its default
@@ -218,7 +219,7 @@ def _run_diff(req: DiffRequest) -> DiffRun:
                             else (None, {}))
         trim_heap()  # a CSV of millions of fixes is parsed in chunks whose freed blocks stay between live ones
     with timer("osm"), collector_paused():  # see conflation below
-        roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs, max_age_h=req.osm_max_age_h)
+        roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.osm_crs or req.gps_crs, max_age_h=req.osm_max_age_h)
         trim_heap()  # the same for the objects of parsing OSM (~170 MB of 500 at 531,000 ways)
         demonstration = demonstration_for(req)
         if demonstration is not None:

@@ -484,6 +484,7 @@ class ScanRequest:
     bands: tuple[int, ...] | None = None  # the imagery's red, green and blue (--bands); None: chosen from the file
     xyz: XyzOptions | None = None  # imagery from a tile server instead of a file
     osm_max_age_h: float | None = None  # an Overpass answer kept longer is asked again (--osm-max-age)
+    osm_crs: str | None = None  # CRS of a mapconstruction graph as --osm (--osm-crs); None: gps_crs
 
 
 def run_scan(req: ScanRequest) -> dict[str, Any]:
@@ -502,7 +503,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
         raise InputError(imagery.path, "imagery does not overlap the AOI")
     coverage = measure_any_coverage(imagery, aoi) if imagery is not None else None  # no usable pixel: exit 2
     traces, gps_info = load_traces(req.gps, GpsSource(req.gps_crs), aoi) if req.gps else (None, None)
-    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.gps_crs, max_age_h=req.osm_max_age_h)
+    roads = load_osm(osm_spec, aoi, cache_dir=req.cache_dir, graph_crs=req.osm_crs or req.gps_crs, max_age_h=req.osm_max_age_h)
     demonstration = demonstration_for(DiffRequest(aoi=req.aoi, out=req.out, osm=req.osm))
     demo_info = None
     if demonstration is not None:  # the scan sees the OSM the sample's diff sees, and says so

@@ -7,8 +7,9 @@
   (``lon=LONGITUDE,lat=LAT,time=ts``). Time is unix seconds (or milli-, micro-, nanoseconds,
   told apart by size) or ISO 8601. Coordinates are in ``crs`` (WGS84 unless stated). Read in
   chunks of a million rows. A header with more ';' than ',' is European Excel's: ';' between
-  fields, ',' as the decimal mark. A trip column found by a vehicle's name (``vehicle_id``,
-  ``imei``, ...), or no trip column at all (the rows are one vehicle's), is cut into trips where
+  fields, ',' as the decimal mark; more tabs, tab-separated; Excel's ``sep=X`` first line is
+  honoured. Rows with an empty trip are never joined with others (``TripKeys``). A trip column
+  found by a vehicle's name (``vehicle_id``, ``imei``, ...), or no trip column at all (the rows are one vehicle's), is cut into trips where
   the vehicle fell silent or its clock went back (``cut_vehicle_trips``).
 - GeoJSON (``.geojson``, ``.json``, gzip'd; ``osmgap.sources.gps_geojson``): each LineString, and
   each part of a MultiLineString, is a trip, timed by a ``coordTimes``/``times`` property; Point
@@ -25,6 +26,7 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import re
 import xml.etree.ElementTree as ET
 import zlib
 from array import array
@@ -73,6 +75,13 @@ AREA_OF_USE_MARGIN_DEG = 1.0  # projected coordinates may stray a little beyond 
 # give. Impossible jumps are not cut here: the matcher cuts the trip into pieces there.
 TRIP_GAP_S = 300.0
 TRIP_GAP_FACTOR = 10.0
+# Rows of a file without a trip column that jump faster than a vehicle drives (the matcher's 180
+# km/h, osmgap.gps.matching.MatchParams.max_speed_mps) from one row to the next at more than this
+# share of the steps are several vehicles' fixes interleaved: one receiver's glitches are a few
+# steps in a hundred, two vehicles' rows sorted by time alternate at nearly every step.
+SEVERAL_VEHICLES_SPEED_MPS = 50.0
+SEVERAL_VEHICLES_SHARE = 0.1
+SEVERAL_VEHICLES_MIN_STEPS = 10
 
 
 @dataclass(frozen=True)
@@ -177,15 +186,19 @@ def check_crs(traces: GpsTraces, path: Path) -> None:
 
 
 def check_coordinates(x: np.ndarray, y: np.ndarray, crs_text: Any, path: Path | str, what: str = "point") -> None:
-    """``check_crs`` for any coordinates (``what``: the word for one of them in the message)."""
+    """``check_crs`` for any coordinates (``what``: the word for one of them in the message; a
+    ``vertex`` is a mapconstruction graph's, placed by --osm-crs, so the message names that option
+    and not the traces' own: each pointing at the other left no way out)."""
     crs = parse_crs(crs_text, Path(path)) if isinstance(crs_text, str) else crs_text
+    option, other = (("--osm-crs", " (--gps-crs in change and train)") if what == "vertex" else
+                     ("--gps-crs", " (a mapconstruction graph as --osm takes its own from --osm-crs)"))
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError(path, "a coordinate is not a finite number")
     if crs.is_geographic:
         bad = np.flatnonzero((np.abs(x) > 180) | (np.abs(y) > 90))
         if len(bad):
             raise InputError(path, f"{what} {bad[0] + 1}: ({x[bad[0]]:g}, {y[bad[0]]:g}) is not lon/lat "
-                                   f"degrees; projected coordinates need --gps-crs EPSG:N")
+                                   f"degrees; projected coordinates need {option} EPSG:N{other}")
         return
     lon, lat = crs_transformer(crs, WGS84).transform(x, y)
     area = crs.area_of_use
@@ -196,7 +209,7 @@ def check_coordinates(x: np.ndarray, y: np.ndarray, crs_text: Any, path: Path | 
     bad = np.flatnonzero(outside)
     if len(bad):
         raise InputError(path, f"{what} {bad[0] + 1}: ({x[bad[0]]:g}, {y[bad[0]]:g}) lies outside the "
-                               f"area of use of {crs.to_string()}; is --gps-crs right?")
+                               f"area of use of {crs.to_string()}; is {option} right?{other}")
 
 
 # --- mapconstruction ----------------------------------------------------------------
@@ -237,18 +250,18 @@ def read_csv(path: Path, crs: str, columns: dict[str, str] | None = None) -> Gps
 
 def _read_csv(path: Path, crs: str, columns: dict[str, str] | None) -> tuple[GpsTraces, str]:
     """``read_csv``, and what to add to a warning that fixes go back in time (no trip column)."""
-    header, sep = _csv_header(path)
+    header, fmt = _csv_header(path)
     mapping = csv_columns(header, columns or {}, path)
-    fmt = {"sep": sep, "decimal": "," if sep == ";" else "."}
     with _csv_errors(path):  # a bad byte or line may come a million rows after the header
         try:  # fast path: numbers parsed by pandas' C reader, no Python string per value
-            parts, trips = _read_csv_chunks(path, mapping, crs, fmt, numeric=True)
+            parts, keys = _read_csv_chunks(path, mapping, crs, fmt, numeric=True)
         except (pd.errors.ParserError, UnicodeDecodeError):
             raise
         except ValueError:  # a value that is not a number (an ISO time, or a bad row): name the row
-            parts, trips = _read_csv_chunks(path, mapping, crs, fmt, numeric=False)
+            parts, keys = _read_csv_chunks(path, mapping, crs, fmt, numeric=False)
     if not parts:
         return from_arrays(np.zeros(0), np.zeros(0), crs), ""
+    trips = keys.count
     traces = concat(parts, renumber=False)
     parts.clear()  # copied: freed before any sort, so a large file is held at most twice while read
     if "trip" in mapping and trips == len(traces) > 1:  # a row serial, not a trip: every fix alone
@@ -269,11 +282,14 @@ def _read_csv(path: Path, crs: str, columns: dict[str, str] | None) -> tuple[Gps
     hint = "" if "trip" in mapping else (f"{found}: fixes of several vehicles in one file are then read as one trip; "
                                          "name the column that tells them apart with --gps-columns trip=COLUMN")
     vehicles = "trip" not in mapping or names_vehicles(mapping, columns or {})
-    if vehicles:
+    blank = keys.blank(traces.trip, path, mapping["trip"], "row") if "trip" in mapping else None
+    if vehicles or blank is not None:
         traces = times_in_seconds(traces, path)  # silences are judged in seconds (read_file's call is then a no-op)
-        traces = cut_vehicle_trips(traces, path, f"a vehicle's rows, column {mapping['trip']!r}" if "trip" in mapping else "rows in file order",
-                                   "" if "trip" in mapping else f"{found}: name the column that tells vehicles apart "
-                                                                "with --gps-columns trip=COLUMN")
+        if "trip" not in mapping:
+            whose, tell = "rows in file order", f"{found}: name the column that tells vehicles apart with --gps-columns trip=COLUMN"
+        else:
+            whose, tell = f"a vehicle's rows, column {mapping['trip']!r}" if vehicles else f"rows with an empty {mapping['trip']!r}", ""
+        traces = cut_vehicle_trips(traces, path, whose, tell, only=None if vehicles else blank)
     if "trip" in mapping:
         cut = f" ({trips} vehicle{'' if trips == 1 else 's'} cut into trips where silent)" if vehicles else ""
         log.info("%s: trips told apart by %s: %d trip%s%s", path, describe_trip_columns(mapping), traces.trips,
@@ -281,14 +297,65 @@ def _read_csv(path: Path, crs: str, columns: dict[str, str] | None) -> tuple[Gps
     else:
         log.info("%s: no trip column (columns: %s): the rows are read as one vehicle, in file order, cut into trips "
                  "where silent: %d trip%s", path, ", ".join(header), traces.trips, "" if traces.trips == 1 else "s")
+        _warn_if_several_vehicles(traces, path, found)
     return traces, hint
 
 
-def cut_vehicle_trips(traces: GpsTraces, path: Path, what: str, hint: str = "") -> GpsTraces:
+BLANK_KEY = "\x00blank "  # the key of a run of rows with an empty trip id: no file's id starts so
+
+
+class TripKeys:
+    """Trip ids of rows (CSV) or points (GeoJSON) by their trip value, numbered in order of first
+    appearance across a file's chunks. An empty value says nothing about whose row it is, so such
+    rows are never joined with others on it: each run of consecutive ones is a vehicle of its own,
+    cut into trips where silent as a file without a trip column is (``blank``). A run is what a
+    file grouped by trip gives for a trip whose id was left out, and adjacency in the file is the
+    only sign rows with no id belong together; joined on '' as one key, unrelated trips days apart
+    were one trip, a chord drawn from one's end to the other's start."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, int] = {}
+        self.blank_rows = 0
+        self.blank_runs = 0
+        self._in_run = False  # the previous chunk ended in a row with an empty value
+
+    @property
+    def count(self) -> int:
+        return len(self.known)
+
+    def keys(self, raw: pd.Series) -> pd.Series:
+        """``raw`` trip values as keys; an empty one keyed by the number of its run."""
+        text = raw.fillna("").astype(str)
+        empty = text.str.strip().eq("").to_numpy()
+        if not empty.any():
+            self._in_run = False
+            return text
+        run = self.blank_runs + np.cumsum(empty & ~np.r_[self._in_run, empty[:-1]])
+        self.blank_runs, self.blank_rows, self._in_run = int(run[-1]), self.blank_rows + int(empty.sum()), bool(empty[-1])
+        return text.where(~empty, pd.Series(BLANK_KEY + run.astype(str), index=raw.index))
+
+    def ids(self, keys: pd.Series) -> np.ndarray:
+        """The trip id of each key (one dictionary look-up per trip, not per row)."""
+        codes, names = pd.factorize(keys)
+        return np.array([self.known.setdefault(n, len(self.known)) for n in names], np.int32)[codes]
+
+    def blank(self, trip: np.ndarray, path: Path, column: str, row: str) -> np.ndarray | None:
+        """Which fixes (trip ids ``trip``) had an empty trip value, said in a warning; None if none."""
+        if not self.blank_rows:
+            return None
+        log.warning("%s: %d %s%s with an empty %r, in %d run%s of consecutive %ss: each run is read as a vehicle of "
+                    "its own, never joined with other %ss, and cut into trips where silent; fill in %r to read "
+                    "them otherwise", path, self.blank_rows, row, "" if self.blank_rows == 1 else "s", column,
+                    self.blank_runs, "" if self.blank_runs == 1 else "s", row, row, column)
+        return np.isin(trip, [i for k, i in self.known.items() if k.startswith(BLANK_KEY)])
+
+
+def cut_vehicle_trips(traces: GpsTraces, path: Path, what: str, hint: str = "", only: np.ndarray | None = None) -> GpsTraces:
     """Each trip of ``traces`` taken as one vehicle's rows (contiguous, in file order) and cut into
     trips where it was silent, or its clock went back, for longer than ``TRIP_GAP_S`` (or
     ``TRIP_GAP_FACTOR`` times its median interval, if longer); said in the log where time went
-    back (``what``: whose rows, ``hint``: what to add). Trips are renumbered 0, 1, ... in order."""
+    back (``what``: whose rows, ``hint``: what to add; ``only``: the fixes whose trips are so
+    cut, default all). Trips are renumbered 0, 1, ... in order."""
     dt = traces.intervals()  # NaN at a vehicle's first fix and where a fix has no time
     if not np.isfinite(dt).any():
         return traces
@@ -296,6 +363,8 @@ def cut_vehicle_trips(traces: GpsTraces, path: Path, what: str, hint: str = "") 
     gap = np.maximum(TRIP_GAP_S, TRIP_GAP_FACTOR * np.nan_to_num(typical))
     with np.errstate(invalid="ignore"):
         silent, reset = dt > gap, dt < -gap
+    if only is not None:
+        silent, reset = silent & only, reset & only
     if not (silent.any() or reset.any()):
         return traces
     if reset.any():
@@ -306,19 +375,54 @@ def cut_vehicle_trips(traces: GpsTraces, path: Path, what: str, hint: str = "") 
     return replace(traces, trip=(np.cumsum(starts) - 1).astype(np.int32))
 
 
-def _csv_header(path: Path) -> tuple[list[str], str]:
-    """The header's column names and the separator: ',' unless the header holds more ';' than ','
-    (European Excel's CSV, whose decimal mark is ','), said in the log."""
+def _warn_if_several_vehicles(traces: GpsTraces, path: Path, found: str) -> None:
+    """Warn when rows read as one vehicle's (no trip column) move faster than any vehicle between
+    one row and the next, at many steps: a fleet's fixes interleaved in time, which the log's
+    INFO line and the summary's tiny median interval did not point to (they asked whether the
+    times were right)."""
+    dt = traces.intervals()
+    timed = np.isfinite(dt) & (dt >= 0)
+    if timed.sum() < SEVERAL_VEHICLES_MIN_STEPS:
+        return
+    wgs = traces.to_crs(WGS84)
+    metres = np.full(len(wgs), np.nan)  # equirectangular: steps of metres to kilometres
+    metres[1:] = np.hypot(np.diff(wgs.x) * np.cos(np.radians(wgs.y[1:])) * 111_320.0, np.diff(wgs.y) * 110_540.0)
+    with np.errstate(invalid="ignore"):
+        jumps = timed & (metres > SEVERAL_VEHICLES_SPEED_MPS * np.maximum(dt, 1.0))
+    if jumps.sum() > SEVERAL_VEHICLES_SHARE * timed.sum():
+        positive = dt[timed & (dt > 0)]
+        median = f"{np.median(positive):.2g} s" if len(positive) else "0 s"
+        log.warning("%s: %d of %d steps between consecutive rows are faster than %d km/h (median interval %s): this "
+                    "looks like several vehicles' fixes in one file, read as one vehicle's.%s: name the column that "
+                    "tells vehicles apart with --gps-columns trip=COLUMN", path, int(jumps.sum()), int(timed.sum()),
+                    round(SEVERAL_VEHICLES_SPEED_MPS * 3.6), median, found)
+def _csv_header(path: Path) -> tuple[list[str], dict[str, Any]]:
+    """The header's column names and how pandas reads the file: fields separated by ',', unless
+    the first line holds more ';' (European Excel's CSV, whose decimal mark is ',') or more tabs
+    (a tab-separated export); Excel's ``sep=X`` first line is skipped and honoured. Anything but
+    ',' is said in the log."""
+    try:
+        with (gzip.open(path, "rt", encoding="utf-8-sig", errors="replace") if path.name.lower().endswith(".gz")
+              else open(path, encoding="utf-8-sig", errors="replace")) as f:
+            first = f.readline().strip()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise InputError(path, f"not a whole gzip file ({one_line(exc)})") from None
+    stated = re.fullmatch(r'"?sep=(.)"?[,;\t]*', first, re.IGNORECASE)
+    counts = {s: first.count(s) for s in (",", ";", "\t")}  # a tie goes to ','
+    sep = stated.group(1) if stated else max(counts, key=lambda s: counts[s])
+    fmt: dict[str, Any] = {"sep": sep, "decimal": "," if sep == ";" else ".", "skiprows": 1 if stated else 0}
     try:
         with _csv_errors(path):
-            header = [str(h) for h in pd.read_csv(path, nrows=0).columns]
-            if sum(h.count(";") for h in header) < len(header):
-                return header, ","
-            header = [str(h) for h in pd.read_csv(path, nrows=0, sep=";").columns]
+            header = [str(h) for h in pd.read_csv(path, nrows=0, sep=sep, skiprows=fmt["skiprows"]).columns]
     except pd.errors.EmptyDataError:
         raise InputError(path, "holds no GPS points (empty file)") from None
-    log.info("%s: read as semicolon-separated, with ',' as the decimal mark (as European Excel writes CSV)", path)
-    return header, ";"
+    if stated:
+        log.info("%s: its first line %r names the separator, as Excel writes it: skipped and honoured", path, first)
+    if sep == ";":
+        log.info("%s: read as semicolon-separated, with ',' as the decimal mark (as European Excel writes CSV)", path)
+    elif sep == "\t":
+        log.info("%s: read as tab-separated", path)
+    return header, fmt
 
 
 @contextmanager
@@ -330,20 +434,20 @@ def _csv_errors(path: Path) -> Iterator[None]:
         raise InputError(path, f"not a CSV file of GPS points, or not UTF-8 ({one_line(exc)[:160]})") from None
 
 
-def _read_csv_chunks(path: Path, mapping: dict[str, str], crs: str, fmt: dict[str, str],
-                     numeric: bool) -> tuple[list[GpsTraces], int]:
-    """The file's points, a chunk at a time, and how many distinct trips they hold."""
+def _read_csv_chunks(path: Path, mapping: dict[str, str], crs: str, fmt: dict[str, Any],
+                     numeric: bool) -> tuple[list[GpsTraces], TripKeys]:
+    """The file's points, a chunk at a time, and their trips' keys."""
     dtype = {c: ("float64" if numeric and f not in ("trip", "segment") else str) for f, c in mapping.items()}
-    trip_ids: dict[str, int]
-    parts, row0, trip_ids = [], 0, {}
+    parts: list[GpsTraces] = []
+    row0, trip_keys = 0, TripKeys()
     for chunk in pd.read_csv(path, usecols=list(mapping.values()), dtype=dtype, chunksize=CSV_CHUNK_ROWS, **fmt):
-        parts.append(_csv_chunk(chunk, mapping, crs, row0, path, trip_ids, fmt["decimal"]))
+        parts.append(_csv_chunk(chunk, mapping, crs, row0, path, trip_keys, fmt["decimal"]))
         row0 += len(chunk)
-    return parts, len(trip_ids)
+    return parts, trip_keys
 
 
 def _csv_chunk(chunk: pd.DataFrame, mapping: dict[str, str], crs: str, row0: int, path: Path,
-               trip_ids: dict[str, int], decimal: str) -> GpsTraces:
+               trip_keys: TripKeys, decimal: str) -> GpsTraces:
     def numeric(fld: str, required: bool) -> np.ndarray | None:
         if fld not in mapping:
             return None
@@ -360,12 +464,10 @@ def _csv_chunk(chunk: pd.DataFrame, mapping: dict[str, str], crs: str, row0: int
 
     trip = None
     if "trip" in mapping:
-        key = chunk[mapping["trip"]].fillna("")
+        key = trip_keys.keys(chunk[mapping["trip"]])
         if "segment" in mapping:  # a trip per track segment
             key = key + "\x1f" + chunk[mapping["segment"]].fillna("")
-        codes, names = pd.factorize(key)
-        ids = np.array([trip_ids.setdefault(n, len(trip_ids)) for n in names], np.int32)  # one per trip, not per point
-        trip = ids[codes]
+        trip = trip_keys.ids(key)
     lon, lat = cast(np.ndarray, numeric("lon", True)), cast(np.ndarray, numeric("lat", True))  # always mapped
     return from_arrays(lon, lat, crs, t=_times(chunk, mapping, row0, path, decimal),
                        trip=trip, speed=numeric("speed", False), bearing=numeric("bearing", False))
@@ -389,20 +491,42 @@ def _times(chunk: pd.DataFrame, mapping: dict[str, str], row0: int, path: Path, 
         parsed = pd.to_datetime(raw[text], errors="coerce", utc=True, format="ISO8601")
         if parsed.isna().any():
             k = int(np.flatnonzero(text)[int(np.flatnonzero(parsed.isna().to_numpy())[0])])
-            raise InputError(path, f"row {row0 + k + 2}: time {raw.iloc[k]!r} is neither unix seconds nor ISO 8601")
+            raise InputError(path, f"row {row0 + k + 2}: time {raw.iloc[k]!r} is neither unix seconds nor ISO 8601"
+                                   f"{_time_hint(str(raw.iloc[k]))}")
         values[text] = (parsed - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy()
     return values
+
+
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?")
+_SLASHED_DATE = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b.*")
+
+
+def _time_hint(value: str) -> str:
+    """What to do about a time that could not be read, for the two layouts common exports write:
+    a time of day whose date is in another column (GPSBabel's unicsv: Date, Time), and a date
+    with the day and month in a locale's order (Excel: 04/03/2011 is April or March)."""
+    value = value.strip()
+    iso = "one column of ISO 8601 times (2011-04-03T04:50:55Z) or unix seconds"
+    if _TIME_OF_DAY.fullmatch(value):
+        return (f": a time of day without its date (a separate date column, as GPSBabel's unicsv writes, is not "
+                f"read); write {iso}")
+    if _SLASHED_DATE.fullmatch(value):
+        return f": a date whose day and month order is the locale's and cannot be told; write {iso}"
+    return ""
 
 
 # --- GPX ------------------------------------------------------------------------------
 
 
 def read_gpx(path: Path) -> GpsTraces:
-    """Track segments and routes as trips, waypoints as one-point trips (streamed with iterparse)."""
+    """Track segments and routes as trips, waypoints as one-point trips (streamed with iterparse).
+    Track points outside any ``trkseg`` (invalid, but some exporters write a ``trk``'s points
+    straight into it) are a trip per run of them, so per ``trk``: joined into one trip, as they
+    were, separate tracks drew a chord from one's end to the next one's start."""
     cols = {k: array("d") for k in ("x", "y")}
     times = _GpxTimes(path)
     trip = array("i")
-    state = {"trip": -1, "n": 0, "wpt": 0}
+    state = {"trip": -1, "n": 0, "wpt": 0, "seg": 0, "bare": 0, "stray": 0}
     gz = path.name.lower().endswith(".gz")
     try:
         with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
@@ -411,20 +535,30 @@ def read_gpx(path: Path) -> GpsTraces:
                 if event == "start":
                     if tag in ("trkseg", "rte"):
                         state["trip"] += 1
+                    state["seg"] += tag == "trkseg"
+                    state["bare"] = 0 if tag in ("trk", "trkseg", "rte") else state["bare"]
                     continue
                 if tag in ("trkpt", "rtept", "wpt"):
                     if tag == "wpt":
                         state["trip"] += 1
                         state["wpt"] += 1
+                        state["bare"] = 0
+                    elif tag == "trkpt" and not state["seg"]:  # outside any trkseg: a run of them is a trip
+                        state["trip"] += not state["bare"]
+                        state["bare"], state["stray"] = 1, state["stray"] + 1
                     _gpx_point(elem, cols, times, path, state)
-                    trip.append(max(state["trip"], 0))  # a stray trkpt outside any trkseg joins the first trip
+                    trip.append(max(state["trip"], 0))  # a stray rtept outside any rte joins the first trip
                     elem.clear()
                 elif tag in ("trkseg", "trk", "rte"):
+                    state["seg"] -= tag == "trkseg"
                     elem.clear()  # cleared points would otherwise stay attached to their parent
     except ET.ParseError as exc:
         raise InputError(path, f"not a GPX file ({exc})") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise InputError(path, f"not a whole gzip file ({one_line(exc)})") from None
+    if state["stray"]:
+        log.warning("%s: %d track points lie outside any <trkseg> (not valid GPX): each <trk>'s are read as a trip "
+                    "of their own", path, state["stray"])
     if state["wpt"] and state["wpt"] == state["n"]:
         log.warning("%s: holds only waypoints (%d lone observations, no track or route): each is read as a trip of "
                     "its own, and no route can be read from one fix; export the track itself", path, state["wpt"])
@@ -511,7 +645,7 @@ def load_traces(paths: Iterable[str | Path], source: GpsSource, aoi: Any) -> tup
     metric = everything.to_crs(aoi.metric_crs)
     minx, miny, maxx, maxy = aoi.to_metric(aoi.geometry).bounds
     m = AOI_MARGIN_M
-    near = metric.within((minx - m, miny - m, maxx + m, maxy + m))
+    near = metric.crop((minx - m, miny - m, maxx + m, maxy + m))  # a trip leaving and re-entering: two pieces
     if len(near) == 0:
         where = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
         lon, lat = everything.x, everything.y  # read_gps gives lon/lat

@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from osmgap.core.datamodel import WGS84
 from osmgap.core.traces import GpsTraces, concat, from_arrays
 from osmgap.errors import InputError, nesting_refused, one_line
-from osmgap.sources.gps import cut_vehicle_trips, iso_seconds, parse_crs, times_in_seconds
+from osmgap.sources.gps import TripKeys, cut_vehicle_trips, iso_seconds, parse_crs, times_in_seconds
 from osmgap.sources.gps_layout import csv_columns, describe_trip_columns, names_vehicles
 
 log = logging.getLogger(__name__)
@@ -265,9 +266,10 @@ class _Points:
         n = len(xy)
         t = self._seconds(mapping.get("time"), path) if "time" in mapping else None
         speed, bearing = (self._numbers(mapping.get(f), f, path) if f in mapping else None for f in ("speed", "bearing"))
-        trip, lone = self._trips(mapping, given, names)
+        trip, lone, keys = self._trips(mapping, given, names)
         traces = from_arrays(xy[:, 0], xy[:, 1], crs, t=t, trip=trip, speed=speed, bearing=bearing)
         traces = traces.take(np.argsort(traces.trip, kind="stable"))  # a trip's points together, in file order
+        blank = keys.blank(traces.trip, path, mapping["trip"], "point") if "trip" in mapping and not lone else None
         if lone and only:
             log.warning("%s: %d Point features and %s: each point is a lone observation, a trip of its own, and no "
                         "route can be read from one fix; export the track as a LineString, or name the property "
@@ -278,22 +280,28 @@ class _Points:
             log.info("%s: points grouped by property %r: %d vehicle%s cut into %d trips where silent", path,
                      mapping["trip"], vehicles, "" if vehicles == 1 else "s", traces.trips)
         elif not lone:
+            if blank is not None:
+                traces = cut_vehicle_trips(times_in_seconds(traces, path), path,
+                                           f"points with an empty {mapping['trip']!r}", only=blank)
             log.info("%s: points grouped into %d trips by %s", path, traces.trips,
                      describe_trip_columns(mapping).replace("column", "property"))
         return traces
 
-    def _trips(self, mapping: dict[str, str], given: dict[str, str], names: list[str]) -> tuple[np.ndarray, str]:
-        """Trip id per point (in order of first appearance), and why each point is alone ('' if not)."""
+    def _trips(self, mapping: dict[str, str], given: dict[str, str], names: list[str]) -> tuple[np.ndarray, str, TripKeys]:
+        """Trip id per point (in order of first appearance; points without one as in a CSV,
+        ``TripKeys``), why each point is alone ('' if not), and the keys."""
         n = len(self.props)
+        keys = TripKeys()
         if "trip" not in mapping:
-            return np.arange(n, dtype=np.int32), f"no property telling trips apart (properties: {', '.join(names) or 'none'})"
-        keys = [_key(p.get(mapping["trip"])) + ("\x1f" + _key(p.get(mapping["segment"])) if "segment" in mapping else "")
-                for p in self.props]
-        ids: dict[str, int] = {}
-        trip = np.array([ids.setdefault(key, len(ids)) for key in keys], np.int32)
-        if len(ids) == n > 1 and "trip" not in given:  # a feature number, not a trip
-            return trip, f"property {mapping['trip']!r} holds a different value on every point (a number, not a trip)"
-        return trip, ""
+            return (np.arange(n, dtype=np.int32), f"no property telling trips apart (properties: {', '.join(names) or 'none'})",
+                    keys)
+        key = keys.keys(pd.Series([_key(p.get(mapping["trip"])) for p in self.props], dtype=object))
+        if "segment" in mapping:
+            key = key + pd.Series(["\x1f" + _key(p.get(mapping["segment"])) for p in self.props], dtype=object)
+        trip = keys.ids(key)
+        if keys.count == n > 1 and "trip" not in given:  # a feature number, not a trip
+            return trip, f"property {mapping['trip']!r} holds a different value on every point (a number, not a trip)", keys
+        return trip, "", keys
 
     def _seconds(self, name: str | None, path: Path) -> np.ndarray:
         """Times of every point at once (one ISO 8601 parse); a bad one is named by its feature."""

@@ -132,7 +132,8 @@ def load_mapconstruction(files: tuple[Path, Path], aoi: Aoi, crs: str | None) ->
     from osmgap.sources.mapgraph import read_graph_and_defects  # only for benchmark graphs
 
     if crs is None:
-        raise InputError(files[0], "a mapconstruction graph has bare coordinates: give their CRS with --gps-crs")
+        raise InputError(files[0], "a mapconstruction graph has bare coordinates: give their CRS with --osm-crs EPSG:N "
+                                  "(--gps-crs in change and train)")
     frame, defects = read_graph_and_defects(*files, crs)
     frame = frame.to_crs(WGS84)
     ways = [Way(osm_id=int(i), highway="road", version=None, node_ids=None, tags={"highway": "road"}, geometry=g)

@@ -60,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the most memory the map matcher's table of routes may take (default 1 GB); over a larger "
                         "area it matches in tiles, with shorter routes where needed, and says so")
     p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of CSV and .txt coordinates (default EPSG:4326; GPX is always WGS84)")
+    p.add_argument("--osm-crs", metavar="EPSG:N",
+                   help="CRS of a mapconstruction graph given as --osm (default: --gps-crs), when it differs from the traces'")
     p.add_argument("--gps-columns", metavar="FIELD=COLUMN,...",
                    help="CSV column mapping, e.g. lon=LONGITUDE,lat=LAT,time=ts,trip=vehicle")
     p.add_argument("--unsupported", action="store_true",
@@ -137,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         conflate=ConflateParams(tolerance_m=args.tolerance, min_length_m=args.min_length, unsupported=args.unsupported),
         cache_dir=args.cache_dir, osm_max_age_h=args.osm_max_age, candidates=args.candidates, scale=scale_options(args), xyz=xyz_options(args),
-        gps=list(args.gps or []), gps_crs=args.gps_crs, gps_connections=args.gps_connections,
+        gps=list(args.gps or []), gps_crs=args.gps_crs, osm_crs=args.osm_crs, gps_connections=args.gps_connections,
         gps_memory_mb=args.gps_memory,
         gps_columns=parse_column_mapping(args.gps_columns) if args.gps_columns else None, name=args.name,
         state=args.state,

@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zoom", type=number(int, low=1, high=22), default=16, help="web-mercator zoom of the scored tiles (default %(default)s)")
     p.add_argument("--gps", nargs="+", metavar="PATH", help="GPS traces (GPX, CSV, GeoJSON, mapconstruction .txt; files or folders)")
     p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of CSV and .txt coordinates (default EPSG:4326)")
+    p.add_argument("--osm-crs", metavar="EPSG:N", help="CRS of a mapconstruction graph given as --osm (default: --gps-crs)")
     p.add_argument("--tolerance", type=positive_float, default=ConflateParams.tolerance_m,
                    help="predicted road within this many metres of an OSM way counts as mapped (default %(default)s)")
     p.add_argument("--josm-url", default=DEFAULT_JOSM_URL, help="JOSM remote control the map calls (default %(default)s)")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_scan(ScanRequest(args.aoi, args.out, args.zoom, args.imagery, args.osm, args.model,
                                    list(args.gps or []), args.gps_crs, args.tolerance, args.josm_url, args.tile,
                                    args.overlap, args.batch, args.cache_dir, args.name, args.basemap, bands=args.bands,
-                                   xyz=xyz_options(args), osm_max_age_h=args.osm_max_age))
+                                   xyz=xyz_options(args), osm_max_age_h=args.osm_max_age, osm_crs=args.osm_crs))
     imagery = summary.get("model") is not None  # a sample AOI's manifest gives imagery unasked
     seen = ("road on the imagery or in the GPS traces" if args.gps and imagery else
             "road in the GPS traces" if args.gps else "predicted road")
