@@ -214,7 +214,7 @@ def add_osm_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, what:
     """--osm; with ``graph_crs`` also --gps-crs, for a verb that reads no traces (diff and scan
     define --gps-crs for both)."""
     p.add_argument("--osm", type=input_arg, help=".osm/.osm.pbf/.osm.bz2 file, GeoJSON of OSM ways (with osm_id), 'overpass', or a "
-                             f"mapconstruction graph (VERTICES,EDGES or a folder with both; CRS from --gps-crs){what}")
+                             f"mapconstruction graph (VERTICES,EDGES or a folder with both; CRS from --osm-crs in diff and scan, else --gps-crs){what}")
     if graph_crs:
         p.add_argument("--gps-crs", metavar="EPSG:N", help="CRS of a mapconstruction graph's bare coordinates")
 
