@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,11 @@ def _serial(func: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[Any]:
 
 
 def _on_dask(func: Callable[[Any], Any], jobs: Sequence[Any], workers: int, scheduler: str | None) -> Iterator[Any]:
+    with dask_logs_at(logging.WARNING):
+        yield from _on_cluster(func, jobs, workers, scheduler)
+
+
+def _on_cluster(func: Callable[[Any], Any], jobs: Sequence[Any], workers: int, scheduler: str | None) -> Iterator[Any]:
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -79,8 +85,11 @@ def _on_dask(func: Callable[[Any], Any], jobs: Sequence[Any], workers: int, sche
         if scheduler:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
         else:
+            # no dashboard: dashboard_address=None means the default, :8787 on every interface;
+            # the scheduler's own HTTP routes listen on a free port of this host only
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                                   silence_logs=logging.ERROR)
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
         raise InputError(scheduler, f"cannot reach the Dask scheduler ({exc})") from None
@@ -97,9 +106,30 @@ def _on_dask(func: Callable[[Any], Any], jobs: Sequence[Any], workers: int, sche
                 running.add(client.submit(guarded, func, job, pure=False))
             yield result
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with dask_logs_at(logging.ERROR):  # "Worker process still alive after 4.0 seconds, killing": its way to close
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+@contextmanager
+def dask_logs_at(level: int) -> Iterator[None]:
+    """Dask's loggers at ``level`` or above for the block, unless osmgap shows INFO (-v): their
+    lines (nannies, workers, "killed by signal 9" as the cluster closes) pass the root handler
+    under osmgap's prefix and read as osmgap's own, or as its failures."""
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    import distributed  # noqa: F401  # its first import sets its loggers' levels: ours come after
+    loggers = [logging.getLogger(name) for name in ("distributed", "dask")]
+    before = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), level))
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before):
+            lg.setLevel(was)
 
 
 def _take(queue: Iterator[Any], n: int) -> list[Any]:

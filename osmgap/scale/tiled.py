@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -36,11 +37,11 @@ from osmgap.core.grid import Grid
 from osmgap.core.memory import FileRaster, return_freed_memory, trim_heap
 from osmgap.errors import InputError
 from osmgap.graph.skeleton import GraphParams
-from osmgap.model.infer import accumulate_regions, accumulate_windows, default_views, window_size
+from osmgap.model.infer import accumulate_regions, accumulate_windows, autocast_dtype, default_views, window_size
 from osmgap.model.nets import ModelMeta, inference_net, load_checkpoint, model_file, pick_device
 from osmgap.scale.distributed import run_jobs, threads_per_worker
 from osmgap.scale.graph_tiles import GraphTiles, graph_processes
-from osmgap.scale.options import ScaleOptions
+from osmgap.scale.options import DEFAULT_MARGIN_PX, ScaleOptions
 from osmgap.scale.tilestore import TileResult, TileStore
 from osmgap.scale.tiling import (
     WindowTile,
@@ -138,15 +139,25 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
     beside the model); ``stage("segment")`` times the model tiles, ``stage("graph")`` the wait
     for the last graph tiles and the stitching. ``graph`` None: no graph (an empty one)."""
     tiles = plan_window_tiles(grid, opts.tile_px, window, overlap)
-    views = views or default_views(pick_device())  # resolved here: a resumed run must ask for the same
+    if graph is not None:
+        opts = fit_margin(opts, graph, abs(grid.transform.a))
+    device = pick_device()
+    views = views or default_views(device)  # resolved here: a resumed run must ask for the same
     work_dir = opts.work_dir or (Path(tempfile.mkdtemp(prefix=f".{Path(out).name}.tiles-", dir=Path(out).resolve().parent))
                                  if opts.temporary else default_work_dir(out))
+    # everything that changes a tile's sums (not the graph's or conflation's parameters: no file
+    # here depends on them). Not --batch: a window's sums do not depend on its batch (up to float
+    # rounding, ~1e-6), and a run killed for memory is resumed with a smaller one.
     store = TileStore(work_dir, {
-        "osmgap": __version__, "imagery": imagery_fingerprint(imagery), "grid": [list(grid.transform)[:6],
+        "osmgap": __version__, "imagery": imagery_fingerprint(imagery, grid), "grid": [list(grid.transform)[:6],
         grid.width, grid.height, grid.crs.to_string()], "model": _model_fingerprint(model), "meta": asdict(meta),
-        "window": [window, overlap, views, compile], "tiles": [opts.tile_px]})
+        "window": [window, overlap, views, compile], "precision": str(autocast_dtype(device) or torch.float32),
+        "tiles": [opts.tile_px]})
     extractor = None
     try:
+        if opts.resume and not store.done() and store.others():
+            log.warning("--resume: %s holds no tiles of this run's imagery, grid, model and parameters (those of "
+                        "another run only): every tile is computed", store.root)
         if not opts.resume:
             store.clear()
         sums = _Sums(store, tiles, (grid.height, grid.width))
@@ -165,6 +176,7 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
     finally:
         if extractor is not None:
             extractor.close()
+        store.close()
         if opts.temporary:  # the probabilities stay readable: their file is mapped, unlinking keeps it till unmapped
             shutil.rmtree(work_dir, ignore_errors=True)
     info = {"tiles": len(tiles), "tile_px": opts.tile_px, "margin_px": opts.margin_px,
@@ -191,11 +203,11 @@ class _Sums:
         """Add every tile, in plan order, whose result is in the store (``just``: the one in hand)."""
         while self.added < len(self.tiles) and self.tiles[self.added].key in self.finished:
             tile = self.tiles[self.added]
-            result = just if just is not None and just.key == tile.key else self.store.load(tile.key)
+            r0, c0, r1, c1 = tile.extent
+            result = just if just is not None and just.key == tile.key else self.store.load(tile.key, (r1 - r0, c1 - c0))
             if result is None:  # lost or unreadable since it was written: compute it again here
                 result = run_tile(replace(like, tile=tile, threads=0))
                 self.store.save(result)
-            r0, c0, r1, c1 = tile.extent
             self.acc.array[r0:r1, c0:c1] += result.acc
             self.cov.array[r0:r1, c0:c1] += result.cov
             self.acc.release()
@@ -203,7 +215,9 @@ class _Sums:
             self.added += 1
 
     def divide(self) -> np.ndarray:
-        """The probabilities, in place of the sums (no weight: 0); the weights' file is deleted."""
+        """The probabilities, in place of the sums (no weight: 0). Both files are unlinked (the
+        mapping keeps the probabilities till unmapped): the next run on this work directory makes
+        its own, and cannot truncate them under this one, which reads them on after the lock is gone."""
         for r in range(0, self.shape[0], DIVIDE_ROWS):
             block = slice(r, r + DIVIDE_ROWS)
             np.divide(self.acc.array[block], self.cov.array[block], out=self.acc.array[block],
@@ -211,6 +225,7 @@ class _Sums:
             self.acc.release()
             self.cov.release()
         self.cov.path.unlink()
+        self.acc.path.unlink()
         return self.acc.array
 
 
@@ -283,6 +298,27 @@ class _Adder:
                 self.wait()
         finally:
             self._pool.shutdown(wait=True)
+
+
+def min_margin_px(graph: GraphParams, resolution_m: float) -> int:
+    """The least graph tile margin that keeps the tiled graph the uncut one's: each cleanup step
+    must see as far around a core pixel as it reaches (a spur cut at the margin looks short, a
+    road cut there looks like a small piece or blob), plus the 3 x 3 closing's pixel."""
+    reach_m = max(graph.spur_m, graph.min_component_m, math.sqrt(graph.min_blob_m2), math.sqrt(graph.max_hole_m2))
+    return math.ceil(reach_m / resolution_m - 1e-9) + 1
+
+
+def fit_margin(opts: ScaleOptions, graph: GraphParams, resolution_m: float) -> ScaleOptions:
+    """InputError when ``--tile-margin`` is under :func:`min_margin_px` (the run would exit 0 with
+    suggestions an uncut run does not make); a self-tiled run's margin, osmgap's own choice, is
+    raised to it instead."""
+    least = min_margin_px(graph, resolution_m)
+    if opts.margin_px >= least:
+        return opts
+    if opts.temporary:
+        return replace(opts, margin_px=least)
+    raise InputError("--tile-margin", f"{opts.margin_px} px is too little context for the road graph's cleanup at "
+                                      f"{resolution_m:g} m/px: give at least {least} px (default {DEFAULT_MARGIN_PX})")
 
 
 def _model_fingerprint(path: str | None) -> list[Any]:

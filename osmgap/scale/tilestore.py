@@ -4,16 +4,21 @@ Each model tile's result (the weighted sum of its windows' probabilities and of 
 written atomically (temp file + rename): a tile file either is whole or is not there. The
 store lives in a folder named after a fingerprint of everything that decides the tiles' content
 (imagery, grid, model, parameters), so a rerun with other inputs never picks up stale tiles.
-A tile file that cannot be read back (a disk error, a truncated, empty or foreign file) counts as
-not done and is computed again.
+A tile file that cannot be read back (a disk error, a truncated, empty or foreign file, or one of
+another extent) counts as not done and is computed again. One run at a time uses a store: a second
+run on the same folder would truncate the first's sums and delete its tiles under it, so the store
+is locked (``flock``, dropped by the kernel however the run ends) and a second run is Busy (exit 3).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import logging
+import os
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from osmgap.core.atomic import write_bytes_atomic, write_text_atomic
-from osmgap.errors import InputError
+from osmgap.errors import Busy, InputError
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +51,9 @@ class TileResult:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, key: str, data: bytes) -> TileResult:
-        """Raises ValueError (or what numpy or zipfile raise) for anything but a whole tile."""
+    def from_bytes(cls, key: str, data: bytes, shape: tuple[int, int] | None = None) -> TileResult:
+        """Raises ValueError (or what numpy or zipfile raise) for anything but a whole tile
+        (of ``shape``, when given: a valid tile of another extent would break the sums)."""
         z = np.load(io.BytesIO(data), allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise ValueError("not an .npz archive")
@@ -55,6 +61,8 @@ class TileResult:
             acc, cov = z["acc"], z["cov"]
         if acc.ndim != 2 or acc.dtype != np.float32 or cov.shape != acc.shape or cov.dtype != np.float32:
             raise ValueError("arrays of the wrong shape or type")
+        if shape is not None and acc.shape != tuple(shape):
+            raise ValueError(f"arrays of {acc.shape[0]}x{acc.shape[1]} px, not the tile's {shape[0]}x{shape[1]}")
         return cls(key, acc, cov)
 
 
@@ -70,17 +78,56 @@ def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+LOCK_NAME = "lock"
+_LOCK_TRIES = 10  # the folder removed under us (a refused run cleaning up) this often in a row: give up
+
+
 class TileStore:
-    """Tile results of one run configuration under ``root/<fingerprint>/``."""
+    """Tile results of one run configuration under ``root/<fingerprint>/``, locked by this
+    process until :meth:`close` (Busy when another run holds it)."""
 
     def __init__(self, root: str | Path, parts: dict[str, Any]):
         self.root = Path(root)
         self.dir = self.root / fingerprint(parts)
+        self._lock_fd: int | None = None
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = self._lock()
             write_text_atomic(self.dir / "run.json", json.dumps(parts, indent=1, sort_keys=True, default=str))
         except OSError as exc:
+            self.close()
             raise InputError(self.root, f"work directory is not writable ({exc.strerror or exc})") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _lock(self) -> int:
+        """The locked descriptor of the folder's lock file (made, with the folder, if missing).
+        A file unlinked while we waited for it (its run removed the folder) is no lock: made again."""
+        for _ in range(_LOCK_TRIES):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise Busy(f"work directory {self.dir} is in use by {holder}; wait for it or give another "
+                           "--work-dir") from None
+            if os.fstat(fd).st_nlink > 0:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}".encode(), 0)
+                return fd
+            os.close(fd)
+        raise FileNotFoundError(f"{self.dir}: removed each time it was locked")
+
+    def close(self) -> None:
+        """Let another run use the store (the kernel also does when this process ends)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops its flock
+            self._lock_fd = None
 
     def clear(self) -> None:
         """Forget every tile (a fresh, not resumed, run)."""
@@ -97,11 +144,12 @@ class TileStore:
     def save(self, result: TileResult) -> None:
         write_bytes_atomic(self.path(result.key), result.to_bytes())
 
-    def load(self, key: str) -> TileResult | None:
-        """The tile's result; None (and the file removed) when it is missing or unreadable."""
+    def load(self, key: str, shape: tuple[int, int] | None = None) -> TileResult | None:
+        """The tile's result; None (and the file removed) when it is missing, unreadable or not
+        of ``shape``."""
         path = self.path(key)
         try:
-            return TileResult.from_bytes(key, path.read_bytes())
+            return TileResult.from_bytes(key, path.read_bytes(), shape)
         except FileNotFoundError:
             return None
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
@@ -111,6 +159,10 @@ class TileStore:
             else:
                 path.unlink(missing_ok=True)
             return None
+
+    def others(self) -> bool:
+        """Whether the work directory holds tiles of another configuration."""
+        return any(p.parent != self.dir for p in self.root.glob("*/*.npz"))
 
     def remove(self) -> None:
         """Delete this run's tiles, and the work directory when nothing else is in it."""

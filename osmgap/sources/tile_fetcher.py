@@ -8,7 +8,8 @@ for the run; a kept tile stands in for one the server fails to send, up to STALE
 its lifetime, with a warning), a limit on concurrent requests, and osmgap's one HTTP client and
 retry policy (osmgap.core.http: its User-Agent, capped and jittered backoff on timeouts, 429, 5xx,
 truncated or undecodable tiles, ``Retry-After`` honoured), and a one-line InputError on 401/403/404
-or another status (a wrong URL or key is not going to fix itself) or when the retries run out.
+or another status, or a page (HTML, JSON, text: a login wall) served as a tile (a wrong URL or key is
+not going to fix itself), or when the retries run out.
 What the tiles show (coverage, windows on the analysis grid) is osmgap.sources.xyz's.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -120,7 +121,8 @@ class TileFetcher:
         self._lock = threading.Lock()  # guards unstored and stood_in
         self.stood_in: dict[tuple[int, int, int], float] = {}  # tiles kept past their lifetime used instead: how far (s)
         self.failing: tuple[float, Exception] | None = None  # until when (monotonic s) not to ask, and why
-        self.used: set[tuple[int, int, int]] = set()  # tiles this process read: the cache keeps them last
+        self.used: set[tuple[int, int, int]] = set()  # tiles this process read or will: the cache keeps them last
+        self.digests: dict[tuple[int, int, int], bytes] = {}  # a hash of each tile's bytes as this process got them
         self._written = 0  # bytes kept on disk since the cache was last pruned (_kept)
         self._pruning = threading.Lock()
         self.pruned_in_use = 0  # this process's tiles the budget had no room for while it ran
@@ -132,6 +134,19 @@ class TileFetcher:
             if options not in cls._shared:
                 cls._shared[options] = cls(options)
             return cls._shared[options]
+
+    def use(self, keys: Iterable[tuple[int, int, int]]) -> None:
+        """Count tiles about to be read as used: a prune meanwhile keeps them last."""
+        with self._lock:
+            self.used.update(keys)
+
+    def digest(self, key: tuple[int, int, int]) -> bytes | None:
+        """A hash of the bytes of tile ``key`` as this process last got it, ``b"absent"`` where the
+        server had none; None when not asked for yet."""
+        return b"absent" if key in self.absent else self.digests.get(key)
+
+    def _got(self, key: tuple[int, int, int], body: bytes) -> None:
+        self.digests[key] = hashlib.blake2b(body, digest_size=16).digest()
 
     def get(self, z: int, x: int, y: int, probe: bool = False) -> np.ndarray | None:
         """The tile as (4, h, w) uint8 RGBA, from the cache while it is fresh; a stale one is
@@ -149,6 +164,7 @@ class TileFetcher:
                 self.cache.forget(z, x, y)  # fetched again
                 kept = None
             if pixels is not None and kept is not None and kept.fresh(time.time()):
+                self._got(key, kept.body)
                 return pixels
         if key in self.absent:
             return None
@@ -156,6 +172,7 @@ class TileFetcher:
         failing = self.failing
         if fallback is not None and failing is not None and time.monotonic() < failing[0]:
             self._stand_in(key, fallback, failing[1])  # not asked: each tile would wait out the retries
+            self._got(key, fallback.body)
             return pixels
         try:
             got = self._download(tile_url(self.options.url, z, x, y), probe, kept)
@@ -165,6 +182,7 @@ class TileFetcher:
             if fallback is None:
                 raise exc.error from None
             self._stand_in(key, fallback, exc.error)
+            self._got(key, fallback.body)
             return pixels
         self.failing = None
         if got is None:
@@ -179,6 +197,7 @@ class TileFetcher:
             self._kept(len(body))
         else:
             self._hold(key, CachedTile(body, now + keep.fresh_s, stale_until=now + keep.fresh_s + keep.stale_s))
+        self._got(key, body)
         return pixels if new_pixels is None else new_pixels
 
     def _kept(self, size: int) -> None:
@@ -270,6 +289,10 @@ class TileFetcher:
         try:
             return response.body, self._keeping(response), decode_tile(response.body)
         except ValueError as exc:
+            page = not_an_image(response)
+            if page:  # a login wall, a captive portal, an "API key invalid" page: no retry mends it
+                raise InputError(public_url(url), f"tile server answered {redact(page, url_secrets(url))} "
+                                                  "instead of an image: check the URL, key and access") from None
             raise Retryable(str(exc)) from None
         except TileFormatError as exc:
             raise InputError(public_url(url), f"tile server sends {exc}") from None
@@ -303,6 +326,22 @@ def prune_cache(options: XyzOptions) -> str | None:
     return warning
 
 
+PAGE_TYPES = ("text/", "html", "json", "xml")  # Content-Types of a page, not a tile
+PAGE_START = (b"<", b"{", b"[")  # what a page (HTML, XML, JSON) starts with, whatever its Content-Type says
+PAGE_QUOTED = 80  # characters of the page quoted in the error
+
+
+def not_an_image(response: Response) -> str | None:
+    """For an undecodable 200: what the server sent, when it is a page rather than a damaged tile
+    (its Content-Type and first words, on one line); None for what may be a tile cut short."""
+    kind = (response.header("Content-Type") or "").split(";")[0].strip().lower()
+    start = response.body.lstrip()[:PAGE_QUOTED * 4]
+    if not (any(t in kind for t in PAGE_TYPES) or start.startswith(PAGE_START)):
+        return None
+    text = " ".join(start.decode("utf-8", "replace").split())[:PAGE_QUOTED]
+    return f"{kind or 'a page'}" + (f' ("{text}")' if text else "")
+
+
 class ServerFailing(Exception):
     """The retries ran out (unreachable, timeouts, 429, 5xx): ``error`` is what the run fails
     with unless a kept tile may stand in; ``retry_after``: how long the server asked not to be
@@ -322,8 +361,9 @@ def decode_tile(raw: bytes) -> np.ndarray:
     """PNG/JPEG/WebP bytes -> (4, h, w) uint8 RGBA (alpha 255 where the tile has none: a
     transparent pixel is no imagery, the "no coverage" tile servers send); ValueError when
     truncated, not an image or larger than any tile (decoding a "pixel bomb" is not tried)."""
+    buf = io.BytesIO(raw)
     try:
-        with Image.open(io.BytesIO(raw)) as img:
+        with Image.open(buf) as img:
             if max(img.size) > MAX_TILE_PX:
                 raise ValueError(f"a tile of {img.size[0]}x{img.size[1]} px, larger than tile servers send")
             if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
@@ -331,5 +371,6 @@ def decode_tile(raw: bytes) -> np.ndarray:
             img.load()  # decodes fully: a truncated file raises here, not later
             rgba = np.asarray(img.convert("RGBA"))
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"corrupt or truncated tile ({exc})") from None
+        said = str(exc).replace(f" {buf!r}", "")  # PIL names the stream: "<_io.BytesIO object at 0x...>"
+        raise ValueError(f"corrupt or truncated tile ({said})") from None
     return np.ascontiguousarray(rgba.transpose(2, 0, 1))

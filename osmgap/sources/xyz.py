@@ -14,6 +14,7 @@ server showed imagery, as they do for an image file's nodata.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import urllib.parse
 from collections import Counter
@@ -47,7 +48,7 @@ class XyzImagery:
     """An XYZ source, with the attributes of :class:`Imagery` that the pipeline reads."""
 
     options: XyzOptions
-    path: Path
+    path: str  # the URL template, key masked; not a Path, which would make "http://" "http:/"
     resolution_m: float
     crs: CRS = WEB_MERCATOR
     bounds_wgs84: tuple[float, float, float, float] = (-180.0, -MAX_LAT, 180.0, MAX_LAT)
@@ -90,7 +91,7 @@ def open_xyz(options: XyzOptions, aoi_wgs84: Any) -> XyzImagery:
     # ground size of the pixels the server sends (a 512 px "@2x" tile halves it; a 1 px tile is
     # refused later as far too coarse for the model)
     res = 2 * HALF_WORLD_M / tile.shape[2] / 2 ** options.zoom * math.cos(math.radians(lat))
-    return XyzImagery(options, Path(public_url(url)), res)  # messages may name it: no key in it
+    return XyzImagery(options, public_url(url), res)  # messages may name it: no key in it
 
 
 def no_imagery(tile: np.ndarray) -> bool:
@@ -111,6 +112,7 @@ def measure_xyz_coverage(imagery: XyzImagery, aoi: Aoi) -> Coverage:
     xb, yb = lonlat_to_tile(east, south, z)
     keys = [(x, y) for y in range(ya, yb + 1) for x in range(xa, xb + 1)]
     fetcher = TileFetcher.for_options(imagery.options)
+    fetcher.use((z, *k) for k in keys)  # a prune while they are fetched must not take the ones still to come
     n = COVERAGE_CELLS
     with ThreadPoolExecutor(max(1, imagery.options.concurrency)) as pool:
         cells = list(pool.map(lambda k: _covered_cells(fetcher.get(z, *k), n), keys))
@@ -268,12 +270,42 @@ def imagery_name(imagery: AnyImagery, whole_path: bool = False) -> str:
     return public_url(imagery.options.url)
 
 
-def imagery_fingerprint(imagery: AnyImagery) -> dict[str, Any]:
-    """What identifies the imagery's content for the tile store: the file's size and time, or
-    the server's URL and zoom."""
+def imagery_fingerprint(imagery: AnyImagery, grid: Grid) -> dict[str, Any]:
+    """What identifies the imagery's content over ``grid`` for the tile store: the file's size and
+    time, or the server's URL and zoom and a hash of the tiles it serves there
+    (:func:`served_digest`: the URL alone would let a resumed weekly run reuse the model tiles of
+    imagery the server has since replaced)."""
     out = dict(imagery.provenance())
     if isinstance(imagery, Imagery):
         stat = Path(imagery.path).stat()
         out.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, stretch=[v.tolist() for v in imagery.stretch])
+    else:
+        out.update(served=served_digest(imagery, grid))
     return out
+
+
+def served_digest(imagery: XyzImagery, grid: Grid) -> str:
+    """A hash of the bytes of every tile the windows over ``grid`` read (its bounds, one tile of
+    margin, as :meth:`XyzWindowReader._mosaic` reads them), as this run gets them: those under the
+    AOI were just fetched for its coverage (their digests were kept then), the rest are fetched
+    now, into the cache the model reads."""
+    z = imagery.options.zoom
+    x0, y0 = grid.transform @ (0, 0)
+    x1, y1 = grid.transform @ (grid.width, grid.height)
+    west, south, east, north = transform_bounds(grid.crs, "EPSG:4326", min(x0, x1), min(y0, y1), max(x0, x1),
+                                                max(y0, y1), densify_pts=21)
+    xa, ya = lonlat_to_tile(west, north, z)
+    xb, yb = lonlat_to_tile(east, south, z)
+    last = 2 ** z - 1
+    keys = [(z, x, y) for y in range(max(0, ya - 1), min(last, yb + 1) + 1)
+            for x in range(max(0, xa - 1), min(last, xb + 1) + 1)]
+    fetcher = TileFetcher.for_options(imagery.options)
+    fetcher.use(keys)
+    missing = [k for k in keys if fetcher.digest(k) is None]
+    with ThreadPoolExecutor(max(1, imagery.options.concurrency)) as pool:
+        list(pool.map(lambda k: fetcher.get(*k), missing))
+    h = hashlib.sha256()
+    for key in keys:
+        h.update(fetcher.digest(key) or b"no tile")
+    return h.hexdigest()[:16]
 

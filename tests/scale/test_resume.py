@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from osmgap.cli import main
@@ -21,7 +22,7 @@ from tests.conftest import PROJECT  # noqa: E402
 from tests.scale.test_tiling import half_osm
 
 # the 128 x 192 px chip's 3 x 4 model windows of 64 px, one model tile each
-TILE_ARGS = ["--tile", "64", "--overlap", "16", "--tile-size", "48", "--tile-margin", "24"]
+TILE_ARGS = ["--tile", "64", "--overlap", "16", "--tile-size", "48", "--tile-margin", "26"]
 N_TILES = 12
 COMPARED = ("suggestions.geojson", "suggestions.osm", "maproulette.geojson")
 
@@ -179,6 +180,8 @@ DAMAGED_TILES = {
     "truncated": lambda raw: raw[:200],  # a copy cut short
     "zero_bytes": lambda raw: b"",  # a killed copy, or a full disk
     "garbage": lambda raw: bytes(reversed(raw)),  # another file's bytes
+    # a whole tile of another extent (audit T, F5: it crashed every --resume in the sums' "+=")
+    "wrong_shape": lambda raw: TileResult("x", np.zeros((5, 5), np.float32), np.zeros((5, 5), np.float32)).to_bytes(),
 }
 
 

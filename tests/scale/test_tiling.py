@@ -92,7 +92,7 @@ def test_plan_covers_grid_once(chip):
     assert (owned == 1).all()
 
 
-@pytest.mark.parametrize("tile_px,margin_px", [(96, 32), (64, 24)])
+@pytest.mark.parametrize("tile_px,margin_px", [(96, 32), (64, 26)])
 def test_tiled_run_equals_uncut(chip, paris, tmp_path, tile_px, margin_px):
     """Probabilities: equal up to float rounding (the tiles batch the same windows differently,
     ~1e-6). Graph: the same edges; the stated tolerance, 1 % of length and SEAM_SNAP_M of
@@ -211,7 +211,7 @@ def test_self_tiling_above_the_threshold_leaves_no_work_directory(chip, tmp_path
     saved: list[str] = []
     real_save = TileStore.save
     monkeypatch.setattr(TileStore, "save", lambda store, result: (saved.append(result.key), real_save(store, result)))
-    _tiled(chip, 64, 24, tmp_path_factory.mktemp("resumable"))
+    _tiled(chip, 64, 26, tmp_path_factory.mktemp("resumable"))
     assert len(saved) == 12
     saved.clear()
     _, prob, graph, info = _tiled(chip, 64, 24, tmp_path, temporary=True)
