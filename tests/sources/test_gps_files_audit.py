@@ -10,27 +10,22 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from pyproj import Transformer
 from shapely.geometry import box
 
 from osmgap.cli import main
 from osmgap.core.aoi import Aoi
 from osmgap.errors import InputError
 from osmgap.sources.gps import GpsSource, load_traces, read_file
+from tests.sources.chicago_trips import UTM, chicago_trips
 
-UTM = "EPSG:32616"
 TRIPS = (3, 5, 7, 10)  # recorded on four different days, ~2-3 s apart
 
 
 @pytest.fixture(scope="module")
 def trips(chicago_gps) -> dict[int, pd.DataFrame]:
     """Real trips (lon, lat, time)."""
-    out = {}
-    for k in TRIPS:
-        raw = np.loadtxt(chicago_gps / "trips" / f"trip_{k}.txt")
-        lon, lat = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True).transform(raw[:, 0], raw[:, 1])
-        out[k] = pd.DataFrame({"lon": lon, "lat": lat, "time": raw[:, 2]})
-    return out
+    return {k: f.rename(columns={"t": "time"})[["lon", "lat", "time"]]
+            for k, f in chicago_trips(chicago_gps, TRIPS).items()}
 
 
 def _sizes(t) -> list[int]:

@@ -13,25 +13,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pyproj import Transformer
 
 from osmgap.errors import InputError
 from osmgap.sources.gps import GpsSource, read_file, read_gps
 from osmgap.sources.gps_layout import gps_files_in
+from tests.sources.chicago_trips import UTM, chicago_trips
 
-UTM = "EPSG:32616"
 TRIPS = (3, 5, 7)
 
 
 @pytest.fixture(scope="module")
 def trips(chicago_gps) -> dict[int, pd.DataFrame]:
     """Real trips 3, 5 and 7: x, y (UTM), t (unix seconds), lon, lat."""
-    out = {}
-    for k in TRIPS:
-        raw = np.loadtxt(chicago_gps / "trips" / f"trip_{k}.txt")
-        lon, lat = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True).transform(raw[:, 0], raw[:, 1])
-        out[k] = pd.DataFrame({"x": raw[:, 0], "y": raw[:, 1], "t": raw[:, 2], "lon": lon, "lat": lat})
-    return out
+    return chicago_trips(chicago_gps, TRIPS)
 
 
 def _iso(t: float) -> str:
