@@ -396,6 +396,8 @@ def _warn_if_several_vehicles(traces: GpsTraces, path: Path, found: str) -> None
                     "looks like several vehicles' fixes in one file, read as one vehicle's.%s: name the column that "
                     "tells vehicles apart with --gps-columns trip=COLUMN", path, int(jumps.sum()), int(timed.sum()),
                     round(SEVERAL_VEHICLES_SPEED_MPS * 3.6), median, found)
+
+
 def _csv_header(path: Path) -> tuple[list[str], dict[str, Any]]:
     """The header's column names and how pandas reads the file: fields separated by ',', unless
     the first line holds more ';' (European Excel's CSV, whose decimal mark is ',') or more tabs

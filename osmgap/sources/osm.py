@@ -73,7 +73,7 @@ from osmgap.sources.osmways import (
     unknown_stretches,
     why_missing,
 )
-from osmgap.sources.overpass import OVERPASS_MAX_AGE_S, OVERPASS_SPEC, load_overpass
+from osmgap.sources.overpass import OVERPASS_MAX_AGE_S, OVERPASS_SPEC, load_overpass, overpass_url
 
 __all__ = ["CUT_AT_EDGE", "MISSING_NODES", "NO_GEOMETRY", "NOT_A_LINE", "NOT_FINITE", "NOT_LOTS", "ROAD_CLASSES",
            "file_format", "load_mapconstruction", "load_osm", "load_osmium_file", "mapconstruction_files"]
@@ -90,7 +90,8 @@ def load_osm(spec: str, aoi: Aoi, cache_dir: Path | None = None, graph_crs: str 
     cached answer while younger than ``max_age_h`` hours, default OVERPASS_MAX_AGE_S), or a
     mapconstruction graph (``VERTICES,EDGES`` or a folder holding both) in ``graph_crs``."""
     if spec == OVERPASS_SPEC:
-        return load_overpass(aoi, cache_dir, max_age_s=OVERPASS_MAX_AGE_S if max_age_h is None else max_age_h * 3600)
+        return load_overpass(aoi, cache_dir, url=overpass_url(),
+                             max_age_s=OVERPASS_MAX_AGE_S if max_age_h is None else max_age_h * 3600)
     graph_files = mapconstruction_files(spec)
     if graph_files is not None:
         return load_mapconstruction(graph_files, aoi, graph_crs)

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from decimal import Decimal
@@ -27,6 +28,7 @@ from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import RoadNetwork
 from osmgap.core.http import GaveUp, HttpClient, Refused, Retryable, RetryPolicy, raise_if_retryable, retry, server_text
 from osmgap.core.osmtags import EDITED_KEY, LIFECYCLE_KEYS, OTHER_LINES, ROAD_CLASSES, mapped_otherwise, way_level
+from osmgap.core.secrets import public_url, url_secrets
 from osmgap.errors import InputError, ServiceError, one_line
 from osmgap.sources.osm_age import age_facts, iso_utc, stale_warning, utc_time
 from osmgap.sources.osm_extent import check_reaches_aoi, union_bounds
@@ -44,6 +46,7 @@ from osmgap.sources.osmways import (
 )
 
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
+OVERPASS_URL_ENV = "OSMGAP_OVERPASS_URL"  # another instance: a mirror, a private or a local one
 OVERPASS_SPEC = "overpass"
 OVERPASS_TIMEOUT_S = 180  # server-side [timeout:]; the client waits a little longer
 OVERPASS_RETRIES = 3  # retries after the first attempt
@@ -58,6 +61,18 @@ CACHE_NAME = re.compile(r"[0-9a-f]{64}\.json")
 CACHE_TEMP_NAME = re.compile(r"[0-9a-f]{64}\.json\.\w+")  # write_bytes_atomic's ".NAME.XXXXXXXX", less the dot
 
 log = logging.getLogger(__name__)
+
+
+def overpass_url() -> str:
+    """The Overpass API osmgap asks: ``$OSMGAP_OVERPASS_URL`` when set (a mirror such as
+    overpass.kumi.systems, an instance of one's own: the main one limits each address to a few
+    queries at a time), else the main instance. InputError for a value that is no http(s) URL."""
+    url = os.environ.get(OVERPASS_URL_ENV, "").strip()
+    if not url:
+        return OVERPASS_URL
+    if not re.match(r"https?://[^/\s]+", url):
+        raise InputError(OVERPASS_URL_ENV, f"not an http(s) URL of an Overpass API: {public_url(url)[:120]!r}")
+    return url
 
 
 def overpass_query(aoi: Aoi, timeout_s: int = OVERPASS_TIMEOUT_S) -> str:
@@ -238,9 +253,9 @@ def _query_with_retries(url: str, query: str) -> tuple[bytes, Roads]:
     try:
         return retry(attempt, OVERPASS_POLICY, sleep=time.sleep)
     except GaveUp as exc:  # the server's failure, not the user's input: exit 1
-        raise ServiceError(OVERPASS_SPEC, f"Overpass API at {url} {exc}") from None
+        raise ServiceError(OVERPASS_SPEC, f"Overpass API at {public_url(url)} {exc}") from None
     except Refused as exc:
-        raise ServiceError(OVERPASS_SPEC, f"Overpass API at {url}: {exc}") from None
+        raise ServiceError(OVERPASS_SPEC, f"Overpass API at {public_url(url)}: {exc}") from None
 
 
 def _http_post(url: str, query: str, timeout_s: float) -> bytes:
@@ -248,10 +263,11 @@ def _http_post(url: str, query: str, timeout_s: float) -> bytes:
     408/429/5xx a Retryable carrying the server's Retry-After, any other status an InputError."""
     r = _overpass_client().send("POST", url, data={"data": query}, timeout=(10.0, timeout_s))
     if r.status == 400:
-        raise opx.OverpassBadRequest(query.encode("utf-8"), msgs=[server_text(r)])
-    raise_if_retryable(r, "Overpass")
+        raise opx.OverpassBadRequest(query.encode("utf-8"), msgs=[server_text(r, url_secrets(url))])
+    raise_if_retryable(r, "Overpass", url_secrets(url))
     if r.status != 200:
-        raise InputError(OVERPASS_SPEC, f"Overpass API at {url} answered HTTP {r.status}: {server_text(r)}")
+        raise InputError(OVERPASS_SPEC, f"Overpass API at {public_url(url)} answered HTTP {r.status}: "
+                                        f"{server_text(r, url_secrets(url))}")
     return r.body
 
 
