@@ -492,6 +492,8 @@ def _candidate_evidence(req: DiffRequest, aoi: Aoi, frame: Any, imagery: AnyImag
     info: dict[str, Any] = {"evidence": "candidates",
                             "candidates": {"path": str(req.candidates), "lines": len(frame),
                                            "confidence_column": frame.attrs.get("confidence_column"),
+                                           # how its values were read ('0-1', '0-100'): a scale misread drops every gap
+                                           "confidence_scale": frame.attrs.get("confidence_scale"),
                                            "edges": graph.number_of_edges(),
                                            "km": round(graph_length_m(graph) / 1000, 3)}}
     if imagery is not None:

@@ -125,7 +125,8 @@ def test_a_source_with_a_score_column_is_shown_its_confidence(fake, candidates_r
     out = tmp_path / "ws" / "scored"
     edited = candidates_run.parent.parent / "kotka-edited.osm.pbf"
     assert main(["diff", "--aoi", KOTKA_BBOX, "--osm", str(edited), "--candidates", str(scored), "--out", str(out)]) == 0
-    assert json.loads((out / "summary.json").read_text())["candidates"]["confidence_column"] == "score"
+    read = json.loads((out / "summary.json").read_text())["candidates"]
+    assert read["confidence_column"] == "score" and read["confidence_scale"] == "0-100"
     features = json.loads((out / "suggestions.geojson").read_text())["features"]
     assert features and not any("evidence_confidence_source" in f["properties"] for f in features)
     assert all("(confidence 0.90)" in f for f in _fixmes(out))
