@@ -125,19 +125,26 @@ def unexplained(traces: GpsTraces, matches: Matches, params: EvidenceParams = Ev
 
 
 def _real_runs(traces: GpsTraces, off: np.ndarray, same: np.ndarray, single_fix_m: float) -> np.ndarray:
-    """Per fix: off the map and in a run that is no lone outlier (see the module docstring)."""
+    """Per fix: off the map and in a run that is no lone outlier (see the module docstring). A
+    run's size is its places, not its fixes: a fix written twice (merged or re-exported logs
+    repeat them) is one place, and a lone outlier written twice is still a lone outlier."""
     if not off.any():  # every fix on the map: no run to judge
         return off.copy()
-    start = off & ~(same & np.r_[False, off[:-1]])
+    in_run = same & np.r_[False, off[:-1]]  # continues the off-map run of the fix before it
+    start = off & ~in_run
     run = np.cumsum(start) - 1
-    size = np.bincount(run[off], minlength=int(run.max()) + 1 if len(run) else 0)
-    lone = off & (size[np.maximum(run, 0)] == 1)
-    i = np.flatnonzero(lone)
-    prev_ok = same[i]
-    nxt = np.minimum(i + 1, len(off) - 1)
-    next_ok = (i + 1 < len(off)) & same[nxt]
-    span = np.hypot(traces.x[nxt] - traces.x[i - 1], traces.y[nxt] - traces.y[i - 1])
+    again = in_run & (np.diff(traces.x, prepend=np.nan) == 0) & (np.diff(traces.y, prepend=np.nan) == 0)
+    runs = int(run.max()) + 1
+    places = np.bincount(run[off], weights=(~again[off]).astype(float), minlength=runs)
+    fixes = np.bincount(run[off], minlength=runs)
+    first = np.flatnonzero(start)  # each run's first fix, in run order
+    lone = places[run[first]] == 1
+    a, last = first[lone], first[lone] + fixes[run[first]][lone] - 1
+    b = np.minimum(last + 1, len(off) - 1)
+    prev_ok = same[a]
+    next_ok = (last + 1 < len(off)) & same[b]
+    span = np.hypot(traces.x[b] - traces.x[a - 1], traces.y[b] - traces.y[a - 1])
     sparse = prev_ok & next_ok & (span >= single_fix_m)
     keep = off.copy()
-    keep[i[~sparse]] = False
+    keep[np.isin(run, run[a[~sparse]]) & off] = False
     return keep

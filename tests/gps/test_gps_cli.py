@@ -261,3 +261,22 @@ def test_gps_evidence_with_imagery_plumbing_only(paris, paris_aoi, tmp_path):
 
 def _metric_in(features: list[dict], crs) -> list:
     return [reproject(shapely.geometry.shape(f["geometry"]), "EPSG:4326", crs) for f in features]
+
+
+def test_a_fix_written_twice_is_one_place_not_a_run_off_the_map(chicago_gps, tmp_path):
+    """Merged or re-exported logs repeat fixes. Real trips 0-5 with every fix written twice gave
+    6 off-map steps where the trips as recorded give none: a lone outlier written twice was a
+    run of two fixes, which counts as evidence. A run's size is now its places."""
+    from osmgap.cli import main
+
+    def off_map_steps(folder: Path, repeat: int) -> int:
+        folder.mkdir()
+        for k in range(6):
+            rows = (chicago_gps / "trips" / f"trip_{k}.txt").read_text().splitlines()
+            (folder / f"trip_{k}.txt").write_text("".join(f"{r}\n" * repeat for r in rows))
+        out = folder.with_name(folder.name + "-out")
+        assert main(["diff", "--aoi=-87.675,41.862,-87.655,41.875", "--osm", str(chicago_gps), "--gps", str(folder),
+                     "--gps-crs", CRS, "--out", str(out)]) == 0
+        return json.loads((out / "summary.json").read_text())["gps_matching"]["off_map_steps"]
+
+    assert off_map_steps(tmp_path / "twice", 2) == off_map_steps(tmp_path / "once", 1)
