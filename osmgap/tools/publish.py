@@ -10,6 +10,7 @@ to files instead of sending them.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import TYPE_CHECKING
 
 from osmgap.errors import InputError
@@ -86,7 +87,13 @@ def _run(args: argparse.Namespace) -> int:
     if call_maproulette(client, args, "publish", lambda: check_project(client, options)) is None:
         return 1  # the server failed (said on stderr); a wrong project or key is an InputError: exit 2
     with open_store(args) as store:
-        record_run(store, outputs)  # no-op when `diff --state` recorded it already
+        recorded = record_run(store, outputs)  # no-op when `diff --state` recorded it already
+        if not recorded.already_recorded and len(store.runs(outputs.aoi_name)) > 1:
+            logging.getLogger(__name__).warning(
+                "WARNING: %s: this run was not recorded by `diff --state`, so its ids were not matched to the "
+                "state's: a gap whose id moved since the last run (a way redrawn near it) is published as a new "
+                "task, and a mapper's verdict on the old one does not follow it; run diff with --state %s",
+                args.out, state_path(args))
         return _publish(outputs, store.statuses(outputs.aoi_name), options, client, store, args)
 
 

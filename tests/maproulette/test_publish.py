@@ -450,3 +450,18 @@ def test_pre_drawing_another_sources_roads_needs_its_licence_said(fake, ways, tm
     assert "Import/Guidelines" in capsys.readouterr().err and fake.log == []
     assert publish(fake, out, "--cooperative", "--source-cleared") == 0
     assert publish(fake, out) == 0  # without --cooperative nothing is pre-drawn: no question
+
+
+def test_publishing_a_run_the_state_did_not_match_says_so(fake, ways, tmp_path, caplog):
+    """`publish` records a diff run made without --state as it is: none of the id keeping (a gap
+    whose id moved keeps its task and its mapper's verdict) applied to it. Said once the state
+    holds an earlier run of the AOI; a first run, with nothing to match, is not warned about."""
+    first, second = tmp_path / "ws" / "run1", tmp_path / "ws" / "run2"
+    write_outputs(first, ways[:3])
+    write_outputs(second, ways[1:4])
+    with caplog.at_level(logging.WARNING):
+        assert publish(fake, first) == 0
+        assert "not recorded by `diff --state`" not in caplog.text
+        assert publish(fake, second) == 0
+    said = [r.getMessage() for r in caplog.records if "not recorded by `diff --state`" in r.getMessage()]
+    assert len(said) == 1 and str(second) in said[0] and "osmgap.sqlite" in said[0]
