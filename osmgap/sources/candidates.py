@@ -376,7 +376,7 @@ def _level_columns(frame: gpd.GeoDataFrame, path: Path, dropped: Counter) -> dic
     """The source's ``tunnel``/``bridge``/``layer`` columns (any letter case) as the tags a way on
     that level carries (osmgap.core.osmtags.read_level_tags, GIS booleans read as ``_level_value``),
     None where a line has none, and ``LEVEL_UNKNOWN``: the lines with a value that was dropped
-    (counted in ``dropped``), whose level is not known. Such a line is not on the surface: read so,
+    (counted in ``dropped``) and no valid one left, whose level is not known. Such a line is not on the surface: read so,
     each of a source's bridges was a missing road under an OSM bridge. No column when the source
     has none of them; a ``layer`` column of no number at all (QGIS's "Merge vector layers" names
     each line's source layer there) is not read."""
@@ -393,7 +393,7 @@ def _level_columns(frame: gpd.GeoDataFrame, path: Path, dropped: Counter) -> dic
         tags, bad = read_level_tags({k: _level_value(k, _given(v)) for k, v in zip(keys, row)})
         dropped.update(bad)
         checked.append(tags)
-        unknown.append(bool(bad))
+        unknown.append(bool(bad) and not tags)  # a valid value left (tunnel beside a bad layer) still places it
     return {**{k: np.asarray([t.get(k) for t in checked], dtype=object) for k in keys},
             LEVEL_UNKNOWN: np.asarray(unknown, bool)}
 
