@@ -13,6 +13,7 @@ from types import ModuleType
 import networkx as nx
 import numpy as np
 import shapely
+from affine import Affine
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
@@ -53,9 +54,11 @@ def _rows_cols(index: np.ndarray, strides: np.ndarray) -> np.ndarray:
     return out - 1
 
 
-def _pixel_graph(skeleton: np.ndarray) -> nx.Graph:
+def _pixel_graph(skeleton: np.ndarray, offset: tuple[int, int] = (0, 0)) -> nx.Graph:
     """sknw's graph of a skeleton: nodes with their pixels (``pts``) and rounded centre (``o``),
-    edges with their pixel paths (``pts``) from centre to centre.
+    edges with their pixel paths (``pts``) from centre to centre; ``offset``: the (row, col) of
+    the skeleton's first pixel, added to every pixel before the centres are rounded (a graph tile's
+    centres then round as the uncut run's do: half-way ties go to the even pixel, local or not).
 
     sknw's own ``build_sknw`` labels nodes in a 16-bit copy of the image, from 10 up, so a raster
     with more than 65,525 nodes (a 100 km2 AOI in one piece) overwrote its labels and crashed the
@@ -67,6 +70,10 @@ def _pixel_graph(skeleton: np.ndarray) -> nx.Graph:
     strides = np.cumprod((1,) + image.shape[::-1][:-1])[::-1]
     sk.mark(image, neighbours)
     nodes, edges = sk.parse_struc(image, neighbours, strides, True, True)
+    if any(offset):
+        shift = np.asarray(offset, np.int64)
+        nodes = [pixels + shift for pixels in nodes]
+        edges = [(start, end, pts + shift) for start, end, pts in edges]
     graph = nx.Graph()
     centres = [np.round(pixels.mean(axis=0)) for pixels in nodes]
     graph.add_nodes_from((i, {"pts": pixels, "o": centres[i]}) for i, pixels in enumerate(nodes))
@@ -110,19 +117,36 @@ def _close(mask: np.ndarray) -> np.ndarray:
 
 def extract_graph(raster: ProbabilityRaster, params: GraphParams = GraphParams()) -> nx.Graph:
     """The road graph of a probability raster; empty when no road survives cleanup."""
+    mask = road_mask(raster, params)
+    graph = skeleton_graph(mask, raster.transform)
+    clean_graph(graph, params, mask, raster)
+    graph.graph["crs"] = raster.crs
+    return graph
+
+
+def skeleton_graph(mask: np.ndarray, transform: Affine, offset: tuple[int, int] = (0, 0)) -> nx.Graph:
+    """The graph of the mask's skeleton before any cleanup: edges are the raw pixel paths.
+    ``offset``: the (row, col) of the mask's first pixel in the grid of ``transform``; a graph
+    tile placed so (by the whole grid's transform) gets the uncut run's coordinates bit for bit."""
     from skimage.morphology import skeletonize  # here: see road_mask
 
-    mask = road_mask(raster, params)
-    pixel_graph = _pixel_graph(skeletonize(mask))
-    graph = _to_metric_graph(pixel_graph, raster)
+    return _to_metric_graph(_pixel_graph(skeletonize(mask), offset), transform)
+
+
+def clean_graph(graph: nx.Graph, params: GraphParams, mask: np.ndarray | None = None,
+                raster: ProbabilityRaster | None = None) -> None:
+    """:func:`skeleton_graph`'s graph cleaned as :func:`extract_graph` cleans it, in place:
+    simplified, spurs pruned, (dead ends extended: ``params.extend_ends``, which needs the
+    ``mask`` and its ``raster``), small components dropped, simplified again. Shared with the
+    stitching of graph tiles, so a tiled graph is cleaned by the very same steps."""
     _simplify_edges(graph, params.simplify_m)
     prune_spurs(graph, params.spur_m)
     if params.extend_ends:
+        if mask is None or raster is None:
+            raise ValueError("extending dead ends needs the mask and its raster")
         _extend_dead_ends(graph, mask, raster)
     drop_small_components(graph, params.min_component_m)
     _simplify_edges(graph, params.simplify_m)  # again: chains merged by pruning join simplified pieces
-    graph.graph["crs"] = raster.crs
-    return graph
 
 
 def _simplify_edges(graph: nx.Graph, tolerance_m: float) -> None:
@@ -181,12 +205,12 @@ def _extend_dead_ends(graph: nx.Graph, mask: np.ndarray, raster: ProbabilityRast
         data.update(geometry=geom, length=geom.length)
 
 
-def _to_metric_graph(pixel_graph: nx.Graph, raster: ProbabilityRaster) -> nx.Graph:
-    """sknw's (row, col) pixel graph -> graph with metric coordinates and edge geometries.
+def _to_metric_graph(pixel_graph: nx.Graph, t: Affine) -> nx.Graph:
+    """sknw's (row, col) pixel graph -> graph with metric coordinates (by the transform ``t``) and
+    edge geometries.
 
     Every pixel goes through the transform in one array and every line is built in one call (per
     edge, this was a quarter of a large diff's graph extraction)."""
-    t = raster.transform
 
     def to_xy(rc: np.ndarray) -> np.ndarray:
         rows, cols = rc[:, 0] + 0.5, rc[:, 1] + 0.5
