@@ -54,7 +54,7 @@ def _rows_cols(index: np.ndarray, strides: np.ndarray) -> np.ndarray:
     return out - 1
 
 
-def _pixel_graph(skeleton: np.ndarray, offset: tuple[int, int] = (0, 0)) -> nx.Graph:
+def pixel_graph(skeleton: np.ndarray, offset: tuple[int, int] = (0, 0)) -> nx.Graph:
     """sknw's graph of a skeleton: nodes with their pixels (``pts``) and rounded centre (``o``),
     edges with their pixel paths (``pts``) from centre to centre; ``offset``: the (row, col) of
     the skeleton's first pixel, added to every pixel before the centres are rounded (a graph tile's
@@ -124,13 +124,11 @@ def extract_graph(raster: ProbabilityRaster, params: GraphParams = GraphParams()
     return graph
 
 
-def skeleton_graph(mask: np.ndarray, transform: Affine, offset: tuple[int, int] = (0, 0)) -> nx.Graph:
-    """The graph of the mask's skeleton before any cleanup: edges are the raw pixel paths.
-    ``offset``: the (row, col) of the mask's first pixel in the grid of ``transform``; a graph
-    tile placed so (by the whole grid's transform) gets the uncut run's coordinates bit for bit."""
+def skeleton_graph(mask: np.ndarray, transform: Affine) -> nx.Graph:
+    """The graph of the mask's skeleton before any cleanup: edges are the raw pixel paths."""
     from skimage.morphology import skeletonize  # here: see road_mask
 
-    return _to_metric_graph(_pixel_graph(skeletonize(mask), offset), transform)
+    return to_metric_graph(pixel_graph(skeletonize(mask)), transform)
 
 
 def clean_graph(graph: nx.Graph, params: GraphParams, mask: np.ndarray | None = None,
@@ -205,7 +203,7 @@ def _extend_dead_ends(graph: nx.Graph, mask: np.ndarray, raster: ProbabilityRast
         data.update(geometry=geom, length=geom.length)
 
 
-def _to_metric_graph(pixel_graph: nx.Graph, t: Affine) -> nx.Graph:
+def to_metric_graph(pixel_graph: nx.Graph, t: Affine) -> nx.Graph:
     """sknw's (row, col) pixel graph -> graph with metric coordinates (by the transform ``t``) and
     edge geometries.
 

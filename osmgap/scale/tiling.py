@@ -38,14 +38,14 @@ from osmgap.core.segments import point_groups
 from osmgap.graph.skeleton import (
     GraphParams,
     _coords_from,
-    _pixel_graph,
     _starts_at,
-    _to_metric_graph,
     clean_graph,
     drop_small_components,
     extract_graph,
+    pixel_graph,
     prune_spurs,
     road_mask,
+    to_metric_graph,
 )
 
 SEAM_SNAP_M = 2.0  # seam ends of neighbouring tiles closer than this are one node (simplify_m < this)
@@ -173,8 +173,8 @@ def tile_pieces(prob: np.ndarray, grid: Grid, tile: Tile, params: GraphParams) -
 
     skeleton = skeletonize(road_mask(raster, params))
     offset = np.asarray(tile.region[:2], np.int64)
-    pixels = _pixel_graph(skeleton, tile.region[:2])
-    graph = _to_metric_graph(pixels, grid.transform)
+    pixels = pixel_graph(skeleton, tile.region[:2])
+    graph = to_metric_graph(pixels, grid.transform)
     padded = np.pad(skeleton, 1).astype(np.uint8)
     count = sum(np.roll(padded, (-dr, -dc), (0, 1)) for dr, dc in NEIGHBOURS)
     node_pixel = np.pad(padded.astype(bool) & (count != 2), 1)  # sknw's mark(); 2 px of padding: no bounds checks
@@ -301,7 +301,7 @@ def _join_cuts(graph: nx.Graph, cuts: set[int]) -> None:
     """Each chain of pieces through seam cuts (nodes of ``cuts`` with two edges) made one edge
     again, in place, the cut points left out: a cut adds a vertex on a segment of the uncut line,
     which simplification would keep. A chain closing on itself is dropped, as the uncut run drops
-    a skeleton loop on one node (osmgap.graph.skeleton._to_metric_graph)."""
+    a skeleton loop on one node (osmgap.graph.skeleton.to_metric_graph)."""
     for start in sorted(cuts):
         if start not in graph or graph.degree(start) != 2:
             continue
@@ -334,7 +334,7 @@ def _join_cuts(graph: nx.Graph, cuts: set[int]) -> None:
 
 def _in_sknw_order(graph: nx.Graph, node_key: dict[int, tuple[int, ...]]) -> nx.Graph:
     """The stitched graph rebuilt in the order the uncut run's graph has (osmgap.graph.skeleton
-    ._pixel_graph, _to_metric_graph): nodes by their first pixel in scan order, each edge running
+    .pixel_graph, to_metric_graph): nodes by their first pixel in scan order, each edge running
     from its earlier node, added node by node in the order sknw traced them. Spur pruning and
     merging follow that order (of two spurs at a junction, the first is cut; a merged line runs
     as its first edge does), and simplification the direction of lines: in another order 2 of

@@ -152,13 +152,13 @@ def test_pixel_graphs_past_sknws_16_bit_limits():
     more than 65,525 nodes in one raster (a 100 km2 AOI extracted in one piece) the labels
     wrapped and the process crashed; a column past 32,767 came back negative. osmgap runs sknw's
     kernels on 32-bit labels and 64-bit indices."""
-    from osmgap.graph.skeleton import _pixel_graph
+    from osmgap.graph.skeleton import pixel_graph
 
     side, pitch = 115, 11  # 13,225 separate crosses of 5 nodes and 4 edges each: 66,125 nodes
     cross = np.zeros((pitch, pitch), bool)
     cross[5, 1:10] = cross[1:10, 5] = True
     skeleton = np.tile(cross, (side, side))
-    graph = _pixel_graph(skeleton)
+    graph = pixel_graph(skeleton)
     assert graph.number_of_nodes() == 5 * side * side and graph.number_of_edges() == 4 * side * side
     centres = np.array([d["o"] for _, d in graph.nodes(data=True)])
     assert centres.min() >= 0 and centres.max() < side * pitch
@@ -166,6 +166,6 @@ def test_pixel_graphs_past_sknws_16_bit_limits():
 
     wide = np.zeros((12, 40_000), bool)
     wide[6, 100:39_000] = True  # a line from column 100 to 38,999
-    ((u, v, data),) = _pixel_graph(wide).edges(data=True)
+    ((u, v, data),) = pixel_graph(wide).edges(data=True)
     ends = sorted(tuple(graph_node) for graph_node in data["pts"][[0, -1]].tolist())
     assert ends == [(6, 100), (6, 38_999)]
