@@ -188,7 +188,8 @@ def raise_if_retryable(response: Response, what: str, secrets: Iterable[str | No
 
 def server_text(response: Response, secrets: Iterable[str | None] = (), limit: int = 200) -> str:
     """What a server said, fit for one line of an error message: the JSON ``message`` when
-    there is one, else its text without markup or control characters; secrets masked."""
+    there is one, else its text without markup or control characters, from its ``Error:`` on if it
+    says one; secrets masked."""
     secrets = list(secrets)
     text = response.body.decode("utf-8", "replace")
     try:
@@ -203,6 +204,8 @@ def server_text(response: Response, secrets: Iterable[str | None] = (), limit: i
     text = re.sub(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|.)", " ", text)  # terminal escapes
     text = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
     text = " ".join(redact(text, secrets).split())
+    error = re.search(r"\bError\s*:", text)  # after a page's boilerplate (Overpass: its title and ODbL notice)
+    text = text[error.start():] if error else text
     return text if len(text) <= limit else text[:limit] + "..."
 
 

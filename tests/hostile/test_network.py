@@ -597,6 +597,33 @@ def test_redact_masks_the_key_in_every_quoting(quoted):
     assert said == "apiKey: ***" and MARK not in said
 
 
+OVERPASS_429 = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN"
+    "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">
+<head>
+  <meta http-equiv="content-type" content="text/html; charset=utf-8" lang="en"/>
+  <title>OSM3S Response</title>
+</head>
+<body>
+
+<p>The data included in this document is from www.openstreetmap.org. The data is made available under ODbL.</p>
+<p><strong style="color:#FF0000">Error</strong>: runtime error: open64: 0 Success /osm3s_osm_base \
+Dispatcher_Client::request_read_and_idx::rate_limited. Please check /api/status for the quota of your IP address. </p>
+
+</body>
+</html>
+"""
+
+
+def test_an_overpass_error_page_says_its_error_not_its_boilerplate():
+    """Overpass's error pages (its 429 as served) open with a title and the ODbL notice: the
+    message's 200 characters were cut before the error, which says what to do."""
+    said = server_text(HttpResponse(429, OVERPASS_429))
+    assert said.startswith("Error : runtime error") and said.endswith("the quota of your IP address.")
+    assert server_text(HttpResponse(500, b"<p>no error word here</p>")) == "no error word here"
+
+
 # --- answers no server should give (audit, stop 46) ---------------------------------------------
 
 def test_an_error_page_of_deeply_nested_json_is_one_line_not_an_internal_error(tmp_path, waits):
