@@ -6,7 +6,8 @@ AOI, and turned into the same kind of road graph imagery gives:
   older or third-party extract is read exactly as the OSM input is, level tags included;
 - Microsoft RoadDetections TSVs (osmgap.sources.roaddetections);
 - GeoParquet, Overture transportation segments included (osmgap.sources.overture);
-- anything else GDAL reads (GeoJSON, GeoPackage, Shapefile), with geopandas/pyogrio.
+- anything else GDAL reads (GeoJSON, GeoPackage, Shapefile), with geopandas/pyogrio; one layer
+  of a file of several named as QGIS names it, ``FILE|layername=LAYER``.
 
 Each candidate keeps a ``confidence`` (its own ``confidence`` or ``score`` property, 0-1 or
 0-100, else a default) and a ``highway`` class when the source has one. The class goes through
@@ -81,6 +82,7 @@ URI_CHARACTERS = (";", "!", "\n", "\r")  # GDAL reads a path holding one as a UR
 # a layer named as roads, in a few languages (NLS Finland's tieviiva); a word's start, so not railroads
 ROAD_LAYER = re.compile(r"(?<![a-z])(road|street|highway|strasse|straße|tie|väg|vej|weg|rue|calle|carretera)",
                         re.IGNORECASE)
+LAYER_NAME = "|layername="  # QGIS's data source URI of one layer, which its Layer Properties show to copy
 Reader = Callable[[Path, Aoi], gpd.GeoDataFrame]
 
 
@@ -91,8 +93,9 @@ def load_candidates(path: str | Path, aoi: Aoi, default_confidence: float) -> gp
     none), ``attrs["confidence_scale"]`` how it was read ('0-1', '0-100'), and ``attrs["warnings"]``
     every warning the reading logged: they say some suggestions may be wrong or some roads unread,
     so the diff puts them into summary.json's warnings too, not only on stderr."""
+    file, layer = _file_and_layer(path)
     with _Said() as said:
-        lines = _load(Path(path), aoi, default_confidence)
+        lines = _load(file, aoi, default_confidence, layer)
     lines.attrs["warnings"] = said.texts
     return lines
 
@@ -119,12 +122,27 @@ class _Said(logging.Handler):
         self._logger.removeHandler(self)
 
 
-def _load(path: Path, aoi: Aoi, default_confidence: float) -> gpd.GeoDataFrame:
+def _file_and_layer(path: str | Path) -> tuple[Path, str | None]:
+    """The file and the one layer named in QGIS's way (``roads.gpkg|layername=tieviiva``), or the
+    whole of ``path`` when no file is so named (a path that holds the text itself is a path)."""
+    text = str(path)
+    if LAYER_NAME not in text or Path(text).exists():
+        return Path(text), None
+    file, _, layer = text.rpartition(LAYER_NAME)
+    layer = layer.split("|")[0]  # QGIS may add |geometrytype=... or |subset=... after the name
+    if not layer:
+        raise InputError(text, f"names no layer after {LAYER_NAME!r}")
+    return Path(file), layer
+
+
+def _load(path: Path, aoi: Aoi, default_confidence: float, layer: str | None = None) -> gpd.GeoDataFrame:
     read = _reader(path)
     if not (path.is_file() or (path.is_dir() and read is read_overture)):
         raise InputError(path, "candidates file not found")
+    if layer is not None and read is not _read_file:
+        raise InputError(path, f"is no file of layers that GDAL reads, so it has no layer {clean_text(layer)!r} to read")
     try:
-        frame = read(path, aoi)
+        frame = read(path, aoi) if layer is None else _read_file(path, aoi, layer)
     except InputError:
         raise
     except Exception as exc:  # pyogrio/GDAL, pyarrow raise many types for unreadable or foreign files
@@ -229,8 +247,8 @@ def _read_osm(path: Path, aoi: Aoi) -> gpd.GeoDataFrame:
                             geometry=ways.geometry.values, crs=WGS84)
 
 
-def _read_file(path: Path, aoi: Aoi | None = None) -> gpd.GeoDataFrame:
-    """The road layer's features, through GDAL (``_road_layers``). GDAL takes UTF-8 paths only, and
+def _read_file(path: Path, aoi: Aoi | None = None, layer: str | None = None) -> gpd.GeoDataFrame:
+    """The road layer's features, through GDAL: ``layer`` when named, else ``_road_layers``. GDAL takes UTF-8 paths only, and
     parses a path as a URI (';' starts parameters, '!' marks a member of an archive, a newline is
     cut): such a name is read from the file's bytes instead."""
     check_gdal_file(path)
@@ -247,7 +265,8 @@ def _read_file(path: Path, aoi: Aoi | None = None) -> gpd.GeoDataFrame:
         source = io.BytesIO(path.read_bytes())
     with warnings.catch_warnings():  # GDAL's in-memory copy has no extension, which it remarks on
         warnings.filterwarnings("ignore", "File /vsimem/", RuntimeWarning)
-        layers = _road_layers(path, [(str(name), str(kind)) for name, kind in pyogrio.list_layers(source)])
+        listed = [(str(name), str(kind)) for name, kind in pyogrio.list_layers(source)]
+        layers = _road_layers(path, listed) if layer is None else [_named_layer(path, listed, layer)]
         # a geometry GEOS cannot hold (a line of one point) reads as none, left out by the caller with the rest
         if len(layers) <= 1:  # one layer of lines (or none: the caller says what the file holds)
             return gpd.read_file(source, layer=layers[0], on_invalid="ignore") if layers else gpd.read_file(source)
@@ -256,6 +275,14 @@ def _read_file(path: Path, aoi: Aoi | None = None) -> gpd.GeoDataFrame:
         if frame.crs is None:
             raise InputError(path, f"layer {clean_text(name)!r} has no CRS")
     return gpd.GeoDataFrame(pd.concat([f.to_crs(WGS84) for f in frames], ignore_index=True), crs=WGS84)
+
+
+def _named_layer(path: Path, layers: list[tuple[str, str]], layer: str) -> str:
+    """``layer`` when ``path`` holds it, else a clear error listing the layers it does hold."""
+    if any(name == layer for name, _ in layers):
+        return layer
+    held = ", ".join(repr(clean_text(n, 60)) for n, _ in layers[:10]) + (", ..." if len(layers) > 10 else "")
+    raise InputError(path, f"has no layer {clean_text(layer)!r} (its layers: {held})")
 
 
 def _road_layers(path: Path, layers: list[tuple[str, str]]) -> list[str]:
@@ -270,9 +297,8 @@ def _road_layers(path: Path, layers: list[tuple[str, str]]) -> list[str]:
     roads = [name for name in lines if ROAD_LAYER.search(name)]
     if not roads:
         named = ", ".join(repr(clean_text(n, 60)) for n in lines[:10]) + (", ..." if len(lines) > 10 else "")
-        raise InputError(path, f"holds {len(lines)} layers of lines ({named}) and none is named as roads: write the "
-                               f"road layer to a file of its own (ogr2ogr roads.gpkg FILE LAYER), or name it "
-                               f"'roads'")
+        raise InputError(path, f"holds {len(lines)} layers of lines ({named}) and none is named as roads: name the one "
+                               f"to read as QGIS does, FILE{LAYER_NAME}LAYER")
     if len(roads) < len(lines):
         log.warning("%s: read its layers of roads (%s), not its other layers of lines (%s)", clean_text(path),
                     ", ".join(clean_text(n, 60) for n in roads),

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--candidates", type=input_arg, help="road lines to diff instead of imagery: an OSM extract (.osm/.osm.pbf), a "
                                         "Microsoft RoadDetections .tsv/.zip, Overture segments (GeoParquet file or "
                                         "folder), or any line file GDAL reads (optional 'confidence'/'score' and "
-                                        "'highway' properties)")
+                                        "'highway' properties; one layer of several: 'FILE|layername=LAYER')")
     p.add_argument("--gps", type=input_arg, nargs="+", metavar="PATH",
                    help="GPS traces: .gpx, .csv (lon,lat[,time,speed,bearing,trip]), .geojson (lines timed by "
                         "coordTimes, or points), .txt (mapconstruction "

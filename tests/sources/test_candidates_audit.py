@@ -140,6 +140,29 @@ def test_a_geopackage_s_road_layer_is_read_not_its_other_lines(kotka, tmp_path):
         _load(unnamed, kotka)
 
 
+def test_one_layer_named_as_qgis_names_it(kotka, tmp_path):
+    """A file whose layers of lines have no road-like name was refused with no way to say which one
+    holds the roads; QGIS's ``FILE|layername=LAYER`` reads that layer alone."""
+    path = tmp_path / "topo.gpkg"
+    roads = _roads(kotka)
+    roads.to_file(path, layer="b", driver="GPKG")
+    gpd.GeoDataFrame(geometry=roads.geometry.boundary.envelope.boundary.values, crs=WGS84).to_file(
+        path, layer="a", driver="GPKG")
+    with pytest.raises(InputError, match=r"name the one to read as QGIS does, FILE\|layername=LAYER"):
+        _load(path, kotka)
+    got = _load(f"{path}|layername=b|geometrytype=LineString", kotka)
+    assert len(got) == len(roads) and not got.attrs["warnings"]
+    other = _load(f"{path}|layername=a", kotka)  # the other layer, as asked: the roads' envelopes
+    assert other.geometry.length.sum() > 1.5 * got.geometry.length.sum()
+    with pytest.raises(InputError, match=r"topo.gpkg: has no layer 'roads' \(its layers: 'b', 'a'\)"):
+        _load(f"{path}|layername=roads", kotka)
+    with pytest.raises(InputError, match="names no layer"):
+        _load(f"{path}|layername=", kotka)
+    odd = tmp_path / "x|layername=y.geojson"  # a file so named is that file
+    roads.to_file(odd, driver="GeoJSON")
+    assert len(_load(odd, kotka)) == len(roads)
+
+
 def test_empty_value_markers_in_highway_are_no_class(kotka, tmp_path, caplog):
     """NULL, None, nan, null, N/A, unknown: how exports write an empty cell; the lines were left out."""
     markers = ["NULL", "None", "nan", "null", "N/A", "unknown", ""]
