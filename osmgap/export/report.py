@@ -18,7 +18,7 @@ import json
 import re
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, cast
@@ -171,7 +171,12 @@ def _series(event: Any) -> str | None:
 
 
 def latest_changes(data: ReportData) -> dict[str, int]:
-    """New / reopened / fixed / dismissed since the last report (else the run before the last one;
+    """How many suggestions are new / reopened / fixed / dismissed (``changed_since``)."""
+    return {s: len(ids) for s, ids in changed_since(data).items()}
+
+
+def changed_since(data: ReportData) -> dict[str, list[str]]:
+    """The suggestions new / reopened / fixed / dismissed since the last report (else the run before the last one;
     everything, after one run). Not since the previous run: that run's sync and publish come
     after it, so a weekly report counted them twice, and a week whose report never came (a run
     killed after its diff) was never counted.
@@ -192,17 +197,17 @@ def latest_changes(data: ReportData) -> dict[str, int]:
             last[e["suggestion_id"]] = e
             if series == "reopened":
                 reopened.add(e["suggestion_id"])
-    totals = {s: 0 for s in HISTORY_SERIES}
+    changed: dict[str, list[str]] = {s: [] for s in HISTORY_SERIES}
     for sid, e in last.items():
         if dismissed_as_twin(e["status"], e["reason"]) or merged(e):
             continue
         if e["status"] in ("fixed", "dismissed"):
-            totals[e["status"]] += 1
+            changed[e["status"]].append(sid)
         elif first[sid] == "new":
-            totals["new"] += 1
+            changed["new"].append(sid)
         elif sid in reopened:
-            totals["reopened"] += 1
-    return totals
+            changed["reopened"].append(sid)
+    return changed
 
 
 def _since_words(data: ReportData) -> str:
@@ -272,7 +277,8 @@ def map_data(data: ReportData) -> dict[str, Any]:
 
 def render_markdown(data: ReportData) -> str:
     """report.md; every text from a file or the state goes through ``_md``, so it shows as written."""
-    counts, changes = data.counts, latest_changes(data)
+    counts, changed = data.counts, changed_since(data)
+    changes = {s: len(ids) for s, ids in changed.items()}
     last = data.runs[-1]["time"] if data.runs else "never"
     out = [f"# osmgap: {_md(data.aoi)}", "", *(line for n in data.notes for line in (f"> {_md(n)}", "")),  # notes head the page
            f"{len(data.runs)} run(s), last {_md(last)}. {_md(_since_words(data))}: "
@@ -283,17 +289,32 @@ def render_markdown(data: ReportData) -> str:
            "| AOI | reviewed | false positives | precision |", "|---|---:|---:|---:|",
            *[f"| {_md(p['aoi'])} | {p['reviewed']} | {p['false_positives']} | {_pct(p['precision'])} |"
              for p in data.precision]]
+    rows = {r["id"]: r for r in data.suggestions}
     waiting = [r for r in data.suggestions if r["status"] in ("open", "published")]
-    if waiting:
-        out += ["", "Waiting for a mapper:", ""]
-        for r in sorted(waiting, key=lambda r: -r["length_m"])[:20]:
-            link = data.task_urls.get(r["id"])
-            label = f"[{_md(r['id'])}]({_md_url(link)})" if link else _md(r["id"])
-            what = (f"two junctions {r['length_m']:.0f} m apart, the road's course unknown" if r["kind"] == CONNECTION
-                    else f"{r['length_m']:.0f} m")
-            out.append(f"- {label}: {what}, {_md(r['status'])}")
+    out += _md_list("Waiting for a mapper:", waiting, data, lambda r: _md(r["status"]))
+    since = _since_words(data)
+    for status in ("fixed", "dismissed"):  # what the week did, not only how much
+        done = [rows[sid] for sid in changed[status] if sid in rows and rows[sid]["status"] == status]
+        out += _md_list(f"{status.capitalize()} {_md(since[0].lower() + since[1:])}:", done, data,
+                        lambda r: _md(r["reason"]))
     out += [*(f"\n> {_md(w)}" for w in data.warnings), ""]
     return "\n".join(out)
+
+
+def _md_list(heading: str, rows: list[Any], data: ReportData, said: Callable[[Any], str], most: int = 20) -> list[str]:
+    """A Markdown list of suggestions, longest first, each with its task link, length and ``said``."""
+    if not rows:
+        return []
+    out = ["", heading, ""]
+    for r in sorted(rows, key=lambda r: -r["length_m"])[:most]:
+        link = data.task_urls.get(r["id"])
+        label = f"[{_md(r['id'])}]({_md_url(link)})" if link else _md(r["id"])
+        what = (f"two junctions {r['length_m']:.0f} m apart, the road's course unknown" if r["kind"] == CONNECTION
+                else f"{r['length_m']:.0f} m")
+        out.append(f"- {label}: {what}, {said(r)}")
+    if len(rows) > most:
+        out.append(f"- and {len(rows) - most} more (report.html lists them all)")
+    return out
 
 
 _MD_MARKUP = re.compile(r"[\\`*_#\[\]|~]")  # emphasis, code, headings (a closing #), links, table cells, strikethrough

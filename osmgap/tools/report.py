@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, html_path: Path, md_path: Path) -> int:
             named = " --name NAME" if is_bbox(str(outputs.summary["aoi"].get("source", ""))) else ""  # a bbox needs one
             raise InputError(state, f"holds no run of AOI {aoi!r} (the diff in {args.out}); it holds runs of: "
                                     f"{others}. Record this one with `osmgap diff ... --state {state}{named}`")
-        notes = []
+        notes = list(getattr(args, "failed_steps", []))  # osmgap run's sync or publish that failed before it
         if store.run_by_summary(outputs.summary_sha256) is None:
             notes.append(f"The diff in {args.out} is not recorded in {state}: this report shows the "
                          f"{len(runs)} recorded run(s) of {aoi}, the last of {runs[-1]['time']}.")

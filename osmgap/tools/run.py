@@ -32,8 +32,11 @@ def run(args: argparse.Namespace) -> int:
         # a run that leaves no state (its diff refused) leaves no lock file either
         with exclusive(spec.lock, args.wait, keep=lambda: os.path.lexists(spec.state)):
             worst = 0
+            failed: list[str] = []  # the report says them: cron mails it, and "0 published" read as a quiet week
             for verb, step_args in steps:
                 print(f"== {spec.name}: {verb}", flush=True)
+                if verb == "report":
+                    step_args.failed_steps = failed
                 try:
                     rc = int(step_args.run(step_args) or 0)
                 except (InputError, ServiceError) as exc:
@@ -42,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
                     # a failed sync must not keep this week's gaps from being published, nor the
                     # report from being written: said, and the run's exit code says it too
                     print(f"osmgap: error: {verb}: {exc}", file=sys.stderr, flush=True)
+                    failed.append(f"This run's {verb} failed: {exc}")
                     rc = 2 if isinstance(exc, InputError) else 1
+                else:
+                    if rc and verb != "report":
+                        failed.append(f"This run's {verb} failed (exit {rc}; its error is in the run's output)")
                 if rc and verb == "diff":
                     return rc  # nothing new to sync, publish or report
                 worst = worst or rc

@@ -276,6 +276,20 @@ def test_markdown_summary_says_the_same(weekly_state):
     assert f"| published | {counts['published']} |" in md and "| paris-1447 | 2 | 1 | 50 % |" in md
 
 
+def test_markdown_names_the_gaps_fixed_and_dismissed(weekly_state):
+    """The mail said "3 fixed, 1 dismissed" and listed only the gaps still waiting: which were
+    mapped and which a reviewer rejected, with why and the task, it did not say."""
+    out, _, ids, url = weekly_state
+    md = (out / "report.md").read_text()
+    fixed = md.split("Fixed since the previous run:\n\n")[1].split("\n\n")[0].splitlines()
+    dismissed = md.split("Dismissed since the previous run:\n\n")[1].split("\n\n")[0].splitlines()
+    assert len(fixed) == 3 and len(dismissed) == 1
+    assert dismissed[0].startswith(f"- [{ids[0]}]({url.removesuffix('/api/v2')}/challenge/1001/task/")
+    assert dismissed[0].endswith(", MapRoulette: False\\_Positive")  # a reviewer's verdict, said
+    assert any(ids[1] in line and "MapRoulette: Fixed" in line for line in fixed)  # fixed by a mapper there
+    assert {i for i in ids[:6] if any(i in line for line in fixed)} == {ids[1], ids[4], ids[5]}
+
+
 def test_a_missing_connection_is_drawn_as_a_dotted_gap_not_as_a_road(tmp_path, data):
     """A missing_connection's line is the straight gap between two junctions, not the road: the map
     draws it thin and dotted, the legend says so, and the Markdown does not call its length a road's."""

@@ -192,3 +192,8 @@ def test_a_failed_sync_still_publishes_and_reports_and_the_exit_code_says_so(tmp
     assert "osmgap: error: sync: https://maproulette.example/api/v2: MapRoulette refused the API key" in out.err
     assert "== sample: publish" in out.out and "== sample: report" in out.out
     assert (tmp_path / "ws" / "out" / "paris-1447" / "report.html").is_file()
+    # the report says it too: it is what cron mails, and its counts alone read as a quiet week
+    md = (tmp_path / "ws" / "out" / "paris-1447" / "report.md").read_text()
+    assert "> This run's sync failed: https://maproulette.example/api/v2: MapRoulette refused the API key" in md
+    assert '<p class="warning">This run&#x27;s sync failed: https://maproulette.example' in \
+        (tmp_path / "ws" / "out" / "paris-1447" / "report.html").read_text()
