@@ -173,6 +173,8 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
             stitched = stitch(extractor.results(), grid, graph or GraphParams())
         with stage("segment"):
             prob = sums.divide()  # only now: the graph tiles read the sums undivided
+        if not opts.temporary:  # this run's tiles are whole: earlier runs' over the grid are of no more use
+            store.prune_superseded("grid")
     finally:
         if extractor is not None:
             extractor.close()

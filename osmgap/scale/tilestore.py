@@ -73,6 +73,15 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _part(run_json: Path, key: str) -> Any:
+    """``key`` of the parts a store's run.json records; None when it cannot be read."""
+    try:
+        parts = json.loads(run_json.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return parts.get(key) if isinstance(parts, dict) else None
+
+
 def fingerprint(parts: dict[str, Any]) -> str:
     """A short hash of what decides the tiles' content."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -88,6 +97,7 @@ class TileStore:
 
     def __init__(self, root: str | Path, parts: dict[str, Any]):
         self.root = Path(root)
+        self.parts = parts
         self.dir = self.root / fingerprint(parts)
         self._lock_fd: int | None = None
         try:
@@ -163,6 +173,35 @@ class TileStore:
     def others(self) -> bool:
         """Whether the work directory holds tiles of another configuration."""
         return any(p.parent != self.dir for p in self.root.glob("*/*.npz"))
+
+    def prune_superseded(self, key: str) -> int:
+        """Remove the work directory's other stores whose ``key`` part is this one's (an earlier run
+        over the same grid with other imagery, model or parameters: a tile server's new content, a
+        new model) and which no run holds; the bytes freed. Each new configuration made a folder
+        of its own, and a weekly run filled the disk with superseded ones."""
+        freed = 0
+        for run_json in self.root.glob("*/run.json"):
+            other = run_json.parent
+            if other == self.dir or _part(run_json, key) != json.loads(json.dumps(self.parts[key], default=str)):
+                continue
+            try:
+                fd = os.open(other / LOCK_NAME, os.O_RDWR)
+            except FileNotFoundError:
+                fd = None
+            try:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a run using it: kept
+                size = sum(_size(p) for p in other.iterdir())
+                shutil.rmtree(other, ignore_errors=True)
+                freed += size
+            except BlockingIOError:
+                pass
+            finally:
+                if fd is not None:
+                    os.close(fd)
+        if freed:
+            log.info("removed earlier tile folders of this grid from %s (%.0f MB)", self.root, freed / 2**20)
+        return freed
 
     def remove(self) -> None:
         """Delete this run's tiles, and the work directory when nothing else is in it."""

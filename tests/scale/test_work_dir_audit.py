@@ -62,14 +62,37 @@ def test_a_second_run_on_a_busy_work_dir_exits_3_and_leaves_the_first_unharmed(p
     assert not list(work.glob("*/*.f32"))
 
 
-def test_fp32_is_part_of_the_tile_fingerprint(paris, tmp_path, monkeypatch):
-    """``--resume --fp32`` after a bf16 run reused its bf16 tiles (audit T, F6)."""
+def test_fp32_is_part_of_the_tile_fingerprint(paris, tmp_path, monkeypatch, caplog):
+    """``--resume --fp32`` after a bf16 run reused its bf16 tiles (audit T, F6); the bf16 run's
+    tiles, of the same grid, are then removed: superseded."""
     monkeypatch.setattr(infer, "cpu_has_bf16", lambda: True)  # this CPU's default is then bf16, as on a GPU
     args = ["diff", "--aoi", str(paris / "aoi.geojson"), "--imagery", str(paris / "image.tif"), "--osm",
             str(paris / "osm_roads.geojson"), "--work-dir", str(tmp_path / "work"), *ONE_TILE]
     assert main([*args, "--out", str(tmp_path / "bf16")]) == 0
+    assert [r["precision"] for r in _run_json(tmp_path / "work")] == ["torch.bfloat16"]
     assert main([*args, "--out", str(tmp_path / "fp32"), "--resume", "--fp32"]) == 0
-    assert sorted(r["precision"] for r in _run_json(tmp_path / "work")) == ["torch.bfloat16", "torch.float32"]
+    assert "holds no tiles of this run's imagery" in caplog.text
+    assert [r["precision"] for r in _run_json(tmp_path / "work")] == ["torch.float32"]
+
+
+def test_a_work_dir_keeps_only_the_last_run_of_a_grid(tmp_path):
+    """Each configuration's tiles are a folder of their own, and none was ever removed: a weekly
+    run on a tile server whose imagery changes, or a new model, left one more folder (the sums of
+    the whole grid) every week. A run's whole tiles now replace other runs' over the same grid;
+    another grid's (another AOI sharing --work-dir) and a folder a running run holds are kept."""
+    def store(grid: str, model: str) -> tilestore.TileStore:
+        s = tilestore.TileStore(tmp_path, {"grid": [grid, 2], "model": model})
+        (s.dir / "r00000_c00000.npz").write_bytes(b"x" * 1000)
+        return s
+
+    old, other_aoi, busy = store("g1", "old"), store("g2", "old"), store("g1", "busy")
+    old.close()
+    other_aoi.close()
+    new = store("g1", "new")
+    assert new.prune_superseded("grid") > 1000  # the old folder's tile and run.json
+    assert not old.dir.exists() and other_aoi.dir.exists() and busy.dir.exists() and new.dir.exists()
+    busy.close()
+    assert new.prune_superseded("grid") > 0 and not busy.dir.exists()
 
 
 def _dark(tile: bytes) -> bytes:
@@ -104,7 +127,7 @@ def test_resume_on_a_tile_server_does_not_reuse_tiles_of_replaced_imagery(paris,
                          "--resume"]) == 0
         finally:
             TileFetcher._shared.clear()
-    assert len(_run_json(tmp_path / "work")) == 2
+    assert len(_run_json(tmp_path / "work")) == 1  # week 1's tiles superseded by week 2's, removed
     assert "holds no tiles of this run's imagery" in caplog.text
     week1, week2 = (json.loads((tmp_path / w / "summary.json").read_text()) for w in ("week1", "week2"))
     assert week1["predicted_road_km"] > 0.1 and week2["predicted_road_km"] < week1["predicted_road_km"] / 2
