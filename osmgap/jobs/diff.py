@@ -233,8 +233,10 @@ def _run_diff(req: DiffRequest) -> DiffRun:
         run = _imagery_evidence(req, aoi, imagery, licence, timer, coverage)
     # the outputs are staged from here (a failure leaves the earlier ones untouched); those that need
     # only the evidence are made beside conflation (osmgap.jobs.early_writes)
+    looked_at = reproject(run.area_wgs, WGS84, run.grid.crs)
     with (staged_output_dir(req.out, replaces=RUN_OUTPUTS, markers=RUN_MARKERS) as stage,
-          EarlyWrites(stage, run.evidence.prob, imagery, run.grid) as early):
+          EarlyWrites(stage, run.evidence.prob, imagery, run.grid, _probability_described(run, licence, looked_at))
+          as early):
         with timer("conflate"), collector_paused():
             # the evidence and OSM live to the end: conflation's own collections skip them (100 km2:
             # 1.3 s of 7 less); and it builds no cycles, so Python's full passes, which its millions
@@ -245,7 +247,7 @@ def _run_diff(req: DiffRequest) -> DiffRun:
                 from osmgap.gps.discovery import gps_conflate_params  # GPS runs only: see TYPE_CHECKING above
 
                 params = gps_conflate_params(req.conflate)
-            result = conflate(run.evidence, roads, reproject(run.area_wgs, WGS84, run.grid.crs), params)
+            result = conflate(run.evidence, roads, looked_at, params)
             if run.evidence.prob is not None:
                 release_pages(run.evidence.prob.prob)  # a self-tiled AOI's file-backed raster: read again when written
         # a large AOI's COG and backdrop (not begun beside conflation, for its memory) begin now, beside
@@ -340,6 +342,19 @@ def _open_any_imagery(req: DiffRequest, aoi: Aoi, imagery_path: str | None) -> A
     if req.xyz:
         return open_xyz(req.xyz, aoi.geometry)
     return open_imagery(imagery_path, req.bands) if imagery_path else None
+
+
+def _probability_described(run: EvidenceRun, licence: ImageryLicence, looked_at: Any) -> dict[str, Any]:
+    """What probability.tif says of itself: masked outside the area analysed (outside the imagery
+    and under its fill, a 0 read as "no road here"); from imagery, that imagery's name and licence
+    (the raster is derived from it); from GPS, that its values are a likelihood, not the model's."""
+    if run.info["evidence"] == "gps":
+        return {"looked_at": looked_at, "meaning": "likelihood of a road the map does not explain x 255"}
+    if run.imagery is None:
+        return {"looked_at": looked_at}
+    return {"looked_at": looked_at, "tags": {"IMAGERY": imagery_name(run.imagery), "IMAGERY_LICENCE": licence.licence,
+                                             "IMAGERY_ATTRIBUTION": licence.attribution,
+                                             "IMAGERY_DATE": licence.capture_date}}
 
 
 def _imagery_coverage(req: DiffRequest, aoi: Aoi, imagery: AnyImagery | None) -> Coverage | None:

@@ -13,6 +13,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,12 @@ class EarlyWrites:
     """Started on entry; :meth:`probability` and :meth:`backdrop` wait for their part (and raise its
     error); the exit waits for both, so nothing is left writing into a staging folder."""
 
-    def __init__(self, stage: Path, prob: ProbabilityRaster | None, imagery: AnyImagery | None, grid: Grid):
+    def __init__(self, stage: Path, prob: ProbabilityRaster | None, imagery: AnyImagery | None, grid: Grid,
+                 described: dict[str, Any] | None = None):
+        """``described``: what probability.tif says of itself (osmgap.export.probability's
+        ``looked_at``, ``tags``, ``meaning``)."""
         self._stage, self._prob, self._imagery, self._grid = stage, prob, imagery, grid
+        self._described = described or {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="osmgap-early-writes")
         self._probability: Future[Path | None] | None = None
         self._backdrop: Future[tuple[Grid, np.ndarray] | None] | None = None
@@ -45,7 +50,7 @@ class EarlyWrites:
             self._probability = self._pool.submit(self._write_probability, threads)
 
     def _write_probability(self, threads: int = 1) -> Path | None:
-        return (write_probability_tif(self._stage / "probability.tif", self._prob, threads)
+        return (write_probability_tif(self._stage / "probability.tif", self._prob, threads, **self._described)
                 if self._prob is not None else None)
 
     def _read_backdrop(self) -> tuple[Grid, np.ndarray] | None:
