@@ -28,13 +28,23 @@ def evidence_km(summary: dict[str, Any]) -> float:
     return float(summary.get("predicted_road_km", summary.get("gps_road_km", 0.0)))
 
 
+def _evidence_words(summary: dict[str, Any], km: float) -> str:
+    """How much road the evidence holds, in words. A GPS run's figure is the road its traffic off
+    the map draws: "the GPS traces show 0.00 km" beside 42,038 fixes read as "no traces"."""
+    gps = summary.get("gps", {})
+    if summary.get("evidence") == "gps" and "points" in gps:
+        return (f"the GPS traces ({gps['points']:,} points of {gps.get('trips', '?')} trips) show {km:.2f} km "
+                "off the mapped roads")
+    return f"{EVIDENCE_WORDS.get(summary.get('evidence', ''), 'the evidence shows')} {km:.2f} km"
+
+
 def summary_lines(summary: dict[str, Any], out: Path) -> list[str]:
     cover = summary.get("coverage", {})
     share = cover.get("imagery_aoi_share")
     area = f"Area analysed: {cover.get('area_analysed_km2', 0):.3g} km2"
     lines = [area + (f" ({share:.0%} of the AOI is covered by the imagery)." if share is not None else " (the whole AOI).")]
     seen = evidence_km(summary)
-    lines.append(f"Roads: {EVIDENCE_WORDS.get(summary.get('evidence', ''), 'the evidence shows')} {seen:.2f} km; "
+    lines.append(f"Roads: {_evidence_words(summary, seen)}; "
                  f"OSM already has {summary.get('osm_road_km', 0):.2f} km ({summary.get('osm_ways', 0)} ways) in the AOI.")
     by_kind = summary.get("by_kind", {})
     if summary.get("suggestions"):

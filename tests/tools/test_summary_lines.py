@@ -52,3 +52,12 @@ def test_nothing_seen_in_a_tiny_area_blames_the_area_not_the_imagery():
 def test_a_tiny_area_is_not_called_completely_mapped():
     last = summary_lines(_summary(seen_km=0.04, osm_km=0.0, analysed_km2=0.0029), OUT)[-1]
     assert "too small an area to call mapped" in last and "completely mapped" not in last
+
+
+def test_a_gps_run_says_its_traces_and_that_the_km_are_off_the_map():
+    """A GPS-only run said "the GPS traces show 0.00 km" beside 42,038 fixes, which read as "no
+    traces": the figure is the road the traffic off the mapped roads draws."""
+    s = _summary(seen_km=0.0, evidence="gps", gps_road_km=0.0, gps={"points": 42038, "trips": 886})
+    del s["predicted_road_km"]
+    roads = summary_lines(s, OUT)[1]
+    assert roads.startswith("Roads: the GPS traces (42,038 points of 886 trips) show 0.00 km off the mapped roads;")
