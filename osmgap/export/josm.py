@@ -31,12 +31,28 @@ Every tag comes from the one vocabulary (osmgap.core.osmtags.way_tags): a value 
 dropped with one warning naming the file, so no text from a candidate file becomes a tag of its
 own; every comment goes through osmgap.core.osmtags.comment_text (no '--', no character XML
 forbids), so JOSM opens the file whatever licence text or file name the run was given.
+
+No ``<bounds>``: JOSM reads one as an area whose OSM data the file holds (a DataSource, the
+"downloaded area"), which this file does not. With it, JOSM took the existing nodes a way joins
+(their ways not in the file) for data inside a downloaded area, so it did not ask before they were
+deleted or merged, and Layer > Merge added the whole AOI to the data layer's downloaded area (real
+Helsinki, a layer downloaded for the AOI's north part: 16,609 of its nodes outside the downloaded
+area before the merge, 3,766 after). The AOI is said in a comment instead.
+
+Comments JOSM drops, so what a mapper must know before uploading (a demonstration's roads are in
+OSM already; the imagery is not cleared for tracing) is said in each way's ``fixme`` too
+(``caution``), and otherwise the ``fixme`` asks to be removed once the way is checked, as the
+MapRoulette osmChange's does (osmgap.maproulette.osmchange).
+The file is serialized 1,000 elements at a time, never as one ElementTree: 100,000 suggestions of
+10 vertices took 1.55 GB more memory that way, 0.64 GB now.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 from shapely.geometry import LineString
 
@@ -45,6 +61,7 @@ from osmgap.core.atomic import write_bytes_atomic
 from osmgap.core.datamodel import Attachment, Suggestion
 from osmgap.core.osmtags import (
     CONFIDENCE_ASSUMED,
+    MAX_TAG_LEN,
     comment_text,
     coord_text,
     count_dropped,
@@ -64,72 +81,101 @@ Coord = tuple[str, str]  # (lon, lat) written with 7 decimals: equal text means 
 NEW_GEOMETRY_KINDS = {"missing_road": "possible missing road",
                       "missing_link": "possible missing connection",
                       "appeared_road": "road built since the earlier image (osmgap change)"}
+REMOVE_WHEN_DONE = ", then remove this fixme"  # JOSM's validator never asks: a checked way would keep it
 
 
 def osm_xml(suggestions: list[Suggestion], bounds: Bounds, generator: str = "osmgap", *,
             existing_nodes: ExistingNodes | None = None, node_tags: NodeTags | None = None,
-            notes: Sequence[str] = (), graph_ids: bool = False) -> bytes:
+            notes: Sequence[str] = (), graph_ids: bool = False, caution: str = "") -> bytes:
     """OSM XML 0.6 bytes for JOSM; the same input always gives the same bytes.
 
     Ways are written in the order of ``suggestions``; kinds that are not new geometry are left
     out. Vertices that coincide at 7 decimals become one node, so touching suggestions stay
     connected; where ``existing_nodes`` (id -> (version, lon, lat)) has a node with a known
-    version at that spot, the way joins it instead.
+    version at that spot, the way joins it instead. ``bounds`` (the AOI) is said in a comment,
+    not as ``<bounds>`` (module docstring); ``caution`` goes into every way's ``fixme``.
     """
     root = ET.Element("osm", {"version": "0.6", "generator": f"{generator} {__version__}",
                               "upload": "false"})
-    for note in notes:
-        root.append(ET.Comment(comment_text(note)))
-    ET.SubElement(root, "bounds", _bounds_attrs(bounds))
     nodes = _NodeTable(existing_nodes or {}, node_tags or {})
     drawable = [s for s in suggestions if s.kind in NEW_GEOMETRY_KINDS]
     vertices = _on_levels([_line_keys(s.geometry) for s in drawable], [level_key(s.level_tags) for s in drawable],
                           set(nodes.existing))
     ways = [(s, nodes.refs(keys)) for s, keys in zip(drawable, vertices) if len(keys) >= 2]
-    root.extend(nodes.elements())
     first_way_id = -len(nodes.new_keys) - 1
-    root.extend(_way_element(first_way_id - i, s, refs, graph_ids) for i, (s, refs) in enumerate(ways))
-    ET.indent(root, space="  ")
-    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+    comments = [ET.Comment(comment_text(note)) for note in [*notes, _aoi_note(bounds)]]
+    drawn = (_way_element(first_way_id - i, s, refs, graph_ids, caution) for i, (s, refs) in enumerate(ways))
+    return _serialized(root, chain(comments, nodes.elements(), drawn))
+
+
+def _serialized(root: ET.Element, children: Iterable[ET.Element[Any]], batch: int = 1000) -> bytes:
+    """``root`` with ``children`` as ``ET.indent(root, "  ")`` and ``ET.tostring`` would write it,
+    ``batch`` children at a time (``children`` may be a generator): no tree of the whole file in
+    memory, and not one ``tostring`` call per element either (twice as slow)."""
+    start = ET.tostring(root, encoding="unicode")  # '<osm ... />': no child yet
+    out = bytearray(f"<?xml version='1.0' encoding='UTF-8'?>\n{start.removesuffix(' />')}>\n".encode())
+    pending = iter(children)
+    while group := list(islice(pending, batch)):
+        holder = ET.Element("_")
+        holder.extend(group)
+        ET.indent(holder, space="  ")
+        out += ET.tostring(holder, encoding="utf-8")[len(b"<_>\n"):-len(b"</_>")]  # each child "  <...>\n"
+    out += b"</osm>\n"
+    return bytes(out)
+
+
+def _aoi_note(bounds: Bounds) -> str:
+    minlon, minlat, maxlon, maxlat = _checked(bounds)
+    return (f"Area of interest: lon {coord_text(minlon)}..{coord_text(maxlon)}, lat {coord_text(minlat)}.."
+            f"{coord_text(maxlat)}. This file holds no OSM data of it, only suggested ways (and the existing "
+            "nodes they join): download the area's OSM data to check them against.")
 
 
 def write_josm(path: str | Path, suggestions: list[Suggestion], bounds: Bounds, *,
                generator: str = "osmgap", existing_nodes: ExistingNodes | None = None,
-               node_tags: NodeTags | None = None, notes: Sequence[str] = (), graph_ids: bool = False) -> None:
+               node_tags: NodeTags | None = None, notes: Sequence[str] = (), graph_ids: bool = False,
+               caution: str = "") -> None:
     """Write :func:`osm_xml` atomically, so JOSM never opens half a file; one warning names the
     file if a suggestion had a tag value outside the vocabulary (dropped)."""
     write_bytes_atomic(path, osm_xml(suggestions, bounds, generator, existing_nodes=existing_nodes,
-                                     node_tags=node_tags, notes=notes, graph_ids=graph_ids))
+                                     node_tags=node_tags, notes=notes, graph_ids=graph_ids, caution=caution))
     warn_dropped(path, count_dropped((s.highway, s.level_tags) for s in suggestions if s.kind in NEW_GEOMETRY_KINDS))
 
 
-def fixme_text(suggestion: Suggestion, graph_ids: bool = False) -> str:
+def fixme_text(suggestion: Suggestion, graph_ids: bool = False, caution: str = "") -> str:
     """The sentence a mapper reads in JOSM; it names the tool and says what to check, and which
     OSM way an end must still be joined to where no existing node lies at that end (with
     ``graph_ids``, the roads came from a graph whose way ids are no OSM ids: the end is given as
     lat,lon, and the id said to be the graph's; ``_graph_joins``). Imagery
     shows no tunnel and not where a bridge's deck ends: a way on its own level asks for what the
-    levelled road lines it came from must be checked for (osmgap.export.josm.level_check)."""
+    levelled road lines it came from must be checked for (osmgap.export.josm.level_check).
+    ``caution`` (what the mapper must know before uploading) comes right after that, where the
+    255 characters of a tag never cut it; without one the text asks for the fixme's removal once
+    checked, where that fits (an uploaded "possible missing road" fixme would stay on the road)."""
     phrase = NEW_GEOMETRY_KINDS.get(suggestion.kind, suggestion.kind.replace("_", " "))
     check = level_check(level_tags(suggestion.level_tags)) or "check imagery"
     said = ("no confidence given by its source" if suggestion.evidence.get("confidence_source") == CONFIDENCE_ASSUMED
             else f"confidence {suggestion.confidence:.2f}")
-    text = f"osmgap: {phrase}, {check} ({said})"
+    head = f"osmgap: {phrase}, {check} ({said})"
+    rest = ""
     proposed = suggestion.evidence.get("retag_way")  # osmgap.conflate.otherways: RETAG_INSTEAD
     if isinstance(proposed, int):  # before the joins, so that the 255 characters of a tag keep it
-        text += (f"; OSM has way {proposed} here as {suggestion.evidence.get('retag_way_now', 'highway=proposed')}: "
+        rest += (f"; OSM has way {proposed} here as {suggestion.evidence.get('retag_way_now', 'highway=proposed')}: "
                  "if built, retag that way rather than add this one")
     loose = [j for j in suggestion.joins if j.node_id is None]
     if loose and graph_ids:
-        text += f"; {_graph_joins(suggestion, loose)}"
+        rest += f"; {_graph_joins(suggestion, loose)}"
     elif loose:
         ends = "; ".join(f"join its {'first' if j.end == 0 else 'last'} node to way {j.way_id}" for j in loose)
-        text += f"; {ends}"
+        rest += f"; {ends}"
     twin = suggestion.evidence.get("second_carriageway_of")  # osmgap.gps.carriageways
     if isinstance(twin, int):
         of = f"the road beside it (mapconstruction graph edge {twin}, not an OSM way)" if graph_ids else f"way {twin}"
-        text += f"; other carriageway of {of}: if so, tag both oneway=yes (drawn in this one's direction)"
-    return text
+        rest += f"; other carriageway of {of}: if so, tag both oneway=yes (drawn in this one's direction)"
+    if caution:
+        return f"{head}; {caution}{rest}"
+    asked = f"{head}{REMOVE_WHEN_DONE}{rest}"
+    return asked if len(asked) <= MAX_TAG_LEN else head + rest
 
 
 def _graph_joins(suggestion: Suggestion, loose: list[Attachment]) -> str:
@@ -198,20 +244,18 @@ class _NodeTable:
                 self.ids[vertex] = -len(self.new_keys)
         return self.ids[vertex]
 
-    def elements(self) -> list[ET.Element]:
+    def elements(self) -> Iterator[ET.Element]:
         """Existing nodes first (real id, version and every tag exactly as the input has it, no
         action: what JOSM merges into a data layer must be the node as it is, or the merge
         silently changes it), then the new ones."""
-        out = []
         for key in self.used_existing:
             node_id, version = self.existing[key]
             node = ET.Element("node", {"id": str(node_id), "version": str(version), "lat": key[1], "lon": key[0]})
             for k, v in sorted((self.tags.get(node_id) or {}).items()):
                 ET.SubElement(node, "tag", {"k": k, "v": v})
-            out.append(node)
+            yield node
         for i, key in enumerate(self.new_keys):
-            out.append(ET.Element("node", {"id": str(-1 - i), "lat": key[1], "lon": key[0]}))
-        return out
+            yield ET.Element("node", {"id": str(-1 - i), "lat": key[1], "lon": key[0]})
 
 
 def _flat(tags: Mapping[str, str] | None) -> list[str]:
@@ -262,20 +306,19 @@ def _line_keys(geometry: LineString) -> list[Coord]:
     return keys
 
 
-def _bounds_attrs(bounds: Bounds) -> dict[str, str]:
+def _checked(bounds: Bounds) -> Bounds:
     minlon, minlat, maxlon, maxlat = bounds
     if not (minlon <= maxlon and minlat <= maxlat):
         raise ValueError(f"bounds must be (minlon, minlat, maxlon, maxlat), got {bounds}")
-    return {"minlat": coord_text(minlat), "minlon": coord_text(minlon),
-            "maxlat": coord_text(maxlat), "maxlon": coord_text(maxlon)}
+    return bounds
 
 
-def _way_element(way_id: int, suggestion: Suggestion, refs: list[int], graph_ids: bool) -> ET.Element:
+def _way_element(way_id: int, suggestion: Suggestion, refs: list[int], graph_ids: bool, caution: str) -> ET.Element:
     way = ET.Element("way", {"id": str(way_id)})
     way.append(ET.Comment(comment_text(suggestion.id)))
     for ref in refs:
         ET.SubElement(way, "nd", {"ref": str(ref)})
-    tags, _ = way_tags(suggestion.highway, suggestion.level_tags, fixme_text(suggestion, graph_ids))
+    tags, _ = way_tags(suggestion.highway, suggestion.level_tags, fixme_text(suggestion, graph_ids, caution))
     for k, v in sorted(tags.items()):
         ET.SubElement(way, "tag", {"k": k, "v": v})
     return way

@@ -323,7 +323,9 @@ def _run_diff(req: DiffRequest) -> DiffRun:
             if frame is None and imagery is None:
                 per_suggestion["evidence_source"] = "GPS traces"
         with timer("write"), collector_paused():  # as in conflation
-            write_suggestion_files(stage, suggestions, aoi.bounds, roads, notes, per_suggestion)
+            write_suggestion_files(stage, suggestions, aoi.bounds, roads, notes, per_suggestion,
+                                   imagery_cleared=licence.cleared_for_osm_tracing
+                                   if run.info["evidence"] == "imagery" else None)
             render_overview(stage / "overview.png", imagery, run.grid, roads.ways, run.evidence.graph, suggestions,
                             f"osmgap diff: {aoi.name}: {len(suggestions)} suggestions, {summary['km_suggested']:.2f} km",
                             " ".join(notes), evidence_label=EVIDENCE_LABELS[run.info["evidence"]],

@@ -92,15 +92,16 @@ def test_the_shifted_ways_still_share_an_endpoint(suggestions):
     assert len(ends_a & ends_b) == 1
 
 
-def test_root_upload_discouraged_and_bounds(osm_root):
+def test_root_upload_discouraged_and_the_aoi_in_a_comment(osm_root):
     assert osm_root.tag == "osm"
     assert osm_root.get("version") == "0.6"
     assert osm_root.get("upload") == "false"  # JOSM asks before an upload
     assert osm_root.get("generator").startswith("osmgap ")
     assert osm_root.get("locked") is None  # a locked layer could not be edited by the mapper
-    (bounds,) = osm_root.findall("bounds")
-    assert {k: float(v) for k, v in bounds.attrib.items()} == pytest.approx(
-        dict(minlon=BOUNDS[0], minlat=BOUNDS[1], maxlon=BOUNDS[2], maxlat=BOUNDS[3]), abs=1e-7)
+    assert osm_root.findall("bounds") == []  # JOSM would take the AOI for downloaded OSM data (test_josm_audit)
+    (aoi,) = [c.text for c in osm_root if c.tag is ET.Comment and "Area of interest" in c.text]
+    assert (f"lon {coord_text(BOUNDS[0])}..{coord_text(BOUNDS[2])}, "
+            f"lat {coord_text(BOUNDS[1])}..{coord_text(BOUNDS[3])}.") in aoi
 
 
 def test_new_objects_have_unique_negative_ids_and_no_version(osm_root):

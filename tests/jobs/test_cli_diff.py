@@ -82,7 +82,7 @@ def test_overview_is_a_picture(sample_run):
 
 def test_osm_file_is_for_josm_and_carries_the_licence(sample_run):
     text = (sample_run / "suggestions.osm").read_text()
-    assert "upload=\"false\"" in text and "<bounds" in text
+    assert "upload=\"false\"" in text and "<bounds" not in text and "Area of interest" in text
     assert "Maxar" in text and "not known to be cleared" in text and 'k="osmgap:' not in text  # no private tags
     assert text.count("<way ") == text.count('<tag k="highway" v="road" />') >= 1  # the suggested ways, for a mapper to classify
     assert text.count('<tag k="fixme" v="osmgap: possible missing road') == text.count("<way ")
