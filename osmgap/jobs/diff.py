@@ -450,6 +450,7 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
     import torch  # here, not at the top: candidates and GPS runs never need the model
 
     from osmgap.model.infer import default_threads, default_views, predict_raster
+    from osmgap.model.kinds import unseen_kind_warning
     from osmgap.model.nets import load_checkpoint, model_sha256, pick_device
     from osmgap.scale.options import self_tiling
     from osmgap.scale.tiled import tiled_evidence
@@ -460,11 +461,15 @@ def _imagery_evidence(req: DiffRequest, aoi: Aoi, imagery: AnyImagery, licence: 
         torch.set_num_threads(req.threads or default_threads())
         net, meta = load_checkpoint(req.model, device)
         coarse = check_resolution(imagery, meta.resolution_m)
-        if coarse:
-            log.warning(coarse)
+        # a model fine-tuned on panchromatic chips only, run on colour imagery (a tile server's is)
+        unseen = unseen_kind_warning(meta.training, req.model, imagery_name(imagery),
+                                     imagery.band_indexes if isinstance(imagery, Imagery) else [1, 2, 3])
+        for said in (coarse, unseen):
+            if said:
+                log.warning(said)
         # what open_imagery said of the file (logged there) goes into the summary too; a tile
         # server's tiles are RGB with no fill
-        notes = [w for w in (coarse, *(imagery.warnings if isinstance(imagery, Imagery) else ())) if w]
+        notes = [w for w in (coarse, unseen, *(imagery.warnings if isinstance(imagery, Imagery) else ())) if w]
         # predicted with context around the AOI; conflation and the figures keep to the AOI
         grid = analysis_grid(imagery, with_context(aoi.geometry, aoi.metric_crs), aoi.metric_crs, meta.resolution_m)
     views = req.views or default_views(device)

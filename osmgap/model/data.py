@@ -216,15 +216,25 @@ def load_labelled_image(image_path: str | Path, labels_path: str | Path, resolut
                         bands: tuple[int, ...] | None = None) -> Sample:
     """Any georeferenced image (any CRS, 1-4+ bands, 8 or 16 bit, as ``osmgap diff`` reads it, in
     ``bands`` when given) with road labels of any kind ``osmgap.model.labels`` reads: a mask, OSM
-    ways (per-class widths) or road centrelines such as SpaceNet's, on a UTM grid at ``resolution_m``."""
-    from osmgap.model.labels import footprint_grid, load_labels  # labels reads OSM: imported when used
+    ways (per-class widths) or road centrelines such as SpaceNet's, on a UTM grid at ``resolution_m``.
+    No-data is what the image does not show (its nodata, undeclared zero fill, past its edge) and
+    what the labels do not say (a mask's nodata, past its edge): neither road nor background."""
+    from osmgap.model.labels import (  # reads OSM: imported when used
+        area_on_grid,
+        footprint_grid,
+        open_labels,
+        whole_labels,
+    )
     from osmgap.sources.imagery import WindowReader, measure_coverage, open_imagery
 
     imagery = open_imagery(image_path, bands)
     grid, aoi = footprint_grid(imagery, resolution_m)
-    measure_coverage(imagery, aoi)  # a blank or all-nodata image teaches nothing: exit 2, as a diff of it
-    labels = load_labels(labels_path, grid, aoi)
+    shown = measure_coverage(imagery, aoi).area_wgs84  # a blank or all-nodata image teaches nothing: exit 2
+    source = open_labels(labels_path, grid, aoi)
+    labels = whole_labels(source)
     with WindowReader(imagery, grid) as reader:
         image, valid = reader.read_all()
+    valid &= area_on_grid(shown, grid, touched=True) & source.known()
+    image[:, ~valid] = 0.0  # dark, as no-data is everywhere (and as a training pack reads it back)
     return Sample(f"pair/{Path(image_path).name}+{Path(labels_path).name}", image, labels.mask * valid,
                   None if valid.all() else valid)

@@ -3,8 +3,11 @@ for APLS/TOPO (``osmgap eval``) and the mask for training (``osmgap train --pair
 
 Three kinds of label files are read the same way:
 
-- a mask raster (GeoTIFF, any CRS; non-zero = road), reprojected to the grid by nearest
-  neighbour; its graph is the skeleton graph of the mask, as a model's output would give;
+- a mask raster (GeoTIFF, any CRS, or a PNG/JPEG placed by a world file with its CRS beside it;
+  non-zero = road), reprojected to the grid by nearest neighbour; its graph is the skeleton graph
+  of the mask, as a model's output would give. A mask says nothing outside its own extent nor
+  where it declares no data (nodata, an internal mask or alpha): there the labels are unknown
+  (``LabelSource.known``), neither road nor background, and are left out of scores and training;
 - OSM (.osm, .osm.pbf, .osm.bz2, or GeoJSON of ways with ``osm_id``), road classes only, each way
   drawn as wide as its class (``osmgap.graph.rasterize``);
 - any other line file GDAL reads (e.g. SpaceNet centrelines), drawn ``DEFAULT_WIDTH_M`` wide, or
@@ -21,9 +24,12 @@ import networkx as nx
 import numpy as np
 import rasterio
 import shapely
-from rasterio.enums import Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError, RasterioIOError
-from rasterio.warp import reproject, transform_bounds
+from rasterio.features import geometry_mask
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from scipy import ndimage
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
@@ -40,7 +46,8 @@ from osmgap.sources.imagery import Imagery, analysis_grid
 from osmgap.sources.osm import load_osm
 from osmgap.sources.osm_extent import show_bounds
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
+# a mask may be any raster GDAL places on the earth: a PNG or JPEG by its world file (.pgw, .wld)
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2")
 
 
@@ -75,11 +82,20 @@ class LabelSource:
         """uint8 road mask (1 = road) of the grid, or of its (row0, col0, row1, col1) ``window``."""
         grid = self.grid if window is None else window_grid(self.grid, window)
         if self.lines is None:
-            return mask_on_grid(self.path, grid)
+            return mask_on_grid(self.path, grid)[0]
         if window is None:
             return rasterize_roads(self.lines, grid)
         reach = max(ROAD_WIDTH_M.values()) + abs(grid.transform.a)  # a way just outside still paints in
         return rasterize_roads(self.lines.iloc[self.lines.sindex.query(box(*grid.bounds).buffer(reach))], grid)
+
+    def known(self, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """bool: where the labels say road or not road on the grid (or its ``window``). Lines say
+        it everywhere; a mask raster only inside its extent and where it holds data: its nodata
+        read as road, a Paris mask with half of it nodata scored IoU 0.159 instead of 0.335."""
+        grid = self.grid if window is None else window_grid(self.grid, window)
+        if self.lines is None:
+            return mask_on_grid(self.path, grid)[1]
+        return np.ones((grid.height, grid.width), bool)
 
     def line_graph(self) -> nx.Graph:
         """The road graph of line labels (a mask's is extracted from the mask: ``labels_from_mask``)."""
@@ -122,8 +138,20 @@ def open_labels(path: str | Path, grid: Grid, aoi: Aoi) -> LabelSource:
 
 
 def load_labels(path: str | Path, grid: Grid, aoi: Aoi) -> RoadLabels:
-    """Labels from ``path`` (kind chosen by its name and content) on ``grid``, drawn whole."""
+    """Labels from ``path`` (kind chosen by its name and content) on ``grid``, drawn whole (a
+    mask's unknown pixels as not road: ``LabelSource.known`` says where they are)."""
     return whole_labels(open_labels(path, grid, aoi))
+
+
+def area_on_grid(area_wgs84: BaseGeometry, grid: Grid, touched: bool = False) -> np.ndarray:
+    """bool: the pixels of ``grid`` whose centre lies in ``area_wgs84`` (an AOI), or with
+    ``touched`` every pixel it touches (the imagery's usable part as ``measure_coverage``
+    outlines it, simplified by half a pixel: a pixel it touches shows some of the image)."""
+    if area_wgs84.is_empty:
+        return np.zeros((grid.height, grid.width), bool)
+    area = gpd.GeoSeries([area_wgs84], crs="EPSG:4326").to_crs(grid.crs)
+    return geometry_mask(area, out_shape=(grid.height, grid.width), transform=grid.transform, invert=True,
+                         all_touched=touched)
 
 
 def whole_labels(source: LabelSource) -> RoadLabels:
@@ -133,18 +161,31 @@ def whole_labels(source: LabelSource) -> RoadLabels:
     return RoadLabels(source.mask(), source.line_graph(), source.kind)
 
 
-def mask_on_grid(path: Path, grid: Grid) -> np.ndarray:
-    """A mask raster's first band resampled onto ``grid`` (nearest), 1 where non-zero."""
-    out = np.zeros((grid.height, grid.width), np.float32)
+NO_CRS = ("mask raster has no CRS: it must be georeferenced (a world file gives none: add it, e.g. "
+          "gdal_edit.py -a_srs EPSG:32631 FILE)")
+
+
+def mask_on_grid(path: Path, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """A mask raster's first band resampled onto ``grid`` (nearest): uint8, 1 where non-zero and
+    known; and bool, where it is known (inside the raster, not its nodata, mask or alpha, and
+    the pixels its edge crosses)."""
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise InputError(path, "mask raster has no CRS: it must be georeferenced")
-            reproject(rasterio.band(src, 1), out, dst_transform=grid.transform, dst_crs=grid.crs,
-                      resampling=Resampling.nearest, dst_nodata=0)
+                raise InputError(path, NO_CRS)
+            alpha = ColorInterp.alpha in src.colorinterp  # GDAL masks by it already: no alpha of our own
+            # nodata 0 is the background: QGIS's Rasterize declares it by default, and unknown it
+            # would leave only the roads to score
+            background = {"src_nodata": None} if src.nodata == 0 else {}
+            with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+                           resampling=Resampling.nearest, add_alpha=not alpha, **background) as vrt:
+                values, known = vrt.read(1), vrt.read_masks(1) > 0
     except RasterioIOError as exc:
         raise InputError(path, f"not a raster rasterio can read ({str(exc).splitlines()[0][:120]})") from None
-    return (out > 0).astype(np.uint8)
+    road = ((values > 0) & known).astype(np.uint8)  # a nodata value (255, say) is no road
+    if not known.all():  # a pixel the mask's edge crosses is known (background, as it was), as the
+        known = ndimage.binary_dilation(known)  # image's edge pixels are usable
+    return road, known
 
 
 def _check_mask_meets(path: Path, grid: Grid) -> None:
@@ -157,7 +198,7 @@ def _check_mask_meets(path: Path, grid: Grid) -> None:
         return  # not a raster: said where the mask is drawn, with rasterio's reason
     with src:
         if src.crs is None:
-            return  # said where the mask is drawn (mask_on_grid)
+            raise InputError(path, NO_CRS)
         try:
             for _, window in src.block_windows(1):  # block by block: memory stays small
                 src.read(1, window=window)

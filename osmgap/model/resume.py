@@ -51,9 +51,24 @@ def save_state(path: Path, state: TrainState, net: torch.nn.Module, opt: torch.o
     write_bytes_atomic(path, buf.getvalue())
 
 
+def read_state(path: str | Path) -> TrainState:
+    """The step, settings and record of a training state, nothing restored: what a resumed run is
+    checked against before any data is loaded (its net of another architecture would not load)."""
+    return TrainState(**_saved(Path(path))["state"])
+
+
 def load_state(path: str | Path, net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any) -> TrainState:
     """Restore ``net``, ``opt``, ``sched`` and the random generators in place; return the state."""
-    path = Path(path)
+    saved = _saved(Path(path))
+    net.load_state_dict(saved["net"])
+    opt.load_state_dict(saved["opt"])
+    sched.load_state_dict(saved["sched"])
+    torch.set_rng_state(saved["torch_rng"])
+    random.setstate(pickle.loads(saved["python_rng"]))
+    return TrainState(**saved["state"])
+
+
+def _saved(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(path, "training state not found (it is written beside --out as OUT.state)")
     try:
@@ -62,9 +77,4 @@ def load_state(path: str | Path, net: torch.nn.Module, opt: torch.optim.Optimize
         raise InputError(path, f"not a readable training state ({type(exc).__name__})") from None
     if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
         raise InputError(path, f"not an osmgap training state (expected format {STATE_FORMAT})")
-    net.load_state_dict(saved["net"])
-    opt.load_state_dict(saved["opt"])
-    sched.load_state_dict(saved["sched"])
-    torch.set_rng_state(saved["torch_rng"])
-    random.setstate(pickle.loads(saved["python_rng"]))
-    return TrainState(**saved["state"])
+    return saved

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -31,9 +32,10 @@ from osmgap.model.data import Sample, is_validation
 from osmgap.model.encoder_file import load_encoder_into
 from osmgap.model.feeder import crop_workers, step_batches
 from osmgap.model.infer import autocast_dtype, predict_array
+from osmgap.model.kinds import image_kinds, known_kinds
 from osmgap.model.losses import LossConfig
 from osmgap.model.nets import ModelMeta, build_net, load_checkpoint, pick_device, read_checkpoint, save_checkpoint
-from osmgap.model.resume import TrainState, load_state, save_state, state_path
+from osmgap.model.resume import TrainState, load_state, read_state, save_state, state_path
 
 
 @dataclass
@@ -84,6 +86,43 @@ def check_init(cfg: TrainConfig) -> None:
                                    f"{'/'.join(want)} being trained; pass --arch, --encoder and --decoder to match")
 
 
+def check_resume(cfg: TrainConfig, out: Path) -> TrainState | None:
+    """--resume continues the run that wrote the state, said before any data is loaded: with the
+    settings it was written with (a state of another architecture failed as an internal error,
+    8,000 characters of weight names), beside this --out (resumed into another --out the run
+    trained, then found no model to finish), with steps left to take."""
+    if not cfg.resume:
+        return None
+    resume, beside = Path(cfg.resume), state_path(out)
+    state = read_state(resume)
+    changed = [f"{k} {state.config.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_MUST_MATCH
+               if state.config.get(k) != getattr(cfg, k)]
+    if changed:
+        raise InputError(resume, "was written by a run with other settings; resume with the same "
+                                 f"ones ({', '.join(changed)})")
+    if resume.resolve() != beside.resolve():
+        whose = (f"the state of the run whose --out is {str(resume)[:-len('.state')]}: give that --out"
+                 if resume.name.endswith(".state") else f"not {beside}, the state this run's --out keeps")
+        raise InputError(resume, f"is {whose} (a state continues the checkpoint written beside it)")
+    if state.step >= cfg.steps:
+        raise InputError(resume, f"is of a run that took all its {cfg.steps} steps: nothing is left to resume "
+                                 f"(to train {out} further, start a new run with --init {out} and another --out)")
+    return state
+
+
+def check_resumed_images(state: TrainState, trn: list[Sample], val: list[Sample], resume: str | Path) -> None:
+    """A resumed run trains and validates on the images the run it continues did: other --data or
+    --pair would make one model of two recipes, its record naming only the last."""
+    record = state.meta.get("training") or {}
+    for kind, had, now in (("training", record.get("train_names"), trn), ("validation", record.get("val_names"), val)):
+        names = sorted(s.name for s in now)
+        if isinstance(had, list) and sorted(map(str, had)) != names:
+            gone, new = sorted(set(had) - set(names)), sorted(set(names) - set(had))
+            raise InputError(resume, f"was written by a run with other {kind} images ({len(gone)} missing now, "
+                                     f"{len(new)} new, e.g. {(gone or new)[0]}): resume with the same --data and "
+                                     "--pair, or start a new run")
+
+
 HEARTBEAT_S = 60.0  # without a progress bar, a step line at least this often (validations may be far apart)
 
 
@@ -129,11 +168,6 @@ def make_schedule(opt: torch.optim.Optimizer, steps: int, lr: float, schedule: s
 
         return torch.optim.lr_scheduler.LambdaLR(opt, fit_factor)
     raise InputError(None, f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
-
-
-def spent_s(cfg: TrainConfig, clock: RunClock, started: float) -> float:
-    """What ``max_minutes`` bounds: this call's seconds, or under cosine-fit the whole run's."""
-    return clock.elapsed() if cfg.schedule == "cosine-fit" else time.time() - started
 
 
 def sampling_weights(samples: list[Sample]) -> np.ndarray:
@@ -208,6 +242,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     meta = ModelMeta(arch=cfg.arch, encoder=cfg.encoder, resolution_m=cfg.resolution_m, mean=mean, std=std,
                      decoder=cfg.decoder, in_channels=trn[0].image.shape[0])
     net = build_net(meta)
+    lineage: dict[str, Any] = {}  # what the model started from knew, in the record beside what it trains on
     if cfg.init:
         check_init(cfg)
         start, start_meta = load_checkpoint(cfg.init)
@@ -218,6 +253,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         mean, std = start_meta.mean, start_meta.std  # train and infer on the inputs the weights expect
         meta.mean, meta.std = mean, std
         meta.threshold = start_meta.threshold  # validated at the threshold it came with, until calibrated
+        lineage["init_image_kinds"] = known_kinds(start_meta.training)  # what it knew (None: its record does not say)
     if cfg.init_encoder and not cfg.resume:
         pretraining = load_encoder_into(net, meta, cfg.init_encoder)
         log(f"encoder from {cfg.init_encoder} (pretrained {pretraining.get('steps_done', '?')} steps "
@@ -229,16 +265,14 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     state = TrainState(step=0, best={"iou": -1.0}, history=[], loss_avg=None, config=dict(cfg.__dict__),
                        meta=dict(meta.__dict__))
     if cfg.resume:
+        check_resumed_images(cast(TrainState, check_resume(cfg, out)), trn, val, cfg.resume)
         state = load_state(cfg.resume, net, opt, sched)
-        changed = [f"{k} {state.config.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_MUST_MATCH
-                   if state.config.get(k) != getattr(cfg, k)]
-        if changed:
-            raise InputError(cfg.resume, "was written by a run with other settings; resume with the same "
-                             f"ones ({', '.join(changed)})")
         meta = ModelMeta(**state.meta)
         clock.before_s = state.elapsed_s
         mean, std = meta.mean, meta.std
-        log(f"resumed at step {state.step} (best {score_name} {state.best.get('iou', -1):.4f})")
+        budget = f" of its {cfg.max_minutes:g}" if cfg.max_minutes is not None else ""
+        log(f"resumed at step {state.step} (best {score_name} {state.best.get('iou', -1):.4f}; "
+            f"{state.elapsed_s / 60:.1f}{budget} min trained)")
     elif cfg.init:  # the starting point: did fine-tuning help, and the model to keep if it did not
         net.eval()
         scores = evaluate(net, meta, val, device)
@@ -246,7 +280,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
         log(f"step 0 (the --init model) {score_name} {scores['iou']:.4f} P {scores['precision']:.3f} "
             f"R {scores['recall']:.3f}")
         state.best = {**scores, "step": 0}
-        meta.training = _record(cfg, trn, val, state.best, state.history, 0.0, device)
+        meta.training = _record(cfg, trn, val, state.best, state.history, 0.0, device, lineage)
         publish_checkpoint(out, net, meta, _in_progress(meta.training, 0, meta.threshold))
     norm_mean = torch.tensor(mean, device=device)[None, :, None, None]
     norm_std = torch.tensor(std, device=device)[None, :, None, None]
@@ -280,10 +314,12 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
             last_said = time.time()
             to_go = (cfg.steps - step) / max((step - first) / max(last_said - started, 1e-9), 1e-9)
             if cfg.max_minutes is not None:
-                to_go = min(to_go, cfg.max_minutes * 60 - spent_s(cfg, clock, started))
+                to_go = min(to_go, cfg.max_minutes * 60 - clock.elapsed())
             log(f"step {step}/{cfg.steps} loss {state.loss_avg:.4f} ({(last_said - started) / 60:.1f} min, "
                 f"about {max(to_go, 0) / 60:.0f} min to go)")
-        out_of_time = cfg.max_minutes is not None and spent_s(cfg, clock, started) > cfg.max_minutes * 60
+        # the whole run's minutes, resumed calls included: a run resumed after a crash does not start
+        # its budget again (--max-minutes 0.1 resumed once trained 18 s)
+        out_of_time = cfg.max_minutes is not None and clock.elapsed() > cfg.max_minutes * 60
         if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
             net.eval()
             scores = evaluate(net, meta, val, device)
@@ -294,7 +330,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
                 f"P {scores['precision']:.3f} R {scores['recall']:.3f} ({elapsed / 60:.1f} min)")
             if scores["iou"] > state.best["iou"]:
                 state.best, state.evals_since_best = {**scores, "step": step}, 0
-                meta.training = _record(cfg, trn, val, state.best, state.history, elapsed, device)
+                meta.training = _record(cfg, trn, val, state.best, state.history, elapsed, device, lineage)
                 publish_checkpoint(out, net, meta, _in_progress(meta.training, step, meta.threshold))
             else:
                 state.evals_since_best += 1
@@ -312,7 +348,7 @@ def train(samples: list[Sample], cfg: TrainConfig, out: Path,
     batches.close()  # a run stopped early: its crop workers end now
     bar.close()
     best, history = state.best, state.history
-    record = _record(cfg, trn, val, best, history, time.time() - started, device)
+    record = _record(cfg, trn, val, best, history, time.time() - started, device, lineage)
     record["steps_done"] = step
     record["stopped"] = stop_reason or "all steps done"
     if best.get("step") == 0:
@@ -384,9 +420,10 @@ def _in_progress(record: dict, step: int, threshold: float) -> dict:
 
 
 def _record(cfg: TrainConfig, trn: list[Sample], val: list[Sample], best: dict, history: list,
-            seconds: float, device: torch.device) -> dict:
+            seconds: float, device: torch.device, lineage: dict[str, Any] | None = None) -> dict:
     return {
-        "config": cfg.__dict__, "train_images": len(trn), "val_images": len(val),
+        "config": cfg.__dict__, "train_images": len(trn), "val_images": len(val), "image_kinds": image_kinds(trn),
+        **(lineage or {}),
         "val_names": [s.name for s in val], "train_names": [s.name for s in trn], "best": best, "history": history,
         "seconds": round(seconds, 1), "device": str(device), "torch": str(torch.__version__),
         "threads": torch.get_num_threads(), "precision": str(training_dtype(device) or torch.float32),

@@ -2,7 +2,8 @@
 APLS and TOPO.
 
 The model runs over the whole image at its own resolution (as in ``osmgap diff``). LABELS is a
-road mask GeoTIFF (non-zero = road), an OSM file (.osm/.pbf/.bz2, or GeoJSON of ways with
+road mask GeoTIFF, or PNG/JPEG placed by a world file with its CRS (non-zero = road; its nodata
+and the image past its extent are not scored), an OSM file (.osm/.pbf/.bz2, or GeoJSON of ways with
 ``osm_id``; ways drawn at per-class widths), or any road-line file (e.g. SpaceNet centrelines,
 drawn 6 m wide). Relaxed scores count a predicted road pixel as right when a labelled one lies
 within the slack, and the reverse for recall (Mnih 2013; --slack-m, 1 m and 3 m by default).
@@ -42,7 +43,9 @@ TABLE = [  # (key, label) in the printed order
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_imagery_argument(p, required=True, what=": the model runs on it")
-    p.add_argument("--labels", type=input_arg, required=True, help="mask GeoTIFF, OSM file or road-line file")
+    p.add_argument("--labels", type=input_arg, required=True,
+                   help="road mask (GeoTIFF, or PNG/JPEG with a world file; its nodata is not scored), OSM file or "
+                        "road-line file")
     add_model_argument(p)
     p.add_argument("--json", type=path_arg, help="also write the figures to this JSON file")
     p.add_argument("--slack-m", type=float_list(non_negative_float), default=(1.0, 3.0),

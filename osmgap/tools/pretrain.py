@@ -38,14 +38,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of 16-pixel patches hidden (default %(default)s)")
     p.add_argument("--seed", type=number(int, low=0, high=2**32 - 1), default=0, help="random seed")
     p.add_argument("--max-minutes", type=positive_float, default=None, help="stop after this much wall time")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out; without it one is refused")
 
 
 def run(args: argparse.Namespace) -> int:
+    from osmgap.core.atomic import check_output_file
     from osmgap.core.datapaths import data_root
     from osmgap.model.data import is_validation, load_image, load_training_data, load_unlabelled
     from osmgap.model.nets import DEFAULT_MODEL, read_checkpoint
     from osmgap.model.pretrain import PretrainConfig, pretrain
 
+    check_output_file(args.out)  # a folder or an unwritable place is said now, not after the steps
+    if args.out.exists() and not args.overwrite:  # it replaced a road model.pt given by mistake
+        raise InputError(args.out, "exists: give another --out for the encoder, or --overwrite to replace it")
     init = args.init or str(DEFAULT_MODEL)
     _, meta = read_checkpoint(init)  # a bad --init is said before any image is read
     resolution = args.resolution or meta.resolution_m

@@ -62,7 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                           "(written by osmgap pretrain)")
     p.add_argument("--decoder", choices=DECODERS, default="plain",
                    help="Linknet decoder: plain transposed convolutions or the 1D decoder of Sun et al. 2019")
-    p.add_argument("--max-minutes", type=positive_float, default=None, help="stop after this much wall time")
+    p.add_argument("--max-minutes", type=positive_float, default=None,
+                   help="stop after this much training time in all, resumed calls included")
     p.add_argument("--schedule", choices=SCHEDULES, default="onecycle",
                    help="learning-rate schedule (default %(default)s); cosine-fit anneals over whichever of --steps "
                         "and --max-minutes (in all, resumed calls included) runs out first")
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from osmgap.model.nets import check_architecture
-    from osmgap.model.train import TrainConfig, check_init, train
+    from osmgap.model.train import TrainConfig, check_init, check_resume, train
 
     cfg = TrainConfig(arch=args.arch, encoder=args.encoder, resolution_m=args.resolution, steps=args.steps,
                       batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
@@ -132,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
                                    "--out, or --overwrite to replace it")
     if cfg.schedule == "cosine-fit" and not cfg.max_minutes:
         raise InputError("--schedule", "cosine-fit anneals over --max-minutes: give it")
+    if not (args.aoi or args.folds or args.write_pack):
+        check_resume(cfg, args.out)  # its settings, its --out and its steps left, before any data is read
     if args.bands and (args.pack or not (args.pair or args.aoi)):
         raise InputError("--bands", "chooses the bands of the --pair and --aoi images: give one "
                                     "(the --data datasets and a --pack know their own)")
