@@ -557,9 +557,13 @@ class WindowReader:
 
     def _adopt(self, src: rasterio.io.DatasetReader) -> tuple[rasterio.io.DatasetReader, WarpedVRT | None]:
         """``src`` (and its warped view, reading at full resolution) as the calling thread's handle."""
+        # without a nodata value the warped view says every pixel is valid, past the image's edge
+        # too (a tile in another CRS: its grid's corners, 9 % of a Massachusetts tile's): an alpha
+        # band of its own says where the image is, unless the file has one GDAL masks by already
+        alpha = self.imagery.nodata is None and ColorInterp.alpha not in src.colorinterp
         vrt = None if self.step != (1, 1) else WarpedVRT(
             src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width, height=self.grid.height,
-            resampling=self.resampling, src_nodata=self.imagery.nodata, nodata=self.imagery.nodata,
+            resampling=self.resampling, src_nodata=self.imagery.nodata, nodata=self.imagery.nodata, add_alpha=alpha,
         )
         self._local.handle = (src, vrt)
         with self._lock:
