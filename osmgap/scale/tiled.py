@@ -49,6 +49,7 @@ from osmgap.scale.tiling import (
     plan_window_tiles,
     stitch,
 )
+from osmgap.sources.imagery import Imagery
 from osmgap.sources.xyz import AnyImagery, add_stand_ins, imagery_fingerprint, open_window_reader, stand_ins
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,13 @@ class TileJob:
     threads: int
     views: int | None = None  # None: the device's default (osmgap.model.infer.default_views)
     compile: bool = False
+
+
+def _absolute(imagery: AnyImagery) -> AnyImagery:
+    """The imagery by an absolute path (a GDAL virtual path, /vsi..., as it is)."""
+    if isinstance(imagery, Imagery) and not str(imagery.path).startswith("/vsi"):
+        return replace(imagery, path=imagery.path.resolve())
+    return imagery
 
 
 def default_work_dir(out: Path) -> Path:
@@ -164,7 +172,10 @@ def tiled_evidence(opts: ScaleOptions, imagery: AnyImagery, grid: Grid, model: s
         extractor = GraphTiles(sums.acc.path, sums.cov.path, grid,
                                plan_tiles(grid, opts.tile_px, opts.margin_px) if graph is not None else [],
                                tiles, graph or GraphParams(), graph_processes(len(tiles), pick_device()) if graph is not None else 0)
-        like = TileJob(imagery, grid, tiles[0], model, window, overlap, batch, 0, views, compile)
+        # by absolute paths: a worker of an existing cluster opens a relative one from its own directory
+        like = TileJob(_absolute(imagery), grid, tiles[0], str(Path(model).resolve()) if model and Path(model).exists() else model,
+                       window,
+                       overlap, batch, 0, views, compile)
         with stage("segment"):
             _run_model_tiles(opts, store, sums, like, threads, extractor)
         _model.cache_clear()  # this process's copy of the model is done with: its memory goes back
